@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test: installs what is missing, builds, then
+#   1. a clang build with ASan+UBSan and libFuzzer: unit tests under the sanitizers, and
+#      each fuzz target for COHORT_FUZZ_SECONDS (default 20) seconds;
+#   2. the Release build: unit, conformance and integration tests.
+# ctest's summary of the Release run closes the output; the exit status is non-zero when
+# any test of either run failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+fuzz_seconds=${COHORT_FUZZ_SECONDS:-20}
+
+status=0
+echo "== sanitizer and fuzz build (clang, ASan+UBSan, libFuzzer) =="
+CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOHORT_SANITIZE=ON \
+  -DCOHORT_FUZZ=ON -DCOHORT_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build build-sanitize -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-sanitize -j"$jobs" --output-on-failure || status=1
+
+echo "== release build =="
+bash scripts/build.sh
+ctest --test-dir build -j"$jobs" --output-on-failure || status=1
+exit $status
