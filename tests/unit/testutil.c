@@ -115,3 +115,303 @@ void testutil_rand_bytes(uint64_t *state, uint8_t *out, size_t len)
         for (size_t j = 0; j < 8 && i + j < len; j++) out[i + j] = (uint8_t)(r >> (8 * j));
     }
 }
+
+/* ---- Real servers for integration tests ---- */
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int testutil_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) abort();
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || getsockname(fd, (struct sockaddr *)&a, &len) != 0) abort();
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+int testutil_wait_port(int port, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                                .sin_port = htons((uint16_t)port)};
+        int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (ok) return 0;
+        pause_ms(50);
+    }
+    return -1;
+}
+
+int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_args)
+{
+    char binary[4096];
+    snprintf(binary, sizeof binary, "%s/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil", testutil_source_dir());
+    if (access(binary, X_OK) != 0) {
+        fprintf(stderr, "testutil: %s missing: run scripts/setup.sh\n", binary);
+        abort();
+    }
+    int port = testutil_free_port();
+    char port_text[16];
+    snprintf(port_text, sizeof port_text, "%d", port);
+    const char *argv[64] = {binary, "--host", "127.0.0.1", "--port", port_text, "--silent"};
+    size_t argc = 6;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && argc < 63; i++) argv[argc++] = extra_args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) abort();
+    if (pid == 0) {
+        execv(binary, (char *const *)argv);
+        _exit(127);
+    }
+    if (testutil_wait_port(port, 20000) != 0) {
+        fprintf(stderr, "testutil: anvil did not listen on port %d within 20 s\n", port);
+        testutil_stop_process(pid);
+        abort();
+    }
+    snprintf(url, url_size, "http://127.0.0.1:%d", port);
+    return pid;
+}
+
+void testutil_stop_process(int pid)
+{
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 300; i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid) return;
+        pause_ms(10);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+struct testutil_http_server {
+    int listen_fd;
+    int port;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    char url[64];
+    char *response;
+    int delay_ms;
+    size_t repeat_body_bytes;
+    atomic_int requests;
+    atomic_bool stopping;
+    char last_request[65536];
+};
+
+/* Reads one HTTP request (headers and a Content-Length body) into buf; returns the body. */
+static const char *read_request(int fd, char *buf, size_t cap)
+{
+    size_t len = 0;
+    const char *body = NULL;
+    size_t content_length = 0;
+    while (len + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 5000) <= 0) break;
+        ssize_t n = read(fd, buf + len, cap - 1 - len);
+        if (n <= 0) break;
+        len += (size_t)n;
+        buf[len] = '\0';
+        if (body == NULL) {
+            char *end = strstr(buf, "\r\n\r\n");
+            if (end == NULL) continue;
+            body = end + 4;
+            const char *cl = strcasestr(buf, "Content-Length:");
+            content_length = cl ? strtoul(cl + 15, NULL, 10) : 0;
+        }
+        if ((size_t)(buf + len - body) >= content_length) break;
+    }
+    buf[len] = '\0';
+    return body ? body : buf + len;
+}
+
+static void *serve(void *arg)
+{
+    struct testutil_http_server *s = arg;
+    char *buf = malloc(1 << 20);
+    while (!atomic_load(&s->stopping)) {
+        struct pollfd p = {.fd = s->listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 100) <= 0) continue;
+        int fd = accept(s->listen_fd, NULL, NULL);
+        if (fd < 0) continue;
+        const char *body = read_request(fd, buf, 1 << 20);
+        pthread_mutex_lock(&s->lock);
+        snprintf(s->last_request, sizeof s->last_request, "%s", body);
+        char *response = strdup(s->response);
+        int delay = s->delay_ms;
+        size_t repeat = s->repeat_body_bytes;
+        pthread_mutex_unlock(&s->lock);
+        atomic_fetch_add(&s->requests, 1);
+        for (int waited = 0; waited < delay && !atomic_load(&s->stopping); waited += 20) pause_ms(20);
+        ssize_t unused = write(fd, response, strlen(response));
+        if (repeat > 0) {
+            char chunk[65536];
+            memset(chunk, 'x', sizeof chunk);
+            for (size_t sent = 0; sent < repeat;) {
+                size_t n = repeat - sent < sizeof chunk ? repeat - sent : sizeof chunk;
+                ssize_t w = write(fd, chunk, n);
+                if (w <= 0) break;
+                sent += (size_t)w;
+            }
+        }
+        (void)unused;
+        free(response);
+        close(fd);
+    }
+    free(buf);
+    return NULL;
+}
+
+struct testutil_http_server *testutil_http_start(const char *response, int delay_ms, size_t repeat_body_bytes)
+{
+    signal(SIGPIPE, SIG_IGN);
+    struct testutil_http_server *s = calloc(1, sizeof *s);
+    if (s == NULL) abort();
+    s->listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = 0};
+    socklen_t len = sizeof a;
+    if (bind(s->listen_fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(s->listen_fd, 16) != 0 ||
+        getsockname(s->listen_fd, (struct sockaddr *)&a, &len) != 0)
+        abort();
+    s->port = ntohs(a.sin_port);
+    snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d/", s->port);
+    pthread_mutex_init(&s->lock, NULL);
+    s->response = strdup(response);
+    s->delay_ms = delay_ms;
+    s->repeat_body_bytes = repeat_body_bytes;
+    if (pthread_create(&s->thread, NULL, serve, s) != 0) abort();
+    return s;
+}
+
+const char *testutil_http_url(const struct testutil_http_server *s) { return s->url; }
+
+void testutil_http_set(struct testutil_http_server *s, const char *response, int delay_ms, size_t repeat_body_bytes)
+{
+    pthread_mutex_lock(&s->lock);
+    free(s->response);
+    s->response = strdup(response);
+    s->delay_ms = delay_ms;
+    s->repeat_body_bytes = repeat_body_bytes;
+    atomic_store(&s->requests, 0);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int testutil_http_requests(const struct testutil_http_server *s) { return atomic_load(&s->requests); }
+const char *testutil_http_last_request(const struct testutil_http_server *s) { return s->last_request; }
+
+void testutil_http_stop(struct testutil_http_server *s)
+{
+    atomic_store(&s->stopping, true);
+    pthread_join(s->thread, NULL);
+    close(s->listen_fd);
+    pthread_mutex_destroy(&s->lock);
+    free(s->response);
+    free(s);
+}
+
+#include <fcntl.h>
+#include <sys/un.h>
+
+static int docker_socket_answers(void)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "/var/run/docker.sock");
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (ok) {
+        const char req[] = "GET /_ping HTTP/1.0\r\n\r\n";
+        char buf[256] = {0};
+        ok = write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) && read(fd, buf, sizeof buf - 1) > 0 &&
+             strstr(buf, "OK") != NULL;
+    }
+    close(fd);
+    return ok;
+}
+
+void testutil_require_dockerd(void)
+{
+    if (docker_socket_answers()) return;
+    fprintf(stderr, "testutil: no dockerd answers; starting one\n");
+    pid_t pid = fork();
+    if (pid < 0) abort();
+    if (pid == 0) {
+        setsid();
+        int fd = open("/tmp/cohort-test-dockerd.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("dockerd", "dockerd", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) {
+        if (docker_socket_answers()) return;
+        pause_ms(100);
+    }
+    fprintf(stderr, "testutil: dockerd did not come up in 60 s; see /tmp/cohort-test-dockerd.log\n");
+    abort();
+}
+
+const char *testutil_unique(void)
+{
+    static char buf[32];
+    static int n;
+    snprintf(buf, sizeof buf, "%d-%d", (int)getpid(), ++n);
+    return buf;
+}
+
+int testutil_http_get(int port, const char *path, char *body, size_t body_size)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                            .sin_port = htons((uint16_t)port)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (write(fd, req, (size_t)n) != n) {
+        close(fd);
+        return -1;
+    }
+    static char buf[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+    close(fd);
+    buf[len] = '\0';
+    int status = -1;
+    if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1) return -1;
+    const char *start = strstr(buf, "\r\n\r\n");
+    snprintf(body, body_size, "%s", start ? start + 4 : "");
+    return status;
+}

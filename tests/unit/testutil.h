@@ -39,3 +39,56 @@ uint64_t testutil_rand_next(uint64_t *state);
 void testutil_rand_bytes(uint64_t *state, uint8_t *out, size_t len);
 
 #endif
+
+/* ---- Real servers for integration tests ---- */
+
+/* Returns a TCP port on 127.0.0.1 that was free a moment ago. */
+int testutil_free_port(void);
+
+/* Waits until something accepts TCP connections on 127.0.0.1:port; 0, or -1 after timeout_ms. */
+int testutil_wait_port(int port, int timeout_ms);
+
+/*
+ * Starts a real anvil (from node_modules, installed by scripts/setup.sh) on 127.0.0.1 at a
+ * free port, with extra_args (NULL-terminated, may be NULL) appended, and waits until it
+ * accepts connections. Fills url (size >= 64) with its http URL. Returns its PID; aborts
+ * the test when anvil cannot be started. Stop it with testutil_stop_process.
+ */
+int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_args);
+
+/* SIGTERM, then SIGKILL after 3 s, then reaps: for processes a test started itself. */
+void testutil_stop_process(int pid);
+
+/*
+ * A tiny HTTP server on 127.0.0.1 for tests of clients against bad servers. Every request
+ * is read whole, then answered with `response` (raw bytes: status line, headers, body, as
+ * the test wrote them), after delay_ms, followed by repeat_body_bytes bytes of 'x' if set
+ * (for huge bodies), then the connection is closed. Counts requests.
+ */
+struct testutil_http_server;
+struct testutil_http_server *testutil_http_start(const char *response, int delay_ms, size_t repeat_body_bytes);
+/* The server's URL ("http://127.0.0.1:PORT/"), a static buffer inside the server. */
+const char *testutil_http_url(const struct testutil_http_server *s);
+/* Replaces the response for later requests (and resets the request count). */
+void testutil_http_set(struct testutil_http_server *s, const char *response, int delay_ms, size_t repeat_body_bytes);
+int testutil_http_requests(const struct testutil_http_server *s);
+/* The body of the last request received (static buffer inside the server). */
+const char *testutil_http_last_request(const struct testutil_http_server *s);
+void testutil_http_stop(struct testutil_http_server *s);
+
+/*
+ * Makes sure a dockerd answers on /var/run/docker.sock: when none does, starts one
+ * (`dockerd`, logging to /tmp/cohort-test-dockerd.log) and waits up to 60 s. A dockerd
+ * started here is left running for the tests after this one. Aborts when none comes up.
+ */
+void testutil_require_dockerd(void);
+
+/* A unique suffix for names of test objects (containers, volumes, images): "<pid>-<n>". */
+const char *testutil_unique(void);
+
+/*
+ * GETs http://127.0.0.1:port/path with a plain socket (HTTP/1.0). Returns the status code
+ * and copies the body into body (NUL-terminated, truncated to body_size), or -1 when
+ * nothing answers.
+ */
+int testutil_http_get(int port, const char *path, char *body, size_t body_size);

@@ -1,0 +1,141 @@
+/*
+ * main.c - cohort-subnode: the chain node inside a container, one per chain per node.
+ *
+ *   cohort-subnode --config /data/chain.json --port PORT [--bind 127.0.0.1]
+ *
+ * Reads and verifies the chain config that cohort-core wrote into its volume, serves
+ * GET /status and GET /healthz on its slot's port, and stops cleanly on SIGTERM or SIGINT.
+ * A config it cannot verify is not fatal: the subnode stays up, refuses to run the chain,
+ * and says why in its status, so the operator sees the reason without reading logs.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "rpc/http.h"
+#include "rpc/status.h"
+
+static struct subnode_status status;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void serve_status(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)ctx;
+    (void)body;
+    (void)len;
+    if (strcmp(method, "GET") != 0) {
+        out->status = 405;
+        out->body = strdup("{\"error\":\"use GET\"}");
+        return;
+    }
+    out->body = subnode_status_json(&status, now_ms());
+}
+
+static void serve_health(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)ctx;
+    (void)method;
+    (void)body;
+    (void)len;
+    out->status = status.config_ok ? 200 : 503;
+    out->content_type = "text/plain";
+    out->body = strdup(status.config_ok ? "ok\n" : "config refused\n");
+}
+
+/* Reads the config file (capped) and fills status: accepted, or refused with the reason. */
+static void load_config(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(status.reason, sizeof status.reason, "cannot open %s: %s", path, strerror(errno));
+        return;
+    }
+    char *text = malloc(CHAIN_CONFIG_MAX_BYTES + 1);
+    size_t len = 0;
+    ssize_t n;
+    while (text != NULL && len <= CHAIN_CONFIG_MAX_BYTES && (n = read(fd, text + len, CHAIN_CONFIG_MAX_BYTES + 1 - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    if (text == NULL) {
+        snprintf(status.reason, sizeof status.reason, "out of memory reading %s", path);
+        return;
+    }
+    chain_config_hash(text, len, status.config_hash);
+    struct cohort_error err = {0};
+    if (chain_config_decode(text, len, &status.config, &err) == 0) status.config_ok = true;
+    else snprintf(status.reason, sizeof status.reason, "%s", err.message);
+    free(text);
+}
+
+static void usage(void)
+{
+    fputs("Usage: cohort-subnode --config FILE --port PORT [--bind ADDRESS]\n"
+          "Runs one chain's subnode; cohort-core starts it in a container.\n",
+          stderr);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = "/data/chain.json", *bind = "127.0.0.1";
+    long port = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
+        else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) bind = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--version") == 0) {
+            printf("cohort-subnode %s\n", COHORT_VERSION);
+            return 0;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (port <= 0 || port > 65535) {
+        usage();
+        return 2;
+    }
+    /* Block the stop signals before any thread starts, then wait for them here. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+    status.started_ms = now_ms();
+    load_config(config);
+    if (status.config_ok)
+        log_info("config accepted", "chain=%s node=%llu hash=%s", status.config.name,
+                 (unsigned long long)status.config.node_id, status.config_hash);
+    else
+        log_error("config refused", "path=%s reason=\"%s\"", config, status.reason);
+
+    static const struct http_route routes[] = {
+        {.path = "/status", .handler = serve_status},
+        {.path = "/healthz", .handler = serve_health},
+    };
+    struct http_server *server;
+    struct cohort_error err = {0};
+    if (http_start(&server, bind, (uint16_t)port, routes, 2, &err) != 0) {
+        log_error("cannot serve", "error=\"%s\"", err.message);
+        return 1;
+    }
+    log_info("serving", "bind=%s port=%ld", bind, port);
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("stopping", "signal=%d", sig);
+    http_stop(server);
+    return 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * http.h - the subnode's HTTP server (libmicrohttpd, one internal polling thread): routes
+ * of exact paths to handlers that return a status and a body. Request bodies are capped
+ * (HTTP_MAX_BODY); a larger one is answered 413 without being read whole. Later the
+ * Ethereum JSON-RPC endpoint is one more route.
+ */
+#ifndef COHORT_SUBNODE_HTTP_H
+#define COHORT_SUBNODE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define HTTP_MAX_BODY (5u << 20)
+
+struct http_response {
+    unsigned status;
+    char *body;              /* malloc'd; the server frees it */
+    const char *content_type; /* static */
+};
+
+/* A handler: method ("GET"), the request body (NUL-terminated, may be empty). Fills out. */
+typedef void (*http_handler)(void *ctx, const char *method, const char *body, size_t body_len,
+                             struct http_response *out);
+
+struct http_route {
+    const char *path;
+    http_handler handler;
+    void *ctx;
+};
+
+struct http_server;
+
+/*
+ * Starts serving routes (an array of nroutes, kept by reference: it must outlive the
+ * server) on bind_address:port. The subnode binds only its own slot's ports.
+ */
+int http_start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
+               size_t nroutes, struct cohort_error *err);
+
+/* Stops accepting, finishes the requests in flight, frees the server. */
+void http_stop(struct http_server *server);
+
+#endif
