@@ -183,8 +183,8 @@ static uint64_t divide_by_limb(const uint64_t *u, int un, uint64_t d, uint64_t *
 
 /*
  * The general division: u (un limbs, 1..8) by d (dn limbs, 1..4), both without leading
- * zero limbs and with u >= d, so the quotient has un - dn + 1 limbs (the top one may be
- * zero). Writes un - dn + 1 limbs to q and dn limbs to r.
+ * zero limbs, un >= dn. Writes the quotient's un - dn + 1 limbs to q (the top ones may be
+ * zero; u below d simply gives 0) and the remainder's dn limbs to r.
  */
 static void divide_limbs(const uint64_t *u, int un, const uint64_t *d, int dn, uint64_t *q, uint64_t *r)
 {
@@ -219,8 +219,9 @@ static void divide_limbs(const uint64_t *u, int un, const uint64_t *d, int dn, u
         if (u2 == d1 && u1 == d0) {
             /*
              * div_3by2 needs (u2, u1) < (d1, d0). Equality means the true digit is
-             * 2^64 - 1 (the window is at least (d1, d0) * 2^64^(dn-1) and below dnorm * 2^64),
-             * so no correction can follow and the subtraction clears the top limb.
+             * 2^64 - 1: the window is at least (d1, d0) * 2^(64 (dn - 1)), which is more
+             * than (2^64 - 1) * dnorm, and below dnorm * 2^64. So no correction can follow
+             * and the subtraction clears the top limb.
              */
             qhat = UINT64_MAX;
             uint64_t borrow = submul(window, dnorm, dn, qhat);
@@ -262,7 +263,7 @@ void u256_divmod(u256 a, u256 b, u256 *quotient, u256 *remainder)
     if (dn == 0) {
         /* EVM: division by zero gives 0 for both. */
     } else if (un <= 1) {
-        /* Both fit in 64 bits (dn <= un unless a < b, handled by the division below). */
+        /* a < 2^64: one machine division when b is that small too, else b > a. */
         if (dn == 1) {
             q.w[0] = a.w[0] / b.w[0];
             r.w[0] = a.w[0] % b.w[0];

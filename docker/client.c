@@ -369,6 +369,46 @@ int docker_volume_remove(struct docker_client *c, const char *name, bool force, 
     return docker_request(c, "DELETE", path, false, NULL, c->timeout_ms, NULL, NULL, NULL, NULL, NULL, what, err);
 }
 
+int docker_volume_list(struct docker_client *c, const struct docker_label *labels, size_t nlabels,
+                       struct docker_name **out, size_t *count, struct cohort_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    char filter[2048], path[2200];
+    int rc = docker_label_filter(c, labels, nlabels, filter, sizeof filter, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/volumes?filters=%s", filter);
+    char *body = NULL;
+    size_t len = 0;
+    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, &len, NULL, NULL, "list volumes",
+                             err)) < 0)
+        return rc;
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    free(body);
+    const cJSON *volumes = cJSON_GetObjectItemCaseSensitive(j, "Volumes");
+    if (!cJSON_IsArray(volumes) && !cJSON_IsNull(volumes)) {
+        cJSON_Delete(j);
+        return cohort_error_set(err, DOCKER_E_MALFORMED, DOMAIN, "list volumes: no Volumes array in the answer");
+    }
+    size_t n = cJSON_IsArray(volumes) ? (size_t)cJSON_GetArraySize(volumes) : 0;
+    struct docker_name *names = calloc(n ? n : 1, sizeof *names);
+    if (names == NULL) {
+        cJSON_Delete(j);
+        return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "list volumes: out of memory");
+    }
+    size_t i = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, volumes)
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(v, "Name");
+        if (cJSON_IsString(name)) snprintf(names[i++].name, DOCKER_NAME_MAX, "%s", name->valuestring);
+    }
+    cJSON_Delete(j);
+    *out = names;
+    *count = i;
+    return 0;
+}
+
 /* ---- Images ---- */
 
 int docker_image_inspect(struct docker_client *c, const char *name, struct docker_image *out, struct cohort_error *err)

@@ -107,6 +107,14 @@ int docker_volume_inspect(struct docker_client *client, const char *name, char *
                           struct cohort_error *err);
 int docker_volume_remove(struct docker_client *client, const char *name, bool force, struct cohort_error *err);
 
+#define DOCKER_NAME_MAX 128
+struct docker_name {
+    char name[DOCKER_NAME_MAX];
+};
+/* Lists the names of volumes carrying every label given. *out is malloc'd (caller frees). */
+int docker_volume_list(struct docker_client *client, const struct docker_label *labels, size_t nlabels,
+                       struct docker_name **out, size_t *count, struct cohort_error *err);
+
 /* ---- Containers ---- */
 
 struct docker_mount {

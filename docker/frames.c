@@ -57,15 +57,20 @@ int docker_frame_decoder_feed(struct docker_frame_decoder *d, const uint8_t *dat
                 d->payload_cap = d->payload_need;
             }
             d->payload_len = 0;
+            if (d->payload_need == 0) { /* an empty frame is whole with its header */
+                if (d->on_chunk) d->on_chunk(d->ctx, d->stream, "", 0);
+                d->header_len = 0;
+                continue;
+            }
         }
         size_t take = d->payload_need - d->payload_len < len ? d->payload_need - d->payload_len : len;
-        memcpy(d->payload + d->payload_len, data, take);
+        if (take > 0) memcpy(d->payload + d->payload_len, data, take); /* an empty frame has no buffer yet */
         d->payload_len += take;
         data += take;
         len -= take;
         if (d->payload_len == d->payload_need) {
             d->total += d->payload_len;
-            if (d->on_chunk) d->on_chunk(d->ctx, d->stream, d->payload, d->payload_len);
+            if (d->on_chunk) d->on_chunk(d->ctx, d->stream, d->payload ? d->payload : "", d->payload_len);
             d->header_len = 0;
         }
     }

@@ -231,8 +231,12 @@ struct mc_cursor {
 char *mc_cursor_to_json(const struct mc_cursor *cursor);
 int mc_cursor_from_json(const char *text, size_t len, struct mc_cursor *cursor, struct cohort_error *err);
 
-/* Writes a file atomically: temporary file, fsync, rename, fsync of the folder. */
-int mc_write_file_atomic(const char *path, const char *data, size_t len, struct cohort_error *err);
+/*
+ * Writes a file atomically with the given mode: temporary file, fsync, rename, fsync of
+ * the folder. Readers see the old file or the new one, never a part; after a crash, one of
+ * the two is there.
+ */
+int mc_write_file_atomic(const char *path, const char *data, size_t len, unsigned mode, struct cohort_error *err);
 
 struct mc_watcher_config {
     uint8_t address[20];        /* the contract whose logs are followed */

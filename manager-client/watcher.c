@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,13 +268,18 @@ out:
     return rc;
 }
 
-int mc_write_file_atomic(const char *path, const char *data, size_t len, struct cohort_error *err)
+int mc_write_file_atomic(const char *path, const char *data, size_t len, unsigned mode, struct cohort_error *err)
 {
     char tmp[4096], dir[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return cohort_error_set(err, MC_E_INVALID, DOMAIN, "write %s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
     if (fd < 0) return cohort_error_errno(err, MC_E_IO, DOMAIN, errno, "create %s", tmp);
+    if (fchmod(fd, (mode_t)mode) != 0) { /* the umask must not narrow what readers need */
+        close(fd);
+        unlink(tmp);
+        return cohort_error_errno(err, MC_E_IO, DOMAIN, errno, "chmod %s", tmp);
+    }
     size_t done = 0;
     int rc = 0;
     while (done < len) {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-#include "rpc/http.h"
+#include "httpd/httpd.h"
 #include "rpc/status.h"
 
 static struct subnode_status status;

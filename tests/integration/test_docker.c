@@ -108,6 +108,12 @@ START_TEST(full_lifecycle)
     char mountpoint[4096];
     ck_assert_int_eq(docker_volume_inspect(client, volume, mountpoint, sizeof mountpoint, &err), 0);
     ck_assert_ptr_nonnull(strstr(mountpoint, volume));
+    struct docker_name *volumes;
+    size_t nvolumes;
+    ck_assert_int_eq(docker_volume_list(client, test_labels, 1, &volumes, &nvolumes, &err), 0);
+    ck_assert_uint_eq(nvolumes, 1);
+    ck_assert_str_eq(volumes[0].name, volume);
+    free(volumes);
 
     struct docker_mount mount = {.volume = volume, .target = "/data"};
     struct docker_container_spec spec = {

@@ -129,7 +129,7 @@ static void save(struct recorder *r)
     size_t n = (size_t)snprintf(text, cap, "%zu\n%s\n", r->count, cursor);
     for (size_t i = 0; i < r->count; i++) n += (size_t)snprintf(text + n, cap - n, "%u %llu\n", r->values[i], (unsigned long long)r->blocks[i]);
     struct cohort_error err = {0};
-    if (mc_write_file_atomic(r->file, text, n, &err) != 0) abort();
+    if (mc_write_file_atomic(r->file, text, n, 0600, &err) != 0) abort();
     free(text);
     free(cursor);
 }

@@ -59,6 +59,25 @@ START_TEST(any_split_gives_the_same_frames)
 }
 END_TEST
 
+START_TEST(empty_first_frame)
+{
+    /* Found by fuzz_docker: an empty frame before any payload buffer exists. */
+    uint8_t stream[16];
+    size_t len = frame(stream, 2, "");
+    struct docker_frame_decoder d;
+    struct cohort_error err = {0};
+    got[0] = '\0';
+    frames = 0;
+    docker_frame_decoder_init(&d, 1 << 20, on_chunk, NULL);
+    ck_assert_int_eq(docker_frame_decoder_feed(&d, stream, len, &err), 0);
+    ck_assert_str_eq(got, "[2:]"); /* delivered with its header, not held back */
+    len = frame(stream, 1, "x");
+    ck_assert_int_eq(docker_frame_decoder_feed(&d, stream, len, &err), 0);
+    docker_frame_decoder_free(&d);
+    ck_assert_str_eq(got, "[2:][1:x]");
+}
+END_TEST
+
 START_TEST(bad_frames)
 {
     struct docker_frame_decoder d;
@@ -121,6 +140,7 @@ int main(void)
     Suite *s = suite_create("docker-frames");
     TCase *tc = tcase_create("frames");
     tcase_add_test(tc, any_split_gives_the_same_frames);
+    tcase_add_test(tc, empty_first_frame);
     tcase_add_test(tc, bad_frames);
     tcase_add_test(tc, container_json);
     suite_add_tcase(s, tc);

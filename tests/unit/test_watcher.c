@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "manager-client/watcher_logic.h"
@@ -134,8 +135,8 @@ START_TEST(cursor_json)
     const char *bad[] = {
         "", "{}", "{\"started\":true,\"history\":[]}",
         "{\"started\":true,\"last\":[1,\"0x12\"],\"history\":[]}",
-        "{\"started\":false,\"history\":[[2,\"0x0000000000000000000000000000000000000000000000000000000000000000\"],"
-        "[1,\"0x0000000000000000000000000000000000000000000000000000000000000000\"]]}",
+        ("{\"started\":false,\"history\":[[2,\"0x0000000000000000000000000000000000000000000000000000000000000000\"],"
+         "[1,\"0x0000000000000000000000000000000000000000000000000000000000000000\"]]}"),
         "{\"started\":false,\"history\":[[-1,\"0x0000000000000000000000000000000000000000000000000000000000000000\"]]}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -150,19 +151,22 @@ START_TEST(atomic_file)
     char path[256];
     snprintf(path, sizeof path, "%s/state.json", dir);
     struct cohort_error err = {0};
-    ck_assert_int_eq(mc_write_file_atomic(path, "one", 3, &err), 0);
-    ck_assert_int_eq(mc_write_file_atomic(path, "second", 6, &err), 0);
+    ck_assert_int_eq(mc_write_file_atomic(path, "one", 3, 0600, &err), 0);
+    ck_assert_int_eq(mc_write_file_atomic(path, "second", 6, 0644, &err), 0);
     FILE *f = fopen(path, "r");
     char buf[16] = {0};
     ck_assert_uint_eq(fread(buf, 1, sizeof buf - 1, f), 6);
     fclose(f);
     ck_assert_str_eq(buf, "second");
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
     char tmp[300];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     ck_assert_int_ne(access(tmp, F_OK), 0);
     unlink(path);
     rmdir(dir);
-    ck_assert_int_eq(mc_write_file_atomic("/nonexistent-dir/x", "a", 1, &err), MC_E_IO);
+    ck_assert_int_eq(mc_write_file_atomic("/nonexistent-dir/x", "a", 1, 0600, &err), MC_E_IO);
 }
 END_TEST
 

@@ -1,11 +1,11 @@
 /*
- * http.h - the subnode's HTTP server (libmicrohttpd, one internal polling thread): routes
- * of exact paths to handlers that return a status and a body. Request bodies are capped
- * (HTTP_MAX_BODY); a larger one is answered 413 without being read whole. Later the
- * Ethereum JSON-RPC endpoint is one more route.
+ * httpd.h - the small HTTP server behind cohort-core's local API and the subnode's
+ * endpoints (libmicrohttpd, one internal polling thread): routes of exact paths to
+ * handlers that return a status and a body. Request bodies are capped (HTTP_MAX_BODY);
+ * a larger one is answered 413 without being kept.
  */
-#ifndef COHORT_SUBNODE_HTTP_H
-#define COHORT_SUBNODE_HTTP_H
+#ifndef COHORT_HTTPD_H
+#define COHORT_HTTPD_H
 
 #include <stddef.h>
 #include <stdint.h>

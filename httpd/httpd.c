@@ -1,5 +1,5 @@
-/* http.c - a small route table over libmicrohttpd (see http.h). */
-#include "http.h"
+/* httpd.c - a small route table over libmicrohttpd (see httpd.h). */
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DOMAIN "subnode"
+#define DOMAIN "httpd"
 
 struct http_server {
     struct MHD_Daemon *daemon;

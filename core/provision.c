@@ -1,0 +1,389 @@
+/* provision.c - observe Docker, plan with the reconciler, execute (see provision.h). */
+#include "provision.h"
+
+#include <assert.h>
+#include <cjson/cJSON.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "manager-client/manager_client.h"
+
+#define DOMAIN "core"
+#define CONFIG_FILE "chain.json"
+#define OVER_BUDGET_FILE "over-budget" /* present in /data: the subnode stops taking transactions */
+
+void provision_container_name(uint64_t node_id, const char *chain, char *out, size_t size)
+{
+    snprintf(out, size, "cohort-n%llu-%s", (unsigned long long)node_id, chain);
+}
+
+void provision_volume_name(uint64_t node_id, const char *chain, char *out, size_t size)
+{
+    snprintf(out, size, "cohort-n%llu-%s-data", (unsigned long long)node_id, chain);
+}
+
+void provision_init(struct provisioner *p, const struct provision_options *options, struct docker_client *docker)
+{
+    memset(p, 0, sizeof *p);
+    p->options = *options;
+    snprintf(p->image, sizeof p->image, "%s", options->image);
+    snprintf(p->bind_address, sizeof p->bind_address, "%s", options->bind_address ? options->bind_address : "127.0.0.1");
+    p->options.image = p->image;
+    p->options.bind_address = p->bind_address;
+    p->docker = docker;
+    pthread_mutex_init(&p->lock, NULL);
+}
+
+void provision_free(struct provisioner *p)
+{
+    free(p->assigned);
+    pthread_mutex_destroy(&p->lock);
+}
+
+int provision_set_assigned(struct provisioner *p, const struct assignment *assigned, size_t n, struct cohort_error *err)
+{
+    if (n > RECONCILE_MAX) return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "%zu chains assigned; at most %d", n, RECONCILE_MAX);
+    struct assignment *copy = calloc(n ? n : 1, sizeof *copy);
+    if (copy == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    memcpy(copy, assigned, n * sizeof *copy);
+    free(p->assigned);
+    p->assigned = copy;
+    p->nassigned = n;
+    /* A chain assigned again is no longer deleted. */
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < p->ndeleted; j++)
+            if (strcmp(p->deleted[j].name, copy[i].config.name) == 0) p->deleted[j] = p->deleted[--p->ndeleted];
+    return 0;
+}
+
+void provision_mark_deleted(struct provisioner *p, const char *chain)
+{
+    for (size_t j = 0; j < p->ndeleted; j++)
+        if (strcmp(p->deleted[j].name, chain) == 0) return;
+    if (p->ndeleted == RECONCILE_MAX) memmove(p->deleted, p->deleted + 1, (RECONCILE_MAX - 1) * sizeof p->deleted[0]), p->ndeleted--;
+    snprintf(p->deleted[p->ndeleted++].name, CHAIN_NAME_MAX, "%s", chain);
+}
+
+static const struct assignment *find_assigned(const struct provisioner *p, const char *chain, size_t *index)
+{
+    for (size_t i = 0; i < p->nassigned; i++)
+        if (strcmp(p->assigned[i].config.name, chain) == 0) {
+            if (index) *index = i;
+            return &p->assigned[i];
+        }
+    return NULL;
+}
+
+static unsigned my_first_slot(const struct chain_config *c) { return c->members[c->member_index].first_slot; }
+
+/* ---- Actions ---- */
+
+static int do_create_volume(struct provisioner *p, const char *chain, struct cohort_error *err)
+{
+    char volume[DOCKER_NAME_MAX], node[24];
+    provision_volume_name(p->options.node_id, chain, volume, sizeof volume);
+    snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
+    struct docker_label labels[2] = {{"cohort.node", node}, {"cohort.chain", chain}};
+    int rc = docker_volume_create(p->docker, volume, labels, 2, err);
+    return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
+}
+
+static int do_write_config(struct provisioner *p, const struct assignment *a, struct cohort_error *err)
+{
+    char volume[DOCKER_NAME_MAX], mountpoint[4096], path[4200];
+    provision_volume_name(p->options.node_id, a->config.name, volume, sizeof volume);
+    int rc = docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, err);
+    if (rc < 0) return rc;
+    char *json = NULL;
+    if ((rc = chain_config_encode(&a->config, &json, err)) < 0) return rc;
+    snprintf(path, sizeof path, "%s/%s", mountpoint, CONFIG_FILE);
+    rc = mc_write_file_atomic(path, json, strlen(json), 0644, err);
+    free(json);
+    return rc;
+}
+
+static int do_create_container(struct provisioner *p, const struct assignment *a, const char *config_hash,
+                               struct cohort_error *err)
+{
+    const struct chain_config *c = &a->config;
+    char container[DOCKER_NAME_MAX], volume[DOCKER_NAME_MAX], node[24], slot[8], port[8];
+    provision_container_name(p->options.node_id, c->name, container, sizeof container);
+    provision_volume_name(p->options.node_id, c->name, volume, sizeof volume);
+    struct slot_ports ports;
+    if (!slot_ports(p->options.base_port, my_first_slot(c), c->slots, &ports))
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "chain %s: slots %u+%u do not fit the port range", c->name,
+                                my_first_slot(c), c->slots);
+    struct subnode_limits limits;
+    slot_limits(&p->options.resources, c->slots, &limits);
+    snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
+    snprintf(slot, sizeof slot, "%u", my_first_slot(c));
+    snprintf(port, sizeof port, "%u", (unsigned)ports.rpc);
+    const char *cmd[] = {"--config", "/data/" CONFIG_FILE, "--port", port, "--bind", p->bind_address, NULL};
+    struct docker_label labels[4] = {
+        {"cohort.node", node}, {"cohort.chain", c->name}, {"cohort.slot", slot}, {"cohort.config-hash", config_hash}};
+    struct docker_mount mount = {.volume = volume, .target = "/data"};
+    struct docker_container_spec spec = {
+        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 4, .mounts = &mount,
+        .nmounts = 1, .network_host = true, .read_only_rootfs = true, .cap_drop_all = true, .no_new_privileges = true,
+        .memory_bytes = limits.memory_bytes, .cpu_shares = limits.cpu_shares, .cpu_quota_us = limits.cpu_quota_us,
+        .cpu_period_us = limits.cpu_period_us, .pids_limit = limits.pids, .nofile_limit = limits.nofile,
+        .log_max_size = "10m", .log_max_file = "3", .stop_timeout_s = 10};
+    int rc = docker_container_create(p->docker, container, &spec, NULL, err);
+    if (rc == DOCKER_E_CONFLICT) {
+        /* A leftover of a crash between create and label-list: replace it. */
+        if ((rc = docker_container_remove(p->docker, container, true, err)) < 0) return rc;
+        rc = docker_container_create(p->docker, container, &spec, NULL, err);
+    }
+    return rc;
+}
+
+static int execute(struct provisioner *p, const struct action *a, const char *config_hash, struct cohort_error *err)
+{
+    const struct assignment *as = find_assigned(p, a->chain, NULL);
+    char name[DOCKER_NAME_MAX];
+    switch (a->kind) {
+    case ACTION_CREATE_VOLUME: return do_create_volume(p, a->chain, err);
+    case ACTION_WRITE_CONFIG:
+        assert(as != NULL);
+        return do_write_config(p, as, err);
+    case ACTION_CREATE_CONTAINER:
+        assert(as != NULL);
+        return do_create_container(p, as, config_hash, err);
+    case ACTION_START:
+        if (a->container_id[0]) return docker_container_start(p->docker, a->container_id, err);
+        provision_container_name(p->options.node_id, a->chain, name, sizeof name);
+        return docker_container_start(p->docker, name, err);
+    case ACTION_REMOVE_CONTAINER: {
+        int rc = docker_container_remove(p->docker, a->container_id, true, err);
+        return rc == DOCKER_E_NOT_FOUND ? 0 : rc;
+    }
+    case ACTION_REMOVE_VOLUME: {
+        provision_volume_name(p->options.node_id, a->chain, name, sizeof name);
+        int rc = docker_volume_remove(p->docker, name, true, err);
+        if (rc == 0 || rc == DOCKER_E_NOT_FOUND) {
+            /* Gone for good: forget the tombstone. */
+            for (size_t j = 0; j < p->ndeleted; j++)
+                if (strcmp(p->deleted[j].name, a->chain) == 0) p->deleted[j] = p->deleted[--p->ndeleted];
+            return 0;
+        }
+        return rc;
+    }
+    }
+    return 0;
+}
+
+/* ---- Disk budget ---- */
+
+static uint64_t du_total;
+static int du_add(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)flag;
+    (void)ftw;
+    du_total += (uint64_t)st->st_blocks * 512;
+    return 0;
+}
+
+/* Bytes used under dir, as du counts them. nftw is not reentrant with this static sum:
+   rounds run on one thread. */
+static uint64_t disk_used(const char *dir)
+{
+    du_total = 0;
+    nftw(dir, du_add, 16, FTW_PHYS);
+    return du_total;
+}
+
+static void check_budget(struct provisioner *p, const struct assignment *a, struct subnode_view *v)
+{
+    char volume[DOCKER_NAME_MAX], mountpoint[4096], flag[4200];
+    provision_volume_name(p->options.node_id, a->config.name, volume, sizeof volume);
+    if (docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, NULL) < 0) return;
+    v->disk_used_bytes = disk_used(mountpoint);
+    v->over_budget = v->limits.disk_bytes > 0 && v->disk_used_bytes > v->limits.disk_bytes;
+    snprintf(flag, sizeof flag, "%s/%s", mountpoint, OVER_BUDGET_FILE);
+    if (v->over_budget) {
+        FILE *f = fopen(flag, "w");
+        if (f) {
+            fprintf(f, "%llu bytes used of %llu\n", (unsigned long long)v->disk_used_bytes,
+                    (unsigned long long)v->limits.disk_bytes);
+            fclose(f);
+        }
+    } else {
+        remove(flag);
+    }
+}
+
+/* ---- The round ---- */
+
+static enum observed_state observed_state_of(const char *docker_state)
+{
+    if (strcmp(docker_state, "running") == 0 || strcmp(docker_state, "restarting") == 0 ||
+        strcmp(docker_state, "paused") == 0)
+        return OBSERVED_RUNNING;
+    if (strcmp(docker_state, "created") == 0) return OBSERVED_CREATED;
+    return OBSERVED_EXITED;
+}
+
+int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, struct cohort_error *err)
+{
+    *wake_at_ms = 0;
+    char node[24];
+    snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
+    struct docker_label mine = {"cohort.node", node};
+    struct docker_container *containers = NULL;
+    struct docker_name *volumes = NULL;
+    size_t ncontainers = 0, nvolumes = 0;
+    int rc = docker_container_list(p->docker, &mine, 1, &containers, &ncontainers, err);
+    if (rc == 0) rc = docker_volume_list(p->docker, &mine, 1, &volumes, &nvolumes, err);
+    if (rc < 0) {
+        free(containers);
+        return rc;
+    }
+
+    /* Inputs of the pure planner. */
+    static struct observed_container observed[RECONCILE_MAX];
+    static struct desired_subnode desired[RECONCILE_MAX];
+    static struct chain_name volume_chains[RECONCILE_MAX];
+    size_t nobserved = 0, nvolume_chains = 0;
+    for (size_t i = 0; i < ncontainers && nobserved < RECONCILE_MAX; i++) {
+        const char *chain = docker_container_label(&containers[i], "cohort.chain");
+        const char *hash = docker_container_label(&containers[i], "cohort.config-hash");
+        if (chain == NULL) continue;
+        struct observed_container *o = &observed[nobserved++];
+        memset(o, 0, sizeof *o);
+        snprintf(o->id, sizeof o->id, "%s", containers[i].id);
+        snprintf(o->chain, sizeof o->chain, "%s", chain);
+        snprintf(o->config_hash, sizeof o->config_hash, "%s", hash ? hash : "");
+        o->state = observed_state_of(containers[i].state);
+    }
+    char prefix[64];
+    int prefix_len = snprintf(prefix, sizeof prefix, "cohort-n%s-", node);
+    for (size_t i = 0; i < nvolumes && nvolume_chains < RECONCILE_MAX; i++) {
+        size_t len = strlen(volumes[i].name);
+        if (strncmp(volumes[i].name, prefix, (size_t)prefix_len) != 0 || len < (size_t)prefix_len + 6 ||
+            strcmp(volumes[i].name + len - 5, "-data") != 0)
+            continue;
+        snprintf(volume_chains[nvolume_chains++].name, CHAIN_NAME_MAX, "%.*s", (int)(len - (size_t)prefix_len - 5),
+                 volumes[i].name + prefix_len);
+    }
+    for (size_t i = 0; i < p->nassigned; i++) {
+        const struct chain_config *c = &p->assigned[i].config;
+        struct desired_subnode *d = &desired[i];
+        memset(d, 0, sizeof *d);
+        snprintf(d->chain, sizeof d->chain, "%s", c->name);
+        d->first_slot = my_first_slot(c);
+        d->slot_count = c->slots;
+        char *json = NULL;
+        if (chain_config_encode(c, &json, err) < 0) {
+            free(containers);
+            free(volumes);
+            return cohort_error_wrap(err, "chain %s", c->name);
+        }
+        chain_config_hash(json, strlen(json), d->config_hash);
+        free(json);
+    }
+    struct reconcile_input in = {.desired = desired, .ndesired = p->nassigned, .deleted = p->deleted,
+                                 .ndeleted = p->ndeleted, .containers = observed, .ncontainers = nobserved,
+                                 .volumes = volume_chains, .nvolumes = nvolume_chains, .now_ms = now_ms,
+                                 .backoff_base_ms = p->options.backoff_base_ms,
+                                 .backoff_max_ms = p->options.backoff_max_ms, .stable_ms = p->options.stable_ms};
+    static struct reconcile_plan plan;
+    reconcile(&in, &p->reconcile, &plan);
+    *wake_at_ms = plan.wake_at_ms;
+
+    /* Execute in order; a failed action skips the rest of its chain's actions this round. */
+    char failed[RECONCILE_MAX][CHAIN_NAME_MAX];
+    size_t nfailed = 0;
+    for (size_t i = 0; i < plan.nactions; i++) {
+        const struct action *a = &plan.actions[i];
+        bool skip = false;
+        for (size_t j = 0; j < nfailed; j++) skip |= strcmp(failed[j], a->chain) == 0;
+        if (skip) continue;
+        size_t index = 0;
+        const struct assignment *as = find_assigned(p, a->chain, &index);
+        const char *hash = "";
+        for (size_t j = 0; j < p->nassigned; j++)
+            if (strcmp(desired[j].chain, a->chain) == 0) hash = desired[j].config_hash;
+        struct cohort_error action_err = {0};
+        if (execute(p, a, hash, &action_err) < 0) {
+            log_error("action failed", "chain=%s action=%s error=\"%s\"", a->chain, action_name(a->kind), action_err.message);
+            if (as) snprintf(p->errors[index], sizeof p->errors[index], "%s: %.480s", action_name(a->kind), action_err.message);
+            if (nfailed < RECONCILE_MAX) snprintf(failed[nfailed++], CHAIN_NAME_MAX, "%s", a->chain);
+            /* Retry soon rather than waiting for an event. */
+            if (*wake_at_ms == 0 || *wake_at_ms > now_ms + 1000) *wake_at_ms = now_ms + 1000;
+        } else {
+            log_info(a->is_restart ? "restarted subnode" : "action done", "chain=%s action=%s", a->chain,
+                     action_name(a->kind));
+            if (as && a->kind == ACTION_START) p->errors[index][0] = '\0';
+        }
+    }
+
+    /* The view for the API: one entry per assigned chain, with what Docker said. */
+    static struct subnode_view views[RECONCILE_MAX];
+    size_t nviews = 0;
+    for (size_t i = 0; i < p->nassigned; i++) {
+        const struct chain_config *c = &p->assigned[i].config;
+        struct subnode_view *v = &views[nviews++];
+        memset(v, 0, sizeof *v);
+        snprintf(v->chain, sizeof v->chain, "%s", c->name);
+        provision_container_name(p->options.node_id, c->name, v->container, sizeof v->container);
+        v->first_slot = my_first_slot(c);
+        v->slots = c->slots;
+        struct slot_ports ports;
+        if (slot_ports(p->options.base_port, v->first_slot, v->slots, &ports)) v->rpc_port = ports.rpc;
+        slot_limits(&p->options.resources, c->slots, &v->limits);
+        snprintf(v->state, sizeof v->state, "missing");
+        for (size_t j = 0; j < ncontainers; j++) {
+            const char *chain = docker_container_label(&containers[j], "cohort.chain");
+            if (chain && strcmp(chain, c->name) == 0) snprintf(v->state, sizeof v->state, "%s", containers[j].state);
+        }
+        const struct restart_record *r = reconcile_record(&p->reconcile, c->name);
+        v->restarts = r ? r->restarts : 0;
+        snprintf(v->last_error, sizeof v->last_error, "%s", p->errors[i]);
+        if (p->rounds % 10 == 0 || v->limits.disk_bytes > 0) check_budget(p, &p->assigned[i], v);
+    }
+    pthread_mutex_lock(&p->lock);
+    memcpy(p->views, views, nviews * sizeof views[0]);
+    p->nviews = nviews;
+    pthread_mutex_unlock(&p->lock);
+    p->rounds++;
+    free(containers);
+    free(volumes);
+    return 0;
+}
+
+char *provision_subnodes_json(struct provisioner *p)
+{
+    cJSON *array = cJSON_CreateArray();
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->nviews; i++) {
+        const struct subnode_view *v = &p->views[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "chain", v->chain);
+        cJSON_AddStringToObject(o, "container", v->container);
+        cJSON_AddStringToObject(o, "state", v->state);
+        cJSON_AddNumberToObject(o, "first_slot", v->first_slot);
+        cJSON_AddNumberToObject(o, "slots", v->slots);
+        cJSON_AddNumberToObject(o, "rpc_port", v->rpc_port);
+        cJSON_AddNumberToObject(o, "restarts", v->restarts);
+        cJSON *l = cJSON_AddObjectToObject(o, "limits");
+        cJSON_AddNumberToObject(l, "cpu_shares", (double)v->limits.cpu_shares);
+        cJSON_AddNumberToObject(l, "cpu_quota_us", (double)v->limits.cpu_quota_us);
+        cJSON_AddNumberToObject(l, "memory_bytes", (double)v->limits.memory_bytes);
+        cJSON_AddNumberToObject(l, "pids", (double)v->limits.pids);
+        cJSON_AddNumberToObject(l, "nofile", (double)v->limits.nofile);
+        cJSON_AddNumberToObject(l, "disk_bytes", (double)v->limits.disk_bytes);
+        cJSON_AddNumberToObject(o, "disk_used_bytes", (double)v->disk_used_bytes);
+        cJSON_AddBoolToObject(o, "over_budget", v->over_budget);
+        if (v->last_error[0]) cJSON_AddStringToObject(o, "last_error", v->last_error);
+        else cJSON_AddNullToObject(o, "last_error");
+        cJSON_AddItemToArray(array, o);
+    }
+    pthread_mutex_unlock(&p->lock);
+    char *text = cJSON_PrintUnformatted(array);
+    cJSON_Delete(array);
+    return text;
+}

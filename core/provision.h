@@ -1,0 +1,102 @@
+/*
+ * provision.h - cohort-core's provisioner: makes Docker match the chains the manager
+ * assigned to this node, and keeps it so.
+ *
+ * Each round observes Docker (this node's containers and volumes, by the label
+ * cohort.node), plans with the pure reconciler (reconcile.h) and executes the plan:
+ *
+ *   volume     cohort-n<node>-<chain>-data            labels cohort.node, cohort.chain
+ *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
+ *   container  cohort-n<node>-<chain>                 labels cohort.node, cohort.chain,
+ *              cohort.slot, cohort.config-hash; host network bound to its slot's ports,
+ *              read-only root, no capabilities, no-new-privileges, nobody, limits from
+ *              its slots (slots.h), json-file logs capped, no Docker restart policy
+ *
+ * The node id in every name lets several cohort-cores share one dockerd (the devnet). A
+ * cohort-core that restarts finds its containers by label and adopts them; when dockerd
+ * is away the round fails and nothing is removed; when the manager is away the desired
+ * set is the last one known. Not thread-safe except provision_subnodes_json, which the
+ * API thread may call at any time.
+ */
+#ifndef COHORT_CORE_PROVISION_H
+#define COHORT_CORE_PROVISION_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/chain_config.h"
+#include "common/error.h"
+#include "docker/docker.h"
+#include "reconcile.h"
+#include "slots.h"
+
+struct provision_options {
+    uint64_t node_id;
+    const char *image;        /* the subnode image tag */
+    const char *bind_address; /* what subnodes bind: the node's IP, 127.0.0.1 in tests */
+    uint16_t base_port;
+    struct node_resources resources;
+    int64_t backoff_base_ms, backoff_max_ms, stable_ms; /* 0: the reconciler's defaults */
+};
+
+/* One assigned chain: its config as this node's member sees it. */
+struct assignment {
+    struct chain_config config;
+};
+
+/* What the API shows per subnode. */
+struct subnode_view {
+    char chain[CHAIN_NAME_MAX];
+    char container[DOCKER_NAME_MAX];
+    unsigned first_slot, slots;
+    uint16_t rpc_port;
+    char state[16];              /* Docker's, or "missing" */
+    unsigned restarts;
+    struct subnode_limits limits;
+    uint64_t disk_used_bytes;
+    bool over_budget;
+    char last_error[COHORT_ERROR_MESSAGE_MAX];
+};
+
+struct provisioner {
+    struct provision_options options;
+    char image[256], bind_address[16];
+    struct docker_client *docker;
+    struct reconcile_state reconcile;
+    struct assignment *assigned; /* desired: owned array */
+    size_t nassigned;
+    struct chain_name deleted[RECONCILE_MAX];
+    size_t ndeleted;
+    pthread_mutex_t lock; /* guards views for the API thread */
+    struct subnode_view views[RECONCILE_MAX];
+    size_t nviews;
+    char errors[RECONCILE_MAX][COHORT_ERROR_MESSAGE_MAX]; /* last error per assigned chain */
+    unsigned rounds;
+};
+
+/* Sets up p (options copied) with a docker client the caller keeps owning. */
+void provision_init(struct provisioner *p, const struct provision_options *options, struct docker_client *docker);
+void provision_free(struct provisioner *p);
+
+/* Replaces the desired set (copied). Chains that left it stay as containers until a round. */
+int provision_set_assigned(struct provisioner *p, const struct assignment *assigned, size_t n, struct cohort_error *err);
+
+/* Records that a chain was deleted on the manager: its volume goes too. */
+void provision_mark_deleted(struct provisioner *p, const char *chain);
+
+/*
+ * One round: observe, plan, execute. *wake_at_ms is when the next round is due at the
+ * latest because of a pending restart (0: none). Errors of single actions are recorded per
+ * chain and logged, not returned; an error to observe Docker is returned.
+ */
+int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, struct cohort_error *err);
+
+/* The subnodes as JSON for /api/v1/subnodes (malloc'd). Thread-safe. */
+char *provision_subnodes_json(struct provisioner *p);
+
+/* Names: container cohort-n<node>-<chain>, volume cohort-n<node>-<chain>-data. */
+void provision_container_name(uint64_t node_id, const char *chain, char *out, size_t size);
+void provision_volume_name(uint64_t node_id, const char *chain, char *out, size_t size);
+
+#endif

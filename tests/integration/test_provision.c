@@ -1,0 +1,241 @@
+/*
+ * test_provision.c - the provisioner against the real dockerd, with assignments given
+ * directly (the manager's part is tested with anvil elsewhere): subnodes of several sizes
+ * come up with their labels and limits and answer on their slot's port; a killed subnode
+ * is restarted after its backoff and counted; a second provisioner (a restarted
+ * cohort-core) adopts the containers instead of duplicating them; a new config version
+ * replaces the container; an unassigned chain loses its container but keeps its volume;
+ * a deleted chain loses both. The node id is unique to the test, and every object it
+ * makes carries it as cohort.node; the teardown removes exactly those.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/provision.h"
+#include "testutil.h"
+
+static struct docker_client *client;
+static char image[128];
+static uint64_t node_id;
+static uint16_t base_port;
+
+static void cleanup_node(void)
+{
+    char node[24];
+    snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
+    struct docker_label mine = {"cohort.node", node};
+    struct docker_container *list;
+    size_t n;
+    if (docker_container_list(client, &mine, 1, &list, &n, NULL) == 0) {
+        for (size_t i = 0; i < n; i++) docker_container_remove(client, list[i].id, true, NULL);
+        free(list);
+    }
+    struct docker_name *volumes;
+    if (docker_volume_list(client, &mine, 1, &volumes, &n, NULL) == 0) {
+        for (size_t i = 0; i < n; i++) docker_volume_remove(client, volumes[i].name, true, NULL);
+        free(volumes);
+    }
+}
+
+static void setup(void)
+{
+    testutil_require_dockerd();
+    struct cohort_error err = {0};
+    ck_assert_msg(docker_open(&client, NULL, &err) == 0, "%s", err.message);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
+             getenv("COHORT_BUILD_DIR"));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(image, sizeof image, p));
+    ck_assert_int_eq(pclose(p), 0);
+    image[strcspn(image, "\n")] = '\0';
+    node_id = 900000 + (uint64_t)getpid();
+    /* 128 slots * 8 ports above the base: find a free-looking block high up. */
+    base_port = (uint16_t)(40000 + (getpid() % 20) * 1024);
+}
+
+static void teardown(void)
+{
+    cleanup_node();
+    docker_close(client);
+}
+
+static struct assignment chain(const char *name, unsigned first_slot, unsigned slots, uint64_t gas_limit)
+{
+    struct assignment a;
+    memset(&a, 0, sizeof a);
+    struct chain_config *c = &a.config;
+    c->version = 1;
+    snprintf(c->name, sizeof c->name, "%s", name);
+    c->chain_id = first_slot + 1;
+    c->evm_chain_id = 1000 + first_slot;
+    c->slots = slots;
+    c->node_id = node_id;
+    c->nmembers = 1;
+    c->members[0].node_id = node_id;
+    snprintf(c->members[0].ip, sizeof c->members[0].ip, "127.0.0.1");
+    c->members[0].base_port = base_port;
+    c->members[0].first_slot = first_slot;
+    c->genesis_gas_limit = gas_limit;
+    c->disk_bytes = 1ull << 30;
+    return a;
+}
+
+static struct provision_options options(void)
+{
+    struct provision_options o = {.node_id = node_id, .image = image, .bind_address = "127.0.0.1",
+                                  .base_port = base_port, .backoff_base_ms = 2000, .backoff_max_ms = 60000};
+    o.resources.memory_bytes = 8ull << 30;
+    o.resources.disk_bytes = 128ull << 30;
+    return o;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void round_ok(struct provisioner *p, int64_t at)
+{
+    struct cohort_error err = {0};
+    int64_t wake;
+    ck_assert_msg(provision_round(p, at, &wake, &err) == 0, "%s", err.message);
+}
+
+static void inspect(const char *chain, struct docker_container *c)
+{
+    char name[DOCKER_NAME_MAX];
+    provision_container_name(node_id, chain, name, sizeof name);
+    struct cohort_error err = {0};
+    ck_assert_msg(docker_container_inspect(client, name, c, &err) == 0, "%s", err.message);
+}
+
+static void wait_status(uint16_t port, const char *expect)
+{
+    char body[8192];
+    int status = -1;
+    for (int i = 0; i < 200; i++) {
+        status = testutil_http_get(port, "/status", body, sizeof body);
+        if (status == 200 && strstr(body, expect) != NULL) return;
+        usleep(20000);
+    }
+    ck_abort_msg("port %u: status %d, body %s (wanted %s)", port, status, body, expect);
+}
+
+START_TEST(lifecycle)
+{
+    cleanup_node();
+    struct provisioner p;
+    struct provision_options o = options();
+    provision_init(&p, &o, client);
+    struct assignment assigned[3] = {chain("alpha", 0, 1, 30000000), chain("beta", 16, 16, 30000000),
+                                     chain("gamma", 1, 1, 30000000)};
+    struct cohort_error err = {0};
+    ck_assert_int_eq(provision_set_assigned(&p, assigned, 3, &err), 0);
+    int64_t t = now_ms();
+    round_ok(&p, t);
+
+    /* Labels, limits and the kernel's view. */
+    struct docker_container a, b;
+    inspect("alpha", &a);
+    inspect("beta", &b);
+    char node[24];
+    snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
+    ck_assert_str_eq(docker_container_label(&a, "cohort.node"), node);
+    ck_assert_str_eq(docker_container_label(&b, "cohort.chain"), "beta");
+    ck_assert_str_eq(docker_container_label(&b, "cohort.slot"), "16");
+    ck_assert_uint_eq(strlen(docker_container_label(&b, "cohort.config-hash")), 66);
+    ck_assert_int_eq(a.cpu_shares, 8);    /* 1024 * 1/128 */
+    ck_assert_int_eq(b.cpu_shares, 128);  /* 1024 * 16/128 */
+    ck_assert_int_eq(b.memory_bytes, (int64_t)((8ull << 30) * 0.8 * 16 / 128));
+    ck_assert_int_eq(b.pids_limit, 64 * 16);
+    ck_assert(a.network_host && a.read_only_rootfs && a.cap_drop_all && a.no_new_privileges);
+    ck_assert_str_eq(a.user, "65534:65534");
+    ck_assert_str_eq(a.restart_policy, "no");
+    wait_status(base_port + 0 * 8, "\"chain\":\"alpha\"");
+    wait_status(base_port + 16 * 8, "\"chain\":\"beta\"");
+    wait_status(base_port + 1 * 8, "\"chain\":\"gamma\"");
+
+    /* A crash: restarted only after the backoff, and counted. */
+    char name[DOCKER_NAME_MAX];
+    provision_container_name(node_id, "gamma", name, sizeof name);
+    ck_assert_int_eq(docker_container_kill(client, name, "KILL", &err), 0);
+    int code;
+    ck_assert_int_eq(docker_container_wait(client, name, 10000, &code, &err), 0);
+    t = now_ms();
+    round_ok(&p, t);
+    struct docker_container g;
+    inspect("gamma", &g);
+    ck_assert(!g.running);
+    round_ok(&p, t + 1999);
+    inspect("gamma", &g);
+    ck_assert(!g.running);
+    round_ok(&p, t + 2000);
+    inspect("gamma", &g);
+    ck_assert(g.running);
+    ck_assert_uint_eq(reconcile_record(&p.reconcile, "gamma")->restarts, 1);
+    char *json = provision_subnodes_json(&p);
+    ck_assert_ptr_nonnull(strstr(json, "\"chain\":\"gamma\""));
+    ck_assert_ptr_nonnull(strstr(json, "\"restarts\":1"));
+    free(json);
+
+    /* A restarted cohort-core adopts what runs: same containers, no duplicates. */
+    struct provisioner q;
+    provision_init(&q, &o, client);
+    ck_assert_int_eq(provision_set_assigned(&q, assigned, 3, &err), 0);
+    round_ok(&q, now_ms());
+    struct docker_container a2;
+    inspect("alpha", &a2);
+    ck_assert_str_eq(a2.id, a.id);
+    struct docker_label mine = {"cohort.node", node};
+    struct docker_container *list;
+    size_t n;
+    ck_assert_int_eq(docker_container_list(client, &mine, 1, &list, &n, &err), 0);
+    ck_assert_uint_eq(n, 3);
+    free(list);
+
+    /* A new config version: a new container with the new hash. */
+    assigned[0] = chain("alpha", 0, 1, 40000000);
+    ck_assert_int_eq(provision_set_assigned(&q, assigned, 3, &err), 0);
+    round_ok(&q, now_ms());
+    inspect("alpha", &a2);
+    ck_assert_str_ne(a2.id, a.id);
+    ck_assert_str_ne(docker_container_label(&a2, "cohort.config-hash"), docker_container_label(&a, "cohort.config-hash"));
+    wait_status(base_port, "\"chain\":\"alpha\"");
+
+    /* Unassigned: the container goes, the volume stays. Deleted: the volume goes too. */
+    ck_assert_int_eq(provision_set_assigned(&q, assigned, 2, &err), 0);
+    round_ok(&q, now_ms());
+    ck_assert_int_eq(docker_container_inspect(client, name, &g, &err), DOCKER_E_NOT_FOUND);
+    char volume[DOCKER_NAME_MAX];
+    provision_volume_name(node_id, "gamma", volume, sizeof volume);
+    ck_assert_int_eq(docker_volume_inspect(client, volume, NULL, 0, &err), 0);
+    provision_mark_deleted(&q, "gamma");
+    round_ok(&q, now_ms());
+    ck_assert_int_eq(docker_volume_inspect(client, volume, NULL, 0, &err), DOCKER_E_NOT_FOUND);
+
+    provision_free(&p);
+    provision_free(&q);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("provision");
+    TCase *tc = tcase_create("provision");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, lifecycle);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
