@@ -13,6 +13,14 @@ static int cmd_version(const struct cli_command *self, int argc, char **argv, st
 }
 
 static const struct cli_command root_children[] = {
+    {.name = "subnodes",
+     .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
+     .usage = "Usage: cohort subnodes [--api URL] [--json]\n"
+              "\n"
+              "Asks the local cohort-core (its API, http://127.0.0.1:9100 by default) for the\n"
+              "subnodes it runs: container state, slot and port, limits, restarts, disk use and\n"
+              "the last error of each.\n",
+     .handler = cmd_subnodes},
     {.name = "version", .summary = "print the version of cohort", .usage = "Usage: cohort version [--json]\n",
      .handler = cmd_version},
     {.name = NULL},

@@ -7,6 +7,9 @@
 
 #include "cli.h"
 
+/* Handlers, one file each (cmd_<name>.c). */
+int cmd_subnodes(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+
 /* The root of the tree: `cohort`. */
 extern const struct cli_command cohort_root_command;
 

@@ -457,14 +457,16 @@ static int on_event_bytes(void *ctx, const char *data, size_t len)
     return 0;
 }
 
-int docker_events(struct docker_client *c, const struct docker_label *labels, size_t nlabels, int64_t since_s,
+int docker_events(struct docker_client *c, const struct docker_label *labels, size_t nlabels, int64_t since_ns,
                   long timeout_ms, int (*on_event)(void *ctx, const struct docker_event *event), void *ctx,
                   struct cohort_error *err)
 {
     char filter[2048], path[2300];
     int rc = docker_label_filter(c, labels, nlabels, filter, sizeof filter, err);
     if (rc < 0) return rc;
-    if (since_s > 0) snprintf(path, sizeof path, "/events?filters=%s&since=%lld", filter, (long long)since_s);
+    if (since_ns > 0)
+        snprintf(path, sizeof path, "/events?filters=%s&since=%lld.%09lld", filter, (long long)(since_ns / 1000000000),
+                 (long long)(since_ns % 1000000000));
     else snprintf(path, sizeof path, "/events?filters=%s", filter);
     struct event_stream *s = calloc(1, sizeof *s);
     if (s == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "events: out of memory");

@@ -237,9 +237,9 @@ struct docker_event {
 /*
  * Streams /events for containers with the given labels, for at most timeout_ms (0: until
  * the callback returns non-zero). Each event goes to on_event; a non-zero return stops.
- * since_s: replay events since this UNIX time (0: only new ones).
+ * since_ns: replay events since this UNIX time in nanoseconds (0: only new ones).
  */
-int docker_events(struct docker_client *client, const struct docker_label *labels, size_t nlabels, int64_t since_s,
+int docker_events(struct docker_client *client, const struct docker_label *labels, size_t nlabels, int64_t since_ns,
                   long timeout_ms, int (*on_event)(void *ctx, const struct docker_event *event), void *ctx,
                   struct cohort_error *err);
 

@@ -186,7 +186,7 @@ START_TEST(full_lifecycle)
     int code = -1;
     ck_assert_int_eq(docker_container_wait(client, name, 10000, &code, &err), 0);
     ck_assert_int_eq(code, 137);
-    ck_assert_int_eq(docker_events(client, test_labels, 1, started, 10000, on_event, name, &err), 0);
+    ck_assert_int_eq(docker_events(client, test_labels, 1, (int64_t)started * 1000000000, 10000, on_event, name, &err), 0);
     ck_assert_int_eq(saw_die, 1);
     ck_assert_int_eq(docker_container_stop(client, name, 1, &err), 0); /* already stopped: fine */
 

@@ -1,0 +1,258 @@
+/* daemon_config.c - cohort-core's configuration from file, environment and flags. */
+#include "daemon_config.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DOMAIN "core"
+
+const char daemon_config_usage[] =
+    "Usage: cohort-core --node-id ID [--config FILE] [options]\n"
+    "\n"
+    "The cohort node daemon: watches the manager contracts and runs this node's subnodes.\n"
+    "Every option can also be set in the JSON config file (same name, '_' for '-') or in\n"
+    "the environment as COHORT_<NAME>. Flags win over the environment, which wins over the file.\n"
+    "\n"
+    "  --node-id ID             this node's id on the manager (required)\n"
+    "  --manager-rpc URL        JSON-RPC endpoint of the manager chain\n"
+    "  --manager-file FILE      the deployment file written by 'cohort manager deploy'\n"
+    "  --state-dir DIR          where cohort-core keeps its state (/var/lib/cohort)\n"
+    "  --docker-socket PATH     dockerd's socket (/var/run/docker.sock)\n"
+    "  --image TAG              the subnode image (cohort-subnode:latest)\n"
+    "  --base-port N            first port of the node's slot blocks (10000)\n"
+    "  --bind-address IP        address subnodes bind (127.0.0.1)\n"
+    "  --api-address IP         address of the local API (127.0.0.1)\n"
+    "  --api-port N             port of the local API (9100)\n"
+    "  --memory-factor F        share of RAM for all subnodes (0.8)\n"
+    "  --memory-bytes N         RAM to divide (the host's)\n"
+    "  --disk-bytes N           disk to divide among volumes (free space of state-dir)\n"
+    "  --cpu-quota-percent N    hard CPU cap of a full node in percent of one CPU (0: none)\n"
+    "  --confirmations N        blocks behind the manager's head (2)\n"
+    "  --poll-ms N              how often to look at the manager and Docker (1000)\n"
+    "  --log-level LEVEL        debug, info, warn or error (info)\n";
+
+void daemon_config_defaults(struct daemon_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->state_dir, sizeof c->state_dir, "/var/lib/cohort");
+    snprintf(c->docker_socket, sizeof c->docker_socket, "/var/run/docker.sock");
+    snprintf(c->image, sizeof c->image, "cohort-subnode:latest");
+    c->base_port = 10000;
+    snprintf(c->bind_address, sizeof c->bind_address, "127.0.0.1");
+    snprintf(c->api_address, sizeof c->api_address, "127.0.0.1");
+    c->api_port = 9100;
+    c->memory_factor = 0.8;
+    c->confirmations = 2;
+    c->poll_ms = 1000;
+    c->log_level = LOG_INFO;
+}
+
+/* One setter per key; values come as text from every source. */
+enum kind { K_U64, K_U16, K_UINT, K_DOUBLE, K_STRING, K_LEVEL };
+struct key {
+    const char *name; /* file key; the flag is --name with '-' for '_', env COHORT_NAME upper-cased */
+    enum kind kind;
+    size_t offset, size;
+};
+#define KEY(name, kind, field) {name, kind, offsetof(struct daemon_config, field), sizeof(((struct daemon_config *)0)->field)}
+static const struct key keys[] = {
+    KEY("node_id", K_U64, node_id),
+    KEY("manager_rpc", K_STRING, manager_rpc),
+    KEY("manager_file", K_STRING, manager_file),
+    KEY("state_dir", K_STRING, state_dir),
+    KEY("docker_socket", K_STRING, docker_socket),
+    KEY("image", K_STRING, image),
+    KEY("base_port", K_U16, base_port),
+    KEY("bind_address", K_STRING, bind_address),
+    KEY("api_address", K_STRING, api_address),
+    KEY("api_port", K_U16, api_port),
+    KEY("memory_factor", K_DOUBLE, memory_factor),
+    KEY("memory_bytes", K_U64, memory_bytes),
+    KEY("disk_bytes", K_U64, disk_bytes),
+    KEY("cpu_quota_percent", K_UINT, cpu_quota_percent),
+    KEY("confirmations", K_UINT, confirmations),
+    KEY("poll_ms", K_UINT, poll_ms),
+    KEY("log_level", K_LEVEL, log_level),
+};
+
+static const struct key *find_key(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i].name) == len && strncmp(keys[i].name, name, len) == 0) return &keys[i];
+    return NULL;
+}
+
+static int set(struct daemon_config *c, const struct key *k, const char *value, const char *source,
+               struct cohort_error *err)
+{
+    char *base = (char *)c + k->offset, *end = NULL;
+    errno = 0;
+    switch (k->kind) {
+    case K_U64:
+    case K_U16:
+    case K_UINT: {
+        unsigned long long v = strtoull(value, &end, 10);
+        unsigned long long max = k->kind == K_U16 ? 65535 : k->kind == K_UINT ? 4294967295u : UINT64_MAX;
+        if (errno || end == value || *end || value[0] == '-' || v > max)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "%s: %s = '%s' is not a whole number up to %llu",
+                                    source, k->name, value, max);
+        if (k->kind == K_U64) *(uint64_t *)base = v;
+        else if (k->kind == K_U16) *(uint16_t *)base = (uint16_t)v;
+        else *(unsigned *)base = (unsigned)v;
+        return 0;
+    }
+    case K_DOUBLE: {
+        double v = strtod(value, &end);
+        if (errno || end == value || *end)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "%s: %s = '%s' is not a number", source, k->name, value);
+        *(double *)base = v;
+        return 0;
+    }
+    case K_STRING:
+        if (strlen(value) >= k->size)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "%s: %s is longer than %zu characters", source, k->name,
+                                    k->size - 1);
+        snprintf(base, k->size, "%s", value);
+        return 0;
+    case K_LEVEL:
+        if (log_parse_level(value, (enum log_level *)base) != 0)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "%s: log_level '%s' is not debug, info, warn or error",
+                                    source, value);
+        return 0;
+    }
+    return 0;
+}
+
+int daemon_config_apply_file(struct daemon_config *c, const char *path, struct cohort_error *err)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config file %s", path);
+    char *text = malloc(DAEMON_CONFIG_MAX_BYTES + 1);
+    size_t len = text ? fread(text, 1, DAEMON_CONFIG_MAX_BYTES + 1, f) : 0;
+    fclose(f);
+    if (text == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    if (len > DAEMON_CONFIG_MAX_BYTES) {
+        free(text);
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config file %s is larger than %u bytes", path,
+                                DAEMON_CONFIG_MAX_BYTES);
+    }
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "config file %s is not a JSON object", path);
+    }
+    int rc = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root)
+    {
+        const struct key *k = find_key(item->string, strlen(item->string));
+        char value[1100];
+        if (k == NULL) {
+            rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "config file %s: unknown key '%s'", path, item->string);
+            break;
+        }
+        if (cJSON_IsString(item)) snprintf(value, sizeof value, "%s", item->valuestring);
+        else if (cJSON_IsNumber(item)) snprintf(value, sizeof value, "%.17g", item->valuedouble);
+        else {
+            rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "config file %s: '%s' must be a string or a number", path,
+                                  item->string);
+            break;
+        }
+        char source[1100];
+        snprintf(source, sizeof source, "config file %s", path);
+        if ((rc = set(c, k, value, source, err)) < 0) break;
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+int daemon_config_apply_env(struct daemon_config *c, struct cohort_error *err)
+{
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        char name[64] = "COHORT_";
+        for (size_t j = 0; keys[i].name[j] && j < 50; j++) {
+            char ch = keys[i].name[j];
+            name[7 + j] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
+            name[8 + j] = '\0';
+        }
+        const char *value = getenv(name);
+        if (value != NULL && value[0] != '\0') {
+            int rc = set(c, &keys[i], value, name, err);
+            if (rc < 0) return rc;
+        }
+    }
+    const char *host = getenv("DOCKER_HOST");
+    if (host != NULL && strncmp(host, "unix://", 7) == 0) {
+        if (strlen(host + 7) >= sizeof c->docker_socket)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "DOCKER_HOST: socket path too long");
+        snprintf(c->docker_socket, sizeof c->docker_socket, "%s", host + 7);
+    }
+    return 0;
+}
+
+int daemon_config_apply_args(struct daemon_config *c, int argc, char **argv, int *help, struct cohort_error *err)
+{
+    *help = 0;
+    /* --config first, so flags override the file wherever they stand. */
+    for (int i = 1; i < argc; i++) {
+        const char *file = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0) file = argv[i] + 9;
+        if (file != NULL) {
+            int rc = daemon_config_apply_file(c, file, err);
+            if (rc < 0) return rc;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            *help = 1;
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "unexpected argument '%s'; see --help", a);
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
+        if (value == NULL) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "option '%s' needs a value", a);
+        if (!eq) i++;
+        if (len == 6 && strncmp(name, "config", 6) == 0) continue;
+        char key[64];
+        if (len >= sizeof key) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "unknown option '%.*s'", (int)len, a);
+        for (size_t j = 0; j < len; j++) key[j] = name[j] == '-' ? '_' : name[j];
+        key[len] = '\0';
+        const struct key *k = find_key(key, len);
+        if (k == NULL) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "unknown option '--%.*s'; see --help", (int)len, name);
+        char source[80];
+        snprintf(source, sizeof source, "option --%.*s", (int)len, name);
+        int rc = set(c, k, value, source, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int daemon_config_validate(const struct daemon_config *c, struct cohort_error *err)
+{
+    struct in_addr a;
+    if (c->node_id == 0)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "node_id is not set: give --node-id (the id 'cohort node register' printed)");
+    if (inet_pton(AF_INET, c->bind_address, &a) != 1)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "bind_address '%s' is not an IPv4 address", c->bind_address);
+    if (inet_pton(AF_INET, c->api_address, &a) != 1)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "api_address '%s' is not an IPv4 address", c->api_address);
+    if (c->base_port == 0 || (uint32_t)c->base_port + 128 * 8 - 1 > 65535)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "base_port %u leaves no room for 128 slots of 8 ports",
+                                (unsigned)c->base_port);
+    if (c->api_port == 0) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "api_port must not be 0");
+    if (!(c->memory_factor > 0 && c->memory_factor <= 1))
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "memory_factor %g is not in (0, 1]", c->memory_factor);
+    if (c->poll_ms < 50 || c->poll_ms > 600000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
+    return 0;
+}
