@@ -122,7 +122,8 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
              config->api_address, (unsigned)config->api_port, config->state_dir);
 
     struct provision_options options = {.node_id = config->node_id, .image = config->image,
-                                        .bind_address = config->bind_address, .base_port = config->base_port};
+                                        .bind_address = config->bind_address, .base_port = config->base_port,
+                                        .docker_socket = config->docker_socket};
     resources(config, &options.resources);
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)config->node_id);

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +32,19 @@ void provision_init(struct provisioner *p, const struct provision_options *optio
     p->options = *options;
     snprintf(p->image, sizeof p->image, "%s", options->image);
     snprintf(p->bind_address, sizeof p->bind_address, "%s", options->bind_address ? options->bind_address : "127.0.0.1");
+    snprintf(p->docker_socket, sizeof p->docker_socket, "%s", options->docker_socket ? options->docker_socket : "");
     p->options.image = p->image;
     p->options.bind_address = p->bind_address;
+    p->options.docker_socket = p->docker_socket[0] ? p->docker_socket : NULL;
+    if (p->options.workers == 0) p->options.workers = 4;
+    if (p->options.workers > PROVISION_MAX_WORKERS) p->options.workers = PROVISION_MAX_WORKERS;
     p->docker = docker;
     pthread_mutex_init(&p->lock, NULL);
 }
 
 void provision_free(struct provisioner *p)
 {
+    for (unsigned i = 0; i < PROVISION_MAX_WORKERS; i++) docker_close(p->worker_docker[i]);
     free(p->assigned);
     pthread_mutex_destroy(&p->lock);
 }
@@ -81,21 +87,22 @@ static unsigned my_first_slot(const struct chain_config *c) { return c->members[
 
 /* ---- Actions ---- */
 
-static int do_create_volume(struct provisioner *p, const char *chain, struct cohort_error *err)
+static int do_create_volume(struct provisioner *p, struct docker_client *docker, const char *chain, struct cohort_error *err)
 {
     char volume[DOCKER_NAME_MAX], node[24];
     provision_volume_name(p->options.node_id, chain, volume, sizeof volume);
     snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
     struct docker_label labels[2] = {{"cohort.node", node}, {"cohort.chain", chain}};
-    int rc = docker_volume_create(p->docker, volume, labels, 2, err);
+    int rc = docker_volume_create(docker, volume, labels, 2, err);
     return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
 }
 
-static int do_write_config(struct provisioner *p, const struct assignment *a, struct cohort_error *err)
+static int do_write_config(struct provisioner *p, struct docker_client *docker, const struct assignment *a,
+                           struct cohort_error *err)
 {
     char volume[DOCKER_NAME_MAX], mountpoint[4096], path[4200];
     provision_volume_name(p->options.node_id, a->config.name, volume, sizeof volume);
-    int rc = docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, err);
+    int rc = docker_volume_inspect(docker, volume, mountpoint, sizeof mountpoint, err);
     if (rc < 0) return rc;
     char *json = NULL;
     if ((rc = chain_config_encode(&a->config, &json, err)) < 0) return rc;
@@ -105,8 +112,8 @@ static int do_write_config(struct provisioner *p, const struct assignment *a, st
     return rc;
 }
 
-static int do_create_container(struct provisioner *p, const struct assignment *a, const char *config_hash,
-                               struct cohort_error *err)
+static int do_create_container(struct provisioner *p, struct docker_client *docker, const struct assignment *a,
+                               const char *config_hash, struct cohort_error *err)
 {
     const struct chain_config *c = &a->config;
     char container[DOCKER_NAME_MAX], volume[DOCKER_NAME_MAX], node[24], slot[8], port[8];
@@ -131,38 +138,39 @@ static int do_create_container(struct provisioner *p, const struct assignment *a
         .memory_bytes = limits.memory_bytes, .cpu_shares = limits.cpu_shares, .cpu_quota_us = limits.cpu_quota_us,
         .cpu_period_us = limits.cpu_period_us, .pids_limit = limits.pids, .nofile_limit = limits.nofile,
         .log_max_size = "10m", .log_max_file = "3", .stop_timeout_s = 10};
-    int rc = docker_container_create(p->docker, container, &spec, NULL, err);
+    int rc = docker_container_create(docker, container, &spec, NULL, err);
     if (rc == DOCKER_E_CONFLICT) {
         /* A leftover of a crash between create and label-list: replace it. */
-        if ((rc = docker_container_remove(p->docker, container, true, err)) < 0) return rc;
-        rc = docker_container_create(p->docker, container, &spec, NULL, err);
+        if ((rc = docker_container_remove(docker, container, true, err)) < 0) return rc;
+        rc = docker_container_create(docker, container, &spec, NULL, err);
     }
     return rc;
 }
 
-static int execute(struct provisioner *p, const struct action *a, const char *config_hash, struct cohort_error *err)
+static int execute(struct provisioner *p, struct docker_client *docker, const struct action *a, const char *config_hash,
+                   struct cohort_error *err)
 {
     const struct assignment *as = find_assigned(p, a->chain, NULL);
     char name[DOCKER_NAME_MAX];
     switch (a->kind) {
-    case ACTION_CREATE_VOLUME: return do_create_volume(p, a->chain, err);
+    case ACTION_CREATE_VOLUME: return do_create_volume(p, docker, a->chain, err);
     case ACTION_WRITE_CONFIG:
         assert(as != NULL);
-        return do_write_config(p, as, err);
+        return do_write_config(p, docker, as, err);
     case ACTION_CREATE_CONTAINER:
         assert(as != NULL);
-        return do_create_container(p, as, config_hash, err);
+        return do_create_container(p, docker, as, config_hash, err);
     case ACTION_START:
-        if (a->container_id[0]) return docker_container_start(p->docker, a->container_id, err);
+        if (a->container_id[0]) return docker_container_start(docker, a->container_id, err);
         provision_container_name(p->options.node_id, a->chain, name, sizeof name);
-        return docker_container_start(p->docker, name, err);
+        return docker_container_start(docker, name, err);
     case ACTION_REMOVE_CONTAINER: {
-        int rc = docker_container_remove(p->docker, a->container_id, true, err);
+        int rc = docker_container_remove(docker, a->container_id, true, err);
         return rc == DOCKER_E_NOT_FOUND ? 0 : rc;
     }
     case ACTION_REMOVE_VOLUME: {
         provision_volume_name(p->options.node_id, a->chain, name, sizeof name);
-        int rc = docker_volume_remove(p->docker, name, true, err);
+        int rc = docker_volume_remove(docker, name, true, err);
         if (rc == 0 || rc == DOCKER_E_NOT_FOUND) {
             /* Gone for good: forget the tombstone. */
             for (size_t j = 0; j < p->ndeleted; j++)
@@ -173,6 +181,71 @@ static int execute(struct provisioner *p, const struct action *a, const char *co
     }
     }
     return 0;
+}
+
+/* ---- Parallel execution ---- */
+
+struct round_work {
+    struct provisioner *p;
+    const struct reconcile_plan *plan;
+    const struct desired_subnode *desired; /* parallel to p->assigned */
+    size_t chains[RECONCILE_MAX];          /* indexes into p->assigned that have actions */
+    size_t nchains;
+    atomic_size_t next;
+    atomic_int failures;
+};
+
+struct worker_arg {
+    struct round_work *work;
+    unsigned index;
+    bool inline_run;
+};
+
+/* Runs one chain's actions in plan order; stops at its first failure. */
+static void run_chain(struct provisioner *p, struct docker_client *docker, const struct reconcile_plan *plan,
+                      size_t index, const char *config_hash, atomic_int *failures)
+{
+    const char *chain = p->assigned[index].config.name;
+    for (size_t j = 0; j < plan->nactions; j++) {
+        const struct action *a = &plan->actions[j];
+        if (a->kind == ACTION_REMOVE_CONTAINER || a->kind == ACTION_REMOVE_VOLUME || strcmp(a->chain, chain) != 0)
+            continue;
+        struct cohort_error action_err = {0};
+        if (execute(p, docker, a, config_hash, &action_err) < 0) {
+            log_error("action failed", "chain=%s action=%s error=\"%s\"", chain, action_name(a->kind), action_err.message);
+            snprintf(p->errors[index], sizeof p->errors[index], "%s: %.480s", action_name(a->kind), action_err.message);
+            atomic_fetch_add(failures, 1);
+            return;
+        }
+        log_info(a->is_restart ? "restarted subnode" : "action done", "chain=%s action=%s", chain, action_name(a->kind));
+        if (a->kind == ACTION_START) p->errors[index][0] = '\0';
+    }
+}
+
+static void *worker(void *arg)
+{
+    struct worker_arg *w = arg;
+    struct round_work *work = w->work;
+    struct provisioner *p = work->p;
+    /* Worker 0 uses the main connection; the others their own (curl handles are per thread). */
+    struct docker_client *docker = p->docker;
+    if (w->index > 0) {
+        if (p->worker_docker[w->index] == NULL) {
+            struct cohort_error err = {0};
+            if (docker_open(&p->worker_docker[w->index], p->options.docker_socket, &err) < 0) {
+                log_warn("worker connection to dockerd failed", "error=\"%s\"", err.message);
+                p->worker_docker[w->index] = NULL;
+                return NULL; /* the other workers take its share */
+            }
+        }
+        docker = p->worker_docker[w->index];
+    }
+    for (;;) {
+        size_t k = atomic_fetch_add(&work->next, 1);
+        if (k >= work->nchains) return NULL;
+        size_t index = work->chains[k];
+        run_chain(p, docker, work->plan, index, work->desired[index].config_hash, &work->failures);
+    }
 }
 
 /* ---- Disk budget ---- */
@@ -294,31 +367,45 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     reconcile(&in, &p->reconcile, &plan);
     *wake_at_ms = plan.wake_at_ms;
 
-    /* Execute in order; a failed action skips the rest of its chain's actions this round. */
-    char failed[RECONCILE_MAX][CHAIN_NAME_MAX];
-    size_t nfailed = 0;
+    /* Removals first, in plan order, on the main connection. */
+    bool retry_soon = false;
     for (size_t i = 0; i < plan.nactions; i++) {
         const struct action *a = &plan.actions[i];
-        bool skip = false;
-        for (size_t j = 0; j < nfailed; j++) skip |= strcmp(failed[j], a->chain) == 0;
-        if (skip) continue;
-        size_t index = 0;
-        const struct assignment *as = find_assigned(p, a->chain, &index);
-        const char *hash = "";
-        for (size_t j = 0; j < p->nassigned; j++)
-            if (strcmp(desired[j].chain, a->chain) == 0) hash = desired[j].config_hash;
+        if (a->kind != ACTION_REMOVE_CONTAINER && a->kind != ACTION_REMOVE_VOLUME) continue;
         struct cohort_error action_err = {0};
-        if (execute(p, a, hash, &action_err) < 0) {
+        if (execute(p, p->docker, a, "", &action_err) < 0) {
             log_error("action failed", "chain=%s action=%s error=\"%s\"", a->chain, action_name(a->kind), action_err.message);
-            if (as) snprintf(p->errors[index], sizeof p->errors[index], "%s: %.480s", action_name(a->kind), action_err.message);
-            if (nfailed < RECONCILE_MAX) snprintf(failed[nfailed++], CHAIN_NAME_MAX, "%s", a->chain);
-            /* Retry soon rather than waiting for an event. */
-            if (*wake_at_ms == 0 || *wake_at_ms > now_ms + 1000) *wake_at_ms = now_ms + 1000;
+            retry_soon = true;
         } else {
-            log_info(a->is_restart ? "restarted subnode" : "action done", "chain=%s action=%s", a->chain,
-                     action_name(a->kind));
-            if (as && a->kind == ACTION_START) p->errors[index][0] = '\0';
+            log_info("action done", "chain=%s action=%s", a->chain, action_name(a->kind));
         }
+    }
+    /* Then every assigned chain's own list, chains in parallel. */
+    struct round_work work = {.p = p, .plan = &plan, .desired = desired};
+    for (size_t i = 0; i < p->nassigned; i++) {
+        for (size_t j = 0; j < plan.nactions; j++) {
+            const struct action *a = &plan.actions[j];
+            if (a->kind != ACTION_REMOVE_CONTAINER && a->kind != ACTION_REMOVE_VOLUME &&
+                strcmp(a->chain, p->assigned[i].config.name) == 0) {
+                work.chains[work.nchains++] = i;
+                break;
+            }
+        }
+    }
+    unsigned nworkers = work.nchains < p->options.workers ? (unsigned)work.nchains : p->options.workers;
+    pthread_t threads[PROVISION_MAX_WORKERS];
+    struct worker_arg args[PROVISION_MAX_WORKERS];
+    for (unsigned w = 0; w < nworkers; w++) {
+        args[w] = (struct worker_arg){.work = &work, .index = w};
+        if (w == 0 || pthread_create(&threads[w], NULL, worker, &args[w]) != 0) args[w].inline_run = true;
+    }
+    for (unsigned w = 0; w < nworkers; w++)
+        if (args[w].inline_run) worker(&args[w]);
+    for (unsigned w = 0; w < nworkers; w++)
+        if (!args[w].inline_run) pthread_join(threads[w], NULL);
+    if (retry_soon || atomic_load(&work.failures) > 0) {
+        /* Retry soon rather than waiting for an event. */
+        if (*wake_at_ms == 0 || *wake_at_ms > now_ms + 1000) *wake_at_ms = now_ms + 1000;
     }
 
     /* The view for the API: one entry per assigned chain, with what Docker said. */

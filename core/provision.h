@@ -4,6 +4,8 @@
  *
  * Each round observes Docker (this node's containers and volumes, by the label
  * cohort.node), plans with the pure reconciler (reconcile.h) and executes the plan:
+ * removals first (a removed chain may free the ports a new one needs), then each chain's
+ * actions in order, different chains in parallel on `workers` connections to dockerd.
  *
  *   volume     cohort-n<node>-<chain>-data            labels cohort.node, cohort.chain
  *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
@@ -38,7 +40,11 @@ struct provision_options {
     uint16_t base_port;
     struct node_resources resources;
     int64_t backoff_base_ms, backoff_max_ms, stable_ms; /* 0: the reconciler's defaults */
+    const char *docker_socket; /* for the worker connections; NULL: the default */
+    unsigned workers;          /* chains set up in parallel (default 4; Docker gains nothing past that) */
 };
+
+#define PROVISION_MAX_WORKERS 16
 
 /* One assigned chain: its config as this node's member sees it. */
 struct assignment {
@@ -61,8 +67,9 @@ struct subnode_view {
 
 struct provisioner {
     struct provision_options options;
-    char image[256], bind_address[16];
+    char image[256], bind_address[16], docker_socket[108];
     struct docker_client *docker;
+    struct docker_client *worker_docker[PROVISION_MAX_WORKERS]; /* one connection per worker, opened on use */
     struct reconcile_state reconcile;
     struct assignment *assigned; /* desired: owned array */
     size_t nassigned;
