@@ -115,6 +115,10 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     status.started_ms = now_ms();
+    /* cohort-core's disk-budget flag lives beside the config, in the chain's volume. */
+    const char *slash = strrchr(config, '/');
+    snprintf(status.over_budget_path, sizeof status.over_budget_path, "%.*sover-budget",
+             slash ? (int)(slash - config + 1) : 0, config);
     load_config(config);
     if (status.config_ok)
         log_info("config accepted", "chain=%s node=%llu hash=%s", status.config.name,

@@ -3,6 +3,12 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <unistd.h>
+
+bool subnode_accepting_transactions(const struct subnode_status *s)
+{
+    return s->over_budget_path[0] == '\0' || access(s->over_budget_path, F_OK) != 0;
+}
 
 char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
 {
@@ -11,6 +17,7 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
     cJSON_AddStringToObject(o, "version", COHORT_VERSION);
     cJSON_AddNumberToObject(o, "uptime_s", (double)((now_ms - s->started_ms) / 1000));
     if (s->config_hash[0]) cJSON_AddStringToObject(o, "config_hash", s->config_hash);
+    cJSON_AddBoolToObject(o, "accepting_transactions", s->config_ok && subnode_accepting_transactions(s));
     if (!s->config_ok) {
         cJSON_AddStringToObject(o, "reason", s->reason);
     } else {

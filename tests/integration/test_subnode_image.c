@@ -78,6 +78,17 @@ static void write_config(const char *text)
     fclose(f);
 }
 
+static void write_flag(const char *file)
+{
+    char mountpoint[4096], path[4200];
+    struct cohort_error err = {0};
+    ck_assert_int_eq(docker_volume_inspect(client, volume, mountpoint, sizeof mountpoint, &err), 0);
+    snprintf(path, sizeof path, "%s/%s", mountpoint, file);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+}
+
 static void run(int port)
 {
     char port_text[16];
@@ -127,6 +138,11 @@ START_TEST(serves_status_and_stops_on_sigterm)
     ck_assert_msg(strstr(body, "\"health\":\"ok\"") != NULL, "%s", body);
     ck_assert_ptr_nonnull(strstr(body, "\"evm_chain_id\":777"));
     ck_assert_ptr_nonnull(strstr(body, hash));
+    ck_assert_ptr_nonnull(strstr(body, "\"accepting_transactions\":true"));
+    /* cohort-core's over-budget flag in the volume: the subnode stops taking transactions. */
+    write_flag("over-budget");
+    ck_assert_int_eq(testutil_http_get(base, "/status", body, sizeof body), 200);
+    ck_assert_msg(strstr(body, "\"accepting_transactions\":false") != NULL, "%s", body);
     ck_assert_int_eq(testutil_http_get(base, "/healthz", body, sizeof body), 200);
     ck_assert_int_eq(testutil_http_get(base, "/nope", body, sizeof body), 404);
 

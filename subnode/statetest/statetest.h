@@ -1,0 +1,64 @@
+/*
+ * statetest.h - runs Ethereum state-test fixtures (ethereum/tests GeneralStateTests format)
+ * through cohort's state, transaction execution and VM.
+ *
+ * A fixture file maps test names to {env, pre, transaction, post}. `transaction` lists
+ * arrays of data, gasLimit and value (and accessLists per data); each entry of post[fork]
+ * picks one of each by its indexes and gives the expected state root (`hash`), the hash of
+ * the RLP list of logs (`logs`) and, for a transaction that must be rejected,
+ * `expectException`. Every entry runs on a fresh copy of the pre-state.
+ */
+#ifndef COHORT_STATETEST_STATETEST_H
+#define COHORT_STATETEST_STATETEST_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "common/error.h"
+
+/* A fixture file larger than this is refused (the largest upstream file is about 4 MiB). */
+#define STATETEST_FILE_MAX ((size_t)64 << 20)
+
+/* Codes of the state-test runner. Append only. */
+enum statetest_status {
+    STATETEST_OK = 0,
+    STATETEST_E_IO = -1,      /* a file or folder could not be read */
+    STATETEST_E_FORMAT = -2,  /* a fixture is not what the format says */
+    STATETEST_E_RANGE = -3,   /* a file or field over its cap */
+    STATETEST_E_NOMEM = -4,
+    STATETEST_E_USAGE = -5,   /* a bad option: an unknown fork */
+};
+
+const char *statetest_strerror(int code);
+
+struct statetest_counts {
+    size_t passed;
+    size_t failed;
+    size_t failed_precompile; /* failures whose transaction touched 0x06-0x08 or 0x0a */
+    size_t files;
+    size_t file_errors;       /* files that could not be read or parsed (also counted in failed) */
+};
+
+struct statetest_options {
+    const char *fork; /* "Cancun" (default), "Shanghai", ... */
+    unsigned jobs;    /* worker processes; 0 or 1 runs in this process */
+};
+
+/*
+ * Runs every post entry of opts->fork in one fixture file, adding to *counts, and writes
+ * one line per failing case to out: "file test d=D g=G v=V: what (expected X, got Y)".
+ * Returns 0, or a negative status (err filled) when the file cannot be read or parsed;
+ * such a file also counts as one failure.
+ */
+int statetest_run_file(const char *path, const struct statetest_options *opts, struct statetest_counts *counts,
+                       FILE *out, struct cohort_error *err);
+
+/*
+ * Runs every *.json file under each of paths (files or folders, walked in sorted order),
+ * spread over opts->jobs worker processes. Failure lines go to out.
+ * Returns 0, or STATETEST_E_IO / STATETEST_E_NOMEM / STATETEST_E_USAGE (err filled).
+ */
+int statetest_run_paths(const char *const *paths, size_t path_count, const struct statetest_options *opts,
+                        struct statetest_counts *counts, FILE *out, struct cohort_error *err);
+
+#endif
