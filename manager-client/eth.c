@@ -10,6 +10,7 @@
 
 #include "common/hex.h"
 #include "manager_client.h"
+#include "rpc_internal.h"
 
 #define DOMAIN "manager-client"
 #define MAX_LOG_DATA (1u << 20)  /* one log's data: 1 MiB is far above any manager event */
@@ -365,6 +366,18 @@ static int parse_logs(const cJSON *j, const char *m, struct mc_log_list *list, s
         list->count++;
     }
     return 0;
+}
+
+int mc_parse_logs(const char *json, size_t len, struct mc_log_list *out, struct cohort_error *err)
+{
+    out->logs = NULL;
+    out->count = 0;
+    cJSON *j = cJSON_ParseWithLength(json, len);
+    if (j == NULL) return cohort_error_set(err, MC_E_MALFORMED, DOMAIN, "logs: not JSON");
+    int rc = parse_logs(j, "eth_getLogs", out, err);
+    cJSON_Delete(j);
+    if (rc < 0) mc_log_list_free(out);
+    return rc;
 }
 
 int mc_eth_get_transaction_receipt(struct mc_rpc *rpc, const uint8_t hash[32], struct mc_receipt *out,

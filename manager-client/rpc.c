@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "common/hex.h"
+#include "rpc_internal.h"
 
 #define DOMAIN "manager-client"
 #define URL_MAX 2048
@@ -293,15 +294,20 @@ int mc_rpc_call(struct mc_rpc *rpc, const char *method, const cJSON *params, cJS
         return rc;
     }
 
-    cJSON *response = b.data ? cJSON_ParseWithLength(b.data, b.len) : NULL;
-    if (response == NULL) {
-        rc = cohort_error_set(err, MC_E_MALFORMED, DOMAIN, "rpc %s to %s: response is not JSON (%zu bytes: %.80s%s)",
-                              method, rpc->url, b.len, b.data ? b.data : "", b.len > 80 ? "..." : "");
-        free(b.data);
-        return rc;
-    }
+    rc = mc_rpc_parse_response(rpc, method, id, b.data ? b.data : "", b.len, result, err);
     free(b.data);
+    return rc;
+}
 
+int mc_rpc_parse_response(struct mc_rpc *rpc, const char *method, uint64_t id, const char *body, size_t len,
+                          cJSON **result, struct cohort_error *err)
+{
+    int rc;
+    *result = NULL;
+    cJSON *response = cJSON_ParseWithLength(body, len);
+    if (response == NULL)
+        return cohort_error_set(err, MC_E_MALFORMED, DOMAIN, "rpc %s to %s: response is not JSON (%zu bytes: %.*s%s)",
+                                method, rpc->url, len, (int)(len < 80 ? len : 80), body, len > 80 ? "..." : "");
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(response, "jsonrpc");
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(response, "id");
     cJSON *res = cJSON_GetObjectItemCaseSensitive(response, "result");
