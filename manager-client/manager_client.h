@@ -37,6 +37,9 @@ enum mc_status {
     MC_E_INPUT = -10,      /* a file we were given is unusable: not a keystore, corrupt, unsupported */
     MC_E_PASSWORD = -11,   /* the keystore's MAC does not match: wrong password */
     MC_E_IO = -12,         /* reading or writing a file failed */
+    MC_E_CHAIN = -13,      /* the RPC serves another chain than the one expected */
+    MC_E_FUNDS = -14,      /* the sender cannot pay for the transaction */
+    MC_E_TIMEOUT = -15,    /* a transaction was not mined in time, even after replacements */
 };
 
 /* Returns a static description of an mc_status code. */
@@ -197,6 +200,74 @@ int mc_eth_get_logs(struct mc_rpc *rpc, const struct mc_log_filter *filter, stru
  * empty data as "no reason given". Writes a NUL-terminated string into out.
  */
 void mc_decode_revert(const uint8_t *data, size_t len, char *out, size_t out_size);
+
+/* ---- Transactions (tx.c): building and signing ----
+ *
+ * legacy (EIP-155):  rlp([nonce, gasPrice, gas, to, value, data, v, r, s])
+ *                    signed over keccak(rlp([nonce, gasPrice, gas, to, value, data, chainId, 0, 0])),
+ *                    v = 35 + 2 * chainId + recovery id
+ * EIP-1559 (type 2): 0x02 || rlp([chainId, nonce, maxPriorityFee, maxFee, gas, to, value, data,
+ *                    accessList, yParity, r, s]), signed over keccak(0x02 || rlp(the first nine))
+ * `to` is the empty string for a contract creation; numbers are minimal big-endian.
+ */
+
+enum mc_tx_type { MC_TX_LEGACY = 0, MC_TX_EIP1559 = 2 };
+
+struct mc_access_entry {
+    uint8_t address[20];
+    const uint8_t (*keys)[32];
+    size_t nkeys;
+};
+
+struct mc_tx {
+    enum mc_tx_type type;
+    uint64_t chain_id;
+    uint64_t nonce;
+    uint64_t gas_limit;
+    u256 gas_price;                /* legacy */
+    u256 max_priority_fee_per_gas; /* EIP-1559 */
+    u256 max_fee_per_gas;          /* EIP-1559 */
+    bool has_to;                   /* false: a contract creation */
+    uint8_t to[20];
+    u256 value;
+    const uint8_t *data;
+    size_t data_len;
+    const struct mc_access_entry *access_list; /* EIP-1559 only */
+    size_t naccess;
+};
+
+/* The hash that is signed. */
+int mc_tx_signing_hash(const struct mc_tx *tx, uint8_t hash[32], struct cohort_error *err);
+
+/*
+ * Signs tx with private_key: *raw (malloc'd, caller frees) is what eth_sendRawTransaction
+ * takes, hash its transaction hash (keccak of raw).
+ */
+int mc_tx_sign(const struct mc_tx *tx, const uint8_t private_key[32], uint8_t **raw, size_t *raw_len, uint8_t hash[32],
+               struct cohort_error *err);
+
+/* How mc_send_transaction chooses fees and waits. Zero fields take the defaults. */
+struct mc_send_options {
+    unsigned receipt_timeout_ms; /* wait this long for a receipt before replacing: 30000 */
+    unsigned poll_ms;            /* receipt polling interval: 500 */
+    unsigned max_replacements;   /* fee bumps of a stuck transaction: 3 */
+    unsigned gas_margin_percent; /* added to eth_estimateGas: 20 */
+};
+
+/*
+ * Sends a transaction from the key's address and waits for its receipt: checks the chain
+ * id, takes the pending nonce, estimates gas (a revert is reported with its reason before
+ * anything is sent), sets EIP-1559 fees from eth_feeHistory (max fee = 2 * next base fee +
+ * priority fee), checks the balance covers gas * max fee + value, signs, sends. When no
+ * receipt comes in time, it sends a replacement with the same nonce and fees raised by
+ * 12.5% (above the 10% nodes require), up to max_replacements times, and accepts whichever
+ * of the sent versions is mined. `tx` gives to, value and data (type, nonce, fees and gas
+ * are filled here). Fills receipt (free with mc_receipt_free); a mined but failed
+ * transaction is MC_E_REVERTED.
+ */
+int mc_send_transaction(struct mc_rpc *rpc, const uint8_t private_key[32], uint64_t expected_chain_id,
+                        const struct mc_tx *tx, const struct mc_send_options *options, struct mc_receipt *receipt,
+                        struct cohort_error *err);
 
 /* ---- The event watcher (watcher.c) ----
  *

@@ -53,6 +53,9 @@ const char *mc_strerror(int code)
     case MC_E_INPUT: return "unusable input file";
     case MC_E_PASSWORD: return "wrong password";
     case MC_E_IO: return "file I/O failed";
+    case MC_E_CHAIN: return "wrong chain";
+    case MC_E_FUNDS: return "insufficient funds";
+    case MC_E_TIMEOUT: return "transaction not mined in time";
     }
     return "unknown error";
 }
