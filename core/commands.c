@@ -12,7 +12,72 @@ static int cmd_version(const struct cli_command *self, int argc, char **argv, st
     return COHORT_EXIT_OK;
 }
 
+#define MANAGER_OPTIONS                                                                                               \
+    "  --rpc URL              JSON-RPC of the manager chain (or $COHORT_RPC)\n"                                   \
+    "  --manager FILE         deployment file (or $COHORT_MANAGER_FILE; default ~/.cohort/manager.json)\n"
+#define SIGNER_OPTIONS                                                                                                \
+    "  --keystore FILE        the V3 keystore of the signing key\n"                                              \
+    "  --password-file FILE   its password (first line); without it, a prompt on the terminal\n"
+
+static const struct cli_command key_children[] = {
+    {.name = "new", .summary = "make a new key in a V3 keystore file", .handler = cmd_key_new,
+     .usage = "Usage: cohort key new --out FILE [--password-file FILE]\n\n"
+              "Writes a fresh secp256k1 key, encrypted (scrypt, aes-128-ctr) the way geth, ethers and\n"
+              "cast do, with mode 0600. An existing file is never replaced. Prints the address.\n"},
+    {.name = "import", .summary = "put an existing private key into a V3 keystore file", .handler = cmd_key_import,
+     .usage = "Usage: cohort key import --private-key-file FILE --out FILE [--password-file FILE]\n\n"
+              "The private key (64 hex digits, 0x optional) is read from a file, never from the\n"
+              "command line.\n"},
+    {.name = NULL},
+};
+
+static const struct cli_command manager_children[] = {
+    {.name = "deploy", .summary = "deploy the manager contracts and write the deployment file",
+     .handler = cmd_manager_deploy,
+     .usage = "Usage: cohort manager deploy --rpc URL --keystore FILE [--manager FILE] [--force]\n\n" MANAGER_OPTIONS
+              SIGNER_OPTIONS "  --force                replace an existing deployment file\n"},
+    {.name = NULL},
+};
+
+static const struct cli_command node_children[] = {
+    {.name = "register", .summary = "register this server as a node on the manager", .handler = cmd_node_register,
+     .usage = "Usage: cohort node register --name NAME --ip IP --port PORT [--domain DOMAIN]\n"
+              "                            --rpc URL --keystore FILE\n\n"
+              "Registers a node owned by the keystore's address, with its public key. PORT is the\n"
+              "node's base port: slot s of the node uses PORT + 8s .. PORT + 8s + 7. Checks the chain,\n"
+              "the balance and the name first; prints the node id.\n\n" MANAGER_OPTIONS SIGNER_OPTIONS},
+    {.name = "info", .summary = "show one node", .handler = cmd_node_info,
+     .usage = "Usage: cohort node info ID|NAME --rpc URL\n\n" MANAGER_OPTIONS},
+    {.name = "ls", .summary = "list the nodes", .handler = cmd_node_ls,
+     .usage = "Usage: cohort node ls [--owner ADDRESS] --rpc URL\n\n" MANAGER_OPTIONS},
+    {.name = "exit", .summary = "start (or with --complete, finish) a node's exit", .handler = cmd_node_exit,
+     .usage = "Usage: cohort node exit ID|NAME [--complete] --rpc URL --keystore FILE\n\n"
+              "A node that still serves chains cannot leave: delete them first (rotation to other\n"
+              "nodes is not built yet).\n\n" MANAGER_OPTIONS SIGNER_OPTIONS},
+    {.name = NULL},
+};
+
+static const struct cli_command chain_children[] = {
+    {.name = "create", .summary = "create a chain on N nodes", .handler = cmd_chain_create,
+     .usage = "Usage: cohort chain create --name NAME --size small|medium|large --nodes N\n"
+              "                           --rpc URL --keystore FILE\n\n"
+              "small takes 1 of a node's 128 slots, medium 16, large all 128. The manager picks N\n"
+              "nodes with room and emits the events that make their cohort-cores start subnodes.\n\n" MANAGER_OPTIONS
+                  SIGNER_OPTIONS},
+    {.name = "ls", .summary = "list the chains", .handler = cmd_chain_ls,
+     .usage = "Usage: cohort chain ls --rpc URL\n\n" MANAGER_OPTIONS},
+    {.name = "show", .summary = "show a chain and where its subnodes listen", .handler = cmd_chain_show,
+     .usage = "Usage: cohort chain show NAME|ID --rpc URL\n\n" MANAGER_OPTIONS},
+    {.name = "delete", .summary = "delete a chain (its owner only)", .handler = cmd_chain_delete,
+     .usage = "Usage: cohort chain delete NAME|ID --rpc URL --keystore FILE\n\n" MANAGER_OPTIONS SIGNER_OPTIONS},
+    {.name = NULL},
+};
+
 static const struct cli_command root_children[] = {
+    {.name = "key", .summary = "make or import signing keys (V3 keystores)", .children = key_children},
+    {.name = "manager", .summary = "deploy the manager contracts", .children = manager_children},
+    {.name = "node", .summary = "register and inspect validator nodes", .children = node_children},
+    {.name = "chain", .summary = "create, list and delete chains", .children = chain_children},
     {.name = "subnodes",
      .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
      .usage = "Usage: cohort subnodes [--api URL] [--json]\n"

@@ -9,6 +9,17 @@
 
 /* Handlers, one file each (cmd_<name>.c). */
 int cmd_subnodes(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_key_new(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_key_import(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_node_register(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_node_info(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_create(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 
 /* The root of the tree: `cohort`. */
 extern const struct cli_command cohort_root_command;

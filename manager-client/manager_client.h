@@ -66,6 +66,9 @@ void mc_rpc_close(struct mc_rpc *rpc);
 /* The JSON-RPC error code of the last MC_E_RPC or MC_E_REVERTED failure (0 if none). */
 long mc_rpc_last_error_code(const struct mc_rpc *rpc);
 
+/* The revert data of the last MC_E_REVERTED (len 0 if none); valid until the next call. */
+const uint8_t *mc_rpc_last_revert_data(const struct mc_rpc *rpc, size_t *len);
+
 /*
  * Calls method with params (a JSON array; NULL means []; the caller keeps ownership).
  * On success *result is the response's "result" member, detached: the caller frees it with
@@ -268,6 +271,133 @@ struct mc_send_options {
 int mc_send_transaction(struct mc_rpc *rpc, const uint8_t private_key[32], uint64_t expected_chain_id,
                         const struct mc_tx *tx, const struct mc_send_options *options, struct mc_receipt *receipt,
                         struct cohort_error *err);
+
+/* ---- The manager contract (manager.c): deployment, calls, getters, events ----
+ *
+ * Typed bindings of contracts-abi/contracts/CohortManager.sol over the ABI codec. Reverts
+ * are decoded with the contract's own custom errors (from the embedded artifact) and turned
+ * into plain sentences where cohort knows them: "the node name 'n1' is taken (node 3)".
+ */
+
+#define MC_NAME_MAX 64
+#define MC_DOMAIN_MAX 254
+#define MC_CHAIN_MAX_NODES 16
+
+/* The deployment file `cohort manager deploy` writes and every other command reads. */
+struct mc_deployment {
+    uint64_t chain_id;      /* of the manager chain */
+    uint8_t address[20];    /* of CohortManager */
+    uint64_t block;         /* its deployment block: the watcher starts there */
+};
+int mc_deployment_load(const char *path, struct mc_deployment *out, struct cohort_error *err);
+int mc_deployment_save(const char *path, const struct mc_deployment *deployment, struct cohort_error *err);
+
+enum mc_node_status { MC_NODE_NONE = 0, MC_NODE_ACTIVE = 1, MC_NODE_LEAVING = 2, MC_NODE_LEFT = 3 };
+const char *mc_node_status_name(enum mc_node_status status);
+
+struct mc_node_info {
+    uint64_t id;
+    char name[MC_NAME_MAX];
+    uint8_t ip[4];
+    uint16_t port;
+    uint8_t public_key[64];
+    char domain[MC_DOMAIN_MAX];
+    uint8_t owner[20];
+    enum mc_node_status status;
+    unsigned free_slots;
+    uint64_t registered_block;
+};
+
+struct mc_chain_info {
+    uint64_t id;
+    char name[MC_NAME_MAX];
+    uint8_t owner[20];
+    unsigned size;          /* slots per node: 1, 16, 128 */
+    uint64_t evm_chain_id;
+    uint64_t created_block;
+    unsigned nnodes;
+    uint64_t node_ids[MC_CHAIN_MAX_NODES];
+    unsigned first_slots[MC_CHAIN_MAX_NODES];
+};
+
+/* Deploys CohortManager (the embedded bytecode) from private_key; fills deployment. */
+int mc_manager_deploy(struct mc_rpc *rpc, const uint8_t private_key[32], struct mc_deployment *deployment,
+                      struct cohort_error *err);
+
+/* registerNode: the key's 64-byte public key is sent; *node_id from the NodeRegistered event. */
+int mc_manager_register_node(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                             const char *name, const uint8_t ip[4], uint16_t port, const char *domain,
+                             uint64_t *node_id, struct cohort_error *err);
+int mc_manager_init_exit(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                         uint64_t node_id, struct cohort_error *err);
+int mc_manager_complete_exit(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                             uint64_t node_id, struct cohort_error *err);
+/* createChain: *chain_id from the ChainCreated event. */
+int mc_manager_create_chain(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                            const char *name, unsigned size, unsigned node_count, uint64_t *chain_id,
+                            struct cohort_error *err);
+int mc_manager_delete_chain(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                            uint64_t chain_id, struct cohort_error *err);
+
+/* Getters (eth_call at the latest block). A missing node or chain is MC_E_NOT_FOUND. */
+int mc_manager_get_node(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t node_id, struct mc_node_info *out,
+                        struct cohort_error *err);
+/* 0 when no node has that name. */
+int mc_manager_node_id_by_name(struct mc_rpc *rpc, const struct mc_deployment *d, const char *name, uint64_t *node_id,
+                               struct cohort_error *err);
+int mc_manager_node_count(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t *count, struct cohort_error *err);
+int mc_manager_chain_count(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t *count, struct cohort_error *err);
+int mc_manager_get_chain(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t chain_id,
+                         struct mc_chain_info *out, struct cohort_error *err);
+int mc_manager_get_chain_by_name(struct mc_rpc *rpc, const struct mc_deployment *d, const char *name,
+                                 struct mc_chain_info *out, struct cohort_error *err);
+/* The EVM chain id of a chain name: the low 53 bits of keccak256(name) (computed here, no call). */
+uint64_t mc_evm_chain_id_of(const char *name);
+
+/* A decoded manager event. */
+enum mc_event_kind {
+    MC_EVENT_NONE = 0,
+    MC_EVENT_NODE_REGISTERED,
+    MC_EVENT_NODE_EXIT_INITIATED,
+    MC_EVENT_NODE_EXITED,
+    MC_EVENT_CHAIN_CREATED,
+    MC_EVENT_NODE_ASSIGNED,
+    MC_EVENT_NODE_RELEASED,
+    MC_EVENT_CHAIN_DELETED,
+};
+
+struct mc_event {
+    enum mc_event_kind kind;
+    uint64_t block_number;
+    uint64_t log_index;
+    uint64_t node_id;       /* NODE_* and NODE_ASSIGNED / NODE_RELEASED */
+    uint64_t chain_id;      /* CHAIN_* and NODE_ASSIGNED / NODE_RELEASED */
+    unsigned first_slot;    /* NODE_ASSIGNED / NODE_RELEASED */
+    unsigned size;          /* CHAIN_CREATED */
+    uint8_t owner[20];      /* NODE_REGISTERED, NODE_EXIT*, CHAIN_CREATED, CHAIN_DELETED */
+    char name[MC_NAME_MAX]; /* NODE_REGISTERED, CHAIN_CREATED, CHAIN_DELETED */
+    uint8_t ip[4];          /* NODE_REGISTERED */
+    uint16_t port;
+    uint8_t public_key[64];
+    char domain[MC_DOMAIN_MAX];
+    unsigned nnodes;        /* CHAIN_CREATED */
+    uint64_t node_ids[MC_CHAIN_MAX_NODES];
+};
+
+/* The topic0 of every event above, for a watcher filter. Static, count in *n. */
+const uint8_t (*mc_manager_event_topics(size_t *n))[32];
+
+/*
+ * Decodes one log of the manager. A log of another event or contract is MC_E_NOT_FOUND; a
+ * malformed one MC_E_MALFORMED with the field named.
+ */
+int mc_manager_decode_event(const struct mc_log *log, struct mc_event *out, struct cohort_error *err);
+
+/*
+ * Rewrites err (a revert from the manager, with the RPC's last revert data) into the
+ * contract's error in plain words. Does nothing for other errors.
+ */
+void mc_manager_explain_revert(struct mc_rpc *rpc, struct cohort_error *err);
 
 /* ---- The event watcher (watcher.c) ----
  *

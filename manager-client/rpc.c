@@ -29,6 +29,8 @@ struct mc_rpc {
     struct mc_rpc_options options;
     uint64_t next_id;
     long last_error_code;
+    uint8_t revert_data[4096]; /* of the last MC_E_REVERTED, for decoders that know the contract */
+    size_t revert_len;
 };
 
 struct body {
@@ -106,6 +108,12 @@ void mc_rpc_close(struct mc_rpc *rpc)
 }
 
 long mc_rpc_last_error_code(const struct mc_rpc *rpc) { return rpc->last_error_code; }
+
+const uint8_t *mc_rpc_last_revert_data(const struct mc_rpc *rpc, size_t *len)
+{
+    *len = rpc->revert_len;
+    return rpc->revert_data;
+}
 
 static size_t on_body(char *chunk, size_t size, size_t nmemb, void *userdata)
 {
@@ -254,10 +262,13 @@ static int rpc_error(struct mc_rpc *rpc, const char *method, const cJSON *error,
     bool reverted = rpc->last_error_code == 3 || strstr(message->valuestring, "revert") != NULL;
     if (reverted) {
         char reason[256] = "no reason given";
-        if (hex != NULL && strlen(hex) <= 2 + 2 * 4096) {
-            uint8_t raw[4096];
+        rpc->revert_len = 0;
+        if (hex != NULL && strlen(hex) <= 2 + 2 * sizeof rpc->revert_data) {
             size_t n = 0;
-            if (hex_decode(hex, raw, sizeof raw, &n, NULL) == 0) mc_decode_revert(raw, n, reason, sizeof reason);
+            if (hex_decode(hex, rpc->revert_data, sizeof rpc->revert_data, &n, NULL) == 0) {
+                rpc->revert_len = n;
+                mc_decode_revert(rpc->revert_data, n, reason, sizeof reason);
+            }
         }
         return cohort_error_set(err, MC_E_REVERTED, DOMAIN, "rpc %s: execution reverted: %s", method, reason);
     }
@@ -272,6 +283,7 @@ int mc_rpc_call(struct mc_rpc *rpc, const char *method, const cJSON *params, cJS
     assert(result != NULL);
     *result = NULL;
     rpc->last_error_code = 0;
+    rpc->revert_len = 0;
     uint64_t id = rpc->next_id++;
 
     cJSON *request = cJSON_CreateObject();

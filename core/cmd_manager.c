@@ -1,0 +1,478 @@
+/* cmd_manager.c - `cohort manager deploy`, `cohort node ...` and `cohort chain ...`. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd_common.h"
+#include "commands.h"
+#include "common/chain_config.h"
+#include "common/hex.h"
+#include "common/secp.h"
+#include "slots.h"
+
+static int fail_mc(struct cli_globals *g, const struct cohort_error *err)
+{
+    return cli_fail(g, exit_code_of(err->code), "%s", err->message);
+}
+
+/* Checks that the RPC serves the deployment's chain; prints the mismatch plainly. */
+static int check_chain(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_deployment *d)
+{
+    uint64_t id;
+    struct cohort_error err = {0};
+    if (mc_eth_chain_id(rpc, &id, &err) < 0) return fail_mc(g, &err);
+    if (id != d->chain_id)
+        return cli_fail(g, COHORT_EXIT_FAILURE, "the RPC serves chain %llu but the manager is deployed on chain %llu: check --rpc",
+                        (unsigned long long)id, (unsigned long long)d->chain_id);
+    return 0;
+}
+
+static void ensure_parent_dir(const char *path)
+{
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdir(dir, 0755);
+    }
+}
+
+int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    bool force = false;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "force", .present = &force}, {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    if (rc != 0) return rc;
+    if (f.manager == NULL) f.manager = default_manager_file();
+    if (!force && access(f.manager, F_OK) == 0)
+        return cli_fail(g, COHORT_EXIT_USAGE, "%s already exists; give another --manager FILE or --force to replace it",
+                        f.manager);
+    struct mc_rpc *rpc;
+    uint8_t key[32], from[20];
+    if ((rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    if ((rc = load_signer(g, &f, key, from)) != 0) {
+        mc_rpc_close(rpc);
+        return rc;
+    }
+    struct mc_deployment d = {0};
+    struct cohort_error err = {0};
+    if (!g->quiet) fprintf(g->err, "deploying CohortManager...\n");
+    rc = mc_manager_deploy(rpc, key, &d, &err);
+    explicit_bzero(key, sizeof key);
+    mc_rpc_close(rpc);
+    if (rc < 0) return fail_mc(g, &err);
+    ensure_parent_dir(f.manager);
+    if (mc_deployment_save(f.manager, &d, &err) < 0) return fail_mc(g, &err);
+    char address[43], chain[24], block[24];
+    address_to_checksum(d.address, address);
+    snprintf(chain, sizeof chain, "%llu", (unsigned long long)d.chain_id);
+    snprintf(block, sizeof block, "%llu", (unsigned long long)d.block);
+    const char *keys[] = {"address", "chain_id", "block", "deployment_file"};
+    const char *values[] = {address, chain, block, f.manager};
+    print_fields(g, keys, values, 4);
+    return COHORT_EXIT_OK;
+}
+
+/* ---- nodes ---- */
+
+int cmd_node_register(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *name = NULL, *ip_text = NULL, *port_text = NULL, *domain = "";
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f),
+                                     {.name = "name", .takes_value = true, .value = &name},
+                                     {.name = "ip", .takes_value = true, .value = &ip_text},
+                                     {.name = "port", .takes_value = true, .value = &port_text},
+                                     {.name = "domain", .takes_value = true, .value = &domain},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    if (rc != 0) return rc;
+    if (name == NULL || ip_text == NULL || port_text == NULL)
+        return cli_fail(g, COHORT_EXIT_USAGE, "node register: give --name, --ip and --port");
+    uint8_t ip[4];
+    if (inet_pton(AF_INET, ip_text, ip) != 1) return cli_fail(g, COHORT_EXIT_USAGE, "--ip %s is not an IPv4 address", ip_text);
+    char *end;
+    long port = strtol(port_text, &end, 10);
+    if (*end || port < 1024 || port > 65535 - 128 * 8 + 1)
+        return cli_fail(g, COHORT_EXIT_USAGE, "--port %s: the base port must be 1024..%d so 128 slots of 8 ports fit",
+                        port_text, 65535 - 128 * 8 + 1);
+
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    uint8_t key[32], from[20];
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    if ((rc = load_signer(g, &f, key, from)) != 0 || (rc = check_chain(g, rpc, &d)) != 0) goto out;
+    struct cohort_error err = {0};
+    /* Say plainly what is wrong before anything is paid for. */
+    u256 balance;
+    char from_text[43];
+    address_to_checksum(from, from_text);
+    if (mc_eth_get_balance(rpc, from, MC_LATEST, &balance, &err) < 0) {
+        rc = fail_mc(g, &err);
+        goto out;
+    }
+    if (u256_is_zero(balance)) {
+        rc = cli_fail(g, COHORT_EXIT_FAILURE, "%s has no funds on chain %llu to pay for the registration: fund it first",
+                      from_text, (unsigned long long)d.chain_id);
+        goto out;
+    }
+    uint64_t taken = 0;
+    if (mc_manager_node_id_by_name(rpc, &d, name, &taken, &err) < 0) {
+        rc = fail_mc(g, &err);
+        goto out;
+    }
+    if (taken != 0) {
+        rc = cli_fail(g, COHORT_EXIT_FAILURE, "the node name '%s' is taken (node %llu): choose another --name", name,
+                      (unsigned long long)taken);
+        goto out;
+    }
+    uint64_t node_id = 0;
+    if (!g->quiet) fprintf(g->err, "registering node '%s' at %s:%ld from %s...\n", name, ip_text, port, from_text);
+    if (mc_manager_register_node(rpc, key, &d, name, ip, (uint16_t)port, domain, &node_id, &err) < 0) {
+        rc = fail_mc(g, &err);
+        goto out;
+    }
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)node_id);
+    const char *keys[] = {"node_id", "name", "owner"};
+    const char *values[] = {id, name, from_text};
+    print_fields(g, keys, values, 3);
+    rc = COHORT_EXIT_OK;
+out:
+    explicit_bzero(key, sizeof key);
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+/* Resolves "ID" or "NAME" to a node id. */
+static int resolve_node(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_deployment *d, const char *text,
+                        uint64_t *id)
+{
+    char *end;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end == '\0' && text[0] != '\0') {
+        *id = v;
+        return 0;
+    }
+    struct cohort_error err = {0};
+    if (mc_manager_node_id_by_name(rpc, d, text, id, &err) < 0) return fail_mc(g, &err);
+    if (*id == 0) return cli_fail(g, COHORT_EXIT_FAILURE, "there is no node named '%s'", text);
+    return 0;
+}
+
+static void node_row(const struct mc_node_info *n, char cells[8][140])
+{
+    char owner[43];
+    address_to_checksum(n->owner, owner);
+    snprintf(cells[0], 140, "%llu", (unsigned long long)n->id);
+    snprintf(cells[1], 140, "%s", n->name);
+    snprintf(cells[2], 140, "%u.%u.%u.%u:%u", n->ip[0], n->ip[1], n->ip[2], n->ip[3], (unsigned)n->port);
+    snprintf(cells[3], 140, "%s", mc_node_status_name(n->status));
+    snprintf(cells[4], 140, "%u", n->free_slots);
+    snprintf(cells[5], 140, "%s", owner);
+    snprintf(cells[6], 140, "%.139s", n->domain);
+    snprintf(cells[7], 140, "%llu", (unsigned long long)n->registered_block);
+}
+
+static const char *node_columns[] = {"id", "name", "endpoint", "status", "free_slots", "owner", "domain", "block"};
+
+int cmd_node_info(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *which[1];
+    size_t n = 0;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node info: give a node id or name");
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    uint64_t id;
+    struct mc_node_info info;
+    struct cohort_error err = {0};
+    if ((rc = resolve_node(g, rpc, &d, which[0], &id)) == 0) {
+        if (mc_manager_get_node(rpc, &d, id, &info, &err) < 0) {
+            rc = fail_mc(g, &err);
+        } else {
+            char cells[8][140], key[132];
+            node_row(&info, cells);
+            hex_encode(info.public_key, 64, key, sizeof key);
+            const char *keys[] = {"id", "name", "endpoint", "status", "free_slots", "owner", "domain", "block", "public_key"};
+            const char *values[] = {cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7], key};
+            print_fields(g, keys, values, 9);
+        }
+    }
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *owner_text = NULL;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "owner", .takes_value = true, .value = &owner_text},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    if (rc != 0) return rc;
+    uint8_t owner[20];
+    struct cohort_error err = {0};
+    if (owner_text && address_parse(owner_text, owner, &err) < 0) return cli_fail(g, COHORT_EXIT_USAGE, "--owner: %s", err.message);
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    uint64_t count;
+    if (mc_manager_node_count(rpc, &d, &count, &err) < 0) {
+        mc_rpc_close(rpc);
+        return fail_mc(g, &err);
+    }
+    struct cli_table *t = cli_table_new(8, node_columns);
+    cli_table_set_numeric(t, 0);
+    cli_table_set_numeric(t, 4);
+    cli_table_set_numeric(t, 7);
+    for (uint64_t id = 1; id <= count; id++) {
+        struct mc_node_info info;
+        if (mc_manager_get_node(rpc, &d, id, &info, &err) < 0) {
+            rc = fail_mc(g, &err);
+            break;
+        }
+        if (owner_text && memcmp(owner, info.owner, 20) != 0) continue;
+        char cells[8][140];
+        node_row(&info, cells);
+        const char *row[8] = {cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]};
+        cli_table_add_row(t, row);
+    }
+    if (rc == 0) cli_table_print(t, g);
+    cli_table_free(t);
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    bool complete = false;
+    const char *which[1];
+    size_t n = 0;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "complete", .present = &complete}, {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node exit: give a node id or name");
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    uint8_t key[32], from[20];
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    uint64_t id;
+    struct cohort_error err = {0};
+    if ((rc = resolve_node(g, rpc, &d, which[0], &id)) == 0 && (rc = load_signer(g, &f, key, from)) == 0 &&
+        (rc = check_chain(g, rpc, &d)) == 0) {
+        rc = complete ? mc_manager_complete_exit(rpc, key, &d, id, &err) : mc_manager_init_exit(rpc, key, &d, id, &err);
+        rc = rc < 0 ? fail_mc(g, &err) : COHORT_EXIT_OK;
+        if (rc == 0 && !g->quiet)
+            fprintf(g->err, "node %llu: %s\n", (unsigned long long)id, complete ? "exit completed" : "exit started");
+    }
+    explicit_bzero(key, sizeof key);
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+/* ---- chains ---- */
+
+int cmd_chain_create(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *name = NULL, *size_text = NULL, *nodes_text = NULL;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f),
+                                     {.name = "name", .takes_value = true, .value = &name},
+                                     {.name = "size", .takes_value = true, .value = &size_text},
+                                     {.name = "nodes", .takes_value = true, .value = &nodes_text},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    if (rc != 0) return rc;
+    if (name == NULL || size_text == NULL || nodes_text == NULL)
+        return cli_fail(g, COHORT_EXIT_USAGE, "chain create: give --name, --size small|medium|large and --nodes N");
+    unsigned size = slots_of_size_name(size_text);
+    if (size == 0) return cli_fail(g, COHORT_EXIT_USAGE, "--size %s: use small, medium or large", size_text);
+    char *end;
+    long nodes = strtol(nodes_text, &end, 10);
+    if (*end || nodes < 1 || nodes > MC_CHAIN_MAX_NODES)
+        return cli_fail(g, COHORT_EXIT_USAGE, "--nodes %s: give 1..%d", nodes_text, MC_CHAIN_MAX_NODES);
+    if (!chain_name_valid(name))
+        return cli_fail(g, COHORT_EXIT_USAGE, "--name %s: use 1..63 of a-z, 0-9 and '-', not starting or ending with '-'", name);
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    uint8_t key[32], from[20];
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct cohort_error err = {0};
+    uint64_t chain_id = 0;
+    if ((rc = load_signer(g, &f, key, from)) == 0 && (rc = check_chain(g, rpc, &d)) == 0) {
+        if (!g->quiet) fprintf(g->err, "creating %s chain '%s' on %ld nodes...\n", size_text, name, nodes);
+        if (mc_manager_create_chain(rpc, key, &d, name, size, (unsigned)nodes, &chain_id, &err) < 0) {
+            rc = fail_mc(g, &err);
+        } else {
+            char id[24], evm[24];
+            snprintf(id, sizeof id, "%llu", (unsigned long long)chain_id);
+            snprintf(evm, sizeof evm, "%llu", (unsigned long long)mc_evm_chain_id_of(name));
+            const char *keys[] = {"chain_id", "name", "size", "evm_chain_id"};
+            const char *values[] = {id, name, size_text, evm};
+            print_fields(g, keys, values, 4);
+        }
+    }
+    explicit_bzero(key, sizeof key);
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+static const char *chain_columns[] = {"id", "name", "size", "evm_chain_id", "nodes", "owner", "block"};
+
+static void chain_row(const struct mc_chain_info *c, char cells[7][200])
+{
+    char owner[43];
+    address_to_checksum(c->owner, owner);
+    snprintf(cells[0], 200, "%llu", (unsigned long long)c->id);
+    snprintf(cells[1], 200, "%s", c->name);
+    snprintf(cells[2], 200, "%s", size_name_of_slots(c->size) ? size_name_of_slots(c->size) : "?");
+    snprintf(cells[3], 200, "%llu", (unsigned long long)c->evm_chain_id);
+    size_t n = 0;
+    cells[4][0] = '\0';
+    for (unsigned i = 0; i < c->nnodes && n < 180; i++)
+        n += (size_t)snprintf(cells[4] + n, 200 - n, "%s%llu", i ? "," : "", (unsigned long long)c->node_ids[i]);
+    snprintf(cells[5], 200, "%s", owner);
+    snprintf(cells[6], 200, "%llu", (unsigned long long)c->created_block);
+}
+
+int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    if (rc != 0) return rc;
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    uint64_t count;
+    struct cohort_error err = {0};
+    if (mc_manager_chain_count(rpc, &d, &count, &err) < 0) {
+        mc_rpc_close(rpc);
+        return fail_mc(g, &err);
+    }
+    struct cli_table *t = cli_table_new(7, chain_columns);
+    cli_table_set_numeric(t, 0);
+    cli_table_set_numeric(t, 3);
+    cli_table_set_numeric(t, 6);
+    for (uint64_t id = 1; id <= count; id++) {
+        struct mc_chain_info c;
+        int grc = mc_manager_get_chain(rpc, &d, id, &c, &err);
+        if (grc == MC_E_NOT_FOUND) continue; /* deleted */
+        if (grc < 0) {
+            rc = fail_mc(g, &err);
+            break;
+        }
+        char cells[7][200];
+        chain_row(&c, cells);
+        const char *row[7] = {cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6]};
+        cli_table_add_row(t, row);
+    }
+    if (rc == 0) cli_table_print(t, g);
+    cli_table_free(t);
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+static int get_chain(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_deployment *d, const char *which,
+                     struct mc_chain_info *c)
+{
+    struct cohort_error err = {0};
+    char *end;
+    unsigned long long id = strtoull(which, &end, 10);
+    int rc = *end == '\0' && which[0] ? mc_manager_get_chain(rpc, d, id, c, &err)
+                                      : mc_manager_get_chain_by_name(rpc, d, which, c, &err);
+    return rc < 0 ? fail_mc(g, &err) : 0;
+}
+
+int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *which[1];
+    size_t n = 0;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain show: give a chain name or id");
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct mc_chain_info c;
+    if ((rc = get_chain(g, rpc, &d, which[0], &c)) == 0) {
+        /* One row per member: where its subnode listens, from the node's base port and the chain's first slot. */
+        const char *columns[] = {"node", "name", "endpoint", "first_slot", "rpc_port"};
+        struct cli_table *t = cli_table_new(5, columns);
+        cli_table_set_numeric(t, 0);
+        cli_table_set_numeric(t, 3);
+        cli_table_set_numeric(t, 4);
+        if (!g->json) {
+            char cells[7][200];
+            chain_row(&c, cells);
+            fprintf(g->out, "chain %s (id %s, %s, EVM chain id %s, owner %s, block %s)\n\n", cells[1], cells[0], cells[2],
+                    cells[3], cells[5], cells[6]);
+        }
+        for (unsigned i = 0; i < c.nnodes && rc == 0; i++) {
+            struct mc_node_info node;
+            struct cohort_error err = {0};
+            if (mc_manager_get_node(rpc, &d, c.node_ids[i], &node, &err) < 0) {
+                rc = fail_mc(g, &err);
+                break;
+            }
+            char id[24], endpoint[32], slot[8], port[8];
+            snprintf(id, sizeof id, "%llu", (unsigned long long)node.id);
+            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3]);
+            snprintf(slot, sizeof slot, "%u", c.first_slots[i]);
+            snprintf(port, sizeof port, "%u", (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT));
+            const char *row[5] = {id, node.name, endpoint, slot, port};
+            cli_table_add_row(t, row);
+        }
+        if (rc == 0) cli_table_print(t, g);
+        cli_table_free(t);
+    }
+    mc_rpc_close(rpc);
+    return rc;
+}
+
+int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *which[1];
+    size_t n = 0;
+    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain delete: give a chain name or id");
+    struct mc_deployment d;
+    struct mc_rpc *rpc;
+    uint8_t key[32], from[20];
+    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct mc_chain_info c;
+    struct cohort_error err = {0};
+    if ((rc = get_chain(g, rpc, &d, which[0], &c)) == 0 && (rc = load_signer(g, &f, key, from)) == 0 &&
+        (rc = check_chain(g, rpc, &d)) == 0) {
+        rc = mc_manager_delete_chain(rpc, key, &d, c.id, &err) < 0 ? fail_mc(g, &err) : COHORT_EXIT_OK;
+        if (rc == 0 && !g->quiet) fprintf(g->err, "chain %s (id %llu) deleted\n", c.name, (unsigned long long)c.id);
+    }
+    explicit_bzero(key, sizeof key);
+    mc_rpc_close(rpc);
+    return rc;
+}

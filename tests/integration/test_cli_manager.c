@@ -1,0 +1,285 @@
+/*
+ * test_cli_manager.c - the operator's path through the real `cohort` binary against a real
+ * anvil: import a key, deploy the manager, register 20 nodes (each owner a fresh key funded
+ * by the deployer), create chains of every size, list and show them, delete one; every
+ * event seen through the watcher; and the errors an operator meets, in plain words: no
+ * funds, name taken, endpoint taken, wrong password, wrong chain, too little capacity.
+ */
+#include <check.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "common/secp.h"
+#include "manager-client/manager_client.h"
+#include "testutil.h"
+
+static char anvil_url[64], other_url[64], dir[64], cohort[1024];
+static int anvil_pid, other_pid;
+
+/* Runs `cohort ARGS` with the common flags; returns the exit code, output in out. */
+static int run(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t size, const char *fmt, ...)
+{
+    char args[4096], cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", cohort, args);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A keystore for a fresh key, written with light scrypt so the test stays fast. */
+static void make_keystore(const char *name, uint8_t address[20])
+{
+    uint8_t key[32];
+    struct cohort_error err = {0};
+    ck_assert_int_eq(secp_key_generate(key, &err), 0);
+    ck_assert_int_eq(secp_address_from_secret(key, address, &err), 0);
+    struct mc_keystore_params p = {.kdf = MC_KDF_SCRYPT, .scrypt_log2_n = 10};
+    char *json, path[256];
+    ck_assert_int_eq(mc_keystore_encrypt(key, "pw", 2, &p, &json, &err), 0);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    ck_assert_int_eq(mc_keystore_write_file(path, json, &err), 0);
+    free(json);
+}
+
+static void fund(const uint8_t address[20])
+{
+    struct mc_rpc *rpc;
+    struct mc_rpc_options o = {.url = anvil_url};
+    ck_assert_int_eq(mc_rpc_open(&rpc, &o, NULL), 0);
+    char to[43];
+    hex_encode(address, 20, to, sizeof to);
+    cJSON *tx = cJSON_CreateObject(), *params = cJSON_CreateArray(), *result;
+    cJSON_AddStringToObject(tx, "from", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+    cJSON_AddStringToObject(tx, "to", to);
+    cJSON_AddStringToObject(tx, "value", "0xde0b6b3a7640000"); /* 1 ether */
+    cJSON_AddItemToArray(params, tx);
+    ck_assert_int_eq(mc_rpc_call(rpc, "eth_sendTransaction", params, &result, NULL), 0);
+    cJSON_Delete(params);
+    cJSON_Delete(result);
+    /* anvil mines asynchronously: wait until the balance shows. */
+    u256 balance = u256_zero();
+    for (int i = 0; i < 200 && u256_is_zero(balance); i++) {
+        ck_assert_int_eq(mc_eth_get_balance(rpc, address, MC_LATEST, &balance, NULL), 0);
+        if (u256_is_zero(balance)) usleep(10000);
+    }
+    ck_assert(!u256_is_zero(balance));
+    mc_rpc_close(rpc);
+}
+
+static void setup(void)
+{
+    const char *accounts[] = {"--accounts", "3", NULL};
+    anvil_pid = testutil_start_anvil(anvil_url, sizeof anvil_url, accounts);
+    const char *other[] = {"--chain-id", "999", NULL};
+    other_pid = testutil_start_anvil(other_url, sizeof other_url, other);
+    snprintf(dir, sizeof dir, "/tmp/cohort-cli-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(cohort, sizeof cohort, "%s/bin/cohort", getenv("COHORT_BUILD_DIR"));
+    /* The deployment file every command reads, as an operator would set it once. */
+    char manager[128];
+    snprintf(manager, sizeof manager, "%s/manager.json", dir);
+    setenv("COHORT_MANAGER_FILE", manager, 1);
+}
+
+static void teardown(void)
+{
+    testutil_stop_process(anvil_pid);
+    testutil_stop_process(other_pid);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+struct counting_sink {
+    int counts[8];
+    int batches;
+    const uint8_t *owner19;
+    bool saw_n19;
+};
+
+static int count_events(void *ctx, const struct mc_log *logs, size_t n, const struct mc_cursor *after,
+                        struct cohort_error *err)
+{
+    struct counting_sink *s = ctx;
+    s->batches++;
+    for (size_t i = 0; i < n; i++) {
+        struct mc_event e;
+        ck_assert_msg(mc_manager_decode_event(&logs[i], &e, err) == 0, "%s", err->message);
+        s->counts[e.kind]++;
+        if (e.kind == MC_EVENT_NODE_REGISTERED && e.node_id == 20) {
+            ck_assert_str_eq(e.name, "n19");
+            ck_assert_uint_eq(e.port, 16000);
+            ck_assert_mem_eq(e.owner, s->owner19, 20);
+            s->saw_n19 = true;
+        }
+    }
+    return 0;
+}
+
+static int no_rewind(void *ctx, const struct mc_cursor *to, struct cohort_error *err)
+{
+    ck_abort_msg("no reorg happens in this test");
+    return 0;
+}
+
+START_TEST(operator_path)
+{
+    char out[65536];
+    write_file("pw", "pw\n");
+    write_file("wrong", "nope\n");
+    write_file("dev0.key", "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80\n");
+
+    /* The deployer: anvil's first account, imported (the key comes from a file, not argv). */
+    ck_assert_int_eq(run(out, sizeof out, "key import --private-key-file %s/dev0.key --out %s/dev0.json --password-file %s/pw",
+                         dir, dir, dir), 0);
+    ck_assert_msg(strstr(out, "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "manager deploy --rpc %s --keystore %s/dev0.json --password-file %s/wrong",
+                         anvil_url, dir, dir), 4);
+    ck_assert_msg(strstr(out, "wrong password") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "manager deploy --rpc %s --keystore %s/dev0.json --password-file %s/pw --json",
+                         anvil_url, dir, dir), 0);
+    ck_assert_msg(strstr(out, "\"chain_id\":\t\"31337\"") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "manager deploy --rpc %s --keystore %s/dev0.json --password-file %s/pw",
+                         anvil_url, dir, dir), 2);
+    ck_assert_ptr_nonnull(strstr(out, "already exists"));
+
+    /* 20 node owners. The first tries before it has funds. */
+    uint8_t owners[20][20];
+    for (int i = 0; i < 20; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "owner%d.json", i);
+        make_keystore(name, owners[i]);
+    }
+    ck_assert_int_eq(run(out, sizeof out, "node register --name n0 --ip 127.0.0.1 --port 10000 --rpc %s --keystore %s/owner0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "has no funds") != NULL, "%s", out);
+    for (int i = 0; i < 20; i++) {
+        fund(owners[i]);
+        int rc = run(out, sizeof out, "node register --name n%d --ip 127.0.0.%d --port %d --rpc %s --keystore %s/owner%d.json "
+                     "--password-file %s/pw --json", i, 1 + i % 5, 10000 + (i / 5) * 2000, anvil_url, dir, i, dir);
+        ck_assert_msg(rc == 0, "register n%d: %s", i, out);
+        char expect[64];
+        snprintf(expect, sizeof expect, "\"node_id\":\t\"%d\"", i + 1);
+        ck_assert_msg(strstr(out, expect) != NULL, "%s", out);
+    }
+    /* Taken name, overlapping endpoint: refused in plain words, nothing paid. */
+    ck_assert_int_eq(run(out, sizeof out, "node register --name n3 --ip 127.0.0.9 --port 20000 --rpc %s --keystore %s/owner0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "the node name 'n3' is taken (node 4)") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "node register --name fresh --ip 127.0.0.1 --port 10500 --rpc %s --keystore %s/owner0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "overlaps node 1") != NULL, "%s", out);
+    /* The wrong chain for this deployment. */
+    ck_assert_int_eq(run(out, sizeof out, "node register --name x --ip 127.0.0.9 --port 20000 --rpc %s --keystore %s/owner0.json "
+                         "--password-file %s/pw", other_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "serves chain 999 but the manager is deployed on chain 31337") != NULL, "%s", out);
+
+    ck_assert_int_eq(run(out, sizeof out, "node ls --rpc %s", anvil_url), 0);
+    ck_assert_ptr_nonnull(strstr(out, "FREE_SLOTS"));
+    ck_assert_ptr_nonnull(strstr(out, "127.0.0.5:16000"));
+    int lines = 0;
+    for (char *p = out; (p = strchr(p, '\n')); p++) lines++;
+    ck_assert_int_eq(lines, 21);
+    ck_assert_int_eq(run(out, sizeof out, "node info n7 --rpc %s", anvil_url), 0);
+    ck_assert_ptr_nonnull(strstr(out, "free_slots  128"));
+
+    /* Chains of every size. */
+    ck_assert_int_eq(run(out, sizeof out, "chain create --name small-one --size small --nodes 4 --rpc %s --keystore %s/dev0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 0);
+    ck_assert_int_eq(run(out, sizeof out, "chain create --name mid --size medium --nodes 16 --rpc %s --keystore %s/dev0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 0);
+    ck_assert_int_eq(run(out, sizeof out, "chain create --name whole --size large --nodes 2 --rpc %s --keystore %s/dev0.json "
+                         "--password-file %s/pw --json", anvil_url, dir, dir), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"chain_id\":\t\"3\""));
+    ck_assert_int_eq(run(out, sizeof out, "chain create --name Bad_Name --size small --nodes 1 --rpc %s --keystore %s/dev0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 2);
+    /* 17 medium members cannot exist: at most 16 per chain. 16 large ones: too few empty nodes. */
+    ck_assert_int_eq(run(out, sizeof out, "chain create --name big --size large --nodes 16 --rpc %s --keystore %s/dev0.json "
+                         "--password-file %s/pw", anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "not enough capacity") != NULL, "%s", out);
+
+    ck_assert_int_eq(run(out, sizeof out, "chain ls --rpc %s", anvil_url), 0);
+    ck_assert_ptr_nonnull(strstr(out, "small-one"));
+    ck_assert_ptr_nonnull(strstr(out, "medium"));
+    ck_assert_ptr_nonnull(strstr(out, "large"));
+    ck_assert_int_eq(run(out, sizeof out, "chain show mid --rpc %s --json", anvil_url), 0);
+    cJSON *members = cJSON_Parse(out);
+    ck_assert_msg(cJSON_IsArray(members), "%s", out);
+    ck_assert_int_eq(cJSON_GetArraySize(members), 16);
+    cJSON_Delete(members);
+    ck_assert_int_eq(run(out, sizeof out, "chain delete small-one --rpc %s --keystore %s/owner1.json --password-file %s/pw",
+                         anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "belongs to 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "chain delete small-one --rpc %s --keystore %s/dev0.json --password-file %s/pw",
+                         anvil_url, dir, dir), 0);
+    ck_assert_int_eq(run(out, sizeof out, "chain show small-one --rpc %s", anvil_url), 1);
+    ck_assert_msg(strstr(out, "there is no chain named 'small-one'") != NULL, "%s", out);
+
+    /* Every event, through the watcher, decoded. */
+    char path[256];
+    snprintf(path, sizeof path, "%s/manager.json", dir);
+    struct mc_deployment d;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(mc_deployment_load(path, &d, &err), 0);
+    struct mc_rpc *rpc;
+    struct mc_rpc_options o = {.url = anvil_url};
+    ck_assert_int_eq(mc_rpc_open(&rpc, &o, NULL), 0);
+    size_t ntopics;
+    const uint8_t(*topics)[32] = mc_manager_event_topics(&ntopics);
+    struct mc_watcher_config cfg = {.start_block = d.block, .confirmations = 0, .max_range = 7, .topic0s = topics,
+                                    .ntopic0s = ntopics};
+    memcpy(cfg.address, d.address, 20);
+    struct counting_sink sink_state = {.owner19 = owners[19]};
+    struct mc_watcher_sink sink = {.deliver = count_events, .rewind = no_rewind, .ctx = &sink_state};
+    struct mc_cursor cursor = {0};
+    bool progress = true;
+    for (int round = 0; round < 1000 && progress; round++)
+        ck_assert_msg(mc_watcher_poll(&cfg, &cursor, rpc, &sink, &progress, &err) == 0, "%s", err.message);
+    ck_assert(!progress);
+    ck_assert_int_gt(sink_state.batches, 5); /* max_range 7 over dozens of blocks: many deliveries */
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_REGISTERED], 20);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_CREATED], 3);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_ASSIGNED], 4 + 16 + 2);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_RELEASED], 4);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_DELETED], 1);
+    ck_assert(sink_state.saw_n19);
+    mc_rpc_close(rpc);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("cli-manager");
+    TCase *tc = tcase_create("operator");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 240);
+    tcase_add_test(tc, operator_path);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
