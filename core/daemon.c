@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "assignments.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
 #include "provision.h"
@@ -30,7 +31,17 @@ struct daemon {
     struct docker_client *docker;
     int64_t started_ms;
     char docker_error[COHORT_ERROR_MESSAGE_MAX];
-    pthread_mutex_t lock; /* guards docker_error for the API */
+    char manager_error[COHORT_ERROR_MESSAGE_MAX];
+    pthread_mutex_t lock; /* guards the two errors for the API */
+    /* The manager side: present when manager_rpc and manager_file are configured. */
+    bool manager;
+    struct mc_rpc *rpc;
+    struct mc_deployment deployment;
+    struct mc_watcher_config watch;
+    struct assignments assignments;
+    struct assignments_sink sink_state;
+    struct mc_watcher_sink sink;
+    char state_path[1100];
 };
 
 static void api_health(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
@@ -40,11 +51,15 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     (void)len;
     struct daemon *d = ctx;
     pthread_mutex_lock(&d->lock);
-    bool docker_ok = d->docker_error[0] == '\0';
-    char *text = malloc(COHORT_ERROR_MESSAGE_MAX + 64);
-    if (text) snprintf(text, COHORT_ERROR_MESSAGE_MAX + 64, docker_ok ? "ok\n" : "degraded: %s\n", d->docker_error);
+    bool ok = d->docker_error[0] == '\0' && d->manager_error[0] == '\0';
+    size_t size = 2 * COHORT_ERROR_MESSAGE_MAX + 64;
+    char *text = malloc(size);
+    if (text && ok) snprintf(text, size, "ok\n");
+    else if (text)
+        snprintf(text, size, "degraded:%s%s%s%s\n", d->docker_error[0] ? " docker: " : "", d->docker_error,
+                 d->manager_error[0] ? " manager: " : "", d->manager_error);
     pthread_mutex_unlock(&d->lock);
-    out->status = docker_ok ? 200 : 503;
+    out->status = ok ? 200 : 503;
     out->content_type = "text/plain";
     out->body = text;
 }
@@ -101,6 +116,80 @@ static void set_docker_error(struct daemon *d, const char *message)
     pthread_mutex_unlock(&d->lock);
 }
 
+static void set_manager_error(struct daemon *d, const char *message)
+{
+    pthread_mutex_lock(&d->lock);
+    snprintf(d->manager_error, sizeof d->manager_error, "%s", message);
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Sets up the manager side from the configuration; returns an error only for bad configuration. */
+static int manager_open(struct daemon *d, struct cohort_error *err)
+{
+    const struct daemon_config *c = d->config;
+    if (c->manager_rpc[0] == '\0') return 0;
+    if (c->manager_file[0] == '\0')
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "manager_rpc is set but manager_file is not: give --manager-file");
+    int rc = mc_deployment_load(c->manager_file, &d->deployment, err);
+    if (rc < 0) return rc;
+    struct mc_rpc_options o = {.url = c->manager_rpc, .max_retries = 1};
+    if ((rc = mc_rpc_open(&d->rpc, &o, err)) < 0) return rc;
+    assignments_init(&d->assignments, c->node_id);
+    snprintf(d->state_path, sizeof d->state_path, "%s/manager-state.json", c->state_dir);
+    if ((rc = assignments_load(&d->assignments, d->state_path, err)) < 0) return rc;
+    size_t ntopics;
+    const uint8_t(*topics)[32] = mc_manager_event_topics(&ntopics);
+    d->watch = (struct mc_watcher_config){.start_block = d->deployment.block, .confirmations = c->confirmations,
+                                          .max_range = 2000, .topic0s = topics, .ntopic0s = ntopics};
+    memcpy(d->watch.address, d->deployment.address, 20);
+    d->sink_state = (struct assignments_sink){.assignments = &d->assignments, .path = d->state_path};
+    d->sink = (struct mc_watcher_sink){.deliver = assignments_deliver, .rewind = assignments_rewind_sink,
+                                       .ctx = &d->sink_state};
+    d->manager = true;
+    log_info("following the manager", "rpc=%s events=%zu from_block=%llu", c->manager_rpc, d->assignments.nevents,
+             (unsigned long long)(d->assignments.cursor.started ? d->assignments.cursor.last.number + 1 : d->deployment.block));
+    return 0;
+}
+
+/* Reads what the manager says (a bounded number of ranges), and hands changed assignments to
+   the provisioner. Returns true when the desired set changed. */
+static bool manager_poll(struct daemon *d, const struct node_resources *resources)
+{
+    struct cohort_error err = {0};
+    bool progress = true;
+    for (int i = 0; i < 50 && progress; i++) {
+        if (mc_watcher_poll(&d->watch, &d->assignments.cursor, d->rpc, &d->sink, &progress, &err) < 0) {
+            if (strcmp(d->manager_error, err.message) != 0)
+                log_warn("manager unavailable; keeping what runs", "error=\"%s\"", err.message);
+            set_manager_error(d, err.message);
+            break;
+        }
+        set_manager_error(d, "");
+    }
+    if (!d->assignments.changed || !d->provisioner_ready) return false;
+    struct chain_config_params params = {.manager_chain_id = d->deployment.chain_id,
+                                         .disk_bytes_per_slot = resources->disk_bytes / SLOTS_PER_NODE};
+    memcpy(params.manager_address, d->deployment.address, 20);
+    struct chain_config *configs = NULL;
+    size_t n = 0;
+    if (assignments_configs(&d->assignments, &params, &configs, &n, &err) < 0) {
+        log_error("cannot derive chain configs", "error=\"%s\"", err.message);
+        return false;
+    }
+    struct assignment *assigned = calloc(n ? n : 1, sizeof *assigned);
+    for (size_t i = 0; assigned && i < n; i++) assigned[i].config = configs[i];
+    if (assigned && provision_set_assigned(&d->provisioner, assigned, n, &err) == 0) {
+        struct chain_name deleted[RECONCILE_MAX];
+        size_t ndeleted = assignments_deleted(&d->assignments, deleted, RECONCILE_MAX);
+        for (size_t i = 0; i < ndeleted; i++) provision_mark_deleted(&d->provisioner, deleted[i].name);
+        d->assignments.changed = false;
+        log_info("assignments changed", "chains=%zu deleted=%zu", n, ndeleted);
+    }
+    free(assigned);
+    free(configs);
+    return true;
+}
+
 int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, struct cohort_error *err)
 {
     static struct daemon d;
@@ -115,8 +204,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         {.path = "/healthz", .handler = api_health, .ctx = &d},
         {.path = "/api/v1/subnodes", .handler = api_subnodes, .ctx = &d},
     };
+    int rc = manager_open(&d, err);
+    if (rc < 0) return cohort_error_wrap(err, "manager");
     struct http_server *api;
-    int rc = http_start(&api, config->api_address, config->api_port, routes, sizeof routes / sizeof routes[0], err);
+    rc = http_start(&api, config->api_address, config->api_port, routes, sizeof routes / sizeof routes[0], err);
     if (rc < 0) return cohort_error_wrap(err, "local API");
     log_info("cohort-core started", "node=%llu api=%s:%u state_dir=%s", (unsigned long long)config->node_id,
              config->api_address, (unsigned)config->api_port, config->state_dir);
@@ -152,6 +243,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
             log_info("dockerd connected", "api=%s", docker_api_version(d.docker));
             next_round = 0;
         }
+        if (d.manager && manager_poll(&d, &options.resources)) next_round = 0;
         if (now >= next_round || (wake > 0 && now >= wake)) {
             struct cohort_error perr = {0};
             if (provision_round(&d.provisioner, now, &wake, &perr) < 0) {
@@ -185,6 +277,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     log_info("cohort-core stopping; subnodes keep running", NULL);
     http_stop(api);
     if (d.provisioner_ready) provision_free(&d.provisioner);
+    if (d.manager) {
+        assignments_free(&d.assignments);
+        mc_rpc_close(d.rpc);
+    }
     docker_close(d.docker);
     pthread_mutex_destroy(&d.lock);
     return 0;

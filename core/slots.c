@@ -47,9 +47,14 @@ void slot_limits(const struct node_resources *node, unsigned slot_count, struct 
     memset(out, 0, sizeof *out);
     out->cpu_shares = at_least(1024 * (int64_t)slot_count / SLOTS_PER_NODE, 2);
     out->memory_bytes = (int64_t)((double)node->memory_bytes * factor * slot_count / SLOTS_PER_NODE);
+    /* Whole pages: the kernel rounds the cgroup limit down to one, and what we report should
+       be what is enforced. */
+    out->memory_bytes &= ~(int64_t)(SLOT_PAGE_BYTES - 1);
     out->memory_bytes = at_least(out->memory_bytes, 6 << 20); /* Docker refuses less than 6 MiB */
     out->pids = at_least((int64_t)pids * slot_count, 64);
+    int64_t nofile_max = node->nofile_max ? node->nofile_max : 16384;
     out->nofile = at_least((int64_t)nofile * slot_count, 1024);
+    if (out->nofile > nofile_max) out->nofile = nofile_max;
     out->disk_bytes = node->disk_bytes / SLOTS_PER_NODE * slot_count;
     if (node->cpu_quota_percent > 0) {
         out->cpu_period_us = 100000;

@@ -4,9 +4,9 @@
  * A chain's size is its share of a node (SKALE's resource allocation): small = 1 slot,
  * medium = 16, large = 128. A subnode on slots [first, first + count) gets
  *   CPU shares   1024 * count / 128 (at least 2, Docker's minimum)
- *   memory       host RAM * memory_factor * count / 128 (factor 0.8 by default)
+ *   memory       host RAM * memory_factor * count / 128 (factor 0.8 by default), in whole pages
  *   pids         pids_per_slot * count (at least 64)
- *   open files   nofile_per_slot * count (at least 1024)
+ *   open files   nofile_per_slot * count (at least 1024, at most nofile_max)
  *   disk         disk_bytes_total * count / 128, measured by cohort-core
  * and the ports of its slots: slot s owns [base + s * PORTS_PER_SLOT, ... + PORTS_PER_SLOT),
  * so any member can compute any other member's endpoints from the chain's first slot.
@@ -18,7 +18,8 @@
 #include <stdint.h>
 
 #define SLOTS_PER_NODE 128
-#define PORTS_PER_SLOT 8 /* status/RPC, BFT, and room: 128 * 8 = 1024 ports above the base */
+#define PORTS_PER_SLOT 8
+#define SLOT_PAGE_BYTES 4096 /* memory limits are whole pages, as the kernel enforces them */ /* status/RPC, BFT, and room: 128 * 8 = 1024 ports above the base */
 
 enum chain_size { CHAIN_SMALL = 1, CHAIN_MEDIUM = 16, CHAIN_LARGE = 128 };
 
@@ -44,6 +45,7 @@ struct node_resources {
     unsigned cpu_quota_percent;  /* 0: no hard cap; else a slot-proportional share of this many CPUs*100 */
     unsigned pids_per_slot;      /* default 64 */
     unsigned nofile_per_slot;    /* default 1024 */
+    unsigned nofile_max;         /* ceiling: runc cannot raise a limit past dockerd's own hard limit; default 16384 */
 };
 
 struct subnode_limits {

@@ -468,8 +468,9 @@ int mc_manager_get_chain_by_name(struct mc_rpc *rpc, const struct mc_deployment 
 
 /* ---- Transactions ---- */
 
-static int send(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
-                const struct abi_value *args, size_t nargs, struct mc_receipt *receipt, struct cohort_error *err)
+static int send_with(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
+                     const struct abi_value *args, size_t nargs, const struct mc_send_options *options,
+                     struct mc_receipt *receipt, struct cohort_error *err)
 {
     uint8_t *data;
     size_t len;
@@ -477,10 +478,16 @@ static int send(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deplo
     if (rc < 0) return rc;
     struct mc_tx tx = {.has_to = true, .data = data, .data_len = len};
     memcpy(tx.to, d->address, 20);
-    rc = mc_send_transaction(rpc, key, d->chain_id, &tx, NULL, receipt, err);
+    rc = mc_send_transaction(rpc, key, d->chain_id, &tx, options, receipt, err);
     free(data);
     if (rc == MC_E_REVERTED) mc_manager_explain_revert(rpc, err);
     return rc;
+}
+
+static int send(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
+                const struct abi_value *args, size_t nargs, struct mc_receipt *receipt, struct cohort_error *err)
+{
+    return send_with(rpc, key, d, f, args, nargs, NULL, receipt, err);
 }
 
 /* The first event of kind ev in the receipt, decoded. */
@@ -547,7 +554,10 @@ int mc_manager_create_chain(struct mc_rpc *rpc, const uint8_t key[32], const str
 {
     struct abi_value args[3] = {abi_value_string(name), abi_value_uint64(size), abi_value_uint64(node_count)};
     struct mc_receipt r;
-    int rc = send(rpc, key, d, FN_CREATE_CHAIN, args, 3, &r, err);
+    /* Which nodes are picked depends on the including block's prevrandao, so the estimate
+       (made at another) can be short by up to ~17,100 gas per member: add 25,000 each. */
+    struct mc_send_options options = {.gas_extra = 25000ull * node_count};
+    int rc = send_with(rpc, key, d, FN_CREATE_CHAIN, args, 3, &options, &r, err);
     if (rc < 0) return rc;
     struct mc_event e;
     rc = find_event(&r, d, EV_CHAIN_CREATED, &e, err);

@@ -255,6 +255,7 @@ struct mc_send_options {
     unsigned poll_ms;            /* receipt polling interval: 500 */
     unsigned max_replacements;   /* fee bumps of a stuck transaction: 3 */
     unsigned gas_margin_percent; /* added to eth_estimateGas: 20 */
+    uint64_t gas_extra;          /* added on top, for calls whose gas depends on the block (createChain) */
 };
 
 /*

@@ -168,7 +168,7 @@ int mc_send_transaction(struct mc_rpc *rpc, const uint8_t private_key[32], uint6
                            .data_len = tx.data_len};
     uint64_t gas;
     if ((rc = mc_eth_estimate_gas(rpc, &call, &gas, err)) < 0) return rc; /* a revert says why, before we pay */
-    tx.gas_limit = gas + gas * o.gas_margin_percent / 100;
+    tx.gas_limit = gas + gas * o.gas_margin_percent / 100 + o.gas_extra;
 
     u256 base, priority;
     if ((rc = mc_eth_fee_history(rpc, 10, MC_LATEST, 50.0, &base, &priority, err)) < 0) return rc;

@@ -168,7 +168,7 @@ START_TEST(slots_and_limits)
     struct subnode_limits l;
     slot_limits(&node, 1, &l);
     ck_assert_int_eq(l.cpu_shares, 8);
-    ck_assert_int_eq(l.memory_bytes, (int64_t)((16ull << 30) * 0.8 / 128));
+    ck_assert_int_eq(l.memory_bytes, (int64_t)((16ull << 30) * 0.8 / 128) & ~4095);
     ck_assert_uint_eq(l.disk_bytes, 1ull << 30);
     ck_assert_int_eq(l.cpu_quota_us, 0);
     slot_limits(&node, 16, &l);
@@ -177,6 +177,7 @@ START_TEST(slots_and_limits)
     node.cpu_quota_percent = 200; /* a 2-CPU node: large gets 2 CPUs, small 1/128 of them */
     slot_limits(&node, 128, &l);
     ck_assert_int_eq(l.cpu_shares, 1024);
+    ck_assert_int_eq(l.nofile, 16384); /* capped: 128 * 1024 would pass dockerd's hard limit */
     ck_assert_int_eq(l.cpu_quota_us, 200000);
     ck_assert_int_eq(l.cpu_period_us, 100000);
     slot_limits(&node, 1, &l);

@@ -1,0 +1,318 @@
+/*
+ * test_node_e2e.c - issue 5 end to end with real processes: a real anvil with the manager
+ * deployed, two registered nodes, each with its own cohort-core process (real binary) on
+ * the real dockerd. Chains of each size are created on the manager; each node's subnodes
+ * come up with the expected labels and limits (read back from docker inspect and the
+ * container's cgroup files) and answer on their slot's port. Then: docker kill of a
+ * subnode (restarted, counted), SIGKILL of a cohort-core and a restart (no duplicate
+ * container), deletion of a chain (container and volume go). Everything this test makes
+ * carries its nodes' ids as cohort.node and is removed at the end.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "common/secp.h"
+#include "core/provision.h"
+#include "manager-client/manager_client.h"
+#include "testutil.h"
+
+#define NODES 2
+
+static char anvil_url[64], dir[64], image[128];
+static int anvil_pid;
+static struct mc_rpc *rpc;
+static struct mc_deployment deployment;
+static struct docker_client *docker;
+static uint8_t deployer[32];
+static uint8_t node_keys[NODES][32];
+static uint64_t node_ids[NODES];
+static uint16_t base_ports[NODES];
+static int api_ports[NODES];
+static pid_t cores[NODES];
+
+static const char *dev0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+static void fund(const uint8_t address[20])
+{
+    char to[43];
+    hex_encode(address, 20, to, sizeof to);
+    cJSON *tx = cJSON_CreateObject(), *params = cJSON_CreateArray(), *result;
+    cJSON_AddStringToObject(tx, "from", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+    cJSON_AddStringToObject(tx, "to", to);
+    cJSON_AddStringToObject(tx, "value", "0xde0b6b3a7640000");
+    cJSON_AddItemToArray(params, tx);
+    ck_assert_int_eq(mc_rpc_call(rpc, "eth_sendTransaction", params, &result, NULL), 0);
+    cJSON_Delete(params);
+    cJSON_Delete(result);
+    u256 balance = u256_zero();
+    for (int i = 0; i < 300 && u256_is_zero(balance); i++) {
+        ck_assert_int_eq(mc_eth_get_balance(rpc, address, MC_LATEST, &balance, NULL), 0);
+        if (u256_is_zero(balance)) usleep(10000);
+    }
+}
+
+static void start_core(int i)
+{
+    char node[24], api[16], base[16], state[128], manager[128], log[128];
+    snprintf(node, sizeof node, "%llu", (unsigned long long)node_ids[i]);
+    snprintf(api, sizeof api, "%d", api_ports[i]);
+    snprintf(base, sizeof base, "%u", (unsigned)base_ports[i]);
+    snprintf(state, sizeof state, "%s/state%d", dir, i);
+    snprintf(manager, sizeof manager, "%s/manager.json", dir);
+    snprintf(log, sizeof log, "%s/core%d.log", dir, i);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        char bin[1100];
+        snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
+        execl(bin, bin, "--node-id", node, "--manager-rpc", anvil_url, "--manager-file", manager, "--state-dir", state,
+              "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0", "--poll-ms", "200",
+              "--memory-bytes", "8589934592", "--disk-bytes", "137438953472", (char *)NULL);
+        _exit(127);
+    }
+    cores[i] = pid;
+    ck_assert_int_eq(testutil_wait_port(api_ports[i], 10000), 0);
+}
+
+static void cleanup_docker(void)
+{
+    for (int i = 0; i < NODES; i++) {
+        char node[24];
+        snprintf(node, sizeof node, "%llu", (unsigned long long)node_ids[i]);
+        struct docker_label mine = {"cohort.node", node};
+        struct docker_container *list;
+        struct docker_name *volumes;
+        size_t n;
+        if (docker_container_list(docker, &mine, 1, &list, &n, NULL) == 0) {
+            for (size_t k = 0; k < n; k++) docker_container_remove(docker, list[k].id, true, NULL);
+            free(list);
+        }
+        if (docker_volume_list(docker, &mine, 1, &volumes, &n, NULL) == 0) {
+            for (size_t k = 0; k < n; k++) docker_volume_remove(docker, volumes[k].name, true, NULL);
+            free(volumes);
+        }
+    }
+}
+
+static void setup(void)
+{
+    testutil_require_dockerd();
+    struct cohort_error err = {0};
+    ck_assert_int_eq(docker_open(&docker, NULL, &err), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
+             getenv("COHORT_BUILD_DIR"));
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(fgets(image, sizeof image, p));
+    ck_assert_int_eq(pclose(p), 0);
+    image[strcspn(image, "\n")] = '\0';
+
+    anvil_pid = testutil_start_anvil(anvil_url, sizeof anvil_url, NULL);
+    snprintf(dir, sizeof dir, "/tmp/cohort-e2e-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    struct mc_rpc_options o = {.url = anvil_url};
+    ck_assert_int_eq(mc_rpc_open(&rpc, &o, &err), 0);
+    ck_assert_int_eq(hex_decode_exact(dev0, deployer, 32, &err), 0);
+    ck_assert_msg(mc_manager_deploy(rpc, deployer, &deployment, &err) == 0, "%s", err.message);
+    char path[128];
+    snprintf(path, sizeof path, "%s/manager.json", dir);
+    ck_assert_int_eq(mc_deployment_save(path, &deployment, &err), 0);
+
+    /* Node ids on a shared anvil are 1 and 2; to keep Docker objects apart from other runs
+       the test's containers are found by these ids plus the fresh chain names below. */
+    for (int i = 0; i < NODES; i++) {
+        uint8_t address[20];
+        ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
+        ck_assert_int_eq(secp_address_from_secret(node_keys[i], address, &err), 0);
+        fund(address);
+        base_ports[i] = (uint16_t)(41000 + 1024 * i + (getpid() % 8) * 2048);
+        uint8_t ip[4] = {127, 0, 0, 1};
+        char name[32];
+        snprintf(name, sizeof name, "e2e-%d-%d", (int)getpid(), i);
+        ck_assert_msg(mc_manager_register_node(rpc, node_keys[i], &deployment, name, ip, base_ports[i], "", &node_ids[i],
+                                               &err) == 0, "%s", err.message);
+        api_ports[i] = testutil_free_port();
+    }
+    cleanup_docker();
+    for (int i = 0; i < NODES; i++) start_core(i);
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < NODES; i++) testutil_stop_process(cores[i]);
+    cleanup_docker();
+    testutil_stop_process(anvil_pid);
+    mc_rpc_close(rpc);
+    docker_close(docker);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static uint64_t create_chain(const char *name, unsigned size)
+{
+    uint64_t id = 0;
+    struct cohort_error err = {0};
+    ck_assert_msg(mc_manager_create_chain(rpc, deployer, &deployment, name, size, 1, &id, &err) == 0, "%s", err.message);
+    return id;
+}
+
+/* Which node runs a chain, and its first slot there, from the manager. */
+static int member_of(const char *chain, unsigned *first_slot)
+{
+    struct mc_chain_info c;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(mc_manager_get_chain_by_name(rpc, &deployment, chain, &c, &err), 0);
+    for (int i = 0; i < NODES; i++)
+        if (c.node_ids[0] == node_ids[i]) {
+            *first_slot = c.first_slots[0];
+            return i;
+        }
+    ck_abort_msg("chain %s on an unknown node", chain);
+    return -1;
+}
+
+static bool wait_for(int port, const char *path, const char *expect, int seconds)
+{
+    char body[8192];
+    for (int i = 0; i < seconds * 20; i++) {
+        if (testutil_http_get(port, path, body, sizeof body) == 200 && (expect == NULL || strstr(body, expect))) return true;
+        usleep(50000);
+    }
+    return false;
+}
+
+static bool inspect(int node, const char *chain, struct docker_container *c)
+{
+    char name[DOCKER_NAME_MAX];
+    provision_container_name(node_ids[node], chain, name, sizeof name);
+    return docker_container_inspect(docker, name, c, NULL) == 0;
+}
+
+static long cgroup_value(const char *controller, const char *id, const char *file)
+{
+    char path[512], buf[64] = {0};
+    snprintf(path, sizeof path, "/sys/fs/cgroup/%s/docker/%s/%s", controller, id, file);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return -2;
+    if (fgets(buf, sizeof buf, f) == NULL) buf[0] = '\0';
+    fclose(f);
+    return atol(buf);
+}
+
+START_TEST(chains_come_up_and_stay_up)
+{
+    char small[64], medium[64], large[64];
+    snprintf(small, sizeof small, "s%d", (int)getpid());
+    snprintf(medium, sizeof medium, "m%d", (int)getpid());
+    snprintf(large, sizeof large, "l%d", (int)getpid());
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    create_chain(small, 1);
+    create_chain(medium, 16);
+    create_chain(large, 128); /* only a node with all 128 slots free can take it */
+
+    const char *chains[3] = {small, medium, large};
+    const unsigned sizes[3] = {1, 16, 128};
+    for (int k = 0; k < 3; k++) {
+        unsigned first;
+        int node = member_of(chains[k], &first);
+        int port = base_ports[node] + (int)first * 8;
+        char expect[96];
+        snprintf(expect, sizeof expect, "\"chain\":\"%s\"", chains[k]);
+        ck_assert_msg(wait_for(port, "/status", expect, 30), "chain %s did not answer on port %d", chains[k], port);
+        struct docker_container c;
+        ck_assert(inspect(node, chains[k], &c));
+        char node_label[24], slot_label[8];
+        snprintf(node_label, sizeof node_label, "%llu", (unsigned long long)node_ids[node]);
+        snprintf(slot_label, sizeof slot_label, "%u", first);
+        ck_assert_str_eq(docker_container_label(&c, "cohort.node"), node_label);
+        ck_assert_str_eq(docker_container_label(&c, "cohort.chain"), chains[k]);
+        ck_assert_str_eq(docker_container_label(&c, "cohort.slot"), slot_label);
+        ck_assert_int_eq(c.cpu_shares, 1024 * (int64_t)sizes[k] / 128 < 2 ? 2 : 1024 * (int64_t)sizes[k] / 128);
+        int64_t memory = (int64_t)(8589934592.0 * 0.8 * sizes[k] / 128) & ~4095;
+        ck_assert_int_eq(c.memory_bytes, memory);
+        ck_assert_int_eq(cgroup_value("memory", c.id, "memory.limit_in_bytes"), memory);
+        ck_assert_int_eq(cgroup_value("cpu", c.id, "cpu.shares"), c.cpu_shares);
+        ck_assert_int_eq(cgroup_value("pids", c.id, "pids.max"), 64 * (long)sizes[k]);
+        ck_assert(c.read_only_rootfs && c.network_host && c.cap_drop_all && c.no_new_privileges);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fprintf(stderr, "e2e: three chains created and answering in %.2f s\n",
+            (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+    /* docker kill: cohort-core restarts it (after the first backoff) and counts it. */
+    unsigned first;
+    int node = member_of(small, &first);
+    char name[DOCKER_NAME_MAX];
+    provision_container_name(node_ids[node], small, name, sizeof name);
+    struct cohort_error err = {0};
+    ck_assert_int_eq(docker_container_kill(docker, name, "KILL", &err), 0);
+    ck_assert_msg(wait_for(api_ports[node], "/api/v1/subnodes", "\"restarts\":1", 30), "no restart counted");
+    ck_assert(wait_for(base_ports[node] + (int)first * 8, "/status", small, 30));
+
+    /* SIGKILL cohort-core and start it again: it adopts, nothing is duplicated. */
+    struct docker_container before, after;
+    ck_assert(inspect(node, small, &before));
+    kill(cores[node], SIGKILL);
+    waitpid(cores[node], NULL, 0);
+    start_core(node);
+    ck_assert(wait_for(api_ports[node], "/api/v1/subnodes", small, 30));
+    sleep(1); /* a few rounds */
+    ck_assert(inspect(node, small, &after));
+    ck_assert_str_eq(after.id, before.id);
+    char node_label[24];
+    snprintf(node_label, sizeof node_label, "%llu", (unsigned long long)node_ids[node]);
+    struct docker_label mine = {"cohort.node", node_label};
+    struct docker_container *list;
+    size_t n;
+    ck_assert_int_eq(docker_container_list(docker, &mine, 1, &list, &n, &err), 0);
+    size_t expected = 0;
+    for (int k = 0; k < 3; k++) {
+        unsigned f;
+        expected += member_of(chains[k], &f) == node;
+    }
+    ck_assert_uint_eq(n, expected);
+    free(list);
+
+    /* Delete a chain: its container and its volume go. */
+    struct mc_chain_info info;
+    ck_assert_int_eq(mc_manager_get_chain_by_name(rpc, &deployment, small, &info, &err), 0);
+    ck_assert_int_eq(mc_manager_delete_chain(rpc, deployer, &deployment, info.id, &err), 0);
+    char volume[DOCKER_NAME_MAX];
+    provision_volume_name(node_ids[node], small, volume, sizeof volume);
+    bool gone = false;
+    for (int i = 0; i < 300 && !gone; i++) {
+        gone = !inspect(node, small, &after) && docker_volume_inspect(docker, volume, NULL, 0, NULL) == DOCKER_E_NOT_FOUND;
+        if (!gone) usleep(50000);
+    }
+    ck_assert_msg(gone, "the deleted chain's container or volume is still there");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("node-e2e");
+    TCase *tc = tcase_create("e2e");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, chains_come_up_and_stay_up);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
+       processes and removes the Docker objects this test started. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
