@@ -252,7 +252,7 @@ int mc_tx_sign(const struct mc_tx *tx, const uint8_t private_key[32], uint8_t **
 /* How mc_send_transaction chooses fees and waits. Zero fields take the defaults. */
 struct mc_send_options {
     unsigned receipt_timeout_ms; /* wait this long for a receipt before replacing: 30000 */
-    unsigned poll_ms;            /* receipt polling interval: 500 */
+    unsigned poll_ms;            /* receipt polling interval: 200 */
     unsigned max_replacements;   /* fee bumps of a stuck transaction: 3 */
     unsigned gas_margin_percent; /* added to eth_estimateGas: 20 */
     uint64_t gas_extra;          /* added on top, for calls whose gas depends on the block (createChain) */

@@ -141,7 +141,7 @@ int mc_send_transaction(struct mc_rpc *rpc, const uint8_t private_key[32], uint6
 {
     struct mc_send_options o = options ? *options : (struct mc_send_options){0};
     if (o.receipt_timeout_ms == 0) o.receipt_timeout_ms = 30000;
-    if (o.poll_ms == 0) o.poll_ms = 500;
+    if (o.poll_ms == 0) o.poll_ms = 200;
     if (o.max_replacements == 0) o.max_replacements = 3;
     if (o.max_replacements > MAX_VERSIONS - 1) o.max_replacements = MAX_VERSIONS - 1;
     if (o.gas_margin_percent == 0) o.gas_margin_percent = 20;

@@ -199,11 +199,13 @@ int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_ar
     return pid;
 }
 
-void testutil_stop_process(int pid)
+void testutil_stop_process(int pid) { testutil_stop_process_within(pid, 3000); }
+
+void testutil_stop_process_within(int pid, int grace_ms)
 {
     if (pid <= 0) return;
     kill(pid, SIGTERM);
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < grace_ms / 10; i++) {
         if (waitpid(pid, NULL, WNOHANG) == pid) return;
         pause_ms(10);
     }
@@ -403,7 +405,7 @@ int testutil_http_get(int port, const char *path, char *body, size_t body_size)
         close(fd);
         return -1;
     }
-    static char buf[1 << 16];
+    static char buf[1 << 20];
     size_t len = 0;
     ssize_t r;
     while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
@@ -414,4 +416,50 @@ int testutil_http_get(int port, const char *path, char *body, size_t body_size)
     const char *start = strstr(buf, "\r\n\r\n");
     snprintf(body, body_size, "%s", start ? start + 4 : "");
     return status;
+}
+
+static int socket_answers(const char *path)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    int ok = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (ok) {
+        const char req[] = "GET /_ping HTTP/1.0\r\n\r\n";
+        char buf[256] = {0};
+        ok = write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1) && read(fd, buf, sizeof buf - 1) > 0 &&
+             strstr(buf, "OK") != NULL;
+    }
+    close(fd);
+    return ok;
+}
+
+int testutil_start_private_dockerd(const char *dir, char *sock, size_t sock_size)
+{
+    char host[200], data[200], exec_root[200], pidfile[200], log[200];
+    snprintf(sock, sock_size, "%s/docker.sock", dir);
+    snprintf(host, sizeof host, "unix://%s", sock);
+    snprintf(data, sizeof data, "%s/data", dir);
+    snprintf(exec_root, sizeof exec_root, "%s/exec", dir);
+    snprintf(pidfile, sizeof pidfile, "%s/docker.pid", dir);
+    snprintf(log, sizeof log, "%s/dockerd.log", dir);
+    pid_t pid = fork();
+    if (pid < 0) abort();
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("dockerd", "dockerd", "--host", host, "--data-root", data, "--exec-root", exec_root, "--pidfile", pidfile,
+               "--bridge", "none", "--iptables=false", "--ip-masq=false", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 600; i++) {
+        if (socket_answers(sock)) return pid;
+        pause_ms(100);
+    }
+    fprintf(stderr, "testutil: private dockerd in %s did not come up; see %s\n", dir, log);
+    testutil_stop_process(pid);
+    abort();
 }

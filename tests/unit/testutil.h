@@ -59,6 +59,9 @@ int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_ar
 /* SIGTERM, then SIGKILL after 3 s, then reaps: for processes a test started itself. */
 void testutil_stop_process(int pid);
 
+/* The same with the grace period given (a dockerd stopping its containers needs longer). */
+void testutil_stop_process_within(int pid, int grace_ms);
+
 /*
  * A tiny HTTP server on 127.0.0.1 for tests of clients against bad servers. Every request
  * is read whole, then answered with `response` (raw bytes: status line, headers, body, as
@@ -92,3 +95,11 @@ const char *testutil_unique(void);
  * nothing answers.
  */
 int testutil_http_get(int port, const char *path, char *body, size_t body_size);
+
+/*
+ * Starts a private dockerd owned by the test: its own socket, data root, exec root and
+ * pidfile under dir, no bridge and no iptables (so it touches no network but loopback).
+ * Writes the socket path into socket (size >= 108). Returns its PID; stop it with
+ * testutil_stop_process. Aborts when it does not answer in 60 s.
+ */
+int testutil_start_private_dockerd(const char *dir, char *socket, size_t socket_size);
