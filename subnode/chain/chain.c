@@ -175,7 +175,34 @@ static int validate(const struct state *st, const struct chain_block *block, con
 
 static int internal(struct cohort_error *err)
 {
-    return cohort_error_wrap(err, "chain: apply transaction") ? CHAIN_E_INTERNAL : CHAIN_E_INTERNAL;
+    cohort_error_wrap(err, "chain: apply transaction");
+    if (err != NULL) err->code = CHAIN_E_INTERNAL;
+    return CHAIN_E_INTERNAL;
+}
+
+/*
+ * EIP-2929 and EIP-2930: the origin, the recipient (or the new contract), the precompiles,
+ * the coinbase (EIP-3651, Shanghai on) and the access list start warm.
+ */
+static int warm_up(struct state *st, const struct chain_block *block, const struct chain_tx *tx,
+                   const uint8_t recipient[20], struct cohort_error *err)
+{
+    if (state_warm_account(st, tx->sender, NULL, err) != 0 || state_warm_account(st, recipient, NULL, err) != 0)
+        return -1;
+    for (unsigned i = 1; i <= 0xff; i++) {
+        uint8_t address[20] = {0};
+        address[19] = (uint8_t)i;
+        if (!evm_is_precompile(address, block->revision)) continue;
+        if (state_warm_account(st, address, NULL, err) != 0) return -1;
+    }
+    if (block->revision >= EVM_SHANGHAI && state_warm_account(st, block->coinbase, NULL, err) != 0) return -1;
+    for (size_t i = 0; i < tx->access_list_len; i++) {
+        const struct chain_access_entry *e = &tx->access_list[i];
+        if (state_warm_account(st, e->address, NULL, err) != 0) return -1;
+        for (size_t k = 0; k < e->key_count; k++)
+            if (state_warm_slot(st, e->address, u256_load_be(e->keys + 32 * k), NULL, err) != 0) return -1;
+    }
+    return 0;
 }
 
 int chain_apply_tx(struct state *st, const struct chain_block *block, const struct chain_tx *tx,
@@ -185,25 +212,70 @@ int chain_apply_tx(struct state *st, const struct chain_block *block, const stru
     assert(tx->access_list != NULL || tx->access_list_len == 0);
     memset(result, 0, sizeof *result);
     uint64_t intrinsic = chain_intrinsic_gas(tx, block->revision);
-    u256 gas_price, blob_gas_price;
+    u256 gas_price = u256_zero(), blob_gas_price = u256_zero();
     int rc = validate(st, block, tx, intrinsic, &gas_price, &blob_gas_price, result, err);
     if (rc != 0) return rc;
 
     state_tx_begin(st);
+    /* Everything below is undone if the VM's host fails: a transaction is all or nothing. */
+    size_t start = state_snapshot(st);
     /* The upfront charge: all the gas at the effective price, and the blob gas at its price. */
     u256 gas_fee = u256_mul(gas_price, u256_from_u64(tx->gas_limit));
     u256 blob_fee = u256_mul(blob_gas_price, u256_from_u64(CHAIN_GAS_PER_BLOB * (uint64_t)tx->blob_count));
     if (state_sub_balance(st, tx->sender, u256_add(gas_fee, blob_fee), err) != 0 ||
         state_set_nonce(st, tx->sender, tx->nonce + 1, err) != 0)
-        goto oom;
+        goto fail;
 
-    struct host_context host;
-    host_init(&host, st, block, tx, gas_price);
-    uint64_t gas_left = 0;
-    int64_t refund = 0;
-    bool success = false;
-    if (host_run_transaction(&host, tx->gas_limit - intrinsic, &gas_left, &refund, &success, err) != 0) goto oom;
-    memcpy(result->touched_precompile, host.touched_precompile, sizeof result->touched_precompile);
+    struct evm_message msg;
+    memset(&msg, 0, sizeof msg);
+    msg.depth = 0;
+    msg.gas = (int64_t)(tx->gas_limit - intrinsic);
+    memcpy(msg.sender, tx->sender, 20);
+    msg.value = tx->value;
+    msg.input = tx->data;
+    msg.input_size = tx->data_len;
+    if (tx->has_to) {
+        msg.kind = EVM_CALL;
+        memcpy(msg.recipient, tx->to, 20);
+        memcpy(msg.code_address, tx->to, 20);
+    } else {
+        msg.kind = EVM_CREATE;
+        evm_create_address(tx->sender, tx->nonce, msg.recipient);
+        memcpy(msg.code_address, msg.recipient, 20);
+    }
+    if (warm_up(st, block, tx, msg.recipient, err) != 0) goto fail;
+
+    struct evm_tx_context context;
+    memset(&context, 0, sizeof context);
+    memcpy(context.origin, tx->sender, 20);
+    context.gas_price = gas_price;
+    memcpy(context.coinbase, block->coinbase, 20);
+    context.number = block->number;
+    context.timestamp = block->timestamp;
+    context.gas_limit = block->gas_limit;
+    if (block->revision >= EVM_PARIS)
+        memcpy(context.prev_randao, block->prev_randao, 32);
+    else
+        u256_store_be(context.prev_randao, block->difficulty);
+    context.chain_id = block->chain_id;
+    context.base_fee = block->base_fee;
+    context.blob_base_fee = chain_blob_base_fee(block->excess_blob_gas);
+    context.blob_hashes = tx->blob_hashes;
+    context.blob_hash_count = tx->blob_count;
+
+    struct state_host host;
+    struct evm_host iface;
+    state_host_init(&host, st, block->revision, &iface);
+    host.block_hash = block->block_hash;
+    host.block_hash_arg = block->block_hash_arg;
+    struct evm_result res;
+    if (evm_execute(&iface, &context, block->revision, &msg, &res, err) != 0) goto fail;
+    result->status = res.status;
+    result->unimplemented_precompile = (res.flags & EVM_FLAG_UNIMPLEMENTED_PRECOMPILE) != 0;
+    uint64_t gas_left =
+        (res.status == EVM_SUCCESS || res.status == EVM_REVERT) && res.gas_left > 0 ? (uint64_t)res.gas_left : 0;
+    int64_t refund = res.status == EVM_SUCCESS ? res.gas_refund : 0;
+    bool success = res.status == EVM_SUCCESS;
 
     /* Refund: at most a fifth of the gas used (EIP-3529; a half before London). */
     uint64_t gas_used = tx->gas_limit - gas_left;
@@ -211,17 +283,18 @@ int chain_apply_tx(struct state *st, const struct chain_block *block, const stru
     uint64_t refunded = refund > 0 ? ((uint64_t)refund < cap ? (uint64_t)refund : cap) : 0;
     gas_left += refunded;
     gas_used -= refunded;
-    if (state_add_balance(st, tx->sender, u256_mul(gas_price, u256_from_u64(gas_left)), err) != 0) goto oom;
+    if (state_add_balance(st, tx->sender, u256_mul(gas_price, u256_from_u64(gas_left)), err) != 0) goto fail;
     /* The priority fee goes to the coinbase, which is touched even for zero (EIP-161); the base fee burns. */
     u256 priority = block->revision >= EVM_LONDON ? u256_sub(gas_price, block->base_fee) : gas_price;
     if (state_add_balance(st, block->coinbase, u256_mul(priority, u256_from_u64(gas_used)), err) != 0 ||
         state_touch(st, block->coinbase, err) != 0)
-        goto oom;
+        goto fail;
     state_tx_end(st);
     result->success = success;
     result->gas_used = gas_used;
     return 0;
-oom:
+fail:
+    state_revert(st, start);
     state_tx_end(st);
     return internal(err);
 }

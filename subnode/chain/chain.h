@@ -92,13 +92,17 @@ struct chain_block {
     uint8_t prev_randao[32]; /* after the merge (the "random" field) */
     uint64_t excess_blob_gas;
     u256 chain_id;
+    /* BLOCKHASH's answer for the 256 blocks before this one; NULL answers zeros. */
+    void (*block_hash)(void *arg, uint64_t number, uint8_t out[32]);
+    void *block_hash_arg;
 };
 
 struct chain_tx_result {
     enum chain_reject_reason reason; /* CHAIN_REJECT_NONE when included */
     bool success;                    /* included: the top-level call succeeded */
     uint64_t gas_used;               /* included: gas charged after the refund */
-    bool touched_precompile[32];     /* addresses 0x00..0x1f the transaction touched (host's view) */
+    enum evm_status status;          /* included: how the top-level message ended */
+    bool unimplemented_precompile;   /* the execution called a precompile the VM lacks (0x06-0x08, 0x0a) */
 };
 
 /* Gas one blob uses (EIP-4844) and the Cancun cap per block (6 blobs). */

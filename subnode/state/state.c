@@ -339,7 +339,7 @@ int state_put_account(struct state *st, const uint8_t address[20], uint64_t nonc
     a->balance = balance;
     a->code = copy;
     a->code_len = code_len;
-    keccak256(code, code_len, a->code_hash);
+    keccak256(code_len ? code : (const uint8_t *)"", code_len, a->code_hash); /* keccak.c memcpy()s even 0 bytes */
     return 0;
 }
 
@@ -569,7 +569,7 @@ int state_set_code(struct state *st, const uint8_t address[20], const uint8_t *c
     memcpy(e->old.code.hash, a->code_hash, 32);
     a->code = copy;
     a->code_len = code_len;
-    keccak256(code, code_len, a->code_hash);
+    keccak256(code_len ? code : (const uint8_t *)"", code_len, a->code_hash); /* keccak.c memcpy()s even 0 bytes */
     return 0;
 }
 
@@ -731,7 +731,7 @@ void state_tx_end(struct state *st)
         if (e->kind != J_TOUCHED && e->kind != J_DESTRUCTED) continue;
         struct account *a = &st->accounts[e->index];
         if (!a->exists) continue;
-        bool destroy = e->kind == J_DESTRUCTED ? a->destructed && a->created : a->touched && account_empty(a);
+        bool destroy = e->kind == J_DESTRUCTED ? a->destructed : a->touched && account_empty(a);
         if (destroy) delete_account(st, e->index);
     }
     /* Pass 2: commit storage, clear the per-transaction flags, free replaced code. */
@@ -848,7 +848,7 @@ int state_logs_hash(const struct state *st, uint8_t out[32], struct cohort_error
             keccak256_update(&k, l->data, 1);
         } else {
             hash_header(&k, l->data_len, 0x80);
-            keccak256_update(&k, l->data, l->data_len);
+            if (l->data_len > 0) keccak256_update(&k, l->data, l->data_len);
         }
     }
     keccak256_final(&k, out);
@@ -935,4 +935,28 @@ done:
     free(accounts);
     free(account_entries);
     return rc;
+}
+
+void state_dump(const struct state *st, FILE *out)
+{
+    assert(st != NULL && out != NULL);
+    for (uint32_t a = 0; a < st->account_count; a++) {
+        const struct account *acc = &st->accounts[a];
+        if (!acc->exists) continue;
+        char balance[80];
+        u256_to_dec(acc->balance, balance, sizeof balance);
+        fprintf(out, "0x");
+        for (int i = 0; i < 20; i++) fprintf(out, "%02x", acc->address[i]);
+        fprintf(out, " nonce=%llu balance=%s code_len=%zu code=", (unsigned long long)acc->nonce, balance, acc->code_len);
+        for (size_t i = 0; i < acc->code_len && i < 64; i++) fprintf(out, "%02x", acc->code[i]);
+        fprintf(out, "%s\n", acc->code_len > 64 ? "..." : "");
+        for (uint32_t i = 0; i < st->slot_count; i++) {
+            const struct slot *s = &st->slots[i];
+            if (s->account != a || u256_is_zero(s->current)) continue;
+            char key[67], value[67];
+            u256_to_hex(s->key, key, sizeof key);
+            u256_to_hex(s->current, value, sizeof value);
+            fprintf(out, "    %s = %s\n", key, value);
+        }
+    }
 }

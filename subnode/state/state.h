@@ -12,8 +12,8 @@
  * the journal; state_snapshot() marks a point and state_revert() undoes everything after
  * it (a reverted call). state_tx_end() applies the end-of-transaction rules and makes the
  * changes permanent:
- *   - accounts that self-destructed and were created in this transaction are deleted,
- *     with their storage (EIP-6780);
+ *   - accounts marked self-destructed are deleted with their storage (the host marks
+ *     only those EIP-6780 lets go: created in this transaction, from Cancun on);
  *   - touched accounts that are empty (nonce 0, balance 0, no code) are deleted (EIP-161);
  *   - the current storage values become the committed ("original") ones (EIP-2200/3529);
  *   - transient storage (EIP-1153), the warm sets (EIP-2929), the touched and created
@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/error.h"
 #include "common/u256.h"
@@ -124,7 +125,7 @@ int state_create_account(struct state *st, const uint8_t address[20], struct coh
 /* Touches the account (EIP-161): it exists from now on, and is deleted at the end of the
  * transaction if it is then empty. */
 int state_touch(struct state *st, const uint8_t address[20], struct cohort_error *err);
-/* Marks the account as self-destructed (deleted at tx end only if also created in this tx). */
+/* Marks the account for deletion at the end of the transaction (SELFDESTRUCT). */
 int state_mark_destructed(struct state *st, const uint8_t address[20], struct cohort_error *err);
 /* Marks the address warm (EIP-2929); *was_warm (if not NULL) says whether it already was. */
 int state_warm_account(struct state *st, const uint8_t address[20], bool *was_warm, struct cohort_error *err);
@@ -148,6 +149,12 @@ const struct state_log *state_logs(const struct state *st, size_t *count);
  * field of a state test.
  */
 int state_logs_hash(const struct state *st, uint8_t out[32], struct cohort_error *err);
+
+/*
+ * Writes the existing accounts and their non-zero storage to out as text, one account per
+ * line and one slot per indented line, in no particular order: a debugging aid.
+ */
+void state_dump(const struct state *st, FILE *out);
 
 /* The state root: the secure trie of existing accounts (see trie.h). Outside a transaction. */
 int state_root(struct state *st, uint8_t out[32], struct cohort_error *err);
