@@ -19,6 +19,8 @@
 #include "common/log.h"
 #include "core/provision.h"
 
+#define BENCH_MANAGER "0xbe7c000000000000000000000000000000000001" /* the bench's own namespace */
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -59,15 +61,15 @@ static void cleanup(struct docker_client *docker, uint64_t node_id)
 {
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
-    struct docker_label mine = {"cohort.node", node};
+    struct docker_label mine[2] = {{"cohort.manager", BENCH_MANAGER}, {"cohort.node", node}};
     struct docker_container *list;
     struct docker_name *volumes;
     size_t n;
-    if (docker_container_list(docker, &mine, 1, &list, &n, NULL) == 0) {
+    if (docker_container_list(docker, mine, 2, &list, &n, NULL) == 0) {
         for (size_t i = 0; i < n; i++) docker_container_remove(docker, list[i].id, true, NULL);
         free(list);
     }
-    if (docker_volume_list(docker, &mine, 1, &volumes, &n, NULL) == 0) {
+    if (docker_volume_list(docker, mine, 2, &volumes, &n, NULL) == 0) {
         for (size_t i = 0; i < n; i++) docker_volume_remove(docker, volumes[i].name, true, NULL);
         free(volumes);
     }
@@ -114,7 +116,7 @@ int main(int argc, char **argv)
             c->members[0].first_slot = (unsigned)i;
             c->genesis_gas_limit = 30000000;
         }
-        struct provision_options o = {.node_id = node_id, .image = argv[1], .bind_address = "127.0.0.1",
+        struct provision_options o = {.manager = BENCH_MANAGER, .node_id = node_id, .image = argv[1], .bind_address = "127.0.0.1",
                                       .base_port = base_port};
         o.resources.memory_bytes = 16ull << 30;
         struct provisioner p;

@@ -78,6 +78,7 @@ void keccak256_update(struct keccak256_ctx *ctx, const void *data, size_t len)
 {
     assert(ctx->buffered < KECCAK256_RATE);
     assert(data != NULL || len == 0);
+    if (len == 0) return; /* nothing to absorb; and data may be NULL, which memcpy must not see */
     const uint8_t *p = data;
     if (ctx->buffered > 0) {
         size_t take = KECCAK256_RATE - ctx->buffered;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "assignments.h"
+#include "common/hex.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
 #include "provision.h"
@@ -212,13 +213,15 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     log_info("cohort-core started", "node=%llu api=%s:%u state_dir=%s", (unsigned long long)config->node_id,
              config->api_address, (unsigned)config->api_port, config->state_dir);
 
-    struct provision_options options = {.node_id = config->node_id, .image = config->image,
+    char manager[43] = "0x0";
+    if (d.manager) hex_encode(d.deployment.address, 20, manager, sizeof manager);
+    struct provision_options options = {.manager = manager, .node_id = config->node_id, .image = config->image,
                                         .bind_address = config->bind_address, .base_port = config->base_port,
                                         .docker_socket = config->docker_socket};
     resources(config, &options.resources);
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)config->node_id);
-    struct docker_label mine = {"cohort.node", node};
+    struct docker_label mine[2] = {{"cohort.manager", manager}, {"cohort.node", node}};
     int64_t retry_ms = 500, next_round = 0, wake = 0, events_since_ns = wall_ns();
 
     while (!*stop) {
@@ -264,7 +267,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         if (wake > 0 && wake - now < timeout) timeout = wake - now > 10 ? (long)(wake - now) : 10;
         struct cohort_error eerr = {0};
         int64_t last_event_ns = 0;
-        int erc = docker_events(d.docker, &mine, 1, events_since_ns, timeout, on_event, &last_event_ns, &eerr);
+        int erc = docker_events(d.docker, mine, 2, events_since_ns, timeout, on_event, &last_event_ns, &eerr);
         if (last_event_ns > 0) events_since_ns = last_event_ns + 1;
         if (erc == 0 && now_ms() - now < timeout - 5) next_round = 0; /* a death came: look again now */
         if (erc == DOCKER_E_UNAVAILABLE) {

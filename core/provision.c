@@ -16,14 +16,14 @@
 #define CONFIG_FILE "chain.json"
 #define OVER_BUDGET_FILE "over-budget" /* present in /data: the subnode stops taking transactions */
 
-void provision_container_name(uint64_t node_id, const char *chain, char *out, size_t size)
+void provision_container_name(const struct provisioner *p, const char *chain, char *out, size_t size)
 {
-    snprintf(out, size, "cohort-n%llu-%s", (unsigned long long)node_id, chain);
+    snprintf(out, size, "%s%s", p->prefix, chain);
 }
 
-void provision_volume_name(uint64_t node_id, const char *chain, char *out, size_t size)
+void provision_volume_name(const struct provisioner *p, const char *chain, char *out, size_t size)
 {
-    snprintf(out, size, "cohort-n%llu-%s-data", (unsigned long long)node_id, chain);
+    snprintf(out, size, "%s%s-data", p->prefix, chain);
 }
 
 void provision_init(struct provisioner *p, const struct provision_options *options, struct docker_client *docker)
@@ -33,6 +33,13 @@ void provision_init(struct provisioner *p, const struct provision_options *optio
     snprintf(p->image, sizeof p->image, "%s", options->image);
     snprintf(p->bind_address, sizeof p->bind_address, "%s", options->bind_address ? options->bind_address : "127.0.0.1");
     snprintf(p->docker_socket, sizeof p->docker_socket, "%s", options->docker_socket ? options->docker_socket : "");
+    snprintf(p->manager, sizeof p->manager, "%s", options->manager ? options->manager : "0x0");
+    for (char *c = p->manager; *c; c++)
+        if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
+    p->options.manager = p->manager;
+    size_t hex = strlen(p->manager) > 2 ? strlen(p->manager) - 2 : 0;
+    snprintf(p->prefix, sizeof p->prefix, "cohort-%.*s-n%llu-", (int)(hex < 8 ? hex : 8), p->manager + 2,
+             (unsigned long long)options->node_id);
     p->options.image = p->image;
     p->options.bind_address = p->bind_address;
     p->options.docker_socket = p->docker_socket[0] ? p->docker_socket : NULL;
@@ -90,10 +97,10 @@ static unsigned my_first_slot(const struct chain_config *c) { return c->members[
 static int do_create_volume(struct provisioner *p, struct docker_client *docker, const char *chain, struct cohort_error *err)
 {
     char volume[DOCKER_NAME_MAX], node[24];
-    provision_volume_name(p->options.node_id, chain, volume, sizeof volume);
+    provision_volume_name(p, chain, volume, sizeof volume);
     snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
-    struct docker_label labels[2] = {{"cohort.node", node}, {"cohort.chain", chain}};
-    int rc = docker_volume_create(docker, volume, labels, 2, err);
+    struct docker_label labels[3] = {{"cohort.manager", p->manager}, {"cohort.node", node}, {"cohort.chain", chain}};
+    int rc = docker_volume_create(docker, volume, labels, 3, err);
     return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
 }
 
@@ -101,7 +108,7 @@ static int do_write_config(struct provisioner *p, struct docker_client *docker, 
                            struct cohort_error *err)
 {
     char volume[DOCKER_NAME_MAX], mountpoint[4096], path[4200];
-    provision_volume_name(p->options.node_id, a->config.name, volume, sizeof volume);
+    provision_volume_name(p, a->config.name, volume, sizeof volume);
     int rc = docker_volume_inspect(docker, volume, mountpoint, sizeof mountpoint, err);
     if (rc < 0) return rc;
     char *json = NULL;
@@ -117,8 +124,8 @@ static int do_create_container(struct provisioner *p, struct docker_client *dock
 {
     const struct chain_config *c = &a->config;
     char container[DOCKER_NAME_MAX], volume[DOCKER_NAME_MAX], node[24], slot[8], port[8];
-    provision_container_name(p->options.node_id, c->name, container, sizeof container);
-    provision_volume_name(p->options.node_id, c->name, volume, sizeof volume);
+    provision_container_name(p, c->name, container, sizeof container);
+    provision_volume_name(p, c->name, volume, sizeof volume);
     struct slot_ports ports;
     if (!slot_ports(p->options.base_port, my_first_slot(c), c->slots, &ports))
         return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "chain %s: slots %u+%u do not fit the port range", c->name,
@@ -129,11 +136,11 @@ static int do_create_container(struct provisioner *p, struct docker_client *dock
     snprintf(slot, sizeof slot, "%u", my_first_slot(c));
     snprintf(port, sizeof port, "%u", (unsigned)ports.rpc);
     const char *cmd[] = {"--config", "/data/" CONFIG_FILE, "--port", port, "--bind", p->bind_address, NULL};
-    struct docker_label labels[4] = {
-        {"cohort.node", node}, {"cohort.chain", c->name}, {"cohort.slot", slot}, {"cohort.config-hash", config_hash}};
+    struct docker_label labels[5] = {{"cohort.manager", p->manager}, {"cohort.node", node}, {"cohort.chain", c->name},
+                                     {"cohort.slot", slot}, {"cohort.config-hash", config_hash}};
     struct docker_mount mount = {.volume = volume, .target = "/data"};
     struct docker_container_spec spec = {
-        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 4, .mounts = &mount,
+        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 5, .mounts = &mount,
         .nmounts = 1, .network_host = true, .read_only_rootfs = true, .cap_drop_all = true, .no_new_privileges = true,
         .memory_bytes = limits.memory_bytes, .cpu_shares = limits.cpu_shares, .cpu_quota_us = limits.cpu_quota_us,
         .cpu_period_us = limits.cpu_period_us, .pids_limit = limits.pids, .nofile_limit = limits.nofile,
@@ -162,14 +169,14 @@ static int execute(struct provisioner *p, struct docker_client *docker, const st
         return do_create_container(p, docker, as, config_hash, err);
     case ACTION_START:
         if (a->container_id[0]) return docker_container_start(docker, a->container_id, err);
-        provision_container_name(p->options.node_id, a->chain, name, sizeof name);
+        provision_container_name(p, a->chain, name, sizeof name);
         return docker_container_start(docker, name, err);
     case ACTION_REMOVE_CONTAINER: {
         int rc = docker_container_remove(docker, a->container_id, true, err);
         return rc == DOCKER_E_NOT_FOUND ? 0 : rc;
     }
     case ACTION_REMOVE_VOLUME: {
-        provision_volume_name(p->options.node_id, a->chain, name, sizeof name);
+        provision_volume_name(p, a->chain, name, sizeof name);
         int rc = docker_volume_remove(docker, name, true, err);
         if (rc == 0 || rc == DOCKER_E_NOT_FOUND) {
             /* Gone for good: forget the tombstone. */
@@ -272,7 +279,7 @@ static uint64_t disk_used(const char *dir)
 static void check_budget(struct provisioner *p, const struct assignment *a, struct subnode_view *v)
 {
     char volume[DOCKER_NAME_MAX], mountpoint[4096], flag[4200];
-    provision_volume_name(p->options.node_id, a->config.name, volume, sizeof volume);
+    provision_volume_name(p, a->config.name, volume, sizeof volume);
     if (docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, NULL) < 0) return;
     v->disk_used_bytes = disk_used(mountpoint);
     v->over_budget = v->limits.disk_bytes > 0 && v->disk_used_bytes > v->limits.disk_bytes;
@@ -305,12 +312,12 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     *wake_at_ms = 0;
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
-    struct docker_label mine = {"cohort.node", node};
+    struct docker_label mine_labels[2] = {{"cohort.manager", p->manager}, {"cohort.node", node}};
     struct docker_container *containers = NULL;
     struct docker_name *volumes = NULL;
     size_t ncontainers = 0, nvolumes = 0;
-    int rc = docker_container_list(p->docker, &mine, 1, &containers, &ncontainers, err);
-    if (rc == 0) rc = docker_volume_list(p->docker, &mine, 1, &volumes, &nvolumes, err);
+    int rc = docker_container_list(p->docker, mine_labels, 2, &containers, &ncontainers, err);
+    if (rc == 0) rc = docker_volume_list(p->docker, mine_labels, 2, &volumes, &nvolumes, err);
     if (rc < 0) {
         free(containers);
         return rc;
@@ -332,8 +339,8 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         snprintf(o->config_hash, sizeof o->config_hash, "%s", hash ? hash : "");
         o->state = observed_state_of(containers[i].state);
     }
-    char prefix[64];
-    int prefix_len = snprintf(prefix, sizeof prefix, "cohort-n%s-", node);
+    const char *prefix = p->prefix;
+    int prefix_len = (int)strlen(prefix);
     for (size_t i = 0; i < nvolumes && nvolume_chains < RECONCILE_MAX; i++) {
         size_t len = strlen(volumes[i].name);
         if (strncmp(volumes[i].name, prefix, (size_t)prefix_len) != 0 || len < (size_t)prefix_len + 6 ||
@@ -408,6 +415,17 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         if (*wake_at_ms == 0 || *wake_at_ms > now_ms + 1000) *wake_at_ms = now_ms + 1000;
     }
 
+    /* After acting, look again so the API shows what the actions made, not what was before. */
+    if (plan.nactions > 0) {
+        struct docker_container *fresh = NULL;
+        size_t nfresh = 0;
+        if (docker_container_list(p->docker, mine_labels, 2, &fresh, &nfresh, NULL) == 0) {
+            free(containers);
+            containers = fresh;
+            ncontainers = nfresh;
+        }
+    }
+
     /* The view for the API: one entry per assigned chain, with what Docker said. */
     static struct subnode_view views[RECONCILE_MAX];
     size_t nviews = 0;
@@ -416,7 +434,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         struct subnode_view *v = &views[nviews++];
         memset(v, 0, sizeof *v);
         snprintf(v->chain, sizeof v->chain, "%s", c->name);
-        provision_container_name(p->options.node_id, c->name, v->container, sizeof v->container);
+        provision_container_name(p, c->name, v->container, sizeof v->container);
         v->first_slot = my_first_slot(c);
         v->slots = c->slots;
         struct slot_ports ports;

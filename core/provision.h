@@ -7,14 +7,16 @@
  * removals first (a removed chain may free the ports a new one needs), then each chain's
  * actions in order, different chains in parallel on `workers` connections to dockerd.
  *
- *   volume     cohort-n<node>-<chain>-data            labels cohort.node, cohort.chain
+ *   volume     cohort-<m>-n<node>-<chain>-data   labels cohort.manager, cohort.node, cohort.chain
  *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
- *   container  cohort-n<node>-<chain>                 labels cohort.node, cohort.chain,
+ *   container  cohort-<m>-n<node>-<chain>        labels cohort.manager, cohort.node, cohort.chain,
  *              cohort.slot, cohort.config-hash; host network bound to its slot's ports,
  *              read-only root, no capabilities, no-new-privileges, nobody, limits from
  *              its slots (slots.h), json-file logs capped, no Docker restart policy
  *
- * The node id in every name lets several cohort-cores share one dockerd (the devnet). A
+ * <m> is the first 8 hex digits of the manager's address. Node ids are only unique within
+ * one manager, so the manager and the node id together (labels and names) let several
+ * cohort-cores share one dockerd, even of different networks (the devnet beside a test). A
  * cohort-core that restarts finds its containers by label and adopts them; when dockerd
  * is away the round fails and nothing is removed; when the manager is away the desired
  * set is the last one known. Not thread-safe except provision_subnodes_json, which the
@@ -34,6 +36,7 @@
 #include "slots.h"
 
 struct provision_options {
+    const char *manager;      /* the manager's address, "0x" + 40 hex; NULL: "0x0" (no manager) */
     uint64_t node_id;
     const char *image;        /* the subnode image tag */
     const char *bind_address; /* what subnodes bind: the node's IP, 127.0.0.1 in tests */
@@ -68,6 +71,8 @@ struct subnode_view {
 struct provisioner {
     struct provision_options options;
     char image[256], bind_address[16], docker_socket[108];
+    char manager[43];   /* lower-case "0x..." */
+    char prefix[24];    /* "cohort-<m>-n<node>-": names of this node's objects start with it */
     struct docker_client *docker;
     struct docker_client *worker_docker[PROVISION_MAX_WORKERS]; /* one connection per worker, opened on use */
     struct reconcile_state reconcile;
@@ -102,8 +107,8 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
 /* The subnodes as JSON for /api/v1/subnodes (malloc'd). Thread-safe. */
 char *provision_subnodes_json(struct provisioner *p);
 
-/* Names: container cohort-n<node>-<chain>, volume cohort-n<node>-<chain>-data. */
-void provision_container_name(uint64_t node_id, const char *chain, char *out, size_t size);
-void provision_volume_name(uint64_t node_id, const char *chain, char *out, size_t size);
+/* Names of a chain's container and volume under p (see above). */
+void provision_container_name(const struct provisioner *p, const char *chain, char *out, size_t size);
+void provision_volume_name(const struct provisioner *p, const char *chain, char *out, size_t size);
 
 #endif

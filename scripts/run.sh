@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
-# The main job for a new user: installs what is missing, builds everything, and shows the
-# operator CLI. (Later: starts a local devnet of several nodes with chains running.)
+# The main job for a new user: installs what is missing, builds everything, and starts a
+# local devnet (anvil as the manager chain, 4 nodes each with a cohort-core, 2 chains whose
+# subnodes run as containers), printing how to look at it. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-bash scripts/build.sh
-echo
-./build/bin/cohort --help
+exec bash scripts/devnet.sh "$@"

@@ -36,6 +36,7 @@ static uint64_t node_ids[NODES];
 static uint16_t base_ports[NODES];
 static int api_ports[NODES];
 static pid_t cores[NODES];
+static char manager_hex[43]; /* the deployment's address: cohort-core's cohort.manager label */
 
 static const char *dev0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
@@ -88,15 +89,15 @@ static void cleanup_docker(void)
     for (int i = 0; i < NODES; i++) {
         char node[24];
         snprintf(node, sizeof node, "%llu", (unsigned long long)node_ids[i]);
-        struct docker_label mine = {"cohort.node", node};
+        struct docker_label mine[2] = {{"cohort.manager", manager_hex}, {"cohort.node", node}};
         struct docker_container *list;
         struct docker_name *volumes;
         size_t n;
-        if (docker_container_list(docker, &mine, 1, &list, &n, NULL) == 0) {
+        if (docker_container_list(docker, mine, 2, &list, &n, NULL) == 0) {
             for (size_t k = 0; k < n; k++) docker_container_remove(docker, list[k].id, true, NULL);
             free(list);
         }
-        if (docker_volume_list(docker, &mine, 1, &volumes, &n, NULL) == 0) {
+        if (docker_volume_list(docker, mine, 2, &volumes, &n, NULL) == 0) {
             for (size_t k = 0; k < n; k++) docker_volume_remove(docker, volumes[k].name, true, NULL);
             free(volumes);
         }
@@ -126,6 +127,7 @@ static void setup(void)
     char path[128];
     snprintf(path, sizeof path, "%s/manager.json", dir);
     ck_assert_int_eq(mc_deployment_save(path, &deployment, &err), 0);
+    hex_encode(deployment.address, 20, manager_hex, sizeof manager_hex);
 
     /* Node ids on a shared anvil are 1 and 2; to keep Docker objects apart from other runs
        the test's containers are found by these ids plus the fresh chain names below. */
@@ -191,10 +193,21 @@ static bool wait_for(int port, const char *path, const char *expect, int seconds
     return false;
 }
 
+/* Names as cohort-core makes them (a provisioner initialised for naming does no I/O). */
+static void names(int node, const char *chain, char *container, char *volume)
+{
+    struct provisioner p;
+    struct provision_options o = {.manager = manager_hex, .node_id = node_ids[node], .image = "x"};
+    provision_init(&p, &o, NULL);
+    if (container) provision_container_name(&p, chain, container, DOCKER_NAME_MAX);
+    if (volume) provision_volume_name(&p, chain, volume, DOCKER_NAME_MAX);
+    provision_free(&p);
+}
+
 static bool inspect(int node, const char *chain, struct docker_container *c)
 {
     char name[DOCKER_NAME_MAX];
-    provision_container_name(node_ids[node], chain, name, sizeof name);
+    names(node, chain, name, NULL);
     return docker_container_inspect(docker, name, c, NULL) == 0;
 }
 
@@ -256,7 +269,7 @@ START_TEST(chains_come_up_and_stay_up)
     unsigned first;
     int node = member_of(small, &first);
     char name[DOCKER_NAME_MAX];
-    provision_container_name(node_ids[node], small, name, sizeof name);
+    names(node, small, name, NULL);
     struct cohort_error err = {0};
     ck_assert_int_eq(docker_container_kill(docker, name, "KILL", &err), 0);
     ck_assert_msg(wait_for(api_ports[node], "/api/v1/subnodes", "\"restarts\":1", 30), "no restart counted");
@@ -274,10 +287,10 @@ START_TEST(chains_come_up_and_stay_up)
     ck_assert_str_eq(after.id, before.id);
     char node_label[24];
     snprintf(node_label, sizeof node_label, "%llu", (unsigned long long)node_ids[node]);
-    struct docker_label mine = {"cohort.node", node_label};
+    struct docker_label mine[2] = {{"cohort.manager", manager_hex}, {"cohort.node", node_label}};
     struct docker_container *list;
     size_t n;
-    ck_assert_int_eq(docker_container_list(docker, &mine, 1, &list, &n, &err), 0);
+    ck_assert_int_eq(docker_container_list(docker, mine, 2, &list, &n, &err), 0);
     size_t expected = 0;
     for (int k = 0; k < 3; k++) {
         unsigned f;
@@ -291,7 +304,7 @@ START_TEST(chains_come_up_and_stay_up)
     ck_assert_int_eq(mc_manager_get_chain_by_name(rpc, &deployment, small, &info, &err), 0);
     ck_assert_int_eq(mc_manager_delete_chain(rpc, deployer, &deployment, info.id, &err), 0);
     char volume[DOCKER_NAME_MAX];
-    provision_volume_name(node_ids[node], small, volume, sizeof volume);
+    names(node, small, NULL, volume);
     bool gone = false;
     for (int i = 0; i < 300 && !gone; i++) {
         gone = !inspect(node, small, &after) && docker_volume_inspect(docker, volume, NULL, 0, NULL) == DOCKER_E_NOT_FOUND;

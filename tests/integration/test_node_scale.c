@@ -102,7 +102,9 @@ static void remove_node_objects(const char *socket_path)
     if (docker_open(&docker, socket_path, NULL) != 0) return;
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
-    struct docker_label mine[2] = {{"cohort.node", node}, {"cohort.chain", NULL}};
+    char manager[43];
+    hex_encode(deployment.address, 20, manager, sizeof manager);
+    struct docker_label mine[2] = {{"cohort.manager", manager}, {"cohort.node", node}};
     struct docker_container *list;
     struct docker_name *volumes;
     size_t n;

@@ -18,6 +18,9 @@
 #include "core/provision.h"
 #include "testutil.h"
 
+/* A manager address of this test's own, so its objects never mix with a real network's. */
+#define TEST_MANAGER "0x7e57000000000000000000000000000000000001"
+
 static struct docker_client *client;
 static char image[128];
 static uint64_t node_id;
@@ -27,15 +30,15 @@ static void cleanup_node(void)
 {
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
-    struct docker_label mine = {"cohort.node", node};
+    struct docker_label mine[2] = {{"cohort.manager", TEST_MANAGER}, {"cohort.node", node}};
     struct docker_container *list;
     size_t n;
-    if (docker_container_list(client, &mine, 1, &list, &n, NULL) == 0) {
+    if (docker_container_list(client, mine, 2, &list, &n, NULL) == 0) {
         for (size_t i = 0; i < n; i++) docker_container_remove(client, list[i].id, true, NULL);
         free(list);
     }
     struct docker_name *volumes;
-    if (docker_volume_list(client, &mine, 1, &volumes, &n, NULL) == 0) {
+    if (docker_volume_list(client, mine, 2, &volumes, &n, NULL) == 0) {
         for (size_t i = 0; i < n; i++) docker_volume_remove(client, volumes[i].name, true, NULL);
         free(volumes);
     }
@@ -87,7 +90,7 @@ static struct assignment chain(const char *name, unsigned first_slot, unsigned s
 
 static struct provision_options options(void)
 {
-    struct provision_options o = {.node_id = node_id, .image = image, .bind_address = "127.0.0.1",
+    struct provision_options o = {.manager = TEST_MANAGER, .node_id = node_id, .image = image, .bind_address = "127.0.0.1",
                                   .base_port = base_port, .backoff_base_ms = 2000, .backoff_max_ms = 60000};
     o.resources.memory_bytes = 8ull << 30;
     o.resources.disk_bytes = 128ull << 30;
@@ -108,10 +111,13 @@ static void round_ok(struct provisioner *p, int64_t at)
     ck_assert_msg(provision_round(p, at, &wake, &err) == 0, "%s", err.message);
 }
 
+/* Names as the provisioner makes them (initialising one does no I/O). */
+static struct provisioner naming;
+
 static void inspect(const char *chain, struct docker_container *c)
 {
     char name[DOCKER_NAME_MAX];
-    provision_container_name(node_id, chain, name, sizeof name);
+    provision_container_name(&naming, chain, name, sizeof name);
     struct cohort_error err = {0};
     ck_assert_msg(docker_container_inspect(client, name, c, &err) == 0, "%s", err.message);
 }
@@ -134,6 +140,7 @@ START_TEST(lifecycle)
     struct provisioner p;
     struct provision_options o = options();
     provision_init(&p, &o, client);
+    provision_init(&naming, &o, client);
     struct assignment assigned[3] = {chain("alpha", 0, 1, 30000000), chain("beta", 16, 16, 30000000),
                                      chain("gamma", 1, 1, 30000000)};
     struct cohort_error err = {0};
@@ -164,7 +171,7 @@ START_TEST(lifecycle)
 
     /* A crash: restarted only after the backoff, and counted. */
     char name[DOCKER_NAME_MAX];
-    provision_container_name(node_id, "gamma", name, sizeof name);
+    provision_container_name(&naming, "gamma", name, sizeof name);
     ck_assert_int_eq(docker_container_kill(client, name, "KILL", &err), 0);
     int code;
     ck_assert_int_eq(docker_container_wait(client, name, 10000, &code, &err), 0);
@@ -193,10 +200,10 @@ START_TEST(lifecycle)
     struct docker_container a2;
     inspect("alpha", &a2);
     ck_assert_str_eq(a2.id, a.id);
-    struct docker_label mine = {"cohort.node", node};
+    struct docker_label mine[2] = {{"cohort.manager", TEST_MANAGER}, {"cohort.node", node}};
     struct docker_container *list;
     size_t n;
-    ck_assert_int_eq(docker_container_list(client, &mine, 1, &list, &n, &err), 0);
+    ck_assert_int_eq(docker_container_list(client, mine, 2, &list, &n, &err), 0);
     ck_assert_uint_eq(n, 3);
     free(list);
 
@@ -214,7 +221,7 @@ START_TEST(lifecycle)
     round_ok(&q, now_ms());
     ck_assert_int_eq(docker_container_inspect(client, name, &g, &err), DOCKER_E_NOT_FOUND);
     char volume[DOCKER_NAME_MAX];
-    provision_volume_name(node_id, "gamma", volume, sizeof volume);
+    provision_volume_name(&naming, "gamma", volume, sizeof volume);
     ck_assert_int_eq(docker_volume_inspect(client, volume, NULL, 0, &err), 0);
     provision_mark_deleted(&q, "gamma");
     round_ok(&q, now_ms());
@@ -222,6 +229,7 @@ START_TEST(lifecycle)
 
     provision_free(&p);
     provision_free(&q);
+    provision_free(&naming);
 }
 END_TEST
 

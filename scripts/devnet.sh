@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A local devnet: anvil as the manager chain, the manager contracts deployed, NODES
+# validator nodes registered, one cohort-core per node, and two chains whose subnodes run
+# as containers. Everything binds 127.0.0.1. Runs until Ctrl-C, then stops what it started.
+#
+#   scripts/devnet.sh            set up, print how to look at it, keep running
+#   scripts/devnet.sh --check    set up, check every subnode answers, tear down, exit 0/1
+#
+# Environment: COHORT_DEVNET_NODES (4), COHORT_DEVNET_BASE_PORT (10000; node i uses
+# BASE + 2048 i), COHORT_DEVNET_RPC_PORT (8545), COHORT_DEVNET_API_PORT (9100; node i uses +i).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+check=false
+[[ "${1:-}" == "--check" ]] && check=true
+
+nodes=${COHORT_DEVNET_NODES:-4}
+base=${COHORT_DEVNET_BASE_PORT:-10000}
+rpc_port=${COHORT_DEVNET_RPC_PORT:-8545}
+api=${COHORT_DEVNET_API_PORT:-9100}
+dir=${COHORT_DEVNET_DIR:-$PWD/.devnet}
+rpc=http://127.0.0.1:$rpc_port
+build=${COHORT_BUILD_DIR:-build}
+cohort=$build/bin/cohort
+pids=()
+manager=""
+
+say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+stop_all() {
+  set +e
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+  # Only what this devnet made: the containers and volumes labelled with its manager.
+  if [[ -n "$manager" ]]; then
+    ids=$(docker ps -aq --filter "label=cohort.manager=$manager")
+    [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
+    vols=$(docker volume ls -q --filter "label=cohort.manager=$manager")
+    [[ -n "$vols" ]] && docker volume rm -f $vols >/dev/null
+  fi
+  return 0
+}
+trap stop_all EXIT
+
+if [[ "${COHORT_DEVNET_SKIP_SETUP:-}" != 1 ]]; then
+  bash scripts/setup.sh
+  bash scripts/build.sh >/dev/null
+fi
+if ! docker info >/dev/null 2>&1; then
+  say "starting dockerd"
+  (dockerd >/tmp/cohort-devnet-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+image=$(bash scripts/build-subnode-image.sh "$build" 2>/dev/null)
+say "subnode image $image"
+
+rm -rf "$dir" && mkdir -p "$dir"
+export COHORT_MANAGER_FILE=$dir/manager.json COHORT_RPC=$rpc
+echo devnet > "$dir/password"
+
+say "anvil on $rpc"
+node_modules/.bin/anvil --host 127.0.0.1 --port "$rpc_port" --silent >"$dir/anvil.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
+  --data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$rpc" && break; sleep 0.1; done
+
+# anvil's first dev account deploys and funds; each node gets a fresh key of its own.
+echo ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 > "$dir/deployer.key"
+$cohort --quiet key import --private-key-file "$dir/deployer.key" --out "$dir/deployer.json" --password-file "$dir/password" >/dev/null
+rm -f "$dir/deployer.key"
+say "deploying the manager contracts"
+$cohort --quiet manager deploy --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
+manager=$(sed -n 's/.*"address": *"\(0x[0-9a-fA-F]*\)".*/\1/p' "$dir/manager.json" | tr 'A-F' 'a-f')
+say "manager at $manager"
+
+for i in $(seq 1 "$nodes"); do
+  address=$($cohort --quiet --json key new --out "$dir/node$i.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  node_modules/.bin/cast send --rpc-url "$rpc" --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 \
+    --value 10ether "$address" >/dev/null
+  port=$((base + 2048 * (i - 1)))
+  say "registering node-$i ($address) at 127.0.0.1:$port"
+  $cohort --quiet node register --name "node-$i" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$i.json" \
+    --password-file "$dir/password" >/dev/null
+  "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
+    --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$port" --image "$image" \
+    --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
+  pids+=($!)
+done
+
+say "creating chains: 'demo' (medium, on all $nodes nodes) and 'tiny' (small, on 2 nodes)"
+$cohort --quiet chain create --name demo --size medium --nodes "$nodes" --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
+$cohort --quiet chain create --name tiny --size small --nodes 2 --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
+
+# Wait until every member of every chain answers on its port.
+ports=$($cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p')
+ports+=" $($cohort --json chain show tiny | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p')"
+ok=false
+for _ in $(seq 1 120); do
+  ok=true
+  for p in $ports; do curl -sf -o /dev/null "http://127.0.0.1:$p/healthz" || ok=false; done
+  $ok && break
+  sleep 0.5
+done
+
+$cohort node ls
+echo
+$cohort chain ls
+echo
+$cohort chain show demo
+echo
+for i in $(seq 1 "$nodes"); do echo "node-$i:"; $cohort subnodes --api "http://127.0.0.1:$((api + i))"; echo; done
+
+if ! $ok; then
+  say "some subnodes did not answer; logs are in $dir"
+  exit 1
+fi
+say "every subnode answers: $(echo $ports | wc -w) of them"
+if $check; then
+  exit 0
+fi
+cat <<EOT
+
+The devnet runs. Try:
+  export COHORT_RPC=$rpc COHORT_MANAGER_FILE=$dir/manager.json
+  $cohort chain create --name mine --size small --nodes 3 --keystore $dir/deployer.json --password-file $dir/password
+  $cohort subnodes --api http://127.0.0.1:$((api + 1))
+  curl -s http://127.0.0.1:$(echo $ports | cut -d' ' -f1)/status
+Ctrl-C stops it and removes its containers.
+EOT
+wait
