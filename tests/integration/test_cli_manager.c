@@ -63,30 +63,7 @@ static void make_keystore(const char *name, uint8_t address[20])
     free(json);
 }
 
-static void fund(const uint8_t address[20])
-{
-    struct mc_rpc *rpc;
-    struct mc_rpc_options o = {.url = anvil_url};
-    ck_assert_int_eq(mc_rpc_open(&rpc, &o, NULL), 0);
-    char to[43];
-    hex_encode(address, 20, to, sizeof to);
-    cJSON *tx = cJSON_CreateObject(), *params = cJSON_CreateArray(), *result;
-    cJSON_AddStringToObject(tx, "from", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
-    cJSON_AddStringToObject(tx, "to", to);
-    cJSON_AddStringToObject(tx, "value", "0xde0b6b3a7640000"); /* 1 ether */
-    cJSON_AddItemToArray(params, tx);
-    ck_assert_int_eq(mc_rpc_call(rpc, "eth_sendTransaction", params, &result, NULL), 0);
-    cJSON_Delete(params);
-    cJSON_Delete(result);
-    /* anvil mines asynchronously: wait until the balance shows. */
-    u256 balance = u256_zero();
-    for (int i = 0; i < 200 && u256_is_zero(balance); i++) {
-        ck_assert_int_eq(mc_eth_get_balance(rpc, address, MC_LATEST, &balance, NULL), 0);
-        if (u256_is_zero(balance)) usleep(10000);
-    }
-    ck_assert(!u256_is_zero(balance));
-    mc_rpc_close(rpc);
-}
+static void fund(const uint8_t address[20]) { testutil_fund(anvil_url, address); }
 
 static void setup(void)
 {
@@ -277,12 +254,5 @@ int main(void)
     tcase_set_timeout(tc, 240);
     tcase_add_test(tc, operator_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
-       processes and removes the Docker objects this test started. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

@@ -118,12 +118,5 @@ int main(void)
     tcase_add_test(tc, bad_configuration);
     tcase_add_test(tc, serves_and_stops);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
-       processes and removes the Docker objects this test started. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

@@ -40,24 +40,7 @@ static char manager_hex[43]; /* the deployment's address: cohort-core's cohort.m
 
 static const char *dev0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
-static void fund(const uint8_t address[20])
-{
-    char to[43];
-    hex_encode(address, 20, to, sizeof to);
-    cJSON *tx = cJSON_CreateObject(), *params = cJSON_CreateArray(), *result;
-    cJSON_AddStringToObject(tx, "from", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
-    cJSON_AddStringToObject(tx, "to", to);
-    cJSON_AddStringToObject(tx, "value", "0xde0b6b3a7640000");
-    cJSON_AddItemToArray(params, tx);
-    ck_assert_int_eq(mc_rpc_call(rpc, "eth_sendTransaction", params, &result, NULL), 0);
-    cJSON_Delete(params);
-    cJSON_Delete(result);
-    u256 balance = u256_zero();
-    for (int i = 0; i < 300 && u256_is_zero(balance); i++) {
-        ck_assert_int_eq(mc_eth_get_balance(rpc, address, MC_LATEST, &balance, NULL), 0);
-        if (u256_is_zero(balance)) usleep(10000);
-    }
-}
+static void fund(const uint8_t address[20]) { testutil_fund(anvil_url, address); }
 
 static void start_core(int i)
 {
@@ -90,17 +73,7 @@ static void cleanup_docker(void)
         char node[24];
         snprintf(node, sizeof node, "%llu", (unsigned long long)node_ids[i]);
         struct docker_label mine[2] = {{"cohort.manager", manager_hex}, {"cohort.node", node}};
-        struct docker_container *list;
-        struct docker_name *volumes;
-        size_t n;
-        if (docker_container_list(docker, mine, 2, &list, &n, NULL) == 0) {
-            for (size_t k = 0; k < n; k++) docker_container_remove(docker, list[k].id, true, NULL);
-            free(list);
-        }
-        if (docker_volume_list(docker, mine, 2, &volumes, &n, NULL) == 0) {
-            for (size_t k = 0; k < n; k++) docker_volume_remove(docker, volumes[k].name, true, NULL);
-            free(volumes);
-        }
+        testutil_docker_remove_labelled(docker, mine, 2);
     }
 }
 
@@ -109,13 +82,7 @@ static void setup(void)
     testutil_require_dockerd();
     struct cohort_error err = {0};
     ck_assert_int_eq(docker_open(&docker, NULL, &err), 0);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd '%s' && bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
-             getenv("COHORT_BUILD_DIR"));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(fgets(image, sizeof image, p));
-    ck_assert_int_eq(pclose(p), 0);
-    image[strcspn(image, "\n")] = '\0';
+    testutil_build_subnode_image(NULL, image, sizeof image);
 
     anvil_pid = testutil_start_anvil(anvil_url, sizeof anvil_url, NULL);
     snprintf(dir, sizeof dir, "/tmp/cohort-e2e-XXXXXX");
@@ -322,12 +289,5 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, chains_come_up_and_stay_up);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
-       processes and removes the Docker objects this test started. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

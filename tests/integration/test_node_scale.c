@@ -36,16 +36,7 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void build_image(const char *socket_path)
-{
-    char cmd[1400];
-    snprintf(cmd, sizeof cmd, "cd '%s' && %s%s bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
-             socket_path ? "DOCKER_HOST=unix://" : "", socket_path ? socket_path : "", getenv("COHORT_BUILD_DIR"));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(fgets(image, sizeof image, p));
-    ck_assert_int_eq(pclose(p), 0);
-    image[strcspn(image, "\n")] = '\0';
-}
+static void build_image(const char *socket_path) { testutil_build_subnode_image(socket_path, image, sizeof image); }
 
 /* anvil, the manager, one registered node. */
 static void setup_manager(void)
@@ -105,17 +96,7 @@ static void remove_node_objects(const char *socket_path)
     char manager[43];
     hex_encode(deployment.address, 20, manager, sizeof manager);
     struct docker_label mine[2] = {{"cohort.manager", manager}, {"cohort.node", node}};
-    struct docker_container *list;
-    struct docker_name *volumes;
-    size_t n;
-    if (docker_container_list(docker, mine, 2, &list, &n, NULL) == 0) {
-        for (size_t k = 0; k < n; k++) docker_container_remove(docker, list[k].id, true, NULL);
-        free(list);
-    }
-    if (docker_volume_list(docker, mine, 2, &volumes, &n, NULL) == 0) {
-        for (size_t k = 0; k < n; k++) docker_volume_remove(docker, volumes[k].name, true, NULL);
-        free(volumes);
-    }
+    testutil_docker_remove_labelled(docker, mine, 2);
     docker_close(docker);
 }
 
@@ -245,10 +226,5 @@ int main(void)
     tcase_add_test(tc, full_node_of_small_chains);
     tcase_add_test(tc, survives_a_dockerd_restart);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

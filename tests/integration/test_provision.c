@@ -31,17 +31,7 @@ static void cleanup_node(void)
     char node[24];
     snprintf(node, sizeof node, "%llu", (unsigned long long)node_id);
     struct docker_label mine[2] = {{"cohort.manager", TEST_MANAGER}, {"cohort.node", node}};
-    struct docker_container *list;
-    size_t n;
-    if (docker_container_list(client, mine, 2, &list, &n, NULL) == 0) {
-        for (size_t i = 0; i < n; i++) docker_container_remove(client, list[i].id, true, NULL);
-        free(list);
-    }
-    struct docker_name *volumes;
-    if (docker_volume_list(client, mine, 2, &volumes, &n, NULL) == 0) {
-        for (size_t i = 0; i < n; i++) docker_volume_remove(client, volumes[i].name, true, NULL);
-        free(volumes);
-    }
+    testutil_docker_remove_labelled(client, mine, 2);
 }
 
 static void setup(void)
@@ -49,13 +39,7 @@ static void setup(void)
     testutil_require_dockerd();
     struct cohort_error err = {0};
     ck_assert_msg(docker_open(&client, NULL, &err) == 0, "%s", err.message);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd '%s' && bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
-             getenv("COHORT_BUILD_DIR"));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(fgets(image, sizeof image, p));
-    ck_assert_int_eq(pclose(p), 0);
-    image[strcspn(image, "\n")] = '\0';
+    testutil_build_subnode_image(NULL, image, sizeof image);
     node_id = 900000 + (uint64_t)getpid();
     /* 128 slots * 8 ports above the base: find a free-looking block high up. */
     base_port = (uint16_t)(40000 + (getpid() % 20) * 1024);
@@ -241,12 +225,5 @@ int main(void)
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, lifecycle);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
-       processes and removes the Docker objects this test started. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

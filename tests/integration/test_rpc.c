@@ -236,10 +236,5 @@ int main(void)
     tcase_add_test(bad, bad_servers);
     tcase_add_test(bad, revert_decoding);
     suite_add_tcase(s, bad);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

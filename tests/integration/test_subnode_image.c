@@ -25,13 +25,7 @@ static void setup(void)
     testutil_require_dockerd();
     struct cohort_error err = {0};
     ck_assert_msg(docker_open(&client, NULL, &err) == 0, "%s", err.message);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "cd '%s' && bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
-             getenv("COHORT_BUILD_DIR"));
-    FILE *p = popen(cmd, "r");
-    ck_assert_ptr_nonnull(fgets(tag, sizeof tag, p));
-    ck_assert_int_eq(pclose(p), 0);
-    tag[strcspn(tag, "\n")] = '\0';
+    testutil_build_subnode_image(NULL, tag, sizeof tag);
     ck_assert_msg(strncmp(tag, "cohort-subnode:", 15) == 0, "tag %s", tag);
     snprintf(unique, sizeof unique, "%s", testutil_unique());
     snprintf(volume, sizeof volume, "cohort-test-data-%s", unique);
@@ -182,12 +176,5 @@ int main(void)
     tcase_add_test(tc, serves_status_and_stops_on_sigterm);
     tcase_add_test(tc, refuses_a_bad_config);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    /* No fork: a failed assertion returns to the runner, so the teardown still stops the
-       processes and removes the Docker objects this test started. */
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, true);
 }

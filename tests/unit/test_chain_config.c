@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/chain_config.h"
+#include "testutil.h"
 
 static struct chain_config sample(void)
 {
@@ -126,9 +127,5 @@ int main(void)
     tcase_add_test(tc, validation_rules);
     tcase_add_test(tc, hostile_json);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

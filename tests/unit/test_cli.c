@@ -7,6 +7,7 @@
 
 #include "core/cli.h"
 #include "core/commands.h"
+#include "testutil.h"
 
 struct capture {
     char *out_text, *err_text;
@@ -244,9 +245,5 @@ int main(void)
     tcase_add_test(tc, cohort_root_version_and_help);
     tcase_add_test(tc, tables_text_and_json);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

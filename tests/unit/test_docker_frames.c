@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "docker/docker.h"
+#include "testutil.h"
 
 static char got[1024];
 static int frames;
@@ -144,9 +145,5 @@ int main(void)
     tcase_add_test(tc, bad_frames);
     tcase_add_test(tc, container_json);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

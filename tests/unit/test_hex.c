@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "testutil.h"
 
 START_TEST(data_round_trip)
 {
@@ -163,9 +164,5 @@ int main(void)
     tcase_add_test(tc, error_values);
     tcase_add_test(tc, log_lines);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

@@ -94,9 +94,5 @@ int main(void)
     tcase_add_test(tc, published_vectors);
     tcase_add_test(tc, noble_vectors_one_shot_and_incremental);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

@@ -6,6 +6,7 @@
 
 #include "core/reconcile.h"
 #include "core/slots.h"
+#include "testutil.h"
 
 static struct desired_subnode desired(const char *chain, const char *hash)
 {
@@ -200,9 +201,5 @@ int main(void)
     tcase_add_test(tc, a_full_node);
     tcase_add_test(tc, slots_and_limits);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

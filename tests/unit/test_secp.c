@@ -609,9 +609,5 @@ int main(void)
     tcase_add_test(tc, address_malformed_text);
     tcase_add_test(tc, generated_keys_round_trip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

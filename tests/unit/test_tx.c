@@ -105,9 +105,5 @@ int main(void)
     TCase *tc = tcase_create("tx");
     tcase_add_test(tc, equal_to_ethers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "manager-client/watcher_logic.h"
+#include "testutil.h"
 
 static struct mc_block_id id(uint64_t n, uint8_t tag)
 {
@@ -181,9 +182,5 @@ int main(void)
     tcase_add_test(tc, cursor_json);
     tcase_add_test(tc, atomic_file);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }

@@ -463,3 +463,83 @@ int testutil_start_private_dockerd(const char *dir, char *sock, size_t sock_size
     testutil_stop_process(pid);
     abort();
 }
+
+/* ---- Helpers over cohort's own libraries ---- */
+
+#include "common/hex.h"
+#include "docker/docker.h"
+#include "manager-client/manager_client.h"
+
+void testutil_build_subnode_image(const char *docker_socket, char *tag, size_t tag_size)
+{
+    char cmd[1400];
+    snprintf(cmd, sizeof cmd, "cd '%s' && %s%s bash scripts/build-subnode-image.sh '%s'", testutil_source_dir(),
+             docker_socket ? "DOCKER_HOST=unix://" : "", docker_socket ? docker_socket : "", getenv("COHORT_BUILD_DIR"));
+    FILE *p = popen(cmd, "r");
+    if (p == NULL || fgets(tag, (int)tag_size, p) == NULL) {
+        fprintf(stderr, "testutil: %s printed no image tag\n", cmd);
+        abort();
+    }
+    if (pclose(p) != 0) {
+        fprintf(stderr, "testutil: %s failed\n", cmd);
+        abort();
+    }
+    tag[strcspn(tag, "\n")] = '\0';
+}
+
+void testutil_fund(const char *rpc_url, const uint8_t address[20])
+{
+    struct mc_rpc *rpc;
+    struct mc_rpc_options o = {.url = rpc_url};
+    if (mc_rpc_open(&rpc, &o, NULL) != 0) abort();
+    char to[43];
+    hex_encode(address, 20, to, sizeof to);
+    cJSON *tx = cJSON_CreateObject(), *params = cJSON_CreateArray(), *result = NULL;
+    cJSON_AddStringToObject(tx, "from", "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266");
+    cJSON_AddStringToObject(tx, "to", to);
+    cJSON_AddStringToObject(tx, "value", "0xde0b6b3a7640000"); /* 1 ether */
+    cJSON_AddItemToArray(params, tx);
+    struct cohort_error err = {0};
+    if (mc_rpc_call(rpc, "eth_sendTransaction", params, &result, &err) != 0) {
+        fprintf(stderr, "testutil: fund %s: %s\n", to, err.message);
+        abort();
+    }
+    cJSON_Delete(params);
+    cJSON_Delete(result);
+    /* anvil answers before it has mined the block: wait until the balance shows. */
+    u256 balance = u256_zero();
+    for (int i = 0; i < 500 && u256_is_zero(balance); i++) {
+        if (mc_eth_get_balance(rpc, address, MC_LATEST, &balance, NULL) != 0) abort();
+        if (u256_is_zero(balance)) pause_ms(10);
+    }
+    mc_rpc_close(rpc);
+    if (u256_is_zero(balance)) {
+        fprintf(stderr, "testutil: %s not funded after 5 s\n", to);
+        abort();
+    }
+}
+
+void testutil_docker_remove_labelled(struct docker_client *docker, const struct docker_label *labels, size_t n)
+{
+    struct docker_container *list;
+    struct docker_name *volumes;
+    size_t count;
+    if (docker_container_list(docker, labels, n, &list, &count, NULL) == 0) {
+        for (size_t i = 0; i < count; i++) docker_container_remove(docker, list[i].id, true, NULL);
+        free(list);
+    }
+    if (docker_volume_list(docker, labels, n, &volumes, &count, NULL) == 0) {
+        for (size_t i = 0; i < count; i++) docker_volume_remove(docker, volumes[i].name, true, NULL);
+        free(volumes);
+    }
+}
+
+int testutil_run_suite(Suite *suite, bool nofork)
+{
+    SRunner *sr = srunner_create(suite);
+    if (nofork) srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -6,6 +6,7 @@
 #define COHORT_TESTUTIL_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,3 +104,29 @@ int testutil_http_get(int port, const char *path, char *body, size_t body_size);
  * testutil_stop_process. Aborts when it does not answer in 60 s.
  */
 int testutil_start_private_dockerd(const char *dir, char *socket, size_t socket_size);
+
+/* ---- Helpers over cohort's own libraries (tests only) ---- */
+
+#include <check.h>
+
+struct docker_client;
+struct docker_label;
+
+/*
+ * Builds the subnode image with scripts/build-subnode-image.sh from $COHORT_BUILD_DIR, on
+ * the dockerd at docker_socket (NULL: the default one), and writes its tag into tag.
+ */
+void testutil_build_subnode_image(const char *docker_socket, char *tag, size_t tag_size);
+
+/* Sends 1 ether from anvil's first (unlocked) account to address and waits until it shows. */
+void testutil_fund(const char *rpc_url, const uint8_t address[20]);
+
+/* Removes every container and volume that carries all the labels given (a test's own). */
+void testutil_docker_remove_labelled(struct docker_client *docker, const struct docker_label *labels, size_t n);
+
+/*
+ * Runs suite and returns the process exit status. nofork: run the tests in this process, so
+ * a failed assertion still reaches the checked teardown (tests that start processes or
+ * Docker objects need that to clean up).
+ */
+int testutil_run_suite(Suite *suite, bool nofork);
