@@ -201,6 +201,29 @@ START_TEST(bad_servers)
 }
 END_TEST
 
+START_TEST(get_logs_splits_refused_ranges)
+{
+    /* A server that refuses every range as too large: the client halves [0, 7] down to a
+       single block before it gives up, and says which blocks. */
+    struct testutil_http_server *s = testutil_http_start(
+        response_with(ok_header, "{\"jsonrpc\":\"2.0\",\"id\":@ID@,\"error\":{\"code\":-32005,"
+                                 "\"message\":\"query returned more than 10000 results\"}}"),
+        0, 0);
+    struct mc_rpc *rpc = open_rpc(testutil_http_url(s), 2000, 0);
+    struct mc_log_list logs;
+    struct mc_log_filter f = {.from_block = 0, .to_block = 7};
+    struct cohort_error err = {0};
+    int rc = mc_eth_get_logs(rpc, &f, &logs, &err);
+    ck_assert_int_eq(rc, MC_E_RPC);
+    /* [0, 7], [0, 3], [0, 1], [0, 0]: a single block cannot be split, so that refusal stands. */
+    ck_assert_int_eq(testutil_http_requests(s), 4);
+    ck_assert_msg(strstr(err.message, "blocks 0..0") != NULL, "%s", err.message);
+    ck_assert_ptr_nonnull(strstr(testutil_http_last_request(s), "\"toBlock\":\"0x0\""));
+    mc_rpc_close(rpc);
+    testutil_http_stop(s);
+}
+END_TEST
+
 START_TEST(revert_decoding)
 {
     char out[128];
@@ -235,6 +258,7 @@ int main(void)
     tcase_set_timeout(bad, 60);
     tcase_add_test(bad, bad_servers);
     tcase_add_test(bad, revert_decoding);
+    tcase_add_test(bad, get_logs_splits_refused_ranges);
     suite_add_tcase(s, bad);
     return testutil_run_suite(s, true);
 }

@@ -271,6 +271,27 @@ static void *serve(void *arg)
         pthread_mutex_unlock(&s->lock);
         atomic_fetch_add(&s->requests, 1);
         for (int waited = 0; waited < delay && !atomic_load(&s->stopping); waited += 20) pause_ms(20);
+        /* "@ID@" in the response stands for the JSON-RPC id of the request (a number). */
+        char *at = strstr(response, "@ID@");
+        if (at != NULL) {
+            const char *id = strstr(body, "\"id\":");
+            char digits[24] = "0";
+            if (id) snprintf(digits, sizeof digits, "%.*s", (int)strspn(id + 5, "0123456789"), id + 5);
+            char *rebuilt = malloc(strlen(response) + sizeof digits);
+            sprintf(rebuilt, "%.*s%s%s", (int)(at - response), response, digits, at + 4);
+            free(response);
+            response = rebuilt;
+            /* Keep Content-Length right: it was written for "@ID@" (4 characters). */
+            char *cl = strcasestr(response, "Content-Length:");
+            if (cl) {
+                long length = strtol(cl + 15, NULL, 10) - 4 + (long)strlen(digits);
+                char *end = strstr(cl, "\r\n");
+                char *fixed = malloc(strlen(response) + 32);
+                sprintf(fixed, "%.*sContent-Length: %ld%s", (int)(cl - response), response, length, end);
+                free(response);
+                response = fixed;
+            }
+        }
         ssize_t unused = write(fd, response, strlen(response));
         if (repeat > 0) {
             char chunk[65536];

@@ -67,7 +67,8 @@ void testutil_stop_process_within(int pid, int grace_ms);
  * A tiny HTTP server on 127.0.0.1 for tests of clients against bad servers. Every request
  * is read whole, then answered with `response` (raw bytes: status line, headers, body, as
  * the test wrote them), after delay_ms, followed by repeat_body_bytes bytes of 'x' if set
- * (for huge bodies), then the connection is closed. Counts requests.
+ * (for huge bodies), then the connection is closed. "@ID@" in the response is replaced by
+ * the request's JSON-RPC id. Counts requests.
  */
 struct testutil_http_server;
 struct testutil_http_server *testutil_http_start(const char *response, int delay_ms, size_t repeat_body_bytes);
