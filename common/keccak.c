@@ -18,40 +18,106 @@ static const uint64_t round_constants[24] = {
     0x8000000080008081ULL, 0x8000000000008080ULL, 0x0000000080000001ULL, 0x8000000080008008ULL,
 };
 
-static inline uint64_t rotl(uint64_t v, unsigned n) { return n == 0 ? v : (v << n) | (v >> (64 - n)); }
+static inline uint64_t rotl(uint64_t v, unsigned n) { return (v << n) | (v >> (64 - n)); }
 
-/* rho offsets and pi destinations, walked along the pi permutation's single cycle starting at lane 1. */
-static const unsigned rho_offsets[24] = {1,  3,  6,  10, 15, 21, 28, 36, 45, 55, 2,  14,
-                                         27, 41, 56, 8,  25, 43, 62, 18, 39, 61, 20, 44};
-static const unsigned pi_lanes[24] = {10, 7, 11, 17, 18, 3, 5, 16, 8, 21, 24, 4,
-                                      15, 23, 19, 13, 12, 2, 20, 14, 22, 9, 6, 1};
-
-void keccak_f1600(uint64_t a[25])
+void keccak_f1600(uint64_t s[25])
 {
+    /* Unrolled, the 25 lanes in locals so the compiler keeps them in registers: the
+       permutation is the cost of every hash (the trie, KECCAK256, every BFT signature). Lane
+       (x, y) is s[x + 5y]; rotations r[x][y] are the Keccak reference's rho offsets. */
+    uint64_t a0 = s[0], a1 = s[1], a2 = s[2], a3 = s[3], a4 = s[4], a5 = s[5], a6 = s[6], a7 = s[7], a8 = s[8], a9 = s[9], a10 = s[10], a11 = s[11], a12 = s[12], a13 = s[13], a14 = s[14], a15 = s[15], a16 = s[16], a17 = s[17], a18 = s[18], a19 = s[19], a20 = s[20], a21 = s[21], a22 = s[22], a23 = s[23], a24 = s[24];
     for (int round = 0; round < 24; round++) {
-        uint64_t c[5], d;
-        /* theta */
-        for (int x = 0; x < 5; x++) c[x] = a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20];
-        for (int x = 0; x < 5; x++) {
-            d = c[(x + 4) % 5] ^ rotl(c[(x + 1) % 5], 1);
-            for (int y = 0; y < 25; y += 5) a[y + x] ^= d;
-        }
-        /* rho and pi */
-        uint64_t carry = a[1];
-        for (int i = 0; i < 24; i++) {
-            unsigned j = pi_lanes[i];
-            uint64_t next = a[j];
-            a[j] = rotl(carry, rho_offsets[i]);
-            carry = next;
-        }
-        /* chi */
-        for (int y = 0; y < 25; y += 5) {
-            for (int x = 0; x < 5; x++) c[x] = a[y + x];
-            for (int x = 0; x < 5; x++) a[y + x] = c[x] ^ (~c[(x + 1) % 5] & c[(x + 2) % 5]);
-        }
+        /* theta: column parities c, then d[x] = c[x-1] ^ rot(c[x+1], 1) */
+        const uint64_t c0 = a0 ^ a5 ^ a10 ^ a15 ^ a20;
+        const uint64_t c1 = a1 ^ a6 ^ a11 ^ a16 ^ a21;
+        const uint64_t c2 = a2 ^ a7 ^ a12 ^ a17 ^ a22;
+        const uint64_t c3 = a3 ^ a8 ^ a13 ^ a18 ^ a23;
+        const uint64_t c4 = a4 ^ a9 ^ a14 ^ a19 ^ a24;
+        const uint64_t d0 = c4 ^ rotl(c1, 1);
+        const uint64_t d1 = c0 ^ rotl(c2, 1);
+        const uint64_t d2 = c1 ^ rotl(c3, 1);
+        const uint64_t d3 = c2 ^ rotl(c4, 1);
+        const uint64_t d4 = c3 ^ rotl(c0, 1);
+        /* rho and pi: b[y][2x+3y] = rot(a[x][y] ^ d[x], r[x][y]) */
+        const uint64_t b0 = (a0 ^ d0);
+        const uint64_t b16 = rotl(a5 ^ d0, 36);
+        const uint64_t b7 = rotl(a10 ^ d0, 3);
+        const uint64_t b23 = rotl(a15 ^ d0, 41);
+        const uint64_t b14 = rotl(a20 ^ d0, 18);
+        const uint64_t b10 = rotl(a1 ^ d1, 1);
+        const uint64_t b1 = rotl(a6 ^ d1, 44);
+        const uint64_t b17 = rotl(a11 ^ d1, 10);
+        const uint64_t b8 = rotl(a16 ^ d1, 45);
+        const uint64_t b24 = rotl(a21 ^ d1, 2);
+        const uint64_t b20 = rotl(a2 ^ d2, 62);
+        const uint64_t b11 = rotl(a7 ^ d2, 6);
+        const uint64_t b2 = rotl(a12 ^ d2, 43);
+        const uint64_t b18 = rotl(a17 ^ d2, 15);
+        const uint64_t b9 = rotl(a22 ^ d2, 61);
+        const uint64_t b5 = rotl(a3 ^ d3, 28);
+        const uint64_t b21 = rotl(a8 ^ d3, 55);
+        const uint64_t b12 = rotl(a13 ^ d3, 25);
+        const uint64_t b3 = rotl(a18 ^ d3, 21);
+        const uint64_t b19 = rotl(a23 ^ d3, 56);
+        const uint64_t b15 = rotl(a4 ^ d4, 27);
+        const uint64_t b6 = rotl(a9 ^ d4, 20);
+        const uint64_t b22 = rotl(a14 ^ d4, 39);
+        const uint64_t b13 = rotl(a19 ^ d4, 8);
+        const uint64_t b4 = rotl(a24 ^ d4, 14);
+        /* chi: a[x][y] = b[x][y] ^ (~b[x+1][y] & b[x+2][y]) */
+        a0 = b0 ^ (~b1 & b2);
+        a1 = b1 ^ (~b2 & b3);
+        a2 = b2 ^ (~b3 & b4);
+        a3 = b3 ^ (~b4 & b0);
+        a4 = b4 ^ (~b0 & b1);
+        a5 = b5 ^ (~b6 & b7);
+        a6 = b6 ^ (~b7 & b8);
+        a7 = b7 ^ (~b8 & b9);
+        a8 = b8 ^ (~b9 & b5);
+        a9 = b9 ^ (~b5 & b6);
+        a10 = b10 ^ (~b11 & b12);
+        a11 = b11 ^ (~b12 & b13);
+        a12 = b12 ^ (~b13 & b14);
+        a13 = b13 ^ (~b14 & b10);
+        a14 = b14 ^ (~b10 & b11);
+        a15 = b15 ^ (~b16 & b17);
+        a16 = b16 ^ (~b17 & b18);
+        a17 = b17 ^ (~b18 & b19);
+        a18 = b18 ^ (~b19 & b15);
+        a19 = b19 ^ (~b15 & b16);
+        a20 = b20 ^ (~b21 & b22);
+        a21 = b21 ^ (~b22 & b23);
+        a22 = b22 ^ (~b23 & b24);
+        a23 = b23 ^ (~b24 & b20);
+        a24 = b24 ^ (~b20 & b21);
         /* iota */
-        a[0] ^= round_constants[round];
+        a0 ^= round_constants[round];
     }
+    s[0] = a0;
+    s[1] = a1;
+    s[2] = a2;
+    s[3] = a3;
+    s[4] = a4;
+    s[5] = a5;
+    s[6] = a6;
+    s[7] = a7;
+    s[8] = a8;
+    s[9] = a9;
+    s[10] = a10;
+    s[11] = a11;
+    s[12] = a12;
+    s[13] = a13;
+    s[14] = a14;
+    s[15] = a15;
+    s[16] = a16;
+    s[17] = a17;
+    s[18] = a18;
+    s[19] = a19;
+    s[20] = a20;
+    s[21] = a21;
+    s[22] = a22;
+    s[23] = a23;
+    s[24] = a24;
 }
 
 static inline uint64_t load64_le(const uint8_t *p)

@@ -1,0 +1,902 @@
+/*
+ * core.c - the Simplex protocol core (docs/bft.md "Protocol" and "The core").
+ *
+ * bft_core_step() takes one event and produces actions. Nothing here reads a clock, a
+ * socket or randomness, and nothing allocates after bft_core_create(): every buffer
+ * (height slots, block payloads, the action list, the bytes of outgoing messages) is sized
+ * there from the config.
+ *
+ * Reading guide, in the order of docs/bft.md's rules:
+ *   enter_height ........ rule 1 (enter, arm the timer, propose: try_propose)
+ *   try_notarize ........ rule 2
+ *   on_timer ............ rule 3 (nullify, re-send, ask for sync)
+ *   try_finalize ........ rule 4
+ *   forward_cert ........ rule 5
+ *   try_commit .......... rule 6
+ */
+#include "bft/bft.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bits of a slot's own_flags: what this member itself said at that height (persisted). */
+enum {
+    OWN_NOTARIZED = 1,
+    OWN_NULLIFIED = 2,
+    OWN_FINALIZED = 4,
+    OWN_PROPOSED = 8,
+};
+
+#define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
+#define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
+#define RECORDS_BYTES (64u * 1024u)
+
+/* Everything known about one height of the window. */
+struct slot {
+    uint64_t height; /* the height held; another value means the slot is free */
+
+    /* The block at this height: the leader's proposal, or the block of a notarization. */
+    bool has_block;
+    struct bft_block_header header;
+    uint8_t block_hash[BFT_HASH_BYTES];
+    uint8_t *payload; /* payload_max_bytes, allocated at create, kept across reuse */
+    uint32_t payload_len;
+
+    /* Votes received, at most one of each kind per member (the first one). */
+    bool has_notarize[BFT_MEMBERS_MAX];
+    uint8_t notarize_hash[BFT_MEMBERS_MAX][BFT_HASH_BYTES];
+    uint8_t notarize_sig[BFT_MEMBERS_MAX][BFT_SIGNATURE_BYTES];
+    bool has_nullify[BFT_MEMBERS_MAX];
+    uint8_t nullify_sig[BFT_MEMBERS_MAX][BFT_SIGNATURE_BYTES];
+    bool has_finalize[BFT_MEMBERS_MAX];
+    uint8_t finalize_hash[BFT_MEMBERS_MAX][BFT_HASH_BYTES];
+    uint8_t finalize_sig[BFT_MEMBERS_MAX][BFT_SIGNATURE_BYTES];
+
+    /* Certificates, formed from votes or received. */
+    bool notarized, nullified, finalized;
+    struct bft_cert notarization, nullification, finalization;
+
+    /* This member's own statements at this height (a VOTE record). */
+    uint8_t own_flags;
+    uint8_t own_notarize_hash[BFT_HASH_BYTES];
+    uint8_t own_finalize_hash[BFT_HASH_BYTES];
+};
+
+struct bft_core {
+    struct bft_config config;
+    uint32_t n, q, window;
+    const struct bft_scheme *scheme;
+    bool started;
+
+    uint64_t cur;              /* the current height */
+    uint32_t timeouts_at_cur;  /* consecutive timer firings at cur */
+    bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
+    uint32_t sync_rotation;    /* which peer the next timeout asks */
+
+    /* The committed tip: the last block of the log. */
+    uint64_t committed_index, committed_height;
+    uint8_t committed_hash[BFT_HASH_BYTES];
+
+    struct slot *slots;        /* window + 1 of them, indexed by height mod (window + 1) */
+    uint8_t *pending;          /* entries for this member's next proposal, framed */
+    uint32_t pending_len;
+
+    /* Output of one step. */
+    struct bft_action *actions;
+    size_t action_count, action_cap, send_limit;
+    uint8_t *arena;            /* message bytes */
+    size_t arena_len, arena_cap;
+    uint8_t *records;          /* PERSIST record bytes, never dropped */
+    size_t records_len;
+    struct bft_commit *commits;/* window + 1 */
+    size_t commit_count;
+    uint8_t *sync_payload;     /* the payload of a block committed from SYNC_BLOCK */
+
+    struct bft_message in, out; /* decode and encode scratch */
+    struct bft_core_status status;
+};
+
+static uint32_t leader_of(const struct bft_core *core, uint64_t height)
+{
+    return (uint32_t)(height % core->n);
+}
+
+/*
+ * The slot for height, cleared if it held another height, or NULL when height is outside
+ * the window (committed_height, committed_height + window]. The ring has window + 1 slots
+ * so that the blocks committed in a step stay intact while the step touches height
+ * committed_height + window + 1 at most (see try_commit).
+ */
+static struct slot *slot_at(struct bft_core *core, uint64_t height)
+{
+    if (height <= core->committed_height || height > core->committed_height + core->window) return NULL;
+    struct slot *s = &core->slots[height % (core->window + 1)];
+    if (s->height != height) {
+        uint8_t *payload = s->payload;
+        memset(s, 0, sizeof *s);
+        s->payload = payload;
+        s->height = height;
+    }
+    return s;
+}
+
+/* Like slot_at, but never clears: NULL unless the slot already holds height. */
+static struct slot *slot_if_held(struct bft_core *core, uint64_t height)
+{
+    if (height <= core->committed_height || height > core->committed_height + core->window) return NULL;
+    struct slot *s = &core->slots[height % (core->window + 1)];
+    return s->height == height ? s : NULL;
+}
+
+/* ---- Output ---- */
+
+static struct bft_action *push_action(struct bft_core *core, enum bft_action_type type)
+{
+    bool is_send = type == BFT_ACTION_SEND || type == BFT_ACTION_BROADCAST || type == BFT_ACTION_SYNC_SERVE;
+    if (is_send && core->action_count >= core->send_limit) {
+        core->status.sends_dropped++;
+        return NULL;
+    }
+    /* The room above send_limit is kept for persist, commit and timer actions. */
+    assert(core->action_count < core->action_cap);
+    struct bft_action *a = &core->actions[core->action_count++];
+    memset(a, 0, sizeof *a);
+    a->type = type;
+    return a;
+}
+
+/* Encodes and signs msg into the arena and emits it to peer, or to all when peer < 0. */
+static void send_message(struct bft_core *core, int peer, struct bft_message *msg)
+{
+    msg->instance = core->config.instance;
+    msg->sender = (uint16_t)core->config.self;
+    size_t len = 0;
+    struct cohort_error err;
+    if (bft_message_encode(msg, core->config.private_key, core->scheme, core->arena + core->arena_len,
+                           core->arena_cap - core->arena_len, &len, &err) < 0) {
+        core->status.sends_dropped++; /* the arena is full this step; a timeout re-sends */
+        return;
+    }
+    struct bft_action *a = push_action(core, peer < 0 ? BFT_ACTION_BROADCAST : BFT_ACTION_SEND);
+    if (a == NULL) return;
+    a->peer = peer < 0 ? 0 : (uint32_t)peer;
+    a->bytes = core->arena + core->arena_len;
+    a->len = len;
+    core->arena_len += len;
+}
+
+/* Emits a PERSIST of slot's VOTE record; the driver makes it durable before later sends. */
+static void persist_own(struct bft_core *core, const struct slot *s)
+{
+    assert(core->records_len + BFT_VOTE_RECORD_BYTES <= RECORDS_BYTES);
+    uint8_t *p = core->records + core->records_len;
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(s->height >> (56 - 8 * i));
+    p[8] = s->own_flags;
+    memcpy(p + 9, s->own_notarize_hash, BFT_HASH_BYTES);
+    memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
+    core->records_len += BFT_VOTE_RECORD_BYTES;
+    struct bft_action *a = push_action(core, BFT_ACTION_PERSIST);
+    a->record_type = BFT_RECORD_VOTE;
+    a->bytes = p;
+    a->len = BFT_VOTE_RECORD_BYTES;
+}
+
+static void set_timer(struct bft_core *core)
+{
+    uint32_t shift = core->timeouts_at_cur < TIMEOUT_BACKOFF_MAX ? core->timeouts_at_cur : TIMEOUT_BACKOFF_MAX;
+    struct bft_action *a = push_action(core, BFT_ACTION_SET_TIMER);
+    a->height = core->cur;
+    a->delay_ms = core->config.timeout_ms << shift;
+}
+
+static void send_sync_request(struct bft_core *core, int peer)
+{
+    memset(&core->out.vote, 0, sizeof core->out.vote);
+    core->out.type = BFT_MSG_SYNC_REQUEST;
+    core->out.has_block = false;
+    core->out.from_index = core->committed_index + 1;
+    core->out.from_height = core->cur;
+    send_message(core, peer, &core->out);
+}
+
+/* ---- Votes and certificates ---- */
+
+/* Records member's vote in s; returns false for a duplicate or a second, different vote. */
+static bool record_vote(struct bft_core *core, struct slot *s, uint32_t member, const struct bft_vote *v,
+                        const uint8_t sig[BFT_SIGNATURE_BYTES])
+{
+    assert(member < core->n);
+    assert(v->height == s->height);
+    switch ((enum bft_vote_kind)v->kind) {
+    case BFT_VOTE_NOTARIZE:
+        if (s->has_notarize[member]) {
+            if (memcmp(s->notarize_hash[member], v->hash, BFT_HASH_BYTES) != 0) core->status.equivocations_seen++;
+            return false;
+        }
+        s->has_notarize[member] = true;
+        memcpy(s->notarize_hash[member], v->hash, BFT_HASH_BYTES);
+        memcpy(s->notarize_sig[member], sig, BFT_SIGNATURE_BYTES);
+        return true;
+    case BFT_VOTE_NULLIFY:
+        if (s->has_nullify[member]) return false;
+        s->has_nullify[member] = true;
+        memcpy(s->nullify_sig[member], sig, BFT_SIGNATURE_BYTES);
+        return true;
+    case BFT_VOTE_FINALIZE:
+        if (s->has_finalize[member]) {
+            if (memcmp(s->finalize_hash[member], v->hash, BFT_HASH_BYTES) != 0) core->status.equivocations_seen++;
+            return false;
+        }
+        s->has_finalize[member] = true;
+        memcpy(s->finalize_hash[member], v->hash, BFT_HASH_BYTES);
+        memcpy(s->finalize_sig[member], sig, BFT_SIGNATURE_BYTES);
+        return true;
+    }
+    return false;
+}
+
+/* Sends a certificate to all: a notarization with its block when this member has it. */
+static void forward_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int peer)
+{
+    core->out.type = BFT_MSG_CERT;
+    core->out.commit.cert = *cert;
+    core->out.has_block = cert->vote.kind == BFT_VOTE_NOTARIZE && s->has_block &&
+                          memcmp(s->block_hash, cert->vote.hash, BFT_HASH_BYTES) == 0;
+    if (core->out.has_block) {
+        core->out.commit.block.header = s->header;
+        core->out.commit.block.payload = s->payload;
+        core->out.commit.block.payload_len = s->payload_len;
+    }
+    send_message(core, peer, &core->out);
+}
+
+/* Builds a certificate for (kind, hash) from the votes in s if q members agree. */
+static bool gather(struct bft_core *core, struct slot *s, uint8_t kind, const uint8_t hash[BFT_HASH_BYTES],
+                   struct bft_cert *cert)
+{
+    memset(cert, 0, sizeof *cert);
+    cert->vote.kind = kind;
+    cert->vote.height = s->height;
+    if (hash != NULL) memcpy(cert->vote.hash, hash, BFT_HASH_BYTES);
+    for (uint32_t m = 0; m < core->n; m++) {
+        const uint8_t *sig = NULL;
+        if (kind == BFT_VOTE_NOTARIZE && s->has_notarize[m] && memcmp(s->notarize_hash[m], hash, BFT_HASH_BYTES) == 0)
+            sig = s->notarize_sig[m];
+        if (kind == BFT_VOTE_NULLIFY && s->has_nullify[m]) sig = s->nullify_sig[m];
+        if (kind == BFT_VOTE_FINALIZE && s->has_finalize[m] && memcmp(s->finalize_hash[m], hash, BFT_HASH_BYTES) == 0)
+            sig = s->finalize_sig[m];
+        if (sig == NULL) continue;
+        cert->signer[cert->count] = (uint16_t)m;
+        memcpy(cert->signature[cert->count], sig, BFT_SIGNATURE_BYTES);
+        cert->count++;
+    }
+    return cert->count >= core->q;
+}
+
+/* Forms whatever certificates the votes in s now allow, and forwards each new one. */
+static void check_quorums(struct bft_core *core, struct slot *s, const struct bft_vote *v)
+{
+    if (v->kind == BFT_VOTE_NOTARIZE && !s->notarized && gather(core, s, BFT_VOTE_NOTARIZE, v->hash, &s->notarization)) {
+        s->notarized = true;
+        forward_cert(core, s, &s->notarization, -1);
+    }
+    if (v->kind == BFT_VOTE_NULLIFY && !s->nullified && gather(core, s, BFT_VOTE_NULLIFY, NULL, &s->nullification)) {
+        s->nullified = true;
+        forward_cert(core, s, &s->nullification, -1);
+    }
+    if (v->kind == BFT_VOTE_FINALIZE && !s->finalized && gather(core, s, BFT_VOTE_FINALIZE, v->hash, &s->finalization)) {
+        s->finalized = true;
+        forward_cert(core, s, &s->finalization, -1);
+    }
+}
+
+/* Signs and broadcasts this member's vote (kind, hash) at s, and counts it. The caller persisted it. */
+static void cast_vote(struct bft_core *core, struct slot *s, uint8_t kind, const uint8_t *hash, int peer)
+{
+    core->out.type = BFT_MSG_VOTE;
+    core->out.has_block = false;
+    core->out.vote.kind = kind;
+    core->out.vote.height = s->height;
+    memset(core->out.vote.hash, 0, BFT_HASH_BYTES);
+    if (hash != NULL) memcpy(core->out.vote.hash, hash, BFT_HASH_BYTES);
+    size_t before = core->arena_len, before_actions = core->action_count;
+    send_message(core, peer, &core->out);
+    if (core->action_count == before_actions) return; /* dropped: the next timeout re-sends */
+    /* The signature ends the message just written; our own vote counts like any other. */
+    const uint8_t *sig = core->arena + core->arena_len - BFT_SIGNATURE_BYTES;
+    assert(core->arena_len > before);
+    struct bft_vote v = core->out.vote;
+    if (record_vote(core, s, core->config.self, &v, sig)) check_quorums(core, s, &v);
+}
+
+/* ---- Rules ---- */
+
+/* Is the block in s (at height cur) a valid proposal for this member? docs/bft.md "valid". */
+static bool block_is_valid(struct bft_core *core, struct slot *s)
+{
+    const struct bft_block_header *h = &s->header;
+    assert(h->height == s->height);
+    if (h->parent_height < core->committed_height) return false;
+    if (h->parent_height == core->committed_height) {
+        if (memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) != 0) return false;
+        if (h->index != core->committed_index + 1) return false;
+    } else {
+        struct slot *p = slot_if_held(core, h->parent_height);
+        if (p == NULL || !p->notarized || !p->has_block) return false;
+        if (memcmp(p->notarization.vote.hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
+        if (memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
+        if (h->index != p->header.index + 1) return false;
+    }
+    for (uint64_t q = h->parent_height + 1; q < h->height; q++) {
+        struct slot *m = slot_if_held(core, q);
+        if (m == NULL || !m->nullified) return false;
+    }
+    /* The payload must be well framed, so every committed payload can be walked. */
+    uint32_t off = 0, len;
+    const uint8_t *e;
+    int rc;
+    while ((rc = bft_payload_next(s->payload, s->payload_len, &off, &e, &len, NULL)) == 1) {
+    }
+    return rc == 0;
+}
+
+/* Rule 2: vote for the leader's block at cur, once, unless this member nullified cur. */
+static void try_notarize(struct bft_core *core)
+{
+    struct slot *s = slot_at(core, core->cur);
+    if (s == NULL || !s->has_block) return;
+    if (s->own_flags & (OWN_NOTARIZED | OWN_NULLIFIED)) return;
+    if (!block_is_valid(core, s)) return;
+    s->own_flags |= OWN_NOTARIZED;
+    memcpy(s->own_notarize_hash, s->block_hash, BFT_HASH_BYTES);
+    persist_own(core, s);
+    cast_vote(core, s, BFT_VOTE_NOTARIZE, s->block_hash, -1);
+}
+
+/* Rule 4: finalize a notarized block at a height this member did not nullify. */
+static void try_finalize(struct bft_core *core, struct slot *s)
+{
+    if (!s->notarized || (s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) return;
+    s->own_flags |= OWN_FINALIZED;
+    memcpy(s->own_finalize_hash, s->notarization.vote.hash, BFT_HASH_BYTES);
+    persist_own(core, s);
+    cast_vote(core, s, BFT_VOTE_FINALIZE, s->own_finalize_hash, -1);
+}
+
+/* Rule 1, the leader's part: propose on the highest notarized block whose later heights are nullified. */
+static void try_propose(struct bft_core *core)
+{
+    uint64_t h = core->cur;
+    if (leader_of(core, h) != core->config.self) return;
+    struct slot *s = slot_at(core, h);
+    if (s == NULL || s->has_block || (s->own_flags & (OWN_PROPOSED | OWN_NULLIFIED))) return;
+
+    struct bft_block_header header;
+    memset(&header, 0, sizeof header);
+    header.height = h;
+    uint64_t q = h - 1;
+    for (; q > core->committed_height; q--) {
+        struct slot *p = slot_if_held(core, q);
+        if (p == NULL) return;
+        if (p->notarized && p->has_block && memcmp(p->block_hash, p->notarization.vote.hash, BFT_HASH_BYTES) == 0) {
+            header.parent_height = q;
+            header.index = p->header.index + 1;
+            memcpy(header.parent_hash, p->block_hash, BFT_HASH_BYTES);
+            break;
+        }
+        if (!p->nullified) return; /* nothing to extend yet */
+    }
+    if (q == core->committed_height) {
+        header.parent_height = core->committed_height;
+        header.index = core->committed_index + 1;
+        memcpy(header.parent_hash, core->committed_hash, BFT_HASH_BYTES);
+    }
+    assert(core->pending_len <= core->config.payload_max_bytes);
+    memcpy(s->payload, core->pending, core->pending_len);
+    s->payload_len = core->pending_len;
+    core->pending_len = 0; /* entries of a proposal that fails are dropped; clients retry */
+    struct bft_block block = {header, s->payload, s->payload_len};
+    bft_block_seal(core->config.instance, &block, s->block_hash);
+    s->header = block.header;
+    s->has_block = true;
+    s->own_flags |= OWN_PROPOSED;
+    persist_own(core, s); /* never two proposals at one height, even across a crash */
+
+    core->out.type = BFT_MSG_PROPOSE;
+    core->out.has_block = true;
+    core->out.commit.block = block;
+    send_message(core, -1, &core->out);
+}
+
+/* Rule 1: enter height cur: arm its timer, propose if leader, vote if a proposal waits. */
+static void enter_height(struct bft_core *core)
+{
+    core->timeouts_at_cur = 0;
+    set_timer(core);
+    try_propose(core);
+    try_notarize(core);
+}
+
+/* Finalizes what can be, and enters every height whose predecessor is certified. */
+static void progress(struct bft_core *core)
+{
+    /* What arrived may have completed what cur's proposal or vote was waiting for. */
+    try_propose(core);
+    try_notarize(core);
+    for (;;) {
+        for (uint64_t h = core->committed_height + 1; h <= core->cur; h++) {
+            struct slot *s = slot_if_held(core, h);
+            if (s != NULL) try_finalize(core, s);
+        }
+        struct slot *s = slot_if_held(core, core->cur);
+        if (s == NULL || !(s->notarized || s->nullified)) break;
+        if (core->cur + 1 > core->committed_height + core->window) break; /* wait for a commit */
+        core->cur++;
+        enter_height(core);
+    }
+}
+
+/*
+ * Rule 6: commits the highest finalized block whose chain down to the committed tip is
+ * all here, with every block between, oldest first. Runs last in a step: the COMMIT
+ * actions point at slot payloads, which stay intact because nothing after this touches
+ * a slot other than the one of height committed_height + 1 (see slot_at).
+ */
+static void try_commit(struct bft_core *core)
+{
+    uint64_t top = core->committed_height + core->window;
+    for (uint64_t f = top; f > core->committed_height; f--) {
+        struct slot *fs = slot_if_held(core, f);
+        if (fs == NULL || !fs->finalized || !fs->has_block) continue;
+        if (memcmp(fs->block_hash, fs->finalization.vote.hash, BFT_HASH_BYTES) != 0) continue;
+
+        /* Walk the parents down to the tip; chain[0] is the finalized block. */
+        struct slot *chain[BFT_WINDOW_MAX + 1];
+        size_t len = 0;
+        struct slot *b = fs;
+        bool linked = false;
+        while (b != NULL && len <= core->window) {
+            chain[len++] = b;
+            const struct bft_block_header *h = &b->header;
+            if (h->parent_height == core->committed_height) {
+                linked = memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) == 0 &&
+                         h->index == core->committed_index + 1;
+                break;
+            }
+            struct slot *p = slot_if_held(core, h->parent_height);
+            if (p == NULL || !p->has_block || memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0 ||
+                p->header.index + 1 != h->index)
+                p = NULL;
+            b = p;
+        }
+        if (!linked) continue;
+
+        assert(len <= core->window);
+        /* Oldest first; block chain[i]'s path is the headers of chain[i-1] .. chain[0]. */
+        for (size_t i = len; i-- > 0;) {
+            struct bft_commit *c = &core->commits[core->commit_count++];
+            c->block.header = chain[i]->header;
+            c->block.payload = chain[i]->payload;
+            c->block.payload_len = chain[i]->payload_len;
+            memcpy(c->hash, chain[i]->block_hash, BFT_HASH_BYTES);
+            c->cert = fs->finalization;
+            c->path_count = (uint16_t)i;
+            for (size_t k = 0; k < i; k++) c->path[k] = chain[i - 1 - k]->header;
+            struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
+            a->commit = c;
+        }
+        core->committed_index = fs->header.index;
+        core->committed_height = f;
+        memcpy(core->committed_hash, fs->block_hash, BFT_HASH_BYTES);
+        if (core->cur <= f) {
+            core->cur = f + 1;
+            enter_height(core); /* touches only height f + 1 */
+        }
+        return;
+    }
+}
+
+/* ---- Handlers ---- */
+
+static void on_propose(struct bft_core *core, const struct bft_message *m)
+{
+    const struct bft_block *b = &m->commit.block;
+    if (m->sender != leader_of(core, b->header.height)) {
+        core->status.messages_refused++;
+        return;
+    }
+    struct slot *s = slot_at(core, b->header.height);
+    if (s == NULL) return;
+    if (s->has_block) {
+        if (memcmp(s->block_hash, m->commit.hash, BFT_HASH_BYTES) != 0) core->status.equivocations_seen++;
+        return;
+    }
+    s->has_block = true;
+    s->header = b->header;
+    memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
+    memcpy(s->payload, b->payload, b->payload_len);
+    s->payload_len = b->payload_len;
+}
+
+static void on_vote(struct bft_core *core, const struct bft_message *m)
+{
+    struct slot *s = slot_at(core, m->vote.height);
+    if (s == NULL) return;
+    if (record_vote(core, s, m->sender, &m->vote, m->signature)) check_quorums(core, s, &m->vote);
+}
+
+static void on_cert(struct bft_core *core, const struct bft_message *m, struct slot *s)
+{
+    const struct bft_cert *c = &m->commit.cert;
+    struct cohort_error err;
+    if (bft_cert_verify(c, core->config.instance, &core->config.members, core->scheme, &err) < 0 ||
+        (m->has_block && memcmp(m->commit.hash, c->vote.hash, BFT_HASH_BYTES) != 0) ||
+        (m->has_block && m->commit.block.header.height != c->vote.height)) {
+        core->status.messages_refused++;
+        return;
+    }
+    if (m->has_block && !(s->has_block && memcmp(s->block_hash, c->vote.hash, BFT_HASH_BYTES) == 0)) {
+        /* The certified block wins over a different proposal an equivocating leader sent us. */
+        s->has_block = true;
+        s->header = m->commit.block.header;
+        memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
+        memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
+        s->payload_len = m->commit.block.payload_len;
+    }
+    bool *flag = c->vote.kind == BFT_VOTE_NOTARIZE ? &s->notarized
+                 : c->vote.kind == BFT_VOTE_NULLIFY ? &s->nullified
+                                                    : &s->finalized;
+    struct bft_cert *dst = c->vote.kind == BFT_VOTE_NOTARIZE ? &s->notarization
+                           : c->vote.kind == BFT_VOTE_NULLIFY ? &s->nullification
+                                                              : &s->finalization;
+    if (*flag) return;
+    *flag = true;
+    *dst = *c;
+    forward_cert(core, s, dst, -1);
+}
+
+static void on_sync_request(struct bft_core *core, const struct bft_message *m)
+{
+    if (m->from_index >= 1 && m->from_index <= core->committed_index) {
+        struct bft_action *a = push_action(core, BFT_ACTION_SYNC_SERVE);
+        if (a != NULL) {
+            a->peer = m->sender;
+            a->from_index = m->from_index;
+        }
+    }
+    /* And the certificates of the heights the asker is at or above, so it can enter them. */
+    uint64_t from = m->from_height > core->committed_height ? m->from_height : core->committed_height + 1;
+    for (uint64_t h = from; h <= core->cur && h <= core->committed_height + core->window; h++) {
+        struct slot *s = slot_if_held(core, h);
+        if (s == NULL) continue;
+        if (s->notarized) forward_cert(core, s, &s->notarization, m->sender);
+        if (s->nullified) forward_cert(core, s, &s->nullification, m->sender);
+        if (s->finalized) forward_cert(core, s, &s->finalization, m->sender);
+    }
+}
+
+static void on_sync_block(struct bft_core *core, struct bft_message *m)
+{
+    struct bft_commit *c = &m->commit;
+    const struct bft_block_header *h = &c->block.header;
+    if (h->index != core->committed_index + 1) return; /* not the next one: old, or ahead of a gap */
+    struct cohort_error err;
+    if (h->parent_height != core->committed_height ||
+        memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) != 0 ||
+        bft_commit_verify(c, core->config.instance, &core->config.members, core->scheme, &err) < 0) {
+        core->status.messages_refused++;
+        return;
+    }
+    /* The event's bytes are only borrowed: the committed block is copied out of them. */
+    struct bft_commit *out = &core->commits[core->commit_count++];
+    *out = *c;
+    memcpy(core->sync_payload, c->block.payload, c->block.payload_len);
+    out->block.payload = core->sync_payload;
+    struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
+    a->commit = out;
+    core->committed_index = h->index;
+    core->committed_height = h->height;
+    memcpy(core->committed_hash, c->hash, BFT_HASH_BYTES);
+    if (core->cur <= h->height) {
+        core->cur = h->height + 1;
+        enter_height(core);
+    }
+    if (core->committed_index % (SYNC_BATCH / 2) == 0 && c->cert.vote.height > h->height)
+        send_sync_request(core, m->sender); /* more to fetch: ask before this batch runs out */
+}
+
+/* Rule 3, and the re-sends that make up for a lossy network. */
+static void on_timer(struct bft_core *core, uint64_t height)
+{
+    if (height != core->cur) return; /* a timer of a height already left */
+    struct slot *s = slot_at(core, core->cur);
+    assert(s != NULL);
+    if (!(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
+        s->own_flags |= OWN_NULLIFIED;
+        persist_own(core, s);
+    }
+    /* Re-send everything this member said at cur (the same signed bytes: signing is deterministic). */
+    if ((s->own_flags & OWN_PROPOSED) && s->has_block) {
+        core->out.type = BFT_MSG_PROPOSE;
+        core->out.has_block = true;
+        core->out.commit.block.header = s->header;
+        core->out.commit.block.payload = s->payload;
+        core->out.commit.block.payload_len = s->payload_len;
+        send_message(core, -1, &core->out);
+    }
+    if (s->own_flags & OWN_NOTARIZED) cast_vote(core, s, BFT_VOTE_NOTARIZE, s->own_notarize_hash, -1);
+    if (s->own_flags & OWN_NULLIFIED) cast_vote(core, s, BFT_VOTE_NULLIFY, NULL, -1);
+    if (s->own_flags & OWN_FINALIZED) cast_vote(core, s, BFT_VOTE_FINALIZE, s->own_finalize_hash, -1);
+    struct slot *prev = slot_if_held(core, core->cur - 1);
+    if (prev != NULL && prev->notarized) forward_cert(core, prev, &prev->notarization, -1);
+    if (prev != NULL && prev->nullified) forward_cert(core, prev, &prev->nullification, -1);
+    /* Ask one peer, a different one each time, for what this member may have missed. */
+    if (core->n > 1) {
+        uint32_t peer = (core->config.self + 1 + core->sync_rotation++ % (core->n - 1)) % core->n;
+        send_sync_request(core, (int)peer);
+    }
+    core->sync_asked = false;
+    core->timeouts_at_cur++;
+    set_timer(core);
+}
+
+/* A message about a height above the window: this member is behind; ask the sender, once per timeout. */
+static void behind(struct bft_core *core, uint64_t height, uint16_t sender)
+{
+    if (height <= core->committed_height + core->window || core->sync_asked) return;
+    core->sync_asked = true;
+    send_sync_request(core, sender);
+}
+
+/* True if m says nothing new (checked before its signature, which costs far more). */
+static bool is_duplicate(struct bft_core *core, const struct bft_message *m)
+{
+    switch ((enum bft_message_type)m->type) {
+    case BFT_MSG_PROPOSE: {
+        struct slot *s = slot_if_held(core, m->commit.block.header.height);
+        return s != NULL && s->has_block && memcmp(s->block_hash, m->commit.hash, BFT_HASH_BYTES) == 0;
+    }
+    case BFT_MSG_VOTE: {
+        struct slot *s = slot_if_held(core, m->vote.height);
+        if (s == NULL || m->sender >= core->n) return false;
+        if (m->vote.kind == BFT_VOTE_NOTARIZE) return s->has_notarize[m->sender];
+        if (m->vote.kind == BFT_VOTE_NULLIFY) return s->has_nullify[m->sender];
+        return s->has_finalize[m->sender];
+    }
+    case BFT_MSG_CERT: {
+        struct slot *s = slot_if_held(core, m->commit.cert.vote.height);
+        if (s == NULL) return false;
+        const struct bft_cert *c = &m->commit.cert;
+        if (c->vote.kind == BFT_VOTE_NULLIFY) return s->nullified;
+        if (c->vote.kind == BFT_VOTE_FINALIZE) return s->finalized;
+        if (!s->notarized) return false;
+        /* A notarization we hold, but a block we lack: take the block, no signature needed,
+           since its hash is the certified one. */
+        if (m->has_block && !(s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0) &&
+            memcmp(m->commit.hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
+            m->commit.block.header.height == s->height) {
+            s->has_block = true;
+            s->header = m->commit.block.header;
+            memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
+            memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
+            s->payload_len = m->commit.block.payload_len;
+        }
+        return true;
+    }
+    case BFT_MSG_SYNC_BLOCK: return m->commit.block.header.index != core->committed_index + 1;
+    case BFT_MSG_SYNC_REQUEST: return false;
+    }
+    return false;
+}
+
+static void on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
+{
+    struct bft_message *m = &core->in;
+    struct cohort_error err;
+    if (bft_message_decode(bytes, len, core->config.payload_max_bytes, m, &err) < 0 ||
+        m->instance != core->config.instance || m->sender >= core->n) {
+        core->status.messages_refused++;
+        return;
+    }
+    if (m->sender == core->config.self) return;
+    if (is_duplicate(core, m)) return;
+    if (bft_message_check_sender(m, &core->config.members, core->scheme, &err) < 0) {
+        core->status.messages_refused++;
+        return;
+    }
+    switch ((enum bft_message_type)m->type) {
+    case BFT_MSG_PROPOSE:
+        behind(core, m->commit.block.header.height, m->sender);
+        on_propose(core, m);
+        break;
+    case BFT_MSG_VOTE:
+        behind(core, m->vote.height, m->sender);
+        on_vote(core, m);
+        break;
+    case BFT_MSG_CERT: {
+        behind(core, m->commit.cert.vote.height, m->sender);
+        struct slot *s = slot_at(core, m->commit.cert.vote.height);
+        if (s != NULL) on_cert(core, m, s);
+        break;
+    }
+    case BFT_MSG_SYNC_REQUEST: on_sync_request(core, m); break;
+    case BFT_MSG_SYNC_BLOCK: on_sync_block(core, m); break;
+    }
+}
+
+/* ---- Public ---- */
+
+struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_error *err)
+{
+    assert(config != NULL);
+    if (config->members.count < 1 || config->members.count > BFT_MEMBERS_MAX || config->self >= config->members.count)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: %u members (1..%d), self %u", config->members.count,
+                                BFT_MEMBERS_MAX, config->self),
+               NULL;
+    if (config->payload_max_bytes < 64 || config->payload_max_bytes > BFT_PAYLOAD_MAX || config->window_heights < 2 ||
+        config->window_heights > BFT_WINDOW_MAX || config->timeout_ms == 0 || config->timeout_ms > (1u << 24))
+        return cohort_error_set(err, BFT_E_INVALID, "bft",
+                                "core: payload_max_bytes %u (64..%u), window_heights %u (2..%d), timeout_ms %u",
+                                config->payload_max_bytes, BFT_PAYLOAD_MAX, config->window_heights, BFT_WINDOW_MAX,
+                                config->timeout_ms),
+               NULL;
+    struct bft_core *core = calloc(1, sizeof *core);
+    if (core == NULL) goto nomem;
+    core->config = *config;
+    core->n = config->members.count;
+    core->q = bft_quorum(core->n);
+    core->window = config->window_heights;
+    core->scheme = config->scheme != NULL ? config->scheme : &bft_scheme_secp;
+    core->slots = calloc(core->window + 1, sizeof *core->slots);
+    core->pending = malloc(config->payload_max_bytes);
+    core->commits = calloc(core->window + 1, sizeof *core->commits);
+    core->sync_payload = malloc(config->payload_max_bytes);
+    /* Actions of one step: a few per height of the window, plus room kept for persist and commit. */
+    core->action_cap = 12 * (size_t)core->window + 4 * core->n + 160;
+    core->send_limit = core->action_cap - 6 * (size_t)core->window - 64;
+    core->actions = calloc(core->action_cap, sizeof *core->actions);
+    core->arena_cap = 4 * ((size_t)config->payload_max_bytes + 8192) + 256 * 1024;
+    core->arena = malloc(core->arena_cap);
+    core->records = malloc(RECORDS_BYTES);
+    if (!core->slots || !core->pending || !core->commits || !core->sync_payload || !core->actions || !core->arena ||
+        !core->records)
+        goto nomem;
+    for (uint32_t i = 0; i <= core->window; i++) {
+        core->slots[i].payload = malloc(config->payload_max_bytes);
+        if (core->slots[i].payload == NULL) goto nomem;
+    }
+    return core;
+nomem:
+    bft_core_destroy(core);
+    cohort_error_set(err, BFT_E_NOMEM, "bft", "core: out of memory for a window of %u heights of %u bytes",
+                     config->window_heights, config->payload_max_bytes);
+    return NULL;
+}
+
+void bft_core_destroy(struct bft_core *core)
+{
+    if (core == NULL) return;
+    if (core->slots != NULL)
+        for (uint32_t i = 0; i <= core->window; i++) free(core->slots[i].payload);
+    free(core->slots);
+    free(core->pending);
+    free(core->commits);
+    free(core->sync_payload);
+    free(core->actions);
+    free(core->arena);
+    free(core->records);
+    explicit_bzero(core->config.private_key, sizeof core->config.private_key);
+    free(core);
+}
+
+int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *payload, size_t len,
+                     struct cohort_error *err)
+{
+    assert(core != NULL && !core->started);
+    assert(payload != NULL || len == 0);
+    if (record_type == BFT_RECORD_SNAPSHOT) return 0;
+    if (record_type == BFT_RECORD_VOTE) {
+        if (len != BFT_VOTE_RECORD_BYTES)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote record of %zu bytes", len);
+        uint64_t h = 0;
+        for (int i = 0; i < 8; i++) h = h << 8 | payload[i];
+        if (h <= core->committed_height) return 0; /* a height the log has passed */
+        struct slot *s = slot_at(core, h);
+        if (s == NULL)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote at height %llu is beyond the window",
+                                    (unsigned long long)h);
+        /* Flags only grow: a later record of a height includes what an earlier one said. */
+        s->own_flags |= payload[8];
+        memcpy(s->own_notarize_hash, payload + 9, BFT_HASH_BYTES);
+        memcpy(s->own_finalize_hash, payload + 41, BFT_HASH_BYTES);
+        return 0;
+    }
+    if (record_type != BFT_RECORD_COMMIT)
+        return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: unknown record type %u", record_type);
+    struct bft_commit *c = &core->commits[0];
+    int rc = bft_commit_decode(payload, len, core->config.instance, core->config.payload_max_bytes, c, err);
+    if (rc < 0) return rc;
+    const struct bft_block_header *h = &c->block.header;
+    if (h->index != core->committed_index + 1 || h->parent_height != core->committed_height ||
+        memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) != 0)
+        return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+                                "restore: commit of index %llu does not follow index %llu",
+                                (unsigned long long)h->index, (unsigned long long)core->committed_index);
+    core->committed_index = h->index;
+    core->committed_height = h->height;
+    memcpy(core->committed_hash, c->hash, BFT_HASH_BYTES);
+    return 0;
+}
+
+int bft_core_step(struct bft_core *core, const struct bft_event *event, const struct bft_action **actions,
+                  size_t *count, struct cohort_error *err)
+{
+    assert(core != NULL && event != NULL);
+    assert(actions != NULL && count != NULL);
+    core->action_count = 0;
+    core->arena_len = 0;
+    core->records_len = 0;
+    core->commit_count = 0;
+    *actions = core->actions;
+    *count = 0;
+    if (!core->started && event->type != BFT_EVENT_START && event->type != BFT_EVENT_SUBMIT)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: event %d before START", event->type);
+
+    switch (event->type) {
+    case BFT_EVENT_START:
+        if (core->started) return cohort_error_set(err, BFT_E_INVALID, "bft", "core: START twice");
+        core->started = true;
+        core->cur = core->committed_height + 1;
+        enter_height(core);
+        send_sync_request(core, -1); /* after a restart, learn where the others are */
+        break;
+    case BFT_EVENT_MESSAGE: on_message(core, event->bytes, event->len); break;
+    case BFT_EVENT_TIMER: on_timer(core, event->height); break;
+    case BFT_EVENT_SUBMIT:
+        if (event->len > core->config.payload_max_bytes - 4)
+            return cohort_error_set(err, BFT_E_RANGE, "bft", "core: entry of %zu bytes exceeds the block payload of %u",
+                                    event->len, core->config.payload_max_bytes);
+        if (core->pending_len + 4 + event->len > core->config.payload_max_bytes)
+            return cohort_error_set(err, BFT_E_FULL, "bft", "core: the next block is full; retry after a commit");
+        uint8_t *p = core->pending + core->pending_len;
+        p[0] = (uint8_t)(event->len >> 24);
+        p[1] = (uint8_t)(event->len >> 16);
+        p[2] = (uint8_t)(event->len >> 8);
+        p[3] = (uint8_t)event->len;
+        if (event->len > 0) memcpy(p + 4, event->bytes, event->len);
+        core->pending_len += 4 + (uint32_t)event->len;
+        return 0;
+    default: return cohort_error_set(err, BFT_E_INVALID, "bft", "core: unknown event type %d", event->type);
+    }
+    progress(core);
+    try_commit(core);
+    *count = core->action_count;
+    return 0;
+}
+
+int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_t record_len, uint8_t *out,
+                             size_t cap, size_t *out_len, struct cohort_error *err)
+{
+    assert(core != NULL && record != NULL);
+    assert(out != NULL && out_len != NULL);
+    struct bft_message *m = &core->out;
+    int rc = bft_commit_decode(record, record_len, core->config.instance, core->config.payload_max_bytes, &m->commit,
+                               err);
+    if (rc < 0) return rc;
+    m->type = BFT_MSG_SYNC_BLOCK;
+    m->has_block = true;
+    m->instance = core->config.instance;
+    m->sender = (uint16_t)core->config.self;
+    return bft_message_encode(m, core->config.private_key, core->scheme, out, cap, out_len, err);
+}
+
+void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)
+{
+    assert(core != NULL && status != NULL);
+    *status = core->status;
+    status->height = core->cur;
+    status->committed_index = core->committed_index;
+    status->committed_height = core->committed_height;
+    memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
+}

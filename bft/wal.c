@@ -1,0 +1,255 @@
+/*
+ * wal.c - the BFT write-ahead log: an append-only file of checksummed records
+ * (docs/bft.md "Storage"). The record format and the scan are pure functions, so the
+ * simulator's in-memory storage and the real file share them; the file functions below
+ * are the only I/O.
+ */
+#include "bft/bft.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+static const uint8_t magic[4] = {'C', 'B', 'W', '1'};
+
+/* CRC-32C, reflected polynomial 0x82F63B78, bit at a time per byte through a table built once. */
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t bft_crc32c(const uint8_t *data, size_t len)
+{
+    assert(data != NULL || len == 0);
+    pthread_once(&crc_once, crc_init); /* the table is built once, by whichever thread comes first */
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < len; i++) c = crc_table[(c ^ data[i]) & 0xff] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static void be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+void bft_wal_record_header(uint8_t type, const uint8_t *payload, size_t len, uint8_t header[BFT_WAL_HEADER_BYTES])
+{
+    assert(len <= BFT_WAL_RECORD_MAX);
+    assert(type >= BFT_RECORD_VOTE && type <= BFT_RECORD_SNAPSHOT);
+    memcpy(header, magic, 4);
+    header[4] = type;
+    header[5] = header[6] = header[7] = 0;
+    be32(header + 8, (uint32_t)len);
+    be32(header + 12, bft_crc32c(payload, len));
+    be32(header + 16, bft_crc32c(header, 16));
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (p[i] != 0) return false;
+    return true;
+}
+
+int bft_wal_scan(const uint8_t *data, size_t len, bft_wal_record_fn fn, void *arg, size_t *valid_len,
+                 struct cohort_error *err)
+{
+    assert(data != NULL || len == 0);
+    assert(valid_len != NULL);
+    size_t pos = 0;
+    *valid_len = 0;
+    while (pos < len) {
+        size_t left = len - pos;
+        const uint8_t *h = data + pos;
+        /* A crash may leave a partial header, or zero bytes the file system had allocated. */
+        if (left < BFT_WAL_HEADER_BYTES || all_zero(h, left)) break;
+        bool header_ok = memcmp(h, magic, 4) == 0 && rd32(h + 16) == bft_crc32c(h, 16) && h[4] >= BFT_RECORD_VOTE &&
+                         h[4] <= BFT_RECORD_SNAPSHOT && h[5] == 0 && h[6] == 0 && h[7] == 0 &&
+                         rd32(h + 8) <= BFT_WAL_RECORD_MAX;
+        if (!header_ok)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+                                    "wal: damaged record header at offset %zu (of %zu bytes); restore this member",
+                                    pos, len);
+        size_t payload_len = rd32(h + 8);
+        if (payload_len > left - BFT_WAL_HEADER_BYTES) break; /* cut off by the end: a torn write */
+        const uint8_t *payload = h + BFT_WAL_HEADER_BYTES;
+        size_t end = pos + BFT_WAL_HEADER_BYTES + payload_len;
+        if (rd32(h + 12) != bft_crc32c(payload, payload_len)) {
+            if (end == len) break; /* the last record, half written */
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+                                    "wal: record at offset %zu fails its checksum and %zu bytes follow it; restore "
+                                    "this member",
+                                    pos, len - end);
+        }
+        if (fn != NULL) {
+            int rc = fn(arg, h[4], payload, payload_len, pos);
+            if (rc < 0) return rc;
+        }
+        pos = end;
+        *valid_len = pos;
+    }
+    return 0;
+}
+
+/* ---- The file ---- */
+
+struct bft_wal {
+    int fd;
+    uint64_t size;
+    char path[PATH_MAX];
+};
+
+static int sync_directory_of(const char *path, struct cohort_error *err)
+{
+    char copy[PATH_MAX];
+    snprintf(copy, sizeof copy, "%s", path);
+    const char *dir = dirname(copy);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: open directory %s", dir);
+    int rc = fsync(dfd);
+    int saved = errno;
+    close(dfd);
+    if (rc < 0) return cohort_error_errno(err, BFT_E_IO, "bft", saved, "wal: fsync directory %s", dir);
+    return 0;
+}
+
+int bft_wal_open(const char *path, bft_wal_record_fn fn, void *arg, struct bft_wal **out, struct cohort_error *err)
+{
+    assert(path != NULL && out != NULL);
+    *out = NULL;
+    if (strlen(path) >= PATH_MAX) return cohort_error_set(err, BFT_E_INVALID, "bft", "wal: path too long");
+    bool created = access(path, F_OK) != 0;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: open %s", path);
+    int rc = 0;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: stat %s", path);
+        goto fail;
+    }
+    size_t len = (size_t)st.st_size, valid = 0;
+    if (len > 0) {
+        void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: map %s", path);
+            goto fail;
+        }
+        rc = bft_wal_scan(map, len, fn, arg, &valid, err);
+        munmap(map, len);
+        if (rc < 0) {
+            cohort_error_wrap(err, "%s", path);
+            goto fail;
+        }
+    }
+    if (valid < len) {
+        /* The torn tail of a crash: cut it off, durably, before anything is appended. */
+        if (ftruncate(fd, (off_t)valid) < 0 || fsync(fd) < 0) {
+            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: truncate %s to %zu", path, valid);
+            goto fail;
+        }
+    }
+    if (created) {
+        if (fsync(fd) < 0) {
+            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: fsync %s", path);
+            goto fail;
+        }
+        rc = sync_directory_of(path, err);
+        if (rc < 0) goto fail;
+    }
+    if (lseek(fd, (off_t)valid, SEEK_SET) < 0) {
+        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: seek %s", path);
+        goto fail;
+    }
+    struct bft_wal *wal = calloc(1, sizeof *wal);
+    if (wal == NULL) {
+        rc = cohort_error_set(err, BFT_E_NOMEM, "bft", "wal: out of memory");
+        goto fail;
+    }
+    wal->fd = fd;
+    wal->size = valid;
+    snprintf(wal->path, sizeof wal->path, "%s", path);
+    *out = wal;
+    return 0;
+fail:
+    close(fd);
+    return rc;
+}
+
+int bft_wal_append(struct bft_wal *wal, uint8_t type, const uint8_t *payload, size_t len, struct cohort_error *err)
+{
+    assert(wal != NULL && wal->fd >= 0);
+    if (len > BFT_WAL_RECORD_MAX)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "wal: record of %zu bytes exceeds %u", len,
+                                BFT_WAL_RECORD_MAX);
+    uint8_t header[BFT_WAL_HEADER_BYTES];
+    bft_wal_record_header(type, payload, len, header);
+    struct iovec iov[2] = {{header, sizeof header}, {(void *)payload, len}};
+    size_t total = sizeof header + len, done = 0;
+    while (done < total) {
+        ssize_t n = pwritev(wal->fd, iov, 2, (off_t)(wal->size + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int saved = errno;
+            /* Cut back what half got written, so the next append starts on a record boundary. */
+            int cut = ftruncate(wal->fd, (off_t)wal->size);
+            (void)cut; /* if this fails too, recovery treats the partial record as a torn tail */
+            return cohort_error_errno(err, BFT_E_IO, "bft", saved, "wal: write %s", wal->path);
+        }
+        done += (size_t)n;
+        /* Advance the iovecs past what was written. */
+        size_t skip = (size_t)n;
+        for (int i = 0; i < 2; i++) {
+            size_t take = skip < iov[i].iov_len ? skip : iov[i].iov_len;
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + take;
+            iov[i].iov_len -= take;
+            skip -= take;
+        }
+    }
+    wal->size += total;
+    return 0;
+}
+
+int bft_wal_sync(struct bft_wal *wal, struct cohort_error *err)
+{
+    assert(wal != NULL && wal->fd >= 0);
+    if (fdatasync(wal->fd) < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: fdatasync %s", wal->path);
+    return 0;
+}
+
+uint64_t bft_wal_size(const struct bft_wal *wal)
+{
+    assert(wal != NULL);
+    return wal->size;
+}
+
+void bft_wal_close(struct bft_wal *wal)
+{
+    if (wal == NULL) return;
+    close(wal->fd);
+    free(wal);
+}
