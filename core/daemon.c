@@ -12,6 +12,7 @@
 
 #include "assignments.h"
 #include "common/hex.h"
+#include "common/secp.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
 #include "provision.h"
@@ -33,10 +34,16 @@ struct daemon {
     int64_t started_ms;
     char docker_error[COHORT_ERROR_MESSAGE_MAX];
     char manager_error[COHORT_ERROR_MESSAGE_MAX];
+    char key_error[COHORT_ERROR_MESSAGE_MAX]; /* sticky: a wrong keystore stays reported */
     pthread_mutex_t lock; /* guards the two errors for the API */
     /* The manager side: present when manager_rpc and manager_file are configured. */
     bool manager;
     struct mc_rpc *rpc;
+    char urls[8][512];       /* manager_rpc split at commas; the current one is urls[url] */
+    unsigned nurls, url;
+    bool has_key;
+    uint8_t public_key[64];  /* from --keystore: must be the node's registered key */
+    bool key_checked;
     struct mc_deployment deployment;
     struct mc_watcher_config watch;
     struct assignments assignments;
@@ -52,13 +59,14 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     (void)len;
     struct daemon *d = ctx;
     pthread_mutex_lock(&d->lock);
-    bool ok = d->docker_error[0] == '\0' && d->manager_error[0] == '\0';
-    size_t size = 2 * COHORT_ERROR_MESSAGE_MAX + 64;
+    bool ok = d->docker_error[0] == '\0' && d->manager_error[0] == '\0' && d->key_error[0] == '\0';
+    size_t size = 3 * COHORT_ERROR_MESSAGE_MAX + 64;
     char *text = malloc(size);
     if (text && ok) snprintf(text, size, "ok\n");
     else if (text)
-        snprintf(text, size, "degraded:%s%s%s%s\n", d->docker_error[0] ? " docker: " : "", d->docker_error,
-                 d->manager_error[0] ? " manager: " : "", d->manager_error);
+        snprintf(text, size, "degraded:%s%s%s%s%s%s\n", d->docker_error[0] ? " docker: " : "", d->docker_error,
+                 d->manager_error[0] ? " manager: " : "", d->manager_error, d->key_error[0] ? " keystore: " : "",
+                 d->key_error);
     pthread_mutex_unlock(&d->lock);
     out->status = ok ? 200 : 503;
     out->content_type = "text/plain";
@@ -133,8 +141,24 @@ static int manager_open(struct daemon *d, struct cohort_error *err)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "manager_rpc is set but manager_file is not: give --manager-file");
     int rc = mc_deployment_load(c->manager_file, &d->deployment, err);
     if (rc < 0) return rc;
-    struct mc_rpc_options o = {.url = c->manager_rpc, .max_retries = 1};
+    char list[sizeof c->manager_rpc];
+    snprintf(list, sizeof list, "%s", c->manager_rpc);
+    for (char *save = NULL, *u = strtok_r(list, ",", &save); u && d->nurls < 8; u = strtok_r(NULL, ",", &save))
+        snprintf(d->urls[d->nurls++], sizeof d->urls[0], "%s", u);
+    struct mc_rpc_options o = {.url = d->urls[0], .max_retries = 1};
     if ((rc = mc_rpc_open(&d->rpc, &o, err)) < 0) return rc;
+    if (c->keystore[0]) {
+        char password[MC_PASSWORD_MAX_BYTES + 2];
+        size_t len;
+        uint8_t key[32], address[20];
+        if ((rc = mc_password_from_file(c->password_file, password, sizeof password, &len, err)) < 0) return rc;
+        rc = mc_keystore_load(c->keystore, password, len, key, address, err);
+        explicit_bzero(password, sizeof password);
+        if (rc == 0) rc = secp_pubkey(key, d->public_key, err);
+        explicit_bzero(key, sizeof key);
+        if (rc < 0) return rc;
+        d->has_key = true;
+    }
     assignments_init(&d->assignments, c->node_id);
     snprintf(d->state_path, sizeof d->state_path, "%s/manager-state.json", c->state_dir);
     if ((rc = assignments_load(&d->assignments, d->state_path, err)) < 0) return rc;
@@ -147,7 +171,7 @@ static int manager_open(struct daemon *d, struct cohort_error *err)
     d->sink = (struct mc_watcher_sink){.deliver = assignments_deliver, .rewind = assignments_rewind_sink,
                                        .ctx = &d->sink_state};
     d->manager = true;
-    log_info("following the manager", "rpc=%s events=%zu from_block=%llu", c->manager_rpc, d->assignments.nevents,
+    log_info("following the manager", "rpc=%s events=%zu from_block=%llu", d->urls[0], d->assignments.nevents,
              (unsigned long long)(d->assignments.cursor.started ? d->assignments.cursor.last.number + 1 : d->deployment.block));
     return 0;
 }
@@ -163,9 +187,39 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
             if (strcmp(d->manager_error, err.message) != 0)
                 log_warn("manager unavailable; keeping what runs", "error=\"%s\"", err.message);
             set_manager_error(d, err.message);
+            if (d->nurls > 1 && (err.code == MC_E_UNAVAILABLE || err.code == MC_E_HTTP)) {
+                /* The next endpoint for the next round. */
+                d->url = (d->url + 1) % d->nurls;
+                struct mc_rpc *next;
+                struct mc_rpc_options o = {.url = d->urls[d->url], .max_retries = 1};
+                if (mc_rpc_open(&next, &o, NULL) == 0) {
+                    mc_rpc_close(d->rpc);
+                    d->rpc = next;
+                    log_info("switching manager RPC", "url=%s", d->urls[d->url]);
+                }
+            }
             break;
         }
         set_manager_error(d, "");
+    }
+    if (d->has_key && !d->key_checked && d->manager_error[0] == '\0') {
+        /* The keystore must hold the key this node registered with: a wrong file would sign
+           as someone else once the node signs (BFT votes). Say so; keep running what runs. */
+        struct mc_node_info node;
+        if (mc_manager_get_node(d->rpc, &d->deployment, d->config->node_id, &node, &err) == 0) {
+            d->key_checked = true;
+            if (memcmp(node.public_key, d->public_key, 64) != 0) {
+                char message[COHORT_ERROR_MESSAGE_MAX];
+                snprintf(message, sizeof message, "the keystore's key is not node %llu's registered key: check --keystore",
+                         (unsigned long long)d->config->node_id);
+                log_error("wrong keystore", "error=\"%s\"", message);
+                pthread_mutex_lock(&d->lock);
+                snprintf(d->key_error, sizeof d->key_error, "%s", message);
+                pthread_mutex_unlock(&d->lock);
+            } else {
+                log_info("keystore matches the node's registered key", NULL);
+            }
+        }
     }
     if (!d->assignments.changed || !d->provisioner_ready) return false;
     struct chain_config_params params = {.manager_chain_id = d->deployment.chain_id,

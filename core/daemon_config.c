@@ -18,7 +18,7 @@ const char daemon_config_usage[] =
     "the environment as COHORT_<NAME>. Flags win over the environment, which wins over the file.\n"
     "\n"
     "  --node-id ID             this node's id on the manager (required)\n"
-    "  --manager-rpc URL        JSON-RPC endpoint of the manager chain\n"
+    "  --manager-rpc URL[,URL]  JSON-RPC endpoints of the manager chain, tried in turn\n"
     "  --manager-file FILE      the deployment file written by 'cohort manager deploy'\n"
     "  --state-dir DIR          where cohort-core keeps its state (/var/lib/cohort)\n"
     "  --docker-socket PATH     dockerd's socket (/var/run/docker.sock)\n"
@@ -33,7 +33,9 @@ const char daemon_config_usage[] =
     "  --cpu-quota-percent N    hard CPU cap of a full node in percent of one CPU (0: none)\n"
     "  --confirmations N        blocks behind the manager's head (2)\n"
     "  --poll-ms N              how often to look at the manager and Docker (1000)\n"
-    "  --log-level LEVEL        debug, info, warn or error (info)\n";
+    "  --log-level LEVEL        debug, info, warn or error (info)\n"
+    "  --keystore FILE          the node's V3 keystore: checked against the node's key on the manager\n"
+    "  --password-file FILE     its password (first line)\n";
 
 void daemon_config_defaults(struct daemon_config *c)
 {
@@ -77,6 +79,8 @@ static const struct key keys[] = {
     KEY("confirmations", K_UINT, confirmations),
     KEY("poll_ms", K_UINT, poll_ms),
     KEY("log_level", K_LEVEL, log_level),
+    KEY("keystore", K_STRING, keystore),
+    KEY("password_file", K_STRING, password_file),
 };
 
 static const struct key *find_key(const char *name, size_t len)
@@ -252,6 +256,8 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
     if (c->api_port == 0) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "api_port must not be 0");
     if (!(c->memory_factor > 0 && c->memory_factor <= 1))
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "memory_factor %g is not in (0, 1]", c->memory_factor);
+    if (c->keystore[0] != '\0' && c->password_file[0] == '\0')
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "keystore is set but password_file is not: a daemon cannot prompt");
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
     return 0;

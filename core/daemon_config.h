@@ -4,7 +4,7 @@
  *
  *   key (file)          env                      flag                default
  *   node_id             COHORT_NODE_ID           --node-id           (required)
- *   manager_rpc         COHORT_MANAGER_RPC       --manager-rpc       (none: no manager)
+ *   manager_rpc         COHORT_MANAGER_RPC       --manager-rpc       (none: no manager; several: comma-separated)
  *   manager_file        COHORT_MANAGER_FILE      --manager-file      (deployment file)
  *   state_dir           COHORT_STATE_DIR         --state-dir         /var/lib/cohort
  *   docker_socket       DOCKER_HOST (unix://)    --docker-socket     /var/run/docker.sock
@@ -20,6 +20,8 @@
  *   confirmations       COHORT_CONFIRMATIONS     --confirmations     2
  *   poll_ms             COHORT_POLL_MS           --poll-ms           1000
  *   log_level           COHORT_LOG_LEVEL         --log-level         info
+ *   keystore            COHORT_KEYSTORE          --keystore          (none) the node's key, checked against the manager
+ *   password_file       COHORT_PASSWORD_FILE     --password-file     (none) the keystore's password
  */
 #ifndef COHORT_CORE_DAEMON_CONFIG_H
 #define COHORT_CORE_DAEMON_CONFIG_H
@@ -49,6 +51,8 @@ struct daemon_config {
     unsigned confirmations;
     unsigned poll_ms;
     enum log_level log_level;
+    char keystore[1024];
+    char password_file[1024];
 };
 
 /* The defaults of the table above (node_id 0: unset). */

@@ -51,6 +51,12 @@ static void start_core(int i)
     snprintf(state, sizeof state, "%s/state%d", dir, i);
     snprintf(manager, sizeof manager, "%s/manager.json", dir);
     snprintf(log, sizeof log, "%s/core%d.log", dir, i);
+    /* Node 0 lists a dead endpoint first (it must switch to anvil) and its own keystore;
+       node 1 is given node 0's keystore, which its health must report. */
+    char rpcs[200], keystore[128], password[128];
+    snprintf(rpcs, sizeof rpcs, "%s%s", i == 0 ? "http://127.0.0.1:9," : "", anvil_url);
+    snprintf(keystore, sizeof keystore, "%s/node0.json", dir);
+    snprintf(password, sizeof password, "%s/password", dir);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
@@ -58,9 +64,10 @@ static void start_core(int i)
         (void)f;
         char bin[1100];
         snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
-        execl(bin, bin, "--node-id", node, "--manager-rpc", anvil_url, "--manager-file", manager, "--state-dir", state,
+        execl(bin, bin, "--node-id", node, "--manager-rpc", rpcs, "--manager-file", manager, "--state-dir", state,
               "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0", "--poll-ms", "200",
-              "--memory-bytes", "8589934592", "--disk-bytes", "137438953472", (char *)NULL);
+              "--memory-bytes", "8589934592", "--disk-bytes", "137438953472", "--keystore", keystore,
+              "--password-file", password, (char *)NULL);
         _exit(127);
     }
     cores[i] = pid;
@@ -111,6 +118,17 @@ static void setup(void)
                                                &err) == 0, "%s", err.message);
         api_ports[i] = testutil_free_port();
     }
+    /* Node 0's keystore (light scrypt: a test) and the password file. */
+    struct mc_keystore_params light = {.kdf = MC_KDF_SCRYPT, .scrypt_log2_n = 10};
+    char *json, keystore[128], password[128];
+    ck_assert_int_eq(mc_keystore_encrypt(node_keys[0], "pw", 2, &light, &json, &err), 0);
+    snprintf(keystore, sizeof keystore, "%s/node0.json", dir);
+    ck_assert_int_eq(mc_keystore_write_file(keystore, json, &err), 0);
+    free(json);
+    snprintf(password, sizeof password, "%s/password", dir);
+    FILE *pw = fopen(password, "w");
+    fputs("pw\n", pw);
+    fclose(pw);
     cleanup_docker();
     for (int i = 0; i < NODES; i++) start_core(i);
 }
@@ -229,6 +247,12 @@ START_TEST(chains_come_up_and_stay_up)
         ck_assert(c.read_only_rootfs && c.network_host && c.cap_drop_all && c.no_new_privileges);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    /* Node 0 got there through its second RPC endpoint, with the right key: healthy. Node 1
+       was given node 0's keystore: it runs its chains but reports the wrong key. */
+    ck_assert(wait_for(api_ports[0], "/healthz", "ok", 10));
+    char health[2048];
+    ck_assert_int_eq(testutil_http_get(api_ports[1], "/healthz", health, sizeof health), 503);
+    ck_assert_msg(strstr(health, "not node") != NULL && strstr(health, "registered key") != NULL, "%s", health);
     fprintf(stderr, "e2e: three chains created and answering in %.2f s\n",
             (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
 
