@@ -110,7 +110,7 @@ static void setup(void)
         ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
         ck_assert_int_eq(secp_address_from_secret(node_keys[i], address, &err), 0);
         fund(address);
-        base_ports[i] = (uint16_t)(41000 + 1024 * i + (getpid() % 8) * 2048);
+        base_ports[i] = (uint16_t)(TESTUTIL_PORTS_NODE_E2E + 1100 * i); /* a large chain spans 1024 ports */
         uint8_t ip[4] = {127, 0, 0, 1};
         char name[32];
         snprintf(name, sizeof name, "e2e-%d-%d", (int)getpid(), i);

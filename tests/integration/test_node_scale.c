@@ -54,7 +54,7 @@ static void setup_manager(void)
     ck_assert_int_eq(mc_deployment_save(path, &deployment, &err), 0);
     /* The deployer registers the node itself: one key is enough here. */
     memcpy(node_key, deployer, 32);
-    base_port = (uint16_t)(20000 + (getpid() % 16) * 1024);
+    base_port = TESTUTIL_PORTS_NODE_SCALE;
     uint8_t ip[4] = {127, 0, 0, 1};
     ck_assert_msg(mc_manager_register_node(rpc, node_key, &deployment, "scale", ip, base_port, "", &node_id, &err) == 0,
                   "%s", err.message);

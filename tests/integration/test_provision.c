@@ -42,7 +42,7 @@ static void setup(void)
     testutil_build_subnode_image(NULL, image, sizeof image);
     node_id = 900000 + (uint64_t)getpid();
     /* 128 slots * 8 ports above the base: find a free-looking block high up. */
-    base_port = (uint16_t)(40000 + (getpid() % 20) * 1024);
+    base_port = TESTUTIL_PORTS_PROVISION;
 }
 
 static void teardown(void)

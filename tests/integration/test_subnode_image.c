@@ -116,8 +116,7 @@ START_TEST(serves_status_and_stops_on_sigterm)
     ck_assert_int_eq(docker_image_inspect(client, tag, &image, &err), 0);
     ck_assert_int_lt(image.size_bytes, 20 << 20); /* the binary and its libraries, nothing else */
     ck_assert_int_eq(docker_volume_create(client, volume, labels, 1, &err), 0);
-    int base = testutil_free_port() & ~7;
-    if (base < 1024) base = 20000;
+    int base = TESTUTIL_PORTS_SUBNODE_IMAGE;
     struct chain_config c = config(base - 16);
     char *json;
     ck_assert_int_eq(chain_config_encode(&c, &json, &err), 0);
@@ -156,8 +155,7 @@ START_TEST(refuses_a_bad_config)
     struct cohort_error err = {0};
     ck_assert_int_eq(docker_volume_create(client, volume, labels, 1, &err), 0);
     write_config("{\"version\": 2}");
-    int base = testutil_free_port() & ~7;
-    if (base < 1024) base = 20008;
+    int base = TESTUTIL_PORTS_SUBNODE_IMAGE + 8;
     run(base);
     char body[8192];
     ck_assert_int_eq(wait_status(base, "/status", body, sizeof body), 200);

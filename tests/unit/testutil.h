@@ -43,7 +43,20 @@ void testutil_rand_bytes(uint64_t *state, uint8_t *out, size_t len);
 
 /* ---- Real servers for integration tests ---- */
 
-/* Returns a TCP port on 127.0.0.1 that was free a moment ago. */
+/*
+ * Subnodes use the host network and bind their slot's ports, and ctest runs tests side by
+ * side: each test that starts subnodes owns a fixed block of ports, below the kernel's
+ * ephemeral range (32768-60999, where free ports and outgoing connections live):
+ *   11000-11015  test_subnode_image        12000-12255  test_provision
+ *   13000-15123  test_node_e2e (2 nodes)   16000-17023  test_node_scale
+ *   18000-25167  devnet_check (4 nodes)
+ */
+#define TESTUTIL_PORTS_SUBNODE_IMAGE 11000
+#define TESTUTIL_PORTS_PROVISION 12000
+#define TESTUTIL_PORTS_NODE_E2E 13000
+#define TESTUTIL_PORTS_NODE_SCALE 16000
+
+/* Returns a TCP port on 127.0.0.1 that was free a moment ago (from the ephemeral range). */
 int testutil_free_port(void);
 
 /* Waits until something accepts TCP connections on 127.0.0.1:port; 0, or -1 after timeout_ms. */
