@@ -339,6 +339,39 @@ int evm_execute(const struct evm_host *host, const struct evm_tx_context *contex
 /* Frees this thread's VM working memory (frames, memory buffers, output). Harmless when none. */
 void evm_thread_release(void);
 
+/* ---- Pre-analysed code: one code run many times (benchmarks, tools) ---- */
+
+/*
+ * Code prepared once for the interpreter: a padded copy and its JUMPDEST bitmap, the work
+ * evm_execute otherwise repeats for every message. Opaque; immutable once made, so several
+ * threads may run the same one.
+ */
+struct evm_code;
+
+/* The largest code evm_code_new accepts (the state accepts genesis code up to 1 MiB). */
+#define EVM_CODE_ANALYZE_MAX ((size_t)1 << 20)
+
+/*
+ * Copies and analyses code[0..code_size) (code is not kept). Returns 0 and sets *out (owned
+ * by the caller: evm_code_free), or EVM_E_INVALID (over EVM_CODE_ANALYZE_MAX) or
+ * EVM_E_NOMEM with err filled and *out NULL.
+ */
+int evm_code_new(const uint8_t *code, size_t code_size, struct evm_code **out, struct cohort_error *err);
+/* Frees code; NULL is harmless. */
+void evm_code_free(struct evm_code *code);
+
+/*
+ * evm_execute for a top-level call (kind EVM_CALL...EVM_STATICCALL, not a creation) whose
+ * code is given analysed instead of read from host->get_code(message->code_address); the
+ * caller makes sure it is the code it wants run (normally that account's code). Everything
+ * else is as evm_execute: the same preconditions, nested messages read their code from the
+ * host, the same results and errors, plus EVM_E_INVALID for a creation or a NULL code.
+ * code is read during the call only.
+ */
+int evm_execute_analyzed(const struct evm_host *host, const struct evm_tx_context *context,
+                         enum evm_revision revision, const struct evm_message *message, const struct evm_code *code,
+                         struct evm_result *result, struct cohort_error *err);
+
 /* ---- Addresses and precompiles ---- */
 
 /* CREATE's address: the last 20 bytes of keccak256(rlp([sender, nonce])). */

@@ -56,6 +56,11 @@ struct evm_code_analysis {
 };
 bool evm_analyze(struct evm_code_analysis *analysis, const uint8_t *code, size_t code_size);
 
+/* evm.h's opaque pre-analysed code: an analysis that no frame owns. */
+struct evm_code {
+    struct evm_code_analysis analysis;
+};
+
 /* True when dest is a JUMPDEST instruction of the analysed code. */
 static inline bool evm_is_jumpdest(const struct evm_code_analysis *analysis, uint64_t dest)
 {
@@ -76,7 +81,12 @@ struct evm_frame {
     size_t stack_size; /* while suspended or after it ended */
 
     struct evm_message message;
-    struct evm_code_analysis analysis;
+    struct evm_code_analysis analysis; /* the frame's own copy of its code, reused between messages */
+    /*
+     * The code the frame runs: &analysis, or for the top-level message of
+     * evm_execute_analyzed the caller's struct evm_code (read only, outlives the frame).
+     */
+    const struct evm_code_analysis *code;
     size_t pc;
     int64_t gas_left;
     int64_t gas_refund; /* may go negative inside a frame (EIP-2200); summed on success */
@@ -109,6 +119,7 @@ struct evm_vm {
     unsigned flags;
 
     struct evm_message pending; /* the nested message a frame asked for (EVM_EXIT_CALL) */
+    const struct evm_code_analysis *top_code; /* evm_execute_analyzed's code, else NULL */
     struct evm_buffer scratch;  /* precompile output */
     struct evm_buffer output;   /* the top-level result's output */
 };

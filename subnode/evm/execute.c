@@ -167,8 +167,9 @@ static enum begin_result begin_message(struct evm_vm *vm, const struct evm_messa
     *out = (struct outcome){.status = EVM_SUCCESS, .gas_left = m->gas, .is_create = is_create};
     memcpy(out->recipient, m->recipient, 20);
 
-    const uint8_t *code;
+    const uint8_t *code = NULL;
     size_t code_size = 0;
+    const struct evm_code_analysis *analysed = NULL; /* set when the code comes analysed */
     if (is_create) {
         code = m->input;
         code_size = m->input_size;
@@ -187,13 +188,24 @@ static enum begin_result begin_message(struct evm_vm *vm, const struct evm_messa
             }
             return BEGIN_DONE;
         }
-        code = host->get_code(hctx, m->code_address, &code_size);
+        if (vm->top_code != NULL && m->depth == 0) {
+            /* evm_execute_analyzed: the caller analysed the top-level code once for many runs. */
+            analysed = vm->top_code;
+            code_size = analysed->code_size;
+        } else {
+            code = host->get_code(hctx, m->code_address, &code_size);
+        }
     }
     if (code_size == 0) return BEGIN_DONE; /* nothing to run; a creation deploys empty code */
 
     struct evm_frame *f = next_frame(vm);
-    if (f == NULL || !evm_analyze(&f->analysis, code, code_size))
-        return (evm_out_of_memory(vm, "a frame"), BEGIN_ABORT);
+    if (f == NULL) return (evm_out_of_memory(vm, "a frame"), BEGIN_ABORT);
+    if (analysed == NULL) {
+        if (!evm_analyze(&f->analysis, code, code_size)) return (evm_out_of_memory(vm, "a frame"), BEGIN_ABORT);
+        analysed = &f->analysis;
+    }
+    assert(analysed->code_size == code_size);
+    f->code = analysed;
     f->message = *m;
     if (is_create) {
         /* Init code runs with empty calldata; the code itself is the frame's analysed copy. */
@@ -335,8 +347,10 @@ static int fail(struct evm_result *result, int code)
     return code;
 }
 
-int evm_execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
-                const struct evm_message *message, struct evm_result *result, struct cohort_error *err)
+/* evm_execute and evm_execute_analyzed: top_code, when not NULL, is the top-level message's code. */
+static int execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
+                   const struct evm_message *message, const struct evm_code_analysis *top_code,
+                   struct evm_result *result, struct cohort_error *err)
 {
     assert(host != NULL && context != NULL);
     assert(message != NULL && result != NULL);
@@ -364,6 +378,7 @@ int evm_execute(const struct evm_host *host, const struct evm_tx_context *contex
     vm->err = err;
     vm->flags = 0;
     vm->frame_count = 0;
+    vm->top_code = top_code;
     vm->output.size = 0;
     *result = (struct evm_result){.status = EVM_SUCCESS, .gas_left = message->gas};
 
@@ -388,7 +403,9 @@ int evm_execute(const struct evm_host *host, const struct evm_tx_context *contex
     }
 
     struct outcome out;
-    if (!run(vm, message, &out)) {
+    bool ran = run(vm, message, &out);
+    vm->top_code = NULL; /* the caller's code is not kept past this call */
+    if (!ran) {
         vm->frame_count = 0;
         return fail(result, vm->abort_code);
     }
@@ -409,4 +426,48 @@ int evm_execute(const struct evm_host *host, const struct evm_tx_context *contex
         return fail(result, EVM_E_HOST);
     }
     return 0;
+}
+
+int evm_execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
+                const struct evm_message *message, struct evm_result *result, struct cohort_error *err)
+{
+    return execute(host, context, revision, message, NULL, result, err);
+}
+
+int evm_execute_analyzed(const struct evm_host *host, const struct evm_tx_context *context,
+                         enum evm_revision revision, const struct evm_message *message, const struct evm_code *code,
+                         struct evm_result *result, struct cohort_error *err)
+{
+    assert(message != NULL && result != NULL);
+    if (code == NULL || message->kind == EVM_CREATE || message->kind == EVM_CREATE2)
+        return fail(result, cohort_error_set(err, EVM_E_INVALID, "evm",
+                                             "evm: evm_execute_analyzed needs code and a call (kind %d)",
+                                             (int)message->kind));
+    assert(code->analysis.code.size == code->analysis.code_size + EVM_CODE_PADDING);
+    return execute(host, context, revision, message, &code->analysis, result, err);
+}
+
+int evm_code_new(const uint8_t *code, size_t code_size, struct evm_code **out, struct cohort_error *err)
+{
+    assert(out != NULL);
+    assert(code != NULL || code_size == 0);
+    *out = NULL;
+    if (code_size > EVM_CODE_ANALYZE_MAX)
+        return cohort_error_set(err, EVM_E_INVALID, "evm", "evm: code of %zu bytes, over the cap of %zu", code_size,
+                                (size_t)EVM_CODE_ANALYZE_MAX);
+    struct evm_code *c = calloc(1, sizeof *c);
+    if (c == NULL || !evm_analyze(&c->analysis, code, code_size)) {
+        evm_code_free(c);
+        return cohort_error_set(err, EVM_E_NOMEM, "evm", "evm: out of memory analysing %zu bytes of code", code_size);
+    }
+    *out = c;
+    return 0;
+}
+
+void evm_code_free(struct evm_code *code)
+{
+    if (code == NULL) return;
+    evm_buffer_free(&code->analysis.code);
+    evm_buffer_free(&code->analysis.jumpdests);
+    free(code);
 }

@@ -1,11 +1,12 @@
 /*
  * interpreter.c - the instruction loop of one frame.
  *
- * Shape (evmone's baseline interpreter). Before every instruction, one table lookup for
- * the revision gives its static gas and stack bounds; the checks run before the body, so a
- * body can read and write the stack without testing it. Undefined opcodes carry an
- * impossible stack requirement, so they fall out of the same test. The code is padded
- * (analysis.c), so the loop never compares pc with the code size.
+ * Shape (evmone's baseline interpreter). Each instruction starts with its own checks
+ * (CHECKS: stack bounds and static gas as compile-time constants from the opcode X-macro,
+ * plus, for opcodes newer than Berlin, whether the revision defines them), so a body can
+ * read and write the stack without testing it. Bytes no revision defines dispatch straight
+ * to the undefined-instruction exit. The code is padded (analysis.c), so the loop never
+ * compares pc with the code size.
  *
  * Dispatch. With GCC or clang the loop uses computed goto and every instruction ends with
  * its own copy of the fetch-and-jump (one indirect branch per instruction site, which the
@@ -58,35 +59,45 @@ static inline uint64_t words_of(uint64_t bytes) { return (bytes + 31) / 32; }
 /* Memory cost of a size in words: 3 per word plus words^2 / 512 (Yellow Paper C_mem). */
 static inline int64_t memory_cost(uint64_t words) { return (int64_t)(3 * words + words * words / 512); }
 
-enum memory_outcome { MEMORY_OK = 0, MEMORY_OUT_OF_GAS = 1, MEMORY_NOMEM = 2 };
+/*
+ * The memory functions take the gas left by value and return it, charged, or one of these
+ * negative outcomes. Passing the interpreter's gas by address instead would make it an
+ * address-taken variable that lives in memory, and every instruction's gas check would be
+ * a load and a store on one stack slot (a store-to-load dependency from each instruction
+ * to the next); by value it stays in a register.
+ */
+#define MEMORY_OUT_OF_GAS ((int64_t)-1)
+#define MEMORY_NOMEM ((int64_t)-2)
 
-/* Grows f's memory to cover end bytes (end > size), charging the expansion. */
-static enum memory_outcome grow_memory(struct evm_frame *f, int64_t *gas, uint64_t end)
+/* Grows f's memory to cover end bytes (end > size): the gas left after the expansion. */
+static int64_t grow_memory(struct evm_frame *f, int64_t gas, uint64_t end)
 {
     assert(end > f->memory.size);
+    assert(gas >= 0);
     if (end > EVM_MEMORY_MAX) return MEMORY_OUT_OF_GAS;
     uint64_t new_words = words_of(end);
     uint64_t old_words = f->memory.size / 32;
     int64_t cost = memory_cost(new_words) - memory_cost(old_words);
-    if ((*gas -= cost) < 0) return MEMORY_OUT_OF_GAS;
+    if ((gas -= cost) < 0) return MEMORY_OUT_OF_GAS;
     if (!evm_buffer_reserve(&f->memory, new_words * 32)) return MEMORY_NOMEM;
     memset(f->memory.data + f->memory.size, 0, new_words * 32 - f->memory.size);
     f->memory.size = new_words * 32;
     assert(f->memory.size % 32 == 0);
-    return MEMORY_OK;
+    return gas;
 }
 
 /*
  * Checks the memory region [offset, offset + size) taken from the stack and grows memory
- * over it. A zero size touches no memory whatever the offset (and yields offset 0).
+ * over it: the gas left, or a negative outcome. A zero size touches no memory whatever the
+ * offset (and yields offset 0).
  */
-static inline enum memory_outcome memory_region(struct evm_frame *f, int64_t *gas, u256 offset, u256 size,
-                                                uint64_t *offset_out, uint64_t *size_out)
+static inline int64_t memory_region(struct evm_frame *f, int64_t gas, u256 offset, u256 size, uint64_t *offset_out,
+                                    uint64_t *size_out)
 {
     if (u256_is_zero(size)) {
         *offset_out = 0;
         *size_out = 0;
-        return MEMORY_OK;
+        return gas;
     }
     if (!u256_fits_u64(offset) || !u256_fits_u64(size) || offset.w[0] > EVM_MEMORY_MAX || size.w[0] > EVM_MEMORY_MAX)
         return MEMORY_OUT_OF_GAS;
@@ -94,7 +105,318 @@ static inline enum memory_outcome memory_region(struct evm_frame *f, int64_t *ga
     *size_out = size.w[0];
     uint64_t end = offset.w[0] + size.w[0];
     if (end > f->memory.size) return grow_memory(f, gas, end);
-    return MEMORY_OK;
+    return gas;
+}
+
+/*
+ * Stack words read and written in place, limb by limb. Inside evm_interpret GCC 12 keeps a
+ * copy of every u256 passed by value in a stack slot: two loads and two stores of 16 bytes
+ * per operand, never read, on each instruction that passes one (seen in the disassembly;
+ * the switch build has few of them, so the computed goto's abnormal edges seem to stop the
+ * scalar replacement of those aggregates). The hot instructions use these helpers, which
+ * take pointers and work on 64-bit scalars, instead.
+ */
+static inline bool is_zero_at(const u256 *a) { return (a->w[0] | a->w[1] | a->w[2] | a->w[3]) == 0; }
+static inline bool fits_u64_at(const u256 *a) { return (a->w[1] | a->w[2] | a->w[3]) == 0; }
+
+static inline void set_u64_at(u256 *r, uint64_t v)
+{
+    r->w[0] = v;
+    r->w[1] = 0;
+    r->w[2] = 0;
+    r->w[3] = 0;
+}
+
+/* *a < *b, unsigned. */
+static inline bool lt_at(const u256 *a, const u256 *b)
+{
+    uint64_t unused;
+    uint64_t borrow = u256_sub_limb(a->w[0], b->w[0], 0, &unused);
+    borrow = u256_sub_limb(a->w[1], b->w[1], borrow, &unused);
+    borrow = u256_sub_limb(a->w[2], b->w[2], borrow, &unused);
+    borrow = u256_sub_limb(a->w[3], b->w[3], borrow, &unused);
+    return borrow != 0;
+}
+
+/* Signed a < b: flipping both sign bits maps two's complement order onto unsigned order. */
+static inline bool slt_at(const u256 *a, const u256 *b)
+{
+    uint64_t unused;
+    uint64_t borrow = u256_sub_limb(a->w[0], b->w[0], 0, &unused);
+    borrow = u256_sub_limb(a->w[1], b->w[1], borrow, &unused);
+    borrow = u256_sub_limb(a->w[2], b->w[2], borrow, &unused);
+    borrow = u256_sub_limb(a->w[3] ^ (UINT64_C(1) << 63), b->w[3] ^ (UINT64_C(1) << 63), borrow, &unused);
+    return borrow != 0;
+}
+
+static inline bool eq_at(const u256 *a, const u256 *b)
+{
+    return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) | (a->w[3] ^ b->w[3])) == 0;
+}
+
+/*
+ * One limb of an addition with carries in and out. u256_add's 128-bit sums are fine alone,
+ * but inside evm_interpret GCC spilled each 128-bit temporary to the C stack (ADD took 30
+ * instructions); 64-bit carries, as u256_sub uses, stay in registers.
+ */
+static inline uint64_t add_limb(uint64_t a, uint64_t b, uint64_t carry_in, uint64_t *out)
+{
+    uint64_t s;
+    bool c1 = __builtin_add_overflow(a, b, &s);
+    bool c2 = __builtin_add_overflow(s, carry_in, out);
+    return (uint64_t)(c1 | c2);
+}
+
+/* *r = *a + *b (r may be b). */
+static inline void add_at(u256 *r, const u256 *a, const u256 *b)
+{
+    uint64_t r0, r1, r2;
+    uint64_t carry = add_limb(a->w[0], b->w[0], 0, &r0);
+    carry = add_limb(a->w[1], b->w[1], carry, &r1);
+    carry = add_limb(a->w[2], b->w[2], carry, &r2);
+    r->w[3] = a->w[3] + b->w[3] + carry;
+    r->w[0] = r0;
+    r->w[1] = r1;
+    r->w[2] = r2;
+}
+
+/* *r = *a - *b (r may be b). */
+static inline void sub_at(u256 *r, const u256 *a, const u256 *b)
+{
+    uint64_t r0, r1, r2;
+    uint64_t borrow = u256_sub_limb(a->w[0], b->w[0], 0, &r0);
+    borrow = u256_sub_limb(a->w[1], b->w[1], borrow, &r1);
+    borrow = u256_sub_limb(a->w[2], b->w[2], borrow, &r2);
+    r->w[3] = a->w[3] - b->w[3] - borrow;
+    r->w[0] = r0;
+    r->w[1] = r1;
+    r->w[2] = r2;
+}
+
+/*
+ * *r = *a * *b mod 2^256 (r may be b): u256_mul's schoolbook on 64-bit limbs, the products
+ * that land at or above 2^256 skipped, read through pointers into scalars.
+ */
+static inline void mul_at(u256 *r, const u256 *a, const u256 *b)
+{
+    uint64_t a0 = a->w[0], a1 = a->w[1], a2 = a->w[2], a3 = a->w[3];
+    uint64_t b0 = b->w[0], b1 = b->w[1], b2 = b->w[2], b3 = b->w[3];
+    u256_u128 t = (u256_u128)a0 * b0;
+    uint64_t r0 = (uint64_t)t;
+    t = (u256_u128)a0 * b1 + (uint64_t)(t >> 64);
+    uint64_t r1 = (uint64_t)t;
+    t = (u256_u128)a0 * b2 + (uint64_t)(t >> 64);
+    uint64_t r2 = (uint64_t)t;
+    uint64_t r3 = (uint64_t)(t >> 64) + a0 * b3;
+
+    t = (u256_u128)a1 * b0 + r1;
+    r1 = (uint64_t)t;
+    t = (u256_u128)a1 * b1 + r2 + (uint64_t)(t >> 64);
+    r2 = (uint64_t)t;
+    r3 += (uint64_t)(t >> 64) + a1 * b2;
+
+    t = (u256_u128)a2 * b0 + r2;
+    r2 = (uint64_t)t;
+    r3 += (uint64_t)(t >> 64) + a2 * b1;
+
+    r3 += a3 * b0;
+    r->w[0] = r0;
+    r->w[1] = r1;
+    r->w[2] = r2;
+    r->w[3] = r3;
+}
+
+/* *value <<= *shift (SHL) in place; 0 when the shift is 256 or more. */
+static inline void shl_at(u256 *value, const u256 *shift)
+{
+    if (!fits_u64_at(shift) || shift->w[0] >= 256) {
+        set_u64_at(value, 0);
+        return;
+    }
+    unsigned bits = (unsigned)(shift->w[0] % 64);
+    uint64_t x0 = value->w[0], x1 = value->w[1], x2 = value->w[2], x3 = value->w[3];
+    switch (shift->w[0] / 64) { /* whole limbs first */
+    case 0: break;
+    case 1: x3 = x2; x2 = x1; x1 = x0; x0 = 0; break;
+    case 2: x3 = x1; x2 = x0; x1 = 0; x0 = 0; break;
+    default: x3 = x0; x2 = 0; x1 = 0; x0 = 0; break;
+    }
+    value->w[3] = u256_funnel_left(x3, x2, bits);
+    value->w[2] = u256_funnel_left(x2, x1, bits);
+    value->w[1] = u256_funnel_left(x1, x0, bits);
+    value->w[0] = x0 << bits;
+}
+
+/* *value >>= *shift (SHR, logical) in place; 0 when the shift is 256 or more. */
+static inline void shr_at(u256 *value, const u256 *shift)
+{
+    if (!fits_u64_at(shift) || shift->w[0] >= 256) {
+        set_u64_at(value, 0);
+        return;
+    }
+    unsigned bits = (unsigned)(shift->w[0] % 64);
+    uint64_t x0 = value->w[0], x1 = value->w[1], x2 = value->w[2], x3 = value->w[3];
+    switch (shift->w[0] / 64) {
+    case 0: break;
+    case 1: x0 = x1; x1 = x2; x2 = x3; x3 = 0; break;
+    case 2: x0 = x2; x1 = x3; x2 = 0; x3 = 0; break;
+    default: x0 = x3; x1 = 0; x2 = 0; x3 = 0; break;
+    }
+    value->w[0] = u256_funnel_right(x1, x0, bits);
+    value->w[1] = u256_funnel_right(x2, x1, bits);
+    value->w[2] = u256_funnel_right(x3, x2, bits);
+    value->w[3] = x3 >> bits;
+}
+
+/*
+ * MLOAD, MSTORE, MSTORE8: the region [offset, offset + size) for a small constant size,
+ * grown like memory_region's (the same checks, without building a u256 for the size).
+ */
+static inline int64_t memory_fixed(struct evm_frame *f, int64_t gas, const u256 *offset, uint64_t size,
+                                   uint64_t *offset_out)
+{
+    if (EVM_UNLIKELY(!fits_u64_at(offset) || offset->w[0] > EVM_MEMORY_MAX)) return MEMORY_OUT_OF_GAS;
+    *offset_out = offset->w[0];
+    uint64_t end = offset->w[0] + size;
+    if (EVM_UNLIKELY(end > f->memory.size)) return grow_memory(f, gas, end);
+    return gas;
+}
+
+/*
+ * Big-endian words in straight-line code. u256.h's u256_load_be/u256_store_be walk the
+ * limbs in a loop that GCC -O2 keeps, through a stack temporary whose 8-byte stores are
+ * then read back as 16-byte loads: a store-forwarding stall on every MLOAD, MSTORE and
+ * PUSH32. Four byte-swapped 8-byte moves keep the limbs in registers.
+ */
+static inline uint64_t load64_be(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline void store64_be(uint8_t *p, uint64_t v)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
+static inline u256 word_load(const uint8_t *p)
+{
+    return (u256){{load64_be(p + 24), load64_be(p + 16), load64_be(p + 8), load64_be(p)}};
+}
+
+static inline void word_store(uint8_t *p, u256 v)
+{
+    store64_be(p, v.w[3]);
+    store64_be(p + 8, v.w[2]);
+    store64_be(p + 16, v.w[1]);
+    store64_be(p + 24, v.w[0]);
+}
+
+/*
+ * PUSHn's immediate: the n (1..32) big-endian bytes at data. Called with a constant n, so
+ * it folds to at most four loads. The top limb holds k = 1..8 bytes: it is read as 8 bytes
+ * from data and shifted down. No read goes past data + max(n, 8), which the 33 bytes of
+ * zero padding after the code (analysis.c) cover wherever the PUSH sits.
+ */
+static inline u256 push_value(const uint8_t *data, unsigned n)
+{
+    unsigned limbs = (n + 7) / 8;
+    unsigned k = n - 8 * (limbs - 1);
+    u256 r = u256_zero();
+    r.w[limbs - 1] = load64_be(data) >> (64 - 8 * k);
+    const uint8_t *rest = data + k;
+    if (limbs >= 2) r.w[limbs - 2] = load64_be(rest);
+    if (limbs >= 3) r.w[limbs - 3] = load64_be(rest + 8);
+    if (limbs >= 4) r.w[0] = load64_be(rest + 16);
+    return r;
+}
+
+/*
+ * When divisor is a power of two, sets *log2 and returns true. Contracts compiled before
+ * EIP-145 (sha1_divs, much of Solidity's packing) shift by dividing and taking remainders
+ * by 2^k; a shift and a mask then replace the long division.
+ */
+static inline bool power_of_two(u256 divisor, unsigned *log2)
+{
+    unsigned nonzero = (divisor.w[0] != 0) + (divisor.w[1] != 0) + (divisor.w[2] != 0) + (divisor.w[3] != 0);
+    if (nonzero != 1) return false;
+    unsigned limb = divisor.w[0] != 0 ? 0 : divisor.w[1] != 0 ? 1 : divisor.w[2] != 0 ? 2 : 3;
+    uint64_t v = divisor.w[limb];
+    if ((v & (v - 1)) != 0) return false;
+    *log2 = 64 * limb + (unsigned)__builtin_ctzll(v);
+    return true;
+}
+
+/*
+ * The magnitude of a (two's complement) when it is below 2^128: sets *hi and *lo and returns
+ * true. -2^255, whose magnitude does not fit, returns false like every other large value.
+ */
+static inline bool magnitude_128(const u256 *a, uint64_t *hi, uint64_t *lo)
+{
+    uint64_t w0 = a->w[0], w1 = a->w[1], w2 = a->w[2], w3 = a->w[3];
+    if ((w3 >> 63) != 0) { /* negative: ~a + 1 */
+        uint64_t carry = add_limb(~w0, 1, 0, &w0);
+        carry = add_limb(~w1, 0, carry, &w1);
+        carry = add_limb(~w2, 0, carry, &w2);
+        w3 = ~w3 + carry;
+    }
+    if ((w2 | w3) != 0) return false;
+    *hi = w1;
+    *lo = w0;
+    return true;
+}
+
+/*
+ * SDIV. snailtracer's fixed-point arithmetic divides numbers whose magnitudes fit 128 bits
+ * by ones that fit 64 (92% of its SDIVs): one machine division of the magnitudes, then the
+ * sign, instead of u256.c's general long division. Everything else (and division by zero,
+ * and -2^255) goes to u256_sdiv.
+ */
+static inline void sdiv_at(u256 *r, const u256 *a, const u256 *b)
+{
+    uint64_t a_hi, a_lo, b_hi, b_lo;
+    if (!magnitude_128(a, &a_hi, &a_lo) || !magnitude_128(b, &b_hi, &b_lo) || b_hi != 0 || b_lo == 0) {
+        *r = u256_sdiv(*a, *b);
+        return;
+    }
+    uint64_t q0, q1 = 0;
+    if (a_hi == 0) {
+        q0 = a_lo / b_lo;
+    } else {
+        u256_u128 q = (((u256_u128)a_hi << 64) | a_lo) / b_lo;
+        q0 = (uint64_t)q;
+        q1 = (uint64_t)(q >> 64);
+    }
+    if ((a->w[3] >> 63) != (b->w[3] >> 63)) { /* signs differ: the quotient is negated */
+        uint64_t borrow = u256_sub_limb(0, q0, 0, &q0);
+        borrow = u256_sub_limb(0, q1, borrow, &q1);
+        r->w[2] = r->w[3] = (uint64_t)0 - borrow; /* all ones unless the quotient was 0 */
+    } else {
+        r->w[2] = r->w[3] = 0;
+    }
+    r->w[0] = q0;
+    r->w[1] = q1;
+}
+
+static inline u256 divide(u256 a, u256 b)
+{
+    unsigned log2;
+    if (!u256_fits_u64(a) && power_of_two(b, &log2)) return u256_shr(u256_from_u64(log2), a);
+    return u256_div(a, b);
+}
+
+static inline u256 modulo(u256 a, u256 b)
+{
+    unsigned log2;
+    if (!u256_fits_u64(a) && power_of_two(b, &log2)) return u256_and(a, u256_sub(b, u256_from_u64(1)));
+    return u256_mod(a, b);
 }
 
 /*
@@ -160,27 +482,74 @@ static int64_t sstore_cost(enum evm_revision revision, u256 original, u256 curre
     return cost;
 }
 
+/*
+ * Per-opcode constants from the X-macro for the checks at the start of each instruction:
+ * STACK_IN_OP_X words needed, STACK_GROWTH_OP_X words added (0 when the stack does not
+ * grow), STATIC_GAS_OP_X its static gas, SINCE_OP_X the first revision that defines it.
+ * Stack effects are the same in every revision, and so is the static gas from Berlin on
+ * (opcodes.h: one gas column, which opcodes.c copies into every revision's table;
+ * table_gas_is_static() checks that), so they are compile-time constants in each
+ * instruction's own check, as evmone's baseline does with its instruction traits. Only
+ * whether an opcode newer than Berlin is defined comes from the revision's table.
+ */
+enum {
+#define EVM_OPCODE_CONSTANTS(name, byte, gas, in, out, imm, since)                                                \
+    STACK_IN_OP_##name = (in), STACK_GROWTH_OP_##name = (out) > (in) ? (out) - (in) : 0, STATIC_GAS_OP_##name = (gas), \
+    SINCE_OP_##name = (since),
+    EVM_OPCODES(EVM_OPCODE_CONSTANTS)
+#undef EVM_OPCODE_CONSTANTS
+};
+
+/* True when table charges the X-macro's static gas for every opcode it defines. */
+static bool table_gas_is_static(const struct evm_opcode_info *table)
+{
+#define EVM_OPCODE_GAS_CHECK(name, byte, static_gas, in, out, imm, since) \
+    if (table[byte].stack_in != EVM_OPCODE_UNDEFINED && table[byte].gas != (static_gas)) return false;
+    EVM_OPCODES(EVM_OPCODE_GAS_CHECK)
+#undef EVM_OPCODE_GAS_CHECK
+    return true;
+}
+
+/* Bit r set: revision r's table passed table_gas_is_static (checked once per process). */
+static unsigned gas_tables_checked;
+
+/*
+ * vmcase(OP_X) is the entry of instruction OP_X: its label, then its checks (CHECKS,
+ * defined in evm_interpret). vmbreak fetches the next opcode and dispatches to it. Two
+ * vmcases never share a body by falling through, since each runs its own checks: shared
+ * bodies are reached with a goto after the checks.
+ */
 #if EVM_COMPUTED_GOTO
 /* Labels as values and `goto *` are GNU C; this function is the one place that uses them. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpedantic"
+/* The dispatch table lists every byte as undefined first, then the opcodes over that. */
+#if defined(__clang__)
+#pragma GCC diagnostic ignored "-Winitializer-overrides"
+#else
+#pragma GCC diagnostic ignored "-Woverride-init"
+#endif
 #define vmdispatch(o) goto *dispatch_table[o];
-#define vmcase(l) L_##l:
-#define vmbreak \
-    FETCH();    \
-    vmdispatch(op)
+#define vmcase(l) \
+    L_##l:        \
+    CHECKS(l);
+#define vmbreak vmdispatch(*pc)
 #else
 #define vmdispatch(o) switch (o)
-#define vmcase(l) case l:
+#define vmcase(l) \
+    case l:       \
+        CHECKS(l);
 #define vmbreak break
 #endif
 
 enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
 {
     assert(vm != NULL && f != NULL);
-    assert(f->analysis.code.size == f->analysis.code_size + EVM_CODE_PADDING);
+    assert(f->code != NULL);
+    assert(f->code->code.size == f->code->code_size + EVM_CODE_PADDING);
 #if EVM_COMPUTED_GOTO
     static const void *const dispatch_table[256] = {
+        [0 ... 255] = &&undefined,
 #define EVM_OPCODE_LABEL(name, byte, gas, in, out, imm, since) [byte] = &&L_OP_##name,
         EVM_OPCODES(EVM_OPCODE_LABEL)
 #undef EVM_OPCODE_LABEL
@@ -190,7 +559,8 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
     void *hctx = host->ctx;
     const struct evm_tx_context *tx = vm->context;
     const struct evm_opcode_info *table = vm->table;
-    const uint8_t *code = f->analysis.code.data;
+    const struct evm_code_analysis *analysis = f->code;
+    const uint8_t *code = analysis->code.data;
     const uint8_t *pc = code + f->pc;
     u256 *const stack = f->stack;
     u256 *sp = stack + f->stack_size;
@@ -198,19 +568,30 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
     const struct evm_message *msg = &f->message;
     enum evm_status status = EVM_SUCCESS;
     const char *failed_operation = "operation";
-    uint8_t op;
-    struct evm_opcode_info info;
     int rc;
+    assert(vm->revision >= EVM_BERLIN); /* CHECKS looks up only the opcodes added after Berlin */
+    unsigned revision_bit = 1u << vm->revision;
+    if (EVM_UNLIKELY((__atomic_load_n(&gas_tables_checked, __ATOMIC_RELAXED) & revision_bit) == 0)) {
+        bool static_gas = table_gas_is_static(table); /* CHECKS charges the constants, not the table */
+        assert(static_gas);
+        (void)static_gas;
+        __atomic_fetch_or(&gas_tables_checked, revision_bit, __ATOMIC_RELAXED);
+    }
 
-    /* The checks every instruction passes before its body. */
-#define FETCH()                                                                        \
-    do {                                                                               \
-        op = *pc;                                                                      \
-        info = table[op];                                                              \
-        size_t height_ = (size_t)(sp - stack);                                         \
-        if (EVM_UNLIKELY(height_ < info.stack_in)) goto stack_underflow_or_undefined;  \
-        if (EVM_UNLIKELY(height_ > info.stack_max)) goto stack_overflow;               \
-        if (EVM_UNLIKELY((gas -= info.gas) < 0)) goto out_of_gas;                      \
+    /*
+     * The checks instruction l passes before its body, in this order: defined in this
+     * revision (only opcodes newer than Berlin can fail it), enough stack, room on the
+     * stack, static gas. Bounds and gas are constants: a pointer compare each (or none)
+     * and a subtraction of an immediate.
+     */
+#define CHECKS(l)                                                                                       \
+    do {                                                                                                \
+        if ((int)SINCE_##l > (int)EVM_BERLIN && EVM_UNLIKELY(table[l].stack_in == EVM_OPCODE_UNDEFINED)) \
+            goto undefined;                                                                             \
+        if (STACK_IN_##l > 0 && EVM_UNLIKELY(sp < stack + STACK_IN_##l)) goto stack_underflow;          \
+        if (STACK_GROWTH_##l > 0 && EVM_UNLIKELY(sp > stack + (EVM_STACK_LIMIT - STACK_GROWTH_##l)))    \
+            goto stack_overflow;                                                                        \
+        if (STATIC_GAS_##l != 0 && EVM_UNLIKELY((gas -= STATIC_GAS_##l) < 0)) goto out_of_gas;         \
     } while (0)
 #define HALT(s)           \
     do {                  \
@@ -222,14 +603,23 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
         if (EVM_UNLIKELY((gas -= (int64_t)(amount)) < 0))    \
             goto out_of_gas;                                \
     } while (0)
-#define MEMORY(offset, size, offset_out, size_out)                                          \
+#define MEMORY_FIXED(offset, size, offset_out)                                               \
     do {                                                                                    \
-        enum memory_outcome mo_ = memory_region(f, &gas, (offset), (size), &(offset_out),  \
-                                                &(size_out));                               \
-        if (EVM_UNLIKELY(mo_ != MEMORY_OK)) {                                               \
-            if (mo_ == MEMORY_OUT_OF_GAS) goto out_of_gas;                                  \
+        int64_t gas_ = memory_fixed(f, gas, (offset), (size), &(offset_out));               \
+        if (EVM_UNLIKELY(gas_ < 0)) {                                                       \
+            if (gas_ == MEMORY_OUT_OF_GAS) goto out_of_gas;                                 \
             goto nomem;                                                                     \
         }                                                                                   \
+        gas = gas_;                                                                         \
+    } while (0)
+#define MEMORY(offset, size, offset_out, size_out)                                          \
+    do {                                                                                    \
+        int64_t gas_ = memory_region(f, gas, (offset), (size), &(offset_out), &(size_out)); \
+        if (EVM_UNLIKELY(gas_ < 0)) {                                                       \
+            if (gas_ == MEMORY_OUT_OF_GAS) goto out_of_gas;                                 \
+            goto nomem;                                                                     \
+        }                                                                                   \
+        gas = gas_;                                                                         \
     } while (0)
 #define HOST(call, name)                   \
     do {                                   \
@@ -249,6 +639,25 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
         sp--;                            \
         pc++;                            \
     } while (0)
+/*
+ * The bitwise operations limb by limb through sp. Written as u256 values (BINARY), GCC
+ * kept dead copies of both operands in stack slots: four extra loads and four stores per
+ * AND in this large function.
+ */
+#define BITWISE(operator)                                     \
+    do {                                                      \
+        for (int i_ = 0; i_ < 4; i_++)                        \
+            sp[-2].w[i_] = sp[-1].w[i_] operator sp[-2].w[i_]; \
+        sp--;                                                 \
+        pc++;                                                 \
+    } while (0)
+/* An operation that writes its result into sp[-2] in place, then pops one word. */
+#define IN_PLACE(operation) \
+    do {                    \
+        operation;          \
+        sp--;               \
+        pc++;               \
+    } while (0)
 #define COMPARE(fn)                                          \
     do {                                                     \
         sp[-2] = u256_from_u64(fn(sp[-1], sp[-2]) ? 1 : 0);  \
@@ -257,20 +666,20 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
     } while (0)
 
     for (;;) {
-        FETCH();
-        vmdispatch(op)
+        /* The opcode is read again from *pc where a shared body needs it, so no register holds it. */
+        vmdispatch(*pc)
         {
             vmcase(OP_STOP)
             {
                 f->output_size = 0;
                 HALT(EVM_SUCCESS);
             }
-            vmcase(OP_ADD) { BINARY(u256_add); vmbreak; }
-            vmcase(OP_MUL) { BINARY(u256_mul); vmbreak; }
-            vmcase(OP_SUB) { BINARY(u256_sub); vmbreak; }
-            vmcase(OP_DIV) { BINARY(u256_div); vmbreak; }
-            vmcase(OP_SDIV) { BINARY(u256_sdiv); vmbreak; }
-            vmcase(OP_MOD) { BINARY(u256_mod); vmbreak; }
+            vmcase(OP_ADD) { IN_PLACE(add_at(&sp[-2], &sp[-1], &sp[-2])); vmbreak; }
+            vmcase(OP_MUL) { IN_PLACE(mul_at(&sp[-2], &sp[-1], &sp[-2])); vmbreak; }
+            vmcase(OP_SUB) { IN_PLACE(sub_at(&sp[-2], &sp[-1], &sp[-2])); vmbreak; }
+            vmcase(OP_DIV) { BINARY(divide); vmbreak; }
+            vmcase(OP_SDIV) { IN_PLACE(sdiv_at(&sp[-2], &sp[-1], &sp[-2])); vmbreak; }
+            vmcase(OP_MOD) { BINARY(modulo); vmbreak; }
             vmcase(OP_SMOD) { BINARY(u256_smod); vmbreak; }
             vmcase(OP_ADDMOD)
             {
@@ -293,29 +702,29 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 vmbreak;
             }
             vmcase(OP_SIGNEXTEND) { BINARY(u256_signextend); vmbreak; }
-            vmcase(OP_LT) { COMPARE(u256_lt); vmbreak; }
-            vmcase(OP_GT) { COMPARE(u256_gt); vmbreak; }
-            vmcase(OP_SLT) { COMPARE(u256_slt); vmbreak; }
-            vmcase(OP_SGT) { COMPARE(u256_sgt); vmbreak; }
-            vmcase(OP_EQ) { COMPARE(u256_eq); vmbreak; }
+            vmcase(OP_LT) { IN_PLACE(set_u64_at(&sp[-2], lt_at(&sp[-1], &sp[-2]))); vmbreak; }
+            vmcase(OP_GT) { IN_PLACE(set_u64_at(&sp[-2], lt_at(&sp[-2], &sp[-1]))); vmbreak; }
+            vmcase(OP_SLT) { IN_PLACE(set_u64_at(&sp[-2], slt_at(&sp[-1], &sp[-2]))); vmbreak; }
+            vmcase(OP_SGT) { IN_PLACE(set_u64_at(&sp[-2], slt_at(&sp[-2], &sp[-1]))); vmbreak; }
+            vmcase(OP_EQ) { IN_PLACE(set_u64_at(&sp[-2], eq_at(&sp[-1], &sp[-2]))); vmbreak; }
             vmcase(OP_ISZERO)
             {
-                sp[-1] = u256_from_u64(u256_is_zero(sp[-1]) ? 1 : 0);
+                set_u64_at(&sp[-1], is_zero_at(&sp[-1]));
                 pc++;
                 vmbreak;
             }
-            vmcase(OP_AND) { BINARY(u256_and); vmbreak; }
-            vmcase(OP_OR) { BINARY(u256_or); vmbreak; }
-            vmcase(OP_XOR) { BINARY(u256_xor); vmbreak; }
+            vmcase(OP_AND) { BITWISE(&); vmbreak; }
+            vmcase(OP_OR) { BITWISE(|); vmbreak; }
+            vmcase(OP_XOR) { BITWISE(^); vmbreak; }
             vmcase(OP_NOT)
             {
-                sp[-1] = u256_not(sp[-1]);
+                for (int i = 0; i < 4; i++) sp[-1].w[i] = ~sp[-1].w[i];
                 pc++;
                 vmbreak;
             }
             vmcase(OP_BYTE) { BINARY(u256_byte); vmbreak; }
-            vmcase(OP_SHL) { BINARY(u256_shl); vmbreak; }
-            vmcase(OP_SHR) { BINARY(u256_shr); vmbreak; }
+            vmcase(OP_SHL) { IN_PLACE(shl_at(&sp[-2], &sp[-1])); vmbreak; }
+            vmcase(OP_SHR) { IN_PLACE(shr_at(&sp[-2], &sp[-1])); vmbreak; }
             vmcase(OP_SAR) { BINARY(u256_sar); vmbreak; }
             vmcase(OP_KECCAK256)
             {
@@ -389,7 +798,7 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
             }
             vmcase(OP_CODESIZE)
             {
-                *sp++ = u256_from_u64(f->analysis.code_size);
+                *sp++ = u256_from_u64(analysis->code_size);
                 pc++;
                 vmbreak;
             }
@@ -398,7 +807,7 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 uint64_t offset, size;
                 MEMORY(sp[-1], sp[-3], offset, size);
                 CHARGE(GAS_COPY_WORD * words_of(size));
-                if (size != 0) copy_padded(f->memory.data + offset, code, f->analysis.code_size, sp[-2], size);
+                if (size != 0) copy_padded(f->memory.data + offset, code, analysis->code_size, sp[-2], size);
                 sp -= 3;
                 pc++;
                 vmbreak;
@@ -557,25 +966,25 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
             }
             vmcase(OP_MLOAD)
             {
-                uint64_t offset, size;
-                MEMORY(sp[-1], u256_from_u64(32), offset, size);
-                sp[-1] = u256_load_be(f->memory.data + offset);
+                uint64_t offset;
+                MEMORY_FIXED(&sp[-1], 32, offset);
+                sp[-1] = word_load(f->memory.data + offset);
                 pc++;
                 vmbreak;
             }
             vmcase(OP_MSTORE)
             {
-                uint64_t offset, size;
-                MEMORY(sp[-1], u256_from_u64(32), offset, size);
-                u256_store_be(f->memory.data + offset, sp[-2]);
+                uint64_t offset;
+                MEMORY_FIXED(&sp[-1], 32, offset);
+                word_store(f->memory.data + offset, sp[-2]);
                 sp -= 2;
                 pc++;
                 vmbreak;
             }
             vmcase(OP_MSTORE8)
             {
-                uint64_t offset, size;
-                MEMORY(sp[-1], u256_from_u64(1), offset, size);
+                uint64_t offset;
+                MEMORY_FIXED(&sp[-1], 1, offset);
                 f->memory.data[offset] = (uint8_t)sp[-2].w[0];
                 sp -= 2;
                 pc++;
@@ -608,19 +1017,19 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
             }
             vmcase(OP_JUMP)
             {
-                u256 dest = sp[-1];
-                if (!u256_fits_u64(dest) || !evm_is_jumpdest(&f->analysis, dest.w[0])) HALT(EVM_BAD_JUMP_DESTINATION);
+                const u256 *dest = &sp[-1];
+                if (!fits_u64_at(dest) || !evm_is_jumpdest(analysis, dest->w[0])) HALT(EVM_BAD_JUMP_DESTINATION);
                 sp--;
-                pc = code + dest.w[0];
+                pc = code + dest->w[0];
                 vmbreak;
             }
             vmcase(OP_JUMPI)
             {
-                if (!u256_is_zero(sp[-2])) {
-                    u256 dest = sp[-1];
-                    if (!u256_fits_u64(dest) || !evm_is_jumpdest(&f->analysis, dest.w[0]))
+                if (!is_zero_at(&sp[-2])) {
+                    const u256 *dest = &sp[-1];
+                    if (!fits_u64_at(dest) || !evm_is_jumpdest(analysis, dest->w[0]))
                         HALT(EVM_BAD_JUMP_DESTINATION);
-                    pc = code + dest.w[0];
+                    pc = code + dest->w[0];
                 } else {
                     pc++;
                 }
@@ -690,60 +1099,68 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 pc += 2;
                 vmbreak;
             }
-            vmcase(OP_PUSH2) vmcase(OP_PUSH3) vmcase(OP_PUSH4) vmcase(OP_PUSH5) vmcase(OP_PUSH6)
-            vmcase(OP_PUSH7) vmcase(OP_PUSH8)
-            {
-                /* Up to 8 bytes fit one limb: no call into u256.c. */
-                unsigned n = (unsigned)(op - OP_PUSH1 + 1);
-                uint64_t v = 0;
-                for (unsigned i = 1; i <= n; i++) v = v << 8 | pc[i];
-                *sp++ = u256_from_u64(v);
-                pc += 1 + n;
-                vmbreak;
-            }
-            vmcase(OP_PUSH9) vmcase(OP_PUSH10) vmcase(OP_PUSH11) vmcase(OP_PUSH12) vmcase(OP_PUSH13)
-            vmcase(OP_PUSH14) vmcase(OP_PUSH15) vmcase(OP_PUSH16) vmcase(OP_PUSH17) vmcase(OP_PUSH18)
-            vmcase(OP_PUSH19) vmcase(OP_PUSH20) vmcase(OP_PUSH21) vmcase(OP_PUSH22) vmcase(OP_PUSH23)
-            vmcase(OP_PUSH24) vmcase(OP_PUSH25) vmcase(OP_PUSH26) vmcase(OP_PUSH27) vmcase(OP_PUSH28)
-            vmcase(OP_PUSH29) vmcase(OP_PUSH30) vmcase(OP_PUSH31)
-            {
-                size_t n = (size_t)(op - OP_PUSH1 + 1);
-                *sp++ = u256_load_be_partial(pc + 1, n);
-                pc += 1 + n;
-                vmbreak;
-            }
-            vmcase(OP_PUSH32)
-            {
-                *sp++ = u256_load_be(pc + 1);
-                pc += 33;
-                vmbreak;
-            }
-            vmcase(OP_DUP1) vmcase(OP_DUP2) vmcase(OP_DUP3) vmcase(OP_DUP4) vmcase(OP_DUP5) vmcase(OP_DUP6)
-            vmcase(OP_DUP7) vmcase(OP_DUP8) vmcase(OP_DUP9) vmcase(OP_DUP10) vmcase(OP_DUP11) vmcase(OP_DUP12)
-            vmcase(OP_DUP13) vmcase(OP_DUP14) vmcase(OP_DUP15) vmcase(OP_DUP16)
-            {
-                unsigned n = (unsigned)(op - OP_DUP1 + 1);
-                *sp = sp[-(ptrdiff_t)n];
-                sp++;
-                pc++;
-                vmbreak;
-            }
-            vmcase(OP_SWAP1) vmcase(OP_SWAP2) vmcase(OP_SWAP3) vmcase(OP_SWAP4) vmcase(OP_SWAP5)
-            vmcase(OP_SWAP6) vmcase(OP_SWAP7) vmcase(OP_SWAP8) vmcase(OP_SWAP9) vmcase(OP_SWAP10)
-            vmcase(OP_SWAP11) vmcase(OP_SWAP12) vmcase(OP_SWAP13) vmcase(OP_SWAP14) vmcase(OP_SWAP15)
-            vmcase(OP_SWAP16)
-            {
-                unsigned n = (unsigned)(op - OP_SWAP1 + 1);
-                u256 top = sp[-1];
-                sp[-1] = sp[-1 - (ptrdiff_t)n];
-                sp[-1 - (ptrdiff_t)n] = top;
-                pc++;
-                vmbreak;
-            }
-            vmcase(OP_LOG0) vmcase(OP_LOG1) vmcase(OP_LOG2) vmcase(OP_LOG3) vmcase(OP_LOG4)
+            /*
+             * One body per PUSHn, each with its constant n, so push_value folds to a few
+             * loads (one shared body with a variable n was a call into u256.c).
+             */
+#define PUSH_BODY(n)                          \
+    {                                         \
+        *sp++ = push_value(pc + 1, (n));      \
+        pc += 1 + (n);                        \
+        vmbreak;                              \
+    }
+            vmcase(OP_PUSH2) PUSH_BODY(2)   vmcase(OP_PUSH3) PUSH_BODY(3)   vmcase(OP_PUSH4) PUSH_BODY(4)
+            vmcase(OP_PUSH5) PUSH_BODY(5)   vmcase(OP_PUSH6) PUSH_BODY(6)   vmcase(OP_PUSH7) PUSH_BODY(7)
+            vmcase(OP_PUSH8) PUSH_BODY(8)   vmcase(OP_PUSH9) PUSH_BODY(9)   vmcase(OP_PUSH10) PUSH_BODY(10)
+            vmcase(OP_PUSH11) PUSH_BODY(11) vmcase(OP_PUSH12) PUSH_BODY(12) vmcase(OP_PUSH13) PUSH_BODY(13)
+            vmcase(OP_PUSH14) PUSH_BODY(14) vmcase(OP_PUSH15) PUSH_BODY(15) vmcase(OP_PUSH16) PUSH_BODY(16)
+            vmcase(OP_PUSH17) PUSH_BODY(17) vmcase(OP_PUSH18) PUSH_BODY(18) vmcase(OP_PUSH19) PUSH_BODY(19)
+            vmcase(OP_PUSH20) PUSH_BODY(20) vmcase(OP_PUSH21) PUSH_BODY(21) vmcase(OP_PUSH22) PUSH_BODY(22)
+            vmcase(OP_PUSH23) PUSH_BODY(23) vmcase(OP_PUSH24) PUSH_BODY(24) vmcase(OP_PUSH25) PUSH_BODY(25)
+            vmcase(OP_PUSH26) PUSH_BODY(26) vmcase(OP_PUSH27) PUSH_BODY(27) vmcase(OP_PUSH28) PUSH_BODY(28)
+            vmcase(OP_PUSH29) PUSH_BODY(29) vmcase(OP_PUSH30) PUSH_BODY(30) vmcase(OP_PUSH31) PUSH_BODY(31)
+            vmcase(OP_PUSH32) PUSH_BODY(32)
+#undef PUSH_BODY
+#define DUP_BODY(n)               \
+    {                             \
+        *sp = sp[-(n)];           \
+        sp++;                     \
+        pc++;                     \
+        vmbreak;                  \
+    }
+#define SWAP_BODY(n)                           \
+    {                                          \
+        for (int i_ = 0; i_ < 4; i_++) {       \
+            uint64_t top_ = sp[-1].w[i_];      \
+            sp[-1].w[i_] = sp[-1 - (n)].w[i_]; \
+            sp[-1 - (n)].w[i_] = top_;         \
+        }                                      \
+        pc++;                                  \
+        vmbreak;                               \
+    }
+            vmcase(OP_DUP1) DUP_BODY(1)   vmcase(OP_DUP2) DUP_BODY(2)   vmcase(OP_DUP3) DUP_BODY(3)
+            vmcase(OP_DUP4) DUP_BODY(4)   vmcase(OP_DUP5) DUP_BODY(5)   vmcase(OP_DUP6) DUP_BODY(6)
+            vmcase(OP_DUP7) DUP_BODY(7)   vmcase(OP_DUP8) DUP_BODY(8)   vmcase(OP_DUP9) DUP_BODY(9)
+            vmcase(OP_DUP10) DUP_BODY(10) vmcase(OP_DUP11) DUP_BODY(11) vmcase(OP_DUP12) DUP_BODY(12)
+            vmcase(OP_DUP13) DUP_BODY(13) vmcase(OP_DUP14) DUP_BODY(14) vmcase(OP_DUP15) DUP_BODY(15)
+            vmcase(OP_DUP16) DUP_BODY(16)
+            vmcase(OP_SWAP1) SWAP_BODY(1)   vmcase(OP_SWAP2) SWAP_BODY(2)   vmcase(OP_SWAP3) SWAP_BODY(3)
+            vmcase(OP_SWAP4) SWAP_BODY(4)   vmcase(OP_SWAP5) SWAP_BODY(5)   vmcase(OP_SWAP6) SWAP_BODY(6)
+            vmcase(OP_SWAP7) SWAP_BODY(7)   vmcase(OP_SWAP8) SWAP_BODY(8)   vmcase(OP_SWAP9) SWAP_BODY(9)
+            vmcase(OP_SWAP10) SWAP_BODY(10) vmcase(OP_SWAP11) SWAP_BODY(11) vmcase(OP_SWAP12) SWAP_BODY(12)
+            vmcase(OP_SWAP13) SWAP_BODY(13) vmcase(OP_SWAP14) SWAP_BODY(14) vmcase(OP_SWAP15) SWAP_BODY(15)
+            vmcase(OP_SWAP16) SWAP_BODY(16)
+#undef DUP_BODY
+#undef SWAP_BODY
+            vmcase(OP_LOG0) goto log;
+            vmcase(OP_LOG1) goto log;
+            vmcase(OP_LOG2) goto log;
+            vmcase(OP_LOG3) goto log;
+            vmcase(OP_LOG4)
+            log:
             {
                 STATIC_CHECK();
-                unsigned topic_count = (unsigned)(op - OP_LOG0);
+                unsigned topic_count = (unsigned)(*pc - OP_LOG0);
                 uint64_t offset, size;
                 MEMORY(sp[-1], sp[-2], offset, size);
                 CHARGE(GAS_LOG_DATA_BYTE * size);
@@ -756,10 +1173,12 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 pc++;
                 vmbreak;
             }
-            vmcase(OP_CREATE) vmcase(OP_CREATE2)
+            vmcase(OP_CREATE) goto create;
+            vmcase(OP_CREATE2)
+            create:
             {
                 STATIC_CHECK();
-                bool is_create2 = op == OP_CREATE2;
+                bool is_create2 = *pc == OP_CREATE2;
                 u256 value = sp[-1];
                 uint64_t offset, size;
                 MEMORY(sp[-2], sp[-3], offset, size);
@@ -817,8 +1236,13 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 f->call_output_size = 0;
                 goto suspend;
             }
-            vmcase(OP_CALL) vmcase(OP_CALLCODE) vmcase(OP_DELEGATECALL) vmcase(OP_STATICCALL)
+            vmcase(OP_CALL) goto call;
+            vmcase(OP_CALLCODE) goto call;
+            vmcase(OP_DELEGATECALL) goto call;
+            vmcase(OP_STATICCALL)
+            call:
             {
+                const uint8_t op = *pc; /* which of the four */
                 bool has_value_argument = op == OP_CALL || op == OP_CALLCODE;
                 u256 requested = sp[-1];
                 uint8_t to[20];
@@ -891,8 +1315,11 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
                 f->call_output_size = out_size;
                 goto suspend;
             }
-            vmcase(OP_RETURN) vmcase(OP_REVERT)
+            vmcase(OP_RETURN) goto return_or_revert;
+            vmcase(OP_REVERT)
+            return_or_revert:
             {
+                const uint8_t op = *pc;
                 uint64_t offset, size;
                 MEMORY(sp[-1], sp[-2], offset, size);
                 f->output_offset = offset;
@@ -920,15 +1347,17 @@ enum evm_frame_exit evm_interpret(struct evm_vm *vm, struct evm_frame *f)
             }
 #if !EVM_COMPUTED_GOTO
         default:
-            /* FETCH() sends every opcode the revision does not define to the slow path. */
-            assert(0 && "undefined opcode reached dispatch");
-            HALT(EVM_UNDEFINED_INSTRUCTION);
+            /* A byte no revision defines (the computed-goto table sends those to `undefined`). */
+            goto undefined;
 #endif
         }
     }
 
-stack_underflow_or_undefined:
-    status = info.stack_in == EVM_OPCODE_UNDEFINED ? EVM_UNDEFINED_INSTRUCTION : EVM_STACK_UNDERFLOW;
+undefined:
+    status = EVM_UNDEFINED_INSTRUCTION;
+    goto halt;
+stack_underflow:
+    status = EVM_STACK_UNDERFLOW;
     goto halt;
 stack_overflow:
     status = EVM_STACK_OVERFLOW;
@@ -957,14 +1386,17 @@ nomem:
 host_error:
     return evm_host_failed(vm, failed_operation);
 
-#undef FETCH
+#undef CHECKS
 #undef HALT
 #undef CHARGE
 #undef MEMORY
+#undef MEMORY_FIXED
 #undef HOST
 #undef STATIC_CHECK
 #undef BINARY
 #undef COMPARE
+#undef BITWISE
+#undef IN_PLACE
 }
 
 #if EVM_COMPUTED_GOTO

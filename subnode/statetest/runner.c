@@ -645,3 +645,76 @@ done:
     free(files.items);
     return rc;
 }
+
+/* ---- Loading cases for other programs (see statetest.h) ---- */
+
+int statetest_case_load_pre(const struct statetest_case *test_case, struct state *st, struct cohort_error *err)
+{
+    assert(test_case != NULL && st != NULL);
+    assert(test_case->pre != NULL);
+    return load_pre(st, test_case->pre, err);
+}
+
+int statetest_for_each_case(const char *path, const char *fork, statetest_case_fn fn, void *arg,
+                            struct cohort_error *err)
+{
+    assert(path != NULL && fork != NULL);
+    assert(fn != NULL);
+    enum evm_revision revision;
+    if (revision_from_name(fork, &revision) != 0)
+        return cohort_error_set(err, STATETEST_E_USAGE, "statetest", "unknown fork %s", fork);
+    char *text = read_capped(path, STATETEST_FILE_MAX, err);
+    if (text == NULL) return err != NULL ? err->code : STATETEST_E_IO;
+    cJSON *doc = cJSON_Parse(text);
+    free(text);
+    struct tx_buffers *buf = cJSON_IsObject(doc) ? malloc(sizeof *buf) : NULL;
+    if (buf == NULL) {
+        int rc = cJSON_IsObject(doc) ? cohort_error_set(err, STATETEST_E_NOMEM, "statetest", "transaction buffers")
+                                     : cohort_error_set(err, STATETEST_E_FORMAT, "statetest", "%s: not a JSON object", path);
+        cJSON_Delete(doc);
+        return rc;
+    }
+    int rc = 0;
+    const cJSON *test;
+    cJSON_ArrayForEach(test, doc)
+    {
+        const cJSON *posts = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(test, "post"), fork);
+        if (!cJSON_IsArray(posts)) continue;
+        const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(test, "_info"), "labels");
+        const cJSON *post;
+        cJSON_ArrayForEach(post, posts)
+        {
+            struct statetest_case c;
+            memset(&c, 0, sizeof c);
+            c.path = path;
+            c.test_name = test->string;
+            c.pre = cJSON_GetObjectItemCaseSensitive(test, "pre");
+            const cJSON *ix = cJSON_GetObjectItemCaseSensitive(post, "indexes");
+            c.data_index = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ix, "data"));
+            c.gas_index = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ix, "gas"));
+            c.value_index = (size_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(ix, "value"));
+            c.expected_hash = string_field(post, "hash");
+            c.expected_logs = string_field(post, "logs");
+            c.expect_exception = string_field(post, "expectException");
+            char index_text[24];
+            snprintf(index_text, sizeof index_text, "%zu", c.data_index);
+            c.label = string_field(labels, index_text);
+            if (!cJSON_IsObject(c.pre)) {
+                rc = cohort_error_set(err, STATETEST_E_FORMAT, "statetest", "%s %s: no pre object", path, c.test_name);
+                goto done;
+            }
+            if (load_env(cJSON_GetObjectItemCaseSensitive(test, "env"), revision, &c.block, err) != 0 ||
+                load_tx(cJSON_GetObjectItemCaseSensitive(test, "transaction"), c.data_index, c.gas_index, c.value_index,
+                        &c.tx, buf, err) != 0) {
+                rc = cohort_error_wrap(err, "%s %s", path, c.test_name);
+                if (rc == 0) rc = STATETEST_E_FORMAT; /* err was NULL */
+                goto done;
+            }
+            if ((rc = fn(arg, &c)) != 0) goto done;
+        }
+    }
+done:
+    free(buf);
+    cJSON_Delete(doc);
+    return rc;
+}

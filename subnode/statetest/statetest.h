@@ -15,6 +15,8 @@
 #include <stdio.h>
 
 #include "common/error.h"
+#include "subnode/chain/chain.h"
+#include "subnode/state/state.h"
 
 /* A fixture file larger than this is refused (the largest upstream file is about 4 MiB). */
 #define STATETEST_FILE_MAX ((size_t)64 << 20)
@@ -60,5 +62,51 @@ int statetest_run_file(const char *path, const struct statetest_options *opts, s
  */
 int statetest_run_paths(const char *const *paths, size_t path_count, const struct statetest_options *opts,
                         struct statetest_counts *counts, FILE *out, struct cohort_error *err);
+
+/* ---- Loading cases for other programs (bench/evm_bench.c) ---- */
+
+/*
+ * One post entry of a fixture file, decoded, as statetest_for_each_case() hands it to its
+ * callback. Every pointer (the strings, tx's data and access list, pre) is owned by the
+ * loader and valid only during the callback.
+ *   label:            the file's _info.labels entry for the data index (the names the
+ *                     evm-benchmarks give their inputs: "5311", "8415nulls"), or NULL.
+ *   expected_hash:    the post entry's state root ("0x..."), or NULL.
+ *   expected_logs:    the hash of the RLP of the logs ("0x..."), or NULL.
+ *   expect_exception: NULL when the transaction must be included.
+ *   block, tx:        the env and the transaction, ready for chain_apply_tx.
+ *   pre:              the fixture's pre-state (opaque): statetest_case_load_pre() builds it.
+ */
+struct statetest_case {
+    const char *path;
+    const char *test_name;
+    const char *label;
+    size_t data_index, gas_index, value_index;
+    const char *expected_hash;
+    const char *expected_logs;
+    const char *expect_exception;
+    struct chain_block block;
+    struct chain_tx tx;
+    const void *pre;
+};
+
+/* A callback of statetest_for_each_case: 0 to go on, anything else stops the walk. */
+typedef int (*statetest_case_fn)(void *arg, const struct statetest_case *test_case);
+
+/*
+ * Reads the fixture file at path and calls fn(arg, case) for every entry of post[fork]
+ * ("London", "Cancun"...), in file order. Senders come from secret keys: the caller has run
+ * secp_init(). Returns 0, the first non-zero value fn returned, or a negative
+ * statetest_status (err filled) when the file cannot be read or an entry cannot be decoded.
+ */
+int statetest_for_each_case(const char *path, const char *fork, statetest_case_fn fn, void *arg,
+                            struct cohort_error *err);
+
+/*
+ * Puts the case's pre-state into st (a fresh state from state_new(); the accounts are
+ * added to what st holds). May be called any number of times during the callback, to build
+ * one fresh state per run. Returns 0 or a negative status (err filled).
+ */
+int statetest_case_load_pre(const struct statetest_case *test_case, struct state *st, struct cohort_error *err);
 
 #endif

@@ -115,6 +115,36 @@ START_TEST(test_arithmetic_and_gas)
 }
 END_TEST
 
+START_TEST(test_execute_analyzed_matches_execute)
+{
+    /* The benchmark's entry point (code analysed once, then run) gives the same result and
+       gas as evm_execute, run after run; and it refuses a creation. */
+    static const char *code_hex = "600360040160050260005260206000f3";
+    uint8_t code[64];
+    size_t n = unhex(code_hex, code, sizeof code);
+    struct evm_result plain = run_hex(code_hex, 100000);
+    struct evm_code *analyzed = NULL;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(evm_code_new(code, n, &analyzed, &err), 0);
+    for (int i = 0; i < 3; i++) {
+        test_host_begin_tx(th, ORIGIN, CONTRACT, EVM_CANCUN);
+        struct evm_message m = {.kind = EVM_CALL, .gas = 100000};
+        memcpy(m.sender, ORIGIN, 20);
+        memcpy(m.recipient, CONTRACT, 20);
+        memcpy(m.code_address, CONTRACT, 20);
+        struct evm_result r;
+        ck_assert_msg(evm_execute_analyzed(&iface, &txc, EVM_CANCUN, &m, analyzed, &r, &err) == 0, "%s", err.message);
+        ck_assert_int_eq(r.status, plain.status);
+        ck_assert_int_eq(r.gas_left, plain.gas_left);
+        ck_assert(u256_eq(output_word(&r), word(35)));
+    }
+    struct evm_message create = {.kind = EVM_CREATE, .gas = 100000};
+    struct evm_result r;
+    ck_assert_int_ne(evm_execute_analyzed(&iface, &txc, EVM_CANCUN, &create, analyzed, &r, &err), 0);
+    evm_code_free(analyzed);
+}
+END_TEST
+
 START_TEST(test_signed_and_exp)
 {
     /* SDIV(-8, 3) = -2: PUSH1 3 PUSH1 8 PUSH1 0 SUB SDIV, store and return. */
@@ -698,6 +728,7 @@ static Suite *evm_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_arithmetic_and_gas);
     tcase_add_test(tc, test_signed_and_exp);
+    tcase_add_test(tc, test_execute_analyzed_matches_execute);
     tcase_add_test(tc, test_stack_errors);
     tcase_add_test(tc, test_jumps);
     tcase_add_test(tc, test_memory_expansion_gas);
