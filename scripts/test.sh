@@ -11,6 +11,15 @@ bash scripts/setup.sh
 jobs=$(nproc 2>/dev/null || echo 2)
 fuzz_seconds=${COHORT_FUZZ_SECONDS:-20}
 
+# The integration tests need a dockerd: start one here, once, if none answers (tests
+# started in parallel would otherwise race to start it). It is left running for later runs.
+if ! docker info >/dev/null 2>&1; then
+  echo "== starting dockerd =="
+  (setsid dockerd >/tmp/cohort-test-dockerd.log 2>&1 &)
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not start: see /tmp/cohort-test-dockerd.log" >&2; exit 1; }
+fi
+
 status=0
 echo "== sanitizer and fuzz build (clang, ASan+UBSan, libFuzzer) =="
 CC=clang cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOHORT_SANITIZE=ON \
