@@ -31,7 +31,7 @@ cmake --build build-sanitize -j"$jobs"
 # that covers calls, creates, storage, memory and Cancun's opcodes (the whole folder under
 # ASan+UBSan is run by hand: docs/PERFORMANCE.md says when it last was).
 export COHORT_TEST_SCALE=10 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-sanitize -j"$jobs" --output-on-failure -LE 'contracts|statetest' || status=1
+ctest --test-dir build-sanitize -j"$jobs" --output-on-failure -LE 'contracts|statetest|heavy' || status=1
 ctest --test-dir build-sanitize -j"$jobs" --output-on-failure \
   -R 'statetest_(VMTests|Cancun|stCallCodes|stCreateTest|stSStoreTest|stMemoryTest|stRevertTest|stPreCompiledContracts2)$' || status=1
 unset COHORT_TEST_SCALE ASAN_OPTIONS UBSAN_OPTIONS
