@@ -246,13 +246,24 @@ struct bft_config {
     uint32_t payload_max_bytes; /* the largest block payload, <= BFT_PAYLOAD_MAX */
     uint32_t window_heights;    /* heights kept above the committed one, 2..BFT_WINDOW_MAX */
     uint32_t timeout_ms;        /* the base height timeout: about 3x the network delay */
+    uint32_t idle_delay_ms;     /* a leader with no entries waits this long before it proposes an
+                                   empty block (0: at once); an entry submitted meanwhile is
+                                   proposed at once. Keep it under timeout_ms / 2. */
+};
+
+/* The core's two timers: a SET_TIMER action and a TIMER event say which one. */
+enum bft_timer {
+    BFT_TIMER_HEIGHT = 0, /* the height timeout (rule 3) */
+    BFT_TIMER_IDLE = 1,   /* the idle leader's proposal delay */
 };
 
 enum bft_event_type {
     BFT_EVENT_START = 1,   /* after restoring: arms the timer, proposes if leader */
     BFT_EVENT_MESSAGE = 2, /* bytes from the network */
     BFT_EVENT_TIMER = 3,   /* the timer armed for height fired */
-    BFT_EVENT_SUBMIT = 4,  /* bytes: one entry for the next block this member proposes */
+    BFT_EVENT_SUBMIT = 4,  /* bytes: one entry for the next block this member proposes; an entry
+                              already pending is not added twice, and pending entries that show up
+                              in another member's proposal or a commit are dropped */
 };
 
 struct bft_event {
@@ -260,6 +271,7 @@ struct bft_event {
     const uint8_t *bytes; /* MESSAGE, SUBMIT; borrowed for the call */
     size_t len;
     uint64_t height;      /* TIMER */
+    uint8_t timer;        /* TIMER: enum bft_timer */
 };
 
 enum bft_action_type {
@@ -267,7 +279,7 @@ enum bft_action_type {
     BFT_ACTION_COMMIT = 2,     /* append commit as a COMMIT record, durable; then apply it */
     BFT_ACTION_SEND = 3,       /* send bytes to member peer */
     BFT_ACTION_BROADCAST = 4,  /* send bytes to every other member */
-    BFT_ACTION_SET_TIMER = 5,  /* deliver TIMER(height) after delay_ms, replacing any armed timer */
+    BFT_ACTION_SET_TIMER = 5,  /* deliver TIMER(timer, height) after delay_ms, replacing that timer */
     BFT_ACTION_SYNC_SERVE = 6, /* send peer our COMMIT records from from_index on (bft_core_wrap_sync_block) */
 };
 
@@ -286,6 +298,7 @@ struct bft_action {
     uint8_t record_type;        /* PERSIST: enum bft_record_type */
     uint64_t height;            /* SET_TIMER */
     uint32_t delay_ms;          /* SET_TIMER */
+    uint8_t timer;              /* SET_TIMER: enum bft_timer */
     uint64_t from_index;        /* SYNC_SERVE */
     const struct bft_commit *commit; /* COMMIT */
 };

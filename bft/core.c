@@ -81,6 +81,8 @@ struct bft_core {
     struct slot *slots;        /* window + 1 of them, indexed by height mod (window + 1) */
     uint8_t *pending;          /* entries for this member's next proposal, framed */
     uint32_t pending_len;
+    uint64_t idle_armed_height;/* the height the idle timer was armed for */
+    uint64_t idle_due_height;  /* the height whose idle delay has passed */
 
     /* Output of one step. */
     struct bft_action *actions;
@@ -188,6 +190,40 @@ static void set_timer(struct bft_core *core)
     struct bft_action *a = push_action(core, BFT_ACTION_SET_TIMER);
     a->height = core->cur;
     a->delay_ms = core->config.timeout_ms << shift;
+}
+
+static void set_idle_timer(struct bft_core *core, uint64_t height)
+{
+    struct bft_action *a = push_action(core, BFT_ACTION_SET_TIMER);
+    a->timer = BFT_TIMER_IDLE;
+    a->height = height;
+    a->delay_ms = core->config.idle_delay_ms;
+}
+
+/* The offset of a framed entry equal to entry[0..len) in pending, or -1. */
+static long pending_find(const struct bft_core *core, const uint8_t *entry, uint32_t len)
+{
+    for (uint32_t off = 0; off + 4 <= core->pending_len;) {
+        const uint8_t *p = core->pending + off;
+        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        if (n == len && memcmp(p + 4, entry, len) == 0) return (long)off;
+        off += 4 + n;
+    }
+    return -1;
+}
+
+/* Drops the pending entries that a block carries: someone else proposed them already. */
+static void pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t payload_len)
+{
+    uint32_t off = 0, len;
+    const uint8_t *entry;
+    while (core->pending_len > 0 && bft_payload_next(payload, payload_len, &off, &entry, &len, NULL) == 1) {
+        long at = pending_find(core, entry, len);
+        if (at < 0) continue;
+        uint32_t cut = 4 + len, end = (uint32_t)at + cut;
+        memmove(core->pending + at, core->pending + end, core->pending_len - end);
+        core->pending_len -= cut;
+    }
 }
 
 static void send_sync_request(struct bft_core *core, int peer)
@@ -371,6 +407,14 @@ static void try_propose(struct bft_core *core)
     if (leader_of(core, h) != core->config.self) return;
     struct slot *s = slot_at(core, h);
     if (s == NULL || s->has_block || (s->own_flags & (OWN_PROPOSED | OWN_NULLIFIED))) return;
+    if (core->pending_len == 0 && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
+        /* Nothing to order: wait a little for an entry before proposing an empty block. */
+        if (core->idle_armed_height != h) {
+            core->idle_armed_height = h;
+            set_idle_timer(core, h);
+        }
+        return;
+    }
 
     struct bft_block_header header;
     memset(&header, 0, sizeof header);
@@ -485,6 +529,7 @@ static void try_commit(struct bft_core *core)
             for (size_t k = 0; k < i; k++) c->path[k] = chain[i - 1 - k]->header;
             struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
             a->commit = c;
+            pending_drop(core, c->block.payload, c->block.payload_len);
         }
         core->committed_index = fs->header.index;
         core->committed_height = f;
@@ -517,6 +562,7 @@ static void on_propose(struct bft_core *core, const struct bft_message *m)
     memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
     memcpy(s->payload, b->payload, b->payload_len);
     s->payload_len = b->payload_len;
+    pending_drop(core, b->payload, b->payload_len);
 }
 
 static void on_vote(struct bft_core *core, const struct bft_message *m)
@@ -852,13 +898,20 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         send_sync_request(core, -1); /* after a restart, learn where the others are */
         break;
     case BFT_EVENT_MESSAGE: on_message(core, event->bytes, event->len); break;
-    case BFT_EVENT_TIMER: on_timer(core, event->height); break;
+    case BFT_EVENT_TIMER:
+        if (event->timer == BFT_TIMER_IDLE) {
+            if (event->height == core->cur) core->idle_due_height = event->height;
+        } else {
+            on_timer(core, event->height);
+        }
+        break;
     case BFT_EVENT_SUBMIT:
         if (event->len > core->config.payload_max_bytes - 4)
             return cohort_error_set(err, BFT_E_RANGE, "bft", "core: entry of %zu bytes exceeds the block payload of %u",
                                     event->len, core->config.payload_max_bytes);
         if (core->pending_len + 4 + event->len > core->config.payload_max_bytes)
             return cohort_error_set(err, BFT_E_FULL, "bft", "core: the next block is full; retry after a commit");
+        if (pending_find(core, event->bytes, (uint32_t)event->len) >= 0) return 0; /* already pending */
         uint8_t *p = core->pending + core->pending_len;
         p[0] = (uint8_t)(event->len >> 24);
         p[1] = (uint8_t)(event->len >> 16);
@@ -866,7 +919,8 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         p[3] = (uint8_t)event->len;
         if (event->len > 0) memcpy(p + 4, event->bytes, event->len);
         core->pending_len += 4 + (uint32_t)event->len;
-        return 0;
+        if (!core->started) return 0;
+        break; /* an idle leader proposes it now */
     default: return cohort_error_set(err, BFT_E_INVALID, "bft", "core: unknown event type %d", event->type);
     }
     progress(core);

@@ -45,6 +45,7 @@ struct event {
     int node;
     uint64_t height;   /* TIMER */
     uint64_t token;    /* TIMER: the node's timer token when armed */
+    uint8_t timer;     /* TIMER: enum bft_timer */
     uint8_t *bytes;    /* DELIVER: owned by the event */
     size_t len;
 };
@@ -59,7 +60,7 @@ struct node {
     enum byzantine kind;
     bool up;
     struct bft_core *core;
-    uint64_t timer_token;
+    uint64_t timer_token[2]; /* per enum bft_timer: a later SET_TIMER of that kind replaces the armed one */
     int side;              /* TWINS: which twin a member talks to (0 or 1) */
     int group;             /* partition group */
     bool crash_armed;      /* crash partway through the next step */
@@ -467,7 +468,7 @@ static void boot(struct sim *s, int a)
     nd->committed = st.committed_index;
     nd->up = true;
     nd->crash_armed = false;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0};
     step(s, a, &start);
 }
 
@@ -480,7 +481,8 @@ static void crash(struct sim *s, int a)
     bft_core_destroy(nd->core);
     nd->core = NULL;
     nd->up = false;
-    nd->timer_token++;
+    nd->timer_token[0]++;
+    nd->timer_token[1]++;
     size_t unsynced = nd->disk_len - nd->synced_len;
     size_t kept = nd->synced_len + (unsynced ? (size_t)rnd_below(s, unsynced + 1) : 0);
     if (kept > nd->synced_len && rnd_below(s, 3) == 0) {
@@ -722,7 +724,8 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             t.kind = EV_TIMER;
             t.node = a;
             t.height = act->height;
-            t.token = ++nd->timer_token;
+            t.timer = act->timer;
+            t.token = ++nd->timer_token[act->timer & 1];
             t.time = s->now + act->delay_ms;
             schedule(s, t);
             break;
@@ -802,6 +805,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
     s->config.payload_max_bytes = PAYLOAD_MAX;
     s->config.window_heights = WINDOW;
     s->config.timeout_ms = 3 * s->delay_max_ms + 5;
+    /* Half the seeds run idle leaders that wait for entries before proposing empty blocks. */
+    s->config.idle_delay_ms = rnd_below(s, 2) ? s->delay_max_ms / 4 + 1 : 0;
 
     for (uint32_t i = 0; i < s->n; i++) {
         s->nodes[i].member = i;
@@ -865,14 +870,14 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         case EV_DELIVER:
             if (nd->up) {
                 result->messages++;
-                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0};
+                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0, 0};
                 step(s, ev.node, &e);
             }
             free(ev.bytes);
             break;
         case EV_TIMER:
-            if (nd->up && ev.token == nd->timer_token) {
-                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height};
+            if (nd->up && ev.token == nd->timer_token[ev.timer & 1]) {
+                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer};
                 step(s, ev.node, &e);
             }
             break;
@@ -881,7 +886,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                 uint8_t entry[48];
                 size_t len = 8 + (size_t)rnd_below(s, 40);
                 for (size_t i = 0; i < len; i++) entry[i] = (uint8_t)rnd(s);
-                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0};
+                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0, 0};
                 step(s, ev.node, &e);
             }
             break;

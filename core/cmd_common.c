@@ -2,6 +2,7 @@
 #include "cmd_common.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,4 +91,58 @@ void print_fields(struct cli_globals *g, const char *const *keys, const char *co
     for (size_t i = 0; i < n; i++)
         if (strlen(keys[i]) > width) width = strlen(keys[i]);
     for (size_t i = 0; i < n; i++) fprintf(g->out, "%-*s  %s\n", (int)width, keys[i], values[i] ? values[i] : "-");
+}
+
+#define API_MAX_BYTES (16u << 20)
+
+struct api_body {
+    char *data;
+    size_t len;
+};
+
+static size_t on_api_data(char *chunk, size_t size, size_t nmemb, void *userdata)
+{
+    struct api_body *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > API_MAX_BYTES) return 0;
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL) return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, chunk, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code)
+{
+    CURL *c = curl_easy_init();
+    struct api_body b = {0};
+    struct curl_slist *headers = NULL;
+    if (c == NULL) {
+        *code = cli_fail(g, COHORT_EXIT_FAILURE, "out of memory");
+        return NULL;
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_api_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
+    if (body != NULL) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    }
+    CURLcode rc = curl_easy_perform(c);
+    *status = 0;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(headers);
+    if (rc != CURLE_OK) {
+        *code = cli_fail(g, COHORT_EXIT_UNAVAILABLE, "cannot reach cohort-core at %s (%s); is it running? see --api",
+                         url, curl_easy_strerror(rc));
+        free(b.data);
+        return NULL;
+    }
+    return b.data ? b.data : strdup("");
 }

@@ -44,6 +44,14 @@ int read_password(struct cli_globals *g, const struct manager_flags *f, bool con
 /* Loads the signing key from --keystore with the password. Returns 0 or an exit code. */
 int load_signer(struct cli_globals *g, struct manager_flags *f, uint8_t key[32], uint8_t address[20]);
 
+/*
+ * Calls cohort-core's local API: GET url, or POST body (JSON) when body is not NULL.
+ * Returns the answer's body (malloc'd, at most 16 MiB) and sets *status to its HTTP
+ * status, or returns NULL with the message printed and *code set (cohort-core not
+ * reachable: COHORT_EXIT_UNAVAILABLE).
+ */
+char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code);
+
 /* Prints a key=value result (one line each for people, one JSON object with --json). */
 void print_fields(struct cli_globals *g, const char *const *keys, const char *const *values, size_t n);
 

@@ -1,60 +1,11 @@
 /* cmd_subnodes.c - `cohort subnodes`: the subnodes of the local cohort-core, as a table or JSON. */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd_common.h"
 #include "commands.h"
-
-#define API_MAX_BYTES (4u << 20)
-
-struct body {
-    char *data;
-    size_t len;
-};
-
-static size_t on_data(char *chunk, size_t size, size_t nmemb, void *userdata)
-{
-    struct body *b = userdata;
-    size_t n = size * nmemb;
-    if (b->len + n > API_MAX_BYTES) return 0;
-    char *grown = realloc(b->data, b->len + n + 1);
-    if (grown == NULL) return 0;
-    b->data = grown;
-    memcpy(b->data + b->len, chunk, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
-/* GETs url from cohort-core's local API; returns the body (malloc'd) or NULL with a message printed. */
-static char *api_get(const char *url, struct cli_globals *g, int *code)
-{
-    CURL *c = curl_easy_init();
-    struct body b = {0};
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
-    CURLcode rc = curl_easy_perform(c);
-    long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    if (rc != CURLE_OK) {
-        *code = cli_fail(g, COHORT_EXIT_UNAVAILABLE, "cannot reach cohort-core at %s (%s); is it running? see --api",
-                         url, curl_easy_strerror(rc));
-        free(b.data);
-        return NULL;
-    }
-    if (status != 200) {
-        *code = cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core answered HTTP %ld for %s", status, url);
-        free(b.data);
-        return NULL;
-    }
-    return b.data ? b.data : strdup("");
-}
 
 static const char *number_text(const cJSON *o, const char *key, char *buf, size_t size)
 {
@@ -81,8 +32,13 @@ int cmd_subnodes(const struct cli_command *self, int argc, char **argv, struct c
     if (rc != 0) return rc;
     char url[1024];
     snprintf(url, sizeof url, "%s/api/v1/subnodes", api);
-    char *text = api_get(url, g, &rc);
+    long status = 0;
+    char *text = api_call(url, NULL, 5000, g, &status, &rc);
     if (text == NULL) return rc;
+    if (status != 200) {
+        free(text);
+        return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core answered HTTP %ld for %s", status, url);
+    }
     cJSON *array = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsArray(array)) {

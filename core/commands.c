@@ -73,11 +73,43 @@ static const struct cli_command chain_children[] = {
     {.name = NULL},
 };
 
+#define API_OPTION "  --api URL              cohort-core's local API (http://127.0.0.1:9100)\n"
+
+static const struct cli_command config_children[] = {
+    {.name = "get", .summary = "read a key, or every key under a prefix", .handler = cmd_config_get,
+     .usage = "Usage: cohort config get KEY [--prefix] [--serializable] [--limit N] [--api URL] [--json]\n\n"
+              "A linearizable read: it is ordered through the cluster's log like a write, so it sees\n"
+              "every write that finished before it began. --serializable reads this node's copy\n"
+              "instead: faster, and possibly behind the cluster.\n\n"
+              "  --prefix               every key that starts with KEY, in byte order\n"
+              "  --limit N              at most N keys (10000)\n" API_OPTION},
+    {.name = "put", .summary = "write a key (optionally only if it is unchanged)", .handler = cmd_config_put,
+     .usage = "Usage: cohort config put KEY VALUE [--if-mod-revision N | --if-value V | --if-absent] [--api URL]\n\n"
+              "Writes KEY once the cluster commits it and prints the store's new revision. With a\n"
+              "condition, the write is a compare-and-swap: it happens only if KEY was last changed at\n"
+              "revision N (0: absent), holds V, or does not exist; otherwise nothing is written and\n"
+              "the command fails, saying what KEY holds. Keys are 1-512 bytes, values up to 64 KiB.\n\n" API_OPTION},
+    {.name = "del", .summary = "delete a key, or every key under a prefix", .handler = cmd_config_del,
+     .usage = "Usage: cohort config del KEY [--prefix] [--api URL]\n\nPrints how many keys went and the revision.\n\n"
+              API_OPTION},
+    {.name = "watch", .summary = "print changes under a prefix as they are committed", .handler = cmd_config_watch,
+     .usage = "Usage: cohort config watch [PREFIX] [--from-revision N] [--count N] [--api URL] [--json]\n\n"
+              "One line per change: revision, put or delete, key, value. From --from-revision N (which\n"
+              "may be in the past, as far as the node's history reaches), else from now. Runs until\n"
+              "interrupted, or until --count changes were printed.\n\n" API_OPTION},
+    {.name = "status", .summary = "this member's view of the config store's log", .handler = cmd_config_status,
+     .usage = "Usage: cohort config status [--api URL] [--json]\n\n"
+              "Member index, leader, connected peers, height, committed entries, revision and the\n"
+              "store's digest (equal on members that hold the same store).\n\n" API_OPTION},
+    {.name = NULL},
+};
+
 static const struct cli_command root_children[] = {
     {.name = "key", .summary = "make or import signing keys (V3 keystores)", .children = key_children},
     {.name = "manager", .summary = "deploy the manager contracts", .children = manager_children},
     {.name = "node", .summary = "register and inspect validator nodes", .children = node_children},
     {.name = "chain", .summary = "create, list and delete chains", .children = chain_children},
+    {.name = "config", .summary = "the cluster's config store: get, put, del, watch, status", .children = config_children},
     {.name = "subnodes",
      .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
      .usage = "Usage: cohort subnodes [--api URL] [--json]\n"

@@ -9,6 +9,11 @@
 
 /* Handlers, one file each (cmd_<name>.c). */
 int cmd_subnodes(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_config_get(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_config_put(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_config_del(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_config_watch(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_config_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_new(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_import(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);

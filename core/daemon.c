@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "assignments.h"
+#include "cluster.h"
+#include "config_service.h"
 #include "common/hex.h"
 #include "common/secp.h"
 #include "docker/docker.h"
@@ -132,6 +134,18 @@ static void set_manager_error(struct daemon *d, const char *message)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Reads the node's key from --keystore with --password-file. */
+static int load_key(const struct daemon_config *c, uint8_t key[32], struct cohort_error *err)
+{
+    char password[MC_PASSWORD_MAX_BYTES + 2];
+    size_t len;
+    uint8_t address[20];
+    int rc = mc_password_from_file(c->password_file, password, sizeof password, &len, err);
+    if (rc == 0) rc = mc_keystore_load(c->keystore, password, len, key, address, err);
+    explicit_bzero(password, sizeof password);
+    return rc;
+}
+
 /* Sets up the manager side from the configuration; returns an error only for bad configuration. */
 static int manager_open(struct daemon *d, struct cohort_error *err)
 {
@@ -148,12 +162,8 @@ static int manager_open(struct daemon *d, struct cohort_error *err)
     struct mc_rpc_options o = {.url = d->urls[0], .max_retries = 1};
     if ((rc = mc_rpc_open(&d->rpc, &o, err)) < 0) return rc;
     if (c->keystore[0]) {
-        char password[MC_PASSWORD_MAX_BYTES + 2];
-        size_t len;
-        uint8_t key[32], address[20];
-        if ((rc = mc_password_from_file(c->password_file, password, sizeof password, &len, err)) < 0) return rc;
-        rc = mc_keystore_load(c->keystore, password, len, key, address, err);
-        explicit_bzero(password, sizeof password);
+        uint8_t key[32];
+        rc = load_key(c, key, err);
         if (rc == 0) rc = secp_pubkey(key, d->public_key, err);
         explicit_bzero(key, sizeof key);
         if (rc < 0) return rc;
@@ -255,15 +265,39 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     if (mkdir(config->state_dir, 0700) != 0 && errno != EEXIST)
         return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "state dir %s", config->state_dir);
 
+    int rc = manager_open(&d, err);
+    if (rc < 0) return cohort_error_wrap(err, "manager");
+    struct config_service *store = NULL;
+    if (config->cluster_file[0]) {
+        struct cluster cluster;
+        uint8_t key[32];
+        if ((rc = cluster_load(config->cluster_file, &cluster, err)) < 0) return rc;
+        if ((rc = load_key(config, key, err)) < 0) return cohort_error_wrap(err, "config store key");
+        struct config_service_options o = {.cluster = &cluster, .private_key = key, .state_dir = config->state_dir};
+#ifdef COHORT_TEST_BYZANTINE
+        /* The Byzantine test build (cohort-core-byzantine): equivocate as leader on request. */
+        o.equivocate = getenv("COHORT_TEST_EQUIVOCATE") != NULL;
+        if (o.equivocate) log_warn("TEST BUILD: this member equivocates as leader", NULL);
+#endif
+        rc = config_service_start(&o, &store, err);
+        explicit_bzero(key, sizeof key);
+        if (rc < 0) return rc;
+    }
     struct http_route routes[] = {
         {.path = "/healthz", .handler = api_health, .ctx = &d},
         {.path = "/api/v1/subnodes", .handler = api_subnodes, .ctx = &d},
+        {.path = "/api/v1/config/txn", .handler = config_api_txn, .ctx = store},
+        {.path = "/api/v1/config/range", .handler = config_api_range, .ctx = store},
+        {.path = "/api/v1/config/watch", .handler = config_api_watch, .ctx = store},
+        {.path = "/api/v1/config/status", .handler = config_api_status, .ctx = store},
     };
-    int rc = manager_open(&d, err);
-    if (rc < 0) return cohort_error_wrap(err, "manager");
+    size_t nroutes = sizeof routes / sizeof routes[0] - (store ? 0 : 4);
     struct http_server *api;
-    rc = http_start(&api, config->api_address, config->api_port, routes, sizeof routes / sizeof routes[0], err);
-    if (rc < 0) return cohort_error_wrap(err, "local API");
+    rc = http_start(&api, config->api_address, config->api_port, routes, nroutes, err);
+    if (rc < 0) {
+        config_service_stop(store);
+        return cohort_error_wrap(err, "local API");
+    }
     log_info("cohort-core started", "node=%llu api=%s:%u state_dir=%s", (unsigned long long)config->node_id,
              config->api_address, (unsigned)config->api_port, config->state_dir);
 
@@ -332,7 +366,9 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         }
     }
     log_info("cohort-core stopping; subnodes keep running", NULL);
+    config_service_quiesce(store);
     http_stop(api);
+    config_service_stop(store);
     if (d.provisioner_ready) provision_free(&d.provisioner);
     if (d.manager) {
         assignments_free(&d.assignments);

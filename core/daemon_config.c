@@ -35,7 +35,8 @@ const char daemon_config_usage[] =
     "  --poll-ms N              how often to look at the manager and Docker (1000)\n"
     "  --log-level LEVEL        debug, info, warn or error (info)\n"
     "  --keystore FILE          the node's V3 keystore: checked against the node's key on the manager\n"
-    "  --password-file FILE     its password (first line)\n";
+    "  --password-file FILE     its password (first line)\n"
+    "  --cluster-file FILE      join the cluster's config store (core/cluster.h); needs --keystore\n";
 
 void daemon_config_defaults(struct daemon_config *c)
 {
@@ -81,6 +82,7 @@ static const struct key keys[] = {
     KEY("log_level", K_LEVEL, log_level),
     KEY("keystore", K_STRING, keystore),
     KEY("password_file", K_STRING, password_file),
+    KEY("cluster_file", K_STRING, cluster_file),
 };
 
 static const struct key *find_key(const char *name, size_t len)
@@ -258,6 +260,9 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "memory_factor %g is not in (0, 1]", c->memory_factor);
     if (c->keystore[0] != '\0' && c->password_file[0] == '\0')
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "keystore is set but password_file is not: a daemon cannot prompt");
+    if (c->cluster_file[0] != '\0' && c->keystore[0] == '\0')
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "cluster_file is set but keystore is not: the config store signs with the node's key");
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
     return 0;

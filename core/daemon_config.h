@@ -22,6 +22,7 @@
  *   log_level           COHORT_LOG_LEVEL         --log-level         info
  *   keystore            COHORT_KEYSTORE          --keystore          (none) the node's key, checked against the manager
  *   password_file       COHORT_PASSWORD_FILE     --password-file     (none) the keystore's password
+ *   cluster_file        COHORT_CLUSTER_FILE      --cluster-file      (none: no config store) the cluster file
  */
 #ifndef COHORT_CORE_DAEMON_CONFIG_H
 #define COHORT_CORE_DAEMON_CONFIG_H
@@ -53,6 +54,7 @@ struct daemon_config {
     enum log_level log_level;
     char keystore[1024];
     char password_file[1024];
+    char cluster_file[1024];
 };
 
 /* The defaults of the table above (node_id 0: unset). */

@@ -1,7 +1,8 @@
 /*
  * httpd.h - the small HTTP server behind cohort-core's local API and the subnode's
- * endpoints (libmicrohttpd, one internal polling thread): routes of exact paths to
- * handlers that return a status and a body. Request bodies are capped (HTTP_MAX_BODY);
+ * endpoints (libmicrohttpd, a thread per connection, so a handler may block: the config
+ * store's writes wait for their commit, its watches for a change): routes of exact paths
+ * to handlers that return a status and a body. Request bodies are capped (HTTP_MAX_BODY);
  * a larger one is answered 413 without being kept.
  */
 #ifndef COHORT_HTTPD_H

@@ -497,9 +497,9 @@ START_TEST(core_never_votes_twice_after_restart)
     struct bft_core *core = make_core(2);
     const struct bft_action *acts;
     size_t n = 0;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0};
+    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &ev, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     /* The PERSIST comes before the vote leaves. */
@@ -520,11 +520,11 @@ START_TEST(core_never_votes_twice_after_restart)
     core = make_core(2);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_VOTE, record, sizeof record, &err), 0);
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0};
+    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &evb, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 0);
     /* Its timer re-sends the vote it did cast, for block a, and nullifies. */
-    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1};
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
@@ -562,16 +562,16 @@ START_TEST(four_cores_commit)
         struct bft_event ev;
         if (step < 4) {
             who = step;
-            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0};
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0};
             const char entry[] = "entry";
-            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0};
+            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0};
             const struct bft_action *a;
             size_t n;
             ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
         } else {
             ck_assert_uint_ne(head, tail);
             who = q_to[head % QMAX];
-            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0};
+            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0};
             head++;
         }
         const struct bft_action *a;

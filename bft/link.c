@@ -1,0 +1,139 @@
+/*
+ * link.c - the byte layouts of a node's TCP links (docs/bft.md "The node"): the frame
+ * length prefix, the HELLO and the AUTH digest of the handshake, and endpoint text. Pure
+ * functions, so the unit tests and the fuzz target reach them without a socket.
+ *
+ *   frame:  length u32 BE (1..BFT_MESSAGE_MAX) | length bytes
+ *   HELLO:  "CBH1" | instance u64 | from u16 | to u16 | nonce 32              (48 bytes)
+ *   AUTH:   "CBA1" | signature 65 over bft_auth_digest(instance, from, to, their nonce)
+ */
+#include "bft/node.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/keccak.h"
+
+_Static_assert(BFT_HELLO_BYTES == 4 + 8 + 2 + 2 + 32, "HELLO layout");
+_Static_assert(BFT_AUTH_BYTES == 4 + BFT_SIGNATURE_BYTES, "AUTH layout");
+_Static_assert(BFT_MESSAGE_MAX <= UINT32_MAX, "a frame length fits its u32 prefix");
+
+static const uint8_t hello_magic[4] = {'C', 'B', 'H', '1'};
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
+int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error *err)
+{
+    assert(prefix != NULL && len != NULL);
+    uint32_t v = (uint32_t)get_be(prefix, 4);
+    if (v == 0) return cohort_error_set(err, BFT_E_RANGE, "bft", "link: empty frame");
+    if (v > BFT_MESSAGE_MAX)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "link: frame of %u bytes exceeds %u", v, BFT_MESSAGE_MAX);
+    *len = v;
+    return 0;
+}
+
+void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8_t nonce[32],
+                      uint8_t out[BFT_HELLO_BYTES])
+{
+    assert(nonce != NULL && out != NULL);
+    assert(from != to);
+    memcpy(out, hello_magic, 4);
+    put_be(out + 4, instance, 8);
+    put_be(out + 12, from, 2);
+    put_be(out + 14, to, 2);
+    memcpy(out + 16, nonce, 32);
+}
+
+int bft_hello_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint16_t self, uint32_t member_count,
+                     uint16_t *from, uint8_t nonce[32], struct cohort_error *err)
+{
+    assert(bytes != NULL || len == 0);
+    assert(from != NULL && nonce != NULL);
+    if (len != BFT_HELLO_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO of %zu bytes, expected %d", len,
+                                BFT_HELLO_BYTES);
+    if (memcmp(bytes, hello_magic, 4) != 0) return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO magic");
+    uint64_t their_instance = get_be(bytes + 4, 8);
+    if (their_instance != instance)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO for instance %llu, this log is %llu",
+                                (unsigned long long)their_instance, (unsigned long long)instance);
+    uint16_t f = (uint16_t)get_be(bytes + 12, 2), t = (uint16_t)get_be(bytes + 14, 2);
+    if (t != self)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO addressed to member %u, this is member %u", t,
+                                self);
+    if (f >= member_count)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO from member %u of %u", f, member_count);
+    if (f == self) return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO from this member itself (%u)", f);
+    *from = f;
+    memcpy(nonce, bytes + 16, 32);
+    return 0;
+}
+
+void bft_auth_digest(uint64_t instance, uint16_t from, uint16_t to, const uint8_t their_nonce[32],
+                     uint8_t out[BFT_HASH_BYTES])
+{
+    static const char domain[] = "cohort-bft-link-v1"; /* 18 bytes, no NUL */
+    uint8_t buf[sizeof domain - 1 + 8 + 2 + 2 + 32];
+    memcpy(buf, domain, sizeof domain - 1);
+    uint8_t *p = buf + sizeof domain - 1;
+    put_be(p, instance, 8);
+    put_be(p + 8, from, 2);
+    put_be(p + 10, to, 2);
+    memcpy(p + 12, their_nonce, 32);
+    keccak256(buf, sizeof buf, out);
+}
+
+/* Parses 1..max_digits decimal digits (no sign, no leading zero unless the number is 0). */
+static const char *parse_decimal(const char *s, int max_digits, uint32_t *out)
+{
+    if (*s < '0' || *s > '9') return NULL;
+    if (s[0] == '0' && s[1] >= '0' && s[1] <= '9') return NULL;
+    uint32_t v = 0;
+    int digits = 0;
+    while (*s >= '0' && *s <= '9') {
+        if (++digits > max_digits) return NULL;
+        v = v * 10 + (uint32_t)(*s - '0');
+        s++;
+    }
+    *out = v;
+    return s;
+}
+
+int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct cohort_error *err)
+{
+    assert(ip != NULL && port != NULL);
+    if (endpoint == NULL) return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint: missing");
+    size_t len = strnlen(endpoint, BFT_ENDPOINT_MAX);
+    if (len == 0 || len >= BFT_ENDPOINT_MAX)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint: empty or longer than %d characters",
+                                BFT_ENDPOINT_MAX - 1);
+    const char *s = endpoint;
+    uint32_t octet[4];
+    for (int i = 0; i < 4; i++) {
+        s = parse_decimal(s, 3, &octet[i]);
+        if (s == NULL || octet[i] > 255 || *s != (i < 3 ? '.' : ':'))
+            return cohort_error_set(err, BFT_E_INVALID, "bft",
+                                    "endpoint \"%.63s\": expected an IPv4 address a.b.c.d:port", endpoint);
+        s++;
+    }
+    uint32_t p = 0;
+    s = parse_decimal(s, 5, &p);
+    if (s == NULL || *s != '\0' || p == 0 || p > 65535)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint \"%.63s\": expected a port 1..65535 after ':'",
+                                endpoint);
+    snprintf(ip, 16, "%u.%u.%u.%u", octet[0], octet[1], octet[2], octet[3]);
+    *port = (uint16_t)p;
+    return 0;
+}

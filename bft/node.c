@@ -1,0 +1,1154 @@
+/*
+ * node.c - a running member (node.h, docs/bft.md "The node"): the sans-IO core driven by
+ * a libuv loop on its own thread, its WAL on disk, and TCP links to the other members.
+ *
+ * Everything below runs on the node's loop thread except bft_node_start (before the thread
+ * exists), bft_node_submit, bft_node_get_status and bft_node_stop, which touch only what
+ * the lock guards (the submission queue, the status, the stop flag) and wake the loop with
+ * uv_async_send. The core, the WAL, the links and the commit index belong to the loop.
+ *
+ * This is the edge of the library (CONVENTIONS.md "System calls and sockets live at the
+ * edge"): it allocates per frame and per link, because a frame's lifetime is that of a
+ * socket write, which the core's step buffer cannot outlive. Every allocation is bounded:
+ * frames by BFT_MESSAGE_MAX, a peer's queue by queue_max_bytes, links by INBOUND_MAX.
+ */
+#include "bft/node.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "common/log.h"
+#include "common/secp.h"
+
+#define READ_BUFFER_BYTES (64u * 1024u)  /* one shared read buffer: the loop reads one socket at a time */
+#define FRAME_BUFFER_KEEP (256u * 1024u) /* a link keeps a reassembly buffer up to this size between frames */
+#define WRITES_IN_FLIGHT 2               /* uv_writes outstanding per link */
+#define WRITE_BUFS_MAX 64                /* frames coalesced into one uv_write */
+#define WRITE_BYTES_MAX (1u << 20)       /* bytes coalesced into one uv_write (one frame may exceed it) */
+#define HANDSHAKE_TIMEOUT_MS 5000
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+#define INBOUND_MAX (2 * BFT_MEMBERS_MAX) /* accepted links, authenticated or not */
+#define SYNC_SERVE_MAX 256                /* blocks sent for one SYNC_SERVE */
+#define QUEUE_DEFAULT_BYTES (16u << 20)
+#define PREFIX_BYTES 4
+
+_Static_assert(BFT_AUTH_BYTES > BFT_HELLO_BYTES, "the largest handshake frame is AUTH");
+_Static_assert(BFT_TIMER_HEIGHT == 0 && BFT_TIMER_IDLE == 1, "core_timer[] is indexed by enum bft_timer");
+
+static const uint8_t auth_magic[4] = {'C', 'B', 'A', '1'};
+
+/* One queued frame: its length prefix and bytes, ready for the socket. */
+struct frame {
+    struct frame *next;
+    uint32_t size; /* PREFIX_BYTES + message length */
+    uint8_t bytes[];
+};
+
+enum link_state {
+    LINK_CONNECTING, /* outgoing: uv_tcp_connect in progress */
+    LINK_HELLO,      /* waiting for the other side's HELLO */
+    LINK_AUTH,       /* our AUTH is sent; waiting for theirs */
+    LINK_OPEN,       /* authenticated: carries frames */
+    LINK_CLOSING,    /* uv_close called; freed when both handles have closed */
+};
+
+struct link {
+    struct bft_node *node;
+    uv_tcp_t tcp;
+    uv_timer_t handshake_timer;
+    uv_connect_t connect;
+    int handles_open;
+    bool outgoing;
+    enum link_state state;
+    uint32_t peer;                  /* outgoing: the member dialled; incoming: from its HELLO */
+    uint8_t nonce[32];              /* ours, fresh per link */
+    uint8_t their_nonce[32];
+    uint32_t writes_in_flight;
+    /* Reassembly of a frame that spans reads. */
+    uint8_t prefix[PREFIX_BYTES];
+    uint32_t prefix_have;
+    bool in_frame;
+    uint32_t frame_len, frame_have, frame_cap;
+    uint8_t *frame;
+    struct link *prev, *next; /* the node's list of accepted links */
+};
+
+/* A coalesced write: the frames it carries are freed when libuv is done with them. */
+struct write_req {
+    uv_write_t req;
+    struct link *link;
+    struct frame *frames;
+    uint32_t count;
+    size_t bytes;
+    uv_buf_t bufs[WRITE_BUFS_MAX];
+};
+
+/* A handshake write (HELLO and/or AUTH), owning its bytes. */
+struct handshake_write {
+    uv_write_t req;
+    uint8_t bytes[2 * PREFIX_BYTES + BFT_HELLO_BYTES + BFT_AUTH_BYTES];
+};
+
+/* What this member keeps for each other member. */
+struct peer {
+    struct sockaddr_in address;
+    struct link *link;    /* the outgoing link (dialled), or NULL while waiting to re-dial */
+    struct link *inbound; /* the authenticated accepted link from this member, if any */
+    uv_timer_t reconnect_timer;
+    uint32_t backoff_ms;
+    struct frame *head, *tail; /* frames waiting for the socket */
+    size_t queued_bytes;       /* queued and in flight, counted against queue_max_bytes */
+};
+
+struct submission {
+    uint8_t *bytes;
+    size_t len;
+};
+
+struct bft_node {
+    struct bft_node_config config;
+    uint32_t n, self;
+    size_t queue_max_bytes;
+    struct bft_core *core;
+    struct bft_wal *wal;
+    int read_fd; /* the WAL opened again, read-only, for SYNC_SERVE */
+
+    uv_loop_t loop;
+    uv_async_t wake;
+    uv_timer_t core_timer[2]; /* per enum bft_timer: the height timeout and the idle leader's delay */
+    uv_timer_t batch_timer;
+    uv_tcp_t listener;
+    pthread_t thread;
+    uint64_t timer_height[2];
+
+    struct peer peers[BFT_MEMBERS_MAX];
+    struct link *inbound; /* accepted links */
+    uint32_t inbound_count;
+    bool closing;         /* the loop is shutting down: no re-dials */
+    bool halted;          /* the WAL failed: the core is not stepped again */
+    bool submit_blocked;  /* the core's next block is full: retry after a commit */
+    uint64_t rng;
+
+    /* The committed log: where each COMMIT record's payload is in the WAL, by log index. */
+    uint64_t committed;
+    uint64_t *commit_offset;
+    uint32_t *commit_len;
+    size_t commit_cap;
+
+    /* Scratch, allocated at start. */
+    uint8_t *read_buffer;      /* READ_BUFFER_BYTES */
+    uint8_t *record;           /* BFT_WAL_RECORD_MAX: a COMMIT record being written or read back */
+    uint8_t *send_buffer;      /* BFT_MESSAGE_MAX: a SYNC_BLOCK or an equivocating proposal */
+    uint8_t *alt_payload;      /* payload_max_bytes: an equivocating leader's second payload */
+    struct bft_commit *replay; /* a COMMIT record decoded for on_commit during replay */
+    struct bft_message *scratch;
+
+    /* Guarded by lock: shared with the caller's threads. */
+    pthread_mutex_t lock;
+    bool stop_requested;
+    struct submission *queue; /* ring of BFT_SUBMIT_QUEUE_MAX */
+    size_t queue_head, queue_count;
+    struct bft_node_status status;
+};
+
+/* ---- Small helpers ---- */
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* splitmix64, seeded from getrandom at start: jitter must differ between members. */
+static uint64_t rnd(struct bft_node *node)
+{
+    uint64_t z = (node->rng += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int random_bytes(uint8_t *out, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t got = getrandom(out + done, len - done, 0);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
+#define COUNT(node, field, delta)                                                                                    \
+    do {                                                                                                             \
+        pthread_mutex_lock(&(node)->lock);                                                                           \
+        (node)->status.field += (delta);                                                                             \
+        pthread_mutex_unlock(&(node)->lock);                                                                         \
+    } while (0)
+
+static void publish_core_status(struct bft_node *node)
+{
+    struct bft_core_status st;
+    bft_core_get_status(node->core, &st);
+    pthread_mutex_lock(&node->lock);
+    node->status.core = st;
+    node->status.leader = (uint32_t)(st.height % node->n);
+    pthread_mutex_unlock(&node->lock);
+}
+
+static void halt(struct bft_node *node, const struct cohort_error *err)
+{
+    /* A vote that cannot be made durable must not leave: stop stepping the core for good. */
+    node->halted = true;
+    uv_timer_stop(&node->core_timer[BFT_TIMER_HEIGHT]);
+    uv_timer_stop(&node->core_timer[BFT_TIMER_IDLE]);
+    pthread_mutex_lock(&node->lock);
+    node->status.halted = true;
+    pthread_mutex_unlock(&node->lock);
+    log_error("bft node halted: its WAL failed; restart it", "member=%u error=\"%s\"", node->self, err->message);
+}
+
+/* ---- The commit index ---- */
+
+static int remember_commit(struct bft_node *node, uint64_t index, uint64_t offset, size_t len,
+                           struct cohort_error *err)
+{
+    assert(index == node->committed + 1);
+    assert(len <= BFT_WAL_RECORD_MAX);
+    if (index >= node->commit_cap) {
+        size_t cap = node->commit_cap ? node->commit_cap * 2 : 1024;
+        while (cap <= index) cap *= 2;
+        uint64_t *offsets = realloc(node->commit_offset, cap * sizeof *offsets);
+        if (offsets == NULL)
+            return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory for the commit index");
+        node->commit_offset = offsets;
+        uint32_t *lens = realloc(node->commit_len, cap * sizeof *lens);
+        if (lens == NULL)
+            return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory for the commit index");
+        node->commit_len = lens;
+        node->commit_cap = cap;
+    }
+    node->commit_offset[index] = offset;
+    node->commit_len[index] = (uint32_t)len;
+    node->committed = index;
+    return 0;
+}
+
+/* ---- Links: lifetime ---- */
+
+static void dial(struct bft_node *node, uint32_t peer);
+static void flush(struct bft_node *node, uint32_t peer);
+static void link_handle_closed(uv_handle_t *handle)
+{
+    struct link *link = handle->data;
+    assert(link->handles_open > 0);
+    if (--link->handles_open > 0) return;
+    assert(link->writes_in_flight == 0);
+    free(link->frame);
+    free(link);
+}
+
+static void on_handshake_timeout(uv_timer_t *timer);
+
+static struct link *link_new(struct bft_node *node, bool outgoing, uint32_t peer)
+{
+    struct link *link = calloc(1, sizeof *link);
+    if (link == NULL) return NULL;
+    link->node = node;
+    link->outgoing = outgoing;
+    link->peer = peer;
+    if (random_bytes(link->nonce, sizeof link->nonce) < 0) {
+        free(link);
+        return NULL;
+    }
+    if (uv_tcp_init(&node->loop, &link->tcp) < 0) {
+        free(link);
+        return NULL;
+    }
+    link->tcp.data = link;
+    int rc = uv_timer_init(&node->loop, &link->handshake_timer);
+    assert(rc == 0); /* uv_timer_init cannot fail */
+    (void)rc;
+    link->handshake_timer.data = link;
+    link->handles_open = 2;
+    uv_timer_start(&link->handshake_timer, on_handshake_timeout, HANDSHAKE_TIMEOUT_MS, 0);
+    return link;
+}
+
+static void on_reconnect_timer(uv_timer_t *timer)
+{
+    struct bft_node *node = timer->loop->data;
+    uint32_t peer = (uint32_t)(uintptr_t)timer->data;
+    if (!node->closing && node->peers[peer].link == NULL) dial(node, peer);
+}
+
+/*
+ * Closes a link. refused: it broke the rules (bad frame or handshake, silence), which the
+ * status counts. An outgoing link is re-dialled after the peer's backoff, with jitter.
+ */
+static void link_close(struct link *link, bool refused, const char *why)
+{
+    if (link->state == LINK_CLOSING) return;
+    struct bft_node *node = link->node;
+    bool was_open = link->state == LINK_OPEN;
+    link->state = LINK_CLOSING;
+    if (refused) {
+        COUNT(node, links_refused, 1);
+        log_debug("bft link refused", "member=%u peer=%d outgoing=%d why=\"%s\"", node->self,
+                  link->peer == UINT32_MAX ? -1 : (int)link->peer, link->outgoing, why);
+    }
+    if (link->outgoing) {
+        struct peer *p = &node->peers[link->peer];
+        assert(p->link == link);
+        p->link = NULL;
+        if (was_open) {
+            pthread_mutex_lock(&node->lock);
+            node->status.peers_connected--;
+            pthread_mutex_unlock(&node->lock);
+        }
+        if (!node->closing) {
+            uint32_t b = p->backoff_ms;
+            uint64_t delay = b / 2 + rnd(node) % (b / 2 + 1); /* "equal jitter": between b/2 and b */
+            p->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+            uv_timer_start(&p->reconnect_timer, on_reconnect_timer, delay, 0);
+        }
+    } else {
+        if (link->prev) link->prev->next = link->next;
+        else node->inbound = link->next;
+        if (link->next) link->next->prev = link->prev;
+        node->inbound_count--;
+        if (link->peer != UINT32_MAX && node->peers[link->peer].inbound == link) node->peers[link->peer].inbound = NULL;
+    }
+    uv_close((uv_handle_t *)&link->handshake_timer, link_handle_closed);
+    uv_close((uv_handle_t *)&link->tcp, link_handle_closed);
+}
+
+static void on_handshake_timeout(uv_timer_t *timer)
+{
+    struct link *link = timer->data;
+    if (link->state == LINK_CONNECTING) link_close(link, false, "connect timed out");
+    else if (link->state != LINK_OPEN) link_close(link, true, "no handshake within 5 s");
+}
+
+/* ---- Links: writing ---- */
+
+static void handshake_written(uv_write_t *req, int status)
+{
+    struct link *link = req->handle->data;
+    free(req);
+    if (status < 0) link_close(link, false, "handshake write failed");
+}
+
+/* Sends HELLO and/or AUTH, each framed, in one write. AUTH needs the other side's nonce. */
+static int send_handshake(struct link *link, bool with_hello, bool with_auth)
+{
+    struct bft_node *node = link->node;
+    struct handshake_write *w = malloc(sizeof *w);
+    if (w == NULL) return -1;
+    uint8_t *p = w->bytes;
+    if (with_hello) {
+        put_be32(p, BFT_HELLO_BYTES);
+        bft_hello_encode(node->config.core.instance, (uint16_t)node->self, (uint16_t)link->peer, link->nonce,
+                         p + PREFIX_BYTES);
+        p += PREFIX_BYTES + BFT_HELLO_BYTES;
+    }
+    if (with_auth) {
+        /* We hold their nonce: AUTH = "CBA1" || our signature over it, bound to (from, to). */
+        uint8_t digest[BFT_HASH_BYTES];
+        bft_auth_digest(node->config.core.instance, (uint16_t)node->self, (uint16_t)link->peer, link->their_nonce,
+                        digest);
+        put_be32(p, BFT_AUTH_BYTES);
+        memcpy(p + PREFIX_BYTES, auth_magic, 4);
+        if (secp_sign(node->config.core.private_key, digest, p + PREFIX_BYTES + 4, NULL) < 0) {
+            free(w);
+            return -1;
+        }
+        p += PREFIX_BYTES + BFT_AUTH_BYTES;
+    }
+    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)(p - w->bytes));
+    if (uv_write(&w->req, (uv_stream_t *)&link->tcp, &buf, 1, handshake_written) < 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+static void free_frames(struct frame *f)
+{
+    while (f != NULL) {
+        struct frame *next = f->next;
+        free(f);
+        f = next;
+    }
+}
+
+static void frames_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct link *link = w->link;
+    struct bft_node *node = link->node;
+    struct peer *p = &node->peers[link->peer];
+    assert(link->writes_in_flight > 0);
+    link->writes_in_flight--;
+    assert(p->queued_bytes >= w->bytes);
+    p->queued_bytes -= w->bytes;
+    if (status == 0) COUNT(node, frames_sent, w->count);
+    free_frames(w->frames);
+    free(w);
+    if (status < 0) link_close(link, false, "write failed");
+    else if (p->link == link) flush(node, link->peer);
+}
+
+/* Moves queued frames of peer into coalesced uv_writes, keeping WRITES_IN_FLIGHT at most. */
+static void flush(struct bft_node *node, uint32_t peer)
+{
+    struct peer *p = &node->peers[peer];
+    struct link *link = p->link;
+    if (link == NULL || link->state != LINK_OPEN) return;
+    while (p->head != NULL && link->writes_in_flight < WRITES_IN_FLIGHT) {
+        struct write_req *w = calloc(1, sizeof *w);
+        if (w == NULL) return; /* the frames stay queued: the next write completion retries */
+        w->link = link;
+        struct frame **tail = &w->frames;
+        while (p->head != NULL && w->count < WRITE_BUFS_MAX &&
+               (w->count == 0 || w->bytes + p->head->size <= WRITE_BYTES_MAX)) {
+            struct frame *f = p->head;
+            p->head = f->next;
+            f->next = NULL;
+            *tail = f;
+            tail = &f->next;
+            w->bufs[w->count++] = uv_buf_init((char *)f->bytes, f->size);
+            w->bytes += f->size;
+        }
+        if (p->head == NULL) p->tail = NULL;
+        if (uv_write(&w->req, (uv_stream_t *)&link->tcp, w->bufs, w->count, frames_written) < 0) {
+            p->queued_bytes -= w->bytes;
+            free_frames(w->frames);
+            free(w);
+            link_close(link, false, "write failed");
+            return;
+        }
+        link->writes_in_flight++;
+    }
+}
+
+/* Queues one message for peer; drops it (and counts) when the peer's queue is full. */
+static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, size_t len)
+{
+    assert(peer < node->n && peer != node->self);
+    assert(len > 0 && len <= BFT_MESSAGE_MAX);
+    struct peer *p = &node->peers[peer];
+    size_t size = PREFIX_BYTES + len;
+    struct frame *f = p->queued_bytes + size <= node->queue_max_bytes ? malloc(sizeof *f + size) : NULL;
+    if (f == NULL) {
+        COUNT(node, frames_dropped, 1);
+        return false;
+    }
+    f->next = NULL;
+    f->size = (uint32_t)size;
+    put_be32(f->bytes, (uint32_t)len);
+    memcpy(f->bytes + PREFIX_BYTES, bytes, len);
+    if (p->tail) p->tail->next = f;
+    else p->head = f;
+    p->tail = f;
+    p->queued_bytes += size;
+    flush(node, peer);
+    return true;
+}
+
+/* ---- Driving the core ---- */
+
+static void drain_submissions(struct bft_node *node);
+static void on_core_timer(uv_timer_t *timer);
+
+static void serve_sync(struct bft_node *node, uint32_t peer, uint64_t from)
+{
+    struct cohort_error err;
+    for (uint64_t i = from; i >= 1 && i <= node->committed && i < from + SYNC_SERVE_MAX; i++) {
+        size_t len = node->commit_len[i], done = 0;
+        while (done < len) {
+            ssize_t got = pread(node->read_fd, node->record + done, len - done, (off_t)(node->commit_offset[i] + done));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) {
+                log_warn("bft node cannot read its WAL for sync", "member=%u index=%llu errno=%d", node->self,
+                         (unsigned long long)i, got < 0 ? errno : 0);
+                return;
+            }
+            done += (size_t)got;
+        }
+        size_t out_len = 0;
+        if (bft_core_wrap_sync_block(node->core, node->record, len, node->send_buffer, BFT_MESSAGE_MAX, &out_len,
+                                     &err) < 0) {
+            log_warn("bft node cannot wrap a commit for sync", "member=%u index=%llu error=\"%s\"", node->self,
+                     (unsigned long long)i, err.message);
+            return;
+        }
+        if (!enqueue(node, peer, node->send_buffer, out_len)) return; /* queue full: the peer asks again */
+    }
+}
+
+/*
+ * Byzantine test mode: a leader's proposal goes as it is to half of the peers, and a second
+ * block at the same height (same parent, another payload), validly signed, to the other
+ * half. Returns false when the second block could not be made (the caller broadcasts).
+ */
+static bool equivocate(struct bft_node *node, const uint8_t *bytes, size_t len)
+{
+    struct cohort_error err;
+    struct bft_message *m = node->scratch;
+    if (bft_message_decode(bytes, len, node->config.core.payload_max_bytes, m, &err) < 0) return false;
+    if (m->type != BFT_MSG_PROPOSE) return false;
+    uint32_t pl = m->commit.block.payload_len, max = node->config.core.payload_max_bytes;
+    uint64_t x = rnd(node);
+    if (pl + 12 > max) pl = 0; /* no room for one more entry: the other block holds only it */
+    memcpy(node->alt_payload, m->commit.block.payload, pl);
+    put_be32(node->alt_payload + pl, 8);
+    memcpy(node->alt_payload + pl + 4, &x, 8);
+    m->commit.block.payload = node->alt_payload;
+    m->commit.block.payload_len = pl + 12;
+    uint8_t hash[BFT_HASH_BYTES];
+    bft_block_seal(node->config.core.instance, &m->commit.block, hash);
+    size_t alt_len = 0;
+    if (bft_message_encode(m, node->config.core.private_key, node->config.core.scheme, node->send_buffer,
+                           BFT_MESSAGE_MAX, &alt_len, &err) < 0)
+        return false;
+    COUNT(node, proposals_equivocated, 1);
+    uint32_t k = 0;
+    for (uint32_t peer = 0; peer < node->n; peer++) {
+        if (peer == node->self) continue;
+        if (k++ % 2 == 1) enqueue(node, peer, node->send_buffer, alt_len);
+        else enqueue(node, peer, bytes, len);
+    }
+    return true;
+}
+
+/* Steps the core with ev and performs its actions in order (docs/bft.md "The core"). */
+static int drive(struct bft_node *node, const struct bft_event *ev, struct cohort_error *err)
+{
+    if (node->halted) return 0;
+    const struct bft_action *actions;
+    size_t count = 0;
+    int rc = bft_core_step(node->core, ev, &actions, &count, err);
+    if (rc < 0) return rc;
+    bool dirty = false, committed = false;
+    for (size_t i = 0; i < count && !node->halted; i++) {
+        const struct bft_action *a = &actions[i];
+        switch (a->type) {
+        case BFT_ACTION_PERSIST:
+            if (bft_wal_append(node->wal, a->record_type, a->bytes, a->len, err) < 0) halt(node, err);
+            dirty = true;
+            break;
+        case BFT_ACTION_COMMIT: {
+            size_t len = 0;
+            uint64_t index = a->commit->block.header.index;
+            uint64_t offset = bft_wal_size(node->wal) + BFT_WAL_HEADER_BYTES;
+            if (bft_commit_encode(a->commit, node->record, BFT_WAL_RECORD_MAX, &len, err) < 0 ||
+                bft_wal_append(node->wal, BFT_RECORD_COMMIT, node->record, len, err) < 0 ||
+                bft_wal_sync(node->wal, err) < 0 || remember_commit(node, index, offset, len, err) < 0) {
+                halt(node, err);
+                break;
+            }
+            dirty = false;
+            committed = true;
+            /* Durable: now the application may hear of it. */
+            if (node->config.on_commit) node->config.on_commit(node->config.arg, a->commit, false);
+            break;
+        }
+        case BFT_ACTION_SEND:
+        case BFT_ACTION_BROADCAST:
+        case BFT_ACTION_SYNC_SERVE:
+            /* One fsync covers every record of the step persisted before this first send. */
+            if (dirty && bft_wal_sync(node->wal, err) < 0) {
+                halt(node, err);
+                break;
+            }
+            dirty = false;
+            if (a->type == BFT_ACTION_SEND) enqueue(node, a->peer, a->bytes, a->len);
+            else if (a->type == BFT_ACTION_SYNC_SERVE) serve_sync(node, a->peer, a->from_index);
+            else if (!(node->config.equivocate && a->len > 1 && a->bytes[1] == BFT_MSG_PROPOSE &&
+                       equivocate(node, a->bytes, a->len)))
+                for (uint32_t peer = 0; peer < node->n; peer++)
+                    if (peer != node->self) enqueue(node, peer, a->bytes, a->len);
+            break;
+        case BFT_ACTION_SET_TIMER: {
+            uint8_t which = a->timer == BFT_TIMER_IDLE ? BFT_TIMER_IDLE : BFT_TIMER_HEIGHT;
+            node->timer_height[which] = a->height;
+            uv_timer_start(&node->core_timer[which], on_core_timer, a->delay_ms, 0); /* replaces that timer */
+            break;
+        }
+        }
+    }
+    if (dirty && !node->halted && bft_wal_sync(node->wal, err) < 0) halt(node, err);
+    publish_core_status(node);
+    if (committed && node->submit_blocked) {
+        node->submit_blocked = false;
+        drain_submissions(node);
+    }
+    return 0;
+}
+
+static void on_core_timer(uv_timer_t *timer)
+{
+    struct bft_node *node = timer->loop->data;
+    uint8_t which = (uint8_t)(uintptr_t)timer->data;
+    struct bft_event ev = {.type = BFT_EVENT_TIMER, .height = node->timer_height[which], .timer = which};
+    struct cohort_error err;
+    if (drive(node, &ev, &err) < 0)
+        log_warn("bft node: core refused a timer", "member=%u error=\"%s\"", node->self, err.message);
+}
+
+/*
+ * Sends an entry submitted here to every other member (an ENTRY frame: the marker byte, then
+ * the entry), so whichever member leads next proposes it: a write waits for one height, not
+ * for this member's turn to lead. The core drops pending entries that another member's
+ * proposal or a commit carries, and the application makes entries idempotent.
+ */
+static void forward_entry(struct bft_node *node, const uint8_t *entry, size_t len)
+{
+    if (len + 1 > BFT_MESSAGE_MAX) return;
+    node->send_buffer[0] = BFT_ENTRY_FRAME;
+    memcpy(node->send_buffer + 1, entry, len);
+    for (uint32_t peer = 0; peer < node->n; peer++)
+        if (peer != node->self) enqueue(node, peer, node->send_buffer, len + 1);
+}
+
+/* Hands queued submissions to the core until it says its next block is full. */
+static void drain_submissions(struct bft_node *node)
+{
+    while (!node->halted) {
+        pthread_mutex_lock(&node->lock);
+        struct submission s = {NULL, 0};
+        if (node->queue_count > 0) s = node->queue[node->queue_head];
+        pthread_mutex_unlock(&node->lock);
+        if (s.bytes == NULL) return;
+        struct bft_event ev = {.type = BFT_EVENT_SUBMIT, .bytes = s.bytes, .len = s.len};
+        struct cohort_error err;
+        int rc = drive(node, &ev, &err);
+        if (rc == BFT_E_FULL) {
+            node->submit_blocked = true;
+            return;
+        }
+        if (rc == 0) forward_entry(node, s.bytes, s.len);
+        /* Taken (or refused as too large, which bft_node_submit already checks): pop it. */
+        pthread_mutex_lock(&node->lock);
+        node->queue_head = (node->queue_head + 1) % BFT_SUBMIT_QUEUE_MAX;
+        node->queue_count--;
+        node->status.submits_pending = node->queue_count;
+        pthread_mutex_unlock(&node->lock);
+        free(s.bytes);
+    }
+}
+
+static void on_batch_timer(uv_timer_t *timer)
+{
+    drain_submissions(timer->loop->data);
+}
+
+/* ---- Links: reading and the handshake ---- */
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct bft_node *node = handle->loop->data;
+    /* One buffer for all links: each read is consumed before the loop reads again. */
+    *buf = uv_buf_init((char *)node->read_buffer, READ_BUFFER_BYTES);
+}
+
+static void open_link(struct link *link)
+{
+    struct bft_node *node = link->node;
+    link->state = LINK_OPEN;
+    uv_timer_stop(&link->handshake_timer);
+    struct peer *p = &node->peers[link->peer];
+    if (link->outgoing) {
+        p->backoff_ms = BACKOFF_MIN_MS;
+        COUNT(node, peers_connected, 1);
+        flush(node, link->peer);
+    } else {
+        /* One accepted link per member: a newer one (the member restarted) replaces the old. */
+        if (p->inbound != NULL && p->inbound != link) link_close(p->inbound, false, "replaced");
+        p->inbound = link;
+    }
+}
+
+/* One whole frame from link: a handshake step or, once open, a message for the core. */
+static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
+{
+    struct bft_node *node = link->node;
+    struct cohort_error err;
+    uint64_t instance = node->config.core.instance;
+    switch (link->state) {
+    case LINK_HELLO: {
+        uint16_t from = 0;
+        if (bft_hello_decode(bytes, len, instance, (uint16_t)node->self, node->n, &from, link->their_nonce, &err) < 0) {
+            link_close(link, true, err.message);
+            return;
+        }
+        if (link->outgoing && from != link->peer) {
+            link_close(link, true, "HELLO from another member than the one dialled");
+            return;
+        }
+        link->peer = from;
+        /* The dialler sent its HELLO on connect; the acceptor answers with both. */
+        if (send_handshake(link, !link->outgoing, true) < 0) {
+            link_close(link, false, "cannot send the handshake");
+            return;
+        }
+        link->state = LINK_AUTH;
+        return;
+    }
+    case LINK_AUTH: {
+        uint8_t digest[BFT_HASH_BYTES], address[BFT_ADDRESS_BYTES];
+        if (len != BFT_AUTH_BYTES || memcmp(bytes, auth_magic, 4) != 0) {
+            link_close(link, true, "not an AUTH");
+            return;
+        }
+        bft_auth_digest(instance, (uint16_t)link->peer, (uint16_t)node->self, link->nonce, digest);
+        if (secp_recover_address(digest, bytes + 4, SECP_S_LOW, address, NULL) < 0 ||
+            memcmp(address, node->config.core.members.address[link->peer], BFT_ADDRESS_BYTES) != 0) {
+            link_close(link, true, "AUTH not signed by the member's key");
+            return;
+        }
+        open_link(link);
+        return;
+    }
+    case LINK_OPEN: {
+        if (link->outgoing) {
+            /* Messages travel on the sender's dialled link: ours carries nothing back. */
+            link_close(link, true, "a frame on a dialled link");
+            return;
+        }
+        COUNT(node, frames_received, 1);
+        if (bytes[0] == BFT_ENTRY_FRAME) {
+            /* An entry a member forwarded: pending here too, not forwarded again. A full
+               next block drops it (the member that took it from a client retries). */
+            struct bft_event ev = {.type = BFT_EVENT_SUBMIT, .bytes = bytes + 1, .len = len - 1};
+            (void)drive(node, &ev, &err);
+            return;
+        }
+        struct bft_event ev = {.type = BFT_EVENT_MESSAGE, .bytes = bytes, .len = len};
+        if (drive(node, &ev, &err) < 0)
+            log_warn("bft node: core refused a message event", "member=%u error=\"%s\"", node->self, err.message);
+        return;
+    }
+    case LINK_CONNECTING:
+    case LINK_CLOSING: return;
+    }
+}
+
+/* Splits what was read into frames: the u32 BE prefix, then that many bytes. */
+static void consume(struct link *link, const uint8_t *data, size_t n)
+{
+    struct cohort_error err;
+    while (n > 0 && link->state != LINK_CLOSING) {
+        if (!link->in_frame) {
+            uint32_t take = PREFIX_BYTES - link->prefix_have;
+            if (take > n) take = (uint32_t)n;
+            memcpy(link->prefix + link->prefix_have, data, take);
+            link->prefix_have += take;
+            data += take;
+            n -= take;
+            if (link->prefix_have < PREFIX_BYTES) return;
+            link->prefix_have = 0;
+            uint32_t len = 0;
+            if (bft_frame_length(link->prefix, &len, &err) < 0) {
+                link_close(link, true, err.message);
+                return;
+            }
+            if (link->state != LINK_OPEN && len > BFT_AUTH_BYTES) {
+                link_close(link, true, "a handshake frame longer than AUTH");
+                return;
+            }
+            if (n >= len) { /* the whole frame is in this read: no copy */
+                deliver(link, data, len);
+                data += len;
+                n -= len;
+                continue;
+            }
+            if (len > link->frame_cap) {
+                uint8_t *buf = realloc(link->frame, len);
+                if (buf == NULL) {
+                    link_close(link, false, "out of memory for a frame");
+                    return;
+                }
+                link->frame = buf;
+                link->frame_cap = len;
+            }
+            link->in_frame = true;
+            link->frame_len = len;
+            link->frame_have = 0;
+        }
+        uint32_t take = link->frame_len - link->frame_have;
+        if (take > n) take = (uint32_t)n;
+        memcpy(link->frame + link->frame_have, data, take);
+        link->frame_have += take;
+        data += take;
+        n -= take;
+        if (link->frame_have < link->frame_len) return;
+        link->in_frame = false;
+        deliver(link, link->frame, link->frame_len);
+        if (link->frame_cap > FRAME_BUFFER_KEEP && link->state != LINK_CLOSING) {
+            free(link->frame); /* a large sync block passed: give its buffer back */
+            link->frame = NULL;
+            link->frame_cap = 0;
+        }
+    }
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct link *link = stream->data;
+    if (nread < 0) {
+        link_close(link, false, nread == UV_EOF ? "closed by the other side" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread > 0) consume(link, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct link *link = req->data;
+    if (link->state == LINK_CLOSING) return; /* cancelled by a close */
+    if (status < 0) {
+        link_close(link, false, uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&link->tcp, 1);
+    uv_tcp_keepalive(&link->tcp, 1, 10);
+    link->state = LINK_HELLO;
+    if (uv_read_start((uv_stream_t *)&link->tcp, on_alloc, on_read) < 0 || send_handshake(link, true, false) < 0)
+        link_close(link, false, "cannot start the handshake");
+}
+
+static void dial(struct bft_node *node, uint32_t peer)
+{
+    struct peer *p = &node->peers[peer];
+    assert(p->link == NULL);
+    struct link *link = link_new(node, true, peer);
+    if (link == NULL) {
+        uv_timer_start(&p->reconnect_timer, on_reconnect_timer, p->backoff_ms, 0);
+        return;
+    }
+    p->link = link;
+    link->state = LINK_CONNECTING;
+    link->connect.data = link;
+    if (uv_tcp_connect(&link->connect, &link->tcp, (const struct sockaddr *)&p->address, on_connect) < 0)
+        link_close(link, false, "connect failed");
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct bft_node *node = server->loop->data;
+    if (status < 0 || node->closing) return;
+    struct link *link = link_new(node, false, UINT32_MAX);
+    if (link == NULL) return;
+    link->state = LINK_HELLO;
+    link->next = node->inbound;
+    if (node->inbound) node->inbound->prev = link;
+    node->inbound = link;
+    node->inbound_count++;
+    if (uv_accept(server, (uv_stream_t *)&link->tcp) < 0) {
+        link_close(link, false, "accept failed");
+        return;
+    }
+    if (node->inbound_count > INBOUND_MAX) {
+        link_close(link, true, "too many accepted links");
+        return;
+    }
+    uv_tcp_nodelay(&link->tcp, 1);
+    uv_tcp_keepalive(&link->tcp, 1, 10);
+    if (uv_read_start((uv_stream_t *)&link->tcp, on_alloc, on_read) < 0) link_close(link, false, "read failed");
+}
+
+/* ---- The loop thread ---- */
+
+static void handle_closed(uv_handle_t *handle)
+{
+    (void)handle; /* handles embedded in the node: nothing to free */
+}
+
+/* Closes every handle; uv_run returns once they have all closed. */
+static void close_all(struct bft_node *node)
+{
+    if (node->closing) return;
+    node->closing = true;
+    for (uint32_t i = 0; i < node->n; i++) {
+        if (i == node->self) continue;
+        if (node->peers[i].link) link_close(node->peers[i].link, false, "stopping");
+        uv_close((uv_handle_t *)&node->peers[i].reconnect_timer, handle_closed);
+    }
+    while (node->inbound) link_close(node->inbound, false, "stopping");
+    uv_close((uv_handle_t *)&node->listener, handle_closed);
+    uv_close((uv_handle_t *)&node->core_timer[0], handle_closed);
+    uv_close((uv_handle_t *)&node->core_timer[1], handle_closed);
+    uv_close((uv_handle_t *)&node->batch_timer, handle_closed);
+    uv_close((uv_handle_t *)&node->wake, handle_closed);
+}
+
+static void on_wake(uv_async_t *async)
+{
+    struct bft_node *node = async->loop->data;
+    pthread_mutex_lock(&node->lock);
+    bool stop = node->stop_requested;
+    pthread_mutex_unlock(&node->lock);
+    if (stop) {
+        close_all(node);
+        return;
+    }
+    if (node->submit_blocked) return; /* the next commit retries */
+    if (node->config.batch_delay_us == 0) drain_submissions(node);
+    else if (!uv_is_active((uv_handle_t *)&node->batch_timer))
+        uv_timer_start(&node->batch_timer, on_batch_timer, (node->config.batch_delay_us + 999) / 1000, 0);
+}
+
+static void *run(void *arg)
+{
+    struct bft_node *node = arg;
+    struct cohort_error err;
+    struct bft_event start = {.type = BFT_EVENT_START};
+    if (drive(node, &start, &err) < 0)
+        log_error("bft node: core refused START", "member=%u error=\"%s\"", node->self, err.message);
+    for (uint32_t i = 0; i < node->n; i++)
+        if (i != node->self) dial(node, i);
+    drain_submissions(node);
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* ---- Start and stop ---- */
+
+struct replay_ctx {
+    struct bft_node *node;
+    struct cohort_error *err;
+};
+
+static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
+{
+    struct replay_ctx *r = arg;
+    struct bft_node *node = r->node;
+    int rc = bft_core_restore(node->core, type, payload, len, r->err);
+    if (rc < 0) return cohort_error_wrap(r->err, "record at offset %llu", (unsigned long long)offset);
+    if (type != BFT_RECORD_COMMIT) return 0;
+    rc = bft_commit_decode(payload, len, node->config.core.instance, node->config.core.payload_max_bytes, node->replay,
+                           r->err);
+    if (rc < 0) return cohort_error_wrap(r->err, "record at offset %llu", (unsigned long long)offset);
+    rc = remember_commit(node, node->replay->block.header.index, offset + BFT_WAL_HEADER_BYTES, len, r->err);
+    if (rc < 0) return rc;
+    if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, true);
+    return 0;
+}
+
+/* Frees what start made; the loop must have no open handles (or never have been made). */
+static void node_free(struct bft_node *node, bool loop_made)
+{
+    if (loop_made) {
+        int rc = uv_loop_close(&node->loop);
+        assert(rc == 0); /* every handle was closed */
+        (void)rc;
+    }
+    bft_wal_close(node->wal);
+    if (node->read_fd >= 0) close(node->read_fd);
+    bft_core_destroy(node->core);
+    for (uint32_t i = 0; i < node->n; i++) free_frames(node->peers[i].head);
+    if (node->queue != NULL)
+        for (size_t i = 0; i < node->queue_count; i++)
+            free(node->queue[(node->queue_head + i) % BFT_SUBMIT_QUEUE_MAX].bytes);
+    free(node->queue);
+    free(node->commit_offset);
+    free(node->commit_len);
+    free(node->read_buffer);
+    free(node->record);
+    free(node->send_buffer);
+    free(node->alt_payload);
+    free(node->replay);
+    free(node->scratch);
+    pthread_mutex_destroy(&node->lock);
+    explicit_bzero(node->config.core.private_key, sizeof node->config.core.private_key);
+    free(node);
+}
+
+int bft_node_start(const struct bft_node_config *config, struct bft_node **out, struct cohort_error *err)
+{
+    assert(config != NULL && out != NULL);
+    *out = NULL;
+    const struct bft_config *core = &config->core;
+    if (core->members.count < 1 || core->members.count > BFT_MEMBERS_MAX || core->self >= core->members.count)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: member %u of %u members", core->self,
+                                core->members.count);
+    if (config->wal_path[0] == '\0' || memchr(config->wal_path, '\0', sizeof config->wal_path) == NULL)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: wal_path is empty or not terminated");
+    char ips[BFT_MEMBERS_MAX][16];
+    uint16_t ports[BFT_MEMBERS_MAX];
+    for (uint32_t i = 0; i < core->members.count; i++)
+        if (bft_endpoint_parse(config->endpoint[i], ips[i], &ports[i], err) < 0)
+            return cohort_error_wrap(err, "node: member %u", i);
+
+    struct bft_node *node = calloc(1, sizeof *node);
+    if (node == NULL) return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory");
+    node->config = *config;
+    node->n = core->members.count;
+    node->self = core->self;
+    node->read_fd = -1;
+    node->queue_max_bytes = config->queue_max_bytes ? config->queue_max_bytes : QUEUE_DEFAULT_BYTES;
+    pthread_mutex_init(&node->lock, NULL);
+    node->status.self = node->self;
+    uint8_t seed[8];
+    if (random_bytes(seed, sizeof seed) < 0) {
+        node_free(node, false);
+        return cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: getrandom");
+    }
+    memcpy(&node->rng, seed, sizeof seed);
+    node->queue = calloc(BFT_SUBMIT_QUEUE_MAX, sizeof *node->queue);
+    node->read_buffer = malloc(READ_BUFFER_BYTES);
+    node->record = malloc(BFT_WAL_RECORD_MAX);
+    node->send_buffer = malloc(BFT_MESSAGE_MAX);
+    node->alt_payload = malloc(core->payload_max_bytes > 64 ? core->payload_max_bytes : 64);
+    node->replay = malloc(sizeof *node->replay);
+    node->scratch = malloc(sizeof *node->scratch);
+    if (!node->queue || !node->read_buffer || !node->record || !node->send_buffer || !node->alt_payload ||
+        !node->replay || !node->scratch) {
+        node_free(node, false);
+        return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory");
+    }
+    node->core = bft_core_create(core, err);
+    if (node->core == NULL) {
+        int rc = err ? err->code : BFT_E_INVALID;
+        node_free(node, false);
+        return rc;
+    }
+
+    /* The WAL: replay it into the core and through on_commit, before any link exists. */
+    struct replay_ctx r = {node, err};
+    int rc = bft_wal_open(config->wal_path, replay_record, &r, &node->wal, err);
+    if (rc < 0) {
+        node_free(node, false);
+        return rc;
+    }
+    node->read_fd = open(config->wal_path, O_RDONLY | O_CLOEXEC);
+    if (node->read_fd < 0) {
+        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", config->wal_path);
+        node_free(node, false);
+        return rc;
+    }
+    publish_core_status(node);
+
+    /* The loop and its handles. From here on a failure closes them through the loop. */
+    if (uv_loop_init(&node->loop) < 0) {
+        node_free(node, false);
+        return cohort_error_set(err, BFT_E_IO, "bft", "node: uv_loop_init failed");
+    }
+    node->loop.data = node;
+    rc = uv_async_init(&node->loop, &node->wake, on_wake);
+    if (rc < 0) {
+        uv_loop_close(&node->loop);
+        node_free(node, false);
+        return cohort_error_set(err, BFT_E_IO, "bft", "node: uv_async_init: %s", uv_strerror(rc));
+    }
+    for (uintptr_t i = 0; i < 2; i++) {
+        uv_timer_init(&node->loop, &node->core_timer[i]);
+        node->core_timer[i].data = (void *)i;
+    }
+    uv_timer_init(&node->loop, &node->batch_timer);
+    uv_tcp_init(&node->loop, &node->listener);
+    for (uint32_t i = 0; i < node->n; i++) {
+        struct peer *p = &node->peers[i];
+        uv_ip4_addr(ips[i], ports[i], &p->address);
+        p->backoff_ms = BACKOFF_MIN_MS;
+        if (i == node->self) continue;
+        uv_timer_init(&node->loop, &p->reconnect_timer);
+        p->reconnect_timer.data = (void *)(uintptr_t)i;
+    }
+    struct sockaddr_in *self_address = &node->peers[node->self].address;
+    rc = uv_tcp_bind(&node->listener, (const struct sockaddr *)self_address, 0);
+    if (rc == 0) rc = uv_listen((uv_stream_t *)&node->listener, 128, on_connection);
+    if (rc < 0) {
+        cohort_error_set(err, BFT_E_IO, "bft", "node: listen on %s: %s (is another process using the port?)",
+                         config->endpoint[node->self], uv_strerror(rc));
+        goto fail_loop;
+    }
+    /*
+     * libuv writes with write(2): a peer that has gone would raise SIGPIPE and kill the
+     * process that hosts the node. The loop thread starts with SIGPIPE blocked (it
+     * inherits this mask), so the write fails with EPIPE instead; the caller's mask is
+     * restored at once.
+     */
+    sigset_t pipe_only, saved;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
+    rc = pthread_create(&node->thread, NULL, run, node);
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    if (rc != 0) {
+        cohort_error_errno(err, BFT_E_IO, "bft", rc, "node: pthread_create");
+        goto fail_loop;
+    }
+    *out = node;
+    return 0;
+
+fail_loop:
+    close_all(node);
+    uv_run(&node->loop, UV_RUN_DEFAULT);
+    node_free(node, true);
+    return err ? err->code : BFT_E_IO;
+}
+
+int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err)
+{
+    assert(node != NULL);
+    assert(entry != NULL || len == 0);
+    if (len > node->config.core.payload_max_bytes - 4)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "node: entry of %zu bytes exceeds the payload cap of %u",
+                                len, node->config.core.payload_max_bytes - 4);
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL) return cohort_error_set(err, BFT_E_FULL, "bft", "node: out of memory for an entry: retry later");
+    if (len) memcpy(copy, entry, len);
+    pthread_mutex_lock(&node->lock);
+    if (node->stop_requested || node->queue_count == BFT_SUBMIT_QUEUE_MAX) {
+        bool stopping = node->stop_requested;
+        pthread_mutex_unlock(&node->lock);
+        free(copy);
+        return stopping ? cohort_error_set(err, BFT_E_INVALID, "bft", "node: stopping")
+                        : cohort_error_set(err, BFT_E_FULL, "bft", "node: %d entries waiting: retry later",
+                                           BFT_SUBMIT_QUEUE_MAX);
+    }
+    node->queue[(node->queue_head + node->queue_count) % BFT_SUBMIT_QUEUE_MAX] = (struct submission){copy, len};
+    node->queue_count++;
+    node->status.submits_pending = node->queue_count;
+    uv_async_send(&node->wake); /* under the lock: stop cannot close the handle meanwhile */
+    pthread_mutex_unlock(&node->lock);
+    return 0;
+}
+
+void bft_node_get_status(struct bft_node *node, struct bft_node_status *status)
+{
+    assert(node != NULL && status != NULL);
+    pthread_mutex_lock(&node->lock);
+    *status = node->status;
+    pthread_mutex_unlock(&node->lock);
+}
+
+void bft_node_stop(struct bft_node *node)
+{
+    if (node == NULL) return;
+    pthread_mutex_lock(&node->lock);
+    node->stop_requested = true;
+    uv_async_send(&node->wake);
+    pthread_mutex_unlock(&node->lock);
+    int rc = pthread_join(node->thread, NULL);
+    assert(rc == 0);
+    (void)rc;
+    node_free(node, true);
+}

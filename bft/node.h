@@ -1,0 +1,131 @@
+/*
+ * node.h - a running member of a BFT log: the sans-IO core (bft.h) driven by a libuv
+ * loop on its own thread, with its write-ahead log on disk and TCP links to the other
+ * members (docs/bft.md "The node"). cohort-core runs one for the cluster's config store;
+ * the subnodes of a chain will run one each for the chain's blocks.
+ *
+ * Transport: every member listens on its endpoint and dials every other member; it sends
+ * on the link it dialled and receives on the links it accepted. A link opens with a
+ * handshake signed by the member key (HELLO, then AUTH over the other side's fresh nonce),
+ * so a link is bound to one member before any frame is read from it. Frames are a u32
+ * big-endian length and that many bytes, at most BFT_MESSAGE_MAX; a longer frame, a bad
+ * handshake or a peer that sends before it is authenticated closes the link. A lost link
+ * is re-dialled with exponential backoff (50 ms doubling to 2 s, with jitter). Each
+ * peer's send queue is bounded (queue_max_bytes): when full, new messages to that peer are
+ * dropped and counted (the protocol re-sends on its timeouts).
+ *
+ * Threads: every function here may be called from any thread, except on_commit, which the
+ * node calls on its own loop thread.
+ */
+#ifndef COHORT_BFT_NODE_H
+#define COHORT_BFT_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bft/bft.h"
+#include "common/error.h"
+
+#define BFT_ENDPOINT_MAX 64      /* "127.0.0.1:port" or "host:port", NUL included */
+#define BFT_SUBMIT_QUEUE_MAX 4096 /* entries waiting to be handed to the core */
+#define BFT_ENTRY_FRAME 0xE0      /* first byte of a frame that forwards a submitted entry (messages start with 1) */
+
+/*
+ * Called once per committed block, in log order, on the node's thread, after the block's
+ * COMMIT record is durable. During bft_node_start it is also called for every block
+ * already in the WAL (replaying = true), on the thread that called bft_node_start and
+ * before the node talks to anyone, so the application rebuilds its state from the log.
+ * The commit and its payload are valid for the call only. It must not call
+ * bft_node_stop (the stop joins the thread it runs on); bft_node_submit and
+ * bft_node_get_status are fine.
+ */
+typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool replaying);
+
+struct bft_node_config {
+    struct bft_config core;                      /* instance, members, self, key, sizes, timeout */
+    char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX]; /* each member's "ip:port" (IPv4) */
+    char wal_path[1024];                         /* the WAL file; created with its directory's fsync */
+    uint32_t queue_max_bytes;                    /* per peer; 0: 16 MiB */
+    uint32_t batch_delay_us;                     /* how long a leader waits for more entries; 0: none */
+    bft_commit_fn on_commit;
+    void *arg;
+    bool equivocate; /* Byzantine tests only: as leader, send a different block to half the
+                        members (cohort-core sets it only in its test build) */
+};
+
+struct bft_node_status {
+    struct bft_core_status core;
+    uint32_t self;
+    uint32_t leader;                   /* leader(core.height) */
+    uint32_t peers_connected;          /* authenticated outgoing links */
+    uint64_t frames_sent, frames_received;
+    uint64_t frames_dropped;           /* send queues full */
+    uint64_t links_refused;            /* failed handshakes, oversized frames */
+    uint64_t submits_pending;          /* entries not yet handed to the core */
+    uint64_t proposals_equivocated;    /* equivocate mode only: second blocks sent */
+    bool halted;                       /* the WAL failed: the node no longer votes; restart it */
+};
+
+struct bft_node;
+
+/*
+ * Opens the WAL (replaying it into the core and through on_commit), binds the member's
+ * endpoint, and starts the node's thread. The caller owns *out and stops it with
+ * bft_node_stop. Returns 0, BFT_E_INVALID (config), BFT_E_IO (the port is taken, the WAL
+ * cannot be written), BFT_E_CORRUPT (a damaged WAL: the message names the offset) or
+ * BFT_E_NOMEM.
+ */
+int bft_node_start(const struct bft_node_config *config, struct bft_node **out, struct cohort_error *err);
+
+/*
+ * Queues one entry (copied) for a block this member proposes. It is committed, or lost if
+ * the block it went into is not committed (the caller retries and must make entries
+ * idempotent). Returns 0, BFT_E_RANGE (larger than the payload cap) or BFT_E_FULL (too
+ * many entries waiting: retry later).
+ */
+int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err);
+
+/* Fills *status (a consistent snapshot taken under the node's lock). */
+void bft_node_get_status(struct bft_node *node, struct bft_node_status *status);
+
+/*
+ * Stops the thread, closes the links and the WAL, wipes the key, frees node. NULL is fine.
+ * Entries still queued are dropped. No other call on node may run concurrently with or
+ * after it (a bft_node_submit racing with it returns BFT_E_INVALID until node is freed).
+ */
+void bft_node_stop(struct bft_node *node);
+
+/*
+ * Parses "a.b.c.d:port" (IPv4 only) into its parts. Returns 0 or BFT_E_INVALID with a
+ * message that names the endpoint.
+ */
+int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct cohort_error *err);
+
+/* ---- The link handshake, exposed for tests and the fuzz target ---- */
+
+#define BFT_HELLO_BYTES 48 /* magic "CBH1" 4 | instance u64 | from u16 | to u16 | nonce 32 */
+#define BFT_AUTH_BYTES 69  /* magic "CBA1" 4 | signature 65 */
+
+/*
+ * Checks a frame's u32 length prefix: returns 0 and sets *len, or BFT_E_RANGE if it is
+ * zero or over BFT_MESSAGE_MAX.
+ */
+int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error *err);
+
+/* Builds a HELLO for the link from -> to with nonce. */
+void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8_t nonce[32],
+                      uint8_t out[BFT_HELLO_BYTES]);
+
+/*
+ * Decodes a HELLO strictly: the magic, the instance, to == self, from a member other than
+ * self. Returns 0 and sets *from and nonce, or BFT_E_INVALID naming the field.
+ */
+int bft_hello_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint16_t self, uint32_t member_count,
+                     uint16_t *from, uint8_t nonce[32], struct cohort_error *err);
+
+/* The hash an AUTH signs: keccak256("cohort-bft-link-v1" || instance || from || to || their_nonce). */
+void bft_auth_digest(uint64_t instance, uint16_t from, uint16_t to, const uint8_t their_nonce[32],
+                     uint8_t out[BFT_HASH_BYTES]);
+
+#endif

@@ -1,0 +1,675 @@
+/* config_service.c - the config store service (see config_service.h). */
+#include "config_service.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bft/node.h"
+#include "common/hex.h"
+#include "common/log.h"
+#include "common/secp.h"
+#include "config_store.h"
+
+#define DOMAIN "core"
+#define WAITERS_MAX 1024
+#define WATCH_TIMEOUT_MAX_MS 60000
+#define WATCH_LIMIT_DEFAULT 1000
+#define RANGE_LIMIT_DEFAULT 10000
+
+/* A request waiting for its commit: the API thread sleeps on cond until done. */
+struct waiter {
+    bool used, done;
+    uint8_t id[CS_ID_BYTES];
+    uint8_t nops[2]; /* success, failure branch lengths: how to split range results */
+    char *answer;    /* JSON, malloc'd by the applier */
+    int status;      /* the result's cs_status */
+    pthread_cond_t cond;
+};
+
+struct config_service {
+    struct cluster cluster;
+    uint32_t self;
+    uint8_t key[32];
+    uint32_t commit_timeout_ms;
+    struct cs_store *store;
+    struct bft_node *node;
+    pthread_mutex_t lock;   /* guards store, waiters, stopping */
+    pthread_cond_t changed; /* broadcast after each applied block: watchers */
+    bool stopping;
+    uint64_t blocks_applied, entries_applied, entries_refused;
+    struct waiter waiters[WAITERS_MAX];
+};
+
+/* ---- Applying the log ---- */
+
+static cJSON *kv_json(const struct cs_kv *kv)
+{
+    cJSON *o = cJSON_CreateObject();
+    /* Keys and values are text; copy with their lengths (they are not NUL-terminated). */
+    char *k = strndup((const char *)kv->key, kv->key_len), *v = strndup((const char *)kv->value, kv->value_len);
+    cJSON_AddStringToObject(o, "key", k ? k : "");
+    cJSON_AddStringToObject(o, "value", v ? v : "");
+    free(k);
+    free(v);
+    cJSON_AddNumberToObject(o, "create_revision", (double)kv->create_revision);
+    cJSON_AddNumberToObject(o, "mod_revision", (double)kv->mod_revision);
+    cJSON_AddNumberToObject(o, "version", (double)kv->version);
+    return o;
+}
+
+static char *result_json(const struct cs_result *r, const struct waiter *w)
+{
+    cJSON *o = cJSON_CreateObject();
+    char signer[43];
+    hex_encode(r->signer, 20, signer, sizeof signer);
+    cJSON_AddNumberToObject(o, "revision", (double)r->revision);
+    if (r->status == CS_E_DUPLICATE) cJSON_AddTrueToObject(o, "duplicate");
+    cJSON_AddBoolToObject(o, "succeeded", r->succeeded);
+    cJSON_AddNumberToObject(o, "deleted", r->deleted);
+    cJSON_AddStringToObject(o, "signer", signer);
+    if (r->status != CS_OK && r->status != CS_E_DUPLICATE)
+        cJSON_AddStringToObject(o, "error", r->message ? r->message : cs_strerror(r->status));
+    size_t nops = w->nops[r->succeeded ? 0 : 1];
+    if (r->status == CS_OK && nops > 0) {
+        cJSON *responses = cJSON_AddArrayToObject(o, "responses");
+        for (size_t i = 0; i < nops; i++) {
+            size_t start = r->range_start[i], end = i + 1 < nops ? r->range_start[i + 1] : r->nkvs;
+            cJSON *resp = cJSON_CreateObject();
+            cJSON *kvs = cJSON_AddArrayToObject(resp, "kvs");
+            for (size_t j = start; j < end && j < r->nkvs; j++) cJSON_AddItemToArray(kvs, kv_json(&r->kvs[j]));
+            cJSON_AddItemToArray(responses, resp);
+        }
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* Called by the store with the lock held, for each entry of a committed block. */
+static void on_result(void *arg, const struct cs_result *r)
+{
+    struct config_service *svc = arg;
+    if (r->status == CS_OK || r->status == CS_E_DUPLICATE) svc->entries_applied++;
+    else svc->entries_refused++;
+    if (r->id == NULL) return;
+    for (size_t i = 0; i < WAITERS_MAX; i++) {
+        struct waiter *w = &svc->waiters[i];
+        if (!w->used || w->done || memcmp(w->id, r->id, CS_ID_BYTES) != 0) continue;
+        w->answer = result_json(r, w);
+        w->status = r->status;
+        w->done = true;
+        pthread_cond_signal(&w->cond);
+        return;
+    }
+}
+
+/* The BFT node's commit callback, on its thread. */
+static void on_commit(void *arg, const struct bft_commit *commit, bool replaying)
+{
+    struct config_service *svc = arg;
+    pthread_mutex_lock(&svc->lock);
+    uint32_t offset = 0;
+    const uint8_t *entry;
+    uint32_t len;
+    struct cohort_error err = {0};
+    int rc;
+    while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &len, &err)) == 1)
+        cs_store_apply(svc->store, entry, len, replaying ? NULL : on_result, svc);
+    if (rc < 0) log_error("config store: a committed block is not well framed", "error=\"%s\"", err.message);
+    svc->blocks_applied++;
+    pthread_mutex_unlock(&svc->lock);
+    pthread_cond_broadcast(&svc->changed);
+}
+
+/* ---- Start and stop ---- */
+
+int config_service_start(const struct config_service_options *o, struct config_service **out, struct cohort_error *err)
+{
+    *out = NULL;
+    uint8_t address[20];
+    if (secp_address_from_secret(o->private_key, address, err) < 0) return cohort_error_wrap(err, "config store key");
+    int self = cluster_member_index(o->cluster, address);
+    if (self < 0) {
+        char text[43];
+        hex_encode(address, 20, text, sizeof text);
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "config store: this node's key (address %s) is not a member in the cluster file; "
+                                "add it there or give the right --keystore",
+                                text);
+    }
+    struct config_service *svc = calloc(1, sizeof *svc);
+    if (svc == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "config store: out of memory");
+    svc->cluster = *o->cluster;
+    svc->self = (uint32_t)self;
+    memcpy(svc->key, o->private_key, 32);
+    svc->commit_timeout_ms = o->commit_timeout_ms ? o->commit_timeout_ms : 15000;
+    pthread_mutex_init(&svc->lock, NULL);
+    pthread_cond_init(&svc->changed, NULL);
+    for (size_t i = 0; i < WAITERS_MAX; i++) pthread_cond_init(&svc->waiters[i].cond, NULL);
+    svc->store = cs_store_create(o->cluster->instance, (const uint8_t(*)[20])o->cluster->address, o->cluster->count,
+                                 (const uint8_t(*)[20])o->cluster->admin, o->cluster->nadmins, err);
+    if (svc->store == NULL) {
+        config_service_stop(svc);
+        return cohort_error_wrap(err, "config store");
+    }
+
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/config", o->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        config_service_stop(svc);
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config store: cannot make %s", dir);
+    }
+    struct bft_node_config nc;
+    memset(&nc, 0, sizeof nc);
+    nc.core.instance = o->cluster->instance;
+    nc.core.members.count = o->cluster->count;
+    memcpy(nc.core.members.address, o->cluster->address, sizeof nc.core.members.address);
+    nc.core.self = (uint32_t)self;
+    memcpy(nc.core.private_key, o->private_key, 32);
+    nc.core.payload_max_bytes = BFT_PAYLOAD_MAX;
+    nc.core.window_heights = BFT_WINDOW_MAX;
+    nc.core.timeout_ms = o->cluster->timeout_ms;
+    /* An idle cluster makes an empty block about every timeout/6, not at network speed. */
+    nc.core.idle_delay_ms = o->cluster->timeout_ms / 6 > 10 ? o->cluster->timeout_ms / 6 : 10;
+    for (uint32_t i = 0; i < o->cluster->count; i++)
+        snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s", o->cluster->endpoint[i]);
+    if (strlen(dir) + sizeof "/bft.wal" > sizeof nc.wal_path) {
+        config_service_stop(svc);
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", o->state_dir);
+    }
+    memcpy(nc.wal_path, dir, strlen(dir));
+    memcpy(nc.wal_path + strlen(dir), "/bft.wal", sizeof "/bft.wal");
+    nc.on_commit = on_commit;
+    nc.arg = svc;
+    nc.equivocate = o->equivocate;
+    int rc = bft_node_start(&nc, &svc->node, err);
+    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    if (rc < 0) {
+        config_service_stop(svc);
+        return cohort_error_wrap(err, "config store");
+    }
+    log_info("config store joined the cluster", "member=%u of=%u endpoint=%s revision=%llu", (unsigned)self,
+             (unsigned)o->cluster->count, o->cluster->endpoint[self], (unsigned long long)cs_store_revision(svc->store));
+    *out = svc;
+    return 0;
+}
+
+void config_service_quiesce(struct config_service *svc)
+{
+    if (svc == NULL) return;
+    pthread_mutex_lock(&svc->lock);
+    svc->stopping = true;
+    for (size_t i = 0; i < WAITERS_MAX; i++) pthread_cond_broadcast(&svc->waiters[i].cond);
+    pthread_cond_broadcast(&svc->changed);
+    pthread_mutex_unlock(&svc->lock);
+}
+
+void config_service_stop(struct config_service *svc)
+{
+    if (svc == NULL) return;
+    config_service_quiesce(svc);
+    bft_node_stop(svc->node); /* after this no commit callback runs */
+    /* API threads still waiting see stopping and leave; http_stop ran before us and waited
+       for them, so nobody uses a waiter now. */
+    for (size_t i = 0; i < WAITERS_MAX; i++) {
+        free(svc->waiters[i].answer);
+        pthread_cond_destroy(&svc->waiters[i].cond);
+    }
+    cs_store_destroy(svc->store);
+    pthread_cond_destroy(&svc->changed);
+    pthread_mutex_destroy(&svc->lock);
+    explicit_bzero(svc->key, sizeof svc->key);
+    free(svc);
+}
+
+/* ---- The API ---- */
+
+static void answer(struct http_response *out, unsigned status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void answer(struct http_response *out, unsigned status, const char *fmt, ...)
+{
+    char message[COHORT_ERROR_MESSAGE_MAX + 64];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof message, fmt, ap);
+    va_end(ap);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "error", message);
+    out->status = status;
+    out->body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ms)
+{
+    clock_gettime(CLOCK_REALTIME, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (ms % 1000) * 1000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+static unsigned http_status_of(int status)
+{
+    switch (status) {
+    case CS_OK:
+    case CS_E_DUPLICATE: return 200;
+    case CS_E_UNAUTHORIZED: return 403;
+    case CS_E_FULL: return 507;
+    case CS_E_RANGE: return 413;
+    default: return 400;
+    }
+}
+
+/*
+ * Submits the encoded request and waits for its result; fills out. The request is
+ * resubmitted while it is not committed (a proposal that did not commit drops its entries;
+ * the store ignores a second copy by id).
+ */
+static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, size_t len, const struct cs_request *req,
+                            struct http_response *out)
+{
+    pthread_mutex_lock(&svc->lock);
+    struct waiter *w = NULL;
+    for (size_t i = 0; i < WAITERS_MAX && w == NULL && !svc->stopping; i++)
+        if (!svc->waiters[i].used) w = &svc->waiters[i];
+    if (w == NULL) {
+        pthread_mutex_unlock(&svc->lock);
+        answer(out, 503, svc->stopping ? "cohort-core is stopping" : "%d requests in flight: retry shortly", WAITERS_MAX);
+        return;
+    }
+    w->used = true;
+    w->done = false;
+    w->answer = NULL;
+    memcpy(w->id, req->id, CS_ID_BYTES);
+    w->nops[0] = req->nsuccess;
+    w->nops[1] = req->nfailure;
+    pthread_mutex_unlock(&svc->lock);
+
+    int64_t start = monotonic_ms(), deadline = start + svc->commit_timeout_ms;
+    int64_t resubmit_every = 10 * (int64_t)svc->cluster.timeout_ms;
+    int64_t next_submit = start;
+    struct cohort_error err = {0};
+    pthread_mutex_lock(&svc->lock);
+    while (!w->done && !svc->stopping) {
+        int64_t now = monotonic_ms();
+        if (now >= deadline) break;
+        if (now >= next_submit) {
+            pthread_mutex_unlock(&svc->lock);
+            int rc = bft_node_submit(svc->node, bytes, len, &err);
+            pthread_mutex_lock(&svc->lock);
+            if (rc == BFT_E_RANGE) break;
+            next_submit = now + (rc == BFT_E_FULL ? 50 : resubmit_every);
+        }
+        int64_t until = next_submit < deadline ? next_submit : deadline;
+        struct timespec ts;
+        deadline_after(&ts, until - monotonic_ms() > 0 ? until - monotonic_ms() : 1);
+        if (!w->done && !svc->stopping) pthread_cond_timedwait(&w->cond, &svc->lock, &ts);
+    }
+    if (w->done) {
+        out->status = http_status_of(w->status);
+        out->body = w->answer;
+        w->answer = NULL;
+    } else if (svc->stopping) {
+        answer(out, 503, "cohort-core is stopping; the request may still be committed by the cluster");
+    } else if (err.code == BFT_E_RANGE) {
+        answer(out, 413, "the request does not fit in a block: %s", err.message);
+    } else {
+        answer(out, 504,
+               "not committed within %u ms (is a quorum of the cluster up? see /api/v1/config/status); "
+               "it may still be committed: read before retrying",
+               svc->commit_timeout_ms);
+    }
+    w->used = false;
+    pthread_mutex_unlock(&svc->lock);
+}
+
+static const char *string_of(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool bool_of(const cJSON *o, const char *name)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, name));
+}
+
+/* Reads one operation; returns NULL or a message saying what is wrong. */
+static const char *parse_op(const cJSON *j, struct cs_op *op)
+{
+    memset(op, 0, sizeof *op);
+    const char *kind = string_of(j, "op"), *key = string_of(j, "key"), *value = string_of(j, "value");
+    if (kind == NULL) return "an operation needs \"op\": put, delete or range";
+    if (key == NULL || key[0] == '\0') return "an operation needs a non-empty \"key\"";
+    if (strlen(key) > CS_KEY_MAX) return "a key is longer than 512 bytes";
+    op->key = (const uint8_t *)key;
+    op->key_len = (uint16_t)strlen(key);
+    op->prefix = bool_of(j, "prefix");
+    if (strcmp(kind, "put") == 0) {
+        if (value == NULL) return "a put needs a string \"value\"";
+        if (strlen(value) > CS_VALUE_MAX) return "a value is longer than 65536 bytes";
+        if (op->prefix) return "a put has no \"prefix\"";
+        op->type = CS_OP_PUT;
+        op->value = (const uint8_t *)value;
+        op->value_len = (uint32_t)strlen(value);
+    } else if (strcmp(kind, "delete") == 0) {
+        op->type = CS_OP_DELETE;
+    } else if (strcmp(kind, "range") == 0) {
+        op->type = CS_OP_RANGE;
+    } else {
+        return "\"op\" must be put, delete or range";
+    }
+    return NULL;
+}
+
+static const char *parse_compare(const cJSON *j, struct cs_compare *c)
+{
+    memset(c, 0, sizeof *c);
+    const char *key = string_of(j, "key"), *target = string_of(j, "target"), *result = string_of(j, "result");
+    if (key == NULL || key[0] == '\0' || strlen(key) > CS_KEY_MAX) return "a compare needs a \"key\" of 1 to 512 bytes";
+    c->key = (const uint8_t *)key;
+    c->key_len = (uint16_t)strlen(key);
+    if (target == NULL) return "a compare needs \"target\": value, mod_revision, create_revision or version";
+    if (strcmp(target, "value") == 0) c->target = CS_TARGET_VALUE;
+    else if (strcmp(target, "mod_revision") == 0) c->target = CS_TARGET_MOD_REVISION;
+    else if (strcmp(target, "create_revision") == 0) c->target = CS_TARGET_CREATE_REVISION;
+    else if (strcmp(target, "version") == 0) c->target = CS_TARGET_VERSION;
+    else return "\"target\" must be value, mod_revision, create_revision or version";
+    if (result == NULL) return "a compare needs \"result\": =, !=, < or >";
+    if (strcmp(result, "=") == 0) c->result = CS_CMP_EQUAL;
+    else if (strcmp(result, "!=") == 0) c->result = CS_CMP_NOT_EQUAL;
+    else if (strcmp(result, "<") == 0) c->result = CS_CMP_LESS;
+    else if (strcmp(result, ">") == 0) c->result = CS_CMP_GREATER;
+    else return "\"result\" must be =, !=, < or >";
+    if (c->target == CS_TARGET_VALUE) {
+        const char *value = string_of(j, "value");
+        if (value == NULL) return "a compare on value needs a string \"value\"";
+        if (strlen(value) > CS_VALUE_MAX) return "a value is longer than 65536 bytes";
+        c->value = (const uint8_t *)value;
+        c->value_len = (uint32_t)strlen(value);
+    } else {
+        const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "number");
+        if (!cJSON_IsNumber(n) || n->valuedouble < 0 || n->valuedouble > 9007199254740992.0 ||
+            n->valuedouble != (double)(uint64_t)n->valuedouble)
+            return "a compare on a revision or version needs a whole \"number\"";
+        c->number = (uint64_t)n->valuedouble;
+    }
+    return NULL;
+}
+
+static const char *parse_list(const cJSON *root, const char *name, struct cs_op *ops, uint8_t *n)
+{
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, name);
+    *n = 0;
+    if (a == NULL) return NULL;
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > CS_TXN_OPS_MAX) return "success and failure are arrays of at most 16 operations";
+    const cJSON *j;
+    cJSON_ArrayForEach(j, a)
+    {
+        const char *why = parse_op(j, &ops[*n]);
+        if (why) return why;
+        (*n)++;
+    }
+    return NULL;
+}
+
+/* Encodes req with a fresh id and this member's key, then submits it. */
+static void sign_and_submit(struct config_service *svc, struct cs_request *req, struct http_response *out)
+{
+    req->instance = svc->cluster.instance;
+    if (getrandom(req->id, CS_ID_BYTES, 0) != CS_ID_BYTES) {
+        answer(out, 500, "getrandom failed: %s", strerror(errno));
+        return;
+    }
+    uint8_t *bytes = malloc(CS_REQUEST_MAX);
+    size_t len = 0;
+    struct cohort_error err = {0};
+    if (bytes == NULL) {
+        answer(out, 500, "out of memory");
+        return;
+    }
+    if (cs_request_encode(req, svc->key, bytes, CS_REQUEST_MAX, &len, &err) < 0)
+        answer(out, err.code == CS_E_RANGE ? 413 : 400, "%s", err.message);
+    else submit_and_wait(svc, bytes, len, req, out);
+    free(bytes);
+}
+
+void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    struct config_service *svc = ctx;
+    if (strcmp(method, "POST") != 0) {
+        answer(out, 405, "use POST");
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        answer(out, 400, "the body must be a JSON object");
+        return;
+    }
+    struct cs_request *req = calloc(1, sizeof *req);
+    const char *why = NULL;
+    const char *signed_hex = string_of(root, "signed");
+    if (req == NULL) {
+        why = "out of memory";
+    } else if (signed_hex) {
+        /* A request a client signed (an admin key): pass it on as it is, after checking it. */
+        size_t n = strlen(signed_hex) / 2 + 1, got = 0;
+        uint8_t *bytes = n <= CS_REQUEST_MAX + 1 ? malloc(n) : NULL;
+        struct cohort_error err = {0};
+        uint8_t signer[20];
+        if (bytes == NULL) {
+            answer(out, 413, "a signed request is at most %u bytes", CS_REQUEST_MAX);
+        } else if (hex_decode(signed_hex, bytes, n, &got, &err) < 0 || cs_request_decode(bytes, got, req, &err) < 0 ||
+                   cs_request_signer(req, signer, &err) < 0) {
+            answer(out, 400, "signed: %s", err.message);
+        } else if (req->instance != svc->cluster.instance) {
+            answer(out, 400, "signed: the request is for cluster instance %llu, this is %llu",
+                   (unsigned long long)req->instance, (unsigned long long)svc->cluster.instance);
+        } else {
+            submit_and_wait(svc, bytes, got, req, out);
+        }
+        free(bytes);
+        free(req);
+        cJSON_Delete(root);
+        return;
+    } else {
+        const cJSON *compares = cJSON_GetObjectItemCaseSensitive(root, "compare");
+        if (compares && (!cJSON_IsArray(compares) || cJSON_GetArraySize(compares) > CS_TXN_OPS_MAX)) {
+            why = "compare is an array of at most 16 compares";
+        } else if (compares) {
+            const cJSON *j;
+            cJSON_ArrayForEach(j, compares)
+            {
+                if ((why = parse_compare(j, &req->compare[req->ncompare])) != NULL) break;
+                req->ncompare++;
+            }
+        }
+        if (why == NULL) why = parse_list(root, "success", req->success, &req->nsuccess);
+        if (why == NULL) why = parse_list(root, "failure", req->failure, &req->nfailure);
+        if (why == NULL && req->nsuccess + req->nfailure == 0) why = "a transaction needs at least one operation";
+    }
+    if (why) answer(out, 400, "%s", why);
+    else sign_and_submit(svc, req, out);
+    free(req);
+    cJSON_Delete(root); /* after the submit: the request points into it */
+}
+
+struct range_ctx {
+    cJSON *kvs;
+};
+
+static void on_range_kv(void *arg, const struct cs_kv *kv)
+{
+    struct range_ctx *r = arg;
+    cJSON_AddItemToArray(r->kvs, kv_json(kv));
+}
+
+void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    struct config_service *svc = ctx;
+    if (strcmp(method, "POST") != 0) {
+        answer(out, 405, "use POST");
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    const char *key = root ? string_of(root, "key") : NULL;
+    if (!cJSON_IsObject(root) || key == NULL || key[0] == '\0' || strlen(key) > CS_KEY_MAX) {
+        cJSON_Delete(root);
+        answer(out, 400, "the body must be {\"key\": \"...\"} with a key of 1 to 512 bytes");
+        return;
+    }
+    bool prefix = bool_of(root, "prefix");
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
+    size_t max = cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (size_t)limit->valuedouble : RANGE_LIMIT_DEFAULT;
+    if (bool_of(root, "serializable")) {
+        /* The local copy: fast, and possibly behind what the cluster has committed. */
+        cJSON *o = cJSON_CreateObject();
+        struct range_ctx r = {.kvs = cJSON_CreateArray()};
+        pthread_mutex_lock(&svc->lock);
+        cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
+        cs_store_range(svc->store, (const uint8_t *)key, strlen(key), prefix, max, on_range_kv, &r);
+        pthread_mutex_unlock(&svc->lock);
+        cJSON *responses = cJSON_AddArrayToObject(o, "responses"), *resp = cJSON_CreateObject();
+        cJSON_AddItemToObject(resp, "kvs", r.kvs);
+        cJSON_AddItemToArray(responses, resp);
+        out->body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    } else {
+        /* Through the log: a read-only transaction, answered where it is ordered. */
+        struct cs_request req;
+        memset(&req, 0, sizeof req);
+        req.nsuccess = 1;
+        req.success[0] = (struct cs_op){.type = CS_OP_RANGE, .prefix = prefix, .key = (const uint8_t *)key,
+                                        .key_len = (uint16_t)strlen(key)};
+        sign_and_submit(svc, &req, out);
+    }
+    cJSON_Delete(root);
+}
+
+struct watch_ctx {
+    cJSON *events;
+};
+
+static void on_event(void *arg, const struct cs_event *e)
+{
+    struct watch_ctx *w = arg;
+    cJSON *o = kv_json(&e->kv);
+    cJSON_AddStringToObject(o, "type", e->type == CS_OP_PUT ? "put" : "delete");
+    cJSON_AddItemToArray(w->events, o);
+}
+
+void config_api_watch(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    struct config_service *svc = ctx;
+    if (strcmp(method, "POST") != 0) {
+        answer(out, 405, "use POST");
+        return;
+    }
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        answer(out, 400, "the body must be a JSON object: {\"prefix\": \"\", \"from_revision\": N}");
+        return;
+    }
+    const char *prefix = string_of(root, "prefix");
+    if (prefix == NULL) prefix = "";
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(root, "from_revision");
+    const cJSON *timeout = cJSON_GetObjectItemCaseSensitive(root, "timeout_ms");
+    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
+    int64_t wait_ms = cJSON_IsNumber(timeout) && timeout->valuedouble >= 0 ? (int64_t)timeout->valuedouble : 10000;
+    if (wait_ms > WATCH_TIMEOUT_MAX_MS) wait_ms = WATCH_TIMEOUT_MAX_MS;
+    size_t max = cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (size_t)limit->valuedouble : WATCH_LIMIT_DEFAULT;
+    int64_t deadline = monotonic_ms() + wait_ms;
+
+    pthread_mutex_lock(&svc->lock);
+    uint64_t start = cJSON_IsNumber(from) && from->valuedouble >= 1 ? (uint64_t)from->valuedouble
+                                                                     : cs_store_revision(svc->store) + 1;
+    for (;;) {
+        struct watch_ctx w = {.events = cJSON_CreateArray()};
+        uint64_t next = start;
+        struct cohort_error err = {0};
+        int n = cs_store_watch(svc->store, start, (const uint8_t *)prefix, strlen(prefix), max, on_event, &w, &next, &err);
+        int64_t left = deadline - monotonic_ms();
+        if (n < 0) {
+            cJSON_Delete(w.events);
+            answer(out, n == CS_E_COMPACTED ? 410 : 400, "%s", err.message);
+            break;
+        }
+        if (n > 0 || left <= 0 || svc->stopping) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToObject(o, "events", w.events);
+            cJSON_AddNumberToObject(o, "next_revision", (double)next);
+            cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
+            out->body = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            break;
+        }
+        cJSON_Delete(w.events);
+        struct timespec ts;
+        deadline_after(&ts, left);
+        pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
+    }
+    pthread_mutex_unlock(&svc->lock);
+    cJSON_Delete(root);
+}
+
+void config_api_status(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)body;
+    (void)len;
+    struct config_service *svc = ctx;
+    if (strcmp(method, "GET") != 0) {
+        answer(out, 405, "use GET");
+        return;
+    }
+    struct bft_node_status s;
+    bft_node_get_status(svc->node, &s);
+    uint8_t digest[32];
+    char digest_hex[67], hash_hex[67];
+    cJSON *o = cJSON_CreateObject();
+    pthread_mutex_lock(&svc->lock);
+    cs_store_digest(svc->store, digest);
+    cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
+    cJSON_AddNumberToObject(o, "entries_applied", (double)svc->entries_applied);
+    cJSON_AddNumberToObject(o, "entries_refused", (double)svc->entries_refused);
+    pthread_mutex_unlock(&svc->lock);
+    hex_encode(digest, 32, digest_hex, sizeof digest_hex);
+    hex_encode(s.core.committed_hash, 32, hash_hex, sizeof hash_hex);
+    cJSON_AddStringToObject(o, "digest", digest_hex);
+    cJSON_AddNumberToObject(o, "self", s.self);
+    cJSON_AddNumberToObject(o, "members", svc->cluster.count);
+    cJSON_AddNumberToObject(o, "leader", s.leader);
+    cJSON_AddNumberToObject(o, "height", (double)s.core.height);
+    cJSON_AddNumberToObject(o, "committed_index", (double)s.core.committed_index);
+    cJSON_AddNumberToObject(o, "committed_height", (double)s.core.committed_height);
+    cJSON_AddStringToObject(o, "committed_hash", hash_hex);
+    cJSON_AddNumberToObject(o, "peers_connected", s.peers_connected);
+    cJSON_AddNumberToObject(o, "messages_refused", (double)s.core.messages_refused);
+    cJSON_AddNumberToObject(o, "equivocations_seen", (double)s.core.equivocations_seen);
+    cJSON_AddNumberToObject(o, "frames_sent", (double)s.frames_sent);
+    cJSON_AddNumberToObject(o, "frames_received", (double)s.frames_received);
+    cJSON_AddNumberToObject(o, "frames_dropped", (double)s.frames_dropped);
+    cJSON_AddNumberToObject(o, "links_refused", (double)s.links_refused);
+    cJSON_AddNumberToObject(o, "submits_pending", (double)s.submits_pending);
+    if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
+    out->body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+}

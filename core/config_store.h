@@ -1,0 +1,205 @@
+/*
+ * config_store.h - the cluster's configuration store: an etcd-like key-value state machine
+ * applied to the entries of the BFT log (docs/cohort-core.md "Config store").
+ *
+ * Every member applies the same committed entries in the same order and so holds the same
+ * store. An entry is one signed request: a transaction of up to CS_TXN_OPS_MAX compares
+ * and two lists of operations (put, delete, range), the first list applied when every
+ * compare holds, the second otherwise. A plain put is a transaction with no compares and
+ * one put. The store has a global revision: each request that changes something bumps it
+ * by one, and every key records the revision that created it, the revision that last
+ * changed it, and its version (changes since creation), as etcd does.
+ *
+ * Requests are signed (secp256k1, recoverable) by a member of the cluster or by an admin
+ * key named in the cluster file; anything else is refused when applied, and the refusal is
+ * the request's result. A request carries a 16-byte id; a second request with an id seen in
+ * the last CS_DEDUP_WINDOW applied requests is not applied again (a retried submit is
+ * idempotent) and reports the first one's revision.
+ *
+ * Pure code: no IO, no clock, no threads. The caller serialises calls (cohort-core holds a
+ * mutex around the store).
+ *
+ * Request layout (all integers big-endian; strict: no trailing bytes, every cap checked):
+ *   magic "CCR1" 4 | instance u64 | id 16 | ncompare u8 | nsuccess u8 | nfailure u8
+ *   ncompare x (key_len u16 | key | target u8 | result u8 |
+ *               target VALUE: value_len u32 | value;  otherwise: number u64)
+ *   (nsuccess + nfailure) x (type u8 | flags u8 (1: prefix) | key_len u16 | key |
+ *               type PUT: value_len u32 | value)
+ *   signature 65 = secp_sign(keccak256("cohort-config-v1" || every byte before it))
+ */
+#ifndef COHORT_CORE_CONFIG_STORE_H
+#define COHORT_CORE_CONFIG_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+#define CS_KEY_MAX 512                 /* bytes in a key (keys are non-empty) */
+#define CS_VALUE_MAX (64u * 1024)      /* bytes in a value */
+#define CS_TXN_OPS_MAX 16              /* compares, and operations in each branch */
+#define CS_REQUEST_MAX (1u << 20)      /* an encoded request */
+#define CS_KEYS_MAX 100000             /* live keys in the store */
+#define CS_STORE_BYTES_MAX (256u << 20) /* keys and values in the store */
+#define CS_HISTORY_MAX 100000          /* change events kept for watches */
+#define CS_DEDUP_WINDOW 100000         /* request ids remembered */
+#define CS_ADMINS_MAX 8
+#define CS_MEMBERS_MAX 32
+#define CS_ID_BYTES 16
+#define CS_SIGNATURE_BYTES 65
+
+/* Codes of the config store. Append only. Domain "config". */
+enum cs_status {
+    CS_OK = 0,
+    CS_E_INVALID = -1,      /* a malformed request or argument */
+    CS_E_RANGE = -2,        /* a key, value, count or request over its cap */
+    CS_E_UNAUTHORIZED = -3, /* signed by a key that is neither a member nor an admin */
+    CS_E_FULL = -4,         /* the store's key or byte cap would be passed */
+    CS_E_COMPACTED = -5,    /* a watch from a revision older than the history kept */
+    CS_E_NOMEM = -6,
+    CS_E_DUPLICATE = -7,    /* a request id already applied (result.revision: the first's) */
+    CS_E_INSTANCE = -8,     /* a request for another cluster */
+};
+
+const char *cs_strerror(int code);
+
+enum cs_op_type { CS_OP_PUT = 1, CS_OP_DELETE = 2, CS_OP_RANGE = 3 };
+enum cs_target { CS_TARGET_VALUE = 1, CS_TARGET_MOD_REVISION = 2, CS_TARGET_CREATE_REVISION = 3, CS_TARGET_VERSION = 4 };
+enum cs_compare_result { CS_CMP_EQUAL = 1, CS_CMP_NOT_EQUAL = 2, CS_CMP_LESS = 3, CS_CMP_GREATER = 4 };
+
+/*
+ * A compare on one key. A missing key has value "" (absent), mod/create revision 0 and
+ * version 0, as in etcd: "mod_revision = 0" means "the key does not exist".
+ */
+struct cs_compare {
+    const uint8_t *key;
+    uint16_t key_len;
+    uint8_t target; /* enum cs_target */
+    uint8_t result; /* enum cs_compare_result */
+    const uint8_t *value; /* VALUE */
+    uint32_t value_len;
+    uint64_t number; /* the revisions and VERSION */
+};
+
+struct cs_op {
+    uint8_t type;  /* enum cs_op_type */
+    bool prefix;   /* DELETE, RANGE: every key that starts with key */
+    const uint8_t *key;
+    uint16_t key_len;
+    const uint8_t *value; /* PUT */
+    uint32_t value_len;
+};
+
+/* A request, decoded or to be encoded. Pointers point into the bytes it came from. */
+struct cs_request {
+    uint64_t instance;
+    uint8_t id[CS_ID_BYTES];
+    uint8_t ncompare, nsuccess, nfailure;
+    struct cs_compare compare[CS_TXN_OPS_MAX];
+    struct cs_op success[CS_TXN_OPS_MAX];
+    struct cs_op failure[CS_TXN_OPS_MAX];
+    uint8_t signature[CS_SIGNATURE_BYTES];
+    const uint8_t *signed_bytes; /* decode: the bytes the signature covers */
+    size_t signed_len;
+};
+
+/*
+ * Encodes req and signs it with private_key into out (cap bytes, caller-owned).
+ * Returns 0 and sets *out_len, CS_E_RANGE (a cap, or out too small), CS_E_INVALID.
+ */
+int cs_request_encode(const struct cs_request *req, const uint8_t private_key[32], uint8_t *out, size_t cap,
+                      size_t *out_len, struct cohort_error *err);
+
+/*
+ * Decodes a request strictly (layout above, at most CS_REQUEST_MAX bytes). Does not check
+ * the signature. out points into bytes. Returns 0, CS_E_INVALID or CS_E_RANGE with the
+ * field and offset in err.
+ */
+int cs_request_decode(const uint8_t *bytes, size_t len, struct cs_request *out, struct cohort_error *err);
+
+/* Recovers the address that signed a decoded request. Returns 0 or CS_E_INVALID. */
+int cs_request_signer(const struct cs_request *req, uint8_t address[20], struct cohort_error *err);
+
+/* One key as the store holds it. Pointers are valid until the next change to the store. */
+struct cs_kv {
+    const uint8_t *key;
+    uint16_t key_len;
+    const uint8_t *value;
+    uint32_t value_len;
+    uint64_t create_revision, mod_revision, version;
+};
+
+/* One change, for watches. */
+struct cs_event {
+    uint8_t type; /* CS_OP_PUT or CS_OP_DELETE */
+    struct cs_kv kv; /* DELETE: the key, value empty, mod_revision = the deleting revision */
+};
+
+/*
+ * What applying one request did, handed to the apply callback. Range results list the
+ * keys read by each RANGE op of the branch taken, in op order (range_start[i] is where op
+ * i's keys begin in kvs; op i of the branch, whatever its type).
+ */
+struct cs_result {
+    int status;          /* CS_OK, or the reason it was not applied (CS_E_*) */
+    const uint8_t *id;   /* the request's id (CS_ID_BYTES); NULL if it did not decode */
+    uint8_t signer[20];  /* valid when status is not CS_E_INVALID */
+    uint64_t revision;   /* the store's revision after the request (DUPLICATE: the first's) */
+    bool succeeded;      /* every compare held: the success branch ran */
+    uint32_t deleted;    /* keys deleted */
+    const struct cs_kv *kvs;
+    size_t nkvs;
+    size_t range_start[CS_TXN_OPS_MAX];
+    const char *message; /* static; why, when status is not CS_OK */
+};
+
+typedef void (*cs_result_fn)(void *arg, const struct cs_result *result);
+
+struct cs_store;
+
+/*
+ * Creates an empty store for the cluster instance, whose writers are the members and the
+ * admins (addresses, copied). Returns NULL and fills err on CS_E_INVALID / CS_E_NOMEM.
+ */
+struct cs_store *cs_store_create(uint64_t instance, const uint8_t (*members)[20], size_t nmembers,
+                                 const uint8_t (*admins)[20], size_t nadmins, struct cohort_error *err);
+
+void cs_store_destroy(struct cs_store *store);
+
+/*
+ * Applies one log entry (a request's bytes). Deterministic: the same entries in the same
+ * order give the same store on every member, including for entries that are refused (a
+ * refused entry changes nothing, not even the revision). Calls fn (if not NULL) once with
+ * the result, pointers valid during the call. Returns the result's status.
+ */
+int cs_store_apply(struct cs_store *store, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg);
+
+/* The current revision (0 for an empty store). */
+uint64_t cs_store_revision(const struct cs_store *store);
+
+/*
+ * Reads the current store, without the log (a serializable read: it may lag a write
+ * another member has committed). A key, or with prefix every key starting with it, in
+ * byte order; at most limit (0: no limit). Calls fn for each. Returns the count.
+ */
+size_t cs_store_range(const struct cs_store *store, const uint8_t *key, size_t key_len, bool prefix, size_t limit,
+                      void (*fn)(void *arg, const struct cs_kv *kv), void *arg);
+
+/*
+ * The changes with revision >= from_revision to keys starting with prefix (prefix_len 0:
+ * all keys), oldest first, at most limit (0: no limit), through fn. Sets *next_revision to
+ * the revision to watch from next time. Returns the count, or CS_E_COMPACTED (err says
+ * the oldest revision kept) if from_revision is older than the history.
+ */
+int cs_store_watch(const struct cs_store *store, uint64_t from_revision, const uint8_t *prefix, size_t prefix_len,
+                   size_t limit, void (*fn)(void *arg, const struct cs_event *event), void *arg,
+                   uint64_t *next_revision, struct cohort_error *err);
+
+/*
+ * A digest of the whole store (every key with its metadata, and the revision) that is
+ * equal on two members iff they hold the same store. For tests and the status page.
+ */
+void cs_store_digest(const struct cs_store *store, uint8_t out[32]);
+
+#endif

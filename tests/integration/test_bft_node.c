@@ -1,0 +1,557 @@
+/*
+ * test_bft_node.c - four real BFT nodes (bft/node.h) in one process on 127.0.0.1, with
+ * real secp256k1 keys, WALs on disk and TCP links: they commit the same log; a stopped
+ * member restarts from its WAL (replaying its commits) and catches up; the cluster lives
+ * through the loss of its leader; strangers that send garbage, oversized frames, a HELLO
+ * of another instance or nothing at all are disconnected and counted; and an equivocating
+ * leader does not split the honest members' logs.
+ *
+ * Ports: 19000-19099 belong to this test; each case takes its own block of ten.
+ * Every wait is bounded (polls every 10 ms up to WAIT_MS), so the test always ends.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bft/node.h"
+#include "common/secp.h"
+#include "testutil.h"
+
+#define N 4
+#define INSTANCE 0xB0DE0001ull
+#define WAIT_MS 20000
+#define ENTRY_MAX 48
+#define RESUBMIT_MS 2500
+
+/* What one member's application saw through on_commit. Guarded by lock. */
+struct member {
+    pthread_mutex_t lock;
+    struct bft_node *node;
+    struct bft_node_config config;
+    uint64_t blocks;                 /* last log index seen */
+    uint8_t (*hash)[32];             /* by log index */
+    size_t hash_cap;
+    char (*entries)[ENTRY_MAX];      /* every entry, in commit order */
+    size_t entry_count, entry_cap;
+    uint64_t replayed;               /* blocks seen with replaying = true */
+    uint64_t live_after_replay_error;/* a replayed block after a live one */
+    uint64_t order_errors;           /* an index that is not the previous + 1 */
+    bool saw_live;
+};
+
+struct cluster {
+    char dir[64];
+    struct member m[N];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void on_commit(void *arg, const struct bft_commit *commit, bool replaying)
+{
+    struct member *m = arg;
+    pthread_mutex_lock(&m->lock);
+    uint64_t index = commit->block.header.index;
+    if (index != m->blocks + 1) m->order_errors++;
+    if (replaying && m->saw_live) m->live_after_replay_error++;
+    if (replaying) m->replayed++;
+    else m->saw_live = true;
+    if (index >= m->hash_cap) {
+        size_t cap = m->hash_cap ? m->hash_cap * 2 : 256;
+        while (cap <= index) cap *= 2;
+        m->hash = realloc(m->hash, cap * sizeof *m->hash);
+        ck_assert_ptr_nonnull(m->hash);
+        m->hash_cap = cap;
+    }
+    memcpy(m->hash[index], commit->hash, 32);
+    m->blocks = index;
+    uint32_t off = 0, len = 0;
+    const uint8_t *entry;
+    while (bft_payload_next(commit->block.payload, commit->block.payload_len, &off, &entry, &len, NULL) == 1) {
+        if (m->entry_count == m->entry_cap) {
+            m->entry_cap = m->entry_cap ? m->entry_cap * 2 : 256;
+            m->entries = realloc(m->entries, m->entry_cap * sizeof *m->entries);
+            ck_assert_ptr_nonnull(m->entries);
+        }
+        size_t n = len < ENTRY_MAX - 1 ? len : ENTRY_MAX - 1;
+        memcpy(m->entries[m->entry_count], entry, n);
+        m->entries[m->entry_count][n] = '\0';
+        m->entry_count++;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void member_forget(struct member *m)
+{
+    pthread_mutex_lock(&m->lock);
+    m->blocks = 0;
+    m->entry_count = 0;
+    m->replayed = 0;
+    m->saw_live = false;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void cluster_init(struct cluster *c, int base_port, uint64_t seed)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->dir, sizeof c->dir, "/tmp/cohort-bft-node-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(c->dir));
+    uint8_t keys[N][32];
+    struct bft_members members = {.count = N};
+    for (int i = 0; i < N; i++) {
+        do testutil_rand_bytes(&seed, keys[i], 32);
+        while (secp_private_key_check(keys[i], NULL) != 0);
+        ck_assert_int_eq(secp_address_from_secret(keys[i], members.address[i], NULL), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        struct member *m = &c->m[i];
+        pthread_mutex_init(&m->lock, NULL);
+        struct bft_node_config *cfg = &m->config;
+        cfg->core.instance = INSTANCE;
+        cfg->core.members = members;
+        cfg->core.self = (uint32_t)i;
+        memcpy(cfg->core.private_key, keys[i], 32);
+        cfg->core.payload_max_bytes = 64 * 1024;
+        cfg->core.window_heights = 32;
+        cfg->core.timeout_ms = 300;
+        cfg->core.idle_delay_ms = 40; /* an idle log makes an empty block every 40 ms or so, not at full speed */
+        for (int k = 0; k < N; k++) snprintf(cfg->endpoint[k], BFT_ENDPOINT_MAX, "127.0.0.1:%d", base_port + k);
+        snprintf(cfg->wal_path, sizeof cfg->wal_path, "%s/member-%d.wal", c->dir, i);
+        cfg->on_commit = on_commit;
+        cfg->arg = m;
+    }
+    explicit_bzero(keys, sizeof keys);
+}
+
+static void member_start(struct cluster *c, int i)
+{
+    struct cohort_error err = {0};
+    ck_assert_ptr_null(c->m[i].node);
+    int rc = bft_node_start(&c->m[i].config, &c->m[i].node, &err);
+    ck_assert_msg(rc == 0, "start member %d: %s", i, err.message);
+}
+
+static void member_stop(struct cluster *c, int i)
+{
+    bft_node_stop(c->m[i].node);
+    c->m[i].node = NULL;
+}
+
+static void cluster_free(struct cluster *c)
+{
+    for (int i = 0; i < N; i++) {
+        if (c->m[i].node) member_stop(c, i);
+        free(c->m[i].hash);
+        free(c->m[i].entries);
+        pthread_mutex_destroy(&c->m[i].lock);
+        char path[1100];
+        snprintf(path, sizeof path, "%s/member-%d.wal", c->dir, i);
+        unlink(path);
+    }
+    ck_assert_int_eq(rmdir(c->dir), 0);
+}
+
+/* How many of the count entries "<prefix>-<k>" member i has committed (each counted once). */
+static int committed_of(struct member *m, const char *prefix, int count, bool *seen)
+{
+    memset(seen, 0, (size_t)count);
+    size_t plen = strlen(prefix);
+    int have = 0;
+    pthread_mutex_lock(&m->lock);
+    for (size_t e = 0; e < m->entry_count; e++) {
+        const char *s = m->entries[e];
+        if (strncmp(s, prefix, plen) != 0 || s[plen] != '-') continue;
+        int k = atoi(s + plen + 1);
+        if (k >= 0 && k < count && !seen[k]) {
+            seen[k] = true;
+            have++;
+        }
+    }
+    pthread_mutex_unlock(&m->lock);
+    return have;
+}
+
+static int submit_one(struct member *m, const char *prefix, int k)
+{
+    char entry[ENTRY_MAX];
+    int len = snprintf(entry, sizeof entry, "%s-%d", prefix, k);
+    struct cohort_error err = {0};
+    int rc = bft_node_submit(m->node, (const uint8_t *)entry, (size_t)len, &err);
+    ck_assert_msg(rc == 0 || rc == BFT_E_FULL, "submit: %s", err.message);
+    return rc;
+}
+
+/*
+ * Submits count entries "<prefix>-<k>", entry k to member submitters[k % nsub], and waits
+ * until every member in watch (a bit mask) has committed all of them. An entry in a block
+ * that is not committed is dropped (docs/bft.md), so what the first watcher lacks is
+ * submitted again every RESUBMIT_MS, as a client would. nsub = 0 only waits. Returns the milliseconds it took,
+ * or fails the test after WAIT_MS.
+ */
+static uint64_t commit_entries(struct cluster *c, const char *prefix, int count, const int *submitters, int nsub,
+                               unsigned watch)
+{
+    bool *seen = calloc((size_t)count, 1);
+    ck_assert_ptr_nonnull(seen);
+    int first = __builtin_ctz(watch);
+    uint64_t start = now_ms(), last_submit = 0;
+    for (;;) {
+        uint64_t t = now_ms();
+        if (nsub > 0 && (last_submit == 0 || t - last_submit >= RESUBMIT_MS)) {
+            committed_of(&c->m[first], prefix, count, seen);
+            for (int k = 0; k < count; k++)
+                if (!seen[k]) submit_one(&c->m[submitters[k % nsub]], prefix, k);
+            last_submit = t;
+        }
+        bool all = true;
+        for (int i = 0; i < N && all; i++)
+            if (watch & (1u << i)) all = committed_of(&c->m[i], prefix, count, seen) == count;
+        if (all) break;
+        if (t - start > WAIT_MS) {
+            char have[128] = "";
+            for (int i = 0; i < N; i++) {
+                struct bft_node_status st = {0};
+                if (c->m[i].node) bft_node_get_status(c->m[i].node, &st);
+                size_t off = strlen(have);
+                snprintf(have + off, sizeof have - off, " [%d: %d entries, h=%llu c=%llu peers=%u]", i,
+                         committed_of(&c->m[i], prefix, count, seen), (unsigned long long)st.core.height,
+                         (unsigned long long)st.core.committed_index, st.peers_connected);
+            }
+            free(seen);
+            ck_abort_msg("%s: not every member committed %d entries within %d ms:%s", prefix, count, WAIT_MS, have);
+        }
+        sleep_ms(10);
+    }
+    free(seen);
+    uint64_t took = now_ms() - start;
+    fprintf(stderr, "test_bft_node: %d entries \"%s-*\" committed by members 0x%x in %llu ms\n", count, prefix, watch,
+            (unsigned long long)took);
+    return took;
+}
+
+/* Every two members of mask hold the same blocks and the same entries, in the same order, as far as both go. */
+static void check_logs_agree(struct cluster *c, unsigned mask)
+{
+    for (int a = 0; a < N; a++) {
+        if (!(mask & (1u << a))) continue;
+        struct member *ma = &c->m[a];
+        pthread_mutex_lock(&ma->lock);
+        ck_assert_uint_eq(ma->order_errors, 0);
+        ck_assert_uint_eq(ma->live_after_replay_error, 0);
+        pthread_mutex_unlock(&ma->lock);
+        for (int b = a + 1; b < N; b++) {
+            if (!(mask & (1u << b))) continue;
+            struct member *mb = &c->m[b];
+            pthread_mutex_lock(&ma->lock);
+            pthread_mutex_lock(&mb->lock);
+            uint64_t blocks = ma->blocks < mb->blocks ? ma->blocks : mb->blocks;
+            for (uint64_t k = 1; k <= blocks; k++)
+                ck_assert_msg(memcmp(ma->hash[k], mb->hash[k], 32) == 0, "members %d and %d differ at index %llu", a,
+                              b, (unsigned long long)k);
+            size_t entries = ma->entry_count < mb->entry_count ? ma->entry_count : mb->entry_count;
+            for (size_t k = 0; k < entries; k++)
+                ck_assert_msg(strcmp(ma->entries[k], mb->entries[k]) == 0, "members %d and %d: entry %zu is %s / %s",
+                              a, b, k, ma->entries[k], mb->entries[k]);
+            pthread_mutex_unlock(&mb->lock);
+            pthread_mutex_unlock(&ma->lock);
+        }
+    }
+}
+
+/* Waits until every member of mask has at least `blocks` blocks, then checks the logs agree. */
+static void settle_and_check(struct cluster *c, unsigned mask)
+{
+    uint64_t target = 0;
+    for (int i = 0; i < N; i++) {
+        if (!(mask & (1u << i))) continue;
+        pthread_mutex_lock(&c->m[i].lock);
+        if (c->m[i].blocks > target) target = c->m[i].blocks;
+        pthread_mutex_unlock(&c->m[i].lock);
+    }
+    uint64_t start = now_ms();
+    for (int i = 0; i < N; i++) {
+        if (!(mask & (1u << i))) continue;
+        for (;;) {
+            pthread_mutex_lock(&c->m[i].lock);
+            uint64_t have = c->m[i].blocks;
+            pthread_mutex_unlock(&c->m[i].lock);
+            if (have >= target) break;
+            ck_assert_msg(now_ms() - start < WAIT_MS, "member %d stuck at %llu of %llu blocks", i,
+                          (unsigned long long)have, (unsigned long long)target);
+            sleep_ms(10);
+        }
+    }
+    check_logs_agree(c, mask);
+}
+
+static const int all_members[] = {0, 1, 2, 3};
+
+START_TEST(four_members_commit_one_log)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19000, 1);
+    /* Small blocks, so a burst fills a leader's next block and the node holds the rest back. */
+    for (int i = 0; i < N; i++) c->m[i].config.core.payload_max_bytes = 256;
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "a", 40, all_members, 4, 0xf);
+    commit_entries(c, "burst", 800, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    for (int i = 0; i < N; i++) {
+        struct bft_node_status st;
+        bft_node_get_status(c->m[i].node, &st);
+        ck_assert_uint_eq(st.self, (uint32_t)i);
+        ck_assert_uint_eq(st.peers_connected, N - 1);
+        ck_assert_uint_eq(st.leader, st.core.height % N);
+        ck_assert_uint_gt(st.frames_sent, 0);
+        ck_assert_uint_gt(st.frames_received, 0);
+        ck_assert_uint_eq(st.links_refused, 0);
+        ck_assert_uint_eq(st.frames_dropped, 0);
+        ck_assert(!st.halted);
+    }
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+START_TEST(a_member_restarts_from_its_wal)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19010, 2);
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "before", 12, all_members, 4, 0xf);
+
+    member_stop(c, 3);
+    struct member *m = &c->m[3];
+    uint64_t had = m->blocks;
+    size_t had_entries = m->entry_count;
+    uint8_t(*hashes)[32] = malloc((had + 1) * 32);
+    memcpy(hashes, m->hash, (had + 1) * 32);
+    ck_assert_uint_gt(had, 0);
+
+    static const int three[] = {0, 1, 2};
+    commit_entries(c, "while-down", 12, three, 3, 0x7);
+
+    /* Restart: the WAL comes back through on_commit(replaying = true) before start returns. */
+    member_forget(m);
+    member_start(c, 3);
+    pthread_mutex_lock(&m->lock);
+    ck_assert_uint_eq(m->replayed, had);
+    ck_assert_uint_ge(m->blocks, had);
+    ck_assert_uint_ge(m->entry_count, had_entries);
+    for (uint64_t k = 1; k <= had; k++) ck_assert_mem_eq(m->hash[k], hashes[k], 32);
+    pthread_mutex_unlock(&m->lock);
+    free(hashes);
+
+    /* It catches up with what it missed, and goes on with the others. */
+    commit_entries(c, "while-down", 12, NULL, 0, 0x8);
+    commit_entries(c, "after", 8, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    pthread_mutex_lock(&m->lock);
+    ck_assert_uint_eq(m->replayed, had);
+    pthread_mutex_unlock(&m->lock);
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+START_TEST(the_leader_stops)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19020, 3);
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "first", 8, all_members, 4, 0xf);
+
+    struct bft_node_status st;
+    bft_node_get_status(c->m[0].node, &st);
+    int leader = (int)st.leader;
+    member_stop(c, leader);
+    int rest[3], k = 0;
+    unsigned mask = 0;
+    for (int i = 0; i < N; i++)
+        if (i != leader) rest[k++] = i, mask |= 1u << i;
+    uint64_t took = commit_entries(c, "without-leader", 12, rest, 3, mask);
+    ck_assert_msg(took < 10000, "commits took %llu ms after the leader stopped", (unsigned long long)took);
+    settle_and_check(c, mask);
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+/* ---- A stranger on a member's port ---- */
+
+static int dial_raw(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    struct timeval tv = {8, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Sends bytes, then reads until the member closes the link; fails if it does not within 8 s. */
+static void expect_disconnect(int port, const uint8_t *bytes, size_t len, const char *what)
+{
+    int fd = dial_raw(port);
+    if (len > 0) ck_assert_int_eq(send(fd, bytes, len, MSG_NOSIGNAL), (ssize_t)len);
+    uint8_t buf[512];
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof buf, 0);
+        if (n == 0 || (n < 0 && errno == ECONNRESET)) break;
+        ck_assert_msg(n > 0, "%s: the link stayed open (%s)", what, strerror(errno));
+    }
+    close(fd);
+}
+
+static size_t frame(uint8_t *out, const uint8_t *bytes, uint32_t len)
+{
+    out[0] = (uint8_t)(len >> 24), out[1] = (uint8_t)(len >> 16), out[2] = (uint8_t)(len >> 8), out[3] = (uint8_t)len;
+    memcpy(out + 4, bytes, len);
+    return 4 + (size_t)len;
+}
+
+START_TEST(strangers_are_refused)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19030, 4);
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "warm", 4, all_members, 4, 0xf);
+    struct bft_node_status st;
+    bft_node_get_status(c->m[0].node, &st);
+    uint64_t refused = st.links_refused;
+    int port = 19030;
+    uint8_t buf[256], nonce[32] = {9};
+    int attempts = 0;
+
+    /* Garbage: "GET / HTTP/1.1" reads as a frame of 1.2 GB. */
+    static const char http[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    expect_disconnect(port, (const uint8_t *)http, sizeof http - 1, "HTTP request"), attempts++;
+    /* Garbage in a well-sized frame. */
+    static const uint8_t junk[20] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    expect_disconnect(port, buf, frame(buf, junk, sizeof junk), "junk frame"), attempts++;
+    /* Oversized frame lengths: the cap, plus one; and the largest u32. */
+    uint8_t big[4] = {0, 0x20, 0, 1}; /* BFT_MESSAGE_MAX + 1 */
+    expect_disconnect(port, big, 4, "frame over the cap"), attempts++;
+    memset(big, 0xff, 4);
+    expect_disconnect(port, big, 4, "frame of 4 GB"), attempts++;
+    /* A zero-length frame. */
+    memset(big, 0, 4);
+    expect_disconnect(port, big, 4, "empty frame"), attempts++;
+    /* A HELLO of another instance. */
+    uint8_t hello[BFT_HELLO_BYTES];
+    bft_hello_encode(INSTANCE + 1, 1, 0, nonce, hello);
+    expect_disconnect(port, buf, frame(buf, hello, sizeof hello), "HELLO of another instance"), attempts++;
+    /* A proper HELLO claiming member 1, then an AUTH it cannot sign with member 1's key. */
+    bft_hello_encode(INSTANCE, 1, 0, nonce, hello);
+    size_t len = frame(buf, hello, sizeof hello);
+    uint8_t auth[BFT_AUTH_BYTES] = {'C', 'B', 'A', '1'};
+    memset(auth + 4, 0x11, 65);
+    len += frame(buf + len, auth, sizeof auth);
+    expect_disconnect(port, buf, len, "forged AUTH"), attempts++;
+    /* A proper HELLO, then a message instead of the AUTH. */
+    len = frame(buf, hello, sizeof hello);
+    static const uint8_t message[100];
+    len += frame(buf + len, message, sizeof message);
+    expect_disconnect(port, buf, len, "a frame before AUTH"), attempts++;
+    /* Silence: the member closes the link after 5 s. */
+    uint64_t t = now_ms();
+    expect_disconnect(port, NULL, 0, "silent stranger"), attempts++;
+    ck_assert_uint_ge(now_ms() - t, 4000);
+
+    bft_node_get_status(c->m[0].node, &st);
+    ck_assert_uint_ge(st.links_refused, refused + (uint64_t)attempts);
+
+    /* And the cluster goes on. */
+    commit_entries(c, "after-strangers", 8, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    for (int i = 0; i < N; i++) {
+        bft_node_get_status(c->m[i].node, &st);
+        ck_assert_uint_eq(st.peers_connected, N - 1);
+    }
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+START_TEST(an_equivocating_leader)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19040, 5);
+    c->m[1].config.equivocate = true;
+    for (int i = 0; i < N; i++) member_start(c, i);
+    static const int honest[] = {0, 2, 3};
+    commit_entries(c, "honest", 30, honest, 3, 0xd);
+    /* Let member 1 lead (and equivocate) at a dozen heights, then check the log goes on. */
+    struct bft_node_status st;
+    uint64_t start = now_ms();
+    do {
+        ck_assert_msg(now_ms() - start < WAIT_MS, "member 1 never equivocated");
+        sleep_ms(10);
+        bft_node_get_status(c->m[1].node, &st);
+    } while (st.proposals_equivocated < 12);
+    commit_entries(c, "more", 10, all_members, 4, 0xd);
+    settle_and_check(c, 0xd);
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+START_TEST(stop_right_after_start)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19050, 6);
+    for (int round = 0; round < 3; round++) {
+        member_start(c, 0);
+        if (round == 1) submit_one(&c->m[0], "x", 1);
+        member_stop(c, 0);
+    }
+    /* The port is free again and another start binds it. */
+    member_start(c, 0);
+    struct bft_node *second = NULL;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(bft_node_start(&c->m[0].config, &second, &err), BFT_E_IO);
+    ck_assert_ptr_nonnull(strstr(err.message, "127.0.0.1:19050"));
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bft_node");
+    TCase *tc = tcase_create("bft_node");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, four_members_commit_one_log);
+    tcase_add_test(tc, a_member_restarts_from_its_wal);
+    tcase_add_test(tc, the_leader_stops);
+    tcase_add_test(tc, strangers_are_refused);
+    tcase_add_test(tc, an_equivocating_leader);
+    tcase_add_test(tc, stop_right_after_start);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,453 @@
+/*
+ * test_config_cluster.c - the config store with four real cohort-core processes on
+ * 127.0.0.1 (ports 20000-20099): a put on any member is read on all; `cohort config`
+ * works end to end; admin-signed writes pass and outsiders' are refused; under load a
+ * member is SIGKILLed and writes go on, the leader is SIGKILLed and a write is served
+ * again within seconds, the restarted members catch up to the same store; the history
+ * of concurrent client operations is linearizable (tests/unit/lincheck.c); a Byzantine
+ * member (cohort-core-byzantine, equivocating as leader) breaks nothing.
+ */
+#include <cjson/cJSON.h>
+#include <check.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "common/secp.h"
+#include "core/config_store.h"
+#include "cluster_util.h"
+#include "lincheck.h"
+#include "manager-client/manager_client.h"
+#include "testutil.h"
+
+#define N TC_MEMBERS
+#define PORT_BLOCK 20000 /* case c: BFT 20000 + 20c + i, API 20010 + 20c + i */
+
+static struct tcluster cl;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
+
+static int run_capture(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long put(int i, const char *key, const char *value) { return tc_put(&cl, i, key, value); }
+
+/* A linearizable get: returns the HTTP status; value and *present from the answer. */
+static long get(int i, const char *key, char *value, size_t size, bool *present)
+{
+    char body[256];
+    cJSON *a = NULL;
+    snprintf(body, sizeof body, "{\"key\":\"%s\"}", key);
+    long status = tc_api(&cl, i, "/api/v1/config/range", body, &a, 20000);
+    *present = false;
+    if (status == 200) {
+        const cJSON *resp = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "responses"), 0);
+        const cJSON *kv = cJSON_GetArrayItem(cJSON_GetObjectItem(resp, "kvs"), 0);
+        if (kv) {
+            *present = true;
+            snprintf(value, size, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(kv, "value")));
+        }
+    }
+    cJSON_Delete(a);
+    return status;
+}
+
+static double number(const cJSON *o, const char *k) { return cJSON_GetNumberValue(cJSON_GetObjectItem(o, k)); }
+
+static void teardown(void) { tc_destroy(&cl); }
+
+/* Waits until the members listed hold the same store at revision >= min_revision. */
+static void wait_same_store(const bool *members, double min_revision, int timeout_ms)
+{
+    char first[80] = "", why[256] = "";
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        bool same = true;
+        first[0] = '\0';
+        for (int i = 0; i < N && same; i++) {
+            if (!members[i]) continue;
+            cJSON *s = tc_status(&cl, i);
+            const char *digest = s ? cJSON_GetStringValue(cJSON_GetObjectItem(s, "digest")) : NULL;
+            if (digest == NULL || number(s, "revision") < min_revision) {
+                snprintf(why, sizeof why, "member %d at revision %.0f", i, s ? number(s, "revision") : -1);
+                same = false;
+            } else if (first[0] == '\0') {
+                snprintf(first, sizeof first, "%s", digest);
+            } else if (strcmp(first, digest) != 0) {
+                snprintf(why, sizeof why, "member %d's digest %s differs from %s", i, digest, first);
+                same = false;
+            }
+            cJSON_Delete(s);
+        }
+        if (same) return;
+        sleep_ms(50);
+    }
+    ck_abort_msg("the members did not converge within %d ms: %s (logs in %s)", timeout_ms, why, cl.dir);
+}
+
+/* ---- Cases ---- */
+
+START_TEST(put_on_any_member_is_read_on_all)
+{
+    tc_make(&cl, PORT_BLOCK, 300);
+    tc_start_all(&cl, -1);
+    char key[32], value[64], got[64];
+    bool present;
+    for (int writer = 0; writer < N; writer++) {
+        snprintf(key, sizeof key, "k%d", writer);
+        snprintf(value, sizeof value, "written-on-%d", writer);
+        ck_assert_int_eq(put(writer, key, value), 200);
+        for (int reader = 0; reader < N; reader++) {
+            ck_assert_int_eq(get(reader, key, got, sizeof got, &present), 200);
+            ck_assert_msg(present && strcmp(got, value) == 0, "member %d read '%s' for %s", reader,
+                          present ? got : "(absent)", key);
+        }
+    }
+    bool all[N] = {true, true, true, true};
+    wait_same_store(all, 4, 10000);
+
+    /* The CLI, against member 2. */
+    char cmd[2048], out[8192];
+    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour blue --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "revision"));
+    snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --json --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    cJSON *rows = cJSON_Parse(out), *row = cJSON_GetArrayItem(rows, 0);
+    ck_assert_msg(cJSON_GetArraySize(rows) == 1 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(row, "value")), "blue") == 0,
+                  "%s", out);
+    cJSON_Delete(rows);
+    /* A compare-and-swap that does not hold writes nothing and says why. */
+    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value green --api http://127.0.0.1:%d 2>&1", cl.bin,
+             cl.api_port[0]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "value 'blue'") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value blue --api http://127.0.0.1:%d 2>&1", cl.bin,
+             cl.api_port[0]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    snprintf(cmd, sizeof cmd, "%s/cohort config put app/new x --if-absent --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[3]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "mod_revision") != NULL, "%s", out);
+    /* watch from the first revision sees the history of app/ in order. */
+    snprintf(cmd, sizeof cmd, "%s/cohort config watch app/ --from-revision 1 --count 3 --api http://127.0.0.1:%d 2>&1",
+             cl.bin, cl.api_port[3]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    char *blue = strstr(out, "put app/colour blue"), *red = strstr(out, "put app/colour red"),
+         *x = strstr(out, "put app/new x");
+    ck_assert_msg(blue && red && x && blue < red && red < x, "watch printed:\n%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort config del app/ --prefix --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_msg(strstr(out, "deleted") && strstr(out, "2"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    snprintf(cmd, sizeof cmd, "%s/cohort config status --json --api http://127.0.0.1:%d", cl.bin, cl.api_port[0]);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "\"peers_connected\""));
+
+    /* A request signed by the admin key is applied; one signed by an outsider is refused. */
+    for (int who = N; who < N + 2; who++) {
+        struct cs_request req;
+        memset(&req, 0, sizeof req);
+        req.instance = cl.instance;
+        req.id[0] = (uint8_t)who;
+        req.id[1] = 0xa5;
+        req.nsuccess = 1;
+        req.success[0] = (struct cs_op){.type = CS_OP_PUT, .key = (const uint8_t *)"signed", .key_len = 6,
+                                        .value = (const uint8_t *)"by-admin", .value_len = 8};
+        uint8_t bytes[1024];
+        size_t len;
+        struct cohort_error err = {0};
+        ck_assert_int_eq(cs_request_encode(&req, cl.keys[who], bytes, sizeof bytes, &len, &err), 0);
+        char hex[2100], body[2200];
+        hex_encode(bytes, len, hex, sizeof hex);
+        snprintf(body, sizeof body, "{\"signed\":\"%s\"}", hex);
+        cJSON *a = NULL;
+        long status = tc_api(&cl, 1, "/api/v1/config/txn", body, &a, 20000);
+        if (who == N) ck_assert_msg(status == 200, "admin write: HTTP %ld", status);
+        else ck_assert_msg(status == 403, "outsider write: HTTP %ld", status);
+        cJSON_Delete(a);
+    }
+    ck_assert_int_eq(get(3, "signed", got, sizeof got, &present), 200);
+    ck_assert(present && strcmp(got, "by-admin") == 0);
+    teardown();
+}
+END_TEST
+
+/* ---- Load, faults and the linearizability check ---- */
+
+#define CLIENTS 4
+#define KEYS 4
+#define OPS_MAX 4000
+
+static struct lc_op history[OPS_MAX];
+static size_t history_len;
+static pthread_mutex_t history_lock = PTHREAD_MUTEX_INITIALIZER;
+static volatile int load_stop;
+static volatile int64_t last_ok_ns[N];
+
+struct client {
+    int id;
+    uint64_t rng;
+    unsigned ok, unknown;
+};
+
+static void record(const struct lc_op *op)
+{
+    pthread_mutex_lock(&history_lock);
+    if (history_len < OPS_MAX) history[history_len++] = *op;
+    pthread_mutex_unlock(&history_lock);
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    int member = c->id % N;
+    for (unsigned n = 0; !load_stop && history_len < OPS_MAX - CLIENTS; n++) {
+        struct lc_op op;
+        memset(&op, 0, sizeof op);
+        op.client = c->id;
+        snprintf(op.key, sizeof op.key, "lin/%u", (unsigned)(testutil_rand_next(&c->rng) % KEYS));
+        unsigned kind = (unsigned)(testutil_rand_next(&c->rng) % 10);
+        char body[512];
+        const char *path = "/api/v1/config/txn";
+        if (kind < 4) {
+            op.kind = LC_PUT;
+            snprintf(op.value, sizeof op.value, "c%d-%u", c->id, n);
+            snprintf(body, sizeof body, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", op.key,
+                     op.value);
+        } else if (kind < 7) {
+            op.kind = LC_GET;
+            path = "/api/v1/config/range";
+            snprintf(body, sizeof body, "{\"key\":\"%s\"}", op.key);
+        } else {
+            /* Compare-and-swap from a value this client may have seen: another client's latest. */
+            op.kind = LC_CAS;
+            op.expect_present = testutil_rand_next(&c->rng) % 4 != 0;
+            snprintf(op.expect, sizeof op.expect, "c%u-%u", (unsigned)(testutil_rand_next(&c->rng) % CLIENTS),
+                     n > 0 ? (unsigned)(testutil_rand_next(&c->rng) % n) : 0);
+            snprintf(op.value, sizeof op.value, "c%d-%u", c->id, n);
+            if (op.expect_present)
+                snprintf(body, sizeof body,
+                         "{\"compare\":[{\"key\":\"%s\",\"target\":\"value\",\"result\":\"=\",\"value\":\"%s\"}],"
+                         "\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}",
+                         op.key, op.expect, op.key, op.value);
+            else
+                snprintf(body, sizeof body,
+                         "{\"compare\":[{\"key\":\"%s\",\"target\":\"mod_revision\",\"result\":\"=\",\"number\":0}],"
+                         "\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}",
+                         op.key, op.key, op.value);
+        }
+        cJSON *a = NULL;
+        op.call_ns = now_ns();
+        long status = tc_api(&cl, member, path, body, &a, 20000);
+        op.return_ns = now_ns();
+        if (status == 200) {
+            c->ok++;
+            last_ok_ns[member] = op.return_ns;
+            if (op.kind == LC_GET) {
+                const cJSON *resp = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "responses"), 0);
+                const cJSON *kv = cJSON_GetArrayItem(cJSON_GetObjectItem(resp, "kvs"), 0);
+                op.present = kv != NULL;
+                if (kv) snprintf(op.value, sizeof op.value, "%s", cJSON_GetStringValue(cJSON_GetObjectItem(kv, "value")));
+            }
+            if (op.kind == LC_CAS) op.ok = cJSON_IsTrue(cJSON_GetObjectItem(a, "succeeded"));
+        } else {
+            /* No answer, or not committed in time: it may or may not have happened. Try another member. */
+            c->unknown++;
+            op.unknown = true;
+            member = (member + 1) % N;
+            sleep_ms(20);
+        }
+        cJSON_Delete(a);
+        if (!(op.unknown && op.kind == LC_GET)) record(&op);
+    }
+    return NULL;
+}
+
+static int64_t first_ok_after(int64_t t0, const bool *members)
+{
+    int64_t best = 0;
+    for (int i = 0; i < N; i++)
+        if (members[i] && last_ok_ns[i] > t0 && (best == 0 || last_ok_ns[i] < best)) best = last_ok_ns[i];
+    return best;
+}
+
+START_TEST(faults_under_load_stay_linearizable)
+{
+    tc_make(&cl, PORT_BLOCK + 20, 300);
+    tc_start_all(&cl, -1);
+    history_len = 0;
+    load_stop = 0;
+    memset((void *)last_ok_ns, 0, sizeof last_ok_ns);
+    pthread_t threads[CLIENTS];
+    struct client clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = (struct client){.id = i, .rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, client_main, &clients[i]), 0);
+    }
+    sleep_ms(1500);
+
+    /* SIGKILL a member under load: writes go on through the others. */
+    tc_kill(&cl, 3);
+    int64_t killed = now_ns();
+    bool others[N] = {true, true, true, false};
+    sleep_ms(1500);
+    int64_t served = first_ok_after(killed, others);
+    ck_assert_msg(served > 0, "no request was served in 1.5 s after member 3 was killed");
+    size_t before = history_len;
+    sleep_ms(1000);
+    ck_assert_msg(history_len > before + 10, "writes stalled with member 3 down (%zu -> %zu ops)", before, history_len);
+
+    /* Restart it: it replays its WAL and catches up. */
+    tc_start(&cl, 3, false);
+    tc_wait_api(&cl, 3);
+    sleep_ms(1000);
+
+    /* SIGKILL the current leader: a write is served again within seconds. */
+    cJSON *s = tc_status(&cl, 0);
+    ck_assert_ptr_nonnull(s);
+    int leader = (int)number(s, "leader");
+    cJSON_Delete(s);
+    tc_kill(&cl, leader);
+    int64_t t0 = now_ns();
+    bool rest[N] = {true, true, true, true};
+    rest[leader] = false;
+    int64_t first = 0;
+    for (int waited = 0; waited < 10000 && first == 0; waited += 10) {
+        sleep_ms(10);
+        first = first_ok_after(t0, rest);
+    }
+    ck_assert_msg(first > 0, "no request was served within 10 s after the leader (member %d) was killed", leader);
+    fprintf(stderr, "test_config_cluster: first answer %.0f ms after the leader (member %d) was SIGKILLed\n",
+            (double)(first - t0) / 1e6, leader);
+    ck_assert_msg(first - t0 < 5000000000ll, "the stall after killing the leader was %.0f ms", (double)(first - t0) / 1e6);
+    sleep_ms(500);
+    tc_start(&cl, leader, false);
+    tc_wait_api(&cl, leader);
+    sleep_ms(1500);
+    load_stop = 1;
+    unsigned ok = 0, unknown = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(threads[i], NULL);
+        ok += clients[i].ok;
+        unknown += clients[i].unknown;
+    }
+    fprintf(stderr, "test_config_cluster: %zu operations recorded, %u answered, %u without an answer\n", history_len, ok,
+            unknown);
+    ck_assert_uint_gt(ok, 100);
+
+    /* Everyone, the restarted members too, holds the same store. */
+    bool all[N] = {true, true, true, true};
+    cJSON *s0 = tc_status(&cl, 0);
+    double revision = number(s0, "revision");
+    cJSON_Delete(s0);
+    wait_same_store(all, revision, 20000);
+
+    char explain[2048] = "";
+    enum lc_verdict v = lc_check(history, history_len, 60000, explain, sizeof explain);
+    ck_assert_msg(v == LC_LINEARIZABLE, "the history of %zu operations is %s: %s", history_len,
+                  v == LC_TIMEOUT ? "not checkable in time" : "NOT linearizable", explain);
+    teardown();
+}
+END_TEST
+
+START_TEST(byzantine_member_breaks_nothing)
+{
+    tc_make(&cl, PORT_BLOCK + 40, 300);
+    tc_start_all(&cl, 3); /* member 3 equivocates whenever it leads */
+    char key[32], value[32], got[32];
+    bool present;
+    for (int n = 0; n < 60; n++) {
+        int member = n % 3;
+        snprintf(key, sizeof key, "b/%d", n % 7);
+        snprintf(value, sizeof value, "v%d", n);
+        ck_assert_msg(put(member, key, value) == 200, "put %d through honest member %d failed", n, member);
+        ck_assert_int_eq(get((member + 1) % 3, key, got, sizeof got, &present), 200);
+        ck_assert_msg(present && strcmp(got, value) == 0, "read '%s' after writing '%s'", got, value);
+        sleep_ms(20); /* let heights pass, so member 3 leads some of them */
+    }
+    bool honest[N] = {true, true, true, false};
+    cJSON *s0 = tc_status(&cl, 0);
+    double revision = number(s0, "revision");
+    cJSON_Delete(s0);
+    wait_same_store(honest, revision, 10000);
+    double seen = 0;
+    for (int i = 0; i < 3; i++) {
+        cJSON *s = tc_status(&cl, i);
+        seen += number(s, "equivocations_seen");
+        cJSON_Delete(s);
+    }
+    cJSON *b = tc_status(&cl, 3);
+    double sent = b ? number(b, "proposals_equivocated") : 0;
+    cJSON_Delete(b);
+    fprintf(stderr, "test_config_cluster: the Byzantine member sent %.0f second blocks; the honest members noticed %.0f\n",
+            sent, seen);
+    ck_assert_msg(sent > 0, "the Byzantine member never equivocated: the test tested nothing");
+    teardown();
+}
+END_TEST
+
+START_TEST(refuses_a_key_outside_the_cluster)
+{
+    tc_make(&cl, PORT_BLOCK + 60, 300);
+    /* Member 0's keystore replaced by the outsider's key. */
+    struct cohort_error err = {0};
+    struct mc_keystore_params fast = {.kdf = MC_KDF_PBKDF2, .pbkdf2_iterations = 1024};
+    char *json = NULL, path[256], cmd[2048], out[8192];
+    ck_assert_int_eq(mc_keystore_encrypt(cl.keys[N + 1], "test-password", 13, &fast, &json, &err), 0);
+    snprintf(path, sizeof path, "%s/key0.json", cl.dir);
+    unlink(path);
+    ck_assert_int_eq(mc_keystore_write_file(path, json, &err), 0);
+    free(json);
+    snprintf(cmd, sizeof cmd,
+             "%s/cohort-core --node-id 1 --api-port %d --state-dir %s/m0 --docker-socket %s/none.sock --keystore %s "
+             "--password-file %s/password --cluster-file %s/cluster.json 2>&1",
+             cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "is not a member in the cluster file") != NULL, "%s", out);
+    /* A cluster file with three members is refused, naming the rule. */
+    snprintf(cmd, sizeof cmd,
+             "echo '{\"instance\":1,\"members\":[]}' > %s/bad.json && %s/cohort-core --node-id 1 --api-port %d "
+             "--state-dir %s/m0 --docker-socket %s/none.sock --keystore %s --password-file %s/password "
+             "--cluster-file %s/bad.json 2>&1",
+             cl.dir, cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "a cluster has 4 to 32") != NULL, "%s", out);
+    teardown();
+}
+END_TEST
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    Suite *s = suite_create("config_cluster");
+    TCase *tc = tcase_create("config_cluster");
+    tcase_add_checked_fixture(tc, NULL, teardown);
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, put_on_any_member_is_read_on_all);
+    tcase_add_test(tc, faults_under_load_stay_linearizable);
+    tcase_add_test(tc, byzantine_member_breaks_nothing);
+    tcase_add_test(tc, refuses_a_key_outside_the_cluster);
+    suite_add_tcase(s, tc);
+    return testutil_run_suite(s, true);
+}

@@ -1,0 +1,192 @@
+/* cluster_util.c - a cluster of real cohort-core processes (see cluster_util.h). */
+#include "cluster_util.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "common/secp.h"
+#include "manager-client/manager_client.h"
+#include "testutil.h"
+
+static void die(const char *what, const char *detail)
+{
+    fprintf(stderr, "cluster_util: %s: %s\n", what, detail);
+    abort();
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL) die("cannot write", path);
+    fputs(text, f);
+    fclose(f);
+}
+
+void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms)
+{
+    memset(c, 0, sizeof *c);
+    const char *build = getenv("COHORT_BUILD_DIR");
+    if (build == NULL) die("COHORT_BUILD_DIR is not set", "point it at the build directory");
+    snprintf(c->bin, sizeof c->bin, "%s/bin", build);
+    snprintf(c->dir, sizeof c->dir, "/tmp/cohort-cluster-XXXXXX");
+    if (mkdtemp(c->dir) == NULL) die("mkdtemp", c->dir);
+    struct cohort_error err = {0};
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 32);
+    c->instance = testutil_rand_next(&seed) >> 12;
+    char path[256], members[4096] = "";
+    struct mc_keystore_params fast = {.kdf = MC_KDF_PBKDF2, .pbkdf2_iterations = 1024};
+    snprintf(path, sizeof path, "%s/password", c->dir);
+    write_file(path, "test-password\n");
+    for (int i = 0; i < TC_MEMBERS + 2; i++)
+        if (secp_key_generate(c->keys[i], &err) < 0 || secp_address_from_secret(c->keys[i], c->addresses[i], &err) < 0)
+            die("key", err.message);
+    for (int i = 0; i < TC_MEMBERS; i++) {
+        c->bft_port[i] = port_base + i;
+        c->api_port[i] = port_base + 10 + i;
+        char *json = NULL;
+        snprintf(path, sizeof path, "%s/key%d.json", c->dir, i);
+        if (mc_keystore_encrypt(c->keys[i], "test-password", 13, &fast, &json, &err) < 0 ||
+            mc_keystore_write_file(path, json, &err) < 0)
+            die("keystore", err.message);
+        free(json);
+        char address[43], entry[200];
+        hex_encode(c->addresses[i], 20, address, sizeof address);
+        snprintf(entry, sizeof entry, "%s{\"address\":\"%s\",\"endpoint\":\"127.0.0.1:%d\"}", i ? "," : "", address,
+                 c->bft_port[i]);
+        strcat(members, entry);
+    }
+    char admin[43], text[6000];
+    hex_encode(c->addresses[TC_MEMBERS], 20, admin, sizeof admin);
+    snprintf(text, sizeof text, "{\"instance\":%llu,\"timeout_ms\":%u,\"members\":[%s],\"admins\":[\"%s\"]}\n",
+             (unsigned long long)c->instance, timeout_ms, members, admin);
+    snprintf(path, sizeof path, "%s/cluster.json", c->dir);
+    write_file(path, text);
+}
+
+pid_t tc_start(struct tcluster *c, int i, bool byzantine)
+{
+    char exe[1100], node[16], api[16], state[128], key[128], password[128], cluster[128], log[128], socket[128];
+    snprintf(exe, sizeof exe, "%s/%s", c->bin, byzantine ? "cohort-core-byzantine" : "cohort-core");
+    snprintf(node, sizeof node, "%d", i + 1);
+    snprintf(api, sizeof api, "%d", c->api_port[i]);
+    snprintf(state, sizeof state, "%s/m%d", c->dir, i);
+    snprintf(key, sizeof key, "%s/key%d.json", c->dir, i);
+    snprintf(password, sizeof password, "%s/password", c->dir);
+    snprintf(cluster, sizeof cluster, "%s/cluster.json", c->dir);
+    snprintf(log, sizeof log, "%s/m%d.log", c->dir, i);
+    snprintf(socket, sizeof socket, "%s/no-docker.sock", c->dir); /* the config store needs no dockerd */
+    pid_t pid = fork();
+    if (pid < 0) die("fork", "failed");
+    if (pid == 0) {
+        if (freopen(log, "a", stderr) == NULL || freopen(log, "a", stdout) == NULL) _exit(126);
+        if (byzantine) setenv("COHORT_TEST_EQUIVOCATE", "1", 1);
+        execl(exe, exe, "--node-id", node, "--api-port", api, "--state-dir", state, "--docker-socket", socket,
+              "--keystore", key, "--password-file", password, "--cluster-file", cluster, "--log-level", "error",
+              (char *)NULL);
+        _exit(127);
+    }
+    c->pids[i] = pid;
+    return pid;
+}
+
+void tc_wait_api(const struct tcluster *c, int i)
+{
+    if (testutil_wait_port(c->api_port[i], 15000) != 0) {
+        char what[256];
+        snprintf(what, sizeof what, "see %s/m%d.log", c->dir, i);
+        die("a member's API did not come up in 15 s", what);
+    }
+}
+
+void tc_start_all(struct tcluster *c, int byzantine_member)
+{
+    for (int i = 0; i < TC_MEMBERS; i++) tc_start(c, i, i == byzantine_member);
+    for (int i = 0; i < TC_MEMBERS; i++) tc_wait_api(c, i);
+}
+
+void tc_kill(struct tcluster *c, int i)
+{
+    if (c->pids[i] <= 0) return;
+    kill(c->pids[i], SIGKILL);
+    waitpid(c->pids[i], NULL, 0);
+    c->pids[i] = 0;
+}
+
+void tc_destroy(struct tcluster *c)
+{
+    for (int i = 0; i < TC_MEMBERS; i++) {
+        testutil_stop_process_within(c->pids[i], 3000);
+        c->pids[i] = 0;
+    }
+    if (c->dir[0] && getenv("COHORT_KEEP_CLUSTER") == NULL) {
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", c->dir);
+        if (system(cmd) != 0) fprintf(stderr, "cluster_util: could not remove %s\n", c->dir);
+    }
+    c->dir[0] = '\0';
+}
+
+struct body {
+    char *data;
+    size_t len;
+};
+
+static size_t on_data(char *chunk, size_t size, size_t nmemb, void *userdata)
+{
+    struct body *b = userdata;
+    size_t n = size * nmemb;
+    if (b->len + n > (1u << 22)) return 0;
+    char *grown = realloc(b->data, b->len + n + 1);
+    if (grown == NULL) return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, chunk, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+long tc_api(const struct tcluster *c, int i, const char *path, const char *body, cJSON **answer, long timeout_ms)
+{
+    CURL *h = curl_easy_init();
+    struct body b = {0};
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", c->api_port[i], path);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    long status = 0;
+    if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(h);
+    if (answer) *answer = status && b.data ? cJSON_Parse(b.data) : NULL;
+    free(b.data);
+    return status;
+}
+
+long tc_put(const struct tcluster *c, int i, const char *key, const char *value)
+{
+    char body[512];
+    snprintf(body, sizeof body, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
+    return tc_api(c, i, "/api/v1/config/txn", body, NULL, 20000);
+}
+
+cJSON *tc_status(const struct tcluster *c, int i)
+{
+    cJSON *a = NULL;
+    if (tc_api(c, i, "/api/v1/config/status", NULL, &a, 3000) != 200) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}

@@ -1,0 +1,55 @@
+/*
+ * cluster_util.h - a config-store cluster of real cohort-core processes on 127.0.0.1, for
+ * the tests (tests/integration/test_config_cluster.c) and the benchmark
+ * (bench/config_bench.c): keys, keystores and the cluster file in a temp dir, members
+ * started and SIGKILLed by PID, and calls to their local APIs. Failures abort with a
+ * message (the callers are tests and a benchmark).
+ */
+#ifndef COHORT_TESTS_CLUSTER_UTIL_H
+#define COHORT_TESTS_CLUSTER_UTIL_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define TC_MEMBERS 4
+
+struct tcluster {
+    char bin[1024];               /* $COHORT_BUILD_DIR/bin */
+    char dir[64];                 /* the temp dir: keys, cluster.json, m<i>/, m<i>.log */
+    uint8_t keys[TC_MEMBERS + 2][32]; /* members, then an admin, then an outsider */
+    uint8_t addresses[TC_MEMBERS + 2][20];
+    int bft_port[TC_MEMBERS], api_port[TC_MEMBERS];
+    pid_t pids[TC_MEMBERS];
+    uint64_t instance;
+};
+
+/* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API). */
+void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms);
+
+/* Starts member i (cohort-core, or cohort-core-byzantine equivocating as leader). */
+pid_t tc_start(struct tcluster *c, int i, bool byzantine);
+
+/* Waits up to 15 s for member i's API; aborts otherwise. */
+void tc_wait_api(const struct tcluster *c, int i);
+
+/* Starts every member (byzantine_member: -1 for none) and waits for their APIs. */
+void tc_start_all(struct tcluster *c, int byzantine_member);
+
+/* SIGKILLs member i and reaps it. */
+void tc_kill(struct tcluster *c, int i);
+
+/* Stops every member (SIGTERM, then SIGKILL) and removes the temp dir. */
+void tc_destroy(struct tcluster *c);
+
+/* POSTs body (GET when NULL) to member i's path; returns the HTTP status (0: no answer) and the parsed answer. */
+long tc_api(const struct tcluster *c, int i, const char *path, const char *body, cJSON **answer, long timeout_ms);
+
+/* A put through member i: the HTTP status. */
+long tc_put(const struct tcluster *c, int i, const char *key, const char *value);
+
+/* Member i's /api/v1/config/status, or NULL. */
+cJSON *tc_status(const struct tcluster *c, int i);
+
+#endif

@@ -1,0 +1,259 @@
+/*
+ * test_bft_link.c - the byte layouts of a BFT node's links (bft/link.c, docs/bft.md "The
+ * node"): the frame length prefix and its cap, HELLO encoding and its strict decoding,
+ * the AUTH digest (checked against the layout built byte by byte here) with a real
+ * secp256k1 signature, and endpoint parsing.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bft/node.h"
+#include "common/keccak.h"
+#include "common/secp.h"
+#include "testutil.h"
+
+#define INSTANCE 0x1122334455667788ull
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
+}
+
+START_TEST(frame_length_caps)
+{
+    struct cohort_error err = {0};
+    uint8_t prefix[4];
+    uint32_t len = 12345;
+
+    put_be(prefix, 0, 4);
+    ck_assert_int_eq(bft_frame_length(prefix, &len, &err), BFT_E_RANGE);
+    ck_assert_uint_eq(len, 12345); /* untouched on error */
+    ck_assert_ptr_nonnull(strstr(err.message, "empty"));
+
+    put_be(prefix, 1, 4);
+    ck_assert_int_eq(bft_frame_length(prefix, &len, NULL), 0);
+    ck_assert_uint_eq(len, 1);
+
+    put_be(prefix, BFT_MESSAGE_MAX, 4);
+    ck_assert_int_eq(bft_frame_length(prefix, &len, NULL), 0);
+    ck_assert_uint_eq(len, BFT_MESSAGE_MAX);
+
+    put_be(prefix, BFT_MESSAGE_MAX + 1, 4);
+    ck_assert_int_eq(bft_frame_length(prefix, &len, &err), BFT_E_RANGE);
+    ck_assert_ptr_nonnull(strstr(err.message, "exceeds"));
+
+    memset(prefix, 0xff, 4);
+    ck_assert_int_eq(bft_frame_length(prefix, &len, &err), BFT_E_RANGE);
+
+    /* Big-endian: 0x00000100 is 256, not 65536. */
+    const uint8_t be[4] = {0, 0, 1, 0};
+    ck_assert_int_eq(bft_frame_length(be, &len, NULL), 0);
+    ck_assert_uint_eq(len, 256);
+}
+END_TEST
+
+START_TEST(hello_layout_and_round_trip)
+{
+    uint8_t nonce[32], hello[BFT_HELLO_BYTES], spec[BFT_HELLO_BYTES];
+    for (int i = 0; i < 32; i++) nonce[i] = (uint8_t)(i * 7 + 1);
+    bft_hello_encode(INSTANCE, 2, 5, nonce, hello);
+
+    /* The layout of docs/bft.md, by hand. */
+    memcpy(spec, "CBH1", 4);
+    put_be(spec + 4, INSTANCE, 8);
+    put_be(spec + 12, 2, 2);
+    put_be(spec + 14, 5, 2);
+    memcpy(spec + 16, nonce, 32);
+    ck_assert_mem_eq(hello, spec, BFT_HELLO_BYTES);
+
+    uint16_t from = 0;
+    uint8_t got[32];
+    struct cohort_error err = {0};
+    ck_assert_int_eq(bft_hello_decode(hello, sizeof hello, INSTANCE, 5, 7, &from, got, &err), 0);
+    ck_assert_uint_eq(from, 2);
+    ck_assert_mem_eq(got, nonce, 32);
+}
+END_TEST
+
+START_TEST(hello_decode_is_strict)
+{
+    uint8_t nonce[32] = {1, 2, 3}, hello[BFT_HELLO_BYTES + 1], bad[BFT_HELLO_BYTES + 1];
+    bft_hello_encode(INSTANCE, 1, 0, nonce, hello);
+    uint16_t from = 99;
+    uint8_t got[32];
+    struct cohort_error err = {0};
+
+    /* wrong magic */
+    memcpy(bad, hello, BFT_HELLO_BYTES);
+    bad[3] = '2';
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "magic"));
+    /* an AUTH where a HELLO belongs */
+    memcpy(bad, "CBA1", 4);
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+
+    /* another instance */
+    ck_assert_int_eq(bft_hello_decode(hello, BFT_HELLO_BYTES, INSTANCE + 1, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "instance"));
+
+    /* addressed to another member */
+    ck_assert_int_eq(bft_hello_decode(hello, BFT_HELLO_BYTES, INSTANCE, 2, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "addressed to member 0"));
+
+    /* from == self */
+    bft_hello_encode(INSTANCE, 1, 0, nonce, bad);
+    put_be(bad + 14, 1, 2); /* to = 1 = from (encode refuses to build it, so patch it) */
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 1, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "itself"));
+
+    /* from >= n, and the largest u16 */
+    bft_hello_encode(INSTANCE, 4, 0, nonce, bad);
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "from member 4 of 4"));
+    bft_hello_encode(INSTANCE, 0xffff, 0, nonce, bad);
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, BFT_MEMBERS_MAX, &from, got, &err),
+                     BFT_E_INVALID);
+    bft_hello_encode(INSTANCE, 3, 0, nonce, bad);
+    ck_assert_int_eq(bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, 4, &from, got, &err), 0);
+    ck_assert_uint_eq(from, 3);
+
+    /* bad lengths: short, long, empty */
+    from = 99;
+    ck_assert_int_eq(bft_hello_decode(hello, BFT_HELLO_BYTES - 1, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "47 bytes"));
+    hello[BFT_HELLO_BYTES] = 0;
+    ck_assert_int_eq(bft_hello_decode(hello, BFT_HELLO_BYTES + 1, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_int_eq(bft_hello_decode(NULL, 0, INSTANCE, 0, 4, &from, got, &err), BFT_E_INVALID);
+    ck_assert_uint_eq(from, 99); /* outputs untouched on error */
+
+    /* every single-bit flip of the header fields is refused or changes what decodes */
+    for (int bit = 0; bit < 16 * 8; bit++) {
+        memcpy(bad, hello, BFT_HELLO_BYTES);
+        bad[bit / 8] ^= (uint8_t)(1 << (bit % 8));
+        int rc = bft_hello_decode(bad, BFT_HELLO_BYTES, INSTANCE, 0, 4, &from, got, &err);
+        ck_assert_msg(rc == BFT_E_INVALID || from != 1, "bit %d", bit);
+    }
+}
+END_TEST
+
+START_TEST(auth_digest_sign_and_verify)
+{
+    uint8_t key[2][32], address[2][20];
+    uint64_t rng = 42;
+    for (int i = 0; i < 2; i++) {
+        do testutil_rand_bytes(&rng, key[i], 32);
+        while (secp_private_key_check(key[i], NULL) != 0);
+        ck_assert_int_eq(secp_address_from_secret(key[i], address[i], NULL), 0);
+    }
+    uint8_t nonce[32];
+    testutil_rand_bytes(&rng, nonce, 32);
+
+    /* keccak256("cohort-bft-link-v1" || instance u64 || from u16 || to u16 || nonce), by hand */
+    uint8_t buf[18 + 8 + 2 + 2 + 32], spec[32], digest[32];
+    memcpy(buf, "cohort-bft-link-v1", 18);
+    put_be(buf + 18, INSTANCE, 8);
+    put_be(buf + 26, 0, 2);
+    put_be(buf + 28, 1, 2);
+    memcpy(buf + 30, nonce, 32);
+    keccak256(buf, sizeof buf, spec);
+    bft_auth_digest(INSTANCE, 0, 1, nonce, digest);
+    ck_assert_mem_eq(digest, spec, 32);
+
+    /* Member 0 signs; member 1 recovers member 0's address from it. */
+    uint8_t sig[65], got[20];
+    ck_assert_int_eq(secp_sign(key[0], digest, sig, NULL), 0);
+    ck_assert_int_eq(secp_recover_address(digest, sig, SECP_S_LOW, got, NULL), 0);
+    ck_assert_mem_eq(got, address[0], 20);
+
+    /* The same signature says nothing for another direction, instance or nonce. */
+    uint8_t other[32];
+    bft_auth_digest(INSTANCE, 1, 0, nonce, other);
+    ck_assert_mem_ne(other, digest, 32);
+    if (secp_recover_address(other, sig, SECP_S_LOW, got, NULL) == 0) ck_assert_mem_ne(got, address[0], 20);
+    bft_auth_digest(INSTANCE + 1, 0, 1, nonce, other);
+    if (secp_recover_address(other, sig, SECP_S_LOW, got, NULL) == 0) ck_assert_mem_ne(got, address[0], 20);
+    nonce[0] ^= 1;
+    bft_auth_digest(INSTANCE, 0, 1, nonce, other);
+    if (secp_recover_address(other, sig, SECP_S_LOW, got, NULL) == 0) ck_assert_mem_ne(got, address[0], 20);
+
+    /* Another member's key does not pass for member 0. */
+    ck_assert_int_eq(secp_sign(key[1], digest, sig, NULL), 0);
+    ck_assert_int_eq(secp_recover_address(digest, sig, SECP_S_LOW, got, NULL), 0);
+    ck_assert_mem_ne(got, address[0], 20);
+}
+END_TEST
+
+START_TEST(endpoint_parse)
+{
+    char ip[16];
+    uint16_t port = 0;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(bft_endpoint_parse("127.0.0.1:19000", ip, &port, &err), 0);
+    ck_assert_str_eq(ip, "127.0.0.1");
+    ck_assert_uint_eq(port, 19000);
+    ck_assert_int_eq(bft_endpoint_parse("255.255.255.255:65535", ip, &port, &err), 0);
+    ck_assert_str_eq(ip, "255.255.255.255");
+    ck_assert_uint_eq(port, 65535);
+    ck_assert_int_eq(bft_endpoint_parse("0.0.0.0:1", ip, &port, &err), 0);
+    ck_assert_uint_eq(port, 1);
+
+    static const char *const bad[] = {
+        "",                     /* empty */
+        "127.0.0.1",            /* no port */
+        "127.0.0.1:",           /* empty port */
+        "127.0.0.1:0",          /* port 0 */
+        "127.0.0.1:65536",      /* port too large */
+        "127.0.0.1:123456",     /* too many digits */
+        "127.0.0.1:80x",        /* trailing bytes */
+        "127.0.0.1:+80",        /* sign */
+        "127.0.0.1:080",        /* leading zero */
+        "127.0.0:80",           /* three octets */
+        "127.0.0.1.5:80",       /* five octets */
+        "256.0.0.1:80",         /* octet too large */
+        "1277.0.0.1:80",        /* four digits */
+        "127.00.0.1:80",        /* leading zero in an octet */
+        "127..0.1:80",          /* empty octet */
+        "-1.0.0.1:80",          /* sign */
+        "localhost:80",         /* names are not resolved */
+        "[::1]:80",             /* IPv6 */
+        " 127.0.0.1:80",        /* space */
+        "127.0.0.1:80 ",        /* space */
+        "127.0.0.1:8 0",        /* space */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memset(&err, 0, sizeof err);
+        port = 7;
+        ck_assert_msg(bft_endpoint_parse(bad[i], ip, &port, &err) == BFT_E_INVALID, "accepted \"%s\"", bad[i]);
+        ck_assert_uint_eq(port, 7);
+        ck_assert_int_eq(err.code, BFT_E_INVALID);
+        ck_assert_msg(strstr(err.message, "endpoint") != NULL, "message for \"%s\": %s", bad[i], err.message);
+    }
+    ck_assert_int_eq(bft_endpoint_parse(NULL, ip, &port, &err), BFT_E_INVALID);
+
+    /* Longer than BFT_ENDPOINT_MAX - 1 characters, even if it would parse. */
+    char longer[BFT_ENDPOINT_MAX + 8];
+    memset(longer, '0', sizeof longer);
+    memcpy(longer, "1.1.1.1:", 8);
+    longer[sizeof longer - 1] = '\0';
+    ck_assert_int_eq(bft_endpoint_parse(longer, ip, &port, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "longer"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bft_link");
+    TCase *tc = tcase_create("bft_link");
+    tcase_add_test(tc, frame_length_caps);
+    tcase_add_test(tc, hello_layout_and_round_trip);
+    tcase_add_test(tc, hello_decode_is_strict);
+    tcase_add_test(tc, auth_digest_sign_and_verify);
+    tcase_add_test(tc, endpoint_parse);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}
