@@ -250,7 +250,8 @@ static int check_flags(const struct place *at, unsigned type, unsigned flags, si
         return field_error(err, CS_E_INVALID, at, "flags", offset, what);
     }
     if (flags != 0 && type == CS_OP_PUT)
-        return field_error(err, CS_E_INVALID, at, "flags", offset, "set prefix on a put (only delete and range take it)");
+        return field_error(err, CS_E_INVALID, at, "flags", offset,
+                           "set prefix on a put (only delete and range take it)");
     return 0;
 }
 
@@ -287,7 +288,8 @@ static int encode_op(struct writer *w, const struct place *at, const struct cs_o
     put_bytes(w, op->key, op->key_len);
     if (op->type == CS_OP_PUT) {
         if ((rc = check_value_len(at, op->value_len, w->len, err)) < 0) return rc;
-        if (op->value == NULL && op->value_len > 0) return field_error(err, CS_E_INVALID, at, "value", w->len, "is NULL");
+        if (op->value == NULL && op->value_len > 0)
+            return field_error(err, CS_E_INVALID, at, "value", w->len, "is NULL");
         put_u32(w, op->value_len);
         put_bytes(w, op->value, op->value_len);
     }
@@ -459,8 +461,8 @@ int cs_request_decode(const uint8_t *bytes, size_t len, struct cs_request *out, 
     if ((rc = get_bytes(&r, CS_SIGNATURE_BYTES, "signature", &p, err)) < 0) return rc;
     memcpy(out->signature, p, CS_SIGNATURE_BYTES);
     if (r.pos != len)
-        return cohort_error_set(err, CS_E_INVALID, DOMAIN, "request: %zu trailing bytes at offset %zu after the signature",
-                                len - r.pos, r.pos);
+        return cohort_error_set(err, CS_E_INVALID, DOMAIN,
+                                "request: %zu trailing bytes at offset %zu after the signature", len - r.pos, r.pos);
     out->signed_bytes = bytes;
     out->signed_len = signed_len;
     return 0;
@@ -469,7 +471,8 @@ int cs_request_decode(const uint8_t *bytes, size_t len, struct cs_request *out, 
 int cs_request_signer(const struct cs_request *req, uint8_t address[20], struct cohort_error *err)
 {
     if (req->signed_bytes == NULL)
-        return cohort_error_set(err, CS_E_INVALID, DOMAIN, "request: no signed bytes (only a decoded request has a signer)");
+        return cohort_error_set(err, CS_E_INVALID, DOMAIN,
+                                "request: no signed bytes (only a decoded request has a signer)");
     uint8_t hash[32];
     signing_hash(req->signed_bytes, req->signed_len, hash);
     struct cohort_error recover_err;
@@ -1071,7 +1074,8 @@ int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_resu
         return finish(s, &res, CS_E_INSTANCE, "the request is for another cluster instance", fn, arg);
     bool writer = false;
     for (size_t i = 0; i < s->nwriters && !writer; i++) writer = memcmp(s->writers[i], res.signer, ADDRESS_BYTES) == 0;
-    if (!writer) return finish(s, &res, CS_E_UNAUTHORIZED, "the request is signed by neither a member nor an admin", fn, arg);
+    if (!writer)
+        return finish(s, &res, CS_E_UNAUTHORIZED, "the request is signed by neither a member nor an admin", fn, arg);
 
     uint8_t dedup_key[DEDUP_KEY_BYTES];
     memcpy(dedup_key, res.signer, ADDRESS_BYTES);

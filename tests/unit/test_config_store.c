@@ -1384,7 +1384,8 @@ END_TEST
 static const char *const model_keys[] = {"a", "a/1", "a/2", "a/2/x", "ab", "b", "b/1", "c", "c/", "d"};
 #define MODEL_KEYS (sizeof model_keys / sizeof model_keys[0])
 /* What ops and compares name: the keys and prefixes that are not keys. */
-static const char *const model_names[] = {"a", "a/1", "a/2", "a/2/x", "ab", "b", "b/1", "c", "c/", "d", "a/", "b/", "x", "a/2/"};
+static const char *const model_names[] = {"a", "a/1", "a/2", "a/2/x", "ab", "b", "b/1",
+                                          "c", "c/",  "d",   "a/",    "b/", "x", "a/2/"};
 #define MODEL_NAMES (sizeof model_names / sizeof model_names[0])
 static const char *const model_values[] = {"", "0", "1", "2", "v", "vv", "w"};
 #define MODEL_VALUES (sizeof model_values / sizeof model_values[0])
