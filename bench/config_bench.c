@@ -18,7 +18,7 @@
 
 #include "cluster_util.h"
 
-#define PORT_BASE 20300
+#define PORT_BASE 27300
 
 static struct tcluster cl;
 static volatile int stop;

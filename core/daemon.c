@@ -293,7 +293,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     };
     size_t nroutes = sizeof routes / sizeof routes[0] - (store ? 0 : 4);
     struct http_server *api;
-    rc = http_start(&api, config->api_address, config->api_port, routes, nroutes, err);
+    rc = http_start_blocking(&api, config->api_address, config->api_port, routes, nroutes, err);
     if (rc < 0) {
         config_service_stop(store);
         return cohort_error_wrap(err, "local API");

@@ -86,8 +86,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     }
 }
 
-int http_start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
-               size_t nroutes, struct cohort_error *err)
+static int start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
+                 size_t nroutes, unsigned flags, struct cohort_error *err)
 {
     assert(out != NULL && routes != NULL);
     *out = NULL;
@@ -98,7 +98,7 @@ int http_start(struct http_server **out, const char *bind_address, uint16_t port
     if (s == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "http: out of memory");
     s->routes = routes;
     s->nroutes = nroutes;
-    s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG, port, NULL, NULL,
+    s->daemon = MHD_start_daemon(flags, port, NULL, NULL,
                                  on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
                                  (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
@@ -109,6 +109,21 @@ int http_start(struct http_server **out, const char *bind_address, uint16_t port
     }
     *out = s;
     return 0;
+}
+
+int http_start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
+               size_t nroutes, struct cohort_error *err)
+{
+    return start(out, bind_address, port, routes, nroutes,
+                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, err);
+}
+
+int http_start_blocking(struct http_server **out, const char *bind_address, uint16_t port,
+                        const struct http_route *routes, size_t nroutes, struct cohort_error *err)
+{
+    return start(out, bind_address, port, routes, nroutes,
+                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                 err);
 }
 
 void http_stop(struct http_server *s)

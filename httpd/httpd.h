@@ -1,8 +1,9 @@
 /*
  * httpd.h - the small HTTP server behind cohort-core's local API and the subnode's
- * endpoints (libmicrohttpd, a thread per connection, so a handler may block: the config
- * store's writes wait for their commit, its watches for a change): routes of exact paths
- * to handlers that return a status and a body. Request bodies are capped (HTTP_MAX_BODY);
+ * endpoints (libmicrohttpd): routes of exact paths to handlers that return a status and a
+ * body. http_start serves from one polling thread (handlers must not block);
+ * http_start_blocking gives each connection its own thread, so a handler may block (the
+ * config store's writes wait for their commit, its watches for a change). Request bodies are capped (HTTP_MAX_BODY);
  * a larger one is answered 413 without being kept.
  */
 #ifndef COHORT_HTTPD_H
@@ -39,6 +40,10 @@ struct http_server;
  */
 int http_start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
                size_t nroutes, struct cohort_error *err);
+
+/* Like http_start, with a thread per connection: for handlers that block. */
+int http_start_blocking(struct http_server **out, const char *bind_address, uint16_t port,
+                        const struct http_route *routes, size_t nroutes, struct cohort_error *err);
 
 /* Stops accepting, finishes the requests in flight, frees the server. */
 void http_stop(struct http_server *server);

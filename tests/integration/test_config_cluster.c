@@ -1,6 +1,6 @@
 /*
  * test_config_cluster.c - the config store with four real cohort-core processes on
- * 127.0.0.1 (ports 20000-20099): a put on any member is read on all; `cohort config`
+ * 127.0.0.1 (ports 27000-27099): a put on any member is read on all; `cohort config`
  * works end to end; admin-signed writes pass and outsiders' are refused; under load a
  * member is SIGKILLed and writes go on, the leader is SIGKILLed and a write is served
  * again within seconds, the restarted members catch up to the same store; the history
@@ -28,7 +28,7 @@
 #include "testutil.h"
 
 #define N TC_MEMBERS
-#define PORT_BLOCK 20000 /* case c: BFT 20000 + 20c + i, API 20010 + 20c + i */
+#define PORT_BLOCK 27000 /* case c: BFT 27000 + 20c + i, API 27010 + 20c + i (above the devnet's ports) */
 
 static struct tcluster cl;
 
