@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
+
 /* Bits of a slot's own_flags: what this member itself said at that height (persisted). */
 enum {
     OWN_NOTARIZED = 1,
@@ -205,7 +207,7 @@ static long pending_find(const struct bft_core *core, const uint8_t *entry, uint
 {
     for (uint32_t off = 0; off + 4 <= core->pending_len;) {
         const uint8_t *p = core->pending + off;
-        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+        uint32_t n = (uint32_t)be_get(p, 4);
         if (n == len && memcmp(p + 4, entry, len) == 0) return (long)off;
         off += 4 + n;
     }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/keccak.h"
 
 _Static_assert(BFT_HELLO_BYTES == 4 + 8 + 2 + 2 + 32, "HELLO layout");
@@ -21,22 +22,10 @@ _Static_assert(BFT_MESSAGE_MAX <= UINT32_MAX, "a frame length fits its u32 prefi
 
 static const uint8_t hello_magic[4] = {'C', 'B', 'H', '1'};
 
-static void put_be(uint8_t *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++) p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-}
-
-static uint64_t get_be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++) v = v << 8 | p[i];
-    return v;
-}
-
 int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error *err)
 {
     assert(prefix != NULL && len != NULL);
-    uint32_t v = (uint32_t)get_be(prefix, 4);
+    uint32_t v = (uint32_t)be_get(prefix, 4);
     if (v == 0) return cohort_error_set(err, BFT_E_RANGE, "bft", "link: empty frame");
     if (v > BFT_MESSAGE_MAX)
         return cohort_error_set(err, BFT_E_RANGE, "bft", "link: frame of %u bytes exceeds %u", v, BFT_MESSAGE_MAX);
@@ -50,9 +39,9 @@ void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8
     assert(nonce != NULL && out != NULL);
     assert(from != to);
     memcpy(out, hello_magic, 4);
-    put_be(out + 4, instance, 8);
-    put_be(out + 12, from, 2);
-    put_be(out + 14, to, 2);
+    be_put(out + 4, instance, 8);
+    be_put(out + 12, from, 2);
+    be_put(out + 14, to, 2);
     memcpy(out + 16, nonce, 32);
 }
 
@@ -65,11 +54,11 @@ int bft_hello_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint16
         return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO of %zu bytes, expected %d", len,
                                 BFT_HELLO_BYTES);
     if (memcmp(bytes, hello_magic, 4) != 0) return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO magic");
-    uint64_t their_instance = get_be(bytes + 4, 8);
+    uint64_t their_instance = be_get(bytes + 4, 8);
     if (their_instance != instance)
         return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO for instance %llu, this log is %llu",
                                 (unsigned long long)their_instance, (unsigned long long)instance);
-    uint16_t f = (uint16_t)get_be(bytes + 12, 2), t = (uint16_t)get_be(bytes + 14, 2);
+    uint16_t f = (uint16_t)be_get(bytes + 12, 2), t = (uint16_t)be_get(bytes + 14, 2);
     if (t != self)
         return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO addressed to member %u, this is member %u", t,
                                 self);
@@ -88,9 +77,9 @@ void bft_auth_digest(uint64_t instance, uint16_t from, uint16_t to, const uint8_
     uint8_t buf[sizeof domain - 1 + 8 + 2 + 2 + 32];
     memcpy(buf, domain, sizeof domain - 1);
     uint8_t *p = buf + sizeof domain - 1;
-    put_be(p, instance, 8);
-    put_be(p + 8, from, 2);
-    put_be(p + 10, to, 2);
+    be_put(p, instance, 8);
+    be_put(p + 8, from, 2);
+    be_put(p + 10, to, 2);
     memcpy(p + 12, their_nonce, 32);
     keccak256(buf, sizeof buf, out);
 }

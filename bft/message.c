@@ -7,6 +7,7 @@
 #include <assert.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/keccak.h"
 #include "common/secp.h"
 
@@ -71,44 +72,6 @@ static const struct bft_scheme *scheme_or_default(const struct bft_scheme *schem
 }
 
 /* ---- Byte writer and reader: big-endian, bounds-checked ---- */
-
-struct writer {
-    uint8_t *out;
-    size_t cap;
-    size_t len;
-    bool overflow; /* set once anything did not fit; the length keeps counting */
-};
-
-static void put_bytes(struct writer *w, const void *data, size_t len)
-{
-    if (w->len + len > w->cap || w->overflow) {
-        w->overflow = true;
-    } else if (len > 0) {
-        memcpy(w->out + w->len, data, len);
-    }
-    w->len += len;
-}
-
-static void put_u8(struct writer *w, uint8_t v) { put_bytes(w, &v, 1); }
-
-static void put_u16(struct writer *w, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    put_bytes(w, b, 2);
-}
-
-static void put_u32(struct writer *w, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    put_bytes(w, b, 4);
-}
-
-static void put_u64(struct writer *w, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (56 - 8 * i));
-    put_bytes(w, b, 8);
-}
 
 struct reader {
     const uint8_t *in;
@@ -176,13 +139,13 @@ static int truncated(struct reader *r, struct cohort_error *err)
 
 /* ---- Pieces ---- */
 
-static void put_header(struct writer *w, const struct bft_block_header *h)
+static void put_header(struct byte_writer *w, const struct bft_block_header *h)
 {
-    put_u64(w, h->height);
-    put_u64(w, h->index);
-    put_u64(w, h->parent_height);
-    put_bytes(w, h->parent_hash, BFT_HASH_BYTES);
-    put_bytes(w, h->payload_hash, BFT_HASH_BYTES);
+    bw_u64(w, h->height);
+    bw_u64(w, h->index);
+    bw_u64(w, h->parent_height);
+    bw_bytes(w, h->parent_hash, BFT_HASH_BYTES);
+    bw_bytes(w, h->payload_hash, BFT_HASH_BYTES);
 }
 
 static void get_header(struct reader *r, struct bft_block_header *h)
@@ -195,14 +158,14 @@ static void get_header(struct reader *r, struct bft_block_header *h)
 }
 
 /* A block on the wire carries its payload, not the payload hash (the receiver computes it). */
-static void put_block(struct writer *w, const struct bft_block *b)
+static void put_block(struct byte_writer *w, const struct bft_block *b)
 {
-    put_u64(w, b->header.height);
-    put_u64(w, b->header.index);
-    put_u64(w, b->header.parent_height);
-    put_bytes(w, b->header.parent_hash, BFT_HASH_BYTES);
-    put_u32(w, b->payload_len);
-    put_bytes(w, b->payload, b->payload_len);
+    bw_u64(w, b->header.height);
+    bw_u64(w, b->header.index);
+    bw_u64(w, b->header.parent_height);
+    bw_bytes(w, b->header.parent_hash, BFT_HASH_BYTES);
+    bw_u32(w, b->payload_len);
+    bw_bytes(w, b->payload, b->payload_len);
 }
 
 static int get_block(struct reader *r, uint32_t payload_max, struct bft_block *b, struct cohort_error *err)
@@ -228,11 +191,11 @@ static int get_block(struct reader *r, uint32_t payload_max, struct bft_block *b
     return 0;
 }
 
-static void put_vote(struct writer *w, const struct bft_vote *v)
+static void put_vote(struct byte_writer *w, const struct bft_vote *v)
 {
-    put_u8(w, v->kind);
-    put_u64(w, v->height);
-    put_bytes(w, v->hash, BFT_HASH_BYTES);
+    bw_u8(w, v->kind);
+    bw_u64(w, v->height);
+    bw_bytes(w, v->hash, BFT_HASH_BYTES);
 }
 
 static bool hash_is_zero(const uint8_t hash[BFT_HASH_BYTES])
@@ -263,13 +226,13 @@ static int get_vote(struct reader *r, struct bft_vote *v, struct cohort_error *e
     return check_vote(v, err);
 }
 
-static void put_cert(struct writer *w, const struct bft_cert *c)
+static void put_cert(struct byte_writer *w, const struct bft_cert *c)
 {
     put_vote(w, &c->vote);
-    put_u16(w, c->count);
+    bw_u16(w, c->count);
     for (uint16_t i = 0; i < c->count && i < BFT_MEMBERS_MAX; i++) {
-        put_u16(w, c->signer[i]);
-        put_bytes(w, c->signature[i], BFT_SIGNATURE_BYTES);
+        bw_u16(w, c->signer[i]);
+        bw_bytes(w, c->signature[i], BFT_SIGNATURE_BYTES);
     }
 }
 
@@ -291,11 +254,11 @@ static int get_cert(struct reader *r, struct bft_cert *c, struct cohort_error *e
     return 0;
 }
 
-static void put_commit_body(struct writer *w, const struct bft_commit *c)
+static void put_commit_body(struct byte_writer *w, const struct bft_commit *c)
 {
     put_block(w, &c->block);
     put_cert(w, &c->cert);
-    put_u16(w, c->path_count);
+    bw_u16(w, c->path_count);
     for (uint16_t i = 0; i < c->path_count && i < BFT_PATH_MAX; i++) put_header(w, &c->path[i]);
 }
 
@@ -325,9 +288,9 @@ void bft_block_hash(uint64_t instance, const struct bft_block_header *header, ui
     assert(header != NULL);
     assert(out != NULL);
     uint8_t buf[sizeof DOMAIN_BLOCK - 1 + 8 + BFT_HEADER_BYTES];
-    struct writer w = {buf, sizeof buf, 0, false};
-    put_bytes(&w, DOMAIN_BLOCK, sizeof DOMAIN_BLOCK - 1);
-    put_u64(&w, instance);
+    struct byte_writer w = {buf, sizeof buf, 0, false};
+    bw_bytes(&w, DOMAIN_BLOCK, sizeof DOMAIN_BLOCK - 1);
+    bw_u64(&w, instance);
     put_header(&w, header);
     assert(!w.overflow && w.len == sizeof buf);
     keccak256(buf, w.len, out);
@@ -344,11 +307,11 @@ void bft_block_seal(uint64_t instance, struct bft_block *block, uint8_t out[BFT_
 static void signed_hash_begin(struct keccak256_ctx *ctx, uint8_t type, uint64_t instance)
 {
     uint8_t prefix[sizeof DOMAIN_MESSAGE - 1 + 1 + 1 + 8];
-    struct writer w = {prefix, sizeof prefix, 0, false};
-    put_bytes(&w, DOMAIN_MESSAGE, sizeof DOMAIN_MESSAGE - 1);
-    put_u8(&w, VERSION);
-    put_u8(&w, type);
-    put_u64(&w, instance);
+    struct byte_writer w = {prefix, sizeof prefix, 0, false};
+    bw_bytes(&w, DOMAIN_MESSAGE, sizeof DOMAIN_MESSAGE - 1);
+    bw_u8(&w, VERSION);
+    bw_u8(&w, type);
+    bw_u64(&w, instance);
     assert(!w.overflow && w.len == sizeof prefix);
     keccak256_init(ctx);
     keccak256_update(ctx, prefix, w.len);
@@ -357,7 +320,7 @@ static void signed_hash_begin(struct keccak256_ctx *ctx, uint8_t type, uint64_t 
 void bft_vote_digest(uint64_t instance, const struct bft_vote *vote, uint8_t out[BFT_HASH_BYTES])
 {
     uint8_t body[BFT_VOTE_BODY_BYTES];
-    struct writer w = {body, sizeof body, 0, false};
+    struct byte_writer w = {body, sizeof body, 0, false};
     put_vote(&w, vote);
     assert(!w.overflow && w.len == sizeof body);
     struct keccak256_ctx ctx;
@@ -443,23 +406,23 @@ int bft_message_encode(const struct bft_message *msg, const uint8_t private_key[
 {
     assert(msg != NULL);
     assert(out != NULL && out_len != NULL);
-    struct writer w = {out, cap, 0, false};
-    put_u8(&w, VERSION);
-    put_u8(&w, msg->type);
-    put_u64(&w, msg->instance);
-    put_u16(&w, msg->sender);
-    put_u32(&w, 0); /* body length, patched below */
+    struct byte_writer w = {out, cap, 0, false};
+    bw_u8(&w, VERSION);
+    bw_u8(&w, msg->type);
+    bw_u64(&w, msg->instance);
+    bw_u16(&w, msg->sender);
+    bw_u32(&w, 0); /* body length, patched below */
     switch ((enum bft_message_type)msg->type) {
     case BFT_MSG_PROPOSE: put_block(&w, &msg->commit.block); break;
     case BFT_MSG_VOTE: put_vote(&w, &msg->vote); break;
     case BFT_MSG_CERT:
         put_cert(&w, &msg->commit.cert);
-        put_u8(&w, msg->has_block ? 1 : 0);
+        bw_u8(&w, msg->has_block ? 1 : 0);
         if (msg->has_block) put_block(&w, &msg->commit.block);
         break;
     case BFT_MSG_SYNC_REQUEST:
-        put_u64(&w, msg->from_index);
-        put_u64(&w, msg->from_height);
+        bw_u64(&w, msg->from_index);
+        bw_u64(&w, msg->from_height);
         break;
     case BFT_MSG_SYNC_BLOCK: put_commit_body(&w, &msg->commit); break;
     default: return cohort_error_set(err, BFT_E_INVALID, "bft", "message: cannot encode type %u", msg->type);
@@ -576,7 +539,7 @@ int bft_commit_encode(const struct bft_commit *commit, uint8_t *out, size_t cap,
 {
     assert(commit != NULL && out_len != NULL);
     assert(commit->path_count <= BFT_PATH_MAX);
-    struct writer w = {out, cap, 0, false};
+    struct byte_writer w = {out, cap, 0, false};
     put_commit_body(&w, commit);
     if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, "bft", "commit: %zu bytes do not fit in %zu", w.len, cap);
     *out_len = w.len;

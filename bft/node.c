@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "common/bytes.h"
 #include "common/log.h"
 #include "common/secp.h"
 
@@ -162,14 +163,6 @@ struct bft_node {
 };
 
 /* ---- Small helpers ---- */
-
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
 
 /* splitmix64, seeded from getrandom at start: jitter must differ between members. */
 static uint64_t rnd(struct bft_node *node)
@@ -360,7 +353,7 @@ static int send_handshake(struct link *link, bool with_hello, bool with_auth)
     if (w == NULL) return -1;
     uint8_t *p = w->bytes;
     if (with_hello) {
-        put_be32(p, BFT_HELLO_BYTES);
+        be_put(p, BFT_HELLO_BYTES, 4);
         bft_hello_encode(node->config.core.instance, (uint16_t)node->self, (uint16_t)link->peer, link->nonce,
                          p + PREFIX_BYTES);
         p += PREFIX_BYTES + BFT_HELLO_BYTES;
@@ -370,7 +363,7 @@ static int send_handshake(struct link *link, bool with_hello, bool with_auth)
         uint8_t digest[BFT_HASH_BYTES];
         bft_auth_digest(node->config.core.instance, (uint16_t)node->self, (uint16_t)link->peer, link->their_nonce,
                         digest);
-        put_be32(p, BFT_AUTH_BYTES);
+        be_put(p, BFT_AUTH_BYTES, 4);
         memcpy(p + PREFIX_BYTES, auth_magic, 4);
         if (secp_sign(node->config.core.private_key, digest, p + PREFIX_BYTES + 4, NULL) < 0) {
             free(w);
@@ -459,7 +452,7 @@ static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, 
     }
     f->next = NULL;
     f->size = (uint32_t)size;
-    put_be32(f->bytes, (uint32_t)len);
+    be_put(f->bytes, (uint32_t)len, 4);
     memcpy(f->bytes + PREFIX_BYTES, bytes, len);
     if (p->tail) p->tail->next = f;
     else p->head = f;
@@ -515,7 +508,7 @@ static bool equivocate(struct bft_node *node, const uint8_t *bytes, size_t len)
     uint64_t x = rnd(node);
     if (pl + 12 > max) pl = 0; /* no room for one more entry: the other block holds only it */
     memcpy(node->alt_payload, m->commit.block.payload, pl);
-    put_be32(node->alt_payload + pl, 8);
+    be_put(node->alt_payload + pl, 8, 4);
     memcpy(node->alt_payload + pl + 4, &x, 8);
     m->commit.block.payload = node->alt_payload;
     m->commit.block.payload_len = pl + 12;

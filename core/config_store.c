@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/bytes.h"
 #include "common/keccak.h"
 #include "common/secp.h"
 
@@ -109,41 +110,6 @@ static void reserve(void **array, size_t *cap, size_t need, size_t elem)
 }
 
 /* ---- Byte writer and reader: big-endian, bounds-checked ---- */
-
-struct writer {
-    uint8_t *out;
-    size_t cap;
-    size_t len;
-    bool overflow;
-};
-
-static void put_bytes(struct writer *w, const void *data, size_t len)
-{
-    if (w->overflow || len > w->cap - w->len) w->overflow = true;
-    else if (len > 0) memcpy(w->out + w->len, data, len);
-    w->len += len;
-}
-
-static void put_u8(struct writer *w, uint8_t v) { put_bytes(w, &v, 1); }
-
-static void put_u16(struct writer *w, uint16_t v)
-{
-    uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};
-    put_bytes(w, b, 2);
-}
-
-static void put_u32(struct writer *w, uint32_t v)
-{
-    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-    put_bytes(w, b, 4);
-}
-
-static void put_u64(struct writer *w, uint64_t v)
-{
-    uint8_t b[8];
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)(v >> (56 - 8 * i));
-    put_bytes(w, b, 8);
-}
 
 /*
  * Where in a request a field is, for messages: a section ("compare", "success op",
@@ -274,24 +240,24 @@ static void signing_hash(const uint8_t *bytes, size_t len, uint8_t hash[32])
     keccak256_final(&ctx, hash);
 }
 
-static int encode_op(struct writer *w, const struct place *at, const struct cs_op *op, struct cohort_error *err)
+static int encode_op(struct byte_writer *w, const struct place *at, const struct cs_op *op, struct cohort_error *err)
 {
     int rc;
     if ((rc = check_enum(at, "type", op->type, CS_OP_RANGE, w->len, err)) < 0) return rc;
-    put_u8(w, op->type);
+    bw_u8(w, op->type);
     unsigned flags = op->prefix ? FLAG_PREFIX : 0;
     if ((rc = check_flags(at, op->type, flags, w->len, err)) < 0) return rc;
-    put_u8(w, (uint8_t)flags);
+    bw_u8(w, (uint8_t)flags);
     if ((rc = check_key_len(at, op->key_len, w->len, err)) < 0) return rc;
     if (op->key == NULL) return field_error(err, CS_E_INVALID, at, "key", w->len, "is NULL");
-    put_u16(w, op->key_len);
-    put_bytes(w, op->key, op->key_len);
+    bw_u16(w, op->key_len);
+    bw_bytes(w, op->key, op->key_len);
     if (op->type == CS_OP_PUT) {
         if ((rc = check_value_len(at, op->value_len, w->len, err)) < 0) return rc;
         if (op->value == NULL && op->value_len > 0)
             return field_error(err, CS_E_INVALID, at, "value", w->len, "is NULL");
-        put_u32(w, op->value_len);
-        put_bytes(w, op->value, op->value_len);
+        bw_u32(w, op->value_len);
+        bw_bytes(w, op->value, op->value_len);
     }
     return 0;
 }
@@ -302,37 +268,37 @@ int cs_request_encode(const struct cs_request *req, const uint8_t private_key[32
     assert(req != NULL);
     assert(out_len != NULL);
     *out_len = 0;
-    struct writer w = {out, out ? cap : 0, 0, false};
+    struct byte_writer w = {out, out ? cap : 0, 0, false};
     int rc;
-    put_bytes(&w, MAGIC, 4);
-    put_u64(&w, req->instance);
-    put_bytes(&w, req->id, CS_ID_BYTES);
+    bw_bytes(&w, MAGIC, 4);
+    bw_u64(&w, req->instance);
+    bw_bytes(&w, req->id, CS_ID_BYTES);
     if ((rc = check_count(req->ncompare, "compare count", w.len, err)) < 0) return rc;
     if ((rc = check_count(req->nsuccess, "success count", w.len + 1, err)) < 0) return rc;
     if ((rc = check_count(req->nfailure, "failure count", w.len + 2, err)) < 0) return rc;
     if ((rc = check_branches(req->nsuccess, req->nfailure, w.len + 1, err)) < 0) return rc;
-    put_u8(&w, req->ncompare);
-    put_u8(&w, req->nsuccess);
-    put_u8(&w, req->nfailure);
+    bw_u8(&w, req->ncompare);
+    bw_u8(&w, req->nsuccess);
+    bw_u8(&w, req->nfailure);
     for (unsigned i = 0; i < req->ncompare; i++) {
         const struct cs_compare *c = &req->compare[i];
         struct place at = {"compare", i};
         if ((rc = check_key_len(&at, c->key_len, w.len, err)) < 0) return rc;
         if (c->key == NULL) return field_error(err, CS_E_INVALID, &at, "key", w.len, "is NULL");
-        put_u16(&w, c->key_len);
-        put_bytes(&w, c->key, c->key_len);
+        bw_u16(&w, c->key_len);
+        bw_bytes(&w, c->key, c->key_len);
         if ((rc = check_enum(&at, "target", c->target, CS_TARGET_VERSION, w.len, err)) < 0) return rc;
-        put_u8(&w, c->target);
+        bw_u8(&w, c->target);
         if ((rc = check_enum(&at, "result", c->result, CS_CMP_GREATER, w.len, err)) < 0) return rc;
-        put_u8(&w, c->result);
+        bw_u8(&w, c->result);
         if (c->target == CS_TARGET_VALUE) {
             if ((rc = check_value_len(&at, c->value_len, w.len, err)) < 0) return rc;
             if (c->value == NULL && c->value_len > 0)
                 return field_error(err, CS_E_INVALID, &at, "value", w.len, "is NULL");
-            put_u32(&w, c->value_len);
-            put_bytes(&w, c->value, c->value_len);
+            bw_u32(&w, c->value_len);
+            bw_bytes(&w, c->value, c->value_len);
         } else {
-            put_u64(&w, c->number);
+            bw_u64(&w, c->number);
         }
     }
     for (unsigned i = 0; i < req->nsuccess; i++) {
@@ -649,24 +615,24 @@ void cs_store_digest(const struct cs_store *s, uint8_t out[32])
     struct keccak256_ctx ctx;
     keccak256_init(&ctx);
     uint8_t buf[8 * 3];
-    struct writer w = {buf, sizeof buf, 0, false};
-    put_u64(&w, s->revision);
-    put_u64(&w, s->nentries);
+    struct byte_writer w = {buf, sizeof buf, 0, false};
+    bw_u64(&w, s->revision);
+    bw_u64(&w, s->nentries);
     keccak256_update(&ctx, buf, w.len);
     for (size_t i = 0; i < s->nentries; i++) {
         const struct entry *e = &s->entries[i];
         w.len = 0;
-        put_u16(&w, e->key_len);
+        bw_u16(&w, e->key_len);
         keccak256_update(&ctx, buf, w.len);
         keccak256_update(&ctx, e->key, e->key_len);
         w.len = 0;
-        put_u32(&w, e->value_len);
+        bw_u32(&w, e->value_len);
         keccak256_update(&ctx, buf, w.len);
         keccak256_update(&ctx, e->value, e->value_len);
         w.len = 0;
-        put_u64(&w, e->create_revision);
-        put_u64(&w, e->mod_revision);
-        put_u64(&w, e->version);
+        bw_u64(&w, e->create_revision);
+        bw_u64(&w, e->mod_revision);
+        bw_u64(&w, e->version);
         assert(!w.overflow);
         keccak256_update(&ctx, buf, w.len);
     }
