@@ -299,6 +299,8 @@ struct bft_action {
     uint64_t height;            /* SET_TIMER */
     uint32_t delay_ms;          /* SET_TIMER */
     uint8_t timer;              /* SET_TIMER: enum bft_timer */
+    bool unordered;             /* BROADCAST: may leave before the records persisted before it are
+                                   durable (a proposal, which is no vote: docs/bft.md "Storage") */
     uint64_t from_index;        /* SYNC_SERVE */
     const struct bft_commit *commit; /* COMMIT */
 };

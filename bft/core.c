@@ -150,9 +150,16 @@ static struct bft_action *push_action(struct bft_core *core, enum bft_action_typ
     return a;
 }
 
-/* Encodes and signs msg into the arena and emits it to peer, or to all when peer < 0. */
-static void send_message(struct bft_core *core, int peer, struct bft_message *msg)
+/*
+ * Encodes and signs msg into the arena once and emits it to every member in the bit mask
+ * `to` (never to self): one BROADCAST when that is every other member, else one SEND per
+ * member. Does nothing for an empty mask.
+ */
+static void send_message_to(struct bft_core *core, uint32_t to, struct bft_message *msg)
 {
+    uint32_t others = (core->n >= 32 ? UINT32_MAX : (1u << core->n) - 1) & ~(1u << core->config.self);
+    to &= others;
+    if (to == 0) return;
     msg->instance = core->config.instance;
     msg->sender = (uint16_t)core->config.self;
     size_t len = 0;
@@ -162,12 +169,23 @@ static void send_message(struct bft_core *core, int peer, struct bft_message *ms
         core->status.sends_dropped++; /* the arena is full this step; a timeout re-sends */
         return;
     }
-    struct bft_action *a = push_action(core, peer < 0 ? BFT_ACTION_BROADCAST : BFT_ACTION_SEND);
-    if (a == NULL) return;
-    a->peer = peer < 0 ? 0 : (uint32_t)peer;
-    a->bytes = core->arena + core->arena_len;
-    a->len = len;
+    const uint8_t *bytes = core->arena + core->arena_len;
     core->arena_len += len;
+    for (uint32_t peer = 0; peer < core->n; peer++) {
+        if (!(to & (1u << peer))) continue;
+        struct bft_action *a = push_action(core, to == others ? BFT_ACTION_BROADCAST : BFT_ACTION_SEND);
+        if (a == NULL) return;
+        a->peer = peer;
+        a->bytes = bytes;
+        a->len = len;
+        if (to == others) return;
+    }
+}
+
+/* Encodes and signs msg into the arena and emits it to peer, or to all when peer < 0. */
+static void send_message(struct bft_core *core, int peer, struct bft_message *msg)
+{
+    send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
 }
 
 /* Emits a PERSIST of slot's VOTE record; the driver makes it durable before later sends. */
@@ -274,8 +292,11 @@ static bool record_vote(struct bft_core *core, struct slot *s, uint32_t member, 
     return false;
 }
 
-/* Sends a certificate to all: a notarization with its block when this member has it. */
-static void forward_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int peer)
+/*
+ * Sends a certificate to the members in the mask `to`: a notarization with its block when
+ * this member has it.
+ */
+static void send_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, uint32_t to)
 {
     core->out.type = BFT_MSG_CERT;
     core->out.commit.cert = *cert;
@@ -286,7 +307,38 @@ static void forward_cert(struct bft_core *core, struct slot *s, const struct bft
         core->out.commit.block.payload = s->payload;
         core->out.commit.block.payload_len = s->payload_len;
     }
-    send_message(core, peer, &core->out);
+    send_message_to(core, to, &core->out);
+}
+
+static void forward_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int peer)
+{
+    send_cert(core, s, cert, peer < 0 ? UINT32_MAX : 1u << peer);
+}
+
+/*
+ * Rule 5 on a certificate this member has just learnt: it goes to the members whose own
+ * vote of that kind (for that hash) this member has not received. A member whose vote it
+ * has is at that height and hears every other honest member's vote too, so it forms the
+ * certificate itself; one whose vote is missing may be behind, or its vote was lost, and
+ * gets the certificate. In the common case (every vote arrives) nobody is sent one, which
+ * saves n - 1 signed messages per certificate per member; a timeout still re-sends the
+ * certificates of cur - 1 to all (on_timer), and sync serves the rest.
+ */
+static void forward_new_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int sender)
+{
+    uint32_t lacking = 0;
+    for (uint32_t m = 0; m < core->n; m++) {
+        bool has;
+        switch ((enum bft_vote_kind)cert->vote.kind) {
+        case BFT_VOTE_NOTARIZE:
+            has = s->has_notarize[m] && memcmp(s->notarize_hash[m], cert->vote.hash, BFT_HASH_BYTES) == 0;
+            break;
+        case BFT_VOTE_NULLIFY: has = s->has_nullify[m]; break;
+        default: has = s->has_finalize[m] && memcmp(s->finalize_hash[m], cert->vote.hash, BFT_HASH_BYTES) == 0; break;
+        }
+        if (!has && (int)m != sender) lacking |= 1u << m;
+    }
+    send_cert(core, s, cert, lacking);
 }
 
 /* Builds a certificate for (kind, hash) from the votes in s if q members agree. */
@@ -317,15 +369,15 @@ static void check_quorums(struct bft_core *core, struct slot *s, const struct bf
 {
     if (v->kind == BFT_VOTE_NOTARIZE && !s->notarized && gather(core, s, BFT_VOTE_NOTARIZE, v->hash, &s->notarization)) {
         s->notarized = true;
-        forward_cert(core, s, &s->notarization, -1);
+        forward_new_cert(core, s, &s->notarization, -1);
     }
     if (v->kind == BFT_VOTE_NULLIFY && !s->nullified && gather(core, s, BFT_VOTE_NULLIFY, NULL, &s->nullification)) {
         s->nullified = true;
-        forward_cert(core, s, &s->nullification, -1);
+        forward_new_cert(core, s, &s->nullification, -1);
     }
     if (v->kind == BFT_VOTE_FINALIZE && !s->finalized && gather(core, s, BFT_VOTE_FINALIZE, v->hash, &s->finalization)) {
         s->finalized = true;
-        forward_cert(core, s, &s->finalization, -1);
+        forward_new_cert(core, s, &s->finalization, -1);
     }
 }
 
@@ -447,12 +499,22 @@ static void try_propose(struct bft_core *core)
     s->header = block.header;
     s->has_block = true;
     s->own_flags |= OWN_PROPOSED;
-    persist_own(core, s); /* never two proposals at one height, even across a crash */
 
+    /*
+     * The proposal leaves before its record is durable: a proposal is not a vote, and the
+     * safety argument counts only votes. A leader that crashes before the record is on disk
+     * may propose another block at this height after its restart, which looks to the others
+     * like an equivocating leader (tolerated); its own notarize vote, persisted below by
+     * try_notarize before it leaves, is still cast once. This takes one fsync off the
+     * critical path of every write (docs/bft.md "Storage").
+     */
     core->out.type = BFT_MSG_PROPOSE;
     core->out.has_block = true;
     core->out.commit.block = block;
+    size_t before = core->action_count;
     send_message(core, -1, &core->out);
+    if (core->action_count > before) core->actions[before].unordered = true;
+    persist_own(core, s); /* no second proposal at this height unless a crash loses this record */
 }
 
 /* Rule 1: enter height cur: arm its timer, propose if leader, vote if a proposal waits. */
@@ -601,7 +663,7 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
     if (*flag) return;
     *flag = true;
     *dst = *c;
-    forward_cert(core, s, dst, -1);
+    forward_new_cert(core, s, dst, m->sender);
 }
 
 static void on_sync_request(struct bft_core *core, const struct bft_message *m)

@@ -51,7 +51,8 @@ static const uint8_t auth_magic[4] = {'C', 'B', 'A', '1'};
 /* One queued frame: its length prefix and bytes, ready for the socket. */
 struct frame {
     struct frame *next;
-    uint32_t size; /* PREFIX_BYTES + message length */
+    uint64_t needs; /* it may leave once the WAL is synced up to this append (see barrier) */
+    uint32_t size;  /* PREFIX_BYTES + message length */
     uint8_t bytes[];
 };
 
@@ -128,6 +129,8 @@ struct bft_node {
     uv_async_t wake;
     uv_timer_t core_timer[2]; /* per enum bft_timer: the height timeout and the idle leader's delay */
     uv_timer_t batch_timer;
+    uv_prepare_t barrier_before_poll; /* the group commit, before the loop waits for I/O ... */
+    uv_check_t barrier_after_poll;    /* ... and after the I/O callbacks of an iteration ran */
     uv_tcp_t listener;
     pthread_t thread;
     uint64_t timer_height[2];
@@ -139,6 +142,10 @@ struct bft_node {
     bool halted;          /* the WAL failed: the core is not stepped again */
     bool submit_blocked;  /* the core's next block is full: retry after a commit */
     uint64_t rng;
+
+    /* The group commit: records appended and synced so far (counts of appends). */
+    uint64_t appended, synced;
+    uint64_t applied;     /* log index the application has heard of (on_commit) */
 
     /* The committed log: where each COMMIT record's payload is in the WAL, by log index. */
     uint64_t committed;
@@ -411,12 +418,12 @@ static void flush(struct bft_node *node, uint32_t peer)
     struct peer *p = &node->peers[peer];
     struct link *link = p->link;
     if (link == NULL || link->state != LINK_OPEN) return;
-    while (p->head != NULL && link->writes_in_flight < WRITES_IN_FLIGHT) {
+    while (p->head != NULL && p->head->needs <= node->synced && link->writes_in_flight < WRITES_IN_FLIGHT) {
         struct write_req *w = calloc(1, sizeof *w);
         if (w == NULL) return; /* the frames stay queued: the next write completion retries */
         w->link = link;
         struct frame **tail = &w->frames;
-        while (p->head != NULL && w->count < WRITE_BUFS_MAX &&
+        while (p->head != NULL && p->head->needs <= node->synced && w->count < WRITE_BUFS_MAX &&
                (w->count == 0 || w->bytes + p->head->size <= WRITE_BYTES_MAX)) {
             struct frame *f = p->head;
             p->head = f->next;
@@ -438,8 +445,11 @@ static void flush(struct bft_node *node, uint32_t peer)
     }
 }
 
-/* Queues one message for peer; drops it (and counts) when the peer's queue is full. */
-static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, size_t len)
+/*
+ * Queues one message for peer; drops it (and counts) when the peer's queue is full. It is
+ * written once the WAL is synced up to append number needs (0: at once).
+ */
+static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, size_t len, uint64_t needs)
 {
     assert(peer < node->n && peer != node->self);
     assert(len > 0 && len <= BFT_MESSAGE_MAX);
@@ -451,6 +461,7 @@ static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, 
         return false;
     }
     f->next = NULL;
+    f->needs = needs;
     f->size = (uint32_t)size;
     be_put(f->bytes, (uint32_t)len, 4);
     memcpy(f->bytes + PREFIX_BYTES, bytes, len);
@@ -489,7 +500,7 @@ static void serve_sync(struct bft_node *node, uint32_t peer, uint64_t from)
                      (unsigned long long)i, err.message);
             return;
         }
-        if (!enqueue(node, peer, node->send_buffer, out_len)) return; /* queue full: the peer asks again */
+        if (!enqueue(node, peer, node->send_buffer, out_len, node->appended)) return; /* full: the peer asks again */
     }
 }
 
@@ -522,13 +533,20 @@ static bool equivocate(struct bft_node *node, const uint8_t *bytes, size_t len)
     uint32_t k = 0;
     for (uint32_t peer = 0; peer < node->n; peer++) {
         if (peer == node->self) continue;
-        if (k++ % 2 == 1) enqueue(node, peer, node->send_buffer, alt_len);
-        else enqueue(node, peer, bytes, len);
+        if (k++ % 2 == 1) enqueue(node, peer, node->send_buffer, alt_len, node->appended);
+        else enqueue(node, peer, bytes, len, node->appended);
     }
     return true;
 }
 
-/* Steps the core with ev and performs its actions in order (docs/bft.md "The core"). */
+/*
+ * Steps the core with ev and performs its actions in order (docs/bft.md "The core"), as a
+ * group commit: records are appended at once, but the fsync that makes them durable, the
+ * frames that must wait for it and the application's on_commit wait for the barrier at the
+ * end of the loop iteration, so every step of one iteration (all the frames read from all
+ * links, a burst of submissions) shares one fsync. A frame records the append count it
+ * must wait for; a proposal (unordered) waits for nothing.
+ */
 static int drive(struct bft_node *node, const struct bft_event *ev, struct cohort_error *err)
 {
     if (node->halted) return 0;
@@ -536,13 +554,13 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
     size_t count = 0;
     int rc = bft_core_step(node->core, ev, &actions, &count, err);
     if (rc < 0) return rc;
-    bool dirty = false, committed = false;
+    bool committed = false;
     for (size_t i = 0; i < count && !node->halted; i++) {
         const struct bft_action *a = &actions[i];
         switch (a->type) {
         case BFT_ACTION_PERSIST:
             if (bft_wal_append(node->wal, a->record_type, a->bytes, a->len, err) < 0) halt(node, err);
-            dirty = true;
+            node->appended++;
             break;
         case BFT_ACTION_COMMIT: {
             size_t len = 0;
@@ -550,32 +568,25 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
             uint64_t offset = bft_wal_size(node->wal) + BFT_WAL_HEADER_BYTES;
             if (bft_commit_encode(a->commit, node->record, BFT_WAL_RECORD_MAX, &len, err) < 0 ||
                 bft_wal_append(node->wal, BFT_RECORD_COMMIT, node->record, len, err) < 0 ||
-                bft_wal_sync(node->wal, err) < 0 || remember_commit(node, index, offset, len, err) < 0) {
+                remember_commit(node, index, offset, len, err) < 0) {
                 halt(node, err);
                 break;
             }
-            dirty = false;
-            committed = true;
-            /* Durable: now the application may hear of it. */
-            if (node->config.on_commit) node->config.on_commit(node->config.arg, a->commit, false);
+            node->appended++;
+            committed = true; /* the application hears of it at the barrier, once it is durable */
             break;
         }
         case BFT_ACTION_SEND:
-        case BFT_ACTION_BROADCAST:
-        case BFT_ACTION_SYNC_SERVE:
-            /* One fsync covers every record of the step persisted before this first send. */
-            if (dirty && bft_wal_sync(node->wal, err) < 0) {
-                halt(node, err);
-                break;
-            }
-            dirty = false;
-            if (a->type == BFT_ACTION_SEND) enqueue(node, a->peer, a->bytes, a->len);
-            else if (a->type == BFT_ACTION_SYNC_SERVE) serve_sync(node, a->peer, a->from_index);
+        case BFT_ACTION_BROADCAST: {
+            uint64_t needs = a->unordered ? 0 : node->appended;
+            if (a->type == BFT_ACTION_SEND) enqueue(node, a->peer, a->bytes, a->len, needs);
             else if (!(node->config.equivocate && a->len > 1 && a->bytes[1] == BFT_MSG_PROPOSE &&
                        equivocate(node, a->bytes, a->len)))
                 for (uint32_t peer = 0; peer < node->n; peer++)
-                    if (peer != node->self) enqueue(node, peer, a->bytes, a->len);
+                    if (peer != node->self) enqueue(node, peer, a->bytes, a->len, needs);
             break;
+        }
+        case BFT_ACTION_SYNC_SERVE: serve_sync(node, a->peer, a->from_index); break;
         case BFT_ACTION_SET_TIMER: {
             uint8_t which = a->timer == BFT_TIMER_IDLE ? BFT_TIMER_IDLE : BFT_TIMER_HEIGHT;
             node->timer_height[which] = a->height;
@@ -584,13 +595,65 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
         }
         }
     }
-    if (dirty && !node->halted && bft_wal_sync(node->wal, err) < 0) halt(node, err);
     publish_core_status(node);
     if (committed && node->submit_blocked) {
         node->submit_blocked = false;
         drain_submissions(node);
     }
     return 0;
+}
+
+/*
+ * The barrier of the group commit: one fdatasync for every record appended since the last
+ * one, then the frames that waited for it are written and the application hears of the
+ * commits that are now durable (read back from the WAL: the core's step buffers are gone).
+ * Runs before the loop waits for I/O and after each iteration's I/O callbacks.
+ */
+static void barrier(struct bft_node *node)
+{
+    if (node->halted) return;
+    struct cohort_error err;
+    if (node->synced < node->appended) {
+        if (bft_wal_sync(node->wal, &err) < 0) {
+            halt(node, &err);
+            return;
+        }
+        node->synced = node->appended;
+        for (uint32_t peer = 0; peer < node->n; peer++)
+            if (peer != node->self) flush(node, peer);
+    }
+    while (node->applied < node->committed) {
+        uint64_t i = node->applied + 1;
+        size_t len = node->commit_len[i], done = 0;
+        while (done < len) {
+            ssize_t got = pread(node->read_fd, node->record + done, len - done, (off_t)(node->commit_offset[i] + done));
+            if (got < 0 && errno == EINTR) continue;
+            if (got <= 0) {
+                cohort_error_errno(&err, BFT_E_IO, "bft", got < 0 ? errno : EIO, "node: read back commit %llu",
+                                   (unsigned long long)i);
+                halt(node, &err);
+                return;
+            }
+            done += (size_t)got;
+        }
+        if (bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
+                              node->replay, &err) < 0) {
+            halt(node, &err);
+            return;
+        }
+        node->applied = i;
+        if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, false);
+    }
+}
+
+static void on_barrier_before_poll(uv_prepare_t *handle)
+{
+    barrier(handle->loop->data);
+}
+
+static void on_barrier_after_poll(uv_check_t *handle)
+{
+    barrier(handle->loop->data);
 }
 
 static void on_core_timer(uv_timer_t *timer)
@@ -615,7 +678,7 @@ static void forward_entry(struct bft_node *node, const uint8_t *entry, size_t le
     node->send_buffer[0] = BFT_ENTRY_FRAME;
     memcpy(node->send_buffer + 1, entry, len);
     for (uint32_t peer = 0; peer < node->n; peer++)
-        if (peer != node->self) enqueue(node, peer, node->send_buffer, len + 1);
+        if (peer != node->self) enqueue(node, peer, node->send_buffer, len + 1, 0);
 }
 
 /* Hands queued submissions to the core until it says its next block is full. */
@@ -888,6 +951,8 @@ static void close_all(struct bft_node *node)
     uv_close((uv_handle_t *)&node->core_timer[0], handle_closed);
     uv_close((uv_handle_t *)&node->core_timer[1], handle_closed);
     uv_close((uv_handle_t *)&node->batch_timer, handle_closed);
+    uv_close((uv_handle_t *)&node->barrier_before_poll, handle_closed);
+    uv_close((uv_handle_t *)&node->barrier_after_poll, handle_closed);
     uv_close((uv_handle_t *)&node->wake, handle_closed);
 }
 
@@ -1030,6 +1095,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node_free(node, false);
         return rc;
     }
+    node->applied = node->committed; /* the replay told the application of every commit */
     node->read_fd = open(config->wal_path, O_RDONLY | O_CLOEXEC);
     if (node->read_fd < 0) {
         rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", config->wal_path);
@@ -1055,6 +1121,10 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node->core_timer[i].data = (void *)i;
     }
     uv_timer_init(&node->loop, &node->batch_timer);
+    uv_prepare_init(&node->loop, &node->barrier_before_poll);
+    uv_prepare_start(&node->barrier_before_poll, on_barrier_before_poll);
+    uv_check_init(&node->loop, &node->barrier_after_poll);
+    uv_check_start(&node->barrier_after_poll, on_barrier_after_poll);
     uv_tcp_init(&node->loop, &node->listener);
     for (uint32_t i = 0; i < node->n; i++) {
         struct peer *p = &node->peers[i];

@@ -154,9 +154,11 @@ static size_t on_data(char *chunk, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-long tc_api(const struct tcluster *c, int i, const char *path, const char *body, cJSON **answer, long timeout_ms)
+/* One call on handle h (reset first, so a kept handle reuses only its connections). */
+static long api_on(CURL *h, const struct tcluster *c, int i, const char *path, const char *body, cJSON **answer,
+                   long timeout_ms)
 {
-    CURL *h = curl_easy_init();
+    curl_easy_reset(h);
     struct body b = {0};
     char url[128];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", c->api_port[i], path);
@@ -168,16 +170,42 @@ long tc_api(const struct tcluster *c, int i, const char *path, const char *body,
     if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     long status = 0;
     if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(h);
     if (answer) *answer = status && b.data ? cJSON_Parse(b.data) : NULL;
     free(b.data);
     return status;
 }
 
+long tc_api(const struct tcluster *c, int i, const char *path, const char *body, cJSON **answer, long timeout_ms)
+{
+    CURL *h = curl_easy_init();
+    long status = api_on(h, c, i, path, body, answer, timeout_ms);
+    curl_easy_cleanup(h);
+    return status;
+}
+
+static void put_body(char *body, size_t cap, const char *key, const char *value)
+{
+    snprintf(body, cap, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
+}
+
+long tc_client_put(struct tc_client *client, const struct tcluster *c, int i, const char *key, const char *value)
+{
+    if (client->curl == NULL) client->curl = curl_easy_init();
+    char body[512];
+    put_body(body, sizeof body, key, value);
+    return api_on(client->curl, c, i, "/api/v1/config/txn", body, NULL, 20000);
+}
+
+void tc_client_free(struct tc_client *client)
+{
+    if (client->curl) curl_easy_cleanup(client->curl);
+    client->curl = NULL;
+}
+
 long tc_put(const struct tcluster *c, int i, const char *key, const char *value)
 {
     char body[512];
-    snprintf(body, sizeof body, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
+    put_body(body, sizeof body, key, value);
     return tc_api(c, i, "/api/v1/config/txn", body, NULL, 20000);
 }
 

@@ -49,6 +49,18 @@ long tc_api(const struct tcluster *c, int i, const char *path, const char *body,
 /* A put through member i: the HTTP status. */
 long tc_put(const struct tcluster *c, int i, const char *key, const char *value);
 
+/* A client that keeps its HTTP connections open between calls (one per thread), as an
+   etcd client keeps its gRPC connection: for the benchmark's load. Zero-initialise it. */
+struct tc_client {
+    void *curl;
+};
+
+/* A put through member i on client's connection: the HTTP status. */
+long tc_client_put(struct tc_client *client, const struct tcluster *c, int i, const char *key, const char *value);
+
+/* Closes client's connections. */
+void tc_client_free(struct tc_client *client);
+
 /* Member i's /api/v1/config/status, or NULL. */
 cJSON *tc_status(const struct tcluster *c, int i);
 

@@ -403,6 +403,33 @@ START_TEST(wal_round_trip_and_torn_tail)
     ck_assert_int_eq(c.records, 4);
     ck_assert_int_eq(file_size(wal_path), 4 * 120);
 
+    /* In preallocated space (zeros to the end of the file): the last record's payload half
+       written, then its header half written. Both are torn writes, not corruption. */
+    write_records(5);
+    ck_assert_int_eq(truncate(wal_path, 1 << 20), 0);
+    {
+        int fd = open(wal_path, O_RDWR);
+        ck_assert_int_ge(fd, 0);
+        static const uint8_t zeros[60];
+        ck_assert_int_eq(pwrite(fd, zeros, sizeof zeros, 4 * 120 + 20 + 40), (ssize_t)sizeof zeros);
+        close(fd);
+    }
+    ck_assert_int_eq(reopen(&c, &err), 0);
+    ck_assert_int_eq(c.records, 4);
+    ck_assert_int_eq(file_size(wal_path), 4 * 120);
+    write_records(5);
+    ck_assert_int_eq(truncate(wal_path, 1 << 20), 0);
+    {
+        int fd = open(wal_path, O_RDWR);
+        ck_assert_int_ge(fd, 0);
+        static const uint8_t zeros[110];
+        ck_assert_int_eq(pwrite(fd, zeros, sizeof zeros, 4 * 120 + 10), (ssize_t)sizeof zeros);
+        close(fd);
+    }
+    ck_assert_int_eq(reopen(&c, &err), 0);
+    ck_assert_int_eq(c.records, 4);
+    ck_assert_int_eq(file_size(wal_path), 4 * 120);
+
     /* Zero bytes after the last record (space the file system allocated). */
     write_records(3);
     ck_assert_int_eq(truncate(wal_path, 3 * 120 + 4096), 0);
@@ -428,10 +455,12 @@ START_TEST(wal_corruption_in_the_middle)
     struct counted c;
     /* A damaged payload with records after it: an error naming the offset, nothing truncated. */
     write_records(5);
+    off_t before = file_size(wal_path); /* the records and the space preallocated after them */
+    ck_assert_int_ge(before, 5 * 120);
     poke(wal_path, 2 * 120 + 20 + 10, 0x01);
     ck_assert_int_eq(reopen(&c, &err), BFT_E_CORRUPT);
     ck_assert_ptr_nonnull(strstr(err.message, "offset 240"));
-    ck_assert_int_eq(file_size(wal_path), 5 * 120);
+    ck_assert_int_eq(file_size(wal_path), before);
     /* A damaged header in the middle too. */
     write_records(5);
     poke(wal_path, 1 * 120 + 9, 0x04);
