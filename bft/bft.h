@@ -264,14 +264,18 @@ enum bft_event_type {
     BFT_EVENT_SUBMIT = 4,  /* bytes: one entry for the next block this member proposes; an entry
                               already pending is not added twice, and pending entries that show up
                               in another member's proposal or a commit are dropped */
+    BFT_EVENT_JUMP = 5,    /* the driver installed a snapshot of the log up to block `index` at
+                              `height` with hash `bytes` (32), which f+1 members vouched for: the
+                              committed tip moves there (only forward) and the core goes on after it */
 };
 
 struct bft_event {
     enum bft_event_type type;
     const uint8_t *bytes; /* MESSAGE, SUBMIT; borrowed for the call */
     size_t len;
-    uint64_t height;      /* TIMER */
+    uint64_t height;      /* TIMER, JUMP */
     uint8_t timer;        /* TIMER: enum bft_timer */
+    uint64_t index;       /* JUMP */
 };
 
 enum bft_action_type {
@@ -287,7 +291,10 @@ enum bft_record_type {
     BFT_RECORD_VOTE = 1,
     BFT_RECORD_COMMIT = 2,
     BFT_RECORD_SNAPSHOT = 3,
+    BFT_RECORD_BASE = 4, /* the first record of a compacted WAL: the tip before its first COMMIT */
 };
+
+#define BFT_BASE_RECORD_BYTES 48 /* index u64 | height u64 | hash 32 */
 
 /* One action. Every pointer points into the core and is valid until the next call on it. */
 struct bft_action {
@@ -329,10 +336,11 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
 void bft_core_destroy(struct bft_core *core);
 
 /*
- * Replays one WAL record (in file order) into a core that has not started yet: COMMIT
- * records restore the committed log position, VOTE records the votes above it, so the
- * core never votes twice. SNAPSHOT records are ignored. Returns 0, or BFT_E_INVALID /
- * BFT_E_CORRUPT for a record that does not decode or does not follow the one before.
+ * Replays one WAL record (in file order) into a core that has not started yet: a BASE
+ * record (only as the first record) and COMMIT records restore the committed log position,
+ * VOTE records the votes above it, so the core never votes twice. SNAPSHOT records are
+ * ignored (they are the application's). Returns 0, or BFT_E_INVALID / BFT_E_CORRUPT for a
+ * record that does not decode or does not follow the one before.
  */
 int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *payload, size_t len,
                      struct cohort_error *err);
@@ -356,6 +364,19 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
 
 /* Fills *status. */
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status);
+
+/*
+ * Writes the VOTE record payloads (BFT_VOTE_RECORD_BYTES each) of every height above the
+ * committed one at which this member has said something, oldest first, into out (cap
+ * bytes, caller-owned; (window_heights + 1) * BFT_VOTE_RECORD_BYTES always suffice).
+ * A compacted WAL carries them, so the member still never votes twice. Returns the bytes
+ * written, or 0 with nothing written if cap is too small.
+ */
+size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap);
+
+/* Encodes a BASE record payload (index, height, hash of the tip) into out. */
+void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
+                     uint8_t out[BFT_BASE_RECORD_BYTES]);
 
 /* ---- Storage: the write-ahead log (layout in docs/bft.md "Storage") ---- */
 
@@ -393,8 +414,15 @@ int bft_wal_append(struct bft_wal *wal, uint8_t type, const uint8_t *payload, si
 /* Makes everything appended so far durable (fdatasync). Returns 0 or BFT_E_IO. */
 int bft_wal_sync(struct bft_wal *wal, struct cohort_error *err);
 
-/* The file's size: where the next record goes. */
+/* The end of the last record: where the next one goes (the file may be longer: preallocated). */
 uint64_t bft_wal_size(const struct bft_wal *wal);
+
+/*
+ * Renames wal's file to path, replacing what is there, and fsyncs the directory: the
+ * last step of a compaction (write the new WAL beside the old, sync it, rename it over).
+ * wal keeps its descriptor and takes the new path. Returns 0 or BFT_E_IO.
+ */
+int bft_wal_rename(struct bft_wal *wal, const char *path, struct cohort_error *err);
 
 /* Closes the file and frees wal. NULL is fine. */
 void bft_wal_close(struct bft_wal *wal);

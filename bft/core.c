@@ -906,6 +906,20 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
     assert(core != NULL && !core->started);
     assert(payload != NULL || len == 0);
     if (record_type == BFT_RECORD_SNAPSHOT) return 0;
+    if (record_type == BFT_RECORD_BASE) {
+        if (len != BFT_BASE_RECORD_BYTES)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: base record of %zu bytes", len);
+        if (core->committed_index != 0 || core->committed_height != 0)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: a base record after the log began");
+        uint64_t index = be_get(payload, 8), height = be_get(payload + 8, 8);
+        if (index == 0 || height < index)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: base at index %llu, height %llu",
+                                    (unsigned long long)index, (unsigned long long)height);
+        core->committed_index = index;
+        core->committed_height = height;
+        memcpy(core->committed_hash, payload + 16, BFT_HASH_BYTES);
+        return 0;
+    }
     if (record_type == BFT_RECORD_VOTE) {
         if (len != BFT_VOTE_RECORD_BYTES)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote record of %zu bytes", len);
@@ -969,6 +983,19 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
             on_timer(core, event->height);
         }
         break;
+    case BFT_EVENT_JUMP:
+        if (event->len != BFT_HASH_BYTES || event->bytes == NULL || event->index == 0 || event->height < event->index)
+            return cohort_error_set(err, BFT_E_INVALID, "bft", "core: a jump needs an index, a height and a hash");
+        if (event->index <= core->committed_index) break; /* not forward: nothing to do */
+        core->committed_index = event->index;
+        core->committed_height = event->height;
+        memcpy(core->committed_hash, event->bytes, BFT_HASH_BYTES);
+        if (core->cur <= event->height) {
+            core->cur = event->height + 1;
+            enter_height(core);
+        }
+        send_sync_request(core, -1); /* and fetch the blocks after it */
+        break;
     case BFT_EVENT_SUBMIT:
         if (event->len > core->config.payload_max_bytes - 4)
             return cohort_error_set(err, BFT_E_RANGE, "bft", "core: entry of %zu bytes exceeds the block payload of %u",
@@ -1007,6 +1034,32 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
     m->instance = core->config.instance;
     m->sender = (uint16_t)core->config.self;
     return bft_message_encode(m, core->config.private_key, core->scheme, out, cap, out_len, err);
+}
+
+size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap)
+{
+    assert(core != NULL && out != NULL);
+    size_t len = 0;
+    for (uint64_t h = core->committed_height + 1; h <= core->committed_height + core->window; h++) {
+        const struct slot *s = &core->slots[h % (core->window + 1)];
+        if (s->height != h || s->own_flags == 0) continue;
+        if (len + BFT_VOTE_RECORD_BYTES > cap) return 0;
+        uint8_t *p = out + len;
+        be_put(p, h, 8);
+        p[8] = s->own_flags;
+        memcpy(p + 9, s->own_notarize_hash, BFT_HASH_BYTES);
+        memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
+        len += BFT_VOTE_RECORD_BYTES;
+    }
+    return len;
+}
+
+void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
+                     uint8_t out[BFT_BASE_RECORD_BYTES])
+{
+    be_put(out, index, 8);
+    be_put(out + 8, height, 8);
+    memcpy(out + 16, hash, BFT_HASH_BYTES);
 }
 
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)

@@ -126,3 +126,56 @@ int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct
     *port = (uint16_t)p;
     return 0;
 }
+
+/* ---- The snapshot OFFER (docs/bft.md "State transfer") ---- */
+
+void bft_offer_digest(uint64_t instance, const struct bft_snapshot_offer *offer, uint8_t out[BFT_HASH_BYTES])
+{
+    uint8_t buf[22 + 8 + 8 + 8 + 32 + 8 + 32];
+    memcpy(buf, "cohort-bft-snapshot-v1", 22);
+    be_put(buf + 22, instance, 8);
+    be_put(buf + 30, offer->index, 8);
+    be_put(buf + 38, offer->height, 8);
+    memcpy(buf + 46, offer->hash, 32);
+    be_put(buf + 78, offer->len, 8);
+    memcpy(buf + 86, offer->digest, 32);
+    keccak256(buf, sizeof buf, out);
+}
+
+void bft_offer_encode(uint64_t instance, const struct bft_snapshot_offer *offer,
+                      const uint8_t signature[BFT_SIGNATURE_BYTES], uint8_t out[BFT_OFFER_BYTES])
+{
+    out[0] = BFT_OFFER_FRAME;
+    be_put(out + 1, instance, 8);
+    be_put(out + 9, offer->index, 8);
+    be_put(out + 17, offer->height, 8);
+    memcpy(out + 25, offer->hash, 32);
+    be_put(out + 57, offer->len, 8);
+    memcpy(out + 65, offer->digest, 32);
+    memcpy(out + 97, signature, BFT_SIGNATURE_BYTES);
+}
+
+int bft_offer_decode(const uint8_t *bytes, size_t len, uint64_t instance, struct bft_snapshot_offer *out,
+                     uint8_t signature[BFT_SIGNATURE_BYTES], struct cohort_error *err)
+{
+    if (len != BFT_OFFER_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: %zu bytes, not %d", len, BFT_OFFER_BYTES);
+    if (bytes[0] != BFT_OFFER_FRAME) return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: marker 0x%02x", bytes[0]);
+    if (be_get(bytes + 1, 8) != instance)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: for instance %llu, this is %llu",
+                                (unsigned long long)be_get(bytes + 1, 8), (unsigned long long)instance);
+    memset(out, 0, sizeof *out);
+    out->index = be_get(bytes + 9, 8);
+    out->height = be_get(bytes + 17, 8);
+    memcpy(out->hash, bytes + 25, 32);
+    out->len = be_get(bytes + 57, 8);
+    memcpy(out->digest, bytes + 65, 32);
+    memcpy(signature, bytes + 97, BFT_SIGNATURE_BYTES);
+    if (out->index == 0 || out->height < out->index)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: block %llu at height %llu",
+                                (unsigned long long)out->index, (unsigned long long)out->height);
+    if (out->len > BFT_SNAPSHOT_MAX_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: a snapshot of %llu bytes, over the cap of %llu",
+                                (unsigned long long)out->len, (unsigned long long)BFT_SNAPSHOT_MAX_BYTES);
+    return 0;
+}

@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "common/bytes.h"
+#include "common/keccak.h"
 #include "common/log.h"
 #include "common/secp.h"
 
@@ -41,12 +42,23 @@
 #define INBOUND_MAX (2 * BFT_MEMBERS_MAX) /* accepted links, authenticated or not */
 #define SYNC_SERVE_MAX 256                /* blocks sent for one SYNC_SERVE */
 #define QUEUE_DEFAULT_BYTES (16u << 20)
+#define QUEUE_WHILE_DOWN_MS 1000          /* frames for a peer whose link is down are kept this long */
 #define PREFIX_BYTES 4
+#define SNAPSHOT_CHUNK_BYTES (1u << 20)   /* application bytes in one SNAPSHOT record */
+#define SNAPSHOT_HEADER_BYTES 64          /* index u64 | height u64 | hash 32 | total u64 | offset u64 */
+#define GET_BYTES 13                      /* 0xE2 | index u64 | chunk u32 */
+#define CHUNK_HEADER_BYTES 13             /* 0xE3 | index u64 | chunk u32, then the chunk's bytes */
+#define FETCH_STALL_MS 5000               /* a snapshot source that sends nothing this long is replaced */
+#define SNAPSHOT_EVERY_DEFAULT 8192
 
 _Static_assert(BFT_AUTH_BYTES > BFT_HELLO_BYTES, "the largest handshake frame is AUTH");
 _Static_assert(BFT_TIMER_HEIGHT == 0 && BFT_TIMER_IDLE == 1, "core_timer[] is indexed by enum bft_timer");
 
 static const uint8_t auth_magic[4] = {'C', 'B', 'A', '1'};
+
+_Static_assert(BFT_ENTRY_FRAME == 0xE0, "node frames: 0xE0 entry, 0xE1 offer, 0xE2 get, 0xE3 chunk");
+enum { FRAME_OFFER = BFT_OFFER_FRAME, FRAME_GET = 0xE2, FRAME_CHUNK = 0xE3 };
+
 
 /* One queued frame: its length prefix and bytes, ready for the socket. */
 struct frame {
@@ -110,6 +122,7 @@ struct peer {
     uint32_t backoff_ms;
     struct frame *head, *tail; /* frames waiting for the socket */
     size_t queued_bytes;       /* queued and in flight, counted against queue_max_bytes */
+    uint64_t down_since_ms;    /* uv_now when the outgoing link went down (or the node started); 0: up */
 };
 
 struct submission {
@@ -147,11 +160,37 @@ struct bft_node {
     uint64_t appended, synced;
     uint64_t applied;     /* log index the application has heard of (on_commit) */
 
-    /* The committed log: where each COMMIT record's payload is in the WAL, by log index. */
+    /* The committed log: where each COMMIT record's payload is in the WAL, by log index
+       minus base (the WAL holds the COMMIT records of base + 1 .. committed). */
     uint64_t committed;
+    uint64_t base, base_height;
+    uint8_t base_hash[BFT_HASH_BYTES];
     uint64_t *commit_offset;
     uint32_t *commit_len;
     size_t commit_cap;
+    uint64_t snapshot_index;   /* the newest snapshot in the WAL (0: none) */
+    struct bft_snapshot_offer snap; /* that snapshot, offered to members that lag behind base */
+    uint64_t *snap_chunk;      /* the WAL offset of each of its SNAPSHOT records' payloads */
+    uint32_t snap_chunks;
+    bool snapshot_failed_logged;
+    bool too_old_logged;
+
+    /* Replay of a snapshot, during start only: the newest complete one, and one being read. */
+    uint8_t *replay_snapshot, *reading_snapshot;
+    struct bft_snapshot_offer reading;
+    uint64_t reading_have;
+    uint64_t *reading_chunk;
+    uint32_t reading_chunks;
+
+    /* State transfer (docs/bft.md "Snapshots"): what each member offered, and a fetch. */
+    bool offered[BFT_MEMBERS_MAX];
+    struct bft_snapshot_offer offer[BFT_MEMBERS_MAX];
+    bool fetching;
+    struct bft_snapshot_offer fetch;
+    uint8_t *fetch_bytes;
+    uint32_t fetch_source, fetch_next, fetch_chunks;
+    uint32_t fetch_refused; /* members whose bytes did not match the digest: not asked again */
+    uv_timer_t fetch_timer;
 
     /* Scratch, allocated at start. */
     uint8_t *read_buffer;      /* READ_BUFFER_BYTES */
@@ -206,6 +245,7 @@ static void publish_core_status(struct bft_node *node)
     pthread_mutex_lock(&node->lock);
     node->status.core = st;
     node->status.leader = (uint32_t)(st.height % node->n);
+    node->status.wal_bytes = bft_wal_size(node->wal);
     pthread_mutex_unlock(&node->lock);
 }
 
@@ -227,10 +267,12 @@ static int remember_commit(struct bft_node *node, uint64_t index, uint64_t offse
                            struct cohort_error *err)
 {
     assert(index == node->committed + 1);
+    assert(index > node->base);
     assert(len <= BFT_WAL_RECORD_MAX);
-    if (index >= node->commit_cap) {
+    uint64_t slot = index - node->base;
+    if (slot >= node->commit_cap) {
         size_t cap = node->commit_cap ? node->commit_cap * 2 : 1024;
-        while (cap <= index) cap *= 2;
+        while (cap <= slot) cap *= 2;
         uint64_t *offsets = realloc(node->commit_offset, cap * sizeof *offsets);
         if (offsets == NULL)
             return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory for the commit index");
@@ -241,9 +283,27 @@ static int remember_commit(struct bft_node *node, uint64_t index, uint64_t offse
         node->commit_len = lens;
         node->commit_cap = cap;
     }
-    node->commit_offset[index] = offset;
-    node->commit_len[index] = (uint32_t)len;
+    node->commit_offset[slot] = offset;
+    node->commit_len[slot] = (uint32_t)len;
     node->committed = index;
+    return 0;
+}
+
+/* Reads the COMMIT record payload of log index (base < index <= committed) into node->record. */
+static int read_commit(struct bft_node *node, uint64_t index, size_t *len, struct cohort_error *err)
+{
+    assert(index > node->base && index <= node->committed);
+    uint64_t slot = index - node->base;
+    size_t want = node->commit_len[slot], done = 0;
+    while (done < want) {
+        ssize_t got = pread(node->read_fd, node->record + done, want - done, (off_t)(node->commit_offset[slot] + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0)
+            return cohort_error_errno(err, BFT_E_IO, "bft", got < 0 ? errno : EIO, "node: read commit %llu from %s",
+                                      (unsigned long long)index, node->config.wal_path);
+        done += (size_t)got;
+    }
+    *len = want;
     return 0;
 }
 
@@ -314,6 +374,7 @@ static void link_close(struct link *link, bool refused, const char *why)
         struct peer *p = &node->peers[link->peer];
         assert(p->link == link);
         p->link = NULL;
+        p->down_since_ms = uv_now(&node->loop);
         if (was_open) {
             pthread_mutex_lock(&node->lock);
             node->status.peers_connected--;
@@ -454,6 +515,22 @@ static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, 
     assert(peer < node->n && peer != node->self);
     assert(len > 0 && len <= BFT_MESSAGE_MAX);
     struct peer *p = &node->peers[peer];
+    if (p->down_since_ms != 0 && uv_now(&node->loop) - p->down_since_ms > QUEUE_WHILE_DOWN_MS) {
+        /* Down for a while: what it missed is stale when it returns, and it syncs instead
+           (docs/bft.md "Queues"). Keep nothing for it, so memory stays flat. */
+        if (p->head != NULL) {
+            size_t dropped = 0;
+            for (struct frame *f = p->head; f != NULL; f = f->next) {
+                dropped++;
+                p->queued_bytes -= f->size; /* writes still in flight on the closed link count theirs */
+            }
+            COUNT(node, frames_dropped, dropped);
+            free_frames(p->head);
+            p->head = p->tail = NULL;
+        }
+        COUNT(node, frames_dropped, 1);
+        return false;
+    }
     size_t size = PREFIX_BYTES + len;
     struct frame *f = p->queued_bytes + size <= node->queue_max_bytes ? malloc(sizeof *f + size) : NULL;
     if (f == NULL) {
@@ -477,21 +554,28 @@ static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, 
 
 static void drain_submissions(struct bft_node *node);
 static void on_core_timer(uv_timer_t *timer);
+static void send_offer(struct bft_node *node, uint32_t peer);
 
 static void serve_sync(struct bft_node *node, uint32_t peer, uint64_t from)
 {
     struct cohort_error err;
+    if (from <= node->base) {
+        /* Compacted away: this member keeps only the blocks after base (docs/bft.md "Snapshots"). */
+        COUNT(node, sync_too_old, 1);
+        if (!node->too_old_logged)
+            log_info("bft node: a member asks for blocks this member no longer keeps; offering it a snapshot",
+                     "member=%u peer=%u from=%llu first_kept=%llu snapshot=%llu", node->self, peer,
+                     (unsigned long long)from, (unsigned long long)node->base + 1,
+                     (unsigned long long)node->snapshot_index);
+        node->too_old_logged = true;
+        send_offer(node, peer);
+        return;
+    }
     for (uint64_t i = from; i >= 1 && i <= node->committed && i < from + SYNC_SERVE_MAX; i++) {
-        size_t len = node->commit_len[i], done = 0;
-        while (done < len) {
-            ssize_t got = pread(node->read_fd, node->record + done, len - done, (off_t)(node->commit_offset[i] + done));
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) {
-                log_warn("bft node cannot read its WAL for sync", "member=%u index=%llu errno=%d", node->self,
-                         (unsigned long long)i, got < 0 ? errno : 0);
-                return;
-            }
-            done += (size_t)got;
+        size_t len = 0;
+        if (read_commit(node, i, &len, &err) < 0) {
+            log_warn("bft node cannot read its WAL for sync", "member=%u error=\"%s\"", node->self, err.message);
+            return;
         }
         size_t out_len = 0;
         if (bft_core_wrap_sync_block(node->core, node->record, len, node->send_buffer, BFT_MESSAGE_MAX, &out_len,
@@ -573,7 +657,7 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
                 break;
             }
             node->appended++;
-            committed = true; /* the application hears of it at the barrier, once it is durable */
+            committed = true;
             break;
         }
         case BFT_ACTION_SEND:
@@ -603,6 +687,386 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
     return 0;
 }
 
+/* ---- Snapshots and compaction (docs/bft.md "Snapshots") ---- */
+
+static uint32_t chunk_count(uint64_t len)
+{
+    return len == 0 ? 1 : (uint32_t)((len + SNAPSHOT_CHUNK_BYTES - 1) / SNAPSHOT_CHUNK_BYTES);
+}
+
+static uint64_t chunk_len(const struct bft_snapshot_offer *info, uint32_t chunk)
+{
+    uint64_t at = (uint64_t)chunk * SNAPSHOT_CHUNK_BYTES;
+    return info->len - at < SNAPSHOT_CHUNK_BYTES ? info->len - at : SNAPSHOT_CHUNK_BYTES;
+}
+
+/*
+ * Appends the snapshot (info, bytes) to wal as SNAPSHOT records of at most
+ * SNAPSHOT_CHUNK_BYTES each, noting each record's payload offset in offsets.
+ */
+static int append_snapshot(struct bft_wal *wal, const struct bft_snapshot_offer *info, const uint8_t *bytes,
+                           uint8_t *scratch, uint64_t *offsets, struct cohort_error *err)
+{
+    uint32_t chunks = chunk_count(info->len);
+    for (uint32_t c = 0; c < chunks; c++) {
+        uint64_t at = (uint64_t)c * SNAPSHOT_CHUNK_BYTES, take = chunk_len(info, c);
+        be_put(scratch, info->index, 8);
+        be_put(scratch + 8, info->height, 8);
+        memcpy(scratch + 16, info->hash, BFT_HASH_BYTES);
+        be_put(scratch + 48, info->len, 8);
+        be_put(scratch + 56, at, 8);
+        if (take) memcpy(scratch + SNAPSHOT_HEADER_BYTES, bytes + at, take);
+        offsets[c] = bft_wal_size(wal) + BFT_WAL_HEADER_BYTES;
+        int rc = bft_wal_append(wal, BFT_RECORD_SNAPSHOT, scratch, SNAPSHOT_HEADER_BYTES + take, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/* Copies COMMIT records from .. to of the current WAL into wal, noting the new offsets (by index - base). */
+static int copy_commits(struct bft_node *node, struct bft_wal *wal, uint64_t base, uint64_t from, uint64_t to,
+                        uint64_t *offsets, uint32_t *lens, struct cohort_error *err)
+{
+    for (uint64_t i = from; i <= to; i++) {
+        size_t n = 0;
+        int rc = read_commit(node, i, &n, err);
+        if (rc < 0) return rc;
+        offsets[i - base] = bft_wal_size(wal) + BFT_WAL_HEADER_BYTES;
+        lens[i - base] = (uint32_t)n;
+        rc = bft_wal_append(wal, BFT_RECORD_COMMIT, node->record, n, err);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+/*
+ * Rewrites the WAL (docs/bft.md "Snapshots"): beside the old file, a BASE record (the tip
+ * before the first kept block, when new_base > 0), the COMMIT records new_base+1 .. info's
+ * index, the snapshot, the COMMIT records after it up to the committed tip, and this
+ * member's votes above the committed height; synced, renamed over the old file, the
+ * directory synced, and only then used. A crash before the rename leaves the old WAL; after
+ * it the new one is whole. On failure the old WAL stays in use and *err says why.
+ */
+static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_height,
+                       const uint8_t base_hash[BFT_HASH_BYTES], const struct bft_snapshot_offer *info,
+                       const uint8_t *bytes, struct cohort_error *err)
+{
+    assert(new_base >= node->base && new_base <= info->index);
+    assert(info->index == new_base || info->index <= node->committed);
+    uint64_t last = node->committed > info->index ? node->committed : info->index;
+    size_t keep = (size_t)(last - new_base) + 1024, vote_cap = (BFT_WINDOW_MAX + 1) * BFT_VOTE_RECORD_BYTES;
+    uint32_t chunks = chunk_count(info->len);
+    uint8_t *scratch = malloc(SNAPSHOT_HEADER_BYTES + SNAPSHOT_CHUNK_BYTES), *votes = malloc(vote_cap);
+    uint64_t *offsets = malloc(keep * sizeof *offsets), *chunk_offsets = malloc(chunks * sizeof *chunk_offsets);
+    uint32_t *lens = malloc(keep * sizeof *lens);
+    struct bft_wal *wal = NULL;
+    char tmp[sizeof node->config.wal_path + 16];
+    snprintf(tmp, sizeof tmp, "%s.compact", node->config.wal_path);
+    unlink(tmp);
+    int rc = 0;
+    if (!scratch || !votes || !offsets || !chunk_offsets || !lens) {
+        rc = cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory");
+        goto fail;
+    }
+    if ((rc = bft_wal_open(tmp, NULL, NULL, &wal, err)) < 0) goto fail;
+    if (new_base > 0) {
+        uint8_t base[BFT_BASE_RECORD_BYTES];
+        bft_base_encode(new_base, base_height, base_hash, base);
+        if ((rc = bft_wal_append(wal, BFT_RECORD_BASE, base, sizeof base, err)) < 0) goto fail;
+    }
+    if (info->index > new_base &&
+        (rc = copy_commits(node, wal, new_base, new_base + 1, info->index, offsets, lens, err)) < 0)
+        goto fail;
+    if ((rc = append_snapshot(wal, info, bytes, scratch, chunk_offsets, err)) < 0) goto fail;
+    if (node->committed > info->index &&
+        (rc = copy_commits(node, wal, new_base, info->index + 1, node->committed, offsets, lens, err)) < 0)
+        goto fail;
+    size_t vlen = bft_core_own_votes(node->core, votes, vote_cap);
+    for (size_t off = 0; off < vlen; off += BFT_VOTE_RECORD_BYTES)
+        if ((rc = bft_wal_append(wal, BFT_RECORD_VOTE, votes + off, BFT_VOTE_RECORD_BYTES, err)) < 0) goto fail;
+    if ((rc = bft_wal_sync(wal, err)) < 0 || (rc = bft_wal_rename(wal, node->config.wal_path, err)) < 0) goto fail;
+
+    /* The new WAL is the member's now. */
+    int fd = open(node->config.wal_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", node->config.wal_path);
+        bft_wal_close(wal);
+        halt(node, err); /* it cannot read its own WAL: stop voting */
+        goto out;
+    }
+    close(node->read_fd);
+    node->read_fd = fd;
+    bft_wal_close(node->wal);
+    node->wal = wal;
+    node->synced = node->appended;
+    node->base = new_base;
+    node->base_height = base_height;
+    memcpy(node->base_hash, base_hash, BFT_HASH_BYTES);
+    free(node->commit_offset);
+    free(node->commit_len);
+    node->commit_offset = offsets;
+    node->commit_len = lens;
+    node->commit_cap = keep;
+    offsets = NULL;
+    lens = NULL;
+    free(node->snap_chunk);
+    node->snap_chunk = chunk_offsets;
+    node->snap_chunks = chunks;
+    chunk_offsets = NULL;
+    node->snap = *info;
+    node->snapshot_index = info->index;
+    pthread_mutex_lock(&node->lock);
+    node->status.snapshot_index = info->index;
+    node->status.first_index = new_base + 1;
+    node->status.wal_bytes = bft_wal_size(wal);
+    pthread_mutex_unlock(&node->lock);
+    goto out;
+fail:
+    bft_wal_close(wal);
+    unlink(tmp);
+out:
+    free(scratch);
+    free(votes);
+    free(offsets);
+    free(chunk_offsets);
+    free(lens);
+    return rc;
+}
+
+/*
+ * Takes a snapshot of the application's state after block index (just delivered) and
+ * compacts the WAL around it, keeping retain_commits blocks before it for members that lag
+ * a little. Snapshots fall on multiples of snapshot_every, so every member's snapshot of an
+ * index is the same bytes, which state transfer relies on. A failure keeps the old WAL.
+ */
+static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
+{
+    struct cohort_error err = {0};
+    uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
+    uint64_t retain = node->config.retain_commits ? node->config.retain_commits : 4 * (uint64_t)every;
+    uint64_t new_base = index > retain ? index - retain : 0;
+    if (new_base < node->base) new_base = node->base;
+    uint64_t base_height = node->base_height;
+    uint8_t base_hash[BFT_HASH_BYTES];
+    memcpy(base_hash, node->base_hash, BFT_HASH_BYTES);
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = node->config.snapshot(node->config.arg, index, &bytes, &len);
+    if (rc < 0 || (bytes == NULL && len > 0) || len > BFT_SNAPSHOT_MAX_BYTES) {
+        cohort_error_set(&err, BFT_E_INVALID, "bft", "the application gave no snapshot (code %d, %zu bytes)", rc, len);
+        goto fail;
+    }
+    if (new_base > node->base) { /* the tip before the first kept block: block new_base itself */
+        size_t n = 0;
+        if (read_commit(node, new_base, &n, &err) < 0 ||
+            bft_commit_decode(node->record, n, node->config.core.instance, node->config.core.payload_max_bytes,
+                              node->replay, &err) < 0)
+            goto fail;
+        base_height = node->replay->block.header.height;
+        memcpy(base_hash, node->replay->hash, BFT_HASH_BYTES);
+    }
+    struct bft_snapshot_offer info = {.index = index, .height = height, .len = len};
+    memcpy(info.hash, hash, BFT_HASH_BYTES);
+    keccak256(bytes ? bytes : (const uint8_t *)"", len, info.digest);
+    if (rewrite_wal(node, new_base, base_height, base_hash, &info, bytes, &err) < 0) goto fail;
+    COUNT(node, snapshots, 1);
+    log_info("bft node took a snapshot and compacted its WAL",
+             "member=%u index=%llu bytes=%zu first_index=%llu wal_bytes=%llu", node->self,
+             (unsigned long long)index, len, (unsigned long long)new_base + 1,
+             (unsigned long long)bft_wal_size(node->wal));
+    node->snapshot_failed_logged = false;
+    free(bytes);
+    return;
+fail:
+    if (!node->snapshot_failed_logged)
+        log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
+                 "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)index, err.message);
+    node->snapshot_failed_logged = true;
+    free(bytes);
+}
+
+/* ---- State transfer: a member behind every peer's retained log fetches a snapshot ---- */
+
+/* Tells peer, which asked for blocks before base, about this member's snapshot (signed). */
+static void send_offer(struct bft_node *node, uint32_t peer)
+{
+    if (node->snapshot_index == 0) return;
+    uint8_t f[BFT_OFFER_BYTES], digest[BFT_HASH_BYTES], signature[BFT_SIGNATURE_BYTES];
+    bft_offer_digest(node->config.core.instance, &node->snap, digest);
+    if (secp_sign(node->config.core.private_key, digest, signature, NULL) < 0) return;
+    bft_offer_encode(node->config.core.instance, &node->snap, signature, f);
+    enqueue(node, peer, f, sizeof f, 0);
+}
+
+static void send_get(struct bft_node *node)
+{
+    uint8_t f[GET_BYTES];
+    f[0] = FRAME_GET;
+    be_put(f + 1, node->fetch.index, 8);
+    be_put(f + 9, node->fetch_next, 4);
+    enqueue(node, node->fetch_source, f, sizeof f, 0);
+}
+
+static void fetch_stop(struct bft_node *node)
+{
+    node->fetching = false;
+    free(node->fetch_bytes);
+    node->fetch_bytes = NULL;
+    uv_timer_stop(&node->fetch_timer);
+}
+
+/*
+ * Starts (or moves) a fetch of a snapshot that f+1 members offered identically (so at
+ * least one honest member holds it), from one of them that has not sent bad bytes.
+ */
+static void fetch_maybe_start(struct bft_node *node);
+
+static void on_fetch_stalled(uv_timer_t *timer)
+{
+    struct bft_node *node = timer->loop->data;
+    if (!node->fetching) return;
+    log_warn("bft node: a snapshot source stalled; trying another member", "member=%u source=%u index=%llu",
+             node->self, node->fetch_source, (unsigned long long)node->fetch.index);
+    node->offered[node->fetch_source] = false; /* it must offer again to be used */
+    fetch_stop(node);
+    fetch_maybe_start(node);
+}
+
+static void fetch_maybe_start(struct bft_node *node)
+{
+    if (node->fetching || node->halted || node->config.restore == NULL) return;
+    uint32_t f = (node->n - 1) / 3;
+    for (uint32_t a = 0; a < node->n; a++) {
+        if (!node->offered[a] || node->offer[a].index <= node->committed) continue;
+        uint32_t same = 0;
+        for (uint32_t b = 0; b < node->n; b++)
+            if (node->offered[b] && memcmp(&node->offer[a], &node->offer[b], sizeof node->offer[a]) == 0) same++;
+        if (same < f + 1) continue;
+        /* Vouched for: fetch it from one of those members that has not failed us. */
+        for (uint32_t src = 0; src < node->n; src++) {
+            if (!node->offered[src] || (node->fetch_refused & (1u << src)) ||
+                memcmp(&node->offer[a], &node->offer[src], sizeof node->offer[a]) != 0)
+                continue;
+            node->fetch = node->offer[a];
+            node->fetch_bytes = malloc(node->fetch.len ? node->fetch.len : 1);
+            if (node->fetch_bytes == NULL) return;
+            node->fetching = true;
+            node->fetch_source = src;
+            node->fetch_next = 0;
+            node->fetch_chunks = chunk_count(node->fetch.len);
+            log_info("bft node is behind every peer's log: fetching a snapshot", "member=%u index=%llu bytes=%llu "
+                     "source=%u vouched_by=%u",
+                     node->self, (unsigned long long)node->fetch.index, (unsigned long long)node->fetch.len, src,
+                     same);
+            send_get(node);
+            uv_timer_start(&node->fetch_timer, on_fetch_stalled, FETCH_STALL_MS, 0);
+            return;
+        }
+    }
+}
+
+/* An OFFER from peer: checked (bft_offer_decode, then its signature) and remembered. */
+static void on_offer(struct bft_node *node, uint32_t peer, const uint8_t *f, uint32_t len)
+{
+    struct bft_snapshot_offer info;
+    uint8_t signature[BFT_SIGNATURE_BYTES], digest[BFT_HASH_BYTES], address[BFT_ADDRESS_BYTES];
+    struct cohort_error err;
+    if (bft_offer_decode(f, len, node->config.core.instance, &info, signature, &err) < 0) return;
+    bft_offer_digest(node->config.core.instance, &info, digest);
+    if (secp_recover_address(digest, signature, SECP_S_LOW, address, NULL) < 0 ||
+        memcmp(address, node->config.core.members.address[peer], BFT_ADDRESS_BYTES) != 0)
+        return;
+    node->offered[peer] = true;
+    node->offer[peer] = info;
+    fetch_maybe_start(node);
+}
+
+/* A GET from peer: one chunk of this member's snapshot, read from the WAL. */
+static void on_get(struct bft_node *node, uint32_t peer, const uint8_t *f, uint32_t len)
+{
+    if (len != GET_BYTES || node->snapshot_index == 0 || be_get(f + 1, 8) != node->snap.index) return;
+    uint32_t chunk = (uint32_t)be_get(f + 9, 4);
+    if (chunk >= node->snap_chunks) return;
+    uint64_t n = chunk_len(&node->snap, chunk), done = 0;
+    uint8_t *out = node->send_buffer;
+    out[0] = FRAME_CHUNK;
+    be_put(out + 1, node->snap.index, 8);
+    be_put(out + 9, chunk, 4);
+    while (done < n) {
+        ssize_t got = pread(node->read_fd, out + CHUNK_HEADER_BYTES + done, n - done,
+                            (off_t)(node->snap_chunk[chunk] + SNAPSHOT_HEADER_BYTES + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return;
+        done += (uint64_t)got;
+    }
+    enqueue(node, peer, out, CHUNK_HEADER_BYTES + n, 0);
+}
+
+/* Installs the fetched snapshot: the application, the WAL, then the core jumps to it. */
+static void fetch_install(struct bft_node *node)
+{
+    struct cohort_error err = {0};
+    struct bft_snapshot_offer info = node->fetch;
+    uint8_t *bytes = node->fetch_bytes;
+    node->fetch_bytes = NULL;
+    fetch_stop(node);
+    if (info.index <= node->committed) {
+        free(bytes);
+        return;
+    }
+    /* The application first: a snapshot it cannot read is not installed. */
+    if (node->config.restore(node->config.arg, info.index, bytes, (size_t)info.len, &err) < 0) {
+        log_error("bft node: the application refused a snapshot that f+1 members vouched for", "member=%u index=%llu "
+                  "error=\"%s\"",
+                  node->self, (unsigned long long)info.index, err.message);
+        free(bytes);
+        return;
+    }
+    /* The WAL restarts at the snapshot; the blocks before it are gone for good. */
+    node->committed = node->applied = info.index; /* no COMMIT record is kept: the WAL starts after it */
+    if (rewrite_wal(node, info.index, info.height, info.hash, &info, bytes, &err) < 0) {
+        halt(node, &err); /* the application moved on and the WAL could not follow: restart */
+        free(bytes);
+        return;
+    }
+    free(bytes);
+    memset(node->offered, 0, sizeof node->offered);
+    COUNT(node, snapshots_installed, 1);
+    log_info("bft node installed a snapshot", "member=%u index=%llu", node->self, (unsigned long long)info.index);
+    struct bft_event ev = {.type = BFT_EVENT_JUMP, .bytes = info.hash, .len = BFT_HASH_BYTES, .height = info.height,
+                           .index = info.index};
+    if (drive(node, &ev, &err) < 0)
+        log_error("bft node: the core refused the snapshot's tip", "member=%u error=\"%s\"", node->self, err.message);
+}
+
+/* A CHUNK from peer: the next piece of the snapshot being fetched from it. */
+static void on_chunk(struct bft_node *node, uint32_t peer, const uint8_t *f, uint32_t len)
+{
+    if (!node->fetching || peer != node->fetch_source || len < CHUNK_HEADER_BYTES) return;
+    if (be_get(f + 1, 8) != node->fetch.index || be_get(f + 9, 4) != node->fetch_next) return;
+    uint64_t n = chunk_len(&node->fetch, node->fetch_next);
+    if (len - CHUNK_HEADER_BYTES != n) return;
+    memcpy(node->fetch_bytes + (uint64_t)node->fetch_next * SNAPSHOT_CHUNK_BYTES, f + CHUNK_HEADER_BYTES, n);
+    node->fetch_next++;
+    uv_timer_start(&node->fetch_timer, on_fetch_stalled, FETCH_STALL_MS, 0);
+    if (node->fetch_next < node->fetch_chunks) {
+        send_get(node);
+        uv_timer_start(&node->fetch_timer, on_fetch_stalled, FETCH_STALL_MS, 0);
+        return;
+    }
+    uint8_t digest[BFT_HASH_BYTES];
+    keccak256(node->fetch_bytes, node->fetch.len, digest);
+    if (memcmp(digest, node->fetch.digest, BFT_HASH_BYTES) != 0) {
+        log_warn("bft node: a snapshot's bytes do not match the digest its members vouched for; trying another",
+                 "member=%u source=%u index=%llu", node->self, peer, (unsigned long long)node->fetch.index);
+        node->fetch_refused |= 1u << peer;
+        fetch_stop(node);
+        fetch_maybe_start(node);
+        return;
+    }
+    fetch_install(node);
+}
+
 /*
  * The barrier of the group commit: one fdatasync for every record appended since the last
  * one, then the frames that waited for it are written and the application hears of the
@@ -624,17 +1088,10 @@ static void barrier(struct bft_node *node)
     }
     while (node->applied < node->committed) {
         uint64_t i = node->applied + 1;
-        size_t len = node->commit_len[i], done = 0;
-        while (done < len) {
-            ssize_t got = pread(node->read_fd, node->record + done, len - done, (off_t)(node->commit_offset[i] + done));
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0) {
-                cohort_error_errno(&err, BFT_E_IO, "bft", got < 0 ? errno : EIO, "node: read back commit %llu",
-                                   (unsigned long long)i);
-                halt(node, &err);
-                return;
-            }
-            done += (size_t)got;
+        size_t len = 0;
+        if (read_commit(node, i, &len, &err) < 0) {
+            halt(node, &err);
+            return;
         }
         if (bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
                               node->replay, &err) < 0) {
@@ -643,6 +1100,12 @@ static void barrier(struct bft_node *node)
         }
         node->applied = i;
         if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, false);
+        uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
+        if (node->config.snapshot != NULL && i % every == 0) {
+            uint8_t hash[BFT_HASH_BYTES];
+            memcpy(hash, node->replay->hash, BFT_HASH_BYTES);
+            take_snapshot(node, i, node->replay->block.header.height, hash);
+        }
     }
 }
 
@@ -731,6 +1194,7 @@ static void open_link(struct link *link)
     struct peer *p = &node->peers[link->peer];
     if (link->outgoing) {
         p->backoff_ms = BACKOFF_MIN_MS;
+        p->down_since_ms = 0;
         COUNT(node, peers_connected, 1);
         flush(node, link->peer);
     } else {
@@ -788,6 +1252,18 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
             return;
         }
         COUNT(node, frames_received, 1);
+        if (bytes[0] == FRAME_OFFER) {
+            on_offer(node, link->peer, bytes, len);
+            return;
+        }
+        if (bytes[0] == FRAME_GET) {
+            on_get(node, link->peer, bytes, len);
+            return;
+        }
+        if (bytes[0] == FRAME_CHUNK) {
+            on_chunk(node, link->peer, bytes, len);
+            return;
+        }
         if (bytes[0] == BFT_ENTRY_FRAME) {
             /* An entry a member forwarded: pending here too, not forwarded again. A full
                next block drops it (the member that took it from a client retries). */
@@ -952,6 +1428,7 @@ static void close_all(struct bft_node *node)
     uv_close((uv_handle_t *)&node->core_timer[1], handle_closed);
     uv_close((uv_handle_t *)&node->batch_timer, handle_closed);
     uv_close((uv_handle_t *)&node->barrier_before_poll, handle_closed);
+    uv_close((uv_handle_t *)&node->fetch_timer, handle_closed);
     uv_close((uv_handle_t *)&node->barrier_after_poll, handle_closed);
     uv_close((uv_handle_t *)&node->wake, handle_closed);
 }
@@ -963,6 +1440,7 @@ static void on_wake(uv_async_t *async)
     bool stop = node->stop_requested;
     pthread_mutex_unlock(&node->lock);
     if (stop) {
+        barrier(node); /* a clean stop: what was appended is synced, and the application hears of it */
         close_all(node);
         return;
     }
@@ -993,19 +1471,118 @@ struct replay_ctx {
     struct cohort_error *err;
 };
 
+/*
+ * One WAL record at start. The core takes every record; the node indexes the COMMIT
+ * records, notes the BASE, and reassembles the newest complete snapshot. The application
+ * hears of it all after the scan (deliver_replay).
+ */
 static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
 {
     struct replay_ctx *r = arg;
     struct bft_node *node = r->node;
     int rc = bft_core_restore(node->core, type, payload, len, r->err);
     if (rc < 0) return cohort_error_wrap(r->err, "record at offset %llu", (unsigned long long)offset);
-    if (type != BFT_RECORD_COMMIT) return 0;
-    rc = bft_commit_decode(payload, len, node->config.core.instance, node->config.core.payload_max_bytes, node->replay,
-                           r->err);
-    if (rc < 0) return cohort_error_wrap(r->err, "record at offset %llu", (unsigned long long)offset);
-    rc = remember_commit(node, node->replay->block.header.index, offset + BFT_WAL_HEADER_BYTES, len, r->err);
-    if (rc < 0) return rc;
-    if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, true);
+    switch (type) {
+    case BFT_RECORD_BASE:
+        node->base = be_get(payload, 8);
+        node->base_height = be_get(payload + 8, 8);
+        memcpy(node->base_hash, payload + 16, BFT_HASH_BYTES);
+        node->committed = node->base;
+        return 0;
+    case BFT_RECORD_COMMIT:
+        rc = bft_commit_decode(payload, len, node->config.core.instance, node->config.core.payload_max_bytes,
+                               node->replay, r->err);
+        if (rc < 0) return cohort_error_wrap(r->err, "record at offset %llu", (unsigned long long)offset);
+        return remember_commit(node, node->replay->block.header.index, offset + BFT_WAL_HEADER_BYTES, len, r->err);
+    case BFT_RECORD_SNAPSHOT: {
+        if (len < SNAPSHOT_HEADER_BYTES)
+            return cohort_error_set(r->err, BFT_E_CORRUPT, "bft", "snapshot record at offset %llu: %zu bytes",
+                                    (unsigned long long)offset, len);
+        struct bft_snapshot_offer info = {.index = be_get(payload, 8), .height = be_get(payload + 8, 8),
+                                     .len = be_get(payload + 48, 8)};
+        memcpy(info.hash, payload + 16, BFT_HASH_BYTES);
+        uint64_t at = be_get(payload + 56, 8);
+        size_t chunk = len - SNAPSHOT_HEADER_BYTES;
+        if (at == 0) { /* the first chunk of a snapshot: start reading it */
+            free(node->reading_snapshot);
+            free(node->reading_chunk);
+            node->reading_snapshot = NULL;
+            node->reading_chunk = NULL;
+            if (info.index != node->committed || info.len > BFT_SNAPSHOT_MAX_BYTES)
+                return cohort_error_set(r->err, BFT_E_CORRUPT, "bft",
+                                        "snapshot record at offset %llu: index %llu (the log is at %llu), %llu bytes",
+                                        (unsigned long long)offset, (unsigned long long)info.index,
+                                        (unsigned long long)node->committed, (unsigned long long)info.len);
+            node->reading_snapshot = malloc(info.len ? info.len : 1);
+            node->reading_chunk = malloc(chunk_count(info.len) * sizeof *node->reading_chunk);
+            if (node->reading_snapshot == NULL || node->reading_chunk == NULL)
+                return cohort_error_set(r->err, BFT_E_NOMEM, "bft", "out of memory for a snapshot of %llu bytes",
+                                        (unsigned long long)info.len);
+            node->reading = info;
+            node->reading_have = 0;
+            node->reading_chunks = 0;
+        }
+        if (node->reading_snapshot == NULL || info.index != node->reading.index ||
+            info.height != node->reading.height || memcmp(info.hash, node->reading.hash, BFT_HASH_BYTES) != 0 ||
+            info.len != node->reading.len || at != node->reading_have || at % SNAPSHOT_CHUNK_BYTES != 0 ||
+            chunk != chunk_len(&info, node->reading_chunks))
+            return cohort_error_set(r->err, BFT_E_CORRUPT, "bft",
+                                    "snapshot record at offset %llu does not continue the snapshot before it",
+                                    (unsigned long long)offset);
+        memcpy(node->reading_snapshot + at, payload + SNAPSHOT_HEADER_BYTES, chunk);
+        node->reading_chunk[node->reading_chunks++] = offset + BFT_WAL_HEADER_BYTES;
+        node->reading_have += chunk;
+        if (node->reading_chunks == chunk_count(info.len)) { /* complete: the newest snapshot */
+            free(node->replay_snapshot);
+            free(node->snap_chunk);
+            node->replay_snapshot = node->reading_snapshot;
+            node->snap_chunk = node->reading_chunk;
+            node->snap_chunks = node->reading_chunks;
+            node->snap = node->reading;
+            keccak256(node->replay_snapshot, node->snap.len, node->snap.digest);
+            node->snapshot_index = info.index;
+            node->reading_snapshot = NULL;
+            node->reading_chunk = NULL;
+        }
+        return 0;
+    }
+    default: return 0;
+    }
+}
+
+/*
+ * After the scan: the application gets the newest snapshot (restore), then every block
+ * after it (on_commit, replaying = true), read back from the WAL.
+ */
+static int deliver_replay(struct bft_node *node, struct cohort_error *err)
+{
+    uint64_t from = node->base + 1;
+    if (node->snapshot_index > 0 || node->base > 0) {
+        if (node->snapshot_index == 0)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+                                    "%s: compacted (its log starts after block %llu) but holds no whole snapshot; "
+                                    "restore this member",
+                                    node->config.wal_path, (unsigned long long)node->base);
+        if (node->config.restore == NULL)
+            return cohort_error_set(err, BFT_E_INVALID, "bft", "%s holds a snapshot, and the node has no restore function",
+                                    node->config.wal_path);
+        int rc = node->config.restore(node->config.arg, node->snapshot_index, node->replay_snapshot,
+                                      (size_t)node->snap.len, err);
+        if (rc < 0) return cohort_error_wrap(err, "%s: snapshot at block %llu", node->config.wal_path,
+                                             (unsigned long long)node->snapshot_index);
+        from = node->snapshot_index + 1;
+    }
+    free(node->replay_snapshot);
+    node->replay_snapshot = NULL;
+    for (uint64_t i = from; i <= node->committed; i++) {
+        size_t len = 0;
+        int rc = read_commit(node, i, &len, err);
+        if (rc < 0) return rc;
+        rc = bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
+                               node->replay, err);
+        if (rc < 0) return cohort_error_wrap(err, "%s: commit %llu", node->config.wal_path, (unsigned long long)i);
+        if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, true);
+    }
     return 0;
 }
 
@@ -1027,6 +1604,11 @@ static void node_free(struct bft_node *node, bool loop_made)
     free(node->queue);
     free(node->commit_offset);
     free(node->commit_len);
+    free(node->replay_snapshot);
+    free(node->reading_snapshot);
+    free(node->reading_chunk);
+    free(node->snap_chunk);
+    free(node->fetch_bytes);
     free(node->read_buffer);
     free(node->record);
     free(node->send_buffer);
@@ -1095,12 +1677,30 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node_free(node, false);
         return rc;
     }
-    node->applied = node->committed; /* the replay told the application of every commit */
     node->read_fd = open(config->wal_path, O_RDONLY | O_CLOEXEC);
     if (node->read_fd < 0) {
         rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", config->wal_path);
         node_free(node, false);
         return rc;
+    }
+    free(node->reading_snapshot); /* a snapshot cut off by a crash: the one before it counts */
+    free(node->reading_chunk);
+    node->reading_snapshot = NULL;
+    node->reading_chunk = NULL;
+    rc = deliver_replay(node, err);
+    if (rc < 0) {
+        node_free(node, false);
+        return rc;
+    }
+    node->applied = node->committed; /* the application has heard of every commit */
+    {
+        node->status.snapshot_index = node->snapshot_index;
+        node->status.first_index = node->base + 1;
+        node->status.wal_bytes = bft_wal_size(node->wal);
+    }
+    if (config->snapshot != NULL && config->restore == NULL) {
+        node_free(node, false);
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: a snapshot function needs a restore function");
     }
     publish_core_status(node);
 
@@ -1121,6 +1721,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node->core_timer[i].data = (void *)i;
     }
     uv_timer_init(&node->loop, &node->batch_timer);
+    uv_timer_init(&node->loop, &node->fetch_timer);
     uv_prepare_init(&node->loop, &node->barrier_before_poll);
     uv_prepare_start(&node->barrier_before_poll, on_barrier_before_poll);
     uv_check_init(&node->loop, &node->barrier_after_poll);
@@ -1130,6 +1731,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         struct peer *p = &node->peers[i];
         uv_ip4_addr(ips[i], ports[i], &p->address);
         p->backoff_ms = BACKOFF_MIN_MS;
+        p->down_since_ms = uv_now(&node->loop); /* frames wait for the first connection, briefly */
         if (i == node->self) continue;
         uv_timer_init(&node->loop, &p->reconnect_timer);
         p->reconnect_timer.data = (void *)(uintptr_t)i;

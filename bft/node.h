@@ -42,6 +42,23 @@
  */
 typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool replaying);
 
+/*
+ * Snapshots (docs/bft.md "Snapshots"). bft_snapshot_fn gives the application's state after
+ * the block at log index `index` (the last one on_commit delivered), as bytes in a malloc'd
+ * buffer the node frees; it runs on the node's thread. Returns 0, or a negative code (the
+ * node logs it and tries again after the next snapshot_every commits).
+ *
+ * bft_restore_fn replaces the application's state with a snapshot's: during bft_node_start
+ * on the caller's thread, before on_commit(replaying = true) delivers the blocks after
+ * index; and on the node's thread when the member was so far behind that it fetched a
+ * snapshot from the others (f+1 of them vouched for its digest), before on_commit delivers
+ * the blocks after it. The bytes are valid for the call. Returns 0, or a negative code with
+ * err filled: the start fails with it (a snapshot the application cannot read is
+ * corruption); a fetched snapshot is then not installed.
+ */
+typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_t *len);
+typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
+
 struct bft_node_config {
     struct bft_config core;                      /* instance, members, self, key, sizes, timeout */
     char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX]; /* each member's "ip:port" (IPv4) */
@@ -49,6 +66,11 @@ struct bft_node_config {
     uint32_t queue_max_bytes;                    /* per peer; 0: 16 MiB */
     uint32_t batch_delay_us;                     /* how long a leader waits for more entries; 0: none */
     bft_commit_fn on_commit;
+    bft_snapshot_fn snapshot;                    /* NULL: the WAL is never compacted */
+    bft_restore_fn restore;                      /* needed with snapshot */
+    uint32_t snapshot_every;                     /* commits between snapshots; 0: 8192 */
+    uint32_t retain_commits;                     /* commits kept before a snapshot, for peers that
+                                                    lag; 0: 4 x snapshot_every */
     void *arg;
     bool equivocate; /* Byzantine tests only: as leader, send a different block to half the
                         members (cohort-core sets it only in its test build) */
@@ -64,6 +86,12 @@ struct bft_node_status {
     uint64_t links_refused;            /* failed handshakes, oversized frames */
     uint64_t submits_pending;          /* entries not yet handed to the core */
     uint64_t proposals_equivocated;    /* equivocate mode only: second blocks sent */
+    uint64_t snapshots;                /* snapshots taken (compactions) since start */
+    uint64_t snapshot_index;           /* the log index of the newest snapshot in the WAL (0: none) */
+    uint64_t first_index;              /* the oldest COMMIT the WAL holds, which sync can serve */
+    uint64_t wal_bytes;                /* the WAL's records */
+    uint64_t sync_too_old;             /* sync requests for blocks before first_index: a snapshot offered */
+    uint64_t snapshots_installed;      /* snapshots fetched from other members (state transfer) */
     bool halted;                       /* the WAL failed: the node no longer votes; restart it */
 };
 
@@ -123,6 +151,39 @@ void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8
  */
 int bft_hello_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint16_t self, uint32_t member_count,
                      uint16_t *from, uint8_t nonce[32], struct cohort_error *err);
+
+/*
+ * A snapshot a member offers to a member that asks for blocks it no longer keeps (docs/bft.md
+ * "State transfer"): the application's state after block `index` (at `height`, with hash
+ * `hash`), `len` bytes whose keccak256 is `digest`.
+ */
+struct bft_snapshot_offer {
+    uint64_t index, height;
+    uint8_t hash[BFT_HASH_BYTES];
+    uint64_t len;
+    uint8_t digest[BFT_HASH_BYTES];
+};
+
+#define BFT_OFFER_BYTES 162                  /* 0xE1 | instance u64 | index u64 | height u64 | hash 32 |
+                                                len u64 | digest 32 | signature 65 */
+#define BFT_OFFER_FRAME 0xE1
+#define BFT_SNAPSHOT_MAX_BYTES (1ull << 30)  /* the largest snapshot a member takes or accepts */
+
+/* The hash an OFFER's signature covers: keccak256("cohort-bft-snapshot-v1" || instance || the fields). */
+void bft_offer_digest(uint64_t instance, const struct bft_snapshot_offer *offer, uint8_t out[BFT_HASH_BYTES]);
+
+/* Writes the OFFER frame for offer, signed with signature (over bft_offer_digest). */
+void bft_offer_encode(uint64_t instance, const struct bft_snapshot_offer *offer,
+                      const uint8_t signature[BFT_SIGNATURE_BYTES], uint8_t out[BFT_OFFER_BYTES]);
+
+/*
+ * Decodes an OFFER frame strictly: exactly BFT_OFFER_BYTES, the marker, the instance, an
+ * index >= 1, a height >= index, a length <= BFT_SNAPSHOT_MAX_BYTES. Does not check the
+ * signature (the caller knows the sender's address). Returns 0, or BFT_E_INVALID naming the
+ * field.
+ */
+int bft_offer_decode(const uint8_t *bytes, size_t len, uint64_t instance, struct bft_snapshot_offer *out,
+                     uint8_t signature[BFT_SIGNATURE_BYTES], struct cohort_error *err);
 
 /* The hash an AUTH signs: keccak256("cohort-bft-link-v1" || instance || from || to || their_nonce). */
 void bft_auth_digest(uint64_t instance, uint16_t from, uint16_t to, const uint8_t their_nonce[32],

@@ -475,7 +475,7 @@ static void boot(struct sim *s, int a)
     nd->boots++;
     nd->up = true;
     nd->crash_armed = false;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
     step(s, a, &start);
 }
 
@@ -877,14 +877,14 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         case EV_DELIVER:
             if (nd->up) {
                 result->messages++;
-                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0, 0};
+                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0, 0, 0};
                 step(s, ev.node, &e);
             }
             free(ev.bytes);
             break;
         case EV_TIMER:
             if (nd->up && ev.token == nd->timer_token[ev.timer & 1]) {
-                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer};
+                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer, 0};
                 step(s, ev.node, &e);
             }
             break;
@@ -893,7 +893,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                 uint8_t entry[48];
                 size_t len = 8 + (size_t)rnd_below(s, 40);
                 for (size_t i = 0; i < len; i++) entry[i] = (uint8_t)rnd(s);
-                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0, 0};
+                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0, 0, 0};
                 step(s, ev.node, &e);
             }
             break;

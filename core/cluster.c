@@ -35,6 +35,7 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
 {
     memset(out, 0, sizeof *out);
     out->timeout_ms = 300;
+    out->snapshot_every = CLUSTER_SNAPSHOT_EVERY_DEFAULT;
     if (len > CLUSTER_FILE_MAX_BYTES)
         return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "cluster file: %zu bytes, over the cap of %u", len,
                                 CLUSTER_FILE_MAX_BYTES);
@@ -57,6 +58,11 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
             rc = parse_u64(item, "timeout_ms", 60000, &t, err);
             if (rc == 0 && t < 20) rc = BAD("timeout_ms must be at least 20");
             out->timeout_ms = (uint32_t)t;
+        } else if (strcmp(k, "snapshot_every") == 0) {
+            uint64_t e;
+            rc = parse_u64(item, "snapshot_every", 10000000, &e, err);
+            if (rc == 0 && e < 16) rc = BAD("snapshot_every must be at least 16");
+            out->snapshot_every = (uint32_t)e;
         } else if (strcmp(k, "members") == 0) {
             have_members = true;
             if (!cJSON_IsArray(item)) {
@@ -130,7 +136,7 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
             }
         } else {
             rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
-                                  "cluster file: unknown key '%s' (instance, timeout_ms, members, admins)", k);
+                                  "cluster file: unknown key '%s' (instance, timeout_ms, snapshot_every, members, admins)", k);
         }
         if (rc < 0) break;
     }

@@ -5,6 +5,8 @@
  *   {
  *     "instance": 1,                 the log's instance: keeps two clusters' messages apart
  *     "timeout_ms": 300,             the BFT height timeout (optional; 300)
+ *     "snapshot_every": 8192,        log blocks between snapshots of the store, which compact
+ *                                    the WAL (optional; 8192, at least 16)
  *     "members": [                   4 to 32 node-cores, in the order every member uses
  *       {"address": "0x…", "endpoint": "127.0.0.1:19500"}, …
  *     ],
@@ -25,10 +27,12 @@
 
 #define CLUSTER_FILE_MAX_BYTES (64u * 1024)
 #define CLUSTER_ADMINS_MAX 8
+#define CLUSTER_SNAPSHOT_EVERY_DEFAULT 8192
 
 struct cluster {
     uint64_t instance;
     uint32_t timeout_ms;
+    uint32_t snapshot_every;
     uint32_t count;
     uint8_t address[BFT_MEMBERS_MAX][20];
     char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX];

@@ -129,6 +129,34 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     pthread_cond_broadcast(&svc->changed);
 }
 
+/* The BFT node's snapshot callback, on its thread: the whole store after block index. */
+static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
+{
+    struct config_service *svc = arg;
+    struct cohort_error err = {0};
+    pthread_mutex_lock(&svc->lock);
+    int rc = cs_store_snapshot(svc->store, bytes, len, &err);
+    uint64_t revision = cs_store_revision(svc->store);
+    pthread_mutex_unlock(&svc->lock);
+    if (rc < 0) log_warn("config store: no snapshot", "index=%llu error=\"%s\"", (unsigned long long)index, err.message);
+    else log_debug("config store snapshot", "index=%llu revision=%llu bytes=%zu", (unsigned long long)index,
+                   (unsigned long long)revision, *len);
+    return rc;
+}
+
+/* The BFT node's restore callback, at start: the store becomes the snapshot's. */
+static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
+{
+    struct config_service *svc = arg;
+    pthread_mutex_lock(&svc->lock);
+    int rc = cs_store_restore(svc->store, bytes, len, err);
+    pthread_mutex_unlock(&svc->lock);
+    if (rc < 0) return cohort_error_wrap(err, "config store snapshot at block %llu", (unsigned long long)index);
+    log_info("config store restored from a snapshot", "index=%llu revision=%llu", (unsigned long long)index,
+             (unsigned long long)cs_store_revision(svc->store));
+    return 0;
+}
+
 /* ---- Start and stop ---- */
 
 int config_service_start(const struct config_service_options *o, struct config_service **out, struct cohort_error *err)
@@ -188,6 +216,9 @@ int config_service_start(const struct config_service_options *o, struct config_s
     memcpy(nc.wal_path, dir, strlen(dir));
     memcpy(nc.wal_path + strlen(dir), "/bft.wal", sizeof "/bft.wal");
     nc.on_commit = on_commit;
+    nc.snapshot = on_snapshot;
+    nc.restore = on_restore;
+    nc.snapshot_every = o->cluster->snapshot_every;
     nc.arg = svc;
     nc.equivocate = o->equivocate;
     int rc = bft_node_start(&nc, &svc->node, err);
@@ -668,6 +699,11 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "frames_received", (double)s.frames_received);
     cJSON_AddNumberToObject(o, "frames_dropped", (double)s.frames_dropped);
     cJSON_AddNumberToObject(o, "links_refused", (double)s.links_refused);
+    cJSON_AddNumberToObject(o, "snapshots", (double)s.snapshots);
+    cJSON_AddNumberToObject(o, "snapshot_index", (double)s.snapshot_index);
+    cJSON_AddNumberToObject(o, "first_index", (double)s.first_index);
+    cJSON_AddNumberToObject(o, "wal_bytes", (double)s.wal_bytes);
+    cJSON_AddNumberToObject(o, "sync_too_old", (double)s.sync_too_old);
     cJSON_AddNumberToObject(o, "submits_pending", (double)s.submits_pending);
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
     out->body = cJSON_PrintUnformatted(o);

@@ -26,6 +26,31 @@
  *   (nsuccess + nfailure) x (type u8 | flags u8 (1: prefix) | key_len u16 | key |
  *               type PUT: value_len u32 | value)
  *   signature 65 = secp_sign(keccak256("cohort-config-v1" || every byte before it))
+ *
+ * Snapshot layout (cs_store_snapshot, cs_store_restore; all integers big-endian; strict: no
+ * trailing bytes, every count and length checked against the bytes present and the caps):
+ *   magic "CCS1" 4 | instance u64 | revision u64 | compact_revision u64 |
+ *   nkeys u32 | nevents u32 | ndedup u32                                  (40 bytes)
+ *   nkeys x   (key_len u16 | key | value_len u32 | value |
+ *              create_revision u64 | mod_revision u64 | version u64)     keys in byte order
+ *   nevents x (type u8 | key_len u16 | key | value_len u32 | value |
+ *              revision u64 | create_revision u64 | version u64)         the watch history,
+ *                                                                         oldest first
+ *   ndedup x  (signer 20 | id 16 | revision u64 | succeeded u8)          the dedup window,
+ *                                                                         oldest first
+ *   checksum 32 = keccak256(every byte before it)
+ * revision is at most CS_REVISION_MAX. A key is as cs_kv has it: 1 <= create_revision <=
+ * mod_revision <= revision, and 1 <= version <= CS_TXN_OPS_MAX x (mod_revision -
+ * create_revision + 1), since one request puts a key at most CS_TXN_OPS_MAX times. An event
+ * is as cs_event has it, revision being its kv.mod_revision: a PUT's versions bounded the
+ * same way, a DELETE with an empty value, create_revision 0 and version 0. compact_revision
+ * is the newest revision evicted from the history (0: none; always before revision unless
+ * both are 0), and the history holds every revision after it: its events' revisions run
+ * from compact_revision + 1 to revision without a gap. It passes CS_HISTORY_MAX events only
+ * when it is one revision. A dedup entry is a request applied within the window: its
+ * signer's address, its id, and the revision and branch (succeeded 0 or 1) a duplicate of it
+ * reports; each (signer, id) once, revisions never decreasing. What the store derives (its
+ * byte count, the history's byte accounting, the dedup hash table) is rebuilt on restore.
  */
 #ifndef COHORT_CORE_CONFIG_STORE_H
 #define COHORT_CORE_CONFIG_STORE_H
@@ -48,6 +73,19 @@
 #define CS_MEMBERS_MAX 32
 #define CS_ID_BYTES 16
 #define CS_SIGNATURE_BYTES 65
+/*
+ * A snapshot's bytes. The largest a store can have: its keys (CS_STORE_BYTES_MAX plus 30
+ * bytes of framing each: 259 MiB); its history (at most 64 MiB of keys and values, or one
+ * revision that alone passes that, such as a delete of every key: 260 MiB); its dedup
+ * window (45 bytes an entry: 4.3 MiB); under 530 MiB in all (config_store.c checks the sum).
+ */
+#define CS_SNAPSHOT_MAX (768u << 20)
+/*
+ * The highest revision a snapshot may hold, so that nothing derived from one (the next
+ * revision, a version) can wrap around. A store applying a million entries a second would
+ * reach it after 9,000 years.
+ */
+#define CS_REVISION_MAX (UINT64_C(1) << 58)
 
 /* Codes of the config store. Append only. Domain "config". */
 enum cs_status {
@@ -201,5 +239,37 @@ int cs_store_watch(const struct cs_store *store, uint64_t from_revision, const u
  * equal on two members iff they hold the same store. For tests and the status page.
  */
 void cs_store_digest(const struct cs_store *store, uint8_t out[32]);
+
+/*
+ * Serializes the whole state of store (layout above) so that a member can restart from it
+ * instead of replaying its log: restored into a store of the same instance and writers, it
+ * gives a store that behaves exactly as this one does (the same results, watches, dedup and
+ * digest for every entry applied after). Does not change store.
+ *   store:   the store to snapshot.
+ *   out:     set to a malloc'd buffer of the snapshot's bytes, which the caller frees; NULL
+ *            on error.
+ *   out_len: set to its length (at most CS_SNAPSHOT_MAX); 0 on error.
+ *   err:     filled on error (may be NULL).
+ * Returns 0, or CS_E_NOMEM (out of memory) or CS_E_RANGE (over CS_SNAPSHOT_MAX, which a
+ * store within its caps never is).
+ */
+int cs_store_snapshot(const struct cs_store *store, uint8_t **out, size_t *out_len, struct cohort_error *err);
+
+/*
+ * Replaces the whole state of store (keys, revision, compact revision, watch history, the
+ * dedup window of request ids) with a snapshot's; store keeps its instance and writers. The
+ * bytes are untrusted: they are decoded strictly (layout above, at most CS_SNAPSHOT_MAX),
+ * the checksum is checked before any field after the magic, and a state no store could
+ * have reached (keys out of order, a revision after the store's, a gap in the history, a
+ * cap passed) is refused. On any error the store is left unchanged.
+ *   store: the store to replace the state of; pointers it handed out (cs_kv, cs_event) are
+ *          invalid after a restore that succeeds.
+ *   bytes: the snapshot, len bytes; the caller keeps them, the store copies what it needs.
+ *   err:   filled on error with the field and its offset (may be NULL).
+ * Returns 0; CS_E_INVALID (malformed, damaged or inconsistent), CS_E_RANGE (a count or
+ * length over its cap), CS_E_INSTANCE (a snapshot of another cluster instance: err names
+ * both) or CS_E_NOMEM.
+ */
+int cs_store_restore(struct cs_store *store, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * fuzz_bft_link.c - libFuzzer target for the link codec of a BFT node (bft/link.c): the
- * frame length prefix and the HELLO decoder. Any input is either refused with an error
- * message or decodes to fields that encode back to the same bytes (HELLO has one
- * spelling). The first bytes also go through the frame parser, at every offset.
+ * frame length prefix, the HELLO decoder and the snapshot OFFER decoder. Any input is either
+ * refused with an error message or decodes to fields that encode back to the same bytes
+ * (HELLO and OFFER have one spelling). The first bytes also go through the frame parser, at
+ * every offset.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -43,6 +44,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(err.code == BFT_E_INVALID);
         assert(err.message[0] != '\0');
+    }
+
+    /* OFFER: the input as it is, and with the marker and the instance put right, so the
+       field checks are reached. */
+    for (int pass = 0; pass < 2; pass++) {
+        uint8_t frame[BFT_OFFER_BYTES];
+        size_t flen = size < sizeof frame ? size : sizeof frame;
+        memcpy(frame, data, flen);
+        if (pass == 1) {
+            if (flen != BFT_OFFER_BYTES) break;
+            frame[0] = BFT_OFFER_FRAME;
+            for (int i = 0; i < 8; i++) frame[1 + i] = (uint8_t)(INSTANCE >> (56 - 8 * i));
+        }
+        struct bft_snapshot_offer offer;
+        uint8_t signature[BFT_SIGNATURE_BYTES];
+        const uint8_t *in = pass == 0 ? data : frame;
+        size_t in_len = pass == 0 ? size : flen;
+        if (bft_offer_decode(in, in_len, INSTANCE, &offer, signature, &err) == 0) {
+            assert(in_len == BFT_OFFER_BYTES);
+            assert(offer.index >= 1 && offer.height >= offer.index && offer.len <= BFT_SNAPSHOT_MAX_BYTES);
+            uint8_t again[BFT_OFFER_BYTES];
+            bft_offer_encode(INSTANCE, &offer, signature, again);
+            assert(memcmp(again, in, BFT_OFFER_BYTES) == 0);
+        } else {
+            assert(err.code == BFT_E_INVALID);
+            assert(err.message[0] != '\0');
+        }
     }
 
     /* Endpoint text (NUL-terminated copy of at most BFT_ENDPOINT_MAX + 8 bytes). */

@@ -46,6 +46,8 @@ struct member {
     uint64_t live_after_replay_error;/* a replayed block after a live one */
     uint64_t order_errors;           /* an index that is not the previous + 1 */
     bool saw_live;
+    uint64_t snapshots_made;         /* snapshot callbacks */
+    uint64_t restored_index;         /* the snapshot the last start restored (0: none) */
 };
 
 struct cluster {
@@ -93,11 +95,64 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
             ck_assert_ptr_nonnull(m->entries);
         }
         size_t n = len < ENTRY_MAX - 1 ? len : ENTRY_MAX - 1;
+        memset(m->entries[m->entry_count], 0, ENTRY_MAX); /* snapshots hold whole slots: same bytes everywhere */
         memcpy(m->entries[m->entry_count], entry, n);
         m->entries[m->entry_count][n] = '\0';
         m->entry_count++;
     }
     pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * The test application's snapshot: its whole state (blocks, their hashes, the entries),
+ * so that a member restarted from a compacted WAL sees the same log as one that replayed
+ * everything.
+ */
+static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
+{
+    struct member *m = arg;
+    pthread_mutex_lock(&m->lock);
+    ck_assert_uint_eq(index, m->blocks);
+    size_t n = 16 + (size_t)m->blocks * 32 + m->entry_count * ENTRY_MAX;
+    uint8_t *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    memcpy(b, &m->blocks, 8);
+    memcpy(b + 8, &m->entry_count, 8);
+    memcpy(b + 16, m->hash + 1, (size_t)m->blocks * 32);
+    memcpy(b + 16 + m->blocks * 32, m->entries, m->entry_count * ENTRY_MAX);
+    m->snapshots_made++;
+    pthread_mutex_unlock(&m->lock);
+    *bytes = b;
+    *len = n;
+    return 0;
+}
+
+static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
+{
+    struct member *m = arg;
+    uint64_t blocks, count;
+    ck_assert_uint_ge(len, 16);
+    memcpy(&blocks, bytes, 8);
+    memcpy(&count, bytes + 8, 8);
+    ck_assert_uint_eq(blocks, index);
+    ck_assert_uint_eq(len, 16 + blocks * 32 + count * ENTRY_MAX);
+    (void)err;
+    pthread_mutex_lock(&m->lock);
+    if (blocks >= m->hash_cap) {
+        m->hash_cap = blocks + 256;
+        m->hash = realloc(m->hash, m->hash_cap * sizeof *m->hash);
+    }
+    if (count > m->entry_cap) {
+        m->entry_cap = count + 256;
+        m->entries = realloc(m->entries, m->entry_cap * sizeof *m->entries);
+    }
+    memcpy(m->hash + 1, bytes + 16, blocks * 32);
+    memcpy(m->entries, bytes + 16 + blocks * 32, count * ENTRY_MAX);
+    m->blocks = blocks;
+    m->entry_count = count;
+    m->restored_index = index;
+    pthread_mutex_unlock(&m->lock);
+    return 0;
 }
 
 static void member_forget(struct member *m)
@@ -373,6 +428,102 @@ START_TEST(a_member_restarts_from_its_wal)
 }
 END_TEST
 
+/*
+ * Snapshots: with a snapshot every 16 commits and 32 kept before it, every member compacts
+ * its WAL; a member restarted from it gets the snapshot through restore and only the blocks
+ * after it through on_commit, and its log equals the others'. A member stopped while the
+ * others commit more blocks than they keep fetches a snapshot from them (state transfer)
+ * and goes on from there with the same store as theirs.
+ */
+START_TEST(the_wal_is_compacted)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19060, 7);
+    for (int i = 0; i < N; i++) {
+        c->m[i].config.snapshot = on_snapshot;
+        c->m[i].config.restore = on_restore;
+        c->m[i].config.snapshot_every = 16;
+        c->m[i].config.retain_commits = 32;
+        c->m[i].config.core.idle_delay_ms = 10;
+        member_start(c, i);
+    }
+    commit_entries(c, "early", 40, all_members, 4, 0xf);
+    /* Idle blocks count too: wait for enough of them for a few compactions. */
+    for (uint64_t t0 = now_ms();;) {
+        struct bft_node_status st = {0};
+        bft_node_get_status(c->m[3].node, &st);
+        if (st.snapshots >= 3 && st.first_index > 1) break;
+        ck_assert_msg(now_ms() - t0 < WAIT_MS, "member 3 made %llu snapshots, first index %llu",
+                      (unsigned long long)st.snapshots, (unsigned long long)st.first_index);
+        sleep_ms(10);
+    }
+    struct bft_node_status before = {0};
+    bft_node_get_status(c->m[3].node, &before);
+    ck_assert_uint_gt(before.snapshot_index, 0);
+    ck_assert_uint_ge(before.snapshot_index + 16, before.core.committed_index); /* a recent one */
+    member_stop(c, 3);
+    struct member *m = &c->m[3];
+    uint64_t had = m->blocks;
+    ck_assert_uint_ge(had, before.snapshot_index);
+
+    /* Restart: the snapshot comes back through restore, then only the blocks after it. */
+    member_forget(m);
+    member_start(c, 3);
+    pthread_mutex_lock(&m->lock);
+    ck_assert_uint_ge(m->restored_index, before.snapshot_index);
+    ck_assert_uint_eq(m->replayed, had - m->restored_index);
+    ck_assert_uint_eq(m->blocks, had);
+    pthread_mutex_unlock(&m->lock);
+
+    /* It goes on with the others. Then member 2 stops while the others commit far more
+       blocks than they keep: on restart it is behind every peer's log. */
+    commit_entries(c, "later", 20, all_members, 4, 0xf);
+    member_stop(c, 2);
+    uint64_t stopped_at = c->m[2].blocks;
+    static const int three[] = {0, 1, 3};
+    commit_entries(c, "while-2-down", 10, three, 3, 0xb);
+    for (uint64_t t0 = now_ms();;) {
+        bool gone = true; /* no member keeps the block after the ones member 2 has */
+        for (int i = 0; i < 3; i++) {
+            struct bft_node_status st = {0};
+            bft_node_get_status(c->m[three[i]].node, &st);
+            gone = gone && st.first_index > stopped_at + 1 && st.snapshot_index > stopped_at;
+        }
+        if (gone) break;
+        ck_assert_msg(now_ms() - t0 < WAIT_MS, "the members still keep block %llu", (unsigned long long)stopped_at + 1);
+        sleep_ms(10);
+    }
+    member_forget(&c->m[2]);
+    member_start(c, 2); /* from its own WAL first: a snapshot of its own, then the blocks after it */
+    commit_entries(c, "while-2-down", 10, NULL, 0, 0x4);
+    commit_entries(c, "last", 10, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    struct bft_node_status st2 = {0};
+    bft_node_get_status(c->m[2].node, &st2);
+    ck_assert_msg(st2.snapshots_installed >= 1, "member 2 installed no snapshot: stopped at %llu, restored %llu, "
+                  "snapshot %llu, first %llu, committed %llu", (unsigned long long)stopped_at,
+                  (unsigned long long)c->m[2].restored_index, (unsigned long long)st2.snapshot_index,
+                  (unsigned long long)st2.first_index, (unsigned long long)st2.core.committed_index);
+    pthread_mutex_lock(&c->m[2].lock);
+    ck_assert_uint_gt(c->m[2].restored_index, stopped_at);
+    pthread_mutex_unlock(&c->m[2].lock);
+    for (int i = 0; i < N; i++) {
+        struct bft_node_status st = {0};
+        bft_node_get_status(c->m[i].node, &st);
+        ck_assert_uint_gt(c->m[i].snapshots_made, 0);
+        ck_assert_uint_eq(st.core.messages_refused, 0);
+    }
+    uint64_t too_old = 0;
+    for (int i = 0; i < 3; i++) {
+        bft_node_get_status(c->m[three[i]].node, &st2);
+        too_old += st2.sync_too_old;
+    }
+    ck_assert_uint_ge(too_old, 2); /* member 2 asked for blocks nobody had, and got offers */
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
 START_TEST(the_leader_stops)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -545,6 +696,7 @@ int main(void)
     tcase_add_test(tc, four_members_commit_one_log);
     tcase_add_test(tc, a_member_restarts_from_its_wal);
     tcase_add_test(tc, the_leader_stops);
+    tcase_add_test(tc, the_wal_is_compacted);
     tcase_add_test(tc, strangers_are_refused);
     tcase_add_test(tc, an_equivocating_leader);
     tcase_add_test(tc, stop_right_after_start);

@@ -31,6 +31,11 @@ static void write_file(const char *path, const char *text)
 
 void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms)
 {
+    tc_make_snapshotting(c, port_base, timeout_ms, 0);
+}
+
+void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every)
+{
     memset(c, 0, sizeof *c);
     const char *build = getenv("COHORT_BUILD_DIR");
     if (build == NULL) die("COHORT_BUILD_DIR is not set", "point it at the build directory");
@@ -64,10 +69,11 @@ void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms)
                  c->bft_port[i]);
         strcat(members, entry);
     }
-    char admin[43], text[6000];
+    char admin[43], text[6000], snapshots[48] = "";
     hex_encode(c->addresses[TC_MEMBERS], 20, admin, sizeof admin);
-    snprintf(text, sizeof text, "{\"instance\":%llu,\"timeout_ms\":%u,\"members\":[%s],\"admins\":[\"%s\"]}\n",
-             (unsigned long long)c->instance, timeout_ms, members, admin);
+    if (snapshot_every) snprintf(snapshots, sizeof snapshots, "\"snapshot_every\":%u,", snapshot_every);
+    snprintf(text, sizeof text, "{\"instance\":%llu,\"timeout_ms\":%u,%s\"members\":[%s],\"admins\":[\"%s\"]}\n",
+             (unsigned long long)c->instance, timeout_ms, snapshots, members, admin);
     snprintf(path, sizeof path, "%s/cluster.json", c->dir);
     write_file(path, text);
 }

@@ -28,6 +28,9 @@ struct tcluster {
 /* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API). */
 void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms);
 
+/* Like tc_make, with "snapshot_every" in the cluster file (0: left out, the default). */
+void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every);
+
 /* Starts member i (cohort-core, or cohort-core-byzantine equivocating as leader). */
 pid_t tc_start(struct tcluster *c, int i, bool byzantine);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "bft/bft.h"
+#include "common/bytes.h"
 #include "common/keccak.h"
 #include "common/secp.h"
 #include "testutil.h"
@@ -526,9 +527,9 @@ START_TEST(core_never_votes_twice_after_restart)
     struct bft_core *core = make_core(2);
     const struct bft_action *acts;
     size_t n = 0;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0};
+    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &ev, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     /* The PERSIST comes before the vote leaves. */
@@ -549,11 +550,11 @@ START_TEST(core_never_votes_twice_after_restart)
     core = make_core(2);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_VOTE, record, sizeof record, &err), 0);
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0};
+    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &evb, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 0);
     /* Its timer re-sends the vote it did cast, for block a, and nullifies. */
-    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0};
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0, 0};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
@@ -566,6 +567,85 @@ START_TEST(core_never_votes_twice_after_restart)
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     bft_core_destroy(core);
     free(m);
+}
+END_TEST
+
+/*
+ * Snapshots at the core: a compacted WAL's BASE record sets the tip (only first), the own
+ * votes a compaction copies come back, and a JUMP (a fetched snapshot) moves the tip only
+ * forward.
+ */
+START_TEST(core_base_votes_and_jump)
+{
+    setup_keys();
+    struct cohort_error err = {0};
+    uint8_t hash[32];
+    memset(hash, 0x5a, sizeof hash);
+    uint8_t base[BFT_BASE_RECORD_BYTES];
+    bft_base_encode(7, 12, hash, base);
+    struct bft_core *core = make_core(2);
+    ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_BASE, base, sizeof base - 1, &err), BFT_E_CORRUPT);
+    ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_BASE, base, sizeof base, &err), 0);
+    struct bft_core_status st;
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.committed_index, 7);
+    ck_assert_uint_eq(st.committed_height, 12);
+    ck_assert_mem_eq(st.committed_hash, hash, 32);
+    ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_BASE, base, sizeof base, &err), BFT_E_CORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.message, "after the log began"));
+    uint8_t bad[BFT_BASE_RECORD_BYTES];
+    bft_base_encode(9, 3, hash, bad); /* a height below the index cannot be */
+    struct bft_core *other = make_core(2);
+    ck_assert_int_eq(bft_core_restore(other, BFT_RECORD_BASE, bad, sizeof bad, &err), BFT_E_CORRUPT);
+    bft_core_destroy(other);
+
+    /* Started above the base: its timer nullifies height 13, a vote own_votes reports. */
+    const struct bft_action *acts;
+    size_t n = 0;
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
+    ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 13, 0, 0};
+    ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
+    ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
+    static uint8_t votes[(BFT_WINDOW_MAX + 1) * BFT_VOTE_RECORD_BYTES];
+    size_t vlen = bft_core_own_votes(core, votes, sizeof votes);
+    ck_assert_uint_eq(vlen, BFT_VOTE_RECORD_BYTES);
+    ck_assert_uint_eq(be_get(votes, 8), 13);
+    ck_assert_uint_eq(votes[8], 2); /* nullified */
+    ck_assert_uint_eq(bft_core_own_votes(core, votes, BFT_VOTE_RECORD_BYTES - 1), 0);
+
+    /* A restarted core with that vote record does not notarize at 13 (it nullified it). */
+    struct bft_core *again = make_core(2);
+    ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_BASE, base, sizeof base, &err), 0);
+    ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_VOTE, votes, BFT_VOTE_RECORD_BYTES, &err), 0);
+    ck_assert_uint_eq(bft_core_own_votes(again, votes, sizeof votes), BFT_VOTE_RECORD_BYTES);
+    bft_core_destroy(again);
+
+    /* JUMP: forward only, and a malformed one is refused. */
+    uint8_t ahead[32];
+    memset(ahead, 0x77, sizeof ahead);
+    struct bft_event jump = {BFT_EVENT_JUMP, ahead, 32, 40, 0, 30};
+    ck_assert_int_eq(bft_core_step(core, &jump, &acts, &n, &err), 0);
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.committed_index, 30);
+    ck_assert_uint_eq(st.committed_height, 40);
+    ck_assert_uint_eq(st.height, 41);
+    ck_assert_mem_eq(st.committed_hash, ahead, 32);
+    bool asks = false; /* and it asks the others for the blocks after it */
+    struct bft_message *m = malloc(sizeof *m);
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].type == BFT_ACTION_BROADCAST && bft_message_decode(acts[i].bytes, acts[i].len, 1024, m, NULL) == 0 &&
+            m->type == BFT_MSG_SYNC_REQUEST && m->from_index == 31)
+            asks = true;
+    free(m);
+    ck_assert(asks);
+    struct bft_event back = {BFT_EVENT_JUMP, hash, 32, 12, 0, 7};
+    ck_assert_int_eq(bft_core_step(core, &back, &acts, &n, &err), 0);
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.committed_index, 30);
+    struct bft_event broken = {BFT_EVENT_JUMP, ahead, 31, 40, 0, 30};
+    ck_assert_int_eq(bft_core_step(core, &broken, &acts, &n, &err), BFT_E_INVALID);
+    bft_core_destroy(core);
 }
 END_TEST
 
@@ -591,16 +671,16 @@ START_TEST(four_cores_commit)
         struct bft_event ev;
         if (step < 4) {
             who = step;
-            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0};
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0};
             const char entry[] = "entry";
-            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0};
+            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0, 0};
             const struct bft_action *a;
             size_t n;
             ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
         } else {
             ck_assert_uint_ne(head, tail);
             who = q_to[head % QMAX];
-            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0};
+            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0};
             head++;
         }
         const struct bft_action *a;
@@ -654,6 +734,7 @@ int main(void)
     tcase_add_test(tc, wal_round_trip_and_torn_tail);
     tcase_add_test(tc, wal_corruption_in_the_middle);
     tcase_add_test(tc, core_never_votes_twice_after_restart);
+    tcase_add_test(tc, core_base_votes_and_jump);
     tcase_add_test(tc, four_cores_commit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
