@@ -89,6 +89,15 @@ static double throughput(int clients, int seconds, unsigned *failed)
     return ok / elapsed;
 }
 
+/* Member i's committed log index (blocks), from its status. */
+static double committed_blocks(int i)
+{
+    cJSON *st = tc_status(&cl, i);
+    double n = st ? cJSON_GetNumberValue(cJSON_GetObjectItem(st, "committed_index")) : 0;
+    cJSON_Delete(st);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     int seconds = 10, puts = 2000;
@@ -120,8 +129,12 @@ int main(int argc, char **argv)
     int sizes[] = {16, 64};
     for (size_t s = 0; s < 2; s++) {
         unsigned failed;
+        double blocks0 = committed_blocks(0);
+        int64_t t0 = now_ns();
         double rate = throughput(sizes[s], seconds, &failed);
-        printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u\n", sizes[s], seconds, rate, failed);
+        double blocks_per_s = (committed_blocks(0) - blocks0) / ((double)(now_ns() - t0) / 1e9);
+        printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u blocks_per_s=%.0f puts_per_block=%.1f\n",
+               sizes[s], seconds, rate, failed, blocks_per_s, blocks_per_s > 0 ? rate / blocks_per_s : 0);
     }
 
     /* The stall: 16 clients running, SIGKILL the current leader, time to the next answered put. */

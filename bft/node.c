@@ -128,6 +128,7 @@ struct peer {
 struct submission {
     uint8_t *bytes;
     size_t len;
+    bool seal; /* handed to config.seal with the other unsealed entries queued with it */
 };
 
 struct bft_node {
@@ -1144,30 +1145,85 @@ static void forward_entry(struct bft_node *node, const uint8_t *entry, size_t le
         if (peer != node->self) enqueue(node, peer, node->send_buffer, len + 1, 0);
 }
 
-/* Hands queued submissions to the core until it says its next block is full. */
-static void drain_submissions(struct bft_node *node)
+/* Pops count submissions off the queue and frees them. */
+static void pop_submissions(struct bft_node *node, size_t count)
 {
-    while (!node->halted) {
+    for (size_t i = 0; i < count; i++) {
         pthread_mutex_lock(&node->lock);
-        struct submission s = {NULL, 0};
-        if (node->queue_count > 0) s = node->queue[node->queue_head];
-        pthread_mutex_unlock(&node->lock);
-        if (s.bytes == NULL) return;
-        struct bft_event ev = {.type = BFT_EVENT_SUBMIT, .bytes = s.bytes, .len = s.len};
-        struct cohort_error err;
-        int rc = drive(node, &ev, &err);
-        if (rc == BFT_E_FULL) {
-            node->submit_blocked = true;
-            return;
-        }
-        if (rc == 0) forward_entry(node, s.bytes, s.len);
-        /* Taken (or refused as too large, which bft_node_submit already checks): pop it. */
-        pthread_mutex_lock(&node->lock);
+        struct submission s = node->queue[node->queue_head];
         node->queue_head = (node->queue_head + 1) % BFT_SUBMIT_QUEUE_MAX;
         node->queue_count--;
         node->status.submits_pending = node->queue_count;
         pthread_mutex_unlock(&node->lock);
         free(s.bytes);
+    }
+}
+
+/*
+ * Seals the unsealed submissions at the head of the queue (at most BFT_SEAL_MAX, within a
+ * block's payload) into one entry through config.seal. Returns how many it took (0 when
+ * the head is not unsealed) and sets *out / *out_len to the entry (malloc'd), or NULL when
+ * sealing failed (the entries are then dropped: their submitter retries).
+ */
+static size_t seal_head(struct bft_node *node, uint8_t **out, size_t *out_len)
+{
+    const uint8_t *entries[BFT_SEAL_MAX];
+    size_t lens[BFT_SEAL_MAX], count = 0;
+    size_t budget = node->config.core.payload_max_bytes - 4 - node->config.seal_overhead_bytes, used = 0;
+    pthread_mutex_lock(&node->lock);
+    for (size_t i = 0; i < node->queue_count && count < BFT_SEAL_MAX; i++) {
+        const struct submission *s = &node->queue[(node->queue_head + i) % BFT_SUBMIT_QUEUE_MAX];
+        if (!s->seal || (count > 0 && used + 4 + s->len > budget)) break;
+        entries[count] = s->bytes; /* the bytes stay put until this thread pops them */
+        lens[count++] = s->len;
+        used += 4 + s->len;
+    }
+    pthread_mutex_unlock(&node->lock);
+    *out = NULL;
+    *out_len = 0;
+    if (count == 0) return 0;
+    if (node->config.seal(node->config.arg, entries, lens, count, out, out_len) < 0 || *out == NULL) {
+        free(*out);
+        *out = NULL;
+        log_warn("bft node: the application could not seal entries; they are dropped and retried by their submitters",
+                 "member=%u entries=%zu", node->self, count);
+    }
+    return count;
+}
+
+/* Hands queued submissions to the core until it says its next block is full. */
+static void drain_submissions(struct bft_node *node)
+{
+    while (!node->halted) {
+        pthread_mutex_lock(&node->lock);
+        struct submission s = {NULL, 0, false};
+        if (node->queue_count > 0) s = node->queue[node->queue_head];
+        pthread_mutex_unlock(&node->lock);
+        if (s.bytes == NULL) return;
+        size_t taken = 1;
+        uint8_t *sealed = NULL;
+        if (s.seal) {
+            size_t len = 0;
+            taken = seal_head(node, &sealed, &len);
+            if (sealed == NULL) {
+                pop_submissions(node, taken);
+                continue;
+            }
+            s.bytes = sealed;
+            s.len = len;
+        }
+        struct bft_event ev = {.type = BFT_EVENT_SUBMIT, .bytes = s.bytes, .len = s.len};
+        struct cohort_error err;
+        int rc = drive(node, &ev, &err);
+        if (rc == BFT_E_FULL) {
+            free(sealed); /* sealed again, maybe with more, after the next commit */
+            node->submit_blocked = true;
+            return;
+        }
+        if (rc == 0) forward_entry(node, s.bytes, s.len);
+        /* Taken (or refused as too large, which bft_node_submit already checks): pop it. */
+        free(sealed);
+        pop_submissions(node, taken);
     }
 }
 
@@ -1770,13 +1826,14 @@ fail_loop:
     return err ? err->code : BFT_E_IO;
 }
 
-int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err)
+static int submit(struct bft_node *node, const uint8_t *entry, size_t len, bool seal, struct cohort_error *err)
 {
     assert(node != NULL);
     assert(entry != NULL || len == 0);
-    if (len > node->config.core.payload_max_bytes - 4)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "node: entry of %zu bytes exceeds the payload cap of %u",
-                                len, node->config.core.payload_max_bytes - 4);
+    size_t cap = node->config.core.payload_max_bytes - 4 - (seal ? node->config.seal_overhead_bytes + 4 : 0);
+    if (len > cap)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "node: entry of %zu bytes exceeds the payload cap of %zu",
+                                len, cap);
     uint8_t *copy = malloc(len ? len : 1);
     if (copy == NULL) return cohort_error_set(err, BFT_E_FULL, "bft", "node: out of memory for an entry: retry later");
     if (len) memcpy(copy, entry, len);
@@ -1789,12 +1846,23 @@ int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, str
                         : cohort_error_set(err, BFT_E_FULL, "bft", "node: %d entries waiting: retry later",
                                            BFT_SUBMIT_QUEUE_MAX);
     }
-    node->queue[(node->queue_head + node->queue_count) % BFT_SUBMIT_QUEUE_MAX] = (struct submission){copy, len};
+    node->queue[(node->queue_head + node->queue_count) % BFT_SUBMIT_QUEUE_MAX] = (struct submission){copy, len, seal};
     node->queue_count++;
     node->status.submits_pending = node->queue_count;
     uv_async_send(&node->wake); /* under the lock: stop cannot close the handle meanwhile */
     pthread_mutex_unlock(&node->lock);
     return 0;
+}
+
+int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err)
+{
+    return submit(node, entry, len, false, err);
+}
+
+int bft_node_submit_unsealed(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err)
+{
+    assert(node->config.seal != NULL);
+    return submit(node, entry, len, true, err);
 }
 
 void bft_node_get_status(struct bft_node *node, struct bft_node_status *status)

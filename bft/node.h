@@ -57,6 +57,19 @@ typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool r
  * corruption); a fetched snapshot is then not installed.
  */
 typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_t *len);
+
+/*
+ * Sealing: merges count (1..BFT_SEAL_MAX) entries submitted with bft_node_submit_unsealed
+ * and queued together into one entry, on the node's thread, writing it into a malloc'd
+ * buffer (*out, *out_len) the node frees. An application that signs its entries signs the
+ * merged one once: under load many entries queue while the loop is busy, and each costs
+ * every member one signature check instead of one each. The merged entry must be at most
+ * the entries' bytes + 4 per entry + seal_overhead_bytes. Returns 0 or a negative code
+ * (the entries are dropped; their submitter retries).
+ */
+typedef int (*bft_seal_fn)(void *arg, const uint8_t *const *entries, const size_t *lens, size_t count, uint8_t **out,
+                           size_t *out_len);
+#define BFT_SEAL_MAX 1024
 typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 struct bft_node_config {
@@ -68,6 +81,8 @@ struct bft_node_config {
     bft_commit_fn on_commit;
     bft_snapshot_fn snapshot;                    /* NULL: the WAL is never compacted */
     bft_restore_fn restore;                      /* needed with snapshot */
+    bft_seal_fn seal;                            /* needed for bft_node_submit_unsealed */
+    uint32_t seal_overhead_bytes;                /* what sealing adds besides 4 bytes an entry */
     uint32_t snapshot_every;                     /* commits between snapshots; 0: 8192 */
     uint32_t retain_commits;                     /* commits kept before a snapshot, for peers that
                                                     lag; 0: 4 x snapshot_every */
@@ -113,6 +128,13 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
  * many entries waiting: retry later).
  */
 int bft_node_submit(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err);
+
+/*
+ * Like bft_node_submit, for an entry that config.seal merges with the other unsealed
+ * entries queued at the same time before it goes to the core. BFT_E_RANGE past the payload
+ * cap less what sealing adds.
+ */
+int bft_node_submit_unsealed(struct bft_node *node, const uint8_t *entry, size_t len, struct cohort_error *err);
 
 /* Fills *status (a consistent snapshot taken under the node's lock). */
 void bft_node_get_status(struct bft_node *node, struct bft_node_status *status);

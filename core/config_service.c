@@ -129,6 +129,23 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     pthread_cond_broadcast(&svc->changed);
 }
 
+/* The BFT node's seal callback, on its thread: the requests of this member's clients queued
+   together become one batch under this member's signature (config_store.h "Batch layout"). */
+static int on_seal(void *arg, const uint8_t *const *entries, const size_t *lens, size_t count, uint8_t **out,
+                   size_t *out_len)
+{
+    struct config_service *svc = arg;
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++) total += lens[i];
+    size_t cap = cs_batch_bytes(count, total);
+    *out = malloc(cap);
+    if (*out == NULL) return COMMON_E_NOMEM;
+    struct cohort_error err = {0};
+    int rc = cs_batch_encode(svc->cluster.instance, entries, lens, count, svc->key, *out, cap, out_len, &err);
+    if (rc < 0) log_warn("config store: cannot seal a batch", "requests=%zu error=\"%s\"", count, err.message);
+    return rc;
+}
+
 /* The BFT node's snapshot callback, on its thread: the whole store after block index. */
 static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
@@ -217,6 +234,8 @@ int config_service_start(const struct config_service_options *o, struct config_s
     memcpy(nc.wal_path + strlen(dir), "/bft.wal", sizeof "/bft.wal");
     nc.on_commit = on_commit;
     nc.snapshot = on_snapshot;
+    nc.seal = on_seal;
+    nc.seal_overhead_bytes = CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES;
     nc.restore = on_restore;
     nc.snapshot_every = o->cluster->snapshot_every;
     nc.arg = svc;
@@ -314,7 +333,7 @@ static unsigned http_status_of(int status)
  * the store ignores a second copy by id).
  */
 static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, size_t len, const struct cs_request *req,
-                            struct http_response *out)
+                            bool unsealed, struct http_response *out)
 {
     pthread_mutex_lock(&svc->lock);
     struct waiter *w = NULL;
@@ -343,7 +362,8 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
         if (now >= deadline) break;
         if (now >= next_submit) {
             pthread_mutex_unlock(&svc->lock);
-            int rc = bft_node_submit(svc->node, bytes, len, &err);
+            int rc = unsealed ? bft_node_submit_unsealed(svc->node, bytes, len, &err)
+                              : bft_node_submit(svc->node, bytes, len, &err);
             pthread_mutex_lock(&svc->lock);
             if (rc == BFT_E_RANGE) break;
             next_submit = now + (rc == BFT_E_FULL ? 50 : resubmit_every);
@@ -476,9 +496,11 @@ static void sign_and_submit(struct config_service *svc, struct cs_request *req, 
         answer(out, 500, "out of memory");
         return;
     }
-    if (cs_request_encode(req, svc->key, bytes, CS_REQUEST_MAX, &len, &err) < 0)
+    /* Unsigned here: the BFT node seals it with the requests queued beside it into one batch
+       this member signs once (on_seal). */
+    if (cs_request_encode(req, NULL, bytes, CS_REQUEST_MAX, &len, &err) < 0)
         answer(out, err.code == CS_E_RANGE ? 413 : 400, "%s", err.message);
-    else submit_and_wait(svc, bytes, len, req, out);
+    else submit_and_wait(svc, bytes, len, req, true, out);
     free(bytes);
 }
 
@@ -515,7 +537,7 @@ void config_api_txn(void *ctx, const char *method, const char *body, size_t len,
             answer(out, 400, "signed: the request is for cluster instance %llu, this is %llu",
                    (unsigned long long)req->instance, (unsigned long long)svc->cluster.instance);
         } else {
-            submit_and_wait(svc, bytes, got, req, out);
+            submit_and_wait(svc, bytes, got, req, false, out);
         }
         free(bytes);
         free(req);

@@ -59,6 +59,8 @@
 #define DOMAIN "config"
 #define SIGNING_DOMAIN "cohort-config-v1"
 #define MAGIC "CCR1"
+#define BATCH_DOMAIN "cohort-config-batch-v1"
+#define BATCH_MAGIC "CCB1"
 #define FLAG_PREFIX 1u
 
 /* Keys and values kept in the watch history; every event also counts EVENT_OVERHEAD. */
@@ -327,11 +329,64 @@ int cs_request_encode(const struct cs_request *req, const uint8_t private_key[32
     if (w.overflow || total > w.cap)
         return cohort_error_set(err, CS_E_RANGE, DOMAIN, "request: %zu bytes do not fit the %zu-byte buffer", total,
                                 cap);
+    if (private_key == NULL) { /* for a batch, whose one signature covers it */
+        memset(out + w.len, 0, CS_SIGNATURE_BYTES);
+        *out_len = total;
+        return 0;
+    }
     uint8_t hash[32];
     signing_hash(out, w.len, hash);
     struct cohort_error sign_err;
     if (secp_sign(private_key, hash, out + w.len, &sign_err) < 0)
         return cohort_error_set(err, CS_E_INVALID, DOMAIN, "request: sign: %s", sign_err.message);
+    *out_len = total;
+    return 0;
+}
+
+/* ---- Batches ---- */
+
+static void batch_hash(const uint8_t *bytes, size_t len, uint8_t hash[32])
+{
+    struct keccak256_ctx ctx;
+    keccak256_init(&ctx);
+    keccak256_update(&ctx, BATCH_DOMAIN, sizeof BATCH_DOMAIN - 1);
+    keccak256_update(&ctx, bytes, len);
+    keccak256_final(&ctx, hash);
+}
+
+size_t cs_batch_bytes(size_t count, size_t requests_len)
+{
+    return CS_BATCH_HEADER_BYTES + 4 * count + requests_len + CS_SIGNATURE_BYTES;
+}
+
+int cs_batch_encode(uint64_t instance, const uint8_t *const *requests, const size_t *lens, size_t count,
+                    const uint8_t private_key[32], uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err)
+{
+    assert(requests != NULL && lens != NULL && private_key != NULL && out_len != NULL);
+    *out_len = 0;
+    if (count < 1 || count > CS_BATCH_MAX)
+        return cohort_error_set(err, CS_E_RANGE, DOMAIN, "batch: %zu requests (1..%d)", count, CS_BATCH_MAX);
+    size_t total = CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        if (lens[i] > CS_REQUEST_MAX)
+            return cohort_error_set(err, CS_E_RANGE, DOMAIN, "batch: request %zu is %zu bytes", i, lens[i]);
+        total += 4 + lens[i];
+    }
+    if (total > cap) return cohort_error_set(err, CS_E_RANGE, DOMAIN, "batch: %zu bytes do not fit %zu", total, cap);
+    struct byte_writer w = {out, cap, 0, false};
+    bw_bytes(&w, BATCH_MAGIC, 4);
+    bw_u64(&w, instance);
+    bw_u16(&w, (uint16_t)count);
+    for (size_t i = 0; i < count; i++) {
+        bw_u32(&w, (uint32_t)lens[i]);
+        bw_bytes(&w, requests[i], lens[i]);
+    }
+    assert(!w.overflow && w.len + CS_SIGNATURE_BYTES == total);
+    uint8_t hash[32];
+    batch_hash(out, w.len, hash);
+    struct cohort_error sign_err;
+    if (secp_sign(private_key, hash, out + w.len, &sign_err) < 0)
+        return cohort_error_set(err, CS_E_INVALID, DOMAIN, "batch: sign: %s", sign_err.message);
     *out_len = total;
     return 0;
 }
@@ -1053,7 +1108,13 @@ static int finish(struct cs_store *s, struct cs_result *res, int status, const c
     return status;
 }
 
-int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg)
+/*
+ * Applies one request. batch_signer NULL: the request carries its own signature, which
+ * names its signer; else it came in a batch that batch_signer signed, and its own
+ * signature field must be all zero.
+ */
+static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, const uint8_t *batch_signer,
+                         cs_result_fn fn, void *arg)
 {
     struct cs_result res;
     memset(&res, 0, sizeof res);
@@ -1067,7 +1128,12 @@ int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_resu
                       rc == CS_E_RANGE ? "the request has a field over its cap" : "the request is malformed", fn,
                       arg);
     res.id = req->id;
-    if (cs_request_signer(req, res.signer, &err) < 0) {
+    if (batch_signer != NULL) {
+        static const uint8_t zero[CS_SIGNATURE_BYTES];
+        memcpy(res.signer, batch_signer, ADDRESS_BYTES);
+        if (memcmp(req->signature, zero, CS_SIGNATURE_BYTES) != 0)
+            return finish(s, &res, CS_E_INVALID, "a request in a batch carries a signature of its own", fn, arg);
+    } else if (cs_request_signer(req, res.signer, &err) < 0) {
         memset(res.signer, 0, sizeof res.signer);
         return finish(s, &res, CS_E_INVALID, "the request's signature recovers no signer", fn, arg);
     }
@@ -1126,6 +1192,68 @@ int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_resu
     res.revision = s->revision;
     dedup_record(s, dedup_key, hash, s->revision, succeeded);
     return finish(s, &res, CS_OK, NULL, fn, arg);
+}
+
+/*
+ * A batch (layout in config_store.h): its framing and signature are checked first; a
+ * batch that fails them is one refused result (id NULL), and none of its requests is
+ * looked at, since nothing vouches for them. Then each request is applied in order as if
+ * the batch's signer had signed it.
+ */
+static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg)
+{
+    struct cs_result res;
+    memset(&res, 0, sizeof res);
+    res.revision = s->revision;
+    s->nkvs = 0;
+    if (len < CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES || len > CS_BATCH_BYTES_MAX)
+        return finish(s, &res, CS_E_INVALID, "the batch is too short or too long", fn, arg);
+    uint64_t instance = 0;
+    for (int i = 0; i < 8; i++) instance = instance << 8 | entry[4 + i];
+    size_t count = (size_t)entry[12] << 8 | entry[13];
+    if (count < 1 || count > CS_BATCH_MAX)
+        return finish(s, &res, CS_E_INVALID, "the batch's request count is out of range", fn, arg);
+    /* Walk the framing: every length within the bytes, nothing left before the signature. */
+    size_t pos = CS_BATCH_HEADER_BYTES, end = len - CS_SIGNATURE_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        if (end - pos < 4) return finish(s, &res, CS_E_INVALID, "the batch's framing is cut off", fn, arg);
+        size_t n = (size_t)entry[pos] << 24 | (size_t)entry[pos + 1] << 16 | (size_t)entry[pos + 2] << 8 | entry[pos + 3];
+        pos += 4;
+        if (n > end - pos || n > CS_REQUEST_MAX)
+            return finish(s, &res, CS_E_INVALID, "a request in the batch runs past its end", fn, arg);
+        pos += n;
+    }
+    if (pos != end) return finish(s, &res, CS_E_INVALID, "the batch has bytes after its requests", fn, arg);
+    uint8_t hash[32];
+    batch_hash(entry, end, hash);
+    struct cohort_error err;
+    if (secp_recover_address(hash, entry + end, SECP_S_LOW, res.signer, &err) < 0) {
+        memset(res.signer, 0, sizeof res.signer);
+        return finish(s, &res, CS_E_INVALID, "the batch's signature recovers no signer", fn, arg);
+    }
+    if (instance != s->instance)
+        return finish(s, &res, CS_E_INSTANCE, "the batch is for another cluster instance", fn, arg);
+    bool writer = false;
+    for (size_t i = 0; i < s->nwriters && !writer; i++) writer = memcmp(s->writers[i], res.signer, ADDRESS_BYTES) == 0;
+    if (!writer)
+        return finish(s, &res, CS_E_UNAUTHORIZED, "the batch is signed by neither a member nor an admin", fn, arg);
+    uint8_t signer[ADDRESS_BYTES];
+    memcpy(signer, res.signer, ADDRESS_BYTES);
+    int last = CS_OK;
+    pos = CS_BATCH_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        size_t n = (size_t)entry[pos] << 24 | (size_t)entry[pos + 1] << 16 | (size_t)entry[pos + 2] << 8 | entry[pos + 3];
+        pos += 4;
+        last = apply_request(s, entry + pos, n, signer, fn, arg);
+        pos += n;
+    }
+    return last;
+}
+
+int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg)
+{
+    if (len >= 4 && memcmp(entry, BATCH_MAGIC, 4) == 0) return apply_batch(s, entry, len, fn, arg);
+    return apply_request(s, entry, len, NULL, fn, arg);
 }
 
 /* ---- Snapshots ---- */

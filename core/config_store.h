@@ -27,6 +27,15 @@
  *               type PUT: value_len u32 | value)
  *   signature 65 = secp_sign(keccak256("cohort-config-v1" || every byte before it))
  *
+ * Batch layout (cs_batch_encode): many requests under one signature, so that a member that
+ * submits the requests of many clients at once pays one signature for them, and every
+ * member one recovery (docs/cohort-core.md "Config store"):
+ *   magic "CCB1" 4 | instance u64 | count u16 (1..CS_BATCH_MAX)
+ *   count x (len u32 | a request as above, its signature field all zero)
+ *   signature 65 = secp_sign(keccak256("cohort-config-batch-v1" || every byte before it))
+ * Each request of a batch is applied in order as if the batch's signer had signed it (its
+ * own result, its own id in the dedup window).
+ *
  * Snapshot layout (cs_store_snapshot, cs_store_restore; all integers big-endian; strict: no
  * trailing bytes, every count and length checked against the bytes present and the caps):
  *   magic "CCS1" 4 | instance u64 | revision u64 | compact_revision u64 |
@@ -73,6 +82,9 @@
 #define CS_MEMBERS_MAX 32
 #define CS_ID_BYTES 16
 #define CS_SIGNATURE_BYTES 65
+#define CS_BATCH_MAX 1024                /* requests in one batch */
+#define CS_BATCH_HEADER_BYTES 14         /* magic, instance, count */
+#define CS_BATCH_BYTES_MAX (2u << 20)    /* an encoded batch */
 /*
  * A snapshot's bytes. The largest a store can have: its keys (CS_STORE_BYTES_MAX plus 30
  * bytes of framing each: 259 MiB); its history (at most 64 MiB of keys and values, or one
@@ -143,7 +155,8 @@ struct cs_request {
 };
 
 /*
- * Encodes req and signs it with private_key into out (cap bytes, caller-owned).
+ * Encodes req and signs it with private_key into out (cap bytes, caller-owned); with a NULL
+ * private_key the signature field is all zero, for a batch (cs_batch_encode) to cover.
  * Returns 0 and sets *out_len, CS_E_RANGE (a cap, or out too small), CS_E_INVALID.
  */
 int cs_request_encode(const struct cs_request *req, const uint8_t private_key[32], uint8_t *out, size_t cap,
@@ -155,6 +168,19 @@ int cs_request_encode(const struct cs_request *req, const uint8_t private_key[32
  * field and offset in err.
  */
 int cs_request_decode(const uint8_t *bytes, size_t len, struct cs_request *out, struct cohort_error *err);
+
+/* The bytes of a batch of count requests whose encodings add up to requests_len bytes. */
+size_t cs_batch_bytes(size_t count, size_t requests_len);
+
+/*
+ * Encodes a batch (layout above) of count requests, each already encoded by
+ * cs_request_encode with a NULL key (an all-zero signature), and signs it with
+ * private_key, into out (cap bytes, caller-owned). Returns 0 and sets *out_len, CS_E_RANGE
+ * (a count or length over its cap, or out too small) or CS_E_INVALID (signing failed).
+ */
+int cs_batch_encode(uint64_t instance, const uint8_t *const *requests, const size_t *lens, size_t count,
+                    const uint8_t private_key[32], uint8_t *out, size_t cap, size_t *out_len,
+                    struct cohort_error *err);
 
 /* Recovers the address that signed a decoded request. Returns 0 or CS_E_INVALID. */
 int cs_request_signer(const struct cs_request *req, uint8_t address[20], struct cohort_error *err);
@@ -206,10 +232,12 @@ struct cs_store *cs_store_create(uint64_t instance, const uint8_t (*members)[20]
 void cs_store_destroy(struct cs_store *store);
 
 /*
- * Applies one log entry (a request's bytes). Deterministic: the same entries in the same
- * order give the same store on every member, including for entries that are refused (a
- * refused entry changes nothing, not even the revision). Calls fn (if not NULL) once with
- * the result, pointers valid during the call. Returns the result's status.
+ * Applies one log entry: a request's bytes, or a batch of requests (each applied in turn).
+ * Deterministic: the same entries in the same order give the same store on every member,
+ * including for entries that are refused (a refused entry changes nothing, not even the
+ * revision). Calls fn (if not NULL) once per request with its result, pointers valid
+ * during the call; a batch whose framing or signature fails is one refused result with id
+ * NULL. Returns the (last) result's status.
  */
 int cs_store_apply(struct cs_store *store, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg);
 
