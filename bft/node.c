@@ -157,9 +157,17 @@ struct bft_node {
     bool submit_blocked;  /* the core's next block is full: retry after a commit */
     uint64_t rng;
 
-    /* The group commit: records appended and synced so far (counts of appends). */
+    /* The group commit: records appended and synced so far (counts of appends). The
+       fdatasync runs on libuv's thread pool (sync_work), one at a time. */
     uint64_t appended, synced;
-    uint64_t applied;     /* log index the application has heard of (on_commit) */
+    uint64_t applied;           /* log index the application has heard of (on_commit) */
+    uint64_t durable_committed; /* log index whose COMMIT record is synced */
+    uv_work_t sync_req;
+    bool sync_in_flight;
+    uint64_t sync_target, sync_committed; /* what the sync in flight makes durable */
+    int sync_rc;                          /* written by the worker, read after it */
+    struct cohort_error sync_err;
+    bool install_waiting;                 /* a fetched snapshot waits for the sync in flight */
 
     /* The committed log: where each COMMIT record's payload is in the WAL, by log index
        minus base (the WAL holds the COMMIT records of base + 1 .. committed). */
@@ -543,9 +551,18 @@ static bool enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, 
     f->size = (uint32_t)size;
     be_put(f->bytes, (uint32_t)len, 4);
     memcpy(f->bytes + PREFIX_BYTES, bytes, len);
-    if (p->tail) p->tail->next = f;
-    else p->head = f;
-    p->tail = f;
+    if (needs <= node->synced && p->head != NULL && p->tail->needs > node->synced) {
+        /* It may go now, but frames that wait for the disk are queued: go ahead of them (the
+           protocol does not care about order; a proposal need not wait for the votes). */
+        struct frame **at = &p->head;
+        while (*at != NULL && (*at)->needs <= node->synced) at = &(*at)->next;
+        f->next = *at;
+        *at = f;
+    } else {
+        if (p->tail) p->tail->next = f;
+        else p->head = f;
+        p->tail = f;
+    }
     p->queued_bytes += size;
     flush(node, peer);
     return true;
@@ -752,6 +769,7 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
                        const uint8_t base_hash[BFT_HASH_BYTES], const struct bft_snapshot_offer *info,
                        const uint8_t *bytes, struct cohort_error *err)
 {
+    assert(!node->sync_in_flight); /* the worker holds the old WAL's descriptor */
     assert(new_base >= node->base && new_base <= info->index);
     assert(info->index == new_base || info->index <= node->committed);
     uint64_t last = node->committed > info->index ? node->committed : info->index;
@@ -1024,7 +1042,7 @@ static void fetch_install(struct bft_node *node)
         return;
     }
     /* The WAL restarts at the snapshot; the blocks before it are gone for good. */
-    node->committed = node->applied = info.index; /* no COMMIT record is kept: the WAL starts after it */
+    node->committed = node->applied = node->durable_committed = info.index; /* the WAL starts after it */
     if (rewrite_wal(node, info.index, info.height, info.hash, &info, bytes, &err) < 0) {
         halt(node, &err); /* the application moved on and the WAL could not follow: restart */
         free(bytes);
@@ -1065,29 +1083,19 @@ static void on_chunk(struct bft_node *node, uint32_t peer, const uint8_t *f, uin
         fetch_maybe_start(node);
         return;
     }
-    fetch_install(node);
+    uv_timer_stop(&node->fetch_timer);
+    if (node->sync_in_flight) node->install_waiting = true; /* it rewrites the WAL: after the sync */
+    else fetch_install(node);
 }
 
 /*
- * The barrier of the group commit: one fdatasync for every record appended since the last
- * one, then the frames that waited for it are written and the application hears of the
- * commits that are now durable (read back from the WAL: the core's step buffers are gone).
- * Runs before the loop waits for I/O and after each iteration's I/O callbacks.
+ * Tells the application of the commits whose records are durable (read back from the WAL:
+ * the core's step buffers are gone), taking a snapshot on every snapshot_every-th.
  */
-static void barrier(struct bft_node *node)
+static void deliver_durable(struct bft_node *node)
 {
-    if (node->halted) return;
     struct cohort_error err;
-    if (node->synced < node->appended) {
-        if (bft_wal_sync(node->wal, &err) < 0) {
-            halt(node, &err);
-            return;
-        }
-        node->synced = node->appended;
-        for (uint32_t peer = 0; peer < node->n; peer++)
-            if (peer != node->self) flush(node, peer);
-    }
-    while (node->applied < node->committed) {
+    while (!node->halted && node->applied < node->durable_committed) {
         uint64_t i = node->applied + 1;
         size_t len = 0;
         if (read_commit(node, i, &len, &err) < 0) {
@@ -1102,12 +1110,90 @@ static void barrier(struct bft_node *node)
         node->applied = i;
         if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, false);
         uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
-        if (node->config.snapshot != NULL && i % every == 0) {
+        /* (Not while a sync holds the WAL's descriptor: only at a stop, and then one is skipped.) */
+        if (node->config.snapshot != NULL && i % every == 0 && !node->sync_in_flight) {
             uint8_t hash[BFT_HASH_BYTES];
             memcpy(hash, node->replay->hash, BFT_HASH_BYTES);
             take_snapshot(node, i, node->replay->block.header.height, hash);
         }
     }
+}
+
+/* Marks everything up to target synced: frames that waited go, and commits are delivered. */
+static void synced_up_to(struct bft_node *node, uint64_t target, uint64_t committed)
+{
+    if (target > node->synced) node->synced = target;
+    if (committed > node->durable_committed) node->durable_committed = committed;
+    for (uint32_t peer = 0; peer < node->n; peer++)
+        if (peer != node->self) flush(node, peer);
+    deliver_durable(node);
+}
+
+static void barrier(struct bft_node *node);
+
+/* On a thread of libuv's pool: the fdatasync. Only the descriptor is shared with the loop. */
+static void sync_work(uv_work_t *req)
+{
+    struct bft_node *node = req->data;
+    node->sync_rc = bft_wal_sync(node->wal, &node->sync_err);
+}
+
+static void sync_done(uv_work_t *req, int status)
+{
+    struct bft_node *node = req->data;
+    node->sync_in_flight = false;
+    if (node->halted) return;
+    if (status < 0 || node->sync_rc < 0) {
+        if (status < 0) cohort_error_set(&node->sync_err, BFT_E_IO, "bft", "node: the WAL sync did not run");
+        halt(node, &node->sync_err);
+        return;
+    }
+    synced_up_to(node, node->sync_target, node->sync_committed);
+    if (node->install_waiting) {
+        node->install_waiting = false;
+        fetch_install(node);
+    }
+    barrier(node); /* what was appended meanwhile goes in the next sync */
+}
+
+/*
+ * The barrier of the group commit: when records were appended since the last sync and
+ * none is in flight, one fdatasync starts on the thread pool for all of them; the loop goes
+ * on meanwhile (votes that need the disk wait in their queues, signatures get checked). When
+ * it is done, the frames that waited for it are written and the application hears of the
+ * commits it made durable. Runs before the loop waits for I/O, after each iteration's I/O
+ * callbacks, and when a sync completes.
+ */
+static void barrier(struct bft_node *node)
+{
+    if (node->halted || node->closing || node->sync_in_flight || node->synced >= node->appended) return;
+    node->sync_target = node->appended;
+    node->sync_committed = node->committed;
+    node->sync_in_flight = true;
+    node->sync_req.data = node;
+    int rc = uv_queue_work(&node->loop, &node->sync_req, sync_work, sync_done);
+    if (rc < 0) { /* no thread pool: sync here */
+        node->sync_in_flight = false;
+        struct cohort_error err;
+        if (bft_wal_sync(node->wal, &err) < 0) {
+            halt(node, &err);
+            return;
+        }
+        synced_up_to(node, node->sync_target, node->sync_committed);
+    }
+}
+
+/* A clean stop: what was appended is synced here and now, and the application hears of it. */
+static void final_sync(struct bft_node *node)
+{
+    if (node->halted) return;
+    struct cohort_error err;
+    uint64_t target = node->appended, committed = node->committed;
+    if (node->synced < target && bft_wal_sync(node->wal, &err) < 0) {
+        halt(node, &err);
+        return;
+    }
+    synced_up_to(node, target, committed);
 }
 
 static void on_barrier_before_poll(uv_prepare_t *handle)
@@ -1496,7 +1582,7 @@ static void on_wake(uv_async_t *async)
     bool stop = node->stop_requested;
     pthread_mutex_unlock(&node->lock);
     if (stop) {
-        barrier(node); /* a clean stop: what was appended is synced, and the application hears of it */
+        final_sync(node); /* a clean stop: what was appended is synced, and the application hears of it */
         close_all(node);
         return;
     }
@@ -1748,7 +1834,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node_free(node, false);
         return rc;
     }
-    node->applied = node->committed; /* the application has heard of every commit */
+    node->applied = node->durable_committed = node->committed; /* the application has heard of every commit */
     {
         node->status.snapshot_index = node->snapshot_index;
         node->status.first_index = node->base + 1;
