@@ -267,6 +267,10 @@ enum bft_event_type {
     BFT_EVENT_JUMP = 5,    /* the driver installed a snapshot of the log up to block `index` at
                               `height` with hash `bytes` (32), which f+1 members vouched for: the
                               committed tip moves there (only forward) and the core goes on after it */
+    BFT_EVENT_PEER = 6,    /* member `index` became unreachable (reachable = false: its link broke
+                              or cannot be made) or reachable again. A height whose leader is
+                              unreachable times out after timeout_ms / 16, not timeout_ms: a hint
+                              that only shortens a wait, which safety never depends on */
 };
 
 struct bft_event {
@@ -275,7 +279,8 @@ struct bft_event {
     size_t len;
     uint64_t height;      /* TIMER, JUMP */
     uint8_t timer;        /* TIMER: enum bft_timer */
-    uint64_t index;       /* JUMP */
+    uint64_t index;       /* JUMP; PEER: the member */
+    bool reachable;       /* PEER */
 };
 
 enum bft_action_type {

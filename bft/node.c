@@ -123,6 +123,7 @@ struct peer {
     struct frame *head, *tail; /* frames waiting for the socket */
     size_t queued_bytes;       /* queued and in flight, counted against queue_max_bytes */
     uint64_t down_since_ms;    /* uv_now when the outgoing link went down (or the node started); 0: up */
+    bool told_down;            /* the core was told it is unreachable (BFT_EVENT_PEER) */
 };
 
 struct submission {
@@ -320,6 +321,7 @@ static int read_commit(struct bft_node *node, uint64_t index, size_t *len, struc
 
 static void dial(struct bft_node *node, uint32_t peer);
 static void flush(struct bft_node *node, uint32_t peer);
+static void tell_core_peer(struct bft_node *node, uint32_t peer, bool reachable);
 static void link_handle_closed(uv_handle_t *handle)
 {
     struct link *link = handle->data;
@@ -384,6 +386,7 @@ static void link_close(struct link *link, bool refused, const char *why)
         assert(p->link == link);
         p->link = NULL;
         p->down_since_ms = uv_now(&node->loop);
+        if (!node->closing && !p->told_down) tell_core_peer(node, link->peer, false);
         if (was_open) {
             pthread_mutex_lock(&node->lock);
             node->status.peers_connected--;
@@ -1206,6 +1209,16 @@ static void on_barrier_after_poll(uv_check_t *handle)
     barrier(handle->loop->data);
 }
 
+/* Tells the core that peer's link broke (or could not be made), or is back. */
+static void tell_core_peer(struct bft_node *node, uint32_t peer, bool reachable)
+{
+    node->peers[peer].told_down = !reachable;
+    struct bft_event ev = {.type = BFT_EVENT_PEER, .index = peer, .reachable = reachable};
+    struct cohort_error err;
+    if (drive(node, &ev, &err) < 0)
+        log_warn("bft node: core refused a peer event", "member=%u error=\"%s\"", node->self, err.message);
+}
+
 static void on_core_timer(uv_timer_t *timer)
 {
     struct bft_node *node = timer->loop->data;
@@ -1337,6 +1350,7 @@ static void open_link(struct link *link)
     if (link->outgoing) {
         p->backoff_ms = BACKOFF_MIN_MS;
         p->down_since_ms = 0;
+        if (p->told_down) tell_core_peer(node, link->peer, true);
         COUNT(node, peers_connected, 1);
         flush(node, link->peer);
     } else {

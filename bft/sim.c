@@ -37,7 +37,7 @@ enum byzantine {
 
 static const char *const byzantine_names[] = {"honest", "equivocate", "double-vote", "forger", "twins", "silent"};
 
-enum event_kind { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE };
+enum event_kind { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER };
 
 struct event {
     uint64_t time, seq;
@@ -445,6 +445,7 @@ static int restore_record(void *arg, uint8_t type, const uint8_t *payload, size_
 }
 
 static void step(struct sim *s, int a, const struct bft_event *ev);
+static void tell_peers(struct sim *s, int a, bool reachable);
 
 /* Starts (or restarts) node a from what its storage kept. */
 static void boot(struct sim *s, int a)
@@ -473,10 +474,26 @@ static void boot(struct sim *s, int a)
              (unsigned long long)before_crash, (unsigned long long)st.committed_index);
     nd->committed = st.committed_index;
     nd->boots++;
+    if (nd->boots > 1) tell_peers(s, a, true);
     nd->up = true;
     nd->crash_armed = false;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     step(s, a, &start);
+}
+
+/* The others notice a crash or a restart as a node's links do: a little later (BFT_EVENT_PEER). */
+static void tell_peers(struct sim *s, int a, bool reachable)
+{
+    for (uint32_t b = 0; b < s->node_count; b++) {
+        if ((int)b == a || s->nodes[b].member == s->nodes[a].member) continue;
+        struct event t = {0};
+        t.kind = EV_PEER;
+        t.node = (int)b;
+        t.height = s->nodes[a].member;
+        t.timer = reachable;
+        t.time = s->now + 2; /* the same delay for both: a restart is never seen before its crash */
+        schedule(s, t);
+    }
 }
 
 /* SIGKILL: the core vanishes; storage keeps what was synced and maybe part of the rest, torn. */
@@ -484,6 +501,7 @@ static void crash(struct sim *s, int a)
 {
     struct node *nd = &s->nodes[a];
     if (!nd->up) return;
+    tell_peers(s, a, false);
     s->result->crashes++;
     bft_core_destroy(nd->core);
     nd->core = NULL;
@@ -877,14 +895,20 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         case EV_DELIVER:
             if (nd->up) {
                 result->messages++;
-                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0, 0, 0};
+                struct bft_event e = {BFT_EVENT_MESSAGE, ev.bytes, ev.len, 0, 0, 0, false};
                 step(s, ev.node, &e);
             }
             free(ev.bytes);
             break;
         case EV_TIMER:
             if (nd->up && ev.token == nd->timer_token[ev.timer & 1]) {
-                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer, 0};
+                struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer, 0, false};
+                step(s, ev.node, &e);
+            }
+            break;
+        case EV_PEER:
+            if (nd->up) {
+                struct bft_event e = {BFT_EVENT_PEER, NULL, 0, 0, 0, ev.height, ev.timer != 0};
                 step(s, ev.node, &e);
             }
             break;
@@ -893,7 +917,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                 uint8_t entry[48];
                 size_t len = 8 + (size_t)rnd_below(s, 40);
                 for (size_t i = 0; i < len; i++) entry[i] = (uint8_t)rnd(s);
-                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0, 0, 0};
+                struct bft_event e = {BFT_EVENT_SUBMIT, entry, len, 0, 0, 0, false};
                 step(s, ev.node, &e);
             }
             break;

@@ -53,7 +53,7 @@ static void make_core(void)
     assert(core != NULL);
     const struct bft_action *a;
     size_t n;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     assert(bft_core_step(core, &start, &a, &n, NULL) == 0);
 }
 
@@ -84,7 +84,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The core takes anything from the network without failing. */
     const struct bft_action *a;
     size_t n;
-    struct bft_event ev = {BFT_EVENT_MESSAGE, data, size, 0, 0, 0};
+    struct bft_event ev = {BFT_EVENT_MESSAGE, data, size, 0, 0, 0, false};
     assert(bft_core_step(core, &ev, &a, &n, &err) == 0);
     return 0;
 }

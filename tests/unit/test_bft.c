@@ -527,9 +527,9 @@ START_TEST(core_never_votes_twice_after_restart)
     struct bft_core *core = make_core(2);
     const struct bft_action *acts;
     size_t n = 0;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0, 0};
+    struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &ev, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     /* The PERSIST comes before the vote leaves. */
@@ -550,11 +550,11 @@ START_TEST(core_never_votes_twice_after_restart)
     core = make_core(2);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_VOTE, record, sizeof record, &err), 0);
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0, 0};
+    struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &evb, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 0);
     /* Its timer re-sends the vote it did cast, for block a, and nullifies. */
-    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0, 0};
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
@@ -602,9 +602,9 @@ START_TEST(core_base_votes_and_jump)
     /* Started above the base: its timer nullifies height 13, a vote own_votes reports. */
     const struct bft_action *acts;
     size_t n = 0;
-    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
-    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 13, 0, 0};
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 13, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
     static uint8_t votes[(BFT_WINDOW_MAX + 1) * BFT_VOTE_RECORD_BYTES];
@@ -624,7 +624,7 @@ START_TEST(core_base_votes_and_jump)
     /* JUMP: forward only, and a malformed one is refused. */
     uint8_t ahead[32];
     memset(ahead, 0x77, sizeof ahead);
-    struct bft_event jump = {BFT_EVENT_JUMP, ahead, 32, 40, 0, 30};
+    struct bft_event jump = {BFT_EVENT_JUMP, ahead, 32, 40, 0, 30, false};
     ck_assert_int_eq(bft_core_step(core, &jump, &acts, &n, &err), 0);
     bft_core_get_status(core, &st);
     ck_assert_uint_eq(st.committed_index, 30);
@@ -639,12 +639,44 @@ START_TEST(core_base_votes_and_jump)
             asks = true;
     free(m);
     ck_assert(asks);
-    struct bft_event back = {BFT_EVENT_JUMP, hash, 32, 12, 0, 7};
+    struct bft_event back = {BFT_EVENT_JUMP, hash, 32, 12, 0, 7, false};
     ck_assert_int_eq(bft_core_step(core, &back, &acts, &n, &err), 0);
     bft_core_get_status(core, &st);
     ck_assert_uint_eq(st.committed_index, 30);
-    struct bft_event broken = {BFT_EVENT_JUMP, ahead, 31, 40, 0, 30};
+    struct bft_event broken = {BFT_EVENT_JUMP, ahead, 31, 40, 0, 30, false};
     ck_assert_int_eq(bft_core_step(core, &broken, &acts, &n, &err), BFT_E_INVALID);
+    bft_core_destroy(core);
+}
+END_TEST
+
+/* An unreachable leader: the height's timer is cut to a sixteenth, and only for its heights. */
+START_TEST(core_unreachable_leader_times_out_soon)
+{
+    setup_keys();
+    struct cohort_error err = {0};
+    struct bft_core *core = make_core(2);
+    const struct bft_action *acts;
+    size_t n = 0;
+    struct bft_event down = {BFT_EVENT_PEER, NULL, 0, 0, 0, 1, false};
+    ck_assert_int_eq(bft_core_step(core, &down, &acts, &n, &err), 0); /* before START: remembered */
+    ck_assert_uint_eq(n, 0);
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+    ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
+    uint32_t delay = 0;
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].type == BFT_ACTION_SET_TIMER && acts[i].timer == BFT_TIMER_HEIGHT) delay = acts[i].delay_ms;
+    ck_assert_uint_eq(delay, 100 / 16); /* height 1's leader is member 1, unreachable */
+    struct bft_event up = {BFT_EVENT_PEER, NULL, 0, 0, 0, 1, true};
+    ck_assert_int_eq(bft_core_step(core, &up, &acts, &n, &err), 0);
+    struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 1, 0, 0, false};
+    ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
+    delay = 0;
+    for (size_t i = 0; i < n; i++)
+        if (acts[i].type == BFT_ACTION_SET_TIMER && acts[i].timer == BFT_TIMER_HEIGHT) delay = acts[i].delay_ms;
+    ck_assert_uint_eq(delay, 200); /* reachable again: the full timeout, doubled after one firing */
+    struct bft_event self = {BFT_EVENT_PEER, NULL, 0, 0, 0, 2, false}, other = {BFT_EVENT_PEER, NULL, 0, 0, 0, 9, false};
+    ck_assert_int_eq(bft_core_step(core, &self, &acts, &n, &err), BFT_E_INVALID);
+    ck_assert_int_eq(bft_core_step(core, &other, &acts, &n, &err), BFT_E_INVALID);
     bft_core_destroy(core);
 }
 END_TEST
@@ -671,16 +703,16 @@ START_TEST(four_cores_commit)
         struct bft_event ev;
         if (step < 4) {
             who = step;
-            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0};
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
             const char entry[] = "entry";
-            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0, 0};
+            struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0, 0, false};
             const struct bft_action *a;
             size_t n;
             ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
         } else {
             ck_assert_uint_ne(head, tail);
             who = q_to[head % QMAX];
-            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0};
+            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0, false};
             head++;
         }
         const struct bft_action *a;
@@ -735,6 +767,7 @@ int main(void)
     tcase_add_test(tc, wal_corruption_in_the_middle);
     tcase_add_test(tc, core_never_votes_twice_after_restart);
     tcase_add_test(tc, core_base_votes_and_jump);
+    tcase_add_test(tc, core_unreachable_leader_times_out_soon);
     tcase_add_test(tc, four_cores_commit);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
