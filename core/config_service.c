@@ -14,6 +14,7 @@
 
 #include "bft/node.h"
 #include "common/hex.h"
+#include "common/keccak.h"
 #include "common/log.h"
 #include "common/secp.h"
 #include "config_store.h"
@@ -23,6 +24,7 @@
 #define WATCH_TIMEOUT_MAX_MS 60000
 #define WATCH_LIMIT_DEFAULT 1000
 #define RANGE_LIMIT_DEFAULT 10000
+#define SEALED_KEPT 256 /* hashes of the batches this member sealed last, checked at apply */
 
 /* A request waiting for its commit: the API thread sleeps on cond until done. */
 struct waiter {
@@ -45,6 +47,11 @@ struct config_service {
     pthread_cond_t changed; /* broadcast after each applied block: watchers */
     bool stopping;
     uint64_t blocks_applied, entries_applied, entries_refused;
+    /* The BFT node's thread only: the batches this member sealed lately, by keccak256, so
+       applying them needs no signature check (cs_store_apply_sealed). */
+    uint8_t sealed[SEALED_KEPT][32];
+    size_t sealed_next;
+    uint8_t address[20];
     struct waiter waiters[WAITERS_MAX];
 };
 
@@ -121,8 +128,17 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     uint32_t len;
     struct cohort_error err = {0};
     int rc;
-    while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &len, &err)) == 1)
-        cs_store_apply(svc->store, entry, len, replaying ? NULL : on_result, svc);
+    while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &len, &err)) ==
+           1) {
+        bool ours = false;
+        if (!replaying && len > 4 && memcmp(entry, "CCB1", 4) == 0) {
+            uint8_t hash[32];
+            keccak256(entry, len, hash);
+            for (size_t i = 0; i < SEALED_KEPT && !ours; i++) ours = memcmp(svc->sealed[i], hash, 32) == 0;
+        }
+        if (ours) cs_store_apply_sealed(svc->store, entry, len, svc->address, on_result, svc);
+        else cs_store_apply(svc->store, entry, len, replaying ? NULL : on_result, svc);
+    }
     if (rc < 0) log_error("config store: a committed block is not well framed", "error=\"%s\"", err.message);
     svc->blocks_applied++;
     pthread_mutex_unlock(&svc->lock);
@@ -142,8 +158,12 @@ static int on_seal(void *arg, const uint8_t *const *entries, const size_t *lens,
     if (*out == NULL) return COMMON_E_NOMEM;
     struct cohort_error err = {0};
     int rc = cs_batch_encode(svc->cluster.instance, entries, lens, count, svc->key, *out, cap, out_len, &err);
-    if (rc < 0) log_warn("config store: cannot seal a batch", "requests=%zu error=\"%s\"", count, err.message);
-    return rc;
+    if (rc < 0) {
+        log_warn("config store: cannot seal a batch", "requests=%zu error=\"%s\"", count, err.message);
+        return rc;
+    }
+    keccak256(*out, *out_len, svc->sealed[svc->sealed_next++ % SEALED_KEPT]);
+    return 0;
 }
 
 /* The BFT node's snapshot callback, on its thread: the whole store after block index. */
@@ -194,6 +214,7 @@ int config_service_start(const struct config_service_options *o, struct config_s
     if (svc == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "config store: out of memory");
     svc->cluster = *o->cluster;
     svc->self = (uint32_t)self;
+    memcpy(svc->address, address, 20);
     memcpy(svc->key, o->private_key, 32);
     svc->commit_timeout_ms = o->commit_timeout_ms ? o->commit_timeout_ms : 15000;
     pthread_mutex_init(&svc->lock, NULL);

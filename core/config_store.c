@@ -1200,7 +1200,8 @@ static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, c
  * looked at, since nothing vouches for them. Then each request is applied in order as if
  * the batch's signer had signed it.
  */
-static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg)
+static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, const uint8_t *known_signer,
+                       cs_result_fn fn, void *arg)
 {
     struct cs_result res;
     memset(&res, 0, sizeof res);
@@ -1224,12 +1225,16 @@ static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, cs_
         pos += n;
     }
     if (pos != end) return finish(s, &res, CS_E_INVALID, "the batch has bytes after its requests", fn, arg);
-    uint8_t hash[32];
-    batch_hash(entry, end, hash);
-    struct cohort_error err;
-    if (secp_recover_address(hash, entry + end, SECP_S_LOW, res.signer, &err) < 0) {
-        memset(res.signer, 0, sizeof res.signer);
-        return finish(s, &res, CS_E_INVALID, "the batch's signature recovers no signer", fn, arg);
+    if (known_signer != NULL) {
+        memcpy(res.signer, known_signer, ADDRESS_BYTES); /* the caller sealed it: no recovery */
+    } else {
+        uint8_t hash[32];
+        batch_hash(entry, end, hash);
+        struct cohort_error err;
+        if (secp_recover_address(hash, entry + end, SECP_S_LOW, res.signer, &err) < 0) {
+            memset(res.signer, 0, sizeof res.signer);
+            return finish(s, &res, CS_E_INVALID, "the batch's signature recovers no signer", fn, arg);
+        }
     }
     if (instance != s->instance)
         return finish(s, &res, CS_E_INSTANCE, "the batch is for another cluster instance", fn, arg);
@@ -1252,7 +1257,15 @@ static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, cs_
 
 int cs_store_apply(struct cs_store *s, const uint8_t *entry, size_t len, cs_result_fn fn, void *arg)
 {
-    if (len >= 4 && memcmp(entry, BATCH_MAGIC, 4) == 0) return apply_batch(s, entry, len, fn, arg);
+    if (len >= 4 && memcmp(entry, BATCH_MAGIC, 4) == 0) return apply_batch(s, entry, len, NULL, fn, arg);
+    return apply_request(s, entry, len, NULL, fn, arg);
+}
+
+int cs_store_apply_sealed(struct cs_store *s, const uint8_t *entry, size_t len, const uint8_t signer[20],
+                          cs_result_fn fn, void *arg)
+{
+    assert(signer != NULL);
+    if (len >= 4 && memcmp(entry, BATCH_MAGIC, 4) == 0) return apply_batch(s, entry, len, signer, fn, arg);
     return apply_request(s, entry, len, NULL, fn, arg);
 }
 

@@ -2515,12 +2515,148 @@ START_TEST(snapshots_of_random_stores_restore_to_equal_stores)
 }
 END_TEST
 
+
+/* ---- Batches ---- */
+
+/* Counts results, and keeps the statuses and revisions in order. */
+struct batch_results {
+    int calls;
+    int status[8];
+    uint64_t revision[8];
+    bool has_id[8];
+    uint8_t signer[8][20];
+};
+
+static void on_batch_result(void *arg, const struct cs_result *r)
+{
+    struct batch_results *b = arg;
+    ck_assert_int_lt(b->calls, 8);
+    b->status[b->calls] = r->status;
+    b->revision[b->calls] = r->revision;
+    b->has_id[b->calls] = r->id != NULL;
+    memcpy(b->signer[b->calls], r->signer, 20);
+    b->calls++;
+}
+
+static uint8_t unsigned_req[3][4096];
+static size_t unsigned_len[3];
+static uint8_t batch_wire[16384];
+
+/* Three unsigned puts a, b, c (the second a duplicate id of the first when dup), sealed by key. */
+static size_t make_batch(const uint8_t key[32], bool dup, uint64_t instance)
+{
+    struct cs_request r;
+    struct cohort_error err = {0};
+    const char *keys[3] = {"batch/a", "batch/b", "batch/c"};
+    uint8_t first_id[CS_ID_BYTES];
+    for (int i = 0; i < 3; i++) {
+        req_init(&r);
+        if (i == 0) memcpy(first_id, r.id, CS_ID_BYTES);
+        if (i == 1 && dup) memcpy(r.id, first_id, CS_ID_BYTES);
+        add_put(&r, false, keys[i], "v");
+        ck_assert_int_eq(cs_request_encode(&r, NULL, unsigned_req[i], sizeof unsigned_req[i], &unsigned_len[i], &err), 0);
+        for (int k = 0; k < CS_SIGNATURE_BYTES; k++) ck_assert_uint_eq(unsigned_req[i][unsigned_len[i] - 1 - k], 0);
+    }
+    const uint8_t *reqs[3] = {unsigned_req[0], unsigned_req[1], unsigned_req[2]};
+    size_t len = 0;
+    ck_assert_int_eq(cs_batch_encode(instance, reqs, unsigned_len, 3, key, batch_wire, sizeof batch_wire, &len, &err),
+                     0);
+    ck_assert_uint_eq(len, cs_batch_bytes(3, unsigned_len[0] + unsigned_len[1] + unsigned_len[2]));
+    return len;
+}
+
+START_TEST(batches_apply_each_request_under_one_signature)
+{
+    setup_keys();
+    struct cohort_error err = {0};
+    /* A member's batch: three results in order, three revisions, the member as signer. */
+    size_t len = make_batch(member_key[2], false, INSTANCE);
+    struct cs_store *a = new_store(), *b = new_store();
+    struct batch_results ra = {0}, rb = {0};
+    ck_assert_int_eq(cs_store_apply(a, batch_wire, len, on_batch_result, &ra), CS_OK);
+    ck_assert_int_eq(ra.calls, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ra.status[i], CS_OK);
+        ck_assert_uint_eq(ra.revision[i], (uint64_t)i + 1);
+        ck_assert_mem_eq(ra.signer[i], member_addr[2], 20);
+    }
+    /* Applied as sealed by its own member: the same results and the same store. */
+    ck_assert_int_eq(cs_store_apply_sealed(b, batch_wire, len, member_addr[2], on_batch_result, &rb), CS_OK);
+    ck_assert_int_eq(rb.calls, 3);
+    ck_assert_mem_eq(ra.revision, rb.revision, sizeof ra.revision);
+    uint8_t da[32], db[32];
+    cs_store_digest(a, da);
+    cs_store_digest(b, db);
+    ck_assert_mem_eq(da, db, 32);
+    /* Again: every request is a duplicate of itself. */
+    memset(&ra, 0, sizeof ra);
+    cs_store_apply(a, batch_wire, len, on_batch_result, &ra);
+    for (int i = 0; i < 3; i++) ck_assert_int_eq(ra.status[i], CS_E_DUPLICATE);
+    cs_store_destroy(b);
+
+    /* A duplicate id inside one batch: the second is reported as the first's. */
+    len = make_batch(member_key[0], true, INSTANCE);
+    memset(&ra, 0, sizeof ra);
+    cs_store_apply(a, batch_wire, len, on_batch_result, &ra);
+    ck_assert_int_eq(ra.status[0], CS_OK);
+    ck_assert_int_eq(ra.status[1], CS_E_DUPLICATE);
+    ck_assert_uint_eq(ra.revision[1], ra.revision[0]);
+    ck_assert_int_eq(ra.status[2], CS_OK);
+
+    /* Refused whole, with one result and no id: an outsider's batch, a flipped byte, another
+       instance, a truncation. The store does not change. */
+    uint8_t before[32], after[32];
+    cs_store_digest(a, before);
+    len = make_batch(outsider_key, false, INSTANCE);
+    memset(&ra, 0, sizeof ra);
+    ck_assert_int_eq(cs_store_apply(a, batch_wire, len, on_batch_result, &ra), CS_E_UNAUTHORIZED);
+    ck_assert_int_eq(ra.calls, 1);
+    ck_assert(!ra.has_id[0]);
+    len = make_batch(member_key[1], false, INSTANCE + 1);
+    memset(&ra, 0, sizeof ra);
+    ck_assert_int_eq(cs_store_apply(a, batch_wire, len, on_batch_result, &ra), CS_E_INSTANCE);
+    len = make_batch(member_key[1], false, INSTANCE);
+    for (size_t cut = 0; cut < len; cut += 7) {
+        memset(&ra, 0, sizeof ra);
+        ck_assert_int_ne(cs_store_apply(a, batch_wire, cut, on_batch_result, &ra), CS_OK);
+        ck_assert_int_eq(ra.calls, 1);
+    }
+    batch_wire[40] ^= 1; /* inside the first request: the signature no longer matches the member */
+    memset(&ra, 0, sizeof ra);
+    int rc = cs_store_apply(a, batch_wire, len, on_batch_result, &ra);
+    ck_assert(rc == CS_E_INVALID || rc == CS_E_UNAUTHORIZED);
+    ck_assert_int_eq(ra.calls, 1);
+    cs_store_digest(a, after);
+    ck_assert_mem_eq(before, after, 32);
+
+    /* A request in a batch that carries a signature of its own is refused, alone. */
+    struct cs_request r;
+    req_init(&r);
+    add_put(&r, false, "batch/signed", "v");
+    size_t n = sign_into(&r, member_key[0], unsigned_req[0], sizeof unsigned_req[0]);
+    const uint8_t *one[1] = {unsigned_req[0]};
+    size_t lens[1] = {n};
+    ck_assert_int_eq(cs_batch_encode(INSTANCE, one, lens, 1, member_key[0], batch_wire, sizeof batch_wire, &len, &err),
+                     0);
+    memset(&ra, 0, sizeof ra);
+    ck_assert_int_eq(cs_store_apply(a, batch_wire, len, on_batch_result, &ra), CS_E_INVALID);
+    ck_assert(ra.has_id[0]);
+    /* Caps: no request, or more than CS_BATCH_MAX. */
+    ck_assert_int_eq(cs_batch_encode(INSTANCE, one, lens, 0, member_key[0], batch_wire, sizeof batch_wire, &len, &err),
+                     CS_E_RANGE);
+    ck_assert_int_eq(cs_batch_encode(INSTANCE, one, lens, CS_BATCH_MAX + 1, member_key[0], batch_wire,
+                                     sizeof batch_wire, &len, &err),
+                     CS_E_RANGE);
+    cs_store_destroy(a);
+}
+END_TEST
 int main(void)
 {
     setup_keys();
     Suite *suite = suite_create("config_store");
     TCase *tc = tcase_create("config_store");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, batches_apply_each_request_under_one_signature);
     tcase_add_test(tc, layout_by_hand_matches_the_encoder);
     tcase_add_test(tc, round_trip_of_every_field);
     tcase_add_test(tc, every_truncation_fails_cleanly);
