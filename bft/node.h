@@ -57,6 +57,7 @@ typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool r
  * corruption); a fetched snapshot is then not installed.
  */
 typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_t *len);
+typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 /*
  * Sealing: merges count (1..BFT_SEAL_MAX) entries submitted with bft_node_submit_unsealed
@@ -70,7 +71,6 @@ typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_
 typedef int (*bft_seal_fn)(void *arg, const uint8_t *const *entries, const size_t *lens, size_t count, uint8_t **out,
                            size_t *out_len);
 #define BFT_SEAL_MAX 1024
-typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 struct bft_node_config {
     struct bft_config core;                      /* instance, members, self, key, sizes, timeout */
