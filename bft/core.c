@@ -81,6 +81,16 @@ struct bft_core {
     uint64_t committed_index, committed_height;
     uint8_t committed_hash[BFT_HASH_BYTES];
 
+    /*
+     * The window's base, >= committed_height: the slots hold heights (base, base + window].
+     * Every height in (committed_height, base] was nullified and held no notarized block when
+     * the window slid past it (slide), so a block there can only extend the committed tip.
+     * After a restore that had to slide past its own votes, base_unknown says that is not
+     * known for those heights: proposals across them are refused until a commit passes them.
+     */
+    uint64_t base;
+    bool base_unknown;
+
     struct slot *slots;        /* window + 1 of them, indexed by height mod (window + 1) */
     uint8_t *pending;          /* entries for this member's next proposal, framed */
     uint32_t pending_len;
@@ -109,13 +119,13 @@ static uint32_t leader_of(const struct bft_core *core, uint64_t height)
 
 /*
  * The slot for height, cleared if it held another height, or NULL when height is outside
- * the window (committed_height, committed_height + window]. The ring has window + 1 slots
- * so that the blocks committed in a step stay intact while the step touches height
- * committed_height + window + 1 at most (see try_commit).
+ * the window (base, base + window]. The ring has window + 1 slots so that the blocks
+ * committed in a step stay intact while the step touches height base + window + 1 at most
+ * (see try_commit).
  */
 static struct slot *slot_at(struct bft_core *core, uint64_t height)
 {
-    if (height <= core->committed_height || height > core->committed_height + core->window) return NULL;
+    if (height <= core->base || height > core->base + core->window) return NULL;
     struct slot *s = &core->slots[height % (core->window + 1)];
     if (s->height != height) {
         uint8_t *payload = s->payload;
@@ -129,9 +139,39 @@ static struct slot *slot_at(struct bft_core *core, uint64_t height)
 /* Like slot_at, but never clears: NULL unless the slot already holds height. */
 static struct slot *slot_if_held(struct bft_core *core, uint64_t height)
 {
-    if (height <= core->committed_height || height > core->committed_height + core->window) return NULL;
+    if (height <= core->base || height > core->base + core->window) return NULL;
     struct slot *s = &core->slots[height % (core->window + 1)];
     return s->height == height ? s : NULL;
+}
+
+/* Moves the committed tip; the window's base follows it when the tip passes it. */
+static void set_committed(struct bft_core *core, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
+{
+    core->committed_index = index;
+    core->committed_height = height;
+    memcpy(core->committed_hash, hash, BFT_HASH_BYTES);
+    if (core->base <= height) {
+        core->base = height;
+        core->base_unknown = false;
+    }
+}
+
+/*
+ * Slides the window's base past nullified heights that hold no notarized block, until
+ * cur + 1 fits in the window; returns whether it does. Such a height can never be
+ * finalized (a nullification needs f+1 honest members who then never finalize it) nor,
+ * with no notarization, be extended, so nothing committed later can need its slot. This
+ * closes the gap where every height of the window got nullified on a lossy network and
+ * every member stopped at its edge (docs/bft.md "Why it is live").
+ */
+static bool slide(struct bft_core *core)
+{
+    while (core->cur + 1 > core->base + core->window) {
+        const struct slot *s = slot_if_held(core, core->base + 1);
+        if (s == NULL || !s->nullified || s->notarized) return false;
+        core->base++;
+    }
+    return true;
 }
 
 /* ---- Output ---- */
@@ -415,7 +455,12 @@ static bool block_is_valid(struct bft_core *core, struct slot *s)
         if (memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
         if (h->index != p->header.index + 1) return false;
     }
-    for (uint64_t q = h->parent_height + 1; q < h->height; q++) {
+    uint64_t q = h->parent_height + 1;
+    if (q <= core->base) { /* (committed_height, base]: nullified, unless not known */
+        if (core->base_unknown) return false;
+        q = core->base + 1;
+    }
+    for (; q < h->height; q++) {
         struct slot *m = slot_if_held(core, q);
         if (m == NULL || !m->nullified) return false;
     }
@@ -472,6 +517,11 @@ static void try_propose(struct bft_core *core)
     header.height = h;
     uint64_t q = h - 1;
     for (; q > core->committed_height; q--) {
+        if (q <= core->base) { /* slid past: nullified, nothing to extend there */
+            if (core->base_unknown) return;
+            q = core->committed_height;
+            break;
+        }
         struct slot *p = slot_if_held(core, q);
         if (p == NULL) return;
         if (p->notarized && p->has_block && memcmp(p->block_hash, p->notarization.vote.hash, BFT_HASH_BYTES) == 0) {
@@ -530,13 +580,13 @@ static void progress(struct bft_core *core)
     try_propose(core);
     try_notarize(core);
     for (;;) {
-        for (uint64_t h = core->committed_height + 1; h <= core->cur; h++) {
+        for (uint64_t h = core->base + 1; h <= core->cur; h++) {
             struct slot *s = slot_if_held(core, h);
             if (s != NULL) try_finalize(core, s);
         }
         struct slot *s = slot_if_held(core, core->cur);
         if (s == NULL || !(s->notarized || s->nullified)) break;
-        if (core->cur + 1 > core->committed_height + core->window) break; /* wait for a commit */
+        if (!slide(core)) break; /* the window is full of heights that may still matter: wait for a commit */
         core->cur++;
         enter_height(core);
     }
@@ -550,8 +600,8 @@ static void progress(struct bft_core *core)
  */
 static void try_commit(struct bft_core *core)
 {
-    uint64_t top = core->committed_height + core->window;
-    for (uint64_t f = top; f > core->committed_height; f--) {
+    uint64_t top = core->base + core->window;
+    for (uint64_t f = top; f > core->base; f--) {
         struct slot *fs = slot_if_held(core, f);
         if (fs == NULL || !fs->finalized || !fs->has_block) continue;
         if (memcmp(fs->block_hash, fs->finalization.vote.hash, BFT_HASH_BYTES) != 0) continue;
@@ -592,9 +642,7 @@ static void try_commit(struct bft_core *core)
             a->commit = c;
             pending_drop(core, c->block.payload, c->block.payload_len);
         }
-        core->committed_index = fs->header.index;
-        core->committed_height = f;
-        memcpy(core->committed_hash, fs->block_hash, BFT_HASH_BYTES);
+        set_committed(core, fs->header.index, f, fs->block_hash);
         if (core->cur <= f) {
             core->cur = f + 1;
             enter_height(core); /* touches only height f + 1 */
@@ -673,8 +721,8 @@ static void on_sync_request(struct bft_core *core, const struct bft_message *m)
         }
     }
     /* And the certificates of the heights the asker is at or above, so it can enter them. */
-    uint64_t from = m->from_height > core->committed_height ? m->from_height : core->committed_height + 1;
-    for (uint64_t h = from; h <= core->cur && h <= core->committed_height + core->window; h++) {
+    uint64_t from = m->from_height > core->base ? m->from_height : core->base + 1;
+    for (uint64_t h = from; h <= core->cur && h <= core->base + core->window; h++) {
         struct slot *s = slot_if_held(core, h);
         if (s == NULL) continue;
         if (s->notarized) forward_cert(core, s, &s->notarization, m->sender);
@@ -702,9 +750,7 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
     out->block.payload = core->sync_payload;
     struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
     a->commit = out;
-    core->committed_index = h->index;
-    core->committed_height = h->height;
-    memcpy(core->committed_hash, c->hash, BFT_HASH_BYTES);
+    set_committed(core, h->index, h->height, c->hash);
     if (core->cur <= h->height) {
         core->cur = h->height + 1;
         enter_height(core);
@@ -751,7 +797,7 @@ static void on_timer(struct bft_core *core, uint64_t height)
 /* A message about a height above the window: this member is behind; ask the sender, once per timeout. */
 static void behind(struct bft_core *core, uint64_t height, uint16_t sender)
 {
-    if (height <= core->committed_height + core->window || core->sync_asked) return;
+    if (height <= core->base + core->window || core->sync_asked) return;
     core->sync_asked = true;
     send_sync_request(core, sender);
 }
@@ -916,9 +962,7 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
         if (index == 0 || height < index)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: base at index %llu, height %llu",
                                     (unsigned long long)index, (unsigned long long)height);
-        core->committed_index = index;
-        core->committed_height = height;
-        memcpy(core->committed_hash, payload + 16, BFT_HASH_BYTES);
+        set_committed(core, index, height, payload + 16);
         return 0;
     }
     if (record_type == BFT_RECORD_VOTE) {
@@ -926,7 +970,13 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote record of %zu bytes", len);
         uint64_t h = 0;
         for (int i = 0; i < 8; i++) h = h << 8 | payload[i];
-        if (h <= core->committed_height) return 0; /* a height the log has passed */
+        if (h <= core->committed_height || h <= core->base) return 0; /* a height the log (or the window) passed */
+        if (h > core->base + core->window) {
+            /* Voted past the window the commits allow: the window had slid. Slide it here too;
+               the heights it passes are not known to be nullified (base_unknown). */
+            core->base = h - core->window;
+            core->base_unknown = true;
+        }
         struct slot *s = slot_at(core, h);
         if (s == NULL)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote at height %llu is beyond the window",
@@ -948,9 +998,7 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
         return cohort_error_set(err, BFT_E_CORRUPT, "bft",
                                 "restore: commit of index %llu does not follow index %llu",
                                 (unsigned long long)h->index, (unsigned long long)core->committed_index);
-    core->committed_index = h->index;
-    core->committed_height = h->height;
-    memcpy(core->committed_hash, c->hash, BFT_HASH_BYTES);
+    set_committed(core, h->index, h->height, c->hash);
     return 0;
 }
 
@@ -973,7 +1021,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     case BFT_EVENT_START:
         if (core->started) return cohort_error_set(err, BFT_E_INVALID, "bft", "core: START twice");
         core->started = true;
-        core->cur = core->committed_height + 1;
+        core->cur = (core->base > core->committed_height ? core->base : core->committed_height) + 1;
         enter_height(core);
         send_sync_request(core, -1); /* after a restart, learn where the others are */
         break;
@@ -989,9 +1037,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (event->len != BFT_HASH_BYTES || event->bytes == NULL || event->index == 0 || event->height < event->index)
             return cohort_error_set(err, BFT_E_INVALID, "bft", "core: a jump needs an index, a height and a hash");
         if (event->index <= core->committed_index) break; /* not forward: nothing to do */
-        core->committed_index = event->index;
-        core->committed_height = event->height;
-        memcpy(core->committed_hash, event->bytes, BFT_HASH_BYTES);
+        set_committed(core, event->index, event->height, event->bytes);
         if (core->cur <= event->height) {
             core->cur = event->height + 1;
             enter_height(core);
@@ -1057,7 +1103,7 @@ size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap)
 {
     assert(core != NULL && out != NULL);
     size_t len = 0;
-    for (uint64_t h = core->committed_height + 1; h <= core->committed_height + core->window; h++) {
+    for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
         const struct slot *s = &core->slots[h % (core->window + 1)];
         if (s->height != h || s->own_flags == 0) continue;
         if (len + BFT_VOTE_RECORD_BYTES > cap) return 0;

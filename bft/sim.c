@@ -828,7 +828,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
     s->config.members = s->members;
     s->config.scheme = s->use_scheme ? &s->scheme : NULL;
     s->config.payload_max_bytes = PAYLOAD_MAX;
-    s->config.window_heights = WINDOW;
+    uint32_t w = s->options->window_heights;
+    s->config.window_heights = w >= 2 && w <= WINDOW ? w : WINDOW;
     s->config.timeout_ms = 3 * s->delay_max_ms + 5;
     /* Half the seeds run idle leaders that wait for entries before proposing empty blocks. */
     s->config.idle_delay_ms = rnd_below(s, 2) ? s->delay_max_ms / 4 + 1 : 0;
@@ -956,6 +957,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                                 s->nodes[i].member, byzantine_names[s->nodes[i].kind], (unsigned long long)st.height,
                                 (unsigned long long)st.committed_index, (unsigned long long)st.committed_height);
             }
+            if (!s->failed) s->result->liveness_only = true;
             fail(s, "LIVENESS: %llu ms after the heal, an honest member has %llu of %llu entries;%s",
                  (unsigned long long)(s->now - chaos_ms), (unsigned long long)min_honest_committed(s),
                  (unsigned long long)goal, nodes);

@@ -25,10 +25,13 @@ struct bft_sim_options {
     uint64_t seed;
     bool real_crypto;        /* secp256k1 (slow) instead of the simulator's keyed-hash scheme */
     uint32_t target_commits; /* entries every honest member commits after the heal; 0: 5 */
+    uint32_t window_heights; /* the cores' window (2..BFT_WINDOW_MAX); 0: BFT_WINDOW_MAX. A small
+                                one brings the window's edge, and its sliding, into every run */
 };
 
 struct bft_sim_result {
     bool ok;
+    bool liveness_only;      /* the one failure is the liveness goal: no safety check failed */
     char failure[1024];      /* what failed, at which virtual time; empty when ok */
     char scenario[256];      /* what the seed chose */
     uint64_t events;         /* events processed */

@@ -30,7 +30,8 @@ struct seed_pool {
     pthread_mutex_t lock;
     uint64_t next, end;
     bool real_crypto;
-    unsigned failures;
+    uint32_t window;
+    unsigned failures, liveness_failures; /* liveness_failures: only the liveness goal missed */
     uint64_t min_commits;
 };
 
@@ -42,25 +43,32 @@ static void *worker(void *arg)
         uint64_t seed = p->next++;
         pthread_mutex_unlock(&p->lock);
         if (seed >= p->end) return NULL;
-        struct bft_sim_options o = {seed, p->real_crypto, 0};
+        struct bft_sim_options o = {seed, p->real_crypto, 0, p->window};
         struct bft_sim_result r;
         bft_sim_run(&o, &r);
         pthread_mutex_lock(&p->lock);
-        if (!r.ok) {
+        if (!r.ok && r.liveness_only && p->window != 0) {
+            p->liveness_failures++; /* a small window: the known gap (docs/bft.md), counted */
+        } else if (!r.ok) {
             p->failures++;
-            fprintf(stderr, "seed %llu FAILED [%s]: %s\n  replay: COHORT_BFT_SEED=%llu%s ./test_bft_sim\n",
+            fprintf(stderr, "seed %llu FAILED [%s]: %s\n  replay: COHORT_BFT_SEED=%llu%s%s ./test_bft_sim\n",
                     (unsigned long long)seed, r.scenario, r.failure, (unsigned long long)seed,
-                    p->real_crypto ? " COHORT_BFT_SECP=1" : "");
+                    p->real_crypto ? " COHORT_BFT_SECP=1" : "", p->window ? " COHORT_BFT_WINDOW=<w>" : "");
         }
         if (r.min_committed < p->min_commits) p->min_commits = r.min_committed;
         pthread_mutex_unlock(&p->lock);
     }
 }
 
-/* Runs count seeds from first on COHORT_BFT_THREADS threads (default 2); returns how many failed. */
-static unsigned run_seeds(uint64_t first, uint64_t count, bool real_crypto, uint64_t *min_commits)
+/*
+ * Runs count seeds from first on COHORT_BFT_THREADS threads (default 2) with the cores'
+ * window (0: the largest); returns how many failed, and counts in *liveness the runs with a
+ * window that missed only the liveness goal.
+ */
+static unsigned run_seeds_window(uint64_t first, uint64_t count, bool real_crypto, uint32_t window,
+                                 uint64_t *min_commits, unsigned *liveness)
 {
-    struct seed_pool pool = {PTHREAD_MUTEX_INITIALIZER, first, first + count, real_crypto, 0, UINT64_MAX};
+    struct seed_pool pool = {PTHREAD_MUTEX_INITIALIZER, first, first + count, real_crypto, window, 0, 0, UINT64_MAX};
     uint64_t threads = env_u64("COHORT_BFT_THREADS", 2);
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
@@ -68,13 +76,19 @@ static unsigned run_seeds(uint64_t first, uint64_t count, bool real_crypto, uint
     for (uint64_t i = 0; i < threads; i++) ck_assert_int_eq(pthread_create(&t[i], NULL, worker, &pool), 0);
     for (uint64_t i = 0; i < threads; i++) pthread_join(t[i], NULL);
     *min_commits = pool.min_commits;
+    if (liveness) *liveness = pool.liveness_failures;
     return pool.failures;
+}
+
+static unsigned run_seeds(uint64_t first, uint64_t count, bool real_crypto, uint64_t *min_commits)
+{
+    return run_seeds_window(first, count, real_crypto, 0, min_commits, NULL);
 }
 
 START_TEST(single_seed)
 {
     uint64_t seed = env_u64("COHORT_BFT_SEED", 0);
-    struct bft_sim_options o = {seed, env_u64("COHORT_BFT_SECP", 0) != 0, 0};
+    struct bft_sim_options o = {seed, env_u64("COHORT_BFT_SECP", 0) != 0, 0, (uint32_t)env_u64("COHORT_BFT_WINDOW", 0)};
     struct bft_sim_result r;
     int rc = bft_sim_run(&o, &r);
     fprintf(stderr, "seed %llu [%s]: %s; %llu events, %llu messages, %llu crashes, min committed %llu, end %llu ms\n",
@@ -107,10 +121,30 @@ START_TEST(seeds_with_secp256k1)
 }
 END_TEST
 
+/*
+ * A window of 6 heights: the edge comes in most runs, so the window slides past nullified
+ * heights often, and restarts restore votes past the commits (base_unknown). Every safety
+ * check must hold; the liveness goal may be missed (the known gap when notarized heights
+ * fill the window, docs/bft.md), and the count of such runs is printed, not asserted.
+ */
+START_TEST(small_window_stays_safe)
+{
+    uint64_t first = env_u64("COHORT_BFT_FIRST_SEED", 1), count = env_u64("COHORT_BFT_SMALL_WINDOW_SEEDS", 400), min;
+    unsigned liveness = 0;
+    unsigned failures = run_seeds_window(first + 2000000, count, false, 6, &min, &liveness);
+    fprintf(stderr, "%llu seeds with a window of 6: %u failed a safety check; %u missed only the liveness goal\n",
+            (unsigned long long)count, failures, liveness);
+    ck_assert_uint_eq(failures, 0);
+    /* Deterministic: on the default 400 seeds the slide brings the runs that miss the goal
+       from 25 (the core without it, 2026-12-01) to 16. */
+    if (count == 400) ck_assert_uint_le(liveness, 20);
+}
+END_TEST
+
 START_TEST(same_seed_same_run)
 {
     /* Determinism: a seed replays exactly, or a printed replay command would be worthless. */
-    struct bft_sim_options o = {424242, false, 0};
+    struct bft_sim_options o = {424242, false, 0, 0};
     struct bft_sim_result a, b;
     bft_sim_run(&o, &a);
     bft_sim_run(&o, &b);
@@ -133,6 +167,7 @@ int main(void)
         tcase_add_test(tc, same_seed_same_run);
         tcase_add_test(tc, many_seeds_fast_signatures);
         tcase_add_test(tc, seeds_with_secp256k1);
+        tcase_add_test(tc, small_window_stays_safe);
     }
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
