@@ -161,8 +161,9 @@ static void set_committed(struct bft_core *core, uint64_t index, uint64_t height
  * cur + 1 fits in the window; returns whether it does. Such a height can never be
  * finalized (a nullification needs f+1 honest members who then never finalize it) nor,
  * with no notarization, be extended, so nothing committed later can need its slot. This
- * closes the gap where every height of the window got nullified on a lossy network and
- * every member stopped at its edge (docs/bft.md "Why it is live").
+ * narrows the gap where every height of the window got nullified on a lossy network and
+ * every member stopped at its edge; a height both notarized and nullified still stops the
+ * slide (docs/bft.md "Why it is live").
  */
 static bool slide(struct bft_core *core)
 {
