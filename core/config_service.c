@@ -181,7 +181,8 @@ static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
     return rc;
 }
 
-/* The BFT node's restore callback, at start: the store becomes the snapshot's. */
+/* The BFT node's restore callback, at start or after a snapshot was fetched from the others:
+   the store becomes the snapshot's. */
 static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
 {
     struct config_service *svc = arg;
