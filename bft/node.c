@@ -385,7 +385,7 @@ static void link_close(struct link *link, bool refused, const char *why)
         struct peer *p = &node->peers[link->peer];
         assert(p->link == link);
         p->link = NULL;
-        p->down_since_ms = uv_now(&node->loop);
+        if (p->down_since_ms == 0) p->down_since_ms = uv_now(&node->loop); /* not again at each failed re-dial */
         if (!node->closing && !p->told_down) tell_core_peer(node, link->peer, false);
         if (was_open) {
             pthread_mutex_lock(&node->lock);
@@ -654,7 +654,7 @@ static bool equivocate(struct bft_node *node, const uint8_t *bytes, size_t len)
  */
 static int drive(struct bft_node *node, const struct bft_event *ev, struct cohort_error *err)
 {
-    if (node->halted) return 0;
+    if (node->halted || node->closing) return 0; /* stopping: nothing after the final sync */
     const struct bft_action *actions;
     size_t count = 0;
     int rc = bft_core_step(node->core, ev, &actions, &count, err);
