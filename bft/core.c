@@ -230,15 +230,21 @@ static void send_message(struct bft_core *core, int peer, struct bft_message *ms
     send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
 }
 
+/* The VOTE record of this member's statements at slot s (layout in docs/bft.md "Storage"). */
+static void vote_record(const struct slot *s, uint8_t p[BFT_VOTE_RECORD_BYTES])
+{
+    be_put(p, s->height, 8);
+    p[8] = s->own_flags;
+    memcpy(p + 9, s->own_notarize_hash, BFT_HASH_BYTES);
+    memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
+}
+
 /* Emits a PERSIST of slot's VOTE record; the driver makes it durable before later sends. */
 static void persist_own(struct bft_core *core, const struct slot *s)
 {
     assert(core->records_len + BFT_VOTE_RECORD_BYTES <= RECORDS_BYTES);
     uint8_t *p = core->records + core->records_len;
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(s->height >> (56 - 8 * i));
-    p[8] = s->own_flags;
-    memcpy(p + 9, s->own_notarize_hash, BFT_HASH_BYTES);
-    memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
+    vote_record(s, p);
     core->records_len += BFT_VOTE_RECORD_BYTES;
     struct bft_action *a = push_action(core, BFT_ACTION_PERSIST);
     a->record_type = BFT_RECORD_VOTE;
@@ -1108,11 +1114,7 @@ size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap)
         const struct slot *s = &core->slots[h % (core->window + 1)];
         if (s->height != h || s->own_flags == 0) continue;
         if (len + BFT_VOTE_RECORD_BYTES > cap) return 0;
-        uint8_t *p = out + len;
-        be_put(p, h, 8);
-        p[8] = s->own_flags;
-        memcpy(p + 9, s->own_notarize_hash, BFT_HASH_BYTES);
-        memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
+        vote_record(s, out + len);
         len += BFT_VOTE_RECORD_BYTES;
     }
     return len;

@@ -129,16 +129,26 @@ int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct
 
 /* ---- The snapshot OFFER (docs/bft.md "State transfer") ---- */
 
+#define OFFER_FIELDS_BYTES 96 /* instance u64 | index u64 | height u64 | hash 32 | len u64 | digest 32 */
+
+/* The fields an OFFER carries and signs, in the order of both. */
+static void put_offer_fields(uint8_t *p, uint64_t instance, const struct bft_snapshot_offer *offer)
+{
+    be_put(p, instance, 8);
+    be_put(p + 8, offer->index, 8);
+    be_put(p + 16, offer->height, 8);
+    memcpy(p + 24, offer->hash, 32);
+    be_put(p + 56, offer->len, 8);
+    memcpy(p + 64, offer->digest, 32);
+}
+
+_Static_assert(BFT_OFFER_BYTES == 1 + OFFER_FIELDS_BYTES + BFT_SIGNATURE_BYTES, "OFFER layout");
+
 void bft_offer_digest(uint64_t instance, const struct bft_snapshot_offer *offer, uint8_t out[BFT_HASH_BYTES])
 {
-    uint8_t buf[22 + 8 + 8 + 8 + 32 + 8 + 32];
+    uint8_t buf[22 + OFFER_FIELDS_BYTES];
     memcpy(buf, "cohort-bft-snapshot-v1", 22);
-    be_put(buf + 22, instance, 8);
-    be_put(buf + 30, offer->index, 8);
-    be_put(buf + 38, offer->height, 8);
-    memcpy(buf + 46, offer->hash, 32);
-    be_put(buf + 78, offer->len, 8);
-    memcpy(buf + 86, offer->digest, 32);
+    put_offer_fields(buf + 22, instance, offer);
     keccak256(buf, sizeof buf, out);
 }
 
@@ -146,13 +156,8 @@ void bft_offer_encode(uint64_t instance, const struct bft_snapshot_offer *offer,
                       const uint8_t signature[BFT_SIGNATURE_BYTES], uint8_t out[BFT_OFFER_BYTES])
 {
     out[0] = BFT_OFFER_FRAME;
-    be_put(out + 1, instance, 8);
-    be_put(out + 9, offer->index, 8);
-    be_put(out + 17, offer->height, 8);
-    memcpy(out + 25, offer->hash, 32);
-    be_put(out + 57, offer->len, 8);
-    memcpy(out + 65, offer->digest, 32);
-    memcpy(out + 97, signature, BFT_SIGNATURE_BYTES);
+    put_offer_fields(out + 1, instance, offer);
+    memcpy(out + 1 + OFFER_FIELDS_BYTES, signature, BFT_SIGNATURE_BYTES);
 }
 
 int bft_offer_decode(const uint8_t *bytes, size_t len, uint64_t instance, struct bft_snapshot_offer *out,

@@ -178,8 +178,8 @@ struct bft_node {
     uint64_t *commit_offset;
     uint32_t *commit_len;
     size_t commit_cap;
-    uint64_t snapshot_index;   /* the newest snapshot in the WAL (0: none) */
-    struct bft_snapshot_offer snap; /* that snapshot, offered to members that lag behind base */
+    struct bft_snapshot_offer snap; /* the newest snapshot in the WAL (index 0: none), offered to
+                                       members that lag behind base */
     uint64_t *snap_chunk;      /* the WAL offset of each of its SNAPSHOT records' payloads */
     uint32_t snap_chunks;
     bool snapshot_failed_logged;
@@ -314,6 +314,18 @@ static int read_commit(struct bft_node *node, uint64_t index, size_t *len, struc
         done += (size_t)got;
     }
     *len = want;
+    return 0;
+}
+
+/* Reads the COMMIT record of log index back from the WAL and decodes it into node->replay. */
+static int load_commit(struct bft_node *node, uint64_t index, struct cohort_error *err)
+{
+    size_t len = 0;
+    int rc = read_commit(node, index, &len, err);
+    if (rc < 0) return rc;
+    rc = bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
+                           node->replay, err);
+    if (rc < 0) return cohort_error_wrap(err, "%s: commit %llu", node->config.wal_path, (unsigned long long)index);
     return 0;
 }
 
@@ -587,7 +599,7 @@ static void serve_sync(struct bft_node *node, uint32_t peer, uint64_t from)
             log_info("bft node: a member asks for blocks this member no longer keeps; offering it a snapshot",
                      "member=%u peer=%u from=%llu first_kept=%llu snapshot=%llu", node->self, peer,
                      (unsigned long long)from, (unsigned long long)node->base + 1,
-                     (unsigned long long)node->snapshot_index);
+                     (unsigned long long)node->snap.index);
         node->too_old_logged = true;
         send_offer(node, peer);
         return;
@@ -836,7 +848,6 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     node->snap_chunks = chunks;
     chunk_offsets = NULL;
     node->snap = *info;
-    node->snapshot_index = info->index;
     pthread_mutex_lock(&node->lock);
     node->status.snapshot_index = info->index;
     node->status.first_index = new_base + 1;
@@ -879,11 +890,7 @@ static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height
         goto fail;
     }
     if (new_base > node->base) { /* the tip before the first kept block: block new_base itself */
-        size_t n = 0;
-        if (read_commit(node, new_base, &n, &err) < 0 ||
-            bft_commit_decode(node->record, n, node->config.core.instance, node->config.core.payload_max_bytes,
-                              node->replay, &err) < 0)
-            goto fail;
+        if (load_commit(node, new_base, &err) < 0) goto fail;
         base_height = node->replay->block.header.height;
         memcpy(base_hash, node->replay->hash, BFT_HASH_BYTES);
     }
@@ -912,7 +919,7 @@ fail:
 /* Tells peer, which asked for blocks before base, about this member's snapshot (signed). */
 static void send_offer(struct bft_node *node, uint32_t peer)
 {
-    if (node->snapshot_index == 0) return;
+    if (node->snap.index == 0) return;
     uint8_t f[BFT_OFFER_BYTES], digest[BFT_HASH_BYTES], signature[BFT_SIGNATURE_BYTES];
     bft_offer_digest(node->config.core.instance, &node->snap, digest);
     if (secp_sign(node->config.core.private_key, digest, signature, NULL) < 0) return;
@@ -1006,7 +1013,7 @@ static void on_offer(struct bft_node *node, uint32_t peer, const uint8_t *f, uin
 /* A GET from peer: one chunk of this member's snapshot, read from the WAL. */
 static void on_get(struct bft_node *node, uint32_t peer, const uint8_t *f, uint32_t len)
 {
-    if (len != GET_BYTES || node->snapshot_index == 0 || be_get(f + 1, 8) != node->snap.index) return;
+    if (len != GET_BYTES || node->snap.index == 0 || be_get(f + 1, 8) != node->snap.index) return;
     uint32_t chunk = (uint32_t)be_get(f + 9, 4);
     if (chunk >= node->snap_chunks) return;
     uint64_t n = chunk_len(&node->snap, chunk), done = 0;
@@ -1100,13 +1107,7 @@ static void deliver_durable(struct bft_node *node)
     struct cohort_error err;
     while (!node->halted && node->applied < node->durable_committed) {
         uint64_t i = node->applied + 1;
-        size_t len = 0;
-        if (read_commit(node, i, &len, &err) < 0) {
-            halt(node, &err);
-            return;
-        }
-        if (bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
-                              node->replay, &err) < 0) {
+        if (load_commit(node, i, &err) < 0) {
             halt(node, &err);
             return;
         }
@@ -1696,7 +1697,6 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t
             node->snap_chunks = node->reading_chunks;
             node->snap = node->reading;
             keccak256(node->replay_snapshot, node->snap.len, node->snap.digest);
-            node->snapshot_index = info.index;
             node->reading_snapshot = NULL;
             node->reading_chunk = NULL;
         }
@@ -1713,8 +1713,8 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t
 static int deliver_replay(struct bft_node *node, struct cohort_error *err)
 {
     uint64_t from = node->base + 1;
-    if (node->snapshot_index > 0 || node->base > 0) {
-        if (node->snapshot_index == 0)
+    if (node->snap.index > 0 || node->base > 0) {
+        if (node->snap.index == 0)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft",
                                     "%s: compacted (its log starts after block %llu) but holds no whole snapshot; "
                                     "restore this member",
@@ -1722,21 +1722,17 @@ static int deliver_replay(struct bft_node *node, struct cohort_error *err)
         if (node->config.restore == NULL)
             return cohort_error_set(err, BFT_E_INVALID, "bft", "%s holds a snapshot, and the node has no restore function",
                                     node->config.wal_path);
-        int rc = node->config.restore(node->config.arg, node->snapshot_index, node->replay_snapshot,
+        int rc = node->config.restore(node->config.arg, node->snap.index, node->replay_snapshot,
                                       (size_t)node->snap.len, err);
         if (rc < 0) return cohort_error_wrap(err, "%s: snapshot at block %llu", node->config.wal_path,
-                                             (unsigned long long)node->snapshot_index);
-        from = node->snapshot_index + 1;
+                                             (unsigned long long)node->snap.index);
+        from = node->snap.index + 1;
     }
     free(node->replay_snapshot);
     node->replay_snapshot = NULL;
     for (uint64_t i = from; i <= node->committed; i++) {
-        size_t len = 0;
-        int rc = read_commit(node, i, &len, err);
+        int rc = load_commit(node, i, err);
         if (rc < 0) return rc;
-        rc = bft_commit_decode(node->record, len, node->config.core.instance, node->config.core.payload_max_bytes,
-                               node->replay, err);
-        if (rc < 0) return cohort_error_wrap(err, "%s: commit %llu", node->config.wal_path, (unsigned long long)i);
         if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, true);
     }
     return 0;
@@ -1850,7 +1846,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     }
     node->applied = node->durable_committed = node->committed; /* the application has heard of every commit */
     {
-        node->status.snapshot_index = node->snapshot_index;
+        node->status.snapshot_index = node->snap.index;
         node->status.first_index = node->base + 1;
         node->status.wal_bytes = bft_wal_size(node->wal);
     }

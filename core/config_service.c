@@ -131,7 +131,7 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &len, &err)) ==
            1) {
         bool ours = false;
-        if (!replaying && len > 4 && memcmp(entry, "CCB1", 4) == 0) {
+        if (!replaying && len > 4 && memcmp(entry, CS_BATCH_MAGIC, 4) == 0) {
             uint8_t hash[32];
             keccak256(entry, len, hash);
             for (size_t i = 0; i < SEALED_KEPT && !ours; i++) ours = memcmp(svc->sealed[i], hash, 32) == 0;

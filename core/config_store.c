@@ -60,7 +60,7 @@
 #define SIGNING_DOMAIN "cohort-config-v1"
 #define MAGIC "CCR1"
 #define BATCH_DOMAIN "cohort-config-batch-v1"
-#define BATCH_MAGIC "CCB1"
+#define BATCH_MAGIC CS_BATCH_MAGIC
 #define FLAG_PREFIX 1u
 
 /* Keys and values kept in the watch history; every event also counts EVENT_OVERHEAD. */
@@ -1200,6 +1200,12 @@ static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, c
  * looked at, since nothing vouches for them. Then each request is applied in order as if
  * the batch's signer had signed it.
  */
+/* A request's length in a batch's framing (u32 big-endian). */
+static size_t batch_len_at(const uint8_t *p)
+{
+    return (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+}
+
 static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, const uint8_t *known_signer,
                        cs_result_fn fn, void *arg)
 {
@@ -1218,7 +1224,7 @@ static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, con
     size_t pos = CS_BATCH_HEADER_BYTES, end = len - CS_SIGNATURE_BYTES;
     for (size_t i = 0; i < count; i++) {
         if (end - pos < 4) return finish(s, &res, CS_E_INVALID, "the batch's framing is cut off", fn, arg);
-        size_t n = (size_t)entry[pos] << 24 | (size_t)entry[pos + 1] << 16 | (size_t)entry[pos + 2] << 8 | entry[pos + 3];
+        size_t n = batch_len_at(entry + pos);
         pos += 4;
         if (n > end - pos || n > CS_REQUEST_MAX)
             return finish(s, &res, CS_E_INVALID, "a request in the batch runs past its end", fn, arg);
@@ -1247,7 +1253,7 @@ static int apply_batch(struct cs_store *s, const uint8_t *entry, size_t len, con
     int last = CS_OK;
     pos = CS_BATCH_HEADER_BYTES;
     for (size_t i = 0; i < count; i++) {
-        size_t n = (size_t)entry[pos] << 24 | (size_t)entry[pos + 1] << 16 | (size_t)entry[pos + 2] << 8 | entry[pos + 3];
+        size_t n = batch_len_at(entry + pos);
         pos += 4;
         last = apply_request(s, entry + pos, n, signer, fn, arg);
         pos += n;

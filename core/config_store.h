@@ -82,6 +82,7 @@
 #define CS_MEMBERS_MAX 32
 #define CS_ID_BYTES 16
 #define CS_SIGNATURE_BYTES 65
+#define CS_BATCH_MAGIC "CCB1"            /* the first 4 bytes of a batch */
 #define CS_BATCH_MAX 1024                /* requests in one batch */
 #define CS_BATCH_HEADER_BYTES 14         /* magic, instance, count */
 #define CS_BATCH_BYTES_MAX (2u << 20)    /* an encoded batch */
