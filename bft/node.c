@@ -132,6 +132,21 @@ struct submission {
     bool seal; /* handed to config.seal with the other unsealed entries queued with it */
 };
 
+/*
+ * One fdatasync on libuv's thread pool. Up to SYNCS_IN_FLIGHT run at once: records appended
+ * while one runs start the next at once instead of waiting for it (an fdatasync makes
+ * durable everything written before it was called, so they may finish in any order).
+ */
+#define SYNCS_IN_FLIGHT 2
+struct wal_sync {
+    uv_work_t req;
+    struct bft_node *node;
+    bool busy;
+    uint64_t target, committed; /* what it makes durable: appends, and commits among them */
+    int rc;                     /* written by the worker, read after it */
+    struct cohort_error err;
+};
+
 struct bft_node {
     struct bft_node_config config;
     uint32_t n, self;
@@ -164,11 +179,9 @@ struct bft_node {
     uint64_t appended, synced;
     uint64_t applied;           /* log index the application has heard of (on_commit) */
     uint64_t durable_committed; /* log index whose COMMIT record is synced */
-    uv_work_t sync_req;
-    bool sync_in_flight;
-    uint64_t sync_target, sync_committed; /* what the sync in flight makes durable */
-    int sync_rc;                          /* written by the worker, read after it */
-    struct cohort_error sync_err;
+    struct wal_sync syncs[SYNCS_IN_FLIGHT];
+    unsigned sync_in_flight; /* how many of syncs are running */
+    uint64_t sync_started;   /* the highest target of a sync started */
     bool install_waiting;                 /* a fetched snapshot waits for the sync in flight */
 
     /* The committed log: where each COMMIT record's payload is in the WAL, by log index
@@ -184,6 +197,9 @@ struct bft_node {
     uint64_t *snap_chunk;      /* the WAL offset of each of its SNAPSHOT records' payloads */
     uint32_t snap_chunks;
     bool snapshot_failed_logged;
+    struct bft_snapshot_offer due; /* a snapshot captured, its compaction waiting for the syncs */
+    uint8_t *due_bytes;
+    bool due_waiting;
     bool too_old_logged;
 
     /* Replay of a snapshot, during start only: the newest complete one, and one being read. */
@@ -882,51 +898,75 @@ out:
 }
 
 /*
- * Takes a snapshot of the application's state after block index (just delivered) and
- * compacts the WAL around it, keeping retain_commits blocks before it for members that lag
- * a little. Snapshots fall on multiples of snapshot_every, so every member's snapshot of an
- * index is the same bytes, which state transfer relies on. A failure keeps the old WAL.
+ * Compacts the WAL around the snapshot captured in node->due (docs/bft.md "Snapshots"),
+ * keeping retain_commits blocks before it for members that lag a little, and frees the
+ * capture. Runs when no sync is in flight (a worker would hold the old WAL's descriptor).
+ * A failure keeps the old WAL.
  */
-static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
+static void compact_due(struct bft_node *node)
 {
+    assert(node->due_waiting && node->sync_in_flight == 0);
+    node->due_waiting = false;
     struct cohort_error err = {0};
     uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
     uint64_t retain = node->config.retain_commits ? node->config.retain_commits : 4 * (uint64_t)every;
+    uint64_t index = node->due.index;
     uint64_t new_base = index > retain ? index - retain : 0;
     if (new_base < node->base) new_base = node->base;
     uint64_t base_height = node->base_height;
     uint8_t base_hash[BFT_HASH_BYTES];
     memcpy(base_hash, node->base_hash, BFT_HASH_BYTES);
-    uint8_t *bytes = NULL;
-    size_t len = 0;
-    int rc = node->config.snapshot(node->config.arg, index, &bytes, &len);
-    if (rc < 0 || (bytes == NULL && len > 0) || len > BFT_SNAPSHOT_MAX_BYTES) {
-        cohort_error_set(&err, BFT_E_INVALID, "bft", "the application gave no snapshot (code %d, %zu bytes)", rc, len);
-        goto fail;
-    }
     if (new_base > node->base) { /* the tip before the first kept block: block new_base itself */
         if (load_commit(node, new_base, &err) < 0) goto fail;
         base_height = node->replay->block.header.height;
         memcpy(base_hash, node->replay->hash, BFT_HASH_BYTES);
     }
-    struct bft_snapshot_offer info = {.index = index, .height = height, .len = len};
-    memcpy(info.hash, hash, BFT_HASH_BYTES);
-    keccak256(bytes ? bytes : (const uint8_t *)"", len, info.digest);
-    if (rewrite_wal(node, new_base, base_height, base_hash, &info, bytes, &err) < 0) goto fail;
+    if (rewrite_wal(node, new_base, base_height, base_hash, &node->due, node->due_bytes, &err) < 0) goto fail;
     COUNT(node, snapshots, 1);
     log_info("bft node took a snapshot and compacted its WAL",
-             "member=%u index=%llu bytes=%zu first_index=%llu wal_bytes=%llu", node->self,
-             (unsigned long long)index, len, (unsigned long long)new_base + 1,
+             "member=%u index=%llu bytes=%llu first_index=%llu wal_bytes=%llu", node->self,
+             (unsigned long long)index, (unsigned long long)node->due.len, (unsigned long long)new_base + 1,
              (unsigned long long)bft_wal_size(node->wal));
     node->snapshot_failed_logged = false;
-    free(bytes);
-    return;
+    goto out;
 fail:
     if (!node->snapshot_failed_logged)
         log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
                  "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)index, err.message);
     node->snapshot_failed_logged = true;
-    free(bytes);
+out:
+    free(node->due_bytes);
+    node->due_bytes = NULL;
+}
+
+/*
+ * Takes a snapshot of the application's state after block index (just delivered): the
+ * state is captured now, and the WAL compacted around it at once, or, while syncs are in
+ * flight, as soon as the last one is done (no new sync starts meanwhile). Snapshots fall
+ * on multiples of snapshot_every, so every member's snapshot of an index is the same
+ * bytes, which state transfer relies on.
+ */
+static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
+{
+    if (node->due_waiting) return; /* the previous one is still waiting: skip this one */
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    int rc = node->config.snapshot(node->config.arg, index, &bytes, &len);
+    if (rc < 0 || (bytes == NULL && len > 0) || len > BFT_SNAPSHOT_MAX_BYTES) {
+        if (!node->snapshot_failed_logged)
+            log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
+                     "member=%u index=%llu error=\"the application gave no snapshot (code %d, %zu bytes)\"",
+                     node->self, (unsigned long long)index, rc, len);
+        node->snapshot_failed_logged = true;
+        free(bytes);
+        return;
+    }
+    node->due = (struct bft_snapshot_offer){.index = index, .height = height, .len = len};
+    memcpy(node->due.hash, hash, BFT_HASH_BYTES);
+    keccak256(bytes ? bytes : (const uint8_t *)"", len, node->due.digest);
+    node->due_bytes = bytes;
+    node->due_waiting = true;
+    if (node->sync_in_flight == 0) compact_due(node);
 }
 
 /* ---- State transfer: a member behind every peer's retained log fetches a snapshot ---- */
@@ -1129,8 +1169,7 @@ static void deliver_durable(struct bft_node *node)
         node->applied = i;
         if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, false);
         uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
-        /* (Not while a sync holds the WAL's descriptor: only at a stop, and then one is skipped.) */
-        if (node->config.snapshot != NULL && i % every == 0 && !node->sync_in_flight) {
+        if (node->config.snapshot != NULL && i % every == 0) {
             uint8_t hash[BFT_HASH_BYTES];
             memcpy(hash, node->replay->hash, BFT_HASH_BYTES);
             take_snapshot(node, i, node->replay->block.header.height, hash);
@@ -1153,22 +1192,25 @@ static void barrier(struct bft_node *node);
 /* On a thread of libuv's pool: the fdatasync. Only the descriptor is shared with the loop. */
 static void sync_work(uv_work_t *req)
 {
-    struct bft_node *node = req->data;
-    node->sync_rc = bft_wal_sync(node->wal, &node->sync_err);
+    struct wal_sync *w = req->data;
+    w->rc = bft_wal_sync(w->node->wal, &w->err);
 }
 
 static void sync_done(uv_work_t *req, int status)
 {
-    struct bft_node *node = req->data;
-    node->sync_in_flight = false;
+    struct wal_sync *w = req->data;
+    struct bft_node *node = w->node;
+    w->busy = false;
+    node->sync_in_flight--;
     if (node->halted) return;
-    if (status < 0 || node->sync_rc < 0) {
-        if (status < 0) cohort_error_set(&node->sync_err, BFT_E_IO, "bft", "node: the WAL sync did not run");
-        halt(node, &node->sync_err);
+    if (status < 0 || w->rc < 0) {
+        if (status < 0) cohort_error_set(&w->err, BFT_E_IO, "bft", "node: the WAL sync did not run");
+        halt(node, &w->err);
         return;
     }
-    synced_up_to(node, node->sync_target, node->sync_committed);
-    if (node->install_waiting) {
+    synced_up_to(node, w->target, w->committed);
+    if (node->due_waiting && node->sync_in_flight == 0) compact_due(node);
+    if (node->install_waiting && node->sync_in_flight == 0) {
         node->install_waiting = false;
         fetch_install(node);
     }
@@ -1176,29 +1218,34 @@ static void sync_done(uv_work_t *req, int status)
 }
 
 /*
- * The barrier of the group commit: when records were appended since the last sync and
- * none is in flight, one fdatasync starts on the thread pool for all of them; the loop goes
- * on meanwhile (votes that need the disk wait in their queues, signatures get checked). When
- * it is done, the frames that waited for it are written and the application hears of the
- * commits it made durable. Runs before the loop waits for I/O, after each iteration's I/O
- * callbacks, and when a sync completes.
+ * The barrier of the group commit: when records were appended since the last sync started
+ * and fewer than SYNCS_IN_FLIGHT run, one fdatasync starts on the thread pool for all of
+ * them; the loop goes on meanwhile (votes that need the disk wait in their queues,
+ * signatures get checked). When it is done, the frames that waited for it are written and
+ * the application hears of the commits it made durable. Runs before the loop waits for
+ * I/O, after each iteration's I/O callbacks, and when a sync completes.
  */
 static void barrier(struct bft_node *node)
 {
-    if (node->halted || node->closing || node->sync_in_flight || node->synced >= node->appended) return;
-    node->sync_target = node->appended;
-    node->sync_committed = node->committed;
-    node->sync_in_flight = true;
-    node->sync_req.data = node;
-    int rc = uv_queue_work(&node->loop, &node->sync_req, sync_work, sync_done);
+    if (node->halted || node->closing || node->sync_in_flight == SYNCS_IN_FLIGHT ||
+        node->sync_started >= node->appended || node->install_waiting || node->due_waiting)
+        return;
+    struct wal_sync *w = &node->syncs[0];
+    while (w->busy) w++;
+    *w = (struct wal_sync){.node = node, .busy = true, .target = node->appended, .committed = node->committed};
+    w->req.data = w;
+    node->sync_started = w->target;
+    node->sync_in_flight++;
+    int rc = uv_queue_work(&node->loop, &w->req, sync_work, sync_done);
     if (rc < 0) { /* no thread pool: sync here */
-        node->sync_in_flight = false;
+        w->busy = false;
+        node->sync_in_flight--;
         struct cohort_error err;
         if (bft_wal_sync(node->wal, &err) < 0) {
             halt(node, &err);
             return;
         }
-        synced_up_to(node, node->sync_target, node->sync_committed);
+        synced_up_to(node, w->target, w->committed);
     }
 }
 
@@ -1766,6 +1813,7 @@ static void node_free(struct bft_node *node, bool loop_made)
     bft_wal_close(node->wal);
     if (node->read_fd >= 0) close(node->read_fd);
     bft_core_destroy(node->core);
+    free(node->due_bytes); /* a snapshot whose compaction the stop overtook */
     for (uint32_t i = 0; i < node->n; i++) free_frames(node->peers[i].head);
     if (node->queue != NULL)
         for (size_t i = 0; i < node->queue_count; i++)
