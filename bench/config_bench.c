@@ -89,13 +89,24 @@ static double throughput(int clients, int seconds, unsigned *failed)
     return ok / elapsed;
 }
 
-/* Member i's committed log index (blocks), from its status. */
-static double committed_blocks(int i)
+/* The counters of member i's status that a phase reports the change of. */
+struct counters {
+    double blocks, syncs, sync_us, delivered, wait_us;
+};
+
+static struct counters counters_of(int i)
 {
+    struct counters c = {0};
     cJSON *st = tc_status(&cl, i);
-    double n = st ? cJSON_GetNumberValue(cJSON_GetObjectItem(st, "committed_index")) : 0;
+    if (st != NULL) {
+        c.blocks = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "committed_index"));
+        c.syncs = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "wal_syncs"));
+        c.sync_us = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "wal_sync_us"));
+        c.delivered = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "commits_delivered"));
+        c.wait_us = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "commit_wait_us"));
+    }
     cJSON_Delete(st);
-    return n;
+    return c;
 }
 
 int main(int argc, char **argv)
@@ -129,12 +140,18 @@ int main(int argc, char **argv)
     int sizes[] = {16, 64};
     for (size_t s = 0; s < 2; s++) {
         unsigned failed;
-        double blocks0 = committed_blocks(0);
+        struct counters c0 = counters_of(0);
         int64_t t0 = now_ns();
         double rate = throughput(sizes[s], seconds, &failed);
-        double blocks_per_s = (committed_blocks(0) - blocks0) / ((double)(now_ns() - t0) / 1e9);
-        printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u blocks_per_s=%.0f puts_per_block=%.1f\n",
-               sizes[s], seconds, rate, failed, blocks_per_s, blocks_per_s > 0 ? rate / blocks_per_s : 0);
+        struct counters c1 = counters_of(0);
+        double blocks_per_s = (c1.blocks - c0.blocks) / ((double)(now_ns() - t0) / 1e9);
+        double syncs = c1.syncs - c0.syncs, delivered = c1.delivered - c0.delivered;
+        /* Member 0's disk: the mean fdatasync, and the mean wait of a commit for its sync. */
+        printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u blocks_per_s=%.0f puts_per_block=%.1f "
+               "fdatasync_ms=%.3f commit_wait_ms=%.3f\n",
+               sizes[s], seconds, rate, failed, blocks_per_s, blocks_per_s > 0 ? rate / blocks_per_s : 0,
+               syncs > 0 ? (c1.sync_us - c0.sync_us) / syncs / 1000 : 0,
+               delivered > 0 ? (c1.wait_us - c0.wait_us) / delivered / 1000 : 0);
     }
 
     /* The stall: 16 clients running, SIGKILL the current leader, time to the next answered put. */

@@ -144,8 +144,12 @@ struct wal_sync {
     bool busy;
     uint64_t target, committed; /* what it makes durable: appends, and commits among them */
     int rc;                     /* written by the worker, read after it */
+    uint64_t us;                /* how long the fdatasync took, written by the worker */
     struct cohort_error err;
 };
+
+/* Append times of the latest commits, by index modulo this, for status.commit_wait_us. */
+#define COMMIT_TIMES 256
 
 struct bft_node {
     struct bft_node_config config;
@@ -182,6 +186,9 @@ struct bft_node {
     struct wal_sync syncs[SYNCS_IN_FLIGHT];
     unsigned sync_in_flight; /* how many of syncs are running */
     uint64_t sync_started;   /* the highest target of a sync started */
+    struct {
+        uint64_t index, us;
+    } commit_appended[COMMIT_TIMES]; /* the monotonic time of each recent COMMIT's append */
     bool install_waiting;                 /* a fetched snapshot waits for the sync in flight */
 
     /* The committed log: where each COMMIT record's payload is in the WAL, by log index
@@ -721,6 +728,8 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
                 break;
             }
             node->appended++;
+            node->commit_appended[index % COMMIT_TIMES].index = index;
+            node->commit_appended[index % COMMIT_TIMES].us = uv_hrtime() / 1000;
             committed = true;
             break;
         }
@@ -1168,6 +1177,13 @@ static void deliver_durable(struct bft_node *node)
         }
         node->applied = i;
         if (node->config.on_commit) node->config.on_commit(node->config.arg, node->replay, false);
+        if (node->commit_appended[i % COMMIT_TIMES].index == i) { /* (not one installed from a snapshot) */
+            uint64_t appended = node->commit_appended[i % COMMIT_TIMES].us, now = uv_hrtime() / 1000;
+            pthread_mutex_lock(&node->lock);
+            node->status.commits_delivered++;
+            node->status.commit_wait_us += now > appended ? now - appended : 0;
+            pthread_mutex_unlock(&node->lock);
+        }
         uint32_t every = node->config.snapshot_every ? node->config.snapshot_every : SNAPSHOT_EVERY_DEFAULT;
         if (node->config.snapshot != NULL && i % every == 0) {
             uint8_t hash[BFT_HASH_BYTES];
@@ -1193,7 +1209,9 @@ static void barrier(struct bft_node *node);
 static void sync_work(uv_work_t *req)
 {
     struct wal_sync *w = req->data;
+    uint64_t t = uv_hrtime();
     w->rc = bft_wal_sync(w->node->wal, &w->err);
+    w->us = (uv_hrtime() - t) / 1000;
 }
 
 static void sync_done(uv_work_t *req, int status)
@@ -1208,6 +1226,10 @@ static void sync_done(uv_work_t *req, int status)
         halt(node, &w->err);
         return;
     }
+    pthread_mutex_lock(&node->lock);
+    node->status.wal_syncs++;
+    node->status.wal_sync_us += w->us;
+    pthread_mutex_unlock(&node->lock);
     synced_up_to(node, w->target, w->committed);
     if (node->due_waiting && node->sync_in_flight == 0) compact_due(node);
     if (node->install_waiting && node->sync_in_flight == 0) {

@@ -107,6 +107,11 @@ struct bft_node_status {
     uint64_t wal_bytes;                /* the WAL's records */
     uint64_t sync_too_old;             /* sync requests for blocks before first_index: a snapshot offered */
     uint64_t snapshots_installed;      /* snapshots fetched from other members (state transfer) */
+    uint64_t wal_syncs;                /* fdatasyncs of the WAL done (group commits) */
+    uint64_t wal_sync_us;              /* their total time in fdatasync, microseconds */
+    uint64_t commits_delivered;        /* blocks committed here and handed to on_commit since start */
+    uint64_t commit_wait_us;           /* their total time from the COMMIT record's append to
+                                          on_commit: the WAL sync and the hand-back to the loop */
     bool halted;                       /* the WAL failed: the node no longer votes; restart it */
 };
 

@@ -749,6 +749,10 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "wal_bytes", (double)s.wal_bytes);
     cJSON_AddNumberToObject(o, "sync_too_old", (double)s.sync_too_old);
     cJSON_AddNumberToObject(o, "submits_pending", (double)s.submits_pending);
+    cJSON_AddNumberToObject(o, "wal_syncs", (double)s.wal_syncs);
+    cJSON_AddNumberToObject(o, "wal_sync_us", (double)s.wal_sync_us);
+    cJSON_AddNumberToObject(o, "commits_delivered", (double)s.commits_delivered);
+    cJSON_AddNumberToObject(o, "commit_wait_us", (double)s.commit_wait_us);
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
     out->body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

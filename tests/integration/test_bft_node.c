@@ -380,6 +380,10 @@ START_TEST(four_members_commit_one_log)
         ck_assert_uint_gt(st.frames_received, 0);
         ck_assert_uint_eq(st.links_refused, 0);
         ck_assert_uint_eq(st.frames_dropped, 0);
+        /* Every block committed here was delivered once, after a sync of the WAL. */
+        ck_assert_uint_gt(st.wal_syncs, 0);
+        ck_assert_uint_gt(st.commits_delivered, 0);
+        ck_assert_uint_le(st.commits_delivered, st.core.committed_index);
         ck_assert(!st.halted);
     }
     cluster_free(c);
