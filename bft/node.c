@@ -15,6 +15,7 @@
 #include "bft/node.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -136,12 +137,17 @@ struct submission {
  * One fdatasync on libuv's thread pool. Up to SYNCS_IN_FLIGHT run at once: records appended
  * while one runs start the next at once instead of waiting for it (an fdatasync makes
  * durable everything written before it was called, so they may finish in any order).
+ * The loop harvests a finished one between two frames (harvest_syncs) instead of only
+ * when libuv hands it back after the batch of callbacks it is in; the slot stays busy
+ * until then, so there are twice as many slots as syncs that may run.
  */
 #define SYNCS_IN_FLIGHT 2
 struct wal_sync {
     uv_work_t req;
     struct bft_node *node;
-    bool busy;
+    bool busy;                  /* queued, running, or harvested but not yet handed back */
+    bool harvested;             /* the loop has acted on its result */
+    atomic_bool finished;       /* set by the worker once rc, us and err are written */
     uint64_t target, committed; /* what it makes durable: appends, and commits among them */
     int rc;                     /* written by the worker, read after it */
     uint64_t us;                /* how long the fdatasync took, written by the worker */
@@ -183,8 +189,9 @@ struct bft_node {
     uint64_t appended, synced;
     uint64_t applied;           /* log index the application has heard of (on_commit) */
     uint64_t durable_committed; /* log index whose COMMIT record is synced */
-    struct wal_sync syncs[SYNCS_IN_FLIGHT];
-    unsigned sync_in_flight; /* how many of syncs are running */
+    struct wal_sync syncs[2 * SYNCS_IN_FLIGHT];
+    unsigned sync_in_flight; /* how many of syncs are queued or running (not harvested) */
+    atomic_bool sync_finished; /* a worker finished a sync: harvest_syncs has work */
     uint64_t sync_started;   /* the highest target of a sync started */
     struct {
         uint64_t index, us;
@@ -1212,13 +1219,15 @@ static void sync_work(uv_work_t *req)
     uint64_t t = uv_hrtime();
     w->rc = bft_wal_sync(w->node->wal, &w->err);
     w->us = (uv_hrtime() - t) / 1000;
+    atomic_store_explicit(&w->finished, true, memory_order_release);
+    atomic_store_explicit(&w->node->sync_finished, true, memory_order_release);
 }
 
-static void sync_done(uv_work_t *req, int status)
+/* Acts on a finished sync (failed: status < 0): frames that waited for it go, commits are delivered. */
+static void harvest(struct bft_node *node, struct wal_sync *w, int status)
 {
-    struct wal_sync *w = req->data;
-    struct bft_node *node = w->node;
-    w->busy = false;
+    assert(w->busy && !w->harvested);
+    w->harvested = true;
     node->sync_in_flight--;
     if (node->halted) return;
     if (status < 0 || w->rc < 0) {
@@ -1231,11 +1240,31 @@ static void sync_done(uv_work_t *req, int status)
     node->status.wal_sync_us += w->us;
     pthread_mutex_unlock(&node->lock);
     synced_up_to(node, w->target, w->committed);
+    /* No worker holds the WAL's descriptor any more: what waited for that may run. */
     if (node->due_waiting && node->sync_in_flight == 0) compact_due(node);
     if (node->install_waiting && node->sync_in_flight == 0) {
         node->install_waiting = false;
         fetch_install(node);
     }
+}
+
+/* Harvests the syncs that finished, if any did since the last look: one atomic load when none. */
+static void harvest_syncs(struct bft_node *node)
+{
+    if (!atomic_exchange_explicit(&node->sync_finished, false, memory_order_acq_rel)) return;
+    for (size_t i = 0; i < 2 * SYNCS_IN_FLIGHT; i++) {
+        struct wal_sync *w = &node->syncs[i];
+        if (w->busy && !w->harvested && atomic_load_explicit(&w->finished, memory_order_acquire))
+            harvest(node, w, 0);
+    }
+}
+
+static void sync_done(uv_work_t *req, int status)
+{
+    struct wal_sync *w = req->data;
+    struct bft_node *node = w->node;
+    if (!w->harvested) harvest(node, w, status);
+    w->busy = false;
     barrier(node); /* what was appended meanwhile goes in the next sync */
 }
 
@@ -1252,9 +1281,15 @@ static void barrier(struct bft_node *node)
     if (node->halted || node->closing || node->sync_in_flight == SYNCS_IN_FLIGHT ||
         node->sync_started >= node->appended || node->install_waiting || node->due_waiting)
         return;
-    struct wal_sync *w = &node->syncs[0];
-    while (w->busy) w++;
-    *w = (struct wal_sync){.node = node, .busy = true, .target = node->appended, .committed = node->committed};
+    struct wal_sync *w = node->syncs, *end = node->syncs + 2 * SYNCS_IN_FLIGHT;
+    while (w < end && w->busy) w++;
+    if (w == end) return; /* every slot waits for libuv to hand it back: sync_done calls again */
+    w->node = node;
+    w->busy = true;
+    w->harvested = false;
+    atomic_store_explicit(&w->finished, false, memory_order_relaxed);
+    w->target = node->appended;
+    w->committed = node->committed;
     w->req.data = w;
     node->sync_started = w->target;
     node->sync_in_flight++;
@@ -1514,6 +1549,7 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
             (void)drive(node, &ev, &err);
             return;
         }
+        harvest_syncs(node); /* votes that waited for the disk go before this frame is worked on */
         struct bft_event ev = {.type = BFT_EVENT_MESSAGE, .bytes = bytes, .len = len};
         if (drive(node, &ev, &err) < 0)
             log_warn("bft node: core refused a message event", "member=%u error=\"%s\"", node->self, err.message);
