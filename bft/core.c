@@ -853,10 +853,37 @@ static bool is_duplicate(struct bft_core *core, const struct bft_message *m)
     return false;
 }
 
+/*
+ * A certificate of a kind this member holds already, recognised from its first bytes (the
+ * envelope and the certified vote) before the message is decoded: decoding would hash the
+ * block a notarization carries, and every member forwards every certificate it forms, so
+ * most arrive as duplicates. Anything this does not recognise is decoded as usual (and a
+ * malformed message refused there).
+ */
+static bool is_held_cert(const struct bft_core *core, const uint8_t *bytes, size_t len)
+{
+    if (len < BFT_ENVELOPE_BYTES + BFT_VOTE_BODY_BYTES || bytes[0] != 1 /* version */ || bytes[1] != BFT_MSG_CERT ||
+        be_get(bytes + 2, 8) != core->config.instance || be_get(bytes + 10, 2) >= core->n)
+        return false;
+    const uint8_t *vote = bytes + BFT_ENVELOPE_BYTES;
+    const struct slot *s = slot_if_held((struct bft_core *)core, be_get(vote + 1, 8));
+    if (s == NULL) return false;
+    switch (vote[0]) {
+    case BFT_VOTE_NULLIFY: return s->nullified;
+    case BFT_VOTE_FINALIZE: return s->finalized && memcmp(s->finalization.vote.hash, vote + 9, BFT_HASH_BYTES) == 0;
+    case BFT_VOTE_NOTARIZE:
+        /* Only with the block as well: a notarization may bring the block this member lacks. */
+        return s->notarized && memcmp(s->notarization.vote.hash, vote + 9, BFT_HASH_BYTES) == 0 && s->has_block &&
+               memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0;
+    default: return false;
+    }
+}
+
 static void on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
 {
     struct bft_message *m = &core->in;
     struct cohort_error err;
+    if (is_held_cert(core, bytes, len)) return;
     if (bft_message_decode(bytes, len, core->config.payload_max_bytes, m, &err) < 0 ||
         m->instance != core->config.instance || m->sender >= core->n) {
         core->status.messages_refused++;
