@@ -31,7 +31,8 @@ struct waiter {
     bool used, done;
     uint8_t id[CS_ID_BYTES];
     uint8_t nops[2]; /* success, failure branch lengths: how to split range results */
-    char *answer;    /* JSON, malloc'd by the applier */
+    char *answer;    /* JSON, malloc'd by the applier; NULL when result is to be answered */
+    struct cs_result result; /* a result without keys (most writes), answered by the API thread */
     int status;      /* the result's cs_status */
     pthread_cond_t cond;
 };
@@ -53,6 +54,7 @@ struct config_service {
     size_t sealed_next;
     uint8_t address[20];
     struct waiter waiters[WAITERS_MAX];
+    size_t waiters_seen; /* 1 + the highest waiter slot ever used: where on_result's search ends */
 };
 
 /* ---- Applying the log ---- */
@@ -72,7 +74,8 @@ static cJSON *kv_json(const struct cs_kv *kv)
     return o;
 }
 
-static char *result_json(const struct cs_result *r, const struct waiter *w)
+/* The answer to a write: nops holds its success and failure branches' lengths. */
+static char *result_json(const struct cs_result *r, const uint8_t nops_of[2])
 {
     cJSON *o = cJSON_CreateObject();
     char signer[43];
@@ -84,7 +87,7 @@ static char *result_json(const struct cs_result *r, const struct waiter *w)
     cJSON_AddStringToObject(o, "signer", signer);
     if (r->status != CS_OK && r->status != CS_E_DUPLICATE)
         cJSON_AddStringToObject(o, "error", r->message ? r->message : cs_strerror(r->status));
-    size_t nops = w->nops[r->succeeded ? 0 : 1];
+    size_t nops = nops_of[r->succeeded ? 0 : 1];
     if (r->status == CS_OK && nops > 0) {
         cJSON *responses = cJSON_AddArrayToObject(o, "responses");
         for (size_t i = 0; i < nops; i++) {
@@ -107,10 +110,15 @@ static void on_result(void *arg, const struct cs_result *r)
     if (r->status == CS_OK || r->status == CS_E_DUPLICATE) svc->entries_applied++;
     else svc->entries_refused++;
     if (r->id == NULL) return;
-    for (size_t i = 0; i < WAITERS_MAX; i++) {
+    for (size_t i = 0; i < svc->waiters_seen; i++) {
         struct waiter *w = &svc->waiters[i];
         if (!w->used || w->done || memcmp(w->id, r->id, CS_ID_BYTES) != 0) continue;
-        w->answer = result_json(r, w);
+        /* Without keys the result is a few numbers: copied, and turned into JSON by the
+           waiting thread, off the BFT node's thread. Keys point into the store: JSON now. */
+        w->result = *r;
+        w->result.id = NULL;
+        w->result.kvs = NULL;
+        w->answer = r->nkvs == 0 ? NULL : result_json(r, w->nops);
         w->status = r->status;
         w->done = true;
         pthread_cond_signal(&w->cond);
@@ -369,6 +377,7 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     w->used = true;
     w->done = false;
     w->answer = NULL;
+    if ((size_t)(w - svc->waiters) + 1 > svc->waiters_seen) svc->waiters_seen = (size_t)(w - svc->waiters) + 1;
     memcpy(w->id, req->id, CS_ID_BYTES);
     w->nops[0] = req->nsuccess;
     w->nops[1] = req->nfailure;
@@ -395,10 +404,18 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
         deadline_after(&ts, until - monotonic_ms() > 0 ? until - monotonic_ms() : 1);
         if (!w->done && !svc->stopping) pthread_cond_timedwait(&w->cond, &svc->lock, &ts);
     }
+    bool to_answer = false;
+    struct cs_result result;
+    uint8_t nops[2];
     if (w->done) {
         out->status = http_status_of(w->status);
         out->body = w->answer;
         w->answer = NULL;
+        if (out->body == NULL) { /* keyless: answered below, outside the lock */
+            to_answer = true;
+            result = w->result;
+            memcpy(nops, w->nops, sizeof nops);
+        }
     } else if (svc->stopping) {
         answer(out, 503, "cohort-core is stopping; the request may still be committed by the cluster");
     } else if (err.code == BFT_E_RANGE) {
@@ -411,6 +428,7 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     }
     w->used = false;
     pthread_mutex_unlock(&svc->lock);
+    if (to_answer) out->body = result_json(&result, nops);
 }
 
 static const char *string_of(const cJSON *o, const char *name)
