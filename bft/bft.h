@@ -204,6 +204,16 @@ int bft_cert_verify(const struct bft_cert *cert, uint64_t instance, const struct
                     const struct bft_scheme *scheme, struct cohort_error *err);
 
 /*
+ * bft_cert_verify, for a checker that already holds some signers' checked votes on the
+ * certified (kind, height, hash): known[i] is member i's checked signature, or NULL. A
+ * listed signature byte-equal to the known one is not checked again (one recovery saved
+ * each); any other is checked as usual.
+ */
+int bft_cert_verify_known(const struct bft_cert *cert, uint64_t instance, const struct bft_members *members,
+                          const struct bft_scheme *scheme, const uint8_t *const known[BFT_MEMBERS_MAX],
+                          struct cohort_error *err);
+
+/*
  * Checks a commit proof: the certificate is a valid finalization, and the hashes link the
  * block through path to the finalized hash. Fills commit->hash. Returns 0, BFT_E_CERT or
  * BFT_E_INVALID.

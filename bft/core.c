@@ -692,7 +692,19 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
 {
     const struct bft_cert *c = &m->commit.cert;
     struct cohort_error err;
-    if (bft_cert_verify(c, core->config.instance, &core->config.members, core->scheme, &err) < 0 ||
+    /* The votes on this (kind, height, hash) that this member checked already need no second look. */
+    const uint8_t *known[BFT_MEMBERS_MAX] = {NULL};
+    for (uint32_t i = 0; i < core->n; i++) {
+        if (c->vote.kind == BFT_VOTE_NOTARIZE && s->has_notarize[i] &&
+            memcmp(s->notarize_hash[i], c->vote.hash, BFT_HASH_BYTES) == 0)
+            known[i] = s->notarize_sig[i];
+        else if (c->vote.kind == BFT_VOTE_NULLIFY && s->has_nullify[i])
+            known[i] = s->nullify_sig[i];
+        else if (c->vote.kind == BFT_VOTE_FINALIZE && s->has_finalize[i] &&
+                 memcmp(s->finalize_hash[i], c->vote.hash, BFT_HASH_BYTES) == 0)
+            known[i] = s->finalize_sig[i];
+    }
+    if (bft_cert_verify_known(c, core->config.instance, &core->config.members, core->scheme, known, &err) < 0 ||
         (m->has_block && memcmp(m->commit.hash, c->vote.hash, BFT_HASH_BYTES) != 0) ||
         (m->has_block && m->commit.block.header.height != c->vote.height)) {
         core->status.messages_refused++;
