@@ -15,11 +15,11 @@
 #include "bft/node.h"
 
 #include <assert.h>
-#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -880,6 +880,7 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     bft_wal_close(node->wal);
     node->wal = wal;
     node->synced = node->appended;
+    node->sync_started = node->appended; /* the new file is synced whole: nothing for a sync */
     node->base = new_base;
     node->base_height = base_height;
     memcpy(node->base_hash, base_hash, BFT_HASH_BYTES);
