@@ -31,6 +31,7 @@
 #define BFT_WINDOW_MAX 64            /* the largest window_heights a core accepts */
 #define BFT_PATH_MAX BFT_WINDOW_MAX  /* headers in one commit proof */
 #define BFT_HEADER_BYTES 88          /* an encoded block header */
+#define BFT_MESSAGE_VERSION 1        /* the envelope's first byte */
 #define BFT_ENVELOPE_BYTES 16        /* version, type, instance, sender, body_len */
 #define BFT_VOTE_BODY_BYTES 41       /* kind, height, hash */
 #define BFT_WAL_HEADER_BYTES 20

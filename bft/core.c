@@ -874,8 +874,8 @@ static bool is_duplicate(struct bft_core *core, const struct bft_message *m)
  */
 static bool is_held_cert(const struct bft_core *core, const uint8_t *bytes, size_t len)
 {
-    if (len < BFT_ENVELOPE_BYTES + BFT_VOTE_BODY_BYTES || bytes[0] != 1 /* version */ || bytes[1] != BFT_MSG_CERT ||
-        be_get(bytes + 2, 8) != core->config.instance || be_get(bytes + 10, 2) >= core->n)
+    if (len < BFT_ENVELOPE_BYTES + BFT_VOTE_BODY_BYTES || bytes[0] != BFT_MESSAGE_VERSION ||
+        bytes[1] != BFT_MSG_CERT || be_get(bytes + 2, 8) != core->config.instance || be_get(bytes + 10, 2) >= core->n)
         return false;
     const uint8_t *vote = bytes + BFT_ENVELOPE_BYTES;
     const struct slot *s = slot_if_held((struct bft_core *)core, be_get(vote + 1, 8));

@@ -13,7 +13,6 @@
 
 #define DOMAIN_MESSAGE "cohort-bft-v1"
 #define DOMAIN_BLOCK "cohort-bft-block"
-#define VERSION 1
 #define CERT_ENTRY_BYTES 67 /* signer u16 + signature 65 */
 
 _Static_assert(BFT_HEADER_BYTES == 8 + 8 + 8 + 32 + 32, "header layout");
@@ -309,7 +308,7 @@ static void signed_hash_begin(struct keccak256_ctx *ctx, uint8_t type, uint64_t 
     uint8_t prefix[sizeof DOMAIN_MESSAGE - 1 + 1 + 1 + 8];
     struct byte_writer w = {prefix, sizeof prefix, 0, false};
     bw_bytes(&w, DOMAIN_MESSAGE, sizeof DOMAIN_MESSAGE - 1);
-    bw_u8(&w, VERSION);
+    bw_u8(&w, BFT_MESSAGE_VERSION);
     bw_u8(&w, type);
     bw_u64(&w, instance);
     assert(!w.overflow && w.len == sizeof prefix);
@@ -348,8 +347,9 @@ int bft_message_decode(const uint8_t *bytes, size_t len, uint32_t payload_max, s
     out->sender = get_u16(&r, "sender");
     uint32_t body_len = get_u32(&r, "body length");
     assert(!r.failed);
-    if (version != VERSION)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: version %u, expected %u", version, VERSION);
+    if (version != BFT_MESSAGE_VERSION)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: version %u, expected %u", version,
+                                BFT_MESSAGE_VERSION);
     if (out->type < BFT_MSG_PROPOSE || out->type > BFT_MSG_SYNC_BLOCK)
         return cohort_error_set(err, BFT_E_INVALID, "bft", "message: unknown type %u", out->type);
     if ((size_t)body_len != len - BFT_ENVELOPE_BYTES - BFT_SIGNATURE_BYTES)
@@ -407,7 +407,7 @@ int bft_message_encode(const struct bft_message *msg, const uint8_t private_key[
     assert(msg != NULL);
     assert(out != NULL && out_len != NULL);
     struct byte_writer w = {out, cap, 0, false};
-    bw_u8(&w, VERSION);
+    bw_u8(&w, BFT_MESSAGE_VERSION);
     bw_u8(&w, msg->type);
     bw_u64(&w, msg->instance);
     bw_u16(&w, msg->sender);
