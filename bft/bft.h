@@ -238,6 +238,21 @@ int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint3
                       struct bft_commit *out, struct cohort_error *err);
 
 /*
+ * Encodes a block (header fields and payload, as in a PROPOSE message) into out: the
+ * payload of the WAL's BLOCK record (docs/bft.md "Storage"). Returns 0 or BFT_E_RANGE.
+ */
+int bft_block_encode(const struct bft_block *block, uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err);
+
+/*
+ * Decodes a BLOCK record payload of at most BFT_WAL_RECORD_MAX bytes into *out, whose
+ * payload points into bytes, and sets hash to the block's hash. Returns 0, BFT_E_RANGE
+ * (too long, or a payload over payload_max) or BFT_E_INVALID (cut off, trailing bytes,
+ * impossible header).
+ */
+int bft_block_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint32_t payload_max, struct bft_block *out,
+                     uint8_t hash[BFT_HASH_BYTES], struct cohort_error *err);
+
+/*
  * Block payloads are a sequence of entries, each a u32 big-endian length and its bytes.
  * Walks the entries of payload: *offset (start at 0) moves past the entry returned in
  * *entry / *entry_len. Returns 1 for an entry, 0 at the end, BFT_E_INVALID if the payload
@@ -308,6 +323,7 @@ enum bft_record_type {
     BFT_RECORD_COMMIT = 2,
     BFT_RECORD_SNAPSHOT = 3,
     BFT_RECORD_BASE = 4, /* the first record of a compacted WAL: the tip before its first COMMIT */
+    BFT_RECORD_BLOCK = 5, /* a block this member votes for, before its VOTE record: no notarized block is lost */
 };
 
 #define BFT_BASE_RECORD_BYTES 48 /* index u64 | height u64 | hash 32 */
@@ -381,15 +397,6 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
 /* Fills *status. */
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status);
 
-/*
- * Writes the VOTE record payloads (BFT_VOTE_RECORD_BYTES each) of every height above the
- * committed one at which this member has said something, oldest first, into out (cap
- * bytes, caller-owned; (window_heights + 1) * BFT_VOTE_RECORD_BYTES always suffice).
- * A compacted WAL carries them, so the member still never votes twice. Returns the bytes
- * written, or 0 with nothing written if cap is too small.
- */
-size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap);
-
 /* Encodes a BASE record payload (index, height, hash of the tip) into out. */
 void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
                      uint8_t out[BFT_BASE_RECORD_BYTES]);
@@ -404,6 +411,15 @@ void bft_wal_record_header(uint8_t type, const uint8_t *payload, size_t len, uin
 
 /* Called for each valid record by bft_wal_scan; a negative return stops the scan with it. */
 typedef int (*bft_wal_record_fn)(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset);
+
+/*
+ * Calls fn (offset 0) with the records a compacted WAL must carry for every height above
+ * the committed one, oldest first: a height's BLOCK record if this member persisted its
+ * block, then its VOTE record if it said something there. So after compaction the member
+ * still never votes twice and still holds the blocks it voted for. Returns 0 or fn's
+ * first negative return. The payloads are valid during the call only.
+ */
+int bft_core_own_records(struct bft_core *core, bft_wal_record_fn fn, void *arg);
 
 /*
  * Scans the records in data[0..len): calls fn (if not NULL) for each valid one, in order,

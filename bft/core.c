@@ -33,6 +33,8 @@ enum {
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
 #define RECORDS_BYTES (64u * 1024u)
+#define BLOCK_RECORD_OVERHEAD 60u /* an encoded block's bytes besides its payload (put_block) */
+#define BLOCK_RECORDS_PER_STEP 2  /* BLOCK records one step can hold; more wait for the next step */
 
 /* Everything known about one height of the window. */
 struct slot {
@@ -40,6 +42,7 @@ struct slot {
 
     /* The block at this height: the leader's proposal, or the block of a notarization. */
     bool has_block;
+    bool block_persisted; /* this block is in a BLOCK record of this member's WAL */
     struct bft_block_header header;
     uint8_t block_hash[BFT_HASH_BYTES];
     uint8_t *payload; /* payload_max_bytes, allocated at create, kept across reuse */
@@ -104,6 +107,8 @@ struct bft_core {
     size_t arena_len, arena_cap;
     uint8_t *records;          /* PERSIST record bytes, never dropped */
     size_t records_len;
+    uint8_t *block_records;    /* BLOCK record bytes of this step */
+    size_t block_records_len, block_records_cap;
     struct bft_commit *commits;/* window + 1 */
     size_t commit_count;
     uint8_t *sync_payload;     /* the payload of a block committed from SYNC_BLOCK */
@@ -250,6 +255,32 @@ static void persist_own(struct bft_core *core, const struct slot *s)
     a->record_type = BFT_RECORD_VOTE;
     a->bytes = p;
     a->len = BFT_VOTE_RECORD_BYTES;
+}
+
+/*
+ * Emits a PERSIST of s's block as a BLOCK record, once per block, before this member's
+ * first vote for it leaves: every member that voted for a block holds it after a restart,
+ * so a notarized block cannot be lost by crashing every member that had it (its
+ * notarization would then stop every later proposal, which must extend it). Returns false
+ * when this step has no room left for the block: the caller does not vote yet, and the
+ * next step tries again.
+ */
+static bool persist_block(struct bft_core *core, struct slot *s)
+{
+    assert(s->has_block);
+    if (s->block_persisted) return true;
+    size_t len = 0;
+    struct bft_block block = {s->header, s->payload, s->payload_len};
+    if (bft_block_encode(&block, core->block_records + core->block_records_len,
+                         core->block_records_cap - core->block_records_len, &len, NULL) < 0)
+        return false;
+    struct bft_action *a = push_action(core, BFT_ACTION_PERSIST);
+    a->record_type = BFT_RECORD_BLOCK;
+    a->bytes = core->block_records + core->block_records_len;
+    a->len = len;
+    core->block_records_len += len;
+    s->block_persisted = true;
+    return true;
 }
 
 /* The timeout of cur: timeout_ms, doubling while it stays there; a sixteenth of that while
@@ -486,7 +517,7 @@ static void try_notarize(struct bft_core *core)
     struct slot *s = slot_at(core, core->cur);
     if (s == NULL || !s->has_block) return;
     if (s->own_flags & (OWN_NOTARIZED | OWN_NULLIFIED)) return;
-    if (!block_is_valid(core, s)) return;
+    if (!block_is_valid(core, s) || !persist_block(core, s)) return;
     s->own_flags |= OWN_NOTARIZED;
     memcpy(s->own_notarize_hash, s->block_hash, BFT_HASH_BYTES);
     persist_own(core, s);
@@ -497,6 +528,10 @@ static void try_notarize(struct bft_core *core)
 static void try_finalize(struct bft_core *core, struct slot *s)
 {
     if (!s->notarized || (s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) return;
+    /* The notarized block, if this member has it, is on its disk before the vote leaves. */
+    if (s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
+        !persist_block(core, s))
+        return;
     s->own_flags |= OWN_FINALIZED;
     memcpy(s->own_finalize_hash, s->notarization.vote.hash, BFT_HASH_BYTES);
     persist_own(core, s);
@@ -539,6 +574,22 @@ static void try_propose(struct bft_core *core)
         }
         if (!p->nullified) return; /* nothing to extend yet */
     }
+    if (q > core->committed_height && !slot_if_held(core, q)->finalized && core->config.idle_delay_ms > 0 &&
+        core->idle_due_height != h) {
+        /*
+         * Pacing: the parent is notarized but not finalized yet. Wait for its finalization
+         * (usually one round), or for the idle delay if it never comes (a height that some
+         * honest members nullified). The entries that arrive meanwhile ride in this block:
+         * when the members' CPUs are the bottleneck, half as many blocks carry twice the
+         * entries each, and a block's cost (votes, signatures, fsyncs) is paid half as often
+         * (docs/bft.md "Pacing").
+         */
+        if (core->idle_armed_height != h) {
+            core->idle_armed_height = h;
+            set_idle_timer(core, h);
+        }
+        return;
+    }
     if (q == core->committed_height) {
         header.parent_height = core->committed_height;
         header.index = core->committed_index + 1;
@@ -552,6 +603,7 @@ static void try_propose(struct bft_core *core)
     bft_block_seal(core->config.instance, &block, s->block_hash);
     s->header = block.header;
     s->has_block = true;
+    s->block_persisted = false;
     s->own_flags |= OWN_PROPOSED;
 
     /*
@@ -674,6 +726,7 @@ static void on_propose(struct bft_core *core, const struct bft_message *m)
         return;
     }
     s->has_block = true;
+    s->block_persisted = false;
     s->header = b->header;
     memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
     memcpy(s->payload, b->payload, b->payload_len);
@@ -713,6 +766,7 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
     if (m->has_block && !(s->has_block && memcmp(s->block_hash, c->vote.hash, BFT_HASH_BYTES) == 0)) {
         /* The certified block wins over a different proposal an equivocating leader sent us. */
         s->has_block = true;
+        s->block_persisted = false;
         s->header = m->commit.block.header;
         memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
         memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
@@ -852,6 +906,7 @@ static bool is_duplicate(struct bft_core *core, const struct bft_message *m)
             memcmp(m->commit.hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
             m->commit.block.header.height == s->height) {
             s->has_block = true;
+            s->block_persisted = false;
             s->header = m->commit.block.header;
             memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
             memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
@@ -962,8 +1017,10 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
     core->arena_cap = 4 * ((size_t)config->payload_max_bytes + 8192) + 256 * 1024;
     core->arena = malloc(core->arena_cap);
     core->records = malloc(RECORDS_BYTES);
+    core->block_records_cap = BLOCK_RECORDS_PER_STEP * ((size_t)config->payload_max_bytes + BLOCK_RECORD_OVERHEAD);
+    core->block_records = malloc(core->block_records_cap);
     if (!core->slots || !core->pending || !core->commits || !core->sync_payload || !core->actions || !core->arena ||
-        !core->records)
+        !core->records || !core->block_records)
         goto nomem;
     for (uint32_t i = 0; i <= core->window; i++) {
         core->slots[i].payload = malloc(config->payload_max_bytes);
@@ -989,8 +1046,31 @@ void bft_core_destroy(struct bft_core *core)
     free(core->actions);
     free(core->arena);
     free(core->records);
+    free(core->block_records);
     explicit_bzero(core->config.private_key, sizeof core->config.private_key);
     free(core);
+}
+
+/*
+ * The slot a VOTE or BLOCK record of height h restores into (what: which), or NULL in
+ * *out for a height the log or the window passed.
+ */
+static int restore_slot(struct bft_core *core, uint64_t h, const char *what, struct slot **out,
+                        struct cohort_error *err)
+{
+    *out = NULL;
+    if (h <= core->committed_height || h <= core->base) return 0; /* a height the log (or the window) passed */
+    if (h > core->base + core->window) {
+        /* Voted past the window the commits allow: the window had slid. Slide it here too;
+           the heights it passes are not known to be nullified (base_unknown). */
+        core->base = h - core->window;
+        core->base_unknown = true;
+    }
+    *out = slot_at(core, h);
+    if (*out == NULL)
+        return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: %s at height %llu is beyond the window", what,
+                                (unsigned long long)h);
+    return 0;
 }
 
 int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *payload, size_t len,
@@ -1014,23 +1094,28 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
     if (record_type == BFT_RECORD_VOTE) {
         if (len != BFT_VOTE_RECORD_BYTES)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote record of %zu bytes", len);
-        uint64_t h = 0;
-        for (int i = 0; i < 8; i++) h = h << 8 | payload[i];
-        if (h <= core->committed_height || h <= core->base) return 0; /* a height the log (or the window) passed */
-        if (h > core->base + core->window) {
-            /* Voted past the window the commits allow: the window had slid. Slide it here too;
-               the heights it passes are not known to be nullified (base_unknown). */
-            core->base = h - core->window;
-            core->base_unknown = true;
-        }
-        struct slot *s = slot_at(core, h);
-        if (s == NULL)
-            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote at height %llu is beyond the window",
-                                    (unsigned long long)h);
+        struct slot *s;
+        int rc = restore_slot(core, be_get(payload, 8), "vote", &s, err);
+        if (rc < 0 || s == NULL) return rc;
         /* Flags only grow: a later record of a height includes what an earlier one said. */
         s->own_flags |= payload[8];
         memcpy(s->own_notarize_hash, payload + 9, BFT_HASH_BYTES);
         memcpy(s->own_finalize_hash, payload + 41, BFT_HASH_BYTES);
+        return 0;
+    }
+    if (record_type == BFT_RECORD_BLOCK) {
+        struct bft_block b;
+        uint8_t hash[BFT_HASH_BYTES];
+        int rc = bft_block_decode(payload, len, core->config.instance, core->config.payload_max_bytes, &b, hash, err);
+        if (rc < 0) return cohort_error_wrap(err, "restore: block record");
+        struct slot *s;
+        if ((rc = restore_slot(core, b.header.height, "block", &s, err)) < 0 || s == NULL) return rc;
+        s->has_block = true;
+        s->block_persisted = true;
+        s->header = b.header;
+        memcpy(s->block_hash, hash, BFT_HASH_BYTES);
+        memcpy(s->payload, b.payload, b.payload_len);
+        s->payload_len = b.payload_len;
         return 0;
     }
     if (record_type != BFT_RECORD_COMMIT)
@@ -1056,6 +1141,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     core->action_count = 0;
     core->arena_len = 0;
     core->records_len = 0;
+    core->block_records_len = 0;
     core->commit_count = 0;
     *actions = core->actions;
     *count = 0;
@@ -1145,18 +1231,27 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
     return bft_message_encode(m, core->config.private_key, core->scheme, out, cap, out_len, err);
 }
 
-size_t bft_core_own_votes(const struct bft_core *core, uint8_t *out, size_t cap)
+int bft_core_own_records(struct bft_core *core, bft_wal_record_fn fn, void *arg)
 {
-    assert(core != NULL && out != NULL);
-    size_t len = 0;
+    assert(core != NULL && fn != NULL);
     for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
-        const struct slot *s = &core->slots[h % (core->window + 1)];
-        if (s->height != h || s->own_flags == 0) continue;
-        if (len + BFT_VOTE_RECORD_BYTES > cap) return 0;
-        vote_record(s, out + len);
-        len += BFT_VOTE_RECORD_BYTES;
+        struct slot *s = &core->slots[h % (core->window + 1)];
+        if (s->height != h) continue;
+        int rc;
+        if (s->has_block && s->block_persisted) {
+            size_t len = 0;
+            struct bft_block block = {s->header, s->payload, s->payload_len};
+            rc = bft_block_encode(&block, core->block_records, core->block_records_cap, &len, NULL);
+            assert(rc == 0); /* the buffer holds BLOCK_RECORDS_PER_STEP blocks of payload_max */
+            if ((rc = fn(arg, BFT_RECORD_BLOCK, core->block_records, len, 0)) < 0) return rc;
+        }
+        if (s->own_flags != 0) {
+            uint8_t vote[BFT_VOTE_RECORD_BYTES];
+            vote_record(s, vote);
+            if ((rc = fn(arg, BFT_RECORD_VOTE, vote, sizeof vote, 0)) < 0) return rc;
+        }
     }
-    return len;
+    return 0;
 }
 
 void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],

@@ -577,6 +577,31 @@ int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint3
     return 0;
 }
 
+int bft_block_encode(const struct bft_block *block, uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err)
+{
+    assert(block != NULL && out_len != NULL);
+    struct byte_writer w = {out, cap, 0, false};
+    put_block(&w, block);
+    if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, "bft", "block: %zu bytes do not fit in %zu", w.len, cap);
+    *out_len = w.len;
+    return 0;
+}
+
+int bft_block_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint32_t payload_max, struct bft_block *out,
+                     uint8_t hash[BFT_HASH_BYTES], struct cohort_error *err)
+{
+    assert(bytes != NULL || len == 0);
+    assert(out != NULL && hash != NULL);
+    if (len > BFT_WAL_RECORD_MAX)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "block: %zu bytes exceed %u", len, BFT_WAL_RECORD_MAX);
+    struct reader r = {bytes, len, 0, false, NULL, 0};
+    int rc = get_block(&r, payload_max, out, err);
+    if (rc < 0) return rc;
+    if (r.pos != len) return cohort_error_set(err, BFT_E_INVALID, "bft", "block: %zu bytes after the block", len - r.pos);
+    bft_block_hash(instance, &out->header, hash);
+    return 0;
+}
+
 int bft_payload_next(const uint8_t *payload, uint32_t payload_len, uint32_t *offset, const uint8_t **entry,
                      uint32_t *entry_len, struct cohort_error *err)
 {

@@ -827,6 +827,19 @@ static int copy_commits(struct bft_node *node, struct bft_wal *wal, uint64_t bas
  * directory synced, and only then used. A crash before the rename leaves the old WAL; after
  * it the new one is whole. On failure the old WAL stays in use and *err says why.
  */
+/* bft_core_own_records' callback for rewrite_wal: appends each record to the new WAL. */
+struct own_append {
+    struct bft_wal *wal;
+    struct cohort_error *err;
+};
+
+static int append_own(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
+{
+    struct own_append *oa = arg;
+    (void)offset;
+    return bft_wal_append(oa->wal, type, payload, len, oa->err);
+}
+
 static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_height,
                        const uint8_t base_hash[BFT_HASH_BYTES], const struct bft_snapshot_offer *info,
                        const uint8_t *bytes, struct cohort_error *err)
@@ -835,9 +848,9 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     assert(new_base >= node->base && new_base <= info->index);
     assert(info->index == new_base || info->index <= node->committed);
     uint64_t last = node->committed > info->index ? node->committed : info->index;
-    size_t keep = (size_t)(last - new_base) + 1024, vote_cap = (BFT_WINDOW_MAX + 1) * BFT_VOTE_RECORD_BYTES;
+    size_t keep = (size_t)(last - new_base) + 1024;
     uint32_t chunks = chunk_count(info->len);
-    uint8_t *scratch = malloc(SNAPSHOT_HEADER_BYTES + SNAPSHOT_CHUNK_BYTES), *votes = malloc(vote_cap);
+    uint8_t *scratch = malloc(SNAPSHOT_HEADER_BYTES + SNAPSHOT_CHUNK_BYTES);
     uint64_t *offsets = malloc(keep * sizeof *offsets), *chunk_offsets = malloc(chunks * sizeof *chunk_offsets);
     uint32_t *lens = malloc(keep * sizeof *lens);
     struct bft_wal *wal = NULL;
@@ -845,7 +858,7 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     snprintf(tmp, sizeof tmp, "%s.compact", node->config.wal_path);
     unlink(tmp);
     int rc = 0;
-    if (!scratch || !votes || !offsets || !chunk_offsets || !lens) {
+    if (!scratch || !offsets || !chunk_offsets || !lens) {
         rc = cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory");
         goto fail;
     }
@@ -862,9 +875,8 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     if (node->committed > info->index &&
         (rc = copy_commits(node, wal, new_base, info->index + 1, node->committed, offsets, lens, err)) < 0)
         goto fail;
-    size_t vlen = bft_core_own_votes(node->core, votes, vote_cap);
-    for (size_t off = 0; off < vlen; off += BFT_VOTE_RECORD_BYTES)
-        if ((rc = bft_wal_append(wal, BFT_RECORD_VOTE, votes + off, BFT_VOTE_RECORD_BYTES, err)) < 0) goto fail;
+    struct own_append oa = {wal, err};
+    if ((rc = bft_core_own_records(node->core, append_own, &oa)) < 0) goto fail;
     if ((rc = bft_wal_sync(wal, err)) < 0 || (rc = bft_wal_rename(wal, node->config.wal_path, err)) < 0) goto fail;
 
     /* The new WAL is the member's now. */
@@ -907,7 +919,6 @@ fail:
     unlink(tmp);
 out:
     free(scratch);
-    free(votes);
     free(offsets);
     free(chunk_offsets);
     free(lens);

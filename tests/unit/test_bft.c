@@ -503,6 +503,33 @@ static struct bft_core *make_core(uint32_t self)
     return core;
 }
 
+/* What bft_core_own_records hands out, copied. */
+struct own_records {
+    int count;
+    uint8_t type[16];
+    size_t len[16];
+    uint8_t *bytes[16];
+};
+
+static int collect_own(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
+{
+    struct own_records *o = arg;
+    ck_assert_uint_eq(offset, 0);
+    ck_assert_int_lt(o->count, 16);
+    o->type[o->count] = type;
+    o->len[o->count] = len;
+    o->bytes[o->count] = malloc(len);
+    memcpy(o->bytes[o->count], payload, len);
+    o->count++;
+    return 0;
+}
+
+static void own_records_free(struct own_records *o)
+{
+    for (int i = 0; i < o->count; i++) free(o->bytes[i]);
+    memset(o, 0, sizeof *o);
+}
+
 static int count_votes(const struct bft_action *a, size_t n, uint8_t kind)
 {
     int votes = 0;
@@ -544,23 +571,51 @@ START_TEST(core_never_votes_twice_after_restart)
     struct bft_event ev = {BFT_EVENT_MESSAGE, prop_a, len_a, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &ev, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NOTARIZE), 1);
-    /* The PERSIST comes before the vote leaves. */
-    size_t persist_at = n, vote_at = n;
-    static uint8_t record[BFT_VOTE_RECORD_BYTES];
+    /* The block's BLOCK record, then the VOTE record, both before the vote leaves. */
+    size_t block_at = n, persist_at = n, vote_at = n, block_len = 0;
+    static uint8_t record[BFT_VOTE_RECORD_BYTES], block_record[256];
     for (size_t i = 0; i < n; i++) {
-        if (acts[i].type == BFT_ACTION_PERSIST && persist_at == n) {
+        if (acts[i].type == BFT_ACTION_PERSIST && acts[i].record_type == BFT_RECORD_BLOCK && block_at == n) {
+            block_at = i;
+            ck_assert_uint_le(acts[i].len, sizeof block_record);
+            block_len = acts[i].len;
+            memcpy(block_record, acts[i].bytes, block_len);
+        }
+        if (acts[i].type == BFT_ACTION_PERSIST && acts[i].record_type == BFT_RECORD_VOTE && persist_at == n) {
             persist_at = i;
             ck_assert_uint_eq(acts[i].len, BFT_VOTE_RECORD_BYTES);
             memcpy(record, acts[i].bytes, BFT_VOTE_RECORD_BYTES);
         }
         if (acts[i].type == BFT_ACTION_BROADCAST && vote_at == n) vote_at = i;
     }
+    ck_assert_uint_lt(block_at, persist_at);
     ck_assert_uint_lt(persist_at, vote_at);
+    /* The BLOCK record is block a; cut off or with a byte more, it is refused. */
+    struct bft_block got;
+    uint8_t got_hash[32];
+    ck_assert_int_eq(bft_block_decode(block_record, block_len, INSTANCE, 1024, &got, got_hash, &err), 0);
+    ck_assert_uint_eq(got.header.height, 1);
+    ck_assert_uint_eq(got.payload_len, sizeof pa);
+    ck_assert_mem_eq(got.payload, pa, sizeof pa);
+    ck_assert_int_eq(bft_block_decode(block_record, block_len - 1, INSTANCE, 1024, &got, got_hash, &err), BFT_E_INVALID);
+    ck_assert_int_eq(bft_block_decode(block_record, block_len + 1, INSTANCE, 1024, &got, got_hash, &err), BFT_E_INVALID);
+    ck_assert_int_eq(bft_block_decode(block_record, block_len, INSTANCE, 0, &got, got_hash, &err), BFT_E_RANGE);
     bft_core_destroy(core);
 
-    /* Restarted from its record, it refuses to vote for block b at height 1. */
+    /* Restarted from its records, it holds block a again: a compaction copies both records. */
     core = make_core(2);
+    ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_BLOCK, block_record, block_len, &err), 0);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_VOTE, record, sizeof record, &err), 0);
+    struct own_records own = {0};
+    ck_assert_int_eq(bft_core_own_records(core, collect_own, &own), 0);
+    ck_assert_int_eq(own.count, 2);
+    ck_assert_uint_eq(own.type[0], BFT_RECORD_BLOCK);
+    ck_assert_uint_eq(own.len[0], block_len);
+    ck_assert_mem_eq(own.bytes[0], block_record, block_len);
+    ck_assert_uint_eq(own.type[1], BFT_RECORD_VOTE);
+    ck_assert_mem_eq(own.bytes[1], record, sizeof record);
+    own_records_free(&own);
+    /* And it refuses to vote for block b at height 1. */
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
     struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &evb, &acts, &n, &err), 0);
@@ -611,7 +666,7 @@ START_TEST(core_base_votes_and_jump)
     ck_assert_int_eq(bft_core_restore(other, BFT_RECORD_BASE, bad, sizeof bad, &err), BFT_E_CORRUPT);
     bft_core_destroy(other);
 
-    /* Started above the base: its timer nullifies height 13, a vote own_votes reports. */
+    /* Started above the base: its timer nullifies height 13, a vote own_records reports. */
     const struct bft_action *acts;
     size_t n = 0;
     struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
@@ -619,18 +674,24 @@ START_TEST(core_base_votes_and_jump)
     struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 13, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
-    static uint8_t votes[(BFT_WINDOW_MAX + 1) * BFT_VOTE_RECORD_BYTES];
-    size_t vlen = bft_core_own_votes(core, votes, sizeof votes);
-    ck_assert_uint_eq(vlen, BFT_VOTE_RECORD_BYTES);
-    ck_assert_uint_eq(be_get(votes, 8), 13);
-    ck_assert_uint_eq(votes[8], 2); /* nullified */
-    ck_assert_uint_eq(bft_core_own_votes(core, votes, BFT_VOTE_RECORD_BYTES - 1), 0);
+    struct own_records own = {0};
+    ck_assert_int_eq(bft_core_own_records(core, collect_own, &own), 0);
+    ck_assert_int_eq(own.count, 1); /* no block was voted for */
+    ck_assert_uint_eq(own.type[0], BFT_RECORD_VOTE);
+    ck_assert_uint_eq(own.len[0], BFT_VOTE_RECORD_BYTES);
+    ck_assert_uint_eq(be_get(own.bytes[0], 8), 13);
+    ck_assert_uint_eq(own.bytes[0][8], 2); /* nullified */
 
     /* A restarted core with that vote record does not notarize at 13 (it nullified it). */
     struct bft_core *again = make_core(2);
     ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_BASE, base, sizeof base, &err), 0);
-    ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_VOTE, votes, BFT_VOTE_RECORD_BYTES, &err), 0);
-    ck_assert_uint_eq(bft_core_own_votes(again, votes, sizeof votes), BFT_VOTE_RECORD_BYTES);
+    ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_VOTE, own.bytes[0], BFT_VOTE_RECORD_BYTES, &err), 0);
+    struct own_records again_own = {0};
+    ck_assert_int_eq(bft_core_own_records(again, collect_own, &again_own), 0);
+    ck_assert_int_eq(again_own.count, 1);
+    ck_assert_mem_eq(again_own.bytes[0], own.bytes[0], BFT_VOTE_RECORD_BYTES);
+    own_records_free(&own);
+    own_records_free(&again_own);
     bft_core_destroy(again);
 
     /* JUMP: forward only, and a malformed one is refused. */
