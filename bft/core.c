@@ -33,6 +33,7 @@ enum {
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
 #define RECORDS_BYTES (64u * 1024u)
+#define FORWARD_NONE (-2)
 #define BLOCK_RECORD_OVERHEAD 60u /* an encoded block's bytes besides its payload (put_block) */
 #define BLOCK_RECORDS_PER_STEP 2  /* BLOCK records one step can hold; more wait for the next step */
 
@@ -61,6 +62,7 @@ struct slot {
     /* Certificates, formed from votes or received. */
     bool notarized, nullified, finalized;
     struct bft_cert notarization, nullification, finalization;
+    int forward_notarization; /* FORWARD_NONE, or the member it came from (-1: formed here): see forward_new_cert */
 
     /* This member's own statements at this height (a VOTE record). */
     uint8_t own_flags;
@@ -137,6 +139,7 @@ static struct slot *slot_at(struct bft_core *core, uint64_t height)
         memset(s, 0, sizeof *s);
         s->payload = payload;
         s->height = height;
+        s->forward_notarization = FORWARD_NONE;
     }
     return s;
 }
@@ -413,7 +416,29 @@ static void forward_cert(struct bft_core *core, struct slot *s, const struct bft
  */
 static void forward_new_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int sender)
 {
+    if (cert->vote.kind == BFT_VOTE_NOTARIZE) {
+        s->forward_notarization = sender; /* at the end of the step: forward_notarizations */
+        return;
+    }
     send_cert(core, s, cert, sender < 0 ? UINT32_MAX : UINT32_MAX & ~(1u << sender));
+}
+
+/*
+ * Sends the notarizations learnt in this step, after the step's rules ran: the finalize
+ * vote this member casts on a new notarization is persisted by then, so the certificate
+ * waits for the same sync as that vote and leaves with it, in one write per peer (one
+ * wake-up there) instead of two. Only a member that missed the votes needs the
+ * certificate; it gets it one fsync later.
+ */
+static void forward_notarizations(struct bft_core *core)
+{
+    for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
+        struct slot *s = slot_if_held(core, h);
+        if (s == NULL || s->forward_notarization == FORWARD_NONE) continue;
+        int sender = s->forward_notarization;
+        s->forward_notarization = FORWARD_NONE;
+        send_cert(core, s, &s->notarization, sender < 0 ? UINT32_MAX : UINT32_MAX & ~(1u << sender));
+    }
 }
 
 /* Builds a certificate for (kind, hash) from the votes in s if q members agree. */
@@ -1210,6 +1235,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     default: return cohort_error_set(err, BFT_E_INVALID, "bft", "core: unknown event type %d", event->type);
     }
     progress(core);
+    forward_notarizations(core);
     try_commit(core);
     *count = core->action_count;
     return 0;
