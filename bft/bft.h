@@ -274,7 +274,9 @@ struct bft_config {
     uint32_t timeout_ms;        /* the base height timeout: about 3x the network delay */
     uint32_t idle_delay_ms;     /* a leader with no entries waits this long before it proposes an
                                    empty block (0: at once); an entry submitted meanwhile is
-                                   proposed at once. Keep it under timeout_ms / 2. */
+                                   proposed at once. It also bounds pacing: a leader whose parent
+                                   is not finalized yet waits for that, at most this long (0: no
+                                   pacing; docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
 };
 
 /* The core's two timers: a SET_TIMER action and a TIMER event say which one. */
