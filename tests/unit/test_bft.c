@@ -827,6 +827,136 @@ START_TEST(four_cores_commit)
 }
 END_TEST
 
+/*
+ * Every member crashes after a block is notarized everywhere and before any member saw
+ * it finalized (the finalize votes were lost with the crash). Restarted from their WALs,
+ * the members must still commit it: each voted for it, so each holds it in a BLOCK record.
+ * Before BLOCK records existed, nobody held the block after the restart, its notarization
+ * (durable in the votes) made every later proposal extend it, and the log stopped for good.
+ */
+struct disk {
+    int count;
+    uint8_t type[256];
+    size_t len[256];
+    uint8_t *bytes[256];
+};
+
+static void disk_keep(struct disk *d, uint8_t type, const uint8_t *bytes, size_t len)
+{
+    ck_assert_int_lt(d->count, 256);
+    d->type[d->count] = type;
+    d->len[d->count] = len;
+    d->bytes[d->count] = malloc(len);
+    memcpy(d->bytes[d->count], bytes, len);
+    d->count++;
+}
+
+static bool is_finalize_vote(const uint8_t *bytes, size_t len)
+{
+    struct bft_message *m = malloc(sizeof *m);
+    bool yes = bft_message_decode(bytes, len, 1024, m, NULL) == 0 && m->type == BFT_MSG_VOTE &&
+               m->vote.kind == BFT_VOTE_FINALIZE;
+    free(m);
+    return yes;
+}
+
+START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
+{
+    setup_keys();
+    struct cohort_error err = {0};
+    struct bft_core *cores[4];
+    static struct disk disks[4];
+    enum { QMAX = 4096 };
+    static uint8_t *q_bytes[QMAX];
+    static size_t q_len[QMAX];
+    static int q_to[QMAX];
+    size_t head = 0, tail = 0;
+    uint64_t timer_at[4] = {0}, committed[4] = {0}, fired = 0;
+    uint8_t first_hash[4][32];
+    const struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+
+    for (int boot = 0; boot < 2; boot++) {
+        for (uint32_t i = 0; i < 4; i++) {
+            cores[i] = make_core(i);
+            for (int r = 0; r < disks[i].count; r++)
+                ck_assert_int_eq(bft_core_restore(cores[i], disks[i].type[r], disks[i].bytes[r], disks[i].len[r], &err),
+                                 0);
+        }
+        for (int step = 0; step < 20000; step++) {
+            int who;
+            struct bft_event ev;
+            if (step < 4) {
+                who = step;
+                ev = start;
+                if (boot == 0) {
+                    const char entry[] = "entry";
+                    struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 5, 0, 0, 0, false};
+                    const struct bft_action *a;
+                    size_t n;
+                    ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
+                }
+            } else if (head != tail) {
+                who = q_to[head % QMAX];
+                ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0, false};
+                head++;
+            } else {
+                ck_assert_int_eq(boot, 1); /* the first boot stops before its messages run out */
+                who = (int)(fired++ % 4); /* a quiet network: the members' timers fire, in turn */
+                ev = (struct bft_event){BFT_EVENT_TIMER, NULL, 0, timer_at[who], BFT_TIMER_HEIGHT, 0, false};
+            }
+            const struct bft_action *a;
+            size_t n;
+            ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
+            if (ev.type == BFT_EVENT_MESSAGE) free((void *)ev.bytes);
+            for (size_t i = 0; i < n; i++) {
+                if (a[i].type == BFT_ACTION_PERSIST) disk_keep(&disks[who], a[i].record_type, a[i].bytes, a[i].len);
+                if (a[i].type == BFT_ACTION_SET_TIMER && a[i].timer == BFT_TIMER_HEIGHT) timer_at[who] = a[i].height;
+                if (a[i].type == BFT_ACTION_COMMIT) {
+                    ck_assert_int_eq(boot, 1);
+                    committed[who] = a[i].commit->block.header.index;
+                    if (committed[who] == 1) memcpy(first_hash[who], a[i].commit->hash, 32);
+                }
+                if (a[i].type != BFT_ACTION_SEND && a[i].type != BFT_ACTION_BROADCAST) continue;
+                /* The first boot loses every finalize vote in transit. */
+                if (boot == 0 && is_finalize_vote(a[i].bytes, a[i].len)) continue;
+                for (int to = 0; to < 4; to++) {
+                    if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
+                    ck_assert_uint_lt(tail - head, QMAX);
+                    q_bytes[tail % QMAX] = malloc(a[i].len);
+                    memcpy(q_bytes[tail % QMAX], a[i].bytes, a[i].len);
+                    q_len[tail % QMAX] = a[i].len;
+                    q_to[tail % QMAX] = to;
+                    tail++;
+                }
+            }
+            if (boot == 0) {
+                /* Crash everyone once every member holds height 1's notarization. */
+                bool all = true;
+                for (int i = 0; i < 4; i++) {
+                    struct bft_core_status st;
+                    bft_core_get_status(cores[i], &st);
+                    all = all && st.height >= 2;
+                    ck_assert_uint_eq(st.committed_index, 0);
+                }
+                if (all) break;
+            } else if (committed[0] >= 1 && committed[1] >= 1 && committed[2] >= 1 && committed[3] >= 1) {
+                break;
+            }
+        }
+        while (head != tail) free(q_bytes[head++ % QMAX]); /* lost in the crash */
+        for (int i = 0; i < 4; i++) bft_core_destroy(cores[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(committed[i] >= 1, "member %d committed nothing after the restart", i);
+        ck_assert_mem_eq(first_hash[i], first_hash[0], 32);
+        bool had_block = false;
+        for (int r = 0; r < disks[i].count; r++) had_block = had_block || disks[i].type[r] == BFT_RECORD_BLOCK;
+        ck_assert(had_block);
+        for (int r = 0; r < disks[i].count; r++) free(disks[i].bytes[r]);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bft");
@@ -842,6 +972,7 @@ int main(void)
     tcase_add_test(tc, core_base_votes_and_jump);
     tcase_add_test(tc, core_unreachable_leader_times_out_soon);
     tcase_add_test(tc, four_cores_commit);
+    tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
