@@ -6,7 +6,11 @@
  * The anchor is etcd 3.4 with 3 members on this hardware (p50 1.1 ms, p99 3 ms; 2,300
  * puts/s with 16 clients, 3,400 with 64; 1-2 s to the first write after the leader dies).
  *
- *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N]
+ *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N] [--soak N]
+ *
+ * --soak N adds a phase of N seconds with 16 clients, long enough for the members to take
+ * snapshots and compact their WALs (every snapshot_every = 8192 blocks, the default), and
+ * reports the put latency's p99, p99.9 and maximum over it and the snapshots taken.
  *
  * Prints one "config_bench key=value ..." line per measurement.
  */
@@ -41,6 +45,8 @@ static int cmp_i64(const void *a, const void *b)
 struct worker {
     int id, member;
     unsigned ok, failed;
+    int64_t *lat; /* the latency of each answered put, when the phase records them */
+    size_t nlat, cap;
     struct tc_client client; /* its own kept-alive connections, as an etcd client's */
     pthread_t thread;
 };
@@ -52,10 +58,12 @@ static void *worker_main(void *arg)
     for (unsigned n = 0; !stop; n++) {
         snprintf(key, sizeof key, "bench/%d/%u", w->id, n % 64);
         snprintf(value, sizeof value, "v%u", n);
+        int64_t t = now_ns();
         long status = tc_client_put(&w->client, &cl, w->member, key, value);
         if (status == 200) {
             w->ok++;
             last_ok_ns = now_ns();
+            if (w->nlat < w->cap) w->lat[w->nlat++] = last_ok_ns - t;
         } else {
             w->failed++;
             w->member = (w->member + 1) % TC_MEMBERS; /* that member is gone: use another */
@@ -65,26 +73,43 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* Runs clients for seconds; returns puts per second. */
-static double throughput(int clients, int seconds, unsigned *failed)
+/* Runs clients for seconds; returns puts per second. With lat, also every put's latency
+   (malloc'd, *nlat of them, sorted). */
+static double throughput(int clients, int seconds, unsigned *failed, int64_t **lat, size_t *nlat)
 {
     struct worker *w = calloc((size_t)clients, sizeof *w);
     stop = 0;
     int64_t t0 = now_ns();
     for (int i = 0; i < clients; i++) {
         w[i] = (struct worker){.id = i, .member = i % TC_MEMBERS};
+        if (lat != NULL) {
+            w[i].cap = (size_t)seconds * 2000 + 1000; /* a client answers well under 2,000 puts a second */
+            w[i].lat = malloc(w[i].cap * sizeof *w[i].lat);
+        }
         pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
     }
     sleep((unsigned)seconds);
     stop = 1;
     unsigned ok = 0;
     *failed = 0;
+    size_t total = 0;
     for (int i = 0; i < clients; i++) {
         pthread_join(w[i].thread, NULL);
         ok += w[i].ok;
         *failed += w[i].failed;
+        total += w[i].nlat;
     }
     double elapsed = (double)(now_ns() - t0) / 1e9;
+    if (lat != NULL) {
+        *lat = malloc((total ? total : 1) * sizeof **lat);
+        *nlat = 0;
+        for (int i = 0; i < clients; i++) {
+            memcpy(*lat + *nlat, w[i].lat, w[i].nlat * sizeof **lat);
+            *nlat += w[i].nlat;
+            free(w[i].lat);
+        }
+        qsort(*lat, *nlat, sizeof **lat, cmp_i64);
+    }
     free(w);
     return ok / elapsed;
 }
@@ -111,10 +136,11 @@ static struct counters counters_of(int i)
 
 int main(int argc, char **argv)
 {
-    int seconds = 10, puts = 2000;
+    int seconds = 10, puts = 2000, soak = 0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--seconds") == 0) seconds = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--puts") == 0) puts = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--soak") == 0) soak = atoi(argv[i + 1]);
     }
     tc_make(&cl, PORT_BASE, 300);
     tc_start_all(&cl, -1);
@@ -142,7 +168,7 @@ int main(int argc, char **argv)
         unsigned failed;
         struct counters c0 = counters_of(0);
         int64_t t0 = now_ns();
-        double rate = throughput(sizes[s], seconds, &failed);
+        double rate = throughput(sizes[s], seconds, &failed, NULL, NULL);
         struct counters c1 = counters_of(0);
         double blocks_per_s = (c1.blocks - c0.blocks) / ((double)(now_ns() - t0) / 1e9);
         double syncs = c1.syncs - c0.syncs, delivered = c1.delivered - c0.delivered;
@@ -152,6 +178,26 @@ int main(int argc, char **argv)
                sizes[s], seconds, rate, failed, blocks_per_s, blocks_per_s > 0 ? rate / blocks_per_s : 0,
                syncs > 0 ? (c1.sync_us - c0.sync_us) / syncs / 1000 : 0,
                delivered > 0 ? (c1.wait_us - c0.wait_us) / delivered / 1000 : 0);
+    }
+
+    if (soak > 0) {
+        /* 16 clients for a long while: the put latency's tail, and the snapshots taken meanwhile. */
+        cJSON *st0 = tc_status(&cl, 0);
+        double snaps0 = st0 ? cJSON_GetNumberValue(cJSON_GetObjectItem(st0, "snapshots")) : 0;
+        cJSON_Delete(st0);
+        unsigned failed;
+        int64_t *sl = NULL;
+        size_t n = 0;
+        double rate = throughput(16, soak, &failed, &sl, &n);
+        cJSON *st1 = tc_status(&cl, 0);
+        double snaps1 = st1 ? cJSON_GetNumberValue(cJSON_GetObjectItem(st1, "snapshots")) : 0;
+        double index = st1 ? cJSON_GetNumberValue(cJSON_GetObjectItem(st1, "committed_index")) : 0;
+        cJSON_Delete(st1);
+        printf("config_bench soak_clients=16 seconds=%d puts_per_s=%.0f failed=%u p99_ms=%.2f p999_ms=%.2f max_ms=%.2f "
+               "snapshots=%.0f committed_index=%.0f\n",
+               soak, rate, failed, n ? (double)sl[n * 99 / 100] / 1e6 : 0, n ? (double)sl[n * 999 / 1000] / 1e6 : 0,
+               n ? (double)sl[n - 1] / 1e6 : 0, snaps1 - snaps0, index);
+        free(sl);
     }
 
     /* The stall: 16 clients running, SIGKILL the current leader, time to the next answered put. */

@@ -87,6 +87,8 @@ struct bft_node_config {
     uint32_t retain_commits;                     /* commits kept before a snapshot, for peers that
                                                     lag; 0: 4 x snapshot_every */
     void *arg;
+    uint32_t compaction_delay_ms; /* tests only: a compaction's worker waits this long before it
+                                     writes, so the WAL's tail (what is appended meanwhile) grows */
     bool equivocate; /* Byzantine tests only: as leader, send a different block to half the
                         members (cohort-core sets it only in its test build) */
 };
@@ -107,6 +109,9 @@ struct bft_node_status {
     uint64_t wal_bytes;                /* the WAL's records */
     uint64_t sync_too_old;             /* sync requests for blocks before first_index: a snapshot offered */
     uint64_t snapshots_installed;      /* snapshots fetched from other members (state transfer) */
+    uint64_t compaction_us;            /* the last compaction: its time on the thread pool, */
+    uint64_t compaction_swap_us;       /* ... its time on the loop thread at the end (the stall), */
+    uint64_t compaction_tail_bytes;    /* ... and the records appended meanwhile, copied at the end */
     uint64_t wal_syncs;                /* fdatasyncs of the WAL done (group commits) */
     uint64_t wal_sync_us;              /* their total time in fdatasync, microseconds */
     uint64_t commits_delivered;        /* blocks committed here and handed to on_commit since start */

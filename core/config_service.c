@@ -763,6 +763,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "links_refused", (double)s.links_refused);
     cJSON_AddNumberToObject(o, "snapshots", (double)s.snapshots);
     cJSON_AddNumberToObject(o, "snapshot_index", (double)s.snapshot_index);
+    cJSON_AddNumberToObject(o, "compaction_us", (double)s.compaction_us);
+    cJSON_AddNumberToObject(o, "compaction_swap_us", (double)s.compaction_swap_us);
     cJSON_AddNumberToObject(o, "first_index", (double)s.first_index);
     cJSON_AddNumberToObject(o, "wal_bytes", (double)s.wal_bytes);
     cJSON_AddNumberToObject(o, "sync_too_old", (double)s.sync_too_old);

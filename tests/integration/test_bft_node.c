@@ -449,6 +449,7 @@ START_TEST(the_wal_is_compacted)
         c->m[i].config.snapshot_every = 16;
         c->m[i].config.retain_commits = 32;
         c->m[i].config.core.idle_delay_ms = 10;
+        c->m[i].config.compaction_delay_ms = 25; /* blocks keep coming meanwhile: a tail to copy */
         member_start(c, i);
     }
     commit_entries(c, "early", 40, all_members, 4, 0xf);
@@ -465,6 +466,9 @@ START_TEST(the_wal_is_compacted)
     bft_node_get_status(c->m[3].node, &before);
     ck_assert_uint_gt(before.snapshot_index, 0);
     ck_assert_uint_ge(before.snapshot_index + 64, before.core.committed_index); /* a recent one */
+    /* The compaction ran beside the loop: what the loop appended meanwhile was copied after it. */
+    ck_assert_uint_gt(before.compaction_tail_bytes, 0);
+    ck_assert_uint_ge(before.compaction_us, 1);
     member_stop(c, 3);
     struct member *m = &c->m[3];
     uint64_t had = m->blocks;
