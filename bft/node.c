@@ -1070,7 +1070,12 @@ static int compaction_finish(struct bft_node *node, struct compaction *c, struct
                               n, valid, (unsigned long long)committed_before, (unsigned long long)c->last,
                               (unsigned long long)node->committed);
     if (rc == 0) rc = bft_wal_sync(c->wal, err);
-    if (rc == 0) rc = bft_wal_rename(c->wal, node->config.wal_path, err);
+    if (rc == 0 && (rc = bft_wal_rename(c->wal, node->config.wal_path, err)) < 0 && access(c->tmp, F_OK) != 0) {
+        /* Renamed, but the directory did not sync: a crash may leave either file, and the
+           old one would miss what is appended from now on. Stop voting; a restart is safe. */
+        halt(node, err);
+        return rc;
+    }
     if (rc < 0) return rc;
 
     /* The new WAL is the member's now. */

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -535,6 +536,56 @@ START_TEST(the_wal_is_compacted)
 }
 END_TEST
 
+/*
+ * A compaction that cannot write its new file (the path is taken by a directory) fails:
+ * the member logs it, keeps its WAL and goes on committing with the others, and a restart
+ * replays that WAL whole.
+ */
+START_TEST(a_failed_compaction_keeps_the_wal)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19070, 8);
+    char taken[1100];
+    snprintf(taken, sizeof taken, "%s.compact", c->m[1].config.wal_path);
+    ck_assert_int_eq(mkdir(taken, 0700), 0);
+    for (int i = 0; i < N; i++) {
+        c->m[i].config.snapshot = on_snapshot;
+        c->m[i].config.restore = on_restore;
+        c->m[i].config.snapshot_every = 16;
+        c->m[i].config.core.idle_delay_ms = 10;
+        member_start(c, i);
+    }
+    commit_entries(c, "before", 40, all_members, 4, 0xf);
+    for (uint64_t t0 = now_ms();;) { /* the others compact a few times meanwhile */
+        struct bft_node_status st = {0};
+        bft_node_get_status(c->m[0].node, &st);
+        if (st.snapshots >= 2) break;
+        ck_assert_msg(now_ms() - t0 < WAIT_MS, "member 0 made %llu snapshots", (unsigned long long)st.snapshots);
+        sleep_ms(10);
+    }
+    struct bft_node_status st = {0};
+    bft_node_get_status(c->m[1].node, &st);
+    ck_assert_uint_eq(st.snapshots, 0);
+    ck_assert_uint_eq(st.first_index, 1); /* every block since the start is still in its WAL */
+    ck_assert(!st.halted);
+    member_stop(c, 1);
+    uint64_t had = c->m[1].blocks;
+    ck_assert_uint_ge(had, 32);
+    ck_assert_uint_gt(c->m[1].snapshots_made, 0); /* the application was asked: the rewrite failed */
+    member_forget(&c->m[1]);
+    member_start(c, 1);
+    pthread_mutex_lock(&c->m[1].lock);
+    ck_assert_uint_eq(c->m[1].restored_index, 0);
+    ck_assert_uint_eq(c->m[1].replayed, had);
+    pthread_mutex_unlock(&c->m[1].lock);
+    commit_entries(c, "after", 10, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    ck_assert_int_eq(rmdir(taken), 0);
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
 START_TEST(the_leader_stops)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -708,6 +759,7 @@ int main(void)
     tcase_add_test(tc, a_member_restarts_from_its_wal);
     tcase_add_test(tc, the_leader_stops);
     tcase_add_test(tc, the_wal_is_compacted);
+    tcase_add_test(tc, a_failed_compaction_keeps_the_wal);
     tcase_add_test(tc, strangers_are_refused);
     tcase_add_test(tc, an_equivocating_leader);
     tcase_add_test(tc, stop_right_after_start);
