@@ -329,21 +329,28 @@ static int remember_commit(struct bft_node *node, uint64_t index, uint64_t offse
     return 0;
 }
 
+/* Reads len bytes at offset at of fd into buf: 0, or an errno (EIO for a file that ends first). */
+static int pread_all(int fd, uint8_t *buf, size_t len, uint64_t at)
+{
+    for (size_t done = 0; done < len;) {
+        ssize_t got = pread(fd, buf + done, len - done, (off_t)(at + done));
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 ? errno : EIO;
+        done += (size_t)got;
+    }
+    return 0;
+}
+
 /* Reads the COMMIT record payload of log index (base < index <= committed) into node->record. */
 static int read_commit(struct bft_node *node, uint64_t index, size_t *len, struct cohort_error *err)
 {
     assert(index > node->base && index <= node->committed);
     uint64_t slot = index - node->base;
-    size_t want = node->commit_len[slot], done = 0;
-    while (done < want) {
-        ssize_t got = pread(node->read_fd, node->record + done, want - done, (off_t)(node->commit_offset[slot] + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0)
-            return cohort_error_errno(err, BFT_E_IO, "bft", got < 0 ? errno : EIO, "node: read commit %llu from %s",
-                                      (unsigned long long)index, node->config.wal_path);
-        done += (size_t)got;
-    }
-    *len = want;
+    int e = pread_all(node->read_fd, node->record, node->commit_len[slot], node->commit_offset[slot]);
+    if (e != 0)
+        return cohort_error_errno(err, BFT_E_IO, "bft", e, "node: read commit %llu from %s", (unsigned long long)index,
+                                  node->config.wal_path);
+    *len = node->commit_len[slot];
     return 0;
 }
 
@@ -805,6 +812,15 @@ static int append_snapshot(struct bft_wal *wal, const struct bft_snapshot_offer 
 static void synced_up_to(struct bft_node *node, uint64_t target, uint64_t committed);
 static void barrier(struct bft_node *node);
 
+/* Logs a failed snapshot once until one succeeds again: the WAL keeps growing meanwhile. */
+static void snapshot_failed(struct bft_node *node, uint64_t index, const char *why)
+{
+    if (!node->snapshot_failed_logged)
+        log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
+                 "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)index, why);
+    node->snapshot_failed_logged = true;
+}
+
 /*
  * A compaction (docs/bft.md "Snapshots"): a new WAL written beside the old one, then put in
  * its place. The bulk (a BASE record, the retained COMMIT records, the snapshot, the COMMIT
@@ -812,8 +828,9 @@ static void barrier(struct bft_node *node);
  * all as of the start) is written and synced on a thread of libuv's pool while the loop
  * goes on voting and committing into the old WAL; only the tail that the old WAL gained
  * meanwhile is copied on the loop thread, when no sync is in flight, before the rename.
- * With a config store under load this turned a stall of ~0.7 s per snapshot into one of a
- * few ms (config_bench --soak, docs/PERFORMANCE.md).
+ * With a config store under load the loop's stall for the rewrite went from 0.7-3 s to a few
+ * ms (config_bench --soak, docs/PERFORMANCE.md); the application's snapshot itself is still
+ * taken on the loop thread.
  */
 struct compaction {
     uv_work_t req;
@@ -930,16 +947,11 @@ static struct compaction *compaction_new(struct bft_node *node, uint64_t new_bas
 static int copy_commits(struct compaction *c, uint8_t *buf, uint64_t from, uint64_t to)
 {
     for (uint64_t i = from; i <= to; i++) {
-        uint64_t at = c->old_offset[i - c->new_base - 1];
-        size_t want = c->old_len[i - c->new_base - 1], done = 0;
-        while (done < want) {
-            ssize_t got = pread(c->read_fd, buf + done, want - done, (off_t)(at + done));
-            if (got < 0 && errno == EINTR) continue;
-            if (got <= 0)
-                return cohort_error_errno(&c->err, BFT_E_IO, "bft", got < 0 ? errno : EIO,
-                                          "node: read commit %llu for a compaction", (unsigned long long)i);
-            done += (size_t)got;
-        }
+        size_t want = c->old_len[i - c->new_base - 1];
+        int e = pread_all(c->read_fd, buf, want, c->old_offset[i - c->new_base - 1]);
+        if (e != 0)
+            return cohort_error_errno(&c->err, BFT_E_IO, "bft", e, "node: read commit %llu for a compaction",
+                                      (unsigned long long)i);
         c->offset[i - c->new_base] = bft_wal_size(c->wal) + BFT_WAL_HEADER_BYTES;
         c->len[i - c->new_base] = (uint32_t)want;
         int rc = bft_wal_append(c->wal, BFT_RECORD_COMMIT, buf, want, &c->err);
@@ -1053,20 +1065,19 @@ static int compaction_finish(struct bft_node *node, struct compaction *c, struct
     assert(node->sync_in_flight == 0 && c->rc == 0);
     uint64_t end = bft_wal_size(node->wal);
     assert(end >= c->tail_from);
-    size_t n = (size_t)(end - c->tail_from), valid = 0, done = 0;
+    size_t n = (size_t)(end - c->tail_from), valid = 0;
     uint8_t *tail = malloc(n ? n : 1);
     int rc = tail ? 0 : cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory for a compaction's tail");
-    while (rc == 0 && done < n) {
-        ssize_t got = pread(node->read_fd, tail + done, n - done, (off_t)(c->tail_from + done));
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) rc = cohort_error_errno(err, BFT_E_IO, "bft", got < 0 ? errno : EIO, "node: read the WAL's tail");
-        else done += (size_t)got;
-    }
+    int e = rc == 0 ? pread_all(node->read_fd, tail, n, c->tail_from) : 0;
+    if (e != 0) rc = cohort_error_errno(err, BFT_E_IO, "bft", e, "node: read the WAL's tail for a compaction");
     uint64_t committed_before = c->last;
-    if (rc == 0 && (rc = bft_wal_scan(tail, n, copy_tail_record, c, &valid, err)) < 0) *err = c->err;
+    if (rc == 0 && (rc = bft_wal_scan(tail, n, copy_tail_record, c, &valid, err)) < 0 && c->err.code != 0)
+        *err = c->err; /* the callback's: an append to the new file failed */
     free(tail);
     if (rc == 0 && (valid != n || c->last != node->committed))
-        rc = cohort_error_set(err, BFT_E_CORRUPT, "bft", "node: the WAL's tail (%zu bytes, %zu valid, commits %llu..%llu) does not continue the log at %llu",
+        rc = cohort_error_set(err, BFT_E_CORRUPT, "bft",
+                              "node: the WAL's tail (%zu bytes, %zu valid, commits %llu..%llu) does not continue "
+                              "the log at %llu",
                               n, valid, (unsigned long long)committed_before, (unsigned long long)c->last,
                               (unsigned long long)node->committed);
     if (rc == 0) rc = bft_wal_sync(c->wal, err);
@@ -1125,7 +1136,9 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
     struct compaction *c = compaction_new(node, new_base, base_height, base_hash, info, bytes, err);
     if (c == NULL) return BFT_E_NOMEM;
     compaction_write(c);
-    int rc = c->rc < 0 ? (*err = c->err, c->rc) : compaction_finish(node, c, err);
+    int rc = c->rc;
+    if (rc < 0) *err = c->err;
+    else rc = compaction_finish(node, c, err);
     compaction_free(c);
     return rc;
 }
@@ -1152,10 +1165,8 @@ static void compaction_swap(struct bft_node *node)
                  (unsigned long long)c->new_base + 1, (unsigned long long)bft_wal_size(node->wal),
                  (unsigned long long)c->us, (unsigned long long)((uv_hrtime() - t) / 1000));
         node->snapshot_failed_logged = false;
-    } else if (!node->snapshot_failed_logged) {
-        log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
-                 "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)c->info.index, err.message);
-        node->snapshot_failed_logged = true;
+    } else {
+        snapshot_failed(node, c->info.index, err.message);
     }
     compaction_free(c);
     if (node->install_waiting && node->compacting == NULL && node->sync_in_flight == 0 && !node->halted) {
@@ -1180,12 +1191,7 @@ static void compaction_done(uv_work_t *req, int status)
     struct bft_node *node = c->node;
     if (status < 0 && c->rc == 0) c->rc = cohort_error_set(&c->err, BFT_E_IO, "bft", "node: the compaction did not run");
     if (node->halted || node->closing || c->rc < 0) {
-        if (c->rc < 0 && !node->snapshot_failed_logged) {
-            log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
-                     "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)c->info.index,
-                     c->err.message);
-            node->snapshot_failed_logged = true;
-        }
+        if (c->rc < 0) snapshot_failed(node, c->info.index, c->err.message);
         node->compacting = NULL;
         compaction_free(c);
         if (node->install_waiting && !node->halted && !node->closing && node->sync_in_flight == 0) {
@@ -1246,10 +1252,7 @@ static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height
     node->compacting = c;
     return;
 fail:
-    if (!node->snapshot_failed_logged)
-        log_warn("bft node: a snapshot failed; the WAL keeps growing until the next one",
-                 "member=%u index=%llu error=\"%s\"", node->self, (unsigned long long)index, err.message);
-    node->snapshot_failed_logged = true;
+    snapshot_failed(node, index, err.message);
 }
 
 /* ---- State transfer: a member behind every peer's retained log fetches a snapshot ---- */
