@@ -755,18 +755,51 @@ START_TEST(core_unreachable_leader_times_out_soon)
 END_TEST
 
 /* Four cores on a perfect network commit the same entries, with proofs anyone can check. */
+/* A FIFO of the messages in flight between four test cores. */
+enum { QMAX = 4096 };
+struct netq {
+    uint8_t *bytes[QMAX];
+    size_t len[QMAX];
+    int to[QMAX];
+    size_t head, tail;
+};
+
+/* Queues action a (any type; only SEND and BROADCAST send) of core who for its recipients. */
+static void netq_send(struct netq *q, int who, const struct bft_action *a)
+{
+    if (a->type != BFT_ACTION_SEND && a->type != BFT_ACTION_BROADCAST) return;
+    for (int to = 0; to < 4; to++) {
+        if (to == who || (a->type == BFT_ACTION_SEND && (uint32_t)to != a->peer)) continue;
+        ck_assert_uint_lt(q->tail - q->head, QMAX);
+        q->bytes[q->tail % QMAX] = malloc(a->len);
+        memcpy(q->bytes[q->tail % QMAX], a->bytes, a->len);
+        q->len[q->tail % QMAX] = a->len;
+        q->to[q->tail % QMAX] = to;
+        q->tail++;
+    }
+}
+
+/* Takes the oldest message: its recipient, and a MESSAGE event whose bytes the caller frees. */
+static int netq_take(struct netq *q, struct bft_event *ev)
+{
+    ck_assert_uint_ne(q->head, q->tail);
+    size_t at = q->head++ % QMAX;
+    *ev = (struct bft_event){BFT_EVENT_MESSAGE, q->bytes[at], q->len[at], 0, 0, 0, false};
+    return q->to[at];
+}
+
+static void netq_clear(struct netq *q)
+{
+    while (q->head != q->tail) free(q->bytes[q->head++ % QMAX]);
+}
+
 START_TEST(four_cores_commit)
 {
     setup_keys();
     struct bft_core *cores[4];
     for (uint32_t i = 0; i < 4; i++) cores[i] = make_core(i);
     struct cohort_error err = {0};
-    /* A FIFO of messages in flight. */
-    enum { QMAX = 4096 };
-    static uint8_t *q_bytes[QMAX];
-    static size_t q_len[QMAX];
-    static int q_to[QMAX];
-    size_t head = 0, tail = 0;
+    static struct netq q;
     uint64_t committed[4] = {0};
     static uint8_t hashes[4][64][32];
     struct bft_commit *check = malloc(sizeof *check);
@@ -783,10 +816,7 @@ START_TEST(four_cores_commit)
             size_t n;
             ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
         } else {
-            ck_assert_uint_ne(head, tail);
-            who = q_to[head % QMAX];
-            ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0, false};
-            head++;
+            who = netq_take(&q, &ev);
         }
         const struct bft_action *a;
         size_t n;
@@ -802,16 +832,7 @@ START_TEST(four_cores_commit)
                 memcpy(hashes[who][index], a[i].commit->hash, 32);
                 committed[who] = index;
             }
-            if (a[i].type != BFT_ACTION_SEND && a[i].type != BFT_ACTION_BROADCAST) continue;
-            for (int to = 0; to < 4; to++) {
-                if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
-                ck_assert_uint_lt(tail - head, QMAX);
-                q_bytes[tail % QMAX] = malloc(a[i].len);
-                memcpy(q_bytes[tail % QMAX], a[i].bytes, a[i].len);
-                q_len[tail % QMAX] = a[i].len;
-                q_to[tail % QMAX] = to;
-                tail++;
-            }
+            netq_send(&q, who, &a[i]);
         }
     }
     for (int i = 0; i < 4; i++) {
@@ -822,7 +843,7 @@ START_TEST(four_cores_commit)
         ck_assert_uint_eq(st.messages_refused, 0);
         bft_core_destroy(cores[i]);
     }
-    while (head != tail) free(q_bytes[head++ % QMAX]);
+    netq_clear(&q);
     free(check);
 }
 END_TEST
@@ -866,11 +887,7 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
     struct cohort_error err = {0};
     struct bft_core *cores[4];
     static struct disk disks[4];
-    enum { QMAX = 4096 };
-    static uint8_t *q_bytes[QMAX];
-    static size_t q_len[QMAX];
-    static int q_to[QMAX];
-    size_t head = 0, tail = 0;
+    static struct netq q;
     uint64_t timer_at[4] = {0}, committed[4] = {0}, fired = 0;
     uint8_t first_hash[4][32];
     const struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
@@ -895,10 +912,8 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
                     size_t n;
                     ck_assert_int_eq(bft_core_step(cores[who], &sub, &a, &n, &err), 0);
                 }
-            } else if (head != tail) {
-                who = q_to[head % QMAX];
-                ev = (struct bft_event){BFT_EVENT_MESSAGE, q_bytes[head % QMAX], q_len[head % QMAX], 0, 0, 0, false};
-                head++;
+            } else if (q.head != q.tail) {
+                who = netq_take(&q, &ev);
             } else {
                 ck_assert_int_eq(boot, 1); /* the first boot stops before its messages run out */
                 who = (int)(fired++ % 4); /* a quiet network: the members' timers fire, in turn */
@@ -916,18 +931,10 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
                     committed[who] = a[i].commit->block.header.index;
                     if (committed[who] == 1) memcpy(first_hash[who], a[i].commit->hash, 32);
                 }
-                if (a[i].type != BFT_ACTION_SEND && a[i].type != BFT_ACTION_BROADCAST) continue;
                 /* The first boot loses every finalize vote in transit. */
-                if (boot == 0 && is_finalize_vote(a[i].bytes, a[i].len)) continue;
-                for (int to = 0; to < 4; to++) {
-                    if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
-                    ck_assert_uint_lt(tail - head, QMAX);
-                    q_bytes[tail % QMAX] = malloc(a[i].len);
-                    memcpy(q_bytes[tail % QMAX], a[i].bytes, a[i].len);
-                    q_len[tail % QMAX] = a[i].len;
-                    q_to[tail % QMAX] = to;
-                    tail++;
-                }
+                bool sends = a[i].type == BFT_ACTION_SEND || a[i].type == BFT_ACTION_BROADCAST;
+                if (boot == 0 && sends && is_finalize_vote(a[i].bytes, a[i].len)) continue;
+                netq_send(&q, who, &a[i]);
             }
             if (boot == 0) {
                 /* Crash everyone once every member holds height 1's notarization. */
@@ -943,7 +950,7 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
                 break;
             }
         }
-        while (head != tail) free(q_bytes[head++ % QMAX]); /* lost in the crash */
+        netq_clear(&q); /* lost in the crash */
         for (int i = 0; i < 4; i++) bft_core_destroy(cores[i]);
     }
     for (int i = 0; i < 4; i++) {
