@@ -605,9 +605,9 @@ static void try_propose(struct bft_core *core)
          * Pacing: the parent is notarized but not finalized yet. Wait for its finalization
          * (usually one round), or for the idle delay if it never comes (a height that some
          * honest members nullified). The entries that arrive meanwhile ride in this block:
-         * when the members' CPUs are the bottleneck, half as many blocks carry twice the
-         * entries each, and a block's cost (votes, signatures, fsyncs) is paid half as often
-         * (docs/bft.md "Pacing").
+         * when the members' CPUs are the bottleneck, fewer blocks carry more entries each,
+         * and a block's cost (votes, signatures, fsyncs) is paid less often (docs/bft.md
+         * "Pacing").
          */
         if (core->idle_armed_height != h) {
             core->idle_armed_height = h;
