@@ -486,7 +486,7 @@ END_TEST
 
 /* ---- The core keeps its word across a restart ---- */
 
-static struct bft_core *make_core(uint32_t self)
+static struct bft_core *make_core_idle(uint32_t self, uint32_t idle_delay_ms)
 {
     struct bft_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -497,10 +497,16 @@ static struct bft_core *make_core(uint32_t self)
     cfg.payload_max_bytes = 1024;
     cfg.window_heights = 8;
     cfg.timeout_ms = 100;
+    cfg.idle_delay_ms = idle_delay_ms;
     struct cohort_error err = {0};
     struct bft_core *core = bft_core_create(&cfg, &err);
     ck_assert_msg(core != NULL, "%s", err.message);
     return core;
+}
+
+static struct bft_core *make_core(uint32_t self)
+{
+    return make_core_idle(self, 0);
 }
 
 /* What bft_core_own_records hands out, copied. */
@@ -849,6 +855,76 @@ START_TEST(four_cores_commit)
 END_TEST
 
 /*
+ * Four cores on a reliable network with entries always pending; counts the proposals, and
+ * those whose parent the proposer had not committed when it proposed (a parent only
+ * notarized). Timers never fire, so with pacing every proposal waits for its parent's
+ * finalization, which always comes here.
+ */
+static void run_proposals(uint32_t idle_delay_ms, int *proposals, int *on_uncommitted)
+{
+    struct bft_core *cores[4];
+    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_idle(i, idle_delay_ms);
+    struct cohort_error err = {0};
+    static struct netq q;
+    struct bft_message *m = malloc(sizeof *m);
+    *proposals = *on_uncommitted = 0;
+    for (int step = 0; step < 6000; step++) {
+        int who;
+        struct bft_event ev;
+        if (step < 4) {
+            who = step;
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        } else {
+            who = netq_take(&q, &ev);
+        }
+        if (step % 3 == 0) { /* a fresh entry at every member, now and then */
+            char entry[32];
+            int n = snprintf(entry, sizeof entry, "e%d", step);
+            for (int i = 0; i < 4; i++) {
+                struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, (size_t)n, 0, 0, 0, false};
+                const struct bft_action *a;
+                size_t count;
+                int rc = bft_core_step(cores[i], &sub, &a, &count, &err);
+                ck_assert(rc == 0 || rc == BFT_E_FULL);
+                for (size_t k = 0; k < count; k++) netq_send(&q, i, &a[k]);
+            }
+        }
+        const struct bft_action *a;
+        size_t n = 0;
+        ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
+        if (ev.type == BFT_EVENT_MESSAGE) free((void *)ev.bytes);
+        struct bft_core_status st;
+        bft_core_get_status(cores[who], &st);
+        for (size_t i = 0; i < n; i++) {
+            if (a[i].type == BFT_ACTION_BROADCAST && bft_message_decode(a[i].bytes, a[i].len, 1024, m, NULL) == 0 &&
+                m->type == BFT_MSG_PROPOSE) {
+                (*proposals)++;
+                if (m->commit.block.header.index > st.committed_index + 1) (*on_uncommitted)++;
+            }
+            netq_send(&q, who, &a[i]);
+        }
+    }
+    netq_clear(&q);
+    free(m);
+    for (int i = 0; i < 4; i++) bft_core_destroy(cores[i]);
+}
+
+/* Pacing (docs/bft.md): a leader proposes on a finalized parent, unless its idle delay passes. */
+START_TEST(leaders_pace_proposals_on_a_finalized_parent)
+{
+    setup_keys();
+    int proposals, early;
+    run_proposals(50, &proposals, &early);
+    ck_assert_int_ge(proposals, 20);
+    ck_assert_int_eq(early, 0);
+    /* Without an idle delay there is no pacing: some leaders propose on a parent only notarized. */
+    run_proposals(0, &proposals, &early);
+    ck_assert_int_ge(proposals, 20);
+    ck_assert_int_gt(early, 0);
+}
+END_TEST
+
+/*
  * Every member crashes after a block is notarized everywhere and before any member saw
  * it finalized (the finalize votes were lost with the crash). Restarted from their WALs,
  * the members must still commit it: each voted for it, so each holds it in a BLOCK record.
@@ -980,6 +1056,7 @@ int main(void)
     tcase_add_test(tc, core_unreachable_leader_times_out_soon);
     tcase_add_test(tc, four_cores_commit);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
+    tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
