@@ -196,7 +196,7 @@ struct bft_node {
     struct {
         uint64_t index, us;
     } commit_appended[COMMIT_TIMES]; /* the monotonic time of each recent COMMIT's append */
-    bool install_waiting;                 /* a fetched snapshot waits for the sync in flight */
+    bool install_waiting;                 /* a fetched snapshot waits for the syncs in flight and a compaction */
 
     /* The committed log: where each COMMIT record's payload is in the WAL, by log index
        minus base (the WAL holds the COMMIT records of base + 1 .. committed). */
@@ -1145,6 +1145,16 @@ static int rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_h
 
 static void fetch_install(struct bft_node *node);
 
+/* Installs a fetched snapshot that waited, once nothing holds or rewrites the WAL any more. */
+static void install_if_waiting(struct bft_node *node)
+{
+    if (!node->install_waiting || node->sync_in_flight > 0 || node->compacting != NULL || node->halted ||
+        node->closing)
+        return;
+    node->install_waiting = false;
+    fetch_install(node);
+}
+
 /* A written compaction's swap, once no sync is in flight; then what waited for it. */
 static void compaction_swap(struct bft_node *node)
 {
@@ -1169,10 +1179,7 @@ static void compaction_swap(struct bft_node *node)
         snapshot_failed(node, c->info.index, err.message);
     }
     compaction_free(c);
-    if (node->install_waiting && node->compacting == NULL && node->sync_in_flight == 0 && !node->halted) {
-        node->install_waiting = false;
-        fetch_install(node);
-    }
+    install_if_waiting(node);
     barrier(node); /* syncs were held back for the swap */
 }
 
@@ -1194,10 +1201,7 @@ static void compaction_done(uv_work_t *req, int status)
         if (c->rc < 0) snapshot_failed(node, c->info.index, c->err.message);
         node->compacting = NULL;
         compaction_free(c);
-        if (node->install_waiting && !node->halted && !node->closing && node->sync_in_flight == 0) {
-            node->install_waiting = false;
-            fetch_install(node);
-        }
+        install_if_waiting(node);
         return;
     }
     node->swap_waiting = true; /* barrier starts no sync now */
@@ -1511,10 +1515,7 @@ static void harvest(struct bft_node *node, struct wal_sync *w, int status)
     synced_up_to(node, w->target, w->committed);
     /* No worker holds the WAL's descriptor any more: what waited for that may run. */
     if (node->swap_waiting && node->sync_in_flight == 0) compaction_swap(node);
-    if (node->install_waiting && node->sync_in_flight == 0 && node->compacting == NULL) {
-        node->install_waiting = false;
-        fetch_install(node);
-    }
+    install_if_waiting(node);
 }
 
 /* Harvests the syncs that finished, if any did since the last look: one atomic load when none. */

@@ -509,31 +509,36 @@ static struct bft_core *make_core(uint32_t self)
     return make_core_idle(self, 0);
 }
 
-/* What bft_core_own_records hands out, copied. */
-struct own_records {
+/* Records (a member's disk in a test, or what bft_core_own_records hands out), copied. */
+struct records {
     int count;
-    uint8_t type[16];
-    size_t len[16];
-    uint8_t *bytes[16];
+    uint8_t type[256];
+    size_t len[256];
+    uint8_t *bytes[256];
 };
 
-static int collect_own(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
+static void records_add(struct records *d, uint8_t type, const uint8_t *bytes, size_t len)
 {
-    struct own_records *o = arg;
-    ck_assert_uint_eq(offset, 0);
-    ck_assert_int_lt(o->count, 16);
-    o->type[o->count] = type;
-    o->len[o->count] = len;
-    o->bytes[o->count] = malloc(len);
-    memcpy(o->bytes[o->count], payload, len);
-    o->count++;
-    return 0;
+    ck_assert_int_lt(d->count, 256);
+    d->type[d->count] = type;
+    d->len[d->count] = len;
+    d->bytes[d->count] = malloc(len);
+    memcpy(d->bytes[d->count], bytes, len);
+    d->count++;
 }
 
-static void own_records_free(struct own_records *o)
+static void records_free(struct records *d)
 {
-    for (int i = 0; i < o->count; i++) free(o->bytes[i]);
-    memset(o, 0, sizeof *o);
+    for (int i = 0; i < d->count; i++) free(d->bytes[i]);
+    d->count = 0;
+}
+
+/* bft_core_own_records' callback into a struct records. */
+static int collect_own(void *arg, uint8_t type, const uint8_t *payload, size_t len, uint64_t offset)
+{
+    ck_assert_uint_eq(offset, 0);
+    records_add(arg, type, payload, len);
+    return 0;
 }
 
 static int count_votes(const struct bft_action *a, size_t n, uint8_t kind)
@@ -612,7 +617,7 @@ START_TEST(core_never_votes_twice_after_restart)
     core = make_core(2);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_BLOCK, block_record, block_len, &err), 0);
     ck_assert_int_eq(bft_core_restore(core, BFT_RECORD_VOTE, record, sizeof record, &err), 0);
-    struct own_records own = {0};
+    struct records own = {0};
     ck_assert_int_eq(bft_core_own_records(core, collect_own, &own), 0);
     ck_assert_int_eq(own.count, 2);
     ck_assert_uint_eq(own.type[0], BFT_RECORD_BLOCK);
@@ -620,7 +625,7 @@ START_TEST(core_never_votes_twice_after_restart)
     ck_assert_mem_eq(own.bytes[0], block_record, block_len);
     ck_assert_uint_eq(own.type[1], BFT_RECORD_VOTE);
     ck_assert_mem_eq(own.bytes[1], record, sizeof record);
-    own_records_free(&own);
+    records_free(&own);
     /* And it refuses to vote for block b at height 1. */
     ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
     struct bft_event evb = {BFT_EVENT_MESSAGE, buf, len_b, 0, 0, 0, false};
@@ -680,7 +685,7 @@ START_TEST(core_base_votes_and_jump)
     struct bft_event timer = {BFT_EVENT_TIMER, NULL, 0, 13, 0, 0, false};
     ck_assert_int_eq(bft_core_step(core, &timer, &acts, &n, &err), 0);
     ck_assert_int_eq(count_votes(acts, n, BFT_VOTE_NULLIFY), 1);
-    struct own_records own = {0};
+    struct records own = {0};
     ck_assert_int_eq(bft_core_own_records(core, collect_own, &own), 0);
     ck_assert_int_eq(own.count, 1); /* no block was voted for */
     ck_assert_uint_eq(own.type[0], BFT_RECORD_VOTE);
@@ -692,12 +697,12 @@ START_TEST(core_base_votes_and_jump)
     struct bft_core *again = make_core(2);
     ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_BASE, base, sizeof base, &err), 0);
     ck_assert_int_eq(bft_core_restore(again, BFT_RECORD_VOTE, own.bytes[0], BFT_VOTE_RECORD_BYTES, &err), 0);
-    struct own_records again_own = {0};
+    struct records again_own = {0};
     ck_assert_int_eq(bft_core_own_records(again, collect_own, &again_own), 0);
     ck_assert_int_eq(again_own.count, 1);
     ck_assert_mem_eq(again_own.bytes[0], own.bytes[0], BFT_VOTE_RECORD_BYTES);
-    own_records_free(&own);
-    own_records_free(&again_own);
+    records_free(&own);
+    records_free(&again_own);
     bft_core_destroy(again);
 
     /* JUMP: forward only, and a malformed one is refused. */
@@ -924,30 +929,6 @@ START_TEST(leaders_pace_proposals_on_a_finalized_parent)
 }
 END_TEST
 
-/*
- * Every member crashes after a block is notarized everywhere and before any member saw
- * it finalized (the finalize votes were lost with the crash). Restarted from their WALs,
- * the members must still commit it: each voted for it, so each holds it in a BLOCK record.
- * Before BLOCK records existed, nobody held the block after the restart, its notarization
- * (durable in the votes) made every later proposal extend it, and the log stopped for good.
- */
-struct disk {
-    int count;
-    uint8_t type[256];
-    size_t len[256];
-    uint8_t *bytes[256];
-};
-
-static void disk_keep(struct disk *d, uint8_t type, const uint8_t *bytes, size_t len)
-{
-    ck_assert_int_lt(d->count, 256);
-    d->type[d->count] = type;
-    d->len[d->count] = len;
-    d->bytes[d->count] = malloc(len);
-    memcpy(d->bytes[d->count], bytes, len);
-    d->count++;
-}
-
 static bool is_finalize_vote(const uint8_t *bytes, size_t len)
 {
     struct bft_message *m = malloc(sizeof *m);
@@ -957,12 +938,19 @@ static bool is_finalize_vote(const uint8_t *bytes, size_t len)
     return yes;
 }
 
+/*
+ * Every member crashes after a block is notarized everywhere and before any member saw
+ * it finalized (the finalize votes were lost with the crash). Restarted from their WALs,
+ * the members must still commit it: each voted for it, so each holds it in a BLOCK record.
+ * Before BLOCK records existed, nobody held the block after the restart, its notarization
+ * (durable in the votes) made every later proposal extend it, and the log stopped for good.
+ */
 START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
 {
     setup_keys();
     struct cohort_error err = {0};
     struct bft_core *cores[4];
-    static struct disk disks[4];
+    static struct records disks[4];
     static struct netq q;
     uint64_t timer_at[4] = {0}, committed[4] = {0}, fired = 0;
     uint8_t first_hash[4][32];
@@ -1000,7 +988,7 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
             ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
             if (ev.type == BFT_EVENT_MESSAGE) free((void *)ev.bytes);
             for (size_t i = 0; i < n; i++) {
-                if (a[i].type == BFT_ACTION_PERSIST) disk_keep(&disks[who], a[i].record_type, a[i].bytes, a[i].len);
+                if (a[i].type == BFT_ACTION_PERSIST) records_add(&disks[who], a[i].record_type, a[i].bytes, a[i].len);
                 if (a[i].type == BFT_ACTION_SET_TIMER && a[i].timer == BFT_TIMER_HEIGHT) timer_at[who] = a[i].height;
                 if (a[i].type == BFT_ACTION_COMMIT) {
                     ck_assert_int_eq(boot, 1);
@@ -1035,7 +1023,7 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
         bool had_block = false;
         for (int r = 0; r < disks[i].count; r++) had_block = had_block || disks[i].type[r] == BFT_RECORD_BLOCK;
         ck_assert(had_block);
-        for (int r = 0; r < disks[i].count; r++) free(disks[i].bytes[r]);
+        records_free(&disks[i]);
     }
 }
 END_TEST
