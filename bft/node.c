@@ -1548,8 +1548,11 @@ static void sync_done(uv_work_t *req, int status)
  */
 static void barrier(struct bft_node *node)
 {
+    /* A waiting installation holds syncs back only once no compaction runs: until then the
+       votes must go on (it waits for the compaction's end, which may take a while). */
+    bool install_holds = node->install_waiting && node->compacting == NULL;
     if (node->halted || node->closing || node->sync_in_flight == SYNCS_IN_FLIGHT ||
-        node->sync_started >= node->appended || node->install_waiting || node->swap_waiting)
+        node->sync_started >= node->appended || install_holds || node->swap_waiting)
         return;
     struct wal_sync *w = node->syncs, *end = node->syncs + 2 * SYNCS_IN_FLIGHT;
     while (w < end && w->busy) w++;
