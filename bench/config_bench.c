@@ -6,7 +6,13 @@
  * The anchor is etcd 3.4 with 3 members on this hardware (p50 1.1 ms, p99 3 ms; 2,300
  * puts/s with 16 clients, 3,400 with 64; 1-2 s to the first write after the leader dies).
  *
- *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N] [--soak N]
+ *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N] [--soak N] [--etcd]
+ *
+ * --etcd runs the same phases, with the same clients, on three etcd members instead
+ * (Debian's etcd-server, fsync on, puts through its JSON gateway /v3/kv/put): the anchor
+ * measured on the machine and in the hour of the comparison. The gateway is etcd's own
+ * HTTP/JSON front of its gRPC API, the transport cohort's clients use too; etcd's gRPC
+ * benchmark tool is not packaged by Debian.
  *
  * --soak N adds a phase of N seconds with 16 clients, long enough for the members to take
  * snapshots and compact their WALs (every snapshot_every = 8192 blocks, the default), and
@@ -15,6 +21,7 @@
  * Prints one "config_bench key=value ..." line per measurement.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +73,7 @@ static void *worker_main(void *arg)
             if (w->nlat < w->cap) w->lat[w->nlat++] = last_ok_ns - t;
         } else {
             w->failed++;
-            w->member = (w->member + 1) % TC_MEMBERS; /* that member is gone: use another */
+            w->member = (w->member + 1) % cl.members; /* that member is gone: use another */
         }
     }
     tc_client_free(&w->client);
@@ -81,7 +88,7 @@ static double throughput(int clients, int seconds, unsigned *failed, int64_t **l
     stop = 0;
     int64_t t0 = now_ns();
     for (int i = 0; i < clients; i++) {
-        w[i] = (struct worker){.id = i, .member = i % TC_MEMBERS};
+        w[i] = (struct worker){.id = i, .member = i % cl.members};
         if (lat != NULL) {
             w[i].cap = (size_t)seconds * 2000 + 1000; /* a client answers well under 2,000 puts a second */
             w[i].lat = malloc(w[i].cap * sizeof *w[i].lat);
@@ -122,6 +129,7 @@ struct counters {
 static struct counters counters_of(int i)
 {
     struct counters c = {0};
+    if (cl.etcd) return c; /* etcd's status has none of these */
     cJSON *st = tc_status(&cl, i);
     if (st != NULL) {
         c.blocks = cJSON_GetNumberValue(cJSON_GetObjectItem(st, "committed_index"));
@@ -137,14 +145,29 @@ static struct counters counters_of(int i)
 int main(int argc, char **argv)
 {
     int seconds = 10, puts = 2000, soak = 0;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0) seconds = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--puts") == 0) puts = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--soak") == 0) soak = atoi(argv[i + 1]);
+    bool etcd = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--etcd") == 0) etcd = true;
+        else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) seconds = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--puts") == 0) puts = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--soak") == 0) soak = atoi(argv[++i]);
+        else {
+            fprintf(stderr, "config_bench: unknown argument %s (see the comment at the top of bench/config_bench.c)\n",
+                    argv[i]);
+            return 2;
+        }
     }
-    tc_make(&cl, PORT_BASE, 300);
+    if (etcd) tc_make_etcd(&cl, PORT_BASE + 100);
+    else tc_make(&cl, PORT_BASE, 300);
     tc_start_all(&cl, -1);
-    for (int i = 0; i < 20; i++) tc_put(&cl, i % TC_MEMBERS, "warm", "up");
+    /* Warm up, and wait until every member answers a put (etcd's members elect a leader first). */
+    for (int i = 0; i < 20 * cl.members; i++) {
+        struct tc_client warm = {0};
+        long status = tc_client_put(&warm, &cl, i % cl.members, "warm", "up");
+        tc_client_free(&warm);
+        if (status != 200) usleep(100000);
+    }
+    printf("config_bench system=%s members=%d\n", etcd ? "etcd" : "cohort", cl.members);
 
     /* Sequential latency: one client, puts through member 0 on one kept-alive connection. */
     int64_t *lat = calloc((size_t)puts, sizeof *lat);
@@ -172,6 +195,10 @@ int main(int argc, char **argv)
         struct counters c1 = counters_of(0);
         double blocks_per_s = (c1.blocks - c0.blocks) / ((double)(now_ns() - t0) / 1e9);
         double syncs = c1.syncs - c0.syncs, delivered = c1.delivered - c0.delivered;
+        if (cl.etcd) {
+            printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u\n", sizes[s], seconds, rate, failed);
+            continue;
+        }
         /* Member 0's disk: the mean fdatasync, and the mean wait of a commit for its sync. */
         printf("config_bench clients=%d seconds=%d puts_per_s=%.0f failed=%u blocks_per_s=%.0f puts_per_block=%.1f "
                "fdatasync_ms=%.3f commit_wait_ms=%.3f\n",
@@ -180,7 +207,7 @@ int main(int argc, char **argv)
                delivered > 0 ? (c1.wait_us - c0.wait_us) / delivered / 1000 : 0);
     }
 
-    if (soak > 0) {
+    if (soak > 0 && !cl.etcd) {
         /* 16 clients for a long while: the put latency's tail, and the snapshots taken meanwhile. */
         cJSON *st0 = tc_status(&cl, 0);
         double snaps0 = st0 ? cJSON_GetNumberValue(cJSON_GetObjectItem(st0, "snapshots")) : 0;
@@ -204,13 +231,12 @@ int main(int argc, char **argv)
     struct worker w[16];
     stop = 0;
     for (int i = 0; i < 16; i++) {
-        w[i] = (struct worker){.id = i, .member = i % TC_MEMBERS};
+        w[i] = (struct worker){.id = i, .member = i % cl.members};
         pthread_create(&w[i].thread, NULL, worker_main, &w[i]);
     }
     sleep(2);
-    cJSON *st = tc_status(&cl, 0);
-    int leader = st ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "leader")) : 1;
-    cJSON_Delete(st);
+    int leader = tc_leader(&cl);
+    if (leader < 0) leader = 1;
     last_ok_ns = 0;
     int64_t killed = now_ns();
     tc_kill(&cl, leader);

@@ -37,6 +37,7 @@ void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms)
 void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every)
 {
     memset(c, 0, sizeof *c);
+    c->members = TC_MEMBERS;
     const char *build = getenv("COHORT_BUILD_DIR");
     if (build == NULL) die("COHORT_BUILD_DIR is not set", "point it at the build directory");
     snprintf(c->bin, sizeof c->bin, "%s/bin", build);
@@ -78,6 +79,42 @@ void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms
     write_file(path, text);
 }
 
+void tc_make_etcd(struct tcluster *c, int port_base)
+{
+    memset(c, 0, sizeof *c);
+    c->members = 3;
+    c->etcd = true;
+    const char *etcd = getenv("COHORT_ETCD");
+    snprintf(c->bin, sizeof c->bin, "%s", etcd ? etcd : "/usr/bin/etcd");
+    if (access(c->bin, X_OK) != 0)
+        die("no etcd executable", "install Debian's etcd-server (apt-get install etcd-server) or set COHORT_ETCD");
+    snprintf(c->dir, sizeof c->dir, "/tmp/cohort-etcd-XXXXXX");
+    if (mkdtemp(c->dir) == NULL) die("mkdtemp", c->dir);
+    for (int i = 0; i < c->members; i++) {
+        c->bft_port[i] = port_base + i;
+        c->api_port[i] = port_base + 10 + i;
+    }
+}
+
+/* etcd member i, in the foreground of the child process. */
+static void exec_etcd(const struct tcluster *c, int i)
+{
+    char name[8], data[128], client[64], peer[64], cluster[512] = "";
+    snprintf(name, sizeof name, "e%d", i);
+    snprintf(data, sizeof data, "%s/e%d", c->dir, i);
+    snprintf(client, sizeof client, "http://127.0.0.1:%d", c->api_port[i]);
+    snprintf(peer, sizeof peer, "http://127.0.0.1:%d", c->bft_port[i]);
+    for (int j = 0; j < c->members; j++) {
+        char entry[64];
+        snprintf(entry, sizeof entry, "%se%d=http://127.0.0.1:%d", j ? "," : "", j, c->bft_port[j]);
+        strcat(cluster, entry);
+    }
+    execl(c->bin, c->bin, "--name", name, "--data-dir", data, "--listen-client-urls", client,
+          "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+          "--initial-cluster", cluster, "--initial-cluster-state", "new", "--initial-cluster-token", "cohort-bench",
+          "--logger", "zap", "--log-level", "error", (char *)NULL);
+}
+
 pid_t tc_start(struct tcluster *c, int i, bool byzantine)
 {
     char exe[1100], node[16], api[16], state[128], key[128], password[128], cluster[128], log[128], socket[128];
@@ -88,12 +125,13 @@ pid_t tc_start(struct tcluster *c, int i, bool byzantine)
     snprintf(key, sizeof key, "%s/key%d.json", c->dir, i);
     snprintf(password, sizeof password, "%s/password", c->dir);
     snprintf(cluster, sizeof cluster, "%s/cluster.json", c->dir);
-    snprintf(log, sizeof log, "%s/m%d.log", c->dir, i);
+    snprintf(log, sizeof log, "%s/%s%d.log", c->dir, c->etcd ? "e" : "m", i);
     snprintf(socket, sizeof socket, "%s/no-docker.sock", c->dir); /* the config store needs no dockerd */
     pid_t pid = fork();
     if (pid < 0) die("fork", "failed");
     if (pid == 0) {
         if (freopen(log, "a", stderr) == NULL || freopen(log, "a", stdout) == NULL) _exit(126);
+        if (c->etcd) exec_etcd(c, i), _exit(127);
         if (byzantine) setenv("COHORT_TEST_EQUIVOCATE", "1", 1);
         execl(exe, exe, "--node-id", node, "--api-port", api, "--state-dir", state, "--docker-socket", socket,
               "--keystore", key, "--password-file", password, "--cluster-file", cluster, "--log-level", "error",
@@ -108,15 +146,15 @@ void tc_wait_api(const struct tcluster *c, int i)
 {
     if (testutil_wait_port(c->api_port[i], 15000) != 0) {
         char what[256];
-        snprintf(what, sizeof what, "see %s/m%d.log", c->dir, i);
+        snprintf(what, sizeof what, "see %s/%s%d.log", c->dir, c->etcd ? "e" : "m", i);
         die("a member's API did not come up in 15 s", what);
     }
 }
 
 void tc_start_all(struct tcluster *c, int byzantine_member)
 {
-    for (int i = 0; i < TC_MEMBERS; i++) tc_start(c, i, i == byzantine_member);
-    for (int i = 0; i < TC_MEMBERS; i++) tc_wait_api(c, i);
+    for (int i = 0; i < c->members; i++) tc_start(c, i, i == byzantine_member);
+    for (int i = 0; i < c->members; i++) tc_wait_api(c, i);
 }
 
 void tc_kill(struct tcluster *c, int i)
@@ -129,7 +167,7 @@ void tc_kill(struct tcluster *c, int i)
 
 void tc_destroy(struct tcluster *c)
 {
-    for (int i = 0; i < TC_MEMBERS; i++) {
+    for (int i = 0; i < c->members; i++) {
         testutil_stop_process_within(c->pids[i], 3000);
         c->pids[i] = 0;
     }
@@ -194,10 +232,34 @@ static void put_body(char *body, size_t cap, const char *key, const char *value)
     snprintf(body, cap, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
 }
 
+static void base64(const char *in, char *out, size_t cap)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(in), o = 0;
+    if ((n + 2) / 3 * 4 + 1 > cap) die("base64", "value too long for the buffer");
+    for (size_t i = 0; i < n; i += 3) {
+        uint32_t v = (uint32_t)(uint8_t)in[i] << 16;
+        if (i + 1 < n) v |= (uint32_t)(uint8_t)in[i + 1] << 8;
+        if (i + 2 < n) v |= (uint8_t)in[i + 2];
+        out[o++] = digits[v >> 18 & 63];
+        out[o++] = digits[v >> 12 & 63];
+        out[o++] = i + 1 < n ? digits[v >> 6 & 63] : '=';
+        out[o++] = i + 2 < n ? digits[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
 long tc_client_put(struct tc_client *client, const struct tcluster *c, int i, const char *key, const char *value)
 {
     if (client->curl == NULL) client->curl = curl_easy_init();
     char body[512];
+    if (c->etcd) {
+        char k[200], v[200];
+        base64(key, k, sizeof k);
+        base64(value, v, sizeof v);
+        snprintf(body, sizeof body, "{\"key\":\"%s\",\"value\":\"%s\"}", k, v);
+        return api_on(client->curl, c, i, "/v3/kv/put", body, NULL, 20000);
+    }
     put_body(body, sizeof body, key, value);
     return api_on(client->curl, c, i, "/api/v1/config/txn", body, NULL, 20000);
 }
@@ -213,6 +275,39 @@ long tc_put(const struct tcluster *c, int i, const char *key, const char *value)
     char body[512];
     put_body(body, sizeof body, key, value);
     return tc_api(c, i, "/api/v1/config/txn", body, NULL, 20000);
+}
+
+/* etcd member i's status (/v3/maintenance/status), or NULL. */
+static cJSON *etcd_status(const struct tcluster *c, int i)
+{
+    cJSON *a = NULL;
+    if (c->pids[i] <= 0 || tc_api(c, i, "/v3/maintenance/status", "{}", &a, 3000) != 200) {
+        cJSON_Delete(a);
+        return NULL;
+    }
+    return a;
+}
+
+int tc_leader(const struct tcluster *c)
+{
+    if (!c->etcd) {
+        cJSON *st = tc_status(c, 0);
+        int leader = st ? (int)cJSON_GetNumberValue(cJSON_GetObjectItem(st, "leader")) : -1;
+        cJSON_Delete(st);
+        return leader;
+    }
+    /* etcd names the leader by its member ID (a string of digits in the JSON gateway). */
+    cJSON *st = etcd_status(c, 0);
+    const char *leader = st ? cJSON_GetStringValue(cJSON_GetObjectItem(st, "leader")) : NULL;
+    int found = -1;
+    for (int i = 0; leader != NULL && i < c->members && found < 0; i++) {
+        cJSON *m = etcd_status(c, i);
+        const char *id = m ? cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "header"), "member_id")) : NULL;
+        if (id != NULL && strcmp(id, leader) == 0) found = i;
+        cJSON_Delete(m);
+    }
+    cJSON_Delete(st);
+    return found;
 }
 
 cJSON *tc_status(const struct tcluster *c, int i)

@@ -4,6 +4,11 @@
  * (bench/config_bench.c): keys, keystores and the cluster file in a temp dir, members
  * started and SIGKILLed by PID, and calls to their local APIs. Failures abort with a
  * message (the callers are tests and a benchmark).
+ *
+ * For the benchmark's anchor the same calls also run a cluster of three etcd members
+ * (Debian's etcd-server, fsync on) on loopback: tc_make_etcd, then tc_start_all,
+ * tc_client_put (etcd's JSON gateway, /v3/kv/put), tc_leader, tc_kill and tc_destroy,
+ * so that both are measured by one client in one hour.
  */
 #ifndef COHORT_TESTS_CLUSTER_UTIL_H
 #define COHORT_TESTS_CLUSTER_UTIL_H
@@ -16,11 +21,13 @@
 #define TC_MEMBERS 4
 
 struct tcluster {
-    char bin[1024];               /* $COHORT_BUILD_DIR/bin */
+    int members;                  /* TC_MEMBERS, or 3 for etcd */
+    bool etcd;                    /* an etcd cluster (tc_make_etcd) */
+    char bin[1024];               /* $COHORT_BUILD_DIR/bin; for etcd, the etcd executable */
     char dir[64];                 /* the temp dir: keys, cluster.json, m<i>/, m<i>.log */
     uint8_t keys[TC_MEMBERS + 2][32]; /* members, then an admin, then an outsider */
     uint8_t addresses[TC_MEMBERS + 2][20];
-    int bft_port[TC_MEMBERS], api_port[TC_MEMBERS];
+    int bft_port[TC_MEMBERS], api_port[TC_MEMBERS]; /* for etcd: its peer and client ports */
     pid_t pids[TC_MEMBERS];
     uint64_t instance;
 };
@@ -30,6 +37,11 @@ void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms);
 
 /* Like tc_make, with "snapshot_every" in the cluster file (0: left out, the default). */
 void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every);
+
+/* Makes the data dir of three etcd members (peer ports port_base + i, client ports
+   port_base + 10 + i). The executable is $COHORT_ETCD, else /usr/bin/etcd; aborts with
+   what to install when it is missing. */
+void tc_make_etcd(struct tcluster *c, int port_base);
 
 /* Starts member i (cohort-core, or cohort-core-byzantine equivocating as leader). */
 pid_t tc_start(struct tcluster *c, int i, bool byzantine);
@@ -63,6 +75,9 @@ long tc_client_put(struct tc_client *client, const struct tcluster *c, int i, co
 
 /* Closes client's connections. */
 void tc_client_free(struct tc_client *client);
+
+/* The index of the member that leads now, as member 0 sees it; -1 when unknown. */
+int tc_leader(const struct tcluster *c);
 
 /* Member i's /api/v1/config/status, or NULL. */
 cJSON *tc_status(const struct tcluster *c, int i);
