@@ -7,7 +7,10 @@
  * puts/s with 16 clients, 3,400 with 64; 1-2 s to the first write after the leader dies).
  *
  *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N] [--soak N] [--etcd]
+ *                                                   [--fill-wait MS]
  *
+ * --fill-wait MS sets the cluster file's fill_wait_ms (docs/bft.md "Pacing"; default 4, 0:
+ * none), to compare leaders that wait for their blocks to fill with leaders that do not.
  * --etcd runs the same phases, with the same clients, on three etcd members instead
  * (Debian's etcd-server, fsync on, puts through its JSON gateway /v3/kv/put): the anchor
  * measured on the machine and in the hour of the comparison. The gateway is etcd's own
@@ -142,15 +145,23 @@ static struct counters counters_of(int i)
     return c;
 }
 
+static const char *argv_value(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], name) == 0) return argv[i + 1];
+    return "";
+}
+
 int main(int argc, char **argv)
 {
-    int seconds = 10, puts = 2000, soak = 0;
+    int seconds = 10, puts = 2000, soak = 0, fill_wait = -1;
     bool etcd = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--etcd") == 0) etcd = true;
         else if (i + 1 < argc && strcmp(argv[i], "--seconds") == 0) seconds = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--puts") == 0) puts = atoi(argv[++i]);
         else if (i + 1 < argc && strcmp(argv[i], "--soak") == 0) soak = atoi(argv[++i]);
+        else if (i + 1 < argc && strcmp(argv[i], "--fill-wait") == 0) fill_wait = atoi(argv[++i]);
         else {
             fprintf(stderr, "config_bench: unknown argument %s (see the comment at the top of bench/config_bench.c)\n",
                     argv[i]);
@@ -158,7 +169,11 @@ int main(int argc, char **argv)
         }
     }
     if (etcd) tc_make_etcd(&cl, PORT_BASE + 100);
-    else tc_make(&cl, PORT_BASE, 300);
+    else {
+        char options[64] = "";
+        if (fill_wait >= 0) snprintf(options, sizeof options, "\"fill_wait_ms\":%d,", fill_wait);
+        tc_make_with(&cl, PORT_BASE, 300, options);
+    }
     tc_start_all(&cl, -1);
     /* Warm up, and wait until every member answers a put (etcd's members elect a leader first). */
     for (int i = 0; i < 20 * cl.members; i++) {
@@ -167,7 +182,8 @@ int main(int argc, char **argv)
         tc_client_free(&warm);
         if (status != 200) usleep(100000);
     }
-    printf("config_bench system=%s members=%d\n", etcd ? "etcd" : "cohort", cl.members);
+    printf("config_bench system=%s members=%d fill_wait_ms=%s\n", etcd ? "etcd" : "cohort", cl.members,
+           etcd ? "-" : fill_wait >= 0 ? argv_value(argc, argv, "--fill-wait") : "default");
 
     /* Sequential latency: one client, puts through member 0 on one kept-alive connection. */
     int64_t *lat = calloc((size_t)puts, sizeof *lat);

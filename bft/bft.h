@@ -277,13 +277,19 @@ struct bft_config {
                                    proposed at once. It also bounds pacing: a leader whose parent
                                    is not finalized yet waits for that, at most this long (0: no
                                    pacing; docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
+    uint32_t fill_wait_ms;      /* a leader whose parent is finalized waits at most this long for
+                                   entries until its block carries about as many bytes as the
+                                   parent did, besides what was pending when it began to wait
+                                   (0: no wait; docs/bft.md "Pacing"). Keep it well under idle_delay_ms. */
 };
 
 /* The core's two timers: a SET_TIMER action and a TIMER event say which one. */
 enum bft_timer {
     BFT_TIMER_HEIGHT = 0, /* the height timeout (rule 3) */
     BFT_TIMER_IDLE = 1,   /* the idle leader's proposal delay */
+    BFT_TIMER_FILL = 2,   /* the leader's wait for its block to fill (fill_wait_ms) */
 };
+#define BFT_TIMERS 3
 
 enum bft_event_type {
     BFT_EVENT_START = 1,   /* after restoring: arms the timer, proposes if leader */

@@ -101,6 +101,9 @@ struct bft_core {
     uint32_t pending_len;
     uint64_t idle_armed_height;/* the height the idle timer was armed for */
     uint64_t idle_due_height;  /* the height whose idle delay has passed */
+    uint64_t fill_armed_height;/* the height the fill wait began for */
+    uint64_t fill_due_height;  /* the height whose fill wait has passed */
+    uint32_t fill_target;      /* pending bytes that end the fill wait of fill_armed_height */
 
     /* Output of one step. */
     struct bft_action *actions;
@@ -310,6 +313,14 @@ static void set_idle_timer(struct bft_core *core, uint64_t height)
     a->timer = BFT_TIMER_IDLE;
     a->height = height;
     a->delay_ms = core->config.idle_delay_ms;
+}
+
+static void set_fill_timer(struct bft_core *core, uint64_t height)
+{
+    struct bft_action *a = push_action(core, BFT_ACTION_SET_TIMER);
+    a->timer = BFT_TIMER_FILL;
+    a->height = height;
+    a->delay_ms = core->config.fill_wait_ms;
 }
 
 /* The offset of a framed entry equal to entry[0..len) in pending, or -1. */
@@ -570,15 +581,6 @@ static void try_propose(struct bft_core *core)
     if (leader_of(core, h) != core->config.self) return;
     struct slot *s = slot_at(core, h);
     if (s == NULL || s->has_block || (s->own_flags & (OWN_PROPOSED | OWN_NULLIFIED))) return;
-    if (core->pending_len == 0 && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
-        /* Nothing to order: wait a little for an entry before proposing an empty block. */
-        if (core->idle_armed_height != h) {
-            core->idle_armed_height = h;
-            set_idle_timer(core, h);
-        }
-        return;
-    }
-
     struct bft_block_header header;
     memset(&header, 0, sizeof header);
     header.height = h;
@@ -615,6 +617,31 @@ static void try_propose(struct bft_core *core)
         }
         return;
     }
+    if (core->config.fill_wait_ms > 0 && core->fill_due_height != h && core->fill_armed_height != h) {
+        /*
+         * Filling: the parent is finalized (or was never waited for). Under a closed loop of
+         * clients, the clients answered by the parent's commit send their next writes a
+         * moment after the finalization; proposing at once would leave them for the block
+         * after, and the clients would split into two groups in alternate blocks of half
+         * the size. So wait, at most fill_wait_ms, until the block carries as many bytes as
+         * the parent did beyond what is pending now (docs/bft.md "Pacing").
+         */
+        struct slot *p = slot_if_held(core, q);
+        uint32_t parent_bytes = p != NULL && p->has_block ? p->payload_len : 0;
+        uint64_t target = (uint64_t)core->pending_len + parent_bytes * 3 / 4;
+        core->fill_armed_height = h;
+        core->fill_target = target < core->config.payload_max_bytes ? (uint32_t)target : core->config.payload_max_bytes;
+        if (core->pending_len < core->fill_target) set_fill_timer(core, h);
+    }
+    if (core->pending_len == 0 && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
+        /* Nothing to order: wait a little for an entry before proposing an empty block. */
+        if (core->idle_armed_height != h) {
+            core->idle_armed_height = h;
+            set_idle_timer(core, h);
+        }
+        return;
+    }
+    if (core->config.fill_wait_ms > 0 && core->fill_due_height != h && core->pending_len < core->fill_target) return;
     if (q == core->committed_height) {
         header.parent_height = core->committed_height;
         header.index = core->committed_index + 1;
@@ -1018,11 +1045,13 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
                                 BFT_MEMBERS_MAX, config->self),
                NULL;
     if (config->payload_max_bytes < 64 || config->payload_max_bytes > BFT_PAYLOAD_MAX || config->window_heights < 2 ||
-        config->window_heights > BFT_WINDOW_MAX || config->timeout_ms == 0 || config->timeout_ms > (1u << 24))
+        config->window_heights > BFT_WINDOW_MAX || config->timeout_ms == 0 || config->timeout_ms > (1u << 24) ||
+        config->fill_wait_ms >= config->timeout_ms)
         return cohort_error_set(err, BFT_E_INVALID, "bft",
-                                "core: payload_max_bytes %u (64..%u), window_heights %u (2..%d), timeout_ms %u",
+                                "core: payload_max_bytes %u (64..%u), window_heights %u (2..%d), timeout_ms %u, "
+                                "fill_wait_ms %u (under timeout_ms)",
                                 config->payload_max_bytes, BFT_PAYLOAD_MAX, config->window_heights, BFT_WINDOW_MAX,
-                                config->timeout_ms),
+                                config->timeout_ms, config->fill_wait_ms),
                NULL;
     struct bft_core *core = calloc(1, sizeof *core);
     if (core == NULL) goto nomem;
@@ -1186,6 +1215,8 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     case BFT_EVENT_TIMER:
         if (event->timer == BFT_TIMER_IDLE) {
             if (event->height == core->cur) core->idle_due_height = event->height;
+        } else if (event->timer == BFT_TIMER_FILL) {
+            if (event->height == core->cur) core->fill_due_height = event->height;
         } else {
             on_timer(core, event->height);
         }

@@ -53,7 +53,8 @@
 #define SNAPSHOT_EVERY_DEFAULT 8192
 
 _Static_assert(BFT_AUTH_BYTES > BFT_HELLO_BYTES, "the largest handshake frame is AUTH");
-_Static_assert(BFT_TIMER_HEIGHT == 0 && BFT_TIMER_IDLE == 1, "core_timer[] is indexed by enum bft_timer");
+_Static_assert(BFT_TIMER_HEIGHT == 0 && BFT_TIMER_IDLE == 1 && BFT_TIMER_FILL == 2 && BFT_TIMERS == 3,
+               "core_timer[] is indexed by enum bft_timer");
 
 static const uint8_t auth_magic[4] = {'C', 'B', 'A', '1'};
 
@@ -167,13 +168,13 @@ struct bft_node {
 
     uv_loop_t loop;
     uv_async_t wake;
-    uv_timer_t core_timer[2]; /* per enum bft_timer: the height timeout and the idle leader's delay */
+    uv_timer_t core_timer[BFT_TIMERS]; /* per enum bft_timer: the height timeout, the idle and fill waits */
     uv_timer_t batch_timer;
     uv_prepare_t barrier_before_poll; /* the group commit, before the loop waits for I/O ... */
     uv_check_t barrier_after_poll;    /* ... and after the I/O callbacks of an iteration ran */
     uv_tcp_t listener;
     pthread_t thread;
-    uint64_t timer_height[2];
+    uint64_t timer_height[BFT_TIMERS];
 
     struct peer peers[BFT_MEMBERS_MAX];
     struct link *inbound; /* accepted links */
@@ -293,8 +294,7 @@ static void halt(struct bft_node *node, const struct cohort_error *err)
 {
     /* A vote that cannot be made durable must not leave: stop stepping the core for good. */
     node->halted = true;
-    uv_timer_stop(&node->core_timer[BFT_TIMER_HEIGHT]);
-    uv_timer_stop(&node->core_timer[BFT_TIMER_IDLE]);
+    for (int i = 0; i < BFT_TIMERS; i++) uv_timer_stop(&node->core_timer[i]);
     pthread_mutex_lock(&node->lock);
     node->status.halted = true;
     pthread_mutex_unlock(&node->lock);
@@ -758,7 +758,7 @@ static int drive(struct bft_node *node, const struct bft_event *ev, struct cohor
         }
         case BFT_ACTION_SYNC_SERVE: serve_sync(node, a->peer, a->from_index); break;
         case BFT_ACTION_SET_TIMER: {
-            uint8_t which = a->timer == BFT_TIMER_IDLE ? BFT_TIMER_IDLE : BFT_TIMER_HEIGHT;
+            uint8_t which = a->timer < BFT_TIMERS ? a->timer : BFT_TIMER_HEIGHT;
             node->timer_height[which] = a->height;
             uv_timer_start(&node->core_timer[which], on_core_timer, a->delay_ms, 0); /* replaces that timer */
             break;
@@ -1976,8 +1976,7 @@ static void close_all(struct bft_node *node)
     }
     while (node->inbound) link_close(node->inbound, false, "stopping");
     uv_close((uv_handle_t *)&node->listener, handle_closed);
-    uv_close((uv_handle_t *)&node->core_timer[0], handle_closed);
-    uv_close((uv_handle_t *)&node->core_timer[1], handle_closed);
+    for (int i = 0; i < BFT_TIMERS; i++) uv_close((uv_handle_t *)&node->core_timer[i], handle_closed);
     uv_close((uv_handle_t *)&node->batch_timer, handle_closed);
     uv_close((uv_handle_t *)&node->barrier_before_poll, handle_closed);
     uv_close((uv_handle_t *)&node->fetch_timer, handle_closed);
@@ -2264,7 +2263,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node_free(node, false);
         return cohort_error_set(err, BFT_E_IO, "bft", "node: uv_async_init: %s", uv_strerror(rc));
     }
-    for (uintptr_t i = 0; i < 2; i++) {
+    for (uintptr_t i = 0; i < BFT_TIMERS; i++) {
         uv_timer_init(&node->loop, &node->core_timer[i]);
         node->core_timer[i].data = (void *)i;
     }

@@ -61,7 +61,7 @@ struct node {
     enum byzantine kind;
     bool up;
     struct bft_core *core;
-    uint64_t timer_token[2]; /* per enum bft_timer: a later SET_TIMER of that kind replaces the armed one */
+    uint64_t timer_token[BFT_TIMERS]; /* per enum bft_timer: a later SET_TIMER of that kind replaces the armed one */
     int side;              /* TWINS: which twin a member talks to (0 or 1) */
     int group;             /* partition group */
     bool crash_armed;      /* crash partway through the next step */
@@ -506,8 +506,7 @@ static void crash(struct sim *s, int a)
     bft_core_destroy(nd->core);
     nd->core = NULL;
     nd->up = false;
-    nd->timer_token[0]++;
-    nd->timer_token[1]++;
+    for (int i = 0; i < BFT_TIMERS; i++) nd->timer_token[i]++;
     size_t unsynced = nd->disk_len - nd->synced_len;
     size_t kept = nd->synced_len + (unsynced ? (size_t)rnd_below(s, unsynced + 1) : 0);
     if (kept > nd->synced_len && rnd_below(s, 3) == 0) {
@@ -750,7 +749,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             t.node = a;
             t.height = act->height;
             t.timer = act->timer;
-            t.token = ++nd->timer_token[act->timer & 1];
+            t.token = ++nd->timer_token[act->timer % BFT_TIMERS];
             t.time = s->now + act->delay_ms;
             schedule(s, t);
             break;
@@ -833,6 +832,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
     s->config.timeout_ms = 3 * s->delay_max_ms + 5;
     /* Half the seeds run idle leaders that wait for entries before proposing empty blocks. */
     s->config.idle_delay_ms = rnd_below(s, 2) ? s->delay_max_ms / 4 + 1 : 0;
+    /* Half of those also let leaders wait for their blocks to fill (about a network delay). */
+    s->config.fill_wait_ms = s->config.idle_delay_ms && rnd_below(s, 2) ? s->delay_max_ms / 8 + 1 : 0;
 
     for (uint32_t i = 0; i < s->n; i++) {
         s->nodes[i].member = i;
@@ -902,7 +903,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             free(ev.bytes);
             break;
         case EV_TIMER:
-            if (nd->up && ev.token == nd->timer_token[ev.timer & 1]) {
+            if (nd->up && ev.token == nd->timer_token[ev.timer % BFT_TIMERS]) {
                 struct bft_event e = {BFT_EVENT_TIMER, NULL, 0, ev.height, ev.timer, 0, false};
                 step(s, ev.node, &e);
             }

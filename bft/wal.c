@@ -102,7 +102,12 @@ int bft_wal_scan(const uint8_t *data, size_t len, bft_wal_record_fn fn, void *ar
         const uint8_t *payload = h + BFT_WAL_HEADER_BYTES;
         size_t end = pos + BFT_WAL_HEADER_BYTES + payload_len;
         if (rd32(h + 12) != bft_crc32c(payload, payload_len)) {
-            if (all_zero(data + end, len - end)) break; /* the last record, half written */
+            /* The last record, half written: zeros follow it, or before the zeros fewer
+               bytes than a record header (the next append, cut off), so nothing that could
+               be a record is dropped with it. */
+            size_t after = len - end;
+            while (after > 0 && data[end + after - 1] == 0) after--;
+            if (after < BFT_WAL_HEADER_BYTES) break;
             return cohort_error_set(err, BFT_E_CORRUPT, "bft",
                                     "wal: record at offset %zu fails its checksum and %zu bytes follow it; restore "
                                     "this member",

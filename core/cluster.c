@@ -36,6 +36,8 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
     memset(out, 0, sizeof *out);
     out->timeout_ms = 300;
     out->snapshot_every = CLUSTER_SNAPSHOT_EVERY_DEFAULT;
+    out->fill_wait_ms = CLUSTER_FILL_WAIT_MS_DEFAULT;
+    bool have_fill_wait = false;
     if (len > CLUSTER_FILE_MAX_BYTES)
         return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "cluster file: %zu bytes, over the cap of %u", len,
                                 CLUSTER_FILE_MAX_BYTES);
@@ -63,6 +65,11 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
             rc = parse_u64(item, "snapshot_every", 10000000, &e, err);
             if (rc == 0 && e < 16) rc = BAD("snapshot_every must be at least 16");
             out->snapshot_every = (uint32_t)e;
+        } else if (strcmp(k, "fill_wait_ms") == 0) {
+            uint64_t w;
+            rc = parse_u64(item, "fill_wait_ms", 10000, &w, err);
+            out->fill_wait_ms = (uint32_t)w;
+            have_fill_wait = true;
         } else if (strcmp(k, "members") == 0) {
             have_members = true;
             if (!cJSON_IsArray(item)) {
@@ -136,7 +143,9 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
             }
         } else {
             rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
-                                  "cluster file: unknown key '%s' (instance, timeout_ms, snapshot_every, members, admins)", k);
+                                  "cluster file: unknown key '%s' (instance, timeout_ms, snapshot_every, fill_wait_ms, "
+                                  "members, admins)",
+                                  k);
         }
         if (rc < 0) break;
     }
@@ -144,6 +153,12 @@ int cluster_parse(const char *text, size_t len, struct cluster *out, struct coho
     if (rc < 0) return rc;
     if (!have_instance) return BAD("missing \"instance\"");
     if (!have_members) return BAD("missing \"members\"");
+    /* A wait for a block to fill stays well under the idle leader's delay (timeout_ms / 6). */
+    uint32_t fill_cap = out->timeout_ms / 10;
+    if (out->fill_wait_ms > fill_cap) {
+        if (have_fill_wait) return BAD("fill_wait_ms must be at most timeout_ms / 10 (%u here)", fill_cap);
+        out->fill_wait_ms = fill_cap;
+    }
     return 0;
 }
 

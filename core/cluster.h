@@ -7,6 +7,8 @@
  *     "timeout_ms": 300,             the BFT height timeout (optional; 300)
  *     "snapshot_every": 8192,        log blocks between snapshots of the store, which compact
  *                                    the WAL (optional; 8192, at least 16)
+ *     "fill_wait_ms": 4,             how long a leader may wait for its block to fill (optional;
+ *                                    4; 0: no wait; at most timeout_ms / 10; docs/bft.md "Pacing")
  *     "members": [                   4 to 32 node-cores, in the order every member uses
  *       {"address": "0x…", "endpoint": "127.0.0.1:19500"}, …
  *     ],
@@ -28,11 +30,13 @@
 #define CLUSTER_FILE_MAX_BYTES (64u * 1024)
 #define CLUSTER_ADMINS_MAX 8
 #define CLUSTER_SNAPSHOT_EVERY_DEFAULT 8192
+#define CLUSTER_FILL_WAIT_MS_DEFAULT 4
 
 struct cluster {
     uint64_t instance;
     uint32_t timeout_ms;
     uint32_t snapshot_every;
+    uint32_t fill_wait_ms;
     uint32_t count;
     uint8_t address[BFT_MEMBERS_MAX][20];
     char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX];

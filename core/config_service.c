@@ -254,6 +254,7 @@ int config_service_start(const struct config_service_options *o, struct config_s
     nc.core.timeout_ms = o->cluster->timeout_ms;
     /* An idle cluster makes an empty block about every timeout/6, not at network speed. */
     nc.core.idle_delay_ms = o->cluster->timeout_ms / 6 > 10 ? o->cluster->timeout_ms / 6 : 10;
+    nc.core.fill_wait_ms = o->cluster->fill_wait_ms;
     for (uint32_t i = 0; i < o->cluster->count; i++)
         snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s", o->cluster->endpoint[i]);
     if (strlen(dir) + sizeof "/bft.wal" > sizeof nc.wal_path) {

@@ -296,7 +296,7 @@ START_TEST(faults_under_load_stay_linearizable)
 {
     /* A snapshot every 128 blocks: the members compact their WALs under the load, and the
        killed ones restart from a snapshot and the blocks after it. */
-    tc_make_snapshotting(&cl, PORT_BLOCK + 20, 300, 128);
+    tc_make_with(&cl, PORT_BLOCK + 20, 300, "\"snapshot_every\":128,");
     tc_start_all(&cl, -1);
     history_len = 0;
     load_stop = 0;
@@ -443,6 +443,14 @@ START_TEST(refuses_a_key_outside_the_cluster)
              cl.dir, cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
     ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "a cluster has 4 to 32") != NULL, "%s", out);
+    /* So is a fill wait that would not stay well under the idle leader's delay. */
+    snprintf(cmd, sizeof cmd,
+             "sed 's/\"timeout_ms\":300,/\"timeout_ms\":300,\"fill_wait_ms\":100,/' %s/cluster.json > %s/bad.json && "
+             "grep -q fill_wait_ms %s/bad.json && %s/cohort-core --node-id 1 --api-port %d --state-dir %s/m0 "
+             "--docker-socket %s/none.sock --keystore %s --password-file %s/password --cluster-file %s/bad.json 2>&1",
+             cl.dir, cl.dir, cl.dir, cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "fill_wait_ms must be at most timeout_ms / 10 (30 here)") != NULL, "%s", out);
     teardown();
 }
 END_TEST

@@ -31,10 +31,10 @@ static void write_file(const char *path, const char *text)
 
 void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms)
 {
-    tc_make_snapshotting(c, port_base, timeout_ms, 0);
+    tc_make_with(c, port_base, timeout_ms, "");
 }
 
-void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every)
+void tc_make_with(struct tcluster *c, int port_base, unsigned timeout_ms, const char *options)
 {
     memset(c, 0, sizeof *c);
     c->members = TC_MEMBERS;
@@ -70,11 +70,10 @@ void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms
                  c->bft_port[i]);
         strcat(members, entry);
     }
-    char admin[43], text[6000], snapshots[48] = "";
+    char admin[43], text[6000];
     hex_encode(c->addresses[TC_MEMBERS], 20, admin, sizeof admin);
-    if (snapshot_every) snprintf(snapshots, sizeof snapshots, "\"snapshot_every\":%u,", snapshot_every);
     snprintf(text, sizeof text, "{\"instance\":%llu,\"timeout_ms\":%u,%s\"members\":[%s],\"admins\":[\"%s\"]}\n",
-             (unsigned long long)c->instance, timeout_ms, snapshots, members, admin);
+             (unsigned long long)c->instance, timeout_ms, options, members, admin);
     snprintf(path, sizeof path, "%s/cluster.json", c->dir);
     write_file(path, text);
 }

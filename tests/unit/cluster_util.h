@@ -35,8 +35,9 @@ struct tcluster {
 /* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API). */
 void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms);
 
-/* Like tc_make, with "snapshot_every" in the cluster file (0: left out, the default). */
-void tc_make_snapshotting(struct tcluster *c, int port_base, unsigned timeout_ms, unsigned snapshot_every);
+/* Like tc_make, with options: members of the cluster file's object, each followed by a
+   comma ("\"snapshot_every\":128," say); "" for none. */
+void tc_make_with(struct tcluster *c, int port_base, unsigned timeout_ms, const char *options);
 
 /* Makes the data dir of three etcd members (peer ports port_base + i, client ports
    port_base + 10 + i). The executable is $COHORT_ETCD, else /usr/bin/etcd; aborts with

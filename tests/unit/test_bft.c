@@ -416,6 +416,15 @@ START_TEST(wal_round_trip_and_torn_tail)
     ck_assert_int_eq(c.records, 4);
     ck_assert_int_eq(file_size(wal_path), 4 * 120);
 
+    /* The last whole record damaged, then the first bytes of the next header: the next
+       append cut off, after an earlier page of the last one was lost. Torn, not corruption. */
+    write_records(5);
+    poke(wal_path, 3 * 120 + 20 + 50, 0x80);
+    ck_assert_int_eq(truncate(wal_path, 4 * 120 + 9), 0);
+    ck_assert_int_eq(reopen(&c, &err), 0);
+    ck_assert_int_eq(c.records, 3);
+    ck_assert_int_eq(file_size(wal_path), 3 * 120);
+
     /* In preallocated space (zeros to the end of the file): the last record's payload half
        written, then its header half written. Both are torn writes, not corruption. */
     write_records(5);
@@ -486,7 +495,7 @@ END_TEST
 
 /* ---- The core keeps its word across a restart ---- */
 
-static struct bft_core *make_core_idle(uint32_t self, uint32_t idle_delay_ms)
+static struct bft_core *make_core_waiting(uint32_t self, uint32_t idle_delay_ms, uint32_t fill_wait_ms)
 {
     struct bft_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -498,10 +507,16 @@ static struct bft_core *make_core_idle(uint32_t self, uint32_t idle_delay_ms)
     cfg.window_heights = 8;
     cfg.timeout_ms = 100;
     cfg.idle_delay_ms = idle_delay_ms;
+    cfg.fill_wait_ms = fill_wait_ms;
     struct cohort_error err = {0};
     struct bft_core *core = bft_core_create(&cfg, &err);
     ck_assert_msg(core != NULL, "%s", err.message);
     return core;
+}
+
+static struct bft_core *make_core_idle(uint32_t self, uint32_t idle_delay_ms)
+{
+    return make_core_waiting(self, idle_delay_ms, 0);
 }
 
 static struct bft_core *make_core(uint32_t self)
@@ -929,6 +944,127 @@ START_TEST(leaders_pace_proposals_on_a_finalized_parent)
 }
 END_TEST
 
+/* What fill_steps saw: the proposals (height, entries) and the fill timers armed. */
+struct fill_seen {
+    int proposals;
+    uint64_t height[64];
+    int entries[64];
+    int fill_timers;
+};
+
+/* Steps core who with ev, routes what it sends, and notes proposals and fill timers. */
+static void fill_step(struct bft_core **cores, int who, const struct bft_event *ev, struct netq *q,
+                      struct fill_seen *seen)
+{
+    struct cohort_error err = {0};
+    struct bft_message *m = malloc(sizeof *m);
+    const struct bft_action *a;
+    size_t n = 0;
+    int rc = bft_core_step(cores[who], ev, &a, &n, &err);
+    ck_assert_msg(rc == 0, "%s", err.message);
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].type == BFT_ACTION_SET_TIMER && a[i].timer == BFT_TIMER_FILL) seen->fill_timers++;
+        if (a[i].type == BFT_ACTION_BROADCAST && bft_message_decode(a[i].bytes, a[i].len, 1024, m, NULL) == 0 &&
+            m->type == BFT_MSG_PROPOSE && seen->proposals < 64) {
+            uint32_t off = 0, len;
+            const uint8_t *entry;
+            int count = 0;
+            while (bft_payload_next(m->commit.block.payload, m->commit.block.payload_len, &off, &entry, &len, NULL) == 1)
+                count++;
+            seen->height[seen->proposals] = m->commit.block.header.height;
+            seen->entries[seen->proposals++] = count;
+        }
+        netq_send(q, who, &a[i]);
+    }
+    free(m);
+}
+
+/* Delivers every message until the network is quiet (timers never fire). */
+static void fill_drain(struct bft_core **cores, struct netq *q, struct fill_seen *seen)
+{
+    while (q->head != q->tail) {
+        struct bft_event ev;
+        int who = netq_take(q, &ev);
+        fill_step(cores, who, &ev, q, seen);
+        free((void *)ev.bytes);
+    }
+}
+
+/* Submits count entries of 40 bytes, tagged tag, at every member. */
+static void fill_submit(struct bft_core **cores, struct netq *q, struct fill_seen *seen, char tag, int count)
+{
+    for (int k = 0; k < count; k++) {
+        char entry[41];
+        snprintf(entry, sizeof entry, "%c%039d", tag, k);
+        struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, 40, 0, 0, 0, false};
+        for (int i = 0; i < 4; i++) fill_step(cores, i, &sub, q, seen);
+    }
+}
+
+/* The entries of the proposal at height h, or -1 if none was seen. */
+static int fill_proposed(const struct fill_seen *seen, uint64_t h)
+{
+    for (int i = 0; i < seen->proposals; i++)
+        if (seen->height[i] == h) return seen->entries[i];
+    return -1;
+}
+
+/*
+ * Filling (docs/bft.md "Pacing"): a leader whose parent is finalized waits, up to its fill
+ * timer, until its block carries about as many bytes as the parent (3/4 of them), beyond
+ * what was pending when it began to wait. Leaders are h mod 4; timers fire only when told.
+ */
+START_TEST(a_leader_waits_for_its_block_to_fill)
+{
+    setup_keys();
+    for (int fill = 0; fill < 2; fill++) {
+        struct bft_core *cores[4];
+        for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_waiting(i, 50, fill ? 5 : 0);
+        static struct netq q;
+        struct fill_seen seen = {0};
+        /* Height 1 (no parent block to match): 8 entries submitted before the start. */
+        fill_submit(cores, &q, &seen, 'a', 8);
+        for (int i = 0; i < 4; i++) {
+            struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+            fill_step(cores, i, &start, &q, &seen);
+        }
+        fill_drain(cores, &q, &seen);
+        int first = fill_proposed(&seen, 1);
+        ck_assert_int_eq(first, 8);
+        struct bft_core_status st;
+        bft_core_get_status(cores[2], &st);
+        ck_assert_uint_eq(st.committed_index, 1);
+
+        /* Height 2: its parent carried `first` entries; two arrive. */
+        fill_submit(cores, &q, &seen, 'b', 2);
+        fill_drain(cores, &q, &seen);
+        if (!fill) { /* no wait: proposed at the first entry */
+            ck_assert_int_eq(fill_proposed(&seen, 2), 1);
+            ck_assert_int_eq(seen.fill_timers, 0);
+        } else {
+            ck_assert_int_eq(fill_proposed(&seen, 2), -1); /* 2 of 8 entries' bytes: under 3/4 */
+            ck_assert_int_ge(seen.fill_timers, 1);
+            /* More: proposed once it reaches 3/4 of the parent, the rest left for height 3. */
+            fill_submit(cores, &q, &seen, 'c', first);
+            fill_drain(cores, &q, &seen);
+            int second = fill_proposed(&seen, 2);
+            ck_assert_int_eq(second, first * 3 / 4);
+            /* Height 3: one more entry, under 3/4 of its parent beyond the rest, until the
+               fill timer fires; then proposed with everything pending. */
+            fill_submit(cores, &q, &seen, 'd', 1);
+            fill_drain(cores, &q, &seen);
+            ck_assert_int_eq(fill_proposed(&seen, 3), -1);
+            struct bft_event fired = {BFT_EVENT_TIMER, NULL, 0, 3, BFT_TIMER_FILL, 0, false};
+            fill_step(cores, 3, &fired, &q, &seen);
+            fill_drain(cores, &q, &seen);
+            ck_assert_int_eq(fill_proposed(&seen, 3), 2 + first + 1 - second);
+        }
+        netq_clear(&q);
+        for (int i = 0; i < 4; i++) bft_core_destroy(cores[i]);
+    }
+}
+END_TEST
+
 static bool is_finalize_vote(const uint8_t *bytes, size_t len)
 {
     struct bft_message *m = malloc(sizeof *m);
@@ -1045,6 +1181,7 @@ int main(void)
     tcase_add_test(tc, four_cores_commit);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
+    tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
