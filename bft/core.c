@@ -631,7 +631,9 @@ static void try_propose(struct bft_core *core)
         uint64_t target = (uint64_t)core->pending_len + parent_bytes * 3 / 4;
         core->fill_armed_height = h;
         core->fill_target = target < core->config.payload_max_bytes ? (uint32_t)target : core->config.payload_max_bytes;
-        if (core->pending_len < core->fill_target) set_fill_timer(core, h);
+        /* Armed even when the target is met already: entries that another block carries
+           may leave pending meanwhile, and the wait must still end. */
+        set_fill_timer(core, h);
     }
     if (core->pending_len == 0 && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
         /* Nothing to order: wait a little for an entry before proposing an empty block. */
