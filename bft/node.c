@@ -840,6 +840,7 @@ struct compaction {
     uint8_t base_hash[BFT_HASH_BYTES];
     struct bft_snapshot_offer info;
     bool digest_due;                 /* info.digest is for the worker to compute (a snapshot taken here) */
+    bft_snapshot_seal_fn seal;       /* for the worker to run on bytes first (a snapshot taken here) */
     uint8_t *bytes;                  /* the snapshot (owned) */
     uint64_t *old_offset;            /* where COMMIT new_base + 1 + i is in the old WAL */
     uint32_t *old_len;
@@ -974,6 +975,7 @@ static void compaction_write(struct compaction *c)
         rc = cohort_error_set(&c->err, BFT_E_NOMEM, "bft", "out of memory for a compaction");
         goto out;
     }
+    if (c->seal != NULL && c->bytes != NULL) c->seal(c->bytes, c->info.len);
     if (c->digest_due) keccak256(c->bytes ? c->bytes : (const uint8_t *)"", c->info.len, c->info.digest);
     unlink(c->tmp);
     if ((rc = bft_wal_open(c->tmp, NULL, NULL, &c->wal, &c->err)) < 0) goto out;
@@ -1247,6 +1249,7 @@ static void take_snapshot(struct bft_node *node, uint64_t index, uint64_t height
     struct compaction *c = compaction_new(node, new_base, base_height, base_hash, &info, bytes, &err);
     if (c == NULL) goto fail;
     c->digest_due = true;
+    c->seal = node->config.snapshot_seal;
     c->delay_ms = node->config.compaction_delay_ms;
     if (uv_queue_work(&node->loop, &c->req, compaction_work, compaction_done) < 0) {
         compaction_free(c);

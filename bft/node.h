@@ -57,6 +57,13 @@ typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool r
  * corruption); a fetched snapshot is then not installed.
  */
 typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_t *len);
+
+/*
+ * Optional: finishes the bytes bft_snapshot_fn gave (a checksum over them, say) on a thread
+ * of libuv's pool, before anything reads them, so that work is not done on the node's
+ * thread. It may touch nothing but the bytes (len as bft_snapshot_fn set it).
+ */
+typedef void (*bft_snapshot_seal_fn)(uint8_t *bytes, size_t len);
 typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 /*
@@ -81,6 +88,7 @@ struct bft_node_config {
     bft_commit_fn on_commit;
     bft_snapshot_fn snapshot;                    /* NULL: the WAL is never compacted */
     bft_restore_fn restore;                      /* needed with snapshot */
+    bft_snapshot_seal_fn snapshot_seal;          /* NULL: snapshot's bytes are final */
     bft_seal_fn seal;                            /* needed for bft_node_submit_unsealed */
     uint32_t seal_overhead_bytes;                /* what sealing adds besides 4 bytes an entry */
     uint32_t snapshot_every;                     /* commits between snapshots; 0: 8192 */

@@ -174,13 +174,14 @@ static int on_seal(void *arg, const uint8_t *const *entries, const size_t *lens,
     return 0;
 }
 
-/* The BFT node's snapshot callback, on its thread: the whole store after block index. */
+/* The BFT node's snapshot callback, on its thread: the whole store after block index, its
+   checksum left to snapshot_seal (cs_snapshot_seal) on libuv's pool. */
 static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
     struct config_service *svc = arg;
     struct cohort_error err = {0};
     pthread_mutex_lock(&svc->lock);
-    int rc = cs_store_snapshot(svc->store, bytes, len, &err);
+    int rc = cs_store_snapshot_unsealed(svc->store, bytes, len, &err); /* sealed on the pool: snapshot_seal */
     uint64_t revision = cs_store_revision(svc->store);
     pthread_mutex_unlock(&svc->lock);
     if (rc < 0) log_warn("config store: no snapshot", "index=%llu error=\"%s\"", (unsigned long long)index, err.message);
@@ -265,6 +266,7 @@ int config_service_start(const struct config_service_options *o, struct config_s
     memcpy(nc.wal_path + strlen(dir), "/bft.wal", sizeof "/bft.wal");
     nc.on_commit = on_commit;
     nc.snapshot = on_snapshot;
+    nc.snapshot_seal = cs_snapshot_seal;
     nc.seal = on_seal;
     nc.seal_overhead_bytes = CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES;
     nc.restore = on_restore;

@@ -1320,6 +1320,19 @@ static const struct dedup_entry *dedup_at(const struct cs_store *s, size_t i)
 
 int cs_store_snapshot(const struct cs_store *s, uint8_t **out, size_t *out_len, struct cohort_error *err)
 {
+    int rc = cs_store_snapshot_unsealed(s, out, out_len, err);
+    if (rc == 0) cs_snapshot_seal(*out, *out_len);
+    return rc;
+}
+
+void cs_snapshot_seal(uint8_t *bytes, size_t len)
+{
+    assert(bytes != NULL && len >= SNAPSHOT_HEADER_BYTES + SNAPSHOT_CHECKSUM_BYTES);
+    keccak256(bytes, len - SNAPSHOT_CHECKSUM_BYTES, bytes + len - SNAPSHOT_CHECKSUM_BYTES);
+}
+
+int cs_store_snapshot_unsealed(const struct cs_store *s, uint8_t **out, size_t *out_len, struct cohort_error *err)
+{
     assert(s != NULL);
     assert(out != NULL);
     assert(out_len != NULL);
@@ -1381,7 +1394,7 @@ int cs_store_snapshot(const struct cs_store *s, uint8_t **out, size_t *out_len, 
     }
     assert(!w.overflow);
     assert(w.len == body);
-    keccak256(buf, body, buf + body);
+    memset(buf + body, 0, SNAPSHOT_CHECKSUM_BYTES); /* cs_snapshot_seal's */
     *out = buf;
     *out_len = (size_t)size;
     return 0;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,23 +105,45 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     pthread_mutex_unlock(&m->lock);
 }
 
+/* Threads that ran on_snapshot (a node's), and the seals run on one of them (none should). */
+static _Thread_local bool on_node_thread;
+static atomic_uint seals_made, seals_on_node_thread;
+
+/* A checksum the seal writes in the last 8 bytes (FNV-1a 64) and on_restore checks. */
+static uint64_t fnv64(const uint8_t *p, size_t len)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void on_snapshot_seal(uint8_t *bytes, size_t len)
+{
+    atomic_fetch_add(&seals_made, 1);
+    if (on_node_thread) atomic_fetch_add(&seals_on_node_thread, 1);
+    uint64_t h = fnv64(bytes, len - 8);
+    memcpy(bytes + len - 8, &h, 8);
+}
+
 /*
  * The test application's snapshot: its whole state (blocks, their hashes, the entries),
  * so that a member restarted from a compacted WAL sees the same log as one that replayed
- * everything.
+ * everything; its last 8 bytes are for on_snapshot_seal.
  */
 static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
     struct member *m = arg;
+    on_node_thread = true;
     pthread_mutex_lock(&m->lock);
     ck_assert_uint_eq(index, m->blocks);
-    size_t n = 16 + (size_t)m->blocks * 32 + m->entry_count * ENTRY_MAX;
+    size_t n = 16 + (size_t)m->blocks * 32 + m->entry_count * ENTRY_MAX + 8;
     uint8_t *b = malloc(n);
     ck_assert_ptr_nonnull(b);
     memcpy(b, &m->blocks, 8);
     memcpy(b + 8, &m->entry_count, 8);
     memcpy(b + 16, m->hash + 1, (size_t)m->blocks * 32);
     memcpy(b + 16 + m->blocks * 32, m->entries, m->entry_count * ENTRY_MAX);
+    memset(b + n - 8, 0, 8);
     m->snapshots_made++;
     pthread_mutex_unlock(&m->lock);
     *bytes = b;
@@ -136,7 +159,10 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
     memcpy(&blocks, bytes, 8);
     memcpy(&count, bytes + 8, 8);
     ck_assert_uint_eq(blocks, index);
-    ck_assert_uint_eq(len, 16 + blocks * 32 + count * ENTRY_MAX);
+    ck_assert_uint_eq(len, 16 + blocks * 32 + count * ENTRY_MAX + 8);
+    uint64_t sealed;
+    memcpy(&sealed, bytes + len - 8, 8);
+    ck_assert_msg(sealed == fnv64(bytes, len - 8), "a snapshot restored without its seal");
     (void)err;
     pthread_mutex_lock(&m->lock);
     if (blocks >= m->hash_cap) {
@@ -446,6 +472,7 @@ START_TEST(the_wal_is_compacted)
     cluster_init(c, 19060, 7);
     for (int i = 0; i < N; i++) {
         c->m[i].config.snapshot = on_snapshot;
+        c->m[i].config.snapshot_seal = on_snapshot_seal;
         c->m[i].config.restore = on_restore;
         c->m[i].config.snapshot_every = 16;
         c->m[i].config.retain_commits = 32;
@@ -525,6 +552,12 @@ START_TEST(the_wal_is_compacted)
         ck_assert_uint_gt(c->m[i].snapshots_made, 0);
         ck_assert_uint_eq(st.core.messages_refused, 0);
     }
+    /* Every snapshot taken was sealed, on the pool, never on a node's thread. */
+    uint64_t made = 0;
+    for (int i = 0; i < N; i++) made += c->m[i].snapshots_made;
+    ck_assert_uint_ge(atomic_load(&seals_made), made - N); /* the last of each may still be being written */
+    ck_assert_uint_gt(atomic_load(&seals_made), 0);
+    ck_assert_uint_eq(atomic_load(&seals_on_node_thread), 0);
     uint64_t too_old = 0;
     for (int i = 0; i < 3; i++) {
         bft_node_get_status(c->m[three[i]].node, &st2);
@@ -550,6 +583,7 @@ START_TEST(a_failed_compaction_keeps_the_wal)
     ck_assert_int_eq(mkdir(taken, 0700), 0);
     for (int i = 0; i < N; i++) {
         c->m[i].config.snapshot = on_snapshot;
+        c->m[i].config.snapshot_seal = on_snapshot_seal;
         c->m[i].config.restore = on_restore;
         c->m[i].config.snapshot_every = 16;
         c->m[i].config.core.idle_delay_ms = 10;
