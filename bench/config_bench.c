@@ -9,7 +9,7 @@
  *   COHORT_BUILD_DIR=build build/bench/config_bench [--seconds N] [--puts N] [--soak N] [--etcd]
  *                                                   [--fill-wait MS]
  *
- * --fill-wait MS sets the cluster file's fill_wait_ms (docs/bft.md "Pacing"; default 4, 0:
+ * --fill-wait MS sets the cluster file's fill_wait_ms (docs/bft.md "Filling"; default 4, 0:
  * none), to compare leaders that wait for their blocks to fill with leaders that do not.
  * --etcd runs the same phases, with the same clients, on three etcd members instead
  * (Debian's etcd-server, fsync on, puts through its JSON gateway /v3/kv/put): the anchor
@@ -145,13 +145,6 @@ static struct counters counters_of(int i)
     return c;
 }
 
-static const char *argv_value(int argc, char **argv, const char *name)
-{
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], name) == 0) return argv[i + 1];
-    return "";
-}
-
 int main(int argc, char **argv)
 {
     int seconds = 10, puts = 2000, soak = 0, fill_wait = -1;
@@ -182,8 +175,10 @@ int main(int argc, char **argv)
         tc_client_free(&warm);
         if (status != 200) usleep(100000);
     }
-    printf("config_bench system=%s members=%d fill_wait_ms=%s\n", etcd ? "etcd" : "cohort", cl.members,
-           etcd ? "-" : fill_wait >= 0 ? argv_value(argc, argv, "--fill-wait") : "default");
+    char fill[16] = "default";
+    if (etcd) snprintf(fill, sizeof fill, "-");
+    else if (fill_wait >= 0) snprintf(fill, sizeof fill, "%d", fill_wait);
+    printf("config_bench system=%s members=%d fill_wait_ms=%s\n", etcd ? "etcd" : "cohort", cl.members, fill);
 
     /* Sequential latency: one client, puts through member 0 on one kept-alive connection. */
     int64_t *lat = calloc((size_t)puts, sizeof *lat);

@@ -280,10 +280,11 @@ struct bft_config {
     uint32_t fill_wait_ms;      /* a leader whose parent is finalized waits at most this long for
                                    entries until its block carries about as many bytes as the
                                    parent did, besides what was pending when it began to wait
-                                   (0: no wait; docs/bft.md "Pacing"). Keep it well under idle_delay_ms. */
+                                   (0: no wait; docs/bft.md "Filling"). Under timeout_ms; keep it well
+                                   under idle_delay_ms. */
 };
 
-/* The core's two timers: a SET_TIMER action and a TIMER event say which one. */
+/* The core's three timers: a SET_TIMER action and a TIMER event say which one. */
 enum bft_timer {
     BFT_TIMER_HEIGHT = 0, /* the height timeout (rule 3) */
     BFT_TIMER_IDLE = 1,   /* the idle leader's proposal delay */

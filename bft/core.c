@@ -624,7 +624,7 @@ static void try_propose(struct bft_core *core)
          * moment after the finalization; proposing at once would leave them for the block
          * after, and the clients would split into two groups in alternate blocks of half
          * the size. So wait, at most fill_wait_ms, until the block carries as many bytes as
-         * the parent did beyond what is pending now (docs/bft.md "Pacing").
+         * the parent did beyond what is pending now (docs/bft.md "Filling").
          */
         struct slot *p = slot_if_held(core, q);
         uint32_t parent_bytes = p != NULL && p->has_block ? p->payload_len : 0;

@@ -57,6 +57,7 @@ typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool r
  * corruption); a fetched snapshot is then not installed.
  */
 typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_t *len);
+typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 /*
  * Optional: finishes the bytes bft_snapshot_fn gave (a checksum over them, say) on a thread
@@ -64,7 +65,6 @@ typedef int (*bft_snapshot_fn)(void *arg, uint64_t index, uint8_t **bytes, size_
  * thread. It may touch nothing but the bytes (len as bft_snapshot_fn set it).
  */
 typedef void (*bft_snapshot_seal_fn)(uint8_t *bytes, size_t len);
-typedef int (*bft_restore_fn)(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err);
 
 /*
  * Sealing: merges count (1..BFT_SEAL_MAX) entries submitted with bft_node_submit_unsealed

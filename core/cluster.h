@@ -8,7 +8,7 @@
  *     "snapshot_every": 8192,        log blocks between snapshots of the store, which compact
  *                                    the WAL (optional; 8192, at least 16)
  *     "fill_wait_ms": 4,             how long a leader may wait for its block to fill (optional;
- *                                    4; 0: no wait; at most timeout_ms / 10; docs/bft.md "Pacing")
+ *                                    4; 0: no wait; at most timeout_ms / 10; docs/bft.md "Filling")
  *     "members": [                   4 to 32 node-cores, in the order every member uses
  *       {"address": "0x…", "endpoint": "127.0.0.1:19500"}, …
  *     ],
