@@ -617,14 +617,15 @@ static void try_propose(struct bft_core *core)
         }
         return;
     }
-    if (core->config.fill_wait_ms > 0 && core->fill_due_height != h && core->fill_armed_height != h) {
+    bool filling = core->config.fill_wait_ms > 0 && core->fill_due_height != h;
+    if (filling && core->fill_armed_height != h) {
         /*
          * Filling: the parent is finalized (or was never waited for). Under a closed loop of
          * clients, the clients answered by the parent's commit send their next writes a
          * moment after the finalization; proposing at once would leave them for the block
          * after, and the clients would split into two groups in alternate blocks of half
-         * the size. So wait, at most fill_wait_ms, until the block carries as many bytes as
-         * the parent did beyond what is pending now (docs/bft.md "Filling").
+         * the size. So wait, at most fill_wait_ms, until the block carries 3/4 of the
+         * parent's bytes beyond what is pending now (docs/bft.md "Filling").
          */
         struct slot *p = slot_if_held(core, q);
         uint32_t parent_bytes = p != NULL && p->has_block ? p->payload_len : 0;
@@ -643,7 +644,7 @@ static void try_propose(struct bft_core *core)
         }
         return;
     }
-    if (core->config.fill_wait_ms > 0 && core->fill_due_height != h && core->pending_len < core->fill_target) return;
+    if (filling && core->pending_len < core->fill_target) return;
     if (q == core->committed_height) {
         header.parent_height = core->committed_height;
         header.index = core->committed_index + 1;

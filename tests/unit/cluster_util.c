@@ -130,7 +130,10 @@ pid_t tc_start(struct tcluster *c, int i, bool byzantine)
     if (pid < 0) die("fork", "failed");
     if (pid == 0) {
         if (freopen(log, "a", stderr) == NULL || freopen(log, "a", stdout) == NULL) _exit(126);
-        if (c->etcd) exec_etcd(c, i), _exit(127);
+        if (c->etcd) {
+            exec_etcd(c, i);
+            _exit(127);
+        }
         if (byzantine) setenv("COHORT_TEST_EQUIVOCATE", "1", 1);
         execl(exe, exe, "--node-id", node, "--api-port", api, "--state-dir", state, "--docker-socket", socket,
               "--keystore", key, "--password-file", password, "--cluster-file", cluster, "--log-level", "error",
