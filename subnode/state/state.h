@@ -219,6 +219,15 @@ int state_for_each_change(const struct state *st,
                           int (*on_account)(void *arg, const struct state_account_change *change),
                           int (*on_slot)(void *arg, const struct state_slot_change *change), void *arg);
 
+/*
+ * Calls on_account for every address the state holds a record of and on_slot for every
+ * storage slot it holds (read, written or warmed since state_new / state_reset):
+ * eth_createAccessList's raw material. Non-zero from a callback stops the walk and is
+ * returned.
+ */
+int state_for_each_record(const struct state *st, int (*on_account)(void *arg, const uint8_t address[20]),
+                          int (*on_slot)(void *arg, const uint8_t address[20], u256 key), void *arg);
+
 /* Drops every record (the cache and the changes), keeping the backend and the memory. */
 void state_reset(struct state *st);
 
