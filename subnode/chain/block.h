@@ -121,7 +121,8 @@ struct block_receipt {
     uint64_t cumulative_gas_used;
     uint64_t gas_used;                    /* this transaction's */
     u256 effective_gas_price;
-    bool has_contract_address;            /* a successful... creation: the new contract */
+    bool has_contract_address;            /* a creation (as geth: even a failed one): the
+                                             address it created or would have created */
     uint8_t contract_address[20];
     uint8_t bloom[BLOCK_BLOOM_BYTES];
     struct block_log *logs;
@@ -153,6 +154,49 @@ struct block_withdrawal {
 /* Appends rlp([index, validatorIndex, address, amount]). */
 void block_withdrawal_encode(const struct block_withdrawal *withdrawal, struct rlp_buf *out);
 
+/* ---- Whole blocks: rlp([header, [transactions...], [ommers...], [withdrawals...]]) ---- */
+
+/* The largest block RLP block_decode accepts by default (max_bytes 0). */
+#define BLOCK_RLP_MAX_BYTES ((size_t)32 << 20)
+/* Caps on what one block may list; the byte cap bounds them below this anyway. */
+#define BLOCK_TXS_MAX 1000000u
+
+/*
+ * A decoded block. The transactions (legacy as an RLP list, typed as a string holding the
+ * raw form) are decoded with tx_decode, senders not recovered. ommer_count is how many
+ * ommer headers the block lists (each must be a list; they are not decoded: after the
+ * merge a block with any is invalid). has_withdrawals says the withdrawals list is there
+ * (Shanghai on). Everything is owned by the object until block_free.
+ */
+struct block {
+    struct block_header header;
+    struct tx_signed **txs;
+    size_t tx_count;
+    size_t ommer_count;
+    bool has_withdrawals;
+    struct block_withdrawal *withdrawals;
+    size_t withdrawal_count;
+};
+
+/*
+ * Decodes a block of len bytes (at most max_bytes; 0 means BLOCK_RLP_MAX_BYTES) into a new
+ * object (*out, freed with block_free). Each transaction may be as large as the block.
+ * Returns 0, or CHAIN_E_INVALID / CHAIN_E_RANGE / CHAIN_E_NOMEM with the part named
+ * ("block: transaction 3: tx: field 4 (to): ...").
+ */
+int block_decode(const uint8_t *rlp, size_t len, size_t max_bytes, struct block **out, struct cohort_error *err);
+
+/* Frees a decoded block and its transactions; NULL is fine. */
+void block_free(struct block *block);
+
+/*
+ * Appends rlp([header, [txs...], [], [withdrawals...]]) to out: a block as Ethereum
+ * writes it (the withdrawals list only when has_withdrawals). Check out with rlp_buf_check.
+ */
+void block_encode(const struct block_header *header, struct tx_signed *const *txs, size_t tx_count,
+                  bool has_withdrawals, const struct block_withdrawal *withdrawals, size_t withdrawal_count,
+                  struct rlp_buf *out);
+
 /* ---- Execution ---- */
 
 enum block_exec_mode {
@@ -183,6 +227,11 @@ struct block_exec_input {
     void *block_hash_arg;
 };
 
+/* Cancun's cap on the blob gas of a block: 6 blobs. */
+#define BLOCK_MAX_BLOB_GAS (CHAIN_MAX_BLOBS_PER_BLOCK * (uint64_t)CHAIN_GAS_PER_BLOB)
+/* EIP-4788: the gas the system call may use (not charged, not counted in the block). */
+#define BLOCK_SYSTEM_CALL_GAS 30000000u
+
 struct block_tx_drop {
     size_t index;                         /* into input.txs */
     enum chain_reject_reason reason;
@@ -197,7 +246,8 @@ struct block_exec_result {
     size_t *included;                     /* indexes into input.txs, in block order */
     size_t included_count;
     struct block_receipt *receipts;       /* one per included transaction */
-    struct block_tx_drop *dropped;        /* BLOCK_BUILD only */
+    struct block_tx_drop *dropped;        /* BLOCK_BUILD: every dropped transaction;
+                                             BLOCK_IMPORT: the invalid one, when refused */
     size_t dropped_count;
     uint64_t gas_used;
     uint64_t blob_gas_used;
@@ -229,8 +279,12 @@ void block_exec_result_free(struct block_exec_result *result);
  * gas_used <= gas_limit, timestamp > parent's (>= when allow_equal_timestamp: a cohort chain
  * makes several blocks a second), extra data <= 32 bytes, difficulty 0, nonce 0, ommers hash
  * empty, the base fee as block_next_base_fee gives, the excess blob gas as
- * block_next_excess_blob_gas gives, and the fork's optional fields present. Returns 0 or
- * CHAIN_E_INVALID naming the rule.
+ * block_next_excess_blob_gas gives, blob gas used at most BLOCK_MAX_BLOB_GAS and a whole
+ * number of blobs, and the fork's optional fields present. "The fork's fields" means the
+ * parent's: a header must carry exactly the optional fields its parent carries (the
+ * function has no fork schedule, and a cohort chain never changes fork; a caller that
+ * knows the fork checks the header's fields against it, as cohort-blocktest does).
+ * Returns 0 or CHAIN_E_INVALID naming the rule.
  */
 int block_validate_header(const struct block_header *header, const struct block_header *parent,
                           bool allow_equal_timestamp, struct cohort_error *err);

@@ -38,6 +38,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/rlp.h"
 #include "common/u256.h"
 #include "subnode/chain/chain.h"
 
@@ -86,6 +87,27 @@ void tx_free(struct tx_signed *t);
  * signature").
  */
 int tx_recover_sender(struct tx_signed *t, struct cohort_error *err);
+
+/*
+ * Appends the raw form of t (as tx_decode reads it) to out, built from the decoded fields:
+ * for anything tx_decode accepted it gives back exactly t->raw. Check out with
+ * rlp_buf_check.
+ */
+void tx_encode(const struct tx_signed *t, struct rlp_buf *out);
+
+/*
+ * The checks that need no state, in the order of Ethereum's execution specs (and
+ * TransactionTests): the type exists in revision; the chain id is chain_id (a legacy
+ * transaction without EIP-155 has none and passes: refusing it is the caller's policy);
+ * the nonce is below 2^64 - 1 (EIP-2681); the gas limit covers the intrinsic gas; the
+ * init code of a creation is at most 49152 bytes (EIP-3860, Shanghai on); the priority
+ * fee is at most the max fee; gas limit * fee cap (plus the blob fee cap) fits 256 bits;
+ * a blob transaction has 1 to 6 hashes of version 0x01. Returns 0; CHAIN_E_REJECTED with
+ * *reason (if not NULL) set; or CHAIN_E_INVALID for a wrong chain id (*reason stays
+ * CHAIN_REJECT_NONE). err names the rule.
+ */
+int tx_validate_static(const struct tx_signed *t, enum evm_revision revision, uint64_t chain_id,
+                       enum chain_reject_reason *reason, struct cohort_error *err);
 
 /*
  * The EIP-1559 effective gas price of t under base_fee: for types 0 and 1 the gas price;
