@@ -82,7 +82,7 @@ int mpt_root(struct mpt *m, const struct mpt_store *store, const uint8_t *ns, si
              struct cohort_error *err);
 
 /*
- * Reads the value at a hashed key: returns 1 and sets *value/*value_len (valid until the
+ * Reads the value at a hashed key: returns 1 and sets *value and *value_len (valid until the
  * next store call), 0 when absent, or a negative code.
  */
 int mpt_get(struct mpt *m, const struct mpt_store *store, const uint8_t *ns, size_t ns_len,
