@@ -219,7 +219,7 @@ int main(int argc, char **argv)
 {
     long accounts = 1000000, blocks = 200, changes_per_block = 1000, batch = 50000, cache_mb = 64;
     const char *dir_arg = NULL;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) { /* every option takes a value */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (strcmp(argv[i], "--accounts") == 0)
             accounts = parse_arg("--accounts", v, 1, 100000000);
@@ -237,7 +237,6 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: mpt_bench [--accounts N] [--blocks M] [--changes K] [--batch B] [--cache-mb C] [--dir DIR]\n");
             return 2;
         }
-        i++;
     }
     if (changes_per_block > accounts) changes_per_block = accounts;
 
