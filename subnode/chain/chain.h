@@ -25,8 +25,8 @@
 /* Codes of the chain library. Append only. */
 enum chain_status {
     CHAIN_OK = 0,
-    CHAIN_E_REJECTED = -1, /* the transaction is invalid; result->reason says why */
-    CHAIN_E_INTERNAL = -2, /* the state could not grow (out of memory) */
+    CHAIN_E_REJECTED = COHORT_ERRORS_CHAIN - 1, /* the transaction is invalid; result->reason says why */
+    CHAIN_E_INTERNAL = COHORT_ERRORS_CHAIN - 2, /* the state could not grow (out of memory) */
 };
 
 const char *chain_strerror(int code);
