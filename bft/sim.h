@@ -13,7 +13,10 @@
  *     finalize vote, or two proposals, at one height, across its crashes;
  *   - a restarted member has every entry it had committed before the crash;
  *   - after the chaos ends (every partition healed, every member restarted, no more drops)
- *     every honest member commits target_commits more entries, before a deadline.
+ *     every honest member commits target_commits more entries, before a deadline;
+ *   - then, with idle leaders (idle_delay_ms) and no Byzantine member but silent ones, the
+ *     clients stop: after a few
+ *     seconds to settle, the honest members write, send and commit nothing for 10 s.
  */
 #ifndef COHORT_BFT_SIM_H
 #define COHORT_BFT_SIM_H
@@ -40,6 +43,10 @@ struct bft_sim_result {
     uint64_t crashes;
     uint64_t min_committed;  /* the lowest committed index among honest members at the end */
     uint64_t end_ms;         /* virtual time at the end */
+    bool idle_checked;       /* the run checked that the log, left without entries, came to rest:
+                                no record, message or block for 10 s after 5 s to settle (seeds
+                                whose leaders wait for entries, with no Byzantine member but
+                                silent ones) */
 };
 
 /* Runs one seeded simulation and fills *result. Returns 0 when every check passed, -1 if not. */
