@@ -114,6 +114,7 @@ struct bft_core {
     uint64_t cur;              /* the current height */
     uint32_t timeouts_at_cur;  /* consecutive timer firings at cur */
     bool timer_armed;          /* the height timer runs for cur (a quiet member has none: see wanted) */
+    uint32_t timer_delay_ms;   /* the delay it was armed with: stall detection counts it when it fires */
     uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
@@ -312,6 +313,10 @@ static bool keep_block(struct bft_core *core, const struct slot *s)
 /* Moves the committed tip; the window's base follows it when the tip passes it. */
 static void set_committed(struct bft_core *core, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
 {
+    if (index > core->committed_index) { /* progress */
+        core->status.waiting_ms = 0;
+        core->status.stalled = false;
+    }
     core->committed_index = index;
     core->committed_height = height;
     memcpy(core->committed_hash, hash, BFT_HASH_BYTES);
@@ -548,6 +553,7 @@ static void set_timer(struct bft_core *core)
     a->height = core->cur;
     a->delay_ms = timeout_of_cur(core);
     core->timer_armed = true;
+    core->timer_delay_ms = a->delay_ms;
 }
 
 /* ---- Quiet: an idle log sends and writes nothing (docs/bft.md "Idle") ---- */
@@ -1314,11 +1320,32 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
         send_sync_request(core, m->sender); /* more to fetch: ask before this batch runs out */
 }
 
+/*
+ * Stall detection: a height timer of fired_ms ran out. While something is outstanding
+ * (wanted) and no commit came, the wait adds up; past stall_ms, with a quorum of members
+ * reachable (as the driver reports them: BFT_EVENT_PEER), the member says it is stalled.
+ */
+static void note_wait(struct bft_core *core, uint32_t fired_ms)
+{
+    if (!wanted(core)) {
+        core->status.waiting_ms = 0;
+        core->status.stalled = false;
+        return;
+    }
+    core->status.waiting_ms += fired_ms;
+    uint32_t reachable = core->n - (uint32_t)__builtin_popcount(core->unreachable);
+    uint64_t limit = core->config.stall_ms ? core->config.stall_ms : 30 * (uint64_t)core->config.timeout_ms;
+    bool stalled = core->status.waiting_ms >= limit && reachable >= core->q;
+    if (stalled && !core->status.stalled) core->status.stalls++;
+    core->status.stalled = stalled;
+}
+
 /* Rule 3, and the re-sends that make up for a lossy network. */
 static void on_timer(struct bft_core *core, uint64_t height)
 {
     if (height != core->cur || !core->timer_armed) return; /* a timer of a height already left */
     core->timer_armed = false;
+    uint32_t fired_ms = core->timer_delay_ms;
     struct slot *s = slot_at(core, core->cur);
     assert(s != NULL);
     /* Resting with only a tail to settle: the first timeout re-sends and asks (below); a
@@ -1358,6 +1385,7 @@ static void on_timer(struct bft_core *core, uint64_t height)
     core->sync_asked = false;
     core->timeouts_at_cur++;
     if (wanted(core)) set_timer(core);
+    note_wait(core, fired_ms);
 }
 
 /* A message about a height above the window: this member is behind; ask the sender, once per timeout. */
@@ -1855,6 +1883,7 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->committed_index = core->committed_index;
     status->committed_height = core->committed_height;
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
+    status->kept_blocks = core->kept_count;
 }
 
 size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap)

@@ -1183,6 +1183,7 @@ struct timed {
     /* what the cores did: */
     uint64_t records, sends, commits, timers;
     uint64_t committed[4];
+    unsigned cut; /* members whose messages are lost, both ways */
 };
 
 static void timed_push(struct timed *t, uint64_t at, int to, struct bft_event ev, uint8_t *bytes, uint64_t token)
@@ -1227,6 +1228,7 @@ static void timed_step(struct timed *t, int who, const struct bft_event *ev)
             if (a[i].type == BFT_ACTION_SYNC_SERVE) break; /* nothing committed is missing here */
             for (int to = 0; to < 4; to++) {
                 if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
+                if ((t->cut >> to & 1) || (t->cut >> who & 1)) continue;
                 uint8_t *copy = malloc(a[i].len);
                 memcpy(copy, a[i].bytes, a[i].len);
                 struct bft_event me = {BFT_EVENT_MESSAGE, copy, a[i].len, 0, 0, 0, false};
@@ -1284,12 +1286,73 @@ static void timed_free(struct timed *t)
  * leaders propose empty blocks at once, and the log never rests (what a config cluster did
  * before: 96 blocks and as many fsyncs in 5 s without a write).
  */
+static bool timed_stalled(struct timed *t, int who, uint64_t *waiting)
+{
+    struct bft_core_status st;
+    bft_core_get_status(t->cores[who], &st);
+    if (waiting) *waiting = st.waiting_ms;
+    return st.stalled;
+}
+
+/*
+ * A member with entries to order and no commit says it is stalled once it has waited
+ * stall_ms (30 x timeout_ms here: 3 s) while a quorum of members is reachable; not while the
+ * driver reports too few members reachable (no quorum: waiting is expected), and no longer
+ * after the next commit.
+ */
+START_TEST(a_stalled_member_says_so)
+{
+    setup_keys();
+    struct timed *t = timed_start(10);
+    timed_submit(t, "first");
+    timed_run(t, 1000);
+    ck_assert_uint_eq(t->committed[0], 1);
+    t->cut = 0xc; /* members 2 and 3 are cut off, unbeknownst to the others: no quorum forms */
+    timed_submit(t, "second");
+    timed_run(t, t->now + 2000);
+    uint64_t waiting = 0;
+    ck_assert(!timed_stalled(t, 0, &waiting));
+    ck_assert_uint_gt(waiting, 0);
+    ck_assert_uint_lt(waiting, 3000);
+    timed_run(t, t->now + 3000);
+    ck_assert(timed_stalled(t, 0, &waiting));
+    ck_assert(timed_stalled(t, 1, NULL));
+    ck_assert_uint_ge(waiting, 3000);
+    /* The driver learns that the links to 2 and 3 are down: too few members to stall. */
+    for (int i = 0; i < 2; i++)
+        for (uint64_t m = 2; m < 4; m++) {
+            struct bft_event peer = {BFT_EVENT_PEER, NULL, 0, 0, 0, m, false};
+            timed_step(t, i, &peer);
+        }
+    timed_run(t, t->now + 2000);
+    ck_assert(!timed_stalled(t, 0, NULL));
+    /* They are back: the entry commits, and the wait is over. */
+    t->cut = 0;
+    for (int i = 0; i < 2; i++)
+        for (uint64_t m = 2; m < 4; m++) {
+            struct bft_event peer = {BFT_EVENT_PEER, NULL, 0, 0, 0, m, true};
+            timed_step(t, i, &peer);
+        }
+    timed_run(t, t->now + 5000);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_eq(t->committed[i], 2);
+        ck_assert(!timed_stalled(t, i, &waiting));
+        ck_assert_uint_eq(waiting, 0);
+    }
+    struct bft_core_status st;
+    bft_core_get_status(t->cores[0], &st);
+    ck_assert_uint_ge(st.stalls, 1); /* (again when the links came back, before the commit) */
+    timed_free(t);
+}
+END_TEST
+
 START_TEST(an_idle_log_rests)
 {
     setup_keys();
     struct timed *t = timed_start(10);
     timed_run(t, 50); /* started with nothing to order: nothing happens */
     ck_assert_uint_eq(t->commits, 0);
+    ck_assert_uint_eq(t->count, 0);
     for (int i = 0; i < 5; i++) {
         char entry[16];
         snprintf(entry, sizeof entry, "write %d", i);
@@ -1313,6 +1376,13 @@ START_TEST(an_idle_log_rests)
     records = t->records;
     timed_run(t, t->now + 60000);
     ck_assert_uint_eq(t->records, records);
+    for (int i = 0; i < 4; i++) { /* resting is no stall */
+        struct bft_core_status st;
+        bft_core_get_status(t->cores[i], &st);
+        ck_assert(!st.stalled);
+        ck_assert_uint_eq(st.waiting_ms, 0);
+        ck_assert_uint_eq(st.stalls, 0);
+    }
     timed_free(t);
 
     /* Without an idle delay, empty blocks follow each other at network speed. */
@@ -1342,6 +1412,7 @@ int main(void)
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
     tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
     tcase_add_test(tc, an_idle_log_rests);
+    tcase_add_test(tc, a_stalled_member_says_so);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
