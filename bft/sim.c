@@ -780,11 +780,22 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
 
 /* ---- The run ---- */
 
+static const char *const mix_names[BFT_SIM_MIXES] = {"random",    "equivocate", "silent", "forge",
+                                                      "leader-crash", "partition", "all"};
+
+const char *bft_sim_mix_name(uint32_t mix)
+{
+    return mix < BFT_SIM_MIXES ? mix_names[mix] : "?";
+}
+
 static void describe(struct sim *s, uint32_t chaos_ms)
 {
     int off = snprintf(s->result->scenario, sizeof s->result->scenario,
-                       "n=%u delay<=%ums drop=%u%% dup=%u%% chaos=%ums%s byzantine:", s->n, s->delay_max_ms,
-                       s->drop_percent, s->duplicate_percent, chaos_ms, s->use_scheme ? "" : " secp256k1");
+                       "n=%u delay<=%ums drop=%u%% dup=%u%% chaos=%ums%s%s%s window=%u idle=%ums byzantine:", s->n,
+                       s->delay_max_ms, s->drop_percent, s->duplicate_percent, chaos_ms,
+                       s->use_scheme ? "" : " secp256k1", s->options->mix ? " mix=" : "",
+                       s->options->mix ? bft_sim_mix_name(s->options->mix) : "", s->config.window_heights,
+                       s->config.idle_delay_ms);
     for (uint32_t i = 0; i < s->n && off < (int)sizeof s->result->scenario; i++)
         if (s->nodes[i].kind != HONEST)
             off += snprintf(s->result->scenario + off, sizeof s->result->scenario - (size_t)off, " %u=%s", i,
@@ -876,6 +887,23 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             s->nodes[s->twin] = s->nodes[who];
         }
     }
+    uint32_t mix = options->mix < BFT_SIM_MIXES ? options->mix : BFT_SIM_MIX_RANDOM;
+    if (mix == BFT_SIM_MIX_EQUIVOCATE || mix == BFT_SIM_MIX_SILENT || mix == BFT_SIM_MIX_FORGE || mix == BFT_SIM_MIX_ALL) {
+        /* Exactly f Byzantine members of the mix's kind, instead of what was drawn. */
+        for (uint32_t i = 0; i < s->n; i++) s->nodes[i].kind = HONEST;
+        s->node_count = s->n;
+        s->twin = -1;
+        for (uint32_t b = 0; b < f;) {
+            uint32_t who = (uint32_t)rnd_below(s, s->n);
+            if (s->nodes[who].kind != HONEST) continue;
+            s->nodes[who].kind = mix == BFT_SIM_MIX_EQUIVOCATE ? EQUIVOCATE
+                                 : mix == BFT_SIM_MIX_SILENT  ? SILENT
+                                 : mix == BFT_SIM_MIX_FORGE   ? FORGER
+                                 : rnd_below(s, 2)            ? EQUIVOCATE
+                                                              : SILENT;
+            b++;
+        }
+    }
     uint32_t chaos_ms = 300 + (uint32_t)rnd_below(s, 1500);
     describe(s, chaos_ms);
     s->chaos = true;
@@ -897,6 +925,15 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         schedule(s, (struct event){.kind = EV_CRASH, .node = (int)who, .time = at});
         schedule(s, (struct event){.kind = EV_RESTART, .node = (int)who, .time = at + 1 + rnd_below(s, chaos_ms - at + 1)});
     }
+    if (mix == BFT_SIM_MIX_LEADER_CRASH || mix == BFT_SIM_MIX_ALL)
+        for (uint32_t c = 1 + (uint32_t)rnd_below(s, 3); c > 0; c--) /* node -1: whoever leads then */
+            schedule(s, (struct event){.kind = EV_CRASH, .node = -1, .time = rnd_below(s, chaos_ms)});
+    if (mix == BFT_SIM_MIX_PARTITION || mix == BFT_SIM_MIX_ALL)
+        for (uint32_t p = 1 + (uint32_t)rnd_below(s, 2); p > 0; p--) {
+            uint64_t at = rnd_below(s, chaos_ms);
+            schedule(s, (struct event){.kind = EV_PARTITION, .time = at});
+            schedule(s, (struct event){.kind = EV_HEAL, .time = at + rnd_below(s, chaos_ms - at + 1)});
+        }
     for (uint32_t p = (uint32_t)rnd_below(s, 3); p > 0; p--) {
         uint64_t at = rnd_below(s, chaos_ms);
         schedule(s, (struct event){.kind = EV_PARTITION, .time = at});
@@ -958,6 +995,20 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             break;
         case EV_CRASH:
             if (!s->chaos) break;
+            if (ev.node < 0) { /* the leader of the highest height an honest member is at */
+                uint64_t top = 0;
+                for (uint32_t i = 0; i < s->node_count; i++) {
+                    struct bft_core_status st;
+                    if (!s->nodes[i].up || s->nodes[i].kind != HONEST) continue;
+                    bft_core_get_status(s->nodes[i].core, &st);
+                    if (st.height > top) top = st.height;
+                }
+                ev.node = (int)(top % s->n); /* the member's first node (a Twin's other copy is node_count - 1) */
+                nd = &s->nodes[ev.node];
+                if (!nd->up) break;
+                schedule(s, (struct event){.kind = EV_RESTART, .node = ev.node,
+                                           .time = s->now + 1 + rnd_below(s, chaos_ms - s->now + 1)});
+            }
             if (rnd_below(s, 2)) crash(s, ev.node);
             else nd->crash_armed = true; /* partway through its next step */
             break;

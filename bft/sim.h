@@ -30,7 +30,26 @@ struct bft_sim_options {
     uint32_t target_commits; /* entries every honest member commits after the heal; 0: 5 */
     uint32_t window_heights; /* the cores' window (2..BFT_WINDOW_MAX); 0: BFT_WINDOW_MAX. A small
                                 one brings the window's edge, and its sliding, into every run */
+    uint32_t mix;            /* the fault mix (enum bft_sim_mix); 0: everything drawn at random */
 };
+
+/*
+ * Fault mixes: each makes one kind of fault certain, on top of what the seed draws (the
+ * network, the other faults). BFT_SIM_MIX_RANDOM draws everything, as seeds always did.
+ */
+enum bft_sim_mix {
+    BFT_SIM_MIX_RANDOM = 0,
+    BFT_SIM_MIX_EQUIVOCATE = 1,   /* f members equivocate when they lead */
+    BFT_SIM_MIX_SILENT = 2,       /* f members send nothing */
+    BFT_SIM_MIX_FORGE = 3,        /* f members forge, replay and garble */
+    BFT_SIM_MIX_LEADER_CRASH = 4, /* 1-3 crashes, each of the leader of the moment, at any point of a step */
+    BFT_SIM_MIX_PARTITION = 5,    /* 1-2 partitions, each healed at a random moment */
+    BFT_SIM_MIX_ALL = 6,          /* f members equivocating or silent, leader crashes and partitions together */
+    BFT_SIM_MIXES = 7,
+};
+
+/* A short name of a mix ("random", "equivocate", ...), for reports. */
+const char *bft_sim_mix_name(uint32_t mix);
 
 struct bft_sim_result {
     bool ok;
