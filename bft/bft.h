@@ -285,11 +285,15 @@ struct bft_config {
     uint32_t payload_max_bytes; /* the largest block payload, <= BFT_PAYLOAD_MAX */
     uint32_t window_heights;    /* heights kept above the committed one, 2..BFT_WINDOW_MAX */
     uint32_t timeout_ms;        /* the base height timeout: about 3x the network delay */
-    uint32_t idle_delay_ms;     /* a leader with no entries waits this long before it proposes an
-                                   empty block (0: at once); an entry submitted meanwhile is
-                                   proposed at once. It also bounds pacing: a leader whose parent
-                                   is not finalized yet waits for that, at most this long (0: no
-                                   pacing; docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
+    uint32_t idle_delay_ms;     /* 0: a leader proposes at once, an empty block if it has no
+                                   entries, so the log never rests. Otherwise a leader with no
+                                   entries waits for one; after this delay it proposes an empty
+                                   block only when something is outstanding (another member spoke
+                                   at its height, or a notarized block waits to be finalized), and
+                                   with nothing outstanding the log rests: no timer, message or
+                                   write (docs/bft.md "Idle"). It also bounds pacing: a leader
+                                   whose parent is not finalized yet waits for that, at most this
+                                   long (docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
     uint32_t fill_wait_ms;      /* a leader whose parent is finalized waits at most this long for
                                    entries until its block carries about as many bytes as the
                                    parent did, besides what was pending when it began to wait

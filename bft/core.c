@@ -29,7 +29,7 @@ enum {
     OWN_NULLIFIED = 2,
     OWN_FINALIZED = 4,
     OWN_PROPOSED = 8,
-    OWN_BASE = 16, /* only in a VOTE record a compaction writes: the window's base was at its height */
+    OWN_BASE = 16, /* alone in a VOTE record: the window's base was at its height (persist_base) */
 };
 
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
@@ -327,16 +327,6 @@ static void set_committed(struct bft_core *core, uint64_t index, uint64_t height
     while (core->kept_count > 0 && core->kept[0].height <= height) kept_remove(core, 0);
 }
 
-
-/*
- * Slides the window's base past its lowest heights until cur + 1 fits in the window;
- * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
- * certified: nullified without a notarized block (nothing there can ever be committed), or
- * notarized with its block, which is then kept (keep_block) while it may still be
- * committed as the parent or an ancestor of a later block. A height not certified yet, or
- * a notarization whose block has not arrived, stops the slide; so does a full store of
- * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
- */
 /*
  * May the notarized block at slot s still be committed? When it is not known nullified, or
  * when a live notarized block held above it (one not known nullified) descends from it.
@@ -357,6 +347,15 @@ static bool block_needed(struct bft_core *core, const struct slot *s)
     return false;
 }
 
+/*
+ * Slides the window's base past its lowest heights until cur + 1 fits in the window;
+ * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
+ * certified: nullified without a notarized block (nothing there can ever be committed), or
+ * notarized with its block, which is then kept (keep_block) while it may still be
+ * committed as the parent or an ancestor of a later block. A height not certified yet, or
+ * a notarization whose block has not arrived, stops the slide; so does a full store of
+ * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
+ */
 static bool slide(struct bft_core *core)
 {
     uint64_t before = core->base;
