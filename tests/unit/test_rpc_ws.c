@@ -497,7 +497,8 @@ START_TEST(websocket_requests_and_subscriptions)
     ck_assert_uint_eq(strlen(id), 34);
     free(m);
     /* A new block, published by the node: the notification arrives. */
-    ck_assert_int_eq(testchain_block(&tc, NULL, 0), 0);
+    struct tx_signed *t = testchain_tx(&tc, 0, tc.addresses[1], u256_from_u64(1), NULL, 0, 21000);
+    ck_assert_int_eq(testchain_block(&tc, &t, 1), 0);
     rpc_publish_block(rpc, 1);
     m = ws_read(fd, &op, NULL);
     ck_assert_uint_eq(op, RPC_WS_TEXT);
