@@ -406,13 +406,15 @@ static struct bft_action *push_action(struct bft_core *core, enum bft_action_typ
 /*
  * Encodes and signs msg into the arena once and emits it to every member in the bit mask
  * `to` (never to self): one BROADCAST when that is every other member, else one SEND per
- * member. Does nothing for an empty mask.
+ * member. Does nothing for an empty mask, except in a log of one member, where there is
+ * nobody to send to but the message is still signed (its signature is the member's own
+ * vote in the certificates). Returns true when the message was signed into the arena.
  */
-static void send_message_to(struct bft_core *core, uint32_t to, struct bft_message *msg)
+static bool send_message_to(struct bft_core *core, uint32_t to, struct bft_message *msg)
 {
     uint32_t others = (core->n >= 32 ? UINT32_MAX : (1u << core->n) - 1) & ~(1u << core->config.self);
     to &= others;
-    if (to == 0) return;
+    if (to == 0 && core->n > 1) return false;
     msg->instance = core->config.instance;
     msg->sender = (uint16_t)core->config.self;
     size_t len = 0;
@@ -420,25 +422,26 @@ static void send_message_to(struct bft_core *core, uint32_t to, struct bft_messa
     if (bft_message_encode(msg, core->config.private_key, core->scheme, core->arena + core->arena_len,
                            core->arena_cap - core->arena_len, &len, &err) < 0) {
         core->status.sends_dropped++; /* the arena is full this step; a timeout re-sends */
-        return;
+        return false;
     }
     const uint8_t *bytes = core->arena + core->arena_len;
     core->arena_len += len;
     for (uint32_t peer = 0; peer < core->n; peer++) {
         if (!(to & (1u << peer))) continue;
         struct bft_action *a = push_action(core, to == others ? BFT_ACTION_BROADCAST : BFT_ACTION_SEND);
-        if (a == NULL) return;
+        if (a == NULL) return false;
         a->peer = peer;
         a->bytes = bytes;
         a->len = len;
-        if (to == others) return;
+        if (to == others) return true;
     }
+    return true;
 }
 
 /* Encodes and signs msg into the arena and emits it to peer, or to all when peer < 0. */
-static void send_message(struct bft_core *core, int peer, struct bft_message *msg)
+static bool send_message(struct bft_core *core, int peer, struct bft_message *msg)
 {
-    send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
+    return send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
 }
 
 /* The VOTE record of this member's statements at slot s (layout in docs/bft.md "Storage"). */
@@ -807,9 +810,8 @@ static void cast_vote(struct bft_core *core, struct slot *s, uint8_t kind, const
     core->out.vote.height = s->height;
     memset(core->out.vote.hash, 0, BFT_HASH_BYTES);
     if (hash != NULL) memcpy(core->out.vote.hash, hash, BFT_HASH_BYTES);
-    size_t before = core->arena_len, before_actions = core->action_count;
-    send_message(core, peer, &core->out);
-    if (core->action_count == before_actions) return; /* dropped: the next timeout re-sends */
+    size_t before = core->arena_len;
+    if (!send_message(core, peer, &core->out)) return; /* dropped: the next timeout re-sends */
     /* The signature ends the message just written; our own vote counts like any other. */
     const uint8_t *sig = core->arena + core->arena_len - BFT_SIGNATURE_BYTES;
     assert(core->arena_len > before);
