@@ -35,6 +35,8 @@
 
 static char dir[64];
 static pid_t subnode = -1;
+/* The chain's disk budget (chain.json limits.disk_bytes): the budget test sets a small one. */
+static uint64_t disk_bytes = 1ull << 30;
 
 static void write_config(void)
 {
@@ -63,7 +65,7 @@ static void write_config(void)
     ck_assert_int_eq(hex_decode_exact(FUNDED_KEY, funded, 32, &err), 0);
     ck_assert_int_eq(secp_address_from_secret(funded, c.alloc[0].address, &err), 0);
     c.alloc[0].balance = u256_mul(u256_from_u64(1000000), u256_from_u64(1000000000000000000ull));
-    c.disk_bytes = 1ull << 30;
+    c.disk_bytes = disk_bytes;
     c.txpool_max_transactions = 10000;
     c.txpool_max_bytes = 64u << 20;
     char *json;
@@ -119,6 +121,12 @@ static void setup(void)
     ck_assert_int_eq(secp_init(&err), 0);
     write_config();
     start_subnode();
+}
+
+static void setup_small_budget(void)
+{
+    disk_bytes = 8u << 20;
+    setup();
 }
 
 static void teardown(void)
@@ -248,6 +256,30 @@ START_TEST(receipts_survive_a_sigkill_under_load)
 }
 END_TEST
 
+START_TEST(the_disk_budget_stops_admission_and_loses_nothing)
+{
+    char cmd[1024], body[8192];
+    const char *src = testutil_source_dir();
+    snprintf(cmd, sizeof cmd, "cd '%s' && node tests/integration/chain/load.mjs fill --rpc http://127.0.0.1:%d --key %s",
+             src, RPC_PORT, FUNDED_KEY);
+    ck_assert_msg(run(cmd) == 0, "the disk budget was not enforced with a clear refusal (see above)");
+    ck_assert_int_eq(testutil_http_get(RPC_PORT, "/status", body, sizeof body), 200);
+    ck_assert_msg(strstr(body, "\"accepting_transactions\":false") != NULL, "%s", body);
+    ck_assert_msg(strstr(body, "\"halted\":false") != NULL, "%s", body);
+    const char *h = strstr(body, "\"height\":");
+    ck_assert_ptr_nonnull(h);
+    long height = strtol(h + 9, NULL, 10);
+    ck_assert_int_gt(height, 5);
+    /* Restarted, the store opens whole at the same head. */
+    kill_subnode(SIGTERM);
+    start_subnode();
+    ck_assert_int_eq(testutil_http_get(RPC_PORT, "/status", body, sizeof body), 200);
+    h = strstr(body, "\"height\":");
+    ck_assert_ptr_nonnull(h);
+    ck_assert_int_eq(strtol(h + 9, NULL, 10), height);
+}
+END_TEST
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -259,5 +291,10 @@ int main(void)
     tcase_add_test(tc, bad_input_gets_clear_errors_and_the_node_keeps_serving);
     tcase_add_test(tc, receipts_survive_a_sigkill_under_load);
     suite_add_tcase(s, tc);
+    TCase *budget = tcase_create("budget");
+    tcase_add_checked_fixture(budget, setup_small_budget, teardown);
+    tcase_set_timeout(budget, 300);
+    tcase_add_test(budget, the_disk_budget_stops_admission_and_loses_nothing);
+    suite_add_tcase(s, budget);
     return testutil_run_suite(s, true);
 }

@@ -3,6 +3,10 @@
 //
 //   node load.mjs send   --rpc URL --key 0x.. --out FILE --seconds N
 //   node load.mjs verify --rpc URL --out FILE
+//   node load.mjs fill   --rpc URL --key 0x..
+//
+// fill: sends transactions of 100 KB of calldata, one at a time, until the node refuses
+// one; passes when the refusal says the chain's disk budget is (nearly) used.
 //
 // send: 16 transfers in flight from one key, for N seconds or until killed; each receipt
 // (hash, blockHash, blockNumber) is appended to FILE as a JSON line the moment it arrives.
@@ -64,7 +68,27 @@ async function verify() {
   console.log(`load: all ${ok} receipts returned before the kill are there, in the same blocks`);
 }
 
-(mode === 'send' ? send() : verify()).then(() => process.exit(0), (e) => {
+async function fill() {
+  const wallet = new ethers.Wallet(arg('key'), provider);
+  const fee = await provider.getFeeData();
+  const data = '0x' + '5a'.repeat(100 * 1024);
+  for (let i = 0; i < 500; i++) {
+    try {
+      const tx = await wallet.sendTransaction({ to: ethers.Wallet.createRandom().address, data, gasLimit: 2000000n,
+        maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas });
+      await tx.wait();
+    } catch (e) {
+      const msg = (e.error && e.error.message) || e.shortMessage || e.message;
+      if (!msg.includes('disk budget')) throw new Error(`after ${i} transactions a refusal that does not name the budget: ${msg}`);
+      console.log(`load: after ${i} transactions of 100 KB: "${msg}"`);
+      return;
+    }
+  }
+  throw new Error('500 transactions of 100 KB went in: the disk budget was not enforced');
+}
+
+const modes = { send, verify, fill };
+modes[mode]().then(() => process.exit(0), (e) => {
   console.error(`load: FAILED: ${e.message}`);
   process.exit(1);
 });
