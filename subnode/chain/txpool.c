@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/hex.h"
+#include "common/secp.h"
 
 #define DOMAIN "txpool"
 #define NOT_IN_HEAP SIZE_MAX
@@ -519,9 +519,10 @@ __attribute__((format(printf, 4, 5))) static int refuse(enum txpool_refusal *out
 
 static void dec(u256 v, char *out, size_t cap) { u256_to_dec(v, out, cap); }
 
-static void address_hex(const uint8_t address[20], char out[43])
+/* As geth prints an address in its messages (common.Address.Hex): EIP-55 mixed case. */
+static void address_hex(const uint8_t address[20], char out[ADDRESS_TEXT_BYTES])
 {
-    hex_encode(address, 20, out, 43);
+    address_to_checksum(address, out);
 }
 
 /* gas * fee cap + value, or 2^256-1 when it does not fit. */
@@ -556,7 +557,7 @@ static int refuse_static(const struct txpool *p, const struct tx_signed *t, int 
     if (rc == CHAIN_E_INVALID && reason == CHAIN_REJECT_NONE)
         return refuse(out, TXPOOL_WRONG_CHAIN_ID, err, "invalid sender: invalid chain id for signer: have %llu want %llu",
                       (unsigned long long)t->chain_id, (unsigned long long)p->config.chain_id);
-    char from[43];
+    char from[ADDRESS_TEXT_BYTES];
     switch (reason) {
     case CHAIN_REJECT_TYPE_UNSUPPORTED:
         return refuse(out, TXPOOL_TYPE_NOT_SUPPORTED, err, "transaction type not supported: type %u rejected",

@@ -82,7 +82,12 @@
  *   txpool_add           O(log S + k) (plus O(log S) per transaction it evicts)
  *   txpool_pick          O(S + m log S) for m picked (a heap over the senders' next ones,
  *                        built per pick because the order depends on the base fee)
- *   txpool_block         O(h + t (k + log S)) for h hashes and t touched senders
+ *   txpool_block         O(h + t (k + log S)) for h hashes and t touched senders; with
+ *                        release_in_flight, plus a walk over the senders that stops as soon
+ *                        as no transaction is left in flight (at once when the block
+ *                        included all that was picked)
+ *   txpool_release       O(k + log S) per hash; txpool_release_all O(S + in flight)
+ *   txpool_remove        O(h + t (k + log S))
  *   txpool_find, _sender, _pending_nonce   O(1) expected (hash maps keyed by a seeded hash)
  *   txpool_stats O(1); txpool_for_each O(n + S); txpool_check O(n + S)
  * Memory: O(n + S). The hash maps are open addressing over a keyed hash (hash_seed), so a
