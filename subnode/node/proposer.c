@@ -108,16 +108,23 @@ int cn_pool_admit(struct chain_node *n, struct tx_signed *t, struct cohort_error
         tx_free(t);
         return rc;
     }
-    pthread_mutex_lock(&n->lock);
-    u256 base_fee = cn_next_base_fee(n, &n->head_header);
-    pthread_mutex_unlock(&n->lock);
     struct txpool_account account = {.nonce = nonce, .balance = balance};
+    /* The subscribers' copy: once admitted, t is the pool's and may be evicted at any time,
+       and the publish must not run under the pool's lock (rpc.h). */
+    struct tx_signed *copy = NULL;
+    struct cohort_error copy_err = {0};
+    if (n->rpc && tx_decode(t->raw, t->raw_len, TX_RAW_MAX_BYTES, &copy, &copy_err) == 0) {
+        memcpy(copy->tx.sender, t->tx.sender, 20);
+        copy->sender_known = true;
+    }
     pthread_mutex_lock(&n->pool_lock);
-    /* The pool keeps t when it admits it; the publish below reads it under the lock. */
-    rc = txpool_add(n->pool, t, &account, base_fee, NULL, err);
-    if (rc == 0 && n->rpc) rpc_publish_pending_tx(n->rpc, t);
+    /* As geth: the fee cap must reach the chain's floor; one under the next block's base fee
+       waits in the pool until the base fee comes down (the pick skips it meanwhile). */
+    rc = txpool_add(n->pool, t, &account, n->min_base_fee, NULL, err);
     pthread_mutex_unlock(&n->pool_lock);
     if (rc != 0) tx_free(t);
+    if (rc == 0 && copy != NULL) rpc_publish_pending_tx(n->rpc, copy);
+    tx_free(copy);
     return rc;
 }
 
