@@ -34,6 +34,7 @@ enum {
 
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
+#define CATCH_UP_TIMEOUTS 6   /* timeouts a member asks for sync after a restart or a link that came back */
 #define RECORDS_BYTES (192u * 1024u)
 #define RECORDS_VOTE_ROOM (16u * 1024u) /* records kept for VOTE records when a CERT record is added */
 #define FORWARD_NONE (-2)
@@ -116,6 +117,7 @@ struct bft_core {
     bool timer_armed;          /* the height timer runs for cur (a quiet member has none: see wanted) */
     uint32_t timer_delay_ms;   /* the delay it was armed with: stall detection counts it when it fires */
     uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
+    uint32_t catch_up_left;    /* timeouts left to ask for sync (catching up: see wanted) */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
     uint32_t unreachable;      /* members the driver reports unreachable (BFT_EVENT_PEER), a bit each */
@@ -589,7 +591,21 @@ static bool unsettled(struct bft_core *core)
  */
 static bool wanted(struct bft_core *core)
 {
-    return core->config.idle_delay_ms == 0 || busy(core) || unsettled(core);
+    return core->config.idle_delay_ms == 0 || busy(core) || unsettled(core) || core->catch_up_left > 0;
+}
+
+/*
+ * Catching up: after a restart, a jump, a block synced, or a link that came back, the
+ * member may be behind members that rest and send nothing by themselves. Its first sync
+ * request can be lost too (a peer's link to it not back yet: its frames are dropped). So
+ * for a few timeouts it keeps asking, one peer after the other, without nullifying anything
+ * (test_bft_node's restarted member, behind every peer's log, got no snapshot offer
+ * otherwise). A block synced starts the count again; a block finalized with the others
+ * ends it.
+ */
+static void catch_up(struct bft_core *core)
+{
+    core->catch_up_left = CATCH_UP_TIMEOUTS;
 }
 
 static void set_idle_timer(struct bft_core *core, uint64_t height)
@@ -1129,6 +1145,7 @@ static void try_commit(struct bft_core *core)
             pending_drop(core, c->block.payload, c->block.payload_len);
         }
         set_committed(core, fs->header.index, f, fs->block_hash);
+        core->catch_up_left = 0; /* committing with the others: caught up */
         if (core->cur <= f) {
             core->cur = f + 1;
             enter_height(core); /* touches only height f + 1 */
@@ -1313,6 +1330,7 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
     struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
     a->commit = out;
     set_committed(core, h->index, h->height, c->hash);
+    catch_up(core); /* synced a block: there may be more */
     if (core->cur <= h->height) {
         core->cur = h->height + 1;
         enter_height(core);
@@ -1328,7 +1346,7 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
  */
 static void note_wait(struct bft_core *core, uint32_t fired_ms)
 {
-    if (!wanted(core)) {
+    if (core->config.idle_delay_ms > 0 && !busy(core) && !unsettled(core)) { /* nothing outstanding */
         core->status.waiting_ms = 0;
         core->status.stalled = false;
         return;
@@ -1351,7 +1369,8 @@ static void on_timer(struct bft_core *core, uint64_t height)
     assert(s != NULL);
     /* Resting with only a tail to settle: the first timeout re-sends and asks (below); a
        height is nullified only when that did not settle it, or when someone is busy. */
-    bool nullify = core->config.idle_delay_ms == 0 || busy(core) || core->timeouts_at_cur > 0;
+    bool nullify = core->config.idle_delay_ms == 0 || busy(core) || (unsettled(core) && core->timeouts_at_cur > 0);
+    if (core->catch_up_left > 0) core->catch_up_left--;
     if (nullify && !(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
         s->own_flags |= OWN_NULLIFIED;
         persist_own(core, s);
@@ -1736,6 +1755,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (core->started) return cohort_error_set(err, BFT_E_INVALID, "bft", "core: START twice");
         core->started = true;
         core->cur = (core->base > core->committed_height ? core->base : core->committed_height) + 1;
+        catch_up(core);
         enter_height(core);
         send_sync_request(core, -1); /* after a restart, learn where the others are */
         break;
@@ -1758,6 +1778,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
             core->cur = event->height + 1;
             enter_height(core);
         }
+        catch_up(core);
         send_sync_request(core, -1); /* and fetch the blocks after it */
         break;
     case BFT_EVENT_PEER: {
@@ -1766,6 +1787,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
                                     (unsigned long long)event->index);
         uint32_t bit = 1u << event->index, before = core->unreachable;
         core->unreachable = event->reachable ? before & ~bit : before | bit;
+        if (event->reachable && (before & bit)) catch_up(core); /* back: it may know more, or need to */
         /* cur's leader just went: shorten the wait for its proposal now. */
         if (core->started && core->unreachable != before && leader_of(core, core->cur) == event->index &&
             !event->reachable) {
