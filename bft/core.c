@@ -1898,6 +1898,21 @@ void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HAS
     memcpy(out + 16, hash, BFT_HASH_BYTES);
 }
 
+int bft_core_learn_member(struct bft_core *core, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
+                          struct cohort_error *err)
+{
+    static const uint8_t zero[BFT_ADDRESS_BYTES];
+    if (member >= core->n || member == core->config.self)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: cannot learn member %u (self %u of %u)", member,
+                                core->config.self, core->n);
+    uint8_t *known = core->config.members.address[member];
+    if (memcmp(known, address, BFT_ADDRESS_BYTES) == 0) return 0;
+    if (memcmp(known, zero, BFT_ADDRESS_BYTES) != 0)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: member %u already has another address", member);
+    memcpy(known, address, BFT_ADDRESS_BYTES);
+    return 0;
+}
+
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)
 {
     assert(core != NULL && status != NULL);
