@@ -250,3 +250,22 @@ void chain_config_hash(const char *json, size_t len, char out[67])
     keccak256(json, len, digest);
     hex_encode(digest, 32, out, 67);
 }
+
+void chain_subnode_cert_digest(const struct chain_config *config, uint64_t node_id, const uint8_t subnode_address[20],
+                               uint8_t out[32])
+{
+    static const char domain[] = "cohort-subnode-v1"; /* 17 bytes, no NUL */
+    uint8_t buf[sizeof domain - 1 + 8 + 20 + 8 + 8 + 20];
+    uint8_t *p = buf;
+    memcpy(p, domain, sizeof domain - 1);
+    p += sizeof domain - 1;
+    for (int i = 7; i >= 0; i--) *p++ = (uint8_t)(config->manager_chain_id >> (8 * i));
+    memcpy(p, config->manager_address, 20);
+    p += 20;
+    for (int i = 7; i >= 0; i--) *p++ = (uint8_t)(config->chain_id >> (8 * i));
+    for (int i = 7; i >= 0; i--) *p++ = (uint8_t)(node_id >> (8 * i));
+    memcpy(p, subnode_address, 20);
+    p += 20;
+    assert(p == buf + sizeof buf);
+    keccak256(buf, sizeof buf, out);
+}

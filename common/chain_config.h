@@ -32,6 +32,10 @@
 #define CHAIN_CONFIG_MAX_MEMBERS 64
 #define CHAIN_CONFIG_MAX_ALLOC 256
 #define CHAIN_CONFIG_NAME_MAX 64
+/* Each slot of a node owns this many ports above the node's base port (core/slots.h): a
+   member's subnode serves JSON-RPC on base_port + first_slot * CHAIN_PORTS_PER_SLOT and its
+   chain's BFT log on the port after. */
+#define CHAIN_PORTS_PER_SLOT 8
 
 struct chain_member {
     uint64_t node_id;
@@ -83,6 +87,16 @@ int chain_config_decode(const char *json, size_t len, struct chain_config *confi
 
 /* "0x" + keccak-256 of the file's bytes: the cohort.config-hash label. out needs 67 bytes. */
 void chain_config_hash(const char *json, size_t len, char out[67]);
+
+/*
+ * The hash a node signs to vouch for its subnode's key in a chain (docs/chain.md "Members
+ * and keys"): keccak256("cohort-subnode-v1" || manager chain id u64 || manager address 20 ||
+ * chain id u64 || node id u64 || subnode address 20), integers big-endian. cohort-core
+ * signs it with the node's key (whose public key is the member's in chain.json) into the
+ * subnode's volume; the subnode shows it to the chain's other members, who check it.
+ */
+void chain_subnode_cert_digest(const struct chain_config *config, uint64_t node_id, const uint8_t subnode_address[20],
+                               uint8_t out[32]);
 
 /* True when name is a valid chain name. */
 bool chain_name_valid(const char *name);

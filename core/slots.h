@@ -17,8 +17,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "common/chain_config.h"
+
 #define SLOTS_PER_NODE 128
-#define PORTS_PER_SLOT 8
+#define PORTS_PER_SLOT CHAIN_PORTS_PER_SLOT
 #define SLOT_PAGE_BYTES 4096 /* memory limits are whole pages, as the kernel enforces them */ /* status/RPC, BFT, and room: 128 * 8 = 1024 ports above the base */
 
 enum chain_size { CHAIN_SMALL = 1, CHAIN_MEDIUM = 16, CHAIN_LARGE = 128 };

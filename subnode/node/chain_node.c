@@ -51,12 +51,44 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
     return rc;
 }
 
-/* ---- The subnode's key ---- */
+/* ---- Files in the volume ---- */
+
+/*
+ * Writes a file the way nothing can swap or half-write it: a fresh name (O_EXCL,
+ * O_NOFOLLOW: a link planted there is refused), mode 0600, fsync, rename over path, fsync
+ * of the folder.
+ */
+static int write_file_atomic(const char *path, const char *text, size_t len, struct cohort_error *err)
+{
+    char tmp[1300];
+    if (snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >= (int)sizeof tmp)
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "path %s is too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write %s", tmp);
+    bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        saved = ok ? errno : saved;
+        unlink(tmp);
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, saved, "cannot write %s", path);
+    }
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}
 
 /*
  * Loads the subnode's signing key from path, or makes one there on first start. The file
- * holds "0x", 64 hex digits and a newline, mode 0600; it is written to a fresh name with O_EXCL
- * and renamed into place, and read with O_NOFOLLOW, so a link planted at the path is refused.
+ * holds "0x", 64 hex digits and a newline; it is read with O_NOFOLLOW, so a link planted
+ * at the path is refused.
  */
 static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_error *err)
 {
@@ -73,21 +105,12 @@ static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_err
     }
     if (errno != ENOENT) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot read key %s", path);
     if (secp_key_generate(key, err) != 0) return cohort_error_wrap(err, "making the subnode key");
-    char tmp[1300];
-    if (snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >= (int)sizeof tmp)
-        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "key path %s is too long", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", tmp);
     char text[68];
     hex_encode(key, 32, text, sizeof text);
     text[66] = '\n';
-    bool ok = write(fd, text, 67) == 67 && fsync(fd) == 0;
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", path);
-    }
-    return 0;
+    int rc = write_file_atomic(path, text, 67, err);
+    explicit_bzero(text, sizeof text);
+    return rc;
 }
 
 /* ---- The genesis ---- */
@@ -253,6 +276,138 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
     return 0;
 }
 
+/* ---- Members and keys (docs/chain.md "Members and keys") ---- */
+
+bool cn_vouches(const struct chain_node *n, uint32_t member, const uint8_t address[20], const uint8_t *proof,
+                size_t proof_len)
+{
+    if (member >= n->config.nmembers || proof_len != 65) return false;
+    uint8_t digest[32], signer[20];
+    chain_subnode_cert_digest(&n->config, n->config.members[member].node_id, address, digest);
+    if (secp_recover_address(digest, proof, SECP_S_LOW, signer, NULL) < 0) return false;
+    return memcmp(signer, n->member_address[member], 20) == 0;
+}
+
+static int on_vouch(void *arg, uint32_t member, const uint8_t address[20], const uint8_t *proof, size_t proof_len)
+{
+    return cn_vouches(arg, member, address, proof, proof_len) ? 0 : -1;
+}
+
+/*
+ * The members' keys learned so far, kept in the volume (members.json) so a restart knows
+ * them before anyone connects: {"members": [{"index": 1, "address": "0x..", "proof":
+ * "0x.."}, ...]}. Each is checked again when read.
+ */
+static void learned_path(const struct chain_node *n, char *out, size_t size)
+{
+    snprintf(out, size, "%s/members.json", n->data_dir);
+}
+
+static void load_learned(struct chain_node *n, struct bft_members *members)
+{
+    char path[1200];
+    learned_path(n, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    char text[16384];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(root, "members"))
+    {
+        const cJSON *index = cJSON_GetObjectItemCaseSensitive(m, "index");
+        const char *address = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "address"));
+        const char *proof = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "proof"));
+        uint8_t a[20], p[65];
+        if (!cJSON_IsNumber(index) || address == NULL || proof == NULL || hex_decode_exact(address, a, 20, NULL) != 0 ||
+            hex_decode_exact(proof, p, 65, NULL) != 0)
+            continue;
+        uint32_t i = (uint32_t)index->valuedouble;
+        if (i == n->config.member_index || !cn_vouches(n, i, a, p, 65)) {
+            log_warn("a learned member key is refused", "path=%s member=%u", path, i);
+            continue;
+        }
+        memcpy(members->address[i], a, 20);
+        memcpy(n->learned[i].proof, p, 65);
+        n->learned[i].known = true;
+    }
+    cJSON_Delete(root);
+}
+
+static void on_learned(void *arg, uint32_t member, const uint8_t address[20], const uint8_t *proof, size_t proof_len)
+{
+    struct chain_node *n = arg;
+    if (member >= n->config.nmembers || proof_len != 65) return;
+    memcpy(n->learned[member].address, address, 20);
+    memcpy(n->learned[member].proof, proof, 65);
+    n->learned[member].known = true;
+    char hex[67];
+    hex_encode(address, 20, hex, sizeof hex);
+    log_info("member key learned", "chain=%s member=%u address=%s", n->config.name, member, hex);
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "members");
+    for (uint32_t i = 0; i < n->config.nmembers; i++) {
+        if (!n->learned[i].known) continue;
+        cJSON *m = cJSON_CreateObject();
+        char a[43], p[133];
+        hex_encode(n->learned[i].address, 20, a, sizeof a);
+        hex_encode(n->learned[i].proof, 65, p, sizeof p);
+        cJSON_AddNumberToObject(m, "index", i);
+        cJSON_AddStringToObject(m, "address", a);
+        cJSON_AddStringToObject(m, "proof", p);
+        cJSON_AddItemToArray(list, m);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    char path[1200];
+    learned_path(n, path, sizeof path);
+    struct cohort_error err = {0};
+    if (text == NULL || write_file_atomic(path, text, strlen(text), &err) != 0)
+        log_warn("learned member keys not kept", "path=%s error=\"%s\"", path, err.message);
+    free(text);
+}
+
+/*
+ * The subnode's key (subnode.key) and its node's word for it (subnode.cert: 65 bytes of
+ * hex, the node's signature over chain_subnode_cert_digest), both written into the volume
+ * by cohort-core. A chain of one member started without cohort-core (a test, by hand)
+ * makes its own key and needs no cert: nobody else must believe it.
+ */
+static int load_identity(struct chain_node *n, struct cohort_error *err)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/subnode.key", n->data_dir);
+    int rc = load_or_make_key(path, n->key, err);
+    if (rc == 0) rc = secp_address_from_secret(n->key, n->self_address, err);
+    if (rc != 0) return rc;
+    snprintf(path, sizeof path, "%s/subnode.cert", n->data_dir);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        char text[200] = "";
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len] = '\0';
+        char *nl = strchr(text, '\n');
+        if (nl) *nl = '\0';
+        if (hex_decode_exact(text, n->cert, 65, err) != 0)
+            return cohort_error_wrap(err, "%s is damaged: cohort-core writes it again when the subnode is recreated", path);
+        if (!cn_vouches(n, n->config.member_index, n->self_address, n->cert, 65))
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                    "%s does not vouch for this subnode's key with node %llu's key (the member's public "
+                                    "key in chain.json): the volume holds another node's files",
+                                    path, (unsigned long long)n->config.node_id);
+        n->has_cert = true;
+    } else if (n->config.nmembers > 1) {
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno,
+                                  "%s: the chain has %u members and this subnode has no word from its node for its key; "
+                                  "cohort-core writes it (with --keystore)",
+                                  path, n->config.nmembers);
+    }
+    return 0;
+}
+
 /* ---- Start and stop ---- */
 
 static int make_dir(const char *path, struct cohort_error *err)
@@ -273,6 +428,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     pthread_mutex_init(&n->lock, NULL);
     pthread_mutex_init(&n->pool_lock, NULL);
     n->min_base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
+    n->fault_tolerance = (n->config.nmembers - 1) / 3;
     n->payload_max_bytes = BFT_PAYLOAD_MAX;
     for (unsigned i = 0; i < n->config.nmembers; i++)
         address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
@@ -292,10 +448,9 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     if (rc == 0) rc = load_head(n, err);
     /* The pool. */
     if (rc == 0) rc = cn_pool_create(n, err);
-    /* The subnode's key, and the BFT node (its WAL replays through the executor). */
-    uint8_t key[32];
-    snprintf(path, sizeof path, "%s/subnode.key", n->data_dir);
-    if (rc == 0) rc = load_or_make_key(path, key, err);
+    /* The subnode's key and its node's word for it, and the BFT node (its WAL replays
+       through the executor). */
+    if (rc == 0) rc = load_identity(n, err);
     snprintf(path, sizeof path, "%s/bft", n->data_dir);
     if (rc == 0) rc = make_dir(path, err);
     if (rc == 0) {
@@ -304,17 +459,28 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         uint8_t h[32];
         keccak256(n->config.name, strlen(n->config.name), h);
         for (int i = 0; i < 8; i++) nc.core.instance = nc.core.instance << 8 | h[i];
-        /* Until the chain's members order its blocks together (the next step of the chain),
-           every member runs the chain's log alone. */
-        nc.core.members.count = 1;
-        secp_address_from_secret(key, nc.core.members.address[0], err);
-        nc.core.self = 0;
-        memcpy(nc.core.private_key, key, 32);
+        nc.core.members.count = n->config.nmembers;
+        nc.core.self = n->config.member_index;
+        memcpy(nc.core.members.address[nc.core.self], n->self_address, 20);
+        memcpy(nc.core.private_key, n->key, 32);
         nc.core.payload_max_bytes = (uint32_t)n->payload_max_bytes;
         nc.core.window_heights = BFT_WINDOW_MAX;
         nc.core.timeout_ms = 1000;
         nc.core.idle_delay_ms = 100;
-        snprintf(nc.endpoint[0], sizeof nc.endpoint[0], "%s:%u", o->bind_address, (unsigned)o->bft_port);
+        for (unsigned i = 0; i < n->config.nmembers; i++) {
+            const struct chain_member *m = &n->config.members[i];
+            unsigned port = m->base_port + m->first_slot * CHAIN_PORTS_PER_SLOT + 1;
+            if (i == nc.core.self) port = o->bft_port;
+            snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s:%u", i == nc.core.self ? o->bind_address : m->ip, port);
+        }
+        if (n->config.nmembers > 1) {
+            /* The others' keys: learned when they connect and their nodes vouch for them. */
+            nc.vouch = on_vouch;
+            nc.learned = on_learned;
+            memcpy(nc.proof, n->cert, 65);
+            nc.proof_len = 65;
+            load_learned(n, &nc.core.members);
+        }
         if (snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir) >= (int)sizeof nc.wal_path)
             rc = cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "data folder %s is too long", n->data_dir);
         nc.on_commit = cn_on_commit;
@@ -325,7 +491,6 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
     }
-    explicit_bzero(key, sizeof key);
     /* The RPC server. */
     if (rc == 0) rc = cn_rpc_start(n, o, err);
     if (rc != 0) {
@@ -350,6 +515,7 @@ void chain_node_stop(struct chain_node *n)
     state_free(n->exec_state);
     pthread_mutex_destroy(&n->lock);
     pthread_mutex_destroy(&n->pool_lock);
+    explicit_bzero(n->key, sizeof n->key);
     free(n);
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/keccak.h"
 #include "common/log.h"
+#include "common/secp.h"
 #include "subnode/node/batch.h"
 
 /* The extra data of every block: who made it. */
@@ -65,9 +66,59 @@ static void input_free(struct block_input *in)
 }
 
 /*
- * Reads the batches of a committed payload. A batch that does not decode is skipped (a
- * Byzantine proposer's garbage costs it its block, nothing else); a batch whose parent
- * block differs from ours means this member and the proposer have diverged: halt.
+ * Whether a decoded batch is what it says: its member exists, its node vouches for the key
+ * (in a chain of one member there is nobody else whose batches could be in the log), and
+ * the key signed the batch. Every member decides this from chain.json and the bytes alone.
+ */
+static bool batch_is_authentic(struct chain_node *n, const uint8_t *entry, size_t len, const struct batch_header *h)
+{
+    if (h->member >= n->config.nmembers) return false;
+    if (n->config.nmembers > 1 && !cn_vouches(n, h->member, h->member_address, h->cert, sizeof h->cert)) return false;
+    uint8_t digest[32], signer[20];
+    batch_signing_hash(entry, len - BATCH_SIGNATURE_BYTES, digest);
+    if (secp_recover_address(digest, entry + len - BATCH_SIGNATURE_BYTES, SECP_S_LOW, signer, NULL) < 0) return false;
+    return memcmp(signer, h->member_address, 20) == 0;
+}
+
+/*
+ * A batch names the head its member had executed. When our block of that number has
+ * another hash, that member and this one disagree: either may be wrong. Once f+1 members
+ * (so at least one honest one) name the same other hash for a block, this member is the one
+ * that diverged, and it halts; fewer are logged and counted (a Byzantine or broken member).
+ */
+static void check_parent(struct chain_node *n, const struct batch_header *h)
+{
+    if (h->parent_number > n->head_number) return;
+    uint8_t ours[32];
+    if (cn_block_hash(n, h->parent_number, ours) != 1 || memcmp(ours, h->parent_hash, 32) == 0) return;
+    struct disagreement *d = NULL, *oldest = &n->disagreements[0];
+    for (size_t i = 0; i < sizeof n->disagreements / sizeof n->disagreements[0]; i++) {
+        struct disagreement *x = &n->disagreements[i];
+        if (x->members != 0 && x->number == h->parent_number && memcmp(x->hash, h->parent_hash, 32) == 0) d = x;
+        if (x->number < oldest->number || x->members == 0) oldest = x;
+    }
+    if (d == NULL) {
+        d = oldest;
+        d->number = h->parent_number;
+        memcpy(d->hash, h->parent_hash, 32);
+        d->members = 0;
+    }
+    bool first = (n->members_disagreeing & (1ull << h->member)) == 0;
+    d->members |= 1ull << h->member;
+    n->members_disagreeing |= 1ull << h->member;
+    unsigned count = (unsigned)__builtin_popcountll(d->members);
+    if (first)
+        log_warn("a member names another hash for one of our blocks", "chain=%s member=%u block=%llu members_so_far=%u",
+                 n->config.name, h->member, (unsigned long long)h->parent_number, count);
+    if (count >= n->fault_tolerance + 1)
+        cn_halt(n, "diverged: %u members (more than the %u faults the chain tolerates) have another hash for block %llu "
+                   "than this member; its state is not the chain's: wipe its volume to fetch the chain again",
+                count, n->fault_tolerance, (unsigned long long)h->parent_number);
+}
+
+/*
+ * Reads the batches of a committed payload. A batch that does not decode or is not
+ * authentic is skipped (a Byzantine proposer's garbage costs it its block, nothing else).
  */
 static int read_batches(struct chain_node *n, const struct bft_commit *commit, struct block_input *in)
 {
@@ -79,20 +130,15 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
     while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &entry_len, &err)) ==
            1) {
         struct batch_header h;
-        if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &h, &err) != 0) {
+        if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &h, &err) != 0 || !batch_is_authentic(n, entry, entry_len, &h)) {
+            n->batches_refused++;
             log_warn("batch refused", "chain=%s index=%llu error=\"%s\"", n->config.name,
-                     (unsigned long long)commit->block.header.index, err.message);
+                     (unsigned long long)commit->block.header.index, err.message[0] ? err.message : "not authentic");
+            err.message[0] = '\0';
             continue;
         }
-        if (h.parent_number <= n->head_number) {
-            uint8_t ours[32];
-            if (cn_block_hash(n, h.parent_number, ours) == 1 && memcmp(ours, h.parent_hash, 32) != 0) {
-                cn_halt(n, "diverged: block %llu here has another hash than the proposer's (log index %llu); "
-                             "this member's state is not the chain's",
-                          (unsigned long long)h.parent_number, (unsigned long long)commit->block.header.index);
-                return -1;
-            }
-        }
+        check_parent(n, &h);
+        if (n->halted) return -1;
         in->batches++;
         if (h.timestamp_ms > in->timestamp_ms) in->timestamp_ms = h.timestamp_ms;
         size_t at = 0;

@@ -29,6 +29,17 @@ struct chain_node {
     char over_budget_path[1100];
     uint8_t member_address[CHAIN_CONFIG_MAX_MEMBERS][20]; /* each member node's address: the coinbase */
     u256 min_base_fee;                                     /* the base fee never falls below it */
+    uint8_t key[32];            /* the subnode's key: signs its batches and its BFT messages */
+    uint8_t self_address[20];   /* its address */
+    uint8_t cert[65];           /* its node's signature vouching for it (subnode.cert) */
+    bool has_cert;              /* false only in a chain of one member started without cohort-core */
+    uint32_t fault_tolerance;   /* f: (members - 1) / 3 */
+    /* The other members' keys learned so far (BFT thread; kept in members.json). */
+    struct {
+        bool known;
+        uint8_t address[20];
+        uint8_t proof[65];
+    } learned[CHAIN_CONFIG_MAX_MEMBERS];
     uint64_t payload_max_bytes;                            /* the BFT block's cap: a batch's */
 
     struct store *store;
@@ -49,6 +60,15 @@ struct chain_node {
     uint64_t transactions_dropped;   /* since start: in a batch but not executable */
     bool halted;
     char halt_reason[512];
+    /* Members whose batches named another hash for one of our blocks (executor, BFT thread):
+       f+1 of them and this member is the one that diverged. */
+    struct disagreement {
+        uint64_t number;
+        uint8_t hash[32];
+        uint64_t members; /* a bit each */
+    } disagreements[8];
+    uint64_t batches_refused;         /* since start: a bad signature or cert, a stranger */
+    uint64_t members_disagreeing;     /* a bit each: members seen naming another hash for a block */
 
     /* The pool and the batch in flight, under pool_lock. */
     pthread_mutex_t pool_lock;
@@ -88,6 +108,10 @@ void cn_halt(struct chain_node *n, const char *fmt, ...) __attribute__((format(p
 u256 cn_next_base_fee(const struct chain_node *n, const struct block_header *parent);
 
 /* ---- chain_node.c ---- */
+
+/* Whether proof (65 bytes) is member's node vouching that address is its subnode key. */
+bool cn_vouches(const struct chain_node *n, uint32_t member, const uint8_t address[20], const uint8_t *proof,
+                size_t proof_len);
 
 /* The hash of block `number` from the store: 1, 0 when absent, negative on failure. */
 int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);

@@ -17,6 +17,7 @@
 
 #include "common/bytes.h"
 #include "common/log.h"
+#include "common/secp.h"
 #include "subnode/chain/txpool.h"
 #include "subnode/node/batch.h"
 #include "subnode/rpc/rpc.h"
@@ -235,7 +236,7 @@ void cn_propose(struct chain_node *n)
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
-    size_t len = BATCH_HEADER_BYTES;
+    size_t len = BATCH_HEADER_BYTES + BATCH_SIGNATURE_BYTES;
     for (size_t i = 0; i < count; i++) len += 4 + picked[i]->raw_len;
     uint8_t *entry = malloc(len);
     if (entry == NULL) {
@@ -243,8 +244,13 @@ void cn_propose(struct chain_node *n)
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
-    struct batch_header h = {.timestamp_ms = (uint64_t)cn_wall_ms(), .parent_number = head, .count = (uint32_t)count};
+    struct batch_header h = {.timestamp_ms = (uint64_t)cn_wall_ms(),
+                             .parent_number = head,
+                             .member = (uint16_t)n->config.member_index,
+                             .count = (uint32_t)count};
     memcpy(h.parent_hash, head_hash, 32);
+    memcpy(h.member_address, n->self_address, 20);
+    memcpy(h.cert, n->cert, 65);
     batch_header_encode(&h, entry);
     size_t at = BATCH_HEADER_BYTES;
     for (size_t i = 0; i < count; i++) {
@@ -257,6 +263,13 @@ void cn_propose(struct chain_node *n)
     pthread_mutex_unlock(&n->pool_lock);
 
     struct cohort_error err = {0};
+    uint8_t digest[32];
+    batch_signing_hash(entry, at, digest);
+    if (secp_sign(n->key, digest, entry + at, &err) != 0) {
+        log_error("batch not signed", "error=\"%s\"", err.message);
+        free(entry);
+        return;
+    }
     log_debug("batch submitted", "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
     if (bft_node_submit(n->bft, entry, len, &err) != 0) {
         log_warn("batch not submitted", "transactions=%zu error=\"%s\"", count, err.message);

@@ -63,7 +63,7 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
             cJSON_AddNumberToObject(m, "node_id", (double)c->members[i].node_id);
             char endpoint[40];
             snprintf(endpoint, sizeof endpoint, "%s:%u", c->members[i].ip,
-                     (unsigned)(c->members[i].base_port + c->members[i].first_slot * 8));
+                     (unsigned)(c->members[i].base_port + c->members[i].first_slot * CHAIN_PORTS_PER_SLOT));
             cJSON_AddStringToObject(m, "endpoint", endpoint);
             cJSON_AddItemToArray(members, m);
         }

@@ -4,9 +4,13 @@
 //   node load.mjs send   --rpc URL --key 0x.. --out FILE --seconds N
 //   node load.mjs verify --rpc URL --out FILE
 //   node load.mjs fill   --rpc URL --key 0x..
+//   node load.mjs burst  --rpc URL --key 0x.. --count N
+//   node load.mjs nonce  --rpc URL --key 0x.. --want N
 //
 // fill: sends transactions of 100 KB of calldata, one at a time, until the node refuses
 // one; passes when the refusal says the chain's disk budget is (nearly) used.
+// burst: sends N transfers with consecutive nonces from the pending one, without waiting.
+// nonce: waits (up to 60 s) until the key's mined nonce is N; fails if it passes N.
 //
 // send: 16 transfers in flight from one key, for N seconds or until killed; each receipt
 // (hash, blockHash, blockNumber) is appended to FILE as a JSON line the moment it arrives.
@@ -87,7 +91,34 @@ async function fill() {
   throw new Error('500 transactions of 100 KB went in: the disk budget was not enforced');
 }
 
-const modes = { send, verify, fill };
+async function burst() {
+  const wallet = new ethers.Wallet(arg('key'), provider);
+  const fee = await provider.getFeeData();
+  const start = await provider.getTransactionCount(wallet.address, 'pending');
+  const count = Number(arg('count'));
+  const sent = [];
+  for (let i = 0; i < count; i++) {
+    sent.push(wallet.sendTransaction({ to: ethers.Wallet.createRandom().address, value: 1n, nonce: start + i,
+      gasLimit: 21000n, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas }));
+  }
+  await Promise.all(sent);
+  console.log(`load: ${count} transactions sent from nonce ${start}`);
+}
+
+async function nonce() {
+  const wallet = new ethers.Wallet(arg('key'));
+  const want = Number(arg('want'));
+  let got = -1;
+  for (let i = 0; i < 600; i++) {
+    got = await provider.getTransactionCount(wallet.address, 'latest');
+    if (got === want) return;
+    if (got > want) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`the nonce of ${wallet.address} is ${got}, want ${want}`);
+}
+
+const modes = { send, verify, fill, burst, nonce };
 modes[mode]().then(() => process.exit(0), (e) => {
   console.error(`load: FAILED: ${e.message}`);
   process.exit(1);

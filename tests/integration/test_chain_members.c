@@ -1,0 +1,259 @@
+/*
+ * test_chain_members.c - one chain on four members (four cohort-subnode processes, each
+ * with its own volume, as four nodes would run them), ordering its blocks with the BFT
+ * log: transactions sent to different members end in the same blocks on all four (same
+ * hashes); with one member killed the chain goes on; with two down it stops (and forks
+ * nothing); when they come back the chain resumes and they catch up to the same head.
+ *
+ * The test plays cohort-core: it makes each node's key (its public key in chain.json),
+ * each subnode's key, and the node's certificate for it (subnode.cert), in the volumes.
+ * Ports: 26200-26299 (member i: RPC 26200 + 16 i, BFT the port after).
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/chain_config.h"
+#include "common/hex.h"
+#include "common/secp.h"
+#include "testutil.h"
+
+#define N 4
+#define BASE_PORT 26200
+#define EVM_CHAIN_ID 4322
+static const char *const funded_keys[2] = {"0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+                                           "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"};
+
+static char dir[64];
+static pid_t pids[N];
+static uint8_t node_keys[N][32];
+
+static int rpc_port(int i) { return BASE_PORT + 16 * i; }
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Writes member i's volume: chain.json, subnode.key and the node's subnode.cert. */
+static void write_volume(int i)
+{
+    struct cohort_error err = {0};
+    struct chain_config c;
+    memset(&c, 0, sizeof c);
+    c.version = CHAIN_CONFIG_VERSION;
+    snprintf(c.name, sizeof c.name, "quad");
+    c.chain_id = 9;
+    c.evm_chain_id = EVM_CHAIN_ID;
+    c.slots = 1;
+    c.manager_chain_id = 31337;
+    c.nmembers = N;
+    for (int m = 0; m < N; m++) {
+        c.members[m].node_id = 101 + (uint64_t)m;
+        snprintf(c.members[m].ip, sizeof c.members[m].ip, "127.0.0.1");
+        c.members[m].base_port = (uint16_t)rpc_port(m);
+        c.members[m].first_slot = 0;
+        ck_assert_int_eq(secp_pubkey(node_keys[m], c.members[m].public_key, &err), 0);
+    }
+    c.node_id = c.members[i].node_id;
+    c.member_index = (unsigned)i;
+    c.genesis_gas_limit = 30000000;
+    c.nalloc = 2;
+    for (int k = 0; k < 2; k++) {
+        uint8_t key[32];
+        ck_assert_int_eq(hex_decode_exact(funded_keys[k], key, 32, &err), 0);
+        ck_assert_int_eq(secp_address_from_secret(key, c.alloc[k].address, &err), 0);
+        c.alloc[k].balance = u256_mul(u256_from_u64(1000000), u256_from_u64(1000000000000000000ull));
+    }
+    c.disk_bytes = 1ull << 30;
+    c.txpool_max_transactions = 10000;
+    c.txpool_max_bytes = 64u << 20;
+    char *json, path[128], vol[96];
+    ck_assert_msg(chain_config_encode(&c, &json, &err) == 0, "%s", err.message);
+    snprintf(vol, sizeof vol, "%s/m%d", dir, i);
+    ck_assert_int_eq(mkdir(vol, 0700), 0);
+    snprintf(path, sizeof path, "%s/chain.json", vol);
+    write_file(path, json);
+    free(json);
+    uint8_t subnode_key[32], address[20], digest[32], sig[65];
+    ck_assert_int_eq(secp_key_generate(subnode_key, &err), 0);
+    ck_assert_int_eq(secp_address_from_secret(subnode_key, address, &err), 0);
+    chain_subnode_cert_digest(&c, c.node_id, address, digest);
+    ck_assert_int_eq(secp_sign(node_keys[i], digest, sig, &err), 0);
+    char text[140];
+    hex_encode(subnode_key, 32, text, sizeof text);
+    strcat(text, "\n");
+    snprintf(path, sizeof path, "%s/subnode.key", vol);
+    write_file(path, text);
+    hex_encode(sig, 65, text, sizeof text);
+    strcat(text, "\n");
+    snprintf(path, sizeof path, "%s/subnode.cert", vol);
+    write_file(path, text);
+}
+
+static void start(int i)
+{
+    char config[128], log[128], port[16];
+    snprintf(config, sizeof config, "%s/m%d/chain.json", dir, i);
+    snprintf(log, sizeof log, "%s/m%d.log", dir, i);
+    snprintf(port, sizeof port, "%d", rpc_port(i));
+    pids[i] = fork();
+    ck_assert_int_ge(pids[i], 0);
+    if (pids[i] == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        char bin[1100];
+        snprintf(bin, sizeof bin, "%s/bin/cohort-subnode", getenv("COHORT_BUILD_DIR"));
+        execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", (char *)NULL);
+        _exit(127);
+    }
+    char body[8192];
+    for (int t = 0; t < 200; t++) {
+        if (testutil_http_get(rpc_port(i), "/healthz", body, sizeof body) == 200) return;
+        usleep(50 * 1000);
+    }
+    testutil_http_get(rpc_port(i), "/status", body, sizeof body);
+    ck_abort_msg("member %d did not become healthy: %s", i, body);
+}
+
+static void stop(int i, int sig)
+{
+    if (pids[i] <= 0) return;
+    kill(pids[i], sig);
+    int st;
+    waitpid(pids[i], &st, 0);
+    pids[i] = -1;
+}
+
+/* A member's height and head hash from its /status; false when it does not answer. */
+static bool head_of(int i, long *height, char hash[67])
+{
+    char body[8192];
+    if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) != 200) return false;
+    const char *h = strstr(body, "\"height\":"), *x = strstr(body, "\"head_hash\":\"");
+    if (h == NULL || x == NULL) return false;
+    *height = strtol(h + 9, NULL, 10);
+    snprintf(hash, 67, "%.66s", x + 13);
+    return true;
+}
+
+/* Waits until the members in mask agree on one head of at least min_height; bounded. */
+static long converge(unsigned mask, long min_height, int timeout_ms)
+{
+    long h0 = -1;
+    for (int t = 0; t < timeout_ms / 100; t++) {
+        bool same = true;
+        char first[67] = "";
+        for (int i = 0; i < N && same; i++) {
+            if (!(mask & (1u << i))) continue;
+            long h;
+            char hash[67];
+            if (!head_of(i, &h, hash) || h < min_height) {
+                same = false;
+                break;
+            }
+            if (first[0] == '\0') {
+                snprintf(first, sizeof first, "%s", hash);
+                h0 = h;
+            } else if (strcmp(first, hash) != 0 || h != h0) {
+                same = false;
+            }
+        }
+        if (same) return h0;
+        usleep(100 * 1000);
+    }
+    for (int i = 0; i < N; i++) {
+        long h = -1;
+        char hash[67] = "";
+        if (mask & (1u << i)) head_of(i, &h, hash);
+        fprintf(stderr, "member %d: height %ld hash %s\n", i, h, hash);
+    }
+    ck_abort_msg("members %#x did not agree on a head of at least %ld within %d ms (logs in %s)", mask, min_height,
+                 timeout_ms, dir);
+    return -1;
+}
+
+/* Sends count transfers from funded key k to member i, without waiting for receipts. */
+static void burst(int i, int k, int count)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && node tests/integration/chain/load.mjs burst --rpc http://127.0.0.1:%d --key %s --count %d",
+             testutil_source_dir(), rpc_port(i), funded_keys[k], count);
+    ck_assert_msg(system(cmd) == 0, "sending %d transactions to member %d failed", count, i);
+}
+
+static void setup(void)
+{
+    struct cohort_error err = {0};
+    ck_assert_int_eq(secp_init(&err), 0);
+    snprintf(dir, sizeof dir, "/tmp/cohort-test-members-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    for (int i = 0; i < N; i++) ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
+    for (int i = 0; i < N; i++) write_volume(i);
+    for (int i = 0; i < N; i++) pids[i] = -1;
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < N; i++) stop(i, SIGTERM);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+START_TEST(four_members_make_one_chain_and_survive_what_they_should)
+{
+    for (int i = 0; i < N; i++) start(i);
+    /* Transactions through two different members end in the same blocks everywhere. */
+    burst(0, 0, 40);
+    burst(2, 1, 40);
+    long height = converge(0xf, 1, 60000);
+    char hash[67];
+    long h;
+    /* Every transaction made it: each sender's nonce is 40 on every member. */
+    for (int i = 0; i < N; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && node tests/integration/chain/load.mjs nonce --rpc http://127.0.0.1:%d --key %s --want 40",
+                 testutil_source_dir(), rpc_port(i), funded_keys[i % 2]);
+        ck_assert_msg(system(cmd) == 0, "member %d does not show 40 transactions of sender %d", i, i % 2);
+    }
+    /* One member killed: the chain goes on with the other three. */
+    stop(3, SIGKILL);
+    burst(1, 0, 10);
+    height = converge(0x7, height + 1, 60000);
+    /* Two down: no quorum, no block, no fork. */
+    stop(2, SIGKILL);
+    burst(0, 1, 5);
+    sleep(3);
+    ck_assert(head_of(0, &h, hash));
+    ck_assert_int_eq(h, height);
+    ck_assert(head_of(1, &h, hash));
+    ck_assert_int_eq(h, height);
+    /* Both back: blocks resume, the waiting transactions go in, all four agree. */
+    start(2);
+    start(3);
+    converge(0xf, height + 1, 90000);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("chain_members");
+    TCase *tc = tcase_create("four");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 400);
+    tcase_add_test(tc, four_members_make_one_chain_and_survive_what_they_should);
+    suite_add_tcase(s, tc);
+    return testutil_run_suite(s, true);
+}
