@@ -472,8 +472,10 @@ static int collect_access(struct exec *e, struct access_set *s)
         s->entries[kept++] = s->entries[i];
     }
     s->count = kept;
-    qsort(s->entries, s->count, sizeof *s->entries, address_order);
-    for (size_t i = 0; i < s->count; i++) qsort(s->entries[i].keys, s->entries[i].count, sizeof(u256), key_order);
+    /* qsort's array may not be NULL even when empty (UBSan holds it to that). */
+    if (s->count > 1) qsort(s->entries, s->count, sizeof *s->entries, address_order);
+    for (size_t i = 0; i < s->count; i++)
+        if (s->entries[i].count > 1) qsort(s->entries[i].keys, s->entries[i].count, sizeof(u256), key_order);
     return 0;
 }
 
