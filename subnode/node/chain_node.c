@@ -55,7 +55,7 @@ int node_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
 
 /*
  * Loads the subnode's signing key from path, or makes one there on first start. The file
- * holds 64 hex digits and a newline, mode 0600; it is written to a fresh name with O_EXCL
+ * holds "0x", 64 hex digits and a newline, mode 0600; it is written to a fresh name with O_EXCL
  * and renamed into place, and read with O_NOFOLLOW, so a link planted at the path is refused.
  */
 static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_error *err)
@@ -65,8 +65,8 @@ static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_err
         char text[80];
         ssize_t got = read(fd, text, sizeof text - 1);
         close(fd);
-        if (got < 64) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "key %s is damaged (%zd bytes)", path, got);
-        text[64] = '\0';
+        if (got < 66) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "key %s is damaged (%zd bytes)", path, got);
+        text[66] = '\0';
         if (hex_decode_exact(text, key, 32, err) != 0 || secp_private_key_check(key, err) != 0)
             return cohort_error_wrap(err, "key %s is damaged: move it away to make a new one", path);
         return 0;
@@ -77,10 +77,10 @@ static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_err
     snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid());
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", tmp);
-    char text[66];
+    char text[68];
     hex_encode(key, 32, text, sizeof text);
-    text[64] = '\n';
-    bool ok = write(fd, text, 65) == 65 && fsync(fd) == 0;
+    text[66] = '\n';
+    bool ok = write(fd, text, 67) == 67 && fsync(fd) == 0;
     close(fd);
     if (!ok || rename(tmp, path) != 0) {
         unlink(tmp);
@@ -157,8 +157,8 @@ static int open_chain(struct chain_node *n, struct cohort_error *err)
         if (rc == 0) rc = store_write_commit(t, err);
         else store_write_abort(t);
         if (rc == 0) {
-            char hex[67] = "0x";
-            hex_encode(hash, 32, hex + 2, sizeof hex - 2);
+            char hex[67];
+            hex_encode(hash, 32, hex, sizeof hex);
             log_info("genesis written", "chain=%s hash=%s accounts=%u", n->config.name, hex, n->config.nalloc);
         }
     } else if (rc == 0) {
@@ -331,8 +331,8 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         chain_node_stop(n);
         return rc;
     }
-    char hex[67] = "0x";
-    hex_encode(n->head_hash, 32, hex + 2, sizeof hex - 2);
+    char hex[67];
+    hex_encode(n->head_hash, 32, hex, sizeof hex);
     log_info("chain running", "chain=%s evm_chain_id=%llu head=%llu hash=%s", n->config.name,
              (unsigned long long)n->config.evm_chain_id, (unsigned long long)n->head_number, hex);
     *out = n;
@@ -368,8 +368,8 @@ char *chain_node_status_json(struct chain_node *n)
     pthread_mutex_lock(&n->lock);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "height", (double)n->head_number);
-    char hex[67] = "0x";
-    hex_encode(n->head_hash, 32, hex + 2, sizeof hex - 2);
+    char hex[67];
+    hex_encode(n->head_hash, 32, hex, sizeof hex);
     cJSON_AddStringToObject(o, "head_hash", hex);
     cJSON_AddNumberToObject(o, "last_block_timestamp_ms",
                             n->last_block_wall_ms ? (double)n->last_block_wall_ms : (double)n->head_header.timestamp * 1000);

@@ -1,5 +1,5 @@
-/* config_service.c - the config store service (see config_service.h). */
-#include "config_service.h"
+/* service.c - the config store service (config.h, part 3). */
+#include "config/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,7 +17,6 @@
 #include "common/keccak.h"
 #include "common/log.h"
 #include "common/secp.h"
-#include "config_store.h"
 
 #define DOMAIN "core"
 #define WAITERS_MAX 1024
@@ -154,7 +153,7 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
 }
 
 /* The BFT node's seal callback, on its thread: the requests of this member's clients queued
-   together become one batch under this member's signature (config_store.h "Batch layout"). */
+   together become one batch under this member's signature (config.h "Batch layout"). */
 static int on_seal(void *arg, const uint8_t *const *entries, const size_t *lens, size_t count, uint8_t **out,
                    size_t *out_len)
 {
@@ -760,6 +759,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "peers_connected", s.peers_connected);
     cJSON_AddNumberToObject(o, "messages_refused", (double)s.core.messages_refused);
     cJSON_AddNumberToObject(o, "equivocations_seen", (double)s.core.equivocations_seen);
+    cJSON_AddBoolToObject(o, "stalled", s.core.stalled); /* no progress while peers are there: docs/bft.md "Stalls" */
+    cJSON_AddNumberToObject(o, "waiting_ms", (double)s.core.waiting_ms);
     cJSON_AddNumberToObject(o, "frames_sent", (double)s.frames_sent);
     cJSON_AddNumberToObject(o, "frames_received", (double)s.frames_received);
     cJSON_AddNumberToObject(o, "frames_dropped", (double)s.frames_dropped);
