@@ -440,6 +440,17 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status);
 
 /*
+ * Teaches the core the address of member `member`, whose address in config.members was all
+ * zeros (not known when the core was made: a chain's subnodes make their own keys, and a
+ * member learns each one when its node vouches for it, docs/chain.md "Members and keys").
+ * Until then nothing signed by that member counts. Returns 0 (also when the same address
+ * is already known), or BFT_E_INVALID when the member is self, out of range, or already
+ * has another address.
+ */
+int bft_core_learn_member(struct bft_core *core, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
+                          struct cohort_error *err);
+
+/*
  * Writes a one-line picture of the core's window into out (cap bytes, caller-owned, always
  * terminated), for logs and the simulator's failure reports: the current height, the base,
  * the committed tip, then each held height as "h:" with its certificates (N notarized, X

@@ -34,6 +34,7 @@ enum {
 
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
+#define CATCH_UP_TIMEOUTS 6   /* timeouts a member asks for sync after a restart or a link that came back */
 #define RECORDS_BYTES (192u * 1024u)
 #define RECORDS_VOTE_ROOM (16u * 1024u) /* records kept for VOTE records when a CERT record is added */
 #define FORWARD_NONE (-2)
@@ -116,6 +117,7 @@ struct bft_core {
     bool timer_armed;          /* the height timer runs for cur (a quiet member has none: see wanted) */
     uint32_t timer_delay_ms;   /* the delay it was armed with: stall detection counts it when it fires */
     uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
+    uint32_t catch_up_left;    /* timeouts left to ask for sync (catching up: see wanted) */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
     uint32_t unreachable;      /* members the driver reports unreachable (BFT_EVENT_PEER), a bit each */
@@ -406,13 +408,15 @@ static struct bft_action *push_action(struct bft_core *core, enum bft_action_typ
 /*
  * Encodes and signs msg into the arena once and emits it to every member in the bit mask
  * `to` (never to self): one BROADCAST when that is every other member, else one SEND per
- * member. Does nothing for an empty mask.
+ * member. Does nothing for an empty mask, except in a log of one member, where there is
+ * nobody to send to but the message is still signed (its signature is the member's own
+ * vote in the certificates). Returns true when the message was signed into the arena.
  */
-static void send_message_to(struct bft_core *core, uint32_t to, struct bft_message *msg)
+static bool send_message_to(struct bft_core *core, uint32_t to, struct bft_message *msg)
 {
     uint32_t others = (core->n >= 32 ? UINT32_MAX : (1u << core->n) - 1) & ~(1u << core->config.self);
     to &= others;
-    if (to == 0) return;
+    if (to == 0 && core->n > 1) return false;
     msg->instance = core->config.instance;
     msg->sender = (uint16_t)core->config.self;
     size_t len = 0;
@@ -420,25 +424,26 @@ static void send_message_to(struct bft_core *core, uint32_t to, struct bft_messa
     if (bft_message_encode(msg, core->config.private_key, core->scheme, core->arena + core->arena_len,
                            core->arena_cap - core->arena_len, &len, &err) < 0) {
         core->status.sends_dropped++; /* the arena is full this step; a timeout re-sends */
-        return;
+        return false;
     }
     const uint8_t *bytes = core->arena + core->arena_len;
     core->arena_len += len;
     for (uint32_t peer = 0; peer < core->n; peer++) {
         if (!(to & (1u << peer))) continue;
         struct bft_action *a = push_action(core, to == others ? BFT_ACTION_BROADCAST : BFT_ACTION_SEND);
-        if (a == NULL) return;
+        if (a == NULL) return false;
         a->peer = peer;
         a->bytes = bytes;
         a->len = len;
-        if (to == others) return;
+        if (to == others) return true;
     }
+    return true;
 }
 
 /* Encodes and signs msg into the arena and emits it to peer, or to all when peer < 0. */
-static void send_message(struct bft_core *core, int peer, struct bft_message *msg)
+static bool send_message(struct bft_core *core, int peer, struct bft_message *msg)
 {
-    send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
+    return send_message_to(core, peer < 0 ? UINT32_MAX : 1u << peer, msg);
 }
 
 /* The VOTE record of this member's statements at slot s (layout in docs/bft.md "Storage"). */
@@ -586,7 +591,21 @@ static bool unsettled(struct bft_core *core)
  */
 static bool wanted(struct bft_core *core)
 {
-    return core->config.idle_delay_ms == 0 || busy(core) || unsettled(core);
+    return core->config.idle_delay_ms == 0 || busy(core) || unsettled(core) || core->catch_up_left > 0;
+}
+
+/*
+ * Catching up: after a restart, a jump, a block synced, or a link that came back, the
+ * member may be behind members that rest and send nothing by themselves. Its first sync
+ * request can be lost too (a peer's link to it not back yet: its frames are dropped). So
+ * for a few timeouts it keeps asking, one peer after the other, without nullifying anything
+ * (test_bft_node's restarted member, behind every peer's log, got no snapshot offer
+ * otherwise). A block synced starts the count again; a block finalized with the others
+ * ends it.
+ */
+static void catch_up(struct bft_core *core)
+{
+    core->catch_up_left = CATCH_UP_TIMEOUTS;
 }
 
 static void set_idle_timer(struct bft_core *core, uint64_t height)
@@ -807,9 +826,8 @@ static void cast_vote(struct bft_core *core, struct slot *s, uint8_t kind, const
     core->out.vote.height = s->height;
     memset(core->out.vote.hash, 0, BFT_HASH_BYTES);
     if (hash != NULL) memcpy(core->out.vote.hash, hash, BFT_HASH_BYTES);
-    size_t before = core->arena_len, before_actions = core->action_count;
-    send_message(core, peer, &core->out);
-    if (core->action_count == before_actions) return; /* dropped: the next timeout re-sends */
+    size_t before = core->arena_len;
+    if (!send_message(core, peer, &core->out)) return; /* dropped: the next timeout re-sends */
     /* The signature ends the message just written; our own vote counts like any other. */
     const uint8_t *sig = core->arena + core->arena_len - BFT_SIGNATURE_BYTES;
     assert(core->arena_len > before);
@@ -1127,6 +1145,7 @@ static void try_commit(struct bft_core *core)
             pending_drop(core, c->block.payload, c->block.payload_len);
         }
         set_committed(core, fs->header.index, f, fs->block_hash);
+        core->catch_up_left = 0; /* committing with the others: caught up */
         if (core->cur <= f) {
             core->cur = f + 1;
             enter_height(core); /* touches only height f + 1 */
@@ -1311,6 +1330,7 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
     struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
     a->commit = out;
     set_committed(core, h->index, h->height, c->hash);
+    catch_up(core); /* synced a block: there may be more */
     if (core->cur <= h->height) {
         core->cur = h->height + 1;
         enter_height(core);
@@ -1326,7 +1346,7 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
  */
 static void note_wait(struct bft_core *core, uint32_t fired_ms)
 {
-    if (!wanted(core)) {
+    if (core->config.idle_delay_ms > 0 && !busy(core) && !unsettled(core)) { /* nothing outstanding */
         core->status.waiting_ms = 0;
         core->status.stalled = false;
         return;
@@ -1349,7 +1369,8 @@ static void on_timer(struct bft_core *core, uint64_t height)
     assert(s != NULL);
     /* Resting with only a tail to settle: the first timeout re-sends and asks (below); a
        height is nullified only when that did not settle it, or when someone is busy. */
-    bool nullify = core->config.idle_delay_ms == 0 || busy(core) || core->timeouts_at_cur > 0;
+    bool nullify = core->config.idle_delay_ms == 0 || busy(core) || (unsettled(core) && core->timeouts_at_cur > 0);
+    if (core->catch_up_left > 0) core->catch_up_left--;
     if (nullify && !(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
         s->own_flags |= OWN_NULLIFIED;
         persist_own(core, s);
@@ -1734,6 +1755,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (core->started) return cohort_error_set(err, BFT_E_INVALID, "bft", "core: START twice");
         core->started = true;
         core->cur = (core->base > core->committed_height ? core->base : core->committed_height) + 1;
+        catch_up(core);
         enter_height(core);
         send_sync_request(core, -1); /* after a restart, learn where the others are */
         break;
@@ -1756,6 +1778,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
             core->cur = event->height + 1;
             enter_height(core);
         }
+        catch_up(core);
         send_sync_request(core, -1); /* and fetch the blocks after it */
         break;
     case BFT_EVENT_PEER: {
@@ -1764,6 +1787,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
                                     (unsigned long long)event->index);
         uint32_t bit = 1u << event->index, before = core->unreachable;
         core->unreachable = event->reachable ? before & ~bit : before | bit;
+        if (event->reachable && (before & bit)) catch_up(core); /* back: it may know more, or need to */
         /* cur's leader just went: shorten the wait for its proposal now. */
         if (core->started && core->unreachable != before && leader_of(core, core->cur) == event->index &&
             !event->reachable) {
@@ -1872,6 +1896,21 @@ void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HAS
     be_put(out, index, 8);
     be_put(out + 8, height, 8);
     memcpy(out + 16, hash, BFT_HASH_BYTES);
+}
+
+int bft_core_learn_member(struct bft_core *core, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
+                          struct cohort_error *err)
+{
+    static const uint8_t zero[BFT_ADDRESS_BYTES];
+    if (member >= core->n || member == core->config.self)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: cannot learn member %u (self %u of %u)", member,
+                                core->config.self, core->n);
+    uint8_t *known = core->config.members.address[member];
+    if (memcmp(known, address, BFT_ADDRESS_BYTES) == 0) return 0;
+    if (memcmp(known, zero, BFT_ADDRESS_BYTES) != 0)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "core: member %u already has another address", member);
+    memcpy(known, address, BFT_ADDRESS_BYTES);
+    return 0;
 }
 
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)

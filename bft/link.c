@@ -6,6 +6,7 @@
  *   frame:  length u32 BE (1..BFT_MESSAGE_MAX) | length bytes
  *   HELLO:  "CBH1" | instance u64 | from u16 | to u16 | nonce 32              (48 bytes)
  *   AUTH:   "CBA1" | signature 65 over bft_auth_digest(instance, from, to, their nonce)
+ *   IDENT:  "CBI1" | address 20 | proof length u16 | proof       (26..26+BFT_PROOF_MAX bytes)
  */
 #include "bft/node.h"
 
@@ -23,6 +24,35 @@ _Static_assert(BFT_AUTH_BYTES == 4 + BFT_SIGNATURE_BYTES, "AUTH layout");
 _Static_assert(BFT_MESSAGE_MAX <= UINT32_MAX, "a frame length fits its u32 prefix");
 
 static const uint8_t hello_magic[4] = {'C', 'B', 'H', '1'};
+static const uint8_t ident_magic[4] = {'C', 'B', 'I', '1'};
+
+size_t bft_ident_encode(const uint8_t address[BFT_ADDRESS_BYTES], const uint8_t *proof, size_t proof_len,
+                        uint8_t out[BFT_IDENT_MAX_BYTES])
+{
+    assert(proof_len <= BFT_PROOF_MAX);
+    memcpy(out, ident_magic, 4);
+    memcpy(out + 4, address, BFT_ADDRESS_BYTES);
+    be_put(out + 24, proof_len, 2);
+    if (proof_len) memcpy(out + BFT_IDENT_MIN_BYTES, proof, proof_len);
+    return BFT_IDENT_MIN_BYTES + proof_len;
+}
+
+int bft_ident_decode(const uint8_t *bytes, size_t len, uint8_t address[BFT_ADDRESS_BYTES], const uint8_t **proof,
+                     size_t *proof_len, struct cohort_error *err)
+{
+    if (len < BFT_IDENT_MIN_BYTES || len > BFT_IDENT_MAX_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: IDENT of %zu bytes (%d..%d)", len,
+                                BFT_IDENT_MIN_BYTES, BFT_IDENT_MAX_BYTES);
+    if (memcmp(bytes, ident_magic, 4) != 0) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: IDENT magic");
+    size_t n = (size_t)be_get(bytes + 24, 2);
+    if (n != len - BFT_IDENT_MIN_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: IDENT proof of %zu bytes in a frame with %zu", n,
+                                len - BFT_IDENT_MIN_BYTES);
+    memcpy(address, bytes + 4, BFT_ADDRESS_BYTES);
+    *proof = bytes + BFT_IDENT_MIN_BYTES;
+    *proof_len = n;
+    return 0;
+}
 
 int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error *err)
 {

@@ -79,6 +79,24 @@ typedef int (*bft_seal_fn)(void *arg, const uint8_t *const *entries, const size_
                            size_t *out_len);
 #define BFT_SEAL_MAX 1024
 
+/*
+ * Identities (optional). When members' addresses are not all known in advance (a chain's
+ * subnodes each make their own key, and their nodes vouch for them: docs/chain.md "Members
+ * and keys"), each side of a link follows its HELLO with an IDENT frame: the member's
+ * address and a proof (at most BFT_PROOF_MAX bytes, the application's format) that the
+ * member's node vouches for it. bft_vouch_fn checks a proof: 0 when it shows that address
+ * speaks for member, negative otherwise (the link is refused). A member whose address in
+ * config.core.members is all zeros takes the vouched one from then on, and bft_learned_fn
+ * tells the application (on the node's thread), which may keep it for its next start; a
+ * member whose address is known must present the same one. Without vouch no IDENT is sent
+ * or expected (cohort-core's config store, whose members are known).
+ */
+#define BFT_PROOF_MAX 128
+typedef int (*bft_vouch_fn)(void *arg, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
+                            const uint8_t *proof, size_t proof_len);
+typedef void (*bft_learned_fn)(void *arg, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
+                               const uint8_t *proof, size_t proof_len);
+
 struct bft_node_config {
     struct bft_config core;                      /* instance, members, self, key, sizes, timeout */
     char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX]; /* each member's "ip:port" (IPv4) */
@@ -99,6 +117,10 @@ struct bft_node_config {
                                      writes, so the WAL's tail (what is appended meanwhile) grows */
     bool equivocate; /* Byzantine tests only: as leader, send a different block to half the
                         members (cohort-core sets it only in its test build) */
+    bft_vouch_fn vouch;                  /* NULL: every member's address is given, no IDENT */
+    bft_learned_fn learned;              /* optional, with vouch */
+    uint8_t proof[BFT_PROOF_MAX];        /* this member's proof, sent in its IDENT */
+    uint32_t proof_len;
 };
 
 struct bft_node_status {
@@ -174,6 +196,19 @@ int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct
 
 #define BFT_HELLO_BYTES 48 /* magic "CBH1" 4 | instance u64 | from u16 | to u16 | nonce 32 */
 #define BFT_AUTH_BYTES 69  /* magic "CBA1" 4 | signature 65 */
+#define BFT_IDENT_MIN_BYTES 26 /* magic "CBI1" 4 | address 20 | proof length u16 | proof */
+#define BFT_IDENT_MAX_BYTES (BFT_IDENT_MIN_BYTES + BFT_PROOF_MAX)
+
+/* Writes an IDENT frame body (without the length prefix) into out; returns its length. */
+size_t bft_ident_encode(const uint8_t address[BFT_ADDRESS_BYTES], const uint8_t *proof, size_t proof_len,
+                        uint8_t out[BFT_IDENT_MAX_BYTES]);
+
+/*
+ * Decodes an IDENT strictly (magic, a proof length within the frame and BFT_PROOF_MAX, no
+ * trailing bytes). *proof points into bytes. Returns 0 or BFT_E_INVALID naming the field.
+ */
+int bft_ident_decode(const uint8_t *bytes, size_t len, uint8_t address[BFT_ADDRESS_BYTES], const uint8_t **proof,
+                     size_t *proof_len, struct cohort_error *err);
 
 /*
  * Checks a frame's u32 length prefix: returns 0 and sets *len, or BFT_E_RANGE if it is

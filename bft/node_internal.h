@@ -67,6 +67,7 @@ struct frame {
 enum link_state {
     LINK_CONNECTING, /* outgoing: uv_tcp_connect in progress */
     LINK_HELLO,      /* waiting for the other side's HELLO */
+    LINK_IDENT,      /* identities in use (config.vouch): waiting for the IDENT after the HELLO */
     LINK_AUTH,       /* our AUTH is sent; waiting for theirs */
     LINK_OPEN,       /* authenticated: carries frames */
     LINK_CLOSING,    /* uv_close called; freed when both handles have closed */

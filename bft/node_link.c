@@ -35,11 +35,16 @@ struct write_req {
     uv_buf_t bufs[WRITE_BUFS_MAX];
 };
 
-/* A handshake write (HELLO and/or AUTH), owning its bytes. */
+/* A handshake write (HELLO, IDENT and/or AUTH), owning its bytes. */
 struct handshake_write {
     uv_write_t req;
-    uint8_t bytes[2 * PREFIX_BYTES + BFT_HELLO_BYTES + BFT_AUTH_BYTES];
+    uint8_t bytes[3 * PREFIX_BYTES + BFT_HELLO_BYTES + BFT_IDENT_MAX_BYTES + BFT_AUTH_BYTES];
 };
+
+/* The longest frame a link takes before it is open. */
+#define HANDSHAKE_FRAME_MAX                                                                                        \
+    (BFT_IDENT_MAX_BYTES > BFT_AUTH_BYTES ? (BFT_IDENT_MAX_BYTES > BFT_HELLO_BYTES ? BFT_IDENT_MAX_BYTES : BFT_HELLO_BYTES) \
+                                          : BFT_AUTH_BYTES)
 
 /* ---- Links: lifetime ---- */
 
@@ -146,7 +151,10 @@ static void handshake_written(uv_write_t *req, int status)
     if (status < 0) node_link_close(link, false, "handshake write failed");
 }
 
-/* Sends HELLO and/or AUTH, each framed, in one write. AUTH needs the other side's nonce. */
+/*
+ * Sends HELLO (followed by this member's IDENT when identities are in use) and/or AUTH,
+ * each framed, in one write. AUTH needs the other side's nonce.
+ */
 static int send_handshake(struct link *link, bool with_hello, bool with_auth)
 {
     struct bft_node *node = link->node;
@@ -158,6 +166,12 @@ static int send_handshake(struct link *link, bool with_hello, bool with_auth)
         bft_hello_encode(node->config.core.instance, (uint16_t)node->self, (uint16_t)link->peer, link->nonce,
                          p + PREFIX_BYTES);
         p += PREFIX_BYTES + BFT_HELLO_BYTES;
+        if (node->config.vouch != NULL) {
+            size_t n = bft_ident_encode(node->config.core.members.address[node->self], node->config.proof,
+                                        node->config.proof_len, p + PREFIX_BYTES);
+            be_put(p, n, 4);
+            p += PREFIX_BYTES + n;
+        }
     }
     if (with_auth) {
         /* We hold their nonce: AUTH = "CBA1" || our signature over it, bound to (from, to). */
@@ -335,6 +349,17 @@ static void open_link(struct link *link)
     }
 }
 
+/* After the other side's HELLO (and IDENT): the acceptor answers with its HELLO and AUTH, the dialler with its AUTH. */
+static void answer_hello(struct link *link)
+{
+    /* The dialler sent its HELLO on connect; the acceptor answers with both. */
+    if (send_handshake(link, !link->outgoing, true) < 0) {
+        node_link_close(link, false, "cannot send the handshake");
+        return;
+    }
+    link->state = LINK_AUTH;
+}
+
 /* One whole frame from link: a handshake step or, once open, a message for the core. */
 static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
 {
@@ -353,12 +378,39 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
             return;
         }
         link->peer = from;
-        /* The dialler sent its HELLO on connect; the acceptor answers with both. */
-        if (send_handshake(link, !link->outgoing, true) < 0) {
-            node_link_close(link, false, "cannot send the handshake");
+        if (node->config.vouch != NULL) {
+            link->state = LINK_IDENT; /* the IDENT follows the HELLO in the same write */
             return;
         }
-        link->state = LINK_AUTH;
+        answer_hello(link);
+        return;
+    }
+    case LINK_IDENT: {
+        uint8_t address[BFT_ADDRESS_BYTES];
+        const uint8_t *proof;
+        size_t proof_len;
+        if (bft_ident_decode(bytes, len, address, &proof, &proof_len, &err) < 0) {
+            node_link_close(link, true, err.message);
+            return;
+        }
+        if (node->config.vouch(node->config.arg, link->peer, address, proof, proof_len) < 0) {
+            node_link_close(link, true, "IDENT: the member's node does not vouch for that key");
+            return;
+        }
+        static const uint8_t zero[BFT_ADDRESS_BYTES];
+        uint8_t *known = node->config.core.members.address[link->peer];
+        if (memcmp(known, zero, BFT_ADDRESS_BYTES) == 0) {
+            if (bft_core_learn_member(node->core, link->peer, address, &err) < 0) {
+                node_link_close(link, true, err.message);
+                return;
+            }
+            memcpy(known, address, BFT_ADDRESS_BYTES);
+            if (node->config.learned) node->config.learned(node->config.arg, link->peer, address, proof, proof_len);
+        } else if (memcmp(known, address, BFT_ADDRESS_BYTES) != 0) {
+            node_link_close(link, true, "IDENT: another key than the one this member is known by");
+            return;
+        }
+        answer_hello(link);
         return;
     }
     case LINK_AUTH: {
@@ -432,8 +484,8 @@ static void consume(struct link *link, const uint8_t *data, size_t n)
                 node_link_close(link, true, err.message);
                 return;
             }
-            if (link->state != LINK_OPEN && len > BFT_AUTH_BYTES) {
-                node_link_close(link, true, "a handshake frame longer than AUTH");
+            if (link->state != LINK_OPEN && len > HANDSHAKE_FRAME_MAX) {
+                node_link_close(link, true, "a handshake frame longer than any handshake step");
                 return;
             }
             if (n >= len) { /* the whole frame is in this read: no copy */

@@ -7,14 +7,19 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "manager-client/manager_client.h"
 
 #define DOMAIN "core"
 #define CONFIG_FILE "chain.json"
+/* The subnode runs as nobody (the image's USER): it owns its volume, where it keeps its state. */
+#define SUBNODE_UID 65534
+#define SUBNODE_USER "65534:65534"
 #define OVER_BUDGET_FILE "over-budget" /* present in /data: the subnode stops taking transactions */
 
 void provision_container_name(const struct provisioner *p, const char *chain, char *out, size_t size)
@@ -123,7 +128,13 @@ static int do_write_config(struct provisioner *p, struct docker_client *docker, 
     snprintf(path, sizeof path, "%s/%s", mountpoint, CONFIG_FILE);
     rc = mc_write_file_atomic(path, json, strlen(json), 0644, err);
     free(json);
-    return rc;
+    if (rc < 0) return rc;
+    /* The subnode writes its chain's state, WAL and key into the volume. */
+    if (chown(mountpoint, SUBNODE_UID, SUBNODE_UID) != 0)
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno,
+                                  "chain %s: cannot give volume %s to the subnode's user %d (cohort-core runs as root)",
+                                  a->config.name, mountpoint, SUBNODE_UID);
+    return 0;
 }
 
 static int do_create_container(struct provisioner *p, struct docker_client *docker, const struct assignment *a,
@@ -148,7 +159,7 @@ static int do_create_container(struct provisioner *p, struct docker_client *dock
                                      {"cohort.config-hash", config_hash}};
     struct docker_mount mount = {.volume = volume, .target = "/data"};
     struct docker_container_spec spec = {
-        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 6, .mounts = &mount,
+        .image = p->image, .cmd = cmd, .user = SUBNODE_USER, .labels = labels, .nlabels = 6, .mounts = &mount,
         .nmounts = 1, .network_host = true, .read_only_rootfs = true, .cap_drop_all = true, .no_new_privileges = true,
         .memory_bytes = limits.memory_bytes, .cpu_shares = limits.cpu_shares, .cpu_quota_us = limits.cpu_quota_us,
         .cpu_period_us = limits.cpu_period_us, .pids_limit = limits.pids, .nofile_limit = limits.nofile,

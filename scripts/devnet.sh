@@ -118,9 +118,14 @@ if ! $ok; then
   exit 1
 fi
 say "every subnode answers: $(echo $ports | wc -w) of them"
+# anvil's first key deployed the manager and so owns both chains: their genesis funds it.
+owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $check; then
+  node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key" --check node_modules/.bin/cast
   exit 0
 fi
+echo
+node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key"
 cat <<EOT
 
 The devnet runs. Try:

@@ -1,6 +1,6 @@
 /*
  * fuzz_bft_link.c - libFuzzer target for the link codec of a BFT node (bft/link.c): the
- * frame length prefix, the HELLO decoder and the snapshot OFFER decoder. Any input is either
+ * frame length prefix, the HELLO and IDENT decoders and the snapshot OFFER decoder. Any input is either
  * refused with an error message or decodes to fields that encode back to the same bytes
  * (HELLO and OFFER have one spelling). The first bytes also go through the frame parser, at
  * every offset.
@@ -44,6 +44,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         assert(err.code == BFT_E_INVALID);
         assert(err.message[0] != '\0');
+    }
+
+    /* IDENT: what decodes encodes back to the same bytes. */
+    {
+        uint8_t address[20];
+        const uint8_t *proof = NULL;
+        size_t proof_len = 0;
+        if (bft_ident_decode(data, size, address, &proof, &proof_len, &err) == 0) {
+            assert(proof_len <= BFT_PROOF_MAX && proof == data + BFT_IDENT_MIN_BYTES);
+            uint8_t again[BFT_IDENT_MAX_BYTES];
+            assert(bft_ident_encode(address, proof, proof_len, again) == size);
+            assert(memcmp(again, data, size) == 0);
+        } else {
+            assert(err.code == BFT_E_INVALID && err.message[0] != '\0');
+        }
     }
 
     /* OFFER: the input as it is, and with the marker and the instance put right, so the

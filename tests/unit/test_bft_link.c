@@ -137,6 +137,37 @@ START_TEST(hello_decode_is_strict)
 }
 END_TEST
 
+START_TEST(ident_round_trip_and_strict_decode)
+{
+    uint8_t address[20], proof[BFT_PROOF_MAX], out[BFT_IDENT_MAX_BYTES], back[20];
+    for (int i = 0; i < 20; i++) address[i] = (uint8_t)(0xa0 + i);
+    for (int i = 0; i < BFT_PROOF_MAX; i++) proof[i] = (uint8_t)i;
+    struct cohort_error err = {0};
+    const uint8_t *p;
+    size_t plen;
+    static const size_t sizes[] = {0, 1, 65, BFT_PROOF_MAX};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t n = sizes[k];
+        size_t len = bft_ident_encode(address, proof, n, out);
+        ck_assert_uint_eq(len, BFT_IDENT_MIN_BYTES + n);
+        ck_assert_int_eq(bft_ident_decode(out, len, back, &p, &plen, &err), 0);
+        ck_assert_mem_eq(back, address, 20);
+        ck_assert_uint_eq(plen, n);
+        if (n) ck_assert_mem_eq(p, proof, n);
+        /* One byte short, one byte long: the proof length no longer matches the frame. */
+        ck_assert_int_eq(bft_ident_decode(out, len - 1, back, &p, &plen, &err), BFT_E_INVALID);
+        if (len < BFT_IDENT_MAX_BYTES) {
+            out[len] = 0;
+            ck_assert_int_eq(bft_ident_decode(out, len + 1, back, &p, &plen, &err), BFT_E_INVALID);
+        }
+    }
+    size_t len = bft_ident_encode(address, proof, 10, out);
+    out[0] = 'X';
+    ck_assert_int_eq(bft_ident_decode(out, len, back, &p, &plen, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "IDENT"));
+}
+END_TEST
+
 START_TEST(auth_digest_sign_and_verify)
 {
     uint8_t key[2][32], address[2][20];
@@ -248,6 +279,7 @@ int main(void)
     tcase_add_test(tc, frame_length_caps);
     tcase_add_test(tc, hello_layout_and_round_trip);
     tcase_add_test(tc, hello_decode_is_strict);
+    tcase_add_test(tc, ident_round_trip_and_strict_decode);
     tcase_add_test(tc, auth_digest_sign_and_verify);
     tcase_add_test(tc, endpoint_parse);
     suite_add_tcase(s, tc);
