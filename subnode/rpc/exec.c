@@ -137,7 +137,18 @@ static int apply_overrides(struct exec *e, struct cohort_error *err)
         size_t code_len = 0;
         const uint8_t *code = o->has_code ? o->code : state_code(e->st, o->address, &code_len);
         if (o->has_code) code_len = o->code_len;
-        if (state_put_account(e->st, o->address, nonce, balance, code, code_len, err) != 0) return -1;
+        /* state_put_account frees the account's old code before it hashes the new: the
+           state's own pointer must not be handed back to it, so keep a copy. */
+        uint8_t *own = NULL;
+        if (!o->has_code && code_len > 0) {
+            own = malloc(code_len);
+            if (own == NULL) return cohort_error_set(err, STATE_E_NOMEM, "rpc", "out of memory copying code");
+            memcpy(own, code, code_len);
+            code = own;
+        }
+        int rc = state_put_account(e->st, o->address, nonce, balance, code, code_len, err);
+        free(own);
+        if (rc != 0) return -1;
         if (o->storage == RPC_STORAGE_REPLACE && state_clear_storage(e->st, o->address, err) != 0) return -1;
         for (size_t k = 0; k < o->slot_count; k++)
             if (state_put_storage(e->st, o->address, o->slots[k].key, o->slots[k].value, err) != 0) return -1;
@@ -472,8 +483,10 @@ static int collect_access(struct exec *e, struct access_set *s)
         s->entries[kept++] = s->entries[i];
     }
     s->count = kept;
-    qsort(s->entries, s->count, sizeof *s->entries, address_order);
-    for (size_t i = 0; i < s->count; i++) qsort(s->entries[i].keys, s->entries[i].count, sizeof(u256), key_order);
+    /* qsort's array may not be NULL even when empty (UBSan holds it to that). */
+    if (s->count > 1) qsort(s->entries, s->count, sizeof *s->entries, address_order);
+    for (size_t i = 0; i < s->count; i++)
+        if (s->entries[i].count > 1) qsort(s->entries[i].keys, s->entries[i].count, sizeof(u256), key_order);
     return 0;
 }
 

@@ -240,7 +240,7 @@ int rpc_m_txpool_content(struct rpc_call *c)
         rc = rpc_fail(c, RPC_ERR_RESPONSE_TOO_LARGE, "response too large: the pool's content is over the limit of %zu bytes per response",
                       c->rpc->limits.response_bytes);
     } else {
-        qsort(p.entries, p.count, sizeof *p.entries, entry_order);
+        if (p.count > 1) qsort(p.entries, p.count, sizeof *p.entries, entry_order);
         struct rpc_buf *b = c->out;
         rpc_buf_puts(b, "{\"pending\":{");
         size_t i = 0;

@@ -922,6 +922,12 @@ START_TEST(state_overrides)
                                   "\"state\":{\"0x1\":\"0x01\"}}}]");
     ck_assert_str_eq(s, "0x0000000000000000000000000000000000000000000000000000000000000000");
     free(s);
+    /* Overrides that keep the account's code from the store (the state's own code buffer is
+       handed back to it: this once read freed memory). */
+    s = string_result("eth_call", "[{\"to\":\"0xc000000000000000000000000000000000000001\"},\"latest\","
+                                  "{\"0xc000000000000000000000000000000000000001\":{\"balance\":\"0x5\",\"stateDiff\":{\"0x0\":\"0x01\"}}}]");
+    ck_assert_str_eq(s, "0x000000000000000000000000000000000000000000000000000000000000002a");
+    free(s);
     /* A balance override lets a poor sender pay for a priced call. BALANCE(caller) code: */
     s = string_result("eth_call", "[{\"from\":\"0x00000000000000000000000000000000000000aa\",\"to\":\"0x00000000000000000000000000000000000000bb\","
                                   "\"gasPrice\":\"0x77359400\",\"gas\":\"0x10000\"},\"latest\","
