@@ -59,6 +59,7 @@ struct daemon {
     char urls[8][512]; /* manager_rpc split at commas; the current one is urls[url] */
     unsigned nurls, url;
     bool has_key;
+    uint8_t node_key[32];   /* from --keystore: signs the node's word for its subnodes' keys */
     uint8_t public_key[64]; /* from --keystore: must be the node's registered key */
     bool node_checked;      /* the node was found on the manager with that key (or no key to check) */
     struct mc_deployment deployment;
@@ -257,6 +258,7 @@ static void daemon_free(struct daemon *d)
     mc_rpc_close(d->rpc);
     docker_close(d->docker);
     pthread_mutex_destroy(&d->lock);
+    explicit_bzero(d->node_key, sizeof d->node_key);
     free(d);
 }
 
@@ -287,6 +289,7 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
         rc = load_key(config, key, err);
         if (rc == 0) rc = secp_pubkey(key, d->public_key, err);
         d->has_key = rc == 0;
+        if (d->has_key) memcpy(d->node_key, key, 32);
     }
     if (rc == 0 && (rc = manager_open(d, err)) < 0) cohort_error_wrap(err, "manager");
     if (rc == 0) rc = store_start(d, key, err);
@@ -299,7 +302,8 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
     d->options = (struct provision_options){.manager = d->manager_address, .node_id = config->node_id,
                                             .install_id = d->node.install_id, .image = config->image,
                                             .bind_address = config->bind_address, .base_port = config->base_port,
-                                            .docker_socket = config->docker_socket};
+                                            .docker_socket = config->docker_socket,
+                                            .node_key = d->has_key ? d->node_key : NULL};
     resources(d, &d->options.resources);
     *out = d;
     return 0;

@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/log.h"
+#include "common/secp.h"
 #include "manager-client/manager_client.h"
 
 #define DOMAIN "core"
@@ -116,6 +118,57 @@ static int do_create_volume(struct provisioner *p, struct docker_client *docker,
     return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
 }
 
+/* Writes text to mountpoint/name for the subnode's user only (0600). */
+static int write_subnode_file(const char *mountpoint, const char *name, const char *text, struct cohort_error *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", mountpoint, name);
+    int rc = mc_write_file_atomic(path, text, strlen(text), 0600, err);
+    if (rc == 0 && chown(path, SUBNODE_UID, SUBNODE_UID) != 0)
+        rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot give %s to the subnode's user", path);
+    return rc;
+}
+
+/*
+ * The subnode's key and the node's word for it (docs/chain.md "Members and keys"): the key
+ * is made once, in the volume, and kept (a new one each time would make a restarted subnode
+ * a stranger to the chain's other members); the cert is signed again each time, so it
+ * follows the config (the manager's address, the chain id). The node's key never leaves
+ * cohort-core.
+ */
+static int write_identity(struct provisioner *p, const char *mountpoint, const struct chain_config *c,
+                          struct cohort_error *err)
+{
+    char path[4200], text[160];
+    uint8_t key[32], address[20], digest[32], signature[65];
+    snprintf(path, sizeof path, "%s/subnode.key", mountpoint);
+    int rc = 0;
+    FILE *f = fopen(path, "re");
+    if (f != NULL) {
+        size_t len = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[len < 66 ? len : 66] = '\0';
+        rc = hex_decode_exact(text, key, 32, err);
+        if (rc < 0) cohort_error_wrap(err, "chain %s: %s is damaged; remove it to make a new key", c->name, path);
+    } else {
+        rc = secp_key_generate(key, err);
+        if (rc == 0) {
+            hex_encode(key, 32, text, sizeof text);
+            strcat(text, "\n");
+            rc = write_subnode_file(mountpoint, "subnode.key", text, err);
+        }
+    }
+    if (rc == 0) rc = secp_address_from_secret(key, address, err);
+    explicit_bzero(key, sizeof key);
+    explicit_bzero(text, sizeof text);
+    if (rc < 0) return rc;
+    chain_subnode_cert_digest(c, c->node_id, address, digest);
+    if ((rc = secp_sign(p->options.node_key, digest, signature, err)) < 0) return rc;
+    hex_encode(signature, 65, text, sizeof text);
+    strcat(text, "\n");
+    return write_subnode_file(mountpoint, "subnode.cert", text, err);
+}
+
 static int do_write_config(struct provisioner *p, struct docker_client *docker, const struct assignment *a,
                            struct cohort_error *err)
 {
@@ -129,6 +182,7 @@ static int do_write_config(struct provisioner *p, struct docker_client *docker, 
     rc = mc_write_file_atomic(path, json, strlen(json), 0644, err);
     free(json);
     if (rc < 0) return rc;
+    if (p->options.node_key != NULL && (rc = write_identity(p, mountpoint, &a->config, err)) < 0) return rc;
     /* The subnode writes its chain's state, WAL and key into the volume. */
     if (chown(mountpoint, SUBNODE_UID, SUBNODE_UID) != 0)
         return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno,

@@ -10,6 +10,9 @@
  *   volume     cohort-<install>-<chain>-data   labels cohort.install, cohort.manager, cohort.node,
  *                                              cohort.chain
  *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
+ *   identity   subnode.key (made once, kept) and subnode.cert (the node's signature vouching
+ *              for that key in this chain: chain_subnode_cert_digest) in the volume, which
+ *              belongs to the subnode's user
  *   container  cohort-<install>-<chain>        the same labels, and cohort.slot and
  *              cohort.config-hash; host network bound to its slot's ports, read-only root,
  *              no capabilities, no-new-privileges, nobody, limits from its slots (slots.h),
@@ -52,6 +55,9 @@ struct provision_options {
     int64_t backoff_base_ms, backoff_max_ms, stable_ms; /* 0: the reconciler's defaults */
     const char *docker_socket; /* for the worker connections; NULL: the default */
     unsigned workers;          /* chains set up in parallel (default 4; Docker gains nothing past that) */
+    const uint8_t *node_key;   /* the node's key (32 bytes, borrowed): signs subnode.cert in each volume;
+                                  NULL (no --keystore): none, and chains of more than one member cannot
+                                  run here (the subnode says why) */
 };
 
 #define PROVISION_MAX_WORKERS 16

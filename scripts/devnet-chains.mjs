@@ -4,8 +4,9 @@
 //
 //   node scripts/devnet-chains.mjs COHORT_BINARY DIR FUNDED_KEY [--check CAST_BINARY]
 //
-// --check: every member answers eth_chainId with the chain's id, and on the first member
-// of each chain a cast send moves funds that cast balance then shows; exits 1 if not.
+// --check: every member answers eth_chainId with the chain's id; on the first member of
+// each chain a cast send moves funds that cast balance then shows, and every other member
+// has the block it went into with the same hash; exits 1 if not.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 
@@ -43,15 +44,31 @@ if (cast) {
     }
     const to = '0x000000000000000000000000000000000000c0de';
     const before = BigInt(run(cast, ['balance', '--rpc-url', c.rpc[0], to]));
-    run(cast, ['send', '--rpc-url', c.rpc[0], '--private-key', key, to, '--value', '12345']);
+    const receipt = JSON.parse(run(cast, ['send', '--rpc-url', c.rpc[0], '--private-key', key, to, '--value', '12345', '--json']));
     const after = BigInt(run(cast, ['balance', '--rpc-url', c.rpc[0], to]));
     if (after - before !== 12345n) {
       console.error(`devnet: ${c.name}: cast send of 12345 wei moved ${after - before}`);
       failed = true;
     }
+    // Every member has that block, with the same hash: one chain, not one per member.
+    const number = BigInt(receipt.blockNumber).toString();
+    for (const url of c.rpc.slice(1)) {
+      let hash = '';
+      for (let i = 0; i < 100 && !hash; i++) {
+        try {
+          hash = JSON.parse(run(cast, ['block', '--rpc-url', url, number, '--json'])).hash;
+        } catch {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (hash !== receipt.blockHash) {
+        console.error(`devnet: ${c.name}: block ${number} is ${receipt.blockHash} at ${c.rpc[0]} and ${hash || 'missing'} at ${url}`);
+        failed = true;
+      }
+    }
   }
   if (failed) process.exit(1);
-  console.log(`devnet: every member of ${chains.length} chains answers its chain id; cast send and balance work`);
+  console.log(`devnet: every member of ${chains.length} chains answers its chain id; cast send and balance work; the members agree on the blocks`);
 } else {
   for (const c of chains) {
     console.log(`chain ${c.name}: EVM chain id ${c.evm_chain_id}`);
@@ -64,6 +81,5 @@ if (cast) {
     console.log(`  node_modules/.bin/cast send --rpc-url ${c.rpc[0]} --private-key ${key} 0x000000000000000000000000000000000000dEaD --value 1ether`);
     console.log(`  node_modules/.bin/cast balance --rpc-url ${c.rpc[0]} 0x000000000000000000000000000000000000dEaD`);
     console.log(`The same as JSON, for scripts: ${dir}/chains.json`);
-    console.log('Until a chain\'s members order its blocks together (docs/STATUS.md), each member runs the chain on its own: use one member\'s URL.');
   }
 }

@@ -86,6 +86,7 @@ for i in $(seq 1 "$nodes"); do
     --password-file "$dir/password" >/dev/null
   "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
     --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$port" --image "$image" \
+    --keystore "$dir/node$i.json" --password-file "$dir/password" \
     --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
   pids+=($!)
 done
