@@ -682,6 +682,26 @@ static void draw_operands(enum op op, uint64_t *rng, uint64_t i, u256 *a_out, u2
     *c_out = c;
 }
 
+static void gmp_state_init(struct gmp_state *g)
+{
+    mpz_inits(g->a, g->b, g->m, g->r, g->t, g->two256, NULL);
+    mpz_set_ui(g->two256, 1);
+    mpz_mul_2exp(g->two256, g->two256, 256);
+}
+
+static void gmp_state_clear(struct gmp_state *g) { mpz_clears(g->a, g->b, g->m, g->r, g->t, g->two256, NULL); }
+
+/* Fails the test when got is not want, with what replays the case. */
+static void check_case(enum op op, const char *form, uint64_t i, uint64_t base, u256 a, u256 b, u256 c, u256 got,
+                       u256 want)
+{
+    if (memcmp(&got, &want, sizeof got) == 0) return;
+    char sa[80], sb[80], sc[80], sg[80], sw[80];
+    ck_abort_msg("%s%s mismatch at case %" PRIu64 " (replay: COHORT_TEST_SEED=0x%" PRIx64 "): a=%s b=%s c=%s got %s "
+                 "want %s",
+                 op_names[op], form, i, base, show(a, sa), show(b, sb), show(c, sc), show(got, sg), show(want, sw));
+}
+
 /* Each op gets its own stream, so one op's failure replays without running the others. */
 static uint64_t op_seed(uint64_t base, int op) { return base ^ (UINT64_C(0x9e3779b97f4a7c15) * (uint64_t)(op + 1)); }
 
@@ -692,9 +712,7 @@ START_TEST(differential)
     uint64_t rng = op_seed(base, _i);
     uint64_t n = case_count();
     struct gmp_state g;
-    mpz_inits(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
-    mpz_set_ui(g.two256, 1);
-    mpz_mul_2exp(g.two256, g.two256, 256);
+    gmp_state_init(&g);
 
     uint64_t checked = 0, nonzero_b = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -702,16 +720,11 @@ START_TEST(differential)
         draw_operands(op, &rng, i, &a, &b, &c);
         u256 got = evaluate(op, a, b, c);
         u256 want = reference(&g, op, a, b, c);
-        if (memcmp(&got, &want, sizeof got) != 0) {
-            char sa[80], sb[80], sc[80], sg[80], sw[80];
-            ck_abort_msg("%s mismatch at case %" PRIu64 " (replay: COHORT_TEST_SEED=0x%" PRIx64
-                         "): a=%s b=%s c=%s got %s want %s",
-                         op_names[op], i, base, show(a, sa), show(b, sb), show(c, sc), show(got, sg), show(want, sw));
-        }
+        check_case(op, "", i, base, a, b, c, got, want);
         checked++;
         nonzero_b += !u256_is_zero(b);
     }
-    mpz_clears(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
+    gmp_state_clear(&g);
     ck_assert_uint_eq(checked, n);
     ck_assert_uint_gt(nonzero_b, n / 2); /* the distributions are not degenerate */
 }
@@ -755,25 +768,18 @@ START_TEST(differential_in_place)
     uint64_t rng = op_seed(base, _i);
     uint64_t n = case_count();
     struct gmp_state g;
-    mpz_inits(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
-    mpz_set_ui(g.two256, 1);
-    mpz_mul_2exp(g.two256, g.two256, 256);
+    gmp_state_init(&g);
     uint64_t checked = 0, fits = 0;
     for (uint64_t i = 0; i < n; i++) {
         u256 a, b, c, got;
         draw_operands(op, &rng, i, &a, &b, &c);
         ck_assert(evaluate_in_place(op, a, b, &got));
         u256 want = reference(&g, op, a, b, c);
-        if (memcmp(&got, &want, sizeof got) != 0) {
-            char sa[80], sb[80], sg[80], sw[80];
-            ck_abort_msg("%s in place: mismatch at case %" PRIu64 " (replay: COHORT_TEST_SEED=0x%" PRIx64
-                         "): a=%s b=%s got %s want %s",
-                         op_names[op], i, base, show(a, sa), show(b, sb), show(got, sg), show(want, sw));
-        }
+        check_case(op, " in place", i, base, a, b, c, got, want);
         checked++;
         fits += fits_u64_at(&a) && !is_zero_at(&b);
     }
-    mpz_clears(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
+    gmp_state_clear(&g);
     ck_assert_uint_eq(checked, n);
     ck_assert_uint_gt(fits, 0); /* the small operands the fast paths take were drawn */
 }
