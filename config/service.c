@@ -546,19 +546,28 @@ static void sign_and_submit(struct config_service *svc, struct cs_request *req, 
     free(bytes);
 }
 
-void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+/* The JSON object a POST handler takes, or NULL with the answer made (405, or 400 saying what is expected). */
+static cJSON *post_body(const char *method, const char *body, size_t len, const char *expected,
+                        struct http_response *out)
 {
-    struct config_service *svc = ctx;
     if (strcmp(method, "POST") != 0) {
         answer(out, 405, "use POST");
-        return;
+        return NULL;
     }
     cJSON *root = cJSON_ParseWithLength(body, len);
     if (!cJSON_IsObject(root)) {
         cJSON_Delete(root);
-        answer(out, 400, "the body must be a JSON object");
-        return;
+        answer(out, 400, "%s", expected);
+        return NULL;
     }
+    return root;
+}
+
+void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    struct config_service *svc = ctx;
+    cJSON *root = post_body(method, body, len, "the body must be a JSON object", out);
+    if (root == NULL) return;
     struct cs_request *req = calloc(1, sizeof *req);
     const char *why = NULL;
     const char *signed_hex = string_of(root, "signed");
@@ -674,16 +683,9 @@ static void on_event(void *arg, const struct cs_event *e)
 void config_api_watch(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
 {
     struct config_service *svc = ctx;
-    if (strcmp(method, "POST") != 0) {
-        answer(out, 405, "use POST");
-        return;
-    }
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        answer(out, 400, "the body must be a JSON object: {\"prefix\": \"\", \"from_revision\": N}");
-        return;
-    }
+    cJSON *root =
+        post_body(method, body, len, "the body must be a JSON object: {\"prefix\": \"\", \"from_revision\": N}", out);
+    if (root == NULL) return;
     const char *prefix = string_of(root, "prefix");
     if (prefix == NULL) prefix = "";
     const cJSON *from = cJSON_GetObjectItemCaseSensitive(root, "from_revision");

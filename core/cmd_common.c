@@ -60,6 +60,23 @@ int cli_fail_error(struct cli_globals *g, const struct cohort_error *err)
     return cli_fail(g, exit_code, "%s", err->message);
 }
 
+int manager_parse(struct cli_globals *g, int argc, char **argv, struct manager_flags *f, const struct cli_flag *extra,
+                  const char **positional, size_t npositional, const char *usage)
+{
+    struct cli_flag flags[4 + MANAGER_EXTRA_FLAGS_MAX + 1] = {MANAGER_FLAGS(*f)};
+    size_t n = 4;
+    for (const struct cli_flag *e = extra; e != NULL && e->name != NULL; e++) {
+        assert(n < 4 + MANAGER_EXTRA_FLAGS_MAX);
+        flags[n++] = *e;
+    }
+    assert(flags[n].name == NULL); /* the list's end */
+    size_t got = 0;
+    int rc = cli_parse_flags(argc, argv, flags, positional, npositional, &got, g);
+    if (rc != 0) return rc;
+    if (got != npositional) return cli_fail(g, COHORT_EXIT_USAGE, "%s", usage);
+    return 0;
+}
+
 const char *default_manager_file(char *buf, size_t size)
 {
     const char *env = getenv("COHORT_MANAGER_FILE");

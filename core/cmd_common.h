@@ -27,6 +27,16 @@ struct manager_flags {
         {.name = "password-file", .takes_value = true, .value = &(f).password_file}
 
 /*
+ * Parses a manager command's argv: the manager flags (MANAGER_FLAGS) and extra, the
+ * command's own (a list ended by {.name = NULL}, at most MANAGER_EXTRA_FLAGS_MAX; may be
+ * NULL), and exactly npositional positional arguments into positional (usage is the message
+ * when the count is wrong). Returns 0, or COHORT_EXIT_USAGE with the message printed.
+ */
+#define MANAGER_EXTRA_FLAGS_MAX 8
+int manager_parse(struct cli_globals *g, int argc, char **argv, struct manager_flags *f, const struct cli_flag *extra,
+                  const char **positional, size_t npositional, const char *usage);
+
+/*
  * The exit code for an error code of any library (common/error.h: codes are unique): a
  * service that did not answer is COHORT_EXIT_UNAVAILABLE, an unusable file, key or value
  * given (a wrong password, a key the curve refuses) COHORT_EXIT_INPUT, a bad argument

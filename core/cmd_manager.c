@@ -29,8 +29,8 @@ int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, st
     (void)self;
     struct manager_flags f = {0};
     bool force = false;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "force", .present = &force}, {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    const struct cli_flag extra[] = {{.name = "force", .present = &force}, {.name = NULL}};
+    int rc = manager_parse(g, argc, argv, &f, extra, NULL, 0, NULL);
     if (rc != 0) return rc;
     char manager_file[1024];
     if (f.manager == NULL) f.manager = default_manager_file(manager_file, sizeof manager_file);
@@ -67,13 +67,12 @@ int cmd_node_register(const struct cli_command *self, int argc, char **argv, str
     (void)self;
     struct manager_flags f = {0};
     const char *name = NULL, *ip_text = NULL, *port_text = NULL, *domain = "";
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f),
-                                     {.name = "name", .takes_value = true, .value = &name},
+    const struct cli_flag extra[] = {{.name = "name", .takes_value = true, .value = &name},
                                      {.name = "ip", .takes_value = true, .value = &ip_text},
                                      {.name = "port", .takes_value = true, .value = &port_text},
                                      {.name = "domain", .takes_value = true, .value = &domain},
                                      {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    int rc = manager_parse(g, argc, argv, &f, extra, NULL, 0, NULL);
     if (rc != 0) return rc;
     if (name == NULL || ip_text == NULL || port_text == NULL)
         return cli_fail(g, COHORT_EXIT_USAGE, "node register: give --name, --ip and --port");
@@ -167,11 +166,8 @@ int cmd_node_info(const struct cli_command *self, int argc, char **argv, struct 
     (void)self;
     struct manager_flags f = {0};
     const char *which[1];
-    size_t n = 0;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "node info: give a node id or name");
     if (rc != 0) return rc;
-    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node info: give a node id or name");
     struct manager_session s;
     uint64_t id;
     struct mc_node_info info;
@@ -197,9 +193,8 @@ int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cl
     (void)self;
     struct manager_flags f = {0};
     const char *owner_text = NULL;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "owner", .takes_value = true, .value = &owner_text},
-                                     {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    const struct cli_flag extra[] = {{.name = "owner", .takes_value = true, .value = &owner_text}, {.name = NULL}};
+    int rc = manager_parse(g, argc, argv, &f, extra, NULL, 0, NULL);
     if (rc != 0) return rc;
     uint8_t owner[20];
     struct cohort_error err = {0};
@@ -239,11 +234,9 @@ int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct 
     struct manager_flags f = {0};
     bool complete = false;
     const char *which[1];
-    size_t n = 0;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "complete", .present = &complete}, {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    const struct cli_flag extra[] = {{.name = "complete", .present = &complete}, {.name = NULL}};
+    int rc = manager_parse(g, argc, argv, &f, extra, which, 1, "node exit: give a node id or name");
     if (rc != 0) return rc;
-    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node exit: give a node id or name");
     struct manager_session s;
     uint64_t id;
     struct cohort_error err = {0};
@@ -266,12 +259,11 @@ int cmd_chain_create(const struct cli_command *self, int argc, char **argv, stru
     (void)self;
     struct manager_flags f = {0};
     const char *name = NULL, *size_text = NULL, *nodes_text = NULL;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f),
-                                     {.name = "name", .takes_value = true, .value = &name},
+    const struct cli_flag extra[] = {{.name = "name", .takes_value = true, .value = &name},
                                      {.name = "size", .takes_value = true, .value = &size_text},
                                      {.name = "nodes", .takes_value = true, .value = &nodes_text},
                                      {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    int rc = manager_parse(g, argc, argv, &f, extra, NULL, 0, NULL);
     if (rc != 0) return rc;
     if (name == NULL || size_text == NULL || nodes_text == NULL)
         return cli_fail(g, COHORT_EXIT_USAGE, "chain create: give --name, --size small|medium|large and --nodes N");
@@ -325,8 +317,7 @@ int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct c
 {
     (void)self;
     struct manager_flags f = {0};
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
+    int rc = manager_parse(g, argc, argv, &f, NULL, NULL, 0, NULL);
     if (rc != 0) return rc;
     struct manager_session s;
     uint64_t count;
@@ -375,11 +366,8 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
     (void)self;
     struct manager_flags f = {0};
     const char *which[1];
-    size_t n = 0;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "chain show: give a chain name or id");
     if (rc != 0) return rc;
-    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain show: give a chain name or id");
     struct manager_session s;
     struct mc_chain_info c;
     if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0) {
@@ -424,11 +412,8 @@ int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, stru
     (void)self;
     struct manager_flags f = {0};
     const char *which[1];
-    size_t n = 0;
-    const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
-    int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
+    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "chain delete: give a chain name or id");
     if (rc != 0) return rc;
-    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain delete: give a chain name or id");
     struct manager_session s;
     struct mc_chain_info c;
     struct cohort_error err = {0};

@@ -351,17 +351,10 @@ int docker_volume_create(struct docker_client *c, const char *name, const struct
 int docker_volume_inspect(struct docker_client *c, const char *name, char *mountpoint, size_t mountpoint_size,
                           struct cohort_error *err)
 {
-    char what[320], path[320];
-    snprintf(what, sizeof what, "inspect volume %s", name);
-    int rc = docker_check_name(what, name, err);
+    char what[320];
+    cJSON *j = NULL;
+    int rc = docker_inspect_object(c, "volume", name, "", what, sizeof what, &j, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/volumes/%s", name);
-    char *body = NULL;
-    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
-            .what = what}, err)) < 0)
-        return rc;
-    cJSON *j = cJSON_Parse(body);
-    free(body);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "Mountpoint");
     if (!cJSON_IsString(m)) rc = cohort_error_set(err, DOCKER_E_MALFORMED, DOMAIN, "%s: no Mountpoint", what);
     else if (mountpoint) snprintf(mountpoint, mountpoint_size, "%s", m->valuestring);
@@ -369,14 +362,56 @@ int docker_volume_inspect(struct docker_client *c, const char *name, char *mount
     return rc;
 }
 
-int docker_volume_remove(struct docker_client *c, const char *name, bool force, struct cohort_error *err)
+int docker_inspect_object(struct docker_client *c, const char *kind, const char *name, const char *suffix, char *what,
+                          size_t what_size, cJSON **out, struct cohort_error *err)
 {
-    char what[320], path[340];
-    snprintf(what, sizeof what, "remove volume %s", name);
+    *out = NULL;
+    char path[340];
+    snprintf(what, what_size, "inspect %s %s", kind, name);
     int rc = docker_check_name(what, name, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/volumes/%s%s", name, force ? "?force=1" : "");
+    snprintf(path, sizeof path, "/%ss/%s%s", kind, name, suffix);
+    char *body = NULL;
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body, .what = what},
+                        err);
+    if (rc < 0) return rc;
+    *out = cJSON_Parse(body);
+    free(body);
+    return 0;
+}
+
+int docker_remove_object(struct docker_client *c, const char *kind, const char *name, bool force,
+                         struct cohort_error *err)
+{
+    char what[320], path[340];
+    snprintf(what, sizeof what, "remove %s %s", kind, name);
+    int rc = docker_check_name(what, name, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "/%ss/%s%s", kind, name, force ? "?force=1" : "");
     return docker_request(c, &(struct docker_request_options){.method = "DELETE", .path = path, .what = what}, err);
+}
+
+int docker_volume_remove(struct docker_client *c, const char *name, bool force, struct cohort_error *err)
+{
+    return docker_remove_object(c, "volume", name, force, err);
+}
+
+int docker_list_labelled(struct docker_client *c, const char *path_prefix, const struct docker_label *labels,
+                         size_t nlabels, const char *what, cJSON **out, struct cohort_error *err)
+{
+    *out = NULL;
+    char filter[2048], path[2200];
+    int rc = docker_label_filter(c, labels, nlabels, filter, sizeof filter, err);
+    if (rc < 0) return rc;
+    snprintf(path, sizeof path, "%sfilters=%s", path_prefix, filter);
+    char *body = NULL;
+    size_t len = 0;
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .out_len = &len, .what = what}, err);
+    if (rc < 0) return rc;
+    *out = cJSON_ParseWithLength(body, len);
+    free(body);
+    return 0;
 }
 
 int docker_volume_list(struct docker_client *c, const struct docker_label *labels, size_t nlabels,
@@ -384,17 +419,9 @@ int docker_volume_list(struct docker_client *c, const struct docker_label *label
 {
     *out = NULL;
     *count = 0;
-    char filter[2048], path[2200];
-    int rc = docker_label_filter(c, labels, nlabels, filter, sizeof filter, err);
+    cJSON *j = NULL;
+    int rc = docker_list_labelled(c, "/volumes?", labels, nlabels, "list volumes", &j, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/volumes?filters=%s", filter);
-    char *body = NULL;
-    size_t len = 0;
-    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
-            .out_len = &len, .what = "list volumes"}, err)) < 0)
-        return rc;
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    free(body);
     const cJSON *volumes = cJSON_GetObjectItemCaseSensitive(j, "Volumes");
     if (!cJSON_IsArray(volumes) && !cJSON_IsNull(volumes)) {
         cJSON_Delete(j);
@@ -423,17 +450,10 @@ int docker_volume_list(struct docker_client *c, const struct docker_label *label
 
 int docker_image_inspect(struct docker_client *c, const char *name, struct docker_image *out, struct cohort_error *err)
 {
-    char what[320], path[340];
-    snprintf(what, sizeof what, "inspect image %s", name);
-    int rc = docker_check_name(what, name, err);
+    char what[320];
+    cJSON *j = NULL;
+    int rc = docker_inspect_object(c, "image", name, "/json", what, sizeof what, &j, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/images/%s/json", name);
-    char *body = NULL;
-    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
-            .what = what}, err)) < 0)
-        return rc;
-    cJSON *j = cJSON_Parse(body);
-    free(body);
     memset(out, 0, sizeof *out);
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "Id"), *size = cJSON_GetObjectItemCaseSensitive(j, "Size");
     if (!cJSON_IsString(id)) rc = cohort_error_set(err, DOCKER_E_MALFORMED, DOMAIN, "%s: no Id", what);
@@ -445,12 +465,7 @@ int docker_image_inspect(struct docker_client *c, const char *name, struct docke
 
 int docker_image_remove(struct docker_client *c, const char *name, bool force, struct cohort_error *err)
 {
-    char what[320], path[340];
-    snprintf(what, sizeof what, "remove image %s", name);
-    int rc = docker_check_name(what, name, err);
-    if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/images/%s%s", name, force ? "?force=1" : "");
-    return docker_request(c, &(struct docker_request_options){.method = "DELETE", .path = path, .what = what}, err);
+    return docker_remove_object(c, "image", name, force, err);
 }
 
 /* The build answers a stream of JSON objects, one per line: {"stream": text} for output,

@@ -273,17 +273,9 @@ int docker_container_list(struct docker_client *c, const struct docker_label *la
 {
     *out = NULL;
     *count = 0;
-    char filter[2048], path[2200];
-    int rc = docker_label_filter(c, labels, nlabels, filter, sizeof filter, err);
+    cJSON *j = NULL;
+    int rc = docker_list_labelled(c, "/containers/json?all=1&", labels, nlabels, "list containers", &j, err);
     if (rc < 0) return rc;
-    snprintf(path, sizeof path, "/containers/json?all=1&filters=%s", filter);
-    char *body = NULL;
-    size_t len = 0;
-    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
-            .out_len = &len, .what = "list containers"}, err);
-    if (rc < 0) return rc;
-    cJSON *j = cJSON_ParseWithLength(body, len);
-    free(body);
     if (!cJSON_IsArray(j)) {
         cJSON_Delete(j);
         return cohort_error_set(err, DOCKER_E_MALFORMED, DOMAIN, "list containers: answer is not a JSON array");

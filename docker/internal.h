@@ -61,6 +61,25 @@ int docker_request(struct docker_client *c, const struct docker_request_options 
 int docker_label_filter(struct docker_client *c, const struct docker_label *labels, size_t nlabels, char *out,
                         size_t out_size, struct cohort_error *err);
 
+/*
+ * Lists objects by label: GET path_prefix + "filters=" + the label filter, parsed. *out is
+ * the answer (the caller deletes it with cJSON_Delete); err names what on failure.
+ */
+int docker_list_labelled(struct docker_client *c, const char *path_prefix, const struct docker_label *labels,
+                         size_t nlabels, const char *what, cJSON **out, struct cohort_error *err);
+
+/*
+ * GET /{kind}s/{name}{suffix}, the name checked first ("volume", "image"). Sets what (its
+ * what_size bytes) to "inspect {kind} {name}" for the caller's messages, and *out to the
+ * parsed answer (the caller deletes it; NULL when it is not JSON).
+ */
+int docker_inspect_object(struct docker_client *c, const char *kind, const char *name, const char *suffix, char *what,
+                          size_t what_size, cJSON **out, struct cohort_error *err);
+
+/* DELETE /{kind}s/{name}[?force=1], the name checked first: kind is "volume" or "image". */
+int docker_remove_object(struct docker_client *c, const char *kind, const char *name, bool force,
+                         struct cohort_error *err);
+
 /* Builds an uncompressed tar of dir's files and folders in memory (at most max bytes). */
 int docker_tar_directory(const char *dir, size_t max, char **out, size_t *out_len, struct cohort_error *err);
 

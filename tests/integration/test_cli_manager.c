@@ -31,11 +31,7 @@ static int run(char *out, size_t size, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "%s %s 2>&1", cohort, args);
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return testutil_run_capture(cmd, out, size);
 }
 
 static void write_file(const char *name, const char *text)

@@ -41,15 +41,6 @@ static int64_t now_ns(void)
 
 static void sleep_ms(int ms) { usleep((useconds_t)ms * 1000); }
 
-static int run_capture(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static long put(int i, const char *key, const char *value) { return tc_put(&cl, i, key, value); }
 
 /* A linearizable get: returns the HTTP status; value and *present from the answer. */
@@ -162,10 +153,10 @@ START_TEST(put_on_any_member_is_read_on_all)
     /* The CLI, against member 2. */
     char cmd[2048], out[8192];
     snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour blue --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "revision"));
     snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --json --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     cJSON *rows = cJSON_Parse(out), *row = cJSON_GetArrayItem(rows, 0);
     ck_assert_msg(cJSON_GetArraySize(rows) == 1 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(row, "value")), "blue") == 0,
                   "%s", out);
@@ -173,29 +164,29 @@ START_TEST(put_on_any_member_is_read_on_all)
     /* A compare-and-swap that does not hold writes nothing and says why. */
     snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value green --api http://127.0.0.1:%d 2>&1", cl.bin,
              cl.api_port[0]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "value 'blue'") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value blue --api http://127.0.0.1:%d 2>&1", cl.bin,
              cl.api_port[0]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     snprintf(cmd, sizeof cmd, "%s/cohort config put app/new x --if-absent --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[3]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "mod_revision") != NULL, "%s", out);
     /* watch from the first revision sees the history of app/ in order. */
     snprintf(cmd, sizeof cmd, "%s/cohort config watch app/ --from-revision 1 --count 3 --api http://127.0.0.1:%d 2>&1",
              cl.bin, cl.api_port[3]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     char *blue = strstr(out, "put app/colour blue"), *red = strstr(out, "put app/colour red"),
          *x = strstr(out, "put app/new x");
     ck_assert_msg(blue && red && x && blue < red && red < x, "watch printed:\n%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort config del app/ --prefix --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "deleted") && strstr(out, "2"), "%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     snprintf(cmd, sizeof cmd, "%s/cohort config status --json --api http://127.0.0.1:%d", cl.bin, cl.api_port[0]);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "\"peers_connected\""));
 
     /* A request signed by the admin key is applied; one signed by an outsider is refused. */
@@ -468,7 +459,7 @@ START_TEST(refuses_a_key_outside_the_cluster)
              "%s/cohort-core --node-id 1 --api-port %d --state-dir %s/m0 --docker-socket %s/none.sock --keystore %s "
              "--password-file %s/password --cluster-file %s/cluster.json 2>&1",
              cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "is not a member in the cluster file") != NULL, "%s", out);
     /* A cluster file with three members is refused, naming the rule. */
     snprintf(cmd, sizeof cmd,
@@ -476,7 +467,7 @@ START_TEST(refuses_a_key_outside_the_cluster)
              "--state-dir %s/m0 --docker-socket %s/none.sock --keystore %s --password-file %s/password "
              "--cluster-file %s/bad.json 2>&1",
              cl.dir, cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "a cluster has 4 to 32") != NULL, "%s", out);
     /* So is a fill wait that would not stay well under the idle leader's delay. */
     snprintf(cmd, sizeof cmd,
@@ -484,7 +475,7 @@ START_TEST(refuses_a_key_outside_the_cluster)
              "grep -q fill_wait_ms %s/bad.json && %s/cohort-core --node-id 1 --api-port %d --state-dir %s/m0 "
              "--docker-socket %s/none.sock --keystore %s --password-file %s/password --cluster-file %s/bad.json 2>&1",
              cl.dir, cl.dir, cl.dir, cl.bin, cl.api_port[0], cl.dir, cl.dir, path, cl.dir, cl.dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "fill_wait_ms must be at most timeout_ms / 10 (30 here)") != NULL, "%s", out);
     teardown();
 }

@@ -33,39 +33,30 @@ static void teardown(void)
     ck_assert_int_eq(system(cmd), 0);
 }
 
-static int run_capture(const char *cmd, char *out, size_t size)
-{
-    FILE *p = popen(cmd, "r");
-    size_t n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 START_TEST(bad_configuration)
 {
     char cmd[2048], out[4096];
     snprintf(cmd, sizeof cmd, "%s/cohort-core 2>&1", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "node_id is not set"));
     snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --base-port 65000 2>&1", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "base_port 65000"));
     snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --colour red 2>&1", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown option '--colour'"));
     snprintf(cmd, sizeof cmd, "echo '{\"node_id\": 3, \"base_prot\": 1}' > %s/c.json && %s/cohort-core --config %s/c.json 2>&1",
              state_dir, bin, state_dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "unknown key 'base_prot'"));
     snprintf(cmd, sizeof cmd, "COHORT_POLL_MS=abc %s/cohort-core --node-id 1 2>&1", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "COHORT_POLL_MS"));
     snprintf(cmd, sizeof cmd, "COHORT_COLOUR=red %s/cohort-core --node-id 1 2>&1", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 2);
     ck_assert_msg(strstr(out, "unknown environment variable COHORT_COLOUR") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort-core --help", bin);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "--manager-rpc URL"));
 }
 END_TEST
@@ -87,11 +78,11 @@ START_TEST(refuses_a_keystore_it_cannot_open)
     int port = testutil_free_port();
     snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --state-dir %s/s --api-port %d --keystore %s/missing.json "
              "--password-file %s/pw 2>&1", bin, state_dir, port, state_dir, state_dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "missing.json") != NULL && strstr(out, "failed to start") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --state-dir %s/s --api-port %d --keystore %s "
              "--password-file %s/wrong 2>&1", bin, state_dir, port, path, state_dir);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "wrong password") != NULL, "%s", out);
 }
 END_TEST
@@ -102,16 +93,9 @@ START_TEST(serves_and_stops)
     char port_text[16], node_text[32];
     snprintf(port_text, sizeof port_text, "%d", port);
     snprintf(node_text, sizeof node_text, "%d", 800000 + (int)getpid());
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        char path[1100];
-        snprintf(path, sizeof path, "%s/cohort-core", bin);
-        execl(path, path, "--node-id", node_text, "--api-port", port_text, "--state-dir", state_dir, "--poll-ms", "200",
-              "--log-level", "warn", (char *)NULL);
-        _exit(127);
-    }
-    ck_assert_int_eq(testutil_wait_port(port, 10000), 0);
+    const char *args[] = {"--node-id", node_text, "--api-port", port_text, "--state-dir", state_dir, "--poll-ms", "200",
+                          "--log-level", "warn", NULL};
+    pid_t pid = testutil_start_core(args, NULL, port);
     char body[4096];
     int status = -1;
     for (int i = 0; i < 100 && status != 200; i++) {
@@ -124,11 +108,11 @@ START_TEST(serves_and_stops)
 
     char cmd[2048], out[4096];
     snprintf(cmd, sizeof cmd, "%s/cohort subnodes --api http://127.0.0.1:%d", bin, port);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "CHAIN"));
     ck_assert_ptr_nonnull(strstr(out, "RESTARTS"));
     snprintf(cmd, sizeof cmd, "%s/cohort subnodes --json --api http://127.0.0.1:%d", bin, port);
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_str_eq(out, "[]\n");
 
     ck_assert_int_eq(kill(pid, SIGTERM), 0);
@@ -137,7 +121,7 @@ START_TEST(serves_and_stops)
     ck_assert(WIFEXITED(wstatus));
     ck_assert_int_eq(WEXITSTATUS(wstatus), 0);
     /* Gone: the CLI says so with its exit code for an unavailable service. */
-    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 3);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 3);
 }
 END_TEST
 

@@ -64,20 +64,11 @@ static void start_core(int i)
     snprintf(rpcs, sizeof rpcs, "%s%s", i == 0 ? "http://127.0.0.1:9," : "", anvil_url);
     snprintf(keystore, sizeof keystore, "%s/node0.json", dir);
     snprintf(password, sizeof password, "%s/password", dir);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        char bin[1100];
-        snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
-        execl(bin, bin, "--node-id", node, "--manager-rpc", rpcs, "--manager-file", manager, "--state-dir", state,
-              "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0", "--poll-ms", "200",
-              "--memory-bytes", NODE_MEMORY, "--keystore", keystore, "--password-file", password, (char *)NULL);
-        _exit(127);
-    }
-    cores[i] = pid;
-    ck_assert_int_eq(testutil_wait_port(api_ports[i], 10000), 0);
+    const char *args[] = {"--node-id", node, "--manager-rpc", rpcs, "--manager-file", manager, "--state-dir", state,
+                          "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0",
+                          "--poll-ms", "200", "--memory-bytes", NODE_MEMORY, "--keystore", keystore,
+                          "--password-file", password, NULL};
+    cores[i] = testutil_start_core(args, log, api_ports[i]);
 }
 
 static void cleanup_docker(void)

@@ -70,21 +70,11 @@ static void start_core(const char *socket_path)
     snprintf(state, sizeof state, "%s/state", dir);
     snprintf(manager, sizeof manager, "%s/manager.json", dir);
     snprintf(log, sizeof log, "%s/core.log", dir);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        char bin[1100];
-        snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
-        execl(bin, bin, "--node-id", node, "--manager-rpc", anvil_url, "--manager-file", manager, "--state-dir", state,
-              "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0", "--poll-ms", "200",
-              "--memory-bytes", "17179869184", "--docker-socket", socket_path ? socket_path : "/var/run/docker.sock",
-              (char *)NULL);
-        _exit(127);
-    }
-    core_pid = pid;
-    ck_assert_int_eq(testutil_wait_port(api_port, 10000), 0);
+    const char *args[] = {"--node-id", node, "--manager-rpc", anvil_url, "--manager-file", manager, "--state-dir",
+                          state, "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0",
+                          "--poll-ms", "200", "--memory-bytes", "17179869184", "--docker-socket",
+                          socket_path ? socket_path : "/var/run/docker.sock", NULL};
+    core_pid = testutil_start_core(args, log, api_port);
 }
 
 static void remove_node_objects(const char *socket_path)

@@ -1,7 +1,8 @@
 /*
  * test_u256.c - 256-bit EVM arithmetic: hand-picked edge cases whose answers follow from
  * the EVM's rules or from arithmetic done on paper, and a differential test of every
- * operation against GMP over seeded random operands.
+ * operation against GMP over seeded random operands: common/u256.h's, and the in-place forms
+ * the interpreter's hot instructions use (subnode/evm/word_ops.h), called as it calls them.
  *
  * Environment:
  *   COHORT_TEST_SEED   base seed of the random tests (decimal or 0x-hex); a failure prints
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "common/u256.h"
+#include "subnode/evm/word_ops.h"
 #include "testutil.h"
 
 #define DEFAULT_SEED UINT64_C(0x75323536c0ffee01)
@@ -630,6 +632,76 @@ static u256 evaluate(enum op op, u256 a, u256 b, u256 c)
     return u256_zero();
 }
 
+/* The operands of one case of op: each op draws from the distributions that reach its paths. */
+static void draw_operands(enum op op, uint64_t *rng, uint64_t i, u256 *a_out, u256 *b_out, u256 *c_out)
+{
+    u256 a, b, c = u256_zero();
+    switch (op) {
+    case OP_SIGNEXTEND: a = draw_small_operand(rng, 40); b = draw(rng); break;
+    case OP_BYTE: a = draw_small_operand(rng, 40); b = draw(rng); break;
+    case OP_SHL:
+    case OP_SHR:
+    case OP_SAR: a = draw_small_operand(rng, 300); b = draw(rng); break;
+    case OP_DIV:
+    case OP_MOD:
+    case OP_SDIV:
+    case OP_SMOD:
+        b = draw(rng);
+        a = testutil_rand_next(rng) % 4 == 0 ? draw_near_multiple(rng, b) : draw(rng);
+        break;
+    case OP_EQ:
+        a = draw(rng);
+        b = testutil_rand_next(rng) % 2 ? a : draw(rng); /* equal half the time */
+        if (testutil_rand_next(rng) % 4 == 0) b.w[testutil_rand_next(rng) % 4] ^= UINT64_C(1) << (i % 64);
+        break;
+    case OP_ADDMOD:
+    case OP_MULMOD:
+        a = draw(rng);
+        b = draw(rng);
+        c = draw(rng);
+        if (testutil_rand_next(rng) % 4 == 0) { /* reduced operands: the fast path of addmod */
+            a = u256_mod(a, c);
+            b = u256_mod(b, c);
+        }
+        break;
+    case OP_EXP:
+        /* Half the exponents below 2^64, as contracts mostly use; the other half from the
+           full mix keeps about 500,000 exponents of up to 256 bits (GMP's powm is the
+           slow side of this comparison, so all-large exponents would dominate the run). */
+        a = draw(rng);
+        b = testutil_rand_next(rng) % 2 ? draw(rng)
+                                           : u256_from_u64(testutil_rand_next(rng) >> (testutil_rand_next(rng) % 64));
+        break;
+    default: a = draw(rng); b = draw(rng); break;
+    }
+    if (op == OP_LT || op == OP_GT || op == OP_SLT || op == OP_SGT) {
+        if (testutil_rand_next(rng) % 4 == 0) b = a; /* ties */
+    }
+    *a_out = a;
+    *b_out = b;
+    *c_out = c;
+}
+
+static void gmp_state_init(struct gmp_state *g)
+{
+    mpz_inits(g->a, g->b, g->m, g->r, g->t, g->two256, NULL);
+    mpz_set_ui(g->two256, 1);
+    mpz_mul_2exp(g->two256, g->two256, 256);
+}
+
+static void gmp_state_clear(struct gmp_state *g) { mpz_clears(g->a, g->b, g->m, g->r, g->t, g->two256, NULL); }
+
+/* Fails the test when got is not want, with what replays the case. */
+static void check_case(enum op op, const char *form, uint64_t i, uint64_t base, u256 a, u256 b, u256 c, u256 got,
+                       u256 want)
+{
+    if (memcmp(&got, &want, sizeof got) == 0) return;
+    char sa[80], sb[80], sc[80], sg[80], sw[80];
+    ck_abort_msg("%s%s mismatch at case %" PRIu64 " (replay: COHORT_TEST_SEED=0x%" PRIx64 "): a=%s b=%s c=%s got %s "
+                 "want %s",
+                 op_names[op], form, i, base, show(a, sa), show(b, sb), show(c, sc), show(got, sg), show(want, sw));
+}
+
 /* Each op gets its own stream, so one op's failure replays without running the others. */
 static uint64_t op_seed(uint64_t base, int op) { return base ^ (UINT64_C(0x9e3779b97f4a7c15) * (uint64_t)(op + 1)); }
 
@@ -640,68 +712,76 @@ START_TEST(differential)
     uint64_t rng = op_seed(base, _i);
     uint64_t n = case_count();
     struct gmp_state g;
-    mpz_inits(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
-    mpz_set_ui(g.two256, 1);
-    mpz_mul_2exp(g.two256, g.two256, 256);
+    gmp_state_init(&g);
 
     uint64_t checked = 0, nonzero_b = 0;
     for (uint64_t i = 0; i < n; i++) {
-        u256 a, b, c = u256_zero();
-        switch (op) {
-        case OP_SIGNEXTEND: a = draw_small_operand(&rng, 40); b = draw(&rng); break;
-        case OP_BYTE: a = draw_small_operand(&rng, 40); b = draw(&rng); break;
-        case OP_SHL:
-        case OP_SHR:
-        case OP_SAR: a = draw_small_operand(&rng, 300); b = draw(&rng); break;
-        case OP_DIV:
-        case OP_MOD:
-        case OP_SDIV:
-        case OP_SMOD:
-            b = draw(&rng);
-            a = testutil_rand_next(&rng) % 4 == 0 ? draw_near_multiple(&rng, b) : draw(&rng);
-            break;
-        case OP_EQ:
-            a = draw(&rng);
-            b = testutil_rand_next(&rng) % 2 ? a : draw(&rng); /* equal half the time */
-            if (testutil_rand_next(&rng) % 4 == 0) b.w[testutil_rand_next(&rng) % 4] ^= UINT64_C(1) << (i % 64);
-            break;
-        case OP_ADDMOD:
-        case OP_MULMOD:
-            a = draw(&rng);
-            b = draw(&rng);
-            c = draw(&rng);
-            if (testutil_rand_next(&rng) % 4 == 0) { /* reduced operands: the fast path of addmod */
-                a = u256_mod(a, c);
-                b = u256_mod(b, c);
-            }
-            break;
-        case OP_EXP:
-            /* Half the exponents below 2^64, as contracts mostly use; the other half from the
-               full mix keeps about 500,000 exponents of up to 256 bits (GMP's powm is the
-               slow side of this comparison, so all-large exponents would dominate the run). */
-            a = draw(&rng);
-            b = testutil_rand_next(&rng) % 2 ? draw(&rng)
-                                               : u256_from_u64(testutil_rand_next(&rng) >> (testutil_rand_next(&rng) % 64));
-            break;
-        default: a = draw(&rng); b = draw(&rng); break;
-        }
-        if (op == OP_LT || op == OP_GT || op == OP_SLT || op == OP_SGT) {
-            if (testutil_rand_next(&rng) % 4 == 0) b = a; /* ties */
-        }
+        u256 a, b, c;
+        draw_operands(op, &rng, i, &a, &b, &c);
         u256 got = evaluate(op, a, b, c);
         u256 want = reference(&g, op, a, b, c);
-        if (memcmp(&got, &want, sizeof got) != 0) {
-            char sa[80], sb[80], sc[80], sg[80], sw[80];
-            ck_abort_msg("%s mismatch at case %" PRIu64 " (replay: COHORT_TEST_SEED=0x%" PRIx64
-                         "): a=%s b=%s c=%s got %s want %s",
-                         op_names[op], i, base, show(a, sa), show(b, sb), show(c, sc), show(got, sg), show(want, sw));
-        }
+        check_case(op, "", i, base, a, b, c, got, want);
         checked++;
         nonzero_b += !u256_is_zero(b);
     }
-    mpz_clears(g.a, g.b, g.m, g.r, g.t, g.two256, NULL);
+    gmp_state_clear(&g);
     ck_assert_uint_eq(checked, n);
     ck_assert_uint_gt(nonzero_b, n / 2); /* the distributions are not degenerate */
+}
+END_TEST
+
+/*
+ * The interpreter's in-place form of op (subnode/evm/word_ops.h), called as its instruction
+ * calls it: a is the top of the stack, b the word under it, which the result overwrites
+ * (so r aliases b). False for an op the interpreter runs through u256.h instead.
+ */
+static bool evaluate_in_place(enum op op, u256 a, u256 b, u256 *out)
+{
+    u256 r = b;
+    switch (op) {
+    case OP_ADD: add_at(&r, &a, &r); break;
+    case OP_SUB: sub_at(&r, &a, &r); break;
+    case OP_MUL: mul_at(&r, &a, &r); break;
+    case OP_SDIV: sdiv_at(&r, &a, &r); break;
+    case OP_DIV: r = divide(a, b); break;
+    case OP_MOD: r = modulo(a, b); break;
+    case OP_SHL: shl_at(&r, &a); break;
+    case OP_SHR: shr_at(&r, &a); break;
+    case OP_LT: set_u64_at(&r, lt_at(&a, &b)); break;
+    case OP_GT: set_u64_at(&r, lt_at(&b, &a)); break;
+    case OP_SLT: set_u64_at(&r, slt_at(&a, &b)); break;
+    case OP_SGT: set_u64_at(&r, slt_at(&b, &a)); break;
+    case OP_EQ: set_u64_at(&r, eq_at(&a, &b)); break;
+    default: return false;
+    }
+    *out = r;
+    return true;
+}
+
+/* The in-place forms against GMP, over the same operands as the by-value functions. */
+START_TEST(differential_in_place)
+{
+    enum op op = (enum op)_i;
+    u256 probe;
+    if (!evaluate_in_place(op, u256_zero(), u256_zero(), &probe)) return; /* no in-place form */
+    uint64_t base = env_u64("COHORT_TEST_SEED", DEFAULT_SEED);
+    uint64_t rng = op_seed(base, _i);
+    uint64_t n = case_count();
+    struct gmp_state g;
+    gmp_state_init(&g);
+    uint64_t checked = 0, fits = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        u256 a, b, c, got;
+        draw_operands(op, &rng, i, &a, &b, &c);
+        ck_assert(evaluate_in_place(op, a, b, &got));
+        u256 want = reference(&g, op, a, b, c);
+        check_case(op, " in place", i, base, a, b, c, got, want);
+        checked++;
+        fits += fits_u64_at(&a) && !is_zero_at(&b);
+    }
+    gmp_state_clear(&g);
+    ck_assert_uint_eq(checked, n);
+    ck_assert_uint_gt(fits, 0); /* the small operands the fast paths take were drawn */
 }
 END_TEST
 
@@ -767,6 +847,7 @@ static Suite *u256_suite(void)
     TCase *gmp = tcase_create("gmp");
     tcase_set_timeout(gmp, 600);
     tcase_add_loop_test(gmp, differential, 0, OP_COUNT);
+    tcase_add_loop_test(gmp, differential_in_place, 0, OP_COUNT);
     tcase_add_test(gmp, text_differential);
     suite_add_tcase(s, gmp);
     return s;

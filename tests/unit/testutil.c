@@ -564,3 +564,34 @@ int testutil_run_suite(Suite *suite, bool nofork)
     srunner_free(sr);
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
+
+#include <unistd.h>
+
+int testutil_start_core(const char *const *args, const char *log_path, int api_port)
+{
+    char bin[1100];
+    snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
+    char *argv[42] = {bin};
+    int n = 1;
+    for (; args[n - 1] != NULL && n < 41; n++) argv[n] = (char *)args[n - 1];
+    ck_assert_ptr_null(args[n - 1]); /* at most 40 arguments */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (log_path != NULL && freopen(log_path, "a", stderr) == NULL) _exit(126);
+        execv(bin, argv);
+        _exit(127);
+    }
+    ck_assert_int_eq(testutil_wait_port(api_port, 10000), 0);
+    return pid;
+}
+
+int testutil_run_capture(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    if (p == NULL) return -1;
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}

@@ -56,6 +56,17 @@ void testutil_rand_bytes(uint64_t *state, uint8_t *out, size_t len);
 #define TESTUTIL_PORTS_NODE_E2E 13000
 #define TESTUTIL_PORTS_NODE_SCALE 16000
 
+/*
+ * Starts $COHORT_BUILD_DIR/bin/cohort-core with args (a NULL-terminated list, at most 40),
+ * its stderr appended to log_path (NULL: inherited), and waits until its API accepts
+ * connections on api_port (the test fails after 10 s). Returns its PID; stop it with
+ * testutil_stop_process.
+ */
+int testutil_start_core(const char *const *args, const char *log_path, int api_port);
+
+/* Runs cmd with the shell, its stdout (at most size - 1 bytes) into out; returns its exit status, or -1. */
+int testutil_run_capture(const char *cmd, char *out, size_t size);
+
 /* Returns a TCP port on 127.0.0.1 that was free a moment ago (from the ephemeral range). */
 int testutil_free_port(void);
 
