@@ -204,13 +204,16 @@ static size_t on_api_data(char *chunk, size_t size, size_t nmemb, void *userdata
     return n;
 }
 
-char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code)
+/* GET or POST with libcurl; NULL with curl's words in error when nothing answered. */
+static char *http_request(const char *url, const char *body, long timeout_ms, long *status, char *error,
+                          size_t error_size)
 {
+    *status = 0;
     CURL *c = curl_easy_init();
     struct api_body b = {0};
     struct curl_slist *headers = NULL;
     if (c == NULL) {
-        *code = cli_fail(g, COHORT_EXIT_FAILURE, "out of memory");
+        snprintf(error, error_size, "out of memory");
         return NULL;
     }
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -224,15 +227,28 @@ char *api_call(const char *url, const char *body, long timeout_ms, struct cli_gl
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     }
     CURLcode rc = curl_easy_perform(c);
-    *status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(c);
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
-        *code = cli_fail(g, COHORT_EXIT_UNAVAILABLE, "cannot reach cohort-core at %s (%s); is it running? see --api",
-                         url, curl_easy_strerror(rc));
+        snprintf(error, error_size, "%s", curl_easy_strerror(rc));
         free(b.data);
         return NULL;
     }
     return b.data ? b.data : strdup("");
+}
+
+char *http_fetch(const char *url, long timeout_ms, long *status, char *error, size_t error_size)
+{
+    return http_request(url, NULL, timeout_ms, status, error, error_size);
+}
+
+char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code)
+{
+    char error[256];
+    char *answer = http_request(url, body, timeout_ms, status, error, sizeof error);
+    if (answer == NULL)
+        *code = cli_fail(g, COHORT_EXIT_UNAVAILABLE, "cannot reach cohort-core at %s (%s); is it running? see --api",
+                         url, error);
+    return answer;
 }

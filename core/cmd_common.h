@@ -95,6 +95,13 @@ int read_password(struct cli_globals *g, const struct manager_flags *f, bool con
  */
 char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code);
 
+/*
+ * GETs url (http only, at most 16 MiB, within timeout_ms). Returns the body (malloc'd) with
+ * *status its HTTP status, or NULL with why in error (curl's words): for reaching servers
+ * whose absence is an answer (a subnode that is down), not a failure of the command.
+ */
+char *http_fetch(const char *url, long timeout_ms, long *status, char *error, size_t error_size);
+
 /* Prints a key=value result (one line each for people, one JSON object with --json). */
 void print_fields(struct cli_globals *g, const char *const *keys, const char *const *values, size_t n);
 

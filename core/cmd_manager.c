@@ -1,9 +1,11 @@
 /* cmd_manager.c - `cohort manager deploy`, `cohort node ...` and `cohort chain ...`. */
 #include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd_common.h"
@@ -399,6 +401,101 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
             snprintf(port, sizeof port, "%u", rpc_port);
             const char *row[5] = {id, node.name, endpoint, slot, port};
             cli_table_add_row(t, row);
+        }
+        if (rc == 0) cli_table_print(t, g);
+        cli_table_free(t);
+    }
+    manager_close(&s);
+    return rc;
+}
+
+/* A number from a subnode's /status document (its chain figures), or -1. */
+static double status_number(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+int cmd_chain_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *which[1];
+    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "chain status: give a chain name or id");
+    if (rc != 0) return rc;
+    struct manager_session s;
+    struct mc_chain_info c;
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0) {
+        /* One row per member, from its subnode's own /status: what it has and what it sees. */
+        const char *columns[] = {"member", "node", "endpoint", "health", "height", "head", "last_block_age_s",
+                                 "peers", "view", "txpool_pending"};
+        struct cli_table *t = cli_table_new(10, columns);
+        for (size_t k = 0; k < 10; k++)
+            if (k == 0 || k == 1 || (k >= 4 && k != 5)) cli_table_set_numeric(t, k);
+        double best_height = -1, best_time = -1, view = -1;
+        unsigned answering = 0;
+        for (unsigned i = 0; i < c.nnodes && rc == 0; i++) {
+            struct mc_node_info node;
+            struct cohort_error err = {0};
+            if (mc_manager_get_node(s.rpc, &s.deployment, c.node_ids[i], &node, &err) < 0) {
+                rc = cli_fail_error(g, &err);
+                break;
+            }
+            unsigned rpc_port = (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT);
+            char url[96], endpoint[32];
+            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u:%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3], rpc_port);
+            snprintf(url, sizeof url, "http://%s/status", endpoint);
+            long status = 0;
+            char error[256] = "";
+            char *body = http_fetch(url, 2000, &status, error, sizeof error);
+            cJSON *doc = body ? cJSON_Parse(body) : NULL;
+            free(body);
+            const cJSON *chain = cJSON_GetObjectItemCaseSensitive(doc, "chain");
+            char cells[10][80];
+            snprintf(cells[0], sizeof cells[0], "%u", i);
+            snprintf(cells[1], sizeof cells[1], "%llu", (unsigned long long)node.id);
+            snprintf(cells[2], sizeof cells[2], "%s", endpoint);
+            const char *health = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "health"));
+            snprintf(cells[3], sizeof cells[3], "%s", doc == NULL ? "unreachable" : health ? health : "?");
+            double height = status_number(chain, "height"), last = status_number(chain, "last_block_timestamp_ms");
+            double peers = status_number(chain, "peers_connected"), member_view = status_number(chain, "view");
+            double pending = status_number(chain, "txpool_pending");
+            const char *head = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chain, "head_hash"));
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            double now_ms = (double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6;
+            const double values[] = {height, -2, last >= 0 ? (now_ms - last) / 1000 : -1, peers, member_view, pending};
+            for (int k = 0; k < 6; k++) {
+                char *cell = cells[4 + k];
+                if (k == 1) snprintf(cell, 80, "%.10s", head ? head : "-");
+                else if (values[k] < 0) snprintf(cell, 80, "-");
+                else if (k == 2) snprintf(cell, 80, "%.1f", values[k]);
+                else snprintf(cell, 80, "%.0f", values[k]);
+            }
+            if (chain != NULL) {
+                answering++;
+                if (height > best_height) {
+                    best_height = height;
+                    best_time = last;
+                }
+                if (member_view > view) view = member_view;
+            }
+            const char *row[10];
+            for (int k = 0; k < 10; k++) row[k] = cells[k];
+            cli_table_add_row(t, row);
+            cJSON_Delete(doc);
+        }
+        if (rc == 0 && !g->json) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            double age = best_time >= 0 ? ((double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6 - best_time) / 1000 : -1;
+            fprintf(g->out, "chain %s (EVM chain id %llu): %u of %u members answer", c.name,
+                    (unsigned long long)c.evm_chain_id, answering, c.nnodes);
+            if (best_height >= 0) fprintf(g->out, "; height %.0f, last block %.1f s ago", best_height, age);
+            /* The BFT log's leader of a view is member view mod n (bft/core.c leader_of). */
+            if (view >= 0 && c.nnodes > 0)
+                fprintf(g->out, "; view %.0f is led by member %u", view, (unsigned)((uint64_t)view % c.nnodes));
+            fprintf(g->out, "\n\n");
         }
         if (rc == 0) cli_table_print(t, g);
         cli_table_free(t);

@@ -24,6 +24,7 @@ int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct 
 int cmd_chain_create(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 
 /* The root of the tree: `cohort`. */

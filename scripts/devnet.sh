@@ -112,6 +112,8 @@ $cohort chain ls
 echo
 $cohort chain show demo
 echo
+$cohort chain status demo
+echo
 for i in $(seq 1 "$nodes"); do echo "node-$i:"; $cohort subnodes --api "http://127.0.0.1:$((api + i))"; echo; done
 
 if ! $ok; then
@@ -123,6 +125,8 @@ say "every subnode answers: $(echo $ports | wc -w) of them"
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $check; then
   node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key" --check node_modules/.bin/cast
+  $cohort chain status demo | tee "$dir/status.txt"
+  grep -q "$nodes of $nodes members answer; height" "$dir/status.txt" || { say "cohort chain status: not every member of demo answers"; exit 1; }
   exit 0
 fi
 echo
