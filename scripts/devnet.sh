@@ -5,13 +5,15 @@
 #
 #   scripts/devnet.sh            set up, print how to look at it, keep running
 #   scripts/devnet.sh --check    set up, check every subnode answers, tear down, exit 0/1
+#   scripts/devnet.sh --faults   set up, run scripts/chain-faults.mjs on 'demo', tear down
 #
 # Environment: COHORT_DEVNET_NODES (4), COHORT_DEVNET_BASE_PORT (10000; node i uses
 # BASE + 2048 i), COHORT_DEVNET_RPC_PORT (8545), COHORT_DEVNET_API_PORT (9100; node i uses +i).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-check=false
+check=false faults=false
 [[ "${1:-}" == "--check" ]] && check=true
+[[ "${1:-}" == "--faults" ]] && check=true faults=true
 
 nodes=${COHORT_DEVNET_NODES:-4}
 base=${COHORT_DEVNET_BASE_PORT:-10000}
@@ -123,6 +125,11 @@ fi
 say "every subnode answers: $(echo $ports | wc -w) of them"
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+if $faults; then
+  # pids[0] is anvil; the cohort-cores follow, node 1 first.
+  node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${pids[@]:1}"
+  exit 0
+fi
 if $check; then
   node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key" --check node_modules/.bin/cast
   $cohort chain status demo | tee "$dir/status.txt"
