@@ -114,6 +114,7 @@ int main(int argc, char **argv)
 {
     const char *config = "/data/chain.json", *bind = "127.0.0.1", *data = NULL;
     long port = 0, bft_port = 0, history = 0;
+    bool equivocate = false, lie_about_head = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
         else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) bind = argv[++i];
@@ -129,6 +130,10 @@ int main(int argc, char **argv)
             }
             log_set_level(level);
         }
+#ifdef COHORT_TEST_BYZANTINE
+        else if (strcmp(argv[i], "--equivocate") == 0) equivocate = true;
+        else if (strcmp(argv[i], "--lie-about-head") == 0) lie_about_head = true;
+#endif
         else if (strcmp(argv[i], "--version") == 0) {
             printf("cohort-subnode %s\n", COHORT_VERSION);
             return 0;
@@ -177,6 +182,8 @@ int main(int argc, char **argv)
             .route_count = 2,
             .history_blocks = (uint32_t)history,
             .over_budget_path = status.over_budget_path,
+            .equivocate = equivocate,
+            .lie_about_head = lie_about_head,
         };
         if (secp_init(&err) != 0 || chain_node_start(&o, &chain, &err) != 0) {
             snprintf(status.reason, sizeof status.reason, "the chain did not start: %.480s", err.message);

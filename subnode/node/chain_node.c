@@ -429,6 +429,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     pthread_mutex_init(&n->pool_lock, NULL);
     n->min_base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
     n->fault_tolerance = (n->config.nmembers - 1) / 3;
+    n->lie_about_head = o->lie_about_head;
     n->payload_max_bytes = BFT_PAYLOAD_MAX;
     for (unsigned i = 0; i < n->config.nmembers; i++)
         address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
@@ -487,6 +488,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.snapshot = on_snapshot;
         nc.restore = on_restore;
         nc.arg = n;
+        nc.equivocate = o->equivocate;
         if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
@@ -551,7 +553,14 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
     cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
     cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);
-    cJSON_AddNumberToObject(o, "consensus_members", 1);
+    cJSON_AddNumberToObject(o, "consensus_members", n->config.nmembers);
+    cJSON_AddNumberToObject(o, "links_refused", (double)bs.links_refused);
+    cJSON_AddNumberToObject(o, "equivocations_seen", (double)bs.core.equivocations_seen);
+    if (bs.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)bs.proposals_equivocated);
+    cJSON_AddNumberToObject(o, "batches_refused", (double)n->batches_refused);
+    cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
+    for (unsigned i = 0; i < n->config.nmembers; i++)
+        if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));
     uint64_t used, map;
     store_usage(n->store, &used, &map);
     cJSON_AddNumberToObject(o, "store_bytes", (double)used);

@@ -32,6 +32,10 @@ struct chain_node_options {
     size_t route_count;
     uint32_t history_blocks;    /* state kept for reads at older blocks; 0: the store's default */
     const char *over_budget_path; /* cohort-core's over-budget flag file, or NULL */
+    /* Byzantine tests only (cohort-subnode-byzantine): as leader, send a different block to
+       half the members; name a wrong hash for its head in its batches. */
+    bool equivocate;
+    bool lie_about_head;
 };
 
 struct chain_node;

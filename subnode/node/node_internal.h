@@ -34,6 +34,7 @@ struct chain_node {
     uint8_t cert[65];           /* its node's signature vouching for it (subnode.cert) */
     bool has_cert;              /* false only in a chain of one member started without cohort-core */
     uint32_t fault_tolerance;   /* f: (members - 1) / 3 */
+    bool lie_about_head;        /* Byzantine tests only (chain_node_options) */
     /* The other members' keys learned so far (BFT thread; kept in members.json). */
     struct {
         bool known;

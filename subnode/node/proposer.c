@@ -249,6 +249,7 @@ void cn_propose(struct chain_node *n)
                              .member = (uint16_t)n->config.member_index,
                              .count = (uint32_t)count};
     memcpy(h.parent_hash, head_hash, 32);
+    if (n->lie_about_head) h.parent_hash[0] ^= 0xff; /* Byzantine tests only */
     memcpy(h.member_address, n->self_address, 20);
     memcpy(h.cert, n->cert, 65);
     batch_header_encode(&h, entry);

@@ -100,7 +100,8 @@ static void write_volume(int i)
     write_file(path, text);
 }
 
-static void start(int i)
+/* Starts member i: the subnode, or its Byzantine test build misbehaving as the flags say. */
+static void start_as(int i, bool byzantine)
 {
     char config[128], log[128], port[16];
     snprintf(config, sizeof config, "%s/m%d/chain.json", dir, i);
@@ -112,8 +113,12 @@ static void start(int i)
         FILE *f = freopen(log, "a", stderr);
         (void)f;
         char bin[1100];
-        snprintf(bin, sizeof bin, "%s/bin/cohort-subnode", getenv("COHORT_BUILD_DIR"));
-        execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", (char *)NULL);
+        snprintf(bin, sizeof bin, "%s/bin/cohort-subnode%s", getenv("COHORT_BUILD_DIR"), byzantine ? "-byzantine" : "");
+        if (byzantine)
+            execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", "--equivocate", "--lie-about-head",
+                  (char *)NULL);
+        else
+            execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", (char *)NULL);
         _exit(127);
     }
     char body[8192];
@@ -124,6 +129,8 @@ static void start(int i)
     testutil_http_get(rpc_port(i), "/status", body, sizeof body);
     ck_abort_msg("member %d did not become healthy: %s", i, body);
 }
+
+static void start(int i) { start_as(i, false); }
 
 static void stop(int i, int sig)
 {
@@ -247,6 +254,54 @@ START_TEST(four_members_make_one_chain_and_survive_what_they_should)
 }
 END_TEST
 
+/* A number from member i's /status chain figures ("name":N), or -1. */
+static long status_number(int i, const char *name)
+{
+    char body[8192], key[64];
+    if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) != 200) return -1;
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *p = strstr(body, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
+START_TEST(a_byzantine_member_is_seen_and_the_chain_goes_on)
+{
+    /* Member 3 equivocates when it leads and names a wrong hash for its head in its batches. */
+    for (int i = 0; i < N - 1; i++) start(i);
+    start_as(3, true);
+    /* A stranger sends garbage to member 0's BFT port. */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "head -c 4096 /dev/urandom > /dev/tcp/127.0.0.1/%d", rpc_port(0) + 1);
+    char bash[600];
+    snprintf(bash, sizeof bash, "bash -c '%s' 2>/dev/null", cmd);
+    ck_assert_int_ne(system(bash), -1);
+    burst(0, 0, 30);
+    burst(3, 1, 30);
+    long height = converge(0x7, 1, 90000);
+    /* Every transaction is in, on the honest members, including those sent to the liar. */
+    for (int i = 0; i < N - 1; i++) {
+        for (int k = 0; k < 2; k++) {
+            snprintf(cmd, sizeof cmd,
+                     "cd '%s' && node tests/integration/chain/load.mjs nonce --rpc http://127.0.0.1:%d --key %s --want 30",
+                     testutil_source_dir(), rpc_port(i), funded_keys[k]);
+            ck_assert_msg(system(cmd) == 0, "member %d does not show 30 transactions of sender %d", i, k);
+        }
+    }
+    burst(1, 0, 10);
+    converge(0x7, height + 1, 60000);
+    /* The honest members saw the liar, and none halted. */
+    for (int i = 0; i < N - 1; i++) {
+        char body[8192];
+        ck_assert_int_eq(testutil_http_get(rpc_port(i), "/status", body, sizeof body), 200);
+        ck_assert_msg(strstr(body, "\"halted\":false") != NULL, "member %d: %s", i, body);
+        ck_assert_msg(strstr(body, "\"members_disagreeing\":[3]") != NULL, "member %d does not name member 3: %s", i, body);
+    }
+    ck_assert_int_gt(status_number(0, "links_refused"), 0);
+    /* Member 3 did equivocate (two blocks at a height it led), and the honest three agree. */
+    ck_assert_int_gt(status_number(3, "proposals_equivocated"), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chain_members");
@@ -254,6 +309,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, four_members_make_one_chain_and_survive_what_they_should);
+    tcase_add_test(tc, a_byzantine_member_is_seen_and_the_chain_goes_on);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);
 }
