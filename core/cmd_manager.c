@@ -363,16 +363,36 @@ static int get_chain(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_
     return rc < 0 ? cli_fail_error(g, &err) : 0;
 }
 
+/* The commands about one chain: parse `NAME|ID` and the manager flags, open the session, read the chain. */
+static int open_chain(struct cli_globals *g, int argc, char **argv, const char *usage, struct manager_session *s,
+                      struct mc_chain_info *c)
+{
+    struct manager_flags f = {0};
+    const char *which[1];
+    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, usage);
+    if (rc != 0) return rc;
+    if ((rc = manager_open(g, &f, true, s)) == 0) rc = get_chain(g, s->rpc, &s->deployment, which[0], c);
+    return rc;
+}
+
+/* Member i of chain c: its node, and where its subnode's RPC listens (the node's base port and the chain's first slot). */
+static int member_endpoint(struct cli_globals *g, struct manager_session *s, const struct mc_chain_info *c, unsigned i,
+                           struct mc_node_info *node, char endpoint[32], unsigned *rpc_port)
+{
+    struct cohort_error err = {0};
+    if (mc_manager_get_node(s->rpc, &s->deployment, c->node_ids[i], node, &err) < 0) return cli_fail_error(g, &err);
+    *rpc_port = (unsigned)(node->port + c->first_slots[i] * PORTS_PER_SLOT);
+    snprintf(endpoint, 32, "%u.%u.%u.%u:%u", node->ip[0], node->ip[1], node->ip[2], node->ip[3], *rpc_port);
+    return 0;
+}
+
 int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    struct manager_flags f = {0};
-    const char *which[1];
-    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "chain show: give a chain name or id");
-    if (rc != 0) return rc;
-    struct manager_session s;
+    struct manager_session s = {0};
     struct mc_chain_info c;
-    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0) {
+    int rc = open_chain(g, argc, argv, "chain show: give a chain name or id", &s, &c);
+    if (rc == 0) {
         /* One row per member: where its subnode listens, from the node's base port and the chain's first slot. */
         const char *columns[] = {"node", "name", "endpoint", "first_slot", "rpc_port"};
         struct cli_table *t = cli_table_new(5, columns);
@@ -387,16 +407,11 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
         }
         for (unsigned i = 0; i < c.nnodes && rc == 0; i++) {
             struct mc_node_info node;
-            struct cohort_error err = {0};
-            if (mc_manager_get_node(s.rpc, &s.deployment, c.node_ids[i], &node, &err) < 0) {
-                rc = cli_fail_error(g, &err);
-                break;
-            }
             /* endpoint is IP:PORT as in `node ls`: here the subnode's, whose port is rpc_port. */
             char id[24], endpoint[32], slot[8], port[8];
-            unsigned rpc_port = (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT);
+            unsigned rpc_port;
+            if ((rc = member_endpoint(g, &s, &c, i, &node, endpoint, &rpc_port)) != 0) break;
             snprintf(id, sizeof id, "%llu", (unsigned long long)node.id);
-            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u:%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3], rpc_port);
             snprintf(slot, sizeof slot, "%u", c.first_slots[i]);
             snprintf(port, sizeof port, "%u", rpc_port);
             const char *row[5] = {id, node.name, endpoint, slot, port};
@@ -419,13 +434,10 @@ static double status_number(const cJSON *o, const char *name)
 int cmd_chain_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    struct manager_flags f = {0};
-    const char *which[1];
-    int rc = manager_parse(g, argc, argv, &f, NULL, which, 1, "chain status: give a chain name or id");
-    if (rc != 0) return rc;
-    struct manager_session s;
+    struct manager_session s = {0};
     struct mc_chain_info c;
-    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0) {
+    int rc = open_chain(g, argc, argv, "chain status: give a chain name or id", &s, &c);
+    if (rc == 0) {
         /* One row per member, from its subnode's own /status: what it has and what it sees. */
         const char *columns[] = {"member", "node", "endpoint", "health", "height", "head", "last_block_age_s",
                                  "peers", "view", "txpool_pending"};
@@ -436,14 +448,9 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
         unsigned answering = 0;
         for (unsigned i = 0; i < c.nnodes && rc == 0; i++) {
             struct mc_node_info node;
-            struct cohort_error err = {0};
-            if (mc_manager_get_node(s.rpc, &s.deployment, c.node_ids[i], &node, &err) < 0) {
-                rc = cli_fail_error(g, &err);
-                break;
-            }
-            unsigned rpc_port = (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT);
             char url[96], endpoint[32];
-            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u:%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3], rpc_port);
+            unsigned rpc_port;
+            if ((rc = member_endpoint(g, &s, &c, i, &node, endpoint, &rpc_port)) != 0) break;
             snprintf(url, sizeof url, "http://%s/status", endpoint);
             long status = 0;
             char error[256] = "";
