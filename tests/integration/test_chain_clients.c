@@ -81,27 +81,10 @@ static void write_config(void)
 
 static void start_subnode(void)
 {
-    char config[128], log[128], port[16];
+    char config[128], log[128];
     snprintf(config, sizeof config, "%s/chain.json", dir);
     snprintf(log, sizeof log, "%s/subnode.log", dir);
-    snprintf(port, sizeof port, "%d", RPC_PORT);
-    subnode = fork();
-    ck_assert_int_ge(subnode, 0);
-    if (subnode == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        char bin[1100];
-        snprintf(bin, sizeof bin, "%s/bin/cohort-subnode", getenv("COHORT_BUILD_DIR"));
-        execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", (char *)NULL);
-        _exit(127);
-    }
-    char body[4096];
-    for (int i = 0; i < 200; i++) {
-        if (testutil_http_get(RPC_PORT, "/healthz", body, sizeof body) == 200) return;
-        usleep(50 * 1000);
-    }
-    int code = testutil_http_get(RPC_PORT, "/status", body, sizeof body);
-    ck_abort_msg("the subnode did not become healthy (status %d): %s", code, body);
+    subnode = testutil_start_subnode("cohort-subnode", config, RPC_PORT, log, NULL);
 }
 
 static void kill_subnode(int sig)

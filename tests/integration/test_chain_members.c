@@ -103,31 +103,12 @@ static void write_volume(int i)
 /* Starts member i: the subnode, or its Byzantine test build misbehaving as the flags say. */
 static void start_as(int i, bool byzantine)
 {
-    char config[128], log[128], port[16];
+    char config[128], log[128];
     snprintf(config, sizeof config, "%s/m%d/chain.json", dir, i);
     snprintf(log, sizeof log, "%s/m%d.log", dir, i);
-    snprintf(port, sizeof port, "%d", rpc_port(i));
-    pids[i] = fork();
-    ck_assert_int_ge(pids[i], 0);
-    if (pids[i] == 0) {
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        char bin[1100];
-        snprintf(bin, sizeof bin, "%s/bin/cohort-subnode%s", getenv("COHORT_BUILD_DIR"), byzantine ? "-byzantine" : "");
-        if (byzantine)
-            execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", "--equivocate", "--lie-about-head",
-                  (char *)NULL);
-        else
-            execl(bin, bin, "--config", config, "--port", port, "--bind", "127.0.0.1", (char *)NULL);
-        _exit(127);
-    }
-    char body[8192];
-    for (int t = 0; t < 200; t++) {
-        if (testutil_http_get(rpc_port(i), "/healthz", body, sizeof body) == 200) return;
-        usleep(50 * 1000);
-    }
-    testutil_http_get(rpc_port(i), "/status", body, sizeof body);
-    ck_abort_msg("member %d did not become healthy: %s", i, body);
+    static const char *const misbehave[] = {"--equivocate", "--lie-about-head", NULL};
+    pids[i] = testutil_start_subnode(byzantine ? "cohort-subnode-byzantine" : "cohort-subnode", config, rpc_port(i), log,
+                                     byzantine ? misbehave : NULL);
 }
 
 static void start(int i) { start_as(i, false); }

@@ -199,6 +199,35 @@ int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_ar
     return pid;
 }
 
+int testutil_start_subnode(const char *binary, const char *config, int port, const char *log,
+                           const char *const *extra_args)
+{
+    char path[1100], port_text[16];
+    snprintf(path, sizeof path, "%s/bin/%s", getenv("COHORT_BUILD_DIR") ? getenv("COHORT_BUILD_DIR") : "build", binary);
+    snprintf(port_text, sizeof port_text, "%d", port);
+    const char *argv[32] = {path, "--config", config, "--port", port_text, "--bind", "127.0.0.1"};
+    size_t argc = 7;
+    for (size_t i = 0; extra_args != NULL && extra_args[i] != NULL && argc < 31; i++) argv[argc++] = extra_args[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid < 0) abort();
+    if (pid == 0) {
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execv(path, (char *const *)argv);
+        _exit(127);
+    }
+    char body[8192] = "";
+    for (int t = 0; t < 200; t++) {
+        if (testutil_http_get(port, "/healthz", body, sizeof body) == 200) return pid;
+        pause_ms(50);
+    }
+    testutil_http_get(port, "/status", body, sizeof body);
+    fprintf(stderr, "testutil: %s on port %d is not healthy after 10 s: %s (log: %s)\n", binary, port, body, log);
+    testutil_stop_process(pid);
+    abort();
+}
+
 void testutil_stop_process(int pid) { testutil_stop_process_within(pid, 3000); }
 
 void testutil_stop_process_within(int pid, int grace_ms)

@@ -81,6 +81,16 @@ int testutil_wait_port(int port, int timeout_ms);
  */
 int testutil_start_anvil(char *url, size_t url_size, const char *const *extra_args);
 
+/*
+ * Starts $COHORT_BUILD_DIR/bin/<binary> (cohort-subnode or its Byzantine test build) with
+ * --config CONFIG --port PORT --bind 127.0.0.1 and the extra arguments (NULL-terminated,
+ * may be NULL), its stderr appended to log, and waits until its /healthz answers 200.
+ * Returns its PID; aborts the test with the subnode's /status when it is not healthy
+ * within 10 s.
+ */
+int testutil_start_subnode(const char *binary, const char *config, int port, const char *log,
+                           const char *const *extra_args);
+
 /* SIGTERM, then SIGKILL after 3 s, then reaps: for processes a test started itself. */
 void testutil_stop_process(int pid);
 
