@@ -1,0 +1,1204 @@
+/*
+ * chain_bench.c - block execution throughput on one member: ERC-20 transfers to fresh
+ * addresses, signed in advance, executed block by block through the executor's path into
+ * an LMDB store, with the time of each phase.
+ *
+ *   bench/chain_bench [--txs N] [--senders N] [--accounts N] [--holders N]
+ *                     [--gas-limit GAS] [--recover-threads N] [--senders-known]
+ *                     [--warmup BLOCKS] [--verify] [--no-split] [--dir DIR] [--keep]
+ *                     [--map-gib N] [--token FILE] [--seed N]
+ *
+ * The workload. A genesis with --senders funded accounts (default 1,000), the ERC-20 of
+ * the client tests (tests/integration/chain/Token.sol, runtime code compiled once into
+ * bench/token_runtime.hex by bench/gen_token.mjs) whose storage gives every sender a token
+ * balance (written straight into the balanceOf mapping: slot keccak(pad(addr) . pad(1))),
+ * plus --accounts other funded accounts and --holders other token holders, to make the
+ * tries as large as a busy chain's. Then --txs transfers (type 2, chain id 1234), each of
+ * one token unit to a fresh random address, signed before any timing with manager-client's
+ * signer (mc_tx_sign: an encoder other than the one that decodes them) and decoded back
+ * (hash, sender, static checks) to be sure every one is valid. Transfer j is sender j mod
+ * senders' nonce j / senders. Each transaction's gas limit is the gas a transfer uses
+ * (measured on an in-memory state before the run) plus TX_GAS_MARGIN, and a block takes as
+ * many as fit its gas limit, as the batch builder fills batches by gas limit: about 570
+ * in 30M gas.
+ *
+ * One block, as subnode/node/executor.c makes it (same calls, same order):
+ *   decode    tx_decode of each raw transaction of the batch
+ *   recover   tx_recover_sender of each (--recover-threads N: spread over N threads;
+ *             --senders-known: skipped, as when this member's pool recovered them at
+ *             admission and the executor takes them from it)
+ *   begin     store_write_begin
+ *   execute   store_txn_backend, state_reset, state_set_backend, block_execute(BLOCK_BUILD),
+ *             state_backend_error; split into
+ *               vm     evm_execute (the interpreter and its host calls), minus LMDB reads
+ *               lmdb   LMDB reads of accounts, slots and code (the state cache's misses)
+ *               roots  the transactions and receipts roots (block_ordered_root)
+ *               other  validation, fees, the state cache and journal, receipts, bloom
+ *   apply     store_txn_apply_state: the flat tables, history and the incremental tries,
+ *             giving the state root; split into
+ *               lmdb   LMDB calls (trie node reads and writes, accounts, storage, history)
+ *               keccak hashing (trie nodes, hashed keys)
+ *               other  collecting and sorting the changes, trie node encoding
+ *   write     block_header_hash, store_txn_put_block, store_txn_set_applied
+ *   commit    store_write_commit: LMDB writes the dirty pages and fsyncs (split: fsync)
+ * The splits come from the linker's --wrap (bench/CMakeLists.txt): the bench's
+ * __wrap_mdb_get etc. time the store's calls into LMDB, keccak256, evm_execute and
+ * block_ordered_root while the phase they belong to runs; fdatasync is interposed (LMDB
+ * calls it from its shared library). --no-split turns the timing wrappers off (they then
+ * only forward) to show what they cost. A pool is not part of the path yet (it is not
+ * built): the batch is the raw transactions in the order a pool would give them.
+ *
+ * Checks (a failure exits 1 with what differed): every transaction of every batch is
+ * included and succeeds, each block uses the gas expected, and at the end sample
+ * recipients hold one token and sample senders have the right nonce. --verify also
+ * executes every block on an in-memory state (no store) and compares its state root with
+ * the store's incremental one, block by block (slow with a large pre-state: its root is
+ * rebuilt from all pairs each block).
+ *
+ * Output: '#' lines (setup, the clock's cost, the load average), then
+ *   chain txs=... blocks=... tx_per_block=... gas=... wall_s=... tx_per_s=... mgas_per_s=...
+ *         cpu_s=... tx_per_cpu_s=... ... state_bytes=... check=ok
+ *   phase name=decode wall_ms=... wall_pct=... cpu_ms=... cpu_pct=... per_block_ms=...
+ *   ... one line per phase and per split (name=execute.vm, ...), then per-block figures.
+ * wall is CLOCK_MONOTONIC; cpu is the process's CPU time (every thread's). The warmup
+ * blocks (default 2) run first and are not counted. The machine may be shared: compare
+ * CPU figures, and see the load average printed.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/hex.h"
+#include "common/keccak.h"
+#include "common/secp.h"
+#include "common/u256.h"
+#include "manager-client/manager_client.h"
+#include "subnode/chain/block.h"
+#include "subnode/chain/tx.h"
+#include "subnode/evm/evm.h"
+#include "subnode/state/state.h"
+#include "subnode/store/store.h"
+
+#ifndef COHORT_BENCH_TOKEN
+#define COHORT_BENCH_TOKEN "bench/token_runtime.hex"
+#endif
+
+#define CHAIN_ID 1234u
+#define TOKEN_SUPPLY_SLOT 0u   /* Token.sol: totalSupply (gen_token.mjs checks the layout) */
+#define TOKEN_BALANCE_SLOT 1u  /* Token.sol: mapping(address => uint256) balanceOf */
+#define TOKEN_CODE_MAX 24576u  /* the deploy limit */
+#define TX_GAS_MARGIN 1000u    /* over the measured gas: calldata varies with zero bytes */
+#define GWEI 1000000000u
+#define MIN_BASE_FEE_WEI GWEI  /* the executor's floor and genesis base fee (chain_node.c) */
+#define SENDERS_MAX 1000000u
+#define ACCOUNTS_MAX 100000000u
+#define TXS_MAX 10000000u
+#define THREADS_MAX 64u
+#define SAMPLE_CHECKS 64u
+
+/* ---- Options ---- */
+
+struct options {
+    uint64_t txs;
+    uint32_t senders;
+    uint64_t accounts;
+    uint64_t holders;
+    uint64_t gas_limit;
+    unsigned recover_threads;
+    bool senders_known;
+    unsigned warmup;
+    bool verify;
+    bool split;
+    const char *dir;
+    bool keep;
+    uint64_t map_gib;
+    const char *token;
+    uint64_t seed;
+};
+
+/* ---- Clocks ---- */
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double wall_now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+static double cpu_now(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
+
+static int compare_doubles(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The splits' clock. The wrappers below read it twice per call, tens of thousands of times
+ * a block, so it must be cheap: the TSC on x86-64 (about 20 ns here, against about 55 ns
+ * for clock_gettime under kvm-clock), converted with a rate measured at start; elsewhere
+ * CLOCK_MONOTONIC.
+ */
+#if defined(__x86_64__)
+#include <x86intrin.h>
+static double tick_seconds = 1e-9; /* seconds per TSC tick; calibrate_ticks sets it */
+static inline uint64_t tick_now(void) { return __rdtsc(); }
+static void calibrate_ticks(void)
+{
+    double w0 = wall_now();
+    uint64_t t0 = tick_now();
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    double w1 = wall_now();
+    uint64_t t1 = tick_now();
+    if (t1 > t0) tick_seconds = (w1 - w0) / (double)(t1 - t0);
+}
+#else
+static const double tick_seconds = 1e-9;
+static inline uint64_t tick_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+static void calibrate_ticks(void) {}
+#endif
+
+/* ---- The timing wrappers (linked with -Wl,--wrap=...: see bench/CMakeLists.txt) ---- */
+
+/* Which phase the wrapped calls are charged to. */
+enum hook_phase { HP_NONE, HP_EXECUTE, HP_APPLY, HP_WRITE, HP_COMMIT, HP_COUNT };
+
+static struct {
+    bool on;                     /* --no-split turns it off: the wrappers only forward */
+    enum hook_phase phase;
+    uint64_t lmdb[HP_COUNT];     /* ticks in LMDB calls, per phase */
+    uint64_t lmdb_calls[HP_COUNT];
+    uint64_t keccak;             /* ticks hashing during apply */
+    uint64_t keccak_calls;
+    uint64_t vm;                 /* ticks in evm_execute during execute, LMDB reads excluded */
+    int vm_depth;
+    uint64_t roots;              /* ticks in block_ordered_root */
+    uint64_t roots_calls;
+    uint64_t fsync;              /* ticks in fdatasync / fsync during commit */
+    uint64_t fsync_calls;
+} hook;
+
+int __real_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __real_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __real_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __real_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
+void __real_mdb_cursor_close(MDB_cursor *cursor);
+int __real_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op);
+int __real_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags);
+void __real_keccak256(const void *data, size_t len, uint8_t out[32]);
+int __real_evm_execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
+                       const struct evm_message *message, struct evm_result *result, struct cohort_error *err);
+int __real_block_ordered_root(const uint8_t *const *items, const size_t *lens, size_t count, uint8_t root[32],
+                              struct cohort_error *err);
+
+int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
+int __wrap_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
+int __wrap_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
+void __wrap_mdb_cursor_close(MDB_cursor *cursor);
+int __wrap_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op);
+int __wrap_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags);
+void __wrap_keccak256(const void *data, size_t len, uint8_t out[32]);
+int __wrap_evm_execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
+                       const struct evm_message *message, struct evm_result *result, struct cohort_error *err);
+int __wrap_block_ordered_root(const uint8_t *const *items, const size_t *lens, size_t count, uint8_t root[32],
+                              struct cohort_error *err);
+
+/* Times one LMDB call when a phase is being split. */
+#define LMDB_TIMED(call)                                                                                              \
+    do {                                                                                                              \
+        if (!hook.on || hook.phase == HP_NONE) return call;                                                           \
+        uint64_t t0_ = tick_now();                                                                                    \
+        __typeof__(call) rc_ = call;                                                                                  \
+        hook.lmdb[hook.phase] += tick_now() - t0_;                                                                    \
+        hook.lmdb_calls[hook.phase]++;                                                                                \
+        return rc_;                                                                                                   \
+    } while (0)
+
+int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+    LMDB_TIMED(__real_mdb_get(txn, dbi, key, data));
+}
+
+int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
+{
+    LMDB_TIMED(__real_mdb_put(txn, dbi, key, data, flags));
+}
+
+int __wrap_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
+{
+    LMDB_TIMED(__real_mdb_del(txn, dbi, key, data));
+}
+
+int __wrap_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor)
+{
+    LMDB_TIMED(__real_mdb_cursor_open(txn, dbi, cursor));
+}
+
+void __wrap_mdb_cursor_close(MDB_cursor *cursor)
+{
+    if (!hook.on || hook.phase == HP_NONE) {
+        __real_mdb_cursor_close(cursor);
+        return;
+    }
+    uint64_t t0 = tick_now();
+    __real_mdb_cursor_close(cursor);
+    hook.lmdb[hook.phase] += tick_now() - t0;
+    hook.lmdb_calls[hook.phase]++;
+}
+
+int __wrap_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op)
+{
+    LMDB_TIMED(__real_mdb_cursor_get(cursor, key, data, op));
+}
+
+int __wrap_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags)
+{
+    LMDB_TIMED(__real_mdb_cursor_del(cursor, flags));
+}
+
+void __wrap_keccak256(const void *data, size_t len, uint8_t out[32])
+{
+    if (!hook.on || hook.phase != HP_APPLY) {
+        __real_keccak256(data, len, out);
+        return;
+    }
+    uint64_t t0 = tick_now();
+    __real_keccak256(data, len, out);
+    hook.keccak += tick_now() - t0;
+    hook.keccak_calls++;
+}
+
+int __wrap_evm_execute(const struct evm_host *host, const struct evm_tx_context *context, enum evm_revision revision,
+                       const struct evm_message *message, struct evm_result *result, struct cohort_error *err)
+{
+    if (!hook.on || hook.phase != HP_EXECUTE || hook.vm_depth > 0)
+        return __real_evm_execute(host, context, revision, message, result, err);
+    hook.vm_depth++;
+    uint64_t lmdb_before = hook.lmdb[HP_EXECUTE];
+    uint64_t t0 = tick_now();
+    int rc = __real_evm_execute(host, context, revision, message, result, err);
+    uint64_t dt = tick_now() - t0;
+    hook.vm += dt - (hook.lmdb[HP_EXECUTE] - lmdb_before);
+    hook.vm_depth--;
+    return rc;
+}
+
+int __wrap_block_ordered_root(const uint8_t *const *items, const size_t *lens, size_t count, uint8_t root[32],
+                              struct cohort_error *err)
+{
+    if (!hook.on || hook.phase != HP_EXECUTE) return __real_block_ordered_root(items, lens, count, root, err);
+    uint64_t t0 = tick_now();
+    int rc = __real_block_ordered_root(items, lens, count, root, err);
+    hook.roots += tick_now() - t0;
+    hook.roots_calls++;
+    return rc;
+}
+
+/*
+ * LMDB (a shared library) syncs with fdatasync (fsync on some builds); --wrap cannot reach
+ * calls made inside it, so these definitions interpose on libc's: the executable's symbol
+ * comes first in the dynamic lookup, and the real one is found with RTLD_NEXT.
+ */
+static int timed_sync(const char *name, int fd)
+{
+    static int (*real_fdatasync)(int);
+    static int (*real_fsync)(int);
+    int (**real)(int) = strcmp(name, "fsync") == 0 ? &real_fsync : &real_fdatasync;
+    if (*real == NULL) {
+        /* POSIX's way from dlsym's void * to a function pointer (ISO C has no cast for it). */
+        void *sym = dlsym(RTLD_NEXT, name);
+        memcpy(real, &sym, sizeof sym);
+    }
+    if (*real == NULL) {
+        errno = ENOSYS;
+        return -1;
+    }
+    uint64_t t0 = tick_now();
+    int rc = (*real)(fd);
+    if (hook.on && hook.phase == HP_COMMIT) {
+        hook.fsync += tick_now() - t0;
+        hook.fsync_calls++;
+    }
+    return rc;
+}
+
+int fdatasync(int fd) { return timed_sync("fdatasync", fd); }
+int fsync(int fd) { return timed_sync("fsync", fd); }
+
+/* ---- Small helpers ---- */
+
+static void die(const char *what, const struct cohort_error *err)
+{
+    fprintf(stderr, "chain_bench: %s%s%s\n", what, err && err->message[0] ? ": " : "", err ? err->message : "");
+    exit(1);
+}
+
+static void *xcalloc(size_t count, size_t size)
+{
+    void *p = calloc(count ? count : 1, size);
+    if (p == NULL) die("out of memory", NULL);
+    return p;
+}
+
+/* splitmix64: the bench's addresses and keys come from --seed, so runs are repeatable. */
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void rng_bytes(uint64_t *s, uint8_t *out, size_t len)
+{
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t v = rng_next(s);
+        size_t n = len - i < 8 ? len - i : 8;
+        memcpy(out + i, &v, n);
+    }
+}
+
+/* The balanceOf slot of holder: keccak(pad32(holder) . pad32(TOKEN_BALANCE_SLOT)). */
+static u256 balance_slot(const uint8_t holder[20])
+{
+    uint8_t buf[64] = {0};
+    memcpy(buf + 12, holder, 20);
+    buf[63] = TOKEN_BALANCE_SLOT;
+    uint8_t h[32];
+    keccak256(buf, sizeof buf, h);
+    return u256_load_be(h);
+}
+
+/* transfer(address,uint256) calldata: selector a9059cbb, the recipient, the amount. */
+static void transfer_calldata(const uint8_t to[20], uint64_t amount, uint8_t out[68])
+{
+    static const uint8_t selector[4] = {0xa9, 0x05, 0x9c, 0xbb};
+    memset(out, 0, 68);
+    memcpy(out, selector, 4);
+    memcpy(out + 16, to, 20);
+    u256_store_be(out + 36, u256_from_u64(amount));
+}
+
+static u256 pow2(unsigned bits)
+{
+    u256 v = u256_zero();
+    v.w[bits / 64] = 1ull << (bits % 64);
+    return v;
+}
+
+static void load_average(double out[3])
+{
+    out[0] = out[1] = out[2] = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f == NULL) return;
+    if (fscanf(f, "%lf %lf %lf", &out[0], &out[1], &out[2]) != 3) out[0] = out[1] = out[2] = -1;
+    fclose(f);
+}
+
+static size_t load_token(const char *path, uint8_t *code, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "chain_bench: cannot open %s (%s): run `node bench/gen_token.mjs` or pass --token\n", path,
+                strerror(errno));
+        exit(1);
+    }
+    static char text[2 * TOKEN_CODE_MAX + 8];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' ')) n--;
+    text[n] = 0;
+    size_t len = 0;
+    struct cohort_error err = {0};
+    if (hex_decode(text, code, cap, &len, &err) != 0 || len == 0) die("the token's runtime code", &err);
+    return len;
+}
+
+/* ---- The workload ---- */
+
+struct workload {
+    uint32_t sender_count;
+    uint8_t (*keys)[32];
+    uint8_t (*senders)[20];
+    uint8_t coinbase[20];
+    uint8_t token[20];
+    uint8_t *token_code;
+    size_t token_code_len;
+    u256 max_fee, tip, sender_eth, sender_tokens;
+    uint64_t tx_gas;       /* each transfer's gas limit */
+    uint64_t tx_count;     /* signed: warmup blocks' and the timed ones */
+    uint8_t **raws;
+    size_t *raw_lens;
+    uint8_t (*recipients)[20];
+    uint8_t (*hashes)[32];
+};
+
+/* Signs transfer j (sender j mod senders, nonce j / senders) to `to` with gas limit gas. */
+static void sign_transfer(const struct workload *w, uint64_t j, const uint8_t to[20], uint64_t gas, uint8_t **raw,
+                          size_t *raw_len, uint8_t hash[32])
+{
+    uint8_t data[68];
+    transfer_calldata(to, 1, data);
+    struct mc_tx tx = {
+        .type = MC_TX_EIP1559,
+        .chain_id = CHAIN_ID,
+        .nonce = j / w->sender_count,
+        .gas_limit = gas,
+        .max_priority_fee_per_gas = w->tip,
+        .max_fee_per_gas = w->max_fee,
+        .has_to = true,
+        .value = u256_zero(),
+        .data = data,
+        .data_len = sizeof data,
+    };
+    memcpy(tx.to, w->token, 20);
+    struct cohort_error err = {0};
+    if (mc_tx_sign(&tx, w->keys[j % w->sender_count], raw, raw_len, hash, &err) != 0) die("signing", &err);
+}
+
+/* The genesis state in memory: senders, the token with their balances, the extra accounts and holders. */
+static struct state *genesis_state(const struct workload *w, const struct options *o, uint64_t *rng)
+{
+    struct cohort_error err = {0};
+    struct state *st = state_new();
+    if (st == NULL) die("out of memory", NULL);
+    for (uint32_t i = 0; i < w->sender_count; i++)
+        if (state_put_account(st, w->senders[i], 0, w->sender_eth, NULL, 0, &err) != 0) die("genesis sender", &err);
+    if (state_put_account(st, w->token, 1, u256_zero(), w->token_code, w->token_code_len, &err) != 0)
+        die("genesis token", &err);
+    u256 supply = u256_mul(w->sender_tokens, u256_from_u64(w->sender_count));
+    for (uint32_t i = 0; i < w->sender_count; i++)
+        if (state_put_storage(st, w->token, balance_slot(w->senders[i]), w->sender_tokens, &err) != 0)
+            die("genesis token balance", &err);
+    u256 ether = u256_mul(u256_from_u64(GWEI), u256_from_u64(GWEI));
+    for (uint64_t i = 0; i < o->accounts; i++) {
+        uint8_t a[20];
+        rng_bytes(rng, a, 20);
+        if (state_put_account(st, a, 0, ether, NULL, 0, &err) != 0) die("genesis account", &err);
+    }
+    u256 held = u256_from_u64(1000);
+    for (uint64_t i = 0; i < o->holders; i++) {
+        uint8_t a[20];
+        rng_bytes(rng, a, 20);
+        if (state_put_storage(st, w->token, balance_slot(a), held, &err) != 0) die("genesis holder", &err);
+        supply = u256_add(supply, held);
+    }
+    if (state_put_storage(st, w->token, u256_from_u64(TOKEN_SUPPLY_SLOT), supply, &err) != 0)
+        die("genesis supply", &err);
+    return st;
+}
+
+/* The header fields known before execution, as executor.c's begin_header sets them. */
+static void begin_header(const struct block_header *parent, const uint8_t parent_hash[32], const uint8_t coinbase[20],
+                         uint64_t gas_limit, struct block_header *h)
+{
+    static const char extra[] = "cohort";
+    memset(h, 0, sizeof *h);
+    memcpy(h->parent_hash, parent_hash, 32);
+    memcpy(h->ommers_hash, block_empty_ommers_hash, 32);
+    memcpy(h->coinbase, coinbase, 20);
+    h->number = parent->number + 1;
+    h->gas_limit = gas_limit;
+    h->timestamp = parent->timestamp + 1;
+    memcpy(h->extra_data, extra, sizeof extra - 1);
+    h->extra_data_len = sizeof extra - 1;
+    /* The BFT block's hash in the node; any agreed 32 bytes here. */
+    uint8_t bft_hash[32];
+    keccak256(&h->number, sizeof h->number, bft_hash);
+    memcpy(h->mix_hash, bft_hash, 32);
+    h->has_base_fee = true;
+    u256 next = block_next_base_fee(parent->gas_used, parent->gas_limit, parent->base_fee);
+    u256 floor = u256_from_u64(MIN_BASE_FEE_WEI);
+    h->base_fee = u256_lt(next, floor) ? floor : next;
+    h->has_withdrawals_root = true;
+    h->has_blob_gas = true;
+    h->excess_blob_gas = block_next_excess_blob_gas(parent->excess_blob_gas, parent->blob_gas_used);
+    h->has_parent_beacon_root = true;
+    memcpy(h->parent_beacon_root, bft_hash, 32);
+}
+
+/*
+ * The gas one transfer uses: a transfer signed with a generous limit, executed on an
+ * in-memory copy of a sender and the token.
+ */
+static uint64_t measure_transfer_gas(struct workload *w)
+{
+    struct cohort_error err = {0};
+    struct state *st = state_new();
+    if (st == NULL) die("out of memory", NULL);
+    if (state_put_account(st, w->senders[0], 0, w->sender_eth, NULL, 0, &err) != 0 ||
+        state_put_account(st, w->token, 1, u256_zero(), w->token_code, w->token_code_len, &err) != 0 ||
+        state_put_storage(st, w->token, balance_slot(w->senders[0]), w->sender_tokens, &err) != 0)
+        die("calibration state", &err);
+    uint8_t to[20];
+    memset(to, 0x5a, 20);
+    uint8_t *raw, hash[32];
+    size_t raw_len;
+    sign_transfer(w, 0, to, 200000, &raw, &raw_len, hash);
+    struct tx_signed *t;
+    if (tx_decode(raw, raw_len, 0, &t, &err) != 0) die("calibration decode", &err);
+    struct block_header parent = {.gas_limit = 30000000, .base_fee = u256_from_u64(MIN_BASE_FEE_WEI)};
+    struct block_header h;
+    uint8_t zero[32] = {0};
+    begin_header(&parent, zero, w->coinbase, 30000000, &h);
+    struct block_exec_input in = {
+        .header = &h, .revision = EVM_CANCUN, .chain_id = u256_from_u64(CHAIN_ID), .txs = &t, .tx_count = 1,
+        .mode = BLOCK_BUILD};
+    struct block_exec_result r;
+    if (block_execute(st, &in, &r, &err) != 0) die("calibration block", &err);
+    if (r.included_count != 1 || !r.receipts[0].success) die("the calibration transfer failed", NULL);
+    uint64_t gas = r.receipts[0].gas_used;
+    block_exec_result_free(&r);
+    tx_free(t);
+    free(raw);
+    state_free(st);
+    return gas;
+}
+
+/* Signs every transfer and checks each decodes back to what was signed. */
+static void sign_all(struct workload *w, uint64_t *rng)
+{
+    w->raws = xcalloc(w->tx_count, sizeof *w->raws);
+    w->raw_lens = xcalloc(w->tx_count, sizeof *w->raw_lens);
+    w->recipients = xcalloc(w->tx_count, sizeof *w->recipients);
+    w->hashes = xcalloc(w->tx_count, sizeof *w->hashes);
+    struct cohort_error err = {0};
+    for (uint64_t j = 0; j < w->tx_count; j++) {
+        rng_bytes(rng, w->recipients[j], 20);
+        sign_transfer(w, j, w->recipients[j], w->tx_gas, &w->raws[j], &w->raw_lens[j], w->hashes[j]);
+        struct tx_signed *t;
+        if (tx_decode(w->raws[j], w->raw_lens[j], 0, &t, &err) != 0) die("a signed transfer does not decode", &err);
+        enum chain_reject_reason reason;
+        if (tx_recover_sender(t, &err) != 0) die("a signed transfer does not recover", &err);
+        if (memcmp(t->tx.sender, w->senders[j % w->sender_count], 20) != 0 || memcmp(t->hash, w->hashes[j], 32) != 0 ||
+            t->tx.nonce != j / w->sender_count || t->tx.type != 2 || t->chain_id != CHAIN_ID)
+            die("a signed transfer decodes to another sender, hash, nonce, type or chain id", NULL);
+        if (tx_validate_static(t, EVM_CANCUN, CHAIN_ID, &reason, &err) != 0) die("a signed transfer is invalid", &err);
+        tx_free(t);
+    }
+}
+
+/* ---- Parallel recovery ---- */
+
+struct recover_pool {
+    unsigned threads;
+    pthread_t *ids;
+    pthread_barrier_t start, done;
+    struct tx_signed **txs;
+    size_t count;
+    bool stop;
+    int failures;
+};
+
+static void recover_slice(struct recover_pool *p, unsigned index)
+{
+    struct cohort_error err = {0};
+    size_t per = (p->count + p->threads - 1) / p->threads;
+    size_t from = per * index, to = from + per < p->count ? from + per : p->count;
+    for (size_t i = from; i < to; i++)
+        if (tx_recover_sender(p->txs[i], &err) != 0) __atomic_add_fetch(&p->failures, 1, __ATOMIC_RELAXED);
+}
+
+struct worker_arg {
+    struct recover_pool *pool;
+    unsigned index;
+};
+
+static void *recover_worker(void *arg)
+{
+    struct worker_arg *a = arg;
+    for (;;) {
+        pthread_barrier_wait(&a->pool->start);
+        if (a->pool->stop) break;
+        recover_slice(a->pool, a->index);
+        pthread_barrier_wait(&a->pool->done);
+    }
+    return NULL;
+}
+
+static struct worker_arg *pool_start(struct recover_pool *p, unsigned threads)
+{
+    memset(p, 0, sizeof *p);
+    p->threads = threads;
+    if (threads <= 1) return NULL;
+    p->ids = xcalloc(threads, sizeof *p->ids);
+    struct worker_arg *args = xcalloc(threads, sizeof *args);
+    pthread_barrier_init(&p->start, NULL, threads);
+    pthread_barrier_init(&p->done, NULL, threads);
+    for (unsigned i = 1; i < threads; i++) {
+        args[i] = (struct worker_arg){.pool = p, .index = i};
+        if (pthread_create(&p->ids[i], NULL, recover_worker, &args[i]) != 0) die("cannot start a thread", NULL);
+    }
+    return args;
+}
+
+/* Recovers the senders of txs[0..count) on the pool's threads (the caller's is thread 0). */
+static int pool_recover(struct recover_pool *p, struct tx_signed **txs, size_t count)
+{
+    p->txs = txs;
+    p->count = count;
+    p->failures = 0;
+    if (p->threads <= 1) {
+        recover_slice(p, 0);
+        return p->failures;
+    }
+    pthread_barrier_wait(&p->start);
+    recover_slice(p, 0);
+    pthread_barrier_wait(&p->done);
+    return p->failures;
+}
+
+static void pool_stop(struct recover_pool *p, struct worker_arg *args)
+{
+    if (p->threads <= 1) return;
+    p->stop = true;
+    pthread_barrier_wait(&p->start);
+    for (unsigned i = 1; i < p->threads; i++) pthread_join(p->ids[i], NULL);
+    pthread_barrier_destroy(&p->start);
+    pthread_barrier_destroy(&p->done);
+    free(p->ids);
+    free(args);
+}
+
+/* ---- Phases ---- */
+
+enum phase { P_DECODE, P_RECOVER, P_BEGIN, P_EXECUTE, P_APPLY, P_WRITE, P_COMMIT, P_COUNT };
+static const char *const phase_names[P_COUNT] = {"decode", "recover", "begin", "execute", "apply", "write", "commit"};
+
+struct totals {
+    double wall[P_COUNT], cpu[P_COUNT];
+    uint64_t txs, gas, blocks;
+    double *block_wall;     /* per timed block: the whole block */
+    double *block_apply;    /* per timed block: apply */
+    /* the splits, copied from hook at the end */
+    double lmdb[HP_COUNT], keccak, vm, roots, fsync;
+    uint64_t lmdb_calls[HP_COUNT], keccak_calls, fsync_calls;
+};
+
+struct phase_clock {
+    double wall, cpu;
+};
+
+static struct phase_clock phase_begin(enum hook_phase hp)
+{
+    hook.phase = hp;
+    return (struct phase_clock){.wall = wall_now(), .cpu = cpu_now()};
+}
+
+static void phase_end(struct totals *t, bool counted, enum phase p, struct phase_clock c)
+{
+    double w = wall_now() - c.wall, u = cpu_now() - c.cpu;
+    hook.phase = HP_NONE;
+    if (!counted) return;
+    t->wall[p] += w;
+    t->cpu[p] += u;
+}
+
+static void block_hash_of(void *arg, uint64_t number, uint8_t out[32])
+{
+    struct store_txn *t = arg;
+    struct cohort_error err = {0};
+    if (store_txn_block_hash(t, number, out, &err) != 1) memset(out, 0, 32);
+}
+
+/* ---- Main ---- */
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: chain_bench [--txs N] [--senders N] [--accounts N] [--holders N] [--gas-limit GAS]\n"
+            "                   [--recover-threads N] [--senders-known] [--warmup BLOCKS] [--verify] [--no-split]\n"
+            "                   [--dir DIR] [--keep] [--map-gib N] [--token FILE] [--seed N]\n");
+    exit(2);
+}
+
+static uint64_t parse_u64(const char *name, const char *text, uint64_t min, uint64_t max)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != 0 || end == text || v < min || v > max) {
+        fprintf(stderr, "chain_bench: %s wants a whole number from %llu to %llu, not \"%s\"\n", name,
+                (unsigned long long)min, (unsigned long long)max, text);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_options(int argc, char **argv, struct options *o)
+{
+    *o = (struct options){.txs = 20000,
+                          .senders = 1000,
+                          .gas_limit = 30000000,
+                          .recover_threads = 1,
+                          .warmup = 2,
+                          .split = true,
+                          .map_gib = 8,
+                          .token = COHORT_BENCH_TOKEN,
+                          .seed = 1};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = true;
+        if (strcmp(a, "--txs") == 0 && v) o->txs = parse_u64(a, v, 1, TXS_MAX);
+        else if (strcmp(a, "--senders") == 0 && v) o->senders = (uint32_t)parse_u64(a, v, 1, SENDERS_MAX);
+        else if (strcmp(a, "--accounts") == 0 && v) o->accounts = parse_u64(a, v, 0, ACCOUNTS_MAX);
+        else if (strcmp(a, "--holders") == 0 && v) o->holders = parse_u64(a, v, 0, ACCOUNTS_MAX);
+        else if (strcmp(a, "--gas-limit") == 0 && v) o->gas_limit = parse_u64(a, v, 100000, 1000000000);
+        else if (strcmp(a, "--recover-threads") == 0 && v)
+            o->recover_threads = (unsigned)parse_u64(a, v, 1, THREADS_MAX);
+        else if (strcmp(a, "--warmup") == 0 && v) o->warmup = (unsigned)parse_u64(a, v, 0, 1000);
+        else if (strcmp(a, "--dir") == 0 && v) o->dir = v;
+        else if (strcmp(a, "--map-gib") == 0 && v) o->map_gib = parse_u64(a, v, 1, 4096);
+        else if (strcmp(a, "--token") == 0 && v) o->token = v;
+        else if (strcmp(a, "--seed") == 0 && v) o->seed = parse_u64(a, v, 0, UINT64_MAX);
+        else {
+            takes = false;
+            if (strcmp(a, "--senders-known") == 0) o->senders_known = true;
+            else if (strcmp(a, "--verify") == 0) o->verify = true;
+            else if (strcmp(a, "--no-split") == 0) o->split = false;
+            else if (strcmp(a, "--keep") == 0) o->keep = true;
+            else usage();
+        }
+        if (takes) i++;
+    }
+}
+
+static void remove_store(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/lock.mdb", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* One phase's line; a split (cpu < 0) has no CPU figure of its own. */
+static void print_phase(const char *name, double wall, double cpu, const struct totals *t, double total_wall,
+                        double total_cpu, const char *extra)
+{
+    printf("phase name=%s wall_ms=%.1f wall_pct=%.1f", name, wall * 1e3, 100 * wall / total_wall);
+    if (cpu >= 0) printf(" cpu_ms=%.1f cpu_pct=%.1f", cpu * 1e3, total_cpu > 0 ? 100 * cpu / total_cpu : 0);
+    printf(" per_block_ms=%.2f per_tx_us=%.2f%s\n", wall * 1e3 / (double)t->blocks, wall * 1e6 / (double)t->txs,
+           extra ? extra : "");
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    parse_options(argc, argv, &o);
+    struct cohort_error err = {0};
+    if (secp_init(&err) != 0) die("secp", &err);
+    uint64_t rng = o.seed;
+    double load_start[3];
+    load_average(load_start);
+
+    /* The splits' clock and its own cost, which every timed call pays (about twice). */
+    calibrate_ticks();
+    uint64_t sink = 0;
+    double c0 = cpu_now();
+    for (int i = 0; i < 1000000; i++) sink += tick_now();
+    double clock_ns = (cpu_now() - c0) / 1000000 * 1e9 + (double)(sink & 1) * 0;
+
+    /* ---- The workload ---- */
+    struct workload w = {.sender_count = o.senders};
+    w.keys = xcalloc(o.senders, sizeof *w.keys);
+    w.senders = xcalloc(o.senders, sizeof *w.senders);
+    for (uint32_t i = 0; i < o.senders; i++) {
+        do rng_bytes(&rng, w.keys[i], 32);
+        while (secp_private_key_check(w.keys[i], NULL) != 0);
+        if (secp_address_from_secret(w.keys[i], w.senders[i], &err) != 0) die("a sender's address", &err);
+    }
+    rng_bytes(&rng, w.coinbase, 20);
+    rng_bytes(&rng, w.token, 20);
+    static uint8_t token_code[TOKEN_CODE_MAX];
+    w.token_code = token_code;
+    w.token_code_len = load_token(o.token, token_code, sizeof token_code);
+    /* Fee caps far above any base fee a run reaches (full blocks raise it 12.5% a block from
+       1 gwei: 2^200 wei is over 1,000 full blocks away) and balances that cover them. */
+    w.max_fee = pow2(200);
+    w.tip = u256_from_u64(GWEI);
+    w.sender_eth = pow2(250);
+    w.sender_tokens = u256_mul(u256_from_u64(GWEI), u256_from_u64(GWEI)); /* 10^18 units */
+
+    uint64_t used = measure_transfer_gas(&w);
+    w.tx_gas = used + TX_GAS_MARGIN;
+    uint64_t per_block = o.gas_limit / w.tx_gas;
+    if (per_block == 0) die("the block gas limit is below one transfer's", NULL);
+    uint64_t warmup_txs = per_block * o.warmup;
+    w.tx_count = o.txs + warmup_txs;
+    double t_sign = wall_now();
+    sign_all(&w, &rng);
+    t_sign = wall_now() - t_sign;
+
+    /* ---- The genesis, in memory and then in the store ---- */
+    char dir_buf[64];
+    const char *dir = o.dir;
+    if (dir == NULL) {
+        snprintf(dir_buf, sizeof dir_buf, "/tmp/chain_bench.XXXXXX");
+        if (mkdtemp(dir_buf) == NULL) {
+            perror("chain_bench: mkdtemp");
+            return 1;
+        }
+        dir = dir_buf;
+    }
+    double t_genesis = wall_now();
+    struct state *genesis = genesis_state(&w, &o, &rng);
+    struct block_header parent = {0};
+    uint8_t parent_hash[32];
+    if (state_root(genesis, parent.state_root, &err) != 0) die("the genesis root", &err);
+    memcpy(parent.ommers_hash, block_empty_ommers_hash, 32);
+    memcpy(parent.transactions_root, trie_empty_root, 32);
+    memcpy(parent.receipts_root, trie_empty_root, 32);
+    parent.gas_limit = o.gas_limit;
+    parent.timestamp = 1700000000;
+    parent.has_base_fee = true;
+    parent.base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
+    parent.has_withdrawals_root = true;
+    memcpy(parent.withdrawals_root, trie_empty_root, 32);
+    parent.has_blob_gas = true;
+    parent.has_parent_beacon_root = true;
+    block_header_hash(&parent, parent_hash);
+
+    struct store_options so = {.dir = dir, .map_bytes = o.map_gib << 30};
+    struct store *store;
+    if (store_open(&so, &store, &err) != 0) die("opening the store", &err);
+    struct store_txn *txn;
+    uint8_t root[32];
+    if (store_write_begin(store, &txn, &err) != 0 || store_txn_bind_chain(txn, parent_hash, CHAIN_ID, &err) != 0 ||
+        store_txn_apply_state(txn, genesis, 0, root, &err) != 0)
+        die("writing the genesis", &err);
+    if (memcmp(root, parent.state_root, 32) != 0) die("the store's genesis root differs from the in-memory trie's", NULL);
+    struct store_block gb = {.header = &parent, .hash = parent_hash};
+    if (store_txn_put_block(txn, &gb, &err) != 0 || store_write_commit(txn, &err) != 0) die("writing the genesis", &err);
+    t_genesis = wall_now() - t_genesis;
+    if (!o.verify) {
+        state_free(genesis);
+        genesis = NULL;
+    }
+    uint64_t genesis_bytes, map_bytes;
+    store_usage(store, &genesis_bytes, &map_bytes);
+
+    printf("# chain_bench: ERC-20 transfers to fresh addresses, chain id %u, Cancun; token code %zu bytes (%s)\n",
+           CHAIN_ID, w.token_code_len, o.token);
+    printf("# senders=%u accounts=%llu holders=%llu gas_limit=%llu transfer_gas=%llu tx_gas_limit=%llu "
+           "tx_per_block=%llu warmup_blocks=%u recover_threads=%u senders_known=%s split=%s\n",
+           o.senders, (unsigned long long)o.accounts, (unsigned long long)o.holders, (unsigned long long)o.gas_limit,
+           (unsigned long long)used, (unsigned long long)w.tx_gas, (unsigned long long)per_block, o.warmup,
+           o.recover_threads, o.senders_known ? "yes" : "no", o.split ? "yes" : "no");
+    printf("# setup: signed and checked %llu transfers in %.1f s; genesis (%llu accounts) written in %.1f s, "
+           "%.1f MiB; clock read %.0f ns; store %s\n",
+           (unsigned long long)w.tx_count, t_sign,
+           (unsigned long long)(o.senders + 1 + o.accounts), t_genesis, (double)genesis_bytes / (1 << 20), clock_ns,
+           dir);
+    fflush(stdout);
+
+    /* ---- The blocks ---- */
+    uint64_t blocks_total = o.warmup + (o.txs + per_block - 1) / per_block;
+    struct totals tot = {0};
+    tot.block_wall = xcalloc(blocks_total, sizeof *tot.block_wall);
+    tot.block_apply = xcalloc(blocks_total, sizeof *tot.block_apply);
+    struct state *st = state_new();
+    if (st == NULL) die("out of memory", NULL);
+    struct tx_signed **txs = xcalloc(per_block, sizeof *txs);
+    const uint8_t **raws = xcalloc(per_block, sizeof *raws);
+    size_t *lens = xcalloc(per_block, sizeof *lens);
+    uint8_t (*hashes)[32] = xcalloc(per_block, sizeof *hashes);
+    struct recover_pool pool;
+    struct worker_arg *pool_args = pool_start(&pool, o.recover_threads);
+    uint64_t next = 0, gas_expected_min = UINT64_MAX, gas_expected_max = 0;
+    int failures = 0;
+
+    for (uint64_t b = 0; b < blocks_total; b++) {
+        bool counted = b >= o.warmup;
+        if (counted && b == o.warmup) {
+            /* The splits count from the first timed block. */
+            memset(&hook, 0, sizeof hook);
+        }
+        hook.on = o.split && counted;
+        size_t count = (size_t)(w.tx_count - next < per_block ? w.tx_count - next : per_block);
+        double block_t0 = wall_now();
+
+        /* decode */
+        struct phase_clock c = phase_begin(HP_NONE);
+        for (size_t i = 0; i < count; i++)
+            if (tx_decode(w.raws[next + i], w.raw_lens[next + i], TX_RAW_MAX_BYTES, &txs[i], &err) != 0)
+                die("decoding a transfer", &err);
+        phase_end(&tot, counted, P_DECODE, c);
+
+        /* recover */
+        c = phase_begin(HP_NONE);
+        if (o.senders_known) {
+            /* The pool recovered it at admission; the executor copies it (node_pool_sender). */
+            for (size_t i = 0; i < count; i++) {
+                memcpy(txs[i]->tx.sender, w.senders[(next + i) % w.sender_count], 20);
+                txs[i]->sender_known = true;
+            }
+        } else if (pool_recover(&pool, txs, count) != 0) {
+            die("a sender did not recover", NULL);
+        }
+        phase_end(&tot, counted, P_RECOVER, c);
+
+        /* begin */
+        struct block_header h;
+        begin_header(&parent, parent_hash, w.coinbase, o.gas_limit, &h);
+        c = phase_begin(HP_NONE);
+        if (store_write_begin(store, &txn, &err) != 0) die("store_write_begin", &err);
+        phase_end(&tot, counted, P_BEGIN, c);
+
+        /* execute */
+        c = phase_begin(HP_EXECUTE);
+        struct state_backend backend;
+        store_txn_backend(txn, &backend);
+        state_reset(st);
+        state_set_backend(st, &backend);
+        struct block_exec_input input = {
+            .header = &h,
+            .revision = EVM_CANCUN,
+            .chain_id = u256_from_u64(CHAIN_ID),
+            .txs = txs,
+            .tx_count = count,
+            .mode = BLOCK_BUILD,
+            .block_hash = block_hash_of,
+            .block_hash_arg = txn,
+        };
+        struct block_exec_result r;
+        int rc = block_execute(st, &input, &r, &err);
+        const struct cohort_error *backend_err = state_backend_error(st);
+        phase_end(&tot, counted, P_EXECUTE, c);
+        if (rc != 0) die("block_execute", &err);
+        if (backend_err != NULL) die("the store backend", backend_err);
+
+        /* apply */
+        c = phase_begin(HP_APPLY);
+        double apply_t0 = c.wall;
+        if (store_txn_apply_state(txn, st, h.number, h.state_root, &err) != 0) die("store_txn_apply_state", &err);
+        double apply_wall = wall_now() - apply_t0;
+        phase_end(&tot, counted, P_APPLY, c);
+
+        /* write */
+        c = phase_begin(HP_WRITE);
+        h.gas_used = r.gas_used;
+        h.blob_gas_used = r.blob_gas_used;
+        memcpy(h.logs_bloom, r.logs_bloom, BLOCK_BLOOM_BYTES);
+        memcpy(h.transactions_root, r.transactions_root, 32);
+        memcpy(h.receipts_root, r.receipts_root, 32);
+        memcpy(h.withdrawals_root, r.withdrawals_root, 32);
+        uint8_t hash[32];
+        block_header_hash(&h, hash);
+        size_t k = r.included_count;
+        for (size_t i = 0; i < k; i++) {
+            const struct tx_signed *t = txs[r.included[i]];
+            raws[i] = t->raw;
+            lens[i] = t->raw_len;
+            memcpy(hashes[i], t->hash, 32);
+        }
+        struct store_block sb = {.header = &h,
+                                 .hash = hash,
+                                 .txs = raws,
+                                 .tx_lens = lens,
+                                 .tx_hashes = (const uint8_t(*)[32])hashes,
+                                 .receipts = r.receipts,
+                                 .tx_count = k};
+        if (store_txn_put_block(txn, &sb, &err) != 0 || store_txn_set_applied(txn, b + 1, &err) != 0)
+            die("writing the block", &err);
+        phase_end(&tot, counted, P_WRITE, c);
+
+        /* commit */
+        c = phase_begin(HP_COMMIT);
+        if (store_write_commit(txn, &err) != 0) die("store_write_commit", &err);
+        phase_end(&tot, counted, P_COMMIT, c);
+        double block_wall = wall_now() - block_t0;
+
+        /* Checks, outside the timing. */
+        if (r.dropped_count != 0 || k != count) {
+            fprintf(stderr, "chain_bench: block %llu dropped %zu of %zu transfers (first: reason %d)\n",
+                    (unsigned long long)h.number, r.dropped_count, count, r.dropped_count ? (int)r.dropped[0].reason : 0);
+            failures++;
+        }
+        for (size_t i = 0; i < k; i++)
+            if (!r.receipts[i].success) {
+                fprintf(stderr, "chain_bench: block %llu: transfer %zu reverted\n", (unsigned long long)h.number, i);
+                failures++;
+                break;
+            }
+        if (k > 0) {
+            uint64_t lo = r.gas_used / k, hi = (r.gas_used + k - 1) / k;
+            if (lo < gas_expected_min) gas_expected_min = lo;
+            if (hi > gas_expected_max) gas_expected_max = hi;
+        }
+        if (o.verify) {
+            /* The same block on the in-memory state: its root must be the store's. */
+            struct block_exec_result r2;
+            if (block_execute(genesis, &input, &r2, &err) != 0) die("verify: block_execute in memory", &err);
+            uint8_t mem_root[32];
+            if (state_root(genesis, mem_root, &err) != 0) die("verify: state_root", &err);
+            if (memcmp(mem_root, h.state_root, 32) != 0 || memcmp(r2.receipts_root, r.receipts_root, 32) != 0 ||
+                r2.gas_used != r.gas_used) {
+                fprintf(stderr, "chain_bench: verify: block %llu: the store's state root or receipts differ from the "
+                                "in-memory execution's\n",
+                        (unsigned long long)h.number);
+                failures++;
+            }
+            block_exec_result_free(&r2);
+        }
+        if (counted) {
+            tot.block_wall[tot.blocks] = block_wall;
+            tot.block_apply[tot.blocks] = apply_wall;
+            tot.blocks++;
+            tot.txs += k;
+            tot.gas += r.gas_used;
+        }
+        block_exec_result_free(&r);
+        for (size_t i = 0; i < count; i++) tx_free(txs[i]);
+        parent = h;
+        memcpy(parent_hash, hash, 32);
+        next += count;
+    }
+    hook.on = false;
+    pool_stop(&pool, pool_args);
+    for (int p = 0; p < HP_COUNT; p++) tot.lmdb[p] = (double)hook.lmdb[p] * tick_seconds;
+    memcpy(tot.lmdb_calls, hook.lmdb_calls, sizeof tot.lmdb_calls);
+    tot.keccak = (double)hook.keccak * tick_seconds;
+    tot.keccak_calls = hook.keccak_calls;
+    tot.vm = (double)hook.vm * tick_seconds;
+    tot.roots = (double)hook.roots * tick_seconds;
+    tot.fsync = (double)hook.fsync * tick_seconds;
+    tot.fsync_calls = hook.fsync_calls;
+    uint64_t timed_calls = tot.keccak_calls + hook.roots_calls + tot.fsync_calls;
+    for (int p = 0; p < HP_COUNT; p++) timed_calls += tot.lmdb_calls[p];
+
+    /* ---- Final checks through a read view ---- */
+    struct store_view *view;
+    if (store_view_begin(store, &view, &err) != 0) die("store_view_begin", &err);
+    uint64_t head;
+    if (!store_view_head(view, &head, NULL) || head != blocks_total) {
+        fprintf(stderr, "chain_bench: the store's head is not block %llu\n", (unsigned long long)blocks_total);
+        failures++;
+    }
+    for (unsigned s = 0; s < SAMPLE_CHECKS && s < w.tx_count; s++) {
+        uint64_t j = (w.tx_count - 1) * s / (SAMPLE_CHECKS > 1 ? SAMPLE_CHECKS - 1 : 1);
+        u256 v;
+        if (store_storage(view, head, w.token, balance_slot(w.recipients[j]), &v, &err) != 0) die("reading a balance", &err);
+        if (!u256_eq(v, u256_from_u64(1))) {
+            fprintf(stderr, "chain_bench: recipient of transfer %llu holds the wrong token balance\n", (unsigned long long)j);
+            failures++;
+        }
+        uint32_t si = (uint32_t)(j % w.sender_count);
+        uint64_t want = w.tx_count / w.sender_count + (si < w.tx_count % w.sender_count ? 1 : 0);
+        struct store_account acct;
+        if (store_account(view, head, w.senders[si], &acct, &err) != 1 || acct.nonce != want) {
+            fprintf(stderr, "chain_bench: sender %u's nonce is not %llu\n", si, (unsigned long long)want);
+            failures++;
+        }
+    }
+    store_view_end(view);
+    if (gas_expected_max > w.tx_gas || gas_expected_min + TX_GAS_MARGIN < used) {
+        fprintf(stderr, "chain_bench: a transfer used %llu..%llu gas, measured %llu\n",
+                (unsigned long long)gas_expected_min, (unsigned long long)gas_expected_max, (unsigned long long)used);
+        failures++;
+    }
+
+    /* ---- Output ---- */
+    uint64_t state_bytes;
+    store_usage(store, &state_bytes, &map_bytes);
+    double load_end[3];
+    load_average(load_end);
+    double total_wall = 0, total_cpu = 0;
+    for (int p = 0; p < P_COUNT; p++) {
+        total_wall += tot.wall[p];
+        total_cpu += tot.cpu[p];
+    }
+    qsort(tot.block_wall, tot.blocks, sizeof *tot.block_wall, compare_doubles);
+    qsort(tot.block_apply, tot.blocks, sizeof *tot.block_apply, compare_doubles);
+    double block_p50 = tot.blocks ? tot.block_wall[tot.blocks / 2] : 0;
+    double block_max = tot.blocks ? tot.block_wall[tot.blocks - 1] : 0;
+    double apply_p50 = tot.blocks ? tot.block_apply[tot.blocks / 2] : 0;
+    double apply_max = tot.blocks ? tot.block_apply[tot.blocks - 1] : 0;
+    printf("# load average: %.2f at start, %.2f at the end (1 min); %ld cores online\n", load_start[0], load_end[0],
+           sysconf(_SC_NPROCESSORS_ONLN));
+    printf("chain txs=%llu blocks=%llu tx_per_block=%.1f gas=%llu wall_s=%.3f tx_per_s=%.0f mgas_per_s=%.1f "
+           "cpu_s=%.3f tx_per_cpu_s=%.0f mgas_per_cpu_s=%.1f block_p50_ms=%.1f block_max_ms=%.1f "
+           "apply_p50_ms=%.1f apply_max_ms=%.1f accounts=%llu holders=%llu state_bytes=%llu genesis_bytes=%llu "
+           "recover_threads=%u senders_known=%s load1=%.2f check=%s\n",
+           (unsigned long long)tot.txs, (unsigned long long)tot.blocks, (double)tot.txs / (double)tot.blocks,
+           (unsigned long long)tot.gas, total_wall, (double)tot.txs / total_wall, (double)tot.gas / total_wall / 1e6,
+           total_cpu, (double)tot.txs / total_cpu, (double)tot.gas / total_cpu / 1e6, block_p50 * 1e3,
+           block_max * 1e3, apply_p50 * 1e3, apply_max * 1e3,
+           (unsigned long long)(o.senders + 1 + o.accounts + (blocks_total ? 1 : 0)),
+           (unsigned long long)(o.holders + o.senders + w.tx_count), (unsigned long long)state_bytes,
+           (unsigned long long)genesis_bytes, o.recover_threads, o.senders_known ? "yes" : "no",
+           (load_start[0] + load_end[0]) / 2, failures ? "FAIL" : "ok");
+    if (o.split)
+        printf("# splits: %llu timed calls; their clock reads cost about %.0f ms (%.1f%% of the wall): "
+               "--no-split runs without them\n",
+               (unsigned long long)timed_calls, 2 * clock_ns * (double)timed_calls / 1e6,
+               100 * 2 * clock_ns * (double)timed_calls / 1e9 / total_wall);
+    for (int p = 0; p < P_COUNT; p++) {
+        print_phase(phase_names[p], tot.wall[p], tot.cpu[p], &tot, total_wall, total_cpu, NULL);
+        if (!o.split) continue;
+        char extra[96];
+        if (p == P_EXECUTE) {
+            double other = tot.wall[p] - tot.vm - tot.lmdb[HP_EXECUTE] - tot.roots;
+            print_phase("execute.vm", tot.vm, -1, &tot, total_wall, 0, NULL);
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[HP_EXECUTE]);
+            print_phase("execute.lmdb", tot.lmdb[HP_EXECUTE], -1, &tot, total_wall, 0, extra);
+            print_phase("execute.roots", tot.roots, -1, &tot, total_wall, 0, NULL);
+            print_phase("execute.other", other, -1, &tot, total_wall, 0, NULL);
+        } else if (p == P_APPLY) {
+            double other = tot.wall[p] - tot.lmdb[HP_APPLY] - tot.keccak;
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[HP_APPLY]);
+            print_phase("apply.lmdb", tot.lmdb[HP_APPLY], -1, &tot, total_wall, 0, extra);
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.keccak_calls);
+            print_phase("apply.keccak", tot.keccak, -1, &tot, total_wall, 0, extra);
+            print_phase("apply.other", other, -1, &tot, total_wall, 0, NULL);
+        } else if (p == P_WRITE) {
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[HP_WRITE]);
+            print_phase("write.lmdb", tot.lmdb[HP_WRITE], -1, &tot, total_wall, 0, extra);
+        } else if (p == P_COMMIT) {
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.fsync_calls);
+            print_phase("commit.fsync", tot.fsync, -1, &tot, total_wall, 0, extra);
+        }
+    }
+    fflush(stdout);
+
+    /* ---- Cleanup ---- */
+    free(txs);
+    free(raws);
+    free(lens);
+    free(hashes);
+    free(tot.block_wall);
+    free(tot.block_apply);
+    state_free(st);
+    state_free(genesis);
+    store_close(store);
+    if (!o.keep) remove_store(dir);
+    for (uint64_t j = 0; j < w.tx_count; j++) free(w.raws[j]);
+    free(w.raws);
+    free(w.raw_lens);
+    free(w.recipients);
+    free(w.hashes);
+    explicit_bzero(w.keys, (size_t)o.senders * sizeof *w.keys);
+    free(w.keys);
+    free(w.senders);
+    return failures ? 1 : 0;
+}
