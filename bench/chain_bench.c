@@ -74,6 +74,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,6 +178,10 @@ static void calibrate_ticks(void) {}
 
 /* ---- The timing wrappers (linked with -Wl,--wrap=...: see bench/CMakeLists.txt) ---- */
 
+/* LMDB hands out table handles (dbi) from 0 up; the store opens 16 tables after LMDB's 2. */
+#define TABLES_MAX 64u
+static char table_names[TABLES_MAX][24]; /* recorded as the store opens them */
+
 /* Which phase the wrapped calls are charged to. */
 enum hook_phase { HP_NONE, HP_EXECUTE, HP_APPLY, HP_WRITE, HP_COMMIT, HP_COUNT };
 
@@ -185,6 +190,8 @@ static struct {
     enum hook_phase phase;
     uint64_t lmdb[HP_COUNT];     /* ticks in LMDB calls, per phase */
     uint64_t lmdb_calls[HP_COUNT];
+    uint64_t table[HP_COUNT][TABLES_MAX];       /* the same, per table (dbi) */
+    uint64_t table_calls[HP_COUNT][TABLES_MAX];
     uint64_t keccak;             /* ticks hashing during apply */
     uint64_t keccak_calls;
     uint64_t vm;                 /* ticks in evm_execute during execute, LMDB reads excluded */
@@ -193,8 +200,10 @@ static struct {
     uint64_t roots_calls;
     uint64_t fsync;              /* ticks in fdatasync / fsync during commit */
     uint64_t fsync_calls;
+    uint64_t written;            /* bytes LMDB wrote (pwrite, writev) during commit */
 } hook;
 
+int __real_mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi);
 int __real_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
 int __real_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
 int __real_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
@@ -208,6 +217,7 @@ int __real_evm_execute(const struct evm_host *host, const struct evm_tx_context 
 int __real_block_ordered_root(const uint8_t *const *items, const size_t *lens, size_t count, uint8_t root[32],
                               struct cohort_error *err);
 
+int __wrap_mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi);
 int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
 int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags);
 int __wrap_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data);
@@ -221,35 +231,53 @@ int __wrap_evm_execute(const struct evm_host *host, const struct evm_tx_context 
 int __wrap_block_ordered_root(const uint8_t *const *items, const size_t *lens, size_t count, uint8_t root[32],
                               struct cohort_error *err);
 
-/* Times one LMDB call when a phase is being split. */
-#define LMDB_TIMED(call)                                                                                              \
+/* Charges ticks of an LMDB call on table dbi to the current phase. */
+static void lmdb_charge(MDB_dbi dbi, uint64_t ticks)
+{
+    hook.lmdb[hook.phase] += ticks;
+    hook.lmdb_calls[hook.phase]++;
+    if (dbi < TABLES_MAX) {
+        hook.table[hook.phase][dbi] += ticks;
+        hook.table_calls[hook.phase][dbi]++;
+    }
+}
+
+/* Times one LMDB call on table dbi when a phase is being split. */
+#define LMDB_TIMED(dbi, call)                                                                                         \
     do {                                                                                                              \
         if (!hook.on || hook.phase == HP_NONE) return call;                                                           \
         uint64_t t0_ = tick_now();                                                                                    \
         __typeof__(call) rc_ = call;                                                                                  \
-        hook.lmdb[hook.phase] += tick_now() - t0_;                                                                    \
-        hook.lmdb_calls[hook.phase]++;                                                                                \
+        lmdb_charge((dbi), tick_now() - t0_);                                                                         \
         return rc_;                                                                                                   \
     } while (0)
 
+int __wrap_mdb_dbi_open(MDB_txn *txn, const char *name, unsigned int flags, MDB_dbi *dbi)
+{
+    int rc = __real_mdb_dbi_open(txn, name, flags, dbi);
+    if (rc == 0 && *dbi < TABLES_MAX && name != NULL)
+        snprintf(table_names[*dbi], sizeof table_names[*dbi], "%s", name);
+    return rc;
+}
+
 int __wrap_mdb_get(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 {
-    LMDB_TIMED(__real_mdb_get(txn, dbi, key, data));
+    LMDB_TIMED(dbi, __real_mdb_get(txn, dbi, key, data));
 }
 
 int __wrap_mdb_put(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data, unsigned int flags)
 {
-    LMDB_TIMED(__real_mdb_put(txn, dbi, key, data, flags));
+    LMDB_TIMED(dbi, __real_mdb_put(txn, dbi, key, data, flags));
 }
 
 int __wrap_mdb_del(MDB_txn *txn, MDB_dbi dbi, MDB_val *key, MDB_val *data)
 {
-    LMDB_TIMED(__real_mdb_del(txn, dbi, key, data));
+    LMDB_TIMED(dbi, __real_mdb_del(txn, dbi, key, data));
 }
 
 int __wrap_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor)
 {
-    LMDB_TIMED(__real_mdb_cursor_open(txn, dbi, cursor));
+    LMDB_TIMED(dbi, __real_mdb_cursor_open(txn, dbi, cursor));
 }
 
 void __wrap_mdb_cursor_close(MDB_cursor *cursor)
@@ -258,20 +286,20 @@ void __wrap_mdb_cursor_close(MDB_cursor *cursor)
         __real_mdb_cursor_close(cursor);
         return;
     }
+    MDB_dbi dbi = mdb_cursor_dbi(cursor);
     uint64_t t0 = tick_now();
     __real_mdb_cursor_close(cursor);
-    hook.lmdb[hook.phase] += tick_now() - t0;
-    hook.lmdb_calls[hook.phase]++;
+    lmdb_charge(dbi, tick_now() - t0);
 }
 
 int __wrap_mdb_cursor_get(MDB_cursor *cursor, MDB_val *key, MDB_val *data, MDB_cursor_op op)
 {
-    LMDB_TIMED(__real_mdb_cursor_get(cursor, key, data, op));
+    LMDB_TIMED(mdb_cursor_dbi(cursor), __real_mdb_cursor_get(cursor, key, data, op));
 }
 
 int __wrap_mdb_cursor_del(MDB_cursor *cursor, unsigned int flags)
 {
-    LMDB_TIMED(__real_mdb_cursor_del(cursor, flags));
+    LMDB_TIMED(mdb_cursor_dbi(cursor), __real_mdb_cursor_del(cursor, flags));
 }
 
 void __wrap_keccak256(const void *data, size_t len, uint8_t out[32])
@@ -312,6 +340,17 @@ int __wrap_block_ordered_root(const uint8_t *const *items, const size_t *lens, s
     return rc;
 }
 
+/* The real libc function `name` (RTLD_NEXT: the next definition after this program's). */
+static void *next_symbol(const char *name)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+    if (sym == NULL) {
+        fprintf(stderr, "chain_bench: dlsym(%s) failed\n", name);
+        abort();
+    }
+    return sym;
+}
+
 /*
  * LMDB (a shared library) syncs with fdatasync (fsync on some builds); --wrap cannot reach
  * calls made inside it, so these definitions interpose on libc's: the executable's symbol
@@ -324,12 +363,8 @@ static int timed_sync(const char *name, int fd)
     int (**real)(int) = strcmp(name, "fsync") == 0 ? &real_fsync : &real_fdatasync;
     if (*real == NULL) {
         /* POSIX's way from dlsym's void * to a function pointer (ISO C has no cast for it). */
-        void *sym = dlsym(RTLD_NEXT, name);
+        void *sym = next_symbol(name);
         memcpy(real, &sym, sizeof sym);
-    }
-    if (*real == NULL) {
-        errno = ENOSYS;
-        return -1;
     }
     uint64_t t0 = tick_now();
     int rc = (*real)(fd);
@@ -342,6 +377,31 @@ static int timed_sync(const char *name, int fd)
 
 int fdatasync(int fd) { return timed_sync("fdatasync", fd); }
 int fsync(int fd) { return timed_sync("fsync", fd); }
+
+/* What LMDB writes at commit (its dirty pages and the meta page), counted the same way. */
+ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+    static ssize_t (*real)(int, const void *, size_t, off_t);
+    if (real == NULL) {
+        void *sym = next_symbol("pwrite");
+        memcpy(&real, &sym, sizeof sym);
+    }
+    ssize_t rc = real(fd, buf, count, offset);
+    if (hook.on && hook.phase == HP_COMMIT && rc > 0) hook.written += (uint64_t)rc;
+    return rc;
+}
+
+ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    static ssize_t (*real)(int, const struct iovec *, int);
+    if (real == NULL) {
+        void *sym = next_symbol("writev");
+        memcpy(&real, &sym, sizeof sym);
+    }
+    ssize_t rc = real(fd, iov, iovcnt);
+    if (hook.on && hook.phase == HP_COMMIT && rc > 0) hook.written += (uint64_t)rc;
+    return rc;
+}
 
 /* ---- Small helpers ---- */
 
@@ -1153,6 +1213,17 @@ int main(int argc, char **argv)
                "--no-split runs without them\n",
                (unsigned long long)timed_calls, 2 * clock_ns * (double)timed_calls / 1e6,
                100 * 2 * clock_ns * (double)timed_calls / 1e9 / total_wall);
+    if (o.split) {
+        /* The brief's four shares of the wall time: signature recovery, the VM, the state root
+           (trie hashing and encoding, in memory), LMDB (every call into it, the commit whole). */
+        double lmdb = tot.lmdb[HP_EXECUTE] + tot.lmdb[HP_APPLY] + tot.lmdb[HP_WRITE] + tot.wall[P_BEGIN] +
+                      tot.wall[P_COMMIT];
+        double trie = tot.wall[P_APPLY] - tot.lmdb[HP_APPLY];
+        double rest = total_wall - tot.wall[P_RECOVER] - tot.vm - trie - lmdb;
+        printf("share recover_pct=%.1f vm_pct=%.1f state_root_pct=%.1f lmdb_pct=%.1f other_pct=%.1f\n",
+               100 * tot.wall[P_RECOVER] / total_wall, 100 * tot.vm / total_wall, 100 * trie / total_wall,
+               100 * lmdb / total_wall, 100 * rest / total_wall);
+    }
     for (int p = 0; p < P_COUNT; p++) {
         print_phase(phase_names[p], tot.wall[p], tot.cpu[p], &tot, total_wall, total_cpu, NULL);
         if (!o.split) continue;
@@ -1175,9 +1246,21 @@ int main(int argc, char **argv)
             snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[HP_WRITE]);
             print_phase("write.lmdb", tot.lmdb[HP_WRITE], -1, &tot, total_wall, 0, extra);
         } else if (p == P_COMMIT) {
-            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.fsync_calls);
+            snprintf(extra, sizeof extra, " calls=%llu written_mib_per_block=%.2f", (unsigned long long)tot.fsync_calls,
+                     (double)hook.written / (1 << 20) / (double)tot.blocks);
             print_phase("commit.fsync", tot.fsync, -1, &tot, total_wall, 0, extra);
         }
+    }
+    if (o.split) {
+        /* LMDB's time per phase and table: which tables the store's time goes to. */
+        static const char *const hook_names[HP_COUNT] = {"none", "execute", "apply", "write", "commit"};
+        for (int p = HP_EXECUTE; p <= HP_WRITE; p++)
+            for (unsigned d = 0; d < TABLES_MAX; d++)
+                if (hook.table_calls[p][d] > 0)
+                    printf("lmdb phase=%s table=%s ms=%.1f calls=%llu per_block_ms=%.2f\n", hook_names[p],
+                           table_names[d][0] ? table_names[d] : "?", (double)hook.table[p][d] * tick_seconds * 1e3,
+                           (unsigned long long)hook.table_calls[p][d],
+                           (double)hook.table[p][d] * tick_seconds * 1e3 / (double)tot.blocks);
     }
     fflush(stdout);
 
