@@ -8,6 +8,11 @@
  *                     [--warmup BLOCKS] [--verify] [--no-split] [--per-block] [--dir DIR] [--keep]
  *                     [--map-gib N] [--token FILE] [--seed N]
  *
+ * --dir DIR puts the store there (default: a new /tmp/chain_bench.XXXXXX; an existing DIR
+ * must hold no store), removed at the end and on a failure unless --keep; --map-gib is its
+ * map size (default 8); --seed makes other keys and addresses (default 1); --warmup is the
+ * number of untimed blocks run first (default 2); --token reads other runtime code.
+ *
  * The workload. A genesis with --senders funded accounts (default 1,000), the ERC-20 of
  * the client tests (tests/integration/chain/Token.sol, runtime code compiled once into
  * bench/token_runtime.hex by bench/gen_token.mjs) whose storage gives every sender a token
@@ -414,9 +419,13 @@ ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 /* ---- Small helpers ---- */
 
+static void remove_store(const char *dir);
+static const char *die_removes; /* the bench's own store folder, removed on a failure too */
+
 static void die(const char *what, const struct cohort_error *err)
 {
     fprintf(stderr, "chain_bench: %s%s%s\n", what, err && err->message[0] ? ": " : "", err ? err->message : "");
+    if (die_removes != NULL) remove_store(die_removes);
     exit(1);
 }
 
@@ -951,6 +960,7 @@ int main(int argc, char **argv)
         }
         dir = dir_buf;
     }
+    if (!o.keep) die_removes = dir;
     double t_genesis = wall_now();
     struct state *genesis = genesis_state(&w, &o, &rng);
     struct block_header parent = {0};
