@@ -2,21 +2,21 @@
  * main.c - cohort-subnode: the chain node inside a container, one per chain per node.
  *
  *   cohort-subnode --config /data/chain.json --port PORT [--bind 127.0.0.1] [--data DIR]
- *                  [--bft-port PORT] [--ws-port PORT] [--history-blocks N]
+ *                  [--bft-port PORT] [--history-blocks N] [--log-level LEVEL]
  *
  * Reads and verifies the chain config that cohort-core wrote into its volume, runs the
  * chain (subnode/node/chain_node.h: the BFT log, the executor, the store under DIR, the
- * Ethereum JSON-RPC on PORT and WebSocket on the WebSocket port), serves GET /status and
- * GET /healthz beside the JSON-RPC, and stops cleanly on SIGTERM or SIGINT. A config it
+ * Ethereum JSON-RPC over HTTP and WebSocket on PORT), serves GET /status and GET /healthz
+ * beside the JSON-RPC, and stops cleanly on SIGTERM or SIGINT. A config it
  * cannot verify, or a chain that cannot start, is not fatal: the subnode stays up, runs no
  * chain, and says why in its status, so the operator sees the reason without reading logs.
  *
- * Ports: the slot's block (core/slots.h): PORT, the BFT transport at PORT + 1 and the
- * WebSocket at PORT + 2 unless given. DIR defaults to the config file's folder (the volume).
+ * Ports: the slot's block (core/slots.h): PORT, and the BFT transport at PORT + 1 unless
+ * given. DIR defaults to the config file's folder (the volume).
  */
 #include <errno.h>
-#include <pthread.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +25,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/secp.h"
 #include "httpd/httpd.h"
 #include "rpc/status.h"
+#include "subnode/node/chain_node.h"
 
 static struct subnode_status status;
 
@@ -56,9 +58,11 @@ static void serve_health(void *ctx, const char *method, const char *body, size_t
     (void)method;
     (void)body;
     (void)len;
-    out->status = status.config_ok ? 200 : 503;
+    bool ok = subnode_healthy(&status);
+    out->status = ok ? 200 : 503;
     out->content_type = "text/plain";
-    out->body = strdup(status.config_ok ? "ok\n" : "config refused\n");
+    out->body = strdup(ok ? "ok\n" : !status.config_ok ? "config refused\n" : status.chain ? "chain halted\n"
+                                                                                         : "chain not running\n");
 }
 
 /* Reads the config file (capped) and fills status: accepted, or refused with the reason. */
@@ -86,21 +90,45 @@ static void load_config(const char *path)
     free(text);
 }
 
+static char *chain_json(void *chain) { return chain_node_status_json(chain); }
+static bool chain_accepting(void *chain) { return chain_node_accepting(chain); }
+
 static void usage(void)
 {
-    fputs("Usage: cohort-subnode --config FILE --port PORT [--bind ADDRESS]\n"
-          "Runs one chain's subnode; cohort-core starts it in a container.\n",
+    fputs("Usage: cohort-subnode --config FILE --port PORT [--bind ADDRESS] [--data DIR]\n"
+          "                      [--bft-port PORT] [--history-blocks N] [--log-level debug|info|warn|error]\n"
+          "Runs one chain's subnode; cohort-core starts it in a container. JSON-RPC (HTTP and\n"
+          "WebSocket), GET /status and GET /healthz on PORT; the chain's BFT log on PORT + 1;\n"
+          "state in DIR (default: the config file's folder).\n",
           stderr);
+}
+
+static long parse_port(const char *text)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    return *end == '\0' && v > 0 && v <= 65535 ? v : -1;
 }
 
 int main(int argc, char **argv)
 {
-    const char *config = "/data/chain.json", *bind = "127.0.0.1";
-    long port = 0;
+    const char *config = "/data/chain.json", *bind = "127.0.0.1", *data = NULL;
+    long port = 0, bft_port = 0, history = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
         else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) bind = argv[++i];
-        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--data") == 0 && i + 1 < argc) data = argv[++i];
+        else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = parse_port(argv[++i]);
+        else if (strcmp(argv[i], "--bft-port") == 0 && i + 1 < argc) bft_port = parse_port(argv[++i]);
+        else if (strcmp(argv[i], "--history-blocks") == 0 && i + 1 < argc) history = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
+            enum log_level level;
+            if (log_parse_level(argv[++i], &level) != 0) {
+                usage();
+                return 2;
+            }
+            log_set_level(level);
+        }
         else if (strcmp(argv[i], "--version") == 0) {
             printf("cohort-subnode %s\n", COHORT_VERSION);
             return 0;
@@ -109,10 +137,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (port <= 0 || port > 65535) {
+    if (port <= 0 || bft_port < 0 || history < 0 || history > 1000000 || (bft_port == 0 && port >= 65535)) {
         usage();
         return 2;
     }
+    if (bft_port == 0) bft_port = port + 1;
     /* Block the stop signals before any thread starts, then wait for them here. */
     sigset_t stop;
     sigemptyset(&stop);
@@ -121,31 +150,58 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
 
     status.started_ms = now_ms();
-    /* cohort-core's disk-budget flag lives beside the config, in the chain's volume. */
+    /* The volume: the config's folder, where cohort-core also puts its disk-budget flag. */
+    char dir[3072];
     const char *slash = strrchr(config, '/');
-    snprintf(status.over_budget_path, sizeof status.over_budget_path, "%.*sover-budget",
-             slash ? (int)(slash - config + 1) : 0, config);
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - config) : 1, slash ? config : ".");
+    if (dir[0] == '\0') snprintf(dir, sizeof dir, "/");
+    snprintf(status.over_budget_path, sizeof status.over_budget_path, "%s/over-budget", dir);
     load_config(config);
-    if (status.config_ok)
-        log_info("config accepted", "chain=%s node=%llu hash=%s", status.config.name,
-                 (unsigned long long)status.config.node_id, status.config_hash);
-    else
-        log_error("config refused", "path=%s reason=\"%s\"", config, status.reason);
 
     static const struct http_route routes[] = {
         {.path = "/status", .handler = serve_status},
         {.path = "/healthz", .handler = serve_health},
     };
-    struct http_server *server;
     struct cohort_error err = {0};
-    if (http_start(&server, bind, (uint16_t)port, routes, 2, &err) != 0) {
+    struct chain_node *chain = NULL;
+    if (status.config_ok) {
+        log_info("config accepted", "chain=%s node=%llu hash=%s", status.config.name,
+                 (unsigned long long)status.config.node_id, status.config_hash);
+        struct chain_node_options o = {
+            .config = &status.config,
+            .data_dir = data ? data : dir,
+            .bind_address = bind,
+            .rpc_port = (uint16_t)port,
+            .bft_port = (uint16_t)bft_port,
+            .routes = routes,
+            .route_count = 2,
+            .history_blocks = (uint32_t)history,
+            .over_budget_path = status.over_budget_path,
+        };
+        if (secp_init(&err) != 0 || chain_node_start(&o, &chain, &err) != 0) {
+            snprintf(status.reason, sizeof status.reason, "the chain did not start: %.480s", err.message);
+            log_error("chain not running", "reason=\"%s\"", status.reason);
+            chain = NULL;
+        } else {
+            status.chain_json = chain_json;
+            status.chain_accepting = chain_accepting;
+            status.chain = chain;
+        }
+    } else {
+        log_error("config refused", "path=%s reason=\"%s\"", config, status.reason);
+    }
+    /* Without a chain, the status routes alone, so the operator sees why. */
+    struct http_server *server = NULL;
+    if (chain == NULL && http_start(&server, bind, (uint16_t)port, routes, 2, &err) != 0) {
         log_error("cannot serve", "error=\"%s\"", err.message);
         return 1;
     }
-    log_info("serving", "bind=%s port=%ld", bind, port);
+    log_info("serving", "bind=%s port=%ld bft_port=%ld", bind, port, bft_port);
     int sig = 0;
     sigwait(&stop, &sig);
     log_info("stopping", "signal=%d", sig);
+    status.chain = NULL;
+    chain_node_stop(chain);
     http_stop(server);
     return 0;
 }

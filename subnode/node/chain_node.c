@@ -27,21 +27,21 @@
 /* The part of the disk budget the store's map may take; the WAL and the rest keep the remainder. */
 #define STORE_SHARE_PERCENT 80u
 
-int64_t node_monotonic_ms(void)
+int64_t cn_monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int64_t node_wall_ms(void)
+int64_t cn_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int node_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
+int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
 {
     struct store_view *v;
     struct cohort_error err = {0};
@@ -73,8 +73,9 @@ static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_err
     }
     if (errno != ENOENT) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot read key %s", path);
     if (secp_key_generate(key, err) != 0) return cohort_error_wrap(err, "making the subnode key");
-    char tmp[1200];
-    snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid());
+    char tmp[1300];
+    if (snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >= (int)sizeof tmp)
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "key path %s is too long", path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", tmp);
     char text[68];
@@ -128,7 +129,7 @@ static int genesis_header(const struct chain_config *c, struct state **state_out
 /* Writes the genesis into an empty store, or checks the store holds this chain. */
 static int open_chain(struct chain_node *n, struct cohort_error *err)
 {
-    struct state *st;
+    struct state *st = NULL;
     struct block_header h;
     uint8_t hash[32];
     if (genesis_header(&n->config, &st, &h, hash, err) != 0) return err->code;
@@ -190,23 +191,22 @@ static int load_head(struct chain_node *n, struct cohort_error *err)
 
 /* ---- After a block ---- */
 
-void node_block_done(struct chain_node *n, uint64_t index, const void *input, const struct executed_block *block,
-                     bool replaying)
+void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
+                     const struct executed_block *block, bool replaying)
 {
-    (void)input;
     pthread_mutex_lock(&n->lock);
     n->head_number = block->header.number;
     memcpy(n->head_hash, block->hash, 32);
     n->head_header = block->header;
     n->applied_index = index;
-    n->last_block_wall_ms = node_wall_ms();
+    n->last_block_wall_ms = cn_wall_ms();
     n->gas_used_total += block->header.gas_used;
     n->transactions_total += block->result.included_count;
     n->transactions_dropped += block->result.dropped_count;
     pthread_mutex_unlock(&n->lock);
-    node_pool_block(n, block);
-    if (!replaying && n->rpc) rpc_server_publish_block(n->rpc, &block->header, block->hash);
-    node_propose(n);
+    cn_pool_block(n, input, block);
+    if (!replaying && n->rpc) rpc_publish_block(n->rpc, block->header.number);
+    cn_propose(n);
 }
 
 /* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */
@@ -243,7 +243,7 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
     uint64_t number = 0;
     for (int i = 0; i < 8; i++) number = number << 8 | bytes[1 + i];
     uint8_t ours[32];
-    if (number > n->head_number || node_block_hash(n, number, ours) != 1 || memcmp(ours, bytes + 9, 32) != 0)
+    if (number > n->head_number || cn_block_hash(n, number, ours) != 1 || memcmp(ours, bytes + 9, 32) != 0)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                 "snapshot at log index %llu names block %llu, which this member's store does not hold "
                                 "(its head is %llu): state transfer from other members is not built yet",
@@ -291,7 +291,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     if (rc == 0) rc = open_chain(n, err);
     if (rc == 0) rc = load_head(n, err);
     /* The pool. */
-    if (rc == 0) rc = node_pool_create(n, err);
+    if (rc == 0) rc = cn_pool_create(n, err);
     /* The subnode's key, and the BFT node (its WAL replays through the executor). */
     uint8_t key[32];
     snprintf(path, sizeof path, "%s/subnode.key", n->data_dir);
@@ -315,18 +315,19 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.core.timeout_ms = 1000;
         nc.core.idle_delay_ms = 100;
         snprintf(nc.endpoint[0], sizeof nc.endpoint[0], "%s:%u", o->bind_address, (unsigned)o->bft_port);
-        snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir);
-        nc.on_commit = node_on_commit;
+        if (snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir) >= (int)sizeof nc.wal_path)
+            rc = cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "data folder %s is too long", n->data_dir);
+        nc.on_commit = cn_on_commit;
         nc.snapshot = on_snapshot;
         nc.restore = on_restore;
         nc.arg = n;
-        rc = bft_node_start(&nc, &n->bft, err);
+        if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
     }
     explicit_bzero(key, sizeof key);
     /* The RPC server. */
-    if (rc == 0) rc = node_rpc_start(n, o, err);
+    if (rc == 0) rc = cn_rpc_start(n, o, err);
     if (rc != 0) {
         chain_node_stop(n);
         return rc;
@@ -342,10 +343,9 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
 void chain_node_stop(struct chain_node *n)
 {
     if (n == NULL) return;
-    if (n->rpc) rpc_server_stop(n->rpc);
-    n->rpc = NULL;
+    cn_rpc_stop(n);
     bft_node_stop(n->bft);
-    node_pool_free(n);
+    cn_pool_free(n);
     store_close(n->store);
     state_free(n->exec_state);
     pthread_mutex_destroy(&n->lock);
@@ -358,7 +358,7 @@ bool chain_node_accepting(struct chain_node *n)
     pthread_mutex_lock(&n->lock);
     bool halted = n->halted;
     pthread_mutex_unlock(&n->lock);
-    return !halted && node_admission_open(n, NULL, 0);
+    return !halted && cn_admission_open(n, NULL);
 }
 
 char *chain_node_status_json(struct chain_node *n)
@@ -376,12 +376,12 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "gas_used_total", (double)n->gas_used_total);
     cJSON_AddNumberToObject(o, "transactions_total", (double)n->transactions_total);
     cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
-    u256 base_fee = node_next_base_fee(n, &n->head_header);
+    u256 base_fee = cn_next_base_fee(n, &n->head_header);
     cJSON_AddNumberToObject(o, "base_fee_wei", (double)base_fee.w[0] + 18446744073709551616.0 * (double)base_fee.w[1]);
     cJSON_AddBoolToObject(o, "halted", n->halted);
     if (n->halted) cJSON_AddStringToObject(o, "halt_reason", n->halt_reason);
     pthread_mutex_unlock(&n->lock);
-    node_pool_status_json(n, o);
+    cn_pool_status_json(n, o);
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
     cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
     cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);

@@ -20,14 +20,16 @@
 
 #include "common/chain_config.h"
 #include "common/error.h"
+#include "httpd/httpd.h"
 
 struct chain_node_options {
     const struct chain_config *config; /* copied */
     const char *data_dir;       /* the volume: store in data_dir/chain, WAL in data_dir/bft, key data_dir/subnode.key */
     const char *bind_address;   /* where the RPC and BFT ports listen (127.0.0.1 in tests) */
-    uint16_t rpc_port;          /* JSON-RPC over HTTP (and /status, /healthz) */
+    uint16_t rpc_port;          /* JSON-RPC over HTTP and WebSocket, and the routes below */
     uint16_t bft_port;          /* the chain's BFT transport */
-    uint16_t ws_port;           /* JSON-RPC over WebSocket (0: none) */
+    const struct http_route *routes; /* served beside JSON-RPC on rpc_port (GET /status...); borrowed */
+    size_t route_count;
     uint32_t history_blocks;    /* state kept for reads at older blocks; 0: the store's default */
     const char *over_budget_path; /* cohort-core's over-budget flag file, or NULL */
 };

@@ -21,7 +21,7 @@
 /* The extra data of every block: who made it. */
 static const char extra_data[] = "cohort";
 
-void node_halt(struct chain_node *n, const char *fmt, ...)
+void cn_halt(struct chain_node *n, const char *fmt, ...)
 {
     char reason[sizeof n->halt_reason];
     va_list ap;
@@ -44,15 +44,6 @@ static void block_hash_of(void *arg, uint64_t number, uint8_t out[32])
     struct cohort_error err = {0};
     if (store_txn_block_hash(t, number, out, &err) != 1) memset(out, 0, 32);
 }
-
-/* The decoded transactions of one BFT block's batches, in order. */
-struct block_input {
-    struct tx_signed **txs;
-    size_t count, cap;
-    uint64_t timestamp_ms; /* the latest batch's */
-    size_t batches;
-    size_t malformed;      /* transactions that did not decode or whose signature did not recover */
-};
 
 static int input_push(struct block_input *in, struct tx_signed *t)
 {
@@ -95,8 +86,8 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
         }
         if (h.parent_number <= n->head_number) {
             uint8_t ours[32];
-            if (node_block_hash(n, h.parent_number, ours) == 1 && memcmp(ours, h.parent_hash, 32) != 0) {
-                node_halt(n, "diverged: block %llu here has another hash than the proposer's (log index %llu); "
+            if (cn_block_hash(n, h.parent_number, ours) == 1 && memcmp(ours, h.parent_hash, 32) != 0) {
+                cn_halt(n, "diverged: block %llu here has another hash than the proposer's (log index %llu); "
                              "this member's state is not the chain's",
                           (unsigned long long)h.parent_number, (unsigned long long)commit->block.header.index);
                 return -1;
@@ -114,7 +105,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                 continue;
             }
             /* The pool of this member may know the sender already: recovering costs a curve operation. */
-            if (!node_pool_sender(n, t->hash, t->tx.sender)) {
+            if (!cn_pool_sender(n, t->hash, t->tx.sender)) {
                 if (tx_recover_sender(t, &err) != 0) {
                     in->malformed++;
                     tx_free(t);
@@ -125,7 +116,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
             }
             if (input_push(in, t) != 0) {
                 tx_free(t);
-                node_halt(n, "out of memory reading a block's batches");
+                cn_halt(n, "out of memory reading a block's batches");
                 return -1;
             }
         }
@@ -154,7 +145,7 @@ static void begin_header(struct chain_node *n, const struct bft_commit *commit, 
        and no single member chose alone. */
     memcpy(h->mix_hash, commit->hash, 32);
     h->has_base_fee = true;
-    h->base_fee = node_next_base_fee(n, parent);
+    h->base_fee = cn_next_base_fee(n, parent);
     h->has_withdrawals_root = true;
     h->has_blob_gas = true;
     h->excess_blob_gas = block_next_excess_blob_gas(parent->excess_blob_gas, parent->blob_gas_used);
@@ -162,7 +153,7 @@ static void begin_header(struct chain_node *n, const struct bft_commit *commit, 
     memcpy(h->parent_beacon_root, commit->hash, 32);
 }
 
-u256 node_next_base_fee(const struct chain_node *n, const struct block_header *parent)
+u256 cn_next_base_fee(const struct chain_node *n, const struct block_header *parent)
 {
     u256 next = block_next_base_fee(parent->gas_used, parent->gas_limit, parent->base_fee);
     return u256_lt(next, n->min_base_fee) ? n->min_base_fee : next;
@@ -177,7 +168,7 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
     begin_header(n, commit, in, h);
     struct store_txn *t;
     if (store_write_begin(n->store, &t, &err) != 0) {
-        node_halt(n, "cannot write block %llu: %s", (unsigned long long)h->number, err.message);
+        cn_halt(n, "cannot write block %llu: %s", (unsigned long long)h->number, err.message);
         return -1;
     }
     struct state_backend backend;
@@ -204,7 +195,7 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
     if (rc == 0) rc = store_txn_apply_state(t, n->exec_state, h->number, h->state_root, &err);
     if (rc != 0) {
         store_write_abort(t);
-        node_halt(n, "block %llu: %s", (unsigned long long)h->number, err.message);
+        cn_halt(n, "block %llu: %s", (unsigned long long)h->number, err.message);
         return -1;
     }
     h->gas_used = r->gas_used;
@@ -221,7 +212,7 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
     done->hashes = calloc(k + 1, sizeof *done->hashes);
     if (done->raws == NULL || done->lens == NULL || done->hashes == NULL) {
         store_write_abort(t);
-        node_halt(n, "out of memory writing block %llu", (unsigned long long)h->number);
+        cn_halt(n, "out of memory writing block %llu", (unsigned long long)h->number);
         return -1;
     }
     for (size_t i = 0; i < k; i++) {
@@ -247,13 +238,13 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
         store_write_abort(t);
     }
     if (rc != 0) {
-        node_halt(n, "block %llu was not written: %s", (unsigned long long)h->number, err.message);
+        cn_halt(n, "block %llu was not written: %s", (unsigned long long)h->number, err.message);
         return -1;
     }
     return 0;
 }
 
-void node_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
+void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
 {
     struct chain_node *n = arg;
     uint64_t index = commit->block.header.index;
@@ -268,7 +259,7 @@ void node_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
     struct executed_block done = {0};
     int rc = build_block(n, commit, &in, &done);
     if (rc == 0) {
-        node_block_done(n, index, &in, &done, replaying);
+        cn_block_done(n, index, &in, &done, replaying);
     }
     block_exec_result_free(&done.result);
     free(done.raws);

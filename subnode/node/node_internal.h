@@ -20,6 +20,7 @@
 #include "subnode/store/store.h"
 
 struct txpool;
+struct rpc;
 struct rpc_server;
 
 struct chain_node {
@@ -32,7 +33,8 @@ struct chain_node {
 
     struct store *store;
     struct bft_node *bft;
-    struct rpc_server *rpc;
+    struct rpc *rpc;
+    struct rpc_server *rpc_server;
     struct state *exec_state; /* the executor's, reused block after block (BFT thread only) */
 
     /* The head, written by the BFT thread under lock; read by others under lock. */
@@ -55,6 +57,15 @@ struct chain_node {
     int64_t batch_sent_ms;            /* CLOCK_MONOTONIC */
 };
 
+/* The decoded transactions of one BFT block's batches, in order (executor.c). */
+struct block_input {
+    struct tx_signed **txs;
+    size_t count, cap;
+    uint64_t timestamp_ms; /* the latest batch's */
+    size_t batches;
+    size_t malformed;      /* transactions that did not decode or whose signature did not recover */
+};
+
 /* One block built by the executor, for the pool and the subscribers. */
 struct executed_block {
     struct block_header header;
@@ -68,33 +79,63 @@ struct executed_block {
 /* ---- executor.c ---- */
 
 /* bft_commit_fn: executes a committed block (BFT thread). */
-void node_on_commit(void *arg, const struct bft_commit *commit, bool replaying);
+void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying);
 
 /* Stops the chain on this member, once, with the reason in its status and log. */
-void node_halt(struct chain_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cn_halt(struct chain_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The base fee of the block after parent: EIP-1559's rule, never under min_base_fee. */
-u256 node_next_base_fee(const struct chain_node *n, const struct block_header *parent);
+u256 cn_next_base_fee(const struct chain_node *n, const struct block_header *parent);
 
 /* ---- chain_node.c ---- */
 
 /* The hash of block `number` from the store: 1, 0 when absent, negative on failure. */
-int node_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);
+int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);
 
 /* After a block is written (BFT thread): the head moves, the pool and the subscribers learn it. */
-void node_block_done(struct chain_node *n, uint64_t index, const void *input, const struct executed_block *block,
-                     bool replaying);
+void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
+                     const struct executed_block *block, bool replaying);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
-int64_t node_monotonic_ms(void);
-int64_t node_wall_ms(void);
+int64_t cn_monotonic_ms(void);
+int64_t cn_wall_ms(void);
 
-/* ---- proposer.c ---- */
+/* ---- proposer.c: the pool and the batches it feeds the log ---- */
+
+int cn_pool_create(struct chain_node *n, struct cohort_error *err);
+void cn_pool_free(struct chain_node *n);
+
+/*
+ * Whether the chain takes transactions now: not halted, the store under its disk budget,
+ * cohort-core's over-budget flag absent. When not, and err is given, err says why.
+ */
+bool cn_admission_open(struct chain_node *n, struct cohort_error *err);
+
+/* Admits t (its sender recovered) to the pool against the head's state; takes t always. */
+int cn_pool_admit(struct chain_node *n, struct tx_signed *t, struct cohort_error *err);
 
 /* True and the sender when the pool holds the transaction with this hash. */
-bool node_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender[20]);
+bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender[20]);
+
+/*
+ * After a block: what it included leaves the pool, its senders are re-checked against the
+ * new state, what it dropped for gas (and any batch in flight) is offered again.
+ */
+void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
 
 /* Offers the log the next batch from the pool when none is in flight (any thread). */
-void node_propose(struct chain_node *n);
+void cn_propose(struct chain_node *n);
+
+/* For the RPC server (rpc.h struct rpc_chain) and the status. */
+void cn_pool_counts(struct chain_node *n, uint64_t *pending, uint64_t *queued);
+void cn_pool_for_each(void *ctx, void (*fn)(void *arg, const struct tx_signed *tx, bool pending), void *arg);
+int cn_pool_find(void *ctx, const uint8_t hash[32], void (*fn)(void *arg, const struct tx_signed *tx), void *arg);
+int cn_pool_pending_nonce(void *ctx, const uint8_t sender[20], uint64_t *nonce);
+void cn_pool_status_json(struct chain_node *n, void *json_object);
+
+/* ---- node_rpc.c ---- */
+
+int cn_rpc_start(struct chain_node *n, const struct chain_node_options *o, struct cohort_error *err);
+void cn_rpc_stop(struct chain_node *n);
 
 #endif

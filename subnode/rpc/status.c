@@ -3,26 +3,54 @@
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+bool subnode_under_budget(const struct subnode_status *s)
+{
+    return s->over_budget_path[0] == '\0' || access(s->over_budget_path, F_OK) != 0;
+}
 
 bool subnode_accepting_transactions(const struct subnode_status *s)
 {
-    return s->over_budget_path[0] == '\0' || access(s->over_budget_path, F_OK) != 0;
+    return s->config_ok && s->chain != NULL && subnode_under_budget(s) && s->chain_accepting(s->chain);
+}
+
+/* The chain's own figures, parsed back into the document (NULL when there is no chain). */
+static cJSON *chain_figures(const struct subnode_status *s)
+{
+    if (s->chain == NULL) return NULL;
+    char *text = s->chain_json(s->chain);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    return o;
+}
+
+bool subnode_healthy(const struct subnode_status *s)
+{
+    if (!s->config_ok || s->chain == NULL) return false;
+    cJSON *figures = chain_figures(s);
+    bool halted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(figures, "halted"));
+    cJSON_Delete(figures);
+    return !halted;
 }
 
 char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "health", s->config_ok ? "ok" : "refused");
+    cJSON *figures = chain_figures(s);
+    bool halted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(figures, "halted"));
+    const char *health = !s->config_ok ? "refused" : s->chain == NULL ? "failed" : halted ? "halted" : "ok";
+    cJSON_AddStringToObject(o, "health", health);
     cJSON_AddStringToObject(o, "version", COHORT_VERSION);
     cJSON_AddNumberToObject(o, "uptime_s", (double)((now_ms - s->started_ms) / 1000));
     if (s->config_hash[0]) cJSON_AddStringToObject(o, "config_hash", s->config_hash);
-    cJSON_AddBoolToObject(o, "accepting_transactions", s->config_ok && subnode_accepting_transactions(s));
-    if (!s->config_ok) {
-        cJSON_AddStringToObject(o, "reason", s->reason);
-    } else {
+    cJSON_AddBoolToObject(o, "accepting_transactions", subnode_accepting_transactions(s));
+    cJSON_AddBoolToObject(o, "over_budget", !subnode_under_budget(s));
+    if (s->reason[0]) cJSON_AddStringToObject(o, "reason", s->reason);
+    if (s->config_ok) {
         const struct chain_config *c = &s->config;
-        cJSON_AddStringToObject(o, "chain", c->name);
+        cJSON_AddStringToObject(o, "chain_name", c->name);
         cJSON_AddNumberToObject(o, "chain_id", (double)c->chain_id);
         cJSON_AddNumberToObject(o, "evm_chain_id", (double)c->evm_chain_id);
         cJSON_AddNumberToObject(o, "node_id", (double)c->node_id);
@@ -40,6 +68,7 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
             cJSON_AddItemToArray(members, m);
         }
     }
+    if (figures) cJSON_AddItemToObject(o, "chain", figures);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;

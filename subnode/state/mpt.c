@@ -110,7 +110,40 @@ struct frame {
     unsigned next;
 };
 
+/*
+ * One cached node: its store key, the hash it was stored under, its RLP. Only nodes up to
+ * CACHE_NODE_MAX bytes are kept: every branch (at most 532 bytes) and extension, and
+ * leaves with small values (accounts); larger leaves are read from the store.
+ */
+#define CACHE_NODE_MAX 536u
+struct cache_slot {
+    uint8_t key_len;
+    uint16_t rlp_len;
+    uint8_t key[MPT_STORE_KEY_MAX];
+    uint8_t hash[32];
+    uint8_t rlp[CACHE_NODE_MAX];
+};
+
+/*
+ * A slot's summary, kept apart in a small array: a lookup or an eviction reads only the
+ * tags of a set (they stay in the CPU cache) and touches a slot, far away in a large
+ * array, only when its tag matches.
+ */
+struct cache_tag {
+    uint32_t check; /* bits of the store key's hash not used to pick the set */
+    uint8_t depth;  /* nibbles of the node's path: the deeper node is evicted first */
+    uint8_t used;
+};
+
+/* Two slots per set: a key may live in either slot of the set its key hashes to. */
+#define CACHE_WAYS 2u
+
 struct mpt {
+    struct cache_slot *cache; /* cache_sets * CACHE_WAYS slots, or NULL */
+    struct cache_tag *cache_tags; /* one per slot */
+    size_t cache_sets;
+    uint8_t *cache_turn; /* per set: which slot a tie evicts next */
+
     struct pool_chunk *chunks; /* every chunk allocated, reused across updates */
     struct pool_chunk *chunk;  /* the chunk being filled */
     size_t chunk_used;
@@ -149,6 +182,9 @@ void mpt_free(struct mpt *m)
         free(c);
         c = next;
     }
+    free(m->cache);
+    free(m->cache_tags);
+    free(m->cache_turn);
     free(m->arena);
     free(m->loaded);
     free(m->written);
@@ -206,6 +242,100 @@ static void key_nibbles(const uint8_t key[MPT_KEY_BYTES], uint8_t out[NIBBLES])
         out[2 * i] = key[i] >> 4;
         out[2 * i + 1] = key[i] & 0x0f;
     }
+}
+
+/* ---- The node cache ---- */
+
+int mpt_set_cache_bytes(struct mpt *m, size_t cache_bytes, struct cohort_error *err)
+{
+    assert(m != NULL);
+    free(m->cache);
+    free(m->cache_tags);
+    free(m->cache_turn);
+    m->cache = NULL;
+    m->cache_tags = NULL;
+    m->cache_turn = NULL;
+    m->cache_sets = 0;
+    size_t sets = cache_bytes / (CACHE_WAYS * (sizeof(struct cache_slot) + sizeof(struct cache_tag)) + 1);
+    if (sets == 0) return 0;
+    m->cache = malloc(sets * CACHE_WAYS * sizeof *m->cache);
+    m->cache_tags = calloc(sets * CACHE_WAYS, sizeof *m->cache_tags);
+    m->cache_turn = calloc(sets, 1);
+    if (m->cache == NULL || m->cache_tags == NULL || m->cache_turn == NULL) {
+        free(m->cache);
+        free(m->cache_tags);
+        free(m->cache_turn);
+        m->cache = NULL;
+        m->cache_tags = NULL;
+        m->cache_turn = NULL;
+        return cohort_error_set(err, STATE_E_NOMEM, DOMAIN, "mpt: node cache of %zu bytes", cache_bytes);
+    }
+    m->cache_sets = sets;
+    return 0;
+}
+
+/* The first slot of key's set, and the check bits its tag carries. */
+static size_t cache_locate(const struct mpt *m, const uint8_t *key, size_t key_len, uint32_t *check)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (size_t i = 0; i < key_len; i++) h = (h ^ key[i]) * 1099511628211ull;
+    *check = (uint32_t)(h >> 32);
+    return (size_t)((h & 0xffffffffu) % m->cache_sets) * CACHE_WAYS;
+}
+
+static bool slot_holds(const struct mpt *m, size_t i, uint32_t check, const uint8_t *key, size_t key_len)
+{
+    const struct cache_tag *t = &m->cache_tags[i];
+    const struct cache_slot *c = &m->cache[i];
+    return t->used && t->check == check && c->key_len == key_len && memcmp(c->key, key, key_len) == 0;
+}
+
+/* The cached RLP of the node stored at key under hash, or NULL. */
+static const struct cache_slot *cache_find(const struct mpt *m, const uint8_t *key, size_t key_len,
+                                           const uint8_t hash[32])
+{
+    if (m->cache == NULL) return NULL;
+    uint32_t check;
+    size_t first = cache_locate(m, key, key_len, &check);
+    for (size_t i = first; i < first + CACHE_WAYS; i++)
+        if (slot_holds(m, i, check, key, key_len) && memcmp(m->cache[i].hash, hash, 32) == 0) return &m->cache[i];
+    return NULL;
+}
+
+/* Remembers that the node stored at key (depth nibbles deep) under hash is rlp. */
+static void cache_put(struct mpt *m, const uint8_t *key, size_t key_len, unsigned depth, const uint8_t hash[32],
+                      const uint8_t *rlp, size_t rlp_len)
+{
+    if (m->cache == NULL || rlp_len > CACHE_NODE_MAX) return;
+    assert(key_len <= MPT_STORE_KEY_MAX);
+    uint32_t check;
+    size_t first = cache_locate(m, key, key_len, &check);
+    struct cache_tag *tags = &m->cache_tags[first];
+    size_t victim = SIZE_MAX;
+    for (size_t i = first; i < first + CACHE_WAYS && victim == SIZE_MAX; i++)
+        if (slot_holds(m, i, check, key, key_len)) victim = i; /* a new version of the node */
+    for (size_t w = 0; w < CACHE_WAYS && victim == SIZE_MAX; w++)
+        if (!tags[w].used) victim = first + w;
+    if (victim == SIZE_MAX) {
+        /* Evict the deeper node: the shallow ones are on every block's paths. */
+        _Static_assert(CACHE_WAYS == 2, "the eviction below picks one of two");
+        size_t w;
+        if (tags[0].depth != tags[1].depth) {
+            w = tags[0].depth > tags[1].depth ? 0 : 1;
+        } else {
+            w = m->cache_turn[first / CACHE_WAYS] & 1u;
+            m->cache_turn[first / CACHE_WAYS] ^= 1;
+        }
+        if (tags[w].depth < depth) return; /* both are nearer the root than the newcomer */
+        victim = first + w;
+    }
+    struct cache_slot *c = &m->cache[victim];
+    c->key_len = (uint8_t)key_len;
+    c->rlp_len = (uint16_t)rlp_len;
+    memcpy(c->key, key, key_len);
+    memcpy(c->hash, hash, 32);
+    memcpy(c->rlp, rlp, rlp_len);
+    m->cache_tags[victim] = (struct cache_tag){.check = check, .depth = (uint8_t)depth, .used = 1};
 }
 
 /* ---- Memory ---- */
@@ -537,7 +667,12 @@ static int resolve(struct mpt *m, struct child *c, const uint8_t *path, unsigned
     uint32_t off = c->off;
     size_t len = c->len;
     int rc;
-    if (c->is_hash) {
+    const struct cache_slot *cached = c->is_hash ? cache_find(m, key, key_len, m->arena + c->off) : NULL;
+    if (cached != NULL) {
+        rc = arena_add(m, cached->rlp, cached->rlp_len, &off, err);
+        if (rc != 0) return rc;
+        len = cached->rlp_len;
+    } else if (c->is_hash) {
         rc = fetch(m, key, key_len, &off, &len, err);
         if (rc != 0) return rc;
         uint8_t hash[32];
@@ -550,6 +685,7 @@ static int resolve(struct mpt *m, struct child *c, const uint8_t *path, unsigned
                                     "store is corrupt",
                                     hex);
         }
+        cache_put(m, key, key_len, depth, hash, m->arena + off, len);
     }
     rc = adopt(m, c, off, len, depth, want_branch, &pk, key, key_len, err);
     if (rc != 0) return rc;
@@ -987,6 +1123,8 @@ static int commit(struct mpt *m, uint8_t root[32], struct cohort_error *err)
                 size_t key_len = store_key(m, pk, key);
                 rc = m->store->put(m->store->arg, key, key_len, m->scratch, len, err);
                 if (rc < 0) return rc;
+                /* The root is never looked up by hash (it has no parent): no need to keep it. */
+                if (top > 1) cache_put(m, key, key_len, f->depth, n->ref, m->scratch, len);
             } else {
                 memcpy(n->ref, m->scratch, len);
                 n->ref_len = (uint8_t)len;

@@ -75,11 +75,26 @@ struct mpt_change {
     size_t value_len;     /* <= MPT_VALUE_MAX */
 };
 
-/* Reusable working memory for updates (node buffers, the path stack). */
+/*
+ * Reusable working memory for updates (node buffers, the path stack) and an optional node
+ * cache. Not thread-safe: one per thread that updates or reads tries.
+ */
 struct mpt;
 
+/* Allocates working memory without a cache; NULL when out of memory. Free with mpt_free. */
 struct mpt *mpt_new(void);
 void mpt_free(struct mpt *m);
+
+/*
+ * Keeps up to cache_bytes of nodes m has read or written (their RLP, by store key and
+ * hash) between calls, so the top levels of a large trie, which every block reads back
+ * and rewrites, are neither read from the store nor hashed again to be checked. A cached
+ * node is used only where its parent holds its very hash, so the cache cannot go stale: an
+ * aborted store transaction or another writer can only make it miss. Nodes nearer the root
+ * are kept in preference. 0 turns the cache off (as mpt_new leaves it). Replaces any
+ * earlier cache. Returns 0 or STATE_E_NOMEM.
+ */
+int mpt_set_cache_bytes(struct mpt *m, size_t cache_bytes, struct cohort_error *err);
 
 /*
  * Applies changes (sorted here in place; a key may appear once) to the trie stored under

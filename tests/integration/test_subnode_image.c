@@ -59,7 +59,8 @@ static struct chain_config config(int port_base)
     return c;
 }
 
-/* Writes text as chain.json into the volume (root writes it; the subnode, nobody, reads it). */
+/* Writes text as chain.json into the volume and gives the volume to the subnode's user, as
+   cohort-core does (root writes the config; the subnode, nobody, keeps its chain there). */
 static void write_config(const char *text)
 {
     char mountpoint[4096], path[4200];
@@ -70,6 +71,7 @@ static void write_config(const char *text)
     ck_assert_ptr_nonnull(f);
     fputs(text, f);
     fclose(f);
+    ck_assert_int_eq(chown(mountpoint, 65534, 65534), 0);
 }
 
 static void write_flag(const char *file)
@@ -88,11 +90,11 @@ static void run(int port)
     char port_text[16];
     snprintf(port_text, sizeof port_text, "%d", port);
     const char *cmd[] = {"--config", "/data/chain.json", "--port", port_text, "--bind", "127.0.0.1", NULL};
-    struct docker_mount mount = {.volume = volume, .target = "/data", .read_only = true};
+    struct docker_mount mount = {.volume = volume, .target = "/data"};
     struct docker_container_spec spec = {
         .image = tag, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 1, .mounts = &mount,
         .nmounts = 1, .network_host = true, .read_only_rootfs = true, .cap_drop_all = true,
-        .no_new_privileges = true, .memory_bytes = 32 << 20, .cpu_shares = 8, .pids_limit = 64, .nofile_limit = 1024,
+        .no_new_privileges = true, .memory_bytes = 64 << 20, .cpu_shares = 8, .pids_limit = 64, .nofile_limit = 1024,
         .log_max_size = "1m", .log_max_file = "2"};
     struct cohort_error err = {0};
     ck_assert_msg(docker_container_create(client, name, &spec, NULL, &err) == 0, "%s", err.message);
@@ -131,11 +133,15 @@ START_TEST(serves_status_and_stops_on_sigterm)
     ck_assert_msg(strstr(body, "\"health\":\"ok\"") != NULL, "%s", body);
     ck_assert_ptr_nonnull(strstr(body, "\"evm_chain_id\":777"));
     ck_assert_ptr_nonnull(strstr(body, hash));
-    ck_assert_ptr_nonnull(strstr(body, "\"accepting_transactions\":true"));
-    /* cohort-core's over-budget flag in the volume: the subnode stops taking transactions. */
+    /* The chain runs in the container: its genesis is block 0 and it takes transactions. */
+    ck_assert_msg(strstr(body, "\"accepting_transactions\":true") != NULL, "%s", body);
+    ck_assert_msg(strstr(body, "\"over_budget\":false") != NULL, "%s", body);
+    ck_assert_msg(strstr(body, "\"height\":0") != NULL, "%s", body);
+    /* cohort-core's over-budget flag in the volume: the subnode sees it. */
     write_flag("over-budget");
     ck_assert_int_eq(testutil_http_get(base, "/status", body, sizeof body), 200);
     ck_assert_msg(strstr(body, "\"accepting_transactions\":false") != NULL, "%s", body);
+    ck_assert_msg(strstr(body, "\"over_budget\":true") != NULL, "%s", body);
     ck_assert_int_eq(testutil_http_get(base, "/healthz", body, sizeof body), 200);
     ck_assert_int_eq(testutil_http_get(base, "/nope", body, sizeof body), 404);
 

@@ -394,7 +394,7 @@ static void check_gets(struct mpt *m, const struct mpt_store *api, const uint8_t
  * node survives and the layout depends only on the set), then everything deleted.
  */
 static void differential_run(uint64_t seed, enum key_mode mode, size_t target_keys, size_t batches,
-                             size_t batch_max, bool big_values)
+                             size_t batch_max, bool big_values, size_t cache_bytes)
 {
     struct gen g = {.rng = seed * 0x9e3779b97f4a7c15ull + 1, .mode = mode, .big_values = big_values};
     for (int i = 0; i < 4; i++) testutil_rand_bytes(&g.rng, g.prefixes[i], 32);
@@ -408,6 +408,8 @@ static void differential_run(uint64_t seed, enum key_mode mode, size_t target_ke
     struct map ref = {0};
     struct mpt *m = mpt_new();
     ck_assert_ptr_nonnull(m);
+    struct cohort_error cache_err;
+    ck_assert_int_eq(mpt_set_cache_bytes(m, cache_bytes, &cache_err), 0);
     struct batch b;
     batch_init(&b, batch_max + 1);
     uint8_t value[MPT_VALUE_MAX];
@@ -486,22 +488,30 @@ static void differential_run(uint64_t seed, enum key_mode mode, size_t target_ke
 
 START_TEST(differential_small_seeds)
 {
-    /* 150 seeds of up to 300 keys, each key mode, batches of 1..40. */
-    for (uint64_t seed = 1; seed <= 150; seed++) differential_run(seed, (enum key_mode)(seed % KEY_MODES), 300, 40, 40, seed % 10 == 0);
+    /*
+     * 150 seeds of up to 300 keys, each key mode, batches of 1..40; every third with a
+     * node cache of 20 sets, small enough that nodes keep evicting each other.
+     */
+    for (uint64_t seed = 1; seed <= 150; seed++)
+        differential_run(seed, (enum key_mode)(seed % KEY_MODES), 300, 40, 40, seed % 10 == 0,
+                         seed % 3 == 0 ? 40 * 640 : 0);
 }
 END_TEST
 
 START_TEST(differential_single_changes)
 {
     /* One change per update: every insert and delete path on its own. */
-    for (uint64_t seed = 1000; seed < 1030; seed++) differential_run(seed, (enum key_mode)(seed % KEY_MODES), 120, 300, 1, false);
+    for (uint64_t seed = 1000; seed < 1030; seed++)
+        differential_run(seed, (enum key_mode)(seed % KEY_MODES), 120, 300, 1, false, seed % 2 ? 1 << 20 : 0);
 }
 END_TEST
 
 START_TEST(differential_large)
 {
-    /* 20,000 keys grown in batches of up to 2,000, then churned; one seed per key mode. */
-    for (int mode = 0; mode < KEY_MODES; mode++) differential_run(7000 + (uint64_t)mode, (enum key_mode)mode, 20000, 40, 2000, false);
+    /* 20,000 keys grown in batches of up to 2,000, then churned; one seed per key mode, and a cached run. */
+    for (int mode = 0; mode < KEY_MODES; mode++)
+        differential_run(7000 + (uint64_t)mode, (enum key_mode)mode, 20000, 40, 2000, false, 0);
+    differential_run(7100, KEYS_UNIFORM, 20000, 40, 2000, false, 4 << 20);
 }
 END_TEST
 
@@ -1049,6 +1059,76 @@ START_TEST(store_failure_passed_up)
 }
 END_TEST
 
+START_TEST(cache_survives_aborted_updates)
+{
+    /*
+     * The chain node runs each update in a store transaction and aborts it on failure, while
+     * the mpt (and its cache) lives on. Here the store is put back to its state before an
+     * update (an abort) after the cache has seen that update's nodes; the next updates must
+     * still give the reference root and leave exactly the nodes a fresh build has.
+     */
+    struct test_store store;
+    struct mpt_store api;
+    struct map ref;
+    build_random(&store, &api, &ref, 2000, 31);
+    struct mpt *m = mpt_new();
+    struct cohort_error err;
+    ck_assert_int_eq(mpt_set_cache_bytes(m, 8 << 20, &err), 0);
+    struct gen g = {.rng = 4, .mode = KEYS_UNIFORM};
+    uint8_t value[MPT_VALUE_MAX], root[32], want[32];
+    for (int round = 0; round < 30; round++) {
+        struct test_store before;
+        struct mpt_store before_api;
+        store_copy(&before, &before_api, &store);
+        struct batch b;
+        batch_init(&b, 200);
+        for (int i = 0; i < 200; i++) {
+            uint64_t op = testutil_rand_next(&g.rng) % 3;
+            uint8_t key[32];
+            if (op == 0) {
+                gen_key(&g, key);
+                batch_add(&b, key, value, gen_value(&g, value));
+            } else if (op == 1) {
+                batch_add(&b, random_live(&ref, &g.rng)->key, value, gen_value(&g, value));
+            } else {
+                batch_add(&b, random_live(&ref, &g.rng)->key, NULL, 0);
+            }
+        }
+        update_ok(m, &api, NULL, 0, &b, root);
+        if (round % 2 == 0) {
+            /* Abort: the store goes back; the reference does not change. */
+            map_free(&store.map);
+            store = before;
+            store.fail_after = -1;
+            api.arg = &store;
+        } else {
+            batch_apply_reference(&b, &ref);
+            map_free(&before.map);
+        }
+        ck_assert_int_eq(mpt_root(m, &api, NULL, 0, root, &err), 0);
+        reference_root(&ref, want);
+        ck_assert_mem_eq(root, want, 32);
+        batch_free(&b);
+    }
+    struct test_store fresh;
+    struct mpt_store fresh_api;
+    store_init(&fresh, &fresh_api);
+    struct batch all;
+    batch_init(&all, ref.live + 1);
+    for (size_t i = 0; i < ref.cap; i++)
+        if (ref.slots[i].state == 1) batch_add(&all, ref.slots[i].key, ref.slots[i].value, ref.slots[i].value_len);
+    struct mpt *plain = mpt_new();
+    update_ok(plain, &fresh_api, NULL, 0, &all, root);
+    assert_stores_equal(&store, &fresh);
+    batch_free(&all);
+    mpt_free(plain);
+    map_free(&fresh.map);
+    mpt_free(m);
+    map_free(&ref);
+    map_free(&store.map);
+}
+END_TEST
+
 START_TEST(namespaces_apart)
 {
     /* Two storage tries in one store: emptying one leaves the other's nodes and root alone. */
@@ -1231,6 +1311,7 @@ static Suite *mpt_suite(void)
     tcase_add_test(tc, malformed_nodes_refused);
     tcase_add_test(tc, store_failure_passed_up);
     tcase_add_test(tc, namespaces_apart);
+    tcase_add_test(tc, cache_survives_aborted_updates);
     tcase_add_test(tc, trie_tests_fixtures);
     tcase_add_test(tc, differential_single_changes);
     tcase_add_test(tc, differential_small_seeds);

@@ -32,6 +32,9 @@ let step = '';
 function check(cond, what) {
   if (!cond) throw new Error(`${step}: ${what}`);
 }
+function js(x) {
+  return JSON.stringify(x, (k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
 function log(msg) {
   console.log(`clients: ${msg}`);
 }
@@ -60,7 +63,10 @@ function cast(...args) {
 }
 
 async function main() {
-  const provider = new ethers.JsonRpcProvider(rpcUrl, undefined, { pollingInterval: 100 });
+  // cacheTimeout -1: ethers v6 answers identical requests made within 250 ms from a cache, so
+  // on a chain whose blocks come faster than that (as on anvil) a wallet sending again right
+  // after a receipt would reuse its nonce (docs/dapp-developers.md).
+  const provider = new ethers.JsonRpcProvider(rpcUrl, undefined, { pollingInterval: 100, cacheTimeout: -1 });
   const wallet = new ethers.Wallet(key, provider);
 
   step = 'network';
@@ -117,7 +123,7 @@ async function main() {
     check(false, 'a transfer without balance did not revert');
   } catch (e) {
     check(e.code === 'CALL_EXCEPTION', `error code ${e.code}`);
-    check(e.revert && e.revert.name === 'InsufficientBalance', `decoded revert ${JSON.stringify(e.revert)}`);
+    check(e.revert && e.revert.name === 'InsufficientBalance', `decoded revert ${js(e.revert)}`);
     check(e.revert.args[0] === 0n && e.revert.args[1] === 5n, 'custom error arguments');
   }
   try {
@@ -153,7 +159,7 @@ async function main() {
   const blockFilter = await provider.send('eth_newBlockFilter', []);
   await (await token.transfer(fresh[1], 1n)).wait();
   const changes = await provider.send('eth_getFilterChanges', [filterId]);
-  check(Array.isArray(changes) && changes.length >= 1, `eth_getFilterChanges gave ${JSON.stringify(changes)}`);
+  check(Array.isArray(changes) && changes.length >= 1, `eth_getFilterChanges gave ${js(changes)}`);
   const blocks = await provider.send('eth_getFilterChanges', [blockFilter]);
   check(Array.isArray(blocks) && blocks.length >= 1, 'the block filter saw no block');
   check((await provider.send('eth_uninstallFilter', [filterId])) === true, 'uninstall');
@@ -168,8 +174,12 @@ async function main() {
   const n = await withTimeout(gotBlock, 10000, 'a newHeads notification');
   check(typeof n === 'number' && n > 0, `newHeads gave ${n}`);
   const ev = await withTimeout(gotEvent, 10000, 'a Transfer log notification');
-  check(ev.to === fresh[2] && ev.value === 42n, `the Transfer event ${JSON.stringify(ev, (k, v) => (typeof v === 'bigint' ? v.toString() : v))}`);
-  await ws.destroy();
+  check(ev.to === fresh[2] && ev.value === 42n, `the Transfer event ${js(ev)}`);
+  // Unsubscribe before closing: a request still pending when the socket goes rejects.
+  await wsToken.removeAllListeners();
+  await ws.removeAllListeners();
+  await new Promise((r) => setTimeout(r, 300));
+  ws.destroy();
   log('filters and WebSocket subscriptions work');
 
   step = '200 transactions from one sender without waiting';
@@ -187,6 +197,35 @@ async function main() {
   check((await provider.getBalance(sink)) === 200n, 'the sink did not receive 200 wei');
   check((await provider.getTransactionCount(wallet.address)) === startNonce + 200, 'nonce after 200');
   log(`200 transactions in blocks ${receipts[0].blockNumber}..${receipts[199].blockNumber}`);
+
+  step = 'transactions the pool refuses';
+  async function refused(raw, words) {
+    try {
+      await provider.send('eth_sendRawTransaction', [raw]);
+      check(false, `a transaction was accepted; want "${words}"`);
+    } catch (e) {
+      const msg = (e.error && e.error.message) || e.message;
+      check(msg.includes(words), `refusal "${msg}", want "${words}"`);
+    }
+  }
+  const base = { to: sink, value: 1n, gasLimit: 21000n, maxFeePerGas: feeData.maxFeePerGas, maxPriorityFeePerGas: feeData.maxPriorityFeePerGas, type: 2 };
+  const nonceNow = await provider.getTransactionCount(wallet.address, 'pending');
+  await refused(await wallet.signTransaction({ ...base, chainId: chainId + 1n, nonce: nonceNow }), 'chain id');
+  await refused(await wallet.signTransaction({ ...base, chainId, nonce: 0 }), 'nonce too low');
+  const poorTx = await poor.signTransaction({ ...base, chainId, nonce: 0 });
+  await refused(poorTx, 'insufficient funds');
+  // A transaction at the 128 KiB cap goes in; one byte of data more is refused.
+  const capData = (n) => '0x' + '01'.repeat(n);
+  const sizeOf = async (n) => ethers.getBytes(await wallet.signTransaction({ ...base, chainId, nonce: nonceNow, gasLimit: 3000000n, data: capData(n) })).length;
+  let dataLen = 131072 - 200;
+  dataLen += 131072 - (await sizeOf(dataLen));
+  const atCap = await wallet.signTransaction({ ...base, chainId, nonce: nonceNow, gasLimit: 3000000n, data: capData(dataLen) });
+  check(ethers.getBytes(atCap).length === 131072, `the transaction at the cap is ${ethers.getBytes(atCap).length} bytes`);
+  const over = await wallet.signTransaction({ ...base, chainId, nonce: nonceNow, gasLimit: 3000000n, data: capData(dataLen + 1) });
+  await refused(over, 'oversized data');
+  const atCapReceipt = await withTimeout((await provider.broadcastTransaction(atCap)).wait(), 20000, 'the receipt of the transaction at the cap');
+  check(atCapReceipt.status === 1, 'the transaction at the size cap failed');
+  log('refusals name the rule (chain id, nonce, funds, size); a transaction at the 128 KiB cap is mined');
 
   step = 'cast';
   check(cast('chain-id', '--rpc-url', rpcUrl) === chainId.toString(), 'cast chain-id');

@@ -1,0 +1,307 @@
+/*
+ * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
+ * it feeds the BFT log (docs/chain.md "Batches").
+ *
+ * One batch is in flight at a time: the next is made when the block of the last one is
+ * written (cn_block_done calls cn_propose), so transactions that arrive meanwhile wait
+ * a block time at most and blocks fill under load. A batch that the log has not committed
+ * after BATCH_RETRY_MS (a lost leader, with several members) is put back and made again.
+ */
+#include "subnode/node/node_internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/bytes.h"
+#include "common/log.h"
+#include "subnode/chain/txpool.h"
+#include "subnode/node/batch.h"
+#include "subnode/rpc/rpc.h"
+
+#define DOMAIN "subnode"
+#define BATCH_RETRY_MS 5000
+/* Room in the log's payload for the batch's header and the entry framing. */
+#define BATCH_OVERHEAD_BYTES (BATCH_HEADER_BYTES + 64)
+/* The store is "near" its budget past this share of the map: admission stops. */
+#define STORE_NEARLY_FULL_PERCENT 90u
+
+int cn_pool_create(struct chain_node *n, struct cohort_error *err)
+{
+    struct txpool_config c = {
+        .chain_id = n->config.evm_chain_id,
+        .revision = EVM_CANCUN,
+        .block_gas_limit = n->config.genesis_gas_limit,
+        .max_transactions = n->config.txpool_max_transactions,
+        .max_bytes = n->config.txpool_max_bytes,
+        /* A wallet or a script may send a few hundred transactions at once (the issue's
+           client test sends 200); one sender still cannot take a tenth of a default pool. */
+        .max_per_sender = 1000,
+    };
+    /* A seed nobody outside knows: the pool's hash maps take keys (hashes, senders) from clients. */
+    if (getrandom(&c.hash_seed, sizeof c.hash_seed, 0) != sizeof c.hash_seed) c.hash_seed = (uint64_t)cn_wall_ms();
+    return txpool_new(&c, &n->pool, err);
+}
+
+void cn_pool_free(struct chain_node *n)
+{
+    txpool_free(n->pool);
+    n->pool = NULL;
+}
+
+bool cn_admission_open(struct chain_node *n, struct cohort_error *err)
+{
+    pthread_mutex_lock(&n->lock);
+    bool halted = n->halted;
+    char reason[sizeof n->halt_reason];
+    memcpy(reason, n->halt_reason, sizeof reason);
+    pthread_mutex_unlock(&n->lock);
+    if (halted) {
+        cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "this node's chain is halted (%s): send to another member",
+                         reason);
+        return false;
+    }
+    uint64_t used, map;
+    store_usage(n->store, &used, &map);
+    if (used > map / 100 * STORE_NEARLY_FULL_PERCENT) {
+        cohort_error_set(err, COMMON_E_RANGE, DOMAIN,
+                         "the chain's disk budget is nearly used (%llu of %llu bytes in the store): transactions "
+                         "are refused until its owner raises the budget",
+                         (unsigned long long)used, (unsigned long long)map);
+        return false;
+    }
+    if (n->over_budget_path[0] != '\0' && access(n->over_budget_path, F_OK) == 0) {
+        cohort_error_set(err, COMMON_E_RANGE, DOMAIN,
+                         "the chain's volume is over its disk budget (cohort-core says so): transactions are "
+                         "refused until its owner raises the budget");
+        return false;
+    }
+    return true;
+}
+
+/* The sender's nonce and balance at the head (absent: zero). */
+static int head_account(struct chain_node *n, const uint8_t address[20], uint64_t *nonce, u256 *balance,
+                        struct cohort_error *err)
+{
+    struct store_view *v;
+    int rc = store_view_begin(n->store, &v, err);
+    if (rc != 0) return rc;
+    uint64_t head = 0;
+    store_view_head(v, &head, NULL);
+    struct store_account a;
+    rc = store_account(v, head, address, &a, err);
+    store_view_end(v);
+    if (rc < 0) return rc;
+    *nonce = rc == 1 ? a.nonce : 0;
+    *balance = rc == 1 ? a.balance : u256_zero();
+    return 0;
+}
+
+int cn_pool_admit(struct chain_node *n, struct tx_signed *t, struct cohort_error *err)
+{
+    uint64_t nonce;
+    u256 balance;
+    int rc = head_account(n, t->tx.sender, &nonce, &balance, err);
+    if (rc != 0) {
+        tx_free(t);
+        return rc;
+    }
+    pthread_mutex_lock(&n->lock);
+    u256 base_fee = cn_next_base_fee(n, &n->head_header);
+    pthread_mutex_unlock(&n->lock);
+    struct txpool_account account = {.nonce = nonce, .balance = balance};
+    pthread_mutex_lock(&n->pool_lock);
+    /* The pool keeps t when it admits it; the publish below reads it under the lock. */
+    rc = txpool_add(n->pool, t, &account, base_fee, NULL, err);
+    if (rc == 0 && n->rpc) rpc_publish_pending_tx(n->rpc, t);
+    pthread_mutex_unlock(&n->pool_lock);
+    if (rc != 0) tx_free(t);
+    return rc;
+}
+
+bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender[20])
+{
+    pthread_mutex_lock(&n->pool_lock);
+    bool found = txpool_sender(n->pool, hash, sender);
+    pthread_mutex_unlock(&n->pool_lock);
+    return found;
+}
+
+/* The head state of one sender, for the pool's re-check after a block (pool lock held). */
+struct account_reader {
+    struct store_view *view;
+    uint64_t head;
+};
+
+static int read_account(void *arg, const uint8_t address[20], struct txpool_account *out, struct cohort_error *err)
+{
+    struct account_reader *r = arg;
+    struct store_account a;
+    int rc = store_account(r->view, r->head, address, &a, err);
+    if (rc < 0) return rc;
+    out->nonce = rc == 1 ? a.nonce : 0;
+    out->balance = rc == 1 ? a.balance : u256_zero();
+    return 0;
+}
+
+/* Whether the pool can see, from the sender's state, why a block left the transaction out. */
+static bool pool_sees(enum chain_reject_reason reason)
+{
+    switch (reason) {
+    case CHAIN_REJECT_NONCE_MISMATCH:       /* the re-check drops it, or it waits for its turn */
+    case CHAIN_REJECT_INSUFFICIENT_FUNDS:   /* the re-check drops it */
+    case CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK: /* the block ran out of gas: it goes in a later one */
+    case CHAIN_REJECT_FEE_BELOW_BASE_FEE:   /* the base fee may come down */
+        return true;
+    default:
+        return false;
+    }
+}
+
+void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block)
+{
+    const struct block_exec_result *r = &block->result;
+    struct account_reader reader = {.head = block->header.number};
+    struct cohort_error err = {0};
+    uint8_t(*senders)[20] = malloc((input->count + 1) * sizeof *senders);
+    uint8_t(*gone)[32] = malloc((r->dropped_count + 1) * sizeof *gone);
+    if (senders == NULL || gone == NULL || store_view_begin(n->store, &reader.view, &err) != 0) {
+        log_error("pool not updated after a block", "error=\"%s\"", err.message[0] ? err.message : "out of memory");
+        free(senders);
+        free(gone);
+        return;
+    }
+    for (size_t i = 0; i < input->count; i++) memcpy(senders[i], input->txs[i]->tx.sender, 20);
+    /* A transaction left out for a reason the pool cannot see (the sender has code) leaves it,
+       so it is not offered again and again. */
+    size_t gone_count = 0;
+    for (size_t i = 0; i < r->dropped_count; i++)
+        if (!pool_sees(r->dropped[i].reason)) memcpy(gone[gone_count++], input->txs[r->dropped[i].index]->hash, 32);
+    struct txpool_block_update update = {
+        .included = (const uint8_t(*)[32])block->hashes,
+        .included_count = r->included_count,
+        .senders = (const uint8_t(*)[20])senders,
+        .sender_count = input->count,
+        .release_in_flight = true,
+    };
+    pthread_mutex_lock(&n->pool_lock);
+    n->batch_in_flight = false;
+    if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
+    int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
+    pthread_mutex_unlock(&n->pool_lock);
+    if (rc != 0) log_warn("pool: a sender was not re-checked", "error=\"%s\"", err.message);
+    store_view_end(reader.view);
+    free(senders);
+    free(gone);
+}
+
+void cn_propose(struct chain_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool halted = n->halted;
+    uint64_t head = n->head_number;
+    uint8_t head_hash[32];
+    memcpy(head_hash, n->head_hash, 32);
+    u256 base_fee = cn_next_base_fee(n, &n->head_header);
+    pthread_mutex_unlock(&n->lock);
+    if (halted) return;
+
+    pthread_mutex_lock(&n->pool_lock);
+    int64_t now = cn_monotonic_ms();
+    if (n->batch_in_flight && now - n->batch_sent_ms < BATCH_RETRY_MS) {
+        pthread_mutex_unlock(&n->pool_lock);
+        return;
+    }
+    if (n->batch_in_flight) txpool_release_all(n->pool); /* not committed in time: offer them again */
+    n->batch_in_flight = false;
+    const struct tx_signed *picked[8192];
+    struct txpool_pick_limits limits = {
+        .gas = n->config.genesis_gas_limit,
+        .bytes = n->payload_max_bytes - BATCH_OVERHEAD_BYTES,
+        .overhead_bytes = 4,
+        .count = sizeof picked / sizeof picked[0],
+    };
+    size_t count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
+    if (count == 0) {
+        pthread_mutex_unlock(&n->pool_lock);
+        return;
+    }
+    size_t len = BATCH_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++) len += 4 + picked[i]->raw_len;
+    uint8_t *entry = malloc(len);
+    if (entry == NULL) {
+        txpool_release_all(n->pool);
+        pthread_mutex_unlock(&n->pool_lock);
+        return;
+    }
+    struct batch_header h = {.timestamp_ms = (uint64_t)cn_wall_ms(), .parent_number = head, .count = (uint32_t)count};
+    memcpy(h.parent_hash, head_hash, 32);
+    batch_header_encode(&h, entry);
+    size_t at = BATCH_HEADER_BYTES;
+    for (size_t i = 0; i < count; i++) {
+        be_put(entry + at, picked[i]->raw_len, 4);
+        memcpy(entry + at + 4, picked[i]->raw, picked[i]->raw_len);
+        at += 4 + picked[i]->raw_len;
+    }
+    n->batch_in_flight = true;
+    n->batch_sent_ms = now;
+    pthread_mutex_unlock(&n->pool_lock);
+
+    struct cohort_error err = {0};
+    log_debug("batch submitted", "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
+    if (bft_node_submit(n->bft, entry, len, &err) != 0) {
+        log_warn("batch not submitted", "transactions=%zu error=\"%s\"", count, err.message);
+        pthread_mutex_lock(&n->pool_lock);
+        txpool_release_all(n->pool);
+        n->batch_in_flight = false;
+        pthread_mutex_unlock(&n->pool_lock);
+    }
+    free(entry);
+}
+
+void cn_pool_counts(struct chain_node *n, uint64_t *pending, uint64_t *queued)
+{
+    struct txpool_stats st;
+    pthread_mutex_lock(&n->pool_lock);
+    txpool_stats(n->pool, &st);
+    pthread_mutex_unlock(&n->pool_lock);
+    *pending = st.pending;
+    *queued = st.queued;
+}
+
+void cn_pool_for_each(void *ctx, void (*fn)(void *arg, const struct tx_signed *tx, bool pending), void *arg)
+{
+    struct chain_node *n = ctx;
+    pthread_mutex_lock(&n->pool_lock);
+    txpool_for_each(n->pool, fn, arg);
+    pthread_mutex_unlock(&n->pool_lock);
+}
+
+int cn_pool_find(void *ctx, const uint8_t hash[32], void (*fn)(void *arg, const struct tx_signed *tx), void *arg)
+{
+    struct chain_node *n = ctx;
+    pthread_mutex_lock(&n->pool_lock);
+    const struct tx_signed *t = txpool_find(n->pool, hash, NULL);
+    if (t) fn(arg, t);
+    pthread_mutex_unlock(&n->pool_lock);
+    return t != NULL;
+}
+
+int cn_pool_pending_nonce(void *ctx, const uint8_t sender[20], uint64_t *nonce)
+{
+    struct chain_node *n = ctx;
+    pthread_mutex_lock(&n->pool_lock);
+    int rc = txpool_pending_nonce(n->pool, sender, nonce) ? 1 : 0;
+    pthread_mutex_unlock(&n->pool_lock);
+    return rc;
+}
+
+void cn_pool_status_json(struct chain_node *n, void *json_object)
+{
+    uint64_t pending, queued;
+    cn_pool_counts(n, &pending, &queued);
+    cJSON_AddNumberToObject(json_object, "txpool_pending", (double)pending);
+    cJSON_AddNumberToObject(json_object, "txpool_queued", (double)queued);
+}
