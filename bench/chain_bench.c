@@ -4,7 +4,7 @@
  * an LMDB store, with the time of each phase.
  *
  *   bench/chain_bench [--txs N] [--senders N] [--accounts N] [--holders N]
- *                     [--gas-limit GAS] [--recover-threads N] [--senders-known]
+ *                     [--gas-limit GAS] [--recover-threads N] [--recover-in-block]
  *                     [--warmup BLOCKS] [--verify] [--no-split] [--per-block] [--dir DIR] [--keep]
  *                     [--map-gib N] [--token FILE] [--seed N]
  *
@@ -23,15 +23,21 @@
  * signer (mc_tx_sign: an encoder other than the one that decodes them) and decoded back
  * (hash, sender, static checks) to be sure every one is valid. Transfer j is sender j mod
  * senders' nonce j / senders. Each transaction's gas limit is the gas a transfer uses
- * (measured on an in-memory state before the run) plus TX_GAS_MARGIN, and a block takes as
- * many as fit its gas limit, as the batch builder fills batches by gas limit: about 570
- * in 30M gas.
+ * (measured on an in-memory state before the run) plus TX_GAS_MARGIN.
  *
- * One block, as subnode/node/executor.c makes it (same calls, same order):
- *   decode    tx_decode of each raw transaction of the batch
- *   recover   tx_recover_sender of each (--recover-threads N: spread over N threads;
- *             --senders-known: skipped, as when this member's pool recovered them at
- *             admission and the executor takes them from it)
+ * The path, as the chain node runs it (subnode/node/proposer.c, executor.c; same calls,
+ * same order). Admission, per transaction, what eth_sendRawTransaction does on an RPC
+ * thread; the bench keeps the pool at two blocks' worth, as clients sending steadily would:
+ *   admit.decode   tx_decode
+ *   admit.recover  tx_recover_sender
+ *   admit.account  the sender's nonce and balance at the head (a store view)
+ *   admit.add      txpool_add (the node's pool settings)
+ * Then per block, on the one thread the node runs blocks on:
+ *   pick      txpool_pick for the block's gas, the batch entry the BFT log would carry
+ *   decode    batch_decode, tx_decode of each raw transaction of the batch
+ *   recover   txpool_sender: the pool recovered each at admission (cn_pool_sender);
+ *             --recover-in-block recovers them again, as a member whose pool never saw
+ *             the transactions must (--recover-threads N spreads that over N threads)
  *   begin     store_write_begin
  *   execute   store_txn_backend, state_reset, state_set_backend, block_execute(BLOCK_BUILD),
  *             state_backend_error; split into
@@ -47,12 +53,14 @@
  *   write     block_header_hash, store_txn_put_block, store_txn_set_applied
  *   commit    store_write_commit: LMDB writes the dirty pages and fsyncs (split: fsync;
  *             and the bytes LMDB wrote, written_mib_per_block)
+ *   pool      txpool_block: the included leave, the senders are re-read (a store view)
+ * The BFT log is not in the path: the batch goes from the pick straight to the executor
+ * (the log's own cost per commit, a WAL append and its fsync, is what bench/wal_bench times).
  * The splits come from the linker's --wrap (bench/CMakeLists.txt): the bench's
  * __wrap_mdb_get etc. time the store's calls into LMDB, keccak256, evm_execute and
- * block_ordered_root while the phase they belong to runs; fdatasync, pwrite and writev are
- * interposed (LMDB calls them from its shared library, out of --wrap's reach). --no-split turns the timing wrappers off (they then
- * only forward) to show what they cost. A pool is not part of the path yet (it is not
- * built): the batch is the raw transactions in the order a pool would give them.
+ * block_ordered_root while the phase they belong to runs; fdatasync, pwrite and writev
+ * are interposed (LMDB calls them from its shared library, out of --wrap's reach).
+ * --no-split turns the timing wrappers off (they then only forward) to show what they cost.
  *
  * Checks (a failure exits 1 with what differed): every transaction of every batch is
  * included and succeeds, each block uses the gas expected, and at the end sample
@@ -63,20 +71,27 @@
  *
  * Output: '#' lines (setup, the splits' clock and its cost, the load average), then
  *   chain txs=... blocks=... tx_per_block=... gas=... wall_s=... tx_per_s=... mgas_per_s=...
- *         cpu_s=... tx_per_cpu_s=... block_p50_ms=... apply_p50_ms=... state_bytes=... check=ok
+ *         cpu_s=... tx_per_cpu_s=... admit_us_per_tx=... with_admission_tx_per_s=...
+ *         block_p50_ms=... apply_p50_ms=... state_bytes=... check=ok
  *   share recover_pct=... vm_pct=... state_root_pct=... lmdb_pct=... other_pct=...
- *   phase name=decode wall_ms=... wall_pct=... cpu_ms=... cpu_pct=... per_block_ms=... per_tx_us=...
+ *   phase name=admit.decode wall_ms=... wall_pct=... cpu_ms=... cpu_pct=... per_block_ms=... per_tx_us=...
  *   ... a line per phase, each followed by its splits (name=execute.vm, apply.keccak, ...;
  *   wall only), then `lmdb phase=apply table=trie_accounts ms=... calls=...`: LMDB's time
- *   per phase and table. share gives the wall time's four parts the issue asks about:
- *   recovery; the VM; the state root (apply minus its LMDB calls: the tries' hashing and
- *   encoding in memory); LMDB (every call into it, begin and the whole commit); the rest.
+ *   per phase and table.
+ * tx_per_s, mgas_per_s, cpu_s and wall_s are the block path's (pick to pool): what the
+ * node's block thread can sustain while RPC threads admit alongside; with_admission_* add
+ * the admission, as if one core did everything. Percentages are of the whole (admission
+ * included). share gives the wall time's parts the issue asks about: signature recovery
+ * (admission's and the block's); the VM; the state root (apply minus its LMDB calls: the
+ * tries' hashing and encoding in memory); LMDB (every call into it, begin and the whole
+ * commit); the rest.
  * --per-block adds `block number=... txs=... wall_ms=... apply_ms=... commit_ms=...
  * state_bytes=...` per timed block: how a block's cost moves as the state grows.
  * wall is CLOCK_MONOTONIC; cpu is the process's CPU time (every thread's). The warmup
  * blocks (default 2) run first and are not counted. The machine may be shared: compare
  * CPU figures, and see the load average printed.
  */
+#include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <lmdb.h>
@@ -91,6 +106,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/bytes.h"
 #include "common/error.h"
 #include "common/hex.h"
 #include "common/keccak.h"
@@ -98,8 +114,10 @@
 #include "common/u256.h"
 #include "manager-client/manager_client.h"
 #include "subnode/chain/block.h"
+#include "subnode/chain/txpool.h"
 #include "subnode/chain/tx.h"
 #include "subnode/evm/evm.h"
+#include "subnode/node/batch.h"
 #include "subnode/state/state.h"
 #include "subnode/store/store.h"
 
@@ -129,7 +147,7 @@ struct options {
     uint64_t holders;
     uint64_t gas_limit;
     unsigned recover_threads;
-    bool senders_known;
+    bool recover_in_block;
     unsigned warmup;
     bool verify;
     bool split;
@@ -197,7 +215,8 @@ static void calibrate_ticks(void) {}
 static char table_names[TABLES_MAX][24]; /* recorded as the store opens them */
 
 /* Which phase the wrapped calls are charged to. */
-enum hook_phase { HP_NONE, HP_EXECUTE, HP_APPLY, HP_WRITE, HP_COMMIT, HP_COUNT };
+enum hook_phase { HP_NONE, HP_ADMIT, HP_EXECUTE, HP_APPLY, HP_WRITE, HP_COMMIT, HP_POOL, HP_COUNT };
+static const char *const hook_names[HP_COUNT] = {"none", "admit", "execute", "apply", "write", "commit", "pool"};
 
 static struct {
     bool on;                     /* --no-split turns it off: the wrappers only forward */
@@ -770,8 +789,19 @@ static void pool_stop(struct recover_pool *p, struct worker_arg *args)
 
 /* ---- Phases ---- */
 
-enum phase { P_DECODE, P_RECOVER, P_BEGIN, P_EXECUTE, P_APPLY, P_WRITE, P_COMMIT, P_COUNT };
-static const char *const phase_names[P_COUNT] = {"decode", "recover", "begin", "execute", "apply", "write", "commit"};
+/*
+ * The admission phases are what the node's RPC threads do for each transaction
+ * (eth_sendRawTransaction: decode, recover, read the sender's account, txpool_add); the
+ * others are the proposer's and executor's thread, per block.
+ */
+enum phase {
+    P_ADMIT_DECODE, P_ADMIT_RECOVER, P_ADMIT_ACCOUNT, P_ADMIT_ADD,
+    P_PICK, P_DECODE, P_RECOVER, P_BEGIN, P_EXECUTE, P_APPLY, P_WRITE, P_COMMIT, P_POOL, P_COUNT
+};
+#define P_FIRST_BLOCK P_PICK
+static const char *const phase_names[P_COUNT] = {
+    "admit.decode", "admit.recover", "admit.account", "admit.add", "pick", "decode", "recover", "begin",
+    "execute", "apply", "write", "commit", "pool"};
 
 struct totals {
     double wall[P_COUNT], cpu[P_COUNT];
@@ -802,6 +832,23 @@ static void phase_end(struct totals *t, bool counted, enum phase p, struct phase
     t->cpu[p] += u;
 }
 
+/* The pool's re-read of a sender after a block, through a view at the new head (cn_pool_block). */
+struct pool_reader {
+    struct store_view *view;
+    uint64_t head;
+};
+
+static int pool_read_account(void *arg, const uint8_t address[20], struct txpool_account *out, struct cohort_error *err)
+{
+    struct pool_reader *r = arg;
+    struct store_account a;
+    int rc = store_account(r->view, r->head, address, &a, err);
+    if (rc < 0) return rc;
+    out->nonce = rc == 1 ? a.nonce : 0;
+    out->balance = rc == 1 ? a.balance : u256_zero();
+    return 0;
+}
+
 static void block_hash_of(void *arg, uint64_t number, uint8_t out[32])
 {
     struct store_txn *t = arg;
@@ -822,7 +869,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: chain_bench [--txs N] [--senders N] [--accounts N] [--holders N] [--gas-limit GAS]\n"
-            "                   [--recover-threads N] [--senders-known] [--warmup BLOCKS] [--verify] [--no-split]\n"
+            "                   [--recover-threads N] [--recover-in-block] [--warmup BLOCKS] [--verify] [--no-split]\n"
             "                   [--per-block]\n"
             "                   [--dir DIR] [--keep] [--map-gib N] [--token FILE] [--seed N]\n");
     exit(2);
@@ -870,7 +917,7 @@ static void parse_options(int argc, char **argv, struct options *o)
         else if (strcmp(a, "--seed") == 0 && v) o->seed = parse_u64(a, v, 0, UINT64_MAX);
         else {
             takes = false;
-            if (strcmp(a, "--senders-known") == 0) o->senders_known = true;
+            if (strcmp(a, "--recover-in-block") == 0) o->recover_in_block = true;
             else if (strcmp(a, "--verify") == 0) o->verify = true;
             else if (strcmp(a, "--no-split") == 0) o->split = false;
             else if (strcmp(a, "--per-block") == 0) o->per_block = true;
@@ -1001,10 +1048,10 @@ int main(int argc, char **argv)
     printf("# chain_bench: ERC-20 transfers to fresh addresses, chain id %u, Cancun; token code %zu bytes (%s)\n",
            CHAIN_ID, w.token_code_len, o.token);
     printf("# senders=%u accounts=%llu holders=%llu gas_limit=%llu transfer_gas=%llu tx_gas_limit=%llu "
-           "tx_per_block=%llu warmup_blocks=%u recover_threads=%u senders_known=%s split=%s\n",
+           "tx_per_block=%llu warmup_blocks=%u recover_threads=%u recover_in_block=%s split=%s\n",
            o.senders, (unsigned long long)o.accounts, (unsigned long long)o.holders, (unsigned long long)o.gas_limit,
            (unsigned long long)used, (unsigned long long)w.tx_gas, (unsigned long long)per_block, o.warmup,
-           o.recover_threads, o.senders_known ? "yes" : "no", o.split ? "yes" : "no");
+           o.recover_threads, o.recover_in_block ? "yes" : "no", o.split ? "yes" : "no");
     printf("# setup: signed and checked %llu transfers in %.1f s; genesis (%llu accounts) written in %.1f s, "
            "%.1f MiB; clock read %.0f ns; store %s\n",
            (unsigned long long)w.tx_count, t_sign,
@@ -1019,48 +1066,118 @@ int main(int argc, char **argv)
     tot.block_apply = xcalloc(blocks_total, sizeof *tot.block_apply);
     struct state *st = state_new();
     if (st == NULL) die("out of memory", NULL);
-    struct tx_signed **txs = xcalloc(per_block, sizeof *txs);
-    const uint8_t **raws = xcalloc(per_block, sizeof *raws);
-    size_t *lens = xcalloc(per_block, sizeof *lens);
-    uint8_t (*hashes)[32] = xcalloc(per_block, sizeof *hashes);
-    struct recover_pool pool;
-    struct worker_arg *pool_args = pool_start(&pool, o.recover_threads);
-    uint64_t next = 0, gas_expected_min = UINT64_MAX, gas_expected_max = 0;
+    /* The pool as the node configures it (proposer.c: cn_pool_create). */
+    struct txpool_config pc = {.chain_id = CHAIN_ID,
+                               .revision = EVM_CANCUN,
+                               .block_gas_limit = o.gas_limit,
+                               .max_per_sender = 1000,
+                               .hash_seed = rng_next(&rng)};
+    struct txpool *txp;
+    if (txpool_new(&pc, &txp, &err) != 0) die("txpool_new", &err);
+    /* The pool is kept this full, as clients sending steadily would keep it. */
+    uint64_t pool_target = 2 * per_block < TXPOOL_DEFAULT_MAX_TRANSACTIONS ? 2 * per_block : TXPOOL_DEFAULT_MAX_TRANSACTIONS;
+    size_t pick_cap = (size_t)per_block + 1;
+    const struct tx_signed **picked = xcalloc(pick_cap, sizeof *picked);
+    struct tx_signed **txs = xcalloc(pick_cap, sizeof *txs);
+    const uint8_t **raws = xcalloc(pick_cap, sizeof *raws);
+    size_t *lens = xcalloc(pick_cap, sizeof *lens);
+    uint8_t (*hashes)[32] = xcalloc(pick_cap, sizeof *hashes);
+    uint8_t (*tx_senders)[20] = xcalloc(pick_cap, sizeof *tx_senders);
+    uint8_t *entry = xcalloc(BATCH_HEADER_BYTES + pick_cap * (4 + TX_RAW_MAX_BYTES / 512), 1);
+    size_t entry_cap = BATCH_HEADER_BYTES + pick_cap * (4 + TX_RAW_MAX_BYTES / 512);
+    struct recover_pool workers;
+    struct worker_arg *worker_args = pool_start(&workers, o.recover_threads);
+    uint64_t admitted = 0, gas_expected_min = UINT64_MAX, gas_expected_max = 0;
     int failures = 0;
 
     for (uint64_t b = 0; b < blocks_total; b++) {
         bool counted = b >= o.warmup;
-        if (counted && b == o.warmup) {
-            /* The splits count from the first timed block. */
-            memset(&hook, 0, sizeof hook);
+        struct block_header h;
+        begin_header(&parent, parent_hash, w.coinbase, o.gas_limit, &h);
+
+        /* Admission, as eth_sendRawTransaction does it (node_rpc.c, proposer.c's cn_pool_admit),
+           until the pool holds pool_target transactions. Transfer j is counted when it is not
+           one of the warmup blocks'. */
+        for (;;) {
+            struct txpool_stats ps;
+            txpool_stats(txp, &ps);
+            if (admitted >= w.tx_count || ps.pending + ps.queued >= pool_target) break;
+            uint64_t j = admitted++;
+            bool timed = j >= warmup_txs;
+            hook.on = o.split && timed;
+            struct tx_signed *t;
+            struct phase_clock c = phase_begin(HP_ADMIT);
+            if (tx_decode(w.raws[j], w.raw_lens[j], TX_RAW_MAX_BYTES, &t, &err) != 0) die("admission: decode", &err);
+            phase_end(&tot, timed, P_ADMIT_DECODE, c);
+            c = phase_begin(HP_ADMIT);
+            if (tx_recover_sender(t, &err) != 0) die("admission: recover", &err);
+            phase_end(&tot, timed, P_ADMIT_RECOVER, c);
+            c = phase_begin(HP_ADMIT);
+            struct store_view *av;
+            uint64_t ahead = 0;
+            struct store_account aa;
+            if (store_view_begin(store, &av, &err) != 0) die("admission: store_view_begin", &err);
+            store_view_head(av, &ahead, NULL);
+            int arc = store_account(av, ahead, t->tx.sender, &aa, &err);
+            store_view_end(av);
+            if (arc < 0) die("admission: store_account", &err);
+            struct txpool_account acct = {.nonce = arc == 1 ? aa.nonce : 0, .balance = arc == 1 ? aa.balance : u256_zero()};
+            phase_end(&tot, timed, P_ADMIT_ACCOUNT, c);
+            c = phase_begin(HP_ADMIT);
+            enum txpool_refusal refusal;
+            int prc = txpool_add(txp, t, &acct, h.base_fee, &refusal, &err);
+            phase_end(&tot, timed, P_ADMIT_ADD, c);
+            if (prc != 0) die("admission: txpool_add refused a transfer", &err);
         }
         hook.on = o.split && counted;
-        size_t count = (size_t)(w.tx_count - next < per_block ? w.tx_count - next : per_block);
         double block_t0 = wall_now();
 
-        /* decode */
+        /* pick: the proposer takes ready transactions for the block's gas and makes the batch
+           entry the BFT log would carry (proposer.c: cn_propose) */
         struct phase_clock c = phase_begin(HP_NONE);
-        for (size_t i = 0; i < count; i++)
-            if (tx_decode(w.raws[next + i], w.raw_lens[next + i], TX_RAW_MAX_BYTES, &txs[i], &err) != 0)
-                die("decoding a transfer", &err);
+        struct txpool_pick_limits limits = {
+            .gas = o.gas_limit, .bytes = entry_cap - BATCH_HEADER_BYTES, .overhead_bytes = 4, .count = pick_cap};
+        size_t count = txpool_pick(txp, h.base_fee, &limits, picked, pick_cap);
+        struct batch_header bh = {.timestamp_ms = h.timestamp * 1000, .parent_number = parent.number, .count = (uint32_t)count};
+        memcpy(bh.parent_hash, parent_hash, 32);
+        batch_header_encode(&bh, entry);
+        size_t entry_len = BATCH_HEADER_BYTES;
+        for (size_t i = 0; i < count; i++) {
+            assert(entry_len + 4 + picked[i]->raw_len <= entry_cap);
+            be_put(entry + entry_len, picked[i]->raw_len, 4);
+            memcpy(entry + entry_len + 4, picked[i]->raw, picked[i]->raw_len);
+            entry_len += 4 + picked[i]->raw_len;
+        }
+        phase_end(&tot, counted, P_PICK, c);
+
+        /* decode: the executor reads the committed batch (executor.c: read_batches) */
+        c = phase_begin(HP_NONE);
+        struct batch_header got;
+        if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &got, &err) != 0) die("batch_decode", &err);
+        size_t at = 0, n_in = 0;
+        const uint8_t *raw;
+        size_t raw_len;
+        while (batch_next_tx(entry, entry_len, &at, &raw, &raw_len) == 1) {
+            if (tx_decode(raw, raw_len, TX_RAW_MAX_BYTES, &txs[n_in], &err) != 0) die("decoding a transfer", &err);
+            n_in++;
+        }
+        assert(n_in == count);
         phase_end(&tot, counted, P_DECODE, c);
 
-        /* recover */
+        /* recover: the pool knows the senders it admitted (cn_pool_sender); --recover-in-block
+           recovers them again, as a member whose pool never saw the transactions must */
         c = phase_begin(HP_NONE);
-        if (o.senders_known) {
-            /* The pool recovered it at admission; the executor copies it (node_pool_sender). */
+        if (!o.recover_in_block) {
             for (size_t i = 0; i < count; i++) {
-                memcpy(txs[i]->tx.sender, w.senders[(next + i) % w.sender_count], 20);
-                txs[i]->sender_known = true;
+                if (txpool_sender(txp, txs[i]->hash, txs[i]->tx.sender)) txs[i]->sender_known = true;
+                else if (tx_recover_sender(txs[i], &err) != 0) die("a sender did not recover", &err);
             }
-        } else if (pool_recover(&pool, txs, count) != 0) {
+        } else if (pool_recover(&workers, txs, count) != 0) {
             die("a sender did not recover", NULL);
         }
         phase_end(&tot, counted, P_RECOVER, c);
 
         /* begin */
-        struct block_header h;
-        begin_header(&parent, parent_hash, w.coinbase, o.gas_limit, &h);
         c = phase_begin(HP_NONE);
         if (store_write_begin(store, &txn, &err) != 0) die("store_write_begin", &err);
         phase_end(&tot, counted, P_BEGIN, c);
@@ -1128,6 +1245,22 @@ int main(int argc, char **argv)
         if (store_write_commit(txn, &err) != 0) die("store_write_commit", &err);
         double commit_wall = wall_now() - c.wall;
         phase_end(&tot, counted, P_COMMIT, c);
+
+        /* pool: the block's transactions leave the pool and its senders are re-read from the
+           new head (proposer.c: cn_pool_block) */
+        c = phase_begin(HP_POOL);
+        for (size_t i = 0; i < count; i++) memcpy(tx_senders[i], txs[i]->tx.sender, 20);
+        struct store_view *pv;
+        if (store_view_begin(store, &pv, &err) != 0) die("store_view_begin", &err);
+        struct pool_reader reader = {.view = pv, .head = h.number};
+        struct txpool_block_update update = {.included = (const uint8_t(*)[32])hashes,
+                                             .included_count = k,
+                                             .senders = (const uint8_t(*)[20])tx_senders,
+                                             .sender_count = count,
+                                             .release_in_flight = true};
+        if (txpool_block(txp, &update, pool_read_account, &reader, &err) != 0) die("txpool_block", &err);
+        store_view_end(pv);
+        phase_end(&tot, counted, P_POOL, c);
         double block_wall = wall_now() - block_t0;
         if (o.per_block && counted) {
             /* How a block's cost moves as the state grows: apply and commit, the store's size. */
@@ -1140,6 +1273,12 @@ int main(int argc, char **argv)
         }
 
         /* Checks, outside the timing. */
+        size_t expected = (size_t)(b < blocks_total - 1 ? per_block : w.tx_count - per_block * (blocks_total - 1));
+        if (count != expected) {
+            fprintf(stderr, "chain_bench: block %llu: the pool gave %zu transfers, not %zu\n",
+                    (unsigned long long)h.number, count, expected);
+            failures++;
+        }
         if (r.dropped_count != 0 || k != count) {
             fprintf(stderr, "chain_bench: block %llu dropped %zu of %zu transfers (first: reason %d)\n",
                     (unsigned long long)h.number, r.dropped_count, count, r.dropped_count ? (int)r.dropped[0].reason : 0);
@@ -1185,10 +1324,17 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < count; i++) tx_free(txs[i]);
         parent = h;
         memcpy(parent_hash, hash, 32);
-        next += count;
     }
     hook.on = false;
-    pool_stop(&pool, pool_args);
+    pool_stop(&workers, worker_args);
+    struct txpool_stats left;
+    txpool_stats(txp, &left);
+    if (left.pending + left.queued != 0) {
+        fprintf(stderr, "chain_bench: the pool still holds %llu transfers\n",
+                (unsigned long long)(left.pending + left.queued));
+        failures++;
+    }
+    txpool_free(txp);
     for (int p = 0; p < HP_COUNT; p++) tot.lmdb[p] = (double)hook.lmdb[p] * tick_seconds;
     memcpy(tot.lmdb_calls, hook.lmdb_calls, sizeof tot.lmdb_calls);
     tot.keccak = (double)hook.keccak * tick_seconds;
@@ -1236,10 +1382,16 @@ int main(int argc, char **argv)
     store_usage(store, &state_bytes, &map_bytes);
     double load_end[3];
     load_average(load_end);
-    double total_wall = 0, total_cpu = 0;
+    /* The block path (the proposer's and executor's thread) and the whole (admission too,
+       which the node's RPC threads do alongside). Percentages are of the whole. */
+    double block_wall_sum = 0, block_cpu_sum = 0, total_wall = 0, total_cpu = 0;
     for (int p = 0; p < P_COUNT; p++) {
         total_wall += tot.wall[p];
         total_cpu += tot.cpu[p];
+        if (p >= P_FIRST_BLOCK) {
+            block_wall_sum += tot.wall[p];
+            block_cpu_sum += tot.cpu[p];
+        }
     }
     qsort(tot.block_wall, tot.blocks, sizeof *tot.block_wall, compare_doubles);
     qsort(tot.block_apply, tot.blocks, sizeof *tot.block_apply, compare_doubles);
@@ -1247,19 +1399,22 @@ int main(int argc, char **argv)
     double block_max = tot.blocks ? tot.block_wall[tot.blocks - 1] : 0;
     double apply_p50 = tot.blocks ? tot.block_apply[tot.blocks / 2] : 0;
     double apply_max = tot.blocks ? tot.block_apply[tot.blocks - 1] : 0;
+    double txs_d = (double)tot.txs;
     printf("# load average: %.2f at start, %.2f at the end (1 min); %ld cores online\n", load_start[0], load_end[0],
            sysconf(_SC_NPROCESSORS_ONLN));
     printf("chain txs=%llu blocks=%llu tx_per_block=%.1f gas=%llu wall_s=%.3f tx_per_s=%.0f mgas_per_s=%.1f "
-           "cpu_s=%.3f tx_per_cpu_s=%.0f mgas_per_cpu_s=%.1f block_p50_ms=%.1f block_max_ms=%.1f "
+           "cpu_s=%.3f tx_per_cpu_s=%.0f mgas_per_cpu_s=%.1f admit_us_per_tx=%.1f admit_cpu_us_per_tx=%.1f "
+           "with_admission_tx_per_s=%.0f with_admission_tx_per_cpu_s=%.0f block_p50_ms=%.1f block_max_ms=%.1f "
            "apply_p50_ms=%.1f apply_max_ms=%.1f accounts=%llu holders=%llu state_bytes=%llu genesis_bytes=%llu "
-           "recover_threads=%u senders_known=%s load1=%.2f check=%s\n",
-           (unsigned long long)tot.txs, (unsigned long long)tot.blocks, (double)tot.txs / (double)tot.blocks,
-           (unsigned long long)tot.gas, total_wall, (double)tot.txs / total_wall, (double)tot.gas / total_wall / 1e6,
-           total_cpu, (double)tot.txs / total_cpu, (double)tot.gas / total_cpu / 1e6, block_p50 * 1e3,
-           block_max * 1e3, apply_p50 * 1e3, apply_max * 1e3,
+           "recover_threads=%u recover_in_block=%s load1=%.2f check=%s\n",
+           (unsigned long long)tot.txs, (unsigned long long)tot.blocks, txs_d / (double)tot.blocks,
+           (unsigned long long)tot.gas, block_wall_sum, txs_d / block_wall_sum, (double)tot.gas / block_wall_sum / 1e6,
+           block_cpu_sum, txs_d / block_cpu_sum, (double)tot.gas / block_cpu_sum / 1e6,
+           (total_wall - block_wall_sum) / txs_d * 1e6, (total_cpu - block_cpu_sum) / txs_d * 1e6, txs_d / total_wall,
+           txs_d / total_cpu, block_p50 * 1e3, block_max * 1e3, apply_p50 * 1e3, apply_max * 1e3,
            (unsigned long long)(o.senders + 1 + o.accounts + (blocks_total ? 1 : 0)),
            (unsigned long long)(o.holders + o.senders + w.tx_count), (unsigned long long)state_bytes,
-           (unsigned long long)genesis_bytes, o.recover_threads, o.senders_known ? "yes" : "no",
+           (unsigned long long)genesis_bytes, o.recover_threads, o.recover_in_block ? "yes" : "no",
            (load_start[0] + load_end[0]) / 2, failures ? "FAIL" : "ok");
     if (o.split)
         printf("# splits: %llu timed calls; their clock reads cost about %.0f ms (%.1f%% of the wall): "
@@ -1267,15 +1422,17 @@ int main(int argc, char **argv)
                (unsigned long long)timed_calls, 2 * clock_ns * (double)timed_calls / 1e6,
                100 * 2 * clock_ns * (double)timed_calls / 1e9 / total_wall);
     if (o.split) {
-        /* The brief's four shares of the wall time: signature recovery, the VM, the state root
-           (trie hashing and encoding, in memory), LMDB (every call into it, the commit whole). */
-        double lmdb = tot.lmdb[HP_EXECUTE] + tot.lmdb[HP_APPLY] + tot.lmdb[HP_WRITE] + tot.wall[P_BEGIN] +
-                      tot.wall[P_COMMIT];
+        /* The issue's four shares of the whole wall time (admission included): signature
+           recovery (at admission and in the block), the VM, the state root (the tries' hashing
+           and encoding in memory), LMDB (every call into it, begin and the whole commit). */
+        double lmdb = tot.wall[P_BEGIN] + tot.wall[P_COMMIT];
+        for (int p = 0; p < HP_COUNT; p++) lmdb += tot.lmdb[p];
+        double recover = tot.wall[P_ADMIT_RECOVER] + tot.wall[P_RECOVER];
         double trie = tot.wall[P_APPLY] - tot.lmdb[HP_APPLY];
-        double rest = total_wall - tot.wall[P_RECOVER] - tot.vm - trie - lmdb;
+        double rest = total_wall - recover - tot.vm - trie - lmdb;
         printf("share recover_pct=%.1f vm_pct=%.1f state_root_pct=%.1f lmdb_pct=%.1f other_pct=%.1f\n",
-               100 * tot.wall[P_RECOVER] / total_wall, 100 * tot.vm / total_wall, 100 * trie / total_wall,
-               100 * lmdb / total_wall, 100 * rest / total_wall);
+               100 * recover / total_wall, 100 * tot.vm / total_wall, 100 * trie / total_wall, 100 * lmdb / total_wall,
+               100 * rest / total_wall);
     }
     for (int p = 0; p < P_COUNT; p++) {
         print_phase(phase_names[p], tot.wall[p], tot.cpu[p], &tot, total_wall, total_cpu, NULL);
@@ -1295,9 +1452,10 @@ int main(int argc, char **argv)
             snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.keccak_calls);
             print_phase("apply.keccak", tot.keccak, -1, &tot, total_wall, 0, extra);
             print_phase("apply.other", other, -1, &tot, total_wall, 0, NULL);
-        } else if (p == P_WRITE) {
-            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[HP_WRITE]);
-            print_phase("write.lmdb", tot.lmdb[HP_WRITE], -1, &tot, total_wall, 0, extra);
+        } else if (p == P_WRITE || p == P_POOL) {
+            enum hook_phase hp = p == P_WRITE ? HP_WRITE : HP_POOL;
+            snprintf(extra, sizeof extra, " calls=%llu", (unsigned long long)tot.lmdb_calls[hp]);
+            print_phase(p == P_WRITE ? "write.lmdb" : "pool.lmdb", tot.lmdb[hp], -1, &tot, total_wall, 0, extra);
         } else if (p == P_COMMIT) {
             snprintf(extra, sizeof extra, " calls=%llu written_mib_per_block=%.2f", (unsigned long long)tot.fsync_calls,
                      (double)hook.written / (1 << 20) / (double)tot.blocks);
@@ -1306,8 +1464,7 @@ int main(int argc, char **argv)
     }
     if (o.split) {
         /* LMDB's time per phase and table: which tables the store's time goes to. */
-        static const char *const hook_names[HP_COUNT] = {"none", "execute", "apply", "write", "commit"};
-        for (int p = HP_EXECUTE; p <= HP_WRITE; p++)
+        for (int p = HP_ADMIT; p < HP_COUNT; p++)
             for (unsigned d = 0; d < TABLES_MAX; d++)
                 if (hook.table_calls[p][d] > 0)
                     printf("lmdb phase=%s table=%s ms=%.1f calls=%llu per_block_ms=%.2f\n", hook_names[p],
@@ -1318,6 +1475,9 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     /* ---- Cleanup ---- */
+    free(picked);
+    free(tx_senders);
+    free(entry);
     free(txs);
     free(raws);
     free(lens);
