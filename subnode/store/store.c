@@ -471,7 +471,7 @@ static int compare_u64(const void *a, const void *b)
 /* Sorts and removes duplicates. */
 static void numbers_unique(struct numbers *n)
 {
-    if (n->len == 0) return;
+    if (n->len < 2) return;
     qsort(n->v, n->len, sizeof *n->v, compare_u64);
     size_t w = 1;
     for (size_t i = 1; i < n->len; i++)

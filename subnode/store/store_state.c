@@ -533,8 +533,8 @@ int store_txn_apply_state(struct store_txn *t, const struct state *st, uint64_t 
         rc = cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory listing a block's changes");
         goto done;
     }
-    qsort(ch.accounts, ch.account_count, sizeof *ch.accounts, compare_account_change);
-    qsort(ch.slots, ch.slot_count, sizeof *ch.slots, compare_slot_change);
+    if (ch.account_count > 1) qsort(ch.accounts, ch.account_count, sizeof *ch.accounts, compare_account_change);
+    if (ch.slot_count > 1) qsort(ch.slots, ch.slot_count, sizeof *ch.slots, compare_slot_change);
     /* At most one trie change per account changed and per account whose storage changed. */
     size_t max_changes = ch.account_count + ch.slot_count;
     account_changes = calloc(max_changes + 1, sizeof *account_changes);
