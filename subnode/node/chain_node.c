@@ -490,6 +490,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.arg = n;
         nc.equivocate = o->equivocate;
         if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
+        if (rc == 0) atomic_store(&n->started, true);
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
     }

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +46,7 @@ struct chain_node {
 
     struct store *store;
     struct bft_node *bft;
+    atomic_bool started;      /* bft is set: batches may be submitted (the WAL's replay runs before) */
     struct rpc *rpc;
     struct rpc_server *rpc_server;
     struct state *exec_state; /* the executor's, reused block after block (BFT thread only) */

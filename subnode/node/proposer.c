@@ -215,7 +215,7 @@ void cn_propose(struct chain_node *n)
     u256 base_fee = cn_next_base_fee(n, &n->head_header);
     pthread_mutex_unlock(&n->lock);
     /* During the WAL's replay at start the BFT node is not there yet (nor anything to send). */
-    if (halted || n->bft == NULL) return;
+    if (halted || !atomic_load(&n->started)) return;
 
     pthread_mutex_lock(&n->pool_lock);
     int64_t now = cn_monotonic_ms();
