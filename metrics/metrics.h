@@ -361,9 +361,9 @@ struct metrics_usage {
     const char *resolution;      /* where it came from: "memory", "raw", "1m", "1h" */
     uint64_t samples;
     double cpu_seconds;          /* increase of cpu_seconds (resets counted as Prometheus does) */
-    double memory_average_bytes; /* mean working set */
+    double memory_average_bytes; /* mean working set (from rollups: bucket means weighted by their samples) */
     double memory_peak_bytes;    /* the highest working set sampled in the window */
-    double disk_bytes;           /* the data volume's last value */
+    double disk_bytes;           /* the data volume's last value (from rollups: the last bucket's maximum) */
     double disk_peak_bytes;
     double network_bytes;        /* increase of receive + transmit (NaN: not measured) */
     double fs_bytes;             /* increase of block reads + writes */

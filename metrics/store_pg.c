@@ -236,12 +236,22 @@ static int ensure_partition(struct metrics_store *s, enum table t, int64_t time_
     return 0;
 }
 
+static int rollup_done(PGconn *c, uint64_t node, const char *resolution, int64_t *done_ms, struct cohort_error *err);
+
 /* Drops partitions whose whole range is older than the table's retention. */
 static int drop_old_partitions(struct metrics_store *s, enum table t, int64_t now_ms, struct cohort_error *err)
 {
     unsigned days = t == RAW ? s->options.retention.raw_days : t == MINUTE ? s->options.retention.minute_days
                                                                           : s->options.retention.hour_days;
     int64_t keep_from = now_ms - (int64_t)days * DAY_MS;
+    if (t != HOURLY) {
+        /* Never drop rows the next resolution has not rolled up yet (a rollup that fell
+           behind catches up over several rounds). */
+        int64_t rolled;
+        int rc = rollup_done(s->writer, s->options.node_id, tables[t + 1].resolution, &rolled, err);
+        if (rc < 0) return rc;
+        if (rolled < keep_from) keep_from = rolled;
+    }
     char sql[400];
     snprintf(sql, sizeof sql,
              "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -484,9 +494,10 @@ static void set_error(struct metrics_store *s, const char *message)
 
 static PGconn *connect_to(const struct metrics_store *s, struct cohort_error *err)
 {
-    char timeout[16], options[64];
+    char timeout[16], options[96];
     snprintf(timeout, sizeof timeout, "%ld", s->options.connect_timeout_s);
-    snprintf(options, sizeof options, "-c statement_timeout=%ld", s->options.statement_timeout_ms);
+    snprintf(options, sizeof options, "-c statement_timeout=%ld -c client_min_messages=warning",
+             s->options.statement_timeout_ms);
     /* The URL first, then what cohort sets on top of it (expand_dbname parses the URL). */
     const char *keys[] = {"dbname", "connect_timeout", "application_name", "options", NULL};
     const char *values[] = {s->url, timeout, "cohort-core", options, NULL};
@@ -1067,7 +1078,7 @@ int metrics_store_usage(struct metrics_store *s, const char *chain, int64_t sinc
         sql_add(&q, "SELECT sum(samples), sum(cpu_seconds_increase), "
                     "sum(memory_working_set_bytes_avg * samples) / nullif(sum(samples) FILTER (WHERE memory_working_set_bytes_avg IS NOT NULL), 0), "
                     "max(memory_working_set_bytes_max), "
-                    "(array_agg(volume_used_bytes_avg ORDER BY time DESC) FILTER (WHERE volume_used_bytes_avg IS NOT NULL))[1], "
+                    "(array_agg(volume_used_bytes_max ORDER BY time DESC) FILTER (WHERE volume_used_bytes_max IS NOT NULL))[1], "
                     "max(volume_used_bytes_max), "
                     "sum(network_receive_bytes_increase) + sum(network_transmit_bytes_increase), "
                     "sum(fs_read_bytes_increase) + sum(fs_write_bytes_increase), sum(gas_used_increase), sum(transactions_increase) "
