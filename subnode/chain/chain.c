@@ -30,6 +30,9 @@ const char *chain_strerror(int code)
     case CHAIN_OK: return "ok";
     case CHAIN_E_REJECTED: return "transaction rejected";
     case CHAIN_E_INTERNAL: return "internal error";
+    case CHAIN_E_INVALID: return "malformed input";
+    case CHAIN_E_RANGE: return "size or count over its cap";
+    case CHAIN_E_NOMEM: return "out of memory";
     default: return "unknown chain error";
     }
 }

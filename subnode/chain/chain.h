@@ -27,6 +27,9 @@ enum chain_status {
     CHAIN_OK = 0,
     CHAIN_E_REJECTED = -1, /* the transaction is invalid; result->reason says why */
     CHAIN_E_INTERNAL = -2, /* the state could not grow (out of memory) */
+    CHAIN_E_INVALID = -3,  /* malformed bytes from outside: a raw transaction, a block */
+    CHAIN_E_RANGE = -4,    /* a size or count past its cap */
+    CHAIN_E_NOMEM = -5,    /* allocation failed */
 };
 
 const char *chain_strerror(int code);

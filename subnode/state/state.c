@@ -39,6 +39,14 @@ struct account {
     uint8_t *code; /* malloc'd, NULL when code_len is 0 */
     size_t code_len;
     uint8_t code_hash[32];
+    /* What the backend held when the record was made (absent without a backend): a block's
+       changes are the differences from these (state_for_each_change). */
+    bool base_exists;
+    bool backend_storage;  /* the backend holds storage for it (its storage root is not empty) */
+    bool storage_cleared;  /* deleted or cleared here: the backend's storage no longer counts */
+    uint64_t base_nonce;
+    u256 base_balance;
+    uint8_t base_code_hash[32];
 };
 
 struct slot {
@@ -48,6 +56,7 @@ struct slot {
     u256 current;
     u256 original;
     u256 transient;
+    u256 base; /* the backend's value when the record was made (zero without a backend) */
 };
 
 enum journal_kind {
@@ -102,6 +111,11 @@ struct state {
 
     bool in_tx;
     struct trie_builder *trie;
+
+    bool has_backend;
+    struct state_backend backend;
+    bool backend_failed;
+    struct cohort_error backend_error; /* the first failure since state_new / state_reset */
 };
 
 /* ---- Hashing and tables ---- */
@@ -201,6 +215,64 @@ static int grow(void **array, uint32_t *cap, uint32_t count, size_t size)
     return 0;
 }
 
+static int copy_code(const uint8_t *code, size_t code_len, uint8_t **out, struct cohort_error *err);
+
+/* ---- The backend ---- */
+
+/* Keeps the first backend failure; reads go on as if the thing were absent. */
+static void backend_failed(struct state *st, const struct cohort_error *err)
+{
+    if (st->backend_failed) return;
+    st->backend_failed = true;
+    st->backend_error = *err;
+    if (st->backend_error.code == 0) st->backend_error.code = STATE_E_INVALID;
+}
+
+/* Fills a new record from the backend: its fields and its base. */
+static void load_account(struct state *st, struct account *a)
+{
+    struct cohort_error err = {0};
+    uint64_t nonce = 0;
+    u256 balance = u256_zero();
+    uint8_t code_hash[32];
+    bool has_storage = false;
+    int rc = st->backend.account(st->backend.arg, a->address, &nonce, &balance, code_hash, &has_storage, &err);
+    if (rc < 0) {
+        backend_failed(st, &err);
+        return;
+    }
+    if (rc == 0) return;
+    if (memcmp(code_hash, state_empty_code_hash, 32) != 0) {
+        const uint8_t *code = NULL;
+        size_t code_len = 0;
+        rc = st->backend.code(st->backend.arg, code_hash, &code, &code_len, &err);
+        if (rc == 0)
+            cohort_error_set(&err, STATE_E_INVALID, "state", "state: the code of an account is missing from the store");
+        if (rc <= 0 || copy_code(code, code_len, &a->code, &err) != 0) {
+            backend_failed(st, &err);
+            return;
+        }
+        a->code_len = code_len;
+    }
+    a->exists = a->base_exists = true;
+    a->nonce = a->base_nonce = nonce;
+    a->balance = a->base_balance = balance;
+    memcpy(a->code_hash, code_hash, 32);
+    memcpy(a->base_code_hash, code_hash, 32);
+    a->backend_storage = has_storage;
+}
+
+static void load_slot(struct state *st, struct slot *s, const uint8_t address[20])
+{
+    struct cohort_error err = {0};
+    u256 value = u256_zero();
+    if (st->backend.storage(st->backend.arg, address, s->key, &value, &err) < 0) {
+        backend_failed(st, &err);
+        return;
+    }
+    s->current = s->original = s->base = value;
+}
+
 /* The index of address's record, adding an absent record when there is none; -1 on NOMEM. */
 static int account_index(struct state *st, const uint8_t address[20], struct cohort_error *err)
 {
@@ -217,10 +289,12 @@ static int account_index(struct state *st, const uint8_t address[20], struct coh
     memset(a, 0, sizeof *a);
     memcpy(a->address, address, 20);
     memcpy(a->code_hash, state_empty_code_hash, 32);
+    memcpy(a->base_code_hash, state_empty_code_hash, 32);
     uint32_t mask = st->account_table_size - 1;
     uint32_t i = (uint32_t)hash_address(address) & mask;
     while (st->account_table[i] != 0) i = (i + 1) & mask;
     st->account_table[i] = r + 1;
+    if (st->has_backend) load_account(st, a);
     return (int)r;
 }
 
@@ -243,6 +317,8 @@ static int slot_index(struct state *st, uint32_t account, u256 key, struct cohor
     uint32_t i = (uint32_t)hash_slot(account, key) & mask;
     while (st->slot_table[i] != 0) i = (i + 1) & mask;
     st->slot_table[i] = r + 1;
+    const struct account *a = &st->accounts[account];
+    if (st->has_backend && a->backend_storage && !a->storage_cleared) load_slot(st, s, a->address);
     return (int)r;
 }
 
@@ -359,9 +435,25 @@ int state_put_storage(struct state *st, const uint8_t address[20], u256 key, u25
 
 /* ---- Reads ---- */
 
-static const struct account *lookup(const struct state *st, const uint8_t address[20])
+/*
+ * The record of address, or -1. With a backend a read that misses makes the record from
+ * the backend: a cache fill, which changes nothing the state's users can see, so the read
+ * functions keep their const (the cast below is the one place that knows).
+ */
+static int find_or_load(const struct state *st, const uint8_t address[20])
 {
     int r = find_account(st, address);
+    if (r >= 0 || !st->has_backend) return r;
+    struct state *mut = (struct state *)st;
+    struct cohort_error err = {0};
+    r = account_index(mut, address, &err);
+    if (r < 0) backend_failed(mut, &err);
+    return r;
+}
+
+static const struct account *lookup(const struct state *st, const uint8_t address[20])
+{
+    int r = find_or_load(st, address);
     return r < 0 ? NULL : &st->accounts[r];
 }
 
@@ -418,8 +510,9 @@ void state_code_hash(const struct state *st, const uint8_t address[20], uint8_t 
 
 bool state_has_storage(const struct state *st, const uint8_t address[20])
 {
-    int a = find_account(st, address);
+    int a = find_or_load(st, address);
     if (a < 0) return false;
+    if (st->accounts[a].backend_storage && !st->accounts[a].storage_cleared) return true;
     /* A linear scan: only creations ask, and only when the address already has a record. */
     for (uint32_t i = 0; i < st->slot_count; i++)
         if (st->slots[i].account == (uint32_t)a && !u256_is_zero(st->slots[i].current)) return true;
@@ -428,9 +521,15 @@ bool state_has_storage(const struct state *st, const uint8_t address[20])
 
 static const struct slot *lookup_slot(const struct state *st, const uint8_t address[20], u256 key)
 {
-    int a = find_account(st, address);
+    int a = find_or_load(st, address);
     if (a < 0) return NULL;
     int s = find_slot(st, (uint32_t)a, key);
+    if (s < 0 && st->has_backend) {
+        struct state *mut = (struct state *)st;
+        struct cohort_error err = {0};
+        s = slot_index(mut, (uint32_t)a, key, &err);
+        if (s < 0) backend_failed(mut, &err);
+    }
     return s < 0 ? NULL : &st->slots[s];
 }
 
@@ -715,6 +814,7 @@ static void delete_account(struct state *st, uint32_t r)
     a->code = NULL;
     a->code_len = 0;
     memcpy(a->code_hash, state_empty_code_hash, 32);
+    a->storage_cleared = true;
     for (uint32_t i = 0; i < st->slot_count; i++) {
         if (st->slots[i].account != r) continue;
         st->slots[i].current = u256_zero();
@@ -867,6 +967,9 @@ int state_root(struct state *st, uint8_t out[32], struct cohort_error *err)
 {
     assert(st != NULL);
     assert(!st->in_tx);
+    if (st->has_backend)
+        return cohort_error_set(err, STATE_E_INVALID, "state",
+                                "state: the root of a state with a backend is the store's (its trie), not this cache's");
     int rc = 0;
     uint32_t n_acc = st->account_count, n_slot = st->slot_count;
     /* Bucket the non-zero slots by account (a counting sort), so each storage trie is one run. */
@@ -959,4 +1062,101 @@ void state_dump(const struct state *st, FILE *out)
             fprintf(out, "    %s = %s\n", key, value);
         }
     }
+}
+
+/* ---- The backend and a block's changes ---- */
+
+void state_set_backend(struct state *st, const struct state_backend *backend)
+{
+    assert(st != NULL && backend != NULL);
+    assert(st->account_count == 0 && st->slot_count == 0);
+    assert(backend->account != NULL && backend->storage != NULL && backend->code != NULL);
+    st->backend = *backend;
+    st->has_backend = true;
+}
+
+const struct cohort_error *state_backend_error(const struct state *st)
+{
+    return st->backend_failed ? &st->backend_error : NULL;
+}
+
+int state_for_each_change(const struct state *st,
+                          int (*on_account)(void *arg, const struct state_account_change *change),
+                          int (*on_slot)(void *arg, const struct state_slot_change *change), void *arg)
+{
+    assert(!st->in_tx);
+    for (uint32_t r = 0; r < st->account_count; r++) {
+        const struct account *a = &st->accounts[r];
+        bool code_changed = a->exists && memcmp(a->code_hash, a->base_code_hash, 32) != 0;
+        bool changed = a->exists != a->base_exists || a->storage_cleared || code_changed ||
+                       (a->exists && (a->nonce != a->base_nonce || !u256_eq(a->balance, a->base_balance)));
+        if (!changed) continue;
+        struct state_account_change c = {
+            .exists = a->exists,
+            .nonce = a->exists ? a->nonce : 0,
+            .balance = a->exists ? a->balance : u256_zero(),
+            .code = code_changed ? a->code : NULL,
+            .code_len = code_changed ? a->code_len : 0,
+            .code_changed = code_changed,
+            .storage_cleared = a->storage_cleared,
+        };
+        memcpy(c.address, a->address, 20);
+        memcpy(c.code_hash, a->exists ? a->code_hash : state_empty_code_hash, 32);
+        int rc = on_account(arg, &c);
+        if (rc != 0) return rc;
+    }
+    for (uint32_t i = 0; i < st->slot_count; i++) {
+        const struct slot *sl = &st->slots[i];
+        const struct account *a = &st->accounts[sl->account];
+        if (!a->exists) continue;
+        /* After a clear the backend holds nothing for the account: every non-zero value is new. */
+        bool changed = a->storage_cleared ? !u256_is_zero(sl->original) : !u256_eq(sl->original, sl->base);
+        if (!changed) continue;
+        struct state_slot_change c = {.key = sl->key, .value = sl->original};
+        memcpy(c.address, a->address, 20);
+        int rc = on_slot(arg, &c);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+int state_for_each_record(const struct state *st, int (*on_account)(void *arg, const uint8_t address[20]),
+                          int (*on_slot)(void *arg, const uint8_t address[20], u256 key), void *arg)
+{
+    for (uint32_t r = 0; r < st->account_count; r++) {
+        int rc = on_account(arg, st->accounts[r].address);
+        if (rc != 0) return rc;
+    }
+    for (uint32_t i = 0; i < st->slot_count; i++) {
+        int rc = on_slot(arg, st->accounts[st->slots[i].account].address, st->slots[i].key);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+void state_reset(struct state *st)
+{
+    assert(!st->in_tx);
+    for (uint32_t i = 0; i < st->account_count; i++) free(st->accounts[i].code);
+    st->account_count = 0;
+    st->slot_count = 0;
+    if (st->account_table) memset(st->account_table, 0, (size_t)st->account_table_size * sizeof *st->account_table);
+    if (st->slot_table) memset(st->slot_table, 0, (size_t)st->slot_table_size * sizeof *st->slot_table);
+    clear_logs(st);
+    st->backend_failed = false;
+    memset(&st->backend_error, 0, sizeof st->backend_error);
+}
+
+int state_clear_storage(struct state *st, const uint8_t address[20], struct cohort_error *err)
+{
+    assert(!st->in_tx);
+    int r = account_index(st, address, err);
+    if (r < 0) return STATE_E_NOMEM;
+    st->accounts[r].storage_cleared = true;
+    for (uint32_t i = 0; i < st->slot_count; i++) {
+        if (st->slots[i].account != (uint32_t)r) continue;
+        st->slots[i].current = u256_zero();
+        st->slots[i].original = u256_zero();
+    }
+    return 0;
 }

@@ -156,6 +156,87 @@ int state_logs_hash(const struct state *st, uint8_t out[32], struct cohort_error
  */
 void state_dump(const struct state *st, FILE *out);
 
+/* ---- A backend: the state on disk behind this one (the chain node's LMDB store) ----
+ *
+ * Without a backend the state is the whole world (state tests, genesis). With one, the
+ * state is a cache and an overlay: the first read of an account, a slot or a code hash
+ * loads it from the backend into a record (not journaled: loading changes nothing), and
+ * every change stays here until the caller writes the block's changes out
+ * (state_for_each_change) and drops them (state_reset). An account deleted in this state
+ * (self-destruct, EIP-161) has no storage from then on, whatever the backend holds.
+ *
+ * Reads cannot return errors, so a backend failure is sticky: the read answers as if the
+ * thing were absent, and state_backend_error() reports the first failure until
+ * state_reset. Whoever executes must check it after each transaction and discard the
+ * work when it is set.
+ */
+struct state_backend {
+    /* 1: the account exists (fields filled; has_storage: its storage root is not empty),
+       0: absent, negative: failure (err filled). */
+    int (*account)(void *arg, const uint8_t address[20], uint64_t *nonce, u256 *balance, uint8_t code_hash[32],
+                   bool *has_storage, struct cohort_error *err);
+    /* 0 with *value (zero when absent), or negative. */
+    int (*storage)(void *arg, const uint8_t address[20], u256 key, u256 *value, struct cohort_error *err);
+    /* 1 with the code (valid while the backend is), 0 when unknown, or negative. */
+    int (*code)(void *arg, const uint8_t code_hash[32], const uint8_t **code, size_t *code_len,
+                struct cohort_error *err);
+    void *arg;
+};
+
+/* Puts backend (copied) behind st; st must hold no record yet. */
+void state_set_backend(struct state *st, const struct state_backend *backend);
+
+/* The first backend failure since state_new or state_reset, or NULL. */
+const struct cohort_error *state_backend_error(const struct state *st);
+
+/* What a block changed in one account: its final fields, or its deletion. */
+struct state_account_change {
+    uint8_t address[20];
+    bool exists;              /* false: the account is deleted (or never came to exist) */
+    uint64_t nonce;
+    u256 balance;
+    uint8_t code_hash[32];
+    const uint8_t *code;      /* the code when code_changed (owned by the state) */
+    size_t code_len;
+    bool code_changed;
+    bool storage_cleared;     /* every slot the backend holds for it is gone (before the slot changes below) */
+};
+
+/* A slot's final value (zero: deleted). Listed only for accounts that exist at the end. */
+struct state_slot_change {
+    uint8_t address[20];
+    u256 key;
+    u256 value;
+};
+
+/*
+ * Calls on_account for every account changed since state_new / state_reset (outside a
+ * transaction), then on_slot for every storage slot whose committed value differs from
+ * what the backend held, each at most once and in no particular order. A callback
+ * returning non-zero stops the walk and that value is returned.
+ */
+int state_for_each_change(const struct state *st,
+                          int (*on_account)(void *arg, const struct state_account_change *change),
+                          int (*on_slot)(void *arg, const struct state_slot_change *change), void *arg);
+
+/*
+ * Calls on_account for every address the state holds a record of and on_slot for every
+ * storage slot it holds (read, written or warmed since state_new / state_reset):
+ * eth_createAccessList's raw material. Non-zero from a callback stops the walk and is
+ * returned.
+ */
+int state_for_each_record(const struct state *st, int (*on_account)(void *arg, const uint8_t address[20]),
+                          int (*on_slot)(void *arg, const uint8_t address[20], u256 key), void *arg);
+
+/* Drops every record (the cache and the changes), keeping the backend and the memory. */
+void state_reset(struct state *st);
+
+/*
+ * Replaces an account's whole storage with nothing (eth_call's "state" override); later
+ * state_put_storage calls fill it. Outside a transaction.
+ */
+int state_clear_storage(struct state *st, const uint8_t address[20], struct cohort_error *err);
+
 /* The state root: the secure trie of existing accounts (see trie.h). Outside a transaction. */
 int state_root(struct state *st, uint8_t out[32], struct cohort_error *err);
 

@@ -1,0 +1,178 @@
+/*
+ * store.h - a chain's data on disk, in LMDB under the subnode's volume: the world state
+ * (accounts, storage, code), the state tries' nodes, blocks (headers, bodies), receipts,
+ * the transaction-hash index, the log indexes eth_getLogs uses, and the history that
+ * answers state reads at the last `history_blocks` blocks.
+ *
+ * One writer, many readers. The chain node's executor is the only writer: it writes one
+ * whole block (its state changes, trie nodes, header, body, receipts, indexes, history,
+ * and the BFT log index it came from) in ONE LMDB write transaction, so a crash leaves
+ * the last whole block and nothing of the next. Readers (the RPC threads) open a view: an
+ * LMDB read transaction pinned at the block that was the head when it began; a view never
+ * sees a half-written block and never blocks the writer. Pointers a view hands out point
+ * into the map and are valid until store_view_end.
+ *
+ * Tables (LMDB named databases; integers big-endian so keys sort by number):
+ *   meta          "head" -> number u64 | hash 32; "applied" -> BFT log index u64;
+ *                 "genesis" -> hash 32; "version" -> u32; "chain_id" -> u64
+ *   accounts      address 20 -> nonce u64 | balance 32 | code_hash 32 | storage_root 32
+ *   storage       address 20 | slot 32 -> value (minimal big-endian, non-zero)
+ *   code          code_hash 32 -> code
+ *   trie_accounts path key -> node RLP          (mpt.h; the account trie)
+ *   trie_storage  keccak(address) | path -> node RLP (the storage tries)
+ *   headers       number 8 -> hash 32 | header RLP
+ *   block_hashes  hash 32 -> number 8
+ *   bodies        number 8 -> count u32 | (len u32 | raw tx)*
+ *   receipts      number 8 -> the block's receipts in the store's own layout (store.c)
+ *   tx_index      tx hash 32 -> number 8 | index u32
+ *   log_address   address 20 -> number 8   (DUPSORT: the blocks with a log from it)
+ *   log_topic     topic 32 -> number 8     (DUPSORT: the blocks with a log holding it)
+ *   hist_accounts address 20 | number 8 -> the account before block `number` changed it
+ *                 (empty: it did not exist)
+ *   hist_storage  address 20 | slot 32 | number 8 -> the value before block `number`
+ * A read of account A at block N: the first hist_accounts entry with key >= A|N+1 whose
+ * address is A holds the value at N (the value before the next change); none: the current
+ * value. History older than history_blocks is pruned as blocks are written.
+ *
+ * Durability: the map is opened with MDB_NOMETASYNC by default: a commit fsyncs the data,
+ * and a system crash may lose the last committed block but never corrupts the file; the
+ * BFT WAL replays what LMDB lacks (docs/chain.md). The map size is the disk budget: a
+ * write past it fails with STORE_E_FULL and the transaction is aborted, never half-applied.
+ */
+#ifndef COHORT_STORE_STORE_H
+#define COHORT_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "common/u256.h"
+#include "subnode/chain/block.h"
+#include "subnode/state/state.h"
+
+/* Codes of the store library. Append only. */
+enum store_status {
+    STORE_OK = 0,
+    STORE_E_IO = -1,      /* LMDB or the file system failed: the message has LMDB's words */
+    STORE_E_CORRUPT = -2, /* a record that does not decode: the message names table and key */
+    STORE_E_FULL = -3,    /* the map (the disk budget) or the disk is full */
+    STORE_E_PRUNED = -4,  /* a state read at a block older than the history kept */
+    STORE_E_INVALID = -5, /* a bad argument: a block that does not follow the head */
+    STORE_E_NOMEM = -6,
+    STORE_E_MISMATCH = -7 /* the database belongs to another chain (genesis or chain id) */
+};
+
+const char *store_strerror(int code);
+
+#define STORE_HISTORY_BLOCKS_DEFAULT 1024u
+
+struct store_options {
+    const char *dir;           /* the folder; created if missing */
+    uint64_t map_bytes;        /* the largest the database may grow (the disk budget) */
+    uint32_t history_blocks;   /* state reads are answered this far back; 0: the default */
+    bool sync_meta;            /* true: full fsync of every commit (MDB_NOMETASYNC off) */
+};
+
+struct store;
+
+/*
+ * Opens (creating when absent) the store in options->dir. Returns 0, STORE_E_IO (the
+ * folder, the lock, the map), STORE_E_CORRUPT (a version it does not know). The caller
+ * owns *out and closes it with store_close after every view has ended.
+ */
+int store_open(const struct store_options *options, struct store **out, struct cohort_error *err);
+void store_close(struct store *s);
+
+/* ---- Reading ---- */
+
+struct store_view;
+
+/* Begins a read view at the current head. Returns 0 or STORE_E_IO (too many readers). */
+int store_view_begin(struct store *s, struct store_view **out, struct cohort_error *err);
+void store_view_end(struct store_view *v);
+
+/* The head when the view began: false when the store holds no block yet (not even genesis). */
+bool store_view_head(const struct store_view *v, uint64_t *number, uint8_t hash[32]);
+/* The oldest block whose state the view can read (head - history_blocks, at least 0). */
+uint64_t store_view_oldest_state(const struct store_view *v);
+
+/* Each returns 1 (found, out filled), 0 (absent) or a negative code with err filled. */
+int store_block_number(struct store_view *v, const uint8_t hash[32], uint64_t *number, struct cohort_error *err);
+int store_header(struct store_view *v, uint64_t number, struct block_header *out, uint8_t hash[32],
+                 struct cohort_error *err);
+/* The number of transactions of block `number`, and the index-th one's raw bytes (valid for the view). */
+int store_block_tx_count(struct store_view *v, uint64_t number, uint32_t *count, struct cohort_error *err);
+int store_block_tx(struct store_view *v, uint64_t number, uint32_t index, const uint8_t **raw, size_t *raw_len,
+                   struct cohort_error *err);
+/* Where a transaction is: its block and index in it. */
+int store_tx_location(struct store_view *v, const uint8_t tx_hash[32], uint64_t *number, uint32_t *index,
+                      struct cohort_error *err);
+
+/*
+ * The index-th receipt of block `number`. out->logs is malloc'd (free with
+ * store_receipt_free); the log data points into the view. *first_log_index is the block-wide
+ * index of its first log (eth_getLogs' logIndex).
+ */
+int store_receipt(struct store_view *v, uint64_t number, uint32_t index, struct block_receipt *out,
+                  uint32_t *first_log_index, struct cohort_error *err);
+void store_receipt_free(struct block_receipt *receipt);
+
+/* ---- State at a block (number <= head and >= store_view_oldest_state; else STORE_E_PRUNED) ---- */
+
+struct store_account {
+    uint64_t nonce;
+    u256 balance;
+    uint8_t code_hash[32];
+    uint8_t storage_root[32];
+};
+
+int store_account(struct store_view *v, uint64_t number, const uint8_t address[20], struct store_account *out,
+                  struct cohort_error *err);
+/* 0 with *value zero for an absent slot or account. */
+int store_storage(struct store_view *v, uint64_t number, const uint8_t address[20], u256 key, u256 *value,
+                  struct cohort_error *err);
+/* Code by hash (immutable; any view). 0 when unknown. */
+int store_code(struct store_view *v, const uint8_t code_hash[32], const uint8_t **code, size_t *code_len,
+               struct cohort_error *err);
+
+/*
+ * A state backend (state.h) reading the state at block `number` through view v: a struct
+ * state given it loads accounts, slots and code on first use. v must outlive the state.
+ */
+void store_state_backend(struct store_view *v, uint64_t number, struct state_backend *out);
+
+/* ---- Logs ---- */
+
+#define STORE_FILTER_ADDRESSES_MAX 1024u
+#define STORE_FILTER_TOPIC_OPTIONS_MAX 64u
+
+struct store_log_filter {
+    uint64_t from, to;                  /* block numbers, inclusive */
+    const uint8_t (*addresses)[20];     /* any of these; count 0: any address */
+    size_t address_count;
+    const uint8_t (*topics[4])[32];     /* position i matches any of topics[i]; count 0: any */
+    size_t topic_count[4];
+};
+
+struct store_log_match {
+    uint64_t block_number;
+    uint8_t block_hash[32];
+    uint32_t tx_index;
+    uint8_t tx_hash[32];
+    uint32_t log_index;                 /* block-wide */
+    const struct block_log *log;        /* valid for the call */
+};
+
+/* Returns 0 to go on, 1 to stop (a limit reached), or a negative code (passed up). */
+typedef int (*store_log_fn)(void *arg, const struct store_log_match *match, struct cohort_error *err);
+
+/*
+ * Calls fn for every log in [from, to] that matches, in block and log order. Uses the
+ * address and topic indexes to visit only the blocks that can match. Returns 0 (done or
+ * stopped), or a negative code.
+ */
+int store_logs(struct store_view *v, const struct store_log_filter *filter, store_log_fn fn, void *arg,
+               struct cohort_error *err);
+
+#endif
