@@ -1,6 +1,7 @@
 /* daemon.c - cohort-core's loop (see daemon.h). */
 #include "daemon.h"
 
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "common/secp.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
+#include "metrics/metrics.h"
 #include "provision.h"
 
 #define DOMAIN "core"
@@ -52,6 +54,12 @@ struct daemon {
     struct assignments_sink sink_state;
     struct mc_watcher_sink sink;
     char state_path[1100];
+    /* Metrics: what the loop publishes for the sampler's thread (under lock), and the
+       sampler's own manager client (the loop's is the loop's). */
+    struct config_service *store;
+    uint64_t watcher_block;
+    struct mc_rpc *metrics_rpc;
+    char metrics_rpc_url[512];
 };
 
 static void api_health(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
@@ -212,6 +220,9 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
         }
         set_manager_error(d, "");
     }
+    pthread_mutex_lock(&d->lock);
+    d->watcher_block = d->assignments.cursor.started ? d->assignments.cursor.last.number : 0;
+    pthread_mutex_unlock(&d->lock);
     if (d->has_key && !d->key_checked && d->manager_error[0] == '\0') {
         /* The keystore must hold the key this node registered with: a wrong file would sign
            as someone else once the node signs (BFT votes). Say so; keep running what runs. */
@@ -255,6 +266,124 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
     return true;
 }
 
+/* ---- Metrics: what cohort-core tells the sampler (metrics/metrics.h), on its thread ---- */
+
+/* The config store's figures, through its own status document. */
+static void collect_config_store(struct daemon *d, struct metrics_node_input *node)
+{
+    if (d->store == NULL) return;
+    node->config_store = true;
+    struct http_response r = {.status = 200};
+    config_api_status(d->store, "GET", "", 0, &r);
+    cJSON *o = r.body ? cJSON_Parse(r.body) : NULL;
+    free(r.body);
+    if (o == NULL) return;
+#define NUMBER(key) (cJSON_IsNumber(cJSON_GetObjectItem(o, key)) ? (uint64_t)cJSON_GetObjectItem(o, key)->valuedouble : 0)
+    node->config_store_halted = cJSON_IsTrue(cJSON_GetObjectItem(o, "halted"));
+    node->config_store_leader = NUMBER("self") == NUMBER("leader");
+    node->config_store_members = NUMBER("members");
+    node->config_store_peers_connected = NUMBER("peers_connected");
+    node->config_store_height = NUMBER("height");
+    node->config_store_committed_index = NUMBER("committed_index");
+    node->config_store_wal_syncs = NUMBER("wal_syncs");
+    node->config_store_wal_sync_us = NUMBER("wal_sync_us");
+    node->config_store_commits = NUMBER("commits_delivered");
+    node->config_store_commit_wait_us = NUMBER("commit_wait_us");
+#undef NUMBER
+    cJSON_Delete(o);
+}
+
+/* The manager chain's head (number and timestamp), on the sampler's own client: a short
+   timeout, so a dead RPC delays a sample by at most about a second. */
+static void collect_manager_head(struct daemon *d, struct metrics_node_input *node)
+{
+    char url[512];
+    pthread_mutex_lock(&d->lock);
+    snprintf(url, sizeof url, "%s", d->urls[d->url]);
+    pthread_mutex_unlock(&d->lock);
+    if (d->metrics_rpc != NULL && strcmp(url, d->metrics_rpc_url) != 0) {
+        mc_rpc_close(d->metrics_rpc);
+        d->metrics_rpc = NULL;
+    }
+    if (d->metrics_rpc == NULL) {
+        struct mc_rpc_options o = {.url = url, .connect_timeout_ms = 500, .request_timeout_ms = 1000, .max_retries = 0};
+        if (mc_rpc_open(&d->metrics_rpc, &o, NULL) < 0) return;
+        snprintf(d->metrics_rpc_url, sizeof d->metrics_rpc_url, "%s", url);
+    }
+    struct mc_block head;
+    if (mc_eth_get_block_by_number(d->metrics_rpc, MC_LATEST, &head, NULL) == 0) {
+        node->manager_head_known = true;
+        node->manager_head_block = head.number;
+        node->manager_head_timestamp_s = (int64_t)head.timestamp;
+    }
+}
+
+static void collect_metrics(void *ctx, struct metrics_node_input *node, struct metrics_subnode_input *subnodes, size_t max,
+                            size_t *n)
+{
+    struct daemon *d = ctx;
+    const struct daemon_config *c = d->config;
+    node->slots_total = SLOTS_PER_NODE;
+    pthread_mutex_lock(&d->lock);
+    bool provisioner_ready = d->provisioner_ready;
+    node->docker_ok = d->docker_error[0] == '\0' && d->provisioner_ready;
+    snprintf(node->docker_error, sizeof node->docker_error, "%s", d->docker_error[0] ? d->docker_error : "dockerd not connected yet");
+    node->manager_configured = d->manager;
+    node->manager_ok = d->manager_error[0] == '\0';
+    snprintf(node->manager_error, sizeof node->manager_error, "%s", d->manager_error);
+    node->manager_watcher_block = d->watcher_block;
+    node->keystore_configured = c->keystore[0] != '\0';
+    node->keystore_ok = d->key_error[0] == '\0';
+    snprintf(node->keystore_error, sizeof node->keystore_error, "%s", d->key_error);
+    pthread_mutex_unlock(&d->lock);
+    if (node->keystore_configured && node->keystore_ok && access(c->keystore, R_OK) != 0) {
+        node->keystore_ok = false;
+        snprintf(node->keystore_error, sizeof node->keystore_error, "the keystore %.400s cannot be read: %s", c->keystore,
+                 strerror(errno));
+    }
+    if (d->manager) collect_manager_head(d, node);
+    collect_config_store(d, node);
+    *n = 0;
+    if (!provisioner_ready) return;
+    struct provisioner *p = &d->provisioner;
+    pthread_mutex_lock(&p->lock);
+    node->assignments = p->nviews;
+    node->reconcile_rounds_total = p->rounds_total;
+    node->reconcile_actions_total = p->actions_total;
+    node->reconcile_failures_total = p->failures_total;
+    for (size_t i = 0; i < p->nviews && *n < max; i++) {
+        const struct subnode_view *v = &p->views[i];
+        struct metrics_subnode_input *in = &subnodes[(*n)++];
+        memset(in, 0, sizeof *in);
+        snprintf(in->chain, sizeof in->chain, "%s", v->chain);
+        snprintf(in->container, sizeof in->container, "%s", v->container);
+        snprintf(in->container_id, sizeof in->container_id, "%s", v->container_id);
+        snprintf(in->state, sizeof in->state, "%s", v->state);
+        in->first_slot = v->first_slot;
+        in->slots = v->slots;
+        in->rpc_port = v->rpc_port;
+        in->restarts = v->restarts;
+        in->volume_used_bytes = v->disk_used_bytes;
+        in->volume_budget_bytes = v->limits.disk_bytes;
+        in->over_budget = v->over_budget;
+        in->config_current = v->config_current;
+        snprintf(in->last_error, sizeof in->last_error, "%s", v->last_error);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+static int metrics_open(struct daemon *d, struct metrics **out, struct cohort_error *err)
+{
+    const struct daemon_config *c = d->config;
+    struct metrics_options o = {
+        .node_id = c->node_id, .interval_ms = c->metrics_interval_ms, .memory_hours = c->metrics_memory_hours,
+        .database_url = c->metrics_database,
+        .retention = {.raw_days = c->metrics_raw_days, .minute_days = c->metrics_minute_days, .hour_days = c->metrics_hour_days},
+        .buffer_rows = c->metrics_buffer_rows, .disk_path = c->state_dir, .status_address = c->bind_address,
+        .collect = collect_metrics, .collect_ctx = d};
+    return metrics_start(&o, out, err);
+}
+
 int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, struct cohort_error *err)
 {
     static struct daemon d;
@@ -283,9 +412,22 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         explicit_bzero(key, sizeof key);
         if (rc < 0) return rc;
     }
+    d.store = store;
+    struct metrics *metrics = NULL;
+    if ((rc = metrics_open(&d, &metrics, err)) < 0) {
+        config_service_stop(store);
+        return cohort_error_wrap(err, "metrics");
+    }
     struct http_route routes[] = {
         {.path = "/healthz", .handler = api_health, .ctx = &d},
         {.path = "/api/v1/subnodes", .handler = api_subnodes, .ctx = &d},
+        /* Metrics (metrics/metrics.h): Prometheus, JSON, the web page. */
+        {.path = "/metrics", .query_handler = metrics_api_prometheus, .ctx = metrics},
+        {.path = "/api/v1/status", .query_handler = metrics_api_status, .ctx = metrics},
+        {.path = "/api/v1/metrics", .query_handler = metrics_api_series, .ctx = metrics},
+        {.path = "/api/v1/health", .query_handler = metrics_api_health, .ctx = metrics},
+        {.path = "/api/v1/usage", .query_handler = metrics_api_usage, .ctx = metrics},
+        {.path = "/", .query_handler = metrics_api_page, .ctx = metrics},
         {.path = "/api/v1/config/txn", .handler = config_api_txn, .ctx = store},
         {.path = "/api/v1/config/range", .handler = config_api_range, .ctx = store},
         {.path = "/api/v1/config/watch", .handler = config_api_watch, .ctx = store},
@@ -295,6 +437,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     struct http_server *api;
     rc = http_start_blocking(&api, config->api_address, config->api_port, routes, nroutes, err);
     if (rc < 0) {
+        metrics_stop(metrics);
         config_service_stop(store);
         return cohort_error_wrap(err, "local API");
     }
@@ -327,7 +470,9 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
             set_docker_error(&d, "");
             if (!d.provisioner_ready) {
                 provision_init(&d.provisioner, &options, d.docker);
+                pthread_mutex_lock(&d.lock); /* the metrics thread reads it */
                 d.provisioner_ready = true;
+                pthread_mutex_unlock(&d.lock);
             } else {
                 d.provisioner.docker = d.docker;
             }
@@ -368,6 +513,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
     log_info("cohort-core stopping; subnodes keep running", NULL);
     config_service_quiesce(store);
     http_stop(api);
+    metrics_stop(metrics); /* before the provisioner and the store it reads go */
     config_service_stop(store);
     if (d.provisioner_ready) provision_free(&d.provisioner);
     if (d.manager) {
@@ -375,6 +521,7 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         mc_rpc_close(d.rpc);
     }
     docker_close(d.docker);
+    if (d.metrics_rpc) mc_rpc_close(d.metrics_rpc);
     pthread_mutex_destroy(&d.lock);
     return 0;
 }

@@ -66,6 +66,10 @@ struct subnode_view {
     uint64_t disk_used_bytes;
     bool over_budget;
     char last_error[COHORT_ERROR_MESSAGE_MAX];
+    /* For the metrics sampler: the container's id (its cgroup's name; "" when missing) and
+       whether it runs the chain's current config. */
+    char container_id[80];
+    bool config_current;
 };
 
 struct provisioner {
@@ -85,6 +89,8 @@ struct provisioner {
     size_t nviews;
     char errors[RECONCILE_MAX][COHORT_ERROR_MESSAGE_MAX]; /* last error per assigned chain */
     unsigned rounds;
+    /* Counters for the metrics, published with the views under lock. */
+    uint64_t rounds_total, actions_total, failures_total;
 };
 
 /* Sets up p (options copied) with a docker client the caller keeps owning. */
