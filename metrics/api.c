@@ -349,6 +349,7 @@ void metrics_api_series(void *ctx, const char *method, const char *query, const 
     struct metrics_buf b = {0};
     char warning[METRICS_REASON_MAX] = "";
     bool from_store = store != NULL;
+    size_t total = 0;
     metrics_buf_printf(&b, "{\"since\":%lld,\"until\":%lld,\"step_ms\":%lld,\"chains\":[", (long long)since,
                        (long long)until, (long long)step);
     for (size_t i = 0; i < nchains; i++) {
@@ -381,6 +382,7 @@ void metrics_api_series(void *ctx, const char *method, const char *query, const 
         }
         if (i) metrics_buf_append(&b, ",", 1);
         series_json(&b, &d);
+        total += d.n;
         metrics_series_data_free(&d);
     }
     metrics_buf_append(&b, "]", 1);
@@ -389,6 +391,13 @@ void metrics_api_series(void *ctx, const char *method, const char *query, const 
     if (warning[0]) kv_string(&b, "warning", warning, &f);
     metrics_buf_append(&b, "}", 1);
     free(names);
+    if (q.chain[0] && total == 0) {
+        free(b.data);
+        char message[200];
+        snprintf(message, sizeof message, "no samples of chain '%s' in that window", q.chain);
+        error_answer(out, 404, message);
+        return;
+    }
     out->body = finish(&b);
     if (out->body == NULL) error_answer(out, 500, "out of memory");
 }

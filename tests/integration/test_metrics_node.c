@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -477,6 +478,28 @@ static void history_in_postgresql(void)
     ck_assert_int_eq(api("/api/v1/usage?step=1m"), 400);
 }
 
+/* Runs `cohort ARGS --api <this node>`; returns its exit status, stdout and stderr in out. */
+static int cli(const char *args, char *out, size_t size)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s/bin/cohort %s --api http://127.0.0.1:%d 2>&1", getenv("COHORT_BUILD_DIR"), args, api_port);
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    return WEXITSTATUS(pclose(p));
+}
+
+/* The restarts cohort-core counted for chain, from /api/v1/status. */
+static double restarts_of(const char *chain)
+{
+    cJSON *j = api_json("/api/v1/status", 200);
+    cJSON *s = subnode_of(j, chain);
+    double r = s ? cJSON_GetObjectItem(cJSON_GetObjectItem(s, "values"), "restarts")->valuedouble : -1;
+    cJSON_Delete(j);
+    return r;
+}
+
 static void health_fails_and_recovers(void)
 {
     char reason[1024], name[DOCKER_NAME_MAX];
@@ -490,9 +513,13 @@ static void health_fails_and_recovers(void)
 
     /* A subnode killed twice: the second restart waits 2 s, so a sample sees it down. */
     container_of(chains[1], name);
+    double restarts = restarts_of(chains[1]);
     ck_assert_int_eq(docker_container_kill(docker, name, "KILL", &err), 0);
-    wait_check("container_running", chains[1], "ok", 30, NULL, 0);
-    usleep(1500000);
+    for (int i = 0; i < 300 && restarts_of(chains[1]) <= restarts; i++) usleep(100000);
+    ck_assert_msg(restarts_of(chains[1]) > restarts, "no restart counted");
+    struct docker_container c = {0};
+    for (int i = 0; i < 300 && !(docker_container_inspect(docker, name, &c, NULL) == 0 && c.running); i++) usleep(100000);
+    ck_assert(c.running);
     ck_assert_int_eq(docker_container_kill(docker, name, "KILL", &err), 0);
     wait_check("container_running", chains[1], "fail", 10, reason, sizeof reason);
     ck_assert_msg(strstr(reason, "exited") != NULL, "%s", reason);
@@ -508,6 +535,9 @@ static void health_fails_and_recovers(void)
     wait_check("dockerd_reachable", "", "fail", 30, reason, sizeof reason);
     ck_assert_msg(strstr(reason, docker_socket) != NULL, "%s", reason);
     ck_assert_int_eq(api("/metrics"), 200); /* still serving */
+    static char out[65536];
+    ck_assert_int_eq(cli("health", out, sizeof out), 1); /* `cohort health` fails, naming the check */
+    ck_assert_msg(strstr(out, "dockerd_reachable") && strstr(out, "fail") && strstr(out, "failed"), "%s", out);
     start_dockerd();
     wait_check("dockerd_reachable", "", "ok", 60, NULL, 0);
     for (int i = 0; i < CHAINS; i++) wait_check("rpc_answering", chains[i], "ok", 60, NULL, 0);
@@ -527,6 +557,99 @@ static void health_fails_and_recovers(void)
     wait_check("manager_in_sync", "", "ok", 30, NULL, 0);
 }
 
+static void the_cli(void)
+{
+    static char out[65536];
+    ck_assert_msg(cli("status", out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "slots") && strstr(out, chains[0]) && strstr(out, chains[1]) && strstr(out, "running"), "%s", out);
+    ck_assert_msg(cli("health", out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, "dockerd_reachable") && strstr(out, "rpc_answering"), "%s", out);
+    ck_assert_int_eq(cli("--json health", out, sizeof out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j && cJSON_IsTrue(cJSON_GetObjectItem(j, "ok")), "%s", out);
+    cJSON_Delete(j);
+    char args[200];
+    snprintf(args, sizeof args, "metrics --chain %s --since 10m --chart", chains[0]);
+    ck_assert_msg(cli(args, out, sizeof out) == 0, "%s", out);
+    /* The table, then a chart line per series with block characters. */
+    ck_assert_msg(strstr(out, chains[0]) && strstr(out, "CPU_PERCENT") && strstr(out, "memory ") && strstr(out, "\u2581"), "%s", out);
+    ck_assert_msg(strstr(out, chains[1]) == NULL, "%s", out);
+    ck_assert_int_ne(cli("metrics --chain nosuchchain --since 10m", out, sizeof out), 0);
+    ck_assert_msg(cli("usage --since 10m", out, sizeof out) == 0, "%s", out);
+    ck_assert_msg(strstr(out, chains[0]) && strstr(out, chains[1]) && strstr(out, "CPU_SECONDS"), "%s", out);
+    ck_assert_int_eq(cli("--json usage --since 10m", out, sizeof out), 0);
+    j = cJSON_Parse(out);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "chains")), CHAINS);
+    cJSON_Delete(j);
+    ck_assert_int_eq(cli("usage --since yesterday", out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "since") != NULL, "%s", out);
+}
+
+/* Runs headless Chromium on the page; returns its stderr's CONSOLE lines (console output and
+   uncaught errors) in console. what: --dump-dom or --screenshot=FILE. */
+static void chromium(const char *what, const char *stdout_file, char *console, size_t size)
+{
+    char cmd[1400], err_file[128];
+    snprintf(err_file, sizeof err_file, "%s/chromium.err", dir);
+    snprintf(cmd, sizeof cmd,
+             "timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking "
+             "--disable-component-update --disable-sync --no-first-run --user-data-dir=%s/chromium --enable-logging=stderr "
+             "--v=0 --window-size=1280,1800 --virtual-time-budget=8000 %s http://127.0.0.1:%d/ >%s 2>%s",
+             dir, what, api_port, stdout_file, err_file);
+    ck_assert_msg(system(cmd) == 0, "%s failed: see %s", cmd, err_file);
+    snprintf(cmd, sizeof cmd, "grep ':CONSOLE' %s", err_file);
+    FILE *p = popen(cmd, "r");
+    size_t n = fread(console, 1, size - 1, p);
+    console[n] = '\0';
+    pclose(p);
+}
+
+/* The value of the first attribute `name` after `from` in text, as a number (-1 when absent). */
+static long attribute_after(const char *from, const char *name)
+{
+    const char *p = from ? strstr(from, name) : NULL;
+    return p ? atol(p + strlen(name)) : -1;
+}
+
+static void the_page(void)
+{
+    char dom_file[128], console[4096], shot[1200];
+    snprintf(dom_file, sizeof dom_file, "%s/dom.html", dir);
+    chromium("--dump-dom", dom_file, console, sizeof console);
+    ck_assert_msg(console[0] == '\0', "console output from the page: %s", console);
+    size_t len;
+    char *dom = testutil_read_file(dom_file, &len);
+    ck_assert_msg(strstr(dom, "data-ready=\"1\" data-errors=\"0\"") != NULL, "the page did not finish cleanly: %.2000s", dom);
+    for (int i = 0; i < CHAINS; i++) {
+        char panel[128], path[200], source[32];
+        snprintf(panel, sizeof panel, "data-chain=\"%s\" data-state=\"running\"", chains[i]);
+        const char *at = strstr(dom, panel);
+        ck_assert_msg(at != NULL, "no panel for %s", chains[i]);
+        /* The memory chart holds the points the API has for the same hour (a few may have come since). */
+        const char *memory = strstr(at, "data-series=\"memory\"");
+        long drawn = attribute_after(memory, "data-points=\"");
+        snprintf(path, sizeof path, "1h");
+        size_t recorded = points_of(chains[i], path, source, sizeof source, NULL);
+        ck_assert_msg(drawn >= 10 && labs(drawn - (long)recorded) <= 5, "%s: the chart drew %ld points of %zu", chains[i], drawn,
+                      recorded);
+        long cpu = attribute_after(strstr(at, "data-series=\"cpu\""), "data-points=\"");
+        ck_assert_msg(cpu >= drawn - 6, "%s: the CPU chart drew %ld points", chains[i], cpu);
+    }
+    free(dom);
+    /* The screenshot stays in the build folder, for people to look at. */
+    snprintf(shot, sizeof shot, "%s/test-artifacts", getenv("COHORT_BUILD_DIR"));
+    mkdir(shot, 0755);
+    snprintf(shot, sizeof shot, "--screenshot=%s/test-artifacts/metrics-page.png", getenv("COHORT_BUILD_DIR"));
+    char png_out[128];
+    snprintf(png_out, sizeof png_out, "%s/screenshot.out", dir);
+    chromium(shot, png_out, console, sizeof console);
+    snprintf(shot, sizeof shot, "%s/test-artifacts/metrics-page.png", getenv("COHORT_BUILD_DIR"));
+    size_t png_len;
+    char *png = testutil_read_file(shot, &png_len);
+    ck_assert_msg(png_len > 20000 && memcmp(png, "\x89PNG", 4) == 0, "%s: %zu bytes", shot, png_len);
+    free(png);
+}
+
 START_TEST(node_metrics_end_to_end)
 {
     struct cohort_error err = {0};
@@ -538,6 +661,8 @@ START_TEST(node_metrics_end_to_end)
     wait_all_sampled(60);
     metrics_and_prometheus();
     history_in_postgresql();
+    the_cli();
+    the_page();
     health_fails_and_recovers();
 }
 END_TEST
