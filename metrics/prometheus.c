@@ -94,7 +94,7 @@ int metrics_render_prometheus(const struct metrics_sample *s, const struct metri
                 (double)(s->nsubnodes - running));
     node_metric(&b, "cohort_docker_up", "gauge", "1 when dockerd answers.", node, n->docker_ok);
     node_metric(&b, "cohort_reconcile_rounds_total", "counter", "Rounds of the reconciler (observe, plan, act).", node, (double)n->reconcile_rounds_total);
-    node_metric(&b, "cohort_reconcile_actions_total", "counter", "Docker actions the reconciler executed.", node, (double)n->reconcile_actions_total);
+    node_metric(&b, "cohort_reconcile_actions_total", "counter", "Docker actions in the reconciler's plans (a chain's actions stop at its first failure).", node, (double)n->reconcile_actions_total);
     node_metric(&b, "cohort_reconcile_failures_total", "counter", "Docker actions that failed.", node, (double)n->reconcile_failures_total);
     if (n->manager_configured) {
         node_metric(&b, "cohort_manager_up", "gauge", "1 when the manager chain's RPC answers.", node, n->manager_ok);

@@ -703,6 +703,62 @@ START_TEST(json_documents)
 }
 END_TEST
 
+/* Every family /metrics can show is in docs/metrics.md, and every cohort_ name the alert
+   rules and the Grafana dashboard use is one /metrics shows: the docs cannot drift. */
+START_TEST(docs_name_every_metric)
+{
+    struct metrics_sample *s = &sample_buf;
+    healthy_sample(s, 2);
+    s->host_ok = true;
+    ck_assert_int_eq(metrics_host_read(NULL, "/", &s->host, NULL), 0);
+    s->node.keystore_configured = s->node.keystore_ok = true;
+    s->node.config_store = true;
+    s->subnodes[0].usage.has_network = true; /* a container with its own network namespace */
+    struct metrics_health_input in = {.sample = s, .database_configured = true};
+    size_t nchecks = metrics_health_evaluate(&in, checks_buf);
+    struct metrics_history_stats history = {.configured = true};
+    char *text;
+    size_t len;
+    ck_assert_int_eq(metrics_render_prometheus(s, checks_buf, nchecks, &history, &text, &len, NULL), 0);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/docs/metrics.md", testutil_source_dir());
+    char *doc = testutil_read_file(path, NULL);
+    static char families[128][96];
+    size_t nfamilies = 0;
+    for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) {
+        char name[96];
+        ck_assert_int_eq(sscanf(p, "# TYPE %95s", name), 1);
+        char quoted[110];
+        snprintf(quoted, sizeof quoted, "`%s`", name);
+        ck_assert_msg(strstr(doc, quoted) != NULL, "docs/metrics.md does not describe %s", name);
+        ck_assert_uint_lt(nfamilies, 128);
+        strcpy(families[nfamilies++], name);
+    }
+    ck_assert_uint_ge(nfamilies, 60);
+    free(doc);
+    free(text);
+    const char *files[] = {"docs/metrics/alerts.yml", "docs/metrics/grafana-dashboard.json"};
+    for (int f = 0; f < 2; f++) {
+        snprintf(path, sizeof path, "%s/%s", testutil_source_dir(), files[f]);
+        char *body = testutil_read_file(path, NULL);
+        int used = 0;
+        for (const char *p = body; (p = strstr(p, "cohort_")) != NULL;) {
+            char name[96];
+            size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+            snprintf(name, sizeof name, "%.*s", (int)(n < 95 ? n : 95), p);
+            p += n;
+            if (p[-1] == '_' || strcmp(name, "cohort_node") == 0) continue; /* a uid, not a metric */
+            bool known = false;
+            for (size_t i = 0; i < nfamilies && !known; i++) known = strcmp(families[i], name) == 0;
+            ck_assert_msg(known, "%s uses %s, which /metrics does not have", files[f], name);
+            used++;
+        }
+        ck_assert_int_ge(used, 10);
+        free(body);
+    }
+}
+END_TEST
+
 /* ---- The engine ---- */
 
 static char engine_root[160];
@@ -796,6 +852,7 @@ int main(void)
     tcase_add_test(tc, health_checks);
     tcase_add_test(tc, prometheus_text);
     tcase_add_test(tc, json_documents);
+    tcase_add_test(tc, docs_name_every_metric);
     tcase_add_test(tc, engine_samples_through_core);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
