@@ -34,7 +34,7 @@
 #include "metrics/metrics.h"
 
 #define BENCH_MANAGER "0xbe7c000000000000000000000000000000000002" /* this bench's own namespace */
-#define BASE_PORT 28000                                               /* below the ephemeral range, no test's block */
+#define BASE_PORT 31100 /* below the ephemeral range; no test's block (tests/unit/testutil.h) */
 #define ROUNDS 20
 
 static double now_s(void)
@@ -332,7 +332,7 @@ int main(int argc, char **argv)
     struct http_server *server;
     int port = 0;
     for (int attempt = 0; attempt < 20; attempt++) {
-        port = 29500 + attempt;
+        port = 32200 + attempt;
         if (http_start_blocking(&server, "127.0.0.1", (uint16_t)port, routes, 1, NULL) == 0) break;
         port = 0;
     }
