@@ -29,7 +29,7 @@
 #define BFT_MESSAGE_MAX (2u << 20)   /* hard cap on one encoded message */
 #define BFT_PAYLOAD_MAX (1u << 20)   /* the largest payload_max_bytes a core accepts */
 #define BFT_WINDOW_MAX 64            /* the largest window_heights a core accepts */
-#define BFT_PATH_MAX BFT_WINDOW_MAX  /* headers in one commit proof */
+#define BFT_PATH_MAX (2 * BFT_WINDOW_MAX) /* headers in one commit proof: the window and the blocks kept below it */
 #define BFT_HEADER_BYTES 88          /* an encoded block header */
 #define BFT_MESSAGE_VERSION 1        /* the envelope's first byte */
 #define BFT_ENVELOPE_BYTES 16        /* version, type, instance, sender, body_len */
@@ -238,6 +238,19 @@ int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint3
                       struct bft_commit *out, struct cohort_error *err);
 
 /*
+ * Encodes a certificate as CERT_BODY (docs/bft.md "Bodies"): the payload of the WAL's CERT
+ * record. out (cap bytes) is caller-owned. Returns 0 or BFT_E_RANGE.
+ */
+int bft_cert_encode(const struct bft_cert *cert, uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err);
+
+/*
+ * Decodes a CERT_BODY of exactly len bytes into *out (caller-owned), strictly: a known kind,
+ * a zero hash for a nullification, 1..BFT_MEMBERS_MAX signers, no trailing bytes. Does not
+ * check the signatures (bft_cert_verify does). Returns 0, BFT_E_INVALID or BFT_E_RANGE.
+ */
+int bft_cert_decode(const uint8_t *bytes, size_t len, struct bft_cert *out, struct cohort_error *err);
+
+/*
  * Encodes a block (header fields and payload, as in a PROPOSE message) into out: the
  * payload of the WAL's BLOCK record (docs/bft.md "Storage"). Returns 0 or BFT_E_RANGE.
  */
@@ -333,6 +346,7 @@ enum bft_record_type {
     BFT_RECORD_SNAPSHOT = 3,
     BFT_RECORD_BASE = 4, /* the first record of a compacted WAL: the tip before its first COMMIT */
     BFT_RECORD_BLOCK = 5, /* a block this member votes for, before its VOTE record: no notarized block is lost */
+    BFT_RECORD_CERT = 6,  /* the notarization a finalize vote relies on, before its VOTE record */
 };
 
 #define BFT_BASE_RECORD_BYTES 48 /* index u64 | height u64 | hash 32 */
@@ -406,6 +420,16 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
 /* Fills *status. */
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status);
 
+/*
+ * Writes a one-line picture of the core's window into out (cap bytes, caller-owned, always
+ * terminated), for logs and the simulator's failure reports: the current height, the base,
+ * the committed tip, then each held height as "h:" with its certificates (N notarized, X
+ * nullified, F finalized), "<p" when it holds a block whose parent is at height p, "!" for a
+ * notarization without its block, and "/" with this member's own statements (p proposed,
+ * n notarize, x nullify, f finalize). Returns the length written (cut at cap - 1).
+ */
+size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap);
+
 /* Encodes a BASE record payload (index, height, hash of the tip) into out. */
 void bft_base_encode(uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
                      uint8_t out[BFT_BASE_RECORD_BYTES]);
@@ -424,7 +448,8 @@ typedef int (*bft_wal_record_fn)(void *arg, uint8_t type, const uint8_t *payload
 /*
  * Calls fn (offset 0) with the records a compacted WAL must carry for every height above
  * the committed one, oldest first: a height's BLOCK record if this member persisted its
- * block, then its VOTE record if it said something there. So after compaction the member
+ * block, its CERT record (the notarization) if it finalized there, then its VOTE record if
+ * it said something there. So after compaction the member
  * still never votes twice and still holds the blocks it voted for. Returns 0 or fn's
  * first negative return. The payloads are valid during the call only.
  */

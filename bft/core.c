@@ -17,6 +17,7 @@
 #include "bft/bft.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,11 +29,13 @@ enum {
     OWN_NULLIFIED = 2,
     OWN_FINALIZED = 4,
     OWN_PROPOSED = 8,
+    OWN_BASE = 16, /* only in a VOTE record a compaction writes: the window's base was at its height */
 };
 
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
-#define RECORDS_BYTES (64u * 1024u)
+#define RECORDS_BYTES (192u * 1024u)
+#define RECORDS_VOTE_ROOM (16u * 1024u) /* records kept for VOTE records when a CERT record is added */
 #define FORWARD_NONE (-2)
 #define BLOCK_RECORD_OVERHEAD 60u /* an encoded block's bytes besides its payload (put_block) */
 #define BLOCK_RECORDS_PER_STEP 2  /* BLOCK records one step can hold; more wait for the next step */
@@ -62,12 +65,44 @@ struct slot {
     /* Certificates, formed from votes or received. */
     bool notarized, nullified, finalized;
     struct bft_cert notarization, nullification, finalization;
+    /* Known nullified without holding the certificate: a notarized block skips over this
+       height (learn_skipped). Counts as nullified wherever the certificate is not sent. */
+    bool skipped;
+    bool skips_learnt; /* this notarized block's skipped heights are marked */
     int forward_notarization; /* FORWARD_NONE, or the member it came from (-1: formed here): see forward_new_cert */
 
     /* This member's own statements at this height (a VOTE record). */
     uint8_t own_flags;
     uint8_t own_notarize_hash[BFT_HASH_BYTES];
     uint8_t own_finalize_hash[BFT_HASH_BYTES];
+};
+
+/*
+ * A notarized block at a height the window slid past (docs/bft.md "Why it is live"): kept
+ * while it may still be committed, as the parent or an ancestor of a block that is yet to
+ * be finalized. Every height in (committed_height, base] that has no kept block, or whose
+ * kept block is nullified, is nullified.
+ */
+struct kept {
+    uint64_t height;
+    struct bft_block_header header;
+    uint8_t block_hash[BFT_HASH_BYTES];
+    uint8_t *payload; /* payload_max_bytes, allocated at create */
+    uint32_t payload_len;
+    bool notarized;   /* known notarized (a block restored from a BLOCK record may not be) */
+    bool nullified;   /* known nullified: dead, extended by no honest member any more */
+    bool block_persisted;
+    bool has_nullification;
+    struct bft_cert notarization;  /* when notarized */
+    struct bft_cert nullification; /* when has_nullification */
+};
+
+/* A block held in a slot or kept: what the chain walks (try_commit) and the validity rules need. */
+struct bref {
+    const struct bft_block_header *header;
+    const uint8_t *hash;
+    const uint8_t *payload;
+    uint32_t payload_len;
 };
 
 struct bft_core {
@@ -97,6 +132,10 @@ struct bft_core {
     bool base_unknown;
 
     struct slot *slots;        /* window + 1 of them, indexed by height mod (window + 1) */
+    struct kept *kept;         /* window of them; the first kept_count are in use, by height */
+    uint32_t kept_count;
+    struct bft_cert *passed;   /* window of them: nullifications of the latest heights the window slid past */
+    uint32_t passed_next;      /* where the next one goes */
     uint8_t *pending;          /* entries for this member's next proposal, framed */
     uint32_t pending_len;
     uint64_t idle_armed_height;/* the height the idle timer was armed for */
@@ -121,6 +160,10 @@ struct bft_core {
     struct bft_message in, out; /* decode and encode scratch */
     struct bft_core_status status;
 };
+
+static bool persist_block(struct bft_core *core, struct slot *s);
+static bool persist_cert(struct bft_core *core, const struct bft_cert *cert);
+static void persist_base(struct bft_core *core);
 
 static uint32_t leader_of(const struct bft_core *core, uint64_t height)
 {
@@ -155,6 +198,115 @@ static struct slot *slot_if_held(struct bft_core *core, uint64_t height)
     return s->height == height ? s : NULL;
 }
 
+/* Nullified as far as this member knows: it holds a nullification, or a notarized block skips the height. */
+static bool is_nullified(const struct slot *s)
+{
+    return s->nullified || s->skipped;
+}
+
+/* The block this member holds at s is the notarized one. */
+static bool has_notarized_block(const struct slot *s)
+{
+    return s->notarized && s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0;
+}
+
+/* ---- Kept blocks: notarized blocks below the window ---- */
+
+static struct kept *kept_at(struct bft_core *core, uint64_t height)
+{
+    for (uint32_t i = 0; i < core->kept_count; i++)
+        if (core->kept[i].height == height) return &core->kept[i];
+    return NULL;
+}
+
+/*
+ * Removes kept block i. Its payload buffer moves to the unused end of the array, intact
+ * until a later step keeps another block there: a COMMIT action of this step may point at it.
+ */
+static void kept_remove(struct bft_core *core, uint32_t i)
+{
+    assert(i < core->kept_count);
+    uint8_t *payload = core->kept[i].payload;
+    memmove(&core->kept[i], &core->kept[i + 1], (core->kept_count - i - 1) * sizeof *core->kept);
+    core->kept_count--;
+    core->kept[core->kept_count].payload = payload;
+}
+
+/* Fills *out with the block at height with hash, held in a slot or kept; false if there is none. */
+static bool find_block(struct bft_core *core, uint64_t height, const uint8_t hash[BFT_HASH_BYTES], struct bref *out)
+{
+    if (height > core->base) {
+        struct slot *s = slot_if_held(core, height);
+        if (s == NULL || !s->has_block || memcmp(s->block_hash, hash, BFT_HASH_BYTES) != 0) return false;
+        *out = (struct bref){&s->header, s->block_hash, s->payload, s->payload_len};
+        return true;
+    }
+    struct kept *k = kept_at(core, height);
+    if (k == NULL || memcmp(k->block_hash, hash, BFT_HASH_BYTES) != 0) return false;
+    *out = (struct bref){&k->header, k->block_hash, k->payload, k->payload_len};
+    return true;
+}
+
+/* Marks needed[] for the kept ancestors of the block whose parent is (height, hash). */
+static void mark_kept_ancestors(struct bft_core *core, uint64_t height, const uint8_t *hash, bool *needed)
+{
+    while (height > core->committed_height && height <= core->base) {
+        struct kept *k = kept_at(core, height);
+        if (k == NULL || memcmp(k->block_hash, hash, BFT_HASH_BYTES) != 0) return;
+        needed[k - core->kept] = true;
+        height = k->header.parent_height;
+        hash = k->header.parent_hash;
+    }
+}
+
+/*
+ * Drops the kept blocks no later block can need: those at or below the committed height,
+ * and the nullified ones that are no ancestor of a live notarized block (one not known
+ * nullified, held or kept). A nullified block is extended by no honest member that knows
+ * it (block_is_valid), so only a live block's chain can still be committed.
+ */
+static void kept_prune(struct bft_core *core)
+{
+    bool needed[BFT_WINDOW_MAX] = {false};
+    for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
+        struct slot *s = slot_if_held(core, h);
+        if (s != NULL && has_notarized_block(s) && !is_nullified(s))
+            mark_kept_ancestors(core, s->header.parent_height, s->header.parent_hash, needed);
+    }
+    for (uint32_t i = core->kept_count; i-- > 0;) {
+        struct kept *k = &core->kept[i];
+        if (k->notarized && !k->nullified) needed[i] = true;
+        if (needed[i]) mark_kept_ancestors(core, k->header.parent_height, k->header.parent_hash, needed);
+    }
+    for (uint32_t i = core->kept_count; i-- > 0;)
+        if (!needed[i] || core->kept[i].height <= core->committed_height) kept_remove(core, i);
+}
+
+/*
+ * Keeps the block of slot s, which the window is about to slide past; returns false when
+ * the store is full of blocks that may still be committed (then the window stops).
+ */
+static bool keep_block(struct bft_core *core, const struct slot *s)
+{
+    assert(s->has_block);
+    assert(core->kept_count == 0 || core->kept[core->kept_count - 1].height < s->height);
+    if (core->kept_count == core->window) kept_prune(core);
+    if (core->kept_count == core->window) return false;
+    struct kept *k = &core->kept[core->kept_count++];
+    k->height = s->height;
+    k->header = s->header;
+    memcpy(k->block_hash, s->block_hash, BFT_HASH_BYTES);
+    memcpy(k->payload, s->payload, s->payload_len);
+    k->payload_len = s->payload_len;
+    k->notarized = has_notarized_block(s);
+    k->nullified = is_nullified(s);
+    k->block_persisted = s->block_persisted;
+    if (k->notarized) k->notarization = s->notarization;
+    k->has_nullification = s->nullified;
+    if (s->nullified) k->nullification = s->nullification;
+    return true;
+}
+
 /* Moves the committed tip; the window's base follows it when the tip passes it. */
 static void set_committed(struct bft_core *core, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
 {
@@ -165,25 +317,67 @@ static void set_committed(struct bft_core *core, uint64_t index, uint64_t height
         core->base = height;
         core->base_unknown = false;
     }
+    while (core->kept_count > 0 && core->kept[0].height <= height) kept_remove(core, 0);
 }
 
+
 /*
- * Slides the window's base past nullified heights that hold no notarized block, until
- * cur + 1 fits in the window; returns whether it does. Such a height can never be
- * finalized (a nullification needs f+1 honest members who then never finalize it) nor,
- * with no notarization, be extended, so nothing committed later can need its slot. This
- * narrows the gap where every height of the window got nullified on a lossy network and
- * every member stopped at its edge; a height both notarized and nullified still stops the
- * slide (docs/bft.md "Why it is live").
+ * Slides the window's base past its lowest heights until cur + 1 fits in the window;
+ * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
+ * certified: nullified without a notarized block (nothing there can ever be committed), or
+ * notarized with its block, which is then kept (keep_block) while it may still be
+ * committed as the parent or an ancestor of a later block. A height not certified yet, or
+ * a notarization whose block has not arrived, stops the slide; so does a full store of
+ * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
  */
+/*
+ * May the notarized block at slot s still be committed? When it is not known nullified, or
+ * when a live notarized block held above it (one not known nullified) descends from it.
+ */
+static bool block_needed(struct bft_core *core, const struct slot *s)
+{
+    if (!is_nullified(s)) return true;
+    for (uint64_t h = s->height + 1; h <= core->base + core->window; h++) {
+        struct slot *t = slot_if_held(core, h);
+        if (t == NULL || !has_notarized_block(t) || is_nullified(t)) continue;
+        struct bref b = {&t->header, t->block_hash, t->payload, t->payload_len};
+        while (b.header->parent_height > s->height &&
+               find_block(core, b.header->parent_height, b.header->parent_hash, &b)) {
+        }
+        if (b.header->parent_height == s->height && memcmp(b.header->parent_hash, s->block_hash, BFT_HASH_BYTES) == 0)
+            return true;
+    }
+    return false;
+}
+
 static bool slide(struct bft_core *core)
 {
-    while (core->cur + 1 > core->base + core->window) {
-        const struct slot *s = slot_if_held(core, core->base + 1);
-        if (s == NULL || !s->nullified || s->notarized) return false;
+    uint64_t before = core->base;
+    bool fits = true;
+    while (fits && core->cur + 1 > core->base + core->window) {
+        struct slot *s = slot_if_held(core, core->base + 1);
+        fits = false;
+        if (s == NULL) break;
+        if (s->notarized && !(is_nullified(s) && has_notarized_block(s) && !block_needed(core, s))) {
+            if (!has_notarized_block(s)) break; /* its block first */
+            if (core->kept_count == core->window) kept_prune(core);
+            if (core->kept_count == core->window) break;
+            /* On disk first, so a restart still has it and knows it is not nullified: the
+               block, its notarization, and its nullification if known. No room: next step. */
+            if (!persist_block(core, s) || !persist_cert(core, &s->notarization) ||
+                (s->nullified && !persist_cert(core, &s->nullification)))
+                break;
+            keep_block(core, s);
+        } else if (!is_nullified(s)) {
+            break;
+        }
+        if (s->nullified) /* kept a while, for a member that lags and still needs it (on_sync_request) */
+            core->passed[core->passed_next++ % core->window] = s->nullification;
         core->base++;
+        fits = true;
     }
-    return true;
+    if (core->base != before) persist_base(core);
+    return fits && core->cur + 1 <= core->base + core->window;
 }
 
 /* ---- Output ---- */
@@ -250,6 +444,28 @@ static void vote_record(const struct slot *s, uint8_t p[BFT_VOTE_RECORD_BYTES])
     memcpy(p + 41, s->own_finalize_hash, BFT_HASH_BYTES);
 }
 
+/*
+ * Emits a PERSIST of a VOTE record that only says where the window's base is (OWN_BASE): every
+ * height up to it is nullified but for the blocks kept there (each on disk as BLOCK and CERT
+ * records before it). A restart restores the window there, so it never enters those heights
+ * again (it may have voted there) and still knows they are nullified: a member that had
+ * forgotten it refused every proposal across them, and with a lagging member no block could
+ * be notarized any more (simulator seed 2000313 with a window of 6).
+ */
+static void persist_base(struct bft_core *core)
+{
+    assert(core->records_len + BFT_VOTE_RECORD_BYTES <= RECORDS_BYTES);
+    uint8_t *p = core->records + core->records_len;
+    memset(p, 0, BFT_VOTE_RECORD_BYTES);
+    be_put(p, core->base, 8);
+    p[8] = OWN_BASE;
+    core->records_len += BFT_VOTE_RECORD_BYTES;
+    struct bft_action *a = push_action(core, BFT_ACTION_PERSIST);
+    a->record_type = BFT_RECORD_VOTE;
+    a->bytes = p;
+    a->len = BFT_VOTE_RECORD_BYTES;
+}
+
 /* Emits a PERSIST of slot's VOTE record; the driver makes it durable before later sends. */
 static void persist_own(struct bft_core *core, const struct slot *s)
 {
@@ -286,6 +502,30 @@ static bool persist_block(struct bft_core *core, struct slot *s)
     a->len = len;
     core->block_records_len += len;
     s->block_persisted = true;
+    return true;
+}
+
+/*
+ * Emits a PERSIST of the notarization at s as a CERT record, before the finalize vote that
+ * relies on it: a member that finalized a height can never nullify it, so after a crash it
+ * must still be able to show the others the notarization that lets everyone enter the next
+ * height (rule 5). Without it, a notarization that only the crashed members held (made with
+ * a Byzantine member's vote that is never sent again) was lost, and the height could be
+ * neither finalized nor nullified nor notarized again: every member stopped there for good
+ * (simulator seed 10051656). Returns false when this step has no room left: the caller does
+ * not vote yet.
+ */
+static bool persist_cert(struct bft_core *core, const struct bft_cert *cert)
+{
+    size_t len = 0;
+    if (bft_cert_encode(cert, core->records + core->records_len, RECORDS_BYTES - core->records_len, &len, NULL) < 0 ||
+        core->records_len + len + RECORDS_VOTE_ROOM > RECORDS_BYTES)
+        return false;
+    struct bft_action *a = push_action(core, BFT_ACTION_PERSIST);
+    a->record_type = BFT_RECORD_CERT;
+    a->bytes = core->records + core->records_len;
+    a->len = len;
+    core->records_len += len;
     return true;
 }
 
@@ -349,13 +589,31 @@ static void pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t
     }
 }
 
+/*
+ * Asks peer (or all, peer < 0) for the committed blocks after this member's log and for the
+ * certificates from the lowest height it has not seen finalized: not only those of cur.
+ * Certificates that were lost below cur (before the network healed) are otherwise never
+ * sent again, and the members can stop at the window's edge, each lacking what another
+ * holds (simulator seed 2000022 with a window of 6).
+ */
 static void send_sync_request(struct bft_core *core, int peer)
 {
     memset(&core->out.vote, 0, sizeof core->out.vote);
     core->out.type = BFT_MSG_SYNC_REQUEST;
     core->out.has_block = false;
     core->out.from_index = core->committed_index + 1;
-    core->out.from_height = core->cur;
+    uint64_t from = core->cur;
+    for (uint32_t i = 0; i < core->kept_count && from == core->cur; i++)
+        if (!core->kept[i].nullified) from = core->kept[i].height; /* live: it may turn out nullified */
+    for (uint64_t h = core->base + 1; h < core->cur && from == core->cur; h++) {
+        const struct slot *s = slot_if_held(core, h);
+        bool settled = s != NULL && (s->finalized || (is_nullified(s) && (!s->notarized || has_notarized_block(s))));
+        if (!settled) {
+            from = h;
+            break;
+        }
+    }
+    core->out.from_height = from;
     send_message(core, peer, &core->out);
 }
 
@@ -397,20 +655,26 @@ static bool record_vote(struct bft_core *core, struct slot *s, uint32_t member, 
 
 /*
  * Sends a certificate to the members in the mask `to`: a notarization with its block when
- * this member has it.
+ * this member has it (block, or NULL).
  */
-static void send_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, uint32_t to)
+static void send_cert_block(struct bft_core *core, const struct bref *block, const struct bft_cert *cert, uint32_t to)
 {
     core->out.type = BFT_MSG_CERT;
     core->out.commit.cert = *cert;
-    core->out.has_block = cert->vote.kind == BFT_VOTE_NOTARIZE && s->has_block &&
-                          memcmp(s->block_hash, cert->vote.hash, BFT_HASH_BYTES) == 0;
+    core->out.has_block = cert->vote.kind == BFT_VOTE_NOTARIZE && block != NULL &&
+                          memcmp(block->hash, cert->vote.hash, BFT_HASH_BYTES) == 0;
     if (core->out.has_block) {
-        core->out.commit.block.header = s->header;
-        core->out.commit.block.payload = s->payload;
-        core->out.commit.block.payload_len = s->payload_len;
+        core->out.commit.block.header = *block->header;
+        core->out.commit.block.payload = block->payload;
+        core->out.commit.block.payload_len = block->payload_len;
     }
     send_message_to(core, to, &core->out);
+}
+
+static void send_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, uint32_t to)
+{
+    struct bref b = {&s->header, s->block_hash, s->payload, s->payload_len};
+    send_cert_block(core, s->has_block ? &b : NULL, cert, to);
 }
 
 static void forward_cert(struct bft_core *core, struct slot *s, const struct bft_cert *cert, int peer)
@@ -518,25 +782,35 @@ static bool block_is_valid(struct bft_core *core, struct slot *s)
 {
     const struct bft_block_header *h = &s->header;
     assert(h->height == s->height);
-    if (h->parent_height < core->committed_height) return false;
+    if (h->parent_height < core->committed_height || h->parent_height >= h->height) return false;
     if (h->parent_height == core->committed_height) {
         if (memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) != 0) return false;
         if (h->index != core->committed_index + 1) return false;
-    } else {
+    } else if (h->parent_height > core->base) {
+        /* The parent is notarized, and not known nullified: a nullified block is dead (no
+           later block extends it, docs/bft.md "Protocol"), so the window can let it go. */
         struct slot *p = slot_if_held(core, h->parent_height);
-        if (p == NULL || !p->notarized || !p->has_block) return false;
-        if (memcmp(p->notarization.vote.hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
+        if (p == NULL || !has_notarized_block(p) || is_nullified(p)) return false;
+        if (memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
+        if (h->index != p->header.index + 1) return false;
+    } else {
+        struct kept *p = kept_at(core, h->parent_height);
+        if (core->base_unknown || p == NULL || !p->notarized || p->nullified) return false;
         if (memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0) return false;
         if (h->index != p->header.index + 1) return false;
     }
-    uint64_t q = h->parent_height + 1;
-    if (q <= core->base) { /* (committed_height, base]: nullified, unless not known */
+    /* Every height between is nullified: below the base, unless a live block is kept there. */
+    if (h->parent_height + 1 <= core->base && h->parent_height + 1 < h->height) {
         if (core->base_unknown) return false;
-        q = core->base + 1;
+        for (uint32_t i = 0; i < core->kept_count; i++) {
+            const struct kept *k = &core->kept[i];
+            if (k->height > h->parent_height && k->height < h->height && !k->nullified) return false;
+        }
     }
-    for (; q < h->height; q++) {
+    for (uint64_t q = h->parent_height + 1 > core->base + 1 ? h->parent_height + 1 : core->base + 1; q < h->height;
+         q++) {
         struct slot *m = slot_if_held(core, q);
-        if (m == NULL || !m->nullified) return false;
+        if (m == NULL || !is_nullified(m)) return false;
     }
     /* The payload must be well framed, so every committed payload can be walked. */
     uint32_t off = 0, len;
@@ -568,6 +842,7 @@ static void try_finalize(struct bft_core *core, struct slot *s)
     if (s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
         !persist_block(core, s))
         return;
+    if (!persist_cert(core, &s->notarization)) return;
     s->own_flags |= OWN_FINALIZED;
     memcpy(s->own_finalize_hash, s->notarization.vote.hash, BFT_HASH_BYTES);
     persist_own(core, s);
@@ -585,24 +860,42 @@ static void try_propose(struct bft_core *core)
     memset(&header, 0, sizeof header);
     header.height = h;
     uint64_t q = h - 1;
+    bool parent_final = true;       /* the parent is finalized (the committed tip is) */
+    uint32_t parent_bytes = 0;      /* its payload's size */
     for (; q > core->committed_height; q--) {
-        if (q <= core->base) { /* slid past: nullified, nothing to extend there */
+        if (q <= core->base) {
+            /* Slid past: nullified, but for the live blocks kept there; the highest one is the parent. */
             if (core->base_unknown) return;
-            q = core->committed_height;
+            const struct kept *k = NULL;
+            for (uint32_t i = core->kept_count; i-- > 0 && k == NULL;)
+                if (core->kept[i].height <= q && !core->kept[i].nullified) k = &core->kept[i];
+            if (k == NULL) {
+                q = core->committed_height;
+                break;
+            }
+            if (!k->notarized) return; /* restored, not known notarized: nothing to extend yet */
+            q = k->height;
+            header.parent_height = q;
+            header.index = k->header.index + 1;
+            memcpy(header.parent_hash, k->block_hash, BFT_HASH_BYTES);
+            parent_final = false;
+            parent_bytes = k->payload_len;
             break;
         }
         struct slot *p = slot_if_held(core, q);
         if (p == NULL) return;
-        if (p->notarized && p->has_block && memcmp(p->block_hash, p->notarization.vote.hash, BFT_HASH_BYTES) == 0) {
+        if (p->notarized && !is_nullified(p)) { /* a nullified one is dead: skip it */
+            if (!has_notarized_block(p)) return; /* its block first */
             header.parent_height = q;
             header.index = p->header.index + 1;
             memcpy(header.parent_hash, p->block_hash, BFT_HASH_BYTES);
+            parent_final = p->finalized;
+            parent_bytes = p->payload_len;
             break;
         }
-        if (!p->nullified) return; /* nothing to extend yet */
+        if (!is_nullified(p)) return; /* nothing to extend yet */
     }
-    if (q > core->committed_height && !slot_if_held(core, q)->finalized && core->config.idle_delay_ms > 0 &&
-        core->idle_due_height != h) {
+    if (!parent_final && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
         /*
          * Pacing: the parent is notarized but not finalized yet. Wait for its finalization
          * (usually one round), or for the idle delay if it never comes (a height that some
@@ -627,8 +920,6 @@ static void try_propose(struct bft_core *core)
          * the size. So wait, at most fill_wait_ms, until the block carries 3/4 of the
          * parent's bytes beyond what is pending now (docs/bft.md "Filling").
          */
-        struct slot *p = slot_if_held(core, q);
-        uint32_t parent_bytes = p != NULL && p->has_block ? p->payload_len : 0;
         uint64_t target = (uint64_t)core->pending_len + parent_bytes * 3 / 4;
         core->fill_armed_height = h;
         core->fill_target = target < core->config.payload_max_bytes ? (uint32_t)target : core->config.payload_max_bytes;
@@ -687,6 +978,36 @@ static void enter_height(struct bft_core *core)
     try_notarize(core);
 }
 
+/*
+ * A notarized block at h with its parent at p tells that every height in (p, h) is
+ * nullified: at least f+1 honest members voted for the block, and an honest member votes
+ * only for a block whose skipped heights it holds nullifications of (so, by induction, a
+ * nullification of each exists). Marks those heights `skipped`. This lets a member that
+ * missed those nullifications, and cannot get them any more because every other member's
+ * window slid past them, enter the heights after them (simulator seeds 2000002 and
+ * 2000391 with a window of 6: a member stopped below the others for good).
+ */
+static void mark_skipped(struct bft_core *core, uint64_t parent_height, uint64_t height)
+{
+    for (uint32_t i = 0; i < core->kept_count; i++)
+        if (core->kept[i].height > parent_height && core->kept[i].height < height) core->kept[i].nullified = true;
+    uint64_t k = parent_height + 1 > core->base + 1 ? parent_height + 1 : core->base + 1;
+    for (; k < height && k <= core->base + core->window; k++) {
+        struct slot *m = slot_at(core, k);
+        if (!m->finalized) m->skipped = true; /* finalized and nullified: impossible (safety) */
+    }
+}
+
+static void learn_skipped(struct bft_core *core)
+{
+    for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
+        struct slot *s = slot_if_held(core, h);
+        if (s == NULL || s->skips_learnt || !has_notarized_block(s)) continue;
+        s->skips_learnt = true;
+        mark_skipped(core, s->header.parent_height, h);
+    }
+}
+
 /* Finalizes what can be, and enters every height whose predecessor is certified. */
 static void progress(struct bft_core *core)
 {
@@ -694,12 +1015,13 @@ static void progress(struct bft_core *core)
     try_propose(core);
     try_notarize(core);
     for (;;) {
+        learn_skipped(core);
         for (uint64_t h = core->base + 1; h <= core->cur; h++) {
             struct slot *s = slot_if_held(core, h);
             if (s != NULL) try_finalize(core, s);
         }
         struct slot *s = slot_if_held(core, core->cur);
-        if (s == NULL || !(s->notarized || s->nullified)) break;
+        if (s == NULL || !(s->notarized || is_nullified(s))) break;
         if (!slide(core)) break; /* the window is full of heights that may still matter: wait for a commit */
         core->cur++;
         enter_height(core);
@@ -720,38 +1042,37 @@ static void try_commit(struct bft_core *core)
         if (fs == NULL || !fs->finalized || !fs->has_block) continue;
         if (memcmp(fs->block_hash, fs->finalization.vote.hash, BFT_HASH_BYTES) != 0) continue;
 
-        /* Walk the parents down to the tip; chain[0] is the finalized block. */
-        struct slot *chain[BFT_WINDOW_MAX + 1];
+        /* Walk the parents down to the tip, through held and kept blocks; chain[0] is the finalized block. */
+        struct bref chain[BFT_PATH_MAX + 1];
         size_t len = 0;
-        struct slot *b = fs;
+        struct bref b = {&fs->header, fs->block_hash, fs->payload, fs->payload_len};
         bool linked = false;
-        while (b != NULL && len <= core->window) {
+        while (len <= BFT_PATH_MAX) {
             chain[len++] = b;
-            const struct bft_block_header *h = &b->header;
+            const struct bft_block_header *h = b.header;
             if (h->parent_height == core->committed_height) {
                 linked = memcmp(h->parent_hash, core->committed_hash, BFT_HASH_BYTES) == 0 &&
                          h->index == core->committed_index + 1;
                 break;
             }
-            struct slot *p = slot_if_held(core, h->parent_height);
-            if (p == NULL || !p->has_block || memcmp(p->block_hash, h->parent_hash, BFT_HASH_BYTES) != 0 ||
-                p->header.index + 1 != h->index)
-                p = NULL;
-            b = p;
+            if (h->parent_height < core->committed_height || h->parent_height >= h->height ||
+                !find_block(core, h->parent_height, h->parent_hash, &b) || b.header->index + 1 != h->index)
+                break;
         }
         if (!linked) continue;
 
-        assert(len <= core->window);
+        /* The window's heights and the kept blocks below it: at most 2 x window, BFT_PATH_MAX + 1. */
+        assert(len <= BFT_PATH_MAX + 1);
         /* Oldest first; block chain[i]'s path is the headers of chain[i-1] .. chain[0]. */
         for (size_t i = len; i-- > 0;) {
             struct bft_commit *c = &core->commits[core->commit_count++];
-            c->block.header = chain[i]->header;
-            c->block.payload = chain[i]->payload;
-            c->block.payload_len = chain[i]->payload_len;
-            memcpy(c->hash, chain[i]->block_hash, BFT_HASH_BYTES);
+            c->block.header = *chain[i].header;
+            c->block.payload = chain[i].payload;
+            c->block.payload_len = chain[i].payload_len;
+            memcpy(c->hash, chain[i].hash, BFT_HASH_BYTES);
             c->cert = fs->finalization;
             c->path_count = (uint16_t)i;
-            for (size_t k = 0; k < i; k++) c->path[k] = chain[i - 1 - k]->header;
+            for (size_t k = 0; k < i; k++) c->path[k] = *chain[i - 1 - k].header;
             struct bft_action *a = push_action(core, BFT_ACTION_COMMIT);
             a->commit = c;
             pending_drop(core, c->block.payload, c->block.payload_len);
@@ -839,6 +1160,52 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
     forward_new_cert(core, s, dst, m->sender);
 }
 
+/*
+ * A notarized block above the window whose parent is below its top: the heights between are
+ * nullified (learn_skipped), which lets a member that lags behind every other member's
+ * window enter them (simulator seed 3000051 with a window of 2). Checked like any
+ * certificate; the block is not kept (it does not fit), a later sync brings it again.
+ */
+static void learn_skipped_above(struct bft_core *core, const struct bft_message *m)
+{
+    const struct bft_cert *c = &m->commit.cert;
+    const struct bft_block_header *h = &m->commit.block.header;
+    if (h->height != c->vote.height || h->parent_height >= core->base + core->window ||
+        h->parent_height < core->committed_height || memcmp(m->commit.hash, c->vote.hash, BFT_HASH_BYTES) != 0)
+        return;
+    struct cohort_error err;
+    if (bft_cert_verify(c, core->config.instance, &core->config.members, core->scheme, &err) < 0) {
+        core->status.messages_refused++;
+        return;
+    }
+    mark_skipped(core, h->parent_height, h->height);
+}
+
+/*
+ * A nullification of a height below the window where a live block is kept: that block is
+ * dead now (nothing extends it any more), so the window need not keep it for later blocks.
+ */
+static void on_kept_cert(struct bft_core *core, const struct bft_message *m)
+{
+    const struct bft_cert *c = &m->commit.cert;
+    if (c->vote.kind == BFT_VOTE_NOTARIZE && m->has_block && c->vote.height > core->base + core->window) {
+        learn_skipped_above(core, m);
+        return;
+    }
+    if (c->vote.kind != BFT_VOTE_NULLIFY || c->vote.height <= core->committed_height || c->vote.height > core->base)
+        return;
+    struct kept *k = kept_at(core, c->vote.height);
+    if (k == NULL || k->has_nullification) return;
+    struct cohort_error err;
+    if (bft_cert_verify(c, core->config.instance, &core->config.members, core->scheme, &err) < 0) {
+        core->status.messages_refused++;
+        return;
+    }
+    k->nullified = true;
+    k->has_nullification = true;
+    k->nullification = *c;
+}
+
 static void on_sync_request(struct bft_core *core, const struct bft_message *m)
 {
     if (m->from_index >= 1 && m->from_index <= core->committed_index) {
@@ -848,7 +1215,22 @@ static void on_sync_request(struct bft_core *core, const struct bft_message *m)
             a->from_index = m->from_index;
         }
     }
-    /* And the certificates of the heights the asker is at or above, so it can enter them. */
+    /* And the certificates of the heights the asker is at or above, so it can enter them:
+       the notarizations of the blocks kept below the window (which also tell which heights
+       they skip, learn_skipped), then those held in the window. */
+    for (uint32_t i = 0; i < core->kept_count; i++) {
+        const struct kept *k = &core->kept[i];
+        if (k->height < m->from_height || !k->notarized) continue;
+        struct bref b = {&k->header, k->block_hash, k->payload, k->payload_len};
+        send_cert_block(core, &b, &k->notarization, 1u << m->sender);
+        if (k->has_nullification) send_cert_block(core, NULL, &k->nullification, 1u << m->sender);
+    }
+    for (uint32_t i = 0; i < core->window; i++) {
+        const struct bft_cert *c = &core->passed[i];
+        if (c->count > 0 && c->vote.height >= m->from_height && c->vote.height > core->committed_height &&
+            c->vote.height <= core->base)
+            send_cert_block(core, NULL, c, 1u << m->sender);
+    }
     uint64_t from = m->from_height > core->base ? m->from_height : core->base + 1;
     for (uint64_t h = from; h <= core->cur && h <= core->base + core->window; h++) {
         struct slot *s = slot_if_held(core, h);
@@ -909,6 +1291,13 @@ static void on_timer(struct bft_core *core, uint64_t height)
     if (s->own_flags & OWN_NOTARIZED) cast_vote(core, s, BFT_VOTE_NOTARIZE, s->own_notarize_hash, -1);
     if (s->own_flags & OWN_NULLIFIED) cast_vote(core, s, BFT_VOTE_NULLIFY, NULL, -1);
     if (s->own_flags & OWN_FINALIZED) cast_vote(core, s, BFT_VOTE_FINALIZE, s->own_finalize_hash, -1);
+    /* And its finalize votes below cur that have not made a finalization yet: a vote lost
+       there is otherwise never sent again (simulator seed 2000022 with a window of 6). */
+    for (uint64_t h = core->base + 1; h < core->cur; h++) {
+        struct slot *b = slot_if_held(core, h);
+        if (b != NULL && (b->own_flags & OWN_FINALIZED) && !b->finalized)
+            cast_vote(core, b, BFT_VOTE_FINALIZE, b->own_finalize_hash, -1);
+    }
     struct slot *prev = slot_if_held(core, core->cur - 1);
     if (prev != NULL && prev->notarized) forward_cert(core, prev, &prev->notarization, -1);
     if (prev != NULL && prev->nullified) forward_cert(core, prev, &prev->nullification, -1);
@@ -1031,6 +1420,7 @@ static void on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
         behind(core, m->commit.cert.vote.height, m->sender);
         struct slot *s = slot_at(core, m->commit.cert.vote.height);
         if (s != NULL) on_cert(core, m, s);
+        else on_kept_cert(core, m);
         break;
     }
     case BFT_MSG_SYNC_REQUEST: on_sync_request(core, m); break;
@@ -1065,7 +1455,9 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
     core->scheme = config->scheme != NULL ? config->scheme : &bft_scheme_secp;
     core->slots = calloc(core->window + 1, sizeof *core->slots);
     core->pending = malloc(config->payload_max_bytes);
-    core->commits = calloc(core->window + 1, sizeof *core->commits);
+    core->commits = calloc(2 * (size_t)core->window + 2, sizeof *core->commits); /* a chain and a synced block */
+    core->kept = calloc(core->window, sizeof *core->kept);
+    core->passed = calloc(core->window, sizeof *core->passed);
     core->sync_payload = malloc(config->payload_max_bytes);
     /* Actions of one step: a few per height of the window, plus room kept for persist and commit. */
     core->action_cap = 12 * (size_t)core->window + 4 * core->n + 160;
@@ -1077,11 +1469,15 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
     core->block_records_cap = BLOCK_RECORDS_PER_STEP * ((size_t)config->payload_max_bytes + BLOCK_RECORD_OVERHEAD);
     core->block_records = malloc(core->block_records_cap);
     if (!core->slots || !core->pending || !core->commits || !core->sync_payload || !core->actions || !core->arena ||
-        !core->records || !core->block_records)
+        !core->records || !core->block_records || !core->kept || !core->passed)
         goto nomem;
     for (uint32_t i = 0; i <= core->window; i++) {
         core->slots[i].payload = malloc(config->payload_max_bytes);
         if (core->slots[i].payload == NULL) goto nomem;
+    }
+    for (uint32_t i = 0; i < core->window; i++) {
+        core->kept[i].payload = malloc(config->payload_max_bytes);
+        if (core->kept[i].payload == NULL) goto nomem;
     }
     return core;
 nomem:
@@ -1097,6 +1493,10 @@ void bft_core_destroy(struct bft_core *core)
     if (core->slots != NULL)
         for (uint32_t i = 0; i <= core->window; i++) free(core->slots[i].payload);
     free(core->slots);
+    if (core->kept != NULL)
+        for (uint32_t i = 0; i < core->window; i++) free(core->kept[i].payload);
+    free(core->kept);
+    free(core->passed);
     free(core->pending);
     free(core->commits);
     free(core->sync_payload);
@@ -1112,17 +1512,31 @@ void bft_core_destroy(struct bft_core *core)
  * The slot a VOTE or BLOCK record of height h restores into (what: which), or NULL in
  * *out for a height the log or the window passed.
  */
+/*
+ * While restoring: the window had slid to at least new_base. Its base moves there; the
+ * blocks it passes are kept (they may be ancestors of what is committed next), and the
+ * heights it passes are not known to be nullified (base_unknown).
+ */
+static void restore_slide(struct bft_core *core, uint64_t new_base, bool known)
+{
+    if (new_base <= core->base) return;
+    for (uint64_t h = core->base + 1; h <= new_base && h <= core->base + core->window; h++) {
+        struct slot *s = slot_if_held(core, h);
+        /* With a base record (known), the kept blocks are the notarized ones; without, any
+           block this member voted for may be needed. A full store loses one: sync brings it. */
+        if (s != NULL && s->has_block && (!known || has_notarized_block(s))) (void)keep_block(core, s);
+    }
+    core->base = new_base;
+    core->base_unknown = !known;
+}
+
 static int restore_slot(struct bft_core *core, uint64_t h, const char *what, struct slot **out,
                         struct cohort_error *err)
 {
     *out = NULL;
     if (h <= core->committed_height || h <= core->base) return 0; /* a height the log (or the window) passed */
-    if (h > core->base + core->window) {
-        /* Voted past the window the commits allow: the window had slid. Slide it here too;
-           the heights it passes are not known to be nullified (base_unknown). */
-        core->base = h - core->window;
-        core->base_unknown = true;
-    }
+    /* Voted past the window the commits allow: the window had slid. Slide it here too. */
+    if (h > core->base + core->window) restore_slide(core, h - core->window, false);
     *out = slot_at(core, h);
     if (*out == NULL)
         return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: %s at height %llu is beyond the window", what,
@@ -1151,6 +1565,10 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
     if (record_type == BFT_RECORD_VOTE) {
         if (len != BFT_VOTE_RECORD_BYTES)
             return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: vote record of %zu bytes", len);
+        if (payload[8] & OWN_BASE) { /* a compacted WAL: the window's base was here */
+            if (be_get(payload, 8) > core->committed_height) restore_slide(core, be_get(payload, 8), true);
+            return 0;
+        }
         struct slot *s;
         int rc = restore_slot(core, be_get(payload, 8), "vote", &s, err);
         if (rc < 0 || s == NULL) return rc;
@@ -1158,6 +1576,29 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
         s->own_flags |= payload[8];
         memcpy(s->own_notarize_hash, payload + 9, BFT_HASH_BYTES);
         memcpy(s->own_finalize_hash, payload + 41, BFT_HASH_BYTES);
+        return 0;
+    }
+    if (record_type == BFT_RECORD_CERT) {
+        struct bft_cert cert;
+        int rc = bft_cert_decode(payload, len, &cert, err);
+        if (rc < 0) return cohort_error_wrap(err, "restore: cert record");
+        if (cert.vote.kind != BFT_VOTE_NOTARIZE && cert.vote.kind != BFT_VOTE_NULLIFY)
+            return cohort_error_set(err, BFT_E_CORRUPT, "bft", "restore: cert record of kind %u", cert.vote.kind);
+        if (cert.vote.kind == BFT_VOTE_NULLIFY && cert.vote.height > core->committed_height &&
+            cert.vote.height <= core->base) {
+            struct kept *k = kept_at(core, cert.vote.height);
+            if (k != NULL) k->nullified = true;
+            return 0;
+        }
+        struct slot *s;
+        if ((rc = restore_slot(core, cert.vote.height, "cert", &s, err)) < 0 || s == NULL) return rc;
+        if (cert.vote.kind == BFT_VOTE_NOTARIZE) {
+            s->notarized = true;
+            s->notarization = cert;
+        } else {
+            s->nullified = true;
+            s->nullification = cert;
+        }
         return 0;
     }
     if (record_type == BFT_RECORD_BLOCK) {
@@ -1294,16 +1735,44 @@ int bft_core_wrap_sync_block(struct bft_core *core, const uint8_t *record, size_
 int bft_core_own_records(struct bft_core *core, bft_wal_record_fn fn, void *arg)
 {
     assert(core != NULL && fn != NULL);
+    int rc;
+    /* The blocks kept below the window, each with its notarization when known. */
+    for (uint32_t i = 0; i < core->kept_count; i++) {
+        const struct kept *k = &core->kept[i];
+        size_t len = 0;
+        struct bft_block block = {k->header, k->payload, k->payload_len};
+        rc = bft_block_encode(&block, core->block_records, core->block_records_cap, &len, NULL);
+        assert(rc == 0);
+        if ((rc = fn(arg, BFT_RECORD_BLOCK, core->block_records, len, 0)) < 0) return rc;
+        if (k->notarized) {
+            rc = bft_cert_encode(&k->notarization, core->records, RECORDS_BYTES, &len, NULL);
+            assert(rc == 0);
+            if ((rc = fn(arg, BFT_RECORD_CERT, core->records, len, 0)) < 0) return rc;
+        }
+    }
+    /* Where the window's base is: this member may have voted at every height up to it, and
+       the VOTE records of those heights are not copied. A restart must not enter them again. */
+    if (core->base > core->committed_height) {
+        uint8_t vote[BFT_VOTE_RECORD_BYTES] = {0};
+        be_put(vote, core->base, 8);
+        vote[8] = OWN_BASE;
+        if ((rc = fn(arg, BFT_RECORD_VOTE, vote, sizeof vote, 0)) < 0) return rc;
+    }
     for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
         struct slot *s = &core->slots[h % (core->window + 1)];
         if (s->height != h) continue;
-        int rc;
         if (s->has_block && s->block_persisted) {
             size_t len = 0;
             struct bft_block block = {s->header, s->payload, s->payload_len};
             rc = bft_block_encode(&block, core->block_records, core->block_records_cap, &len, NULL);
             assert(rc == 0); /* the buffer holds BLOCK_RECORDS_PER_STEP blocks of payload_max */
             if ((rc = fn(arg, BFT_RECORD_BLOCK, core->block_records, len, 0)) < 0) return rc;
+        }
+        if ((s->own_flags & OWN_FINALIZED) && s->notarized) {
+            size_t len = 0;
+            rc = bft_cert_encode(&s->notarization, core->records, RECORDS_BYTES, &len, NULL);
+            assert(rc == 0); /* a certificate is at most a few KiB */
+            if ((rc = fn(arg, BFT_RECORD_CERT, core->records, len, 0)) < 0) return rc;
         }
         if (s->own_flags != 0) {
             uint8_t vote[BFT_VOTE_RECORD_BYTES];
@@ -1330,4 +1799,36 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->committed_index = core->committed_index;
     status->committed_height = core->committed_height;
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
+}
+
+size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap)
+{
+    assert(core != NULL && out != NULL && cap > 0);
+    size_t len = 0;
+    out[0] = '\0';
+#define PUT(...)                                                                                     \
+    do {                                                                                             \
+        int w_ = snprintf(out + len, cap - len, __VA_ARGS__);                                        \
+        if (w_ < 0 || (size_t)w_ >= cap - len) return len;                                           \
+        len += (size_t)w_;                                                                           \
+    } while (0)
+    PUT("cur %llu base %llu%s committed %llu@%llu;", (unsigned long long)core->cur, (unsigned long long)core->base,
+        core->base_unknown ? "?" : "", (unsigned long long)core->committed_index,
+        (unsigned long long)core->committed_height);
+    for (uint32_t i = 0; i < core->kept_count; i++)
+        PUT(" k%llu:%s%s<%llu", (unsigned long long)core->kept[i].height, core->kept[i].notarized ? "N" : "",
+            core->kept[i].nullified ? "X" : "", (unsigned long long)core->kept[i].header.parent_height);
+    for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
+        const struct slot *s = &core->slots[h % (core->window + 1)];
+        if (s->height != h) continue;
+        PUT(" %llu:%s%s%s", (unsigned long long)h, s->notarized ? "N" : "", s->nullified ? "X" : "",
+            s->finalized ? "F" : "");
+        if (s->has_block) PUT("<%llu", (unsigned long long)s->header.parent_height);
+        if (s->notarized && !(s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0))
+            PUT("!");
+        if (s->own_flags) PUT("/%s%s%s%s", s->own_flags & OWN_PROPOSED ? "p" : "", s->own_flags & OWN_NOTARIZED ? "n" : "",
+                              s->own_flags & OWN_NULLIFIED ? "x" : "", s->own_flags & OWN_FINALIZED ? "f" : "");
+    }
+#undef PUT
+    return len;
 }

@@ -577,6 +577,30 @@ int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint3
     return 0;
 }
 
+int bft_cert_encode(const struct bft_cert *cert, uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err)
+{
+    assert(cert != NULL && out_len != NULL);
+    struct byte_writer w = {out, cap, 0, false};
+    put_cert(&w, cert);
+    if (w.overflow)
+        return cohort_error_set(err, BFT_E_RANGE, "bft", "certificate: %zu bytes do not fit in %zu", w.len, cap);
+    *out_len = w.len;
+    return 0;
+}
+
+int bft_cert_decode(const uint8_t *bytes, size_t len, struct bft_cert *out, struct cohort_error *err)
+{
+    assert(bytes != NULL || len == 0);
+    assert(out != NULL);
+    memset(out, 0, sizeof *out);
+    struct reader r = {bytes, len, 0, false, NULL, 0};
+    int rc = get_cert(&r, out, err);
+    if (rc < 0) return rc;
+    if (r.pos != len)
+        return cohort_error_set(err, BFT_E_INVALID, "bft", "certificate: %zu bytes after the body", len - r.pos);
+    return 0;
+}
+
 int bft_block_encode(const struct bft_block *block, uint8_t *out, size_t cap, size_t *out_len, struct cohort_error *err)
 {
     assert(block != NULL && out_len != NULL);

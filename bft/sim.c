@@ -958,6 +958,14 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                                 s->nodes[i].member, byzantine_names[s->nodes[i].kind], (unsigned long long)st.height,
                                 (unsigned long long)st.committed_index, (unsigned long long)st.committed_height);
             }
+            size_t dl = 0;
+            for (uint32_t i = 0; i < s->node_count && s->nodes[i].up && dl + 64 < sizeof s->result->detail; i++) {
+                dl += (size_t)snprintf(s->result->detail + dl, sizeof s->result->detail - dl, "member %u %s: ",
+                                       s->nodes[i].member, byzantine_names[s->nodes[i].kind]);
+                dl += bft_core_describe(s->nodes[i].core, s->result->detail + dl, sizeof s->result->detail - dl - 1);
+                s->result->detail[dl++] = '\n';
+                s->result->detail[dl] = '\0';
+            }
             if (!s->failed) s->result->liveness_only = true;
             fail(s, "LIVENESS: %llu ms after the heal, an honest member has %llu of %llu entries;%s",
                  (unsigned long long)(s->now - chaos_ms), (unsigned long long)min_honest_committed(s),

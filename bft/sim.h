@@ -34,6 +34,7 @@ struct bft_sim_result {
     bool liveness_only;      /* the one failure is the liveness goal: no safety check failed */
     char failure[1024];      /* what failed, at which virtual time; empty when ok */
     char scenario[256];      /* what the seed chose */
+    char detail[16384];      /* a liveness failure: each member's window (bft_core_describe), a line each */
     uint64_t events;         /* events processed */
     uint64_t messages;       /* messages delivered */
     uint64_t crashes;

@@ -60,7 +60,7 @@ static uint32_t rd32(const uint8_t *p)
 void bft_wal_record_header(uint8_t type, const uint8_t *payload, size_t len, uint8_t header[BFT_WAL_HEADER_BYTES])
 {
     assert(len <= BFT_WAL_RECORD_MAX);
-    assert(type >= BFT_RECORD_VOTE && type <= BFT_RECORD_BLOCK);
+    assert(type >= BFT_RECORD_VOTE && type <= BFT_RECORD_CERT);
     memcpy(header, magic, 4);
     header[4] = type;
     header[5] = header[6] = header[7] = 0;
@@ -89,7 +89,7 @@ int bft_wal_scan(const uint8_t *data, size_t len, bft_wal_record_fn fn, void *ar
         /* A crash may leave a partial header, or zero bytes the file system had allocated. */
         if (left < BFT_WAL_HEADER_BYTES || all_zero(h, left)) break;
         bool header_ok = memcmp(h, magic, 4) == 0 && rd32(h + 16) == bft_crc32c(h, 16) && h[4] >= BFT_RECORD_VOTE &&
-                         h[4] <= BFT_RECORD_BLOCK && h[5] == 0 && h[6] == 0 && h[7] == 0 &&
+                         h[4] <= BFT_RECORD_CERT && h[5] == 0 && h[6] == 0 && h[7] == 0 &&
                          rd32(h + 8) <= BFT_WAL_RECORD_MAX;
         /* A header half written into preallocated space: zeros follow it to the end. */
         if (!header_ok && all_zero(h + BFT_WAL_HEADER_BYTES, left - BFT_WAL_HEADER_BYTES)) break;

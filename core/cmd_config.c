@@ -1,6 +1,6 @@
 /*
  * cmd_config.c - `cohort config get|put|del|watch|status`: the cluster's config store,
- * through the local cohort-core's API (core/config_service.h).
+ * through the local cohort-core's API (config/config.h, part 3).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>

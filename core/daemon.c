@@ -12,10 +12,9 @@
 #include <unistd.h>
 
 #include "assignments.h"
-#include "cluster.h"
-#include "config_service.h"
 #include "common/hex.h"
 #include "common/secp.h"
+#include "config/config.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
 #include "metrics/metrics.h"

@@ -36,7 +36,7 @@ const char daemon_config_usage[] =
     "  --log-level LEVEL        debug, info, warn or error (info)\n"
     "  --keystore FILE          the node's V3 keystore: checked against the node's key on the manager\n"
     "  --password-file FILE     its password (first line)\n"
-    "  --cluster-file FILE      join the cluster's config store (core/cluster.h); needs --keystore\n"
+    "  --cluster-file FILE      join the cluster's config store (config/config.h); needs --keystore\n"
     "\n"
     "Metrics (docs/metrics.md):\n"
     "  --metrics-interval-ms N  how often subnodes and the node are sampled (10000)\n"

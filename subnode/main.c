@@ -1,12 +1,18 @@
 /*
  * main.c - cohort-subnode: the chain node inside a container, one per chain per node.
  *
- *   cohort-subnode --config /data/chain.json --port PORT [--bind 127.0.0.1]
+ *   cohort-subnode --config /data/chain.json --port PORT [--bind 127.0.0.1] [--data DIR]
+ *                  [--bft-port PORT] [--ws-port PORT] [--history-blocks N]
  *
- * Reads and verifies the chain config that cohort-core wrote into its volume, serves
- * GET /status and GET /healthz on its slot's port, and stops cleanly on SIGTERM or SIGINT.
- * A config it cannot verify is not fatal: the subnode stays up, refuses to run the chain,
- * and says why in its status, so the operator sees the reason without reading logs.
+ * Reads and verifies the chain config that cohort-core wrote into its volume, runs the
+ * chain (subnode/node/chain_node.h: the BFT log, the executor, the store under DIR, the
+ * Ethereum JSON-RPC on PORT and WebSocket on the WebSocket port), serves GET /status and
+ * GET /healthz beside the JSON-RPC, and stops cleanly on SIGTERM or SIGINT. A config it
+ * cannot verify, or a chain that cannot start, is not fatal: the subnode stays up, runs no
+ * chain, and says why in its status, so the operator sees the reason without reading logs.
+ *
+ * Ports: the slot's block (core/slots.h): PORT, the BFT transport at PORT + 1 and the
+ * WebSocket at PORT + 2 unless given. DIR defaults to the config file's folder (the volume).
  */
 #include <errno.h>
 #include <pthread.h>

@@ -35,8 +35,8 @@
 struct blocktest_counts {
     size_t passed;
     size_t failed;
-    size_t skipped;     /* tests of another network */
-    size_t blocks;      /* blocks imported or refused as expected, over all tests */
+    size_t skipped; /* tests of another network */
+    size_t blocks;  /* blocks imported or refused as expected, over all tests */
     size_t files;
     size_t file_errors; /* files that could not be read or parsed (also counted in failed) */
 };

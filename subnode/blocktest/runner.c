@@ -30,8 +30,8 @@
 struct known_block {
     uint8_t hash[32];
     struct block_header header;
-    size_t parent;   /* index of the parent; NONE for the genesis */
-    uint8_t *rlp;    /* the block as imported, to replay it; NULL for the genesis */
+    size_t parent; /* index of the parent; NONE for the genesis */
+    uint8_t *rlp;  /* the block as imported, to replay it; NULL for the genesis */
     size_t rlp_len;
 };
 
@@ -163,7 +163,8 @@ static bool execute(struct chain *c, size_t parent, const struct block *b, struc
         goto done;
     }
     if (res.gas_used != h->gas_used) {
-        say(why, "gas used (header %llu, executed %llu)", (unsigned long long)h->gas_used, (unsigned long long)res.gas_used);
+        say(why, "gas used (header %llu, executed %llu)", (unsigned long long)h->gas_used,
+            (unsigned long long)res.gas_used);
         goto done;
     }
     if (res.blob_gas_used != h->blob_gas_used) {
@@ -271,8 +272,7 @@ static size_t import_block(struct chain *c, const uint8_t *rlp, size_t len, stru
 static void describe_post_difference(const struct state *st, const cJSON *post, struct why *why)
 {
     const cJSON *acc;
-    cJSON_ArrayForEach(acc, post)
-    {
+    cJSON_ArrayForEach (acc, post) {
         uint8_t address[20];
         u256 balance, nonce;
         if (hex_decode_exact(acc->string, address, 20, NULL) != 0 ||
@@ -296,10 +296,10 @@ static void describe_post_difference(const struct state *st, const cJSON *post, 
             return;
         }
         const cJSON *slot;
-        cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(acc, "storage"))
-        {
+        cJSON_ArrayForEach (slot, cJSON_GetObjectItemCaseSensitive(acc, "storage")) {
             u256 key, value;
-            if (fixture_parse_u256(slot->string, &key, NULL) != 0 || fixture_parse_u256(slot->valuestring, &value, NULL) != 0)
+            if (fixture_parse_u256(slot->string, &key, NULL) != 0 ||
+                fixture_parse_u256(slot->valuestring, &value, NULL) != 0)
                 continue;
             if (!u256_eq(value, state_storage(st, address, key))) {
                 say(why, "post state: %s storage %s (expected %s)", acc->string, slot->string, slot->valuestring);
@@ -386,7 +386,8 @@ static bool run_test(const cJSON *test, const struct blocktest_options *opts, co
     if (!reset_to_genesis(&c, why)) goto done;
 
     /* The genesis: its RLP decodes, hashes to the fixture's hash, and holds pre's state root. */
-    if (!hex_to_buffer(fixture_string(test, "genesisRLP"), BLOCK_RLP_MAX_BYTES, &rlp, &rlp_len, why, "genesisRLP")) goto done;
+    if (!hex_to_buffer(fixture_string(test, "genesisRLP"), BLOCK_RLP_MAX_BYTES, &rlp, &rlp_len, why, "genesisRLP"))
+        goto done;
     if (block_decode(rlp, rlp_len, 0, &genesis, &err) != 0) {
         say(why, "genesis: %s", err.message);
         goto done;
@@ -412,8 +413,7 @@ static bool run_test(const cJSON *test, const struct blocktest_options *opts, co
 
     size_t head = 0, number = 0;
     const cJSON *blk;
-    cJSON_ArrayForEach(blk, cJSON_GetObjectItemCaseSensitive(test, "blocks"))
-    {
+    cJSON_ArrayForEach (blk, cJSON_GetObjectItemCaseSensitive(test, "blocks")) {
         number++;
         const char *expect = fixture_string(blk, "expectException");
         struct why block_why = {{0}};
@@ -475,8 +475,7 @@ int blocktest_run_file(const char *path, const struct blocktest_options *opts, s
         return cohort_error_set(err, STATETEST_E_FORMAT, DOMAIN, "%s: not a JSON object", path);
     }
     const cJSON *test;
-    cJSON_ArrayForEach(test, doc)
-    {
+    cJSON_ArrayForEach (test, doc) {
         const char *network = fixture_string(test, "network");
         if (network == NULL || strcmp(network, TEST_NETWORK) != 0) {
             counts->skipped++;

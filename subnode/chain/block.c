@@ -104,9 +104,10 @@ void block_header_hash(const struct block_header *header, uint8_t out[32])
 }
 
 static const char *const header_field_names[HEADER_FIELDS_CANCUN] = {
-    "parentHash", "ommersHash", "coinbase",  "stateRoot", "transactionsRoot", "receiptsRoot", "logsBloom",
-    "difficulty", "number",     "gasLimit",  "gasUsed",   "timestamp",        "extraData",    "mixHash",
-    "nonce",      "baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot",
+    "parentHash",    "ommersHash",      "coinbase",    "stateRoot",     "transactionsRoot",
+    "receiptsRoot",  "logsBloom",       "difficulty",  "number",        "gasLimit",
+    "gasUsed",       "timestamp",       "extraData",   "mixHash",       "nonce",
+    "baseFeePerGas", "withdrawalsRoot", "blobGasUsed", "excessBlobGas", "parentBeaconBlockRoot",
 };
 
 static int header_field(const struct rlp_item *item, size_t i, struct block_header *h, struct cohort_error *err)
@@ -154,8 +155,8 @@ int block_header_decode_item(const struct rlp_item *list, struct block_header *o
     assert(list != NULL && out != NULL);
     if (!list->is_list) return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: not an RLP list");
     if (list->encoded_len > BLOCK_HEADER_MAX_BYTES)
-        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block header: %zu bytes, over the %d-byte cap", list->encoded_len,
-                                BLOCK_HEADER_MAX_BYTES);
+        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block header: %zu bytes, over the %d-byte cap",
+                                list->encoded_len, BLOCK_HEADER_MAX_BYTES);
     struct block_header h;
     memset(&h, 0, sizeof h);
     struct rlp_iter it;
@@ -165,14 +166,16 @@ int block_header_decode_item(const struct rlp_item *list, struct block_header *o
     int rc;
     while ((rc = rlp_iter_next(&it, &item, err)) == 1) {
         if (count == HEADER_FIELDS_CANCUN)
-            return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: more than %u fields", HEADER_FIELDS_CANCUN);
+            return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: more than %u fields",
+                                    HEADER_FIELDS_CANCUN);
         if ((rc = header_field(&item, count, &h, err)) != 0) return rc;
         count++;
     }
     if (rc < 0) return wrap(err, CHAIN_E_INVALID, "block header");
     if (count < HEADER_FIELDS_FRONTIER || count == HEADER_FIELDS_CANCUN_BLOB - 1)
         return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
-                                "block header: %zu fields, want 15, 16 (London), 17 (Shanghai), 19 or 20 (Cancun)", count);
+                                "block header: %zu fields, want 15, 16 (London), 17 (Shanghai), 19 or 20 (Cancun)",
+                                count);
     h.has_base_fee = count >= HEADER_FIELDS_LONDON;
     h.has_withdrawals_root = count >= HEADER_FIELDS_SHANGHAI;
     h.has_blob_gas = count >= HEADER_FIELDS_CANCUN_BLOB;
@@ -200,13 +203,15 @@ u256 block_next_base_fee(uint64_t parent_gas_used, uint64_t parent_gas_limit, u2
     uint64_t target = parent_gas_limit / ELASTICITY_MULTIPLIER;
     if (target == 0 || parent_gas_used == target) return parent_base_fee;
     if (parent_gas_used > target) {
-        u256 delta = u256_div(u256_div(u256_mul(parent_base_fee, u256_from_u64(parent_gas_used - target)), u256_from_u64(target)),
-                              u256_from_u64(BASE_FEE_MAX_CHANGE_DENOMINATOR));
+        u256 delta = u256_div(
+            u256_div(u256_mul(parent_base_fee, u256_from_u64(parent_gas_used - target)), u256_from_u64(target)),
+            u256_from_u64(BASE_FEE_MAX_CHANGE_DENOMINATOR));
         if (u256_is_zero(delta)) delta = u256_from_u64(1);
         return u256_add(parent_base_fee, delta);
     }
-    u256 delta = u256_div(u256_div(u256_mul(parent_base_fee, u256_from_u64(target - parent_gas_used)), u256_from_u64(target)),
-                          u256_from_u64(BASE_FEE_MAX_CHANGE_DENOMINATOR));
+    u256 delta =
+        u256_div(u256_div(u256_mul(parent_base_fee, u256_from_u64(target - parent_gas_used)), u256_from_u64(target)),
+                 u256_from_u64(BASE_FEE_MAX_CHANGE_DENOMINATOR));
     return u256_sub(parent_base_fee, delta);
 }
 
@@ -296,13 +301,15 @@ static int withdrawal_decode(const struct rlp_item *item, struct block_withdrawa
 {
     size_t count = 0;
     if (!item->is_list || rlp_list_count(item, &count, err) != 0 || count != 4)
-        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "not a list of 4 fields [index, validatorIndex, address, amount]");
+        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
+                                "not a list of 4 fields [index, validatorIndex, address, amount]");
     struct rlp_iter it;
     struct rlp_item f[4];
     int rc = rlp_iter_init(&it, item, err);
     for (size_t i = 0; rc == 0 && i < 4; i++) rc = rlp_iter_next(&it, &f[i], err) == 1 ? 0 : -1;
-    if (rc != 0 || rlp_item_to_u64(&f[0], &w->index, err) != 0 || rlp_item_to_u64(&f[1], &w->validator_index, err) != 0 ||
-        rlp_item_to_address(&f[2], w->address, err) != 0 || rlp_item_to_u64(&f[3], &w->amount_gwei, err) != 0)
+    if (rc != 0 || rlp_item_to_u64(&f[0], &w->index, err) != 0 ||
+        rlp_item_to_u64(&f[1], &w->validator_index, err) != 0 || rlp_item_to_address(&f[2], w->address, err) != 0 ||
+        rlp_item_to_u64(&f[3], &w->amount_gwei, err) != 0)
         return wrap(err, CHAIN_E_INVALID, "field");
     return 0;
 }
@@ -365,7 +372,8 @@ static int decode_transactions(const struct rlp_item *list, size_t max_bytes, st
     if (!list->is_list) return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block: transactions are not a list");
     size_t count = 0;
     if (rlp_list_count(list, &count, err) != 0) return wrap(err, CHAIN_E_INVALID, "block: transactions");
-    if (count > BLOCK_TXS_MAX) return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu transactions, over %u", count, BLOCK_TXS_MAX);
+    if (count > BLOCK_TXS_MAX)
+        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu transactions, over %u", count, BLOCK_TXS_MAX);
     if (count == 0) return 0;
     b->txs = calloc(count, sizeof *b->txs);
     if (b->txs == NULL) return cohort_error_set(err, CHAIN_E_NOMEM, DOMAIN, "block: %zu transactions", count);
@@ -385,7 +393,8 @@ static int decode_transactions(const struct rlp_item *list, size_t max_bytes, st
             raw_len = item.payload_len;
             if (raw_len == 0 || raw[0] > 0x7f)
                 return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
-                                        "block: transaction %zu: a string that is not a typed transaction", b->tx_count);
+                                        "block: transaction %zu: a string that is not a typed transaction",
+                                        b->tx_count);
         }
         if ((rc = tx_decode(raw, raw_len, max_bytes, &b->txs[b->tx_count], err)) != 0) {
             cohort_error_wrap(err, "block: transaction %zu", b->tx_count);
@@ -403,7 +412,8 @@ static int decode_withdrawals(const struct rlp_item *list, struct block *b, stru
     size_t count = 0;
     if (rlp_list_count(list, &count, err) != 0) return wrap(err, CHAIN_E_INVALID, "block: withdrawals");
     if (count > BLOCK_WITHDRAWALS_MAX)
-        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu withdrawals, over %u", count, BLOCK_WITHDRAWALS_MAX);
+        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu withdrawals, over %u", count,
+                                BLOCK_WITHDRAWALS_MAX);
     b->has_withdrawals = true;
     if (count == 0) return 0;
     b->withdrawals = calloc(count, sizeof *b->withdrawals);
@@ -428,7 +438,8 @@ int block_decode(const uint8_t *rlp, size_t len, size_t max_bytes, struct block 
     assert(rlp != NULL || len == 0);
     *out = NULL;
     size_t cap = max_bytes != 0 ? max_bytes : BLOCK_RLP_MAX_BYTES;
-    if (len > cap) return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu bytes is over the %zu-byte cap", len, cap);
+    if (len > cap)
+        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "block: %zu bytes is over the %zu-byte cap", len, cap);
     struct rlp_item list;
     if (rlp_validate(rlp, len, BLOCK_RLP_DEPTH, err) != 0 || rlp_decode_whole(rlp, len, &list, err) != 0)
         return wrap(err, CHAIN_E_INVALID, "block");
@@ -444,8 +455,8 @@ int block_decode(const uint8_t *rlp, size_t len, size_t max_bytes, struct block 
         parts[count++] = item;
     }
     if (count < 3)
-        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block: %zu parts, want [header, transactions, ommers(, withdrawals)]",
-                                count);
+        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
+                                "block: %zu parts, want [header, transactions, ommers(, withdrawals)]", count);
     struct block *b = calloc(1, sizeof *b);
     if (b == NULL) return cohort_error_set(err, CHAIN_E_NOMEM, DOMAIN, "block");
     rc = block_header_decode_item(&parts[0], &b->header, err);
@@ -458,7 +469,8 @@ int block_decode(const uint8_t *rlp, size_t len, size_t max_bytes, struct block 
         struct rlp_item ommer;
         if (rc == 0 && rlp_iter_init(&oit, &parts[2], err) == 0)
             while (rc == 0 && rlp_iter_next(&oit, &ommer, err) == 1)
-                if (!ommer.is_list) rc = cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block: an ommer is not a list");
+                if (!ommer.is_list)
+                    rc = cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block: an ommer is not a list");
     }
     if (rc == 0 && count == 4) rc = decode_withdrawals(&parts[3], b, err);
     /* The withdrawals list is there exactly when the header has its root. */
@@ -530,12 +542,17 @@ int block_validate_header(const struct block_header *header, const struct block_
         return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: parentHash is not the parent's hash");
     if (h->has_base_fee != parent->has_base_fee || h->has_withdrawals_root != parent->has_withdrawals_root ||
         h->has_blob_gas != parent->has_blob_gas || h->has_parent_beacon_root != parent->has_parent_beacon_root)
-        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: its optional fields differ from the parent's");
-    if (h->gas_limit < MIN_GAS_LIMIT) return rule(err, "gas limit %llu below the minimum %llu", ULL(h->gas_limit), ULL(MIN_GAS_LIMIT));
-    uint64_t diff = h->gas_limit > parent->gas_limit ? h->gas_limit - parent->gas_limit : parent->gas_limit - h->gas_limit;
+        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
+                                "block header: its optional fields differ from the parent's");
+    if (h->gas_limit < MIN_GAS_LIMIT)
+        return rule(err, "gas limit %llu below the minimum %llu", ULL(h->gas_limit), ULL(MIN_GAS_LIMIT));
+    uint64_t diff =
+        h->gas_limit > parent->gas_limit ? h->gas_limit - parent->gas_limit : parent->gas_limit - h->gas_limit;
     if (diff >= parent->gas_limit / GAS_LIMIT_BOUND_DIVISOR)
-        return rule(err, "gas limit %llu moves too far from the parent's %llu (by parent / 1024 at most)", ULL(h->gas_limit), ULL(parent->gas_limit));
-    if (h->gas_used > h->gas_limit) return rule(err, "gas used %llu over the gas limit %llu", ULL(h->gas_used), ULL(h->gas_limit));
+        return rule(err, "gas limit %llu moves too far from the parent's %llu (by parent / 1024 at most)",
+                    ULL(h->gas_limit), ULL(parent->gas_limit));
+    if (h->gas_used > h->gas_limit)
+        return rule(err, "gas used %llu over the gas limit %llu", ULL(h->gas_used), ULL(h->gas_limit));
     if (h->timestamp < parent->timestamp || (h->timestamp == parent->timestamp && !allow_equal_timestamp))
         return rule(err, "timestamp %llu is not after the parent's %llu", ULL(h->timestamp), ULL(parent->timestamp));
     if (h->extra_data_len > BLOCK_EXTRA_DATA_MAX)
@@ -553,16 +570,19 @@ int block_validate_header(const struct block_header *header, const struct block_
             char got_text[80], want_text[80];
             u256_to_dec(h->base_fee, got_text, sizeof got_text);
             u256_to_dec(want, want_text, sizeof want_text);
-            return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: base fee %s, want %s", got_text, want_text);
+            return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "block header: base fee %s, want %s", got_text,
+                                    want_text);
         }
     }
     if (h->has_blob_gas) {
         if (h->blob_gas_used > BLOCK_MAX_BLOB_GAS)
             return rule(err, "blob gas used %llu over the cap %llu", ULL(h->blob_gas_used), ULL(BLOCK_MAX_BLOB_GAS));
         if (h->blob_gas_used % CHAIN_GAS_PER_BLOB != 0)
-            return rule(err, "blob gas used %llu is not a multiple of %llu", ULL(h->blob_gas_used), ULL(CHAIN_GAS_PER_BLOB));
+            return rule(err, "blob gas used %llu is not a multiple of %llu", ULL(h->blob_gas_used),
+                        ULL(CHAIN_GAS_PER_BLOB));
         uint64_t want = block_next_excess_blob_gas(parent->excess_blob_gas, parent->blob_gas_used);
-        if (h->excess_blob_gas != want) return rule(err, "excess blob gas %llu, want %llu", ULL(h->excess_blob_gas), ULL(want));
+        if (h->excess_blob_gas != want)
+            return rule(err, "excess blob gas %llu, want %llu", ULL(h->excess_blob_gas), ULL(want));
     }
     return 0;
 }

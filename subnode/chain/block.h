@@ -74,7 +74,8 @@ struct block_header {
 /* Appends the header's RLP list to out (check out with rlp_buf_check). */
 void block_header_encode(const struct block_header *header, struct rlp_buf *out);
 
-/* keccak256 of the header's RLP. */
+/* keccak256 of the header's RLP. Encodes into a temporary buffer (at most about 710 bytes);
+ * the process aborts if even that cannot be allocated. */
 void block_header_hash(const struct block_header *header, uint8_t out[32]);
 
 /*

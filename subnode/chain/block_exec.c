@@ -207,7 +207,8 @@ done:
 static int cannot_include(const struct block_exec_input *in, struct block_exec_result *out, size_t index,
                           enum chain_reject_reason reason, bool bad_signature, struct cohort_error *err)
 {
-    out->dropped[out->dropped_count++] = (struct block_tx_drop){.index = index, .reason = reason, .bad_signature = bad_signature};
+    out->dropped[out->dropped_count++] =
+        (struct block_tx_drop){.index = index, .reason = reason, .bad_signature = bad_signature};
     if (in->mode == BLOCK_BUILD) {
         cohort_error_clear(err);
         return 0;
@@ -274,7 +275,8 @@ int block_execute(struct state *st, const struct block_exec_input *in, struct bl
         }
         /* The block's gas left (chain_apply_tx checks only the block's whole limit). */
         if (t->tx.gas_limit > h->gas_limit - out->gas_used) {
-            cohort_error_set(err, CHAIN_E_REJECTED, DOMAIN, "transaction rejected: %s: gas limit %llu over the %llu the block has left",
+            cohort_error_set(err, CHAIN_E_REJECTED, DOMAIN,
+                             "transaction rejected: %s: gas limit %llu over the %llu the block has left",
                              chain_reject_name(CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK), (unsigned long long)t->tx.gas_limit,
                              (unsigned long long)(h->gas_limit - out->gas_used));
             if ((rc = cannot_include(in, out, i, CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK, false, err)) != 0) return rc;
@@ -304,7 +306,8 @@ int block_execute(struct state *st, const struct block_exec_input *in, struct bl
         r->success = res.success;
         r->cumulative_gas_used = out->gas_used;
         r->gas_used = res.gas_used;
-        r->effective_gas_price = in->revision >= EVM_LONDON ? tx_effective_gas_price(&t->tx, blk.base_fee) : t->tx.gas_price;
+        r->effective_gas_price =
+            in->revision >= EVM_LONDON ? tx_effective_gas_price(&t->tx, blk.base_fee) : t->tx.gas_price;
         if (!t->tx.has_to) {
             r->has_contract_address = true;
             evm_create_address(t->tx.sender, t->tx.nonce, r->contract_address);

@@ -128,7 +128,7 @@ static int validate(const struct state *st, const struct chain_block *block, con
     if (tx->nonce == UINT64_MAX) return reject(result, CHAIN_REJECT_NONCE_MAX, err, "nonce 2^64-1");
     if (!tx->has_to && rev >= EVM_SHANGHAI && tx->data_len > MAX_INITCODE_SIZE)
         return reject(result, CHAIN_REJECT_INITCODE_SIZE, err, "init code over 49152 bytes");
-    if (tx->gas_limit > block->gas_limit)
+    if (!block->call_mode && tx->gas_limit > block->gas_limit)
         return reject(result, CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK, err, "gas limit over the block's");
 
     u256 max_gas_fee;
@@ -168,6 +168,7 @@ static int validate(const struct state *st, const struct chain_block *block, con
     u256 needed;
     if (!add_checked(max_gas_fee, tx->value, &needed) || u256_lt(state_balance(st, tx->sender), needed))
         return reject(result, CHAIN_REJECT_INSUFFICIENT_FUNDS, err, "balance below gas * price + value");
+    if (block->call_mode) return 0; /* eth_call: no nonce or EOA check (see chain_block) */
     if (state_nonce(st, tx->sender) != tx->nonce)
         return reject(result, CHAIN_REJECT_NONCE_MISMATCH, err, "nonce differs from the sender's");
     size_t code_len = 0;
@@ -274,6 +275,8 @@ int chain_apply_tx(struct state *st, const struct chain_block *block, const stru
     struct evm_result res;
     if (evm_execute(&iface, &context, block->revision, &msg, &res, err) != 0) goto fail;
     result->status = res.status;
+    result->output = res.output_size != 0 ? res.output : NULL;
+    result->output_size = res.output_size;
     result->unimplemented_precompile = (res.flags & EVM_FLAG_UNIMPLEMENTED_PRECOMPILE) != 0;
     uint64_t gas_left =
         (res.status == EVM_SUCCESS || res.status == EVM_REVERT) && res.gas_left > 0 ? (uint64_t)res.gas_left : 0;

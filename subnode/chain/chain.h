@@ -98,6 +98,15 @@ struct chain_block {
     /* BLOCKHASH's answer for the 256 blocks before this one; NULL answers zeros. */
     void (*block_hash)(void *arg, uint64_t number, uint8_t out[32]);
     void *block_hash_arg;
+    /*
+     * eth_call's semantics (geth's SkipNonceChecks, SkipFromEOACheck, no block gas pool):
+     * the nonce, EIP-3607 and gas-limit-over-the-block's checks are skipped. The caller
+     * passes the sender's current nonce as tx->nonce (the address a creation gets derives
+     * from it); when the call names no gas price it passes a zero price and a zero
+     * base_fee, so neither the base fee check nor a fee charge applies (BASEFEE then reads
+     * 0, as in geth). Never set for a transaction that goes into a block.
+     */
+    bool call_mode;
 };
 
 struct chain_tx_result {
@@ -106,6 +115,10 @@ struct chain_tx_result {
     uint64_t gas_used;               /* included: gas charged after the refund */
     enum evm_status status;          /* included: how the top-level message ended */
     bool unimplemented_precompile;   /* the execution called a precompile the VM lacks (0x06-0x08, 0x0a) */
+    /* included: the top-level RETURN or REVERT data (output_size bytes; NULL when 0).
+       Owned by the VM: valid until the next evm_execute on this thread. */
+    const uint8_t *output;
+    size_t output_size;
 };
 
 /* Gas one blob uses (EIP-4844) and the Cancun cap per block (6 blobs). */

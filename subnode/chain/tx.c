@@ -40,24 +40,35 @@ struct field {
 };
 
 static const struct field legacy_fields[] = {
-    {"nonce", F_U64}, {"gasPrice", F_U256}, {"gas", F_U64}, {"to", F_TO}, {"value", F_U256},
+    {"nonce", F_U64}, {"gasPrice", F_U256}, {"gas", F_U64}, {"to", F_TO},  {"value", F_U256},
     {"data", F_DATA}, {"v", F_U256},        {"r", F_U256},  {"s", F_U256},
 };
 static const struct field type1_fields[] = {
-    {"chainId", F_U64}, {"nonce", F_U64},        {"gasPrice", F_U256}, {"gas", F_U64},
-    {"to", F_TO},       {"value", F_U256},       {"data", F_DATA},     {"accessList", F_ACCESS},
-    {"yParity", F_U64}, {"r", F_U256},           {"s", F_U256},
+    {"chainId", F_U64}, {"nonce", F_U64},  {"gasPrice", F_U256}, {"gas", F_U64},
+    {"to", F_TO},       {"value", F_U256}, {"data", F_DATA},     {"accessList", F_ACCESS},
+    {"yParity", F_U64}, {"r", F_U256},     {"s", F_U256},
 };
 static const struct field type2_fields[] = {
-    {"chainId", F_U64},      {"nonce", F_U64},          {"maxPriorityFeePerGas", F_U256}, {"maxFeePerGas", F_U256},
-    {"gas", F_U64},          {"to", F_TO},              {"value", F_U256},                {"data", F_DATA},
-    {"accessList", F_ACCESS}, {"yParity", F_U64},       {"r", F_U256},                    {"s", F_U256},
+    {"chainId", F_U64},       {"nonce", F_U64}, {"maxPriorityFeePerGas", F_U256},
+    {"maxFeePerGas", F_U256}, {"gas", F_U64},   {"to", F_TO},
+    {"value", F_U256},        {"data", F_DATA}, {"accessList", F_ACCESS},
+    {"yParity", F_U64},       {"r", F_U256},    {"s", F_U256},
 };
 static const struct field type3_fields[] = {
-    {"chainId", F_U64},           {"nonce", F_U64},  {"maxPriorityFeePerGas", F_U256}, {"maxFeePerGas", F_U256},
-    {"gas", F_U64},               {"to", F_TO},      {"value", F_U256},                {"data", F_DATA},
-    {"accessList", F_ACCESS},     {"maxFeePerBlobGas", F_U256}, {"blobVersionedHashes", F_BLOBS},
-    {"yParity", F_U64},           {"r", F_U256},     {"s", F_U256},
+    {"chainId", F_U64},
+    {"nonce", F_U64},
+    {"maxPriorityFeePerGas", F_U256},
+    {"maxFeePerGas", F_U256},
+    {"gas", F_U64},
+    {"to", F_TO},
+    {"value", F_U256},
+    {"data", F_DATA},
+    {"accessList", F_ACCESS},
+    {"maxFeePerBlobGas", F_U256},
+    {"blobVersionedHashes", F_BLOBS},
+    {"yParity", F_U64},
+    {"r", F_U256},
+    {"s", F_U256},
 };
 _Static_assert(sizeof legacy_fields / sizeof legacy_fields[0] == 9, "legacy has 9 fields");
 _Static_assert(sizeof type1_fields / sizeof type1_fields[0] == 11, "type 1 has 11 fields");
@@ -132,7 +143,8 @@ static int check_access_list(const struct rlp_item *list, size_t field_index, si
     int rc;
     while ((rc = rlp_iter_next(&it, &entry, err)) == 1) {
         if (++*entries > TX_ACCESS_ENTRIES_MAX)
-            return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: access list over %u entries", TX_ACCESS_ENTRIES_MAX);
+            return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: access list over %u entries",
+                                    TX_ACCESS_ENTRIES_MAX);
         size_t count = 0;
         if (!entry.is_list || rlp_list_count(&entry, &count, err) != 0 || count != 2)
             return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
@@ -175,7 +187,8 @@ static int check_blob_hashes(const struct rlp_item *list, size_t field_index, si
             return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: blob versioned hash %zu: %zu bytes, want 32",
                                     *count, item.is_list ? (size_t)0 : item.payload_len);
         if (++*count > TX_BLOB_HASHES_MAX)
-            return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: over %u blob versioned hashes", TX_BLOB_HASHES_MAX);
+            return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: over %u blob versioned hashes",
+                                    TX_BLOB_HASHES_MAX);
     }
     return rc < 0 ? invalid_field(err, field_index, "blobVersionedHashes") : 0;
 }
@@ -191,7 +204,8 @@ static int check_signature(u256 r, u256 s, struct cohort_error *err)
     u256_store_be(half_plus_one, u256_add(u256_load_be(curve_half_order), u256_from_u64(1)));
     if (u256_is_zero(r) || u256_is_zero(s))
         return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: signature %s is zero", u256_is_zero(r) ? "r" : "s");
-    if (!below(rb, curve_order)) return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: signature r is not below the curve order");
+    if (!below(rb, curve_order))
+        return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: signature r is not below the curve order");
     if (!below(sb, half_plus_one))
         return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
                                 "tx: signature s is in the upper half of the curve order (EIP-2 wants s <= n/2)");
@@ -204,7 +218,8 @@ int tx_decode(const uint8_t *raw, size_t raw_len, size_t max_bytes, struct tx_si
     assert(raw != NULL || raw_len == 0);
     *out = NULL;
     size_t cap = max_bytes != 0 ? max_bytes : TX_RAW_MAX_BYTES;
-    if (raw_len > cap) return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: %zu bytes is over the %zu-byte cap", raw_len, cap);
+    if (raw_len > cap)
+        return cohort_error_set(err, CHAIN_E_RANGE, DOMAIN, "tx: %zu bytes is over the %zu-byte cap", raw_len, cap);
     if (raw_len == 0) return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: empty");
 
     /* A legacy transaction is an RLP list; a typed one is its type byte (below 0x80) and a list. */
@@ -273,21 +288,24 @@ int tx_decode(const uint8_t *raw, size_t raw_len, size_t max_bytes, struct tx_si
             break;
         case F_TO:
             if (f->is_list || (f->payload_len != 0 && f->payload_len != 20))
-                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (to): %s, want 20 bytes or empty", i,
-                                        f->is_list ? "a list" : (f->payload_len < 20 ? "fewer than 20 bytes" : "over 20 bytes"));
+                return cohort_error_set(
+                    err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (to): %s, want 20 bytes or empty", i,
+                    f->is_list ? "a list" : (f->payload_len < 20 ? "fewer than 20 bytes" : "over 20 bytes"));
             break;
         case F_DATA:
-            if (f->is_list) return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (data): a list, want bytes", i);
+            if (f->is_list)
+                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (data): a list, want bytes", i);
             break;
         case F_ACCESS:
             if (!f->is_list)
-                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (accessList): bytes, want a list", i);
+                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (accessList): bytes, want a list",
+                                        i);
             if ((rc = check_access_list(f, i, &access_entries, &access_keys, err)) != 0) return rc;
             break;
         case F_BLOBS:
             if (!f->is_list)
-                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN, "tx: field %zu (blobVersionedHashes): bytes, want a list",
-                                        i);
+                return cohort_error_set(err, CHAIN_E_INVALID, DOMAIN,
+                                        "tx: field %zu (blobVersionedHashes): bytes, want a list", i);
             if ((rc = check_blob_hashes(f, i, &blob_count, err)) != 0) return rc;
             break;
         }
@@ -330,7 +348,8 @@ int tx_decode(const uint8_t *raw, size_t raw_len, size_t max_bytes, struct tx_si
     size_t entries_bytes = access_entries * sizeof(struct chain_access_entry);
     size_t total = sizeof(struct tx_signed) + entries_bytes + raw_len + 32 * access_keys + 32 * blob_count;
     uint8_t *mem = malloc(total);
-    if (mem == NULL) return cohort_error_set(err, CHAIN_E_NOMEM, DOMAIN, "tx: %zu bytes for a decoded transaction", total);
+    if (mem == NULL)
+        return cohort_error_set(err, CHAIN_E_NOMEM, DOMAIN, "tx: %zu bytes for a decoded transaction", total);
     struct tx_signed *t = (struct tx_signed *)mem;
     *t = tmp;
     struct chain_access_entry *entries = (struct chain_access_entry *)(mem + sizeof *t);
@@ -550,7 +569,8 @@ int tx_validate_static(const struct tx_signed *t, enum evm_revision revision, ui
                                 (unsigned long long)t->chain_id, (unsigned long long)chain_id);
     if (tx->nonce == UINT64_MAX) return refuse(reason, CHAIN_REJECT_NONCE_MAX, err, "nonce 2^64-1 (EIP-2681)");
     uint64_t intrinsic = chain_intrinsic_gas(tx, revision);
-    if (intrinsic > tx->gas_limit) return refuse(reason, CHAIN_REJECT_INTRINSIC_GAS, err, "gas limit below the intrinsic gas");
+    if (intrinsic > tx->gas_limit)
+        return refuse(reason, CHAIN_REJECT_INTRINSIC_GAS, err, "gas limit below the intrinsic gas");
     if (!tx->has_to && revision >= EVM_SHANGHAI && tx->data_len > MAX_INITCODE_SIZE)
         return refuse(reason, CHAIN_REJECT_INITCODE_SIZE, err, "init code over 49152 bytes (EIP-3860)");
     if (tx->type >= 2 && u256_lt(tx->max_fee_per_gas, tx->max_priority_fee_per_gas))

@@ -7,7 +7,12 @@
  * Node storage is keyed by path (as geth's path scheme): a node's store key is the
  * namespace the caller gives (empty for the account trie, the 32-byte keccak of the
  * address for a storage trie) followed by the node's nibble path from the root
- * (mpt_path_key gives the exact layout). Only the latest version of each node is kept;
+ * (mpt_path_key gives the exact layout). The chain node keeps the account trie and the
+ * storage tries in two separate LMDB databases: an account-trie key (empty namespace) can
+ * be as long as a storage-trie key and start with the same bytes, so in one key space
+ * the two namespaces could collide, and delete_prefix over the empty namespace would
+ * remove everything. Within one database every namespace has the same length, so no
+ * key of one is a prefix of another's. Only the latest version of each node is kept;
  * history (reads at older blocks) is the store's business, not the trie's. The value stored
  * is the node's RLP as the root hash covers it, with children of 32 bytes or more referred
  * to by hash, so re-hashing a path needs only the nodes on it.
@@ -32,15 +37,26 @@
 #define MPT_KEY_BYTES 32u
 /* The longest store key: namespace, one length byte, 64 nibbles packed in 32 bytes. */
 #define MPT_STORE_KEY_MAX (MPT_NAMESPACE_MAX + 1u + 32u)
-/* A node's RLP is at most a branch of 16 hashes and a value: bounded by the value cap. */
+/* The largest leaf value (an account's RLP is about 110 bytes, a slot's at most 33). */
 #define MPT_VALUE_MAX 4096u
+/*
+ * The largest node RLP: a leaf with the largest value (3-byte list header, 34-byte path,
+ * 3-byte value header); a branch of 16 hashes is 532 bytes. A stored node past this is
+ * refused as corrupt.
+ */
+#define MPT_NODE_MAX (MPT_VALUE_MAX + 64u)
 
 /*
  * The store the trie reads and writes its nodes through. Each function returns 0 (or, for
  * get, 1 = found and 0 = absent) or a negative code with err filled; the trie passes the
- * failure up unchanged. get's *value stays valid until the next call on the store.
+ * failure up unchanged. get's *value stays valid until the next call on the store. put
+ * copies the value (the trie reuses its buffer). del of an absent key returns 0.
  * delete_prefix removes every key that starts with prefix (a whole storage trie when an
- * account is deleted).
+ * account is deleted); the trie itself never calls it.
+ *
+ * Every stored node the trie reads is checked against the hash its parent holds (the root
+ * has no parent: it is taken as it is), so a stale or corrupt store gives STATE_E_INVALID,
+ * never a wrong root.
  */
 struct mpt_store {
     int (*get)(void *arg, const uint8_t *key, size_t key_len, const uint8_t **value, size_t *value_len,
@@ -59,11 +75,26 @@ struct mpt_change {
     size_t value_len;     /* <= MPT_VALUE_MAX */
 };
 
-/* Reusable working memory for updates (node buffers, the path stack). */
+/*
+ * Reusable working memory for updates (node buffers, the path stack) and an optional node
+ * cache. Not thread-safe: one per thread that updates or reads tries.
+ */
 struct mpt;
 
+/* Allocates working memory without a cache; NULL when out of memory. Free with mpt_free. */
 struct mpt *mpt_new(void);
 void mpt_free(struct mpt *m);
+
+/*
+ * Keeps up to cache_bytes of nodes m has read or written (their RLP, by store key and
+ * hash) between calls, so the top levels of a large trie, which every block reads back
+ * and rewrites, are neither read from the store nor hashed again to be checked. A cached
+ * node is used only where its parent holds its very hash, so the cache cannot go stale: an
+ * aborted store transaction or another writer can only make it miss. Nodes nearer the root
+ * are kept in preference. 0 turns the cache off (as mpt_new leaves it). Replaces any
+ * earlier cache. Returns 0 or STATE_E_NOMEM.
+ */
+int mpt_set_cache_bytes(struct mpt *m, size_t cache_bytes, struct cohort_error *err);
 
 /*
  * Applies changes (sorted here in place; a key may appear once) to the trie stored under
@@ -82,7 +113,7 @@ int mpt_root(struct mpt *m, const struct mpt_store *store, const uint8_t *ns, si
              struct cohort_error *err);
 
 /*
- * Reads the value at a hashed key: returns 1 and sets *value/*value_len (valid until the
+ * Reads the value at a hashed key: returns 1 and sets *value and *value_len (valid until the
  * next store call), 0 when absent, or a negative code.
  */
 int mpt_get(struct mpt *m, const struct mpt_store *store, const uint8_t *ns, size_t ns_len,

@@ -32,7 +32,8 @@ const char *fixture_string(const cJSON *obj, const char *name)
 int fixture_parse_u256(const char *text, u256 *out, struct cohort_error *err)
 {
     if (text == NULL || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-        return cohort_error_set(err, STATETEST_E_FORMAT, DOMAIN, "number \"%.40s\" lacks 0x", text ? text : "(missing)");
+        return cohort_error_set(err, STATETEST_E_FORMAT, DOMAIN, "number \"%.40s\" lacks 0x",
+                                text ? text : "(missing)");
     const char *p = text + 2;
     while (*p == '0') p++;
     size_t n = strlen(p);
@@ -116,8 +117,7 @@ int fixture_load_accounts(struct state *st, const cJSON *accounts, struct cohort
 {
     static _Thread_local uint8_t code[STATE_CODE_MAX]; /* 1 MiB: too big for the stack */
     const cJSON *acc;
-    cJSON_ArrayForEach(acc, accounts)
-    {
+    cJSON_ArrayForEach (acc, accounts) {
         uint8_t address[20];
         u256 balance, nonce;
         size_t code_len = 0;
@@ -131,10 +131,10 @@ int fixture_load_accounts(struct state *st, const cJSON *accounts, struct cohort
         if (state_put_account(st, address, nonce.w[0], balance, code, code_len, err) != 0)
             return cohort_error_wrap(err, "pre %s", acc->string);
         const cJSON *slot;
-        cJSON_ArrayForEach(slot, cJSON_GetObjectItemCaseSensitive(acc, "storage"))
-        {
+        cJSON_ArrayForEach (slot, cJSON_GetObjectItemCaseSensitive(acc, "storage")) {
             u256 key, value;
-            if (fixture_parse_u256(slot->string, &key, err) != 0 || fixture_parse_u256(slot->valuestring, &value, err) != 0)
+            if (fixture_parse_u256(slot->string, &key, err) != 0 ||
+                fixture_parse_u256(slot->valuestring, &value, err) != 0)
                 return cohort_error_wrap(err, "pre %s storage", acc->string);
             if (!u256_is_zero(value) && state_put_storage(st, address, key, value, err) != 0)
                 return cohort_error_wrap(err, "pre %s storage", acc->string);
@@ -230,9 +230,9 @@ int fixture_collect(const char *const *paths, size_t path_count, struct fixture_
 
 /* Shared between the parent and the workers (an anonymous shared mapping). */
 struct shared_work {
-    size_t next;                          /* the next file to take, advanced atomically */
-    size_t current[FIXTURE_JOBS_MAX];     /* per worker: 1 + the file it is running, 0 when between files */
-    _Alignas(16) unsigned char counts[];  /* FIXTURE_JOBS_MAX blocks of counts_size bytes */
+    size_t next;                         /* the next file to take, advanced atomically */
+    size_t current[FIXTURE_JOBS_MAX];    /* per worker: 1 + the file it is running, 0 when between files */
+    _Alignas(16) unsigned char counts[]; /* FIXTURE_JOBS_MAX blocks of counts_size bytes */
 };
 
 int fixture_run_files(char *const *files, size_t file_count, unsigned jobs, fixture_file_fn fn, void *arg, void *counts,

@@ -461,9 +461,17 @@ int statetest_for_each_case(const char *path, const char *fork, statetest_case_f
                 rc = cohort_error_set(err, STATETEST_E_FORMAT, "statetest", "%s %s: no pre object", path, c.test_name);
                 goto done;
             }
-            if (load_env(cJSON_GetObjectItemCaseSensitive(test, "env"), revision, &c.block, err) != 0 ||
-                load_tx(cJSON_GetObjectItemCaseSensitive(test, "transaction"), c.data_index, c.gas_index, c.value_index,
-                        &c.tx, buf, err) != 0) {
+            if (load_env(cJSON_GetObjectItemCaseSensitive(test, "env"), revision, &c.block, err) != 0) {
+                rc = cohort_error_wrap(err, "%s %s", path, c.test_name);
+                if (rc == 0) rc = STATETEST_E_FORMAT; /* err was NULL */
+                goto done;
+            }
+            int tx_rc = load_tx(cJSON_GetObjectItemCaseSensitive(test, "transaction"), c.data_index, c.gas_index,
+                                c.value_index, &c.tx, buf, err);
+            /* A field no transaction can encode, in a case that expects the rejection: nothing
+               to run (statetest_run_file counts it as the rejection it is). */
+            if (tx_rc == STATETEST_E_RANGE && c.expect_exception != NULL) continue;
+            if (tx_rc != 0) {
                 rc = cohort_error_wrap(err, "%s %s", path, c.test_name);
                 if (rc == 0) rc = STATETEST_E_FORMAT; /* err was NULL */
                 goto done;

@@ -96,7 +96,8 @@ typedef int (*statetest_case_fn)(void *arg, const struct statetest_case *test_ca
 /*
  * Reads the fixture file at path and calls fn(arg, case) for every entry of post[fork]
  * ("London", "Cancun"...), in file order. Senders come from secret keys: the caller has run
- * secp_init(). Returns 0, the first non-zero value fn returned, or a negative
+ * secp_init(). Cases whose transaction has a field no transaction can encode and that expect
+ * the rejection are skipped. Returns 0, the first non-zero value fn returned, or a negative
  * statetest_status (err filled) when the file cannot be read or an entry cannot be decoded.
  */
 int statetest_for_each_case(const char *path, const char *fork, statetest_case_fn fn, void *arg,

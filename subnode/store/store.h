@@ -175,4 +175,74 @@ typedef int (*store_log_fn)(void *arg, const struct store_log_match *match, stru
 int store_logs(struct store_view *v, const struct store_log_filter *filter, store_log_fn fn, void *arg,
                struct cohort_error *err);
 
+/* ---- Writing: one block per write transaction, on the executor's thread only ---- */
+
+struct store_txn;
+
+/* Begins the write transaction of the next block. Returns 0 or STORE_E_IO. */
+int store_write_begin(struct store *s, struct store_txn **out, struct cohort_error *err);
+
+/*
+ * A state backend (state.h) reading the latest state through t (what the block being built
+ * starts from). Valid while t is.
+ */
+void store_txn_backend(struct store_txn *t, struct state_backend *out);
+
+/*
+ * Writes what st changed (state_for_each_change) as block `number`'s state: accounts,
+ * storage, code, their history, and the tries; gives the new state root. st must be
+ * backed by store_txn_backend(t) (or, for the genesis, have no backend and an empty store).
+ */
+int store_txn_apply_state(struct store_txn *t, const struct state *st, uint64_t number, uint8_t state_root[32],
+                          struct cohort_error *err);
+
+/* A block to record: its header (state root included), the raw transactions, receipts. */
+struct store_block {
+    const struct block_header *header;
+    const uint8_t *hash;                 /* 32 bytes: block_header_hash(header) */
+    const uint8_t *const *txs;           /* raw transactions, in block order */
+    const size_t *tx_lens;
+    const uint8_t (*tx_hashes)[32];
+    const struct block_receipt *receipts; /* one per transaction */
+    size_t tx_count;
+};
+
+/*
+ * Records block b as the new head (its number must be head + 1, or 0 on an empty store):
+ * header, body, receipts, the transaction and log indexes; prunes history that fell out of
+ * the window. Returns 0, STORE_E_INVALID (not the next block), or a write failure.
+ */
+int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct cohort_error *err);
+
+/* Records the BFT log index whose block this was (what a restart resumes after). */
+int store_txn_set_applied(struct store_txn *t, uint64_t bft_index, struct cohort_error *err);
+
+/* The head as t sees it: false on an empty store. */
+bool store_txn_head(struct store_txn *t, uint64_t *number, uint8_t hash[32]);
+
+/* The hash of block `number` as t sees it: 1, 0 when absent, or negative. */
+int store_txn_block_hash(struct store_txn *t, uint64_t number, uint8_t hash[32], struct cohort_error *err);
+
+/* Commits (0, STORE_E_FULL, STORE_E_IO) or aborts; either way t is freed. */
+int store_write_commit(struct store_txn *t, struct cohort_error *err);
+void store_write_abort(struct store_txn *t);
+
+/* ---- Meta ---- */
+
+/* The BFT log index of the last applied block (0: none), read outside any view. */
+int store_applied(struct store *s, uint64_t *bft_index, struct cohort_error *err);
+
+/*
+ * Binds the store to a chain: on an empty store records genesis_hash and chain_id; on one
+ * that has them checks they are equal (STORE_E_MISMATCH names both). Inside t.
+ */
+int store_txn_bind_chain(struct store_txn *t, const uint8_t genesis_hash[32], uint64_t chain_id,
+                         struct cohort_error *err);
+
+/* Flushes every committed block to disk (fsync): before the BFT WAL forgets them. */
+int store_sync(struct store *s, struct cohort_error *err);
+
+/* What the map uses and may use, in bytes (the disk budget). */
+void store_usage(struct store *s, uint64_t *used_bytes, uint64_t *map_bytes);
+
 #endif

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/config_store.h"
+#include "config/config.h"
 #include "common/secp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

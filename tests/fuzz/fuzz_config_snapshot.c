@@ -18,7 +18,7 @@
 
 #include "common/keccak.h"
 #include "common/secp.h"
-#include "core/config_store.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -21,7 +21,7 @@
 
 #include "common/hex.h"
 #include "common/secp.h"
-#include "core/config_store.h"
+#include "config/config.h"
 #include "cluster_util.h"
 #include "lincheck.h"
 #include "manager-client/manager_client.h"

@@ -251,9 +251,5 @@ int main(void)
     tcase_add_test(tc, auth_digest_sign_and_verify);
     tcase_add_test(tc, endpoint_parse);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run_suite(s, false);
 }

@@ -95,6 +95,7 @@ START_TEST(single_seed)
             (unsigned long long)seed, r.scenario, r.ok ? "ok" : r.failure, (unsigned long long)r.events,
             (unsigned long long)r.messages, (unsigned long long)r.crashes, (unsigned long long)r.min_committed,
             (unsigned long long)r.end_ms);
+    if (r.detail[0] != '\0') fprintf(stderr, "%s", r.detail);
     ck_assert_msg(rc == 0, "seed %llu: %s", (unsigned long long)seed, r.failure);
 }
 END_TEST

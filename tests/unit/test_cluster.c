@@ -1,9 +1,9 @@
-/* test_cluster.c - the cluster file (core/cluster.c): defaults, options and the errors that name what is wrong. */
+/* test_cluster.c - the cluster file (config/cluster.c): defaults, options and the errors that name what is wrong. */
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "core/cluster.h"
+#include "config/config.h"
 #include "testutil.h"
 
 /* A cluster file of four members with the options given (each followed by a comma). */

@@ -1,5 +1,5 @@
 /*
- * test_config_store.c - the config store (core/config_store.h): the request layout, built
+ * test_config_store.c - the config store (config/config.h): the request layout, built
  * here by hand from the header's diagram and checked against the encoder; strict decoding
  * (every truncation, every bad field, every cap); who may write; etcd's put, delete, range
  * and transaction semantics with revisions and versions; compare-and-swap; dedup of
@@ -16,7 +16,7 @@
 #include "common/bytes.h"
 #include "common/keccak.h"
 #include "common/secp.h"
-#include "core/config_store.h"
+#include "config/config.h"
 #include "testutil.h"
 
 #define INSTANCE 0x1122334455667788ull

@@ -1066,9 +1066,5 @@ static Suite *rlp_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(rlp_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(rlp_suite(), false);
 }

@@ -53,8 +53,7 @@ static void run_tt_file(const char *path, void *arg)
     cJSON *doc = testutil_read_json(path);
     static uint8_t raw[RAW_MAX];
     const cJSON *test;
-    cJSON_ArrayForEach(test, doc)
-    {
+    cJSON_ArrayForEach (test, doc) {
         const cJSON *results = cJSON_GetObjectItem(test, "result");
         const cJSON *expect = NULL;
         const char *fork = NULL;
@@ -138,8 +137,7 @@ START_TEST(decodes_what_manager_client_signs)
     cJSON *root = testutil_read_json(path);
     const cJSON *c;
     int n = 0, typed = 0, creations = 0, with_keys = 0;
-    cJSON_ArrayForEach(c, cJSON_GetObjectItem(root, "cases"))
-    {
+    cJSON_ArrayForEach (c, cJSON_GetObjectItem(root, "cases")) {
         struct mc_tx tx = {0};
         tx.type = cJSON_GetObjectItem(c, "type")->valueint == 2 ? MC_TX_EIP1559 : MC_TX_LEGACY;
         tx.chain_id = dec(cJSON_GetObjectItem(c, "chainId")).w[0];
@@ -155,20 +153,20 @@ START_TEST(decodes_what_manager_client_signs)
             ck_assert_int_eq(hex_decode_exact(to->valuestring, tx.to, 20, NULL), 0);
         }
         static uint8_t data[4096];
-        ck_assert_int_eq(hex_decode(cJSON_GetObjectItem(c, "data")->valuestring, data, sizeof data, &tx.data_len, NULL), 0);
+        ck_assert_int_eq(hex_decode(cJSON_GetObjectItem(c, "data")->valuestring, data, sizeof data, &tx.data_len, NULL),
+                         0);
         tx.data = data;
         struct mc_access_entry entries[8];
         static uint8_t keys[8][4][32];
         const cJSON *e;
-        cJSON_ArrayForEach(e, cJSON_GetObjectItem(c, "accessList"))
-        {
+        cJSON_ArrayForEach (e, cJSON_GetObjectItem(c, "accessList")) {
             ck_assert_uint_lt(tx.naccess, 8);
             struct mc_access_entry *entry = &entries[tx.naccess];
-            ck_assert_int_eq(hex_decode_exact(cJSON_GetObjectItem(e, "address")->valuestring, entry->address, 20, NULL), 0);
+            ck_assert_int_eq(hex_decode_exact(cJSON_GetObjectItem(e, "address")->valuestring, entry->address, 20, NULL),
+                             0);
             entry->nkeys = 0;
             const cJSON *k;
-            cJSON_ArrayForEach(k, cJSON_GetObjectItem(e, "storageKeys"))
-            {
+            cJSON_ArrayForEach (k, cJSON_GetObjectItem(e, "storageKeys")) {
                 ck_assert_int_eq(hex_decode_exact(k->valuestring, keys[tx.naccess][entry->nkeys], 32, NULL), 0);
                 entry->nkeys++;
             }
@@ -224,7 +222,8 @@ START_TEST(decodes_what_manager_client_signs)
         if (tx.data_len > 0) ck_assert_mem_eq(t->tx.data, tx.data, tx.data_len);
         /* Some vectors give a gas limit below the intrinsic gas (signing does not care). */
         if (tx.gas_limit >= chain_intrinsic_gas(&t->tx, EVM_CANCUN))
-            ck_assert_msg(tx_validate_static(t, EVM_CANCUN, tx.chain_id, NULL, &err) == 0, "case %d: %s", n, err.message);
+            ck_assert_msg(tx_validate_static(t, EVM_CANCUN, tx.chain_id, NULL, &err) == 0, "case %d: %s", n,
+                          err.message);
         /* The same transaction on another chain is refused. */
         ck_assert_int_eq(tx_validate_static(t, EVM_CANCUN, tx.chain_id + 1, NULL, &err), CHAIN_E_INVALID);
         check_round_trip(t, "manager-client vector");
@@ -257,9 +256,9 @@ static void build_typed(unsigned type, struct rlp_buf *buf)
     struct rlp_buf fields;
     rlp_buf_init(&fields, 0);
     size_t list = rlp_encode_list_begin(&fields);
-    rlp_encode_u64(&fields, 7);  /* chainId */
-    rlp_encode_u64(&fields, 3);  /* nonce */
-    rlp_encode_u64(&fields, 2);  /* gasPrice, or maxPriorityFeePerGas */
+    rlp_encode_u64(&fields, 7);                   /* chainId */
+    rlp_encode_u64(&fields, 3);                   /* nonce */
+    rlp_encode_u64(&fields, 2);                   /* gasPrice, or maxPriorityFeePerGas */
     if (type == 3) rlp_encode_u64(&fields, 1000); /* maxFeePerGas */
     rlp_encode_u64(&fields, 100000);
     rlp_encode_bytes(&fields, to, 20);
@@ -379,10 +378,12 @@ START_TEST(caps_and_shapes)
     /* A legacy transaction whose `to` has 19 bytes names the field. */
     uint8_t raw[200];
     size_t raw_len = 0;
-    ck_assert_int_eq(hex_decode("0xf85e8001825208930000000000000000000000000000000000000b0a801ba098ff921201554726367d2be8c804a7"
-                                "ff89ccf285ebc57dff8ae4c44b9c19ac4aa01887321be575c8095f789dd4c743dfe42c1820f9231f98a962b210e3ac2452a3",
-                                raw, sizeof raw, &raw_len, NULL),
-                     0);
+    ck_assert_int_eq(
+        hex_decode(
+            "0xf85e8001825208930000000000000000000000000000000000000b0a801ba098ff921201554726367d2be8c804a7"
+            "ff89ccf285ebc57dff8ae4c44b9c19ac4aa01887321be575c8095f789dd4c743dfe42c1820f9231f98a962b210e3ac2452a3",
+            raw, sizeof raw, &raw_len, NULL),
+        0);
     ck_assert_int_eq(tx_decode(raw, raw_len, 0, &t, &err), CHAIN_E_INVALID);
     ck_assert_msg(strstr(err.message, "field 3 (to)") != NULL, "%s", err.message);
     ck_assert_ptr_null(t);

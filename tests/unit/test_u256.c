@@ -774,9 +774,5 @@ static Suite *u256_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(u256_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(u256_suite(), false);
 }

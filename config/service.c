@@ -1,5 +1,5 @@
-/* config_service.c - the config store service (see config_service.h). */
-#include "config_service.h"
+/* service.c - the config store service (config.h, part 3). */
+#include "config/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -17,7 +17,6 @@
 #include "common/keccak.h"
 #include "common/log.h"
 #include "common/secp.h"
-#include "config_store.h"
 
 #define DOMAIN "core"
 #define WAITERS_MAX 1024
@@ -154,7 +153,7 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
 }
 
 /* The BFT node's seal callback, on its thread: the requests of this member's clients queued
-   together become one batch under this member's signature (config_store.h "Batch layout"). */
+   together become one batch under this member's signature (config.h "Batch layout"). */
 static int on_seal(void *arg, const uint8_t *const *entries, const size_t *lens, size_t count, uint8_t **out,
                    size_t *out_len)
 {

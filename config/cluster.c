@@ -1,5 +1,5 @@
-/* cluster.c - the cluster file (see cluster.h). */
-#include "cluster.h"
+/* cluster.c - the cluster file (config.h, part 2). */
+#include "config/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

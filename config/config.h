@@ -1,5 +1,31 @@
 /*
- * config_store.h - the cluster's configuration store: an etcd-like key-value state machine
+ * config.h - the cluster's config store (docs/cohort-core.md "Config store"): the whole API
+ * of the config/ library, in three parts.
+ *
+ *   1. The store (store.c, codec.c, snapshot.c): an etcd-like key-value state machine that
+ *      the BFT log's entries drive; pure code, with its request, batch and snapshot layouts.
+ *   2. The cluster file (cluster.c): which node-cores share the store, their keys and BFT
+ *      endpoints.
+ *   3. The service (service.c): the store run on a BFT node (bft/node.h) inside cohort-core,
+ *      and the local API that `cohort config` talks to.
+ *
+ * Error codes are enum cs_status, domain "config".
+ */
+#ifndef COHORT_CONFIG_CONFIG_H
+#define COHORT_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bft/node.h"
+#include "common/error.h"
+#include "httpd/httpd.h"
+
+/* ======== 1. The store ======== */
+
+/*
+ * The store: an etcd-like key-value state machine
  * applied to the entries of the BFT log (docs/cohort-core.md "Config store").
  *
  * Every member applies the same committed entries in the same order and so holds the same
@@ -61,14 +87,6 @@
  * reports; each (signer, id) once, revisions never decreasing. What the store derives (its
  * byte count, the history's byte accounting, the dedup hash table) is rebuilt on restore.
  */
-#ifndef COHORT_CORE_CONFIG_STORE_H
-#define COHORT_CORE_CONFIG_STORE_H
-
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "common/error.h"
 
 #define CS_KEY_MAX 512                 /* bytes in a key (keys are non-empty) */
 #define CS_VALUE_MAX (64u * 1024)      /* bytes in a value */
@@ -90,7 +108,7 @@
  * A snapshot's bytes. The largest a store can have: its keys (CS_STORE_BYTES_MAX plus 30
  * bytes of framing each: 259 MiB); its history (at most 64 MiB of keys and values, or one
  * revision that alone passes that, such as a delete of every key: 260 MiB); its dedup
- * window (45 bytes an entry: 4.3 MiB); under 530 MiB in all (config_store.c checks the sum).
+ * window (45 bytes an entry: 4.3 MiB); under 530 MiB in all (snapshot.c checks the sum).
  */
 #define CS_SNAPSHOT_MAX (768u << 20)
 /*
@@ -319,5 +337,111 @@ void cs_snapshot_seal(uint8_t *bytes, size_t len);
  * both) or CS_E_NOMEM.
  */
 int cs_store_restore(struct cs_store *store, const uint8_t *bytes, size_t len, struct cohort_error *err);
+
+/* ======== 2. The cluster file ======== */
+
+/*
+ * The cluster file: the node-cores that share the config store, their keys and
+ * BFT endpoints, and the admin keys that may also write (docs/cohort-core.md "Config store").
+ *
+ *   {
+ *     "instance": 1,                 the log's instance: keeps two clusters' messages apart
+ *     "timeout_ms": 300,             the BFT height timeout (optional; 300)
+ *     "snapshot_every": 8192,        log blocks between snapshots of the store, which compact
+ *                                    the WAL (optional; 8192, at least 16)
+ *     "fill_wait_ms": 4,             how long a leader may wait for its block to fill (optional;
+ *                                    4; 0: no wait; at most timeout_ms / 10; docs/bft.md "Filling")
+ *     "members": [                   4 to 32 node-cores, in the order every member uses
+ *       {"address": "0x…", "endpoint": "127.0.0.1:19500"}, …
+ *     ],
+ *     "admins": ["0x…"]              keys that may write besides the members (optional, <= 8)
+ *   }
+ *
+ * Every member reads the same file. A cohort-core finds its own place in it by the address
+ * of its keystore's key.
+ */
+
+#define CLUSTER_FILE_MAX_BYTES (64u * 1024)
+#define CLUSTER_ADMINS_MAX 8
+#define CLUSTER_SNAPSHOT_EVERY_DEFAULT 8192
+#define CLUSTER_FILL_WAIT_MS_DEFAULT 4
+
+struct cluster {
+    uint64_t instance;
+    uint32_t timeout_ms;
+    uint32_t snapshot_every;
+    uint32_t fill_wait_ms;
+    uint32_t count;
+    uint8_t address[BFT_MEMBERS_MAX][20];
+    char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX];
+    uint32_t nadmins;
+    uint8_t admin[CLUSTER_ADMINS_MAX][20];
+};
+
+/*
+ * Parses a cluster file's text strictly: unknown keys, duplicate addresses or endpoints,
+ * fewer than 4 or more than 32 members, a bad address or endpoint are errors that name the
+ * member and the field. Returns 0 or COMMON_E_INVALID / COMMON_E_RANGE.
+ */
+int cluster_parse(const char *text, size_t len, struct cluster *out, struct cohort_error *err);
+
+/* Reads and parses the file at path (at most CLUSTER_FILE_MAX_BYTES). */
+int cluster_load(const char *path, struct cluster *out, struct cohort_error *err);
+
+/* The index of address among the members, or -1. */
+int cluster_member_index(const struct cluster *cluster, const uint8_t address[20]);
+
+/* ======== 3. The service ======== */
+
+/*
+ * The service: cohort-core's config store service: the BFT node of the cluster's log
+ * (bft/node.h), the store it feeds (above), and the local API that `cohort config`
+ * talks to (docs/cohort-core.md "Config store").
+ *
+ * A write through the API is encoded as a request, signed with this member's key (or sent
+ * as it came, when a client signed it with an admin key), submitted to the log, and
+ * answered when this member applies it: the answer is what the state machine did with it,
+ * so it is linearizable. A read is linearizable too (it goes through the log as a
+ * read-only transaction) unless the client asks for a serializable read of the local copy.
+ *
+ * The API (JSON over HTTP POST on the local API's port):
+ *   /api/v1/config/txn     {"compare":[...], "success":[...], "failure":[...]} or {"signed":"0x…"}
+ *   /api/v1/config/range   {"key":"k", "prefix":false, "serializable":false, "limit":0}
+ *   /api/v1/config/watch   {"prefix":"", "from_revision":N, "timeout_ms":10000, "limit":1000}
+ *   /api/v1/config/status  (GET)
+ * A compare is {"key":"k", "target":"value"|"mod_revision"|"create_revision"|"version",
+ * "result":"="|"!="|"<"|">", "value":"v" or "number":N}; an operation is
+ * {"op":"put", "key":"k", "value":"v"}, {"op":"delete", "key":"k", "prefix":bool} or
+ * {"op":"range", "key":"k", "prefix":bool}. Keys and values are text.
+ */
+
+struct config_service_options {
+    const struct cluster *cluster;  /* copied */
+    const uint8_t *private_key;     /* 32 bytes, copied; must be a member's key */
+    const char *state_dir;          /* the WAL lives in state_dir/config/ */
+    uint32_t commit_timeout_ms;     /* how long a write waits for its commit (0: 15000) */
+    bool equivocate;                /* Byzantine test build only (cohort-core-byzantine) */
+};
+
+struct config_service;
+
+/*
+ * Replays the WAL into a fresh store, then joins the cluster. Returns 0, or an error that
+ * says what to fix (a key that is not a member's, a corrupt WAL, a port in use).
+ */
+int config_service_start(const struct config_service_options *options, struct config_service **out,
+                         struct cohort_error *err);
+
+/* Wakes every waiting request and watch (they answer at once); call before http_stop. */
+void config_service_quiesce(struct config_service *svc);
+
+/* Leaves the cluster, waking every waiting request (they answer 503), and frees svc. NULL is fine. */
+void config_service_stop(struct config_service *svc);
+
+/* The API's handlers; ctx is the service. */
+void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
+void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
+void config_api_watch(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
+void config_api_status(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
 
 #endif

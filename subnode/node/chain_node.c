@@ -1,0 +1,396 @@
+/*
+ * chain_node.c - a chain member's life: the genesis, the subnode's key, the BFT node, the
+ * RPC server, the head and the status (chain_node.h).
+ */
+#include "subnode/node/node_internal.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/hex.h"
+#include "common/keccak.h"
+#include "common/log.h"
+#include "common/secp.h"
+#include "subnode/chain/txpool.h"
+#include "subnode/rpc/rpc.h"
+
+#define DOMAIN "subnode"
+/* The genesis base fee and the floor under every later one: 1 gwei, as a new geth devnet. */
+#define MIN_BASE_FEE_WEI 1000000000u
+/* The part of the disk budget the store's map may take; the WAL and the rest keep the remainder. */
+#define STORE_SHARE_PERCENT 80u
+
+int64_t node_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t node_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int node_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
+{
+    struct store_view *v;
+    struct cohort_error err = {0};
+    if (store_view_begin(n->store, &v, &err) != 0) return -1;
+    int rc = store_header(v, number, NULL, out, &err);
+    store_view_end(v);
+    return rc;
+}
+
+/* ---- The subnode's key ---- */
+
+/*
+ * Loads the subnode's signing key from path, or makes one there on first start. The file
+ * holds "0x", 64 hex digits and a newline, mode 0600; it is written to a fresh name with O_EXCL
+ * and renamed into place, and read with O_NOFOLLOW, so a link planted at the path is refused.
+ */
+static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_error *err)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        char text[80];
+        ssize_t got = read(fd, text, sizeof text - 1);
+        close(fd);
+        if (got < 66) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "key %s is damaged (%zd bytes)", path, got);
+        text[66] = '\0';
+        if (hex_decode_exact(text, key, 32, err) != 0 || secp_private_key_check(key, err) != 0)
+            return cohort_error_wrap(err, "key %s is damaged: move it away to make a new one", path);
+        return 0;
+    }
+    if (errno != ENOENT) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot read key %s", path);
+    if (secp_key_generate(key, err) != 0) return cohort_error_wrap(err, "making the subnode key");
+    char tmp[1200];
+    snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", tmp);
+    char text[68];
+    hex_encode(key, 32, text, sizeof text);
+    text[66] = '\n';
+    bool ok = write(fd, text, 67) == 67 && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot write key %s", path);
+    }
+    return 0;
+}
+
+/* ---- The genesis ---- */
+
+/* The genesis header the config implies, with its state root computed in memory. */
+static int genesis_header(const struct chain_config *c, struct state **state_out, struct block_header *h,
+                          uint8_t hash[32], struct cohort_error *err)
+{
+    struct state *st = state_new();
+    if (st == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    for (unsigned i = 0; i < c->nalloc; i++) {
+        if (state_put_account(st, c->alloc[i].address, 0, c->alloc[i].balance, NULL, 0, err) != 0) {
+            state_free(st);
+            return err->code;
+        }
+    }
+    memset(h, 0, sizeof *h);
+    if (state_root(st, h->state_root, err) != 0) {
+        state_free(st);
+        return err->code;
+    }
+    memcpy(h->ommers_hash, block_empty_ommers_hash, 32);
+    memcpy(h->transactions_root, trie_empty_root, 32);
+    memcpy(h->receipts_root, trie_empty_root, 32);
+    h->number = 0;
+    h->gas_limit = c->genesis_gas_limit;
+    h->timestamp = c->genesis_timestamp;
+    h->has_base_fee = true;
+    h->base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
+    h->has_withdrawals_root = true;
+    memcpy(h->withdrawals_root, trie_empty_root, 32);
+    h->has_blob_gas = true;
+    h->has_parent_beacon_root = true;
+    block_header_hash(h, hash);
+    *state_out = st;
+    return 0;
+}
+
+/* Writes the genesis into an empty store, or checks the store holds this chain. */
+static int open_chain(struct chain_node *n, struct cohort_error *err)
+{
+    struct state *st;
+    struct block_header h;
+    uint8_t hash[32];
+    if (genesis_header(&n->config, &st, &h, hash, err) != 0) return err->code;
+    struct store_txn *t;
+    int rc = store_write_begin(n->store, &t, err);
+    if (rc != 0) {
+        state_free(st);
+        return rc;
+    }
+    rc = store_txn_bind_chain(t, hash, n->config.evm_chain_id, err);
+    struct store_view *probe = NULL;
+    bool empty = true;
+    if (rc == 0) {
+        uint8_t head_hash[32];
+        uint64_t head;
+        empty = store_txn_head(t, &head, head_hash) == false;
+    }
+    if (rc == 0 && empty) {
+        /* The store's incremental trie must give the root the in-memory trie gave. */
+        uint8_t root[32];
+        rc = store_txn_apply_state(t, st, 0, root, err);
+        if (rc == 0 && memcmp(root, h.state_root, 32) != 0)
+            rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "genesis: the store's state root differs from the trie's");
+        struct store_block b = {.header = &h, .hash = hash};
+        if (rc == 0) rc = store_txn_put_block(t, &b, err);
+        if (rc == 0) rc = store_write_commit(t, err);
+        else store_write_abort(t);
+        if (rc == 0) {
+            char hex[67];
+            hex_encode(hash, 32, hex, sizeof hex);
+            log_info("genesis written", "chain=%s hash=%s accounts=%u", n->config.name, hex, n->config.nalloc);
+        }
+    } else if (rc == 0) {
+        store_write_abort(t);
+    } else {
+        store_write_abort(t);
+    }
+    (void)probe;
+    state_free(st);
+    return rc;
+}
+
+/* Loads the head from the store into the node. */
+static int load_head(struct chain_node *n, struct cohort_error *err)
+{
+    struct store_view *v;
+    int rc = store_view_begin(n->store, &v, err);
+    if (rc != 0) return rc;
+    if (!store_view_head(v, &n->head_number, n->head_hash)) {
+        store_view_end(v);
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "the store has no head after the genesis");
+    }
+    rc = store_header(v, n->head_number, &n->head_header, NULL, err);
+    store_view_end(v);
+    if (rc != 1) return rc == 0 ? cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "the head's header is missing") : rc;
+    if (store_applied(n->store, &n->applied_index, err) != 0) return err->code;
+    return 0;
+}
+
+/* ---- After a block ---- */
+
+void node_block_done(struct chain_node *n, uint64_t index, const void *input, const struct executed_block *block,
+                     bool replaying)
+{
+    (void)input;
+    pthread_mutex_lock(&n->lock);
+    n->head_number = block->header.number;
+    memcpy(n->head_hash, block->hash, 32);
+    n->head_header = block->header;
+    n->applied_index = index;
+    n->last_block_wall_ms = node_wall_ms();
+    n->gas_used_total += block->header.gas_used;
+    n->transactions_total += block->result.included_count;
+    n->transactions_dropped += block->result.dropped_count;
+    pthread_mutex_unlock(&n->lock);
+    node_pool_block(n, block);
+    if (!replaying && n->rpc) rpc_server_publish_block(n->rpc, &block->header, block->hash);
+    node_propose(n);
+}
+
+/* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */
+
+/* layout: version u8 | head number u64 | head hash 32 */
+static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
+{
+    struct chain_node *n = arg;
+    (void)index;
+    /* The WAL is about to drop the commits before index: the store must hold them durably. */
+    struct cohort_error err = {0};
+    if (store_sync(n->store, &err) != 0) {
+        log_error("snapshot refused: the store could not sync", "error=\"%s\"", err.message);
+        return -1;
+    }
+    uint8_t *b = malloc(41);
+    if (b == NULL) return -1;
+    b[0] = 1;
+    pthread_mutex_lock(&n->lock);
+    for (int i = 0; i < 8; i++) b[1 + i] = (uint8_t)(n->head_number >> (56 - 8 * i));
+    memcpy(b + 9, n->head_hash, 32);
+    pthread_mutex_unlock(&n->lock);
+    *bytes = b;
+    *len = 41;
+    return 0;
+}
+
+static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
+{
+    struct chain_node *n = arg;
+    if (len != 41 || bytes[0] != 1)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "snapshot at log index %llu: %zu bytes, not a chain head",
+                                (unsigned long long)index, len);
+    uint64_t number = 0;
+    for (int i = 0; i < 8; i++) number = number << 8 | bytes[1 + i];
+    uint8_t ours[32];
+    if (number > n->head_number || node_block_hash(n, number, ours) != 1 || memcmp(ours, bytes + 9, 32) != 0)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "snapshot at log index %llu names block %llu, which this member's store does not hold "
+                                "(its head is %llu): state transfer from other members is not built yet",
+                                (unsigned long long)index, (unsigned long long)number,
+                                (unsigned long long)n->head_number);
+    if (index > n->applied_index) n->applied_index = index;
+    return 0;
+}
+
+/* ---- Start and stop ---- */
+
+static int make_dir(const char *path, struct cohort_error *err)
+{
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot make %s", path);
+    return 0;
+}
+
+int chain_node_start(const struct chain_node_options *o, struct chain_node **out, struct cohort_error *err)
+{
+    *out = NULL;
+    struct chain_node *n = calloc(1, sizeof *n);
+    if (n == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    n->config = *o->config;
+    snprintf(n->data_dir, sizeof n->data_dir, "%s", o->data_dir);
+    if (o->over_budget_path) snprintf(n->over_budget_path, sizeof n->over_budget_path, "%s", o->over_budget_path);
+    pthread_mutex_init(&n->lock, NULL);
+    pthread_mutex_init(&n->pool_lock, NULL);
+    n->min_base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
+    n->payload_max_bytes = BFT_PAYLOAD_MAX;
+    for (unsigned i = 0; i < n->config.nmembers; i++)
+        address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
+
+    char path[1200];
+    int rc = 0;
+    /* The store. Its map is the chain's disk budget less room for the WAL. */
+    uint64_t budget = n->config.disk_bytes ? n->config.disk_bytes : (1ull << 30);
+    snprintf(path, sizeof path, "%s/chain", n->data_dir);
+    struct store_options so = {.dir = path,
+                               .map_bytes = budget / 100 * STORE_SHARE_PERCENT,
+                               .history_blocks = o->history_blocks};
+    n->exec_state = state_new();
+    if (n->exec_state == NULL) rc = cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    if (rc == 0) rc = store_open(&so, &n->store, err);
+    if (rc == 0) rc = open_chain(n, err);
+    if (rc == 0) rc = load_head(n, err);
+    /* The pool. */
+    if (rc == 0) rc = node_pool_create(n, err);
+    /* The subnode's key, and the BFT node (its WAL replays through the executor). */
+    uint8_t key[32];
+    snprintf(path, sizeof path, "%s/subnode.key", n->data_dir);
+    if (rc == 0) rc = load_or_make_key(path, key, err);
+    snprintf(path, sizeof path, "%s/bft", n->data_dir);
+    if (rc == 0) rc = make_dir(path, err);
+    if (rc == 0) {
+        struct bft_node_config nc;
+        memset(&nc, 0, sizeof nc);
+        uint8_t h[32];
+        keccak256(n->config.name, strlen(n->config.name), h);
+        for (int i = 0; i < 8; i++) nc.core.instance = nc.core.instance << 8 | h[i];
+        /* Until the chain's members order its blocks together (the next step of the chain),
+           every member runs the chain's log alone. */
+        nc.core.members.count = 1;
+        secp_address_from_secret(key, nc.core.members.address[0], err);
+        nc.core.self = 0;
+        memcpy(nc.core.private_key, key, 32);
+        nc.core.payload_max_bytes = (uint32_t)n->payload_max_bytes;
+        nc.core.window_heights = BFT_WINDOW_MAX;
+        nc.core.timeout_ms = 1000;
+        nc.core.idle_delay_ms = 100;
+        snprintf(nc.endpoint[0], sizeof nc.endpoint[0], "%s:%u", o->bind_address, (unsigned)o->bft_port);
+        snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir);
+        nc.on_commit = node_on_commit;
+        nc.snapshot = on_snapshot;
+        nc.restore = on_restore;
+        nc.arg = n;
+        rc = bft_node_start(&nc, &n->bft, err);
+        explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+        if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
+    }
+    explicit_bzero(key, sizeof key);
+    /* The RPC server. */
+    if (rc == 0) rc = node_rpc_start(n, o, err);
+    if (rc != 0) {
+        chain_node_stop(n);
+        return rc;
+    }
+    char hex[67];
+    hex_encode(n->head_hash, 32, hex, sizeof hex);
+    log_info("chain running", "chain=%s evm_chain_id=%llu head=%llu hash=%s", n->config.name,
+             (unsigned long long)n->config.evm_chain_id, (unsigned long long)n->head_number, hex);
+    *out = n;
+    return 0;
+}
+
+void chain_node_stop(struct chain_node *n)
+{
+    if (n == NULL) return;
+    if (n->rpc) rpc_server_stop(n->rpc);
+    n->rpc = NULL;
+    bft_node_stop(n->bft);
+    node_pool_free(n);
+    store_close(n->store);
+    state_free(n->exec_state);
+    pthread_mutex_destroy(&n->lock);
+    pthread_mutex_destroy(&n->pool_lock);
+    free(n);
+}
+
+bool chain_node_accepting(struct chain_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool halted = n->halted;
+    pthread_mutex_unlock(&n->lock);
+    return !halted && node_admission_open(n, NULL, 0);
+}
+
+char *chain_node_status_json(struct chain_node *n)
+{
+    struct bft_node_status bs;
+    bft_node_get_status(n->bft, &bs);
+    pthread_mutex_lock(&n->lock);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "height", (double)n->head_number);
+    char hex[67];
+    hex_encode(n->head_hash, 32, hex, sizeof hex);
+    cJSON_AddStringToObject(o, "head_hash", hex);
+    cJSON_AddNumberToObject(o, "last_block_timestamp_ms",
+                            n->last_block_wall_ms ? (double)n->last_block_wall_ms : (double)n->head_header.timestamp * 1000);
+    cJSON_AddNumberToObject(o, "gas_used_total", (double)n->gas_used_total);
+    cJSON_AddNumberToObject(o, "transactions_total", (double)n->transactions_total);
+    cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
+    u256 base_fee = node_next_base_fee(n, &n->head_header);
+    cJSON_AddNumberToObject(o, "base_fee_wei", (double)base_fee.w[0] + 18446744073709551616.0 * (double)base_fee.w[1]);
+    cJSON_AddBoolToObject(o, "halted", n->halted);
+    if (n->halted) cJSON_AddStringToObject(o, "halt_reason", n->halt_reason);
+    pthread_mutex_unlock(&n->lock);
+    node_pool_status_json(n, o);
+    cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
+    cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
+    cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);
+    cJSON_AddNumberToObject(o, "consensus_members", 1);
+    uint64_t used, map;
+    store_usage(n->store, &used, &map);
+    cJSON_AddNumberToObject(o, "store_bytes", (double)used);
+    cJSON_AddNumberToObject(o, "store_budget_bytes", (double)map);
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}

@@ -1,0 +1,278 @@
+/*
+ * executor.c - committed BFT blocks into Ethereum blocks (docs/chain.md "Executing").
+ *
+ * Runs on the BFT node's thread, in log order. A BFT block whose payload holds no batch
+ * makes no Ethereum block (an idle chain has no blocks). One that holds batches makes
+ * exactly one: its transactions are the batches' in order; those that cannot execute
+ * (malformed, a bad signature, the nonce moved, the funds gone, no gas left in the block)
+ * are dropped, not included as failures. Everything the block changes is written in one
+ * store transaction together with the log index, so a crash leaves whole blocks only.
+ */
+#include "subnode/node/node_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/keccak.h"
+#include "common/log.h"
+#include "subnode/node/batch.h"
+
+/* The extra data of every block: who made it. */
+static const char extra_data[] = "cohort";
+
+void node_halt(struct chain_node *n, const char *fmt, ...)
+{
+    char reason[sizeof n->halt_reason];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&n->lock);
+    bool first = !n->halted;
+    if (first) {
+        n->halted = true;
+        memcpy(n->halt_reason, reason, sizeof reason);
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (first) log_error("chain halted on this member", "chain=%s reason=\"%s\"", n->config.name, reason);
+}
+
+static void block_hash_of(void *arg, uint64_t number, uint8_t out[32])
+{
+    struct store_txn *t = arg;
+    struct cohort_error err = {0};
+    if (store_txn_block_hash(t, number, out, &err) != 1) memset(out, 0, 32);
+}
+
+/* The decoded transactions of one BFT block's batches, in order. */
+struct block_input {
+    struct tx_signed **txs;
+    size_t count, cap;
+    uint64_t timestamp_ms; /* the latest batch's */
+    size_t batches;
+    size_t malformed;      /* transactions that did not decode or whose signature did not recover */
+};
+
+static int input_push(struct block_input *in, struct tx_signed *t)
+{
+    if (in->count == in->cap) {
+        size_t cap = in->cap ? in->cap * 2 : 256;
+        void *p = realloc(in->txs, cap * sizeof *in->txs);
+        if (p == NULL) return -1;
+        in->txs = p;
+        in->cap = cap;
+    }
+    in->txs[in->count++] = t;
+    return 0;
+}
+
+static void input_free(struct block_input *in)
+{
+    for (size_t i = 0; i < in->count; i++) tx_free(in->txs[i]);
+    free(in->txs);
+}
+
+/*
+ * Reads the batches of a committed payload. A batch that does not decode is skipped (a
+ * Byzantine proposer's garbage costs it its block, nothing else); a batch whose parent
+ * block differs from ours means this member and the proposer have diverged: halt.
+ */
+static int read_batches(struct chain_node *n, const struct bft_commit *commit, struct block_input *in)
+{
+    uint32_t offset = 0;
+    const uint8_t *entry;
+    uint32_t entry_len;
+    struct cohort_error err = {0};
+    int rc;
+    while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &entry_len, &err)) ==
+           1) {
+        struct batch_header h;
+        if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &h, &err) != 0) {
+            log_warn("batch refused", "chain=%s index=%llu error=\"%s\"", n->config.name,
+                     (unsigned long long)commit->block.header.index, err.message);
+            continue;
+        }
+        if (h.parent_number <= n->head_number) {
+            uint8_t ours[32];
+            if (node_block_hash(n, h.parent_number, ours) == 1 && memcmp(ours, h.parent_hash, 32) != 0) {
+                node_halt(n, "diverged: block %llu here has another hash than the proposer's (log index %llu); "
+                             "this member's state is not the chain's",
+                          (unsigned long long)h.parent_number, (unsigned long long)commit->block.header.index);
+                return -1;
+            }
+        }
+        in->batches++;
+        if (h.timestamp_ms > in->timestamp_ms) in->timestamp_ms = h.timestamp_ms;
+        size_t at = 0;
+        const uint8_t *raw;
+        size_t raw_len;
+        while (batch_next_tx(entry, entry_len, &at, &raw, &raw_len) == 1) {
+            struct tx_signed *t;
+            if (tx_decode(raw, raw_len, TX_RAW_MAX_BYTES, &t, &err) != 0) {
+                in->malformed++;
+                continue;
+            }
+            /* The pool of this member may know the sender already: recovering costs a curve operation. */
+            if (!node_pool_sender(n, t->hash, t->tx.sender)) {
+                if (tx_recover_sender(t, &err) != 0) {
+                    in->malformed++;
+                    tx_free(t);
+                    continue;
+                }
+            } else {
+                t->sender_known = true;
+            }
+            if (input_push(in, t) != 0) {
+                tx_free(t);
+                node_halt(n, "out of memory reading a block's batches");
+                return -1;
+            }
+        }
+    }
+    if (rc < 0) log_warn("payload refused", "chain=%s error=\"%s\"", n->config.name, err.message);
+    return 0;
+}
+
+/* The header fields known before execution, from the parent and the BFT block. */
+static void begin_header(struct chain_node *n, const struct bft_commit *commit, const struct block_input *in,
+                         struct block_header *h)
+{
+    const struct block_header *parent = &n->head_header;
+    memset(h, 0, sizeof *h);
+    memcpy(h->parent_hash, n->head_hash, 32);
+    memcpy(h->ommers_hash, block_empty_ommers_hash, 32);
+    uint32_t proposer = (uint32_t)(commit->block.header.height % n->config.nmembers);
+    memcpy(h->coinbase, n->member_address[proposer], 20);
+    h->number = n->head_number + 1;
+    h->gas_limit = n->config.genesis_gas_limit;
+    uint64_t ts = in->timestamp_ms / 1000;
+    h->timestamp = ts > parent->timestamp ? ts : parent->timestamp;
+    memcpy(h->extra_data, extra_data, sizeof extra_data - 1);
+    h->extra_data_len = sizeof extra_data - 1;
+    /* prevRandao and the beacon root: the BFT block's hash, which the members agreed on
+       and no single member chose alone. */
+    memcpy(h->mix_hash, commit->hash, 32);
+    h->has_base_fee = true;
+    h->base_fee = node_next_base_fee(n, parent);
+    h->has_withdrawals_root = true;
+    h->has_blob_gas = true;
+    h->excess_blob_gas = block_next_excess_blob_gas(parent->excess_blob_gas, parent->blob_gas_used);
+    h->has_parent_beacon_root = true;
+    memcpy(h->parent_beacon_root, commit->hash, 32);
+}
+
+u256 node_next_base_fee(const struct chain_node *n, const struct block_header *parent)
+{
+    u256 next = block_next_base_fee(parent->gas_used, parent->gas_limit, parent->base_fee);
+    return u256_lt(next, n->min_base_fee) ? n->min_base_fee : next;
+}
+
+/* Executes one block and writes it; returns 0 or -1 (halted). */
+static int build_block(struct chain_node *n, const struct bft_commit *commit, struct block_input *in,
+                       struct executed_block *done)
+{
+    struct cohort_error err = {0};
+    struct block_header *h = &done->header;
+    begin_header(n, commit, in, h);
+    struct store_txn *t;
+    if (store_write_begin(n->store, &t, &err) != 0) {
+        node_halt(n, "cannot write block %llu: %s", (unsigned long long)h->number, err.message);
+        return -1;
+    }
+    struct state_backend backend;
+    store_txn_backend(t, &backend);
+    state_reset(n->exec_state);
+    state_set_backend(n->exec_state, &backend);
+    struct block_exec_input input = {
+        .header = h,
+        .revision = EVM_CANCUN,
+        .chain_id = u256_from_u64(n->config.evm_chain_id),
+        .txs = in->txs,
+        .tx_count = in->count,
+        .mode = BLOCK_BUILD,
+        .block_hash = block_hash_of,
+        .block_hash_arg = t,
+    };
+    struct block_exec_result *r = &done->result;
+    int rc = block_execute(n->exec_state, &input, r, &err);
+    const struct cohort_error *backend_err = state_backend_error(n->exec_state);
+    if (rc == 0 && backend_err != NULL) {
+        err = *backend_err;
+        rc = -1;
+    }
+    if (rc == 0) rc = store_txn_apply_state(t, n->exec_state, h->number, h->state_root, &err);
+    if (rc != 0) {
+        store_write_abort(t);
+        node_halt(n, "block %llu: %s", (unsigned long long)h->number, err.message);
+        return -1;
+    }
+    h->gas_used = r->gas_used;
+    h->blob_gas_used = r->blob_gas_used;
+    memcpy(h->logs_bloom, r->logs_bloom, BLOCK_BLOOM_BYTES);
+    memcpy(h->transactions_root, r->transactions_root, 32);
+    memcpy(h->receipts_root, r->receipts_root, 32);
+    memcpy(h->withdrawals_root, r->withdrawals_root, 32);
+    block_header_hash(h, done->hash);
+
+    size_t k = r->included_count;
+    done->raws = calloc(k + 1, sizeof *done->raws);
+    done->lens = calloc(k + 1, sizeof *done->lens);
+    done->hashes = calloc(k + 1, sizeof *done->hashes);
+    if (done->raws == NULL || done->lens == NULL || done->hashes == NULL) {
+        store_write_abort(t);
+        node_halt(n, "out of memory writing block %llu", (unsigned long long)h->number);
+        return -1;
+    }
+    for (size_t i = 0; i < k; i++) {
+        const struct tx_signed *tx = in->txs[r->included[i]];
+        done->raws[i] = tx->raw;
+        done->lens[i] = tx->raw_len;
+        memcpy(done->hashes[i], tx->hash, 32);
+    }
+    struct store_block b = {
+        .header = h,
+        .hash = done->hash,
+        .txs = done->raws,
+        .tx_lens = done->lens,
+        .tx_hashes = (const uint8_t(*)[32])done->hashes,
+        .receipts = r->receipts,
+        .tx_count = k,
+    };
+    rc = store_txn_put_block(t, &b, &err);
+    if (rc == 0) rc = store_txn_set_applied(t, commit->block.header.index, &err);
+    if (rc == 0) {
+        rc = store_write_commit(t, &err);
+    } else {
+        store_write_abort(t);
+    }
+    if (rc != 0) {
+        node_halt(n, "block %llu was not written: %s", (unsigned long long)h->number, err.message);
+        return -1;
+    }
+    return 0;
+}
+
+void node_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
+{
+    struct chain_node *n = arg;
+    uint64_t index = commit->block.header.index;
+    if (n->halted || index <= n->applied_index) return;
+    struct block_input in = {0};
+    if (read_batches(n, commit, &in) != 0 || in.batches == 0) {
+        /* No batch: no Ethereum block. The log index still moves (a snapshot records it). */
+        n->applied_index = index;
+        input_free(&in);
+        return;
+    }
+    struct executed_block done = {0};
+    int rc = build_block(n, commit, &in, &done);
+    if (rc == 0) {
+        node_block_done(n, index, &in, &done, replaying);
+    }
+    block_exec_result_free(&done.result);
+    free(done.raws);
+    free(done.lens);
+    free(done.hashes);
+    input_free(&in);
+}

@@ -1,0 +1,81 @@
+/*
+ * store_internal.h - what store.c (environment, blocks, receipts, logs) and store_state.c
+ * (accounts, storage, tries, history) share. Not part of the store's API.
+ */
+#ifndef COHORT_STORE_INTERNAL_H
+#define COHORT_STORE_INTERNAL_H
+
+#include <lmdb.h>
+
+#include "subnode/state/mpt.h"
+#include "subnode/store/store.h"
+
+#define STORE_VERSION 1u
+
+enum store_table {
+    T_META,
+    T_ACCOUNTS,
+    T_STORAGE,
+    T_CODE,
+    T_TRIE_ACCOUNTS,
+    T_TRIE_STORAGE,
+    T_HEADERS,
+    T_BLOCK_HASHES,
+    T_BODIES,
+    T_RECEIPTS,
+    T_TX_INDEX,
+    T_LOG_ADDRESS,
+    T_LOG_TOPIC,
+    T_HIST_ACCOUNTS,
+    T_HIST_STORAGE,
+    T_HIST_BY_BLOCK,
+    T_COUNT
+};
+
+/* The fixed layout of an accounts record: nonce u64 | balance 32 | code_hash 32 | storage_root 32. */
+#define STORE_ACCOUNT_BYTES (8 + 32 + 32 + 32)
+
+struct store {
+    MDB_env *env;
+    MDB_dbi dbi[T_COUNT];
+    uint32_t history_blocks;
+    uint64_t map_bytes;
+};
+
+struct store_view {
+    struct store *s;
+    MDB_txn *txn;
+    bool has_head;
+    uint64_t head;
+    uint8_t head_hash[32];
+    uint64_t backend_number; /* the block store_state_backend reads at */
+};
+
+struct store_txn {
+    struct store *s;
+    MDB_txn *txn;
+    struct mpt *mpt;
+    bool has_head;
+    uint64_t head;
+};
+
+/* Fills err from an LMDB return code; MDB_MAP_FULL and ENOSPC become STORE_E_FULL. */
+int store_lmdb_error(struct cohort_error *err, int rc, const char *what);
+
+/* Reads a big-endian u64 / writes one. */
+void store_put_u64(uint8_t out[8], uint64_t v);
+uint64_t store_get_u64(const uint8_t in[8]);
+
+/* Reads an accounts record at the latest state through txn: 1 found, 0 absent, <0. */
+int store_read_account(struct store *s, MDB_txn *txn, const uint8_t address[20], struct store_account *out,
+                       struct cohort_error *err);
+/* Decodes an accounts record; STORE_E_CORRUPT when its size is wrong. */
+int store_decode_account(const MDB_val *v, struct store_account *out, struct cohort_error *err);
+
+/* The head recorded in meta, read through txn: true when there is one. */
+bool store_read_head(struct store *s, MDB_txn *txn, uint64_t *number, uint8_t hash[32]);
+
+/* Prunes the history of block `number` (state_store.c): called as the window moves past it. */
+int store_prune_history(struct store_txn *t, uint64_t number, struct cohort_error *err);
+
+#endif

@@ -1,0 +1,497 @@
+/*
+ * test_store.c - the chain store (LMDB): a block's state written through a backed state
+ * gives the same root as the whole state in memory (trie.h), block after block; reads at
+ * older blocks give what the state was then; pruned blocks say so; the log index answers
+ * what a scan of every receipt answers; a full map refuses a block without damage.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/keccak.h"
+#include "subnode/chain/block.h"
+#include "subnode/state/state.h"
+#include "subnode/store/store.h"
+#include "testutil.h"
+
+static char *temp_dir(void)
+{
+    char *dir = strdup("/tmp/cohort-test-store-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    return dir;
+}
+
+static void remove_dir(const char *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A header good enough for the store: number, parent, state root. */
+static void make_header(struct block_header *h, uint64_t number, const uint8_t parent[32], const uint8_t root[32])
+{
+    memset(h, 0, sizeof *h);
+    h->number = number;
+    if (parent) memcpy(h->parent_hash, parent, 32);
+    memcpy(h->state_root, root, 32);
+    memcpy(h->ommers_hash, block_empty_ommers_hash, 32);
+    h->gas_limit = 30000000;
+    h->timestamp = 1000 + number;
+    h->has_base_fee = true;
+    h->base_fee = u256_from_u64(7);
+    h->has_withdrawals_root = true;
+    h->has_blob_gas = true;
+    h->has_parent_beacon_root = true;
+}
+
+#define ACCOUNTS 64
+#define SLOTS 8
+#define BLOCKS 40
+#define HISTORY 12
+
+static uint8_t address_of(int i, uint8_t out[20])
+{
+    memset(out, 0, 20);
+    out[0] = 0xa0;
+    out[19] = (uint8_t)i;
+    return out[19];
+}
+
+/* One random change, made the same way to both states. */
+static void random_change(struct state *a, struct state *b, uint64_t *rng)
+{
+    struct cohort_error err = {0};
+    uint8_t addr[20];
+    address_of((int)(testutil_rand_next(rng) % ACCOUNTS), addr);
+    u256 amount = u256_from_u64(testutil_rand_next(rng) % 1000);
+    u256 key = u256_from_u64(testutil_rand_next(rng) % SLOTS);
+    struct state *both[2] = {a, b};
+    unsigned op = (unsigned)(testutil_rand_next(rng) % 9);
+    for (int i = 0; i < 2; i++) {
+        struct state *st = both[i];
+        switch (op) {
+        case 0:
+        case 1: /* a value transfer: the recipient is touched, as the VM's host does */
+            ck_assert_int_eq(state_add_balance(st, addr, amount, &err), 0);
+            ck_assert_int_eq(state_touch(st, addr, &err), 0);
+            break;
+        case 2:
+            if (state_exists(st, addr)) ck_assert_int_eq(state_set_nonce(st, addr, state_nonce(st, addr) + 1, &err), 0);
+            break;
+        case 3:
+        case 4:
+            if (state_exists(st, addr)) ck_assert_int_eq(state_set_storage(st, addr, key, amount, &err), 0);
+            break;
+        case 5:
+            if (state_exists(st, addr)) ck_assert_int_eq(state_set_storage(st, addr, key, u256_zero(), &err), 0);
+            break;
+        case 6: {
+            uint8_t code[3] = {0x60, (uint8_t)(amount.w[0] & 0xff), 0x00};
+            if (!state_exists(st, addr)) {
+                ck_assert_int_eq(state_create_account(st, addr, &err), 0);
+                ck_assert_int_eq(state_set_code(st, addr, code, sizeof code, &err), 0);
+            }
+            break;
+        }
+        case 7: /* an empty account touched: EIP-161 deletes it */
+            if (state_exists(st, addr) && state_is_empty(st, addr)) ck_assert_int_eq(state_touch(st, addr, &err), 0);
+            else if (state_exists(st, addr)) ck_assert_int_eq(state_set_balance(st, addr, u256_zero(), &err), 0);
+            break;
+        case 8: /* self-destruct: the account and its storage go */
+            if (state_exists(st, addr)) ck_assert_int_eq(state_mark_destructed(st, addr, &err), 0);
+            break;
+        }
+    }
+}
+
+struct expected {
+    bool exists;
+    uint64_t nonce;
+    u256 balance;
+    u256 slot[SLOTS];
+};
+
+static void snapshot_mirror(struct state *mirror, struct expected out[ACCOUNTS])
+{
+    for (int i = 0; i < ACCOUNTS; i++) {
+        uint8_t addr[20];
+        address_of(i, addr);
+        out[i].exists = state_exists(mirror, addr);
+        out[i].nonce = state_nonce(mirror, addr);
+        out[i].balance = state_balance(mirror, addr);
+        for (int k = 0; k < SLOTS; k++) out[i].slot[k] = state_storage(mirror, addr, u256_from_u64((uint64_t)k));
+    }
+}
+
+START_TEST(roots_and_history_match_the_state_in_memory)
+{
+    char *dir = temp_dir();
+    struct cohort_error err = {0};
+    struct store *s;
+    struct store_options o = {.dir = dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
+    ck_assert_msg(store_open(&o, &s, &err) == 0, "%s", err.message);
+    struct state *mirror = state_new(), *genesis = state_new(), *work = state_new();
+    uint64_t rng = 42;
+    for (int i = 0; i < ACCOUNTS / 2; i++) {
+        uint8_t addr[20];
+        address_of(i, addr);
+        for (int k = 0; k < 2; k++) {
+            struct state *st = k ? mirror : genesis;
+            ck_assert_int_eq(state_put_account(st, addr, 1, u256_from_u64(1000 + (uint64_t)i), NULL, 0, &err), 0);
+            ck_assert_int_eq(state_put_storage(st, addr, u256_from_u64(1), u256_from_u64(5), &err), 0);
+        }
+    }
+    static struct expected seen[BLOCKS + 1][ACCOUNTS];
+    uint8_t root[32], want[32], parent[32];
+    struct store_txn *t;
+    ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+    ck_assert_msg(store_txn_apply_state(t, genesis, 0, root, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(state_root(mirror, want, &err), 0);
+    ck_assert_mem_eq(root, want, 32);
+    struct block_header h;
+    make_header(&h, 0, NULL, root);
+    block_header_hash(&h, parent);
+    struct store_block b = {.header = &h, .hash = parent};
+    ck_assert_msg(store_txn_put_block(t, &b, &err) == 0, "%s", err.message);
+    ck_assert_int_eq(store_write_commit(t, &err), 0);
+    snapshot_mirror(mirror, seen[0]);
+
+    for (uint64_t number = 1; number <= BLOCKS; number++) {
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        struct state_backend be;
+        store_txn_backend(t, &be);
+        state_reset(work);
+        state_set_backend(work, &be);
+        int txs = 1 + (int)(testutil_rand_next(&rng) % 5);
+        for (int x = 0; x < txs; x++) {
+            state_tx_begin(work);
+            state_tx_begin(mirror);
+            int changes = 1 + (int)(testutil_rand_next(&rng) % 12);
+            for (int c = 0; c < changes; c++) random_change(work, mirror, &rng);
+            state_tx_end(work);
+            state_tx_end(mirror);
+        }
+        ck_assert_ptr_null(state_backend_error(work));
+        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
+        ck_assert_int_eq(state_root(mirror, want, &err), 0);
+        if (memcmp(root, want, 32) != 0) {
+            for (int i = 0; i < ACCOUNTS; i++) {
+                uint8_t addr[20], ch[32];
+                address_of(i, addr);
+                uint64_t nonce = 0;
+                u256 bal = u256_zero();
+                bool has = false;
+                int rc = be.account(be.arg, addr, &nonce, &bal, ch, &has, &err);
+                int slots_differ = 0;
+                for (int k = 0; k < SLOTS; k++) {
+                    u256 v;
+                    be.storage(be.arg, addr, u256_from_u64((uint64_t)k), &v, &err);
+                    if (!u256_eq(v, state_storage(mirror, addr, u256_from_u64((uint64_t)k)))) slots_differ++;
+                }
+                if (rc != state_exists(mirror, addr) || (rc == 1 && (nonce != state_nonce(mirror, addr) ||
+                    !u256_eq(bal, state_balance(mirror, addr)) || slots_differ)))
+                    fprintf(stderr, "acct %d: store %d nonce %llu bal %llu has_storage %d | mirror %d nonce %llu bal %llu; %d slots differ\n", i, rc,
+                            (unsigned long long)nonce, (unsigned long long)bal.w[0], has, state_exists(mirror, addr),
+                            (unsigned long long)state_nonce(mirror, addr),
+                            (unsigned long long)state_balance(mirror, addr).w[0], slots_differ);
+            }
+        }
+        ck_assert_msg(memcmp(root, want, 32) == 0, "block %llu: the store's root differs from the trie's",
+                      (unsigned long long)number);
+        make_header(&h, number, parent, root);
+        block_header_hash(&h, parent);
+        b = (struct store_block){.header = &h, .hash = parent};
+        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
+        ck_assert_int_eq(store_txn_set_applied(t, number * 10, &err), 0);
+        ck_assert_int_eq(store_write_commit(t, &err), 0);
+        snapshot_mirror(mirror, seen[number]);
+    }
+    /* Reads at every block still kept give that block's state; older ones are pruned. */
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t head;
+    ck_assert(store_view_head(v, &head, NULL));
+    ck_assert_uint_eq(head, BLOCKS);
+    ck_assert_uint_eq(store_view_oldest_state(v), BLOCKS - HISTORY);
+    for (uint64_t number = BLOCKS - HISTORY; number <= BLOCKS; number++) {
+        for (int i = 0; i < ACCOUNTS; i++) {
+            uint8_t addr[20];
+            address_of(i, addr);
+            struct store_account a;
+            int rc = store_account(v, number, addr, &a, &err);
+            ck_assert_int_ge(rc, 0);
+            const struct expected *e = &seen[number][i];
+            ck_assert_msg(rc == (e->exists ? 1 : 0), "block %llu account %d: exists %d, want %d",
+                          (unsigned long long)number, i, rc, e->exists);
+            if (rc == 1) {
+                ck_assert_uint_eq(a.nonce, e->nonce);
+                ck_assert(u256_eq(a.balance, e->balance));
+            }
+            for (int k = 0; k < SLOTS; k++) {
+                u256 value;
+                ck_assert_int_eq(store_storage(v, number, addr, u256_from_u64((uint64_t)k), &value, &err), 0);
+                ck_assert_msg(u256_eq(value, e->slot[k]), "block %llu account %d slot %d", (unsigned long long)number,
+                              i, k);
+            }
+        }
+    }
+    struct store_account a;
+    uint8_t addr[20];
+    address_of(1, addr);
+    ck_assert_int_eq(store_account(v, BLOCKS - HISTORY - 1, addr, &a, &err), STORE_E_PRUNED);
+    ck_assert_ptr_nonnull(strstr(err.message, "pruned"));
+    store_view_end(v);
+    uint64_t applied;
+    ck_assert_int_eq(store_applied(s, &applied, &err), 0);
+    ck_assert_uint_eq(applied, BLOCKS * 10);
+    state_free(mirror);
+    state_free(genesis);
+    state_free(work);
+    store_close(s);
+
+    /* Reopened, the store keeps its head and refuses another chain's genesis. */
+    ck_assert_int_eq(store_open(&o, &s, &err), 0);
+    ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+    uint8_t g1[32] = {1}, g2[32] = {2};
+    ck_assert_int_eq(store_txn_bind_chain(t, g1, 77, &err), 0);
+    ck_assert_int_eq(store_txn_bind_chain(t, g2, 77, &err), STORE_E_MISMATCH);
+    store_write_abort(t);
+    store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
+END_TEST
+
+/* ---- Logs ---- */
+
+#define LOG_BLOCKS 30
+
+struct collected {
+    uint64_t block[4096];
+    uint32_t log_index[4096];
+    size_t count;
+};
+
+static int collect(void *arg, const struct store_log_match *m, struct cohort_error *err)
+{
+    (void)err;
+    struct collected *c = arg;
+    ck_assert_uint_lt(c->count, 4096);
+    c->block[c->count] = m->block_number;
+    c->log_index[c->count++] = m->log_index;
+    return 0;
+}
+
+START_TEST(log_index_answers_what_a_scan_answers)
+{
+    char *dir = temp_dir();
+    struct cohort_error err = {0};
+    struct store *s;
+    struct store_options o = {.dir = dir, .map_bytes = 64u << 20};
+    ck_assert_int_eq(store_open(&o, &s, &err), 0);
+    uint64_t rng = 7;
+    /* Every block: 0-3 transactions with 0-3 logs from one of 4 addresses and topics from 6. */
+    static struct block_log logs[LOG_BLOCKS][12];
+    static size_t log_counts[LOG_BLOCKS];
+    uint8_t parent[32] = {0};
+    for (uint64_t number = 0; number < LOG_BLOCKS; number++) {
+        struct block_receipt receipts[3];
+        const uint8_t *raws[3];
+        size_t lens[3];
+        uint8_t hashes[3][32];
+        uint8_t raw[3][4];
+        size_t txs = number == 0 ? 0 : testutil_rand_next(&rng) % 4, used = 0;
+        for (size_t i = 0; i < txs; i++) {
+            memset(&receipts[i], 0, sizeof receipts[i]);
+            size_t n = testutil_rand_next(&rng) % 4;
+            receipts[i].logs = &logs[number][used];
+            receipts[i].log_count = n;
+            for (size_t j = 0; j < n; j++, used++) {
+                struct block_log *l = &logs[number][used];
+                memset(l, 0, sizeof *l);
+                l->address[0] = (uint8_t)(1 + testutil_rand_next(&rng) % 4);
+                l->topic_count = (unsigned)(testutil_rand_next(&rng) % 3);
+                for (unsigned k = 0; k < l->topic_count; k++) l->topics[k][0] = (uint8_t)(1 + testutil_rand_next(&rng) % 6);
+                l->data = (const uint8_t *)"data";
+                l->data_len = 4;
+            }
+            raw[i][0] = (uint8_t)number;
+            raw[i][1] = (uint8_t)i;
+            raws[i] = raw[i];
+            lens[i] = 2;
+            keccak256(raw[i], 2, hashes[i]);
+        }
+        log_counts[number] = used;
+        struct store_txn *t;
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        struct state *empty = state_new();
+        uint8_t root[32];
+        ck_assert_int_eq(store_txn_apply_state(t, empty, number, root, &err), 0);
+        state_free(empty);
+        struct block_header h;
+        make_header(&h, number, parent, root);
+        block_header_hash(&h, parent);
+        struct store_block b = {.header = &h, .hash = parent, .txs = raws, .tx_lens = lens,
+                                .tx_hashes = (const uint8_t(*)[32])hashes, .receipts = receipts, .tx_count = txs};
+        ck_assert_msg(store_txn_put_block(t, &b, &err) == 0, "%s", err.message);
+        ck_assert_int_eq(store_write_commit(t, &err), 0);
+    }
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    for (int q = 0; q < 200; q++) {
+        uint8_t addresses[2][20] = {{0}}, topics[2][32] = {{0}};
+        struct store_log_filter f = {0};
+        f.from = testutil_rand_next(&rng) % LOG_BLOCKS;
+        f.to = f.from + testutil_rand_next(&rng) % 10;
+        if (testutil_rand_next(&rng) % 2) {
+            f.address_count = 1 + testutil_rand_next(&rng) % 2;
+            for (size_t i = 0; i < f.address_count; i++) addresses[i][0] = (uint8_t)(1 + testutil_rand_next(&rng) % 4);
+            f.addresses = (const uint8_t(*)[20])addresses;
+        }
+        unsigned pos = (unsigned)(testutil_rand_next(&rng) % 3);
+        if (pos < 2) {
+            f.topic_count[pos] = 1 + testutil_rand_next(&rng) % 2;
+            for (size_t i = 0; i < f.topic_count[pos]; i++) topics[i][0] = (uint8_t)(1 + testutil_rand_next(&rng) % 6);
+            f.topics[pos] = (const uint8_t(*)[32])topics;
+        }
+        struct collected got = {0};
+        ck_assert_int_eq(store_logs(v, &f, collect, &got, &err), 0);
+        /* The scan: every log of every block in range, matched by hand. */
+        size_t want = 0;
+        for (uint64_t number = f.from; number <= f.to && number < LOG_BLOCKS; number++) {
+            for (size_t j = 0; j < log_counts[number]; j++) {
+                const struct block_log *l = &logs[number][j];
+                bool ok = f.address_count == 0;
+                for (size_t i = 0; i < f.address_count; i++) ok |= memcmp(addresses[i], l->address, 20) == 0;
+                if (ok && f.topic_count[pos] && pos < 2) {
+                    bool t = false;
+                    for (size_t i = 0; i < f.topic_count[pos]; i++)
+                        t |= pos < l->topic_count && memcmp(topics[i], l->topics[pos], 32) == 0;
+                    ok = t;
+                }
+                if (!ok) continue;
+                ck_assert_uint_lt(want, got.count);
+                ck_assert_uint_eq(got.block[want], number);
+                ck_assert_uint_eq(got.log_index[want], j);
+                want++;
+            }
+        }
+        ck_assert_uint_eq(got.count, want);
+    }
+    /* A receipt read by index carries its logs and the block-wide index of the first. */
+    for (uint64_t number = 1; number < LOG_BLOCKS; number++) {
+        uint32_t count;
+        ck_assert_int_eq(store_block_tx_count(v, number, &count, &err), 1);
+        uint32_t before = 0;
+        for (uint32_t i = 0; i < count; i++) {
+            struct block_receipt r;
+            uint32_t first;
+            ck_assert_int_eq(store_receipt(v, number, i, &r, &first, &err), 1);
+            ck_assert_uint_eq(first, before);
+            before += (uint32_t)r.log_count;
+            store_receipt_free(&r);
+        }
+        ck_assert_uint_eq(before, log_counts[number]);
+    }
+    store_view_end(v);
+    store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
+END_TEST
+
+START_TEST(a_full_map_refuses_the_block_and_keeps_the_head)
+{
+    char *dir = temp_dir();
+    struct cohort_error err = {0};
+    struct store *s;
+    struct store_options o = {.dir = dir, .map_bytes = 1u << 20};
+    ck_assert_int_eq(store_open(&o, &s, &err), 0);
+    uint8_t parent[32] = {0};
+    uint64_t number = 0;
+    int rc = 0;
+    /* Blocks of 200 new accounts each until the 1 MiB map is full. */
+    for (; number < 1000; number++) {
+        struct state *st = state_new();
+        for (int i = 0; i < 200; i++) {
+            uint8_t addr[20] = {0};
+            memcpy(addr, &number, 8);
+            memcpy(addr + 8, &i, 4);
+            ck_assert_int_eq(state_put_account(st, addr, 1, u256_from_u64(1), NULL, 0, &err), 0);
+        }
+        struct store_txn *t;
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        uint8_t root[32];
+        if (number == 0) rc = store_txn_apply_state(t, st, number, root, &err);
+        else {
+            /* Later blocks go through a backed state, as the executor's do. */
+            struct state *work = state_new();
+            struct state_backend be;
+            store_txn_backend(t, &be);
+            state_set_backend(work, &be);
+            state_tx_begin(work);
+            for (int i = 0; i < 200; i++) {
+                uint8_t addr[20] = {0};
+                memcpy(addr, &number, 8);
+                memcpy(addr + 8, &i, 4);
+                ck_assert_int_eq(state_add_balance(work, addr, u256_from_u64(1), &err), 0);
+            }
+            state_tx_end(work);
+            rc = store_txn_apply_state(t, work, number, root, &err);
+            state_free(work);
+        }
+        state_free(st);
+        struct block_header h;
+        make_header(&h, number, parent, root);
+        uint8_t hash[32];
+        block_header_hash(&h, hash);
+        struct store_block b = {.header = &h, .hash = hash};
+        if (rc == 0) rc = store_txn_put_block(t, &b, &err);
+        if (rc == 0) rc = store_write_commit(t, &err);
+        else store_write_abort(t);
+        if (rc != 0) break;
+        memcpy(parent, hash, 32);
+    }
+    ck_assert_int_eq(rc, STORE_E_FULL);
+    ck_assert_ptr_nonnull(strstr(err.message, "disk budget"));
+    ck_assert_uint_gt(number, 0);
+    store_close(s);
+    /* Reopened: the head is the last block that fit, whole. */
+    ck_assert_int_eq(store_open(&o, &s, &err), 0);
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t head;
+    uint8_t head_hash[32];
+    ck_assert(store_view_head(v, &head, head_hash));
+    ck_assert_uint_eq(head, number - 1);
+    ck_assert_mem_eq(head_hash, parent, 32);
+    store_view_end(v);
+    store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+    Suite *s = suite_create("store");
+    TCase *tc = tcase_create("store");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, roots_and_history_match_the_state_in_memory);
+    tcase_add_test(tc, log_index_answers_what_a_scan_answers);
+    tcase_add_test(tc, a_full_map_refuses_the_block_and_keeps_the_head);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(store_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
