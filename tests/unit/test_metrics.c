@@ -629,14 +629,28 @@ START_TEST(prometheus_text)
     char *text;
     size_t len;
     struct cohort_error err = {0};
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ck_assert_int_eq(metrics_render_prometheus(s, checks_buf, nchecks, &history, &text, &len, &err), 0);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    /* The best of five renders against a generous bound (a loaded CI machine, and ten times
+       it for the sanitizer build); bench/metrics_bench measures it properly. */
+    double ms = 1e9;
+    for (int i = 0; i < 5; i++) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        ck_assert_int_eq(metrics_render_prometheus(s, checks_buf, nchecks, &history, &text, &len, &err), 0);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double took = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+        if (took < ms) ms = took;
+        if (i < 4) free(text);
+    }
     ck_assert_uint_eq(strlen(text), len);
-    /* A generous bound for a loaded CI machine; bench/metrics_bench measures it properly. */
-    ck_assert_msg(ms < 50, "rendering 128 subnodes took %.2f ms", ms);
+#if defined(__SANITIZE_ADDRESS__) || defined(__has_feature)
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define RENDER_BOUND_MS 500
+#endif
+#endif
+#ifndef RENDER_BOUND_MS
+#define RENDER_BOUND_MS 50
+#endif
+    ck_assert_msg(ms < RENDER_BOUND_MS, "rendering 128 subnodes took %.2f ms at best", ms);
 
     ck_assert_ptr_nonnull(strstr(text, "cohort_subnode_cpu_usage_seconds_total{node=\"7\",chain=\"chain-0\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(text, "cohort_subnode_cpu_usage_seconds_total{node=\"7\",chain=\"chain-127\"} 128\n"));
