@@ -206,7 +206,9 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
             set_manager_error(d, err.message);
             if (d->nurls > 1 && (err.code == MC_E_UNAVAILABLE || err.code == MC_E_HTTP)) {
                 /* The next endpoint for the next round. */
+                pthread_mutex_lock(&d->lock); /* the metrics thread reads which URL is current */
                 d->url = (d->url + 1) % d->nurls;
+                pthread_mutex_unlock(&d->lock);
                 struct mc_rpc *next;
                 struct mc_rpc_options o = {.url = d->urls[d->url], .max_retries = 1};
                 if (mc_rpc_open(&next, &o, NULL) == 0) {
