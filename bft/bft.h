@@ -285,16 +285,23 @@ struct bft_config {
     uint32_t payload_max_bytes; /* the largest block payload, <= BFT_PAYLOAD_MAX */
     uint32_t window_heights;    /* heights kept above the committed one, 2..BFT_WINDOW_MAX */
     uint32_t timeout_ms;        /* the base height timeout: about 3x the network delay */
-    uint32_t idle_delay_ms;     /* a leader with no entries waits this long before it proposes an
-                                   empty block (0: at once); an entry submitted meanwhile is
-                                   proposed at once. It also bounds pacing: a leader whose parent
-                                   is not finalized yet waits for that, at most this long (0: no
-                                   pacing; docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
+    uint32_t idle_delay_ms;     /* 0: a leader proposes at once, an empty block if it has no
+                                   entries, so the log never rests. Otherwise a leader with no
+                                   entries waits for one; after this delay it proposes an empty
+                                   block only when something is outstanding (another member spoke
+                                   at its height, or a notarized block waits to be finalized), and
+                                   with nothing outstanding the log rests: no timer, message or
+                                   write (docs/bft.md "Idle"). It also bounds pacing: a leader
+                                   whose parent is not finalized yet waits for that, at most this
+                                   long (docs/bft.md "Pacing"). Keep it under timeout_ms / 2. */
     uint32_t fill_wait_ms;      /* a leader whose parent is finalized waits at most this long for
                                    entries until its block carries about as many bytes as the
                                    parent did, besides what was pending when it began to wait
                                    (0: no wait; docs/bft.md "Filling"). Under timeout_ms; keep it well
                                    under idle_delay_ms. */
+    uint32_t stall_ms;          /* a member that waited this long for a commit while something was
+                                   outstanding and a quorum of members was reachable says it is
+                                   stalled (status.stalled; 0: 30 x timeout_ms; docs/bft.md "Stalls") */
 };
 
 /* The core's three timers: a SET_TIMER action and a TIMER event say which one. */
@@ -376,6 +383,18 @@ struct bft_core_status {
     uint64_t messages_refused;  /* malformed, wrong instance, bad signature or certificate */
     uint64_t equivocations_seen;/* two different signed statements from one member at one height */
     uint64_t sends_dropped;     /* sends left out because the step's buffer was full */
+    /*
+     * Stall detection (docs/bft.md "Stalls"). The core has no clock: it counts the time its
+     * height timer ran while something was outstanding (entries to order, another member at
+     * this height or above, a notarized block to settle) since the last commit. A resting log
+     * waits for nothing and never stalls.
+     */
+    uint64_t waiting_ms;        /* that time, 0 after each commit or while resting */
+    bool stalled;               /* waiting_ms >= stall_ms while a quorum of members (this one
+                                   included) was reachable: the log is not making progress when it
+                                   could; worth an alert */
+    uint64_t stalls;            /* times `stalled` became true since start */
+    uint32_t kept_blocks;       /* notarized blocks kept below the window (docs/bft.md "Why it is live") */
 };
 
 struct bft_core;

@@ -29,7 +29,7 @@ enum {
     OWN_NULLIFIED = 2,
     OWN_FINALIZED = 4,
     OWN_PROPOSED = 8,
-    OWN_BASE = 16, /* only in a VOTE record a compaction writes: the window's base was at its height */
+    OWN_BASE = 16, /* alone in a VOTE record: the window's base was at its height (persist_base) */
 };
 
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
@@ -113,6 +113,9 @@ struct bft_core {
 
     uint64_t cur;              /* the current height */
     uint32_t timeouts_at_cur;  /* consecutive timer firings at cur */
+    bool timer_armed;          /* the height timer runs for cur (a quiet member has none: see wanted) */
+    uint32_t timer_delay_ms;   /* the delay it was armed with: stall detection counts it when it fires */
+    uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
     uint32_t unreachable;      /* members the driver reports unreachable (BFT_EVENT_PEER), a bit each */
@@ -310,6 +313,10 @@ static bool keep_block(struct bft_core *core, const struct slot *s)
 /* Moves the committed tip; the window's base follows it when the tip passes it. */
 static void set_committed(struct bft_core *core, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES])
 {
+    if (index > core->committed_index) { /* progress */
+        core->status.waiting_ms = 0;
+        core->status.stalled = false;
+    }
     core->committed_index = index;
     core->committed_height = height;
     memcpy(core->committed_hash, hash, BFT_HASH_BYTES);
@@ -320,16 +327,6 @@ static void set_committed(struct bft_core *core, uint64_t index, uint64_t height
     while (core->kept_count > 0 && core->kept[0].height <= height) kept_remove(core, 0);
 }
 
-
-/*
- * Slides the window's base past its lowest heights until cur + 1 fits in the window;
- * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
- * certified: nullified without a notarized block (nothing there can ever be committed), or
- * notarized with its block, which is then kept (keep_block) while it may still be
- * committed as the parent or an ancestor of a later block. A height not certified yet, or
- * a notarization whose block has not arrived, stops the slide; so does a full store of
- * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
- */
 /*
  * May the notarized block at slot s still be committed? When it is not known nullified, or
  * when a live notarized block held above it (one not known nullified) descends from it.
@@ -350,6 +347,15 @@ static bool block_needed(struct bft_core *core, const struct slot *s)
     return false;
 }
 
+/*
+ * Slides the window's base past its lowest heights until cur + 1 fits in the window;
+ * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
+ * certified: nullified without a notarized block (nothing there can ever be committed), or
+ * notarized with its block, which is then kept (keep_block) while it may still be
+ * committed as the parent or an ancestor of a later block. A height not certified yet, or
+ * a notarization whose block has not arrived, stops the slide; so does a full store of
+ * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
+ */
 static bool slide(struct bft_core *core)
 {
     uint64_t before = core->base;
@@ -545,6 +551,42 @@ static void set_timer(struct bft_core *core)
     struct bft_action *a = push_action(core, BFT_ACTION_SET_TIMER);
     a->height = core->cur;
     a->delay_ms = timeout_of_cur(core);
+    core->timer_armed = true;
+    core->timer_delay_ms = a->delay_ms;
+}
+
+/* ---- Quiet: an idle log sends and writes nothing (docs/bft.md "Idle") ---- */
+
+/* Someone wants cur to end: this member has entries to order, or another member spoke at cur or above. */
+static bool busy(const struct bft_core *core)
+{
+    return core->pending_len > 0 || core->heard_height >= core->cur;
+}
+
+/*
+ * The log has a tail to settle: a live notarized block above the committed tip (held or
+ * kept), or a finalized block not committed yet (a block of its chain missing).
+ */
+static bool unsettled(struct bft_core *core)
+{
+    for (uint32_t i = 0; i < core->kept_count; i++)
+        if (!core->kept[i].nullified) return true;
+    for (uint64_t h = core->base + 1; h < core->cur; h++) {
+        const struct slot *s = slot_if_held(core, h);
+        if (s != NULL && (s->finalized || (s->notarized && !is_nullified(s)))) return true;
+    }
+    return false;
+}
+
+/*
+ * Does cur need its timer? Always without an idle delay (the leader proposes at once, empty
+ * or not, so the log never rests). With one, only while the member is busy or the log
+ * unsettled: otherwise nothing is outstanding, and the member rests at cur with no timer,
+ * proposes nothing and writes nothing until an entry or another member's message wakes it.
+ */
+static bool wanted(struct bft_core *core)
+{
+    return core->config.idle_delay_ms == 0 || busy(core) || unsettled(core);
 }
 
 static void set_idle_timer(struct bft_core *core, uint64_t height)
@@ -927,13 +969,19 @@ static void try_propose(struct bft_core *core)
            may leave pending meanwhile, and the wait must still end. */
         set_fill_timer(core, h);
     }
-    if (core->pending_len == 0 && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
+    if (core->pending_len == 0 && core->config.idle_delay_ms > 0) {
         /* Nothing to order: wait a little for an entry before proposing an empty block. */
-        if (core->idle_armed_height != h) {
-            core->idle_armed_height = h;
-            set_idle_timer(core, h);
+        if (core->idle_due_height != h) {
+            if (core->idle_armed_height != h) {
+                core->idle_armed_height = h;
+                set_idle_timer(core, h);
+            }
+            return;
         }
-        return;
+        /* Then propose it only when something is outstanding: another member spoke at this
+           height (it has entries this one lacks, or lags), or a notarized block waits to be
+           finalized, which this block settles. With nothing outstanding the log rests. */
+        if (!busy(core) && !unsettled(core)) return;
     }
     if (filling && core->pending_len < core->fill_target) return;
     if (q == core->committed_height) {
@@ -973,7 +1021,8 @@ static void try_propose(struct bft_core *core)
 static void enter_height(struct bft_core *core)
 {
     core->timeouts_at_cur = 0;
-    set_timer(core);
+    core->timer_armed = false;
+    if (wanted(core)) set_timer(core); /* else armed when something wakes it (bft_core_step) */
     try_propose(core);
     try_notarize(core);
 }
@@ -1157,6 +1206,7 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
     if (*flag) return;
     *flag = true;
     *dst = *c;
+    if (c->vote.height > core->heard_height) core->heard_height = c->vote.height;
     forward_new_cert(core, s, dst, m->sender);
 }
 
@@ -1269,13 +1319,38 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
         send_sync_request(core, m->sender); /* more to fetch: ask before this batch runs out */
 }
 
+/*
+ * Stall detection: a height timer of fired_ms ran out. While something is outstanding
+ * (wanted) and no commit came, the wait adds up; past stall_ms, with a quorum of members
+ * reachable (as the driver reports them: BFT_EVENT_PEER), the member says it is stalled.
+ */
+static void note_wait(struct bft_core *core, uint32_t fired_ms)
+{
+    if (!wanted(core)) {
+        core->status.waiting_ms = 0;
+        core->status.stalled = false;
+        return;
+    }
+    core->status.waiting_ms += fired_ms;
+    uint32_t reachable = core->n - (uint32_t)__builtin_popcount(core->unreachable);
+    uint64_t limit = core->config.stall_ms ? core->config.stall_ms : 30 * (uint64_t)core->config.timeout_ms;
+    bool stalled = core->status.waiting_ms >= limit && reachable >= core->q;
+    if (stalled && !core->status.stalled) core->status.stalls++;
+    core->status.stalled = stalled;
+}
+
 /* Rule 3, and the re-sends that make up for a lossy network. */
 static void on_timer(struct bft_core *core, uint64_t height)
 {
-    if (height != core->cur) return; /* a timer of a height already left */
+    if (height != core->cur || !core->timer_armed) return; /* a timer of a height already left */
+    core->timer_armed = false;
+    uint32_t fired_ms = core->timer_delay_ms;
     struct slot *s = slot_at(core, core->cur);
     assert(s != NULL);
-    if (!(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
+    /* Resting with only a tail to settle: the first timeout re-sends and asks (below); a
+       height is nullified only when that did not settle it, or when someone is busy. */
+    bool nullify = core->config.idle_delay_ms == 0 || busy(core) || core->timeouts_at_cur > 0;
+    if (nullify && !(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
         s->own_flags |= OWN_NULLIFIED;
         persist_own(core, s);
     }
@@ -1308,7 +1383,8 @@ static void on_timer(struct bft_core *core, uint64_t height)
     }
     core->sync_asked = false;
     core->timeouts_at_cur++;
-    set_timer(core);
+    if (wanted(core)) set_timer(core);
+    note_wait(core, fired_ms);
 }
 
 /* A message about a height above the window: this member is behind; ask the sender, once per timeout. */
@@ -1407,6 +1483,12 @@ static void on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
         core->status.messages_refused++;
         return;
     }
+    /* Another member speaks at this height: a resting member wakes (busy). A certificate is
+       checked later, so it counts only once accepted (on_cert). */
+    uint64_t spoke = m->type == BFT_MSG_PROPOSE ? m->commit.block.header.height
+                     : m->type == BFT_MSG_VOTE  ? m->vote.height
+                                                : 0;
+    if (spoke > core->heard_height && spoke <= core->base + core->window) core->heard_height = spoke;
     switch ((enum bft_message_type)m->type) {
     case BFT_MSG_PROPOSE:
         behind(core, m->commit.block.header.height, m->sender);
@@ -1686,7 +1768,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (core->started && core->unreachable != before && leader_of(core, core->cur) == event->index &&
             !event->reachable) {
             struct slot *s = slot_if_held(core, core->cur);
-            if (s == NULL || !s->has_block) set_timer(core);
+            if ((s == NULL || !s->has_block) && wanted(core)) set_timer(core);
         }
         if (!core->started) return 0;
         break;
@@ -1712,6 +1794,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     progress(core);
     forward_notarizations(core);
     try_commit(core);
+    if (core->started && !core->timer_armed && wanted(core)) set_timer(core); /* woken */
     *count = core->action_count;
     return 0;
 }
@@ -1799,6 +1882,7 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->committed_index = core->committed_index;
     status->committed_height = core->committed_height;
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
+    status->kept_blocks = core->kept_count;
 }
 
 size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap)

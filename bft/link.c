@@ -16,6 +16,8 @@
 #include "common/bytes.h"
 #include "common/keccak.h"
 
+#define DOMAIN "bft"
+
 _Static_assert(BFT_HELLO_BYTES == 4 + 8 + 2 + 2 + 32, "HELLO layout");
 _Static_assert(BFT_AUTH_BYTES == 4 + BFT_SIGNATURE_BYTES, "AUTH layout");
 _Static_assert(BFT_MESSAGE_MAX <= UINT32_MAX, "a frame length fits its u32 prefix");
@@ -26,9 +28,9 @@ int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error
 {
     assert(prefix != NULL && len != NULL);
     uint32_t v = (uint32_t)be_get(prefix, 4);
-    if (v == 0) return cohort_error_set(err, BFT_E_RANGE, "bft", "link: empty frame");
+    if (v == 0) return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "link: empty frame");
     if (v > BFT_MESSAGE_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "link: frame of %u bytes exceeds %u", v, BFT_MESSAGE_MAX);
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "link: frame of %u bytes exceeds %u", v, BFT_MESSAGE_MAX);
     *len = v;
     return 0;
 }
@@ -51,20 +53,20 @@ int bft_hello_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint16
     assert(bytes != NULL || len == 0);
     assert(from != NULL && nonce != NULL);
     if (len != BFT_HELLO_BYTES)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO of %zu bytes, expected %d", len,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO of %zu bytes, expected %d", len,
                                 BFT_HELLO_BYTES);
-    if (memcmp(bytes, hello_magic, 4) != 0) return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO magic");
+    if (memcmp(bytes, hello_magic, 4) != 0) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO magic");
     uint64_t their_instance = be_get(bytes + 4, 8);
     if (their_instance != instance)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO for instance %llu, this log is %llu",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO for instance %llu, this log is %llu",
                                 (unsigned long long)their_instance, (unsigned long long)instance);
     uint16_t f = (uint16_t)be_get(bytes + 12, 2), t = (uint16_t)be_get(bytes + 14, 2);
     if (t != self)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO addressed to member %u, this is member %u", t,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO addressed to member %u, this is member %u", t,
                                 self);
     if (f >= member_count)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO from member %u of %u", f, member_count);
-    if (f == self) return cohort_error_set(err, BFT_E_INVALID, "bft", "link: HELLO from this member itself (%u)", f);
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO from member %u of %u", f, member_count);
+    if (f == self) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "link: HELLO from this member itself (%u)", f);
     *from = f;
     memcpy(nonce, bytes + 16, 32);
     return 0;
@@ -103,24 +105,24 @@ static const char *parse_decimal(const char *s, int max_digits, uint32_t *out)
 int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct cohort_error *err)
 {
     assert(ip != NULL && port != NULL);
-    if (endpoint == NULL) return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint: missing");
+    if (endpoint == NULL) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "endpoint: missing");
     size_t len = strnlen(endpoint, BFT_ENDPOINT_MAX);
     if (len == 0 || len >= BFT_ENDPOINT_MAX)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint: empty or longer than %d characters",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "endpoint: empty or longer than %d characters",
                                 BFT_ENDPOINT_MAX - 1);
     const char *s = endpoint;
     uint32_t octet[4];
     for (int i = 0; i < 4; i++) {
         s = parse_decimal(s, 3, &octet[i]);
         if (s == NULL || octet[i] > 255 || *s != (i < 3 ? '.' : ':'))
-            return cohort_error_set(err, BFT_E_INVALID, "bft",
+            return cohort_error_set(err, BFT_E_INVALID, DOMAIN,
                                     "endpoint \"%.63s\": expected an IPv4 address a.b.c.d:port", endpoint);
         s++;
     }
     uint32_t p = 0;
     s = parse_decimal(s, 5, &p);
     if (s == NULL || *s != '\0' || p == 0 || p > 65535)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "endpoint \"%.63s\": expected a port 1..65535 after ':'",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "endpoint \"%.63s\": expected a port 1..65535 after ':'",
                                 endpoint);
     snprintf(ip, 16, "%u.%u.%u.%u", octet[0], octet[1], octet[2], octet[3]);
     *port = (uint16_t)p;
@@ -164,10 +166,10 @@ int bft_offer_decode(const uint8_t *bytes, size_t len, uint64_t instance, struct
                      uint8_t signature[BFT_SIGNATURE_BYTES], struct cohort_error *err)
 {
     if (len != BFT_OFFER_BYTES)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: %zu bytes, not %d", len, BFT_OFFER_BYTES);
-    if (bytes[0] != BFT_OFFER_FRAME) return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: marker 0x%02x", bytes[0]);
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "offer: %zu bytes, not %d", len, BFT_OFFER_BYTES);
+    if (bytes[0] != BFT_OFFER_FRAME) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "offer: marker 0x%02x", bytes[0]);
     if (be_get(bytes + 1, 8) != instance)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: for instance %llu, this is %llu",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "offer: for instance %llu, this is %llu",
                                 (unsigned long long)be_get(bytes + 1, 8), (unsigned long long)instance);
     memset(out, 0, sizeof *out);
     out->index = be_get(bytes + 9, 8);
@@ -177,10 +179,10 @@ int bft_offer_decode(const uint8_t *bytes, size_t len, uint64_t instance, struct
     memcpy(out->digest, bytes + 65, 32);
     memcpy(signature, bytes + 97, BFT_SIGNATURE_BYTES);
     if (out->index == 0 || out->height < out->index)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: block %llu at height %llu",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "offer: block %llu at height %llu",
                                 (unsigned long long)out->index, (unsigned long long)out->height);
     if (out->len > BFT_SNAPSHOT_MAX_BYTES)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "offer: a snapshot of %llu bytes, over the cap of %llu",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "offer: a snapshot of %llu bytes, over the cap of %llu",
                                 (unsigned long long)out->len, (unsigned long long)BFT_SNAPSHOT_MAX_BYTES);
     return 0;
 }

@@ -11,6 +11,8 @@
 #include "common/keccak.h"
 #include "common/secp.h"
 
+#define DOMAIN "bft"
+
 #define DOMAIN_MESSAGE "cohort-bft-v1"
 #define DOMAIN_BLOCK "cohort-bft-block"
 #define CERT_ENTRY_BYTES 67 /* signer u16 + signature 65 */
@@ -132,7 +134,7 @@ static void get_into(struct reader *r, void *out, size_t len, const char *field)
 static int truncated(struct reader *r, struct cohort_error *err)
 {
     assert(r->failed);
-    return cohort_error_set(err, BFT_E_INVALID, "bft", "message: %s at offset %zu is cut off (%zu bytes in all)",
+    return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: %s at offset %zu is cut off (%zu bytes in all)",
                             r->field, r->field_offset, r->len);
 }
 
@@ -177,12 +179,12 @@ static int get_block(struct reader *r, uint32_t payload_max, struct bft_block *b
     b->payload_len = get_u32(r, "block payload length");
     if (r->failed) return truncated(r, err);
     if (b->payload_len > payload_max)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "message: block payload of %u bytes at offset %zu exceeds %u",
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: block payload of %u bytes at offset %zu exceeds %u",
                                 b->payload_len, at, payload_max);
     b->payload = get_bytes(r, b->payload_len, "block payload");
     if (r->failed) return truncated(r, err);
     if (b->header.height == 0 || b->header.index == 0 || b->header.parent_height >= b->header.height)
-        return cohort_error_set(err, BFT_E_INVALID, "bft",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN,
                                 "message: block at height %llu index %llu parent height %llu is impossible",
                                 (unsigned long long)b->header.height, (unsigned long long)b->header.index,
                                 (unsigned long long)b->header.parent_height);
@@ -207,10 +209,10 @@ static bool hash_is_zero(const uint8_t hash[BFT_HASH_BYTES])
 static int check_vote(const struct bft_vote *v, struct cohort_error *err)
 {
     if (v->kind < BFT_VOTE_NOTARIZE || v->kind > BFT_VOTE_FINALIZE)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: unknown vote kind %u", v->kind);
-    if (v->height == 0) return cohort_error_set(err, BFT_E_INVALID, "bft", "message: vote at height 0");
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: unknown vote kind %u", v->kind);
+    if (v->height == 0) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: vote at height 0");
     if ((v->kind == BFT_VOTE_NULLIFY) != hash_is_zero(v->hash))
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: a %s vote with %s hash",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: a %s vote with %s hash",
                                 v->kind == BFT_VOTE_NULLIFY ? "nullify" : "block",
                                 v->kind == BFT_VOTE_NULLIFY ? "a" : "a zero");
     return 0;
@@ -243,7 +245,7 @@ static int get_cert(struct reader *r, struct bft_cert *c, struct cohort_error *e
     c->count = get_u16(r, "certificate count");
     if (r->failed) return truncated(r, err);
     if (c->count == 0 || c->count > BFT_MEMBERS_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "message: certificate count %u at offset %zu not in 1..%d",
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: certificate count %u at offset %zu not in 1..%d",
                                 c->count, at, BFT_MEMBERS_MAX);
     for (uint16_t i = 0; i < c->count; i++) {
         c->signer[i] = get_u16(r, "certificate signer");
@@ -268,12 +270,12 @@ static int get_commit_body(struct reader *r, uint32_t payload_max, struct bft_co
     rc = get_cert(r, &c->cert, err);
     if (rc < 0) return rc;
     if (c->cert.vote.kind != BFT_VOTE_FINALIZE)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: commit proof is not a finalization");
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: commit proof is not a finalization");
     size_t at = r->pos;
     c->path_count = get_u16(r, "path count");
     if (r->failed) return truncated(r, err);
     if (c->path_count > BFT_PATH_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "message: path of %u headers at offset %zu exceeds %d",
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: path of %u headers at offset %zu exceeds %d",
                                 c->path_count, at, BFT_PATH_MAX);
     for (uint16_t i = 0; i < c->path_count; i++) get_header(r, &c->path[i]);
     if (r->failed) return truncated(r, err);
@@ -336,10 +338,10 @@ int bft_message_decode(const uint8_t *bytes, size_t len, uint32_t payload_max, s
     assert(bytes != NULL || len == 0);
     assert(out != NULL);
     if (len > BFT_MESSAGE_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "message: %zu bytes exceed the cap of %u", len,
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: %zu bytes exceed the cap of %u", len,
                                 BFT_MESSAGE_MAX);
     if (len < BFT_ENVELOPE_BYTES + BFT_SIGNATURE_BYTES)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: %zu bytes are too short for an envelope", len);
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: %zu bytes are too short for an envelope", len);
     struct reader r = {bytes, len, 0, false, NULL, 0};
     uint8_t version = get_u8(&r, "version");
     out->type = get_u8(&r, "type");
@@ -348,12 +350,12 @@ int bft_message_decode(const uint8_t *bytes, size_t len, uint32_t payload_max, s
     uint32_t body_len = get_u32(&r, "body length");
     assert(!r.failed);
     if (version != BFT_MESSAGE_VERSION)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: version %u, expected %u", version,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: version %u, expected %u", version,
                                 BFT_MESSAGE_VERSION);
     if (out->type < BFT_MSG_PROPOSE || out->type > BFT_MSG_SYNC_BLOCK)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: unknown type %u", out->type);
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: unknown type %u", out->type);
     if ((size_t)body_len != len - BFT_ENVELOPE_BYTES - BFT_SIGNATURE_BYTES)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: body length %u, but %zu bytes follow the envelope",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: body length %u, but %zu bytes follow the envelope",
                                 body_len, len - BFT_ENVELOPE_BYTES);
     memcpy(out->signature, bytes + len - BFT_SIGNATURE_BYTES, BFT_SIGNATURE_BYTES);
 
@@ -373,9 +375,9 @@ int bft_message_decode(const uint8_t *bytes, size_t len, uint32_t payload_max, s
         if (rc < 0) break;
         uint8_t flag = get_u8(&b, "has block");
         if (b.failed) return truncated(&b, err);
-        if (flag > 1) return cohort_error_set(err, BFT_E_INVALID, "bft", "message: has-block flag %u", flag);
+        if (flag > 1) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: has-block flag %u", flag);
         if (flag == 1 && out->commit.cert.vote.kind != BFT_VOTE_NOTARIZE)
-            return cohort_error_set(err, BFT_E_INVALID, "bft", "message: a block with a non-notarization");
+            return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: a block with a non-notarization");
         out->has_block = flag == 1;
         if (out->has_block) rc = get_block(&b, payload_max, &out->commit.block, err);
         break;
@@ -392,7 +394,7 @@ int bft_message_decode(const uint8_t *bytes, size_t len, uint32_t payload_max, s
     }
     if (rc < 0) return rc;
     if (b.pos != b.len)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: %zu bytes after the body at offset %zu",
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: %zu bytes after the body at offset %zu",
                                 b.len - b.pos, b.pos);
     if (out->has_block) bft_block_hash(out->instance, &out->commit.block.header, out->commit.hash);
     out->body = bytes + BFT_ENVELOPE_BYTES;
@@ -425,11 +427,11 @@ int bft_message_encode(const struct bft_message *msg, const uint8_t private_key[
         bw_u64(&w, msg->from_height);
         break;
     case BFT_MSG_SYNC_BLOCK: put_commit_body(&w, &msg->commit); break;
-    default: return cohort_error_set(err, BFT_E_INVALID, "bft", "message: cannot encode type %u", msg->type);
+    default: return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: cannot encode type %u", msg->type);
     }
     size_t body_len = w.len - BFT_ENVELOPE_BYTES;
     if (w.overflow || w.len + BFT_SIGNATURE_BYTES > cap || w.len + BFT_SIGNATURE_BYTES > BFT_MESSAGE_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "message: %zu bytes do not fit in %zu",
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: %zu bytes do not fit in %zu",
                                 w.len + BFT_SIGNATURE_BYTES, cap < BFT_MESSAGE_MAX ? cap : (size_t)BFT_MESSAGE_MAX);
     out[12] = (uint8_t)(body_len >> 24);
     out[13] = (uint8_t)(body_len >> 16);
@@ -450,7 +452,7 @@ int bft_message_encode(const struct bft_message *msg, const uint8_t private_key[
     keccak256_final(&ctx, hash);
     const struct bft_scheme *s = scheme_or_default(scheme);
     if (s->sign(s->ctx, private_key, hash, out + w.len) < 0)
-        return cohort_error_set(err, BFT_E_SIGNATURE, "bft", "message: signing failed (bad private key?)");
+        return cohort_error_set(err, BFT_E_SIGNATURE, DOMAIN, "message: signing failed (bad private key?)");
     *out_len = w.len + BFT_SIGNATURE_BYTES;
     return 0;
 }
@@ -471,7 +473,7 @@ int bft_message_check_sender(const struct bft_message *msg, const struct bft_mem
     assert(msg != NULL && members != NULL);
     assert(members->count >= 1 && members->count <= BFT_MEMBERS_MAX);
     if (msg->sender >= members->count)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "message: sender %u is not one of %u members", msg->sender,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "message: sender %u is not one of %u members", msg->sender,
                                 members->count);
     assert(msg->body != NULL || msg->body_len == 0);
     uint8_t hash[BFT_HASH_BYTES];
@@ -480,7 +482,7 @@ int bft_message_check_sender(const struct bft_message *msg, const struct bft_mem
     keccak256_update(&ctx, msg->body, msg->body_len);
     keccak256_final(&ctx, hash);
     if (check_signature(scheme, hash, msg->signature, members->address[msg->sender]) < 0)
-        return cohort_error_set(err, BFT_E_SIGNATURE, "bft",
+        return cohort_error_set(err, BFT_E_SIGNATURE, DOMAIN,
                                 "message: signature does not recover to member %u's address", msg->sender);
     return 0;
 }
@@ -500,7 +502,7 @@ int bft_cert_verify_known(const struct bft_cert *cert, uint64_t instance, const 
     int rc = check_vote(&cert->vote, err);
     if (rc < 0) return rc;
     if (cert->count > BFT_MEMBERS_MAX)
-        return cohort_error_set(err, BFT_E_CERT, "bft", "certificate: %u signers exceed %d", cert->count,
+        return cohort_error_set(err, BFT_E_CERT, DOMAIN, "certificate: %u signers exceed %d", cert->count,
                                 BFT_MEMBERS_MAX);
     uint8_t digest[BFT_HASH_BYTES];
     bft_vote_digest(instance, &cert->vote, digest);
@@ -509,20 +511,20 @@ int bft_cert_verify_known(const struct bft_cert *cert, uint64_t instance, const 
     for (uint16_t i = 0; i < cert->count; i++) {
         uint16_t signer = cert->signer[i];
         if (signer >= members->count)
-            return cohort_error_set(err, BFT_E_CERT, "bft", "certificate: signer %u is not one of %u members", signer,
+            return cohort_error_set(err, BFT_E_CERT, DOMAIN, "certificate: signer %u is not one of %u members", signer,
                                     members->count);
         if (seen[signer]) continue; /* a duplicate counts once, and need not be checked again */
         bool checked = known != NULL && known[signer] != NULL &&
                        memcmp(known[signer], cert->signature[i], BFT_SIGNATURE_BYTES) == 0;
         if (!checked && check_signature(scheme, digest, cert->signature[i], members->address[signer]) < 0)
-            return cohort_error_set(err, BFT_E_CERT, "bft",
+            return cohort_error_set(err, BFT_E_CERT, DOMAIN,
                                     "certificate: signature %u does not recover to member %u's address", i, signer);
         seen[signer] = true;
         distinct++;
     }
     uint32_t q = bft_quorum(members->count);
     if (distinct < q)
-        return cohort_error_set(err, BFT_E_CERT, "bft", "certificate: %u distinct signers, %u needed", distinct, q);
+        return cohort_error_set(err, BFT_E_CERT, DOMAIN, "certificate: %u distinct signers, %u needed", distinct, q);
     return 0;
 }
 
@@ -532,7 +534,7 @@ int bft_commit_verify(struct bft_commit *commit, uint64_t instance, const struct
     assert(commit != NULL);
     assert(commit->path_count <= BFT_PATH_MAX);
     if (commit->cert.vote.kind != BFT_VOTE_FINALIZE)
-        return cohort_error_set(err, BFT_E_CERT, "bft", "commit proof: the certificate is not a finalization");
+        return cohort_error_set(err, BFT_E_CERT, DOMAIN, "commit proof: the certificate is not a finalization");
     bft_block_hash(instance, &commit->block.header, commit->hash);
     uint8_t hash[BFT_HASH_BYTES];
     memcpy(hash, commit->hash, BFT_HASH_BYTES);
@@ -541,12 +543,12 @@ int bft_commit_verify(struct bft_commit *commit, uint64_t instance, const struct
         const struct bft_block_header *h = &commit->path[i];
         if (memcmp(h->parent_hash, hash, BFT_HASH_BYTES) != 0 || h->parent_height != prev->height ||
             h->index != prev->index + 1 || h->height <= prev->height)
-            return cohort_error_set(err, BFT_E_INVALID, "bft", "commit proof: path header %u does not follow", i);
+            return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "commit proof: path header %u does not follow", i);
         bft_block_hash(instance, h, hash);
         prev = h;
     }
     if (memcmp(hash, commit->cert.vote.hash, BFT_HASH_BYTES) != 0 || commit->cert.vote.height != prev->height)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "commit proof: the path does not end at the finalized block");
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "commit proof: the path does not end at the finalized block");
     return bft_cert_verify(&commit->cert, instance, members, scheme, err);
 }
 
@@ -557,7 +559,7 @@ int bft_commit_encode(const struct bft_commit *commit, uint8_t *out, size_t cap,
     assert(commit->path_count <= BFT_PATH_MAX);
     struct byte_writer w = {out, cap, 0, false};
     put_commit_body(&w, commit);
-    if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, "bft", "commit: %zu bytes do not fit in %zu", w.len, cap);
+    if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "commit: %zu bytes do not fit in %zu", w.len, cap);
     *out_len = w.len;
     return 0;
 }
@@ -568,11 +570,11 @@ int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint3
     assert(bytes != NULL || len == 0);
     assert(out != NULL);
     if (len > BFT_WAL_RECORD_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "commit: %zu bytes exceed %u", len, BFT_WAL_RECORD_MAX);
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "commit: %zu bytes exceed %u", len, BFT_WAL_RECORD_MAX);
     struct reader r = {bytes, len, 0, false, NULL, 0};
     int rc = get_commit_body(&r, payload_max, out, err);
     if (rc < 0) return rc;
-    if (r.pos != len) return cohort_error_set(err, BFT_E_INVALID, "bft", "commit: %zu bytes after the body", len - r.pos);
+    if (r.pos != len) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "commit: %zu bytes after the body", len - r.pos);
     bft_block_hash(instance, &out->block.header, out->hash);
     return 0;
 }
@@ -606,7 +608,7 @@ int bft_block_encode(const struct bft_block *block, uint8_t *out, size_t cap, si
     assert(block != NULL && out_len != NULL);
     struct byte_writer w = {out, cap, 0, false};
     put_block(&w, block);
-    if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, "bft", "block: %zu bytes do not fit in %zu", w.len, cap);
+    if (w.overflow) return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "block: %zu bytes do not fit in %zu", w.len, cap);
     *out_len = w.len;
     return 0;
 }
@@ -617,11 +619,11 @@ int bft_block_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint32
     assert(bytes != NULL || len == 0);
     assert(out != NULL && hash != NULL);
     if (len > BFT_WAL_RECORD_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "block: %zu bytes exceed %u", len, BFT_WAL_RECORD_MAX);
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "block: %zu bytes exceed %u", len, BFT_WAL_RECORD_MAX);
     struct reader r = {bytes, len, 0, false, NULL, 0};
     int rc = get_block(&r, payload_max, out, err);
     if (rc < 0) return rc;
-    if (r.pos != len) return cohort_error_set(err, BFT_E_INVALID, "bft", "block: %zu bytes after the block", len - r.pos);
+    if (r.pos != len) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "block: %zu bytes after the block", len - r.pos);
     bft_block_hash(instance, &out->header, hash);
     return 0;
 }
@@ -636,7 +638,7 @@ int bft_payload_next(const uint8_t *payload, uint32_t payload_len, uint32_t *off
     uint32_t n = get_u32(&r, "entry length");
     const uint8_t *p = get_bytes(&r, n, "entry");
     if (r.failed)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "payload: %s at offset %zu is cut off", r.field,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "payload: %s at offset %zu is cut off", r.field,
                                 r.field_offset);
     *entry = p;
     *entry_len = n;

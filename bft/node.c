@@ -94,11 +94,11 @@ int node_remember_commit(struct bft_node *node, uint64_t index, uint64_t offset,
         while (cap <= slot) cap *= 2;
         uint64_t *offsets = realloc(node->commit_offset, cap * sizeof *offsets);
         if (offsets == NULL)
-            return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory for the commit index");
+            return cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "node: out of memory for the commit index");
         node->commit_offset = offsets;
         uint32_t *lens = realloc(node->commit_len, cap * sizeof *lens);
         if (lens == NULL)
-            return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory for the commit index");
+            return cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "node: out of memory for the commit index");
         node->commit_len = lens;
         node->commit_cap = cap;
     }
@@ -127,7 +127,7 @@ int node_read_commit(struct bft_node *node, uint64_t index, size_t *len, struct 
     uint64_t slot = index - node->base;
     int e = node_pread_all(node->read_fd, node->record, node->commit_len[slot], node->commit_offset[slot]);
     if (e != 0)
-        return cohort_error_errno(err, BFT_E_IO, "bft", e, "node: read commit %llu from %s", (unsigned long long)index,
+        return cohort_error_errno(err, BFT_E_IO, DOMAIN, e, "node: read commit %llu from %s", (unsigned long long)index,
                                   node->config.wal_path);
     *len = node->commit_len[slot];
     return 0;
@@ -235,7 +235,7 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t
         return node_remember_commit(node, node->replay->block.header.index, offset + BFT_WAL_HEADER_BYTES, len, r->err);
     case BFT_RECORD_SNAPSHOT: {
         if (len < SNAPSHOT_HEADER_BYTES)
-            return cohort_error_set(r->err, BFT_E_CORRUPT, "bft", "snapshot record at offset %llu: %zu bytes",
+            return cohort_error_set(r->err, BFT_E_CORRUPT, DOMAIN, "snapshot record at offset %llu: %zu bytes",
                                     (unsigned long long)offset, len);
         struct bft_snapshot_offer info = {.index = be_get(payload, 8), .height = be_get(payload + 8, 8),
                                      .len = be_get(payload + 48, 8)};
@@ -248,14 +248,14 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t
             node->reading_snapshot = NULL;
             node->reading_chunk = NULL;
             if (info.index != node->committed || info.len > BFT_SNAPSHOT_MAX_BYTES)
-                return cohort_error_set(r->err, BFT_E_CORRUPT, "bft",
+                return cohort_error_set(r->err, BFT_E_CORRUPT, DOMAIN,
                                         "snapshot record at offset %llu: index %llu (the log is at %llu), %llu bytes",
                                         (unsigned long long)offset, (unsigned long long)info.index,
                                         (unsigned long long)node->committed, (unsigned long long)info.len);
             node->reading_snapshot = malloc(info.len ? info.len : 1);
             node->reading_chunk = malloc(node_chunk_count(info.len) * sizeof *node->reading_chunk);
             if (node->reading_snapshot == NULL || node->reading_chunk == NULL)
-                return cohort_error_set(r->err, BFT_E_NOMEM, "bft", "out of memory for a snapshot of %llu bytes",
+                return cohort_error_set(r->err, BFT_E_NOMEM, DOMAIN, "out of memory for a snapshot of %llu bytes",
                                         (unsigned long long)info.len);
             node->reading = info;
             node->reading_have = 0;
@@ -265,7 +265,7 @@ static int replay_record(void *arg, uint8_t type, const uint8_t *payload, size_t
             info.height != node->reading.height || memcmp(info.hash, node->reading.hash, BFT_HASH_BYTES) != 0 ||
             info.len != node->reading.len || at != node->reading_have || at % SNAPSHOT_CHUNK_BYTES != 0 ||
             chunk != node_chunk_len(&info, node->reading_chunks))
-            return cohort_error_set(r->err, BFT_E_CORRUPT, "bft",
+            return cohort_error_set(r->err, BFT_E_CORRUPT, DOMAIN,
                                     "snapshot record at offset %llu does not continue the snapshot before it",
                                     (unsigned long long)offset);
         memcpy(node->reading_snapshot + at, payload + SNAPSHOT_HEADER_BYTES, chunk);
@@ -297,12 +297,12 @@ static int deliver_replay(struct bft_node *node, struct cohort_error *err)
     uint64_t from = node->base + 1;
     if (node->snap.index > 0 || node->base > 0) {
         if (node->snap.index == 0)
-            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+            return cohort_error_set(err, BFT_E_CORRUPT, DOMAIN,
                                     "%s: compacted (its log starts after block %llu) but holds no whole snapshot; "
                                     "restore this member",
                                     node->config.wal_path, (unsigned long long)node->base);
         if (node->config.restore == NULL)
-            return cohort_error_set(err, BFT_E_INVALID, "bft", "%s holds a snapshot, and the node has no restore function",
+            return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "%s holds a snapshot, and the node has no restore function",
                                     node->config.wal_path);
         int rc = node->config.restore(node->config.arg, node->snap.index, node->replay_snapshot,
                                       (size_t)node->snap.len, err);
@@ -361,10 +361,10 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     *out = NULL;
     const struct bft_config *core = &config->core;
     if (core->members.count < 1 || core->members.count > BFT_MEMBERS_MAX || core->self >= core->members.count)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: member %u of %u members", core->self,
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "node: member %u of %u members", core->self,
                                 core->members.count);
     if (config->wal_path[0] == '\0' || memchr(config->wal_path, '\0', sizeof config->wal_path) == NULL)
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: wal_path is empty or not terminated");
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "node: wal_path is empty or not terminated");
     char ips[BFT_MEMBERS_MAX][16];
     uint16_t ports[BFT_MEMBERS_MAX];
     for (uint32_t i = 0; i < core->members.count; i++)
@@ -372,7 +372,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
             return cohort_error_wrap(err, "node: member %u", i);
 
     struct bft_node *node = calloc(1, sizeof *node);
-    if (node == NULL) return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory");
+    if (node == NULL) return cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "node: out of memory");
     node->config = *config;
     node->n = core->members.count;
     node->self = core->self;
@@ -383,7 +383,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     uint8_t seed[8];
     if (node_random_bytes(seed, sizeof seed) < 0) {
         node_free(node, false);
-        return cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: getrandom");
+        return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "node: getrandom");
     }
     memcpy(&node->rng, seed, sizeof seed);
     node->queue = calloc(BFT_SUBMIT_QUEUE_MAX, sizeof *node->queue);
@@ -396,7 +396,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     if (!node->queue || !node->read_buffer || !node->record || !node->send_buffer || !node->alt_payload ||
         !node->replay || !node->scratch) {
         node_free(node, false);
-        return cohort_error_set(err, BFT_E_NOMEM, "bft", "node: out of memory");
+        return cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "node: out of memory");
     }
     node->core = bft_core_create(core, err);
     if (node->core == NULL) {
@@ -414,7 +414,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     }
     node->read_fd = open(config->wal_path, O_RDONLY | O_CLOEXEC);
     if (node->read_fd < 0) {
-        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", config->wal_path);
+        rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "node: open %s for reading", config->wal_path);
         node_free(node, false);
         return rc;
     }
@@ -435,21 +435,21 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     }
     if (config->snapshot != NULL && config->restore == NULL) {
         node_free(node, false);
-        return cohort_error_set(err, BFT_E_INVALID, "bft", "node: a snapshot function needs a restore function");
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "node: a snapshot function needs a restore function");
     }
     node_publish_status(node);
 
     /* The loop and its handles. From here on a failure closes them through the loop. */
     if (uv_loop_init(&node->loop) < 0) {
         node_free(node, false);
-        return cohort_error_set(err, BFT_E_IO, "bft", "node: uv_loop_init failed");
+        return cohort_error_set(err, BFT_E_IO, DOMAIN, "node: uv_loop_init failed");
     }
     node->loop.data = node;
     rc = uv_async_init(&node->loop, &node->wake, on_wake);
     if (rc < 0) {
         uv_loop_close(&node->loop);
         node_free(node, false);
-        return cohort_error_set(err, BFT_E_IO, "bft", "node: uv_async_init: %s", uv_strerror(rc));
+        return cohort_error_set(err, BFT_E_IO, DOMAIN, "node: uv_async_init: %s", uv_strerror(rc));
     }
     for (uintptr_t i = 0; i < BFT_TIMERS; i++) {
         uv_timer_init(&node->loop, &node->core_timer[i]);
@@ -475,7 +475,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     rc = uv_tcp_bind(&node->listener, (const struct sockaddr *)self_address, 0);
     if (rc == 0) rc = uv_listen((uv_stream_t *)&node->listener, 128, node_on_connection);
     if (rc < 0) {
-        cohort_error_set(err, BFT_E_IO, "bft", "node: listen on %s: %s (is another process using the port?)",
+        cohort_error_set(err, BFT_E_IO, DOMAIN, "node: listen on %s: %s (is another process using the port?)",
                          config->endpoint[node->self], uv_strerror(rc));
         goto fail_loop;
     }
@@ -492,7 +492,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     rc = pthread_create(&node->thread, NULL, run, node);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc != 0) {
-        cohort_error_errno(err, BFT_E_IO, "bft", rc, "node: pthread_create");
+        cohort_error_errno(err, BFT_E_IO, DOMAIN, rc, "node: pthread_create");
         goto fail_loop;
     }
     *out = node;
@@ -511,18 +511,18 @@ static int submit(struct bft_node *node, const uint8_t *entry, size_t len, bool 
     assert(entry != NULL || len == 0);
     size_t cap = node->config.core.payload_max_bytes - 4 - (seal ? node->config.seal_overhead_bytes + 4 : 0);
     if (len > cap)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "node: entry of %zu bytes exceeds the payload cap of %zu",
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "node: entry of %zu bytes exceeds the payload cap of %zu",
                                 len, cap);
     uint8_t *copy = malloc(len ? len : 1);
-    if (copy == NULL) return cohort_error_set(err, BFT_E_FULL, "bft", "node: out of memory for an entry: retry later");
+    if (copy == NULL) return cohort_error_set(err, BFT_E_FULL, DOMAIN, "node: out of memory for an entry: retry later");
     if (len) memcpy(copy, entry, len);
     pthread_mutex_lock(&node->lock);
     if (node->stop_requested || node->queue_count == BFT_SUBMIT_QUEUE_MAX) {
         bool stopping = node->stop_requested;
         pthread_mutex_unlock(&node->lock);
         free(copy);
-        return stopping ? cohort_error_set(err, BFT_E_INVALID, "bft", "node: stopping")
-                        : cohort_error_set(err, BFT_E_FULL, "bft", "node: %d entries waiting: retry later",
+        return stopping ? cohort_error_set(err, BFT_E_INVALID, DOMAIN, "node: stopping")
+                        : cohort_error_set(err, BFT_E_FULL, DOMAIN, "node: %d entries waiting: retry later",
                                            BFT_SUBMIT_QUEUE_MAX);
     }
     node->queue[(node->queue_head + node->queue_count) % BFT_SUBMIT_QUEUE_MAX] = (struct submission){copy, len, seal};

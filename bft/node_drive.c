@@ -223,7 +223,7 @@ static void harvest(struct bft_node *node, struct wal_sync *w, int status)
     node->sync_in_flight--;
     if (node->halted) return;
     if (status < 0 || w->rc < 0) {
-        if (status < 0) cohort_error_set(&w->err, BFT_E_IO, "bft", "node: the WAL sync did not run");
+        if (status < 0) cohort_error_set(&w->err, BFT_E_IO, DOMAIN, "node: the WAL sync did not run");
         node_halt(node, &w->err);
         return;
     }

@@ -28,6 +28,7 @@
 #include "bft/node.h"
 #include "common/error.h"
 
+#define DOMAIN "bft" /* the domain of the node's errors */
 #define READ_BUFFER_BYTES (64u * 1024u)  /* one shared read buffer: the loop reads one socket at a time */
 #define FRAME_BUFFER_KEEP (256u * 1024u) /* a link keeps a reassembly buffer up to this size between frames */
 #define WRITES_IN_FLIGHT 2               /* uv_writes outstanding per link */

@@ -160,7 +160,7 @@ static struct compaction *compaction_new(struct bft_node *node, uint64_t new_bas
     struct compaction *c = calloc(1, sizeof *c);
     if (c == NULL) {
         free(bytes);
-        cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory");
+        cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "out of memory");
         return NULL;
     }
     c->node = node;
@@ -186,7 +186,7 @@ static struct compaction *compaction_new(struct bft_node *node, uint64_t new_bas
     if (rc == 0) rc = bft_core_own_records(node->core, keep_own, c);
     if (rc < 0) {
         node_compaction_free(c);
-        cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory for a compaction");
+        cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "out of memory for a compaction");
         return NULL;
     }
     return c;
@@ -199,7 +199,7 @@ static int copy_commits(struct compaction *c, uint8_t *buf, uint64_t from, uint6
         size_t want = c->old_len[i - c->new_base - 1];
         int e = node_pread_all(c->read_fd, buf, want, c->old_offset[i - c->new_base - 1]);
         if (e != 0)
-            return cohort_error_errno(&c->err, BFT_E_IO, "bft", e, "node: read commit %llu for a compaction",
+            return cohort_error_errno(&c->err, BFT_E_IO, DOMAIN, e, "node: read commit %llu for a compaction",
                                       (unsigned long long)i);
         c->offset[i - c->new_base] = bft_wal_size(c->wal) + BFT_WAL_HEADER_BYTES;
         c->len[i - c->new_base] = (uint32_t)want;
@@ -220,7 +220,7 @@ static void compaction_write(struct compaction *c)
     c->chunk_offset = malloc(c->chunks * sizeof *c->chunk_offset);
     int rc = 0;
     if (!scratch || !record || !c->offset || !c->len || !c->chunk_offset) {
-        rc = cohort_error_set(&c->err, BFT_E_NOMEM, "bft", "out of memory for a compaction");
+        rc = cohort_error_set(&c->err, BFT_E_NOMEM, DOMAIN, "out of memory for a compaction");
         goto out;
     }
     if (c->seal != NULL && c->bytes != NULL) c->seal(c->bytes, c->info.len);
@@ -261,7 +261,7 @@ static int copy_tail_record(void *arg, uint8_t type, const uint8_t *payload, siz
         uint64_t *o = realloc(c->offset, keep * sizeof *o);
         if (o != NULL) c->offset = o;
         uint32_t *l = o != NULL ? realloc(c->len, keep * sizeof *l) : NULL;
-        if (l == NULL) return cohort_error_set(&c->err, BFT_E_NOMEM, "bft", "out of memory for a compaction");
+        if (l == NULL) return cohort_error_set(&c->err, BFT_E_NOMEM, DOMAIN, "out of memory for a compaction");
         c->len = l;
         c->keep = keep;
     }
@@ -317,15 +317,15 @@ static int compaction_finish(struct bft_node *node, struct compaction *c, struct
     assert(end >= c->tail_from);
     size_t n = (size_t)(end - c->tail_from), valid = 0;
     uint8_t *tail = malloc(n ? n : 1);
-    int rc = tail ? 0 : cohort_error_set(err, BFT_E_NOMEM, "bft", "out of memory for a compaction's tail");
+    int rc = tail ? 0 : cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "out of memory for a compaction's tail");
     int e = rc == 0 ? node_pread_all(node->read_fd, tail, n, c->tail_from) : 0;
-    if (e != 0) rc = cohort_error_errno(err, BFT_E_IO, "bft", e, "node: read the WAL's tail for a compaction");
+    if (e != 0) rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, e, "node: read the WAL's tail for a compaction");
     uint64_t committed_before = c->last;
     if (rc == 0 && (rc = bft_wal_scan(tail, n, copy_tail_record, c, &valid, err)) < 0 && c->err.code != 0)
         *err = c->err; /* the callback's: an append to the new file failed */
     free(tail);
     if (rc == 0 && (valid != n || c->last != node->committed))
-        rc = cohort_error_set(err, BFT_E_CORRUPT, "bft",
+        rc = cohort_error_set(err, BFT_E_CORRUPT, DOMAIN,
                               "node: the WAL's tail (%zu bytes, %zu valid, commits %llu..%llu) does not continue "
                               "the log at %llu",
                               n, valid, (unsigned long long)committed_before, (unsigned long long)c->last,
@@ -342,7 +342,7 @@ static int compaction_finish(struct bft_node *node, struct compaction *c, struct
     /* The new WAL is the member's now. */
     int fd = open(node->config.wal_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "node: open %s for reading", node->config.wal_path);
+        rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "node: open %s for reading", node->config.wal_path);
         node_halt(node, err); /* it cannot read its own WAL: stop voting */
         return rc;
     }
@@ -445,7 +445,7 @@ static void compaction_done(uv_work_t *req, int status)
 {
     struct compaction *c = req->data;
     struct bft_node *node = c->node;
-    if (status < 0 && c->rc == 0) c->rc = cohort_error_set(&c->err, BFT_E_IO, "bft", "node: the compaction did not run");
+    if (status < 0 && c->rc == 0) c->rc = cohort_error_set(&c->err, BFT_E_IO, DOMAIN, "node: the compaction did not run");
     if (node->halted || node->closing || c->rc < 0) {
         if (c->rc < 0) snapshot_failed(node, c->info.index, c->err.message);
         node->compacting = NULL;
@@ -472,7 +472,7 @@ void node_take_snapshot(struct bft_node *node, uint64_t index, uint64_t height, 
     int rc = node->config.snapshot(node->config.arg, index, &bytes, &len);
     struct cohort_error err = {0};
     if (rc < 0 || (bytes == NULL && len > 0) || len > BFT_SNAPSHOT_MAX_BYTES) {
-        cohort_error_set(&err, BFT_E_INVALID, "bft", "the application gave no snapshot (code %d, %zu bytes)", rc, len);
+        cohort_error_set(&err, BFT_E_INVALID, DOMAIN, "the application gave no snapshot (code %d, %zu bytes)", rc, len);
         free(bytes);
         goto fail;
     }
@@ -500,7 +500,7 @@ void node_take_snapshot(struct bft_node *node, uint64_t index, uint64_t height, 
     c->delay_ms = node->config.compaction_delay_ms;
     if (uv_queue_work(&node->loop, &c->req, compaction_work, compaction_done) < 0) {
         node_compaction_free(c);
-        cohort_error_set(&err, BFT_E_IO, "bft", "node: no thread for a compaction");
+        cohort_error_set(&err, BFT_E_IO, DOMAIN, "node: no thread for a compaction");
         goto fail;
     }
     node->compacting = c;

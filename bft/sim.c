@@ -37,7 +37,10 @@ enum byzantine {
 
 static const char *const byzantine_names[] = {"honest", "equivocate", "double-vote", "forger", "twins", "silent"};
 
-enum event_kind { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER };
+enum event_kind { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER, EV_MARK };
+
+#define IDLE_SETTLE_MS 5000 /* after the liveness goal, without submissions: time to settle */
+#define IDLE_WINDOW_MS 10000 /* then this long without a record or a message */
 
 struct event {
     uint64_t time, seq;
@@ -75,6 +78,7 @@ struct node {
     uint8_t (*commit_hash)[BFT_HASH_BYTES];
     size_t commit_cap;
     uint64_t committed; /* entries committed and durable */
+    uint64_t records, sends; /* WAL records appended and messages sent: an idle log adds none */
 };
 
 struct sim {
@@ -100,6 +104,7 @@ struct sim {
     uint32_t drop_percent, duplicate_percent;
     bool chaos;       /* before the heal */
     bool partitioned;
+    bool submitting;  /* clients still submit entries (until the idle check) */
 
     /* checks */
     uint8_t (*global_hash)[BFT_HASH_BYTES];
@@ -707,7 +712,10 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
         }
         const struct bft_action *act = &actions[i];
         switch (act->type) {
-        case BFT_ACTION_PERSIST: disk_append(nd, act->record_type, act->bytes, act->len); break;
+        case BFT_ACTION_PERSIST:
+            disk_append(nd, act->record_type, act->bytes, act->len);
+            nd->records++;
+            break;
         case BFT_ACTION_COMMIT: {
             uint8_t *record = s->record;
             size_t len = 0;
@@ -727,6 +735,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
                      err.message);
             size_t offset = nd->disk_len + BFT_WAL_HEADER_BYTES;
             disk_append(nd, BFT_RECORD_COMMIT, record, len);
+            nd->records++;
             disk_sync(nd); /* durable before the application hears of it */
             remember_commit(s, nd, index, offset, len, act->commit->hash);
             nd->committed = index;
@@ -737,6 +746,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
         case BFT_ACTION_BROADCAST:
             if (nd->dirty && !act->unordered) disk_sync(nd); /* a vote is durable before it leaves */
             check_outgoing(s, a, act->bytes, act->len);
+            nd->sends++;
             if (nd->kind == SILENT) break;
             if (act->type == BFT_ACTION_SEND) send_to_member(s, a, act->peer, act->bytes, act->len);
             else if (nd->kind == EQUIVOCATE || nd->kind == DOUBLE_VOTE) byzantine_broadcast(s, a, act->bytes, act->len);
@@ -755,6 +765,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             break;
         }
         case BFT_ACTION_SYNC_SERVE:
+            nd->sends++;
             if (nd->dirty) disk_sync(nd);
             if (nd->kind != SILENT) serve_sync(s, a, act->peer, act->from_index);
             break;
@@ -769,15 +780,40 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
 
 /* ---- The run ---- */
 
+static const char *const mix_names[BFT_SIM_MIXES] = {"random",    "equivocate", "silent", "forge",
+                                                      "leader-crash", "partition", "all"};
+
+const char *bft_sim_mix_name(uint32_t mix)
+{
+    return mix < BFT_SIM_MIXES ? mix_names[mix] : "?";
+}
+
 static void describe(struct sim *s, uint32_t chaos_ms)
 {
     int off = snprintf(s->result->scenario, sizeof s->result->scenario,
-                       "n=%u delay<=%ums drop=%u%% dup=%u%% chaos=%ums%s byzantine:", s->n, s->delay_max_ms,
-                       s->drop_percent, s->duplicate_percent, chaos_ms, s->use_scheme ? "" : " secp256k1");
+                       "n=%u delay<=%ums drop=%u%% dup=%u%% chaos=%ums%s%s%s window=%u idle=%ums byzantine:", s->n,
+                       s->delay_max_ms, s->drop_percent, s->duplicate_percent, chaos_ms,
+                       s->use_scheme ? "" : " secp256k1", s->options->mix ? " mix=" : "",
+                       s->options->mix ? bft_sim_mix_name(s->options->mix) : "", s->config.window_heights,
+                       s->config.idle_delay_ms);
     for (uint32_t i = 0; i < s->n && off < (int)sizeof s->result->scenario; i++)
         if (s->nodes[i].kind != HONEST)
             off += snprintf(s->result->scenario + off, sizeof s->result->scenario - (size_t)off, " %u=%s", i,
                             byzantine_names[s->nodes[i].kind]);
+}
+
+/* Each member's window (bft_core_describe), a line each, into result->detail. */
+static void describe_windows(struct sim *s)
+{
+    size_t dl = 0;
+    for (uint32_t i = 0; i < s->node_count && dl + 64 < sizeof s->result->detail; i++) {
+        if (!s->nodes[i].up) continue;
+        dl += (size_t)snprintf(s->result->detail + dl, sizeof s->result->detail - dl, "member %u %s: ",
+                               s->nodes[i].member, byzantine_names[s->nodes[i].kind]);
+        dl += bft_core_describe(s->nodes[i].core, s->result->detail + dl, sizeof s->result->detail - dl - 1);
+        s->result->detail[dl++] = '\n';
+        s->result->detail[dl] = '\0';
+    }
 }
 
 static uint64_t min_honest_committed(struct sim *s)
@@ -851,9 +887,34 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             s->nodes[s->twin] = s->nodes[who];
         }
     }
+    uint32_t mix = options->mix < BFT_SIM_MIXES ? options->mix : BFT_SIM_MIX_RANDOM;
+    if (mix == BFT_SIM_MIX_EQUIVOCATE || mix == BFT_SIM_MIX_SILENT || mix == BFT_SIM_MIX_FORGE || mix == BFT_SIM_MIX_ALL) {
+        /* Exactly f Byzantine members of the mix's kind, instead of what was drawn. */
+        for (uint32_t i = 0; i < s->n; i++) s->nodes[i].kind = HONEST;
+        s->node_count = s->n;
+        s->twin = -1;
+        for (uint32_t b = 0; b < f;) {
+            uint32_t who = (uint32_t)rnd_below(s, s->n);
+            if (s->nodes[who].kind != HONEST) continue;
+            s->nodes[who].kind = mix == BFT_SIM_MIX_EQUIVOCATE ? EQUIVOCATE
+                                 : mix == BFT_SIM_MIX_SILENT  ? SILENT
+                                 : mix == BFT_SIM_MIX_FORGE   ? FORGER
+                                 : rnd_below(s, 2)            ? EQUIVOCATE
+                                                              : SILENT;
+            b++;
+        }
+    }
     uint32_t chaos_ms = 300 + (uint32_t)rnd_below(s, 1500);
     describe(s, chaos_ms);
     s->chaos = true;
+    s->submitting = true;
+    /* The idle check: leaders wait for entries (a quiet log), and the members are honest or
+       silent. A Byzantine member that speaks can always make the others work (a Twin whose
+       copies disagree asks for sync without end, and is answered). */
+    bool idle_check = s->config.idle_delay_ms > 0;
+    for (uint32_t i = 0; i < s->node_count; i++)
+        if (s->nodes[i].kind != HONEST && s->nodes[i].kind != SILENT) idle_check = false;
+    uint64_t idle_records = 0, idle_sends = 0, idle_commits = 0;
 
     for (uint32_t i = 0; i < s->node_count; i++) boot(s, (int)i);
 
@@ -864,6 +925,15 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         schedule(s, (struct event){.kind = EV_CRASH, .node = (int)who, .time = at});
         schedule(s, (struct event){.kind = EV_RESTART, .node = (int)who, .time = at + 1 + rnd_below(s, chaos_ms - at + 1)});
     }
+    if (mix == BFT_SIM_MIX_LEADER_CRASH || mix == BFT_SIM_MIX_ALL)
+        for (uint32_t c = 1 + (uint32_t)rnd_below(s, 3); c > 0; c--) /* node -1: whoever leads then */
+            schedule(s, (struct event){.kind = EV_CRASH, .node = -1, .time = rnd_below(s, chaos_ms)});
+    if (mix == BFT_SIM_MIX_PARTITION || mix == BFT_SIM_MIX_ALL)
+        for (uint32_t p = 1 + (uint32_t)rnd_below(s, 2); p > 0; p--) {
+            uint64_t at = rnd_below(s, chaos_ms);
+            schedule(s, (struct event){.kind = EV_PARTITION, .time = at});
+            schedule(s, (struct event){.kind = EV_HEAL, .time = at + rnd_below(s, chaos_ms - at + 1)});
+        }
     for (uint32_t p = (uint32_t)rnd_below(s, 3); p > 0; p--) {
         uint64_t at = rnd_below(s, chaos_ms);
         schedule(s, (struct event){.kind = EV_PARTITION, .time = at});
@@ -915,7 +985,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             }
             break;
         case EV_SUBMIT:
-            if (nd->up) {
+            if (nd->up && s->submitting) {
                 uint8_t entry[48];
                 size_t len = 8 + (size_t)rnd_below(s, 40);
                 for (size_t i = 0; i < len; i++) entry[i] = (uint8_t)rnd(s);
@@ -925,6 +995,20 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             break;
         case EV_CRASH:
             if (!s->chaos) break;
+            if (ev.node < 0) { /* the leader of the highest height an honest member is at */
+                uint64_t top = 0;
+                for (uint32_t i = 0; i < s->node_count; i++) {
+                    struct bft_core_status st;
+                    if (!s->nodes[i].up || s->nodes[i].kind != HONEST) continue;
+                    bft_core_get_status(s->nodes[i].core, &st);
+                    if (st.height > top) top = st.height;
+                }
+                ev.node = (int)(top % s->n); /* the member's first node (a Twin's other copy is node_count - 1) */
+                nd = &s->nodes[ev.node];
+                if (!nd->up) break;
+                schedule(s, (struct event){.kind = EV_RESTART, .node = ev.node,
+                                           .time = s->now + 1 + rnd_below(s, chaos_ms - s->now + 1)});
+            }
             if (rnd_below(s, 2)) crash(s, ev.node);
             else nd->crash_armed = true; /* partway through its next step */
             break;
@@ -940,8 +1024,35 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             break;
         case EV_HEAL: s->partitioned = false; break;
         case EV_FORGE: forge(s, ev.node); break;
+        case EV_MARK: {
+            /* The idle check: once settled, a log without entries must not write or send. */
+            uint64_t records = 0, sends = 0;
+            for (uint32_t i = 0; i < s->node_count; i++)
+                if (s->nodes[i].kind == HONEST) records += s->nodes[i].records, sends += s->nodes[i].sends;
+            if (ev.height == 1) {
+                idle_records = records, idle_sends = sends, idle_commits = s->global_len;
+                schedule(s, (struct event){.kind = EV_MARK, .node = -1, .height = 2, .time = s->now + IDLE_WINDOW_MS});
+            } else if (records != idle_records || sends != idle_sends || s->global_len != idle_commits) {
+                describe_windows(s);
+                fail(s, "IDLE: with no entries for %u ms, the honest members appended %llu records, sent %llu "
+                     "messages and committed %llu blocks in the last %u ms",
+                     IDLE_SETTLE_MS + IDLE_WINDOW_MS, (unsigned long long)(records - idle_records),
+                     (unsigned long long)(sends - idle_sends), (unsigned long long)(s->global_len - idle_commits),
+                     IDLE_WINDOW_MS);
+            } else {
+                result->idle_checked = true;
+            }
+            break;
         }
-        if (!s->chaos && min_honest_committed(s) >= goal) break;
+        }
+        if (!s->chaos && s->submitting && min_honest_committed(s) >= goal) {
+            if (!idle_check) break;
+            /* Live: now the clients stop, and the log must come to rest. */
+            s->submitting = false;
+            deadline = UINT64_MAX;
+            schedule(s, (struct event){.kind = EV_MARK, .node = -1, .height = 1, .time = s->now + IDLE_SETTLE_MS});
+        }
+        if (result->idle_checked) break;
         if (s->heap_len > 1000000 || result->events > 20000000) {
             /* A bounded harness: a message storm is a bug to report, not a machine to exhaust. */
             fail(s, "message storm: %zu events pending, %llu processed", s->heap_len,
@@ -958,14 +1069,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                                 s->nodes[i].member, byzantine_names[s->nodes[i].kind], (unsigned long long)st.height,
                                 (unsigned long long)st.committed_index, (unsigned long long)st.committed_height);
             }
-            size_t dl = 0;
-            for (uint32_t i = 0; i < s->node_count && s->nodes[i].up && dl + 64 < sizeof s->result->detail; i++) {
-                dl += (size_t)snprintf(s->result->detail + dl, sizeof s->result->detail - dl, "member %u %s: ",
-                                       s->nodes[i].member, byzantine_names[s->nodes[i].kind]);
-                dl += bft_core_describe(s->nodes[i].core, s->result->detail + dl, sizeof s->result->detail - dl - 1);
-                s->result->detail[dl++] = '\n';
-                s->result->detail[dl] = '\0';
-            }
+            describe_windows(s);
             if (!s->failed) s->result->liveness_only = true;
             fail(s, "LIVENESS: %llu ms after the heal, an honest member has %llu of %llu entries;%s",
                  (unsigned long long)(s->now - chaos_ms), (unsigned long long)min_honest_committed(s),

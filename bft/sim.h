@@ -13,7 +13,10 @@
  *     finalize vote, or two proposals, at one height, across its crashes;
  *   - a restarted member has every entry it had committed before the crash;
  *   - after the chaos ends (every partition healed, every member restarted, no more drops)
- *     every honest member commits target_commits more entries, before a deadline.
+ *     every honest member commits target_commits more entries, before a deadline;
+ *   - then, with idle leaders (idle_delay_ms) and no Byzantine member but silent ones, the
+ *     clients stop: after a few
+ *     seconds to settle, the honest members write, send and commit nothing for 10 s.
  */
 #ifndef COHORT_BFT_SIM_H
 #define COHORT_BFT_SIM_H
@@ -27,7 +30,26 @@ struct bft_sim_options {
     uint32_t target_commits; /* entries every honest member commits after the heal; 0: 5 */
     uint32_t window_heights; /* the cores' window (2..BFT_WINDOW_MAX); 0: BFT_WINDOW_MAX. A small
                                 one brings the window's edge, and its sliding, into every run */
+    uint32_t mix;            /* the fault mix (enum bft_sim_mix); 0: everything drawn at random */
 };
+
+/*
+ * Fault mixes: each makes one kind of fault certain, on top of what the seed draws (the
+ * network, the other faults). BFT_SIM_MIX_RANDOM draws everything, as seeds always did.
+ */
+enum bft_sim_mix {
+    BFT_SIM_MIX_RANDOM = 0,
+    BFT_SIM_MIX_EQUIVOCATE = 1,   /* f members equivocate when they lead */
+    BFT_SIM_MIX_SILENT = 2,       /* f members send nothing */
+    BFT_SIM_MIX_FORGE = 3,        /* f members forge, replay and garble */
+    BFT_SIM_MIX_LEADER_CRASH = 4, /* 1-3 crashes, each of the leader of the moment, at any point of a step */
+    BFT_SIM_MIX_PARTITION = 5,    /* 1-2 partitions, each healed at a random moment */
+    BFT_SIM_MIX_ALL = 6,          /* f members equivocating or silent, leader crashes and partitions together */
+    BFT_SIM_MIXES = 7,
+};
+
+/* A short name of a mix ("random", "equivocate", ...), for reports. */
+const char *bft_sim_mix_name(uint32_t mix);
 
 struct bft_sim_result {
     bool ok;
@@ -40,6 +62,10 @@ struct bft_sim_result {
     uint64_t crashes;
     uint64_t min_committed;  /* the lowest committed index among honest members at the end */
     uint64_t end_ms;         /* virtual time at the end */
+    bool idle_checked;       /* the run checked that the log, left without entries, came to rest:
+                                no record, message or block for 10 s after 5 s to settle (seeds
+                                whose leaders wait for entries, with no Byzantine member but
+                                silent ones) */
 };
 
 /* Runs one seeded simulation and fills *result. Returns 0 when every check passed, -1 if not. */

@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#define DOMAIN "bft"
+
 static const uint8_t magic[4] = {'C', 'B', 'W', '1'};
 
 /* CRC-32C, reflected polynomial 0x82F63B78, bit at a time per byte through a table built once. */
@@ -94,7 +96,7 @@ int bft_wal_scan(const uint8_t *data, size_t len, bft_wal_record_fn fn, void *ar
         /* A header half written into preallocated space: zeros follow it to the end. */
         if (!header_ok && all_zero(h + BFT_WAL_HEADER_BYTES, left - BFT_WAL_HEADER_BYTES)) break;
         if (!header_ok)
-            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+            return cohort_error_set(err, BFT_E_CORRUPT, DOMAIN,
                                     "wal: damaged record header at offset %zu (of %zu bytes); restore this member",
                                     pos, len);
         size_t payload_len = rd32(h + 8);
@@ -108,7 +110,7 @@ int bft_wal_scan(const uint8_t *data, size_t len, bft_wal_record_fn fn, void *ar
             size_t after = len - end;
             while (after > 0 && data[end + after - 1] == 0) after--;
             if (after < BFT_WAL_HEADER_BYTES) break;
-            return cohort_error_set(err, BFT_E_CORRUPT, "bft",
+            return cohort_error_set(err, BFT_E_CORRUPT, DOMAIN,
                                     "wal: record at offset %zu fails its checksum and %zu bytes follow it; restore "
                                     "this member",
                                     pos, len - end);
@@ -148,11 +150,11 @@ static int sync_directory_of(const char *path, struct cohort_error *err)
     snprintf(copy, sizeof copy, "%s", path);
     const char *dir = dirname(copy);
     int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: open directory %s", dir);
+    if (dfd < 0) return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: open directory %s", dir);
     int rc = fsync(dfd);
     int saved = errno;
     close(dfd);
-    if (rc < 0) return cohort_error_errno(err, BFT_E_IO, "bft", saved, "wal: fsync directory %s", dir);
+    if (rc < 0) return cohort_error_errno(err, BFT_E_IO, DOMAIN, saved, "wal: fsync directory %s", dir);
     return 0;
 }
 
@@ -160,21 +162,21 @@ int bft_wal_open(const char *path, bft_wal_record_fn fn, void *arg, struct bft_w
 {
     assert(path != NULL && out != NULL);
     *out = NULL;
-    if (strlen(path) >= PATH_MAX) return cohort_error_set(err, BFT_E_INVALID, "bft", "wal: path too long");
+    if (strlen(path) >= PATH_MAX) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "wal: path too long");
     bool created = access(path, F_OK) != 0;
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: open %s", path);
+    if (fd < 0) return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: open %s", path);
     int rc = 0;
     struct stat st;
     if (fstat(fd, &st) < 0) {
-        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: stat %s", path);
+        rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: stat %s", path);
         goto fail;
     }
     size_t len = (size_t)st.st_size, valid = 0;
     if (len > 0) {
         void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
-            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: map %s", path);
+            rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: map %s", path);
             goto fail;
         }
         rc = bft_wal_scan(map, len, fn, arg, &valid, err);
@@ -187,25 +189,25 @@ int bft_wal_open(const char *path, bft_wal_record_fn fn, void *arg, struct bft_w
     if (valid < len) {
         /* The torn tail of a crash: cut it off, durably, before anything is appended. */
         if (ftruncate(fd, (off_t)valid) < 0 || fsync(fd) < 0) {
-            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: truncate %s to %zu", path, valid);
+            rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: truncate %s to %zu", path, valid);
             goto fail;
         }
     }
     if (created) {
         if (fsync(fd) < 0) {
-            rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: fsync %s", path);
+            rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: fsync %s", path);
             goto fail;
         }
         rc = sync_directory_of(path, err);
         if (rc < 0) goto fail;
     }
     if (lseek(fd, (off_t)valid, SEEK_SET) < 0) {
-        rc = cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: seek %s", path);
+        rc = cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: seek %s", path);
         goto fail;
     }
     struct bft_wal *wal = calloc(1, sizeof *wal);
     if (wal == NULL) {
-        rc = cohort_error_set(err, BFT_E_NOMEM, "bft", "wal: out of memory");
+        rc = cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "wal: out of memory");
         goto fail;
     }
     wal->fd = fd;
@@ -224,7 +226,7 @@ int bft_wal_append(struct bft_wal *wal, uint8_t type, const uint8_t *payload, si
 {
     assert(wal != NULL && wal->fd >= 0);
     if (len > BFT_WAL_RECORD_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, "bft", "wal: record of %zu bytes exceeds %u", len,
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "wal: record of %zu bytes exceeds %u", len,
                                 BFT_WAL_RECORD_MAX);
     uint8_t header[BFT_WAL_HEADER_BYTES];
     bft_wal_record_header(type, payload, len, header);
@@ -250,7 +252,7 @@ int bft_wal_append(struct bft_wal *wal, uint8_t type, const uint8_t *payload, si
                 z += take;
             }
             /* if this fails too, recovery treats the partial record as a torn tail */
-            return cohort_error_errno(err, BFT_E_IO, "bft", saved, "wal: write %s", wal->path);
+            return cohort_error_errno(err, BFT_E_IO, DOMAIN, saved, "wal: write %s", wal->path);
         }
         done += (size_t)n;
         /* Advance the iovecs past what was written. */
@@ -269,16 +271,16 @@ int bft_wal_append(struct bft_wal *wal, uint8_t type, const uint8_t *payload, si
 int bft_wal_sync(struct bft_wal *wal, struct cohort_error *err)
 {
     assert(wal != NULL && wal->fd >= 0);
-    if (fdatasync(wal->fd) < 0) return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: fdatasync %s", wal->path);
+    if (fdatasync(wal->fd) < 0) return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: fdatasync %s", wal->path);
     return 0;
 }
 
 int bft_wal_rename(struct bft_wal *wal, const char *path, struct cohort_error *err)
 {
     assert(wal != NULL && path != NULL);
-    if (strlen(path) >= PATH_MAX) return cohort_error_set(err, BFT_E_INVALID, "bft", "wal: path too long");
+    if (strlen(path) >= PATH_MAX) return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "wal: path too long");
     if (rename(wal->path, path) < 0)
-        return cohort_error_errno(err, BFT_E_IO, "bft", errno, "wal: rename %s to %s", wal->path, path);
+        return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "wal: rename %s to %s", wal->path, path);
     snprintf(wal->path, sizeof wal->path, "%s", path);
     return sync_directory_of(path, err);
 }

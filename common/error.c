@@ -22,6 +22,19 @@ const char *common_strerror(int code)
     return "unknown error";
 }
 
+const char *cohort_error_library(int code)
+{
+    /* By block, in the order of enum cohort_error_base. */
+    static const char *const names[COHORT_ERRORS_LIBRARIES] = {
+        "bft", "common", "abi", "manager-client", "docker", "config", "curves", "evm", "state", "chain", "statetest",
+    };
+    _Static_assert(COHORT_ERRORS_STATETEST == -(COHORT_ERRORS_LIBRARIES - 1) * COHORT_ERRORS_BLOCK,
+                   "names[] has one entry per block");
+    if (code >= 0) return NULL;
+    int block = (-code - 1) / COHORT_ERRORS_BLOCK;
+    return block < COHORT_ERRORS_LIBRARIES ? names[block] : NULL;
+}
+
 __attribute__((format(printf, 4, 0))) static void vset(struct cohort_error *err, int code, const char *domain,
                                                    const char *fmt, va_list ap)
 {

@@ -12,8 +12,12 @@
  * so the error path never allocates and an error can be reported when memory is short.
  * Callers add context on the way up with cohort_error_wrap(), which prepends.
  *
- * Each library has its own append-only enum of codes and a *_strerror() for them; the
- * codes of different libraries may overlap, so `domain` says whose code it is.
+ * Each library has its own append-only enum of codes and a *_strerror() for them. The
+ * codes are unique across cohort: each library's lie in a block of its own (below), so a
+ * code alone says which library's it is and what it means, and a reader of a code (an exit
+ * code, a retry decision) cannot mistake one library's failure for another's. test_errors
+ * fails when two libraries' codes collide or a code leaves its block. `domain` names who
+ * made the message, for logs; every file writes it as a per-file DOMAIN constant.
  */
 #ifndef COHORT_COMMON_ERROR_H
 #define COHORT_COMMON_ERROR_H
@@ -28,17 +32,44 @@ struct cohort_error {
     char message[COHORT_ERROR_MESSAGE_MAX]; /* NUL-terminated, truncated if longer */
 };
 
+/*
+ * The blocks of codes: library L's codes are L's base - 1 down to L's base - 99. bft keeps
+ * the codes it was written with (-1 .. -8); the others moved to blocks of their own.
+ */
+#define COHORT_ERRORS_BLOCK 100
+enum cohort_error_base {
+    COHORT_ERRORS_BFT = 0,          /* bft/bft.h */
+    COHORT_ERRORS_COMMON = -100,    /* common/error.h */
+    COHORT_ERRORS_ABI = -200,       /* contracts-abi/abi.h */
+    COHORT_ERRORS_MC = -300,        /* manager-client/manager_client.h */
+    COHORT_ERRORS_DOCKER = -400,    /* docker/docker.h */
+    COHORT_ERRORS_CONFIG = -500,    /* config/config.h */
+    COHORT_ERRORS_CURVES = -600,    /* subnode/crypto/curves.h */
+    COHORT_ERRORS_EVM = -700,       /* subnode/evm/evm.h */
+    COHORT_ERRORS_STATE = -800,     /* subnode/state/trie.h */
+    COHORT_ERRORS_CHAIN = -900,     /* subnode/chain/chain.h */
+    COHORT_ERRORS_STATETEST = -1000 /* subnode/statetest/statetest.h */
+};
+#define COHORT_ERRORS_LIBRARIES 11
+
+/*
+ * The library whose block holds code ("common", "manager-client", ...: the names the
+ * libraries use as their domain), or NULL for 0, a positive number or a code past the
+ * last block. The string is static.
+ */
+const char *cohort_error_library(int code);
+
 /* Codes of the common library. Append only. */
 enum common_status {
     COMMON_OK = 0,
-    COMMON_E_INVALID = -1,   /* malformed input: bad characters, bad encoding */
-    COMMON_E_RANGE = -2,     /* a value too long or too large for its target */
-    COMMON_E_TRUNCATED = -3, /* input ends before a length it declares */
-    COMMON_E_NONCANONICAL = -4, /* a valid but non-minimal encoding, refused */
-    COMMON_E_DEPTH = -5,     /* nesting past a cap */
-    COMMON_E_NOMEM = -6,     /* allocation failed */
-    COMMON_E_CRYPTO = -7,    /* a key, signature or recovery was refused */
-    COMMON_E_IO = -8,        /* a system call failed; errno is in the message */
+    COMMON_E_INVALID = COHORT_ERRORS_COMMON - 1,     /* malformed input: bad characters, bad encoding */
+    COMMON_E_RANGE = COHORT_ERRORS_COMMON - 2,       /* a value too long or too large for its target */
+    COMMON_E_TRUNCATED = COHORT_ERRORS_COMMON - 3,   /* input ends before a length it declares */
+    COMMON_E_NONCANONICAL = COHORT_ERRORS_COMMON - 4, /* a valid but non-minimal encoding, refused */
+    COMMON_E_DEPTH = COHORT_ERRORS_COMMON - 5,       /* nesting past a cap */
+    COMMON_E_NOMEM = COHORT_ERRORS_COMMON - 6,       /* allocation failed */
+    COMMON_E_CRYPTO = COHORT_ERRORS_COMMON - 7,      /* a key, signature or recovery was refused */
+    COMMON_E_IO = COHORT_ERRORS_COMMON - 8,          /* a system call failed; errno is in the message */
 };
 
 /* Returns a static description of a common_status code; never NULL. */

@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <string.h>
 
+#define DOMAIN "common"
+
 static const char digits[] = "0123456789abcdef";
 
 int hex_digit_value(char c)
@@ -25,20 +27,20 @@ int hex_decode_n(const char *text, size_t text_len, uint8_t *out, size_t out_cap
     assert(text != NULL);
     assert(out != NULL || out_cap == 0);
     if (!has_prefix(text, text_len))
-        return cohort_error_set(err, COMMON_E_INVALID, "common", "hex: \"%.*s\" lacks the 0x prefix",
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "hex: \"%.*s\" lacks the 0x prefix",
                                 (int)(text_len > 40 ? 40 : text_len), text);
     size_t ndigits = text_len - 2;
     if (ndigits % 2 != 0)
-        return cohort_error_set(err, COMMON_E_INVALID, "common", "hex: odd number of digits (%zu)", ndigits);
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "hex: odd number of digits (%zu)", ndigits);
     size_t nbytes = ndigits / 2;
     if (nbytes > out_cap)
-        return cohort_error_set(err, COMMON_E_RANGE, "common", "hex: %zu bytes do not fit in %zu", nbytes, out_cap);
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "hex: %zu bytes do not fit in %zu", nbytes, out_cap);
     const char *p = text + 2;
     for (size_t i = 0; i < nbytes; i++) {
         int hi = hex_digit_value(p[2 * i]), lo = hex_digit_value(p[2 * i + 1]);
         if (hi < 0 || lo < 0) {
             size_t at = 2 + 2 * i + (hi < 0 ? 0 : 1);
-            return cohort_error_set(err, COMMON_E_INVALID, "common", "hex: bad character 0x%02x at position %zu",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "hex: bad character 0x%02x at position %zu",
                                     (unsigned char)text[at], at);
         }
         out[i] = (uint8_t)(hi << 4 | lo);
@@ -57,7 +59,7 @@ int hex_decode_exact(const char *text, uint8_t *out, size_t len, struct cohort_e
     size_t got = 0;
     size_t text_len = strlen(text);
     if (has_prefix(text, text_len) && text_len - 2 != 2 * len)
-        return cohort_error_set(err, COMMON_E_RANGE, "common", "hex: expected %zu bytes, got %zu digits", len,
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "hex: expected %zu bytes, got %zu digits", len,
                                 text_len - 2);
     int rc = hex_decode_n(text, text_len, out, len, &got, err);
     if (rc < 0) return rc;
@@ -82,20 +84,20 @@ int hex_decode_quantity_u64(const char *text, uint64_t *out, struct cohort_error
 {
     size_t text_len = strlen(text);
     if (!has_prefix(text, text_len))
-        return cohort_error_set(err, COMMON_E_INVALID, "common", "hex quantity: \"%.*s\" lacks the 0x prefix",
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "hex quantity: \"%.*s\" lacks the 0x prefix",
                                 (int)(text_len > 40 ? 40 : text_len), text);
     size_t ndigits = text_len - 2;
-    if (ndigits == 0) return cohort_error_set(err, COMMON_E_INVALID, "common", "hex quantity: no digits after 0x");
+    if (ndigits == 0) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "hex quantity: no digits after 0x");
     if (ndigits > 1 && text[2] == '0')
-        return cohort_error_set(err, COMMON_E_NONCANONICAL, "common", "hex quantity: leading zero in \"%.*s\"",
+        return cohort_error_set(err, COMMON_E_NONCANONICAL, DOMAIN, "hex quantity: leading zero in \"%.*s\"",
                                 (int)(text_len > 40 ? 40 : text_len), text);
     if (ndigits > 16)
-        return cohort_error_set(err, COMMON_E_RANGE, "common", "hex quantity: %zu digits overflow 64 bits", ndigits);
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "hex quantity: %zu digits overflow 64 bits", ndigits);
     uint64_t v = 0;
     for (size_t i = 2; i < text_len; i++) {
         int d = hex_digit_value(text[i]);
         if (d < 0)
-            return cohort_error_set(err, COMMON_E_INVALID, "common",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                     "hex quantity: bad character 0x%02x at position %zu", (unsigned char)text[i], i);
         v = v << 4 | (uint64_t)d;
     }

@@ -12,6 +12,8 @@
 #include "hex.h"
 #include "keccak.h"
 
+#define DOMAIN "common"
+
 /* The group order n and n/2 (rounded down), big-endian, for range and low-s checks. */
 static const uint8_t order_n[32] = {
     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
@@ -84,12 +86,12 @@ int secp_init(struct cohort_error *err)
     int rc = pthread_once(&context_once, context_create);
     assert(rc == 0);
     if (context_status == COMMON_E_IO)
-        return cohort_error_errno(err, COMMON_E_IO, "common", context_errno,
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, context_errno,
                                   "secp: getrandom for the context seed failed");
     if (context_status == COMMON_E_NOMEM)
-        return cohort_error_set(err, COMMON_E_NOMEM, "common", "secp: cannot allocate the libsecp256k1 context");
+        return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "secp: cannot allocate the libsecp256k1 context");
     if (context_status < 0)
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: libsecp256k1 refused to randomise its context");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: libsecp256k1 refused to randomise its context");
     assert(context != NULL);
     return 0;
 }
@@ -109,14 +111,14 @@ static int check_rs(const uint8_t signature[64], enum secp_s_rule rule, struct c
 {
     assert(signature != NULL);
     assert(rule == SECP_S_ANY || rule == SECP_S_LOW);
-    if (is_zero32(signature)) return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: signature r is zero");
+    if (is_zero32(signature)) return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: signature r is zero");
     if (memcmp(signature, order_n, 32) >= 0)
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: signature r is not below the group order n");
-    if (is_zero32(signature + 32)) return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: signature s is zero");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: signature r is not below the group order n");
+    if (is_zero32(signature + 32)) return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: signature s is zero");
     if (memcmp(signature + 32, order_n, 32) >= 0)
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: signature s is not below the group order n");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: signature s is not below the group order n");
     if (rule == SECP_S_LOW && !secp_signature_is_low_s(signature))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common",
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN,
                                 "secp: signature s is above n/2, which Homestead's rule (EIP-2) refuses");
     return 0;
 }
@@ -125,7 +127,7 @@ int secp_private_key_check(const uint8_t private_key[SECP_PRIVATE_KEY_BYTES], st
 {
     assert(private_key != NULL);
     if (!is_scalar(private_key))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: private key is zero or not below the group order n");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: private key is zero or not below the group order n");
     return 0;
 }
 
@@ -139,7 +141,7 @@ int secp_key_generate(uint8_t private_key[SECP_PRIVATE_KEY_BYTES], struct cohort
         int errnum = 0;
         if (random_bytes(private_key, SECP_PRIVATE_KEY_BYTES, &errnum) != 0) {
             explicit_bzero(private_key, SECP_PRIVATE_KEY_BYTES);
-            return cohort_error_errno(err, COMMON_E_IO, "common", errnum, "secp: getrandom for a new private key failed");
+            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errnum, "secp: getrandom for a new private key failed");
         }
         if (secp256k1_ec_seckey_verify(context, private_key)) {
             assert(is_scalar(private_key));
@@ -147,7 +149,7 @@ int secp_key_generate(uint8_t private_key[SECP_PRIVATE_KEY_BYTES], struct cohort
         }
     }
     explicit_bzero(private_key, SECP_PRIVATE_KEY_BYTES);
-    return cohort_error_set(err, COMMON_E_IO, "common",
+    return cohort_error_set(err, COMMON_E_IO, DOMAIN,
                             "secp: getrandom gave %d invalid private keys in a row; the system's RNG is broken",
                             KEY_GENERATE_ATTEMPTS_MAX);
 }
@@ -170,7 +172,7 @@ static int parse_pubkey(const uint8_t public_key[SECP_PUBLIC_KEY_BYTES], secp256
     sec1[0] = 0x04;
     memcpy(sec1 + 1, public_key, SECP_PUBLIC_KEY_BYTES);
     if (!secp256k1_ec_pubkey_parse(context, key, sec1, sizeof sec1))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: public key is not a point on the curve");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: public key is not a point on the curve");
     return 0;
 }
 
@@ -184,7 +186,7 @@ int secp_pubkey(const uint8_t private_key[SECP_PRIVATE_KEY_BYTES], uint8_t publi
     if ((rc = secp_private_key_check(private_key, err)) < 0) return rc;
     secp256k1_pubkey key;
     if (!secp256k1_ec_pubkey_create(context, &key, private_key))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: libsecp256k1 refused the private key");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: libsecp256k1 refused the private key");
     serialize_pubkey(&key, public_key);
     return 0;
 }
@@ -221,7 +223,7 @@ int secp_sign(const uint8_t private_key[SECP_PRIVATE_KEY_BYTES], const uint8_t h
     /* A NULL nonce function is libsecp256k1's RFC 6979 one; it wipes the nonce itself. */
     secp256k1_ecdsa_recoverable_signature sig;
     if (!secp256k1_ecdsa_sign_recoverable(context, &sig, hash, private_key, NULL, NULL))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: libsecp256k1 refused to sign");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: libsecp256k1 refused to sign");
     int recid = -1;
     int ok = secp256k1_ecdsa_recoverable_signature_serialize_compact(context, signature, &recid, &sig);
     assert(ok == 1);
@@ -241,15 +243,15 @@ int secp_recover(const uint8_t hash[SECP_HASH_BYTES], const uint8_t signature[SE
     int rc = secp_init(err);
     if (rc < 0) return rc;
     if (signature[64] > 3)
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: recovery id v = %u is not 0, 1, 2 or 3",
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: recovery id v = %u is not 0, 1, 2 or 3",
                                 (unsigned)signature[64]);
     if ((rc = check_rs(signature, rule, err)) < 0) return rc;
     secp256k1_ecdsa_recoverable_signature sig;
     if (!secp256k1_ecdsa_recoverable_signature_parse_compact(context, &sig, signature, signature[64]))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: libsecp256k1 refused the signature's r and s");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: libsecp256k1 refused the signature's r and s");
     secp256k1_pubkey key;
     if (!secp256k1_ecdsa_recover(context, &key, &sig, hash))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common",
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN,
                                 "secp: no public key recovers from this signature (r with v = %u is not on the curve)",
                                 (unsigned)signature[64]);
     serialize_pubkey(&key, public_key);
@@ -279,11 +281,11 @@ int secp_verify(const uint8_t public_key[SECP_PUBLIC_KEY_BYTES], const uint8_t h
     if ((rc = parse_pubkey(public_key, &key, err)) < 0) return rc;
     secp256k1_ecdsa_signature sig;
     if (!secp256k1_ecdsa_signature_parse_compact(context, &sig, signature))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: libsecp256k1 refused the signature's r and s");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: libsecp256k1 refused the signature's r and s");
     /* libsecp256k1 verifies low-s only; SECP_S_ANY gets there through the equivalent low-s form. */
     if (rule == SECP_S_ANY) secp256k1_ecdsa_signature_normalize(context, &sig, &sig);
     if (!secp256k1_ecdsa_verify(context, &sig, hash, &key))
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: signature does not match the public key and hash");
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: signature does not match the public key and hash");
     return 0;
 }
 
@@ -298,7 +300,7 @@ int secp_signature_normalize_s(uint8_t signature[SECP_SIGNATURE_BYTES], bool *ch
     assert(signature != NULL);
     if (changed != NULL) *changed = false;
     if (signature[64] > 3)
-        return cohort_error_set(err, COMMON_E_CRYPTO, "common", "secp: recovery id v = %u is not 0, 1, 2 or 3",
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: recovery id v = %u is not 0, 1, 2 or 3",
                                 (unsigned)signature[64]);
     int rc = check_rs(signature, SECP_S_ANY, err);
     if (rc < 0) return rc;
@@ -362,18 +364,18 @@ int address_parse_n(const char *text, size_t text_len, uint8_t address[ADDRESS_B
     assert(text != NULL);
     assert(address != NULL);
     if (text_len != ADDRESS_TEXT_LENGTH)
-        return cohort_error_set(err, COMMON_E_INVALID, "common",
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                 "address: expected 42 characters (0x and 40 hex digits), got %s%zu",
                                 text_len > ADDRESS_TEXT_LENGTH ? "at least " : "", text_len);
     if (text[0] != '0' || text[1] != 'x')
-        return cohort_error_set(err, COMMON_E_INVALID, "common", "address: does not start with 0x");
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "address: does not start with 0x");
     uint8_t bytes[ADDRESS_BYTES];
     size_t upper = 0, lower = 0;
     for (size_t i = 2; i < ADDRESS_TEXT_LENGTH; i++) {
         char c = text[i];
         int value = hex_digit_value(c);
         if (value < 0)
-            return cohort_error_set(err, COMMON_E_INVALID, "common",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                     "address: bad character 0x%02x at position %zu (hex digits only)",
                                     (unsigned char)c, i);
         if (c >= 'a' && c <= 'f') lower++;
@@ -386,7 +388,7 @@ int address_parse_n(const char *text, size_t text_len, uint8_t address[ADDRESS_B
         char want[40];
         checksum_digits(bytes, want);
         if (memcmp(want, text + 2, 40) != 0)
-            return cohort_error_set(err, COMMON_E_INVALID, "common",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                     "address: %.42s has a wrong EIP-55 checksum (its mixed case does not match); "
                                     "check it for a typo",
                                     text);

@@ -22,6 +22,8 @@
 #include <assert.h>
 #include <string.h>
 
+#define DOMAIN "common"
+
 typedef u256_u128 u128;
 
 enum {
@@ -399,25 +401,25 @@ int u256_from_hex(const char *text, u256 *out, struct cohort_error *err)
     size_t len = strnlen(text, HEX_TEXT_MAX + 1);
     int shown = len > 40 ? 40 : (int)len;
     if (len < 2 || text[0] != '0' || (text[1] != 'x' && text[1] != 'X'))
-        return cohort_error_set(err, COMMON_E_INVALID, "common", "u256 hex: \"%.*s\" lacks the 0x prefix", shown,
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "u256 hex: \"%.*s\" lacks the 0x prefix", shown,
                                 text);
     size_t ndigits = len - 2;
-    if (ndigits == 0) return cohort_error_set(err, COMMON_E_INVALID, "common", "u256 hex: no digits after 0x");
+    if (ndigits == 0) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "u256 hex: no digits after 0x");
     if (ndigits > 64)
-        return cohort_error_set(err, COMMON_E_RANGE, "common", "u256 hex: more than 64 digits (\"%.*s...\")", shown,
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "u256 hex: more than 64 digits (\"%.*s...\")", shown,
                                 text);
     u256 r = u256_zero();
     for (size_t i = 0; i < ndigits; i++) {
         char c = text[len - 1 - i]; /* i-th digit from the least significant */
         int value = hex_value(c);
         if (value < 0)
-            return cohort_error_set(err, COMMON_E_INVALID, "common", "u256 hex: bad character 0x%02x at position %zu",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "u256 hex: bad character 0x%02x at position %zu",
                                     (unsigned char)c, len - 1 - i);
         r.w[i / 16] |= (uint64_t)value << (i % 16 * 4);
     }
     /* Checked after the characters, so "0x0g" reports the bad character, not a leading zero. */
     if (ndigits > 1 && text[2] == '0')
-        return cohort_error_set(err, COMMON_E_NONCANONICAL, "common", "u256 hex: leading zero in \"%.*s\"", shown,
+        return cohort_error_set(err, COMMON_E_NONCANONICAL, DOMAIN, "u256 hex: leading zero in \"%.*s\"", shown,
                                 text);
     *out = r;
     return 0;
@@ -454,16 +456,16 @@ int u256_from_dec(const char *text, u256 *out, struct cohort_error *err)
     assert(out != NULL);
     size_t len = strnlen(text, DEC_DIGITS_MAX + 2);
     int shown = len > 40 ? 40 : (int)len;
-    if (len == 0) return cohort_error_set(err, COMMON_E_INVALID, "common", "u256 decimal: empty text");
+    if (len == 0) return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "u256 decimal: empty text");
     for (size_t i = 0; i < len; i++)
         if (text[i] < '0' || text[i] > '9')
-            return cohort_error_set(err, COMMON_E_INVALID, "common",
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                     "u256 decimal: bad character 0x%02x at position %zu", (unsigned char)text[i], i);
     if (len > 1 && text[0] == '0')
-        return cohort_error_set(err, COMMON_E_NONCANONICAL, "common", "u256 decimal: leading zero in \"%.*s\"", shown,
+        return cohort_error_set(err, COMMON_E_NONCANONICAL, DOMAIN, "u256 decimal: leading zero in \"%.*s\"", shown,
                                 text);
     if (len > DEC_DIGITS_MAX)
-        return cohort_error_set(err, COMMON_E_RANGE, "common", "u256 decimal: \"%.*s...\" is 2^256 or more", shown,
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "u256 decimal: \"%.*s...\" is 2^256 or more", shown,
                                 text);
     /* Chunks of up to 19 digits: the first takes the remainder so the rest are full. */
     u256 r = u256_zero();
@@ -476,7 +478,7 @@ int u256_from_dec(const char *text, u256 *out, struct cohort_error *err)
             scale *= 10;
         }
         if (mul_add_small(&r, scale, value) != 0)
-            return cohort_error_set(err, COMMON_E_RANGE, "common", "u256 decimal: \"%.*s%s\" is 2^256 or more", shown,
+            return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "u256 decimal: \"%.*s%s\" is 2^256 or more", shown,
                                     text, len > 40 ? "..." : "");
         pos += chunk;
     }

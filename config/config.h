@@ -121,14 +121,14 @@
 /* Codes of the config store. Append only. Domain "config". */
 enum cs_status {
     CS_OK = 0,
-    CS_E_INVALID = -1,      /* a malformed request or argument */
-    CS_E_RANGE = -2,        /* a key, value, count or request over its cap */
-    CS_E_UNAUTHORIZED = -3, /* signed by a key that is neither a member nor an admin */
-    CS_E_FULL = -4,         /* the store's key or byte cap would be passed */
-    CS_E_COMPACTED = -5,    /* a watch from a revision older than the history kept */
-    CS_E_NOMEM = -6,
-    CS_E_DUPLICATE = -7,    /* a request id already applied (result.revision: the first's) */
-    CS_E_INSTANCE = -8,     /* a request for another cluster */
+    CS_E_INVALID = COHORT_ERRORS_CONFIG - 1,      /* a malformed request or argument */
+    CS_E_RANGE = COHORT_ERRORS_CONFIG - 2,        /* a key, value, count or request over its cap */
+    CS_E_UNAUTHORIZED = COHORT_ERRORS_CONFIG - 3, /* signed by a key that is neither a member nor an admin */
+    CS_E_FULL = COHORT_ERRORS_CONFIG - 4,         /* the store's key or byte cap would be passed */
+    CS_E_COMPACTED = COHORT_ERRORS_CONFIG - 5,    /* a watch from a revision older than the history kept */
+    CS_E_NOMEM = COHORT_ERRORS_CONFIG - 6,
+    CS_E_DUPLICATE = COHORT_ERRORS_CONFIG - 7,    /* a request id already applied (result.revision: the first's) */
+    CS_E_INSTANCE = COHORT_ERRORS_CONFIG - 8,     /* a request for another cluster */
 };
 
 const char *cs_strerror(int code);

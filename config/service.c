@@ -759,6 +759,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "peers_connected", s.peers_connected);
     cJSON_AddNumberToObject(o, "messages_refused", (double)s.core.messages_refused);
     cJSON_AddNumberToObject(o, "equivocations_seen", (double)s.core.equivocations_seen);
+    cJSON_AddBoolToObject(o, "stalled", s.core.stalled); /* no progress while peers are there: docs/bft.md "Stalls" */
+    cJSON_AddNumberToObject(o, "waiting_ms", (double)s.core.waiting_ms);
     cJSON_AddNumberToObject(o, "frames_sent", (double)s.frames_sent);
     cJSON_AddNumberToObject(o, "frames_received", (double)s.frames_received);
     cJSON_AddNumberToObject(o, "frames_dropped", (double)s.frames_dropped);

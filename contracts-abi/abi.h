@@ -64,17 +64,17 @@
 /* Codes of the abi library (domain "abi"). Append only. */
 enum abi_status {
     ABI_OK = 0,
-    ABI_E_TYPE = -1,      /* a type or signature text that does not parse */
-    ABI_E_TRUNCATED = -2, /* an offset, length or head past the end of the data */
-    ABI_E_RANGE = -3,     /* a value out of range for its type: dirty bits, bool > 1, ... */
-    ABI_E_OFFSET = -4,    /* an offset that points back into its head or is not a small number */
-    ABI_E_LIMIT = -5,     /* past a cap: data size, number of values, encoded size */
-    ABI_E_NOMEM = -6,     /* the arena's cap is reached or malloc failed */
-    ABI_E_MISMATCH = -7,  /* a value whose kind or element count does not fit its type */
-    ABI_E_SPACE = -8,     /* the output buffer is too small; the message says how big it must be */
-    ABI_E_SELECTOR = -9,  /* call data or a log whose selector or topic 0 is not the expected one */
-    ABI_E_TOPICS = -10,   /* a log with the wrong number of topics */
-    ABI_E_UNSUPPORTED = -11, /* a valid request this codec does not do (see the function) */
+    ABI_E_TYPE = COHORT_ERRORS_ABI - 1,      /* a type or signature text that does not parse */
+    ABI_E_TRUNCATED = COHORT_ERRORS_ABI - 2, /* an offset, length or head past the end of the data */
+    ABI_E_RANGE = COHORT_ERRORS_ABI - 3,     /* a value out of range for its type: dirty bits, bool > 1, ... */
+    ABI_E_OFFSET = COHORT_ERRORS_ABI - 4,    /* an offset that points back into its head or is not a small number */
+    ABI_E_LIMIT = COHORT_ERRORS_ABI - 5,     /* past a cap: data size, number of values, encoded size */
+    ABI_E_NOMEM = COHORT_ERRORS_ABI - 6,     /* the arena's cap is reached or malloc failed */
+    ABI_E_MISMATCH = COHORT_ERRORS_ABI - 7,  /* a value whose kind or element count does not fit its type */
+    ABI_E_SPACE = COHORT_ERRORS_ABI - 8,     /* the output buffer is too small; the message says how big it must be */
+    ABI_E_SELECTOR = COHORT_ERRORS_ABI - 9,  /* call data or a log whose selector or topic 0 is not the expected one */
+    ABI_E_TOPICS = COHORT_ERRORS_ABI - 10,   /* a log with the wrong number of topics */
+    ABI_E_UNSUPPORTED = COHORT_ERRORS_ABI - 11, /* a valid request this codec does not do (see the function) */
 };
 
 /* Returns a static description of an abi_status code; never NULL. */

@@ -1,6 +1,7 @@
-/* cmd_common.c - shared plumbing of the manager-facing commands (see cmd_common.h). */
+/* cmd_common.c - what the commands share (see cmd_common.h). */
 #include "cmd_common.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "common/secp.h"
+#include "contracts-abi/abi.h"
 
 int exit_code_of(int code)
 {
@@ -16,38 +18,118 @@ int exit_code_of(int code)
     case MC_E_HTTP: return COHORT_EXIT_UNAVAILABLE;
     case MC_E_INPUT:
     case MC_E_PASSWORD:
-    case MC_E_IO: return COHORT_EXIT_INPUT;
+    case MC_E_IO:
+    /* common's codes reach the CLI from what the operator gave: a key the curve refuses, a
+       value that does not parse (manager-client recodes what a server sent as malformed). */
+    case COMMON_E_INVALID:
+    case COMMON_E_RANGE:
+    case COMMON_E_TRUNCATED:
+    case COMMON_E_NONCANONICAL:
+    case COMMON_E_DEPTH:
+    case COMMON_E_CRYPTO: return COHORT_EXIT_INPUT;
     case MC_E_INVALID: return COHORT_EXIT_USAGE;
     default: return COHORT_EXIT_FAILURE;
     }
 }
 
-const char *default_manager_file(void)
+/* The library's own words for a code, for the libraries the CLI uses; NULL for others. */
+static const char *kind_of(int code)
 {
-    static char path[1024];
+    const char *library = cohort_error_library(code);
+    if (library == NULL) return NULL;
+    if (strcmp(library, "common") == 0) return common_strerror(code);
+    if (strcmp(library, "abi") == 0) return abi_strerror(code);
+    if (strcmp(library, "manager-client") == 0) return mc_strerror(code);
+    return NULL;
+}
+
+int cli_fail_error(struct cli_globals *g, const struct cohort_error *err)
+{
+    assert(err->code < 0);
+    int exit_code = exit_code_of(err->code);
+    if (g->json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "error", err->message);
+        cJSON_AddNumberToObject(o, "code", err->code);
+        const char *library = cohort_error_library(err->code), *kind = kind_of(err->code);
+        if (library) cJSON_AddStringToObject(o, "library", library);
+        if (kind) cJSON_AddStringToObject(o, "kind", kind);
+        print_json(g, o);
+        cJSON_Delete(o);
+    }
+    return cli_fail(g, exit_code, "%s", err->message);
+}
+
+const char *default_manager_file(char *buf, size_t size)
+{
     const char *env = getenv("COHORT_MANAGER_FILE");
     if (env && env[0]) return env;
     const char *home = getenv("HOME");
-    snprintf(path, sizeof path, "%s/.cohort/manager.json", home && home[0] ? home : ".");
-    return path;
+    snprintf(buf, size, "%s/.cohort/manager.json", home && home[0] ? home : ".");
+    return buf;
 }
 
-int open_rpc(struct cli_globals *g, struct manager_flags *f, struct mc_rpc **rpc)
+/* --rpc, else $COHORT_MANAGER_RPC (the daemon's name for it), else $COHORT_RPC with a warning. */
+static const char *rpc_url(struct cli_globals *g, const struct manager_flags *f)
 {
-    if (f->rpc == NULL) f->rpc = getenv("COHORT_RPC");
-    if (f->rpc == NULL) return cli_fail(g, COHORT_EXIT_USAGE, "give the manager chain's JSON-RPC URL with --rpc URL");
-    struct mc_rpc_options o = {.url = f->rpc};
+    if (f->rpc != NULL) return f->rpc;
+    const char *url = getenv("COHORT_MANAGER_RPC");
+    if (url != NULL && url[0] != '\0') return url;
+    url = getenv("COHORT_RPC");
+    if (url != NULL && url[0] != '\0') {
+        if (!g->quiet) fputs("cohort: COHORT_RPC is deprecated: set COHORT_MANAGER_RPC instead\n", g->err);
+        return url;
+    }
+    return NULL;
+}
+
+int manager_open(struct cli_globals *g, struct manager_flags *f, bool need_deployment, struct manager_session *s)
+{
+    memset(s, 0, sizeof *s);
     struct cohort_error err = {0};
-    if (mc_rpc_open(rpc, &o, &err) < 0) return cli_fail(g, COHORT_EXIT_USAGE, "%s", err.message);
+    if (need_deployment) {
+        if (f->manager == NULL) f->manager = default_manager_file(s->manager_file, sizeof s->manager_file);
+        if (mc_deployment_load(f->manager, &s->deployment, &err) < 0) return cli_fail_error(g, &err);
+        s->has_deployment = true;
+    }
+    const char *url = rpc_url(g, f);
+    if (url == NULL)
+        return cli_fail(g, COHORT_EXIT_USAGE,
+                        "give the manager chain's JSON-RPC URL with --rpc URL (or set COHORT_MANAGER_RPC)");
+    struct mc_rpc_options o = {.url = url};
+    if (mc_rpc_open(&s->rpc, &o, &err) < 0) return cli_fail(g, COHORT_EXIT_USAGE, "%s", err.message);
     return 0;
 }
 
-int load_deployment(struct cli_globals *g, struct manager_flags *f, struct mc_deployment *d)
+int manager_sign(struct cli_globals *g, struct manager_flags *f, struct manager_session *s)
 {
-    if (f->manager == NULL) f->manager = default_manager_file();
+    assert(s->rpc != NULL);
+    if (f->keystore == NULL) return cli_fail(g, COHORT_EXIT_USAGE, "give the signing key with --keystore FILE");
+    char password[MC_PASSWORD_MAX_BYTES + 2];
+    size_t len;
+    int rc = read_password(g, f, false, password, sizeof password, &len);
+    if (rc != 0) return rc;
     struct cohort_error err = {0};
-    if (mc_deployment_load(f->manager, d, &err) < 0) return cli_fail(g, COHORT_EXIT_INPUT, "%s", err.message);
+    rc = mc_keystore_load(f->keystore, password, len, s->key, s->address, &err);
+    explicit_bzero(password, sizeof password);
+    if (rc < 0) return cli_fail_error(g, &err);
+    s->signed_in = true;
+    if (!s->has_deployment) return 0; /* `manager deploy`: no deployment yet */
+    uint64_t id;
+    if (mc_eth_chain_id(s->rpc, &id, &err) < 0) return cli_fail_error(g, &err);
+    if (id != s->deployment.chain_id)
+        return cli_fail(g, COHORT_EXIT_FAILURE,
+                        "the RPC serves chain %llu but the manager is deployed on chain %llu: check --rpc",
+                        (unsigned long long)id, (unsigned long long)s->deployment.chain_id);
     return 0;
+}
+
+void manager_close(struct manager_session *s)
+{
+    explicit_bzero(s->key, sizeof s->key);
+    s->signed_in = false;
+    mc_rpc_close(s->rpc);
+    s->rpc = NULL;
 }
 
 int read_password(struct cli_globals *g, const struct manager_flags *f, bool confirm, char *out, size_t size, size_t *len)
@@ -55,22 +137,15 @@ int read_password(struct cli_globals *g, const struct manager_flags *f, bool con
     struct cohort_error err = {0};
     int rc = f->password_file ? mc_password_from_file(f->password_file, out, size, len, &err)
                               : mc_password_prompt("Keystore password: ", confirm, out, size, len, &err);
-    if (rc < 0) return cli_fail(g, exit_code_of(rc), "%s", err.message);
+    if (rc < 0) return cli_fail_error(g, &err);
     return 0;
 }
 
-int load_signer(struct cli_globals *g, struct manager_flags *f, uint8_t key[32], uint8_t address[20])
+void print_json(struct cli_globals *g, const cJSON *value)
 {
-    if (f->keystore == NULL) return cli_fail(g, COHORT_EXIT_USAGE, "give the signing key with --keystore FILE");
-    char password[MC_PASSWORD_MAX_BYTES + 2];
-    size_t len;
-    int rc = read_password(g, f, false, password, sizeof password, &len);
-    if (rc != 0) return rc;
-    struct cohort_error err = {0};
-    rc = mc_keystore_load(f->keystore, password, len, key, address, &err);
-    explicit_bzero(password, sizeof password);
-    if (rc < 0) return cli_fail(g, exit_code_of(rc), "%s", err.message);
-    return 0;
+    char *text = cJSON_Print(value);
+    if (text != NULL) fprintf(g->out, "%s\n", text);
+    free(text);
 }
 
 void print_fields(struct cli_globals *g, const char *const *keys, const char *const *values, size_t n)
@@ -81,9 +156,7 @@ void print_fields(struct cli_globals *g, const char *const *keys, const char *co
             if (values[i] == NULL) cJSON_AddNullToObject(o, keys[i]);
             else cJSON_AddStringToObject(o, keys[i], values[i]);
         }
-        char *text = cJSON_Print(o);
-        fprintf(g->out, "%s\n", text);
-        free(text);
+        print_json(g, o);
         cJSON_Delete(o);
         return;
     }

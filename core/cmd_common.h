@@ -1,16 +1,20 @@
 /*
- * cmd_common.h - what the manager-facing commands share: the signer (keystore and
- * password), the RPC client and the deployment file, with their flags and errors.
+ * cmd_common.h - what the commands share: the manager session (the deployment file, the
+ * RPC client, the signer) with its flags, exit codes and error reports, the local API's
+ * client, and printing results.
  */
 #ifndef COHORT_CORE_CMD_COMMON_H
 #define COHORT_CORE_CMD_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
 
 #include "cli.h"
 #include "manager-client/manager_client.h"
 
 /* Flags every manager command may take; a handler lists the ones it uses. */
 struct manager_flags {
-    const char *rpc;           /* --rpc URL, or $COHORT_RPC */
+    const char *rpc;           /* --rpc URL, or $COHORT_MANAGER_RPC ($COHORT_RPC, deprecated) */
     const char *manager;       /* --manager FILE, or $COHORT_MANAGER_FILE, or ~/.cohort/manager.json */
     const char *keystore;      /* --keystore FILE */
     const char *password_file; /* --password-file FILE */
@@ -22,17 +26,49 @@ struct manager_flags {
         {.name = "keystore", .takes_value = true, .value = &(f).keystore},                                            \
         {.name = "password-file", .takes_value = true, .value = &(f).password_file}
 
-/* The exit code for a manager-client error code. */
-int exit_code_of(int mc_code);
+/*
+ * The exit code for an error code of any library (common/error.h: codes are unique): a
+ * service that did not answer is COHORT_EXIT_UNAVAILABLE, an unusable file, key or value
+ * given (a wrong password, a key the curve refuses) COHORT_EXIT_INPUT, a bad argument
+ * COHORT_EXIT_USAGE, anything else COHORT_EXIT_FAILURE.
+ */
+int exit_code_of(int code);
 
-/* Opens the RPC client (--rpc required). Returns 0 or an exit code with the message printed. */
-int open_rpc(struct cli_globals *g, struct manager_flags *f, struct mc_rpc **rpc);
+/*
+ * Reports a library error and returns its exit code: the message on g->err as cli_fail
+ * prints it and, with --json, also {"error": message, "code": N, "library": "...",
+ * "kind": "..."} on g->out, the shape the local API answers errors in.
+ */
+int cli_fail_error(struct cli_globals *g, const struct cohort_error *err);
 
-/* Loads the deployment file. Returns 0 or an exit code. */
-int load_deployment(struct cli_globals *g, struct manager_flags *f, struct mc_deployment *d);
+/*
+ * What a manager command holds while it runs: the deployment file, the RPC client and,
+ * once manager_sign ran, the signing key. Every field is owned by the session;
+ * manager_close releases them (and wipes the key).
+ */
+struct manager_session {
+    char manager_file[1024]; /* the default deployment file's path, when --manager is not given */
+    bool has_deployment;
+    struct mc_deployment deployment;
+    struct mc_rpc *rpc;
+    bool signed_in;
+    uint8_t key[32];
+    uint8_t address[20];
+};
 
-/* Default path of the deployment file (static buffer). */
-const char *default_manager_file(void);
+/*
+ * The steps every manager command takes after parsing its flags: manager_open loads the
+ * deployment file (unless need_deployment is false: `manager deploy` writes it) and opens
+ * the RPC; manager_sign loads the key from --keystore with the password and, with a
+ * deployment, checks that the RPC serves the deployment's chain. Each returns 0, or an exit
+ * code with the message printed. After manager_open, call manager_close whatever happens.
+ */
+int manager_open(struct cli_globals *g, struct manager_flags *f, bool need_deployment, struct manager_session *s);
+int manager_sign(struct cli_globals *g, struct manager_flags *f, struct manager_session *s);
+void manager_close(struct manager_session *s);
+
+/* Default path of the deployment file (from $COHORT_MANAGER_FILE or $HOME; into buf). */
+const char *default_manager_file(char *buf, size_t size);
 
 /*
  * Reads the password (--password-file, else a prompt on the terminal; confirm asks twice)
@@ -40,9 +76,6 @@ const char *default_manager_file(void);
  */
 int read_password(struct cli_globals *g, const struct manager_flags *f, bool confirm, char *out, size_t size,
                   size_t *len);
-
-/* Loads the signing key from --keystore with the password. Returns 0 or an exit code. */
-int load_signer(struct cli_globals *g, struct manager_flags *f, uint8_t key[32], uint8_t address[20]);
 
 /*
  * Calls cohort-core's local API: GET url, or POST body (JSON) when body is not NULL.
@@ -54,5 +87,8 @@ char *api_call(const char *url, const char *body, long timeout_ms, struct cli_gl
 
 /* Prints a key=value result (one line each for people, one JSON object with --json). */
 void print_fields(struct cli_globals *g, const char *const *keys, const char *const *values, size_t n);
+
+/* Prints a JSON value as it is (pretty, one value) on g->out: --json output that is the API's answer. */
+void print_json(struct cli_globals *g, const cJSON *value);
 
 #endif

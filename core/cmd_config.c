@@ -266,18 +266,21 @@ int cmd_config_status(const struct cli_command *self, int argc, char **argv, str
     if (rc != 0) return rc;
     cJSON *answer = call(g, api, "/api/v1/config/status", NULL, 5000L, &rc);
     if (answer == NULL) return rc;
-    const char *names[] = {"self", "members", "leader", "peers_connected", "height", "committed_index", "revision",
-                           "digest", "entries_applied", "entries_refused", "messages_refused", "equivocations_seen"};
-    enum { N = sizeof names / sizeof names[0] };
-    char text[N][80];
-    const char *values[N];
-    for (size_t i = 0; i < N; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(answer, names[i]);
-        if (cJSON_IsString(v)) snprintf(text[i], sizeof text[i], "%s", v->valuestring);
-        else snprintf(text[i], sizeof text[i], "%.0f", cJSON_IsNumber(v) ? v->valuedouble : -1);
-        values[i] = text[i];
+    if (g->json) {
+        print_json(g, answer); /* the API's object: every field, numbers as numbers */
+        cJSON_Delete(answer);
+        return COHORT_EXIT_OK;
     }
-    print_fields(g, names, values, N);
+    /* For people: every field the API gives, in its order, one line each. */
+    int width = 0;
+    const cJSON *v;
+    cJSON_ArrayForEach(v, answer) if ((int)strlen(v->string) > width) width = (int)strlen(v->string);
+    cJSON_ArrayForEach(v, answer)
+    {
+        if (cJSON_IsString(v)) fprintf(g->out, "%-*s  %s\n", width, v->string, v->valuestring);
+        else if (cJSON_IsNumber(v)) fprintf(g->out, "%-*s  %.0f\n", width, v->string, v->valuedouble);
+        else if (cJSON_IsBool(v)) fprintf(g->out, "%-*s  %s\n", width, v->string, cJSON_IsTrue(v) ? "true" : "false");
+    }
     cJSON_Delete(answer);
     return COHORT_EXIT_OK;
 }

@@ -24,10 +24,10 @@ static int write_keystore(struct cli_globals *g, struct manager_flags *f, const 
     explicit_bzero(password, sizeof password);
     if (rc == 0) rc = mc_keystore_write_file(out, json, &err);
     free(json);
-    if (rc < 0) return cli_fail(g, exit_code_of(rc), "%s", err.message);
+    if (rc < 0) return cli_fail_error(g, &err);
     uint8_t address[20];
     char text[43];
-    if (secp_address_from_secret(key, address, &err) < 0) return cli_fail(g, COHORT_EXIT_FAILURE, "%s", err.message);
+    if (secp_address_from_secret(key, address, &err) < 0) return cli_fail_error(g, &err);
     address_to_checksum(address, text);
     const char *keys[] = {"address", "keystore"};
     const char *values[] = {text, out};
@@ -71,8 +71,7 @@ int cmd_key_import(const struct cli_command *self, int argc, char **argv, struct
     char text[MC_PASSWORD_MAX_BYTES + 2], prefixed[MC_PASSWORD_MAX_BYTES + 4];
     size_t len;
     struct cohort_error err = {0};
-    if ((rc = mc_password_from_file(key_file, text, sizeof text, &len, &err)) < 0)
-        return cli_fail(g, exit_code_of(rc), "%s", err.message);
+    if ((rc = mc_password_from_file(key_file, text, sizeof text, &len, &err)) < 0) return cli_fail_error(g, &err);
     snprintf(prefixed, sizeof prefixed, "%s%s", strncmp(text, "0x", 2) == 0 ? "" : "0x", text);
     explicit_bzero(text, sizeof text);
     uint8_t key[32];

@@ -13,23 +13,6 @@
 #include "common/secp.h"
 #include "slots.h"
 
-static int fail_mc(struct cli_globals *g, const struct cohort_error *err)
-{
-    return cli_fail(g, exit_code_of(err->code), "%s", err->message);
-}
-
-/* Checks that the RPC serves the deployment's chain; prints the mismatch plainly. */
-static int check_chain(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_deployment *d)
-{
-    uint64_t id;
-    struct cohort_error err = {0};
-    if (mc_eth_chain_id(rpc, &id, &err) < 0) return fail_mc(g, &err);
-    if (id != d->chain_id)
-        return cli_fail(g, COHORT_EXIT_FAILURE, "the RPC serves chain %llu but the manager is deployed on chain %llu: check --rpc",
-                        (unsigned long long)id, (unsigned long long)d->chain_id);
-    return 0;
-}
-
 static void ensure_parent_dir(const char *path)
 {
     char dir[1024];
@@ -49,26 +32,24 @@ int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, st
     const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = "force", .present = &force}, {.name = NULL}};
     int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
     if (rc != 0) return rc;
-    if (f.manager == NULL) f.manager = default_manager_file();
+    char manager_file[1024];
+    if (f.manager == NULL) f.manager = default_manager_file(manager_file, sizeof manager_file);
     if (!force && access(f.manager, F_OK) == 0)
         return cli_fail(g, COHORT_EXIT_USAGE, "%s already exists; give another --manager FILE or --force to replace it",
                         f.manager);
-    struct mc_rpc *rpc;
-    uint8_t key[32], from[20];
-    if ((rc = open_rpc(g, &f, &rpc)) != 0) return rc;
-    if ((rc = load_signer(g, &f, key, from)) != 0) {
-        mc_rpc_close(rpc);
+    struct manager_session s;
+    if ((rc = manager_open(g, &f, false, &s)) != 0 || (rc = manager_sign(g, &f, &s)) != 0) {
+        manager_close(&s);
         return rc;
     }
     struct mc_deployment d = {0};
     struct cohort_error err = {0};
     if (!g->quiet) fprintf(g->err, "deploying CohortManager...\n");
-    rc = mc_manager_deploy(rpc, key, &d, &err);
-    explicit_bzero(key, sizeof key);
-    mc_rpc_close(rpc);
-    if (rc < 0) return fail_mc(g, &err);
+    rc = mc_manager_deploy(s.rpc, s.key, &d, &err);
+    manager_close(&s);
+    if (rc < 0) return cli_fail_error(g, &err);
     ensure_parent_dir(f.manager);
-    if (mc_deployment_save(f.manager, &d, &err) < 0) return fail_mc(g, &err);
+    if (mc_deployment_save(f.manager, &d, &err) < 0) return cli_fail_error(g, &err);
     char address[43], chain[24], block[24];
     address_to_checksum(d.address, address);
     snprintf(chain, sizeof chain, "%llu", (unsigned long long)d.chain_id);
@@ -104,28 +85,27 @@ int cmd_node_register(const struct cli_command *self, int argc, char **argv, str
         return cli_fail(g, COHORT_EXIT_USAGE, "--port %s: the base port must be 1024..%d so 128 slots of 8 ports fit",
                         port_text, 65535 - 128 * 8 + 1);
 
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    uint8_t key[32], from[20];
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
-    if ((rc = load_signer(g, &f, key, from)) != 0 || (rc = check_chain(g, rpc, &d)) != 0) goto out;
+    struct manager_session s;
+    if ((rc = manager_open(g, &f, true, &s)) != 0 || (rc = manager_sign(g, &f, &s)) != 0) goto out;
+    struct mc_rpc *rpc = s.rpc;
+    const struct mc_deployment *d = &s.deployment;
     struct cohort_error err = {0};
     /* Say plainly what is wrong before anything is paid for. */
     u256 balance;
     char from_text[43];
-    address_to_checksum(from, from_text);
-    if (mc_eth_get_balance(rpc, from, MC_LATEST, &balance, &err) < 0) {
-        rc = fail_mc(g, &err);
+    address_to_checksum(s.address, from_text);
+    if (mc_eth_get_balance(rpc, s.address, MC_LATEST, &balance, &err) < 0) {
+        rc = cli_fail_error(g, &err);
         goto out;
     }
     if (u256_is_zero(balance)) {
         rc = cli_fail(g, COHORT_EXIT_FAILURE, "%s has no funds on chain %llu to pay for the registration: fund it first",
-                      from_text, (unsigned long long)d.chain_id);
+                      from_text, (unsigned long long)d->chain_id);
         goto out;
     }
     uint64_t taken = 0;
-    if (mc_manager_node_id_by_name(rpc, &d, name, &taken, &err) < 0) {
-        rc = fail_mc(g, &err);
+    if (mc_manager_node_id_by_name(rpc, d, name, &taken, &err) < 0) {
+        rc = cli_fail_error(g, &err);
         goto out;
     }
     if (taken != 0) {
@@ -135,8 +115,8 @@ int cmd_node_register(const struct cli_command *self, int argc, char **argv, str
     }
     uint64_t node_id = 0;
     if (!g->quiet) fprintf(g->err, "registering node '%s' at %s:%ld from %s...\n", name, ip_text, port, from_text);
-    if (mc_manager_register_node(rpc, key, &d, name, ip, (uint16_t)port, domain, &node_id, &err) < 0) {
-        rc = fail_mc(g, &err);
+    if (mc_manager_register_node(rpc, s.key, d, name, ip, (uint16_t)port, domain, &node_id, &err) < 0) {
+        rc = cli_fail_error(g, &err);
         goto out;
     }
     char id[24];
@@ -146,8 +126,7 @@ int cmd_node_register(const struct cli_command *self, int argc, char **argv, str
     print_fields(g, keys, values, 3);
     rc = COHORT_EXIT_OK;
 out:
-    explicit_bzero(key, sizeof key);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -162,7 +141,7 @@ static int resolve_node(struct cli_globals *g, struct mc_rpc *rpc, const struct 
         return 0;
     }
     struct cohort_error err = {0};
-    if (mc_manager_node_id_by_name(rpc, d, text, id, &err) < 0) return fail_mc(g, &err);
+    if (mc_manager_node_id_by_name(rpc, d, text, id, &err) < 0) return cli_fail_error(g, &err);
     if (*id == 0) return cli_fail(g, COHORT_EXIT_FAILURE, "there is no node named '%s'", text);
     return 0;
 }
@@ -193,15 +172,13 @@ int cmd_node_info(const struct cli_command *self, int argc, char **argv, struct 
     int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
     if (rc != 0) return rc;
     if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node info: give a node id or name");
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     uint64_t id;
     struct mc_node_info info;
     struct cohort_error err = {0};
-    if ((rc = resolve_node(g, rpc, &d, which[0], &id)) == 0) {
-        if (mc_manager_get_node(rpc, &d, id, &info, &err) < 0) {
-            rc = fail_mc(g, &err);
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = resolve_node(g, s.rpc, &s.deployment, which[0], &id)) == 0) {
+        if (mc_manager_get_node(s.rpc, &s.deployment, id, &info, &err) < 0) {
+            rc = cli_fail_error(g, &err);
         } else {
             char cells[8][140], key[132];
             node_row(&info, cells);
@@ -211,7 +188,7 @@ int cmd_node_info(const struct cli_command *self, int argc, char **argv, struct 
             print_fields(g, keys, values, 9);
         }
     }
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -227,13 +204,12 @@ int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cl
     uint8_t owner[20];
     struct cohort_error err = {0};
     if (owner_text && address_parse(owner_text, owner, &err) < 0) return cli_fail(g, COHORT_EXIT_USAGE, "--owner: %s", err.message);
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     uint64_t count;
-    if (mc_manager_node_count(rpc, &d, &count, &err) < 0) {
-        mc_rpc_close(rpc);
-        return fail_mc(g, &err);
+    if ((rc = manager_open(g, &f, true, &s)) != 0 ||
+        (mc_manager_node_count(s.rpc, &s.deployment, &count, &err) < 0 && (rc = cli_fail_error(g, &err)) != 0)) {
+        manager_close(&s);
+        return rc;
     }
     struct cli_table *t = cli_table_new(8, node_columns);
     cli_table_set_numeric(t, 0);
@@ -241,8 +217,8 @@ int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cl
     cli_table_set_numeric(t, 7);
     for (uint64_t id = 1; id <= count; id++) {
         struct mc_node_info info;
-        if (mc_manager_get_node(rpc, &d, id, &info, &err) < 0) {
-            rc = fail_mc(g, &err);
+        if (mc_manager_get_node(s.rpc, &s.deployment, id, &info, &err) < 0) {
+            rc = cli_fail_error(g, &err);
             break;
         }
         if (owner_text && memcmp(owner, info.owner, 20) != 0) continue;
@@ -253,7 +229,7 @@ int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cl
     }
     if (rc == 0) cli_table_print(t, g);
     cli_table_free(t);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -268,21 +244,18 @@ int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct 
     int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
     if (rc != 0) return rc;
     if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "node exit: give a node id or name");
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    uint8_t key[32], from[20];
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     uint64_t id;
     struct cohort_error err = {0};
-    if ((rc = resolve_node(g, rpc, &d, which[0], &id)) == 0 && (rc = load_signer(g, &f, key, from)) == 0 &&
-        (rc = check_chain(g, rpc, &d)) == 0) {
-        rc = complete ? mc_manager_complete_exit(rpc, key, &d, id, &err) : mc_manager_init_exit(rpc, key, &d, id, &err);
-        rc = rc < 0 ? fail_mc(g, &err) : COHORT_EXIT_OK;
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = resolve_node(g, s.rpc, &s.deployment, which[0], &id)) == 0 &&
+        (rc = manager_sign(g, &f, &s)) == 0) {
+        rc = complete ? mc_manager_complete_exit(s.rpc, s.key, &s.deployment, id, &err)
+                      : mc_manager_init_exit(s.rpc, s.key, &s.deployment, id, &err);
+        rc = rc < 0 ? cli_fail_error(g, &err) : COHORT_EXIT_OK;
         if (rc == 0 && !g->quiet)
             fprintf(g->err, "node %llu: %s\n", (unsigned long long)id, complete ? "exit completed" : "exit started");
     }
-    explicit_bzero(key, sizeof key);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -310,16 +283,13 @@ int cmd_chain_create(const struct cli_command *self, int argc, char **argv, stru
         return cli_fail(g, COHORT_EXIT_USAGE, "--nodes %s: give 1..%d", nodes_text, MC_CHAIN_MAX_NODES);
     if (!chain_name_valid(name))
         return cli_fail(g, COHORT_EXIT_USAGE, "--name %s: use 1..63 of a-z, 0-9 and '-', not starting or ending with '-'", name);
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    uint8_t key[32], from[20];
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     struct cohort_error err = {0};
     uint64_t chain_id = 0;
-    if ((rc = load_signer(g, &f, key, from)) == 0 && (rc = check_chain(g, rpc, &d)) == 0) {
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = manager_sign(g, &f, &s)) == 0) {
         if (!g->quiet) fprintf(g->err, "creating %s chain '%s' on %ld nodes...\n", size_text, name, nodes);
-        if (mc_manager_create_chain(rpc, key, &d, name, size, (unsigned)nodes, &chain_id, &err) < 0) {
-            rc = fail_mc(g, &err);
+        if (mc_manager_create_chain(s.rpc, s.key, &s.deployment, name, size, (unsigned)nodes, &chain_id, &err) < 0) {
+            rc = cli_fail_error(g, &err);
         } else {
             char id[24], evm[24];
             snprintf(id, sizeof id, "%llu", (unsigned long long)chain_id);
@@ -329,8 +299,7 @@ int cmd_chain_create(const struct cli_command *self, int argc, char **argv, stru
             print_fields(g, keys, values, 4);
         }
     }
-    explicit_bzero(key, sizeof key);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -359,14 +328,13 @@ int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct c
     const struct cli_flag flags[] = {MANAGER_FLAGS(f), {.name = NULL}};
     int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
     if (rc != 0) return rc;
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     uint64_t count;
     struct cohort_error err = {0};
-    if (mc_manager_chain_count(rpc, &d, &count, &err) < 0) {
-        mc_rpc_close(rpc);
-        return fail_mc(g, &err);
+    if ((rc = manager_open(g, &f, true, &s)) != 0 ||
+        (mc_manager_chain_count(s.rpc, &s.deployment, &count, &err) < 0 && (rc = cli_fail_error(g, &err)) != 0)) {
+        manager_close(&s);
+        return rc;
     }
     struct cli_table *t = cli_table_new(7, chain_columns);
     cli_table_set_numeric(t, 0);
@@ -374,10 +342,10 @@ int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct c
     cli_table_set_numeric(t, 6);
     for (uint64_t id = 1; id <= count; id++) {
         struct mc_chain_info c;
-        int grc = mc_manager_get_chain(rpc, &d, id, &c, &err);
+        int grc = mc_manager_get_chain(s.rpc, &s.deployment, id, &c, &err);
         if (grc == MC_E_NOT_FOUND) continue; /* deleted */
         if (grc < 0) {
-            rc = fail_mc(g, &err);
+            rc = cli_fail_error(g, &err);
             break;
         }
         char cells[7][200];
@@ -387,7 +355,7 @@ int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct c
     }
     if (rc == 0) cli_table_print(t, g);
     cli_table_free(t);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -399,7 +367,7 @@ static int get_chain(struct cli_globals *g, struct mc_rpc *rpc, const struct mc_
     unsigned long long id = strtoull(which, &end, 10);
     int rc = *end == '\0' && which[0] ? mc_manager_get_chain(rpc, d, id, c, &err)
                                       : mc_manager_get_chain_by_name(rpc, d, which, c, &err);
-    return rc < 0 ? fail_mc(g, &err) : 0;
+    return rc < 0 ? cli_fail_error(g, &err) : 0;
 }
 
 int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
@@ -412,11 +380,9 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
     int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
     if (rc != 0) return rc;
     if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain show: give a chain name or id");
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     struct mc_chain_info c;
-    if ((rc = get_chain(g, rpc, &d, which[0], &c)) == 0) {
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0) {
         /* One row per member: where its subnode listens, from the node's base port and the chain's first slot. */
         const char *columns[] = {"node", "name", "endpoint", "first_slot", "rpc_port"};
         struct cli_table *t = cli_table_new(5, columns);
@@ -432,22 +398,24 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
         for (unsigned i = 0; i < c.nnodes && rc == 0; i++) {
             struct mc_node_info node;
             struct cohort_error err = {0};
-            if (mc_manager_get_node(rpc, &d, c.node_ids[i], &node, &err) < 0) {
-                rc = fail_mc(g, &err);
+            if (mc_manager_get_node(s.rpc, &s.deployment, c.node_ids[i], &node, &err) < 0) {
+                rc = cli_fail_error(g, &err);
                 break;
             }
+            /* endpoint is IP:PORT as in `node ls`: here the subnode's, whose port is rpc_port. */
             char id[24], endpoint[32], slot[8], port[8];
+            unsigned rpc_port = (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT);
             snprintf(id, sizeof id, "%llu", (unsigned long long)node.id);
-            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3]);
+            snprintf(endpoint, sizeof endpoint, "%u.%u.%u.%u:%u", node.ip[0], node.ip[1], node.ip[2], node.ip[3], rpc_port);
             snprintf(slot, sizeof slot, "%u", c.first_slots[i]);
-            snprintf(port, sizeof port, "%u", (unsigned)(node.port + c.first_slots[i] * PORTS_PER_SLOT));
+            snprintf(port, sizeof port, "%u", rpc_port);
             const char *row[5] = {id, node.name, endpoint, slot, port};
             cli_table_add_row(t, row);
         }
         if (rc == 0) cli_table_print(t, g);
         cli_table_free(t);
     }
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }
 
@@ -461,18 +429,15 @@ int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, stru
     int rc = cli_parse_flags(argc, argv, flags, which, 1, &n, g);
     if (rc != 0) return rc;
     if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "chain delete: give a chain name or id");
-    struct mc_deployment d;
-    struct mc_rpc *rpc;
-    uint8_t key[32], from[20];
-    if ((rc = load_deployment(g, &f, &d)) != 0 || (rc = open_rpc(g, &f, &rpc)) != 0) return rc;
+    struct manager_session s;
     struct mc_chain_info c;
     struct cohort_error err = {0};
-    if ((rc = get_chain(g, rpc, &d, which[0], &c)) == 0 && (rc = load_signer(g, &f, key, from)) == 0 &&
-        (rc = check_chain(g, rpc, &d)) == 0) {
-        rc = mc_manager_delete_chain(rpc, key, &d, c.id, &err) < 0 ? fail_mc(g, &err) : COHORT_EXIT_OK;
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0 &&
+        (rc = manager_sign(g, &f, &s)) == 0) {
+        rc = mc_manager_delete_chain(s.rpc, s.key, &s.deployment, c.id, &err) < 0 ? cli_fail_error(g, &err)
+                                                                                  : COHORT_EXIT_OK;
         if (rc == 0 && !g->quiet) fprintf(g->err, "chain %s (id %llu) deleted\n", c.name, (unsigned long long)c.id);
     }
-    explicit_bzero(key, sizeof key);
-    mc_rpc_close(rpc);
+    manager_close(&s);
     return rc;
 }

@@ -45,13 +45,6 @@ static cJSON *get(struct cli_globals *g, const char *api, const char *path, bool
     return NULL;
 }
 
-static void print_json(struct cli_globals *g, const cJSON *o)
-{
-    char *text = cJSON_Print(o);
-    fprintf(g->out, "%s\n", text ? text : "null");
-    free(text);
-}
-
 static double num(const cJSON *o, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);

@@ -45,8 +45,14 @@ int cmd_subnodes(const struct cli_command *self, int argc, char **argv, struct c
         cJSON_Delete(array);
         return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core's answer from %s is not a JSON array", url);
     }
-    const char *columns[] = {"chain", "state", "slot", "slots", "port", "cpu_shares", "memory_mib", "restarts",
-                             "disk_mib", "last_error"};
+    if (g->json) { /* the API's vocabulary, every field: scripts see what the API says */
+        print_json(g, array);
+        cJSON_Delete(array);
+        return COHORT_EXIT_OK;
+    }
+    /* For people: the API's field names, in MiB where the API counts bytes. */
+    const char *columns[] = {"chain", "state", "first_slot", "slots", "rpc_port", "cpu_shares", "memory_mib",
+                             "restarts", "disk_used_mib", "last_error"};
     struct cli_table *t = cli_table_new(10, columns);
     for (size_t i = 1; i < 9; i++) cli_table_set_numeric(t, i);
     const cJSON *o;

@@ -39,7 +39,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (daemon_run(&config, &stop, &err) < 0) {
-        log_error("cohort-core failed", "error=\"%s\"", err.message);
+        log_error("cohort-core failed to start", "error=\"%s\" code=%d kind=\"%s\"", err.message, err.code,
+                  daemon_error_kind(err.code));
         return 1;
     }
     return 0;

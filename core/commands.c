@@ -13,7 +13,7 @@ static int cmd_version(const struct cli_command *self, int argc, char **argv, st
 }
 
 #define MANAGER_OPTIONS                                                                                               \
-    "  --rpc URL              JSON-RPC of the manager chain (or $COHORT_RPC)\n"                                   \
+    "  --rpc URL              JSON-RPC of the manager chain (or $COHORT_MANAGER_RPC)\n"                                   \
     "  --manager FILE         deployment file (or $COHORT_MANAGER_FILE; default ~/.cohort/manager.json)\n"
 #define SIGNER_OPTIONS                                                                                                \
     "  --keystore FILE        the V3 keystore of the signing key\n"                                              \
@@ -99,8 +99,10 @@ static const struct cli_command config_children[] = {
               "interrupted, or until --count changes were printed.\n\n" API_OPTION},
     {.name = "status", .summary = "this member's view of the config store's log", .handler = cmd_config_status,
      .usage = "Usage: cohort config status [--api URL] [--json]\n\n"
-              "Member index, leader, connected peers, height, committed entries, revision and the\n"
-              "store's digest (equal on members that hold the same store).\n\n" API_OPTION},
+              "Every field of GET /api/v1/config/status (docs/cohort-core.md lists them): member\n"
+              "index, leader, connected peers, height, committed entries, revision, the store's\n"
+              "digest (equal on members that hold the same store), the WAL, snapshots, syncs.\n"
+              "--json prints the API's object as it is.\n\n" API_OPTION},
     {.name = NULL},
 };
 
@@ -116,7 +118,7 @@ static const struct cli_command root_children[] = {
               "\n"
               "Asks the local cohort-core (its API, http://127.0.0.1:9100 by default) for the\n"
               "subnodes it runs: container state, slot and port, limits, restarts, disk use and\n"
-              "the last error of each.\n",
+              "the last error of each. --json prints the API's array (GET /api/v1/subnodes) as it is.\n",
      .handler = cmd_subnodes},
     /* The node's metrics (cmd_metrics.c, docs/metrics.md). */
     {.name = "status", .summary = "the node at a glance: slots, dockerd, manager, host, each subnode's figures",
@@ -171,6 +173,8 @@ const struct cli_command cohort_root_command = {
              "  1  the operation failed (the message says why)\n"
              "  2  bad command line (unknown command or option, missing value)\n"
              "  3  a service did not answer (manager RPC, dockerd, cohort-core)\n"
-             "  4  a file or value given is unusable (corrupt file, wrong password)\n",
+             "  4  a file, key or value given is unusable (corrupt file, wrong password)\n"
+             "\n"
+             "With --json a failure also prints {\"error\", \"code\", \"library\", \"kind\"} on stdout.\n",
     .children = root_children,
 };

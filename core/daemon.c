@@ -1,6 +1,7 @@
 /* daemon.c - cohort-core's loop (see daemon.h). */
 #include "daemon.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -15,12 +16,15 @@
 #include "common/hex.h"
 #include "common/secp.h"
 #include "config/config.h"
+#include "contracts-abi/abi.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
 #include "metrics/metrics.h"
+#include "node_state.h"
 #include "provision.h"
 
 #define DOMAIN "core"
+#define API_ROUTES_MAX 16 /* room in struct daemon for the routes of api_routes[] */
 
 static int64_t now_ms(void)
 {
@@ -29,37 +33,59 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * Everything cohort-core holds while it runs, made by daemon_start and freed by daemon_free.
+ * The loop's thread owns it, except the problems under lock, which the API thread reads.
+ */
 struct daemon {
     const struct daemon_config *config;
+    struct node_state node;                   /* the install id and the kept disk budget */
+    char manager_address[43];                 /* "0x..." of the deployment, "0x0" without a manager */
+    struct provision_options options;
     struct provisioner provisioner;
     bool provisioner_ready;
     struct docker_client *docker;
-    int64_t started_ms;
+    struct config_service *store; /* with --cluster-file, else NULL */
+    struct http_server *api;
+    struct http_route routes[API_ROUTES_MAX]; /* api_routes made concrete: the server keeps a pointer to them */
+
+    pthread_mutex_t lock; /* guards the problems below for the API */
     char docker_error[COHORT_ERROR_MESSAGE_MAX];
     char manager_error[COHORT_ERROR_MESSAGE_MAX];
-    char key_error[COHORT_ERROR_MESSAGE_MAX]; /* sticky: a wrong keystore stays reported */
-    pthread_mutex_t lock; /* guards the two errors for the API */
+    char key_error[COHORT_ERROR_MESSAGE_MAX];  /* sticky: a wrong keystore stays reported */
+    char node_error[COHORT_ERROR_MESSAGE_MAX]; /* the node id is not (or no longer) on the manager */
+
     /* The manager side: present when manager_rpc and manager_file are configured. */
     bool manager;
     struct mc_rpc *rpc;
-    char urls[8][512];       /* manager_rpc split at commas; the current one is urls[url] */
+    char urls[8][512]; /* manager_rpc split at commas; the current one is urls[url] */
     unsigned nurls, url;
     bool has_key;
-    uint8_t public_key[64];  /* from --keystore: must be the node's registered key */
-    bool key_checked;
+    uint8_t public_key[64]; /* from --keystore: must be the node's registered key */
+    bool node_checked;      /* the node was found on the manager with that key (or no key to check) */
     struct mc_deployment deployment;
     struct mc_watcher_config watch;
     struct assignments assignments;
     struct assignments_sink sink_state;
     struct mc_watcher_sink sink;
     char state_path[1100];
-    /* Metrics: what the loop publishes for the sampler's thread (under lock), and the
-       sampler's own manager client (the loop's is the loop's). */
-    struct config_service *store;
+
+    /* Metrics (metrics/metrics.h): the engine, what the loop publishes for its sampler thread
+       (under lock), and the sampler's own manager client (the loop's is the loop's). */
+    struct metrics *metrics;
     uint64_t watcher_block;
     struct mc_rpc *metrics_rpc;
     char metrics_rpc_url[512];
 };
+
+/* ---- Problems, for /healthz ---- */
+
+static void set_problem(struct daemon *d, char *slot, const char *message)
+{
+    pthread_mutex_lock(&d->lock);
+    snprintf(slot, COHORT_ERROR_MESSAGE_MAX, "%s", message);
+    pthread_mutex_unlock(&d->lock);
+}
 
 static void api_health(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
 {
@@ -67,17 +93,29 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     (void)body;
     (void)len;
     struct daemon *d = ctx;
-    pthread_mutex_lock(&d->lock);
-    bool ok = d->docker_error[0] == '\0' && d->manager_error[0] == '\0' && d->key_error[0] == '\0';
-    size_t size = 3 * COHORT_ERROR_MESSAGE_MAX + 64;
+    size_t containers_ignored = 0, volumes_ignored = 0;
+    if (d->provisioner_ready) provision_ignored(&d->provisioner, &containers_ignored, &volumes_ignored);
+    char ignored[160] = "";
+    if (containers_ignored || volumes_ignored)
+        snprintf(ignored, sizeof ignored, "%zu containers and %zu volumes past the cap of %d are left alone",
+                 containers_ignored, volumes_ignored, RECONCILE_MAX);
+    size_t size = 5 * (COHORT_ERROR_MESSAGE_MAX + 16) + 16, used = 0;
     char *text = malloc(size);
-    if (text && ok) snprintf(text, size, "ok\n");
-    else if (text)
-        snprintf(text, size, "degraded:%s%s%s%s%s%s\n", d->docker_error[0] ? " docker: " : "", d->docker_error,
-                 d->manager_error[0] ? " manager: " : "", d->manager_error, d->key_error[0] ? " keystore: " : "",
-                 d->key_error);
+    if (text == NULL) {
+        out->status = 500;
+        return;
+    }
+    /* "ok", or "degraded:" and each problem with its source. */
+    pthread_mutex_lock(&d->lock);
+    const char *const names[] = {"docker", "manager", "node", "keystore", "provisioner"};
+    const char *const problems[] = {d->docker_error, d->manager_error, d->node_error, d->key_error, ignored};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (problems[i][0] != '\0')
+            used += (size_t)snprintf(text + used, size - used, "%s %s: %s", used ? "" : "degraded:", names[i],
+                                     problems[i]);
     pthread_mutex_unlock(&d->lock);
-    out->status = ok ? 200 : 503;
+    snprintf(text + used, size - used, used ? "\n" : "ok\n");
+    out->status = used ? 503 : 200;
     out->content_type = "text/plain";
     out->body = text;
 }
@@ -95,9 +133,69 @@ static void api_subnodes(void *ctx, const char *method, const char *body, size_t
     out->body = d->provisioner_ready ? provision_subnodes_json(&d->provisioner) : strdup("[]");
 }
 
-/* Node resources: configured, or read from the host (RAM) and the state dir's disk. */
-static void resources(const struct daemon_config *c, struct node_resources *r)
+/*
+ * The local API's routes. Each handler gets the daemon, or the config store for the store's
+ * routes, which exist only when cohort-core runs one (--cluster-file).
+ */
+enum route_context { ROUTE_DAEMON, ROUTE_STORE };
+static const struct {
+    const char *path;
+    http_handler handler;
+    enum route_context context;
+} api_routes[] = {
+    {"/healthz", api_health, ROUTE_DAEMON},
+    {"/api/v1/subnodes", api_subnodes, ROUTE_DAEMON},
+    {"/api/v1/config/txn", config_api_txn, ROUTE_STORE},
+    {"/api/v1/config/range", config_api_range, ROUTE_STORE},
+    {"/api/v1/config/watch", config_api_watch, ROUTE_STORE},
+    {"/api/v1/config/status", config_api_status, ROUTE_STORE},
+};
+#define API_ROUTES (sizeof api_routes / sizeof api_routes[0])
+
+/* The metrics' routes (docs/metrics.md): Prometheus text, JSON, the web page. Their handlers
+   take the query string and the metrics engine. */
+static const struct {
+    const char *path;
+    http_query_handler handler;
+} metrics_routes[] = {
+    {"/metrics", metrics_api_prometheus},   {"/api/v1/status", metrics_api_status},
+    {"/api/v1/metrics", metrics_api_series}, {"/api/v1/health", metrics_api_health},
+    {"/api/v1/usage", metrics_api_usage},   {"/", metrics_api_page},
+};
+#define METRICS_ROUTES (sizeof metrics_routes / sizeof metrics_routes[0])
+
+_Static_assert(API_ROUTES + METRICS_ROUTES <= API_ROUTES_MAX, "struct daemon has room for every route");
+
+static int api_start(struct daemon *d, struct cohort_error *err)
 {
+    struct http_route *routes = d->routes;
+    size_t n = 0;
+    for (size_t i = 0; i < API_ROUTES; i++) {
+        void *ctx = api_routes[i].context == ROUTE_STORE ? (void *)d->store : (void *)d;
+        if (ctx == NULL) continue; /* no store: its routes answer 404 */
+        routes[n++] = (struct http_route){.path = api_routes[i].path, .handler = api_routes[i].handler, .ctx = ctx};
+    }
+    for (size_t i = 0; i < METRICS_ROUTES; i++)
+        routes[n++] = (struct http_route){.path = metrics_routes[i].path, .query_handler = metrics_routes[i].handler,
+                                          .ctx = d->metrics};
+    const struct daemon_config *c = d->config;
+    int rc = http_start_blocking(&d->api, c->api_address, c->api_port, routes, n, err);
+    return rc < 0 ? cohort_error_wrap(err, "local API") : 0;
+}
+
+/* ---- Start ---- */
+
+/* The state dir's free space: the disk budget of a first start when none is configured. */
+static uint64_t free_disk_bytes(const char *state_dir)
+{
+    struct statvfs fs;
+    return statvfs(state_dir, &fs) == 0 ? (uint64_t)fs.f_bavail * fs.f_frsize : 0;
+}
+
+/* Node resources: configured, or the host's RAM and the disk budget kept in node.json. */
+static void resources(const struct daemon *d, struct node_resources *r)
+{
+    const struct daemon_config *c = d->config;
     memset(r, 0, sizeof *r);
     r->memory_factor = c->memory_factor;
     r->cpu_quota_percent = c->cpu_quota_percent;
@@ -106,39 +204,7 @@ static void resources(const struct daemon_config *c, struct node_resources *r)
         long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
         if (pages > 0 && page > 0) r->memory_bytes = (uint64_t)pages * (uint64_t)page;
     }
-    r->disk_bytes = c->disk_bytes;
-    struct statvfs fs;
-    if (r->disk_bytes == 0 && statvfs(c->state_dir, &fs) == 0) r->disk_bytes = (uint64_t)fs.f_bavail * fs.f_frsize;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Docker events are the loop's sleep: a subnode's death wakes it at once. ctx points at
-   the time of the newest event seen, so the next stream starts after it. */
-static int on_event(void *ctx, const struct docker_event *e)
-{
-    int64_t *last_ns = ctx;
-    if (e->time_ns > *last_ns) *last_ns = e->time_ns;
-    return strcmp(e->action, "die") == 0 || strcmp(e->action, "destroy") == 0 || strcmp(e->action, "oom") == 0;
-}
-
-static void set_docker_error(struct daemon *d, const char *message)
-{
-    pthread_mutex_lock(&d->lock);
-    snprintf(d->docker_error, sizeof d->docker_error, "%s", message);
-    pthread_mutex_unlock(&d->lock);
-}
-
-static void set_manager_error(struct daemon *d, const char *message)
-{
-    pthread_mutex_lock(&d->lock);
-    snprintf(d->manager_error, sizeof d->manager_error, "%s", message);
-    pthread_mutex_unlock(&d->lock);
+    r->disk_bytes = c->disk_bytes ? c->disk_bytes : d->node.disk_bytes;
 }
 
 /* Reads the node's key from --keystore with --password-file. */
@@ -150,7 +216,7 @@ static int load_key(const struct daemon_config *c, uint8_t key[32], struct cohor
     int rc = mc_password_from_file(c->password_file, password, sizeof password, &len, err);
     if (rc == 0) rc = mc_keystore_load(c->keystore, password, len, key, address, err);
     explicit_bzero(password, sizeof password);
-    return rc;
+    return rc < 0 ? cohort_error_wrap(err, "keystore (--keystore, --password-file)") : 0;
 }
 
 /* Sets up the manager side from the configuration; returns an error only for bad configuration. */
@@ -168,14 +234,6 @@ static int manager_open(struct daemon *d, struct cohort_error *err)
         snprintf(d->urls[d->nurls++], sizeof d->urls[0], "%s", u);
     struct mc_rpc_options o = {.url = d->urls[0], .max_retries = 1};
     if ((rc = mc_rpc_open(&d->rpc, &o, err)) < 0) return rc;
-    if (c->keystore[0]) {
-        uint8_t key[32];
-        rc = load_key(c, key, err);
-        if (rc == 0) rc = secp_pubkey(key, d->public_key, err);
-        explicit_bzero(key, sizeof key);
-        if (rc < 0) return rc;
-        d->has_key = true;
-    }
     assignments_init(&d->assignments, c->node_id);
     snprintf(d->state_path, sizeof d->state_path, "%s/manager-state.json", c->state_dir);
     if ((rc = assignments_load(&d->assignments, d->state_path, err)) < 0) return rc;
@@ -188,83 +246,28 @@ static int manager_open(struct daemon *d, struct cohort_error *err)
     d->sink = (struct mc_watcher_sink){.deliver = assignments_deliver, .rewind = assignments_rewind_sink,
                                        .ctx = &d->sink_state};
     d->manager = true;
+    hex_encode(d->deployment.address, 20, d->manager_address, sizeof d->manager_address);
     log_info("following the manager", "rpc=%s events=%zu from_block=%llu", d->urls[0], d->assignments.nevents,
              (unsigned long long)(d->assignments.cursor.started ? d->assignments.cursor.last.number + 1 : d->deployment.block));
     return 0;
 }
 
-/* Reads what the manager says (a bounded number of ranges), and hands changed assignments to
-   the provisioner. Returns true when the desired set changed. */
-static bool manager_poll(struct daemon *d, const struct node_resources *resources)
+/* Starts the config store service of the cluster file, signing with key (the node's). */
+static int store_start(struct daemon *d, const uint8_t key[32], struct cohort_error *err)
 {
-    struct cohort_error err = {0};
-    bool progress = true;
-    for (int i = 0; i < 50 && progress; i++) {
-        if (mc_watcher_poll(&d->watch, &d->assignments.cursor, d->rpc, &d->sink, &progress, &err) < 0) {
-            if (strcmp(d->manager_error, err.message) != 0)
-                log_warn("manager unavailable; keeping what runs", "error=\"%s\"", err.message);
-            set_manager_error(d, err.message);
-            if (d->nurls > 1 && (err.code == MC_E_UNAVAILABLE || err.code == MC_E_HTTP)) {
-                /* The next endpoint for the next round. */
-                pthread_mutex_lock(&d->lock); /* the metrics thread reads which URL is current */
-                d->url = (d->url + 1) % d->nurls;
-                pthread_mutex_unlock(&d->lock);
-                struct mc_rpc *next;
-                struct mc_rpc_options o = {.url = d->urls[d->url], .max_retries = 1};
-                if (mc_rpc_open(&next, &o, NULL) == 0) {
-                    mc_rpc_close(d->rpc);
-                    d->rpc = next;
-                    log_info("switching manager RPC", "url=%s", d->urls[d->url]);
-                }
-            }
-            break;
-        }
-        set_manager_error(d, "");
-    }
-    pthread_mutex_lock(&d->lock);
-    d->watcher_block = d->assignments.cursor.started ? d->assignments.cursor.last.number : 0;
-    pthread_mutex_unlock(&d->lock);
-    if (d->has_key && !d->key_checked && d->manager_error[0] == '\0') {
-        /* The keystore must hold the key this node registered with: a wrong file would sign
-           as someone else once the node signs (BFT votes). Say so; keep running what runs. */
-        struct mc_node_info node;
-        if (mc_manager_get_node(d->rpc, &d->deployment, d->config->node_id, &node, &err) == 0) {
-            d->key_checked = true;
-            if (memcmp(node.public_key, d->public_key, 64) != 0) {
-                char message[COHORT_ERROR_MESSAGE_MAX];
-                snprintf(message, sizeof message, "the keystore's key is not node %llu's registered key: check --keystore",
-                         (unsigned long long)d->config->node_id);
-                log_error("wrong keystore", "error=\"%s\"", message);
-                pthread_mutex_lock(&d->lock);
-                snprintf(d->key_error, sizeof d->key_error, "%s", message);
-                pthread_mutex_unlock(&d->lock);
-            } else {
-                log_info("keystore matches the node's registered key", NULL);
-            }
-        }
-    }
-    if (!d->assignments.changed || !d->provisioner_ready) return false;
-    struct chain_config_params params = {.manager_chain_id = d->deployment.chain_id,
-                                         .disk_bytes_per_slot = resources->disk_bytes / SLOTS_PER_NODE};
-    memcpy(params.manager_address, d->deployment.address, 20);
-    struct chain_config *configs = NULL;
-    size_t n = 0;
-    if (assignments_configs(&d->assignments, &params, &configs, &n, &err) < 0) {
-        log_error("cannot derive chain configs", "error=\"%s\"", err.message);
-        return false;
-    }
-    struct assignment *assigned = calloc(n ? n : 1, sizeof *assigned);
-    for (size_t i = 0; assigned && i < n; i++) assigned[i].config = configs[i];
-    if (assigned && provision_set_assigned(&d->provisioner, assigned, n, &err) == 0) {
-        struct chain_name deleted[RECONCILE_MAX];
-        size_t ndeleted = assignments_deleted(&d->assignments, deleted, RECONCILE_MAX);
-        for (size_t i = 0; i < ndeleted; i++) provision_mark_deleted(&d->provisioner, deleted[i].name);
-        d->assignments.changed = false;
-        log_info("assignments changed", "chains=%zu deleted=%zu", n, ndeleted);
-    }
-    free(assigned);
-    free(configs);
-    return true;
+    const struct daemon_config *config = d->config;
+    if (config->cluster_file[0] == '\0') return 0;
+    assert(d->has_key); /* daemon_config_validate: a cluster file needs a keystore */
+    struct cluster cluster;
+    int rc = cluster_load(config->cluster_file, &cluster, err);
+    if (rc < 0) return rc;
+    struct config_service_options o = {.cluster = &cluster, .private_key = key, .state_dir = config->state_dir};
+#ifdef COHORT_TEST_BYZANTINE
+    /* The Byzantine test build (cohort-core-byzantine): equivocate as leader on request. */
+    o.equivocate = getenv("COHORT_TEST_EQUIVOCATE") != NULL;
+    if (o.equivocate) log_warn("TEST BUILD: this member equivocates as leader", NULL);
+#endif
+    return config_service_start(&o, &d->store, err);
 }
 
 /* ---- Metrics: what cohort-core tells the sampler (metrics/metrics.h), on its thread ---- */
@@ -327,7 +330,7 @@ static void collect_metrics(void *ctx, struct metrics_node_input *node, struct m
     node->slots_total = SLOTS_PER_NODE;
     pthread_mutex_lock(&d->lock);
     bool provisioner_ready = d->provisioner_ready;
-    node->docker_ok = d->docker_error[0] == '\0' && d->provisioner_ready;
+    node->docker_ok = d->docker_error[0] == '\0' && provisioner_ready;
     snprintf(node->docker_error, sizeof node->docker_error, "%s", d->docker_error[0] ? d->docker_error : "dockerd not connected yet");
     node->manager_configured = d->manager;
     node->manager_ok = d->manager_error[0] == '\0';
@@ -373,7 +376,8 @@ static void collect_metrics(void *ctx, struct metrics_node_input *node, struct m
     pthread_mutex_unlock(&p->lock);
 }
 
-static int metrics_open(struct daemon *d, struct metrics **out, struct cohort_error *err)
+/* Starts the metrics engine (its first sample sees no provisioner yet: dockerd comes later). */
+static int metrics_open(struct daemon *d, struct cohort_error *err)
 {
     const struct daemon_config *c = d->config;
     struct metrics_options o = {
@@ -382,117 +386,257 @@ static int metrics_open(struct daemon *d, struct metrics **out, struct cohort_er
         .retention = {.raw_days = c->metrics_raw_days, .minute_days = c->metrics_minute_days, .hour_days = c->metrics_hour_days},
         .buffer_rows = c->metrics_buffer_rows, .disk_path = c->state_dir, .status_address = c->bind_address,
         .collect = collect_metrics, .collect_ctx = d};
-    return metrics_start(&o, out, err);
+    return metrics_start(&o, &d->metrics, err);
+}
+
+static void daemon_free(struct daemon *d)
+{
+    if (d == NULL) return;
+    config_service_quiesce(d->store);
+    http_stop(d->api);
+    metrics_stop(d->metrics); /* before the provisioner and the store it reads go */
+    if (d->metrics_rpc) mc_rpc_close(d->metrics_rpc);
+    config_service_stop(d->store);
+    if (d->provisioner_ready) provision_free(&d->provisioner);
+    if (d->manager) assignments_free(&d->assignments);
+    mc_rpc_close(d->rpc);
+    docker_close(d->docker);
+    pthread_mutex_destroy(&d->lock);
+    free(d);
+}
+
+/*
+ * Everything that can fail at start fails here, before the API answers: a state dir that
+ * cannot be made, a node state that cannot be read, a keystore that is missing or whose
+ * password is wrong (with or without a manager), a bad deployment file or cluster file, a
+ * port in use. Whatever depends on a service that may come later (dockerd, the manager's
+ * RPC) is not checked here but reported by /healthz.
+ */
+static int daemon_start(const struct daemon_config *config, struct daemon **out, struct cohort_error *err)
+{
+    *out = NULL;
+    if (mkdir(config->state_dir, 0700) != 0 && errno != EEXIST)
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "state dir %s", config->state_dir);
+    struct daemon *d = calloc(1, sizeof *d);
+    if (d == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    d->config = config;
+    pthread_mutex_init(&d->lock, NULL);
+    snprintf(d->manager_address, sizeof d->manager_address, "0x0");
+    bool created = false;
+    int rc = node_state_open(config->state_dir, free_disk_bytes(config->state_dir), &d->node, &created, err);
+    if (rc == 0 && created)
+        log_info("first start in this state dir: install id made, disk budget kept", "install_id=%s disk_bytes=%llu",
+                 d->node.install_id, (unsigned long long)d->node.disk_bytes);
+    uint8_t key[32];
+    if (rc == 0 && config->keystore[0]) {
+        rc = load_key(config, key, err);
+        if (rc == 0) rc = secp_pubkey(key, d->public_key, err);
+        d->has_key = rc == 0;
+    }
+    if (rc == 0 && (rc = manager_open(d, err)) < 0) cohort_error_wrap(err, "manager");
+    if (rc == 0) rc = store_start(d, key, err);
+    explicit_bzero(key, sizeof key);
+    if (rc == 0 && (rc = metrics_open(d, err)) < 0) cohort_error_wrap(err, "metrics");
+    if (rc == 0) rc = api_start(d, err);
+    if (rc < 0) {
+        daemon_free(d);
+        return rc;
+    }
+    d->options = (struct provision_options){.manager = d->manager_address, .node_id = config->node_id,
+                                            .install_id = d->node.install_id, .image = config->image,
+                                            .bind_address = config->bind_address, .base_port = config->base_port,
+                                            .docker_socket = config->docker_socket};
+    resources(d, &d->options.resources);
+    *out = d;
+    return 0;
+}
+
+/* ---- The manager ---- */
+
+/*
+ * Checks that the node id is on the manager and, with --keystore, that the keystore holds
+ * the key the node registered with: a wrong file would sign as someone else once the node
+ * signs (BFT votes). Either problem shows in /healthz until it is fixed; what runs keeps
+ * running. Checked at every poll until it holds, so a node registered after its
+ * cohort-core started turns healthy.
+ */
+static void check_node(struct daemon *d)
+{
+    if (d->node_checked) return;
+    struct cohort_error err = {0};
+    const struct daemon_config *c = d->config;
+    uint64_t count = 0;
+    struct mc_node_info node;
+    char message[COHORT_ERROR_MESSAGE_MAX];
+    if (mc_manager_node_count(d->rpc, &d->deployment, &count, &err) < 0) return; /* the RPC: next poll */
+    if (c->node_id > count) {
+        snprintf(message, sizeof message,
+                 "node %llu is not registered on the manager at %s (it has %llu nodes): check --node-id, or register "
+                 "the node with 'cohort node register'",
+                 (unsigned long long)c->node_id, d->manager_address, (unsigned long long)count);
+        if (strcmp(d->node_error, message) != 0) log_error("node not registered", "error=\"%s\"", message);
+        set_problem(d, d->node_error, message);
+        return;
+    }
+    if (mc_manager_get_node(d->rpc, &d->deployment, c->node_id, &node, &err) < 0) return;
+    if (node.status == MC_NODE_LEFT) {
+        snprintf(message, sizeof message, "node %llu has left the manager at %s: check --node-id",
+                 (unsigned long long)c->node_id, d->manager_address);
+        if (strcmp(d->node_error, message) != 0) log_error("node has left", "error=\"%s\"", message);
+        set_problem(d, d->node_error, message);
+        return;
+    }
+    set_problem(d, d->node_error, "");
+    d->node_checked = true;
+    if (!d->has_key) return;
+    if (memcmp(node.public_key, d->public_key, 64) != 0) {
+        snprintf(message, sizeof message, "the keystore's key is not node %llu's registered key: check --keystore",
+                 (unsigned long long)c->node_id);
+        log_error("wrong keystore", "error=\"%s\"", message);
+        set_problem(d, d->key_error, message);
+    } else {
+        log_info("keystore matches the node's registered key", NULL);
+    }
+}
+
+/* Reads what the manager says (a bounded number of ranges), and hands changed assignments to
+   the provisioner. Returns true when the desired set changed. */
+static bool manager_poll(struct daemon *d, const struct node_resources *resources)
+{
+    struct cohort_error err = {0};
+    bool progress = true;
+    for (int i = 0; i < 50 && progress; i++) {
+        if (mc_watcher_poll(&d->watch, &d->assignments.cursor, d->rpc, &d->sink, &progress, &err) < 0) {
+            if (strcmp(d->manager_error, err.message) != 0)
+                log_warn("manager unavailable; keeping what runs", "error=\"%s\"", err.message);
+            set_problem(d, d->manager_error, err.message);
+            if (d->nurls > 1 && (err.code == MC_E_UNAVAILABLE || err.code == MC_E_HTTP)) {
+                /* The next endpoint for the next round. */
+                pthread_mutex_lock(&d->lock); /* the metrics thread reads which URL is current */
+                d->url = (d->url + 1) % d->nurls;
+                pthread_mutex_unlock(&d->lock);
+                struct mc_rpc *next;
+                struct mc_rpc_options o = {.url = d->urls[d->url], .max_retries = 1};
+                if (mc_rpc_open(&next, &o, NULL) == 0) {
+                    mc_rpc_close(d->rpc);
+                    d->rpc = next;
+                    log_info("switching manager RPC", "url=%s", d->urls[d->url]);
+                }
+            }
+            break;
+        }
+        set_problem(d, d->manager_error, "");
+    }
+    pthread_mutex_lock(&d->lock); /* for the metrics thread */
+    d->watcher_block = d->assignments.cursor.started ? d->assignments.cursor.last.number : 0;
+    pthread_mutex_unlock(&d->lock);
+    if (d->manager_error[0] == '\0') check_node(d);
+    if (!d->assignments.changed || !d->provisioner_ready) return false;
+    struct chain_config_params params = {.manager_chain_id = d->deployment.chain_id,
+                                         .disk_bytes_per_slot = resources->disk_bytes / SLOTS_PER_NODE};
+    memcpy(params.manager_address, d->deployment.address, 20);
+    struct chain_config *configs = NULL;
+    size_t n = 0;
+    if (assignments_configs(&d->assignments, &params, &configs, &n, &err) < 0) {
+        log_error("cannot derive chain configs", "error=\"%s\"", err.message);
+        return false;
+    }
+    struct assignment *assigned = calloc(n ? n : 1, sizeof *assigned);
+    for (size_t i = 0; assigned && i < n; i++) assigned[i].config = configs[i];
+    if (assigned == NULL) {
+        log_error("cannot hand the assignments to the provisioner", "error=\"out of memory\" chains=%zu", n);
+    } else if (provision_set_assigned(&d->provisioner, assigned, n, &err) < 0) {
+        log_error("cannot hand the assignments to the provisioner", "error=\"%s\"", err.message);
+    } else {
+        struct chain_name deleted[RECONCILE_MAX];
+        size_t ndeleted = assignments_deleted(&d->assignments, deleted, RECONCILE_MAX);
+        for (size_t i = 0; i < ndeleted; i++) provision_mark_deleted(&d->provisioner, deleted[i].name);
+        d->assignments.changed = false;
+        log_info("assignments changed", "chains=%zu deleted=%zu", n, ndeleted);
+    }
+    free(assigned);
+    free(configs);
+    return true;
+}
+
+/* ---- The loop ---- */
+
+static int64_t wall_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Docker events are the loop's sleep: a subnode's death wakes it at once. ctx points at
+   the time of the newest event seen, so the next stream starts after it. */
+static int on_event(void *ctx, const struct docker_event *e)
+{
+    int64_t *last_ns = ctx;
+    if (e->time_ns > *last_ns) *last_ns = e->time_ns;
+    return strcmp(e->action, "die") == 0 || strcmp(e->action, "destroy") == 0 || strcmp(e->action, "oom") == 0;
+}
+
+/* Connects to dockerd, or waits retry_ms (doubling it) and returns false. */
+static bool docker_connect(struct daemon *d, int64_t *retry_ms, volatile sig_atomic_t *stop)
+{
+    struct cohort_error err = {0};
+    if (docker_open(&d->docker, d->config->docker_socket, &err) < 0) {
+        set_problem(d, d->docker_error, err.message);
+        log_warn("dockerd unavailable; retrying", "error=\"%s\" kind=\"%s\" retry_ms=%lld", err.message,
+                 docker_strerror(err.code), (long long)*retry_ms);
+        for (int64_t slept = 0; slept < *retry_ms && !*stop; slept += 100) usleep(100000);
+        *retry_ms = *retry_ms < 30000 ? *retry_ms * 2 : 30000;
+        return false;
+    }
+    *retry_ms = 500;
+    set_problem(d, d->docker_error, "");
+    if (!d->provisioner_ready) {
+        provision_init(&d->provisioner, &d->options, d->docker);
+        pthread_mutex_lock(&d->lock); /* the metrics thread reads it */
+        d->provisioner_ready = true;
+        pthread_mutex_unlock(&d->lock);
+    } else {
+        d->provisioner.docker = d->docker;
+    }
+    log_info("dockerd connected", "api=%s", docker_api_version(d->docker));
+    return true;
+}
+
+static void docker_lost(struct daemon *d)
+{
+    docker_close(d->docker);
+    d->docker = NULL;
 }
 
 int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, struct cohort_error *err)
 {
-    static struct daemon d;
-    memset(&d, 0, sizeof d);
-    d.config = config;
-    d.started_ms = now_ms();
-    pthread_mutex_init(&d.lock, NULL);
-    if (mkdir(config->state_dir, 0700) != 0 && errno != EEXIST)
-        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "state dir %s", config->state_dir);
+    struct daemon *d = NULL;
+    int rc = daemon_start(config, &d, err);
+    if (rc < 0) return rc;
+    log_info("cohort-core started", "node=%llu install_id=%s api=%s:%u state_dir=%s", (unsigned long long)config->node_id,
+             d->node.install_id, config->api_address, (unsigned)config->api_port, config->state_dir);
 
-    int rc = manager_open(&d, err);
-    if (rc < 0) return cohort_error_wrap(err, "manager");
-    struct config_service *store = NULL;
-    if (config->cluster_file[0]) {
-        struct cluster cluster;
-        uint8_t key[32];
-        if ((rc = cluster_load(config->cluster_file, &cluster, err)) < 0) return rc;
-        if ((rc = load_key(config, key, err)) < 0) return cohort_error_wrap(err, "config store key");
-        struct config_service_options o = {.cluster = &cluster, .private_key = key, .state_dir = config->state_dir};
-#ifdef COHORT_TEST_BYZANTINE
-        /* The Byzantine test build (cohort-core-byzantine): equivocate as leader on request. */
-        o.equivocate = getenv("COHORT_TEST_EQUIVOCATE") != NULL;
-        if (o.equivocate) log_warn("TEST BUILD: this member equivocates as leader", NULL);
-#endif
-        rc = config_service_start(&o, &store, err);
-        explicit_bzero(key, sizeof key);
-        if (rc < 0) return rc;
-    }
-    d.store = store;
-    struct metrics *metrics = NULL;
-    if ((rc = metrics_open(&d, &metrics, err)) < 0) {
-        config_service_stop(store);
-        return cohort_error_wrap(err, "metrics");
-    }
-    struct http_route routes[] = {
-        {.path = "/healthz", .handler = api_health, .ctx = &d},
-        {.path = "/api/v1/subnodes", .handler = api_subnodes, .ctx = &d},
-        /* Metrics (metrics/metrics.h): Prometheus, JSON, the web page. */
-        {.path = "/metrics", .query_handler = metrics_api_prometheus, .ctx = metrics},
-        {.path = "/api/v1/status", .query_handler = metrics_api_status, .ctx = metrics},
-        {.path = "/api/v1/metrics", .query_handler = metrics_api_series, .ctx = metrics},
-        {.path = "/api/v1/health", .query_handler = metrics_api_health, .ctx = metrics},
-        {.path = "/api/v1/usage", .query_handler = metrics_api_usage, .ctx = metrics},
-        {.path = "/", .query_handler = metrics_api_page, .ctx = metrics},
-        {.path = "/api/v1/config/txn", .handler = config_api_txn, .ctx = store},
-        {.path = "/api/v1/config/range", .handler = config_api_range, .ctx = store},
-        {.path = "/api/v1/config/watch", .handler = config_api_watch, .ctx = store},
-        {.path = "/api/v1/config/status", .handler = config_api_status, .ctx = store},
-    };
-    size_t nroutes = sizeof routes / sizeof routes[0] - (store ? 0 : 4);
-    struct http_server *api;
-    rc = http_start_blocking(&api, config->api_address, config->api_port, routes, nroutes, err);
-    if (rc < 0) {
-        metrics_stop(metrics);
-        config_service_stop(store);
-        return cohort_error_wrap(err, "local API");
-    }
-    log_info("cohort-core started", "node=%llu api=%s:%u state_dir=%s", (unsigned long long)config->node_id,
-             config->api_address, (unsigned)config->api_port, config->state_dir);
-
-    char manager[43] = "0x0";
-    if (d.manager) hex_encode(d.deployment.address, 20, manager, sizeof manager);
-    struct provision_options options = {.manager = manager, .node_id = config->node_id, .image = config->image,
-                                        .bind_address = config->bind_address, .base_port = config->base_port,
-                                        .docker_socket = config->docker_socket};
-    resources(config, &options.resources);
-    char node[24];
-    snprintf(node, sizeof node, "%llu", (unsigned long long)config->node_id);
-    struct docker_label mine[2] = {{"cohort.manager", manager}, {"cohort.node", node}};
+    struct docker_label mine[1] = {{"cohort.install", d->node.install_id}};
     int64_t retry_ms = 500, next_round = 0, wake = 0, events_since_ns = wall_ns();
-
     while (!*stop) {
         int64_t now = now_ms();
-        if (d.docker == NULL) {
-            struct cohort_error derr = {0};
-            if (docker_open(&d.docker, config->docker_socket, &derr) < 0) {
-                set_docker_error(&d, derr.message);
-                log_warn("dockerd unavailable; retrying", "error=\"%s\" retry_ms=%lld", derr.message, (long long)retry_ms);
-                for (int64_t slept = 0; slept < retry_ms && !*stop; slept += 100) usleep(100000);
-                retry_ms = retry_ms < 30000 ? retry_ms * 2 : 30000;
-                continue;
-            }
-            retry_ms = 500;
-            set_docker_error(&d, "");
-            if (!d.provisioner_ready) {
-                provision_init(&d.provisioner, &options, d.docker);
-                pthread_mutex_lock(&d.lock); /* the metrics thread reads it */
-                d.provisioner_ready = true;
-                pthread_mutex_unlock(&d.lock);
-            } else {
-                d.provisioner.docker = d.docker;
-            }
-            log_info("dockerd connected", "api=%s", docker_api_version(d.docker));
+        if (d->docker == NULL) {
+            if (!docker_connect(d, &retry_ms, stop)) continue;
             next_round = 0;
         }
-        if (d.manager && manager_poll(&d, &options.resources)) next_round = 0;
+        if (d->manager && manager_poll(d, &d->options.resources)) next_round = 0;
         if (now >= next_round || (wake > 0 && now >= wake)) {
             struct cohort_error perr = {0};
-            if (provision_round(&d.provisioner, now, &wake, &perr) < 0) {
+            if (provision_round(&d->provisioner, now, &wake, &perr) < 0) {
                 log_warn("round failed; keeping what runs", "error=\"%s\"", perr.message);
-                set_docker_error(&d, perr.message);
+                set_problem(d, d->docker_error, perr.message);
                 if (perr.code == DOCKER_E_UNAVAILABLE) {
-                    docker_close(d.docker);
-                    d.docker = NULL;
+                    docker_lost(d);
                     continue;
                 }
             } else {
-                set_docker_error(&d, "");
+                set_problem(d, d->docker_error, "");
             }
             next_round = now + 10 * (int64_t)config->poll_ms; /* a full look now and then, even without events */
         }
@@ -501,28 +645,31 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
         if (wake > 0 && wake - now < timeout) timeout = wake - now > 10 ? (long)(wake - now) : 10;
         struct cohort_error eerr = {0};
         int64_t last_event_ns = 0;
-        int erc = docker_events(d.docker, mine, 2, events_since_ns, timeout, on_event, &last_event_ns, &eerr);
+        int erc = docker_events(d->docker, mine, 1, events_since_ns, timeout, on_event, &last_event_ns, &eerr);
         if (last_event_ns > 0) events_since_ns = last_event_ns + 1;
         if (erc == 0 && now_ms() - now < timeout - 5) next_round = 0; /* a death came: look again now */
         if (erc == DOCKER_E_UNAVAILABLE) {
             log_warn("dockerd went away", "error=\"%s\"", eerr.message);
-            set_docker_error(&d, eerr.message);
-            docker_close(d.docker);
-            d.docker = NULL;
+            set_problem(d, d->docker_error, eerr.message);
+            docker_lost(d);
         }
     }
     log_info("cohort-core stopping; subnodes keep running", NULL);
-    config_service_quiesce(store);
-    http_stop(api);
-    metrics_stop(metrics); /* before the provisioner and the store it reads go */
-    config_service_stop(store);
-    if (d.provisioner_ready) provision_free(&d.provisioner);
-    if (d.manager) {
-        assignments_free(&d.assignments);
-        mc_rpc_close(d.rpc);
-    }
-    docker_close(d.docker);
-    if (d.metrics_rpc) mc_rpc_close(d.metrics_rpc);
-    pthread_mutex_destroy(&d.lock);
+    daemon_free(d);
     return 0;
+}
+
+const char *daemon_error_kind(int code)
+{
+    const char *library = cohort_error_library(code);
+    if (library == NULL) return "unknown";
+    const struct {
+        const char *library;
+        const char *(*strerror)(int code);
+    } kinds[] = {{"common", common_strerror}, {"abi", abi_strerror},       {"manager-client", mc_strerror},
+                 {"docker", docker_strerror}, {"bft", bft_strerror},       {"config", cs_strerror},
+                 {"metrics", metrics_strerror}};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(kinds[i].library, library) == 0) return kinds[i].strerror(code);
+    return library;
 }

@@ -13,9 +13,15 @@
 
 /*
  * Runs until *stop becomes non-zero (a signal handler sets it). Returns 0 after a clean
- * stop, or an error from start-up (bad state dir, API port taken). Losing dockerd or the
- * manager later is not an error: the loop logs, keeps what runs and retries.
+ * stop, or an error from start-up: a bad state dir, a missing keystore or a wrong password,
+ * an unreadable deployment or cluster file, the API port taken. Losing dockerd or the
+ * manager later is not an error: the loop logs, keeps what runs and retries; /healthz says
+ * what is wrong (dockerd or the manager away, a node id the manager does not know, a
+ * keystore that is not the node's key).
  */
 int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, struct cohort_error *err);
+
+/* The owning library's words for an error code ("wrong password"), for the log; static. */
+const char *daemon_error_kind(int code);
 
 #endif

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,8 @@ const char daemon_config_usage[] =
     "\n"
     "The cohort node daemon: watches the manager contracts and runs this node's subnodes.\n"
     "Every option can also be set in the JSON config file (same name, '_' for '-') or in\n"
-    "the environment as COHORT_<NAME>. Flags win over the environment, which wins over the file.\n"
+    "the environment as COHORT_<NAME> (an unknown COHORT_ variable stops it). Flags win over\n"
+    "the environment, which wins over the file.\n"
     "\n"
     "  --node-id ID             this node's id on the manager (required)\n"
     "  --manager-rpc URL[,URL]  JSON-RPC endpoints of the manager chain, tried in turn\n"
@@ -200,20 +202,65 @@ int daemon_config_apply_file(struct daemon_config *c, const char *path, struct c
     return rc;
 }
 
+/*
+ * COHORT_ variables that are not cohort-core's settings: those of cohort's tests, scripts and
+ * benchmarks, which start cohort-core with their own environment. Any other COHORT_
+ * variable that names no key is a mistake, and stops cohort-core like an unknown flag.
+ */
+static bool foreign_variable(const char *name, size_t len)
+{
+    static const char *const prefixes[] = {"COHORT_TEST_", "COHORT_DEVNET_", "COHORT_BFT_", "COHORT_FUZZ_"};
+    static const char *const names[] = {"COHORT_FIXTURES", "COHORT_SOURCE_DIR", "COHORT_BUILD_DIR", "COHORT_ETCD",
+                                        "COHORT_KEEP_CLUSTER", "COHORT_STATETEST_DUMP", "COHORT_BENCH_FIXTURES"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) return true;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strlen(names[i]) == len && strncmp(name, names[i], len) == 0) return true;
+    return false;
+}
+
+/* The key a COHORT_<NAME> variable sets, or NULL. */
+static const struct key *key_of_variable(const char *name, size_t len)
+{
+    char key[64];
+    if (len <= 7 || len - 7 >= sizeof key) return NULL;
+    for (size_t j = 7; j < len; j++) key[j - 7] = name[j] >= 'A' && name[j] <= 'Z' ? (char)(name[j] + 32) : name[j];
+    key[len - 7] = '\0';
+    return find_key(key, len - 7);
+}
+
+extern char **environ;
+
 int daemon_config_apply_env(struct daemon_config *c, struct cohort_error *err)
 {
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        char name[64] = "COHORT_";
-        for (size_t j = 0; keys[i].name[j] && j < 50; j++) {
-            char ch = keys[i].name[j];
-            name[7 + j] = ch >= 'a' && ch <= 'z' ? (char)(ch - 32) : ch;
-            name[8 + j] = '\0';
-        }
-        const char *value = getenv(name);
-        if (value != NULL && value[0] != '\0') {
-            int rc = set(c, &keys[i], value, name, err);
+    /* COHORT_RPC is the CLI's old name for COHORT_MANAGER_RPC: read it, with a warning, unless
+       COHORT_MANAGER_RPC is set too. */
+    const char *old = getenv("COHORT_RPC"), *new_name = getenv("COHORT_MANAGER_RPC");
+    if (old != NULL && old[0] != '\0') {
+        fputs("cohort-core: COHORT_RPC is deprecated: set COHORT_MANAGER_RPC instead\n", stderr);
+        if (new_name == NULL || new_name[0] == '\0') {
+            int rc = set(c, find_key("manager_rpc", 11), old, "COHORT_RPC", err);
             if (rc < 0) return rc;
         }
+    }
+    for (char **e = environ; e != NULL && *e != NULL; e++) {
+        const char *eq = strchr(*e, '=');
+        if (strncmp(*e, "COHORT_", 7) != 0 || eq == NULL) continue;
+        size_t len = (size_t)(eq - *e);
+        const char *value = eq + 1;
+        const struct key *k = key_of_variable(*e, len);
+        if (k == NULL) {
+            if ((len == 10 && strncmp(*e, "COHORT_RPC", 10) == 0) || foreign_variable(*e, len)) continue;
+            return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                    "unknown environment variable %.*s: cohort-core reads COHORT_<KEY> for the keys "
+                                    "of --help; unset it or fix its name",
+                                    (int)len, *e);
+        }
+        if (value[0] == '\0') continue;
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)len, *e);
+        int rc = set(c, k, value, name, err);
+        if (rc < 0) return rc;
     }
     const char *host = getenv("DOCKER_HOST");
     if (host != NULL && strncmp(host, "unix://", 7) == 0) {

@@ -78,7 +78,11 @@ void daemon_config_defaults(struct daemon_config *config);
 /* Applies a JSON config file (strict: an unknown key is an error naming it). */
 int daemon_config_apply_file(struct daemon_config *config, const char *path, struct cohort_error *err);
 
-/* Applies the COHORT_* environment (and DOCKER_HOST). */
+/*
+ * Applies the COHORT_* environment (and DOCKER_HOST). A COHORT_ variable that names no key
+ * is an error naming it, except those of cohort's tests and scripts (COHORT_TEST_*, ...) and
+ * COHORT_RPC, the old name of COHORT_MANAGER_RPC, which is read with a warning on stderr.
+ */
 int daemon_config_apply_env(struct daemon_config *config, struct cohort_error *err);
 
 /*

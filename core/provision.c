@@ -3,11 +3,12 @@
 
 #include <assert.h>
 #include <cjson/cJSON.h>
-#include <ftw.h>
+#include <fts.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/log.h"
 #include "manager-client/manager_client.h"
@@ -38,8 +39,12 @@ void provision_init(struct provisioner *p, const struct provision_options *optio
         if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
     p->options.manager = p->manager;
     size_t hex = strlen(p->manager) > 2 ? strlen(p->manager) - 2 : 0;
-    snprintf(p->prefix, sizeof p->prefix, "cohort-%.*s-n%llu-", (int)(hex < 8 ? hex : 8), p->manager + 2,
-             (unsigned long long)options->node_id);
+    if (options->install_id != NULL) snprintf(p->install_id, sizeof p->install_id, "%s", options->install_id);
+    else
+        snprintf(p->install_id, sizeof p->install_id, "%.*s-n%llu", (int)(hex < 8 ? hex : 8), p->manager + 2,
+                 (unsigned long long)options->node_id);
+    p->options.install_id = p->install_id;
+    snprintf(p->prefix, sizeof p->prefix, "cohort-%s-", p->install_id);
     p->options.image = p->image;
     p->options.bind_address = p->bind_address;
     p->options.docker_socket = p->docker_socket[0] ? p->docker_socket : NULL;
@@ -53,6 +58,7 @@ void provision_free(struct provisioner *p)
 {
     for (unsigned i = 0; i < PROVISION_MAX_WORKERS; i++) docker_close(p->worker_docker[i]);
     free(p->assigned);
+    free(p->scratch);
     pthread_mutex_destroy(&p->lock);
 }
 
@@ -99,8 +105,9 @@ static int do_create_volume(struct provisioner *p, struct docker_client *docker,
     char volume[DOCKER_NAME_MAX], node[24];
     provision_volume_name(p, chain, volume, sizeof volume);
     snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
-    struct docker_label labels[3] = {{"cohort.manager", p->manager}, {"cohort.node", node}, {"cohort.chain", chain}};
-    int rc = docker_volume_create(docker, volume, labels, 3, err);
+    struct docker_label labels[4] = {{"cohort.install", p->install_id}, {"cohort.manager", p->manager},
+                                     {"cohort.node", node}, {"cohort.chain", chain}};
+    int rc = docker_volume_create(docker, volume, labels, 4, err);
     return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
 }
 
@@ -136,11 +143,12 @@ static int do_create_container(struct provisioner *p, struct docker_client *dock
     snprintf(slot, sizeof slot, "%u", my_first_slot(c));
     snprintf(port, sizeof port, "%u", (unsigned)ports.rpc);
     const char *cmd[] = {"--config", "/data/" CONFIG_FILE, "--port", port, "--bind", p->bind_address, NULL};
-    struct docker_label labels[5] = {{"cohort.manager", p->manager}, {"cohort.node", node}, {"cohort.chain", c->name},
-                                     {"cohort.slot", slot}, {"cohort.config-hash", config_hash}};
+    struct docker_label labels[6] = {{"cohort.install", p->install_id}, {"cohort.manager", p->manager},
+                                     {"cohort.node", node}, {"cohort.chain", c->name}, {"cohort.slot", slot},
+                                     {"cohort.config-hash", config_hash}};
     struct docker_mount mount = {.volume = volume, .target = "/data"};
     struct docker_container_spec spec = {
-        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 5, .mounts = &mount,
+        .image = p->image, .cmd = cmd, .user = "65534:65534", .labels = labels, .nlabels = 6, .mounts = &mount,
         .nmounts = 1, .network_host = true, .read_only_rootfs = true, .cap_drop_all = true, .no_new_privileges = true,
         .memory_bytes = limits.memory_bytes, .cpu_shares = limits.cpu_shares, .cpu_quota_us = limits.cpu_quota_us,
         .cpu_period_us = limits.cpu_period_us, .pids_limit = limits.pids, .nofile_limit = limits.nofile,
@@ -257,23 +265,21 @@ static void *worker(void *arg)
 
 /* ---- Disk budget ---- */
 
-static uint64_t du_total;
-static int du_add(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)path;
-    (void)flag;
-    (void)ftw;
-    du_total += (uint64_t)st->st_blocks * 512;
-    return 0;
-}
-
-/* Bytes used under dir, as du counts them. nftw is not reentrant with this static sum:
-   rounds run on one thread. */
+/* Bytes used under dir, as du counts them (every entry once, links not followed). */
 static uint64_t disk_used(const char *dir)
 {
-    du_total = 0;
-    nftw(dir, du_add, 16, FTW_PHYS);
-    return du_total;
+    char *paths[] = {(char *)dir, NULL};
+    FTS *fts = fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR, NULL);
+    if (fts == NULL) return 0;
+    uint64_t total = 0;
+    for (FTSENT *e = fts_read(fts); e != NULL; e = fts_read(fts)) {
+        /* A directory comes twice (before and after its entries); entries without a stat, not at all. */
+        if (e->fts_info == FTS_DP || e->fts_info == FTS_NS || e->fts_info == FTS_NSOK || e->fts_info == FTS_ERR)
+            continue;
+        total += (uint64_t)e->fts_statp->st_blocks * 512;
+    }
+    fts_close(fts);
+    return total;
 }
 
 static void check_budget(struct provisioner *p, const struct assignment *a, struct subnode_view *v)
@@ -307,31 +313,89 @@ static enum observed_state observed_state_of(const char *docker_state)
     return OBSERVED_EXITED;
 }
 
+/* Counts what lies past RECONCILE_MAX, and says so when that changes. */
+static void note_ignored(struct provisioner *p, size_t containers, size_t volumes)
+{
+    pthread_mutex_lock(&p->lock);
+    bool changed = containers != p->containers_ignored || volumes != p->volumes_ignored;
+    p->containers_ignored = containers;
+    p->volumes_ignored = volumes;
+    pthread_mutex_unlock(&p->lock);
+    if (changed && (containers > 0 || volumes > 0))
+        log_warn("more containers or volumes carry this node's label than the provisioner considers; the rest are "
+                 "left alone: remove what is not a subnode of this node",
+                 "cap=%d containers_ignored=%zu volumes_ignored=%zu", RECONCILE_MAX, containers, volumes);
+    else if (changed)
+        log_info("every container and volume of this node is considered again", "cap=%d", RECONCILE_MAX);
+}
+
+void provision_ignored(struct provisioner *p, size_t *containers, size_t *volumes)
+{
+    pthread_mutex_lock(&p->lock);
+    *containers = p->containers_ignored;
+    *volumes = p->volumes_ignored;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The observed container of chain, or NULL. */
+static const struct observed_container *observed_of(const struct observed_container *observed, size_t n,
+                                                    const char *chain)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(observed[i].chain, chain) == 0) return &observed[i];
+    return NULL;
+}
+
+/*
+ * After a cohort-core's first round: which subnodes it adopted as they ran, and which it
+ * recreates because their config changed (the hash label differs: something the subnode
+ * uses changed). A restart must not recreate a healthy subnode for nothing; the log shows it.
+ */
+static void log_adoption(const struct provisioner *p, const struct provision_scratch *sc, size_t nobserved)
+{
+    for (size_t i = 0; i < p->nassigned; i++) {
+        const struct desired_subnode *d = &sc->desired[i];
+        const struct observed_container *o = observed_of(sc->observed, nobserved, d->chain);
+        if (o == NULL) continue;
+        if (strcmp(o->config_hash, d->config_hash) != 0)
+            log_info("subnode's chain config changed since it was created; recreating it", "chain=%s container=%.12s "
+                     "old_config_hash=%s new_config_hash=%s",
+                     d->chain, o->id, o->config_hash, d->config_hash);
+        else if (o->state == OBSERVED_RUNNING)
+            log_info("adopted running subnode", "chain=%s container=%.12s", d->chain, o->id);
+    }
+}
+
 int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, struct cohort_error *err)
 {
     *wake_at_ms = 0;
-    char node[24];
-    snprintf(node, sizeof node, "%llu", (unsigned long long)p->options.node_id);
-    struct docker_label mine_labels[2] = {{"cohort.manager", p->manager}, {"cohort.node", node}};
+    if (p->scratch == NULL && (p->scratch = calloc(1, sizeof *p->scratch)) == NULL)
+        return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "provisioner: out of memory for a round");
+    struct provision_scratch *sc = p->scratch;
+    struct docker_label mine_labels[1] = {{"cohort.install", p->install_id}};
     struct docker_container *containers = NULL;
     struct docker_name *volumes = NULL;
     size_t ncontainers = 0, nvolumes = 0;
-    int rc = docker_container_list(p->docker, mine_labels, 2, &containers, &ncontainers, err);
-    if (rc == 0) rc = docker_volume_list(p->docker, mine_labels, 2, &volumes, &nvolumes, err);
+    int rc = docker_container_list(p->docker, mine_labels, 1, &containers, &ncontainers, err);
+    if (rc == 0) rc = docker_volume_list(p->docker, mine_labels, 1, &volumes, &nvolumes, err);
     if (rc < 0) {
         free(containers);
         return rc;
     }
 
     /* Inputs of the pure planner. */
-    static struct observed_container observed[RECONCILE_MAX];
-    static struct desired_subnode desired[RECONCILE_MAX];
-    static struct chain_name volume_chains[RECONCILE_MAX];
-    size_t nobserved = 0, nvolume_chains = 0;
-    for (size_t i = 0; i < ncontainers && nobserved < RECONCILE_MAX; i++) {
+    struct observed_container *observed = sc->observed;
+    struct desired_subnode *desired = sc->desired;
+    struct chain_name *volume_chains = sc->volume_chains;
+    size_t nobserved = 0, nvolume_chains = 0, containers_ignored = 0, volumes_ignored = 0;
+    for (size_t i = 0; i < ncontainers; i++) {
         const char *chain = docker_container_label(&containers[i], "cohort.chain");
         const char *hash = docker_container_label(&containers[i], "cohort.config-hash");
         if (chain == NULL) continue;
+        if (nobserved == RECONCILE_MAX) {
+            containers_ignored++;
+            continue;
+        }
         struct observed_container *o = &observed[nobserved++];
         memset(o, 0, sizeof *o);
         snprintf(o->id, sizeof o->id, "%s", containers[i].id);
@@ -341,11 +405,15 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     }
     const char *prefix = p->prefix;
     int prefix_len = (int)strlen(prefix);
-    for (size_t i = 0; i < nvolumes && nvolume_chains < RECONCILE_MAX; i++) {
+    for (size_t i = 0; i < nvolumes; i++) {
         size_t len = strlen(volumes[i].name);
         if (strncmp(volumes[i].name, prefix, (size_t)prefix_len) != 0 || len < (size_t)prefix_len + 6 ||
             strcmp(volumes[i].name + len - 5, "-data") != 0)
             continue;
+        if (nvolume_chains == RECONCILE_MAX) {
+            volumes_ignored++;
+            continue;
+        }
         snprintf(volume_chains[nvolume_chains++].name, CHAIN_NAME_MAX, "%.*s", (int)(len - (size_t)prefix_len - 5),
                  volumes[i].name + prefix_len);
     }
@@ -370,15 +438,17 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
                                  .volumes = volume_chains, .nvolumes = nvolume_chains, .now_ms = now_ms,
                                  .backoff_base_ms = p->options.backoff_base_ms,
                                  .backoff_max_ms = p->options.backoff_max_ms, .stable_ms = p->options.stable_ms};
-    static struct reconcile_plan plan;
-    reconcile(&in, &p->reconcile, &plan);
-    *wake_at_ms = plan.wake_at_ms;
+    note_ignored(p, containers_ignored, volumes_ignored);
+    struct reconcile_plan *plan = &sc->plan;
+    reconcile(&in, &p->reconcile, plan);
+    *wake_at_ms = plan->wake_at_ms;
+    if (p->rounds == 0) log_adoption(p, sc, nobserved);
 
     /* Removals first, in plan order, on the main connection. */
     bool retry_soon = false;
     uint64_t removal_failures = 0;
-    for (size_t i = 0; i < plan.nactions; i++) {
-        const struct action *a = &plan.actions[i];
+    for (size_t i = 0; i < plan->nactions; i++) {
+        const struct action *a = &plan->actions[i];
         if (a->kind != ACTION_REMOVE_CONTAINER && a->kind != ACTION_REMOVE_VOLUME) continue;
         struct cohort_error action_err = {0};
         if (execute(p, p->docker, a, "", &action_err) < 0) {
@@ -390,10 +460,10 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         }
     }
     /* Then every assigned chain's own list, chains in parallel. */
-    struct round_work work = {.p = p, .plan = &plan, .desired = desired};
+    struct round_work work = {.p = p, .plan = plan, .desired = desired};
     for (size_t i = 0; i < p->nassigned; i++) {
-        for (size_t j = 0; j < plan.nactions; j++) {
-            const struct action *a = &plan.actions[j];
+        for (size_t j = 0; j < plan->nactions; j++) {
+            const struct action *a = &plan->actions[j];
             if (a->kind != ACTION_REMOVE_CONTAINER && a->kind != ACTION_REMOVE_VOLUME &&
                 strcmp(a->chain, p->assigned[i].config.name) == 0) {
                 work.chains[work.nchains++] = i;
@@ -418,10 +488,10 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     }
 
     /* After acting, look again so the API shows what the actions made, not what was before. */
-    if (plan.nactions > 0) {
+    if (plan->nactions > 0) {
         struct docker_container *fresh = NULL;
         size_t nfresh = 0;
-        if (docker_container_list(p->docker, mine_labels, 2, &fresh, &nfresh, NULL) == 0) {
+        if (docker_container_list(p->docker, mine_labels, 1, &fresh, &nfresh, NULL) == 0) {
             free(containers);
             containers = fresh;
             ncontainers = nfresh;
@@ -429,7 +499,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     }
 
     /* The view for the API: one entry per assigned chain, with what Docker said. */
-    static struct subnode_view views[RECONCILE_MAX];
+    struct subnode_view *views = sc->views;
     size_t nviews = 0;
     for (size_t i = 0; i < p->nassigned; i++) {
         const struct chain_config *c = &p->assigned[i].config;
@@ -461,7 +531,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     memcpy(p->views, views, nviews * sizeof views[0]);
     p->nviews = nviews;
     p->rounds_total++;
-    p->actions_total += plan.nactions;
+    p->actions_total += plan->nactions;
     p->failures_total += (uint64_t)atomic_load(&work.failures) + removal_failures;
     pthread_mutex_unlock(&p->lock);
     p->rounds++;

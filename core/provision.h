@@ -7,20 +7,25 @@
  * removals first (a removed chain may free the ports a new one needs), then each chain's
  * actions in order, different chains in parallel on `workers` connections to dockerd.
  *
- *   volume     cohort-<m>-n<node>-<chain>-data   labels cohort.manager, cohort.node, cohort.chain
+ *   volume     cohort-<install>-<chain>-data   labels cohort.install, cohort.manager, cohort.node,
+ *                                              cohort.chain
  *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
- *   container  cohort-<m>-n<node>-<chain>        labels cohort.manager, cohort.node, cohort.chain,
- *              cohort.slot, cohort.config-hash; host network bound to its slot's ports,
- *              read-only root, no capabilities, no-new-privileges, nobody, limits from
- *              its slots (slots.h), json-file logs capped, no Docker restart policy
+ *   container  cohort-<install>-<chain>        the same labels, and cohort.slot and
+ *              cohort.config-hash; host network bound to its slot's ports, read-only root,
+ *              no capabilities, no-new-privileges, nobody, limits from its slots (slots.h),
+ *              json-file logs capped, no Docker restart policy
  *
- * <m> is the first 8 hex digits of the manager's address. Node ids are only unique within
- * one manager, so the manager and the node id together (labels and names) let several
- * cohort-cores share one dockerd, even of different networks (the devnet beside a test). A
- * cohort-core that restarts finds its containers by label and adopts them; when dockerd
- * is away the round fails and nothing is removed; when the manager is away the desired
- * set is the last one known. Not thread-safe except provision_subnodes_json, which the
- * API thread may call at any time.
+ * <install> is the cohort-core's install id (node_state.h), unique per installation: the
+ * manager's address and the node id are not (a fresh anvil deploys the manager at the same
+ * address every time), so they are labels for people, and the provisioner lists only what
+ * carries its cohort.install label. Several cohort-cores can share one dockerd, even of
+ * different networks (a devnet beside a test). A cohort-core that restarts with the same
+ * state dir finds its containers by that label and adopts them (and says so in its log);
+ * when dockerd is away the round fails and nothing is removed; when the manager is away the
+ * desired set is the last one known. At most RECONCILE_MAX containers and volumes are
+ * considered; what lies past that is counted (provision_ignored) and logged, never touched.
+ * Not thread-safe except provision_subnodes_json and provision_ignored, which the API thread
+ * may call at any time.
  */
 #ifndef COHORT_CORE_PROVISION_H
 #define COHORT_CORE_PROVISION_H
@@ -38,6 +43,8 @@
 struct provision_options {
     const char *manager;      /* the manager's address, "0x" + 40 hex; NULL: "0x0" (no manager) */
     uint64_t node_id;
+    const char *install_id;   /* names and the cohort.install label; NULL: "<first 8 hex of manager>-n<node>",
+                                 for tests and benches whose node ids are unique on their dockerd */
     const char *image;        /* the subnode image tag */
     const char *bind_address; /* what subnodes bind: the node's IP, 127.0.0.1 in tests */
     uint16_t base_port;
@@ -72,11 +79,21 @@ struct subnode_view {
     bool config_current;
 };
 
+/* What one round works on, kept between rounds so a round does not allocate it (256 KB). */
+struct provision_scratch {
+    struct observed_container observed[RECONCILE_MAX];
+    struct desired_subnode desired[RECONCILE_MAX];
+    struct chain_name volume_chains[RECONCILE_MAX];
+    struct reconcile_plan plan;
+    struct subnode_view views[RECONCILE_MAX];
+};
+
 struct provisioner {
     struct provision_options options;
     char image[256], bind_address[16], docker_socket[108];
-    char manager[43];   /* lower-case "0x..." */
-    char prefix[24];    /* "cohort-<m>-n<node>-": names of this node's objects start with it */
+    char manager[43];    /* lower-case "0x..." */
+    char install_id[40]; /* the cohort.install label */
+    char prefix[48];     /* "cohort-<install>-": names of this node's objects start with it */
     struct docker_client *docker;
     struct docker_client *worker_docker[PROVISION_MAX_WORKERS]; /* one connection per worker, opened on use */
     struct reconcile_state reconcile;
@@ -88,6 +105,8 @@ struct provisioner {
     struct subnode_view views[RECONCILE_MAX];
     size_t nviews;
     char errors[RECONCILE_MAX][COHORT_ERROR_MESSAGE_MAX]; /* last error per assigned chain */
+    size_t containers_ignored, volumes_ignored;           /* past RECONCILE_MAX in the last round (lock) */
+    struct provision_scratch *scratch;                    /* allocated by the first round */
     unsigned rounds;
     /* Counters for the metrics, published with the views under lock. */
     uint64_t rounds_total, actions_total, failures_total;
@@ -112,6 +131,13 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
 
 /* The subnodes as JSON for /api/v1/subnodes (malloc'd). Thread-safe. */
 char *provision_subnodes_json(struct provisioner *p);
+
+/*
+ * How many of this node's containers and volumes the last round left alone because there
+ * were more than RECONCILE_MAX of them (never more than 128 subnodes run: leftovers of
+ * another tool, or a bug). Thread-safe.
+ */
+void provision_ignored(struct provisioner *p, size_t *containers, size_t *volumes);
 
 /* Names of a chain's container and volume under p (see above). */
 void provision_container_name(const struct provisioner *p, const char *chain, char *out, size_t size);

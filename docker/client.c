@@ -90,16 +90,20 @@ static size_t on_data(char *chunk, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-int docker_request(struct docker_client *c, const char *method, const char *path, bool raw_path,
-                   const struct request_body *body, long timeout_ms, long *status, char **out, size_t *out_len,
-                   stream_fn stream, void *stream_ctx, const char *what, struct cohort_error *err)
+int docker_request(struct docker_client *c, const struct docker_request_options *r, struct cohort_error *err)
 {
+    const char *method = r->method, *path = r->path, *what = r->what;
+    const struct request_body *body = r->body;
+    stream_fn stream = r->stream;
+    long timeout_ms = r->timeout_ms == 0 ? c->timeout_ms : r->timeout_ms;
+    assert(method != NULL && what != NULL);
     assert(path[0] == '/');
+    bool raw_path = r->raw_path;
     char url[4096];
     if (snprintf(url, sizeof url, raw_path ? "http://localhost%s%s" : "http://localhost/v%s%s",
                  raw_path ? "" : c->api_version, path) >= (int)sizeof url)
         return cohort_error_set(err, DOCKER_E_INVALID, DOMAIN, "%s: request path too long", what);
-    struct sink s = {.limit = RESPONSE_MAX, .stream = stream, .stream_ctx = stream_ctx, .curl = c->curl};
+    struct sink s = {.limit = RESPONSE_MAX, .stream = stream, .stream_ctx = r->stream_ctx, .curl = c->curl};
     struct curl_slist *headers = NULL;
     CURL *h = c->curl;
     curl_easy_reset(h);
@@ -127,7 +131,7 @@ int docker_request(struct docker_client *c, const char *method, const char *path
     curl_slist_free_all(headers);
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (status) *status = code;
+    if (r->status) *r->status = code;
 
     int result = 0;
     if (s.stopped && code >= 200 && code < 300) {
@@ -152,10 +156,10 @@ int docker_request(struct docker_client *c, const char *method, const char *path
         result = cohort_error_set(err, kind, DOMAIN, "%s: HTTP %ld: %.300s", what, code, message);
         cJSON_Delete(j);
     }
-    if (result == 0 && out != NULL) {
-        *out = s.data ? s.data : strdup("");
-        if (out_len) *out_len = s.len;
-        if (*out == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "%s: out of memory", what);
+    if (result == 0 && r->out != NULL) {
+        *r->out = s.data ? s.data : strdup("");
+        if (r->out_len) *r->out_len = s.len;
+        if (*r->out == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "%s: out of memory", what);
         return 0;
     }
     free(s.data);
@@ -201,7 +205,8 @@ int docker_open(struct docker_client **out, const char *socket_path, struct coho
     }
     /* Negotiate: /version without a version prefix answers on every API version. */
     char *body = NULL;
-    int rc = docker_request(c, "GET", "/version", true, NULL, 5000, NULL, &body, NULL, NULL, NULL, "version", err);
+    int rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = "/version", .raw_path = true,
+            .timeout_ms = 5000, .out = &body, .what = "version"}, err);
     if (rc < 0) {
         docker_close(c);
         return rc;
@@ -241,7 +246,8 @@ void docker_set_timeout(struct docker_client *c, long timeout_ms) { c->timeout_m
 int docker_ping(struct docker_client *c, struct cohort_error *err)
 {
     char *body = NULL;
-    int rc = docker_request(c, "GET", "/_ping", false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, "ping", err);
+    int rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = "/_ping", .out = &body,
+            .what = "ping"}, err);
     if (rc == 0 && strcmp(body, "OK") != 0) rc = cohort_error_set(err, DOCKER_E_MALFORMED, DOMAIN, "ping: answer '%.20s'", body);
     free(body);
     return rc;
@@ -257,7 +263,8 @@ int docker_version(struct docker_client *c, struct docker_version *out, struct c
 {
     memset(out, 0, sizeof *out);
     char *body = NULL;
-    int rc = docker_request(c, "GET", "/version", false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, "version", err);
+    int rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = "/version", .out = &body,
+            .what = "version"}, err);
     if (rc < 0) return rc;
     cJSON *j = cJSON_Parse(body);
     free(body);
@@ -270,7 +277,8 @@ int docker_version(struct docker_client *c, struct docker_version *out, struct c
     copy_string(j, "Os", out->os, sizeof out->os);
     copy_string(j, "Arch", out->arch, sizeof out->arch);
     cJSON_Delete(j);
-    rc = docker_request(c, "GET", "/info", false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, "info", err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = "/info", .out = &body,
+            .what = "info"}, err);
     if (rc < 0) return rc;
     j = cJSON_Parse(body);
     free(body);
@@ -320,7 +328,8 @@ static int post_json(struct docker_client *c, const char *path, cJSON *json, cha
     cJSON_Delete(json);
     if (text == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "%s: out of memory", what);
     struct request_body body = {.data = text, .len = strlen(text)};
-    int rc = docker_request(c, "POST", path, false, &body, c->timeout_ms, NULL, out, NULL, NULL, NULL, what, err);
+    int rc = docker_request(c, &(struct docker_request_options){.method = "POST", .path = path, .body = &body,
+            .out = out, .what = what}, err);
     free(text);
     return rc;
 }
@@ -348,7 +357,8 @@ int docker_volume_inspect(struct docker_client *c, const char *name, char *mount
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/volumes/%s", name);
     char *body = NULL;
-    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, what, err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .what = what}, err)) < 0)
         return rc;
     cJSON *j = cJSON_Parse(body);
     free(body);
@@ -366,7 +376,7 @@ int docker_volume_remove(struct docker_client *c, const char *name, bool force, 
     int rc = docker_check_name(what, name, err);
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/volumes/%s%s", name, force ? "?force=1" : "");
-    return docker_request(c, "DELETE", path, false, NULL, c->timeout_ms, NULL, NULL, NULL, NULL, NULL, what, err);
+    return docker_request(c, &(struct docker_request_options){.method = "DELETE", .path = path, .what = what}, err);
 }
 
 int docker_volume_list(struct docker_client *c, const struct docker_label *labels, size_t nlabels,
@@ -380,8 +390,8 @@ int docker_volume_list(struct docker_client *c, const struct docker_label *label
     snprintf(path, sizeof path, "/volumes?filters=%s", filter);
     char *body = NULL;
     size_t len = 0;
-    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, &len, NULL, NULL, "list volumes",
-                             err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .out_len = &len, .what = "list volumes"}, err)) < 0)
         return rc;
     cJSON *j = cJSON_ParseWithLength(body, len);
     free(body);
@@ -419,7 +429,8 @@ int docker_image_inspect(struct docker_client *c, const char *name, struct docke
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/images/%s/json", name);
     char *body = NULL;
-    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, what, err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .what = what}, err)) < 0)
         return rc;
     cJSON *j = cJSON_Parse(body);
     free(body);
@@ -439,7 +450,7 @@ int docker_image_remove(struct docker_client *c, const char *name, bool force, s
     int rc = docker_check_name(what, name, err);
     if (rc < 0) return rc;
     snprintf(path, sizeof path, "/images/%s%s", name, force ? "?force=1" : "");
-    return docker_request(c, "DELETE", path, false, NULL, c->timeout_ms, NULL, NULL, NULL, NULL, NULL, what, err);
+    return docker_request(c, &(struct docker_request_options){.method = "DELETE", .path = path, .what = what}, err);
 }
 
 /* The build answers a stream of JSON objects, one per line: {"stream": text} for output,
@@ -510,7 +521,8 @@ int docker_image_build(struct docker_client *c, const char *context_dir, const c
     b->on_line = on_line;
     b->ctx = ctx;
     struct request_body body = {.data = tar, .len = tar_len, .content_type = "application/x-tar"};
-    rc = docker_request(c, "POST", path, false, &body, 600000, NULL, NULL, NULL, on_build_bytes, b, what, err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "POST", .path = path, .body = &body,
+            .timeout_ms = 600000, .stream = on_build_bytes, .stream_ctx = b, .what = what}, err);
     if (rc == 0 && b->len > 0) build_message(b, b->line, b->len);
     if (rc == 0 && b->error[0]) rc = cohort_error_set(err, DOCKER_E_HTTP, DOMAIN, "%s: %s", what, b->error);
     if (rc == 0 && image_id) snprintf(image_id, 80, "%s", b->image_id);

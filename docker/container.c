@@ -102,7 +102,8 @@ int docker_container_create(struct docker_client *c, const char *name, const str
     if (text == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "%s: out of memory", what);
     struct request_body body = {.data = text, .len = strlen(text)};
     char *answer = NULL;
-    rc = docker_request(c, "POST", path, false, &body, c->timeout_ms, NULL, &answer, NULL, NULL, NULL, what, err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "POST", .path = path, .body = &body,
+            .out = &answer, .what = what}, err);
     free(text);
     if (rc < 0) return rc;
     cJSON *j = cJSON_Parse(answer);
@@ -114,14 +115,17 @@ int docker_container_create(struct docker_client *c, const char *name, const str
     return rc;
 }
 
+/* The timeout of a call whose caller gives one: 0 there means none. */
+static long or_none(long timeout_ms) { return timeout_ms > 0 ? timeout_ms : DOCKER_NO_TIMEOUT; }
+
 static int simple(struct docker_client *c, const char *method, const char *verb, const char *name, const char *suffix,
                   long timeout_ms, struct cohort_error *err)
 {
     char what[320], path[400];
     int rc = container_path(verb, name, suffix, what, sizeof what, path, sizeof path, err);
     if (rc < 0) return rc;
-    long status = 0;
-    return docker_request(c, method, path, false, NULL, timeout_ms, &status, NULL, NULL, NULL, NULL, what, err);
+    return docker_request(c, &(struct docker_request_options){.method = method, .path = path,
+            .timeout_ms = or_none(timeout_ms), .what = what}, err);
 }
 
 int docker_container_start(struct docker_client *c, const char *name, struct cohort_error *err)
@@ -255,7 +259,8 @@ int docker_container_inspect(struct docker_client *c, const char *name, struct d
     if (rc < 0) return rc;
     char *body = NULL;
     size_t len = 0;
-    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, &len, NULL, NULL, what, err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .out_len = &len, .what = what}, err)) < 0)
         return rc;
     rc = docker_parse_container(body, len, out, err);
     free(body);
@@ -274,7 +279,8 @@ int docker_container_list(struct docker_client *c, const struct docker_label *la
     snprintf(path, sizeof path, "/containers/json?all=1&filters=%s", filter);
     char *body = NULL;
     size_t len = 0;
-    rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, &len, NULL, NULL, "list containers", err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .out_len = &len, .what = "list containers"}, err);
     if (rc < 0) return rc;
     cJSON *j = cJSON_ParseWithLength(body, len);
     free(body);
@@ -312,7 +318,8 @@ int docker_container_wait(struct docker_client *c, const char *name, long timeou
     int rc = container_path("wait for", name, "/wait?condition=not-running", what, sizeof what, path, sizeof path, err);
     if (rc < 0) return rc;
     char *body = NULL;
-    if ((rc = docker_request(c, "POST", path, false, NULL, timeout_ms, NULL, &body, NULL, NULL, NULL, what, err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "POST", .path = path,
+            .timeout_ms = or_none(timeout_ms), .out = &body, .what = what}, err)) < 0)
         return rc;
     cJSON *j = cJSON_Parse(body);
     free(body);
@@ -335,7 +342,8 @@ int docker_container_stats(struct docker_client *c, const char *name, struct doc
     int rc = container_path("stats of", name, "/stats?stream=false", what, sizeof what, path, sizeof path, err);
     if (rc < 0) return rc;
     char *body = NULL;
-    if ((rc = docker_request(c, "GET", path, false, NULL, c->timeout_ms, NULL, &body, NULL, NULL, NULL, what, err)) < 0)
+    if ((rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path, .out = &body,
+            .what = what}, err)) < 0)
         return rc;
     cJSON *j = cJSON_Parse(body);
     free(body);
@@ -403,7 +411,8 @@ int docker_container_logs(struct docker_client *c, const char *name, unsigned ta
     if (rc < 0) return rc;
     struct log_stream s = {.err = err};
     docker_frame_decoder_init(&s.decoder, max_bytes, on_chunk, ctx);
-    rc = docker_request(c, "GET", path, false, NULL, STREAM_TIMEOUT_MS, NULL, NULL, NULL, on_log_bytes, &s, what, err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path,
+            .timeout_ms = STREAM_TIMEOUT_MS, .stream = on_log_bytes, .stream_ctx = &s, .what = what}, err);
     docker_frame_decoder_free(&s.decoder);
     if (s.rc < 0) return cohort_error_wrap(err, "%s", what);
     return rc;
@@ -472,7 +481,8 @@ int docker_events(struct docker_client *c, const struct docker_label *labels, si
     if (s == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "events: out of memory");
     s->on_event = on_event;
     s->ctx = ctx;
-    rc = docker_request(c, "GET", path, false, NULL, timeout_ms, NULL, NULL, NULL, on_event_bytes, s, "events", err);
+    rc = docker_request(c, &(struct docker_request_options){.method = "GET", .path = path,
+            .timeout_ms = or_none(timeout_ms), .stream = on_event_bytes, .stream_ctx = s, .what = "events"}, err);
     free(s);
     return rc;
 }

@@ -24,16 +24,16 @@
 /* Codes of the docker library. Append only. */
 enum docker_status {
     DOCKER_OK = 0,
-    DOCKER_E_INVALID = -1,     /* a bad argument from our caller */
-    DOCKER_E_UNAVAILABLE = -2, /* no daemon at the socket, or it did not answer in time */
-    DOCKER_E_NOT_FOUND = -3,   /* HTTP 404: no such container, image or volume */
-    DOCKER_E_CONFLICT = -4,    /* HTTP 409: name in use, container running, ... */
-    DOCKER_E_HTTP = -5,        /* any other HTTP error status */
-    DOCKER_E_MALFORMED = -6,   /* a response we cannot read: bad JSON, bad stream frame */
-    DOCKER_E_TOO_LARGE = -7,   /* a response or frame past its cap */
-    DOCKER_E_NOMEM = -8,
-    DOCKER_E_IO = -9,          /* reading a build context failed */
-    DOCKER_E_VERSION = -10,    /* the daemon's API is older than we support */
+    DOCKER_E_INVALID = COHORT_ERRORS_DOCKER - 1,     /* a bad argument from our caller */
+    DOCKER_E_UNAVAILABLE = COHORT_ERRORS_DOCKER - 2, /* no daemon at the socket, or it did not answer in time */
+    DOCKER_E_NOT_FOUND = COHORT_ERRORS_DOCKER - 3,   /* HTTP 404: no such container, image or volume */
+    DOCKER_E_CONFLICT = COHORT_ERRORS_DOCKER - 4,    /* HTTP 409: name in use, container running, ... */
+    DOCKER_E_HTTP = COHORT_ERRORS_DOCKER - 5,        /* any other HTTP error status */
+    DOCKER_E_MALFORMED = COHORT_ERRORS_DOCKER - 6,   /* a response we cannot read: bad JSON, bad stream frame */
+    DOCKER_E_TOO_LARGE = COHORT_ERRORS_DOCKER - 7,   /* a response or frame past its cap */
+    DOCKER_E_NOMEM = COHORT_ERRORS_DOCKER - 8,
+    DOCKER_E_IO = COHORT_ERRORS_DOCKER - 9,          /* reading a build context failed */
+    DOCKER_E_VERSION = COHORT_ERRORS_DOCKER - 10,    /* the daemon's API is older than we support */
 };
 
 const char *docker_strerror(int code);

@@ -27,16 +27,35 @@ struct request_body {
 /* Receives streamed response bytes; return non-zero to stop the transfer. */
 typedef int (*stream_fn)(void *ctx, const char *data, size_t len);
 
+/* A request's timeout_ms that means "none" (a stream read until its consumer stops it). */
+#define DOCKER_NO_TIMEOUT (-1L)
+
 /*
- * Performs METHOD /v{api}/path (path starts with '/'; versionless when raw_path). On HTTP
- * success (2xx, 304) returns 0 with *status set and, when out is not NULL, the body in a
- * malloc'd NUL-terminated *out (capped at RESPONSE_MAX). When stream is not NULL, body
- * bytes of a success go to it instead. On failure err names `what` (e.g. "create container
- * x"), the status and Docker's message.
+ * One request to dockerd, built with designated initialisers; what is left out is zero:
+ * no body, the client's timeout, no status wanted, the answer discarded.
  */
-int docker_request(struct docker_client *c, const char *method, const char *path, bool raw_path,
-                   const struct request_body *body, long timeout_ms, long *status, char **out, size_t *out_len,
-                   stream_fn stream, void *stream_ctx, const char *what, struct cohort_error *err);
+struct docker_request_options {
+    const char *method;              /* "GET", "POST", "DELETE" */
+    const char *path;                /* starts with '/'; sent as /v{api}/path unless raw_path */
+    bool raw_path;                   /* versionless (the version negotiation's own request) */
+    const struct request_body *body; /* NULL: none (a POST then sends an empty body) */
+    long timeout_ms;                 /* 0: the client's (docker_set_timeout); DOCKER_NO_TIMEOUT: none */
+    long *status;                    /* if not NULL: set to the HTTP status */
+    char **out;                      /* if not NULL: the body of a success, malloc'd, NUL-terminated */
+    size_t *out_len;                 /* if not NULL (with out): its length */
+    stream_fn stream;                /* if not NULL: a success's body bytes go here instead of out */
+    void *stream_ctx;
+    const char *what;                /* names the request in errors: "create container x" */
+};
+
+/*
+ * Performs the request r. On HTTP success (2xx, 304) returns 0 with *r->status set and,
+ * when r->out is not NULL, the body in a malloc'd NUL-terminated *r->out the caller frees
+ * (capped at RESPONSE_MAX). When r->stream is not NULL, body bytes of a success go to it
+ * instead. On failure err names r->what (e.g. "create container x"), the status and
+ * Docker's message.
+ */
+int docker_request(struct docker_client *c, const struct docker_request_options *r, struct cohort_error *err);
 
 /* URL-encodes a label filter {"label":["k=v",...]} into out. Returns 0 or an error. */
 int docker_label_filter(struct docker_client *c, const struct docker_label *labels, size_t nlabels, char *out,

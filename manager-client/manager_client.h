@@ -25,21 +25,21 @@
 /* Codes of the manager-client library. Append only. */
 enum mc_status {
     MC_OK = 0,
-    MC_E_INVALID = -1,     /* a bad argument from our caller (a URL, an address) */
-    MC_E_UNAVAILABLE = -2, /* could not connect, or timed out, after the retries */
-    MC_E_HTTP = -3,        /* the server answered with an HTTP error status */
-    MC_E_MALFORMED = -4,   /* the response is not a valid JSON-RPC response of the expected shape */
-    MC_E_TOO_LARGE = -5,   /* the response exceeds max_response_bytes */
-    MC_E_RPC = -6,         /* the server returned a JSON-RPC error object (rpc_code is set) */
-    MC_E_REVERTED = -7,    /* an eth_call or estimate reverted; the reason is in the message */
-    MC_E_NOMEM = -8,
-    MC_E_NOT_FOUND = -9,   /* a receipt or block that does not exist (yet) */
-    MC_E_INPUT = -10,      /* a file we were given is unusable: not a keystore, corrupt, unsupported */
-    MC_E_PASSWORD = -11,   /* the keystore's MAC does not match: wrong password */
-    MC_E_IO = -12,         /* reading or writing a file failed */
-    MC_E_CHAIN = -13,      /* the RPC serves another chain than the one expected */
-    MC_E_FUNDS = -14,      /* the sender cannot pay for the transaction */
-    MC_E_TIMEOUT = -15,    /* a transaction was not mined in time, even after replacements */
+    MC_E_INVALID = COHORT_ERRORS_MC - 1,     /* a bad argument from our caller (a URL, an address) */
+    MC_E_UNAVAILABLE = COHORT_ERRORS_MC - 2, /* could not connect, or timed out, after the retries */
+    MC_E_HTTP = COHORT_ERRORS_MC - 3,        /* the server answered with an HTTP error status */
+    MC_E_MALFORMED = COHORT_ERRORS_MC - 4,   /* the response is not a valid JSON-RPC response of the expected shape */
+    MC_E_TOO_LARGE = COHORT_ERRORS_MC - 5,   /* the response exceeds max_response_bytes */
+    MC_E_RPC = COHORT_ERRORS_MC - 6,         /* the server returned a JSON-RPC error object (rpc_code is set) */
+    MC_E_REVERTED = COHORT_ERRORS_MC - 7,    /* an eth_call or estimate reverted; the reason is in the message */
+    MC_E_NOMEM = COHORT_ERRORS_MC - 8,
+    MC_E_NOT_FOUND = COHORT_ERRORS_MC - 9,   /* a receipt or block that does not exist (yet) */
+    MC_E_INPUT = COHORT_ERRORS_MC - 10,      /* a file we were given is unusable: not a keystore, corrupt, unsupported */
+    MC_E_PASSWORD = COHORT_ERRORS_MC - 11,   /* the keystore's MAC does not match: wrong password */
+    MC_E_IO = COHORT_ERRORS_MC - 12,         /* reading or writing a file failed */
+    MC_E_CHAIN = COHORT_ERRORS_MC - 13,      /* the RPC serves another chain than the one expected */
+    MC_E_FUNDS = COHORT_ERRORS_MC - 14,      /* the sender cannot pay for the transaction */
+    MC_E_TIMEOUT = COHORT_ERRORS_MC - 15,    /* a transaction was not mined in time, even after replacements */
 };
 
 /* Returns a static description of an mc_status code. */

@@ -30,13 +30,17 @@ stop_all() {
   set +e
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-  # Only what this devnet made: the containers and volumes labelled with its manager.
-  if [[ -n "$manager" ]]; then
-    ids=$(docker ps -aq --filter "label=cohort.manager=$manager")
+  # Only what this devnet made: the containers and volumes labelled with its cohort-cores'
+  # install ids (another devnet on this dockerd has the same manager address and node ids).
+  for state in "$dir"/core*/node.json; do
+    [[ -f "$state" ]] || continue
+    install=$(sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$state")
+    [[ -n "$install" ]] || continue
+    ids=$(docker ps -aq --filter "label=cohort.install=$install")
     [[ -n "$ids" ]] && docker rm -f $ids >/dev/null
-    vols=$(docker volume ls -q --filter "label=cohort.manager=$manager")
+    vols=$(docker volume ls -q --filter "label=cohort.install=$install")
     [[ -n "$vols" ]] && docker volume rm -f $vols >/dev/null
-  fi
+  done
   return 0
 }
 trap stop_all EXIT
@@ -54,7 +58,7 @@ image=$(bash scripts/build-subnode-image.sh "$build" 2>/dev/null)
 say "subnode image $image"
 
 rm -rf "$dir" && mkdir -p "$dir"
-export COHORT_MANAGER_FILE=$dir/manager.json COHORT_RPC=$rpc
+export COHORT_MANAGER_FILE=$dir/manager.json COHORT_MANAGER_RPC=$rpc
 echo devnet > "$dir/password"
 
 say "anvil on $rpc"
@@ -184,7 +188,7 @@ fi
 cat <<EOT
 
 The devnet runs. Try:
-  export COHORT_RPC=$rpc COHORT_MANAGER_FILE=$dir/manager.json
+  export COHORT_MANAGER_RPC=$rpc COHORT_MANAGER_FILE=$dir/manager.json
   $cohort chain create --name mine --size small --nodes 3 --keystore $dir/deployer.json --password-file $dir/password
   $cohort subnodes --api http://127.0.0.1:$((api + 1))
   curl -s http://127.0.0.1:$(echo $ports | cut -d' ' -f1)/status

@@ -25,11 +25,11 @@
 /* Codes of the chain library. Append only. */
 enum chain_status {
     CHAIN_OK = 0,
-    CHAIN_E_REJECTED = -1, /* the transaction is invalid; result->reason says why */
-    CHAIN_E_INTERNAL = -2, /* the state could not grow (out of memory) */
-    CHAIN_E_INVALID = -3,  /* malformed bytes from outside: a raw transaction, a block */
-    CHAIN_E_RANGE = -4,    /* a size or count past its cap */
-    CHAIN_E_NOMEM = -5,    /* allocation failed */
+    CHAIN_E_REJECTED = COHORT_ERRORS_CHAIN - 1, /* the transaction is invalid; result->reason says why */
+    CHAIN_E_INTERNAL = COHORT_ERRORS_CHAIN - 2, /* the state could not grow (out of memory) */
+    CHAIN_E_INVALID = COHORT_ERRORS_CHAIN - 3,  /* malformed bytes from outside: a raw transaction, a block */
+    CHAIN_E_RANGE = COHORT_ERRORS_CHAIN - 4,    /* a size or count past its cap */
+    CHAIN_E_NOMEM = COHORT_ERRORS_CHAIN - 5,    /* allocation failed */
 };
 
 const char *chain_strerror(int code);

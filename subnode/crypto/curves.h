@@ -39,16 +39,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 /* Codes of the curves library. Append only. */
 enum curves_status {
     CURVES_OK = 0,
-    CURVES_E_LENGTH = -1,        /* input length not allowed by the precompile */
-    CURVES_E_FIELD = -2,         /* a coordinate or field element not below its modulus */
-    CURVES_E_NOT_ON_CURVE = -3,  /* the coordinates do not satisfy the curve equation */
-    CURVES_E_SUBGROUP = -4,      /* a point outside the prime-order subgroup */
-    CURVES_E_ENCODING = -5,      /* a malformed compressed point (flag bits) */
-    CURVES_E_VERSIONED_HASH = -6, /* point evaluation: the commitment does not match the hash */
-    CURVES_E_PROOF = -7,         /* point evaluation: the KZG proof does not verify */
+    CURVES_E_LENGTH = COHORT_ERRORS_CURVES - 1,        /* input length not allowed by the precompile */
+    CURVES_E_FIELD = COHORT_ERRORS_CURVES - 2,         /* a coordinate or field element not below its modulus */
+    CURVES_E_NOT_ON_CURVE = COHORT_ERRORS_CURVES - 3,  /* the coordinates do not satisfy the curve equation */
+    CURVES_E_SUBGROUP = COHORT_ERRORS_CURVES - 4,      /* a point outside the prime-order subgroup */
+    CURVES_E_ENCODING = COHORT_ERRORS_CURVES - 5,      /* a malformed compressed point (flag bits) */
+    CURVES_E_VERSIONED_HASH = COHORT_ERRORS_CURVES - 6, /* point evaluation: the commitment does not match the hash */
+    CURVES_E_PROOF = COHORT_ERRORS_CURVES - 7,         /* point evaluation: the KZG proof does not verify */
 };
 
 /* Returns a static description of a curves_status code; never NULL. */

@@ -75,10 +75,10 @@
 
 enum evm_error_code {
     EVM_OK = 0,
-    EVM_E_HOST = -1,        /* a host operation failed (its error is in err) */
-    EVM_E_NOMEM = -2,       /* the VM could not allocate its frames or memory */
-    EVM_E_UNSUPPORTED = -3, /* a revision not implemented yet */
-    EVM_E_INVALID = -4,     /* a malformed message (bad kind, depth, negative gas) */
+    EVM_E_HOST = COHORT_ERRORS_EVM - 1,        /* a host operation failed (its error is in err) */
+    EVM_E_NOMEM = COHORT_ERRORS_EVM - 2,       /* the VM could not allocate its frames or memory */
+    EVM_E_UNSUPPORTED = COHORT_ERRORS_EVM - 3, /* a revision not implemented yet */
+    EVM_E_INVALID = COHORT_ERRORS_EVM - 4,     /* a malformed message (bad kind, depth, negative gas) */
 };
 
 /* A static description of an evm_error_code; never NULL. */

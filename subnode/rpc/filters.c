@@ -424,7 +424,7 @@ int rpc_m_eth_getFilterLogs(struct rpc_call *c)
     }
     f->last_poll_ms = rpc->now_ms();
     /* A copy of the criteria, so the query runs without the lock. */
-    struct rpc_log_criteria crit = f->criteria;
+    struct rpc_log_criteria crit;
     memset(&crit, 0, sizeof crit);
     crit.has_block_hash = f->criteria.has_block_hash;
     memcpy(crit.block_hash, f->criteria.block_hash, 32);

@@ -188,6 +188,9 @@ struct rpc_server;
 int rpc_server_start(struct rpc *rpc, const struct rpc_server_options *options, struct rpc_server **out,
                      struct cohort_error *err);
 
+/* The port the server listens on (the one chosen by the system when options->port was 0). */
+uint16_t rpc_server_port(const struct rpc_server *server);
+
 /* Closes every connection (WebSockets with 1001 "going away"), stops the threads, frees. */
 void rpc_server_stop(struct rpc_server *server);
 

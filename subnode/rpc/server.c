@@ -691,6 +691,12 @@ int rpc_server_start(struct rpc *rpc, const struct rpc_server_options *o, struct
     return 0;
 }
 
+uint16_t rpc_server_port(const struct rpc_server *s)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info ? info->port : 0;
+}
+
 void rpc_server_stop(struct rpc_server *s)
 {
     if (s == NULL) return;

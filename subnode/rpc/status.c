@@ -17,7 +17,12 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
     cJSON_AddStringToObject(o, "version", COHORT_VERSION);
     cJSON_AddNumberToObject(o, "uptime_s", (double)((now_ms - s->started_ms) / 1000));
     if (s->config_hash[0]) cJSON_AddStringToObject(o, "config_hash", s->config_hash);
-    cJSON_AddBoolToObject(o, "accepting_transactions", s->config_ok && subnode_accepting_transactions(s));
+    /* No chain runs in the subnode yet (docs/STATUS.md), so it takes no transactions whatever
+       its config and disk budget say; the chain will set this from its own state. over_budget
+       is cohort-core's flag, which will stop it taking them. */
+    bool chain_running = false;
+    cJSON_AddBoolToObject(o, "accepting_transactions", chain_running && s->config_ok && subnode_accepting_transactions(s));
+    cJSON_AddBoolToObject(o, "over_budget", !subnode_accepting_transactions(s));
     if (!s->config_ok) {
         cJSON_AddStringToObject(o, "reason", s->reason);
     } else {

@@ -36,9 +36,9 @@
 /* Codes of the state library (trie, state, host adapter). Append only. */
 enum state_status {
     STATE_OK = 0,
-    STATE_E_INVALID = -1,   /* malformed input: a duplicate key, a bad value */
-    STATE_E_RANGE = -2,     /* a key or value past its cap */
-    STATE_E_NOMEM = -3,     /* allocation failed */
+    STATE_E_INVALID = COHORT_ERRORS_STATE - 1,   /* malformed input: a duplicate key, a bad value */
+    STATE_E_RANGE = COHORT_ERRORS_STATE - 2,     /* a key or value past its cap */
+    STATE_E_NOMEM = COHORT_ERRORS_STATE - 3,     /* allocation failed */
 };
 
 /* Returns a static description of a state_status code; never NULL. */

@@ -24,11 +24,11 @@
 /* Codes of the state-test runner. Append only. */
 enum statetest_status {
     STATETEST_OK = 0,
-    STATETEST_E_IO = -1,      /* a file or folder could not be read */
-    STATETEST_E_FORMAT = -2,  /* a fixture is not what the format says */
-    STATETEST_E_RANGE = -3,   /* a file or field over its cap */
-    STATETEST_E_NOMEM = -4,
-    STATETEST_E_USAGE = -5,   /* a bad option: an unknown fork */
+    STATETEST_E_IO = COHORT_ERRORS_STATETEST - 1,      /* a file or folder could not be read */
+    STATETEST_E_FORMAT = COHORT_ERRORS_STATETEST - 2,  /* a fixture is not what the format says */
+    STATETEST_E_RANGE = COHORT_ERRORS_STATETEST - 3,   /* a file or field over its cap */
+    STATETEST_E_NOMEM = COHORT_ERRORS_STATETEST - 4,
+    STATETEST_E_USAGE = COHORT_ERRORS_STATETEST - 5,   /* a bad option: an unknown fork */
 };
 
 const char *statetest_strerror(int code);

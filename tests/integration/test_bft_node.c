@@ -215,7 +215,7 @@ static void cluster_init(struct cluster *c, int base_port, uint64_t seed)
         cfg->core.payload_max_bytes = 64 * 1024;
         cfg->core.window_heights = 32;
         cfg->core.timeout_ms = 300;
-        cfg->core.idle_delay_ms = 40; /* an idle log makes an empty block every 40 ms or so, not at full speed */
+        cfg->core.idle_delay_ms = 40; /* a leader waits for entries; with none, the log rests */
         for (int k = 0; k < N; k++) snprintf(cfg->endpoint[k], BFT_ENDPOINT_MAX, "127.0.0.1:%d", base_port + k);
         snprintf(cfg->wal_path, sizeof cfg->wal_path, "%s/member-%d.wal", c->dir, i);
         cfg->on_commit = on_commit;
@@ -387,6 +387,41 @@ static void settle_and_check(struct cluster *c, unsigned mask)
 
 static const int all_members[] = {0, 1, 2, 3};
 
+/*
+ * An idle log rests (docs/bft.md "Idle"): once the last entries are committed, no member
+ * commits a block, syncs its WAL or sends a frame while nothing is submitted.
+ */
+static void check_idle_rests(struct cluster *c)
+{
+    struct bft_node_status before[N], after[N];
+    uint64_t start = now_ms();
+    for (;;) { /* let the last block settle everywhere */
+        for (int i = 0; i < N; i++) bft_node_get_status(c->m[i].node, &before[i]);
+        sleep_ms(500);
+        bool still = true;
+        for (int i = 0; i < N; i++) {
+            bft_node_get_status(c->m[i].node, &after[i]);
+            still = still && after[i].wal_syncs == before[i].wal_syncs && after[i].frames_sent == before[i].frames_sent;
+        }
+        if (still) break;
+        ck_assert_msg(now_ms() - start < 5000, "the log does not come to rest: member 0 at %llu syncs, %llu frames",
+                      (unsigned long long)after[0].wal_syncs, (unsigned long long)after[0].frames_sent);
+    }
+    sleep_ms(2000);
+    for (int i = 0; i < N; i++) {
+        bft_node_get_status(c->m[i].node, &after[i]);
+        ck_assert_uint_eq(after[i].core.committed_index, before[i].core.committed_index);
+        ck_assert_uint_eq(after[i].wal_syncs, before[i].wal_syncs);
+        ck_assert_uint_eq(after[i].frames_sent, before[i].frames_sent);
+    }
+}
+
+/* Keeps the log busy while a test waits for blocks: one entry more at member `who`. */
+static void keep_busy(struct cluster *c, int who, int *k)
+{
+    submit_one(&c->m[who], "busy", (*k)++);
+}
+
 START_TEST(four_members_commit_one_log)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -397,6 +432,7 @@ START_TEST(four_members_commit_one_log)
     commit_entries(c, "a", 40, all_members, 4, 0xf);
     commit_entries(c, "burst", 800, all_members, 4, 0xf);
     settle_and_check(c, 0xf);
+    check_idle_rests(c);
     for (int i = 0; i < N; i++) {
         struct bft_node_status st;
         bft_node_get_status(c->m[i].node, &st);
@@ -481,11 +517,13 @@ START_TEST(the_wal_is_compacted)
         member_start(c, i);
     }
     commit_entries(c, "early", 40, all_members, 4, 0xf);
-    /* Idle blocks count too: wait for enough of them for a few compactions. */
+    /* More blocks, for a few compactions (an idle log makes none). */
+    int busy = 0;
     for (uint64_t t0 = now_ms();;) {
         struct bft_node_status st = {0};
         bft_node_get_status(c->m[3].node, &st);
         if (st.snapshots >= 3 && st.first_index > 1) break;
+        keep_busy(c, 0, &busy);
         ck_assert_msg(now_ms() - t0 < WAIT_MS, "member 3 made %llu snapshots, first index %llu",
                       (unsigned long long)st.snapshots, (unsigned long long)st.first_index);
         sleep_ms(10);
@@ -526,6 +564,7 @@ START_TEST(the_wal_is_compacted)
             gone = gone && st.first_index > stopped_at + 1 && st.snapshot_index > stopped_at;
         }
         if (gone) break;
+        keep_busy(c, 0, &busy);
         ck_assert_msg(now_ms() - t0 < WAIT_MS, "the members still keep block %llu", (unsigned long long)stopped_at + 1);
         sleep_ms(10);
     }
@@ -590,10 +629,12 @@ START_TEST(a_failed_compaction_keeps_the_wal)
         member_start(c, i);
     }
     commit_entries(c, "before", 40, all_members, 4, 0xf);
+    int busy = 0;
     for (uint64_t t0 = now_ms();;) { /* the others compact a few times meanwhile */
         struct bft_node_status st = {0};
         bft_node_get_status(c->m[0].node, &st);
         if (st.snapshots >= 2) break;
+        keep_busy(c, 0, &busy);
         ck_assert_msg(now_ms() - t0 < WAIT_MS, "member 0 made %llu snapshots", (unsigned long long)st.snapshots);
         sleep_ms(10);
     }
@@ -752,8 +793,10 @@ START_TEST(an_equivocating_leader)
     /* Let member 1 lead (and equivocate) at a dozen heights, then check the log goes on. */
     struct bft_node_status st;
     uint64_t start = now_ms();
+    int busy = 0;
     do {
         ck_assert_msg(now_ms() - start < WAIT_MS, "member 1 never equivocated");
+        keep_busy(c, 0, &busy); /* heights go by only with entries */
         sleep_ms(10);
         bft_node_get_status(c->m[1].node, &st);
     } while (st.proposals_equivocated < 12);

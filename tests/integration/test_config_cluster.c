@@ -104,6 +104,40 @@ static void wait_same_store(const bool *members, double min_revision, int timeou
     ck_abort_msg("the members did not converge within %d ms: %s (logs in %s)", timeout_ms, why, cl.dir);
 }
 
+/*
+ * An idle cluster rests (docs/bft.md "Idle"): with no request, no member makes a block,
+ * syncs its WAL or sends a frame. (It made an empty block every timeout/6, an fsync each.)
+ */
+static void check_cluster_rests(void)
+{
+    static const char *const still[] = {"height", "committed_index", "wal_syncs", "frames_sent"};
+    double before[N][4] = {{0}}, after[N][4] = {{0}};
+    bool settled = false;
+    for (int waited = 0; !settled; waited += 500) {
+        ck_assert_msg(waited < 5000, "the cluster does not come to rest: member 0 at height %.0f, %.0f WAL syncs",
+                      after[0][0], after[0][2]);
+        for (int pass = 0; pass < 2; pass++) {
+            if (pass == 1) sleep_ms(500);
+            for (int i = 0; i < N; i++) {
+                cJSON *st = tc_status(&cl, i);
+                ck_assert_ptr_nonnull(st);
+                for (int k = 0; k < 4; k++) (pass ? after : before)[i][k] = number(st, still[k]);
+                cJSON_Delete(st);
+            }
+        }
+        settled = memcmp(before, after, sizeof before) == 0;
+    }
+    sleep_ms(2000);
+    for (int i = 0; i < N; i++) {
+        cJSON *st = tc_status(&cl, i);
+        ck_assert_ptr_nonnull(st);
+        for (int k = 0; k < 4; k++)
+            ck_assert_msg(number(st, still[k]) == after[i][k], "member %d idle: %s went from %.0f to %.0f in 2 s", i,
+                          still[k], after[i][k], number(st, still[k]));
+        cJSON_Delete(st);
+    }
+}
+
 /* ---- Cases ---- */
 
 START_TEST(put_on_any_member_is_read_on_all)
@@ -189,6 +223,7 @@ START_TEST(put_on_any_member_is_read_on_all)
     }
     ck_assert_int_eq(get(3, "signed", got, sizeof got, &present), 200);
     ck_assert(present && strcmp(got, "by-admin") == 0);
+    check_cluster_rests();
     teardown();
 }
 END_TEST

@@ -1,6 +1,7 @@
 /*
  * test_daemon.c - cohort-core as a real process: configuration errors are refused with
- * the key named; it serves /healthz and /api/v1/subnodes; `cohort subnodes` prints them;
+ * the key named (an unknown COHORT_ variable too); a missing keystore or a wrong password
+ * stops it at start; it serves /healthz and /api/v1/subnodes; `cohort subnodes` prints them;
  * SIGTERM stops it cleanly.
  */
 #include <check.h>
@@ -11,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/secp.h"
+#include "manager-client/manager_client.h"
 #include "testutil.h"
 
 static char bin[1024], state_dir[64];
@@ -58,9 +61,38 @@ START_TEST(bad_configuration)
     snprintf(cmd, sizeof cmd, "COHORT_POLL_MS=abc %s/cohort-core --node-id 1 2>&1", bin);
     ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
     ck_assert_ptr_nonnull(strstr(out, "COHORT_POLL_MS"));
+    snprintf(cmd, sizeof cmd, "COHORT_COLOUR=red %s/cohort-core --node-id 1 2>&1", bin);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 2);
+    ck_assert_msg(strstr(out, "unknown environment variable COHORT_COLOUR") != NULL, "%s", out);
     snprintf(cmd, sizeof cmd, "%s/cohort-core --help", bin);
     ck_assert_int_eq(run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "--manager-rpc URL"));
+}
+END_TEST
+
+/* Without a manager the keystore is still checked at start: missing, or a wrong password, stops it. */
+START_TEST(refuses_a_keystore_it_cannot_open)
+{
+    uint8_t key[32];
+    struct cohort_error err = {0};
+    ck_assert_int_eq(secp_key_generate(key, &err), 0);
+    struct mc_keystore_params light = {.kdf = MC_KDF_PBKDF2, .pbkdf2_iterations = 2};
+    char *json = NULL, path[128], cmd[2048], out[4096];
+    ck_assert_int_eq(mc_keystore_encrypt(key, "pw", 2, &light, &json, &err), 0);
+    snprintf(path, sizeof path, "%s/key.json", state_dir);
+    ck_assert_int_eq(mc_keystore_write_file(path, json, &err), 0);
+    free(json);
+    snprintf(cmd, sizeof cmd, "echo nope > %s/wrong && echo pw > %s/pw", state_dir, state_dir);
+    ck_assert_int_eq(system(cmd), 0);
+    int port = testutil_free_port();
+    snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --state-dir %s/s --api-port %d --keystore %s/missing.json "
+             "--password-file %s/pw 2>&1", bin, state_dir, port, state_dir, state_dir);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "missing.json") != NULL && strstr(out, "failed to start") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort-core --node-id 1 --state-dir %s/s --api-port %d --keystore %s "
+             "--password-file %s/wrong 2>&1", bin, state_dir, port, path, state_dir);
+    ck_assert_int_eq(run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "wrong password") != NULL, "%s", out);
 }
 END_TEST
 
@@ -116,6 +148,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, bad_configuration);
+    tcase_add_test(tc, refuses_a_keystore_it_cannot_open);
     tcase_add_test(tc, serves_and_stops);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);

@@ -33,6 +33,7 @@
 
 #include "common/hex.h"
 #include "common/secp.h"
+#include "core/node_state.h"
 #include "core/provision.h"
 #include "docker/docker.h"
 #include "manager-client/manager_client.h"
@@ -283,10 +284,16 @@ static int promtool_check(const char *text, char *output, size_t size)
     return WEXITSTATUS(pclose(p));
 }
 
+/* The container's name as cohort-core makes it, with its install id (from its state dir). */
 static void container_of(const char *chain, char *name)
 {
+    char state[128];
+    snprintf(state, sizeof state, "%s/state", dir);
+    struct node_state ns;
+    struct cohort_error err = {0};
+    ck_assert_msg(node_state_read(state, &ns, &err) == 0, "%s", err.message);
     struct provisioner p;
-    struct provision_options o = {.manager = manager_hex, .node_id = node_id, .image = "x"};
+    struct provision_options o = {.manager = manager_hex, .node_id = node_id, .install_id = ns.install_id, .image = "x"};
     provision_init(&p, &o, NULL);
     provision_container_name(&p, chain, name, DOCKER_NAME_MAX);
     provision_free(&p);

@@ -4,9 +4,11 @@
  * the real dockerd. Chains of each size are created on the manager; each node's subnodes
  * come up with the expected labels and limits (read back from docker inspect and the
  * container's cgroup files) and answer on their slot's port. Then: docker kill of a
- * subnode (restarted, counted), SIGKILL of a cohort-core and a restart (no duplicate
- * container), deletion of a chain (container and volume go). Everything this test makes
- * carries its nodes' ids as cohort.node and is removed at the end.
+ * subnode (restarted, counted), SIGKILL of a cohort-core and a restart with the default
+ * disk budget (the running subnodes are adopted, not recreated, and the log says so),
+ * deletion of a chain (container and volume go), and a cohort-core whose node id the
+ * manager does not know (unhealthy, saying why). Everything this test makes carries its
+ * nodes' ids as cohort.node and is removed at the end.
  */
 #include <check.h>
 #include <signal.h>
@@ -19,6 +21,7 @@
 
 #include "common/hex.h"
 #include "common/secp.h"
+#include "core/node_state.h"
 #include "core/provision.h"
 #include "manager-client/manager_client.h"
 #include "testutil.h"
@@ -36,19 +39,20 @@ static struct docker_client *docker;
 static uint8_t deployer[32];
 static uint8_t node_keys[NODES][32];
 static uint64_t node_ids[NODES];
-static uint16_t base_ports[NODES];
-static int api_ports[NODES];
-static pid_t cores[NODES];
+static uint16_t base_ports[NODES + 1]; /* [NODES]: a cohort-core with a node id the manager does not know */
+static int api_ports[NODES + 1];
+static pid_t cores[NODES + 1];
 static char manager_hex[43]; /* the deployment's address: cohort-core's cohort.manager label */
 
 static const char *dev0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 
 static void fund(const uint8_t address[20]) { testutil_fund(anvil_url, address); }
 
+/* Starts cohort-core for node i, or with a node id the manager does not know when i == NODES. */
 static void start_core(int i)
 {
     char node[24], api[16], base[16], state[128], manager[128], log[128];
-    snprintf(node, sizeof node, "%llu", (unsigned long long)node_ids[i]);
+    snprintf(node, sizeof node, "%llu", i < NODES ? (unsigned long long)node_ids[i] : 999ull);
     snprintf(api, sizeof api, "%d", api_ports[i]);
     snprintf(base, sizeof base, "%u", (unsigned)base_ports[i]);
     snprintf(state, sizeof state, "%s/state%d", dir, i);
@@ -69,8 +73,7 @@ static void start_core(int i)
         snprintf(bin, sizeof bin, "%s/bin/cohort-core", getenv("COHORT_BUILD_DIR"));
         execl(bin, bin, "--node-id", node, "--manager-rpc", rpcs, "--manager-file", manager, "--state-dir", state,
               "--api-port", api, "--base-port", base, "--image", image, "--confirmations", "0", "--poll-ms", "200",
-              "--memory-bytes", NODE_MEMORY, "--disk-bytes", "137438953472", "--keystore", keystore,
-              "--password-file", password, (char *)NULL);
+              "--memory-bytes", NODE_MEMORY, "--keystore", keystore, "--password-file", password, (char *)NULL);
         _exit(127);
     }
     cores[i] = pid;
@@ -138,7 +141,8 @@ static void setup(void)
 
 static void teardown(void)
 {
-    for (int i = 0; i < NODES; i++) testutil_stop_process(cores[i]);
+    for (int i = 0; i <= NODES; i++)
+        if (cores[i] > 0) testutil_stop_process(cores[i]);
     cleanup_docker();
     testutil_stop_process(anvil_pid);
     mc_rpc_close(rpc);
@@ -186,11 +190,17 @@ static bool wait_for(int port, const char *path, const char *expect, int seconds
     return false;
 }
 
-/* Names as cohort-core makes them (a provisioner initialised for naming does no I/O). */
+/* Names as cohort-core makes them, with its install id (a provisioner initialised for naming does no I/O). */
 static void names(int node, const char *chain, char *container, char *volume)
 {
+    char state[128];
+    snprintf(state, sizeof state, "%s/state%d", dir, node);
+    struct node_state ns;
+    struct cohort_error err = {0};
+    ck_assert_msg(node_state_read(state, &ns, &err) == 0, "%s", err.message);
     struct provisioner p;
-    struct provision_options o = {.manager = manager_hex, .node_id = node_ids[node], .image = "x"};
+    struct provision_options o = {.manager = manager_hex, .node_id = node_ids[node], .install_id = ns.install_id,
+                                  .image = "x"};
     provision_init(&p, &o, NULL);
     if (container) provision_container_name(&p, chain, container, DOCKER_NAME_MAX);
     if (volume) provision_volume_name(&p, chain, volume, DOCKER_NAME_MAX);
@@ -283,7 +293,8 @@ START_TEST(chains_come_up_and_stay_up)
     ck_assert_msg(restarted, "no restart counted in 30 s");
     ck_assert(wait_for(base_ports[node] + (int)first * 8, "/status", small, 30));
 
-    /* SIGKILL cohort-core and start it again: it adopts, nothing is duplicated. */
+    /* SIGKILL cohort-core and start it again with the default disk budget (the state dir's
+       free space, which has changed meanwhile): it adopts, recreates nothing, and says so. */
     struct docker_container before, after;
     ck_assert(inspect(node, small, &before));
     kill(cores[node], SIGKILL);
@@ -306,6 +317,16 @@ START_TEST(chains_come_up_and_stay_up)
     }
     ck_assert_uint_eq(n, expected);
     free(list);
+    char log_path[128], log[1 << 16] = "";
+    snprintf(log_path, sizeof log_path, "%s/core%d.log", dir, node);
+    FILE *lf = fopen(log_path, "r");
+    ck_assert_ptr_nonnull(lf);
+    log[fread(log, 1, sizeof log - 1, lf)] = '\0';
+    fclose(lf);
+    char adopted[128];
+    snprintf(adopted, sizeof adopted, "chain=%s container=%.12s", small, before.id);
+    ck_assert_msg(strstr(log, "adopted running subnode") != NULL && strstr(log, adopted) != NULL, "%s", log);
+    ck_assert_msg(strstr(log, "recreating") == NULL, "%s", log);
 
     /* Delete a chain: its container and its volume go. */
     struct mc_chain_info info;
@@ -319,6 +340,19 @@ START_TEST(chains_come_up_and_stay_up)
         if (!gone) usleep(50000);
     }
     ck_assert_msg(gone, "the deleted chain's container or volume is still there");
+
+    /* A node id the manager does not know: the daemon runs, unhealthy, and says why. */
+    api_ports[NODES] = testutil_free_port();
+    base_ports[NODES] = (uint16_t)(TESTUTIL_PORTS_NODE_E2E + 1100 * NODES);
+    start_core(NODES);
+    health[0] = '\0';
+    bool told = false;
+    for (int i = 0; i < 200 && !told; i++) {
+        told = testutil_http_get(api_ports[NODES], "/healthz", health, sizeof health) == 503 &&
+               strstr(health, "node 999 is not registered") != NULL;
+        if (!told) usleep(50000);
+    }
+    ck_assert_msg(told, "healthz: %s", health);
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/hex.h"
 #include "common/keccak.h"
 #include "common/secp.h"
 
@@ -120,6 +121,18 @@ int testchain_open(struct testchain *t, uint32_t history_blocks)
     if (state_put_account(genesis, testchain_logger, 1, u256_zero(), code, n, &err) != 0) return -1;
     n = panic_code(code);
     if (state_put_account(genesis, testchain_panic, 1, u256_zero(), code, n, &err) != 0) return -1;
+    /* EIP-4788's beacon roots contract, as on Ethereum: every block's system call writes
+       its slots, so no block leaves the store without a storage change. */
+    static const char beacon_hex[] =
+        "0x3373fffffffffffffffffffffffffffffffffffffffe14604d57602036146024575f5ffd5b5f35801560495762001fff810690815414"
+        "603c575f5ffd5b62001fff01545f5260205ff35b5f5ffd5b62001fff42064281555f359062001fff015500";
+    uint8_t beacon[128];
+    size_t beacon_len;
+    if (hex_decode(beacon_hex, beacon, sizeof beacon, &beacon_len, &err) != 0 ||
+        state_put_account(genesis, block_beacon_roots_address, 1, u256_zero(), beacon, beacon_len, &err) != 0)
+        return -1;
+    /* A genesis slot too (the logger's slot 1, which it never uses). */
+    if (state_put_storage(genesis, testchain_logger, u256_from_u64(1), u256_from_u64(1), &err) != 0) return -1;
     memset(t->coinbase, 0xcb, 20);
 
     struct store_txn *txn;

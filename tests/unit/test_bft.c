@@ -1164,6 +1164,235 @@ START_TEST(four_cores_keep_a_notarized_block_through_a_crash_of_all)
 }
 END_TEST
 
+/* ---- An idle log rests (docs/bft.md "Idle") ---- */
+
+/* A tiny timed driver for four cores: messages take 1 ms, timers fire when due. */
+enum { TQ_MAX = 8192 };
+struct timed_event {
+    uint64_t at;
+    int to;
+    struct bft_event ev;
+    uint8_t *bytes;
+};
+struct timed {
+    struct bft_core *cores[4];
+    struct timed_event q[TQ_MAX];
+    size_t count;
+    uint64_t now;
+    uint64_t timer_token[4][BFT_TIMERS], token_of[TQ_MAX];
+    /* what the cores did: */
+    uint64_t records, sends, commits, timers;
+    uint64_t committed[4];
+    unsigned cut; /* members whose messages are lost, both ways */
+};
+
+static void timed_push(struct timed *t, uint64_t at, int to, struct bft_event ev, uint8_t *bytes, uint64_t token)
+{
+    ck_assert_uint_lt(t->count, TQ_MAX);
+    size_t i = t->count++;
+    while (i > 0 && t->q[i - 1].at > at) { /* sorted by time, stable */
+        t->q[i] = t->q[i - 1];
+        t->token_of[i] = t->token_of[i - 1];
+        i--;
+    }
+    t->q[i] = (struct timed_event){at, to, ev, bytes};
+    t->token_of[i] = token;
+}
+
+static void timed_step(struct timed *t, int who, const struct bft_event *ev)
+{
+    const struct bft_action *a;
+    size_t n = 0;
+    struct cohort_error err = {0};
+    int rc = bft_core_step(t->cores[who], ev, &a, &n, &err);
+    ck_assert_msg(rc == 0, "%s", err.message);
+    for (size_t i = 0; i < n; i++) {
+        switch (a[i].type) {
+        case BFT_ACTION_PERSIST: t->records++; break;
+        case BFT_ACTION_COMMIT:
+            t->records++;
+            t->commits++;
+            ck_assert_uint_eq(a[i].commit->block.header.index, t->committed[who] + 1);
+            t->committed[who]++;
+            break;
+        case BFT_ACTION_SET_TIMER: {
+            t->timers++;
+            struct bft_event te = {BFT_EVENT_TIMER, NULL, 0, a[i].height, a[i].timer, 0, false};
+            timed_push(t, t->now + a[i].delay_ms, who, te, NULL, ++t->timer_token[who][a[i].timer]);
+            break;
+        }
+        case BFT_ACTION_SEND:
+        case BFT_ACTION_BROADCAST:
+        case BFT_ACTION_SYNC_SERVE:
+            t->sends++;
+            if (a[i].type == BFT_ACTION_SYNC_SERVE) break; /* nothing committed is missing here */
+            for (int to = 0; to < 4; to++) {
+                if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
+                if ((t->cut >> to & 1) || (t->cut >> who & 1)) continue;
+                uint8_t *copy = malloc(a[i].len);
+                memcpy(copy, a[i].bytes, a[i].len);
+                struct bft_event me = {BFT_EVENT_MESSAGE, copy, a[i].len, 0, 0, 0, false};
+                timed_push(t, t->now + 1, to, me, copy, 0);
+            }
+            break;
+        }
+    }
+}
+
+/* Runs every event due up to `until` (ms). */
+static void timed_run(struct timed *t, uint64_t until)
+{
+    while (t->count > 0 && t->q[0].at <= until) {
+        struct timed_event e = t->q[0];
+        uint64_t token = t->token_of[0];
+        t->count--;
+        memmove(&t->q[0], &t->q[1], t->count * sizeof t->q[0]);
+        memmove(&t->token_of[0], &t->token_of[1], t->count * sizeof t->token_of[0]);
+        t->now = e.at;
+        bool stale = e.ev.type == BFT_EVENT_TIMER && token != t->timer_token[e.to][e.ev.timer];
+        if (!stale) timed_step(t, e.to, &e.ev);
+        free(e.bytes);
+    }
+    t->now = until;
+}
+
+/* An entry submitted at every member, as a node's entry forwarding does. */
+static void timed_submit(struct timed *t, const char *entry)
+{
+    struct bft_event sub = {BFT_EVENT_SUBMIT, (const uint8_t *)entry, strlen(entry), 0, 0, 0, false};
+    for (int i = 0; i < 4; i++) timed_step(t, i, &sub);
+}
+
+static struct timed *timed_start(uint32_t idle_delay_ms)
+{
+    struct timed *t = calloc(1, sizeof *t);
+    for (uint32_t i = 0; i < 4; i++) t->cores[i] = make_core_idle(i, idle_delay_ms);
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+    for (int i = 0; i < 4; i++) timed_step(t, i, &start);
+    return t;
+}
+
+static void timed_free(struct timed *t)
+{
+    for (size_t i = 0; i < t->count; i++) free(t->q[i].bytes);
+    for (int i = 0; i < 4; i++) bft_core_destroy(t->cores[i]);
+    free(t);
+}
+
+/*
+ * With an idle delay, a log with nothing to order rests: after its last entries are
+ * committed it proposes nothing, arms no timer, sends nothing and writes nothing, for as
+ * long as no entry comes; an entry wakes it and is committed. Without an idle delay the
+ * leaders propose empty blocks at once, and the log never rests (what a config cluster did
+ * before: 96 blocks and as many fsyncs in 5 s without a write).
+ */
+static bool timed_stalled(struct timed *t, int who, uint64_t *waiting)
+{
+    struct bft_core_status st;
+    bft_core_get_status(t->cores[who], &st);
+    if (waiting) *waiting = st.waiting_ms;
+    return st.stalled;
+}
+
+/*
+ * A member with entries to order and no commit says it is stalled once it has waited
+ * stall_ms (30 x timeout_ms here: 3 s) while a quorum of members is reachable; not while the
+ * driver reports too few members reachable (no quorum: waiting is expected), and no longer
+ * after the next commit.
+ */
+START_TEST(a_stalled_member_says_so)
+{
+    setup_keys();
+    struct timed *t = timed_start(10);
+    timed_submit(t, "first");
+    timed_run(t, 1000);
+    ck_assert_uint_eq(t->committed[0], 1);
+    t->cut = 0xc; /* members 2 and 3 are cut off, unbeknownst to the others: no quorum forms */
+    timed_submit(t, "second");
+    timed_run(t, t->now + 2000);
+    uint64_t waiting = 0;
+    ck_assert(!timed_stalled(t, 0, &waiting));
+    ck_assert_uint_gt(waiting, 0);
+    ck_assert_uint_lt(waiting, 3000);
+    timed_run(t, t->now + 3000);
+    ck_assert(timed_stalled(t, 0, &waiting));
+    ck_assert(timed_stalled(t, 1, NULL));
+    ck_assert_uint_ge(waiting, 3000);
+    /* The driver learns that the links to 2 and 3 are down: too few members to stall. */
+    for (int i = 0; i < 2; i++)
+        for (uint64_t m = 2; m < 4; m++) {
+            struct bft_event peer = {BFT_EVENT_PEER, NULL, 0, 0, 0, m, false};
+            timed_step(t, i, &peer);
+        }
+    timed_run(t, t->now + 2000);
+    ck_assert(!timed_stalled(t, 0, NULL));
+    /* They are back: the entry commits, and the wait is over. */
+    t->cut = 0;
+    for (int i = 0; i < 2; i++)
+        for (uint64_t m = 2; m < 4; m++) {
+            struct bft_event peer = {BFT_EVENT_PEER, NULL, 0, 0, 0, m, true};
+            timed_step(t, i, &peer);
+        }
+    timed_run(t, t->now + 5000);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_eq(t->committed[i], 2);
+        ck_assert(!timed_stalled(t, i, &waiting));
+        ck_assert_uint_eq(waiting, 0);
+    }
+    struct bft_core_status st;
+    bft_core_get_status(t->cores[0], &st);
+    ck_assert_uint_ge(st.stalls, 1); /* (again when the links came back, before the commit) */
+    timed_free(t);
+}
+END_TEST
+
+START_TEST(an_idle_log_rests)
+{
+    setup_keys();
+    struct timed *t = timed_start(10);
+    timed_run(t, 50); /* started with nothing to order: nothing happens */
+    ck_assert_uint_eq(t->commits, 0);
+    ck_assert_uint_eq(t->count, 0);
+    for (int i = 0; i < 5; i++) {
+        char entry[16];
+        snprintf(entry, sizeof entry, "write %d", i);
+        timed_submit(t, entry);
+        timed_run(t, t->now + 30);
+    }
+    timed_run(t, 2000);
+    for (int i = 0; i < 4; i++) ck_assert_uint_ge(t->committed[i], 1);
+    uint64_t records = t->records, sends = t->sends, commits = t->commits, timers = t->timers;
+    timed_run(t, 60000); /* a minute of nothing */
+    ck_assert_uint_eq(t->records, records);
+    ck_assert_uint_eq(t->sends, sends);
+    ck_assert_uint_eq(t->commits, commits);
+    ck_assert_uint_eq(t->timers, timers);
+    ck_assert_uint_eq(t->count, 0); /* no timer armed, nothing in flight */
+    /* An entry wakes it: committed at every member, and the log rests again. */
+    uint64_t before = t->committed[0];
+    timed_submit(t, "wake up");
+    timed_run(t, t->now + 2000);
+    for (int i = 0; i < 4; i++) ck_assert_uint_eq(t->committed[i], before + 1);
+    records = t->records;
+    timed_run(t, t->now + 60000);
+    ck_assert_uint_eq(t->records, records);
+    for (int i = 0; i < 4; i++) { /* resting is no stall */
+        struct bft_core_status st;
+        bft_core_get_status(t->cores[i], &st);
+        ck_assert(!st.stalled);
+        ck_assert_uint_eq(st.waiting_ms, 0);
+        ck_assert_uint_eq(st.stalls, 0);
+    }
+    timed_free(t);
+
+    /* Without an idle delay, empty blocks follow each other at network speed. */
+    t = timed_start(0);
+    timed_run(t, 2000);
+    ck_assert_uint_gt(t->commits, 100);
+    timed_free(t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bft");
@@ -1182,6 +1411,8 @@ int main(void)
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
     tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
+    tcase_add_test(tc, an_idle_log_rests);
+    tcase_add_test(tc, a_stalled_member_says_so);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

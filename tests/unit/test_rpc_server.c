@@ -160,7 +160,9 @@ static void build_chain(struct rpc_limits *limits, uint32_t history)
     memcpy(tx_create, b2[0]->hash, 32);
     memcpy(tx_logger9, b2[1]->hash, 32);
     ck_assert_int_eq(testchain_block(&tc, b2, 2), 0);
-    ck_assert_int_eq(testchain_block(&tc, NULL, 0), 0);
+    /* Block 3: a plain transfer, no logs. */
+    struct tx_signed *b3 = testchain_tx(&tc, 3, tc.addresses[1], u256_from_u64(1), NULL, 0, 21000);
+    ck_assert_int_eq(testchain_block(&tc, &b3, 1), 0);
     ck_assert_uint_eq(tc.head, 3);
 
     memset(&pool, 0, sizeof pool);
@@ -286,6 +288,72 @@ static char *string_result(const char *method, const char *params)
     cJSON_Delete(root);
     return s;
 }
+
+/* ---- The JSON tokenizer ---- */
+
+static int parse(const char *text, struct rpc_json *j)
+{
+    return rpc_json_parse(j, text, strlen(text), 8, 1000, NULL);
+}
+
+START_TEST(json_tokens)
+{
+    struct rpc_json j;
+    const char *text = " {\"a\":[1,-2.5e+3,true,false,null,\"x\\n\\u00e9\"],\"b\":{},\"a\":0} ";
+    ck_assert_int_eq(parse(text, &j), 0);
+    ck_assert_uint_eq(j.count, 13);
+    ck_assert_int_eq(j.tokens[0].type, RPC_JSON_OBJECT);
+    ck_assert_uint_eq(j.tokens[0].count, 3);
+    ck_assert_uint_eq(j.tokens[0].next, 13);
+    ck_assert_int_eq(j.tokens[2].type, RPC_JSON_ARRAY);
+    ck_assert_uint_eq(j.tokens[2].count, 6);
+    ck_assert_uint_eq(j.tokens[2].next, 9);
+    ck_assert_int_eq(j.tokens[4].type, RPC_JSON_NUMBER);
+    ck_assert_int_eq(strncmp(text + j.tokens[4].start, "-2.5e+3", j.tokens[4].end - j.tokens[4].start), 0);
+    /* A repeated key: the last one counts, as in Go. */
+    int64_t a = rpc_json_get(&j, 0, "a");
+    ck_assert_int_eq(j.tokens[a].type, RPC_JSON_NUMBER);
+    ck_assert_int_eq(rpc_json_get(&j, 0, "b"), 10);
+    ck_assert_int_eq(rpc_json_get(&j, 0, "c"), -1);
+    ck_assert_int_eq(rpc_json_element(&j, 2, 5), 8);
+    ck_assert_int_eq(rpc_json_element(&j, 2, 6), -1);
+    rpc_json_free(&j);
+    const char *bad[] = {"[1,2", "{\"a\" 1}", "[01]", "[1.]", "[-]", "\"\\x\"", "\"\\u12g4\"", "[1,]", "{,}", "\"\t\"",
+                         "tru", "{\"a\":1,}", "[1 2]", "}", "{\"a\"}", "[\"a\":1]", "1e", "--1", "[[[[[[[[[1]]]]]]]]]",
+                         "nul", "\"abc", "{1:2}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(parse(bad[i], &j) != 0, "accepted %s", bad[i]);
+        rpc_json_free(&j);
+    }
+    const char *good[] = {"0", "-0.5E-2", "\"\"", "[]", "{}", "[[[[[[[[1]]]]]]]]", "\"\\ud83d\\ude00 \\/\"", " null "};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        ck_assert_msg(parse(good[i], &j) == 0, "refused %s", good[i]);
+        rpc_json_free(&j);
+    }
+    /* The token cap is a limit, not a crash. */
+    struct cohort_error err = {0};
+    ck_assert_int_eq(rpc_json_parse(&j, "[1,2,3,4]", 9, 8, 3, &err), COMMON_E_RANGE);
+    ck_assert_ptr_nonnull(strstr(err.message, "more than 3 JSON values"));
+    rpc_json_free(&j);
+    /* Output: escapes and doubles. */
+    struct rpc_buf b;
+    rpc_buf_init(&b, 100);
+    rpc_buf_string(&b, "a\"b\\c\n\x01", 7);
+    ck_assert_str_eq(b.data, "\"a\\\"b\\\\c\\n\\u0001\"");
+    rpc_buf_truncate(&b, 0);
+    rpc_buf_double(&b, 0.1);
+    ck_assert_str_eq(b.data, "0.1");
+    rpc_buf_truncate(&b, 0);
+    rpc_buf_double(&b, 1.0 / 3.0);
+    ck_assert_double_eq(strtod(b.data, NULL), 1.0 / 3.0);
+    rpc_buf_truncate(&b, 0);
+    char big[200];
+    memset(big, 'x', sizeof big);
+    rpc_buf_put(&b, big, sizeof big);
+    ck_assert(b.over);
+    rpc_buf_free(&b);
+}
+END_TEST
 
 /* ---- The envelope ---- */
 
@@ -755,7 +823,7 @@ START_TEST(transactions_and_receipts)
     cJSON *content = result_of(call("txpool_content", "[]"), &root);
     cJSON *by_sender = cJSON_GetObjectItem(cJSON_GetObjectItem(content, "pending"), hex_of(tc.addresses[3], 20));
     ck_assert_ptr_nonnull(by_sender);
-    ck_assert_ptr_nonnull(cJSON_GetObjectItem(by_sender, "0"));
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(by_sender, "1")); /* key 3 sent nonce 0 in block 3 */
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(content, "queued")), 0);
     cJSON_Delete(root);
 }
@@ -1204,6 +1272,9 @@ int main(void)
 {
     if (secp_init(NULL) != 0) return 1;
     Suite *s = suite_create("rpc_server");
+    TCase *tc_json = tcase_create("json");
+    tcase_add_test(tc_json, json_tokens);
+    suite_add_tcase(s, tc_json);
     TCase *tc_envelope = tcase_create("envelope");
     tcase_add_checked_fixture(tc_envelope, setup, teardown);
     tcase_add_test(tc_envelope, envelope_errors);
