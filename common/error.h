@@ -48,9 +48,11 @@ enum cohort_error_base {
     COHORT_ERRORS_EVM = -700,       /* subnode/evm/evm.h */
     COHORT_ERRORS_STATE = -800,     /* subnode/state/trie.h */
     COHORT_ERRORS_CHAIN = -900,     /* subnode/chain/chain.h */
-    COHORT_ERRORS_STATETEST = -1000 /* subnode/statetest/statetest.h */
+    COHORT_ERRORS_STATETEST = -1000, /* subnode/statetest/statetest.h */
+    COHORT_ERRORS_STORE = -1100,     /* subnode/store/store.h */
+    COHORT_ERRORS_RPC = -1200        /* subnode/rpc/rpc.h */
 };
-#define COHORT_ERRORS_LIBRARIES 11
+#define COHORT_ERRORS_LIBRARIES 13
 
 /*
  * The library whose block holds code ("common", "manager-client", ...: the names the

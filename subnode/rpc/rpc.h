@@ -53,9 +53,9 @@ struct store;
 /* Codes of the rpc library. Append only. */
 enum rpc_status {
     RPC_OK = 0,
-    RPC_E_INVALID = -1, /* a bad argument (options) */
-    RPC_E_IO = -2,      /* a socket, a thread: the message has the system's words */
-    RPC_E_NOMEM = -3,
+    RPC_E_INVALID = COHORT_ERRORS_RPC - 1, /* a bad argument (options) */
+    RPC_E_IO = COHORT_ERRORS_RPC - 2,      /* a socket, a thread: the message has the system's words */
+    RPC_E_NOMEM = COHORT_ERRORS_RPC - 3,
 };
 
 const char *rpc_strerror(int code);

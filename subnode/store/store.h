@@ -54,13 +54,13 @@
 /* Codes of the store library. Append only. */
 enum store_status {
     STORE_OK = 0,
-    STORE_E_IO = -1,      /* LMDB or the file system failed: the message has LMDB's words */
-    STORE_E_CORRUPT = -2, /* a record that does not decode: the message names table and key */
-    STORE_E_FULL = -3,    /* the map (the disk budget) or the disk is full */
-    STORE_E_PRUNED = -4,  /* a state read at a block older than the history kept */
-    STORE_E_INVALID = -5, /* a bad argument: a block that does not follow the head */
-    STORE_E_NOMEM = -6,
-    STORE_E_MISMATCH = -7 /* the database belongs to another chain (genesis or chain id) */
+    STORE_E_IO = COHORT_ERRORS_STORE - 1,      /* LMDB or the file system failed: the message has LMDB's words */
+    STORE_E_CORRUPT = COHORT_ERRORS_STORE - 2, /* a record that does not decode: the message names table and key */
+    STORE_E_FULL = COHORT_ERRORS_STORE - 3,    /* the map (the disk budget) or the disk is full */
+    STORE_E_PRUNED = COHORT_ERRORS_STORE - 4,  /* a state read at a block older than the history kept */
+    STORE_E_INVALID = COHORT_ERRORS_STORE - 5, /* a bad argument: a block that does not follow the head */
+    STORE_E_NOMEM = COHORT_ERRORS_STORE - 6,
+    STORE_E_MISMATCH = COHORT_ERRORS_STORE - 7 /* the database belongs to another chain (genesis or chain id) */
 };
 
 const char *store_strerror(int code);

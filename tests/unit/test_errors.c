@@ -19,7 +19,9 @@
 #include "subnode/crypto/curves.h"
 #include "subnode/evm/evm.h"
 #include "subnode/state/trie.h"
+#include "subnode/rpc/rpc.h"
 #include "subnode/statetest/statetest.h"
+#include "subnode/store/store.h"
 #include "testutil.h"
 
 struct library {
@@ -40,6 +42,8 @@ static const struct library libraries[] = {
     {"state", COHORT_ERRORS_STATE, state_strerror},
     {"chain", COHORT_ERRORS_CHAIN, chain_strerror},
     {"statetest", COHORT_ERRORS_STATETEST, statetest_strerror},
+    {"store", COHORT_ERRORS_STORE, store_strerror},
+    {"rpc", COHORT_ERRORS_RPC, rpc_strerror},
 };
 #define NLIBRARIES (sizeof libraries / sizeof libraries[0])
 _Static_assert(NLIBRARIES == COHORT_ERRORS_LIBRARIES, "every block of common/error.h is tested");
