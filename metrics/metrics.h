@@ -34,17 +34,17 @@
 
 #include "common/error.h"
 
-/* Codes of the metrics library. Append only. */
+/* Codes of the metrics library, in its block of common/error.h. Append only. */
 enum metrics_status {
     METRICS_OK = 0,
-    METRICS_E_INVALID = -1,     /* a bad argument or option from our caller */
-    METRICS_E_MALFORMED = -2,   /* outside data we cannot read: a cgroup file, /status JSON, a query */
-    METRICS_E_IO = -3,          /* a file could not be read (errno in the message) */
-    METRICS_E_NOMEM = -4,
-    METRICS_E_DATABASE = -5,    /* PostgreSQL refused or failed a statement */
-    METRICS_E_UNAVAILABLE = -6, /* PostgreSQL or a subnode did not answer */
-    METRICS_E_TOO_LARGE = -7,   /* outside data past its cap */
-    METRICS_E_NOT_FOUND = -8,   /* no such chain, no such cgroup */
+    METRICS_E_INVALID = COHORT_ERRORS_METRICS - 1,     /* a bad argument or option from our caller */
+    METRICS_E_MALFORMED = COHORT_ERRORS_METRICS - 2,   /* outside data we cannot read: a cgroup file, /status JSON, a query */
+    METRICS_E_IO = COHORT_ERRORS_METRICS - 3,          /* a file could not be read (errno in the message) */
+    METRICS_E_NOMEM = COHORT_ERRORS_METRICS - 4,
+    METRICS_E_DATABASE = COHORT_ERRORS_METRICS - 5,    /* PostgreSQL refused or failed a statement */
+    METRICS_E_UNAVAILABLE = COHORT_ERRORS_METRICS - 6, /* PostgreSQL or a subnode did not answer */
+    METRICS_E_TOO_LARGE = COHORT_ERRORS_METRICS - 7,   /* outside data past its cap */
+    METRICS_E_NOT_FOUND = COHORT_ERRORS_METRICS - 8,   /* no such chain, no such cgroup */
 };
 
 const char *metrics_strerror(int code);
