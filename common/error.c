@@ -27,9 +27,9 @@ const char *cohort_error_library(int code)
     /* By block, in the order of enum cohort_error_base. */
     static const char *const names[COHORT_ERRORS_LIBRARIES] = {
         "bft",   "common", "abi",       "manager-client", "docker", "config", "curves",
-        "evm",   "state",  "chain",     "statetest",      "store",  "rpc",
+        "evm",   "state",  "chain",     "statetest",      "store",  "rpc",    "metrics",
     };
-    _Static_assert(COHORT_ERRORS_RPC == -(COHORT_ERRORS_LIBRARIES - 1) * COHORT_ERRORS_BLOCK,
+    _Static_assert(COHORT_ERRORS_METRICS == -(COHORT_ERRORS_LIBRARIES - 1) * COHORT_ERRORS_BLOCK,
                    "names[] has one entry per block");
     if (code >= 0) return NULL;
     int block = (-code - 1) / COHORT_ERRORS_BLOCK;

@@ -50,9 +50,10 @@ enum cohort_error_base {
     COHORT_ERRORS_CHAIN = -900,     /* subnode/chain/chain.h */
     COHORT_ERRORS_STATETEST = -1000, /* subnode/statetest/statetest.h */
     COHORT_ERRORS_STORE = -1100,     /* subnode/store/store.h */
-    COHORT_ERRORS_RPC = -1200        /* subnode/rpc/rpc.h */
+    COHORT_ERRORS_RPC = -1200,       /* subnode/rpc/rpc.h */
+    COHORT_ERRORS_METRICS = -1300    /* metrics/metrics.h */
 };
-#define COHORT_ERRORS_LIBRARIES 13
+#define COHORT_ERRORS_LIBRARIES 14
 
 /*
  * The library whose block holds code ("common", "manager-client", ...: the names the

@@ -779,6 +779,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "wal_sync_us", (double)s.wal_sync_us);
     cJSON_AddNumberToObject(o, "commits_delivered", (double)s.commits_delivered);
     cJSON_AddNumberToObject(o, "commit_wait_us", (double)s.commit_wait_us);
+    cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
     out->body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

@@ -125,6 +125,40 @@ static const struct cli_command root_children[] = {
               "subnodes it runs: container state, slot and port, limits, restarts, disk use and\n"
               "the last error of each. --json prints the API's array (GET /api/v1/subnodes) as it is.\n",
      .handler = cmd_subnodes},
+    /* The node's metrics (cmd_metrics.c, docs/metrics.md). */
+    {.name = "status", .summary = "the node at a glance: slots, dockerd, manager, host, each subnode's figures",
+     .usage = "Usage: cohort status [--api URL] [--json]\n\n"
+              "The latest sample of the local cohort-core: slots used and free, dockerd, the manager\n"
+              "chain's head and the watcher's lag, the config store, the host's CPU, memory and disk,\n"
+              "and per subnode its state, CPU seconds, memory, disk, height, peers and restarts.\n\n" API_OPTION,
+     .handler = cmd_status},
+    {.name = "health", .summary = "run the health checks; exits 1 when one fails",
+     .usage = "Usage: cohort health [--api URL] [--json]\n\n"
+              "Per node: dockerd reachable, manager RPC reachable and in sync, keystore readable, config\n"
+              "store member healthy, clock sane, history database. Per subnode: container running,\n"
+              "config current, volume under budget, RPC answering, blocks advancing, peers connected,\n"
+              "restarts in the last hour. Each says why it failed; exit status 1 when one did.\n\n" API_OPTION,
+     .handler = cmd_health},
+    {.name = "metrics", .summary = "series over time per chain: a table, and a text chart on a terminal",
+     .usage = "Usage: cohort metrics [--chain NAME] [--since 1h] [--until TIME] [--step 1m] [--chart|--no-chart]\n"
+              "                      [--api URL] [--json]\n\n"
+              "Per chain: points, mean CPU use, memory, disk, height and transactions per second over the\n"
+              "window, then (on a terminal, or with --chart) one line per series. TIME is a duration\n"
+              "before now (90s, 15m, 24h, 7d), UNIX seconds, or RFC 3339 (2026-12-04T10:00:00Z).\n\n"
+              "  --chain NAME           one chain (default: all)\n"
+              "  --since TIME           start of the window (1h)\n"
+              "  --until TIME           end of the window (now)\n"
+              "  --step DURATION        bucket width (default: about 1500 points per window)\n" API_OPTION,
+     .handler = cmd_metrics},
+    {.name = "usage", .summary = "what each chain used: CPU, memory, disk, network, gas, transactions",
+     .usage = "Usage: cohort usage [--chain NAME] [--since 24h] [--until TIME] [--api URL] [--json]\n\n"
+              "Metering from the history: CPU seconds, memory average and peak, disk, network and block\n"
+              "I/O bytes, gas used and transactions per chain in the window; exact at the raw\n"
+              "resolution, from the 1-minute or 1-hour rollups for windows older than the raw retention.\n\n"
+              "  --chain NAME           one chain (default: all)\n"
+              "  --since TIME           start of the window (24h)\n"
+              "  --until TIME           end of the window (now)\n" API_OPTION,
+     .handler = cmd_usage},
     {.name = "version", .summary = "print the version of cohort", .usage = "Usage: cohort version [--json]\n",
      .handler = cmd_version},
     {.name = NULL},

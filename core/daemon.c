@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <assert.h>
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "contracts-abi/abi.h"
 #include "docker/docker.h"
 #include "httpd/httpd.h"
+#include "metrics/metrics.h"
 #include "node_state.h"
 #include "provision.h"
 
@@ -68,6 +70,13 @@ struct daemon {
     struct assignments_sink sink_state;
     struct mc_watcher_sink sink;
     char state_path[1100];
+
+    /* Metrics (metrics/metrics.h): the engine, what the loop publishes for its sampler thread
+       (under lock), and the sampler's own manager client (the loop's is the loop's). */
+    struct metrics *metrics;
+    uint64_t watcher_block;
+    struct mc_rpc *metrics_rpc;
+    char metrics_rpc_url[512];
 };
 
 /* ---- Problems, for /healthz ---- */
@@ -144,7 +153,19 @@ static const struct {
 };
 #define API_ROUTES (sizeof api_routes / sizeof api_routes[0])
 
-_Static_assert(API_ROUTES <= API_ROUTES_MAX, "struct daemon has room for every route");
+/* The metrics' routes (docs/metrics.md): Prometheus text, JSON, the web page. Their handlers
+   take the query string and the metrics engine. */
+static const struct {
+    const char *path;
+    http_query_handler handler;
+} metrics_routes[] = {
+    {"/metrics", metrics_api_prometheus},   {"/api/v1/status", metrics_api_status},
+    {"/api/v1/metrics", metrics_api_series}, {"/api/v1/health", metrics_api_health},
+    {"/api/v1/usage", metrics_api_usage},   {"/", metrics_api_page},
+};
+#define METRICS_ROUTES (sizeof metrics_routes / sizeof metrics_routes[0])
+
+_Static_assert(API_ROUTES + METRICS_ROUTES <= API_ROUTES_MAX, "struct daemon has room for every route");
 
 static int api_start(struct daemon *d, struct cohort_error *err)
 {
@@ -155,6 +176,9 @@ static int api_start(struct daemon *d, struct cohort_error *err)
         if (ctx == NULL) continue; /* no store: its routes answer 404 */
         routes[n++] = (struct http_route){.path = api_routes[i].path, .handler = api_routes[i].handler, .ctx = ctx};
     }
+    for (size_t i = 0; i < METRICS_ROUTES; i++)
+        routes[n++] = (struct http_route){.path = metrics_routes[i].path, .query_handler = metrics_routes[i].handler,
+                                          .ctx = d->metrics};
     const struct daemon_config *c = d->config;
     int rc = http_start_blocking(&d->api, c->api_address, c->api_port, routes, n, err);
     return rc < 0 ? cohort_error_wrap(err, "local API") : 0;
@@ -247,11 +271,132 @@ static int store_start(struct daemon *d, const uint8_t key[32], struct cohort_er
     return config_service_start(&o, &d->store, err);
 }
 
+/* ---- Metrics: what cohort-core tells the sampler (metrics/metrics.h), on its thread ---- */
+
+/* The config store's figures, through its own status document. */
+static void collect_config_store(struct daemon *d, struct metrics_node_input *node)
+{
+    if (d->store == NULL) return;
+    node->config_store = true;
+    struct http_response r = {.status = 200};
+    config_api_status(d->store, "GET", "", 0, &r);
+    cJSON *o = r.body ? cJSON_Parse(r.body) : NULL;
+    free(r.body);
+    if (o == NULL) return;
+#define NUMBER(key) (cJSON_IsNumber(cJSON_GetObjectItem(o, key)) ? (uint64_t)cJSON_GetObjectItem(o, key)->valuedouble : 0)
+    node->config_store_halted = cJSON_IsTrue(cJSON_GetObjectItem(o, "halted"));
+    node->config_store_leader = NUMBER("self") == NUMBER("leader");
+    node->config_store_members = NUMBER("members");
+    node->config_store_peers_connected = NUMBER("peers_connected");
+    node->config_store_height = NUMBER("height");
+    node->config_store_committed_index = NUMBER("committed_index");
+    node->config_store_wal_syncs = NUMBER("wal_syncs");
+    node->config_store_wal_sync_us = NUMBER("wal_sync_us");
+    node->config_store_commits = NUMBER("commits_delivered");
+    node->config_store_commit_wait_us = NUMBER("commit_wait_us");
+#undef NUMBER
+    cJSON_Delete(o);
+}
+
+/* The manager chain's head (number and timestamp), on the sampler's own client: a short
+   timeout, so a dead RPC delays a sample by at most about a second. */
+static void collect_manager_head(struct daemon *d, struct metrics_node_input *node)
+{
+    char url[512];
+    pthread_mutex_lock(&d->lock);
+    snprintf(url, sizeof url, "%s", d->urls[d->url]);
+    pthread_mutex_unlock(&d->lock);
+    if (d->metrics_rpc != NULL && strcmp(url, d->metrics_rpc_url) != 0) {
+        mc_rpc_close(d->metrics_rpc);
+        d->metrics_rpc = NULL;
+    }
+    if (d->metrics_rpc == NULL) {
+        struct mc_rpc_options o = {.url = url, .connect_timeout_ms = 500, .request_timeout_ms = 1000, .max_retries = 0};
+        if (mc_rpc_open(&d->metrics_rpc, &o, NULL) < 0) return;
+        snprintf(d->metrics_rpc_url, sizeof d->metrics_rpc_url, "%s", url);
+    }
+    struct mc_block head;
+    if (mc_eth_get_block_by_number(d->metrics_rpc, MC_LATEST, &head, NULL) == 0) {
+        node->manager_head_known = true;
+        node->manager_head_block = head.number;
+        node->manager_head_timestamp_s = (int64_t)head.timestamp;
+    }
+}
+
+static void collect_metrics(void *ctx, struct metrics_node_input *node, struct metrics_subnode_input *subnodes, size_t max,
+                            size_t *n)
+{
+    struct daemon *d = ctx;
+    const struct daemon_config *c = d->config;
+    node->slots_total = SLOTS_PER_NODE;
+    pthread_mutex_lock(&d->lock);
+    bool provisioner_ready = d->provisioner_ready;
+    node->docker_ok = d->docker_error[0] == '\0' && provisioner_ready;
+    snprintf(node->docker_error, sizeof node->docker_error, "%s", d->docker_error[0] ? d->docker_error : "dockerd not connected yet");
+    node->manager_configured = d->manager;
+    node->manager_ok = d->manager_error[0] == '\0';
+    snprintf(node->manager_error, sizeof node->manager_error, "%s", d->manager_error);
+    node->manager_watcher_block = d->watcher_block;
+    node->keystore_configured = c->keystore[0] != '\0';
+    node->keystore_ok = d->key_error[0] == '\0';
+    snprintf(node->keystore_error, sizeof node->keystore_error, "%s", d->key_error);
+    pthread_mutex_unlock(&d->lock);
+    if (node->keystore_configured && node->keystore_ok && access(c->keystore, R_OK) != 0) {
+        node->keystore_ok = false;
+        snprintf(node->keystore_error, sizeof node->keystore_error, "the keystore %.400s cannot be read: %s", c->keystore,
+                 strerror(errno));
+    }
+    if (d->manager) collect_manager_head(d, node);
+    collect_config_store(d, node);
+    *n = 0;
+    if (!provisioner_ready) return;
+    struct provisioner *p = &d->provisioner;
+    pthread_mutex_lock(&p->lock);
+    node->assignments = p->nviews;
+    node->reconcile_rounds_total = p->rounds_total;
+    node->reconcile_actions_total = p->actions_total;
+    node->reconcile_failures_total = p->failures_total;
+    for (size_t i = 0; i < p->nviews && *n < max; i++) {
+        const struct subnode_view *v = &p->views[i];
+        struct metrics_subnode_input *in = &subnodes[(*n)++];
+        memset(in, 0, sizeof *in);
+        snprintf(in->chain, sizeof in->chain, "%s", v->chain);
+        snprintf(in->container, sizeof in->container, "%s", v->container);
+        snprintf(in->container_id, sizeof in->container_id, "%s", v->container_id);
+        snprintf(in->state, sizeof in->state, "%s", v->state);
+        in->first_slot = v->first_slot;
+        in->slots = v->slots;
+        in->rpc_port = v->rpc_port;
+        in->restarts = v->restarts;
+        in->volume_used_bytes = v->disk_used_bytes;
+        in->volume_budget_bytes = v->limits.disk_bytes;
+        in->over_budget = v->over_budget;
+        in->config_current = v->config_current;
+        snprintf(in->last_error, sizeof in->last_error, "%s", v->last_error);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* Starts the metrics engine (its first sample sees no provisioner yet: dockerd comes later). */
+static int metrics_open(struct daemon *d, struct cohort_error *err)
+{
+    const struct daemon_config *c = d->config;
+    struct metrics_options o = {
+        .node_id = c->node_id, .interval_ms = c->metrics_interval_ms, .memory_hours = c->metrics_memory_hours,
+        .database_url = c->metrics_database,
+        .retention = {.raw_days = c->metrics_raw_days, .minute_days = c->metrics_minute_days, .hour_days = c->metrics_hour_days},
+        .buffer_rows = c->metrics_buffer_rows, .disk_path = c->state_dir, .status_address = c->bind_address,
+        .collect = collect_metrics, .collect_ctx = d};
+    return metrics_start(&o, &d->metrics, err);
+}
+
 static void daemon_free(struct daemon *d)
 {
     if (d == NULL) return;
     config_service_quiesce(d->store);
     http_stop(d->api);
+    metrics_stop(d->metrics); /* before the provisioner and the store it reads go */
+    if (d->metrics_rpc) mc_rpc_close(d->metrics_rpc);
     config_service_stop(d->store);
     if (d->provisioner_ready) provision_free(&d->provisioner);
     if (d->manager) assignments_free(&d->assignments);
@@ -294,6 +439,7 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
     if (rc == 0 && (rc = manager_open(d, err)) < 0) cohort_error_wrap(err, "manager");
     if (rc == 0) rc = store_start(d, key, err);
     explicit_bzero(key, sizeof key);
+    if (rc == 0 && (rc = metrics_open(d, err)) < 0) cohort_error_wrap(err, "metrics");
     if (rc == 0) rc = api_start(d, err);
     if (rc < 0) {
         daemon_free(d);
@@ -370,7 +516,9 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
             set_problem(d, d->manager_error, err.message);
             if (d->nurls > 1 && (err.code == MC_E_UNAVAILABLE || err.code == MC_E_HTTP)) {
                 /* The next endpoint for the next round. */
+                pthread_mutex_lock(&d->lock); /* the metrics thread reads which URL is current */
                 d->url = (d->url + 1) % d->nurls;
+                pthread_mutex_unlock(&d->lock);
                 struct mc_rpc *next;
                 struct mc_rpc_options o = {.url = d->urls[d->url], .max_retries = 1};
                 if (mc_rpc_open(&next, &o, NULL) == 0) {
@@ -383,6 +531,9 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
         }
         set_problem(d, d->manager_error, "");
     }
+    pthread_mutex_lock(&d->lock); /* for the metrics thread */
+    d->watcher_block = d->assignments.cursor.started ? d->assignments.cursor.last.number : 0;
+    pthread_mutex_unlock(&d->lock);
     if (d->manager_error[0] == '\0') check_node(d);
     if (!d->assignments.changed || !d->provisioner_ready) return false;
     struct chain_config_params params = {.manager_chain_id = d->deployment.chain_id,
@@ -446,7 +597,9 @@ static bool docker_connect(struct daemon *d, int64_t *retry_ms, volatile sig_ato
     set_problem(d, d->docker_error, "");
     if (!d->provisioner_ready) {
         provision_init(&d->provisioner, &d->options, d->docker);
+        pthread_mutex_lock(&d->lock); /* the metrics thread reads it */
         d->provisioner_ready = true;
+        pthread_mutex_unlock(&d->lock);
     } else {
         d->provisioner.docker = d->docker;
     }
@@ -518,7 +671,8 @@ const char *daemon_error_kind(int code)
         const char *library;
         const char *(*strerror)(int code);
     } kinds[] = {{"common", common_strerror}, {"abi", abi_strerror},       {"manager-client", mc_strerror},
-                 {"docker", docker_strerror}, {"bft", bft_strerror},       {"config", cs_strerror}};
+                 {"docker", docker_strerror}, {"bft", bft_strerror},       {"config", cs_strerror},
+                 {"metrics", metrics_strerror}};
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(kinds[i].library, library) == 0) return kinds[i].strerror(code);
     return library;

@@ -38,7 +38,17 @@ const char daemon_config_usage[] =
     "  --log-level LEVEL        debug, info, warn or error (info)\n"
     "  --keystore FILE          the node's V3 keystore: checked against the node's key on the manager\n"
     "  --password-file FILE     its password (first line)\n"
-    "  --cluster-file FILE      join the cluster's config store (config/config.h); needs --keystore\n";
+    "  --cluster-file FILE      join the cluster's config store (config/config.h); needs --keystore\n"
+    "\n"
+    "Metrics (docs/metrics.md):\n"
+    "  --metrics-interval-ms N  how often subnodes and the node are sampled (10000)\n"
+    "  --metrics-database URL   keep the history in PostgreSQL (postgresql://user:pw@host/db);\n"
+    "                           without it, the last hours stay in memory\n"
+    "  --metrics-memory-hours N hours of samples kept in memory (3)\n"
+    "  --metrics-raw-days N     days of raw samples kept in the database (2)\n"
+    "  --metrics-minute-days N  days of 1-minute rollups kept (30)\n"
+    "  --metrics-hour-days N    days of 1-hour rollups kept (365)\n"
+    "  --metrics-buffer-rows N  rows queued in memory while the database is away (65536)\n";
 
 void daemon_config_defaults(struct daemon_config *c)
 {
@@ -54,6 +64,12 @@ void daemon_config_defaults(struct daemon_config *c)
     c->confirmations = 2;
     c->poll_ms = 1000;
     c->log_level = LOG_INFO;
+    c->metrics_interval_ms = 10000;
+    c->metrics_memory_hours = 3;
+    c->metrics_raw_days = 2;
+    c->metrics_minute_days = 30;
+    c->metrics_hour_days = 365;
+    c->metrics_buffer_rows = 65536;
 }
 
 /* One setter per key; values come as text from every source. */
@@ -85,6 +101,13 @@ static const struct key keys[] = {
     KEY("keystore", K_STRING, keystore),
     KEY("password_file", K_STRING, password_file),
     KEY("cluster_file", K_STRING, cluster_file),
+    KEY("metrics_interval_ms", K_UINT, metrics_interval_ms),
+    KEY("metrics_database", K_STRING, metrics_database),
+    KEY("metrics_memory_hours", K_UINT, metrics_memory_hours),
+    KEY("metrics_raw_days", K_UINT, metrics_raw_days),
+    KEY("metrics_minute_days", K_UINT, metrics_minute_days),
+    KEY("metrics_hour_days", K_UINT, metrics_hour_days),
+    KEY("metrics_buffer_rows", K_UINT, metrics_buffer_rows),
 };
 
 static const struct key *find_key(const char *name, size_t len)
@@ -312,5 +335,19 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
                                 "cluster_file is set but keystore is not: the config store signs with the node's key");
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
+    /* Metrics. */
+    if (c->metrics_interval_ms < 100 || c->metrics_interval_ms > 3600000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "metrics_interval_ms %u is not in 100..3600000",
+                                c->metrics_interval_ms);
+    if (c->metrics_memory_hours < 1 || c->metrics_memory_hours > 168)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "metrics_memory_hours %u is not in 1..168",
+                                c->metrics_memory_hours);
+    if (c->metrics_raw_days < 1 || c->metrics_minute_days < c->metrics_raw_days || c->metrics_hour_days < c->metrics_minute_days)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "metrics retention: need 1 <= metrics_raw_days (%u) <= metrics_minute_days (%u) <= metrics_hour_days (%u)",
+                                c->metrics_raw_days, c->metrics_minute_days, c->metrics_hour_days);
+    if (c->metrics_buffer_rows < 128 || c->metrics_buffer_rows > 10000000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "metrics_buffer_rows %u is not in 128..10000000",
+                                c->metrics_buffer_rows);
     return 0;
 }

@@ -23,6 +23,15 @@
  *   keystore            COHORT_KEYSTORE          --keystore          (none) the node's key, checked against the manager
  *   password_file       COHORT_PASSWORD_FILE     --password-file     (none) the keystore's password
  *   cluster_file        COHORT_CLUSTER_FILE      --cluster-file      (none: no config store) the cluster file
+ *
+ * Metrics (metrics/metrics.h, docs/metrics.md):
+ *   metrics_interval_ms   COHORT_METRICS_INTERVAL_MS   --metrics-interval-ms   10000
+ *   metrics_database      COHORT_METRICS_DATABASE      --metrics-database      (none: history in memory) a libpq URL
+ *   metrics_memory_hours  COHORT_METRICS_MEMORY_HOURS  --metrics-memory-hours  3
+ *   metrics_raw_days      COHORT_METRICS_RAW_DAYS      --metrics-raw-days      2    raw samples kept in the database
+ *   metrics_minute_days   COHORT_METRICS_MINUTE_DAYS   --metrics-minute-days   30   1-minute rollups kept
+ *   metrics_hour_days     COHORT_METRICS_HOUR_DAYS     --metrics-hour-days     365  1-hour rollups kept
+ *   metrics_buffer_rows   COHORT_METRICS_BUFFER_ROWS   --metrics-buffer-rows   65536 rows queued while the database is away
  */
 #ifndef COHORT_CORE_DAEMON_CONFIG_H
 #define COHORT_CORE_DAEMON_CONFIG_H
@@ -55,6 +64,12 @@ struct daemon_config {
     char keystore[1024];
     char password_file[1024];
     char cluster_file[1024];
+    /* Metrics (see above). */
+    unsigned metrics_interval_ms;
+    char metrics_database[1024];
+    unsigned metrics_memory_hours;
+    unsigned metrics_raw_days, metrics_minute_days, metrics_hour_days;
+    unsigned metrics_buffer_rows;
 };
 
 /* The defaults of the table above (node_id 0: unset). */

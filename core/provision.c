@@ -511,6 +511,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
 
     /* Removals first, in plan order, on the main connection. */
     bool retry_soon = false;
+    uint64_t removal_failures = 0;
     for (size_t i = 0; i < plan->nactions; i++) {
         const struct action *a = &plan->actions[i];
         if (a->kind != ACTION_REMOVE_CONTAINER && a->kind != ACTION_REMOVE_VOLUME) continue;
@@ -518,6 +519,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         if (execute(p, p->docker, a, "", &action_err) < 0) {
             log_error("action failed", "chain=%s action=%s error=\"%s\"", a->chain, action_name(a->kind), action_err.message);
             retry_soon = true;
+            removal_failures++;
         } else {
             log_info("action done", "chain=%s action=%s", a->chain, action_name(a->kind));
         }
@@ -578,7 +580,12 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         snprintf(v->state, sizeof v->state, "missing");
         for (size_t j = 0; j < ncontainers; j++) {
             const char *chain = docker_container_label(&containers[j], "cohort.chain");
-            if (chain && strcmp(chain, c->name) == 0) snprintf(v->state, sizeof v->state, "%s", containers[j].state);
+            if (chain && strcmp(chain, c->name) == 0) {
+                snprintf(v->state, sizeof v->state, "%s", containers[j].state);
+                snprintf(v->container_id, sizeof v->container_id, "%s", containers[j].id);
+                const char *hash = docker_container_label(&containers[j], "cohort.config-hash");
+                v->config_current = hash != NULL && strcmp(hash, desired[i].config_hash) == 0;
+            }
         }
         const struct restart_record *r = reconcile_record(&p->reconcile, c->name);
         v->restarts = r ? r->restarts : 0;
@@ -588,6 +595,9 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
     pthread_mutex_lock(&p->lock);
     memcpy(p->views, views, nviews * sizeof views[0]);
     p->nviews = nviews;
+    p->rounds_total++;
+    p->actions_total += plan->nactions;
+    p->failures_total += (uint64_t)atomic_load(&work.failures) + removal_failures;
     pthread_mutex_unlock(&p->lock);
     p->rounds++;
     free(containers);

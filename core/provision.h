@@ -79,6 +79,10 @@ struct subnode_view {
     uint64_t disk_used_bytes;
     bool over_budget;
     char last_error[COHORT_ERROR_MESSAGE_MAX];
+    /* For the metrics sampler: the container's id (its cgroup's name; "" when missing) and
+       whether it runs the chain's current config. */
+    char container_id[80];
+    bool config_current;
 };
 
 /* What one round works on, kept between rounds so a round does not allocate it (256 KB). */
@@ -110,6 +114,8 @@ struct provisioner {
     size_t containers_ignored, volumes_ignored;           /* past RECONCILE_MAX in the last round (lock) */
     struct provision_scratch *scratch;                    /* allocated by the first round */
     unsigned rounds;
+    /* Counters for the metrics, published with the views under lock. */
+    uint64_t rounds_total, actions_total, failures_total;
 };
 
 /* Sets up p (options copied) with a docker client the caller keeps owning. */

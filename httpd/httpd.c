@@ -16,12 +16,32 @@ struct http_server {
     size_t nroutes;
 };
 
-/* Per-request state: the body collected so far. */
+/* Per-request state: the body collected so far, and the raw query string. */
 struct request {
     char *body;
     size_t len;
     bool too_large;
+    char *query;         /* after '?', percent-encoded; NULL when none */
+    bool query_too_long;
+    bool headers_seen;
 };
+
+/* MHD hands us the raw URI before it parses it: keep the query string, which it would
+   otherwise give us only decoded and split. Its return value becomes the request state. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *c)
+{
+    (void)cls;
+    (void)c;
+    struct request *req = calloc(1, sizeof *req);
+    if (req == NULL) return NULL;
+    const char *q = uri ? strchr(uri, '?') : NULL;
+    if (q != NULL) {
+        size_t n = strlen(q + 1);
+        if (n > HTTP_MAX_QUERY) req->query_too_long = true;
+        else req->query = strdup(q + 1);
+    }
+    return req;
+}
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *body, const char *type)
 {
@@ -42,10 +62,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct http_server *s = cls;
     struct request *req = *state;
-    if (req == NULL) { /* headers arrived: set up, read the body in the next calls */
-        req = calloc(1, sizeof *req);
-        if (req == NULL) return MHD_NO;
-        *state = req;
+    if (req == NULL) return MHD_NO; /* on_uri could not allocate it */
+    if (!req->headers_seen) { /* headers arrived: read the body in the next calls */
+        req->headers_seen = true;
         return MHD_YES;
     }
     if (*upload_size > 0) {
@@ -66,7 +85,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     for (size_t i = 0; i < s->nroutes; i++) {
         if (strcmp(s->routes[i].path, url) != 0) continue;
         struct http_response out = {.status = 200, .content_type = "application/json"};
-        s->routes[i].handler(s->routes[i].ctx, method, req->body ? req->body : "", req->len, &out);
+        if (s->routes[i].query_handler != NULL) {
+            if (req->query_too_long) return respond(c, 414, strdup("{\"error\":\"query string too long\"}"), "application/json");
+            s->routes[i].query_handler(s->routes[i].ctx, method, req->query ? req->query : "", req->body ? req->body : "",
+                                       req->len, &out);
+        } else {
+            s->routes[i].handler(s->routes[i].ctx, method, req->body ? req->body : "", req->len, &out);
+        }
         if (out.body == NULL) out.body = strdup("");
         return respond(c, out.status, out.body, out.content_type);
     }
@@ -81,6 +106,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
     struct request *req = *state;
     if (req != NULL) {
         free(req->body);
+        free(req->query);
         free(req);
         *state = NULL;
     }
@@ -100,7 +126,8 @@ static int start(struct http_server **out, const char *bind_address, uint16_t po
     s->nroutes = nroutes;
     s->daemon = MHD_start_daemon(flags, port, NULL, NULL,
                                  on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+                                 NULL, MHD_OPTION_CONNECTION_LIMIT,
                                  (unsigned)256, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (s->daemon == NULL) {
         free(s);

@@ -26,10 +26,18 @@ struct http_response {
 typedef void (*http_handler)(void *ctx, const char *method, const char *body, size_t body_len,
                              struct http_response *out);
 
+/* A handler that also gets the request's raw query string: what follows '?' in the URL,
+   still percent-encoded, "" when there is none (at most HTTP_MAX_QUERY bytes; longer is 414). */
+typedef void (*http_query_handler)(void *ctx, const char *method, const char *query, const char *body,
+                                   size_t body_len, struct http_response *out);
+
+#define HTTP_MAX_QUERY 4096
+
 struct http_route {
     const char *path;
     http_handler handler;
     void *ctx;
+    http_query_handler query_handler; /* when set, called instead of handler */
 };
 
 struct http_server;

@@ -69,6 +69,42 @@ pids+=($!)
 for _ in $(seq 1 100); do curl -sf -o /dev/null -X POST -H 'Content-Type: application/json' \
   --data '{"jsonrpc":"2.0","id":1,"method":"eth_chainId","params":[]}' "$rpc" && break; sleep 0.1; done
 
+# ---- Metrics: a PostgreSQL and a Prometheus of the devnet's own (docs/metrics.md) ----
+# PostgreSQL 15 (Debian's) is initialised in $dir/postgres as the postgres user (it refuses
+# to run as root), listens on 127.0.0.1 only, and every cohort-core keeps its metrics
+# history there (COHORT_METRICS_DATABASE). Prometheus scrapes every node. Both stop with the
+# rest (their PIDs join pids).
+pg_port=${COHORT_DEVNET_PG_PORT:-$((api + 50))}
+prom_port=${COHORT_DEVNET_PROMETHEUS_PORT:-$((api + 60))}
+pg_bin=/usr/lib/postgresql/15/bin
+as_postgres=()  # the server refuses root: as root, run it as the postgres user (setpriv exec's, so $! is its PID)
+[[ $(id -u) -eq 0 ]] && as_postgres=(setpriv --reuid=postgres --regid=postgres --init-groups)
+mkdir -p "$dir/postgres"
+[[ $(id -u) -eq 0 ]] && chown postgres:postgres "$dir/postgres"
+echo devnet > "$dir/postgres.pw"
+chmod 644 "$dir/postgres.pw"
+"${as_postgres[@]}" "$pg_bin/initdb" -D "$dir/postgres/data" -U cohort --pwfile="$dir/postgres.pw" --auth-host=scram-sha-256 \
+  --auth-local=peer >"$dir/initdb.log" 2>&1
+"${as_postgres[@]}" "$pg_bin/postgres" -D "$dir/postgres/data" -k "$dir/postgres" -p "$pg_port" -c listen_addresses=127.0.0.1 \
+  >"$dir/postgres.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port" && break; sleep 0.1; done
+export COHORT_METRICS_DATABASE="postgresql://cohort:devnet@127.0.0.1:$pg_port/postgres"
+export COHORT_METRICS_INTERVAL_MS=${COHORT_METRICS_INTERVAL_MS:-2000}
+say "PostgreSQL for the metrics on 127.0.0.1:$pg_port"
+if command -v prometheus >/dev/null; then
+  { echo "global: {scrape_interval: 2s}"
+    echo "scrape_configs:"
+    echo "  - job_name: cohort"
+    echo "    static_configs:"
+    echo "      - targets: [$(for i in $(seq 1 "$nodes"); do printf "'127.0.0.1:%d'," $((api + i)); done | sed 's/,$//')]"
+  } > "$dir/prometheus.yml"
+  prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/prometheus" \
+    --web.listen-address="127.0.0.1:$prom_port" >"$dir/prometheus.log" 2>&1 &
+  pids+=($!)
+  say "Prometheus on http://127.0.0.1:$prom_port"
+fi
+
 # anvil's first dev account deploys and funds; each node gets a fresh key of its own.
 echo ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 > "$dir/deployer.key"
 $cohort --quiet key import --private-key-file "$dir/deployer.key" --out "$dir/deployer.json" --password-file "$dir/password" >/dev/null
@@ -122,6 +158,34 @@ if ! $ok; then
   say "some subnodes did not answer; logs are in $dir"
   exit 1
 fi
+
+# ---- Metrics: every subnode sampled with live figures, history in PostgreSQL, Prometheus scraping ----
+subnodes=$(echo $ports | wc -w)
+metrics_ok=false
+for _ in $(seq 1 60); do
+  sampled=0
+  for i in $(seq 1 "$nodes"); do
+    sampled=$((sampled + $($cohort --json status --api "http://127.0.0.1:$((api + i))" 2>/dev/null | grep -cE '"usage_ok":[[:space:]]*true' || true)))
+  done
+  rows=$(PGPASSWORD=devnet psql -X -q -t -A -h 127.0.0.1 -p "$pg_port" -U cohort -d postgres \
+    -c "SELECT count(DISTINCT (node_id, chain)) FROM cohort_samples" 2>/dev/null || echo 0)
+  scraped=$subnodes
+  if command -v prometheus >/dev/null; then
+    scraped=$(curl -sf "http://127.0.0.1:$prom_port/api/v1/query?query=count(cohort_subnode_cpu_usage_seconds_total)" |
+      sed -n 's/.*"value":\[[0-9.]*,"\([0-9]*\)"\].*/\1/p')
+  fi
+  if [[ $sampled -eq $subnodes && ${rows:-0} -eq $subnodes && ${scraped:-0} -eq $subnodes ]]; then metrics_ok=true; break; fi
+  sleep 1
+done
+$cohort status --api "http://127.0.0.1:$((api + 1))"
+echo
+$cohort health --api "http://127.0.0.1:$((api + 1))" || true
+echo
+if ! $metrics_ok; then
+  say "metrics: $sampled of $subnodes subnodes sampled, ${rows:-0} in PostgreSQL, ${scraped:-0} in Prometheus; logs are in $dir"
+  exit 1
+fi
+say "metrics: all $subnodes subnodes sampled, in PostgreSQL and scraped by Prometheus"
 say "every subnode answers: $(echo $ports | wc -w) of them"
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -146,5 +210,12 @@ The devnet runs. Try:
   $cohort subnodes --api http://127.0.0.1:$((api + 1))
   curl -s http://127.0.0.1:$(echo $ports | cut -d' ' -f1)/status
 Ctrl-C stops it and removes its containers.
+EOT
+cat <<EOT
+Metrics (docs/metrics.md):
+  $cohort status --api http://127.0.0.1:$((api + 1))      (also: health, metrics, usage)
+  the page:    http://127.0.0.1:$((api + 1))/
+  Prometheus:  $(command -v prometheus >/dev/null && echo "http://127.0.0.1:$prom_port" || echo "not installed")
+  PostgreSQL:  PGPASSWORD=devnet psql -h 127.0.0.1 -p $pg_port -U cohort -d postgres
 EOT
 wait

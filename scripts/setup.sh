@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 DEBS=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libcurl4-openssl-dev libcjson-dev libsecp256k1-dev libpq-dev check
       liblmdb-dev libmicrohttpd-dev libuv1-dev libssl-dev libgmp-dev
-      docker.io postgresql nodejs npm curl ca-certificates)
+      docker.io postgresql nodejs npm curl ca-certificates
+      prometheus chromium)  # metrics: promtool and Prometheus for its tests and the devnet, Chromium for the page's
 
 missing=()
 for p in "${DEBS[@]}"; do

@@ -15,6 +15,7 @@
 #include "contracts-abi/abi.h"
 #include "docker/docker.h"
 #include "manager-client/manager_client.h"
+#include "metrics/metrics.h"
 #include "subnode/chain/chain.h"
 #include "subnode/crypto/curves.h"
 #include "subnode/evm/evm.h"
@@ -44,6 +45,7 @@ static const struct library libraries[] = {
     {"statetest", COHORT_ERRORS_STATETEST, statetest_strerror},
     {"store", COHORT_ERRORS_STORE, store_strerror},
     {"rpc", COHORT_ERRORS_RPC, rpc_strerror},
+    {"metrics", COHORT_ERRORS_METRICS, metrics_strerror},
 };
 #define NLIBRARIES (sizeof libraries / sizeof libraries[0])
 _Static_assert(NLIBRARIES == COHORT_ERRORS_LIBRARIES, "every block of common/error.h is tested");

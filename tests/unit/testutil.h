@@ -49,12 +49,15 @@ void testutil_rand_bytes(uint64_t *state, uint8_t *out, size_t len);
  * ephemeral range (32768-60999, where free ports and outgoing connections live):
  *   11000-11015  test_subnode_image        12000-12255  test_provision
  *   13000-15123  test_node_e2e (2 nodes)   16000-17023  test_node_scale
- *   18000-25167  devnet_check (4 nodes)
+ *   18000-25167  devnet_check (4 nodes)    28000-29023  test_metrics_node
+ *   (27000-27079 test_config_cluster, 27300-27420 bench/config_bench, 30000-31023 bench/provision_bench,
+ *   31100-32219 bench/metrics_bench)
  */
 #define TESTUTIL_PORTS_SUBNODE_IMAGE 11000
 #define TESTUTIL_PORTS_PROVISION 12000
 #define TESTUTIL_PORTS_NODE_E2E 13000
 #define TESTUTIL_PORTS_NODE_SCALE 16000
+#define TESTUTIL_PORTS_METRICS_NODE 28000
 
 /*
  * Starts $COHORT_BUILD_DIR/bin/cohort-core with args (a NULL-terminated list, at most 40),

@@ -1,0 +1,91 @@
+/* test_httpd.c - the local API's HTTP server: exact routes, bodies, and the raw query string
+   that query handlers get (the metrics API's parameters). */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd/httpd.h"
+#include "testutil.h"
+
+/* The status of GET path (of any length: testutil_http_get caps the request line). */
+static int get_status(int port, const char *path)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons((uint16_t)port)};
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    size_t size = strlen(path) + 64;
+    char *req = malloc(size);
+    int n = snprintf(req, size, "GET %s HTTP/1.0\r\n\r\n", path);
+    ck_assert_int_eq(write(fd, req, (size_t)n), n);
+    free(req);
+    char buf[512] = {0};
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
+    close(fd);
+    int status = -1;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+static void plain(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)ctx, (void)body, (void)len;
+    out->content_type = "text/plain";
+    out->body = strdup(method);
+}
+
+static void echo_query(void *ctx, const char *method, const char *query, const char *body, size_t len,
+                       struct http_response *out)
+{
+    (void)ctx, (void)method, (void)body, (void)len;
+    char *text = malloc(strlen(query) + 8);
+    sprintf(text, "q=[%s]", query);
+    out->content_type = "text/plain";
+    out->body = text;
+}
+
+START_TEST(routes_and_queries)
+{
+    struct http_route routes[] = {
+        {.path = "/plain", .handler = plain},
+        {.path = "/q", .query_handler = echo_query},
+    };
+    struct http_server *server;
+    struct cohort_error err = {0};
+    int port = testutil_free_port();
+    ck_assert_int_eq(http_start_blocking(&server, "127.0.0.1", (uint16_t)port, routes, 2, &err), 0);
+    char body[8192];
+    ck_assert_int_eq(testutil_http_get(port, "/plain", body, sizeof body), 200);
+    ck_assert_str_eq(body, "GET");
+    /* A query string does not change which route answers, and a plain handler ignores it. */
+    ck_assert_int_eq(testutil_http_get(port, "/plain?x=1", body, sizeof body), 200);
+    ck_assert_int_eq(testutil_http_get(port, "/q", body, sizeof body), 200);
+    ck_assert_str_eq(body, "q=[]");
+    ck_assert_int_eq(testutil_http_get(port, "/q?chain=my%20chain&since=1h", body, sizeof body), 200);
+    ck_assert_str_eq(body, "q=[chain=my%20chain&since=1h]"); /* raw: still percent-encoded */
+    ck_assert_int_eq(testutil_http_get(port, "/nothing?x", body, sizeof body), 404);
+    char path[HTTP_MAX_QUERY + 64];
+    snprintf(path, sizeof path, "/q?x=");
+    memset(path + 5, 'a', HTTP_MAX_QUERY);
+    path[5 + HTTP_MAX_QUERY] = '\0';
+    ck_assert_int_eq(get_status(port, path), 414);
+    path[5 + HTTP_MAX_QUERY - 2] = '\0'; /* a query of exactly HTTP_MAX_QUERY bytes */
+    ck_assert_int_eq(get_status(port, path), 200);
+    http_stop(server);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("httpd");
+    TCase *tc = tcase_create("httpd");
+    tcase_add_test(tc, routes_and_queries);
+    suite_add_tcase(s, tc);
+    return testutil_run_suite(s, false);
+}
