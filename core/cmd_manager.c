@@ -471,7 +471,8 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             double now_ms = (double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6;
-            const double values[] = {height, -2, last >= 0 ? (now_ms - last) / 1000 : -1, peers, member_view, pending};
+            /* The genesis block's timestamp is 0: no age to show before the first block. */
+            const double values[] = {height, -2, last > 0 ? (now_ms - last) / 1000 : -1, peers, member_view, pending};
             for (int k = 0; k < 6; k++) {
                 char *cell = cells[4 + k];
                 if (k == 1) snprintf(cell, 80, "%.10s", head ? head : "-");
@@ -498,7 +499,9 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
             double age = best_time >= 0 ? ((double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6 - best_time) / 1000 : -1;
             fprintf(g->out, "chain %s (EVM chain id %llu): %u of %u members answer", c.name,
                     (unsigned long long)c.evm_chain_id, answering, c.nnodes);
-            if (best_height >= 0) fprintf(g->out, "; height %.0f, last block %.1f s ago", best_height, age);
+            if (best_height >= 0 && best_time > 0)
+                fprintf(g->out, "; height %.0f, last block %.1f s ago", best_height, age);
+            else if (best_height >= 0) fprintf(g->out, "; height %.0f (no block since genesis)", best_height);
             /* The BFT log's leader of a view is member view mod n (bft/core.c leader_of). */
             if (view >= 0 && c.nnodes > 0)
                 fprintf(g->out, "; view %.0f is led by member %u", view, (unsigned)((uint64_t)view % c.nnodes));

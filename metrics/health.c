@@ -145,6 +145,8 @@ static void subnode_checks(const struct metrics_health_input *in, const struct m
     if (!sn->status_ok) add(l, "peers_connected", chain, METRICS_CHECK_FAIL, "the subnode does not answer");
     else if (!(sn->status.present & METRICS_CHAIN_PEERS))
         add(l, "peers_connected", chain, METRICS_CHECK_SKIPPED, "the subnode does not report its peers");
+    else if ((sn->status.present & METRICS_CHAIN_MEMBERS) && sn->status.consensus_members <= 1)
+        add(l, "peers_connected", chain, METRICS_CHECK_OK, "the chain's only member (no peers to connect to)");
     else if (sn->status.peers_connected == 0)
         add(l, "peers_connected", chain, METRICS_CHECK_FAIL, "connected to none of the chain's other members");
     else add(l, "peers_connected", chain, METRICS_CHECK_OK, "%llu peers", (unsigned long long)sn->status.peers_connected);

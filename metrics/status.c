@@ -83,6 +83,7 @@ int metrics_parse_subnode_status(const char *json, size_t len, struct metrics_su
             {"txpool_queued", METRICS_CHAIN_TXPOOL_QUEUED, offsetof(struct metrics_subnode_status, txpool_queued)},
             {"peers_connected", METRICS_CHAIN_PEERS, offsetof(struct metrics_subnode_status, peers_connected)},
             {"view", METRICS_CHAIN_VIEW, offsetof(struct metrics_subnode_status, view)},
+            {"consensus_members", METRICS_CHAIN_MEMBERS, offsetof(struct metrics_subnode_status, consensus_members)},
         };
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
             uint64_t v;

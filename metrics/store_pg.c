@@ -643,7 +643,8 @@ static void *writer_main(void *arg)
     while (batch != NULL) {
         int64_t now = metrics_monotonic_ms();
         bool want_write = s->count > 0 && (s->writer != NULL || now >= next_connect_ms);
-        bool want_maintenance = s->writer != NULL && (metrics_wall_ms() >= s->next_maintenance_ms ||
+        bool want_maintenance = s->writer != NULL && ((s->options.maintenance_interval_ms > 0 &&
+                                                       metrics_wall_ms() >= s->next_maintenance_ms) ||
                                                       s->maintenance_requested > s->maintenance_done);
         if (s->stopping && (s->count == 0 || s->writer == NULL)) break;
         if (!want_write && !want_maintenance && !s->stopping) {
@@ -713,14 +714,15 @@ static void *writer_main(void *arg)
         pthread_mutex_lock(&s->lock);
         uint64_t requested = s->maintenance_requested;
         pthread_mutex_unlock(&s->lock);
-        if (rc == 0 && (metrics_wall_ms() >= s->next_maintenance_ms || requested > s->maintenance_done)) {
+        bool due = s->options.maintenance_interval_ms > 0 && metrics_wall_ms() >= s->next_maintenance_ms;
+        if (rc == 0 && (due || requested > s->maintenance_done)) {
             int64_t wall = metrics_wall_ms();
             int mrc = maintain(s, wall, &err);
             if (mrc < 0) {
                 log_warn("metrics database maintenance failed", "error=\"%s\"", err.message);
                 rc = err.code == METRICS_E_UNAVAILABLE || PQstatus(s->writer) != CONNECTION_OK ? err.code : 0;
             }
-            s->next_maintenance_ms = wall + MAINTENANCE_MS;
+            s->next_maintenance_ms = wall + s->options.maintenance_interval_ms;
             pthread_mutex_lock(&s->lock);
             s->maintenance_rc = mrc;
             snprintf(s->maintenance_error, sizeof s->maintenance_error, "%s", mrc < 0 ? err.message : "");
@@ -787,6 +789,7 @@ int metrics_store_open(const struct metrics_store_options *options, struct metri
     if (s->options.buffer_rows == 0) s->options.buffer_rows = 65536;
     if (s->options.connect_timeout_s <= 0) s->options.connect_timeout_s = 5;
     if (s->options.statement_timeout_ms <= 0) s->options.statement_timeout_ms = 10000;
+    if (s->options.maintenance_interval_ms == 0) s->options.maintenance_interval_ms = MAINTENANCE_MS;
     s->queue = malloc(s->options.buffer_rows * sizeof *s->queue);
     if (s->queue == NULL) {
         free(s);

@@ -23,7 +23,7 @@ dir=${COHORT_DEVNET_DIR:-$PWD/.devnet}
 rpc=http://127.0.0.1:$rpc_port
 build=${COHORT_BUILD_DIR:-build}
 cohort=$build/bin/cohort
-pids=()
+pids=() core_pids=()
 manager=""
 
 say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -127,6 +127,7 @@ for i in $(seq 1 "$nodes"); do
     --keystore "$dir/node$i.json" --password-file "$dir/password" \
     --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
   pids+=($!)
+  core_pids+=($!)
 done
 
 say "creating chains: 'demo' (medium, on all $nodes nodes) and 'tiny' (small, on 2 nodes)"
@@ -190,8 +191,8 @@ say "every subnode answers: $(echo $ports | wc -w) of them"
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $faults; then
-  # pids[0] is anvil; the cohort-cores follow, node 1 first.
-  node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${pids[@]:1}"
+  # The cohort-cores' PIDs, node 1 first.
+  node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${core_pids[@]}"
   exit 0
 fi
 if $check; then

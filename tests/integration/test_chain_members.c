@@ -199,6 +199,16 @@ static void teardown(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* A number from member i's /status chain figures ("name":N), or -1. */
+static long status_number(int i, const char *name)
+{
+    char body[8192], key[64];
+    if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) != 200) return -1;
+    snprintf(key, sizeof key, "\"%s\":", name);
+    const char *p = strstr(body, key);
+    return p ? strtol(p + strlen(key), NULL, 10) : -1;
+}
+
 START_TEST(four_members_make_one_chain_and_survive_what_they_should)
 {
     for (int i = 0; i < N; i++) start(i);
@@ -215,6 +225,17 @@ START_TEST(four_members_make_one_chain_and_survive_what_they_should)
                  "cd '%s' && node tests/integration/chain/load.mjs nonce --rpc http://127.0.0.1:%d --key %s --want 40",
                  testutil_source_dir(), rpc_port(i), funded_keys[i % 2]);
         ck_assert_msg(system(cmd) == 0, "member %d does not show 40 transactions of sender %d", i, i % 2);
+    }
+    /* Idle: no transactions, no blocks, no views (an idle chain costs almost nothing). */
+    long views[N], logs[N];
+    for (int i = 0; i < N; i++) {
+        views[i] = status_number(i, "view");
+        logs[i] = status_number(i, "log_index");
+    }
+    sleep(3);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(status_number(i, "view"), views[i]);
+        ck_assert_int_eq(status_number(i, "log_index"), logs[i]);
     }
     /* One member killed: the chain goes on with the other three. */
     stop(3, SIGKILL);
@@ -234,16 +255,6 @@ START_TEST(four_members_make_one_chain_and_survive_what_they_should)
     converge(0xf, height + 1, 90000);
 }
 END_TEST
-
-/* A number from member i's /status chain figures ("name":N), or -1. */
-static long status_number(int i, const char *name)
-{
-    char body[8192], key[64];
-    if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) != 200) return -1;
-    snprintf(key, sizeof key, "\"%s\":", name);
-    const char *p = strstr(body, key);
-    return p ? strtol(p + strlen(key), NULL, 10) : -1;
-}
 
 START_TEST(a_byzantine_member_is_seen_and_the_chain_goes_on)
 {

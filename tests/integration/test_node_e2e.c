@@ -237,7 +237,7 @@ START_TEST(chains_come_up_and_stay_up)
         int node = member_of(chains[k], &first);
         int port = base_ports[node] + (int)first * 8;
         char expect[96];
-        snprintf(expect, sizeof expect, "\"chain\":\"%s\"", chains[k]);
+        snprintf(expect, sizeof expect, "\"chain_name\":\"%s\"", chains[k]);
         ck_assert_msg(wait_for(port, "/status", expect, 30), "chain %s did not answer on port %d", chains[k], port);
         struct docker_container c;
         ck_assert(inspect(node, chains[k], &c));

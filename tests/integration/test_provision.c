@@ -149,9 +149,9 @@ START_TEST(lifecycle)
     ck_assert(a.network_host && a.read_only_rootfs && a.cap_drop_all && a.no_new_privileges);
     ck_assert_str_eq(a.user, "65534:65534");
     ck_assert_str_eq(a.restart_policy, "no");
-    wait_status(base_port + 0 * 8, "\"chain\":\"alpha\"");
-    wait_status(base_port + 16 * 8, "\"chain\":\"beta\"");
-    wait_status(base_port + 1 * 8, "\"chain\":\"gamma\"");
+    wait_status(base_port + 0 * 8, "\"chain_name\":\"alpha\"");
+    wait_status(base_port + 16 * 8, "\"chain_name\":\"beta\"");
+    wait_status(base_port + 1 * 8, "\"chain_name\":\"gamma\"");
 
     /* A crash: restarted only after the backoff, and counted. */
     char name[DOCKER_NAME_MAX];
@@ -198,7 +198,7 @@ START_TEST(lifecycle)
     inspect("alpha", &a2);
     ck_assert_str_ne(a2.id, a.id);
     ck_assert_str_ne(docker_container_label(&a2, "cohort.config-hash"), docker_container_label(&a, "cohort.config-hash"));
-    wait_status(base_port, "\"chain\":\"alpha\"");
+    wait_status(base_port, "\"chain_name\":\"alpha\"");
 
     /* Unassigned: the container goes, the volume stays. Deleted: the volume goes too. */
     ck_assert_int_eq(provision_set_assigned(&q, assigned, 2, &err), 0);

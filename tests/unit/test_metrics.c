@@ -256,9 +256,10 @@ START_TEST(subnode_status)
 
     const char *newer = "{\"health\":\"ok\",\"chain\":\"demo\",\"chain\":{\"height\":12,\"last_block_timestamp_ms\":1733300000000,"
                         "\"gas_used_total\":123,\"transactions_total\":45,\"txpool_pending\":3,\"txpool_queued\":1,"
-                        "\"peers_connected\":0,\"view\":12}}";
+                        "\"peers_connected\":0,\"view\":12,\"consensus_members\":4}}";
     ck_assert_int_eq(metrics_parse_subnode_status(newer, strlen(newer), &s, &err), 0);
-    ck_assert_uint_eq(s.present, 0xff);
+    ck_assert_uint_eq(s.present, 0x1ff);
+    ck_assert_uint_eq(s.consensus_members, 4);
     ck_assert_uint_eq(s.height, 12);
     ck_assert_uint_eq(s.last_block_timestamp_ms, 1733300000000ull);
     ck_assert_uint_eq(s.gas_used_total, 123);
@@ -480,7 +481,8 @@ static void healthy_sample(struct metrics_sample *s, size_t n)
         sn->status_ok = true;
         sn->status_seconds = 0.0012;
         sn->status.health_ok = true;
-        sn->status.present = 0xff;
+        sn->status.present = 0x1ff;
+        sn->status.consensus_members = 4;
         sn->status.height = 50;
         sn->status.peers_connected = 3;
         sn->status.gas_used_total = 21000;
@@ -554,6 +556,11 @@ START_TEST(health_checks)
     ck_assert_int_eq(find_check(checks_buf, n, "config_current", "chain-1")->status, METRICS_CHECK_FAIL);
     ck_assert_int_eq(find_check(checks_buf, n, "volume_under_budget", "chain-1")->status, METRICS_CHECK_FAIL);
     ck_assert_int_eq(find_check(checks_buf, n, "peers_connected", "chain-1")->status, METRICS_CHECK_FAIL);
+    s->subnodes[1].status.consensus_members = 1; /* the chain's only member has no one to connect to */
+    ck_assert_int_eq(find_check(checks_buf, metrics_health_evaluate(&in, checks_buf), "peers_connected", "chain-1")->status,
+                     METRICS_CHECK_OK);
+    s->subnodes[1].status.consensus_members = 4;
+    n = metrics_health_evaluate(&in, checks_buf);
     c = find_check(checks_buf, n, "dockerd_reachable", "");
     ck_assert_int_eq(c->status, METRICS_CHECK_FAIL);
     ck_assert_ptr_nonnull(strstr(c->reason, "no daemon"));
