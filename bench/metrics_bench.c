@@ -312,6 +312,27 @@ int main(int argc, char **argv)
         }
         free(s);
     }
+    /* What an idle subnode costs: its container's memory (working set, as the OOM killer
+       sees it) from a last sample, and the image it runs. */
+    {
+        struct metrics_sample *s = metrics_latest(m);
+        static double ws[128];
+        size_t k = 0;
+        double max_ws = 0;
+        for (size_t i = 0; i < s->nsubnodes && k < 128; i++)
+            if (s->subnodes[i].usage_ok) {
+                ws[k] = (double)s->subnodes[i].usage.memory_working_set_bytes / (1 << 20);
+                if (ws[k] > max_ws) max_ws = ws[k];
+                k++;
+            }
+        free(s);
+        struct docker_image image = {0};
+        if (docker_image_inspect(docker, argv[1], &image, &err) < 0) image.size_bytes = -1;
+        printf("metrics subnode_footprint subnodes=%zu working_set_median_mib=%.1f working_set_max_mib=%.1f "
+               "image_mib=%.1f\n",
+               k, k ? median(ws, k) : 0.0, max_ws, (double)image.size_bytes / (1 << 20));
+        fflush(stdout);
+    }
     double sample_cpu = median(cpu, ROUNDS);
     printf("metrics sample subnodes=%zu usage_ok=%zu status_ok=%zu wall_ms=%.2f cpu_ms=%.2f core_percent_at_10s=%.3f\n",
            prov.nviews, usage_ok, status_ok, median(wall, ROUNDS) * 1000, sample_cpu * 1000, sample_cpu / 10.0 * 100);
