@@ -326,11 +326,25 @@ int main(int argc, char **argv)
                 k++;
             }
         free(s);
+        /* And each subnode process's own RSS (its container's main process, from /proc). */
+        static double rss[128];
+        size_t nr = 0;
+        for (size_t i = 0; i < prov.nviews && nr < 128; i++) {
+            struct docker_container info;
+            if (docker_container_inspect(docker, prov.views[i].container_id, &info, &err) < 0 || info.pid <= 0) continue;
+            char path[64], line[256];
+            snprintf(path, sizeof path, "/proc/%d/status", info.pid);
+            FILE *f = fopen(path, "r");
+            if (f == NULL) continue;
+            while (fgets(line, sizeof line, f))
+                if (strncmp(line, "VmRSS:", 6) == 0) rss[nr++] = strtod(line + 6, NULL) / 1024;
+            fclose(f);
+        }
         struct docker_image image = {0};
         if (docker_image_inspect(docker, argv[1], &image, &err) < 0) image.size_bytes = -1;
         printf("metrics subnode_footprint subnodes=%zu working_set_median_mib=%.1f working_set_max_mib=%.1f "
-               "image_mib=%.1f\n",
-               k, k ? median(ws, k) : 0.0, max_ws, (double)image.size_bytes / (1 << 20));
+               "process_rss_median_mib=%.1f image_mib=%.1f\n",
+               k, k ? median(ws, k) : 0.0, max_ws, nr ? median(rss, nr) : 0.0, (double)image.size_bytes / (1 << 20));
         fflush(stdout);
     }
     double sample_cpu = median(cpu, ROUNDS);

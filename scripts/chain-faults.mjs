@@ -10,7 +10,8 @@
 // cohort-core processes it names are touched.
 //
 //   node scripts/chain-faults.mjs COHORT DIR API_BASE CHAIN KEY CORE_PID...
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,13 @@ const [cohort, dir, apiBase, chainName, key, ...corePids] = process.argv.slice(2
 const run = (bin, args) => execFileSync(bin, args, { encoding: 'utf8', timeout: 60000 }).trim();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (m) => console.log(`faults: ${m}`);
+let all = [];
 function fail(m) {
+  // Each member's subnode log goes beside the cohort-cores' (the containers go at teardown).
+  for (const member of all.filter((x) => x.name)) {
+    const out = spawnSync('docker', ['logs', '--tail', '2000', member.name], { encoding: 'utf8', timeout: 20000 });
+    try { fs.writeFileSync(path.join(dir, `${member.name}.log`), `${out.stdout || ''}${out.stderr || ''}`); } catch {}
+  }
   console.error(`faults: FAILED: ${m} (logs in ${dir})`);
   process.exit(1);
 }
@@ -36,7 +43,7 @@ corePids.forEach((pid, i) => {
   for (const s of JSON.parse(run(cohort, ['--json', 'subnodes', '--api', api])))
     if (s.chain === chainName) containers[s.rpc_port] = { name: s.container, core: Number(pid) };
 });
-const all = members.map((m) => ({
+all = members.map((m) => ({
   url: `http://${m.endpoint}`,
   ...containers[m.rpc_port],
 }));
