@@ -1416,9 +1416,5 @@ int main(void)
     tcase_add_test(tc, an_idle_log_rests);
     tcase_add_test(tc, a_stalled_member_says_so);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run_suite(s, false);
 }

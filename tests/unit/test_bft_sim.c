@@ -34,6 +34,7 @@
 
 #include "bft/bft.h"
 #include "bft/sim.h"
+#include "testutil.h"
 
 static uint64_t env_u64(const char *name, uint64_t fallback)
 {
@@ -289,9 +290,5 @@ int main(void)
         tcase_add_test(tc, small_window_is_live);
     }
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return testutil_run_suite(s, false);
 }

@@ -1327,9 +1327,5 @@ static Suite *mpt_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mpt_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(mpt_suite(), false);
 }

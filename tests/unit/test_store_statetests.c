@@ -117,9 +117,5 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, every_state_test_root_through_the_store);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return testutil_run_suite(s, false);
 }
