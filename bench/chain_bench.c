@@ -847,8 +847,14 @@ int main(int argc, char **argv)
     size_t *lens = xcalloc(pick_cap, sizeof *lens);
     uint8_t (*hashes)[32] = xcalloc(pick_cap, sizeof *hashes);
     uint8_t (*tx_senders)[20] = xcalloc(pick_cap, sizeof *tx_senders);
-    uint8_t *entry = xcalloc(BATCH_HEADER_BYTES + pick_cap * (4 + TX_RAW_MAX_BYTES / 512), 1);
-    size_t entry_cap = BATCH_HEADER_BYTES + pick_cap * (4 + TX_RAW_MAX_BYTES / 512);
+    size_t entry_cap = BATCH_HEADER_BYTES + pick_cap * (4 + TX_RAW_MAX_BYTES / 512) + BATCH_SIGNATURE_BYTES;
+    uint8_t *entry = xcalloc(entry_cap, 1);
+    /* The member's key that signs each batch, as the proposer does. */
+    uint8_t member_key[SECP_PRIVATE_KEY_BYTES];
+    {
+        struct cohort_error kerr = {0};
+        if (secp_key_generate(member_key, &kerr) != 0) die("secp_key_generate", &kerr);
+    }
     struct recover_pool workers;
     struct worker_arg *worker_args = pool_start(&workers, o.recover_threads);
     uint64_t admitted = 0, gas_expected_min = UINT64_MAX, gas_expected_max = 0;
@@ -900,7 +906,8 @@ int main(int argc, char **argv)
            entry the BFT log would carry (proposer.c: cn_propose) */
         struct phase_clock c = phase_begin(HP_NONE);
         struct txpool_pick_limits limits = {
-            .gas = o.gas_limit, .bytes = entry_cap - BATCH_HEADER_BYTES, .overhead_bytes = 4, .count = pick_cap};
+            .gas = o.gas_limit, .bytes = entry_cap - BATCH_HEADER_BYTES - BATCH_SIGNATURE_BYTES, .overhead_bytes = 4,
+            .count = pick_cap};
         size_t count = txpool_pick(txp, h.base_fee, &limits, picked, pick_cap);
         struct batch_header bh = {.timestamp_ms = h.timestamp * 1000, .parent_number = parent.number, .count = (uint32_t)count};
         memcpy(bh.parent_hash, parent_hash, 32);
@@ -912,6 +919,10 @@ int main(int argc, char **argv)
             memcpy(entry + entry_len + 4, picked[i]->raw, picked[i]->raw_len);
             entry_len += 4 + picked[i]->raw_len;
         }
+        uint8_t signing_hash[32];
+        batch_signing_hash(entry, entry_len, signing_hash);
+        if (secp_sign(member_key, signing_hash, entry + entry_len, &err) != 0) die("signing the batch", &err);
+        entry_len += BATCH_SIGNATURE_BYTES;
         phase_end(&tot, counted, P_PICK, c);
 
         /* decode: the executor reads the committed batch (executor.c: read_batches) */

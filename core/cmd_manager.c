@@ -502,7 +502,7 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
             if (best_height >= 0 && best_time > 0)
                 fprintf(g->out, "; height %.0f, last block %.1f s ago", best_height, age);
             else if (best_height >= 0) fprintf(g->out, "; height %.0f (no block since genesis)", best_height);
-            /* The BFT log's leader of a view is member view mod n (bft/core.c leader_of). */
+            /* The BFT log's leader of a view is member view mod n (bft/core_internal.h leader_of). */
             if (view >= 0 && c.nnodes > 0)
                 fprintf(g->out, "; view %.0f is led by member %u", view, (unsigned)((uint64_t)view % c.nnodes));
             fprintf(g->out, "\n\n");
