@@ -129,11 +129,18 @@ static void subnode_checks(const struct metrics_health_input *in, const struct m
     if (!sn->status_ok) add(l, "blocks_advancing", chain, METRICS_CHECK_FAIL, "the subnode does not answer");
     else if (!(sn->status.present & METRICS_CHAIN_HEIGHT))
         add(l, "blocks_advancing", chain, METRICS_CHECK_SKIPPED, "the subnode does not report its height");
+    else if ((sn->status.present & METRICS_CHAIN_STALLED) && sn->status.stalled)
+        add(l, "blocks_advancing", chain, METRICS_CHECK_FAIL,
+            "the chain's BFT log is stalled at height %llu: no progress with a quorum of members connected",
+            (unsigned long long)sn->status.height);
     else if (h == NULL || !h->has_height_before)
         add(l, "blocks_advancing", chain, METRICS_CHECK_OK, "height %llu (no history yet to compare)", (unsigned long long)sn->status.height);
     else if (sn->status.height > h->height_before)
         add(l, "blocks_advancing", chain, METRICS_CHECK_OK, "height %llu, %llu blocks in the last %lld s", (unsigned long long)sn->status.height,
             (unsigned long long)(sn->status.height - h->height_before), (long long)((in->sample->time_ms - h->height_before_ms) / 1000));
+    else if ((sn->status.present & METRICS_CHAIN_TXPOOL_PENDING) && sn->status.txpool_pending == 0)
+        add(l, "blocks_advancing", chain, METRICS_CHECK_OK, "height %llu, idle: no transaction waits for a block",
+            (unsigned long long)sn->status.height);
     else if (in->sample->time_ms - h->height_before_ms >= o->blocks_stalled_ms)
         add(l, "blocks_advancing", chain, METRICS_CHECK_FAIL, "height %llu has not moved for %lld s", (unsigned long long)sn->status.height,
             (long long)((in->sample->time_ms - h->height_before_ms) / 1000));

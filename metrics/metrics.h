@@ -204,7 +204,7 @@ int metrics_parse_meminfo(const char *text, size_t len, uint64_t *total, uint64_
  *   {"health": "ok", "config_hash": "0x…", "chain": "demo", ...,
  *    "chain": {"height": 12, "last_block_timestamp_ms": 1733300000000, "gas_used_total": 123,
  *              "transactions_total": 45, "txpool_pending": 3, "txpool_queued": 1,
- *              "peers_connected": 0, "view": 12, "consensus_members": 1}}
+ *              "peers_connected": 0, "view": 12, "consensus_members": 1, "stalled": false}}
  * "chain" is a string (the name) in older subnodes and an object in newer ones; the
  * decoder takes whichever it finds, and each figure that is absent or not a non-negative
  * number stays absent. At most METRICS_STATUS_MAX_BYTES are read.
@@ -221,6 +221,7 @@ enum metrics_chain_field {
     METRICS_CHAIN_PEERS = 1u << 6,
     METRICS_CHAIN_VIEW = 1u << 7,
     METRICS_CHAIN_MEMBERS = 1u << 8, /* "consensus_members": the chain's member count */
+    METRICS_CHAIN_STALLED = 1u << 9, /* "stalled": the BFT log says it is stuck */
 };
 
 struct metrics_subnode_status {
@@ -229,6 +230,7 @@ struct metrics_subnode_status {
     unsigned present;        /* enum metrics_chain_field bits */
     uint64_t height, last_block_timestamp_ms, gas_used_total, transactions_total;
     uint64_t txpool_pending, txpool_queued, peers_connected, view, consensus_members;
+    bool stalled;
 };
 
 /* Decodes a /status body. METRICS_E_MALFORMED when it is not a JSON object; TOO_LARGE past the cap. */

@@ -85,6 +85,11 @@ int metrics_parse_subnode_status(const char *json, size_t len, struct metrics_su
             {"view", METRICS_CHAIN_VIEW, offsetof(struct metrics_subnode_status, view)},
             {"consensus_members", METRICS_CHAIN_MEMBERS, offsetof(struct metrics_subnode_status, consensus_members)},
         };
+        const cJSON *stalled = cJSON_GetObjectItemCaseSensitive(chain, "stalled");
+        if (cJSON_IsBool(stalled)) {
+            out->stalled = cJSON_IsTrue(stalled);
+            out->present |= METRICS_CHAIN_STALLED;
+        }
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
             uint64_t v;
             if (figure(chain, fields[i].key, &v)) {

@@ -554,6 +554,9 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
     cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
     cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);
+    /* The log waited past its stall limit with a quorum connected (docs/bft.md "Stalls"). */
+    cJSON_AddBoolToObject(o, "stalled", bs.core.stalled);
+    cJSON_AddNumberToObject(o, "stalls_total", (double)bs.core.stalls);
     cJSON_AddNumberToObject(o, "consensus_members", n->config.nmembers);
     cJSON_AddNumberToObject(o, "links_refused", (double)bs.links_refused);
     cJSON_AddNumberToObject(o, "equivocations_seen", (double)bs.core.equivocations_seen);

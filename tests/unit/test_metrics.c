@@ -256,9 +256,10 @@ START_TEST(subnode_status)
 
     const char *newer = "{\"health\":\"ok\",\"chain\":\"demo\",\"chain\":{\"height\":12,\"last_block_timestamp_ms\":1733300000000,"
                         "\"gas_used_total\":123,\"transactions_total\":45,\"txpool_pending\":3,\"txpool_queued\":1,"
-                        "\"peers_connected\":0,\"view\":12,\"consensus_members\":4}}";
+                        "\"peers_connected\":0,\"view\":12,\"consensus_members\":4,\"stalled\":true}}";
     ck_assert_int_eq(metrics_parse_subnode_status(newer, strlen(newer), &s, &err), 0);
-    ck_assert_uint_eq(s.present, 0x1ff);
+    ck_assert_uint_eq(s.present, 0x3ff);
+    ck_assert(s.stalled);
     ck_assert_uint_eq(s.consensus_members, 4);
     ck_assert_uint_eq(s.height, 12);
     ck_assert_uint_eq(s.last_block_timestamp_ms, 1733300000000ull);
@@ -526,7 +527,8 @@ START_TEST(health_checks)
     snprintf(s->subnodes[0].in.state, sizeof s->subnodes[0].in.state, "exited");
     s->subnodes[0].status_ok = false;
     snprintf(s->subnodes[0].status_error, sizeof s->subnodes[0].status_error, "Couldn't connect to server");
-    s->subnodes[1].status.height = 40; /* unchanged for 130 s: stalled */
+    s->subnodes[1].status.height = 40; /* unchanged for 130 s with transactions waiting: stalled */
+    s->subnodes[1].status.txpool_pending = 5;
     s->subnodes[1].in.restarts = 5;
     s->subnodes[1].in.config_current = false;
     s->subnodes[1].in.volume_used_bytes = (1u << 30) + 1;
@@ -575,6 +577,20 @@ START_TEST(health_checks)
     h[1].height_before_ms = s->time_ms - 30000;
     n = metrics_health_evaluate(&in, checks_buf);
     ck_assert_int_eq(find_check(checks_buf, n, "blocks_advancing", "chain-1")->status, METRICS_CHECK_OK);
+    /* Idle (nothing waits) passes however long the height stays; the log's own stall fails at once. */
+    h[1].height_before_ms = s->time_ms - 600000;
+    s->subnodes[1].status.txpool_pending = 0;
+    n = metrics_health_evaluate(&in, checks_buf);
+    c = find_check(checks_buf, n, "blocks_advancing", "chain-1");
+    ck_assert_int_eq(c->status, METRICS_CHECK_OK);
+    ck_assert_ptr_nonnull(strstr(c->reason, "idle"));
+    s->subnodes[1].status.stalled = true;
+    s->subnodes[1].status.present |= METRICS_CHAIN_STALLED;
+    n = metrics_health_evaluate(&in, checks_buf);
+    c = find_check(checks_buf, n, "blocks_advancing", "chain-1");
+    ck_assert_int_eq(c->status, METRICS_CHECK_FAIL);
+    ck_assert_ptr_nonnull(strstr(c->reason, "stalled"));
+    s->subnodes[1].status.stalled = false;
     s->subnodes[1].status.present = 0;
     n = metrics_health_evaluate(&in, checks_buf);
     ck_assert_int_eq(find_check(checks_buf, n, "blocks_advancing", "chain-1")->status, METRICS_CHECK_SKIPPED);

@@ -1,0 +1,232 @@
+// rpc_bench.mjs - end to end over the Ethereum JSON-RPC: ERC-20 transfers to fresh
+// addresses, signed in advance, sent with eth_sendRawTransaction to one chain's RPC URLs
+// (spread over them when there are several), each timed from its send to the block that
+// holds it. The same client drives a cohort chain and anvil, so the figures compare.
+//
+//   node bench/rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0xFUNDED
+//        [--senders 400] [--txs 5000] [--concurrency 32] [--timeout-s 180] [--wait]
+//
+// Set-up (not timed): the funded key deploys tests/integration/chain/Token.sol (compiled
+// with the pinned solc-js) and gives every sender ETH and tokens. Timed: every transfer is
+// sent (on --concurrency lanes of one request at a time, a sender's transfers in nonce
+// order on one lane, sender i to URL i mod n); a watcher polls the first URL for new blocks every 20 ms and
+// notes when each transfer's hash first appears in one. Latency = that moment - its send;
+// throughput = transfers / (last seen - first sent). Then every receipt is read and must
+// say status 1. Prints one line:
+//   rpc_bench target=NAME urls=N txs=.. tps=.. p50_ms=.. p99_ms=.. max_ms=.. blocks=.. failed=..
+import { createRequire } from 'node:module';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { ethers } = require(path.join(root, 'node_modules/ethers'));
+const solc = require(path.join(root, 'node_modules/solc'));
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? fallback : process.argv[i + 1];
+}
+const label = arg('label', 'chain');
+const urls = arg('rpc', '').split(',').filter(Boolean);
+const key = arg('key');
+const nSenders = Number(arg('senders', 400));
+const nTxs = Number(arg('txs', 5000));
+const concurrency = Number(arg('concurrency', 32));
+const timeoutMs = Number(arg('timeout-s', 180)) * 1000;
+// --wait: each lane waits for its transfer's receipt before it sends the next. anvil's
+// automine needs it: it mines one transaction per incoming one, so a backlog of pending
+// transactions is never drained once the sends stop.
+const waitEach = process.argv.includes('--wait');
+if (!urls.length || !key) {
+  console.error('usage: rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0x.. [--senders N] [--txs N] [--concurrency N]');
+  process.exit(2);
+}
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function fail(m) {
+  console.error(`rpc_bench ${label}: FAILED: ${m}`);
+  process.exit(1);
+}
+
+let rpcId = 0;
+async function rpc(url, method, params) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
+  });
+  const body = await res.json();
+  if (body.error) throw new Error(`${method}: ${body.error.message}`);
+  return body.result;
+}
+
+// The token, as the client tests compile it.
+function compileToken() {
+  const source = readFileSync(path.join(root, 'tests/integration/chain/Token.sol'), 'utf8');
+  const input = {
+    language: 'Solidity',
+    sources: { 'Token.sol': { content: source } },
+    settings: { evmVersion: 'cancun', optimizer: { enabled: true, runs: 200 },
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } } },
+  };
+  const out = JSON.parse(solc.compile(JSON.stringify(input)));
+  const errors = (out.errors || []).filter((e) => e.severity === 'error');
+  if (errors.length) fail(`solc: ${errors.map((e) => e.formattedMessage).join('\n')}`);
+  const c = out.contracts['Token.sol'].Token;
+  return { abi: c.abi, bytecode: `0x${c.evm.bytecode.object}` };
+}
+
+// Waits until every hash is in a block (polling receipts of the last ones), bounded.
+async function waitMined(url, hashes, ms) {
+  const t0 = now();
+  for (const h of hashes) {
+    for (;;) {
+      const r = await rpc(url, 'eth_getTransactionReceipt', [h]);
+      if (r) {
+        if (r.status !== '0x1') fail(`set-up transaction ${h} reverted`);
+        break;
+      }
+      if (now() - t0 > ms) fail(`set-up transaction ${h} not mined in ${ms} ms`);
+      await sleep(50);
+    }
+  }
+}
+
+async function main() {
+  const provider = new ethers.JsonRpcProvider(urls[0], undefined, { staticNetwork: true, cacheTimeout: -1 });
+  const chainId = BigInt(await rpc(urls[0], 'eth_chainId', []));
+  const owner = new ethers.Wallet(key);
+  const block = await provider.getBlock('latest');
+  const baseFee = block.baseFeePerGas ?? 1000000000n;
+  const fee = { maxFeePerGas: baseFee * 4n + 2000000000n, maxPriorityFeePerGas: 1000000000n };
+  const { abi, bytecode } = compileToken();
+  const token = new ethers.Interface(abi);
+
+  // Set-up: deploy, then ETH and tokens to every sender, all from the owner in nonce order.
+  let nonce = Number(await rpc(urls[0], 'eth_getTransactionCount', [owner.address, 'pending']));
+  const deployData = bytecode + token.encodeDeploy([10n ** 30n]).slice(2);
+  const deploy = await owner.signTransaction({ type: 2, chainId, nonce, data: deployData, gasLimit: 2000000n, ...fee });
+  const tokenAddress = ethers.getCreateAddress({ from: owner.address, nonce });
+  nonce++;
+  const deployHash = await rpc(urls[0], 'eth_sendRawTransaction', [deploy]);
+  await waitMined(urls[0], [deployHash], 60000);
+  const senders = Array.from({ length: nSenders }, () => ethers.Wallet.createRandom());
+  const setup = [];
+  for (const s of senders) {
+    setup.push(await owner.signTransaction({ type: 2, chainId, nonce: nonce++, to: s.address, value: 10n ** 17n,
+      gasLimit: 21000n, ...fee }));
+    setup.push(await owner.signTransaction({ type: 2, chainId, nonce: nonce++, to: tokenAddress,
+      data: token.encodeFunctionData('transfer', [s.address, 10n ** 21n]), gasLimit: 100000n, ...fee }));
+  }
+  // One at a time: anvil's automine leaves a transaction that arrives before its
+  // predecessor pending until some other transaction makes a block.
+  const setupHashes = [];
+  for (const raw of setup) setupHashes.push(await rpc(urls[0], 'eth_sendRawTransaction', [raw]));
+  await waitMined(urls[0], setupHashes.slice(-1), 120000);
+  await waitMined(urls[0], setupHashes, 120000);
+
+  // The transfers, signed before any timing: round j of every sender, in turn.
+  const perSender = Math.ceil(nTxs / nSenders);
+  const jobs = [];
+  for (let j = 0; j < perSender && jobs.length < nTxs; j++)
+    for (let i = 0; i < nSenders && jobs.length < nTxs; i++) {
+      const raw = await senders[i].signTransaction({ type: 2, chainId, nonce: j, to: tokenAddress,
+        data: token.encodeFunctionData('transfer', [ethers.Wallet.createRandom().address, 1n]), gasLimit: 80000n, ...fee });
+      jobs.push({ raw, hash: ethers.keccak256(raw), url: urls[i % urls.length], lane: i % concurrency, sent: 0, seen: 0 });
+    }
+  const byHash = new Map(jobs.map((j) => [j.hash, j]));
+
+  // The watcher: new blocks on the first URL, every 20 ms.
+  let head = Number(await rpc(urls[0], 'eth_blockNumber', []));
+  let seen = 0, blocks = 0, watching = true;
+  let watchErrors = 0;
+  const watcher = (async () => {
+    while (watching) {
+      try {
+        const top = Number(await rpc(urls[0], 'eth_blockNumber', []));
+        // The new blocks, up to 200 in one JSON-RPC batch (anvil's automine makes one a transfer).
+        while (head < top) {
+          const last = Math.min(top, head + 200);
+          const calls = [];
+          for (let n = head + 1; n <= last; n++)
+            calls.push({ jsonrpc: '2.0', id: n, method: 'eth_getBlockByNumber', params: [`0x${n.toString(16)}`, false] });
+          const res = await fetch(urls[0], { method: 'POST', headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(calls) });
+          const replies = await res.json();
+          const t = now();
+          for (const r of replies) {
+            if (r.error || !r.result) throw new Error(`eth_getBlockByNumber ${r.id}: ${r.error ? r.error.message : 'null'}`);
+            let mine = 0;
+            for (const h of r.result.transactions) {
+              const job = byHash.get(h);
+              if (job && !job.seen) {
+                job.seen = t;
+                seen++;
+                mine++;
+              }
+            }
+            if (mine) blocks++;
+          }
+          head = last;
+        }
+      } catch (e) {
+        if (++watchErrors <= 3) console.error(`rpc_bench ${label}: watcher: ${e.message}`);
+      }
+      if (seen === jobs.length) break;
+      await sleep(20);
+    }
+  })();
+
+  // The senders: `concurrency` lanes, each one request at a time; a sender's transfers all
+  // go through one lane, so they arrive in nonce order.
+  const t0 = now();
+  let refused = 0;
+  async function worker(lane) {
+    for (const job of jobs) {
+      if (job.lane !== lane) continue;
+      job.sent = now();
+      try {
+        await rpc(job.url, 'eth_sendRawTransaction', [job.raw]);
+        while (waitEach && !(await rpc(job.url, 'eth_getTransactionReceipt', [job.hash]))) {
+          if (now() - job.sent > 60000) throw new Error(`no receipt for ${job.hash} in 60 s`);
+          await sleep(5);
+        }
+        if (waitEach && !job.seen) {
+          job.seen = now(); /* its receipt is here: mined (the watcher may lag a block behind) */
+          seen++;
+        }
+      } catch (e) {
+        refused++;
+        if (refused <= 3) console.error(`rpc_bench ${label}: refused: ${e.message}`);
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)));
+  const sentMs = now() - t0;
+  const deadline = now() + timeoutMs;
+  while (seen < jobs.length && now() < deadline) await sleep(50);
+  watching = false;
+  await watcher;
+  if (seen < jobs.length) fail(`${jobs.length - seen} of ${jobs.length} transfers not in a block after ${timeoutMs} ms (${refused} refused)`);
+
+  const lat = jobs.map((j) => j.seen - j.sent).sort((a, b) => a - b);
+  const pct = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
+  const last = Math.max(...jobs.map((j) => j.seen));
+  const tps = jobs.length / ((last - t0) / 1000);
+
+  // Every receipt: status 1 (not timed).
+  let failed = 0;
+  for (let i = 0; i < jobs.length; i += 100) {
+    const rs = await Promise.all(jobs.slice(i, i + 100).map((j) => rpc(urls[0], 'eth_getTransactionReceipt', [j.hash])));
+    failed += rs.filter((r) => !r || r.status !== '0x1').length;
+  }
+  console.log(`rpc_bench target=${label} urls=${urls.length} txs=${jobs.length} senders=${nSenders} concurrency=${concurrency} wait=${waitEach} ` +
+    `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
+    `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}`);
+  provider.destroy();
+  if (failed || refused) process.exit(1);
+}
+
+main().catch((e) => fail(e.stack || e.message));
