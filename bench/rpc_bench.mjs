@@ -16,6 +16,7 @@
 //   rpc_bench target=NAME urls=N txs=.. tps=.. p50_ms=.. p99_ms=.. max_ms=.. blocks=.. failed=..
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -50,14 +51,30 @@ function fail(m) {
   process.exit(1);
 }
 
+// Keep-alive connections, at most concurrency + 2 a URL (the subnode allows 64 a client).
+const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
+function post(url, payload) {
+  return new Promise((resolve, reject) => {
+    const body = JSON.stringify(payload);
+    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body) } }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        try {
+          resolve(JSON.parse(Buffer.concat(chunks).toString()));
+        } catch (e) {
+          reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`));
+        }
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 let rpcId = 0;
 async function rpc(url, method, params) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
-  });
-  const body = await res.json();
+  const body = await post(url, { jsonrpc: '2.0', id: ++rpcId, method, params });
   if (body.error) throw new Error(`${method}: ${body.error.message}`);
   return body.result;
 }
@@ -152,9 +169,7 @@ async function main() {
           const calls = [];
           for (let n = head + 1; n <= last; n++)
             calls.push({ jsonrpc: '2.0', id: n, method: 'eth_getBlockByNumber', params: [`0x${n.toString(16)}`, false] });
-          const res = await fetch(urls[0], { method: 'POST', headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(calls) });
-          const replies = await res.json();
+          const replies = await post(urls[0], calls);
           const t = now();
           for (const r of replies) {
             if (r.error || !r.result) throw new Error(`eth_getBlockByNumber ${r.id}: ${r.error ? r.error.message : 'null'}`);
@@ -226,6 +241,7 @@ async function main() {
     `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
     `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}`);
   provider.destroy();
+  agent.destroy();
   if (failed || refused) process.exit(1);
 }
 

@@ -6,7 +6,7 @@
 # cohort-cores, which run every chain's subnodes as containers; 'demo' has four members and
 # this script creates 'solo' with one. Needs a build (scripts/build.sh) and dockerd.
 #
-#   bash bench/rpc_bench.sh            (TXS=5000 SENDERS=400 CONCURRENCY=32 by default: the subnode allows 64
+#   bash bench/rpc_bench.sh            (TARGETS=cohort leaves anvil out; TXS=5000 SENDERS=400 CONCURRENCY=32 by default: the subnode allows 64
 #                                     connections a client, and the watcher needs one)
 #
 # Ports: 27601-27602 (anvil), 27610 (the devnet's anvil), 27620-27680 (its cohort-cores'
@@ -22,8 +22,8 @@ dir=$(mktemp -d /tmp/cohort-rpcbench.XXXXXX)
 chmod 755 "$dir" # the devnet's PostgreSQL runs as the postgres user and must reach its folder
 cohort=build/bin/cohort
 pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+cleanup() { # SIGTERM: a background job of a script ignores SIGINT (the devnet removes its containers on it)
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 }
 trap cleanup EXIT
@@ -41,14 +41,16 @@ bench() { node bench/rpc_bench.mjs --txs "$txs" --senders "$senders" --concurren
   tee -a "$dir/results"; }
 echo "# rpc_bench $(date -u +%FT%TZ) $(git rev-parse --short HEAD) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$dir/results"
 
-node_modules/.bin/anvil --host 127.0.0.1 --port 27601 >"$dir/anvil-automine.log" 2>&1 &
-pids+=($!)
-wait_rpc http://127.0.0.1:27601 30
-bench --label anvil-automine --rpc http://127.0.0.1:27601 --wait
-node_modules/.bin/anvil --host 127.0.0.1 --port 27602 --block-time 1 >"$dir/anvil-1s.log" 2>&1 &
-pids+=($!)
-wait_rpc http://127.0.0.1:27602 30
-bench --label anvil-1s-blocks --rpc http://127.0.0.1:27602
+if [[ "${TARGETS:-all}" != cohort ]]; then
+  node_modules/.bin/anvil --host 127.0.0.1 --port 27601 >"$dir/anvil-automine.log" 2>&1 &
+  pids+=($!)
+  wait_rpc http://127.0.0.1:27601 30
+  bench --label anvil-automine --rpc http://127.0.0.1:27601 --wait
+  node_modules/.bin/anvil --host 127.0.0.1 --port 27602 --block-time 1 >"$dir/anvil-1s.log" 2>&1 &
+  pids+=($!)
+  wait_rpc http://127.0.0.1:27602 30
+  bench --label anvil-1s-blocks --rpc http://127.0.0.1:27602
+fi
 
 COHORT_DEVNET_SKIP_SETUP=1 COHORT_DEVNET_DIR="$dir/devnet" COHORT_DEVNET_RPC_PORT=27610 COHORT_DEVNET_BASE_PORT=28000 \
   COHORT_DEVNET_API_PORT=27620 bash scripts/devnet.sh >"$dir/devnet.log" 2>&1 &
