@@ -166,6 +166,7 @@ static void close_all(struct bft_node *node)
     uv_close((uv_handle_t *)&node->listener, handle_closed);
     for (int i = 0; i < BFT_TIMERS; i++) uv_close((uv_handle_t *)&node->core_timer[i], handle_closed);
     uv_close((uv_handle_t *)&node->batch_timer, handle_closed);
+    uv_close((uv_handle_t *)&node->tick_timer, handle_closed);
     uv_close((uv_handle_t *)&node->barrier_before_poll, handle_closed);
     uv_close((uv_handle_t *)&node->fetch_timer, handle_closed);
     uv_close((uv_handle_t *)&node->barrier_after_poll, handle_closed);
@@ -189,6 +190,12 @@ static void on_wake(uv_async_t *async)
         uv_timer_start(&node->batch_timer, node_on_batch_timer, (node->config.batch_delay_us + 999) / 1000, 0);
 }
 
+static void on_tick(uv_timer_t *timer)
+{
+    struct bft_node *node = timer->loop->data;
+    node->config.tick(node->config.arg);
+}
+
 static void *run(void *arg)
 {
     struct bft_node *node = arg;
@@ -199,6 +206,10 @@ static void *run(void *arg)
     for (uint32_t i = 0; i < node->n; i++)
         if (i != node->self) node_dial(node, i);
     node_drain_submissions(node);
+    if (node->config.tick != NULL) {
+        uint64_t every = node->config.tick_ms ? node->config.tick_ms : 1000;
+        uv_timer_start(&node->tick_timer, on_tick, every, every);
+    }
     uv_run(&node->loop, UV_RUN_DEFAULT);
     return NULL;
 }
@@ -456,6 +467,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         node->core_timer[i].data = (void *)i;
     }
     uv_timer_init(&node->loop, &node->batch_timer);
+    uv_timer_init(&node->loop, &node->tick_timer);
     uv_timer_init(&node->loop, &node->fetch_timer);
     uv_prepare_init(&node->loop, &node->barrier_before_poll);
     uv_prepare_start(&node->barrier_before_poll, node_on_barrier_before_poll);

@@ -121,6 +121,13 @@ struct bft_node_config {
     bft_learned_fn learned;              /* optional, with vouch */
     uint8_t proof[BFT_PROOF_MAX];        /* this member's proof, sent in its IDENT */
     uint32_t proof_len;
+    /* Optional: called every tick_ms on the node's thread, from the start until the stop.
+       The application's retries go here: an entry whose block was not committed is lost
+       (bft_node_submit), and a submitter that only acts on commits and on new work would
+       never send it again once the log rests (docs/chain.md "Batches"). It may call
+       bft_node_submit and bft_node_get_status, nothing else of the node's. */
+    void (*tick)(void *arg);
+    uint32_t tick_ms; /* with tick; 0: 1000 */
 };
 
 struct bft_node_status {

@@ -151,6 +151,7 @@ struct bft_node {
     uv_async_t wake;
     uv_timer_t core_timer[BFT_TIMERS]; /* per enum bft_timer: the height timeout, the idle and fill waits */
     uv_timer_t batch_timer;
+    uv_timer_t tick_timer; /* config.tick's */
     uv_prepare_t barrier_before_poll; /* the group commit, before the loop waits for I/O ... */
     uv_check_t barrier_after_poll;    /* ... and after the I/O callbacks of an iteration ran */
     uv_tcp_t listener;

@@ -487,6 +487,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.on_commit = cn_on_commit;
         nc.snapshot = on_snapshot;
         nc.restore = on_restore;
+        nc.tick = cn_tick;
         nc.arg = n;
         nc.equivocate = o->equivocate;
         if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
@@ -562,6 +563,9 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "equivocations_seen", (double)bs.core.equivocations_seen);
     if (bs.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)bs.proposals_equivocated);
     cJSON_AddNumberToObject(o, "batches_refused", (double)n->batches_refused);
+    pthread_mutex_lock(&n->pool_lock);
+    cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);
+    pthread_mutex_unlock(&n->pool_lock);
     cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
     for (unsigned i = 0; i < n->config.nmembers; i++)
         if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));

@@ -77,7 +77,10 @@ struct chain_node {
     pthread_mutex_t pool_lock;
     struct txpool *pool;
     bool batch_in_flight;
-    int64_t batch_sent_ms;            /* CLOCK_MONOTONIC */
+    uint8_t *batch;                   /* its signed bytes, submitted again while not committed */
+    size_t batch_len;
+    int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
+    uint64_t batches_resubmitted;     /* since start */
 };
 
 /* The decoded transactions of one BFT block's batches, in order (executor.c). */
@@ -150,8 +153,13 @@ bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender
  */
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
 
-/* Offers the log the next batch from the pool when none is in flight (any thread). */
+/* Offers the log the next batch from the pool when none is in flight, or the one in flight
+   again when it is overdue (any thread). */
 void cn_propose(struct chain_node *n);
+
+/* The BFT node's tick (bft_node_config.tick, every second): cn_propose, so that a batch the
+   log dropped is sent again even when no transaction or block comes to do it. */
+void cn_tick(void *arg);
 
 /* For the RPC server (rpc.h struct rpc_chain) and the status. */
 void cn_pool_counts(struct chain_node *n, uint64_t *pending, uint64_t *queued);

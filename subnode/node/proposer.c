@@ -2,10 +2,13 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * One batch is in flight at a time: the next is made when the block of the last one is
- * written (cn_block_done calls cn_propose), so transactions that arrive meanwhile wait
- * a block time at most and blocks fill under load. A batch that the log has not committed
- * after BATCH_RETRY_MS (a lost leader, with several members) is put back and made again.
+ * One batch is in flight at a time: the next is made when a block is written (cn_block_done
+ * calls cn_propose), so transactions that arrive meanwhile wait a block time at most and
+ * blocks fill under load. The log drops the entries of a block that is not committed (a
+ * leader lost, a height nullified while a quorum was down): a batch not committed after
+ * BATCH_RETRY_MS is submitted again, the same bytes, at the next transaction or at the
+ * log's tick (cn_tick, every second) - the tick matters once the chain rests, when nothing
+ * else would ever send it again.
  */
 #include "subnode/node/node_internal.h"
 
@@ -50,6 +53,13 @@ void cn_pool_free(struct chain_node *n)
 {
     txpool_free(n->pool);
     n->pool = NULL;
+    free(n->batch);
+    n->batch = NULL;
+}
+
+void cn_tick(void *arg)
+{
+    cn_propose(arg);
 }
 
 bool cn_admission_open(struct chain_node *n, struct cohort_error *err)
@@ -196,6 +206,8 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
     };
     pthread_mutex_lock(&n->pool_lock);
     n->batch_in_flight = false;
+    free(n->batch);
+    n->batch = NULL;
     if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
     int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
     pthread_mutex_unlock(&n->pool_lock);
@@ -203,6 +215,19 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
     store_view_end(reader.view);
     free(senders);
     free(gone);
+}
+
+/* Sends the batch in flight to the log again (pool lock held): the log ignores it while it
+   still waits there, and takes it again when the block it went into was not committed. */
+static void resubmit(struct chain_node *n, int64_t now)
+{
+    struct cohort_error err = {0};
+    n->batch_sent_ms = now;
+    n->batches_resubmitted++;
+    if (bft_node_submit(n->bft, n->batch, n->batch_len, &err) != 0)
+        log_warn("batch not submitted again", "bytes=%zu error=\"%s\"", n->batch_len, err.message);
+    else
+        log_debug("batch submitted again", "bytes=%zu", n->batch_len);
 }
 
 void cn_propose(struct chain_node *n)
@@ -219,12 +244,11 @@ void cn_propose(struct chain_node *n)
 
     pthread_mutex_lock(&n->pool_lock);
     int64_t now = cn_monotonic_ms();
-    if (n->batch_in_flight && now - n->batch_sent_ms < BATCH_RETRY_MS) {
+    if (n->batch_in_flight) {
+        if (now - n->batch_sent_ms >= BATCH_RETRY_MS) resubmit(n, now);
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
-    if (n->batch_in_flight) txpool_release_all(n->pool); /* not committed in time: offer them again */
-    n->batch_in_flight = false;
     const struct tx_signed *picked[8192];
     struct txpool_pick_limits limits = {
         .gas = n->config.genesis_gas_limit,
@@ -260,27 +284,26 @@ void cn_propose(struct chain_node *n)
         memcpy(entry + at + 4, picked[i]->raw, picked[i]->raw_len);
         at += 4 + picked[i]->raw_len;
     }
-    n->batch_in_flight = true;
-    n->batch_sent_ms = now;
-    pthread_mutex_unlock(&n->pool_lock);
-
+    /* Signed and submitted under the pool's lock: the batch in flight is one, and a block
+       that ends it (cn_pool_block) or a retry (resubmit) sees it whole. */
     struct cohort_error err = {0};
     uint8_t digest[32];
     batch_signing_hash(entry, at, digest);
-    if (secp_sign(n->key, digest, entry + at, &err) != 0) {
-        log_error("batch not signed", "error=\"%s\"", err.message);
-        free(entry);
-        return;
-    }
-    log_debug("batch submitted", "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
-    if (bft_node_submit(n->bft, entry, len, &err) != 0) {
+    int rc = secp_sign(n->key, digest, entry + at, &err);
+    if (rc == 0) rc = bft_node_submit(n->bft, entry, len, &err);
+    if (rc != 0) {
         log_warn("batch not submitted", "transactions=%zu error=\"%s\"", count, err.message);
-        pthread_mutex_lock(&n->pool_lock);
-        txpool_release_all(n->pool);
-        n->batch_in_flight = false;
-        pthread_mutex_unlock(&n->pool_lock);
+        txpool_release_all(n->pool); /* offered again at the next tick, transaction or block */
+        free(entry);
+    } else {
+        log_debug("batch submitted", "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
+        free(n->batch);
+        n->batch = entry;
+        n->batch_len = len;
+        n->batch_in_flight = true;
+        n->batch_sent_ms = now;
     }
-    free(entry);
+    pthread_mutex_unlock(&n->pool_lock);
 }
 
 void cn_pool_counts(struct chain_node *n, uint64_t *pending, uint64_t *queued)
