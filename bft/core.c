@@ -116,6 +116,7 @@ static void restore_slide(struct bft_core *core, uint64_t new_base, bool known)
         /* With a base record (known), the kept blocks are the notarized ones; without, any
            block this member voted for may be needed. A full store loses one: sync brings it. */
         if (s != NULL && s->has_block && (!known || has_notarized_block(s))) (void)core_keep_block(core, s);
+        if (s != NULL && s->nullified) core_pass_nullification(core, &s->nullification);
     }
     core->base = new_base;
     core->base_unknown = !known;
@@ -183,6 +184,7 @@ int bft_core_restore(struct bft_core *core, uint8_t record_type, const uint8_t *
             cert.vote.height <= core->base) {
             struct kept *k = core_kept_at(core, cert.vote.height);
             if (k != NULL) k->nullified = true;
+            core_pass_nullification(core, &cert);
             return 0;
         }
         struct slot *s;
@@ -356,6 +358,16 @@ int bft_core_own_records(struct bft_core *core, bft_wal_record_fn fn, void *arg)
         be_put(vote, core->base, 8);
         vote[8] = OWN_BASE;
         if ((rc = fn(arg, BFT_RECORD_VOTE, vote, sizeof vote, 0)) < 0) return rc;
+    }
+    /* The nullifications of the heights the window passed, kept for a member that lags
+       (after the base record: restored, they fall below the window, into passed). */
+    for (uint32_t i = 0; i < core->window; i++) {
+        const struct bft_cert *c = &core->passed[i];
+        if (c->count == 0 || c->vote.height <= core->committed_height || c->vote.height > core->base) continue;
+        size_t len = 0;
+        rc = bft_cert_encode(c, core->records, RECORDS_BYTES, &len, NULL);
+        assert(rc == 0);
+        if ((rc = fn(arg, BFT_RECORD_CERT, core->records, len, 0)) < 0) return rc;
     }
     for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
         struct slot *s = &core->slots[h % (core->window + 1)];

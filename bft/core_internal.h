@@ -236,6 +236,8 @@ bool core_find_block(struct bft_core *core, uint64_t height, const uint8_t hash[
 bool core_keep_block(struct bft_core *core, const struct slot *s);
 /* Moves the committed tip; the window's base follows it when the tip passes it. */
 void core_set_committed(struct bft_core *core, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES]);
+/* Keeps the nullification of a height the window passed, for a member that lags (once per height). */
+void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert);
 /* Slides the window's base until cur + 1 fits in the window; returns whether it does. */
 bool core_slide(struct bft_core *core);
 

@@ -145,6 +145,13 @@ static bool block_needed(struct bft_core *core, const struct slot *s)
     return false;
 }
 
+void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert)
+{
+    for (uint32_t i = 0; i < core->window; i++)
+        if (core->passed[i].count > 0 && core->passed[i].vote.height == cert->vote.height) return;
+    core->passed[core->passed_next++ % core->window] = *cert;
+}
+
 /*
  * Slides the window's base past its lowest heights until cur + 1 fits in the window;
  * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
@@ -174,9 +181,14 @@ bool core_slide(struct bft_core *core)
             core_keep_block(core, s);
         } else if (!is_nullified(s)) {
             break;
+        } else if (s->nullified && !core_persist_cert(core, &s->nullification)) {
+            break; /* on disk first (below): no room this step */
         }
-        if (s->nullified) /* kept a while, for a member that lags and still needs it (on_sync_request) */
-            core->passed[core->passed_next++ % core->window] = s->nullification;
+        /* Kept a while, for a member that lags and still needs it (on_sync_request); on disk,
+           so that a restart can still show it: a member whose peers had all slid past a
+           height it lacked the nullification of, and restarted, waited for it for good
+           (simulator seed 840632937500, window 6). */
+        if (s->nullified) core_pass_nullification(core, &s->nullification);
         core->base++;
         fits = true;
     }
