@@ -4,14 +4,17 @@
 // holds it. The same client drives a cohort chain and anvil, so the figures compare.
 //
 //   node bench/rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0xFUNDED
-//        [--senders 400] [--txs 5000] [--concurrency 32] [--timeout-s 180] [--wait]
+//        [--senders 400] [--txs 5000] [--concurrency 32] [--timeout-s 180] [--wait] [--rate R]
 //
 // Set-up (not timed): the funded key deploys tests/integration/chain/Token.sol (compiled
 // with the pinned solc-js) and gives every sender ETH and tokens. Timed: every transfer is
 // sent (on --concurrency lanes of one request at a time, a sender's transfers in nonce
 // order on one lane, sender i to URL i mod n); a watcher polls the first URL for new blocks every 20 ms and
 // notes when each transfer's hash first appears in one. Latency = that moment - its send;
-// throughput = transfers / (last seen - first sent). Then every receipt is read and must
+// throughput = transfers / (last seen - first sent). With --rate R the load is open: transfer
+// k is due at k/R seconds and its latency counts from then, even if its lane sends it late
+// (so a target that falls behind shows it in its latency, not in a slower schedule); this
+// is the latency at a rate the target sustains. Then every receipt is read and must
 // say status 1. Prints one line:
 //   rpc_bench target=NAME urls=N txs=.. tps=.. p50_ms=.. p99_ms=.. max_ms=.. blocks=.. failed=..
 import { createRequire } from 'node:module';
@@ -40,6 +43,7 @@ const timeoutMs = Number(arg('timeout-s', 180)) * 1000;
 // automine needs it: it mines one transaction per incoming one, so a backlog of pending
 // transactions is never drained once the sends stop.
 const waitEach = process.argv.includes('--wait');
+const rate = Number(arg('rate', 0)); // transfers a second, open loop; 0: as fast as the lanes go
 if (!urls.length || !key) {
   console.error('usage: rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0x.. [--senders N] [--txs N] [--concurrency N]');
   process.exit(2);
@@ -151,7 +155,8 @@ async function main() {
     for (let i = 0; i < nSenders && jobs.length < nTxs; i++) {
       const raw = await senders[i].signTransaction({ type: 2, chainId, nonce: j, to: tokenAddress,
         data: token.encodeFunctionData('transfer', [ethers.Wallet.createRandom().address, 1n]), gasLimit: 80000n, ...fee });
-      jobs.push({ raw, hash: ethers.keccak256(raw), url: urls[i % urls.length], lane: i % concurrency, sent: 0, seen: 0 });
+      jobs.push({ raw, hash: ethers.keccak256(raw), url: urls[i % urls.length], lane: i % concurrency, due: 0, sent: 0,
+        seen: 0 });
     }
   const byHash = new Map(jobs.map((j) => [j.hash, j]));
 
@@ -197,11 +202,17 @@ async function main() {
   // The senders: `concurrency` lanes, each one request at a time; a sender's transfers all
   // go through one lane, so they arrive in nonce order.
   const t0 = now();
-  let refused = 0;
+  if (rate > 0) jobs.forEach((job, k) => { job.due = t0 + (k * 1000) / rate; });
+  let refused = 0, late = 0;
   async function worker(lane) {
     for (const job of jobs) {
       if (job.lane !== lane) continue;
-      job.sent = now();
+      if (rate > 0) {
+        const wait = job.due - now();
+        if (wait > 0) await sleep(wait);
+        else if (wait < -100) late++;
+      }
+      job.sent = rate > 0 ? job.due : now();
       try {
         await rpc(job.url, 'eth_sendRawTransaction', [job.raw]);
         while (waitEach && !(await rpc(job.url, 'eth_getTransactionReceipt', [job.hash]))) {
@@ -238,6 +249,7 @@ async function main() {
     failed += rs.filter((r) => !r || r.status !== '0x1').length;
   }
   console.log(`rpc_bench target=${label} urls=${urls.length} txs=${jobs.length} senders=${nSenders} concurrency=${concurrency} wait=${waitEach} ` +
+    (rate > 0 ? `rate=${rate} late_100ms=${late} ` : '') +
     `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
     `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}`);
   provider.destroy();

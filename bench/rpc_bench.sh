@@ -7,7 +7,9 @@
 # this script creates 'solo' with one. Needs a build (scripts/build.sh) and dockerd.
 #
 #   bash bench/rpc_bench.sh            (TARGETS=cohort leaves anvil out; TXS=5000 SENDERS=400 CONCURRENCY=32 by default: the subnode allows 64
-#                                     connections a client, and the watcher needs one)
+#                                     connections a client, and the watcher needs one;
+#                                     RATE=R sends R transfers a second, open loop, to every
+#                                     target but anvil's automine, which cannot keep any rate)
 #
 # Ports: 27601-27602 (anvil), 27610 (the devnet's anvil), 27620-27680 (its cohort-cores'
 # APIs, PostgreSQL, Prometheus), 28000-35200 (its subnodes). Everything it starts stops at
@@ -37,19 +39,23 @@ wait_rpc() { # URL SECONDS: until eth_chainId answers
   echo "rpc_bench: $1 does not answer" >&2
   return 1
 }
+rate=()
+[[ -n "${RATE:-}" ]] && rate=(--rate "$RATE")
 bench() { node bench/rpc_bench.mjs --txs "$txs" --senders "$senders" --concurrency "$concurrency" --key "$key" "$@" |
   tee -a "$dir/results"; }
 echo "# rpc_bench $(date -u +%FT%TZ) $(git rev-parse --short HEAD) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$dir/results"
 
 if [[ "${TARGETS:-all}" != cohort ]]; then
-  node_modules/.bin/anvil --host 127.0.0.1 --port 27601 >"$dir/anvil-automine.log" 2>&1 &
-  pids+=($!)
-  wait_rpc http://127.0.0.1:27601 30
-  bench --label anvil-automine --rpc http://127.0.0.1:27601 --wait
+  if [[ -z "${RATE:-}" ]]; then
+    node_modules/.bin/anvil --host 127.0.0.1 --port 27601 >"$dir/anvil-automine.log" 2>&1 &
+    pids+=($!)
+    wait_rpc http://127.0.0.1:27601 30
+    bench --label anvil-automine --rpc http://127.0.0.1:27601 --wait
+  fi
   node_modules/.bin/anvil --host 127.0.0.1 --port 27602 --block-time 1 >"$dir/anvil-1s.log" 2>&1 &
   pids+=($!)
   wait_rpc http://127.0.0.1:27602 30
-  bench --label anvil-1s-blocks --rpc http://127.0.0.1:27602
+  bench --label anvil-1s-blocks --rpc http://127.0.0.1:27602 "${rate[@]}"
 fi
 
 COHORT_DEVNET_SKIP_SETUP=1 COHORT_DEVNET_DIR="$dir/devnet" COHORT_DEVNET_RPC_PORT=27610 COHORT_DEVNET_BASE_PORT=28000 \
@@ -64,6 +70,6 @@ solo=$($cohort --json chain show solo | node -e 'const m = JSON.parse(require("f
 demo=$(node -e 'const c = JSON.parse(require("fs").readFileSync(process.argv[1])); console.log(c.find((x) => x.name === "demo").rpc.join(","))' "$dir/devnet/chains.json")
 wait_rpc "$solo" 120
 for url in ${demo//,/ }; do wait_rpc "$url" 60; done
-bench --label cohort-1-member --rpc "$solo"
-bench --label cohort-4-members --rpc "$demo"
+bench --label cohort-1-member --rpc "$solo" "${rate[@]}"
+bench --label cohort-4-members --rpc "$demo" "${rate[@]}"
 echo "rpc_bench: results in $dir/results"
