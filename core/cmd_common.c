@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_token.h"
 #include "common/secp.h"
 #include "contracts-abi/abi.h"
 
@@ -205,8 +206,8 @@ static size_t on_api_data(char *chunk, size_t size, size_t nmemb, void *userdata
 }
 
 /* GET or POST with libcurl; NULL with curl's words in error when nothing answered. */
-static char *http_request(const char *url, const char *body, long timeout_ms, long *status, char *error,
-                          size_t error_size)
+static char *http_request(const char *url, const char *body, const char *token, long timeout_ms, long *status,
+                          char *error, size_t error_size)
 {
     *status = 0;
     CURL *c = curl_easy_init();
@@ -223,12 +224,19 @@ static char *http_request(const char *url, const char *body, long timeout_ms, lo
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http");
     if (body != NULL) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     }
+    char authorization[API_TOKEN_HEX + 32];
+    if (token != NULL) {
+        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, authorization);
+        explicit_bzero(authorization, sizeof authorization);
+    }
+    if (headers != NULL) curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     CURLcode rc = curl_easy_perform(c);
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
     curl_easy_cleanup(c);
+    for (struct curl_slist *h = headers; h != NULL; h = h->next) explicit_bzero(h->data, strlen(h->data));
     curl_slist_free_all(headers);
     if (rc != CURLE_OK) {
         snprintf(error, error_size, "%s", curl_easy_strerror(rc));
@@ -240,13 +248,19 @@ static char *http_request(const char *url, const char *body, long timeout_ms, lo
 
 char *http_fetch(const char *url, long timeout_ms, long *status, char *error, size_t error_size)
 {
-    return http_request(url, NULL, timeout_ms, status, error, error_size);
+    return http_request(url, NULL, NULL, timeout_ms, status, error, error_size);
 }
 
 char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code)
 {
+    return api_call_token(url, body, NULL, timeout_ms, g, status, code);
+}
+
+char *api_call_token(const char *url, const char *body, const char *token, long timeout_ms, struct cli_globals *g,
+                     long *status, int *code)
+{
     char error[256];
-    char *answer = http_request(url, body, timeout_ms, status, error, sizeof error);
+    char *answer = http_request(url, body, token, timeout_ms, status, error, sizeof error);
     if (answer == NULL)
         *code = cli_fail(g, COHORT_EXIT_UNAVAILABLE, "cannot reach cohort-core at %s (%s); is it running? see --api",
                          url, error);

@@ -95,6 +95,11 @@ int read_password(struct cli_globals *g, const struct manager_flags *f, bool con
  */
 char *api_call(const char *url, const char *body, long timeout_ms, struct cli_globals *g, long *status, int *code);
 
+/* Like api_call, with "Authorization: Bearer token" (NULL: none) for the routes that need
+   the API's token (core/api_token.h). */
+char *api_call_token(const char *url, const char *body, const char *token, long timeout_ms, struct cli_globals *g,
+                     long *status, int *code);
+
 /*
  * GETs url (http only, at most 16 MiB, within timeout_ms). Returns the body (malloc'd) with
  * *status its HTTP status, or NULL with why in error (curl's words): for reaching servers

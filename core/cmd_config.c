@@ -7,20 +7,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_token.h"
 #include "cmd_common.h"
 #include "commands.h"
 
 #define DEFAULT_API "http://127.0.0.1:9100"
 #define WRITE_TIMEOUT_MS 30000L /* cohort-core answers within its commit timeout (15 s) */
 
-/* POSTs body to path; returns the parsed answer, or NULL with the message printed and *code set. */
-static cJSON *call(struct cli_globals *g, const char *api, const char *path, cJSON *body, long timeout_ms, int *code)
+/* Where the API is and how to prove the right to use it: --api and --token-file. */
+struct api_target {
+    const char *api;
+    const char *token_file; /* NULL: found by api_token_path */
+};
+
+/*
+ * POSTs body to path (GET without one); with_token: with the API's token, which the
+ * store's data routes need. Returns the parsed answer, or NULL with the message printed
+ * and *code set.
+ */
+static cJSON *call(struct cli_globals *g, const struct api_target *t, const char *path, bool with_token, cJSON *body,
+                   long timeout_ms, int *code)
 {
-    char url[1024];
-    snprintf(url, sizeof url, "%s%s", api, path);
+    char url[1024], token[API_TOKEN_HEX + 1] = "";
+    snprintf(url, sizeof url, "%s%s", t->api, path);
+    if (with_token) {
+        char file[1100];
+        struct cohort_error err = {0};
+        api_token_path(t->token_file, file, sizeof file);
+        if (api_token_read(file, token, &err) != 0) {
+            *code = cli_fail(g, COHORT_EXIT_FAILURE, "%s", err.message);
+            return NULL;
+        }
+    }
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     long status = 0;
-    char *answer = api_call(url, text, timeout_ms, g, &status, code);
+    char *answer = api_call_token(url, text, with_token ? token : NULL, timeout_ms, g, &status, code);
+    explicit_bzero(token, sizeof token);
     free(text);
     if (answer == NULL) return NULL;
     cJSON *o = cJSON_Parse(answer);
@@ -28,10 +50,15 @@ static cJSON *call(struct cli_globals *g, const char *api, const char *path, cJS
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(o, "error");
     if (status == 404) {
         *code = cli_fail(g, COHORT_EXIT_FAILURE,
-                         "cohort-core at %s runs no config store: start it with --cluster-file and --keystore", api);
+                         "cohort-core at %s runs no config store: start it with --cluster-file and --keystore", t->api);
     } else if (!cJSON_IsObject(o)) {
         *code = cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core's answer from %s is not a JSON object (HTTP %ld)", url,
                          status);
+    } else if (status == 401) {
+        *code = cli_fail(g, COHORT_EXIT_FAILURE,
+                         "cohort-core at %s refused the API token (%s): give the token file of that cohort-core "
+                         "with --token-file, or its state dir with COHORT_STATE_DIR",
+                         t->api, cJSON_IsString(error) ? error->valuestring : "HTTP 401");
     } else if (status != 200 || cJSON_IsString(error)) {
         *code = cli_fail(g, status == 503 || status == 504 ? COHORT_EXIT_UNAVAILABLE : COHORT_EXIT_FAILURE,
                          "config store: %s (HTTP %ld)", cJSON_IsString(error) ? error->valuestring : "failed", status);
@@ -87,10 +114,12 @@ static const cJSON *first_kvs(const cJSON *answer)
 int cmd_config_get(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    const char *api = DEFAULT_API, *limit = NULL, *positional[1];
+    struct api_target t = {DEFAULT_API, NULL};
+    const char *limit = NULL, *positional[1];
     bool prefix = false, serializable = false;
     size_t n = 0;
-    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api},
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
                                      {.name = "prefix", .present = &prefix},
                                      {.name = "serializable", .present = &serializable},
                                      {.name = "limit", .takes_value = true, .value = &limit},
@@ -105,7 +134,7 @@ int cmd_config_get(const struct cli_command *self, int argc, char **argv, struct
     cJSON_AddBoolToObject(body, "prefix", prefix);
     cJSON_AddBoolToObject(body, "serializable", serializable);
     if (limit) cJSON_AddNumberToObject(body, "limit", (double)max);
-    cJSON *answer = call(g, api, "/api/v1/config/range", body, WRITE_TIMEOUT_MS, &rc);
+    cJSON *answer = call(g, &t, "/api/v1/config/range", true, body, WRITE_TIMEOUT_MS, &rc);
     cJSON_Delete(body);
     if (answer == NULL) return rc;
     const cJSON *kvs = first_kvs(answer);
@@ -119,10 +148,12 @@ int cmd_config_get(const struct cli_command *self, int argc, char **argv, struct
 int cmd_config_put(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    const char *api = DEFAULT_API, *if_rev = NULL, *if_value = NULL, *positional[2];
+    struct api_target t = {DEFAULT_API, NULL};
+    const char *if_rev = NULL, *if_value = NULL, *positional[2];
     bool if_absent = false;
     size_t n = 0;
-    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api},
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
                                      {.name = "if-mod-revision", .takes_value = true, .value = &if_rev},
                                      {.name = "if-value", .takes_value = true, .value = &if_value},
                                      {.name = "if-absent", .present = &if_absent},
@@ -156,7 +187,7 @@ int cmd_config_put(const struct cli_command *self, int argc, char **argv, struct
     cJSON_AddStringToObject(p, "key", positional[0]);
     cJSON_AddStringToObject(p, "value", positional[1]);
     cJSON_AddItemToArray(success, p);
-    cJSON *answer = call(g, api, "/api/v1/config/txn", body, WRITE_TIMEOUT_MS, &rc);
+    cJSON *answer = call(g, &t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
     cJSON_Delete(body);
     if (answer == NULL) return rc;
     rc = COHORT_EXIT_OK;
@@ -181,10 +212,12 @@ int cmd_config_put(const struct cli_command *self, int argc, char **argv, struct
 int cmd_config_del(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    const char *api = DEFAULT_API, *positional[1];
+    struct api_target t = {DEFAULT_API, NULL};
+    const char *positional[1];
     bool prefix = false;
     size_t n = 0;
-    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api},
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
                                      {.name = "prefix", .present = &prefix},
                                      {.name = NULL}};
     int rc = cli_parse_flags(argc, argv, flags, positional, 1, &n, g);
@@ -196,7 +229,7 @@ int cmd_config_del(const struct cli_command *self, int argc, char **argv, struct
     cJSON_AddStringToObject(d, "key", positional[0]);
     cJSON_AddBoolToObject(d, "prefix", prefix);
     cJSON_AddItemToArray(success, d);
-    cJSON *answer = call(g, api, "/api/v1/config/txn", body, WRITE_TIMEOUT_MS, &rc);
+    cJSON *answer = call(g, &t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
     cJSON_Delete(body);
     if (answer == NULL) return rc;
     char revision[24], deleted[24];
@@ -211,9 +244,11 @@ int cmd_config_del(const struct cli_command *self, int argc, char **argv, struct
 int cmd_config_watch(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    const char *api = DEFAULT_API, *from = NULL, *count = NULL, *positional[1] = {""};
+    struct api_target t = {DEFAULT_API, NULL};
+    const char *from = NULL, *count = NULL, *positional[1] = {""};
     size_t n = 0;
-    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api},
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
                                      {.name = "from-revision", .takes_value = true, .value = &from},
                                      {.name = "count", .takes_value = true, .value = &count},
                                      {.name = NULL}};
@@ -230,7 +265,7 @@ int cmd_config_watch(const struct cli_command *self, int argc, char **argv, stru
         if (next) cJSON_AddNumberToObject(body, "from_revision", (double)next);
         cJSON_AddNumberToObject(body, "timeout_ms", 10000);
         if (want) cJSON_AddNumberToObject(body, "limit", (double)(want - seen));
-        cJSON *answer = call(g, api, "/api/v1/config/watch", body, 20000L, &rc);
+        cJSON *answer = call(g, &t, "/api/v1/config/watch", true, body, 20000L, &rc);
         cJSON_Delete(body);
         if (answer == NULL) return rc;
         const cJSON *e;
@@ -260,11 +295,12 @@ int cmd_config_watch(const struct cli_command *self, int argc, char **argv, stru
 int cmd_config_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
-    const char *api = DEFAULT_API;
-    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api}, {.name = NULL}};
+    struct api_target t = {DEFAULT_API, NULL};
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file}, {.name = NULL}};
     int rc = cli_parse_flags(argc, argv, flags, NULL, 0, NULL, g);
     if (rc != 0) return rc;
-    cJSON *answer = call(g, api, "/api/v1/config/status", NULL, 5000L, &rc);
+    cJSON *answer = call(g, &t, "/api/v1/config/status", false, NULL, 5000L, &rc);
     if (answer == NULL) return rc;
     if (g->json) {
         print_json(g, answer); /* the API's object: every field, numbers as numbers */

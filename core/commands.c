@@ -79,6 +79,10 @@ static const struct cli_command chain_children[] = {
 };
 
 #define API_OPTION "  --api URL              cohort-core's local API (http://127.0.0.1:9100)\n"
+/* The store's data routes need the API's token (core/api_token.h). */
+#define TOKEN_OPTION                                                                                        \
+    API_OPTION "  --token-file PATH      that cohort-core's API token (else $COHORT_API_TOKEN_FILE, else\n"    \
+               "                         $COHORT_STATE_DIR/api.token, else /var/lib/cohort/api.token)\n"
 
 static const struct cli_command config_children[] = {
     {.name = "get", .summary = "read a key, or every key under a prefix", .handler = cmd_config_get,
@@ -87,21 +91,21 @@ static const struct cli_command config_children[] = {
               "every write that finished before it began. --serializable reads this node's copy\n"
               "instead: faster, and possibly behind the cluster.\n\n"
               "  --prefix               every key that starts with KEY, in byte order\n"
-              "  --limit N              at most N keys (10000)\n" API_OPTION},
+              "  --limit N              at most N keys (10000)\n" TOKEN_OPTION},
     {.name = "put", .summary = "write a key (optionally only if it is unchanged)", .handler = cmd_config_put,
      .usage = "Usage: cohort config put KEY VALUE [--if-mod-revision N | --if-value V | --if-absent] [--api URL]\n\n"
               "Writes KEY once the cluster commits it and prints the store's new revision. With a\n"
               "condition, the write is a compare-and-swap: it happens only if KEY was last changed at\n"
               "revision N (0: absent), holds V, or does not exist; otherwise nothing is written and\n"
-              "the command fails, saying what KEY holds. Keys are 1-512 bytes, values up to 64 KiB.\n\n" API_OPTION},
+              "the command fails, saying what KEY holds. Keys are 1-512 bytes, values up to 64 KiB.\n\n" TOKEN_OPTION},
     {.name = "del", .summary = "delete a key, or every key under a prefix", .handler = cmd_config_del,
      .usage = "Usage: cohort config del KEY [--prefix] [--api URL]\n\nPrints how many keys went and the revision.\n\n"
-              API_OPTION},
+              TOKEN_OPTION},
     {.name = "watch", .summary = "print changes under a prefix as they are committed", .handler = cmd_config_watch,
      .usage = "Usage: cohort config watch [PREFIX] [--from-revision N] [--count N] [--api URL] [--json]\n\n"
               "One line per change: revision, put or delete, key, value. From --from-revision N (which\n"
               "may be in the past, as far as the node's history reaches), else from now. Runs until\n"
-              "interrupted, or until --count changes were printed.\n\n" API_OPTION},
+              "interrupted, or until --count changes were printed.\n\n" TOKEN_OPTION},
     {.name = "status", .summary = "this member's view of the config store's log", .handler = cmd_config_status,
      .usage = "Usage: cohort config status [--api URL] [--json]\n\n"
               "Every field of GET /api/v1/config/status (docs/cohort-core.md lists them): member\n"

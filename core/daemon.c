@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_token.h"
 #include "assignments.h"
 #include "common/hex.h"
 #include "common/secp.h"
@@ -143,13 +144,14 @@ static const struct {
     const char *path;
     http_handler handler;
     enum route_context context;
+    bool needs_token; /* writes and reads of the cluster's configuration (core/api_token.h) */
 } api_routes[] = {
-    {"/healthz", api_health, ROUTE_DAEMON},
-    {"/api/v1/subnodes", api_subnodes, ROUTE_DAEMON},
-    {"/api/v1/config/txn", config_api_txn, ROUTE_STORE},
-    {"/api/v1/config/range", config_api_range, ROUTE_STORE},
-    {"/api/v1/config/watch", config_api_watch, ROUTE_STORE},
-    {"/api/v1/config/status", config_api_status, ROUTE_STORE},
+    {"/healthz", api_health, ROUTE_DAEMON, false},
+    {"/api/v1/subnodes", api_subnodes, ROUTE_DAEMON, false},
+    {"/api/v1/config/txn", config_api_txn, ROUTE_STORE, true},
+    {"/api/v1/config/range", config_api_range, ROUTE_STORE, true},
+    {"/api/v1/config/watch", config_api_watch, ROUTE_STORE, true},
+    {"/api/v1/config/status", config_api_status, ROUTE_STORE, false},
 };
 #define API_ROUTES (sizeof api_routes / sizeof api_routes[0])
 
@@ -174,13 +176,17 @@ static int api_start(struct daemon *d, struct cohort_error *err)
     for (size_t i = 0; i < API_ROUTES; i++) {
         void *ctx = api_routes[i].context == ROUTE_STORE ? (void *)d->store : (void *)d;
         if (ctx == NULL) continue; /* no store: its routes answer 404 */
-        routes[n++] = (struct http_route){.path = api_routes[i].path, .handler = api_routes[i].handler, .ctx = ctx};
+        routes[n++] = (struct http_route){.path = api_routes[i].path, .handler = api_routes[i].handler, .ctx = ctx,
+                                          .needs_token = api_routes[i].needs_token};
     }
     for (size_t i = 0; i < METRICS_ROUTES; i++)
         routes[n++] = (struct http_route){.path = metrics_routes[i].path, .query_handler = metrics_routes[i].handler,
                                           .ctx = d->metrics};
     const struct daemon_config *c = d->config;
-    int rc = http_start_blocking(&d->api, c->api_address, c->api_port, routes, n, err);
+    char token[API_TOKEN_HEX + 1];
+    int rc = api_token_load_or_make(c->state_dir, token, err);
+    if (rc == 0) rc = http_start_api(&d->api, c->api_address, c->api_port, routes, n, token, err);
+    explicit_bzero(token, sizeof token);
     return rc < 0 ? cohort_error_wrap(err, "local API") : 0;
 }
 

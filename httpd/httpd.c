@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <microhttpd.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,8 @@ struct http_server {
     struct MHD_Daemon *daemon;
     const struct http_route *routes;
     size_t nroutes;
+    bool guarded;   /* http_start_api */
+    char token[65];
 };
 
 /* Per-request state: the body collected so far, and the raw query string. */
@@ -56,6 +59,82 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *
     return ret;
 }
 
+/* ---- The local API's checks (http_start_api) ---- */
+
+/* host is "name" or "name:port" (IPv6 in brackets); true for an IP literal or localhost. */
+static bool host_is_address(const char *host)
+{
+    size_t len = strlen(host);
+    if (len == 0 || len > 255) return false;
+    char name[256];
+    if (host[0] == '[') { /* [v6]:port */
+        const char *end = strchr(host, ']');
+        if (end == NULL || (end[1] != '\0' && end[1] != ':')) return false;
+        size_t n = (size_t)(end - host - 1);
+        memcpy(name, host + 1, n);
+        name[n] = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, name, &a6) == 1;
+    }
+    const char *colon = strchr(host, ':');
+    size_t n = colon ? (size_t)(colon - host) : len;
+    memcpy(name, host, n);
+    name[n] = '\0';
+    if (colon != NULL) { /* a port: digits only */
+        if (colon[1] == '\0' || strlen(colon + 1) > 5) return false;
+        for (const char *p = colon + 1; *p; p++)
+            if (*p < '0' || *p > '9') return false;
+    }
+    struct in_addr a4;
+    return strcmp(name, "localhost") == 0 || inet_pton(AF_INET, name, &a4) == 1;
+}
+
+unsigned http_api_check(const char *host, const char *origin, const char *authorization, bool needs_token,
+                        const char *token, char *why, size_t why_cap)
+{
+    if (host != NULL && !host_is_address(host)) {
+        snprintf(why, why_cap, "Host '%.100s' is not an address of this API: use http://127.0.0.1:PORT (names other "
+                 "than localhost are refused against DNS rebinding)", host);
+        return 403;
+    }
+    /* A browser names the page that sends a request; only the API's own pages may. */
+    if (origin != NULL) {
+        bool same = host != NULL && strncmp(origin, "http://", 7) == 0 && strcmp(origin + 7, host) == 0;
+        if (!same) {
+            snprintf(why, why_cap, "requests from the web page at '%.100s' are refused: this API serves its own "
+                     "pages only", origin);
+            return 403;
+        }
+    }
+    if (needs_token) {
+        const char *prefix = "Bearer ";
+        size_t want = strlen(token);
+        bool ok = authorization != NULL && strncmp(authorization, prefix, 7) == 0 && strlen(authorization + 7) == want;
+        unsigned char diff = ok ? 0 : 1;
+        for (size_t i = 0; ok && i < want; i++) diff |= (unsigned char)(authorization[7 + i] ^ token[i]);
+        if (diff != 0) {
+            snprintf(why, why_cap, "this route needs the API's token: send 'Authorization: Bearer TOKEN' with the "
+                     "token in cohort-core's STATE_DIR/api.token (the cohort CLI reads it by itself)");
+            return 401;
+        }
+    }
+    return 0;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *why);
+
+/* {"error": why} with status; why holds no character JSON must escape but quotes (replaced). */
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *why)
+{
+    size_t n = strlen(why);
+    char *body = malloc(n + 16);
+    if (body == NULL) return MHD_NO;
+    size_t at = (size_t)sprintf(body, "{\"error\":\"");
+    for (size_t i = 0; i < n; i++) body[at++] = why[i] == '"' || why[i] == '\\' || (unsigned char)why[i] < 0x20 ? '\'' : why[i];
+    strcpy(body + at, "\"}");
+    return respond(c, status, body, "application/json");
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **state)
 {
@@ -84,6 +163,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (req->too_large) return respond(c, 413, strdup("{\"error\":\"request body too large\"}"), "application/json");
     for (size_t i = 0; i < s->nroutes; i++) {
         if (strcmp(s->routes[i].path, url) != 0) continue;
+        if (s->guarded) {
+            char why[400];
+            unsigned refused =
+                http_api_check(MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host"),
+                               MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"),
+                               MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization"),
+                               s->routes[i].needs_token, s->token, why, sizeof why);
+            if (refused) return respond_error(c, refused, why);
+        }
         struct http_response out = {.status = 200, .content_type = "application/json"};
         if (s->routes[i].query_handler != NULL) {
             if (req->query_too_long) return respond(c, 414, strdup("{\"error\":\"query string too long\"}"), "application/json");
@@ -113,7 +201,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **state, enum
 }
 
 static int start(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
-                 size_t nroutes, unsigned flags, struct cohort_error *err)
+                 size_t nroutes, unsigned flags, const char *token, struct cohort_error *err)
 {
     assert(out != NULL && routes != NULL);
     *out = NULL;
@@ -124,6 +212,10 @@ static int start(struct http_server **out, const char *bind_address, uint16_t po
     if (s == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "http: out of memory");
     s->routes = routes;
     s->nroutes = nroutes;
+    if (token != NULL) {
+        s->guarded = true;
+        snprintf(s->token, sizeof s->token, "%s", token);
+    }
     s->daemon = MHD_start_daemon(flags, port, NULL, NULL,
                                  on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
@@ -142,7 +234,7 @@ int http_start(struct http_server **out, const char *bind_address, uint16_t port
                size_t nroutes, struct cohort_error *err)
 {
     return start(out, bind_address, port, routes, nroutes,
-                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, err);
+                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG, NULL, err);
 }
 
 int http_start_blocking(struct http_server **out, const char *bind_address, uint16_t port,
@@ -150,7 +242,16 @@ int http_start_blocking(struct http_server **out, const char *bind_address, uint
 {
     return start(out, bind_address, port, routes, nroutes,
                  MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG,
-                 err);
+                 NULL, err);
+}
+
+int http_start_api(struct http_server **out, const char *bind_address, uint16_t port, const struct http_route *routes,
+                   size_t nroutes, const char *token, struct cohort_error *err)
+{
+    assert(token != NULL && strlen(token) == 64);
+    return start(out, bind_address, port, routes, nroutes,
+                 MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                 token, err);
 }
 
 void http_stop(struct http_server *s)

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -152,42 +153,75 @@ START_TEST(put_on_any_member_is_read_on_all)
 
     /* The CLI, against member 2. */
     char cmd[2048], out[8192];
-    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour blue --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m2 %s/cohort config put app/colour blue --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[2]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "revision"));
-    snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --json --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m1 %s/cohort config get app/colour --json --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[1]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     cJSON *rows = cJSON_Parse(out), *row = cJSON_GetArrayItem(rows, 0);
     ck_assert_msg(cJSON_GetArraySize(rows) == 1 && strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(row, "value")), "blue") == 0,
                   "%s", out);
     cJSON_Delete(rows);
     /* A compare-and-swap that does not hold writes nothing and says why. */
-    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value green --api http://127.0.0.1:%d 2>&1", cl.bin,
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m0 %s/cohort config put app/colour red --if-value green --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
              cl.api_port[0]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "value 'blue'") != NULL, "%s", out);
-    snprintf(cmd, sizeof cmd, "%s/cohort config put app/colour red --if-value blue --api http://127.0.0.1:%d 2>&1", cl.bin,
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m0 %s/cohort config put app/colour red --if-value blue --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
              cl.api_port[0]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
-    snprintf(cmd, sizeof cmd, "%s/cohort config put app/new x --if-absent --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[3]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m3 %s/cohort config put app/new x --if-absent --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[3]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
     ck_assert_msg(strstr(out, "mod_revision") != NULL, "%s", out);
     /* watch from the first revision sees the history of app/ in order. */
-    snprintf(cmd, sizeof cmd, "%s/cohort config watch app/ --from-revision 1 --count 3 --api http://127.0.0.1:%d 2>&1",
-             cl.bin, cl.api_port[3]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m3 %s/cohort config watch app/ --from-revision 1 --count 3 --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[3]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     char *blue = strstr(out, "put app/colour blue"), *red = strstr(out, "put app/colour red"),
          *x = strstr(out, "put app/new x");
     ck_assert_msg(blue && red && x && blue < red && red < x, "watch printed:\n%s", out);
-    snprintf(cmd, sizeof cmd, "%s/cohort config del app/ --prefix --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[1]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m1 %s/cohort config del app/ --prefix --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[1]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_msg(strstr(out, "deleted") && strstr(out, "2"), "%s", out);
-    snprintf(cmd, sizeof cmd, "%s/cohort config get app/colour --api http://127.0.0.1:%d 2>&1", cl.bin, cl.api_port[2]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m2 %s/cohort config get app/colour --api http://127.0.0.1:%d 2>&1", cl.dir, cl.bin,
+             cl.api_port[2]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
-    snprintf(cmd, sizeof cmd, "%s/cohort config status --json --api http://127.0.0.1:%d", cl.bin, cl.api_port[0]);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s/m0 %s/cohort config status --json --api http://127.0.0.1:%d", cl.dir, cl.bin,
+             cl.api_port[0]);
     ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
     ck_assert_ptr_nonnull(strstr(out, "\"peers_connected\""));
+    /* The store's routes need the member's API token: without it, or with another member's,
+       nothing is read or written; a foreign web page and a rebound name are refused too. */
+    char token_file[128];
+    snprintf(token_file, sizeof token_file, "%s/m2/api.token", cl.dir);
+    struct stat st;
+    ck_assert_int_eq(stat(token_file, &st), 0);
+    ck_assert_int_eq(st.st_mode & 077, 0);
+    snprintf(cmd, sizeof cmd, "COHORT_STATE_DIR=%s %s/cohort config put app/x y --api http://127.0.0.1:%d 2>&1",
+             cl.dir, cl.bin, cl.api_port[2]);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "cannot read the API token") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort config get app/ --prefix --token-file %s/m0/api.token --api http://127.0.0.1:%d 2>&1",
+             cl.bin, cl.dir, cl.api_port[2]);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 1);
+    ck_assert_msg(strstr(out, "refused the API token") != NULL, "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/cohort config put app/x y --token-file %s --api http://127.0.0.1:%d 2>&1", cl.bin,
+             token_file, cl.api_port[2]);
+    ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
+    const char *refused[] = {"-H 'Origin: http://evil.example'", "-H 'Host: rebind.example'"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "curl -s -o /dev/null -w '%%{http_code}' %s -H \"Authorization: Bearer $(cat %s)\" -d '{}' "
+                 "http://127.0.0.1:%d/api/v1/config/range",
+                 refused[k], token_file, cl.api_port[2]);
+        ck_assert_int_eq(testutil_run_capture(cmd, out, sizeof out), 0);
+        ck_assert_msg(strcmp(out, "403") == 0, "%s: HTTP %s", refused[k], out);
+    }
 
     /* A request signed by the admin key is applied; one signed by an outsider is refused. */
     for (int who = N; who < N + 2; who++) {

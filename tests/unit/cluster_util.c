@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/hex.h"
+#include "core/api_token.h"
 #include "common/secp.h"
 #include "manager-client/manager_client.h"
 #include "testutil.h"
@@ -214,8 +215,18 @@ static long api_on(CURL *h, const struct tcluster *c, int i, const char *path, c
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     if (body) curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    /* cohort-core's store routes need its API token (core/api_token.h), in its state dir. */
+    struct curl_slist *headers = NULL;
+    char token[API_TOKEN_HEX + 1], file[128], authorization[API_TOKEN_HEX + 32];
+    snprintf(file, sizeof file, "%s/m%d/" API_TOKEN_FILE, c->dir, i);
+    if (!c->etcd && api_token_read(file, token, NULL) == 0) {
+        snprintf(authorization, sizeof authorization, "Authorization: Bearer %s", token);
+        headers = curl_slist_append(headers, authorization);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    }
     long status = 0;
     if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(headers);
     if (answer) *answer = status && b.data ? cJSON_Parse(b.data) : NULL;
     free(b.data);
     return status;
