@@ -138,8 +138,10 @@ enum cs_target { CS_TARGET_VALUE = 1, CS_TARGET_MOD_REVISION = 2, CS_TARGET_CREA
 enum cs_compare_result { CS_CMP_EQUAL = 1, CS_CMP_NOT_EQUAL = 2, CS_CMP_LESS = 3, CS_CMP_GREATER = 4 };
 
 /*
- * A compare on one key. A missing key has value "" (absent), mod/create revision 0 and
- * version 0, as in etcd: "mod_revision = 0" means "the key does not exist".
+ * A compare on one key. A missing key has mod/create revision 0 and version 0, as in
+ * etcd: "mod_revision = 0" means "the key does not exist". And, as in etcd, every compare
+ * of a missing key's value fails, = "" and != "x" included: a value compare never passes
+ * for a key that is not there (compare its mod_revision with 0 for that).
  */
 struct cs_compare {
     const uint8_t *key;

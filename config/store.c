@@ -437,9 +437,8 @@ static bool compare_holds(const struct cs_store *s, const struct cs_compare *c)
     const struct entry *e = lookup(s, c->key, c->key_len);
     int cmp;
     if (c->target == CS_TARGET_VALUE) {
-        /* A missing key's value is "" (config.h). */
-        cmp = e ? store_key_compare(e->value, e->value_len, c->value, c->value_len)
-                : store_key_compare(NULL, 0, c->value, c->value_len);
+        if (e == NULL) return false; /* a missing key has no value to compare, whatever the result (config.h) */
+        cmp = store_key_compare(e->value, e->value_len, c->value, c->value_len);
     } else {
         uint64_t have = 0;
         if (e != NULL) {

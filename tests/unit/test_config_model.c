@@ -100,8 +100,12 @@ static void model_apply(struct model *m, const struct cs_request *req, const str
         int k = model_index(c->key, c->key_len);
         const struct model_key *mk = k >= 0 && m->key[k].present ? &m->key[k] : NULL;
         int cmp;
+        if (c->target == CS_TARGET_VALUE && mk == NULL) {
+            ok = false; /* etcd: a missing key's value compare always fails */
+            break;
+        }
         if (c->target == CS_TARGET_VALUE) {
-            cmp = compare_bytes(mk ? mk->value : "", c->value, c->value_len);
+            cmp = compare_bytes(mk->value, c->value, c->value_len);
         } else {
             uint64_t have = !mk ? 0
                             : c->target == CS_TARGET_MOD_REVISION    ? mk->mod_revision

@@ -573,7 +573,7 @@ START_TEST(transaction_compares)
         c.result = CS_CMP_GREATER;
         ck_assert_int_eq(compare_holds(s, &c), cmp > 0);
     }
-    /* A missing key: revisions and version 0, value "". */
+    /* A missing key: revisions and version 0; a value compare fails whatever it asks (etcd). */
     for (uint8_t target = CS_TARGET_MOD_REVISION; target <= CS_TARGET_VERSION; target++) {
         struct cs_compare c = {(const uint8_t *)"missing", 7, target, CS_CMP_EQUAL, NULL, 0, 0};
         ck_assert(compare_holds(s, &c));
@@ -581,11 +581,13 @@ START_TEST(transaction_compares)
         ck_assert(!compare_holds(s, &c));
     }
     struct cs_compare c = {(const uint8_t *)"missing", 7, CS_TARGET_VALUE, CS_CMP_EQUAL, (const uint8_t *)"", 0, 0};
-    ck_assert(compare_holds(s, &c));
-    c.result = CS_CMP_LESS;
+    ck_assert(!compare_holds(s, &c));
     c.value = (const uint8_t *)"a";
     c.value_len = 1;
-    ck_assert(compare_holds(s, &c));
+    for (uint8_t result = CS_CMP_EQUAL; result <= CS_CMP_GREATER; result++) {
+        c.result = result;
+        ck_assert(!compare_holds(s, &c));
+    }
     ck_assert_uint_eq(cs_store_revision(s), 3);
 
     /* Every compare must hold; then the branches and their results. */
