@@ -440,7 +440,10 @@ void config_service_quiesce(struct config_service *svc);
 /* Leaves the cluster, waking every waiting request (they answer 503), and frees svc. NULL is fine. */
 void config_service_stop(struct config_service *svc);
 
-/* The API's handlers; ctx is the service. */
+/* True when the log's WAL failed and this member stopped voting (restart cohort-core). */
+bool config_service_halted(struct config_service *svc);
+
+/* The API's handlers; ctx is the service. The status answers 503 (with its object) when halted. */
 void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
 void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
 void config_api_watch(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);

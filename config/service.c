@@ -781,6 +781,14 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "commit_wait_us", (double)s.commit_wait_us);
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
+    if (s.halted) out->status = 503; /* a load balancer or a probe sees it without reading the body */
     out->body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
+}
+
+bool config_service_halted(struct config_service *svc)
+{
+    struct bft_node_status s;
+    bft_node_get_status(svc->node, &s);
+    return s.halted;
 }

@@ -101,7 +101,11 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     if (containers_ignored || volumes_ignored)
         snprintf(ignored, sizeof ignored, "%zu containers and %zu volumes past the cap of %d are left alone",
                  containers_ignored, volumes_ignored, RECONCILE_MAX);
-    size_t size = 5 * (COHORT_ERROR_MESSAGE_MAX + 16) + 16, used = 0;
+    const char *store_problem =
+        d->store != NULL && config_service_halted(d->store)
+            ? "its WAL failed and this member no longer votes: see the log, then restart cohort-core"
+            : "";
+    size_t size = 6 * (COHORT_ERROR_MESSAGE_MAX + 16) + 16, used = 0;
     char *text = malloc(size);
     if (text == NULL) {
         out->status = 500;
@@ -109,8 +113,9 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     }
     /* "ok", or "degraded:" and each problem with its source. */
     pthread_mutex_lock(&d->lock);
-    const char *const names[] = {"docker", "manager", "node", "keystore", "provisioner"};
-    const char *const problems[] = {d->docker_error, d->manager_error, d->node_error, d->key_error, ignored};
+    const char *const names[] = {"docker", "manager", "node", "keystore", "provisioner", "config store"};
+    const char *const problems[] = {d->docker_error, d->manager_error, d->node_error, d->key_error, ignored,
+                                    store_problem};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (problems[i][0] != '\0')
             used += (size_t)snprintf(text + used, size - used, "%s %s: %s", used ? "" : "degraded:", names[i],
