@@ -8,8 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/hex.h"
@@ -118,15 +121,72 @@ static int do_create_volume(struct provisioner *p, struct docker_client *docker,
     return rc == DOCKER_E_CONFLICT ? 0 : rc; /* it exists: what we wanted */
 }
 
-/* Writes text to mountpoint/name for the subnode's user only (0600). */
-static int write_subnode_file(const char *mountpoint, const char *name, const char *text, struct cohort_error *err)
+/*
+ * Writes text to mountpoint/name, owned by uid with mode. The subnode owns its volume and
+ * may have put anything there, a link to a file of the host's included, so root writes
+ * nothing through a path: a new file of a random name, made O_EXCL | O_NOFOLLOW in the
+ * volume's folder (opened O_NOFOLLOW), given to uid through its descriptor, then renamed
+ * over name (a rename replaces a link; it does not follow it).
+ */
+int provision_write_volume_file(const char *mountpoint, const char *name, const char *text, unsigned mode, unsigned uid,
+                                struct cohort_error *err)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s", mountpoint, name);
-    int rc = mc_write_file_atomic(path, text, strlen(text), 0600, err);
-    if (rc == 0 && chown(path, SUBNODE_UID, SUBNODE_UID) != 0)
-        rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot give %s to the subnode's user", path);
+    int dfd = open(mountpoint, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot open volume folder %s", mountpoint);
+    uint64_t nonce = 0;
+    if (getrandom(&nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce) nonce = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+    char tmp[300];
+    snprintf(tmp, sizeof tmp, ".%.200s.%016llx.tmp", name, (unsigned long long)nonce);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0) {
+        int e = errno;
+        close(dfd);
+        return cohort_error_errno(err, COMMON_E_IO, DOMAIN, e, "cannot create %s/%s", mountpoint, tmp);
+    }
+    size_t len = strlen(text), done = 0;
+    int rc = 0;
+    while (rc == 0 && done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "write %s/%s", mountpoint, tmp);
+        else done += (size_t)n;
+    }
+    if (rc == 0 && fchmod(fd, (mode_t)mode) != 0) /* the umask must not narrow it */
+        rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "chmod %s/%s", mountpoint, tmp);
+    if (rc == 0 && fchown(fd, uid, uid) != 0)
+        rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot give %s/%s to the subnode's user", mountpoint,
+                                tmp);
+    if (rc == 0 && fsync(fd) != 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "fsync %s/%s", mountpoint, tmp);
+    if (close(fd) != 0 && rc == 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "close %s/%s", mountpoint, tmp);
+    if (rc == 0 && renameat(dfd, tmp, dfd, name) != 0)
+        rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "rename %s/%s to %s", mountpoint, tmp, name);
+    if (rc != 0) unlinkat(dfd, tmp, 0);
+    else if (fsync(dfd) != 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "fsync %s", mountpoint);
+    close(dfd);
     return rc;
+}
+
+/* Reads at most cap - 1 bytes of mountpoint/name, a regular file (never through a link):
+   1 and the text, 0 when it is absent, or an error. */
+int provision_read_volume_file(const char *mountpoint, const char *name, char *text, size_t cap,
+                               struct cohort_error *err)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", mountpoint, name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) return 0;
+    if (fd < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot read %s (a link is refused)", path);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "%s is not a regular file: remove it", path);
+    }
+    ssize_t n = read(fd, text, cap - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0) return cohort_error_errno(err, COMMON_E_IO, DOMAIN, e, "cannot read %s", path);
+    text[n] = '\0';
+    return 1;
 }
 
 /*
@@ -139,23 +199,20 @@ static int write_subnode_file(const char *mountpoint, const char *name, const ch
 static int write_identity(struct provisioner *p, const char *mountpoint, const struct chain_config *c,
                           struct cohort_error *err)
 {
-    char path[4200], text[160];
+    char text[160];
     uint8_t key[32], address[20], digest[32], signature[65];
-    snprintf(path, sizeof path, "%s/subnode.key", mountpoint);
-    int rc = 0;
-    FILE *f = fopen(path, "re");
-    if (f != NULL) {
-        size_t len = fread(text, 1, sizeof text - 1, f);
-        fclose(f);
-        text[len < 66 ? len : 66] = '\0';
+    int rc = provision_read_volume_file(mountpoint, "subnode.key", text, sizeof text, err);
+    if (rc == 1) {
+        text[66] = '\0';
         rc = hex_decode_exact(text, key, 32, err);
-        if (rc < 0) cohort_error_wrap(err, "chain %s: %s is damaged; remove it to make a new key", c->name, path);
-    } else {
+        if (rc < 0)
+            cohort_error_wrap(err, "chain %s: %s/subnode.key is damaged; remove it to make a new key", c->name, mountpoint);
+    } else if (rc == 0) {
         rc = secp_key_generate(key, err);
         if (rc == 0) {
             hex_encode(key, 32, text, sizeof text);
             strcat(text, "\n");
-            rc = write_subnode_file(mountpoint, "subnode.key", text, err);
+            rc = provision_write_volume_file(mountpoint, "subnode.key", text, 0600, SUBNODE_UID, err);
         }
     }
     if (rc == 0) rc = secp_address_from_secret(key, address, err);
@@ -166,20 +223,19 @@ static int write_identity(struct provisioner *p, const char *mountpoint, const s
     if ((rc = secp_sign(p->options.node_key, digest, signature, err)) < 0) return rc;
     hex_encode(signature, 65, text, sizeof text);
     strcat(text, "\n");
-    return write_subnode_file(mountpoint, "subnode.cert", text, err);
+    return provision_write_volume_file(mountpoint, "subnode.cert", text, 0600, SUBNODE_UID, err);
 }
 
 static int do_write_config(struct provisioner *p, struct docker_client *docker, const struct assignment *a,
                            struct cohort_error *err)
 {
-    char volume[DOCKER_NAME_MAX], mountpoint[4096], path[4200];
+    char volume[DOCKER_NAME_MAX], mountpoint[4096];
     provision_volume_name(p, a->config.name, volume, sizeof volume);
     int rc = docker_volume_inspect(docker, volume, mountpoint, sizeof mountpoint, err);
     if (rc < 0) return rc;
     char *json = NULL;
     if ((rc = chain_config_encode(&a->config, &json, err)) < 0) return rc;
-    snprintf(path, sizeof path, "%s/%s", mountpoint, CONFIG_FILE);
-    rc = mc_write_file_atomic(path, json, strlen(json), 0644, err);
+    rc = provision_write_volume_file(mountpoint, CONFIG_FILE, json, 0644, 0, err); /* root's: the subnode only reads it */
     free(json);
     if (rc < 0) return rc;
     if (p->options.node_key != NULL && (rc = write_identity(p, mountpoint, &a->config, err)) < 0) return rc;
@@ -356,14 +412,14 @@ static void check_budget(struct provisioner *p, const struct assignment *a, stru
     v->over_budget = v->limits.disk_bytes > 0 && v->disk_used_bytes > v->limits.disk_bytes;
     snprintf(flag, sizeof flag, "%s/%s", mountpoint, OVER_BUDGET_FILE);
     if (v->over_budget) {
-        FILE *f = fopen(flag, "w");
-        if (f) {
-            fprintf(f, "%llu bytes used of %llu\n", (unsigned long long)v->disk_used_bytes,
-                    (unsigned long long)v->limits.disk_bytes);
-            fclose(f);
-        }
+        char text[64];
+        snprintf(text, sizeof text, "%llu bytes used of %llu\n", (unsigned long long)v->disk_used_bytes,
+                 (unsigned long long)v->limits.disk_bytes);
+        struct cohort_error err = {0};
+        if (provision_write_volume_file(mountpoint, OVER_BUDGET_FILE, text, 0644, 0, &err) != 0)
+            log_warn("over-budget flag not written", "chain=%s error=\"%s\"", a->config.name, err.message);
     } else {
-        remove(flag);
+        remove(flag); /* unlink: a link there goes, not what it names */
     }
 }
 

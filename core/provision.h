@@ -146,6 +146,17 @@ char *provision_subnodes_json(struct provisioner *p);
 void provision_ignored(struct provisioner *p, size_t *containers, size_t *volumes);
 
 /* Names of a chain's container and volume under p (see above). */
+/*
+ * Files in a subnode's volume, which the subnode owns and may fill with links: written
+ * under a random name (O_EXCL | O_NOFOLLOW), given to uid with mode through the
+ * descriptor, renamed over name; read only as a regular file, never through a link (1 and
+ * the text, 0 when absent, or an error). For cohort-core (root) and its tests.
+ */
+int provision_write_volume_file(const char *mountpoint, const char *name, const char *text, unsigned mode, unsigned uid,
+                                struct cohort_error *err);
+int provision_read_volume_file(const char *mountpoint, const char *name, char *text, size_t cap,
+                               struct cohort_error *err);
+
 void provision_container_name(const struct provisioner *p, const char *chain, char *out, size_t size);
 void provision_volume_name(const struct provisioner *p, const char *chain, char *out, size_t size);
 
