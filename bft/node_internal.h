@@ -38,6 +38,11 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define INBOUND_MAX (2 * BFT_MEMBERS_MAX) /* accepted links, authenticated or not */
+/* Accepted links still in their handshake: past this, the oldest of them is closed for a
+   new one. With at most one authenticated link per member, strangers that connect and say
+   nothing can never fill INBOUND_MAX and lock a member out, and a member's handshake (a
+   few milliseconds) outlives all but the fastest flood. */
+#define PREAUTH_MAX BFT_MEMBERS_MAX
 #define SYNC_SERVE_MAX 256                /* blocks sent for one SYNC_SERVE */
 #define QUEUE_DEFAULT_BYTES (16u << 20)
 #define QUEUE_WHILE_DOWN_MS 1000          /* frames for a peer whose link is down are kept this long */
@@ -80,6 +85,7 @@ struct link {
     uv_connect_t connect;
     int handles_open;
     bool outgoing;
+    bool preauth; /* accepted, handshake not done: counted in node->preauth_count */
     enum link_state state;
     uint32_t peer;                  /* outgoing: the member dialled; incoming: from its HELLO */
     uint8_t nonce[32];              /* ours, fresh per link */
@@ -161,6 +167,7 @@ struct bft_node {
     struct peer peers[BFT_MEMBERS_MAX];
     struct link *inbound; /* accepted links */
     uint32_t inbound_count;
+    uint32_t preauth_count; /* accepted links in their handshake (PREAUTH_MAX) */
     bool closing;         /* the loop is shutting down: no re-dials */
     bool halted;          /* the WAL failed: the core is not stepped again */
     bool submit_blocked;  /* the core's next block is full: retry after a commit */

@@ -102,6 +102,10 @@ void node_link_close(struct link *link, bool refused, const char *why)
     struct bft_node *node = link->node;
     bool was_open = link->state == LINK_OPEN;
     link->state = LINK_CLOSING;
+    if (link->preauth) {
+        link->preauth = false;
+        node->preauth_count--;
+    }
     if (refused) {
         COUNT(node, links_refused, 1);
         log_debug("bft link refused", "member=%u peer=%d outgoing=%d why=\"%s\"", node->self,
@@ -335,6 +339,10 @@ static void open_link(struct link *link)
     struct bft_node *node = link->node;
     link->state = LINK_OPEN;
     uv_timer_stop(&link->handshake_timer);
+    if (link->preauth) {
+        link->preauth = false;
+        node->preauth_count--;
+    }
     struct peer *p = &node->peers[link->peer];
     if (link->outgoing) {
         p->backoff_ms = BACKOFF_MIN_MS;
@@ -584,6 +592,14 @@ void node_on_connection(uv_stream_t *server, int status)
         node_link_close(link, true, "too many accepted links");
         return;
     }
+    if (node->preauth_count == PREAUTH_MAX) { /* the oldest handshake goes: the list is newest first */
+        struct link *oldest = NULL;
+        for (struct link *l = node->inbound; l != NULL; l = l->next)
+            if (l->preauth) oldest = l;
+        if (oldest != NULL) node_link_close(oldest, true, "too many links in their handshake");
+    }
+    link->preauth = true;
+    node->preauth_count++;
     uv_tcp_nodelay(&link->tcp, 1);
     uv_tcp_keepalive(&link->tcp, 1, 10);
     if (uv_read_start((uv_stream_t *)&link->tcp, on_alloc, on_read) < 0) node_link_close(link, false, "read failed");

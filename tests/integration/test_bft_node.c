@@ -770,6 +770,32 @@ START_TEST(strangers_are_refused)
     bft_node_get_status(c->m[0].node, &st);
     ck_assert_uint_ge(st.links_refused, refused + (uint64_t)attempts);
 
+    /* A flood of silent strangers, more than the member's whole room for accepted links
+       (256): past 128 links in their handshake the oldest goes at once, not after the 5 s
+       handshake timeout; and a member that restarts meanwhile still gets in. */
+    enum { FLOOD = 256 + 8 };
+    int *fds = malloc(FLOOD * sizeof *fds);
+    t = now_ms();
+    for (int k = 0; k < FLOOD; k++) fds[k] = dial_raw(port);
+    for (int k = 0; k < 8; k++) {
+        uint8_t b;
+        ssize_t n = recv(fds[k], &b, 1, 0);
+        ck_assert_msg(n == 0 || (n < 0 && errno == ECONNRESET), "stranger %d: the link stayed open", k);
+    }
+    ck_assert_uint_lt(now_ms() - t, 3000);
+    member_stop(c, 1);
+    member_forget(&c->m[1]);
+    member_start(c, 1);
+    bool in = false;
+    while (!in && now_ms() - t < 4000) { /* before the flood's handshakes time out */
+        bft_node_get_status(c->m[1].node, &st);
+        in = st.peers_connected == N - 1;
+        if (!in) usleep(20000);
+    }
+    ck_assert_msg(in, "member 1 could not connect to every member during the flood (%u peers)", st.peers_connected);
+    for (int k = 0; k < FLOOD; k++) close(fds[k]);
+    free(fds);
+
     /* And the cluster goes on. */
     commit_entries(c, "after-strangers", 8, all_members, 4, 0xf);
     settle_and_check(c, 0xf);
