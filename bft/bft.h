@@ -395,6 +395,10 @@ struct bft_core_status {
                                    could; worth an alert */
     uint64_t stalls;            /* times `stalled` became true since start */
     uint32_t kept_blocks;       /* notarized blocks kept below the window (docs/bft.md "Why it is live") */
+    /* How far behind the others this member is: the highest height that f+1 members (one
+       honest at least) signed a proposal or a vote at, less height; 0 when not behind. A
+       member that restarted, or came back, catches up while this is large. */
+    uint64_t behind;
 };
 
 struct bft_core;

@@ -370,6 +370,7 @@ void core_on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
                      : m->type == BFT_MSG_VOTE  ? m->vote.height
                                                 : 0;
     if (spoke > core->heard_height && spoke <= core->base + core->window) core->heard_height = spoke;
+    if (spoke > core->spoke_height[m->sender]) core->spoke_height[m->sender] = spoke; /* signed: checked above */
     switch ((enum bft_message_type)m->type) {
     case BFT_MSG_PROPOSE:
         behind(core, m->commit.block.header.height, m->sender);

@@ -443,6 +443,10 @@ void config_service_stop(struct config_service *svc);
 /* True when the log's WAL failed and this member stopped voting (restart cohort-core). */
 bool config_service_halted(struct config_service *svc);
 
+/* Heights this member is behind the cluster while it is too far behind to answer requests
+   (it is catching up: they get 503), else 0. */
+uint64_t config_service_behind(struct config_service *svc);
+
 /* The API's handlers; ctx is the service. The status answers 503 (with its object) when halted. */
 void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
 void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);

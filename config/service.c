@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,11 @@
 #define WATCH_TIMEOUT_MAX_MS 60000
 #define WATCH_LIMIT_DEFAULT 1000
 #define RANGE_LIMIT_DEFAULT 10000
+/* What one answer carries at most (docs/cohort-core.md): past either cap it says "more". The
+   keys and values are copied under the store's lock; the JSON is built after it. */
+#define ANSWER_KEYS_MAX 10000
+#define ANSWER_BYTES_MAX (4u << 20) /* of keys and values */
+#define READY_BEHIND_MAX 16 /* heights behind the cluster past which requests are refused */
 #define SEALED_KEPT 256 /* hashes of the batches this member sealed last, checked at apply */
 
 /* A request waiting for its commit: the API thread sleeps on cond until done. */
@@ -30,8 +36,8 @@ struct waiter {
     bool used, done;
     uint8_t id[CS_ID_BYTES];
     uint8_t nops[2]; /* success, failure branch lengths: how to split range results */
-    char *answer;    /* JSON, malloc'd by the applier; NULL when result is to be answered */
-    struct cs_result result; /* a result without keys (most writes), answered by the API thread */
+    struct kv_copy *kvs;     /* the result's keys, copied by the applier (NULL: none) */
+    struct cs_result result; /* the result, answered by the API thread (its kvs: in kvs) */
     int status;      /* the result's cs_status */
     pthread_cond_t cond;
 };
@@ -58,6 +64,87 @@ struct config_service {
 
 /* ---- Applying the log ---- */
 
+/*
+ * Keys and values copied out of the store (which may change once its lock is let go),
+ * at most ANSWER_KEYS_MAX of them and ANSWER_BYTES_MAX bytes: past that, cut says so.
+ * kv[i]'s key and value point into bytes.
+ */
+struct kv_copy {
+    struct cs_kv *kv;
+    uint8_t *type; /* per kv, for a watch's events (CS_OP_PUT, CS_OP_DELETE); else NULL */
+    size_t count, cap;
+    uint8_t *bytes;
+    size_t used, bytes_cap;
+    bool cut;
+    uint64_t cut_revision; /* a watch cut here: the revision to watch from next */
+};
+
+static void kv_copy_free(struct kv_copy *c)
+{
+    if (c == NULL) return;
+    free(c->kv);
+    free(c->type);
+    free(c->bytes);
+    free(c);
+}
+
+/* Appends kv (and its event type, watch: type > 0); false once the copy is cut. A watch
+   is cut only between revisions, so that it can go on from the next one. */
+static bool kv_copy_add(struct kv_copy *c, const struct cs_kv *kv, uint8_t type)
+{
+    if (c->cut) return false;
+    size_t need = (size_t)kv->key_len + kv->value_len;
+    bool full = c->count == ANSWER_KEYS_MAX || c->used + need > ANSWER_BYTES_MAX;
+    bool same_revision = type > 0 && c->count > 0 && c->kv[c->count - 1].mod_revision == kv->mod_revision;
+    if (full && !same_revision) {
+        c->cut = true;
+        c->cut_revision = kv->mod_revision;
+        return false;
+    }
+    if (c->count == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        struct cs_kv *grown = realloc(c->kv, cap * sizeof *grown);
+        if (grown == NULL) goto out_of_memory;
+        c->kv = grown;
+        uint8_t *types = realloc(c->type, cap);
+        if (types == NULL) goto out_of_memory;
+        c->type = types;
+        c->cap = cap;
+    }
+    /* The bytes grow by doubling; the pointers into them are set when the copy is done. */
+    size_t room = c->bytes_cap;
+    if (c->used + need > room) {
+        size_t size = room ? room * 2 : 4096;
+        while (size < c->used + need) size *= 2;
+        uint8_t *grown = realloc(c->bytes, size);
+        if (grown == NULL) goto out_of_memory;
+        c->bytes = grown;
+        c->bytes_cap = size;
+    }
+    struct cs_kv *k = &c->kv[c->count];
+    *k = *kv;
+    memcpy(c->bytes + c->used, kv->key, kv->key_len);
+    memcpy(c->bytes + c->used + kv->key_len, kv->value, kv->value_len);
+    k->key = (const uint8_t *)(uintptr_t)c->used; /* offsets until kv_copy_done */
+    k->value = (const uint8_t *)(uintptr_t)(c->used + kv->key_len);
+    c->used += need;
+    c->type[c->count++] = type;
+    return true;
+out_of_memory:
+    c->cut = true; /* what fits is answered; the client asks again from where it ends */
+    c->cut_revision = kv->mod_revision;
+    return false;
+}
+
+/* Turns the offsets into pointers: the copy is read from here on. */
+static void kv_copy_done(struct kv_copy *c)
+{
+    for (size_t i = 0; i < c->count; i++) {
+        c->kv[i].key = c->bytes + (uintptr_t)c->kv[i].key;
+        c->kv[i].value = c->bytes + (uintptr_t)c->kv[i].value;
+    }
+}
+
 static cJSON *kv_json(const struct cs_kv *kv)
 {
     cJSON *o = cJSON_CreateObject();
@@ -73,8 +160,12 @@ static cJSON *kv_json(const struct cs_kv *kv)
     return o;
 }
 
-/* The answer to a write: nops holds its success and failure branches' lengths. */
-static char *result_json(const struct cs_result *r, const uint8_t nops_of[2])
+/*
+ * The answer to a request: nops holds its success and failure branches' lengths; kvs the
+ * keys its ranges read, copied (NULL: none). A range cut by the caps says "more": true,
+ * and so do the ranges after it.
+ */
+static char *result_json(const struct cs_result *r, const uint8_t nops_of[2], const struct kv_copy *kvs)
 {
     cJSON *o = cJSON_CreateObject();
     char signer[43];
@@ -86,14 +177,15 @@ static char *result_json(const struct cs_result *r, const uint8_t nops_of[2])
     cJSON_AddStringToObject(o, "signer", signer);
     if (r->status != CS_OK && r->status != CS_E_DUPLICATE)
         cJSON_AddStringToObject(o, "error", r->message ? r->message : cs_strerror(r->status));
-    size_t nops = nops_of[r->succeeded ? 0 : 1];
+    size_t nops = nops_of[r->succeeded ? 0 : 1], have = kvs ? kvs->count : 0;
     if (r->status == CS_OK && nops > 0) {
         cJSON *responses = cJSON_AddArrayToObject(o, "responses");
         for (size_t i = 0; i < nops; i++) {
             size_t start = r->range_start[i], end = i + 1 < nops ? r->range_start[i + 1] : r->nkvs;
             cJSON *resp = cJSON_CreateObject();
-            cJSON *kvs = cJSON_AddArrayToObject(resp, "kvs");
-            for (size_t j = start; j < end && j < r->nkvs; j++) cJSON_AddItemToArray(kvs, kv_json(&r->kvs[j]));
+            cJSON *array = cJSON_AddArrayToObject(resp, "kvs");
+            for (size_t j = start; j < end && j < have; j++) cJSON_AddItemToArray(array, kv_json(&kvs->kv[j]));
+            if (end > have) cJSON_AddTrueToObject(resp, "more");
             cJSON_AddItemToArray(responses, resp);
         }
     }
@@ -112,12 +204,16 @@ static void on_result(void *arg, const struct cs_result *r)
     for (size_t i = 0; i < svc->waiters_seen; i++) {
         struct waiter *w = &svc->waiters[i];
         if (!w->used || w->done || memcmp(w->id, r->id, CS_ID_BYTES) != 0) continue;
-        /* Without keys the result is a few numbers: copied, and turned into JSON by the
-           waiting thread, off the BFT node's thread. Keys point into the store: JSON now. */
+        /* The keys point into the store: copied now (within the caps), turned into JSON by
+           the waiting thread, off the BFT node's thread and outside the lock. */
         w->result = *r;
         w->result.id = NULL;
         w->result.kvs = NULL;
-        w->answer = r->nkvs == 0 ? NULL : result_json(r, w->nops);
+        w->kvs = NULL;
+        if (r->nkvs > 0 && (w->kvs = calloc(1, sizeof *w->kvs)) != NULL) {
+            for (size_t k = 0; k < r->nkvs && kv_copy_add(w->kvs, &r->kvs[k], 0);) k++;
+            kv_copy_done(w->kvs);
+        }
         w->status = r->status;
         w->done = true;
         pthread_cond_signal(&w->cond);
@@ -302,7 +398,7 @@ void config_service_stop(struct config_service *svc)
     /* API threads still waiting see stopping and leave; http_stop ran before us and waited
        for them, so nobody uses a waiter now. */
     for (size_t i = 0; i < WAITERS_MAX; i++) {
-        free(svc->waiters[i].answer);
+        kv_copy_free(svc->waiters[i].kvs);
         pthread_cond_destroy(&svc->waiters[i].cond);
     }
     cs_store_destroy(svc->store);
@@ -378,7 +474,7 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     }
     w->used = true;
     w->done = false;
-    w->answer = NULL;
+    w->kvs = NULL;
     if ((size_t)(w - svc->waiters) + 1 > svc->waiters_seen) svc->waiters_seen = (size_t)(w - svc->waiters) + 1;
     memcpy(w->id, req->id, CS_ID_BYTES);
     w->nops[0] = req->nsuccess;
@@ -408,16 +504,15 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     }
     bool to_answer = false;
     struct cs_result result;
+    struct kv_copy *kvs = NULL;
     uint8_t nops[2];
-    if (w->done) {
+    if (w->done) { /* answered below, outside the lock */
         out->status = http_status_of(w->status);
-        out->body = w->answer;
-        w->answer = NULL;
-        if (out->body == NULL) { /* keyless: answered below, outside the lock */
-            to_answer = true;
-            result = w->result;
-            memcpy(nops, w->nops, sizeof nops);
-        }
+        to_answer = true;
+        result = w->result;
+        kvs = w->kvs;
+        w->kvs = NULL;
+        memcpy(nops, w->nops, sizeof nops);
     } else if (svc->stopping) {
         answer(out, 503, "cohort-core is stopping; the request may still be committed by the cluster");
     } else if (err.code == BFT_E_RANGE) {
@@ -430,7 +525,8 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     }
     w->used = false;
     pthread_mutex_unlock(&svc->lock);
-    if (to_answer) out->body = result_json(&result, nops);
+    if (to_answer) out->body = result_json(&result, nops, kvs);
+    kv_copy_free(kvs);
 }
 
 static const char *string_of(const cJSON *o, const char *name)
@@ -563,9 +659,25 @@ static cJSON *post_body(const char *method, const char *body, size_t len, const 
     return root;
 }
 
+/*
+ * A member far behind the others (restarted, or back from a partition) would hold its
+ * clients until it has caught up, seconds with thousands of blocks to fetch: it answers
+ * at once instead, 503, so they go to another member (docs/cohort-core.md "Readiness").
+ */
+static bool refuse_if_behind(struct config_service *svc, struct http_response *out)
+{
+    struct bft_node_status s;
+    bft_node_get_status(svc->node, &s);
+    if (s.core.behind <= READY_BEHIND_MAX) return false;
+    answer(out, 503, "this member is catching up, %llu heights behind the cluster: ask another member, or retry shortly",
+           (unsigned long long)s.core.behind);
+    return true;
+}
+
 void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
 {
     struct config_service *svc = ctx;
+    if (strcmp(method, "POST") == 0 && refuse_if_behind(svc, out)) return;
     cJSON *root = post_body(method, body, len, "the body must be a JSON object", out);
     if (root == NULL) return;
     struct cs_request *req = calloc(1, sizeof *req);
@@ -616,14 +728,9 @@ void config_api_txn(void *ctx, const char *method, const char *body, size_t len,
     cJSON_Delete(root); /* after the submit: the request points into it */
 }
 
-struct range_ctx {
-    cJSON *kvs;
-};
-
 static void on_range_kv(void *arg, const struct cs_kv *kv)
 {
-    struct range_ctx *r = arg;
-    cJSON_AddItemToArray(r->kvs, kv_json(kv));
+    kv_copy_add(arg, kv, 0);
 }
 
 void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
@@ -633,6 +740,7 @@ void config_api_range(void *ctx, const char *method, const char *body, size_t le
         answer(out, 405, "use POST");
         return;
     }
+    if (refuse_if_behind(svc, out)) return;
     cJSON *root = cJSON_ParseWithLength(body, len);
     const char *key = root ? string_of(root, "key") : NULL;
     if (!cJSON_IsObject(root) || key == NULL || key[0] == '\0' || strlen(key) > CS_KEY_MAX) {
@@ -643,19 +751,30 @@ void config_api_range(void *ctx, const char *method, const char *body, size_t le
     bool prefix = bool_of(root, "prefix");
     const cJSON *limit = cJSON_GetObjectItemCaseSensitive(root, "limit");
     size_t max = cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (size_t)limit->valuedouble : RANGE_LIMIT_DEFAULT;
+    if (max > ANSWER_KEYS_MAX) max = ANSWER_KEYS_MAX;
     if (bool_of(root, "serializable")) {
-        /* The local copy: fast, and possibly behind what the cluster has committed. */
-        cJSON *o = cJSON_CreateObject();
-        struct range_ctx r = {.kvs = cJSON_CreateArray()};
+        /* The local copy: fast, and possibly behind what the cluster has committed. One key
+           more than asked for tells whether there is more. */
+        struct kv_copy copy = {0};
         pthread_mutex_lock(&svc->lock);
-        cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
-        cs_store_range(svc->store, (const uint8_t *)key, strlen(key), prefix, max, on_range_kv, &r);
+        uint64_t revision = cs_store_revision(svc->store);
+        size_t found = cs_store_range(svc->store, (const uint8_t *)key, strlen(key), prefix, max + 1, on_range_kv, &copy);
         pthread_mutex_unlock(&svc->lock);
+        kv_copy_done(&copy);
+        bool more = copy.cut || found > max;
+        if (copy.count > max) copy.count = max;
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "revision", (double)revision);
         cJSON *responses = cJSON_AddArrayToObject(o, "responses"), *resp = cJSON_CreateObject();
-        cJSON_AddItemToObject(resp, "kvs", r.kvs);
+        cJSON *kvs = cJSON_AddArrayToObject(resp, "kvs");
+        for (size_t i = 0; i < copy.count; i++) cJSON_AddItemToArray(kvs, kv_json(&copy.kv[i]));
+        if (more) cJSON_AddTrueToObject(resp, "more");
         cJSON_AddItemToArray(responses, resp);
         out->body = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
+        free(copy.kv);
+        free(copy.type);
+        free(copy.bytes);
     } else {
         /* Through the log: a read-only transaction, answered where it is ordered. */
         struct cs_request req;
@@ -668,16 +787,9 @@ void config_api_range(void *ctx, const char *method, const char *body, size_t le
     cJSON_Delete(root);
 }
 
-struct watch_ctx {
-    cJSON *events;
-};
-
 static void on_event(void *arg, const struct cs_event *e)
 {
-    struct watch_ctx *w = arg;
-    cJSON *o = kv_json(&e->kv);
-    cJSON_AddStringToObject(o, "type", e->type == CS_OP_PUT ? "put" : "delete");
-    cJSON_AddItemToArray(w->events, o);
+    kv_copy_add(arg, &e->kv, e->type);
 }
 
 void config_api_watch(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
@@ -694,37 +806,49 @@ void config_api_watch(void *ctx, const char *method, const char *body, size_t le
     int64_t wait_ms = cJSON_IsNumber(timeout) && timeout->valuedouble >= 0 ? (int64_t)timeout->valuedouble : 10000;
     if (wait_ms > WATCH_TIMEOUT_MAX_MS) wait_ms = WATCH_TIMEOUT_MAX_MS;
     size_t max = cJSON_IsNumber(limit) && limit->valuedouble >= 1 ? (size_t)limit->valuedouble : WATCH_LIMIT_DEFAULT;
+    if (max > ANSWER_KEYS_MAX) max = ANSWER_KEYS_MAX;
     int64_t deadline = monotonic_ms() + wait_ms;
 
+    /* The events are copied under the lock (within the caps, cut between revisions) and
+       turned into JSON after it. */
+    struct kv_copy copy = {0};
+    uint64_t next = 0, revision = 0;
+    int n;
+    struct cohort_error err = {0};
     pthread_mutex_lock(&svc->lock);
     uint64_t start = cJSON_IsNumber(from) && from->valuedouble >= 1 ? (uint64_t)from->valuedouble
                                                                      : cs_store_revision(svc->store) + 1;
     for (;;) {
-        struct watch_ctx w = {.events = cJSON_CreateArray()};
-        uint64_t next = start;
-        struct cohort_error err = {0};
-        int n = cs_store_watch(svc->store, start, (const uint8_t *)prefix, strlen(prefix), max, on_event, &w, &next, &err);
+        next = start;
+        n = cs_store_watch(svc->store, start, (const uint8_t *)prefix, strlen(prefix), max, on_event, &copy, &next, &err);
         int64_t left = deadline - monotonic_ms();
-        if (n < 0) {
-            cJSON_Delete(w.events);
-            answer(out, n == CS_E_COMPACTED ? 410 : 400, "%s", err.message);
-            break;
-        }
-        if (n > 0 || left <= 0 || svc->stopping) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddItemToObject(o, "events", w.events);
-            cJSON_AddNumberToObject(o, "next_revision", (double)next);
-            cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
-            out->body = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
-            break;
-        }
-        cJSON_Delete(w.events);
+        revision = cs_store_revision(svc->store);
+        if (n != 0 || left <= 0 || svc->stopping) break;
         struct timespec ts;
         deadline_after(&ts, left);
         pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
     }
     pthread_mutex_unlock(&svc->lock);
+    kv_copy_done(&copy);
+    if (n < 0) {
+        answer(out, n == CS_E_COMPACTED ? 410 : 400, "%s", err.message);
+    } else {
+        if (copy.cut) next = copy.cut_revision; /* the rest from the first revision left out */
+        cJSON *o = cJSON_CreateObject(), *events = cJSON_AddArrayToObject(o, "events");
+        for (size_t i = 0; i < copy.count; i++) {
+            cJSON *e = kv_json(&copy.kv[i]);
+            cJSON_AddStringToObject(e, "type", copy.type[i] == CS_OP_PUT ? "put" : "delete");
+            cJSON_AddItemToArray(events, e);
+        }
+        cJSON_AddNumberToObject(o, "next_revision", (double)next);
+        cJSON_AddNumberToObject(o, "revision", (double)revision);
+        if (copy.cut) cJSON_AddTrueToObject(o, "more");
+        out->body = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+    }
+    free(copy.kv);
+    free(copy.type);
+    free(copy.bytes);
     cJSON_Delete(root);
 }
 
@@ -780,6 +904,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "commits_delivered", (double)s.commits_delivered);
     cJSON_AddNumberToObject(o, "commit_wait_us", (double)s.commit_wait_us);
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
+    cJSON_AddNumberToObject(o, "behind", (double)s.core.behind);
+    cJSON_AddBoolToObject(o, "ready", !s.halted && s.core.behind <= READY_BEHIND_MAX);
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
     if (s.halted) out->status = 503; /* a load balancer or a probe sees it without reading the body */
     out->body = cJSON_PrintUnformatted(o);
@@ -791,4 +917,11 @@ bool config_service_halted(struct config_service *svc)
     struct bft_node_status s;
     bft_node_get_status(svc->node, &s);
     return s.halted;
+}
+
+uint64_t config_service_behind(struct config_service *svc)
+{
+    struct bft_node_status s;
+    bft_node_get_status(svc->node, &s);
+    return s.core.behind > READY_BEHIND_MAX ? s.core.behind : 0;
 }

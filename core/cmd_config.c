@@ -141,6 +141,10 @@ int cmd_config_get(const struct cli_command *self, int argc, char **argv, struct
     rc = COHORT_EXIT_OK;
     if (!prefix && cJSON_GetArraySize(kvs) == 0) rc = cli_fail(g, COHORT_EXIT_FAILURE, "no key '%s'", positional[0]);
     else print_kvs(g, kvs);
+    const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(answer, "responses"), 0);
+    if (rc == COHORT_EXIT_OK && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(first, "more")) && !g->quiet)
+        fprintf(g->err, "more keys than these (an answer holds at most %s keys or 4 MiB): read from the last key on, "
+                        "or a longer prefix\n", limit ? limit : "10000");
     cJSON_Delete(answer);
     return rc;
 }

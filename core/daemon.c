@@ -101,10 +101,13 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     if (containers_ignored || volumes_ignored)
         snprintf(ignored, sizeof ignored, "%zu containers and %zu volumes past the cap of %d are left alone",
                  containers_ignored, volumes_ignored, RECONCILE_MAX);
+    char behind[96] = "";
+    uint64_t heights = d->store != NULL ? config_service_behind(d->store) : 0;
+    if (heights) snprintf(behind, sizeof behind, "catching up, %llu heights behind the cluster", (unsigned long long)heights);
     const char *store_problem =
         d->store != NULL && config_service_halted(d->store)
             ? "its WAL failed and this member no longer votes: see the log, then restart cohort-core"
-            : "";
+            : behind;
     size_t size = 6 * (COHORT_ERROR_MESSAGE_MAX + 16) + 16, used = 0;
     char *text = malloc(size);
     if (text == NULL) {

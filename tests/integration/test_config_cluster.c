@@ -223,6 +223,55 @@ START_TEST(put_on_any_member_is_read_on_all)
         ck_assert_msg(strcmp(out, "403") == 0, "%s: HTTP %s", refused[k], out);
     }
 
+    /* Answers are capped (4 MiB of keys and values): 80 values of 60 KiB come in more than
+       one range or watch answer, each saying "more", and the rest follows from where it ends. */
+    {
+        enum { BIG = 80, BIG_BYTES = 60 * 1024 };
+        char *body = malloc(BIG_BYTES + 256), *big = malloc(BIG_BYTES + 1);
+        memset(big, 'v', BIG_BYTES);
+        big[BIG_BYTES] = '\0';
+        cJSON *a = NULL;
+        ck_assert_int_eq(tc_api(&cl, 0, "/api/v1/config/status", NULL, &a, 5000), 200);
+        double first_big = number(a, "revision") + 1;
+        cJSON_Delete(a);
+        for (int k = 0; k < BIG; k++) {
+            snprintf(body, BIG_BYTES + 256, "{\"success\":[{\"op\":\"put\",\"key\":\"big/%02d\",\"value\":\"%s\"}]}", k, big);
+            ck_assert_int_eq(tc_api(&cl, k % N, "/api/v1/config/txn", body, NULL, 20000), 200);
+        }
+        for (int serializable = 0; serializable < 2; serializable++) {
+            snprintf(body, 256, "{\"key\":\"big/\",\"prefix\":true,\"serializable\":%s}", serializable ? "true" : "false");
+            wait_same_store(all, first_big + BIG - 1, 10000);
+            ck_assert_int_eq(tc_api(&cl, 1, "/api/v1/config/range", body, &a, 20000), 200);
+            const cJSON *resp = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "responses"), 0);
+            int answered = cJSON_GetArraySize(cJSON_GetObjectItem(resp, "kvs"));
+            ck_assert_msg(answered > 0 && answered < BIG && cJSON_IsTrue(cJSON_GetObjectItem(resp, "more")),
+                          "a range of %d x 60 KiB answered %d keys (serializable %d)", BIG, answered, serializable);
+            ck_assert_int_le(answered * BIG_BYTES, 4 << 20);
+            cJSON_Delete(a);
+        }
+        int events = 0, answers = 0;
+        double from = first_big;
+        while (events < BIG && answers < 10) {
+            snprintf(body, 256, "{\"prefix\":\"big/\",\"from_revision\":%.0f,\"timeout_ms\":0}", from);
+            ck_assert_int_eq(tc_api(&cl, 2, "/api/v1/config/watch", body, &a, 20000), 200);
+            int n = cJSON_GetArraySize(cJSON_GetObjectItem(a, "events"));
+            ck_assert_int_gt(n, 0);
+            ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItem(a, "more")), events + n < BIG);
+            const cJSON *e = cJSON_GetArrayItem(cJSON_GetObjectItem(a, "events"), 0);
+            char want[16];
+            snprintf(want, sizeof want, "big/%02d", events);
+            ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "key")), want); /* none skipped, none twice */
+            events += n;
+            answers++;
+            from = number(a, "next_revision");
+            cJSON_Delete(a);
+        }
+        ck_assert_int_eq(events, BIG);
+        ck_assert_int_ge(answers, 2);
+        free(body);
+        free(big);
+    }
+
     /* A request signed by the admin key is applied; one signed by an outsider is refused. */
     for (int who = N; who < N + 2; who++) {
         struct cs_request req;

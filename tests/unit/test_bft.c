@@ -780,6 +780,51 @@ START_TEST(core_unreachable_leader_times_out_soon)
 }
 END_TEST
 
+/* A nullify vote of member at height, signed, stepped into core. */
+static void step_vote(struct bft_core *core, uint16_t member, uint64_t height)
+{
+    struct bft_message *m = calloc(1, sizeof *m);
+    m->type = BFT_MSG_VOTE;
+    m->instance = INSTANCE;
+    m->sender = member;
+    m->vote.kind = BFT_VOTE_NULLIFY;
+    m->vote.height = height;
+    uint8_t bytes[512];
+    size_t len = encode(m, bytes, sizeof bytes);
+    free(m);
+    const struct bft_action *acts;
+    size_t n = 0;
+    struct cohort_error err = {0};
+    struct bft_event e = {BFT_EVENT_MESSAGE, bytes, len, 0, 0, 0, false};
+    ck_assert_int_eq(bft_core_step(core, &e, &acts, &n, &err), 0);
+}
+
+/* How far behind a member is: what f+1 members signed at, not what one member claims. */
+START_TEST(a_member_behind_the_others_says_so)
+{
+    setup_keys();
+    struct bft_core *core = make_core(0);
+    const struct bft_action *acts;
+    size_t n = 0;
+    struct cohort_error err = {0};
+    struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+    ck_assert_int_eq(bft_core_step(core, &start, &acts, &n, &err), 0);
+    struct bft_core_status st;
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.behind, 0);
+    step_vote(core, 3, 5000); /* one member alone (it may lie): not enough */
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.behind, 0);
+    step_vote(core, 2, 400); /* two (f + 1): one of them is honest, at 400 or above */
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.behind, 400 - st.height);
+    step_vote(core, 1, 4000);
+    bft_core_get_status(core, &st);
+    ck_assert_uint_eq(st.behind, 4000 - st.height);
+    bft_core_destroy(core);
+}
+END_TEST
+
 /* Four cores on a perfect network commit the same entries, with proofs anyone can check. */
 /* A FIFO of the messages in flight between four test cores. */
 enum { QMAX = 4096 };
@@ -1409,6 +1454,7 @@ int main(void)
     tcase_add_test(tc, core_never_votes_twice_after_restart);
     tcase_add_test(tc, core_base_votes_and_jump);
     tcase_add_test(tc, core_unreachable_leader_times_out_soon);
+    tcase_add_test(tc, a_member_behind_the_others_says_so);
     tcase_add_test(tc, four_cores_commit);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
