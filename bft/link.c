@@ -59,10 +59,42 @@ int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error
     assert(prefix != NULL && len != NULL);
     uint32_t v = (uint32_t)be_get(prefix, 4);
     if (v == 0) return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "link: empty frame");
-    if (v > BFT_MESSAGE_MAX)
-        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "link: frame of %u bytes exceeds %u", v, BFT_MESSAGE_MAX);
+    if (v > BFT_MESSAGE_MAX + BFT_FRAME_TAG_BYTES)
+        return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "link: frame of %u bytes exceeds %u", v,
+                                BFT_MESSAGE_MAX + BFT_FRAME_TAG_BYTES);
     *len = v;
     return 0;
+}
+
+void bft_frame_key(const uint8_t ecdh_secret[32], uint64_t instance, uint16_t dialler, uint16_t acceptor,
+                   const uint8_t dialler_nonce[32], const uint8_t acceptor_nonce[32], uint8_t key[32])
+{
+    uint8_t head[4 + 32 + 8 + 2 + 2] = {'C', 'B', 'K', '1'};
+    memcpy(head + 4, ecdh_secret, 32);
+    be_put(head + 36, instance, 8);
+    be_put(head + 44, dialler, 2);
+    be_put(head + 46, acceptor, 2);
+    struct keccak256_ctx ctx;
+    keccak256_init(&ctx);
+    keccak256_update(&ctx, head, sizeof head);
+    keccak256_update(&ctx, dialler_nonce, 32);
+    keccak256_update(&ctx, acceptor_nonce, 32);
+    keccak256_final(&ctx, key);
+    explicit_bzero(head, sizeof head);
+}
+
+void bft_frame_tag(const uint8_t key[32], uint64_t number, const uint8_t *message, size_t len,
+                   uint8_t tag[BFT_FRAME_TAG_BYTES])
+{
+    uint8_t n[8], out[32];
+    be_put(n, number, 8);
+    struct keccak256_ctx ctx;
+    keccak256_init(&ctx);
+    keccak256_update(&ctx, key, 32); /* keccak is a sponge: a secret prefix makes a MAC */
+    keccak256_update(&ctx, n, 8);
+    keccak256_update(&ctx, message, len);
+    keccak256_final(&ctx, out);
+    memcpy(tag, out, BFT_FRAME_TAG_BYTES);
 }
 
 void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8_t nonce[32],

@@ -223,6 +223,18 @@ int bft_ident_decode(const uint8_t *bytes, size_t len, uint8_t address[BFT_ADDRE
  */
 int bft_frame_length(const uint8_t prefix[4], uint32_t *len, struct cohort_error *err);
 
+/*
+ * Frames after the handshake carry a tag (docs/bft.md "Links"): the first BFT_FRAME_TAG_BYTES
+ * of keccak256(key || frame number u64 BE || message), where key comes from the two
+ * members' ECDH secret and both handshake nonces (bft_frame_key), and frames are numbered
+ * from 0 on each link. A frame whose tag does not match closes the link.
+ */
+#define BFT_FRAME_TAG_BYTES 16
+void bft_frame_key(const uint8_t ecdh_secret[32], uint64_t instance, uint16_t dialler, uint16_t acceptor,
+                   const uint8_t dialler_nonce[32], const uint8_t acceptor_nonce[32], uint8_t key[32]);
+void bft_frame_tag(const uint8_t key[32], uint64_t number, const uint8_t *message, size_t len,
+                   uint8_t tag[BFT_FRAME_TAG_BYTES]);
+
 /* Builds a HELLO for the link from -> to with nonce. */
 void bft_hello_encode(uint64_t instance, uint16_t from, uint16_t to, const uint8_t nonce[32],
                       uint8_t out[BFT_HELLO_BYTES]);

@@ -65,7 +65,7 @@ enum { FRAME_OFFER = BFT_OFFER_FRAME, FRAME_GET = 0xE2, FRAME_CHUNK = 0xE3 };
 struct frame {
     struct frame *next;
     uint64_t needs; /* it may leave once the WAL is synced up to this append (see barrier) */
-    uint32_t size;  /* PREFIX_BYTES + message length */
+    uint32_t size;  /* PREFIX_BYTES + message length + BFT_FRAME_TAG_BYTES (set when written) */
     uint8_t bytes[];
 };
 
@@ -90,6 +90,8 @@ struct link {
     uint32_t peer;                  /* outgoing: the member dialled; incoming: from its HELLO */
     uint8_t nonce[32];              /* ours, fresh per link */
     uint8_t their_nonce[32];
+    uint8_t key[32];                /* open: the frames' tag key (bft_frame_key) */
+    uint64_t frame_number;          /* open: frames tagged (the dialler) or checked (the acceptor) */
     uint32_t writes_in_flight;
     /* Reassembly of a frame that spans reads. */
     uint8_t prefix[PREFIX_BYTES];

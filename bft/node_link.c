@@ -240,6 +240,10 @@ void node_flush(struct bft_node *node, uint32_t peer)
             struct frame *f = p->head;
             p->head = f->next;
             f->next = NULL;
+            /* Tagged as it goes out, with this link's key and number: a frame queued while
+               the peer was away goes out on whichever link comes up. */
+            bft_frame_tag(link->key, link->frame_number++, f->bytes + PREFIX_BYTES,
+                          f->size - PREFIX_BYTES - BFT_FRAME_TAG_BYTES, f->bytes + f->size - BFT_FRAME_TAG_BYTES);
             *tail = f;
             tail = &f->next;
             w->bufs[w->count++] = uv_buf_init((char *)f->bytes, f->size);
@@ -282,7 +286,7 @@ bool node_enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, si
         COUNT(node, frames_dropped, 1);
         return false;
     }
-    size_t size = PREFIX_BYTES + len;
+    size_t size = PREFIX_BYTES + len + BFT_FRAME_TAG_BYTES;
     struct frame *f = p->queued_bytes + size <= node->queue_max_bytes ? malloc(sizeof *f + size) : NULL;
     if (f == NULL) {
         COUNT(node, frames_dropped, 1);
@@ -291,7 +295,7 @@ bool node_enqueue(struct bft_node *node, uint32_t peer, const uint8_t *bytes, si
     f->next = NULL;
     f->needs = needs;
     f->size = (uint32_t)size;
-    be_put(f->bytes, (uint32_t)len, 4);
+    be_put(f->bytes, (uint32_t)(len + BFT_FRAME_TAG_BYTES), 4);
     memcpy(f->bytes + PREFIX_BYTES, bytes, len);
     if (needs <= node->synced && p->head != NULL && p->tail->needs > node->synced) {
         /* It may go now, but frames that wait for the disk are queued: go ahead of them (the
@@ -428,11 +432,25 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
             return;
         }
         bft_auth_digest(instance, (uint16_t)link->peer, (uint16_t)node->self, link->nonce, digest);
-        if (secp_recover_address(digest, bytes + 4, SECP_S_LOW, address, NULL) < 0 ||
-            memcmp(address, node->config.core.members.address[link->peer], BFT_ADDRESS_BYTES) != 0) {
+        uint8_t public_key[SECP_PUBLIC_KEY_BYTES], secret[32];
+        if (secp_recover(digest, bytes + 4, SECP_S_LOW, public_key, NULL) < 0 ||
+            (address_from_pubkey(public_key, address),
+             memcmp(address, node->config.core.members.address[link->peer], BFT_ADDRESS_BYTES) != 0)) {
             node_link_close(link, true, "AUTH not signed by the member's key");
             return;
         }
+        /* The frames' key: only these two members can make it (ECDH of their keys), and it
+           is new on every link (both nonces). */
+        if (secp_ecdh(node->config.core.private_key, public_key, secret, NULL) < 0) {
+            node_link_close(link, true, "AUTH: no ECDH with the member's key");
+            return;
+        }
+        uint16_t self = (uint16_t)node->self, peer = (uint16_t)link->peer;
+        bft_frame_key(secret, instance, link->outgoing ? self : peer, link->outgoing ? peer : self,
+                      link->outgoing ? link->nonce : link->their_nonce, link->outgoing ? link->their_nonce : link->nonce,
+                      link->key);
+        explicit_bzero(secret, sizeof secret);
+        link->frame_number = 0;
         open_link(link);
         return;
     }
@@ -473,6 +491,29 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
     }
 }
 
+/* A whole frame: once the link is open, its tag is checked and cut off first. */
+static void receive(struct link *link, const uint8_t *bytes, uint32_t len)
+{
+    if (link->state != LINK_OPEN) {
+        deliver(link, bytes, len);
+        return;
+    }
+    uint8_t tag[BFT_FRAME_TAG_BYTES];
+    if (len <= BFT_FRAME_TAG_BYTES) {
+        node_link_close(link, true, "a frame without a message");
+        return;
+    }
+    uint32_t message = len - BFT_FRAME_TAG_BYTES;
+    bft_frame_tag(link->key, link->frame_number++, bytes, message, tag);
+    uint8_t diff = 0;
+    for (int i = 0; i < BFT_FRAME_TAG_BYTES; i++) diff |= (uint8_t)(tag[i] ^ bytes[message + i]);
+    if (diff != 0) {
+        node_link_close(link, true, "a frame whose tag does not match (altered, replayed or injected)");
+        return;
+    }
+    deliver(link, bytes, message);
+}
+
 /* Splits what was read into frames: the u32 BE prefix, then that many bytes. */
 static void consume(struct link *link, const uint8_t *data, size_t n)
 {
@@ -497,7 +538,7 @@ static void consume(struct link *link, const uint8_t *data, size_t n)
                 return;
             }
             if (n >= len) { /* the whole frame is in this read: no copy */
-                deliver(link, data, len);
+                receive(link, data, len);
                 data += len;
                 n -= len;
                 continue;
@@ -523,7 +564,7 @@ static void consume(struct link *link, const uint8_t *data, size_t n)
         n -= take;
         if (link->frame_have < link->frame_len) return;
         link->in_frame = false;
-        deliver(link, link->frame, link->frame_len);
+        receive(link, link->frame, link->frame_len);
         if (link->frame_cap > FRAME_BUFFER_KEEP && link->state != LINK_CLOSING) {
             free(link->frame); /* a large sync block passed: give its buffer back */
             link->frame = NULL;

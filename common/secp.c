@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <secp256k1.h>
+#include <secp256k1_ecdh.h>
 #include <secp256k1_recovery.h>
 #include <string.h>
 #include <sys/random.h>
@@ -402,4 +403,17 @@ int address_parse(const char *text, uint8_t address[ADDRESS_BYTES], struct cohor
     assert(text != NULL);
     /* Read at most one character past a valid address, so a huge string costs nothing. */
     return address_parse_n(text, strnlen(text, ADDRESS_TEXT_BYTES), address, err);
+}
+
+int secp_ecdh(const uint8_t private_key[SECP_PRIVATE_KEY_BYTES], const uint8_t public_key[SECP_PUBLIC_KEY_BYTES],
+              uint8_t secret[32], struct cohort_error *err)
+{
+    assert(private_key != NULL && public_key != NULL && secret != NULL);
+    int rc = secp_init(err);
+    if (rc < 0) return rc;
+    secp256k1_pubkey key;
+    if ((rc = parse_pubkey(public_key, &key, err)) < 0) return rc;
+    if (!secp256k1_ecdh(context, secret, &key, private_key, NULL, NULL))
+        return cohort_error_set(err, COMMON_E_CRYPTO, DOMAIN, "secp: ECDH refused the private key");
+    return 0;
 }

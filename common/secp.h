@@ -121,6 +121,14 @@ int secp_recover_address(const uint8_t hash[SECP_HASH_BYTES], const uint8_t sign
 int secp_verify(const uint8_t public_key[SECP_PUBLIC_KEY_BYTES], const uint8_t hash[SECP_HASH_BYTES],
                 const uint8_t signature[64], enum secp_s_rule rule, struct cohort_error *err);
 
+/*
+ * The ECDH secret of private_key and public_key (x || y): SHA-256 of the compressed shared
+ * point (libsecp256k1's default), the same from either side. Returns 0, or COMMON_E_CRYPTO
+ * for a public key off the curve or a bad private key.
+ */
+int secp_ecdh(const uint8_t private_key[SECP_PRIVATE_KEY_BYTES], const uint8_t public_key[SECP_PUBLIC_KEY_BYTES],
+              uint8_t secret[32], struct cohort_error *err);
+
 /* True if the s of signature (r || s || v, or r || s) is <= n/2. Reads bytes 32..63. */
 bool secp_signature_is_low_s(const uint8_t signature[64]);
 

@@ -719,6 +719,78 @@ static size_t frame(uint8_t *out, const uint8_t *bytes, uint32_t len)
     return 4 + (size_t)len;
 }
 
+/* Reads exactly len bytes from fd (within its receive timeout). */
+static void read_exactly(int fd, uint8_t *out, size_t len)
+{
+    for (size_t have = 0; have < len;) {
+        ssize_t n = recv(fd, out + have, len - have, 0);
+        ck_assert_msg(n > 0, "the member closed the link during the handshake (%s)", n < 0 ? strerror(errno) : "EOF");
+        have += (size_t)n;
+    }
+}
+
+/* True when the member closed fd within ms. */
+static bool closed_within(int fd, unsigned ms)
+{
+    struct timeval tv = {ms / 1000, (long)(ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t b;
+    ssize_t n = recv(fd, &b, 1, 0);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/*
+ * A frame after the handshake carries its tag: with member 3 down, the test dials member 0
+ * as member 3 (it holds member 3's key), completes the handshake, and sends a frame of junk
+ * with the right tag (the core refuses the junk; the link stays), then the same frame again
+ * (a replay: its number is past) and one with a flipped byte: each closes the link.
+ */
+static void frames_need_their_tags(struct cluster *c, int port)
+{
+    const uint8_t *key3 = c->m[3].config.core.private_key, *key0 = c->m[0].config.core.private_key;
+    uint8_t pub0[64], secret[32], key[32], nonce[32], their_nonce[32], buf[256], junk[20];
+    struct cohort_error err = {0};
+    ck_assert_int_eq(secp_pubkey(key0, pub0, &err), 0);
+    ck_assert_int_eq(secp_ecdh(key3, pub0, secret, &err), 0);
+    memset(junk, 0x5a, sizeof junk);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int fd = dial_raw(port);
+        memset(nonce, 0x30 + attempt, sizeof nonce);
+        uint8_t hello[BFT_HELLO_BYTES];
+        bft_hello_encode(INSTANCE, 3, 0, nonce, hello);
+        size_t len = frame(buf, hello, sizeof hello);
+        ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+        read_exactly(fd, buf, 4 + BFT_HELLO_BYTES + 4 + BFT_AUTH_BYTES); /* its HELLO and AUTH */
+        uint16_t from = 99;
+        ck_assert_int_eq(bft_hello_decode(buf + 4, BFT_HELLO_BYTES, INSTANCE, 3, N, &from, their_nonce, &err), 0);
+        ck_assert_uint_eq(from, 0);
+        uint8_t digest[32], auth[BFT_AUTH_BYTES] = {'C', 'B', 'A', '1'};
+        bft_auth_digest(INSTANCE, 3, 0, their_nonce, digest);
+        ck_assert_int_eq(secp_sign(key3, digest, auth + 4, &err), 0);
+        len = frame(buf, auth, sizeof auth);
+        ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+        bft_frame_key(secret, INSTANCE, 3, 0, nonce, their_nonce, key);
+        /* Frame 0, tagged right: taken (and the junk refused by the core), the link stays. */
+        uint8_t tagged[sizeof junk + BFT_FRAME_TAG_BYTES];
+        memcpy(tagged, junk, sizeof junk);
+        bft_frame_tag(key, 0, junk, sizeof junk, tagged + sizeof junk);
+        len = frame(buf, tagged, sizeof tagged);
+        ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+        ck_assert_msg(!closed_within(fd, 300), "a frame with its right tag closed the link");
+        /* Then the same frame again (attempt 0), or frame 1 with a flipped byte (attempt 1). */
+        if (attempt == 1) {
+            bft_frame_tag(key, 1, junk, sizeof junk, tagged + sizeof junk);
+            tagged[3] ^= 0x01;
+            len = frame(buf, tagged, sizeof tagged);
+        }
+        ck_assert_int_eq(send(fd, buf, len, MSG_NOSIGNAL), (ssize_t)len);
+        ck_assert_msg(closed_within(fd, 3000), "a %s frame left the link open", attempt ? "tampered" : "replayed");
+        close(fd);
+    }
+    explicit_bzero(secret, sizeof secret);
+    explicit_bzero(key, sizeof key);
+}
+
 START_TEST(strangers_are_refused)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -796,12 +868,24 @@ START_TEST(strangers_are_refused)
     for (int k = 0; k < FLOOD; k++) close(fds[k]);
     free(fds);
 
+    /* Frames of an open link need their tags (member 3 is impersonated while it is down). */
+    member_stop(c, 3);
+    frames_need_their_tags(c, port);
+    member_forget(&c->m[3]);
+    member_start(c, 3);
+
     /* And the cluster goes on. */
     commit_entries(c, "after-strangers", 8, all_members, 4, 0xf);
     settle_and_check(c, 0xf);
+    /* Every member linked to every other again (a dialler whose peer was down for a while
+       waits out its backoff, at most 2 s, before it dials again). */
     for (int i = 0; i < N; i++) {
-        bft_node_get_status(c->m[i].node, &st);
-        ck_assert_uint_eq(st.peers_connected, N - 1);
+        uint64_t t0 = now_ms();
+        do {
+            bft_node_get_status(c->m[i].node, &st);
+            if (st.peers_connected != N - 1) sleep_ms(50);
+        } while (st.peers_connected != N - 1 && now_ms() - t0 < 5000);
+        ck_assert_msg(st.peers_connected == N - 1, "member %d is linked to %u members", i, st.peers_connected);
     }
     cluster_free(c);
     free(c);

@@ -39,7 +39,9 @@ START_TEST(frame_length_caps)
     ck_assert_int_eq(bft_frame_length(prefix, &len, NULL), 0);
     ck_assert_uint_eq(len, BFT_MESSAGE_MAX);
 
-    put_be(prefix, BFT_MESSAGE_MAX + 1, 4);
+    put_be(prefix, BFT_MESSAGE_MAX + BFT_FRAME_TAG_BYTES, 4); /* a message at the cap, and its tag */
+    ck_assert_int_eq(bft_frame_length(prefix, &len, NULL), 0);
+    put_be(prefix, BFT_MESSAGE_MAX + BFT_FRAME_TAG_BYTES + 1, 4);
     ck_assert_int_eq(bft_frame_length(prefix, &len, &err), BFT_E_RANGE);
     ck_assert_ptr_nonnull(strstr(err.message, "exceeds"));
 
@@ -215,6 +217,58 @@ START_TEST(auth_digest_sign_and_verify)
 }
 END_TEST
 
+/* The frames' key: the same from both ends (ECDH), new with every nonce; the tag: changed
+   by the key, the frame's number and every byte. */
+START_TEST(frame_keys_and_tags)
+{
+    struct cohort_error err = {0};
+    uint8_t a[32], b[32], c[32], pa[64], pb[64], pc[64];
+    ck_assert_int_eq(secp_key_generate(a, &err), 0);
+    ck_assert_int_eq(secp_key_generate(b, &err), 0);
+    ck_assert_int_eq(secp_key_generate(c, &err), 0);
+    ck_assert_int_eq(secp_pubkey(a, pa, &err), 0);
+    ck_assert_int_eq(secp_pubkey(b, pb, &err), 0);
+    ck_assert_int_eq(secp_pubkey(c, pc, &err), 0);
+    uint8_t sab[32], sba[32], sac[32];
+    ck_assert_int_eq(secp_ecdh(a, pb, sab, &err), 0);
+    ck_assert_int_eq(secp_ecdh(b, pa, sba, &err), 0);
+    ck_assert_int_eq(secp_ecdh(a, pc, sac, &err), 0);
+    ck_assert_mem_eq(sab, sba, 32);
+    ck_assert_int_ne(memcmp(sab, sac, 32), 0); /* a third member cannot make it */
+    uint8_t bad[64];
+    memset(bad, 0x01, sizeof bad);
+    ck_assert_int_eq(secp_ecdh(a, bad, sab, &err), COMMON_E_CRYPTO); /* off the curve */
+    ck_assert_int_eq(secp_ecdh(a, pb, sab, &err), 0);
+
+    uint8_t n1[32] = {1}, n2[32] = {2}, n3[32] = {3}, k1[32], k2[32], k3[32], k4[32];
+    bft_frame_key(sab, 7, 0, 1, n1, n2, k1);
+    bft_frame_key(sba, 7, 0, 1, n1, n2, k2);
+    ck_assert_mem_eq(k1, k2, 32);
+    bft_frame_key(sab, 7, 0, 1, n1, n3, k3); /* another link: another key */
+    ck_assert_int_ne(memcmp(k1, k3, 32), 0);
+    bft_frame_key(sab, 7, 1, 0, n1, n2, k4); /* the other direction */
+    ck_assert_int_ne(memcmp(k1, k4, 32), 0);
+
+    uint8_t message[300], t1[BFT_FRAME_TAG_BYTES], t2[BFT_FRAME_TAG_BYTES];
+    for (size_t i = 0; i < sizeof message; i++) message[i] = (uint8_t)i;
+    bft_frame_tag(k1, 5, message, sizeof message, t1);
+    bft_frame_tag(k2, 5, message, sizeof message, t2);
+    ck_assert_mem_eq(t1, t2, BFT_FRAME_TAG_BYTES);
+    bft_frame_tag(k1, 6, message, sizeof message, t2); /* replayed as another frame */
+    ck_assert_int_ne(memcmp(t1, t2, BFT_FRAME_TAG_BYTES), 0);
+    bft_frame_tag(k3, 5, message, sizeof message, t2);
+    ck_assert_int_ne(memcmp(t1, t2, BFT_FRAME_TAG_BYTES), 0);
+    for (size_t i = 0; i < sizeof message; i += 37) {
+        message[i] ^= 0x80;
+        bft_frame_tag(k1, 5, message, sizeof message, t2);
+        ck_assert_int_ne(memcmp(t1, t2, BFT_FRAME_TAG_BYTES), 0);
+        message[i] ^= 0x80;
+    }
+    bft_frame_tag(k1, 5, message, sizeof message - 1, t2); /* cut short */
+    ck_assert_int_ne(memcmp(t1, t2, BFT_FRAME_TAG_BYTES), 0);
+}
+END_TEST
+
 START_TEST(endpoint_parse)
 {
     char ip[16];
@@ -281,6 +335,7 @@ int main(void)
     tcase_add_test(tc, hello_decode_is_strict);
     tcase_add_test(tc, ident_round_trip_and_strict_decode);
     tcase_add_test(tc, auth_digest_sign_and_verify);
+    tcase_add_test(tc, frame_keys_and_tags);
     tcase_add_test(tc, endpoint_parse);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
