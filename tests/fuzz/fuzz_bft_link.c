@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i + 4 <= size && i < 64; i++) {
         uint32_t len = 0;
         if (bft_frame_length(data + i, &len, &err) == 0) {
-            assert(len >= 1 && len <= BFT_MESSAGE_MAX);
+            assert(len >= 1 && len <= BFT_MESSAGE_MAX + BFT_FRAME_TAG_BYTES);
         } else {
             assert(err.code == BFT_E_RANGE);
             assert(err.message[0] != '\0');
