@@ -12,17 +12,14 @@
 #include "httpd/httpd.h"
 #include "testutil.h"
 
-/* The status of GET path (of any length: testutil_http_get caps the request line). */
-static int get_status(int port, const char *path)
+/* Sends the whole request text and returns the answer's HTTP status. */
+static int request_status(int port, const char *request)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons((uint16_t)port)};
     ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    size_t size = strlen(path) + 64;
-    char *req = malloc(size);
-    int n = snprintf(req, size, "GET %s HTTP/1.0\r\n\r\n", path);
-    ck_assert_int_eq(write(fd, req, (size_t)n), n);
-    free(req);
+    size_t n = strlen(request);
+    ck_assert_int_eq(write(fd, request, n), (ssize_t)n);
     char buf[512] = {0};
     size_t len = 0;
     ssize_t r;
@@ -30,6 +27,17 @@ static int get_status(int port, const char *path)
     close(fd);
     int status = -1;
     sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+/* The status of GET path (of any length: testutil_http_get caps the request line). */
+static int get_status(int port, const char *path)
+{
+    size_t size = strlen(path) + 64;
+    char *req = malloc(size);
+    snprintf(req, size, "GET %s HTTP/1.0\r\n\r\n", path);
+    int status = request_status(port, req);
+    free(req);
     return status;
 }
 
@@ -81,24 +89,13 @@ START_TEST(routes_and_queries)
 }
 END_TEST
 
-/* The status of a raw request (headers given as "Name: value\r\n" lines). */
+/* The status of a request with headers ("Name: value\r\n" lines) and a body of "{}". */
 static int raw_status(int port, const char *method, const char *path, const char *headers)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = htons((uint16_t)port)};
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
     char req[1024];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nConnection: close\r\n%sContent-Length: 2\r\n\r\n{}", method,
-                     path, headers);
-    ck_assert_int_eq(write(fd, req, (size_t)n), n);
-    char buf[1024] = {0};
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof buf - 1 && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
-    close(fd);
-    int status = -1;
-    sscanf(buf, "HTTP/1.%*d %d", &status);
-    return status;
+    snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nConnection: close\r\n%sContent-Length: 2\r\n\r\n{}", method, path,
+             headers);
+    return request_status(port, req);
 }
 
 #define TOKEN "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
