@@ -185,6 +185,9 @@ int main(int argc, char **argv)
             .equivocate = equivocate,
             .lie_about_head = lie_about_head,
         };
+        /* The chain's RPC server serves /status as soon as it starts, before chain_node_start
+           returns and status.chain is set: until then the health says "starting". */
+        status.starting = true;
         if (secp_init(&err) != 0 || chain_node_start(&o, &chain, &err) != 0) {
             snprintf(status.reason, sizeof status.reason, "the chain did not start: %.480s", err.message);
             log_error("chain not running", "reason=\"%s\"", status.reason);
@@ -194,6 +197,7 @@ int main(int argc, char **argv)
             status.chain_accepting = chain_accepting;
             status.chain = chain;
         }
+        status.starting = false;
     } else {
         log_error("config refused", "path=%s reason=\"%s\"", config, status.reason);
     }

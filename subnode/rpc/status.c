@@ -40,7 +40,10 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
     cJSON *o = cJSON_CreateObject();
     cJSON *figures = chain_figures(s);
     bool halted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(figures, "halted"));
-    const char *health = !s->config_ok ? "refused" : s->chain == NULL ? "failed" : halted ? "halted" : "ok";
+    const char *health = !s->config_ok       ? "refused"
+                         : s->chain != NULL  ? (halted ? "halted" : "ok")
+                         : s->starting       ? "starting"
+                                             : "failed";
     cJSON_AddStringToObject(o, "health", health);
     cJSON_AddStringToObject(o, "version", COHORT_VERSION);
     cJSON_AddNumberToObject(o, "uptime_s", (double)((now_ms - s->started_ms) / 1000));

@@ -20,6 +20,8 @@ struct subnode_status {
     /* The running chain, when there is one: its figures (a JSON object's text, malloc'd)
        and whether it takes transactions now (not halted, under its disk budget). */
     void *chain;
+    bool starting;                /* the chain is being started: its RPC server may answer before
+                                     chain is set, and its health is "starting", not "failed" */
     char *(*chain_json)(void *chain);
     bool (*chain_accepting)(void *chain);
 };
