@@ -447,6 +447,18 @@ bool config_service_halted(struct config_service *svc);
    (it is catching up: they get 503), else 0. */
 uint64_t config_service_behind(struct config_service *svc);
 
+/*
+ * For cohort-core's own readers of the store (its settings): the local copy's keys under
+ * prefix, at most max, through fn under the store's lock (fn copies what it keeps).
+ * Returns the store's revision they were read at.
+ */
+uint64_t config_service_local_range(struct config_service *svc, const char *prefix, size_t max,
+                                    void (*fn)(void *arg, const struct cs_kv *kv), void *arg);
+
+/* Waits until the local copy's revision is past after, timeout_ms pass, or the service is
+   stopping (config_service_quiesce). Returns false when it is stopping. */
+bool config_service_wait(struct config_service *svc, uint64_t after, int timeout_ms);
+
 /* The API's handlers; ctx is the service. The status answers 503 (with its object) when halted. */
 void config_api_txn(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);
 void config_api_range(void *ctx, const char *method, const char *body, size_t len, struct http_response *out);

@@ -925,3 +925,29 @@ uint64_t config_service_behind(struct config_service *svc)
     bft_node_get_status(svc->node, &s);
     return s.core.behind > READY_BEHIND_MAX ? s.core.behind : 0;
 }
+
+uint64_t config_service_local_range(struct config_service *svc, const char *prefix, size_t max,
+                                    void (*fn)(void *arg, const struct cs_kv *kv), void *arg)
+{
+    pthread_mutex_lock(&svc->lock);
+    uint64_t revision = cs_store_revision(svc->store);
+    cs_store_range(svc->store, (const uint8_t *)prefix, strlen(prefix), true, max, fn, arg);
+    pthread_mutex_unlock(&svc->lock);
+    return revision;
+}
+
+bool config_service_wait(struct config_service *svc, uint64_t after, int timeout_ms)
+{
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    pthread_mutex_lock(&svc->lock);
+    while (!svc->stopping && cs_store_revision(svc->store) <= after) {
+        int64_t left = deadline - monotonic_ms();
+        if (left <= 0) break;
+        struct timespec ts;
+        deadline_after(&ts, left);
+        pthread_cond_timedwait(&svc->changed, &svc->lock, &ts);
+    }
+    bool stopping = svc->stopping;
+    pthread_mutex_unlock(&svc->lock);
+    return !stopping;
+}

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 
 #include "api_token.h"
 #include "assignments.h"
+#include "settings.h"
 #include "common/hex.h"
 #include "common/secp.h"
 #include "config/config.h"
@@ -78,6 +80,13 @@ struct daemon {
     uint64_t watcher_block;
     struct mc_rpc *metrics_rpc;
     char metrics_rpc_url[512];
+
+    /* Settings from the cluster's store (core/settings.h), with a store only: the follower
+       thread, what it resolved (under lock, for the API), and what the loop reads. */
+    pthread_t settings_thread;
+    bool settings_running;
+    struct node_settings settings;
+    _Atomic unsigned poll_ms, confirmations;
 };
 
 /* ---- Problems, for /healthz ---- */
@@ -143,6 +152,71 @@ static void api_subnodes(void *ctx, const char *method, const char *body, size_t
     out->body = d->provisioner_ready ? provision_subnodes_json(&d->provisioner) : strdup("[]");
 }
 
+/* ---- Settings from the cluster (core/settings.h) ---- */
+
+struct settings_pass {
+    struct node_settings *settings;
+    uint64_t node_id;
+};
+
+static void take_setting(void *arg, const struct cs_kv *kv)
+{
+    struct settings_pass *p = arg;
+    settings_take(p->settings, p->node_id, (const char *)kv->key, kv->key_len, (const char *)kv->value, kv->value_len,
+                  kv->mod_revision);
+}
+
+/*
+ * The follower: reads the settings from the local copy of the store, the cluster's keys
+ * then this node's, applies what changed, and waits for the next revision (at most 1 s).
+ * A committed change is applied within a round trip of the log: no restart.
+ */
+static void *follow_settings(void *arg)
+{
+    struct daemon *d = arg;
+    const struct daemon_config *c = d->config;
+    char node_prefix[64];
+    snprintf(node_prefix, sizeof node_prefix, "cohort/nodes/%llu/settings/", (unsigned long long)c->node_id);
+    struct node_settings *s = malloc(sizeof *s);
+    if (s == NULL) return NULL;
+    for (;;) {
+        settings_init(s, c->log_level, c->poll_ms, c->confirmations);
+        struct settings_pass pass = {s, c->node_id};
+        uint64_t a = config_service_local_range(d->store, SETTINGS_CLUSTER_PREFIX, 256, take_setting, &pass);
+        uint64_t b = config_service_local_range(d->store, node_prefix, 256, take_setting, &pass);
+        s->revision = a > b ? a : b;
+        if (s->log_level != log_get_level()) log_set_level(s->log_level);
+        atomic_store(&d->poll_ms, s->poll_ms);
+        atomic_store(&d->confirmations, s->confirmations);
+        pthread_mutex_lock(&d->lock);
+        bool changed = memcmp(d->settings.shown, s->shown, sizeof s->shown) != 0 || d->settings.nrefused != s->nrefused;
+        d->settings = *s;
+        pthread_mutex_unlock(&d->lock);
+        if (changed)
+            log_info("settings from the cluster", "revision=%llu log_level=%s poll_ms=%u confirmations=%u refused=%zu",
+                     (unsigned long long)s->revision, s->shown[SETTING_LOG_LEVEL].value, s->poll_ms, s->confirmations,
+                     s->nrefused);
+        if (!config_service_wait(d->store, s->revision, 1000)) break;
+    }
+    free(s);
+    return NULL;
+}
+
+static void api_settings(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)body;
+    (void)len;
+    struct daemon *d = ctx;
+    if (strcmp(method, "GET") != 0) {
+        out->status = 405;
+        out->body = strdup("{\"error\":\"use GET\"}");
+        return;
+    }
+    pthread_mutex_lock(&d->lock);
+    out->body = settings_json(&d->settings);
+    pthread_mutex_unlock(&d->lock);
+}
+
 /*
  * The local API's routes. Each handler gets the daemon, or the config store for the store's
  * routes, which exist only when cohort-core runs one (--cluster-file).
@@ -156,6 +230,7 @@ static const struct {
 } api_routes[] = {
     {"/healthz", api_health, ROUTE_DAEMON, false},
     {"/api/v1/subnodes", api_subnodes, ROUTE_DAEMON, false},
+    {"/api/v1/settings", api_settings, ROUTE_DAEMON, false},
     {"/api/v1/config/txn", config_api_txn, ROUTE_STORE, true},
     {"/api/v1/config/range", config_api_range, ROUTE_STORE, true},
     {"/api/v1/config/watch", config_api_watch, ROUTE_STORE, true},
@@ -408,6 +483,7 @@ static void daemon_free(struct daemon *d)
 {
     if (d == NULL) return;
     config_service_quiesce(d->store);
+    if (d->settings_running) pthread_join(d->settings_thread, NULL); /* the quiesce woke it */
     http_stop(d->api);
     metrics_stop(d->metrics); /* before the provisioner and the store it reads go */
     if (d->metrics_rpc) mc_rpc_close(d->metrics_rpc);
@@ -453,6 +529,14 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
     if (rc == 0 && (rc = manager_open(d, err)) < 0) cohort_error_wrap(err, "manager");
     if (rc == 0) rc = store_start(d, key, err);
     explicit_bzero(key, sizeof key);
+    settings_init(&d->settings, config->log_level, config->poll_ms, config->confirmations);
+    atomic_store(&d->poll_ms, config->poll_ms);
+    atomic_store(&d->confirmations, config->confirmations);
+    if (rc == 0 && d->store != NULL) {
+        int e = pthread_create(&d->settings_thread, NULL, follow_settings, d);
+        if (e != 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, e, "cannot start the settings follower");
+        d->settings_running = e == 0;
+    }
     if (rc == 0 && (rc = metrics_open(d, err)) < 0) cohort_error_wrap(err, "metrics");
     if (rc == 0) rc = api_start(d, err);
     if (rc < 0) {
@@ -524,6 +608,7 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
     struct cohort_error err = {0};
     bool progress = true;
     for (int i = 0; i < 50 && progress; i++) {
+        d->watch.confirmations = atomic_load(&d->confirmations); /* the cluster may have changed it */
         if (mc_watcher_poll(&d->watch, &d->assignments.cursor, d->rpc, &d->sink, &progress, &err) < 0) {
             if (strcmp(d->manager_error, err.message) != 0)
                 log_warn("manager unavailable; keeping what runs", "error=\"%s\"", err.message);
@@ -656,10 +741,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
             } else {
                 set_problem(d, d->docker_error, "");
             }
-            next_round = now + 10 * (int64_t)config->poll_ms; /* a full look now and then, even without events */
+            next_round = now + 10 * (int64_t)atomic_load(&d->poll_ms); /* a full look now and then, even without events */
         }
         /* Sleep on Docker's event stream until poll_ms passes or a subnode dies. */
-        long timeout = (long)config->poll_ms;
+        long timeout = (long)atomic_load(&d->poll_ms);
         if (wake > 0 && wake - now < timeout) timeout = wake - now > 10 ? (long)(wake - now) : 10;
         struct cohort_error eerr = {0};
         int64_t last_event_ns = 0;

@@ -223,6 +223,47 @@ START_TEST(put_on_any_member_is_read_on_all)
         ck_assert_msg(strcmp(out, "403") == 0, "%s: HTTP %s", refused[k], out);
     }
 
+    /* Settings from the cluster (core/settings.h): a put reaches every member's cohort-core
+       within a second, without a restart; a node's own key wins for that node; a bad value
+       is refused and shown as such. */
+    {
+        char body[256];
+        const char *puts[][2] = {{"cohort/settings/poll_ms", "500"},
+                                 {"cohort/nodes/3/settings/poll_ms", "700"}, /* member 2 runs node 3 */
+                                 {"cohort/settings/confirmations", "many"}};
+        double revision = 0;
+        for (int k = 0; k < 3; k++) {
+            cJSON *a = NULL;
+            snprintf(body, sizeof body, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", puts[k][0],
+                     puts[k][1]);
+            ck_assert_int_eq(tc_api(&cl, k % N, "/api/v1/config/txn", body, &a, 20000), 200);
+            revision = number(a, "revision");
+            cJSON_Delete(a);
+        }
+        int64_t put_ns = now_ns();
+        for (int i = 0; i < N; i++) {
+            cJSON *a = NULL, *poll = NULL;
+            for (;;) {
+                cJSON_Delete(a);
+                a = NULL;
+                ck_assert_int_eq(tc_api(&cl, i, "/api/v1/settings", NULL, &a, 5000), 200);
+                if (number(a, "revision") >= revision) break;
+                ck_assert_msg(now_ns() - put_ns < 1000000000LL, "member %d's settings are at revision %.0f, not %.0f, 1 s after the put",
+                              i, number(a, "revision"), revision);
+                sleep_ms(10);
+            }
+            poll = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "settings"), "poll_ms");
+            ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(poll, "value")), i == 2 ? "700" : "500");
+            ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(poll, "source")), i == 2 ? "node" : "cluster");
+            const cJSON *conf = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "settings"), "confirmations");
+            ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(conf, "source")), "local");
+            char *text = cJSON_PrintUnformatted(cJSON_GetObjectItem(a, "refused"));
+            ck_assert_msg(strstr(text, "cohort/settings/confirmations") != NULL, "member %d refused %s", i, text);
+            free(text);
+            cJSON_Delete(a);
+        }
+    }
+
     /* Answers are capped (4 MiB of keys and values): 80 values of 60 KiB come in more than
        one range or watch answer, each saying "more", and the rest follows from where it ends. */
     {
