@@ -426,17 +426,8 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->committed_height = core->committed_height;
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
     status->kept_blocks = core->kept_count;
-    /* The (f+1)-th highest height the others spoke at: no f members alone can make it up. */
-    uint32_t f = (core->n - 1) / 3;
-    uint64_t known = 0;
-    for (uint32_t i = 0; i < core->n; i++) {
-        uint64_t h = i == core->config.self ? core->cur : core->spoke_height[i];
-        uint32_t at_or_above = 0;
-        for (uint32_t j = 0; j < core->n; j++)
-            at_or_above += (j == core->config.self ? core->cur : core->spoke_height[j]) >= h;
-        if (at_or_above >= f + 1 && h > known) known = h;
-    }
-    status->behind = known > core->cur ? known - core->cur : 0;
+    /* Behind the height f+1 others signed at (note_spoken, core_handlers.c). */
+    status->behind = core->spoken_by_f1 > core->cur ? core->spoken_by_f1 - core->cur : 0;
 }
 
 size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap)

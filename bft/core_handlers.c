@@ -11,6 +11,7 @@
 #include "bft/core_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/bytes.h"
@@ -268,6 +269,27 @@ void core_on_timer(struct bft_core *core, uint64_t height)
     note_wait(core, fired_ms);
 }
 
+static int descending(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * The (f+1)-th highest height the others signed at: at least one honest member is there,
+ * so no f members alone can make this one look behind. Computed when a member's height
+ * rises (about once per member and height), not at every status read.
+ */
+static void note_spoken(struct bft_core *core)
+{
+    uint64_t others[BFT_MEMBERS_MAX];
+    uint32_t count = 0, f = (core->n - 1) / 3;
+    for (uint32_t i = 0; i < core->n; i++)
+        if (i != core->config.self) others[count++] = core->spoke_height[i];
+    qsort(others, count, sizeof others[0], descending);
+    core->spoken_by_f1 = f < count ? others[f] : 0;
+}
+
 /* A message about a height above the window: this member is behind; ask the sender, once per timeout. */
 static void behind(struct bft_core *core, uint64_t height, uint16_t sender)
 {
@@ -370,7 +392,10 @@ void core_on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
                      : m->type == BFT_MSG_VOTE  ? m->vote.height
                                                 : 0;
     if (spoke > core->heard_height && spoke <= core->base + core->window) core->heard_height = spoke;
-    if (spoke > core->spoke_height[m->sender]) core->spoke_height[m->sender] = spoke; /* signed: checked above */
+    if (spoke > core->spoke_height[m->sender]) { /* signed: checked above */
+        core->spoke_height[m->sender] = spoke;
+        note_spoken(core);
+    }
     switch ((enum bft_message_type)m->type) {
     case BFT_MSG_PROPOSE:
         behind(core, m->commit.block.header.height, m->sender);

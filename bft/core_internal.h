@@ -130,7 +130,8 @@ struct bft_core {
     bool timer_armed;          /* the height timer runs for cur (a quiet member has none: see wanted) */
     uint32_t timer_delay_ms;   /* the delay it was armed with: stall detection counts it when it fires */
     uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
-    uint64_t spoke_height[BFT_MEMBERS_MAX]; /* each member's highest signed proposal or vote, any height (status.behind) */
+    uint64_t spoke_height[BFT_MEMBERS_MAX]; /* each member's highest signed proposal or vote, any height */
+    uint64_t spoken_by_f1;     /* the (f+1)-th highest of the others' spoke_height: status.behind */
     uint32_t catch_up_left;    /* timeouts left to ask for sync (catching up: see wanted) */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */

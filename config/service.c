@@ -71,7 +71,7 @@ struct config_service {
  */
 struct kv_copy {
     struct cs_kv *kv;
-    uint8_t *type; /* per kv, for a watch's events (CS_OP_PUT, CS_OP_DELETE); else NULL */
+    uint8_t *type; /* per kv: a watch's event (CS_OP_PUT, CS_OP_DELETE), 0 for a range */
     size_t count, cap;
     uint8_t *bytes;
     size_t used, bytes_cap;
@@ -79,12 +79,18 @@ struct kv_copy {
     uint64_t cut_revision; /* a watch cut here: the revision to watch from next */
 };
 
-static void kv_copy_free(struct kv_copy *c)
+/* Frees what the copy holds (not c itself). */
+static void kv_copy_release(struct kv_copy *c)
 {
-    if (c == NULL) return;
     free(c->kv);
     free(c->type);
     free(c->bytes);
+}
+
+static void kv_copy_free(struct kv_copy *c)
+{
+    if (c == NULL) return;
+    kv_copy_release(c);
     free(c);
 }
 
@@ -772,9 +778,7 @@ void config_api_range(void *ctx, const char *method, const char *body, size_t le
         cJSON_AddItemToArray(responses, resp);
         out->body = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
-        free(copy.kv);
-        free(copy.type);
-        free(copy.bytes);
+        kv_copy_release(&copy);
     } else {
         /* Through the log: a read-only transaction, answered where it is ordered. */
         struct cs_request req;
@@ -846,9 +850,7 @@ void config_api_watch(void *ctx, const char *method, const char *body, size_t le
         out->body = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
     }
-    free(copy.kv);
-    free(copy.type);
-    free(copy.bytes);
+    kv_copy_release(&copy);
     cJSON_Delete(root);
 }
 

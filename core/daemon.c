@@ -139,16 +139,21 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     out->body = text;
 }
 
+/* A read route takes GET only: false, with 405 in out, for anything else. */
+static bool get_only(const char *method, struct http_response *out)
+{
+    if (strcmp(method, "GET") == 0) return true;
+    out->status = 405;
+    out->body = strdup("{\"error\":\"use GET\"}");
+    return false;
+}
+
 static void api_subnodes(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
 {
     (void)body;
     (void)len;
     struct daemon *d = ctx;
-    if (strcmp(method, "GET") != 0) {
-        out->status = 405;
-        out->body = strdup("{\"error\":\"use GET\"}");
-        return;
-    }
+    if (!get_only(method, out)) return;
     out->body = d->provisioner_ready ? provision_subnodes_json(&d->provisioner) : strdup("[]");
 }
 
@@ -207,11 +212,7 @@ static void api_settings(void *ctx, const char *method, const char *body, size_t
     (void)body;
     (void)len;
     struct daemon *d = ctx;
-    if (strcmp(method, "GET") != 0) {
-        out->status = 405;
-        out->body = strdup("{\"error\":\"use GET\"}");
-        return;
-    }
+    if (!get_only(method, out)) return;
     pthread_mutex_lock(&d->lock);
     out->body = settings_json(&d->settings);
     pthread_mutex_unlock(&d->lock);
