@@ -114,17 +114,47 @@ $cohort --quiet manager deploy --keystore "$dir/deployer.json" --password-file "
 manager=$(sed -n 's/.*"address": *"\(0x[0-9a-fA-F]*\)".*/\1/p' "$dir/manager.json" | tr 'A-F' 'a-f')
 say "manager at $manager"
 
+addresses=()
 for i in $(seq 1 "$nodes"); do
   address=$($cohort --quiet --json key new --out "$dir/node$i.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  addresses+=("$address")
   node_modules/.bin/cast send --rpc-url "$rpc" --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 \
     --value 10ether "$address" >/dev/null
   port=$((base + 2048 * (i - 1)))
   say "registering node-$i ($address) at 127.0.0.1:$port"
   $cohort --quiet node register --name "node-$i" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$i.json" \
     --password-file "$dir/password" >/dev/null
+done
+
+# ---- The cluster: the node-cores keep their shared configuration in one config store ----
+# (docs/cohort-core.md "Config store"): each node's key is a member, node i's BFT endpoint
+# is 127.0.0.1:(CLUSTER_PORT + i), and the deployer's key is the cluster's admin.
+cluster_port=${COHORT_DEVNET_CLUSTER_PORT:-$((api + 30))}
+cluster_args=()
+if [[ $nodes -ge 4 ]]; then  # a config store needs n = 3f+1 >= 4 members
+cluster_args=(--cluster-file "$dir/cluster.json")
+deployer_address=0x$(sed -n 's/.*"address":[[:space:]]*"\(0x\)\{0,1\}\([0-9a-fA-F]*\)".*/\2/p' "$dir/deployer.json" | head -1)
+{ echo '{'
+  echo '  "instance": 1,'
+  echo '  "members": ['
+  for i in $(seq 1 "$nodes"); do
+    sep=,; [[ $i -eq $nodes ]] && sep=
+    echo "    {\"address\": \"${addresses[$((i - 1))]}\", \"endpoint\": \"127.0.0.1:$((cluster_port + i))\"}$sep"
+  done
+  echo '  ],'
+  echo "  \"admins\": [\"$deployer_address\"]"
+  echo '}'
+} > "$dir/cluster.json"
+say "cluster config store: $nodes members, BFT on 127.0.0.1:$((cluster_port + 1))-$((cluster_port + nodes))"
+else
+  say "no cluster config store: it needs at least 4 nodes"
+fi
+
+for i in $(seq 1 "$nodes"); do
+  port=$((base + 2048 * (i - 1)))
   "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
     --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$i.json" --password-file "$dir/password" \
+    --keystore "$dir/node$i.json" --password-file "$dir/password" "${cluster_args[@]}" \
     --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
   pids+=($!)
   core_pids+=($!)
@@ -188,6 +218,23 @@ if ! $metrics_ok; then
 fi
 say "metrics: all $subnodes subnodes sampled, in PostgreSQL and scraped by Prometheus"
 say "every subnode answers: $(echo $ports | wc -w) of them"
+if [[ ${#cluster_args[@]} -gt 0 ]]; then
+  # One cluster: a setting written once to the store reaches every node's cohort-core
+  # (docs/cohort-core.md "Settings from the cluster"); then it is deleted again.
+  COHORT_STATE_DIR=$dir/core1 $cohort --quiet config put cohort/settings/log_level debug \
+    --api "http://127.0.0.1:$((api + 1))" >/dev/null
+  for i in $(seq 1 "$nodes"); do
+    seen=false
+    for _ in $(seq 1 100); do
+      curl -sf "http://127.0.0.1:$((api + i))/api/v1/settings" | grep -q '"log_level":{"value":"debug","source":"cluster"' &&
+        { seen=true; break; }
+      sleep 0.1
+    done
+    $seen || { say "cluster: node-$i did not follow cohort/settings/log_level within 10 s; logs are in $dir"; exit 1; }
+  done
+  COHORT_STATE_DIR=$dir/core1 $cohort --quiet config del cohort/settings/log_level --api "http://127.0.0.1:$((api + 1))" >/dev/null
+  say "cluster: one config store for the $nodes node-cores; a setting written once reached every node"
+fi
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $faults; then
@@ -212,6 +259,14 @@ The devnet runs. Try:
   curl -s http://127.0.0.1:$(echo $ports | cut -d' ' -f1)/status
 Ctrl-C stops it and removes its containers.
 EOT
+if [[ ${#cluster_args[@]} -gt 0 ]]; then cat <<EOT
+The cluster's config store, shared by the $nodes node-cores (docs/cohort-core.md "Config store"):
+  export COHORT_STATE_DIR=$dir/core1      (where the CLI finds node-1's API token)
+  $cohort config put cohort/settings/poll_ms 500 --api http://127.0.0.1:$((api + 1))
+  curl -s http://127.0.0.1:$((api + 2))/api/v1/settings
+  $cohort config status --api http://127.0.0.1:$((api + 1))
+EOT
+fi
 cat <<EOT
 Metrics (docs/metrics.md):
   $cohort status --api http://127.0.0.1:$((api + 1))      (also: health, metrics, usage)
