@@ -870,6 +870,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON *o = cJSON_CreateObject();
     pthread_mutex_lock(&svc->lock);
     cs_store_digest(svc->store, digest);
+    cJSON_AddNumberToObject(o, "instance", (double)svc->cluster.instance);
     cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
     cJSON_AddNumberToObject(o, "entries_applied", (double)svc->entries_applied);
     cJSON_AddNumberToObject(o, "entries_refused", (double)svc->entries_refused);

@@ -1,6 +1,8 @@
 /*
  * cmd_config.c - `cohort config get|put|del|watch|status`: the cluster's config store,
- * through the local cohort-core's API (config/config.h, part 3).
+ * through the local cohort-core's API (config/config.h, part 3); and `cohort cluster image
+ * set|show` and `cohort cluster upgrade status`: the image the cluster runs, signed by an
+ * admin into that store, and the rolling upgrade to it (core/upgrade.h).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -8,8 +10,11 @@
 #include <string.h>
 
 #include "api_token.h"
+#include "cluster_image.h"
 #include "cmd_common.h"
 #include "commands.h"
+#include "common/hex.h"
+#include "docker/docker.h"
 
 #define DEFAULT_API "http://127.0.0.1:9100"
 #define WRITE_TIMEOUT_MS 30000L /* cohort-core answers within its commit timeout (15 s) */
@@ -323,4 +328,240 @@ int cmd_config_status(const struct cli_command *self, int argc, char **argv, str
     }
     cJSON_Delete(answer);
     return COHORT_EXIT_OK;
+}
+
+/* ---- `cohort cluster image set|show`, `cohort cluster upgrade status` (core/upgrade.h) ---- */
+
+/* The image id of a local tag, from the local dockerd (the CLI runs beside it). */
+static int image_digest(struct cli_globals *g, const char *image, char out[CLUSTER_IMAGE_DIGEST_LEN + 1])
+{
+    struct cohort_error err = {0};
+    if (strncmp(image, "sha256:", 7) == 0) {
+        if (cluster_image_check_digest(image, strlen(image), &err) < 0) return cli_fail_error(g, &err);
+        snprintf(out, CLUSTER_IMAGE_DIGEST_LEN + 1, "%s", image);
+        return 0;
+    }
+    struct docker_client *docker = NULL;
+    struct docker_image img;
+    int rc = docker_open(&docker, NULL, &err);
+    if (rc == 0) rc = docker_image_inspect(docker, image, &img, &err);
+    docker_close(docker);
+    if (rc < 0)
+        return cli_fail(g, COHORT_EXIT_FAILURE, "image %s: %s (give its digest, sha256:..., or a tag this host's dockerd has)",
+                        image, err.message);
+    if (cluster_image_check_digest(img.id, strlen(img.id), &err) < 0) return cli_fail_error(g, &err);
+    snprintf(out, CLUSTER_IMAGE_DIGEST_LEN + 1, "%s", img.id);
+    return 0;
+}
+
+int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct api_target t = {DEFAULT_API, NULL};
+    struct manager_flags mf = {0};
+    const char *positional[1], *serial_text = NULL;
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
+                                     {.name = "keystore", .takes_value = true, .value = &mf.keystore},
+                                     {.name = "password-file", .takes_value = true, .value = &mf.password_file},
+                                     {.name = "serial", .takes_value = true, .value = &serial_text},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, positional, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "cluster image set needs an IMAGE (tag or sha256:...); see --help");
+    if (mf.keystore == NULL) return cli_fail(g, COHORT_EXIT_USAGE, "give an admin's key with --keystore FILE");
+    char digest[CLUSTER_IMAGE_DIGEST_LEN + 1];
+    if ((rc = image_digest(g, positional[0], digest)) != 0) return rc;
+    /* The cluster's instance, and the serial after the one in the store. */
+    cJSON *status = call(g, &t, "/api/v1/config/status", false, NULL, 5000L, &rc);
+    if (status == NULL) return rc;
+    double instance = number(status, "instance");
+    cJSON_Delete(status);
+    if (instance < 0) return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s does not say its cluster's instance", t.api);
+    cJSON *read = cJSON_CreateObject();
+    cJSON_AddStringToObject(read, "key", CLUSTER_IMAGE_KEY);
+    cJSON *answer = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(read);
+    if (answer == NULL) return rc;
+    const cJSON *kv = cJSON_GetArrayItem(first_kvs(answer), 0);
+    double mod_revision = kv ? number(kv, "mod_revision") : 0;
+    cJSON *old = kv ? cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"))) : NULL;
+    double old_serial = old ? number(old, "serial") : 0;
+    cJSON_Delete(old);
+    cJSON_Delete(answer);
+    unsigned long long serial = old_serial > 0 ? (unsigned long long)old_serial + 1 : 1;
+    if (serial_text && !parse_count(serial_text, &serial))
+        return cli_fail(g, COHORT_EXIT_USAGE, "--serial '%s' is not a number", serial_text);
+    char password[MC_PASSWORD_MAX_BYTES + 2];
+    size_t len;
+    if ((rc = read_password(g, &mf, false, password, sizeof password, &len)) != 0) return rc;
+    uint8_t key[32], address[20];
+    struct cohort_error err = {0};
+    rc = mc_keystore_load(mf.keystore, password, len, key, address, &err);
+    explicit_bzero(password, sizeof password);
+    char doc[CLUSTER_IMAGE_MAX_BYTES];
+    if (rc == 0) rc = cluster_image_sign((uint64_t)instance, serial, digest, key, doc, &err);
+    explicit_bzero(key, sizeof key);
+    if (rc < 0) return cli_fail_error(g, &err);
+    /* Written only if nobody wrote it since it was read (two admins at once: one wins, the other is told). */
+    cJSON *body = cJSON_CreateObject(), *c = cJSON_CreateObject(), *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(c, "key", CLUSTER_IMAGE_KEY);
+    cJSON_AddStringToObject(c, "target", "mod_revision");
+    cJSON_AddStringToObject(c, "result", "=");
+    cJSON_AddNumberToObject(c, "number", mod_revision);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "compare"), c);
+    cJSON_AddStringToObject(p, "op", "put");
+    cJSON_AddStringToObject(p, "key", CLUSTER_IMAGE_KEY);
+    cJSON_AddStringToObject(p, "value", doc);
+    cJSON *success = cJSON_AddArrayToObject(body, "success"), *clear = cJSON_CreateObject();
+    cJSON_AddItemToArray(success, p);
+    /* A new decision ends a failed upgrade: the nodes go on towards the new image. */
+    cJSON_AddStringToObject(clear, "op", "delete");
+    cJSON_AddStringToObject(clear, "key", "cohort/upgrade/failed");
+    cJSON_AddItemToArray(success, clear);
+    answer = call(g, &t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(body);
+    if (answer == NULL) return rc;
+    if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "succeeded"))) {
+        cJSON_Delete(answer);
+        return cli_fail(g, COHORT_EXIT_FAILURE, "not written: %s changed while this ran; run it again", CLUSTER_IMAGE_KEY);
+    }
+    char revision[24], serial_s[24], signer[43];
+    snprintf(revision, sizeof revision, "%.0f", number(answer, "revision"));
+    snprintf(serial_s, sizeof serial_s, "%llu", serial);
+    hex_encode(address, 20, signer, sizeof signer);
+    cJSON_Delete(answer);
+    const char *keys[] = {"digest", "serial", "signer", "revision"}, *values[] = {digest, serial_s, signer, revision};
+    print_fields(g, keys, values, 4);
+    return COHORT_EXIT_OK;
+}
+
+int cmd_cluster_image_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    const char *api = DEFAULT_API;
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api}, {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, &n, g);
+    if (rc != 0) return rc;
+    char url[1024];
+    snprintf(url, sizeof url, "%s/api/v1/image", api);
+    long status = 0;
+    char *text = api_call(url, NULL, 5000L, g, &status, &rc);
+    if (text == NULL) return rc;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (status != 200 || !cJSON_IsObject(o)) {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "error"));
+        cJSON_Delete(o);
+        return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s: %s (HTTP %ld)", api, why ? why : "no image status", status);
+    }
+    if (g->json) {
+        print_json(g, o);
+        cJSON_Delete(o);
+        return COHORT_EXIT_OK;
+    }
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "wanted"), *l = cJSON_GetObjectItemCaseSensitive(o, "local");
+    char serial[24] = "";
+    if (cJSON_IsObject(w)) snprintf(serial, sizeof serial, "%.0f", number(w, "serial"));
+    const char *keys[] = {"wanted", "serial", "signer", "local image", "local digest", "in use", "found", "refused", "failed"};
+    const char *values[] = {cJSON_IsObject(w) ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "digest"))
+                                              : "none (the local image runs)",
+                            serial,
+                            cJSON_IsObject(w) ? cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(w, "signer")) : "",
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, "image")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(l, "digest")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "image")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "found")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "refused")),
+                            cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "failed"))};
+    for (size_t i = 0; i < 9; i++)
+        if (values[i] == NULL) values[i] = "";
+    print_fields(g, keys, values, 9);
+    const char *columns[] = {"chain", "state", "detail"};
+    struct cli_table *table = cli_table_new(3, columns);
+    const cJSON *c;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(o, "chains"))
+    {
+        const char *row[3] = {cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "chain")),
+                              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "state")),
+                              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(c, "detail"))};
+        cli_table_add_row(table, row);
+    }
+    printf("\n");
+    cli_table_print(table, g);
+    cli_table_free(table);
+    cJSON_Delete(o);
+    return COHORT_EXIT_OK;
+}
+
+int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct api_target t = {DEFAULT_API, NULL};
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, &n, g);
+    if (rc != 0) return rc;
+    cJSON *read = cJSON_CreateObject();
+    cJSON_AddStringToObject(read, "key", CLUSTER_IMAGE_KEY);
+    cJSON *image = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(read);
+    if (image == NULL) return rc;
+    const cJSON *ikv = cJSON_GetArrayItem(first_kvs(image), 0);
+    cJSON *doc = ikv ? cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ikv, "value"))) : NULL;
+    char wanted[CLUSTER_IMAGE_DIGEST_LEN + 1] = "";
+    const char *w = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "digest"));
+    if (w) snprintf(wanted, sizeof wanted, "%s", w);
+    cJSON_Delete(doc);
+    cJSON_Delete(image);
+    read = cJSON_CreateObject();
+    cJSON_AddStringToObject(read, "key", "cohort/upgrade/");
+    cJSON_AddBoolToObject(read, "prefix", true);
+    cJSON *answer = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(read);
+    if (answer == NULL) return rc;
+    if (g->json) {
+        print_json(g, answer);
+        cJSON_Delete(answer);
+        return COHORT_EXIT_OK;
+    }
+    const char *columns[] = {"node", "chain", "state", "image"};
+    struct cli_table *table = cli_table_new(4, columns);
+    const char *failed = NULL;
+    const cJSON *kv;
+    unsigned outdated = 0, current = 0;
+    cJSON_ArrayForEach(kv, first_kvs(answer))
+    {
+        const char *key = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "key"));
+        const char *value = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"));
+        if (key == NULL || value == NULL) continue;
+        if (strcmp(key, "cohort/upgrade/failed") == 0) failed = value;
+        if (strncmp(key, "cohort/upgrade/nodes/", 21) != 0) continue;
+        cJSON *report = cJSON_Parse(value);
+        const char *digest = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(report, "digest"));
+        const cJSON *c;
+        cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(report, "chains"))
+        {
+            const char *state = cJSON_GetStringValue(c);
+            if (state && strcmp(state, "current") == 0) current++;
+            else outdated++;
+            char shortened[24];
+            snprintf(shortened, sizeof shortened, "%.19s", digest ? digest : "");
+            const char *row[4] = {key + 21, c->string, state, shortened};
+            cli_table_add_row(table, row);
+        }
+        cJSON_Delete(report);
+    }
+    cli_table_print(table, g);
+    cli_table_free(table);
+    /* A failure counts only for the image the cluster wants now (cluster_image_set clears it too). */
+    bool failing = failed != NULL && wanted[0] != '\0' && strstr(failed, wanted) != NULL;
+    printf("\n%u subnodes on the cluster's image%s%s, %u not yet%s%s\n", current, wanted[0] ? " " : "", wanted, outdated,
+           failing ? "; FAILED: " : failed ? "; an earlier upgrade failed: " : "", failed ? failed : "");
+    cJSON_Delete(answer);
+    return failing ? COHORT_EXIT_FAILURE : COHORT_EXIT_OK;
 }

@@ -84,6 +84,31 @@ static const struct cli_command chain_children[] = {
     API_OPTION "  --token-file PATH      that cohort-core's API token (else $COHORT_API_TOKEN_FILE, else\n"    \
                "                         $COHORT_STATE_DIR/api.token, else /var/lib/cohort/api.token)\n"
 
+static const struct cli_command cluster_image_children[] = {
+    {.name = "set", .summary = "sign an image's digest as an admin and make it the cluster's", .handler = cmd_cluster_image_set,
+     .usage = "Usage: cohort cluster image set IMAGE --keystore ADMIN.json [--password-file F] [--serial N] [--api URL]\n\n"
+              "IMAGE is a digest (sha256:...) or a tag the local dockerd has. Signs (digest, serial) with an admin key\n"
+              "of the cluster file and writes it to cohort/image; every cohort-core of the cluster then makes\n"
+              "its new subnodes from that image only and replaces the others chain by chain, at most f members\n"
+              "of a chain at a time (docs/cohort-core.md \"The image from the cluster\"). The serial defaults\n"
+              "to the one in the store plus one; a node refuses a lower serial than the one it follows.\n"},
+    {.name = "show", .summary = "the image this node runs and wants, and each subnode's upgrade state", .handler = cmd_cluster_image_show,
+     .usage = "Usage: cohort cluster image show [--api URL] [--json]\n"},
+    {.name = NULL}};
+
+static const struct cli_command cluster_upgrade_children[] = {
+    {.name = "status", .summary = "every node's subnodes: on the cluster's image or not yet", .handler = cmd_cluster_upgrade_status,
+     .usage = "Usage: cohort cluster upgrade status [--api URL] [--json]\n\n"
+              "Reads the reports the nodes write to cohort/upgrade/nodes/ and a failure in cohort/upgrade/failed\n"
+              "(exit 1 when there is one). Put a node in maintenance (skipped by upgrades) with\n"
+              "`cohort config put cohort/nodes/ID/maintenance true`.\n"},
+    {.name = NULL}};
+
+static const struct cli_command cluster_children[] = {
+    {.name = "image", .summary = "the image the cluster runs: set, show", .children = cluster_image_children},
+    {.name = "upgrade", .summary = "the rolling upgrade: status", .children = cluster_upgrade_children},
+    {.name = NULL}};
+
 static const struct cli_command config_children[] = {
     {.name = "get", .summary = "read a key, or every key under a prefix", .handler = cmd_config_get,
      .usage = "Usage: cohort config get KEY [--prefix] [--serializable] [--limit N] [--api URL] [--json]\n\n"
@@ -121,6 +146,7 @@ static const struct cli_command root_children[] = {
     {.name = "node", .summary = "register and inspect validator nodes", .children = node_children},
     {.name = "chain", .summary = "create, list and delete chains", .children = chain_children},
     {.name = "config", .summary = "the cluster's config store: get, put, del, watch, status", .children = config_children},
+    {.name = "cluster", .summary = "the image the cluster runs, and the rolling upgrade to it", .children = cluster_children},
     {.name = "subnodes",
      .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
      .usage = "Usage: cohort subnodes [--api URL] [--json]\n"

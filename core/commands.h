@@ -14,6 +14,9 @@ int cmd_config_put(const struct cli_command *self, int argc, char **argv, struct
 int cmd_config_del(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_config_watch(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_config_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_image_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_new(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_import(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_manager_deploy(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);

@@ -16,6 +16,7 @@
 #include "api_token.h"
 #include "assignments.h"
 #include "settings.h"
+#include "upgrade.h"
 #include "common/hex.h"
 #include "common/secp.h"
 #include "config/config.h"
@@ -87,6 +88,9 @@ struct daemon {
     bool settings_running;
     struct node_settings settings;
     _Atomic unsigned poll_ms, confirmations;
+
+    /* The image the cluster runs and the rolling upgrade to it (core/upgrade.h), with a store only. */
+    struct upgrade *upgrade;
 };
 
 /* ---- Problems, for /healthz ---- */
@@ -201,10 +205,28 @@ static void *follow_settings(void *arg)
             log_info("settings from the cluster", "revision=%llu log_level=%s poll_ms=%u confirmations=%u refused=%zu",
                      (unsigned long long)s->revision, s->shown[SETTING_LOG_LEVEL].value, s->poll_ms, s->confirmations,
                      s->nrefused);
+        upgrade_follow(d->upgrade, d->store);
         if (!config_service_wait(d->store, s->revision, 1000)) break;
     }
     free(s);
     return NULL;
+}
+
+static void api_image(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
+{
+    (void)body;
+    (void)len;
+    struct daemon *d = ctx;
+    if (!get_only(method, out)) return;
+    if (d->upgrade == NULL) {
+        out->status = 404;
+        out->body = strdup("{\"error\":\"this cohort-core is in no cluster (--cluster-file): it runs its local --image\"}");
+        return;
+    }
+    pthread_mutex_lock(&d->lock); /* provisioner_ready */
+    struct provisioner *p = d->provisioner_ready ? &d->provisioner : NULL;
+    pthread_mutex_unlock(&d->lock);
+    out->body = upgrade_json(d->upgrade, p);
 }
 
 static void api_settings(void *ctx, const char *method, const char *body, size_t len, struct http_response *out)
@@ -232,6 +254,7 @@ static const struct {
     {"/healthz", api_health, ROUTE_DAEMON, false},
     {"/api/v1/subnodes", api_subnodes, ROUTE_DAEMON, false},
     {"/api/v1/settings", api_settings, ROUTE_DAEMON, false},
+    {"/api/v1/image", api_image, ROUTE_DAEMON, false},
     {"/api/v1/config/txn", config_api_txn, ROUTE_STORE, true},
     {"/api/v1/config/range", config_api_range, ROUTE_STORE, true},
     {"/api/v1/config/watch", config_api_watch, ROUTE_STORE, true},
@@ -352,6 +375,15 @@ static int store_start(struct daemon *d, const uint8_t key[32], struct cohort_er
     struct cluster cluster;
     int rc = cluster_load(config->cluster_file, &cluster, err);
     if (rc < 0) return rc;
+    if ((d->upgrade = malloc(sizeof *d->upgrade)) == NULL)
+        return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    rc = upgrade_init(d->upgrade, config->state_dir, &cluster, config->node_id, config->image, config->bind_address,
+                      config->upgrade_deadline_ms, err);
+    if (rc < 0) {
+        free(d->upgrade);
+        d->upgrade = NULL;
+        return rc;
+    }
     struct config_service_options o = {.cluster = &cluster, .private_key = key, .state_dir = config->state_dir};
 #ifdef COHORT_TEST_BYZANTINE
     /* The Byzantine test build (cohort-core-byzantine): equivocate as leader on request. */
@@ -489,6 +521,8 @@ static void daemon_free(struct daemon *d)
     metrics_stop(d->metrics); /* before the provisioner and the store it reads go */
     if (d->metrics_rpc) mc_rpc_close(d->metrics_rpc);
     config_service_stop(d->store);
+    if (d->upgrade) upgrade_free(d->upgrade);
+    free(d->upgrade);
     if (d->provisioner_ready) provision_free(&d->provisioner);
     if (d->manager) assignments_free(&d->assignments);
     mc_rpc_close(d->rpc);
@@ -730,6 +764,15 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
             next_round = 0;
         }
         if (d->manager && manager_poll(d, &d->options.resources)) next_round = 0;
+        if (d->upgrade != NULL) { /* the image the cluster names, for the containers this round makes */
+            char image[256];
+            upgrade_image(d->upgrade, image, sizeof image);
+            if (strcmp(image, d->provisioner.image) != 0) {
+                log_info("new subnode containers are made from the cluster's image", "image=%s", image);
+                provision_set_image(&d->provisioner, image);
+                next_round = 0;
+            }
+        }
         if (now >= next_round || (wake > 0 && now >= wake)) {
             struct cohort_error perr = {0};
             if (provision_round(&d->provisioner, now, &wake, &perr) < 0) {
@@ -743,6 +786,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
                 set_problem(d, d->docker_error, "");
             }
             next_round = now + 10 * (int64_t)atomic_load(&d->poll_ms); /* a full look now and then, even without events */
+            if (d->upgrade != NULL) {
+                upgrade_step(d->upgrade, &d->provisioner, now);
+                if (upgrade_busy(d->upgrade)) next_round = now + 1000; /* upgrading: look every second */
+            }
         }
         /* Sleep on Docker's event stream until poll_ms passes or a subnode dies. */
         long timeout = (long)atomic_load(&d->poll_ms);

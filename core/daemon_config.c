@@ -63,6 +63,7 @@ void daemon_config_defaults(struct daemon_config *c)
     c->memory_factor = 0.8;
     c->confirmations = 2;
     c->poll_ms = 1000;
+    c->upgrade_deadline_ms = 180000;
     c->log_level = LOG_INFO;
     c->metrics_interval_ms = 10000;
     c->metrics_memory_hours = 3;
@@ -101,6 +102,7 @@ static const struct key keys[] = {
     KEY("keystore", K_STRING, keystore),
     KEY("password_file", K_STRING, password_file),
     KEY("cluster_file", K_STRING, cluster_file),
+    KEY("upgrade_deadline_ms", K_UINT, upgrade_deadline_ms),
     KEY("metrics_interval_ms", K_UINT, metrics_interval_ms),
     KEY("metrics_database", K_STRING, metrics_database),
     KEY("metrics_memory_hours", K_UINT, metrics_memory_hours),
@@ -333,6 +335,9 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
     if (c->cluster_file[0] != '\0' && c->keystore[0] == '\0')
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                                 "cluster_file is set but keystore is not: the config store signs with the node's key");
+    if (c->upgrade_deadline_ms < 1000 || c->upgrade_deadline_ms > 3600000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "upgrade_deadline_ms %u is not in 1000..3600000",
+                                c->upgrade_deadline_ms);
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
     /* Metrics. */

@@ -23,6 +23,7 @@
  *   keystore            COHORT_KEYSTORE          --keystore          (none) the node's key, checked against the manager
  *   password_file       COHORT_PASSWORD_FILE     --password-file     (none) the keystore's password
  *   cluster_file        COHORT_CLUSTER_FILE      --cluster-file      (none: no config store) the cluster file
+ *   upgrade_deadline_ms COHORT_UPGRADE_DEADLINE_MS --upgrade-deadline-ms 180000 an upgraded subnode's time to be ready
  *
  * Metrics (metrics/metrics.h, docs/metrics.md):
  *   metrics_interval_ms   COHORT_METRICS_INTERVAL_MS   --metrics-interval-ms   10000
@@ -60,6 +61,7 @@ struct daemon_config {
     unsigned cpu_quota_percent;
     unsigned confirmations;
     unsigned poll_ms;
+    unsigned upgrade_deadline_ms; /* core/upgrade.h: 1000..3600000 */
     enum log_level log_level;
     char keystore[1024];
     char password_file[1024];

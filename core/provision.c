@@ -88,6 +88,20 @@ int provision_set_assigned(struct provisioner *p, const struct assignment *assig
     return 0;
 }
 
+void provision_set_image(struct provisioner *p, const char *image)
+{
+    pthread_mutex_lock(&p->lock); /* the API reads it */
+    snprintf(p->image, sizeof p->image, "%s", image);
+    pthread_mutex_unlock(&p->lock);
+}
+
+void provision_replace(struct provisioner *p, const char *chain)
+{
+    for (size_t i = 0; i < p->nreplace; i++)
+        if (strcmp(p->replace[i].name, chain) == 0) return;
+    if (p->nreplace < RECONCILE_MAX) snprintf(p->replace[p->nreplace++].name, CHAIN_NAME_MAX, "%s", chain);
+}
+
 void provision_mark_deleted(struct provisioner *p, const char *chain)
 {
     for (size_t j = 0; j < p->ndeleted; j++)
@@ -280,6 +294,10 @@ static int do_create_container(struct provisioner *p, struct docker_client *dock
         if ((rc = docker_container_remove(docker, container, true, err)) < 0) return rc;
         rc = docker_container_create(docker, container, &spec, NULL, err);
     }
+    if (rc == DOCKER_E_NOT_FOUND)
+        return cohort_error_wrap(err, "image %s is not on this node's dockerd: build it (scripts/build-subnode-image.sh) "
+                                      "or `docker load` it",
+                                 p->image);
     return rc;
 }
 
@@ -503,6 +521,12 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         free(containers);
         return rc;
     }
+    /* Which image new containers get: a tag moves when it is rebuilt, so look every round. */
+    struct docker_image image;
+    bool found = docker_image_inspect(p->docker, p->image, &image, NULL) == 0;
+    pthread_mutex_lock(&p->lock); /* the API reads it */
+    snprintf(p->image_id, sizeof p->image_id, "%s", found ? image.id : "");
+    pthread_mutex_unlock(&p->lock);
 
     /* Inputs of the pure planner. */
     struct observed_container *observed = sc->observed;
@@ -553,7 +577,10 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         }
         chain_config_hash(json, strlen(json), d->config_hash);
         free(json);
+        for (size_t r = 0; r < p->nreplace; r++)
+            if (p->image_id[0] && strcmp(p->replace[r].name, c->name) == 0) d->recreate = true;
     }
+    p->nreplace = 0;
     struct reconcile_input in = {.desired = desired, .ndesired = p->nassigned, .deleted = p->deleted,
                                  .ndeleted = p->ndeleted, .containers = observed, .ncontainers = nobserved,
                                  .volumes = volume_chains, .nvolumes = nvolume_chains, .now_ms = now_ms,
@@ -641,6 +668,8 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
                 snprintf(v->container_id, sizeof v->container_id, "%s", containers[j].id);
                 const char *hash = docker_container_label(&containers[j], "cohort.config-hash");
                 v->config_current = hash != NULL && strcmp(hash, desired[i].config_hash) == 0;
+                snprintf(v->image_id, sizeof v->image_id, "%s", containers[j].image_id);
+                v->image_current = p->image_id[0] != '\0' && strcmp(containers[j].image_id, p->image_id) == 0;
             }
         }
         const struct restart_record *r = reconcile_record(&p->reconcile, c->name);
@@ -684,6 +713,8 @@ char *provision_subnodes_json(struct provisioner *p)
         cJSON_AddNumberToObject(l, "disk_bytes", (double)v->limits.disk_bytes);
         cJSON_AddNumberToObject(o, "disk_used_bytes", (double)v->disk_used_bytes);
         cJSON_AddBoolToObject(o, "over_budget", v->over_budget);
+        cJSON_AddStringToObject(o, "image_id", v->image_id);
+        cJSON_AddBoolToObject(o, "image_current", v->image_current);
         if (v->last_error[0]) cJSON_AddStringToObject(o, "last_error", v->last_error);
         else cJSON_AddNullToObject(o, "last_error");
         cJSON_AddItemToArray(array, o);

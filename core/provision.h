@@ -83,6 +83,8 @@ struct subnode_view {
        whether it runs the chain's current config. */
     char container_id[80];
     bool config_current;
+    char image_id[80];  /* the image its container was made from ("" when missing) */
+    bool image_current; /* that is the image this node runs now (provision_set_image) */
 };
 
 /* What one round works on, kept between rounds so a round does not allocate it (256 KB). */
@@ -97,6 +99,10 @@ struct provision_scratch {
 struct provisioner {
     struct provision_options options;
     char image[256], bind_address[16], docker_socket[108];
+    char image_id[80];   /* what dockerd says image is, as of the last round ("" when it has none); image and
+                            image_id change under lock (the API reads them) */
+    struct chain_name replace[RECONCILE_MAX]; /* chains whose container the next round replaces (upgrade) */
+    size_t nreplace;
     char manager[43];    /* lower-case "0x..." */
     char install_id[40]; /* the cohort.install label */
     char prefix[48];     /* "cohort-<install>-": names of this node's objects start with it */
@@ -124,6 +130,20 @@ void provision_free(struct provisioner *p);
 
 /* Replaces the desired set (copied). Chains that left it stay as containers until a round. */
 int provision_set_assigned(struct provisioner *p, const struct assignment *assigned, size_t n, struct cohort_error *err);
+
+/*
+ * The image new containers are made from: a tag, or an image id ("sha256:...", the image
+ * the cluster names: docs/cohort-core.md "The image from the cluster"). Running containers
+ * keep theirs until provision_replace. Call between rounds, on the rounds' thread.
+ */
+void provision_set_image(struct provisioner *p, const char *image);
+
+/*
+ * Asks the next round to replace chain's container with one of the current image (its
+ * volume, so its state, stays). Ignored when dockerd does not have that image: the old
+ * container keeps running. Call between rounds, on the rounds' thread.
+ */
+void provision_replace(struct provisioner *p, const char *chain);
 
 /* Records that a chain was deleted on the manager: its volume goes too. */
 void provision_mark_deleted(struct provisioner *p, const char *chain);

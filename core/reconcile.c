@@ -124,8 +124,8 @@ void reconcile(const struct reconcile_input *in, struct reconcile_state *state, 
             create_fresh(in, d, plan);
             continue;
         }
-        if (strcmp(c->config_hash, d->config_hash) != 0) {
-            /* A new config version (members rotated, limits changed): a new container. */
+        if (strcmp(c->config_hash, d->config_hash) != 0 || d->recreate) {
+            /* A new config version (members rotated, limits changed), or a new image: a new container. */
             r->running_since_ms = 0;
             r->next_start_ms = 0;
             emit(plan, ACTION_WRITE_CONFIG, d->chain, NULL, false);

@@ -38,6 +38,7 @@ struct desired_subnode {
     char chain[CHAIN_NAME_MAX];
     unsigned first_slot, slot_count;
     char config_hash[CONFIG_HASH_MAX];
+    bool recreate; /* replace the container even if its config is current: it runs an old image (upgrade) */
 };
 
 enum observed_state { OBSERVED_CREATED, OBSERVED_RUNNING, OBSERVED_EXITED };

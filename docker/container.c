@@ -200,6 +200,7 @@ static int parse_container_object(const cJSON *j, struct docker_container *out, 
     }
     const cJSON *config = cJSON_GetObjectItemCaseSensitive(j, "Config");
     copy(cJSON_IsObject(config) ? config : j, "Image", out->image, sizeof out->image);
+    copy(j, cJSON_IsObject(config) ? "Image" : "ImageID", out->image_id, sizeof out->image_id);
     if (cJSON_IsObject(config)) copy(config, "User", out->user, sizeof out->user);
     const cJSON *labels = cJSON_GetObjectItemCaseSensitive(cJSON_IsObject(config) ? config : j, "Labels");
     const cJSON *l;

@@ -165,6 +165,7 @@ struct docker_container {
     char id[80];
     char name[128];        /* without the leading '/' */
     char image[256];
+    char image_id[80];     /* "sha256:...": the image it was created from (ImageID in a list, Image in an inspect) */
     char state[16];        /* "created", "running", "exited", ... */
     bool running;
     int exit_code;

@@ -6,14 +6,17 @@
 #   scripts/devnet.sh            set up, print how to look at it, keep running
 #   scripts/devnet.sh --check    set up, check every subnode answers, tear down, exit 0/1
 #   scripts/devnet.sh --faults   set up, run scripts/chain-faults.mjs on 'demo', tear down
+#   scripts/devnet.sh --upgrade  set up, sign a second image into the cluster's store, check
+#                                that every subnode moves to it while 'demo' keeps making blocks
 #
 # Environment: COHORT_DEVNET_NODES (4), COHORT_DEVNET_BASE_PORT (10000; node i uses
 # BASE + 2048 i), COHORT_DEVNET_RPC_PORT (8545), COHORT_DEVNET_API_PORT (9100; node i uses +i).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-check=false faults=false
+check=false faults=false upgrade=false
 [[ "${1:-}" == "--check" ]] && check=true
 [[ "${1:-}" == "--faults" ]] && check=true faults=true
+[[ "${1:-}" == "--upgrade" ]] && check=true upgrade=true
 
 nodes=${COHORT_DEVNET_NODES:-4}
 base=${COHORT_DEVNET_BASE_PORT:-10000}
@@ -30,6 +33,8 @@ say() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
 
 stop_all() {
   set +e
+  [[ -n "${variant_tag:-}" ]] && docker image rm -f "$variant_tag" >/dev/null 2>&1
+  [[ -n "${broken_tag:-}" ]] && docker image rm -f "$broken_tag" >/dev/null 2>&1
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   # Only what this devnet made: the containers and volumes labelled with its cohort-cores'
@@ -150,11 +155,13 @@ else
   say "no cluster config store: it needs at least 4 nodes"
 fi
 
+upgrade_args=()
+$upgrade && upgrade_args=(--upgrade-deadline-ms 15000)  # the failed upgrade below fails in 15 s, not 180
 for i in $(seq 1 "$nodes"); do
   port=$((base + 2048 * (i - 1)))
   "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
     --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$i.json" --password-file "$dir/password" "${cluster_args[@]}" \
+    --keystore "$dir/node$i.json" --password-file "$dir/password" "${cluster_args[@]}" "${upgrade_args[@]}" \
     --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
   pids+=($!)
   core_pids+=($!)
@@ -237,6 +244,100 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
 fi
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+if $upgrade; then
+  # A second image: the same files, one more label, so another digest (built from the local one: no registry).
+  variant_tag=cohort-subnode:upgrade-test-$$
+  printf 'FROM %s\nLABEL cohort.test=upgrade-%s\n' "$image" "$$" | docker build -q --label cohort.test=upgrade -t "$variant_tag" - >/dev/null
+  demo_ports=$($cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p')
+  a1="--api http://127.0.0.1:$((api + 1))"
+  height() {  # demo's highest block over the members that answer
+    local best=0 h
+    for p in $demo_ports; do
+      h=$(node_modules/.bin/cast block-number --rpc-url "http://127.0.0.1:$p" 2>/dev/null || echo 0)
+      [[ $h =~ ^[0-9]+$ && $h -gt $best ]] && best=$h
+    done
+    echo "$best"
+  }
+  owner=$(node_modules/.bin/cast wallet address --private-key "$owner_key")
+  nonce=$(node_modules/.bin/cast nonce --rpc-url "http://127.0.0.1:$(echo $demo_ports | cut -d' ' -f1)" "$owner")
+  # upgrade_to TAG: an admin signs TAG's digest into the store; under a transaction a second,
+  # demo's height must keep rising (more than 30 s without a block would be a lost quorum)
+  # until every subnode of the devnet runs that image, and the nodes' reports say so.
+  upgrade_to() {
+    local want start last last_at longest=0 done_at=0 h now ids total on_new
+    want=$(docker image inspect --format '{{.Id}}' "$1")
+    say "upgrade: an admin (the deployer) signs $1 ($want) into the cluster's store"
+    COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$1" --keystore "$dir/deployer.json" --password-file "$dir/password" $a1
+    start=$(date +%s) last=$(height) last_at=$(date +%s)
+    while (( $(date +%s) - start < 300 )); do
+      for p in $demo_ports; do  # the first member that takes it
+        node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "$nonce" \
+          --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { nonce=$((nonce + 1)); break; }
+      done
+      h=$(height) now=$(date +%s)
+      if (( h > last )); then last=$h last_at=$now; fi
+      (( now - last_at > longest )) && longest=$((now - last_at))
+      # (a container replaced between ps and inspect is simply not counted this time)
+      ids=$(docker ps -q --filter "label=cohort.chain" | xargs -r docker inspect --format '{{.Image}} {{index .Config.Labels "cohort.install"}}' 2>/dev/null |
+        grep -F -f <(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done) | cut -d' ' -f1 || true)
+      total=$(echo "$ids" | grep -c . || true) on_new=$(echo "$ids" | grep -c "$want" || true)
+      if [[ $total -eq $subnodes && $on_new -eq $subnodes ]] &&
+        COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 2>/dev/null | grep -q "^$subnodes subnodes on the cluster's image $want, 0 not yet"; then
+        done_at=$now
+        break
+      fi
+      sleep 1
+    done
+    COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 || true
+    say "upgrade: $on_new of $subnodes subnodes on $want after $(( $(date +%s) - start )) s; demo's longest wait for a block: $longest s (height $last)"
+    (( done_at > 0 )) || { $cohort cluster image show --api "http://127.0.0.1:$((api + 2))" || true; say "upgrade: not every subnode moved to $want; logs are in $dir"; exit 1; }
+    (( longest <= 30 )) || { say "upgrade: demo made no block for $longest s: it lost its quorum"; exit 1; }
+  }
+  upgrade_to "$variant_tag"
+  $cohort cluster image show --api "http://127.0.0.1:$((api + 2))"
+  # Back to the first image: a new decision, so a higher serial (the CLI takes the next one).
+  upgrade_to "$image"
+  # A member's key is no admin's: the document is written (members may write) but every node refuses it.
+  COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$variant_tag" --keystore "$dir/node1.json" --password-file "$dir/password" $a1 >/dev/null
+  refused=false
+  for _ in $(seq 1 50); do
+    curl -sf "http://127.0.0.1:$((api + 3))/api/v1/image" | grep -q 'not an admin' && { refused=true; break; }
+    sleep 0.2
+  done
+  $refused || { say "upgrade: node-3 did not refuse an image signed by a member's key"; exit 1; }
+  say "upgrade: an image signed by a member's key was refused; the nodes stay on $(docker image inspect --format '{{.Id}}' "$image")"
+  # An image whose subnode never starts: its first member's replacement is not ready within
+  # the deadline, the upgrade stops (cohort/upgrade/failed), the chains keep the rest of their
+  # members on the old image and demo keeps making blocks; a new signed image then goes on.
+  broken_tag=cohort-subnode:upgrade-broken-$$
+  printf 'FROM %s\nENTRYPOINT ["/usr/bin/cohort-subnode", "--no-such-flag"]\n' "$image" |
+    docker build -q --label cohort.test=upgrade -t "$broken_tag" - >/dev/null
+  broken=$(docker image inspect --format '{{.Id}}' "$broken_tag")
+  say "upgrade: an admin signs $broken_tag, whose subnode cannot start"
+  COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$broken_tag" --keystore "$dir/deployer.json" --password-file "$dir/password" $a1 >/dev/null
+  stopped=false start=$(date +%s) last=$(height) last_at=$(date +%s) longest=0
+  while (( $(date +%s) - start < 120 )); do
+    for p in $demo_ports; do
+      node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "$nonce" \
+        --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { nonce=$((nonce + 1)); break; }
+    done
+    h=$(height) now=$(date +%s)
+    if (( h > last )); then last=$h last_at=$now; fi
+    (( now - last_at > longest )) && longest=$((now - last_at))
+    if ! COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 >"$dir/upgrade-status.txt" 2>&1 &&
+      grep -q "FAILED" "$dir/upgrade-status.txt"; then stopped=true; break; fi
+    sleep 1
+  done
+  cat "$dir/upgrade-status.txt"
+  sleep 5  # had the upgrade gone on, more members would take the broken image now
+  on_broken=$(docker ps -aq --filter "label=cohort.chain" | xargs -r docker inspect --format '{{.Image}}' 2>/dev/null | grep -c "$broken" || true)
+  say "upgrade: stopped=$stopped; $on_broken subnodes on the broken image; demo's longest wait for a block: $longest s"
+  $stopped || { say "upgrade: the failed upgrade did not stop the cluster's upgrade; logs are in $dir"; exit 1; }
+  (( on_broken >= 1 && on_broken <= 2 )) || { say "upgrade: $on_broken subnodes took the broken image (one per chain at most)"; exit 1; }
+  (( longest <= 30 )) || { say "upgrade: demo made no block for $longest s during the failed upgrade"; exit 1; }
+  upgrade_to "$image"
+  exit 0
+fi
 if $faults; then
   # The cohort-cores' PIDs, node 1 first.
   node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${core_pids[@]}"

@@ -554,6 +554,8 @@ char *chain_node_status_json(struct chain_node *n)
     cn_pool_status_json(n, o);
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
     cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
+    /* Heights below the highest that f+1 other members signed at: 0 once caught up (an upgrade waits for it). */
+    cJSON_AddNumberToObject(o, "behind", (double)bs.core.behind);
     cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);
     /* The log waited past its stall limit with a quorum connected (docs/bft.md "Stalls"). */
     cJSON_AddBoolToObject(o, "stalled", bs.core.stalled);

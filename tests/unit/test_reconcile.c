@@ -74,6 +74,22 @@ START_TEST(steady_and_changed_config)
 }
 END_TEST
 
+/* An upgrade (core/upgrade.h): a container of the current config is replaced when asked, and only that one. */
+START_TEST(recreate_replaces_a_current_container)
+{
+    struct desired_subnode d[2] = {desired("alpha", "h1"), desired("beta", "h2")};
+    d[1].recreate = true;
+    struct observed_container c[2] = {observed("c1", "alpha", "h1", OBSERVED_RUNNING),
+                                      observed("c2", "beta", "h2", OBSERVED_RUNNING)};
+    struct reconcile_input in = {.desired = d, .ndesired = 2, .containers = c, .ncontainers = 2, .now_ms = 5};
+    reconcile(&in, &state, &plan);
+    ck_assert_str_eq(text(&plan), "write-config:beta remove-container:beta:c2 create-container:beta start:beta");
+    d[1].recreate = false;
+    reconcile(&in, &state, &plan);
+    ck_assert_str_eq(text(&plan), "");
+}
+END_TEST
+
 START_TEST(crash_loop_backs_off_and_recovers)
 {
     struct desired_subnode d = desired("alpha", "h");
@@ -196,6 +212,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, fresh_node);
     tcase_add_test(tc, steady_and_changed_config);
+    tcase_add_test(tc, recreate_replaces_a_current_container);
     tcase_add_test(tc, crash_loop_backs_off_and_recovers);
     tcase_add_test(tc, unassigned_deleted_and_duplicates);
     tcase_add_test(tc, a_full_node);
