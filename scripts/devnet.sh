@@ -167,9 +167,11 @@ for i in $(seq 1 "$nodes"); do
   core_pids+=($!)
 done
 
-say "creating chains: 'demo' (medium, on all $nodes nodes) and 'tiny' (small, on 2 nodes)"
+tiny_nodes=2
+$upgrade && tiny_nodes=$nodes  # the upgrade's test: two chains of four members
+say "creating chains: 'demo' (medium, on all $nodes nodes) and 'tiny' (small, on $tiny_nodes nodes)"
 $cohort --quiet chain create --name demo --size medium --nodes "$nodes" --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
-$cohort --quiet chain create --name tiny --size small --nodes 2 --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
+$cohort --quiet chain create --name tiny --size small --nodes "$tiny_nodes" --keystore "$dir/deployer.json" --password-file "$dir/password" >/dev/null
 
 # Wait until every member of every chain answers on its port.
 ports=$($cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p')
@@ -245,97 +247,109 @@ fi
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $upgrade; then
-  # A second image: the same files, one more label, so another digest (built from the local one: no registry).
-  variant_tag=cohort-subnode:upgrade-test-$$
+  # Images: a second one (the same files and one more label, so another digest) and one whose
+  # subnode cannot start; both built from the local image (no registry).
+  variant_tag=cohort-subnode:upgrade-test-$$ broken_tag=cohort-subnode:upgrade-broken-$$
   printf 'FROM %s\nLABEL cohort.test=upgrade-%s\n' "$image" "$$" | docker build -q --label cohort.test=upgrade -t "$variant_tag" - >/dev/null
-  demo_ports=$($cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p')
-  a1="--api http://127.0.0.1:$((api + 1))"
-  height() {  # demo's highest block over the members that answer
-    local best=0 h
-    for p in $demo_ports; do
-      h=$(node_modules/.bin/cast block-number --rpc-url "http://127.0.0.1:$p" 2>/dev/null || echo 0)
-      [[ $h =~ ^[0-9]+$ && $h -gt $best ]] && best=$h
-    done
-    echo "$best"
-  }
-  owner=$(node_modules/.bin/cast wallet address --private-key "$owner_key")
-  nonce=$(node_modules/.bin/cast nonce --rpc-url "http://127.0.0.1:$(echo $demo_ports | cut -d' ' -f1)" "$owner")
-  # upgrade_to TAG: an admin signs TAG's digest into the store; under a transaction a second,
-  # demo's height must keep rising (more than 30 s without a block would be a lost quorum)
-  # until every subnode of the devnet runs that image, and the nodes' reports say so.
-  upgrade_to() {
-    local want start last last_at longest=0 done_at=0 h now ids total on_new
-    want=$(docker image inspect --format '{{.Id}}' "$1")
-    say "upgrade: an admin (the deployer) signs $1 ($want) into the cluster's store"
-    COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$1" --keystore "$dir/deployer.json" --password-file "$dir/password" $a1
-    start=$(date +%s) last=$(height) last_at=$(date +%s)
-    while (( $(date +%s) - start < 300 )); do
-      for p in $demo_ports; do  # the first member that takes it
-        node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "$nonce" \
-          --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { nonce=$((nonce + 1)); break; }
-      done
-      h=$(height) now=$(date +%s)
-      if (( h > last )); then last=$h last_at=$now; fi
-      (( now - last_at > longest )) && longest=$((now - last_at))
-      # (a container replaced between ps and inspect is simply not counted this time)
-      ids=$(docker ps -q --filter "label=cohort.chain" | xargs -r docker inspect --format '{{.Image}} {{index .Config.Labels "cohort.install"}}' 2>/dev/null |
-        grep -F -f <(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done) | cut -d' ' -f1 || true)
-      total=$(echo "$ids" | grep -c . || true) on_new=$(echo "$ids" | grep -c "$want" || true)
-      if [[ $total -eq $subnodes && $on_new -eq $subnodes ]] &&
-        COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 2>/dev/null | grep -q "^$subnodes subnodes on the cluster's image $want, 0 not yet"; then
-        done_at=$now
-        break
-      fi
-      sleep 1
-    done
-    COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 || true
-    say "upgrade: $on_new of $subnodes subnodes on $want after $(( $(date +%s) - start )) s; demo's longest wait for a block: $longest s (height $last)"
-    (( done_at > 0 )) || { $cohort cluster image show --api "http://127.0.0.1:$((api + 2))" || true; say "upgrade: not every subnode moved to $want; logs are in $dir"; exit 1; }
-    (( longest <= 30 )) || { say "upgrade: demo made no block for $longest s: it lost its quorum"; exit 1; }
-  }
-  upgrade_to "$variant_tag"
-  $cohort cluster image show --api "http://127.0.0.1:$((api + 2))"
-  # Back to the first image: a new decision, so a higher serial (the CLI takes the next one).
-  upgrade_to "$image"
-  # A member's key is no admin's: the document is written (members may write) but every node refuses it.
-  COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$variant_tag" --keystore "$dir/node1.json" --password-file "$dir/password" $a1 >/dev/null
-  refused=false
-  for _ in $(seq 1 50); do
-    curl -sf "http://127.0.0.1:$((api + 3))/api/v1/image" | grep -q 'not an admin' && { refused=true; break; }
-    sleep 0.2
-  done
-  $refused || { say "upgrade: node-3 did not refuse an image signed by a member's key"; exit 1; }
-  say "upgrade: an image signed by a member's key was refused; the nodes stay on $(docker image inspect --format '{{.Id}}' "$image")"
-  # An image whose subnode never starts: its first member's replacement is not ready within
-  # the deadline, the upgrade stops (cohort/upgrade/failed), the chains keep the rest of their
-  # members on the old image and demo keeps making blocks; a new signed image then goes on.
-  broken_tag=cohort-subnode:upgrade-broken-$$
   printf 'FROM %s\nENTRYPOINT ["/usr/bin/cohort-subnode", "--no-such-flag"]\n' "$image" |
     docker build -q --label cohort.test=upgrade -t "$broken_tag" - >/dev/null
-  broken=$(docker image inspect --format '{{.Id}}' "$broken_tag")
-  say "upgrade: an admin signs $broken_tag, whose subnode cannot start"
-  COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$broken_tag" --keystore "$dir/deployer.json" --password-file "$dir/password" $a1 >/dev/null
-  stopped=false start=$(date +%s) last=$(height) last_at=$(date +%s) longest=0
-  while (( $(date +%s) - start < 120 )); do
-    for p in $demo_ports; do
-      node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "$nonce" \
-        --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { nonce=$((nonce + 1)); break; }
-    done
-    h=$(height) now=$(date +%s)
-    if (( h > last )); then last=$h last_at=$now; fi
-    (( now - last_at > longest )) && longest=$((now - last_at))
-    if ! COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 >"$dir/upgrade-status.txt" 2>&1 &&
-      grep -q "FAILED" "$dir/upgrade-status.txt"; then stopped=true; break; fi
-    sleep 1
+  id_of() { docker image inspect --format '{{.Id}}' "$1"; }
+  a1="--api http://127.0.0.1:$((api + 1))"
+  installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
+  # This devnet's subnodes as "IMAGE NODE CHAIN" lines (one replaced between ps and inspect is not counted this time).
+  subnode_images() {
+    docker ps -q --filter "label=cohort.chain" | xargs -r docker inspect --format \
+      '{{.Image}} {{index .Config.Labels "cohort.node"}} {{index .Config.Labels "cohort.chain"}} {{index .Config.Labels "cohort.install"}}' \
+      2>/dev/null | grep -F "$installs" | cut -d' ' -f1-3 || true
+  }
+  declare -A chain_ports chain_nonce chain_last chain_at
+  longest=0
+  for c in demo tiny; do
+    chain_ports[$c]=$($cohort --json chain show "$c" | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p' | tr '\n' ' ')
+    chain_nonce[$c]=$(node_modules/.bin/cast nonce --rpc-url "http://127.0.0.1:$(echo ${chain_ports[$c]} | cut -d' ' -f1)" \
+      "$(node_modules/.bin/cast wallet address --private-key "$owner_key")")
+    chain_last[$c]=0 chain_at[$c]=$(date +%s)
   done
+  # One transaction to each chain (to the first member that takes it), then each chain's
+  # height: the longest time either went without a block (a lost quorum shows as a long one).
+  tick() {
+    local c p h best now
+    for c in demo tiny; do
+      for p in ${chain_ports[$c]}; do
+        node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "${chain_nonce[$c]}" \
+          --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { chain_nonce[$c]=$((chain_nonce[$c] + 1)); break; }
+      done
+      best=0
+      for p in ${chain_ports[$c]}; do
+        h=$(node_modules/.bin/cast block-number --rpc-url "http://127.0.0.1:$p" 2>/dev/null || echo 0)
+        [[ $h =~ ^[0-9]+$ && $h -gt $best ]] && best=$h
+      done
+      now=$(date +%s)
+      if (( best > chain_last[$c] )); then chain_last[$c]=$best chain_at[$c]=$now; fi
+      if (( now - chain_at[$c] > longest )); then longest=$((now - chain_at[$c])); fi
+    done
+    return 0
+  }
+  sign() {  # an admin (the deployer) signs TAG into the cluster's store
+    say "upgrade: an admin signs $1 ($(id_of "$1")) into the cluster's store"
+    COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$1" --keystore "$dir/deployer.json" --password-file "$dir/password" $a1 >/dev/null
+  }
+  status() { COHORT_STATE_DIR=$dir/core1 $cohort cluster upgrade status $a1 "$@"; }
+  # wait_for WHAT TEST: ticks until TEST (a command) holds, for 300 s at most.
+  wait_for() {
+    local start=$(date +%s)
+    while (( $(date +%s) - start < 300 )); do
+      tick
+      if $2; then say "upgrade: $1 after $(( $(date +%s) - start )) s; longest wait for a block so far: $longest s"; return 0; fi
+      sleep 1
+    done
+    status || true
+    say "upgrade: not within 300 s: $1; logs are in $dir"
+    exit 1
+  }
+  all_on() { [[ $(subnode_images | grep -c "^$want ") -eq $subnodes ]] && status 2>/dev/null | grep -q "^$subnodes subnodes on the cluster's image $want, 0 not yet"; }
+  all_but_node2_on() {
+    local lines; lines=$(subnode_images)
+    [[ $(echo "$lines" | grep -c " [^2] ") -eq $(echo "$lines" | grep " [^2] " | grep -c "^$want ") &&
+       $(echo "$lines" | grep -c .) -eq $subnodes && $(echo "$lines" | grep " 2 " | grep -c "^$want ") -eq 0 ]] &&
+      status 2>/dev/null | grep -qE '^2 +demo +maintenance' && status 2>/dev/null | grep -qE '^2 +tiny +maintenance'
+  }
+
+  # 1. Node 2 in maintenance: the others move to the second image, node 2 keeps its subnodes
+  #    and says why; out of maintenance, it moves too.
+  COHORT_STATE_DIR=$dir/core1 $cohort config put cohort/nodes/2/maintenance true $a1 >/dev/null
+  sign "$variant_tag"; want=$(id_of "$variant_tag")
+  wait_for "every subnode but node 2's on the second image, node 2 in maintenance" all_but_node2_on
+  status
+  COHORT_STATE_DIR=$dir/core1 $cohort config del cohort/nodes/2/maintenance $a1 >/dev/null
+  wait_for "every subnode on the second image" all_on
+  $cohort cluster image show --api "http://127.0.0.1:$((api + 2))"
+  # 2. Back to the first image: a new decision, so the next serial (the CLI takes it).
+  sign "$image"; want=$(id_of "$image")
+  wait_for "every subnode back on the first image" all_on
+  # 3. A member's key is no admin's: the document is written (members may write) but every node refuses it.
+  COHORT_STATE_DIR=$dir/core1 $cohort cluster image set "$variant_tag" --keystore "$dir/node1.json" --password-file "$dir/password" $a1 >/dev/null
+  refused() { curl -sf "http://127.0.0.1:$((api + 3))/api/v1/image" | grep -q 'not an admin'; }
+  wait_for "node 3 refuses an image signed by a member's key" refused
+  # 4. An image whose subnode never starts: the first replacement of each chain is not ready
+  #    within the deadline, the upgrade stops (cohort/upgrade/failed) and the chains keep their
+  #    other members on the first image and their quorum.
+  sign "$broken_tag"
+  failed() { ! status >"$dir/upgrade-status.txt" 2>&1 && grep -q "FAILED" "$dir/upgrade-status.txt"; }
+  wait_for "the upgrade to the broken image stopped" failed
+  for _ in 1 2 3 4 5; do tick; sleep 1; done  # had it gone on, more members would take the broken image now
   cat "$dir/upgrade-status.txt"
-  sleep 5  # had the upgrade gone on, more members would take the broken image now
-  on_broken=$(docker ps -aq --filter "label=cohort.chain" | xargs -r docker inspect --format '{{.Image}}' 2>/dev/null | grep -c "$broken" || true)
-  say "upgrade: stopped=$stopped; $on_broken subnodes on the broken image; demo's longest wait for a block: $longest s"
-  $stopped || { say "upgrade: the failed upgrade did not stop the cluster's upgrade; logs are in $dir"; exit 1; }
-  (( on_broken >= 1 && on_broken <= 2 )) || { say "upgrade: $on_broken subnodes took the broken image (one per chain at most)"; exit 1; }
-  (( longest <= 30 )) || { say "upgrade: demo made no block for $longest s during the failed upgrade"; exit 1; }
-  upgrade_to "$image"
+  broken=$(id_of "$broken_tag")
+  for c in demo tiny; do
+    n=$(docker ps -aq --filter "label=cohort.chain=$c" | xargs -r docker inspect --format '{{.Image}} {{index .Config.Labels "cohort.install"}}' |
+      grep -F "$installs" | grep -c "^$broken" || true)
+    (( n <= 1 )) || { say "upgrade: $n members of $c took the broken image: the upgrade did not stop"; exit 1; }
+  done
+  # 5. A new signed image clears the failure and the cluster goes on.
+  sign "$image"; want=$(id_of "$image")
+  wait_for "every subnode on the first image again" all_on
+  (( longest <= 30 )) || { say "upgrade: a chain made no block for $longest s: it lost its quorum"; exit 1; }
+  say "upgrade: done; neither chain waited more than $longest s for a block (heights: demo ${chain_last[demo]}, tiny ${chain_last[tiny]})"
   exit 0
 fi
 if $faults; then
