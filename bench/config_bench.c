@@ -1,7 +1,8 @@
 /*
  * config_bench.c - the config store on four cohort-core processes on loopback, fsync on
  * (docs/PERFORMANCE.md "Config store"): sequential put latency (p50, p99), throughput
- * with 16 and 64 concurrent clients, and the stall after the leader is SIGKILLed.
+ * with 16 and 64 concurrent clients, the stall after the leader is SIGKILLed, and the time
+ * for a node setting written once to be followed by every member (core/settings.h).
  * Clients keep their HTTP connections open, as etcd clients keep their gRPC connection.
  * The anchor is etcd 3.4 with 3 members on this hardware (p50 1.1 ms, p99 3 ms; 2,300
  * puts/s with 16 clients, 3,400 with 64; 1-2 s to the first write after the leader dies).
@@ -196,6 +197,39 @@ int main(int argc, char **argv)
            done ? (double)lat[done / 2] / 1e6 : 0, done ? (double)lat[done * 99 / 100] / 1e6 : 0,
            done ? (double)lat[done - 1] / 1e6 : 0);
     free(lat);
+
+    if (!cl.etcd) {
+        /* A setting written through member 0 until every member's cohort-core follows it
+           (GET /api/v1/settings shows the value): the put's commit, then each member's copy
+           and its follower thread. Polled every 0.5 ms. */
+        enum { ROUNDS = 20 };
+        int64_t reach[ROUNDS];
+        int nreach = 0;
+        for (int r = 0; r < ROUNDS; r++) {
+            char value[16], want[64];
+            snprintf(value, sizeof value, "%d", 1000 + r);
+            snprintf(want, sizeof want, "%s", value);
+            int64_t t0 = now_ns();
+            if (tc_put(&cl, 0, "cohort/settings/poll_ms", value) != 200) continue;
+            bool all = false;
+            while (!all && now_ns() - t0 < 5000000000ll) {
+                all = true;
+                for (int m = 0; m < cl.members && all; m++) {
+                    cJSON *a = NULL;
+                    tc_api(&cl, m, "/api/v1/settings", NULL, &a, 2000);
+                    const cJSON *v = cJSON_GetObjectItem(
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(a, "settings"), "poll_ms"), "value");
+                    all = cJSON_IsString(v) && strcmp(v->valuestring, want) == 0;
+                    cJSON_Delete(a);
+                }
+                if (!all) usleep(500);
+            }
+            if (all) reach[nreach++] = now_ns() - t0;
+        }
+        qsort(reach, (size_t)nreach, sizeof *reach, cmp_i64);
+        printf("config_bench setting_reaches_all_members rounds=%d p50_ms=%.2f max_ms=%.2f\n", nreach,
+               nreach ? (double)reach[nreach / 2] / 1e6 : 0, nreach ? (double)reach[nreach - 1] / 1e6 : 0);
+    }
 
     int sizes[] = {16, 64};
     for (size_t s = 0; s < 2; s++) {
