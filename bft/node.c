@@ -190,9 +190,36 @@ static void on_wake(uv_async_t *async)
         uv_timer_start(&node->batch_timer, node_on_batch_timer, (node->config.batch_delay_us + 999) / 1000, 0);
 }
 
+/*
+ * Byzantine test mode: each peer gets two frames of random bytes, one raw and one that
+ * starts like a message (version, a proposal or vote type), which the link tags as any
+ * frame: what a member that lies in its messages, not in its links, can send.
+ */
+static void send_garbage(struct bft_node *node)
+{
+    uint8_t junk[512];
+    for (uint32_t peer = 0; peer < node->n; peer++) {
+        if (peer == node->self) continue;
+        for (int k = 0; k < 2; k++) {
+            size_t len = 16 + node_rnd(node) % (sizeof junk - 16);
+            for (size_t i = 0; i < len; i += 8) {
+                uint64_t x = node_rnd(node);
+                memcpy(junk + i, &x, len - i < 8 ? len - i : 8);
+            }
+            if (k == 1) {
+                junk[0] = BFT_MESSAGE_VERSION;
+                junk[1] = node_rnd(node) % 2 ? BFT_MSG_PROPOSE : BFT_MSG_VOTE;
+            }
+            if (node_enqueue(node, peer, junk, len, node->appended)) COUNT(node, garbage_sent, 1);
+        }
+        node_flush(node, peer);
+    }
+}
+
 static void on_tick(uv_timer_t *timer)
 {
     struct bft_node *node = timer->loop->data;
+    if (node->config.garbage) send_garbage(node);
     node->config.tick(node->config.arg);
 }
 

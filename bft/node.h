@@ -117,6 +117,8 @@ struct bft_node_config {
                                      writes, so the WAL's tail (what is appended meanwhile) grows */
     bool equivocate; /* Byzantine tests only: as leader, send a different block to half the
                         members (cohort-core sets it only in its test build) */
+    bool garbage;    /* Byzantine tests only: at every tick, send each peer frames of random
+                        bytes on the open link (tagged, so only the message is garbage) */
     bft_vouch_fn vouch;                  /* NULL: every member's address is given, no IDENT */
     bft_learned_fn learned;              /* optional, with vouch */
     uint8_t proof[BFT_PROOF_MAX];        /* this member's proof, sent in its IDENT */
@@ -140,6 +142,7 @@ struct bft_node_status {
     uint64_t links_refused;            /* failed handshakes, oversized frames */
     uint64_t submits_pending;          /* entries not yet handed to the core */
     uint64_t proposals_equivocated;    /* equivocate mode only: second blocks sent */
+    uint64_t garbage_sent;             /* garbage mode only: frames of random bytes sent */
     uint64_t snapshots;                /* snapshots taken (compactions) since start */
     uint64_t snapshot_index;           /* the log index of the newest snapshot in the WAL (0: none) */
     uint64_t first_index;              /* the oldest COMMIT the WAL holds, which sync can serve */

@@ -114,7 +114,7 @@ int main(int argc, char **argv)
 {
     const char *config = "/data/chain.json", *bind = "127.0.0.1", *data = NULL;
     long port = 0, bft_port = 0, history = 0;
-    bool equivocate = false, lie_about_head = false;
+    bool equivocate = false, lie_about_head = false, garbage = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
         else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) bind = argv[++i];
@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 #ifdef COHORT_TEST_BYZANTINE
         else if (strcmp(argv[i], "--equivocate") == 0) equivocate = true;
         else if (strcmp(argv[i], "--lie-about-head") == 0) lie_about_head = true;
+        else if (strcmp(argv[i], "--garbage") == 0) garbage = true;
 #endif
         else if (strcmp(argv[i], "--version") == 0) {
             printf("cohort-subnode %s\n", COHORT_VERSION);
@@ -184,6 +185,7 @@ int main(int argc, char **argv)
             .over_budget_path = status.over_budget_path,
             .equivocate = equivocate,
             .lie_about_head = lie_about_head,
+            .garbage = garbage,
         };
         /* The chain's RPC server serves /status as soon as it starts, before chain_node_start
            returns and status.chain is set: until then the health says "starting". */

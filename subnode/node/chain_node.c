@@ -490,6 +490,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.tick = cn_tick;
         nc.arg = n;
         nc.equivocate = o->equivocate;
+        nc.garbage = o->garbage;
         if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
         if (rc == 0) atomic_store(&n->started, true);
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
@@ -563,6 +564,9 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "consensus_members", n->config.nmembers);
     cJSON_AddNumberToObject(o, "links_refused", (double)bs.links_refused);
     cJSON_AddNumberToObject(o, "equivocations_seen", (double)bs.core.equivocations_seen);
+    /* Messages that did not decode, came from no member, or bore a bad signature (docs/bft.md). */
+    cJSON_AddNumberToObject(o, "messages_refused", (double)bs.core.messages_refused);
+    if (bs.garbage_sent) cJSON_AddNumberToObject(o, "garbage_sent", (double)bs.garbage_sent);
     if (bs.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)bs.proposals_equivocated);
     cJSON_AddNumberToObject(o, "batches_refused", (double)n->batches_refused);
     pthread_mutex_lock(&n->pool_lock);

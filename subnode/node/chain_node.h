@@ -36,6 +36,7 @@ struct chain_node_options {
        half the members; name a wrong hash for its head in its batches. */
     bool equivocate;
     bool lie_about_head;
+    bool garbage; /* and send frames of random bytes to every peer each second (bft_node_config.garbage) */
 };
 
 struct chain_node;

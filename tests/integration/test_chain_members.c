@@ -106,7 +106,7 @@ static void start_as(int i, bool byzantine)
     char config[128], log[128];
     snprintf(config, sizeof config, "%s/m%d/chain.json", dir, i);
     snprintf(log, sizeof log, "%s/m%d.log", dir, i);
-    static const char *const misbehave[] = {"--equivocate", "--lie-about-head", NULL};
+    static const char *const misbehave[] = {"--equivocate", "--lie-about-head", "--garbage", NULL};
     pids[i] = testutil_start_subnode(byzantine ? "cohort-subnode-byzantine" : "cohort-subnode", config, rpc_port(i), log,
                                      byzantine ? misbehave : NULL);
 }
@@ -273,7 +273,8 @@ END_TEST
 
 START_TEST(a_byzantine_member_is_seen_and_the_chain_goes_on)
 {
-    /* Member 3 equivocates when it leads and names a wrong hash for its head in its batches. */
+    /* Member 3 equivocates when it leads, names a wrong hash for its head in its batches and
+       sends every peer frames of random bytes each second on its (authenticated) links. */
     for (int i = 0; i < N - 1; i++) start(i);
     start_as(3, true);
     /* A stranger sends garbage to member 0's BFT port. */
@@ -304,6 +305,9 @@ START_TEST(a_byzantine_member_is_seen_and_the_chain_goes_on)
         ck_assert_msg(strstr(body, "\"members_disagreeing\":[3]") != NULL, "member %d does not name member 3: %s", i, body);
     }
     ck_assert_int_gt(status_number(0, "links_refused"), 0);
+    /* Its garbage reached the honest members, which refused it message by message. */
+    ck_assert_int_gt(status_number(3, "garbage_sent"), 0);
+    for (int i = 0; i < N - 1; i++) ck_assert_int_gt(status_number(i, "messages_refused"), 0);
     /* Member 3 did equivocate (two blocks at a height it led), and the honest three agree. */
     ck_assert_int_gt(status_number(3, "proposals_equivocated"), 0);
 }
