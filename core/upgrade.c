@@ -436,7 +436,7 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
         bool missing = strcmp(v->state, "missing") == 0;
         if (!wanted) {
             set_state(c, "current", "the cluster names no image: the local %s", u->local_image);
-        } else if (v->image_current && strcmp(lease_chain, v->chain) != 0) {
+        } else if (strcmp(v->image_id, digest) == 0 && strcmp(lease_chain, v->chain) != 0) {
             set_state(c, "current", "runs %s", digest);
         } else if (missing) {
             set_state(c, "current", "no container yet: it will be made from %s", digest);
@@ -465,10 +465,13 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
         if (u->replaced && strcmp(u->lease_digest, digest) != 0) {
             u->replaced = false; /* an admin signed another image meanwhile (after a failure, say): replace again */
             u->failure_asked = false;
+            u->lease_since_ms = now_ms;
         }
+        /* Compared with the digest itself: image_current may still be of the round before the change. */
+        bool on_wanted = v != NULL && strcmp(v->image_id, digest) == 0;
         if (v == NULL) {
             release = true; /* the chain left this node */
-        } else if (!u->replaced && v->image_current) {
+        } else if (!u->replaced && on_wanted) {
             u->replaced = true; /* a lease found after a restart, its container already replaced */
             snprintf(u->lease_digest, sizeof u->lease_digest, "%s", digest);
         } else if (!u->replaced) {
@@ -483,7 +486,7 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
         } else {
             const struct chain_config *cc = assigned_config(p, v->chain);
             unsigned n = cc ? cc->nmembers : 1, q = n - (n - 1) / 3;
-            struct subnode_health h = v->image_current ? subnode_status(u, v->rpc_port) : (struct subnode_health){0};
+            struct subnode_health h = on_wanted ? subnode_status(u, v->rpc_port) : (struct subnode_health){0};
             bool ready = h.answered && !h.halted && h.behind == 0 && h.height >= u->height_before && h.peers + 1 >= q;
             if (ready) {
                 log_info("upgrade: the subnode is healthy and caught up", "chain=%s image=%s height=%llu", v->chain,
