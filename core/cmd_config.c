@@ -354,6 +354,31 @@ static int image_digest(struct cli_globals *g, const char *image, char out[CLUST
     return 0;
 }
 
+/*
+ * The image document in the store as it is (the nodes check its signature, the CLI does
+ * not need to): its digest ("" when absent), serial (0 when absent) and mod_revision (0
+ * when absent). Returns 0, or the exit code with the message printed.
+ */
+static int read_image_document(struct cli_globals *g, const struct api_target *t,
+                               char digest[CLUSTER_IMAGE_DIGEST_LEN + 1], double *serial, double *mod_revision)
+{
+    int rc = 0;
+    cJSON *read = cJSON_CreateObject();
+    cJSON_AddStringToObject(read, "key", CLUSTER_IMAGE_KEY);
+    cJSON *answer = call(g, t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(read);
+    if (answer == NULL) return rc;
+    const cJSON *kv = cJSON_GetArrayItem(first_kvs(answer), 0);
+    cJSON *doc = kv ? cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"))) : NULL;
+    const char *d = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "digest"));
+    snprintf(digest, CLUSTER_IMAGE_DIGEST_LEN + 1, "%s", d ? d : "");
+    *serial = doc && number(doc, "serial") > 0 ? number(doc, "serial") : 0;
+    *mod_revision = kv ? number(kv, "mod_revision") : 0;
+    cJSON_Delete(doc);
+    cJSON_Delete(answer);
+    return 0;
+}
+
 int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
@@ -379,17 +404,9 @@ int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv,
     double instance = number(status, "instance");
     cJSON_Delete(status);
     if (instance < 0) return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s does not say its cluster's instance", t.api);
-    cJSON *read = cJSON_CreateObject();
-    cJSON_AddStringToObject(read, "key", CLUSTER_IMAGE_KEY);
-    cJSON *answer = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
-    cJSON_Delete(read);
-    if (answer == NULL) return rc;
-    const cJSON *kv = cJSON_GetArrayItem(first_kvs(answer), 0);
-    double mod_revision = kv ? number(kv, "mod_revision") : 0;
-    cJSON *old = kv ? cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(kv, "value"))) : NULL;
-    double old_serial = old ? number(old, "serial") : 0;
-    cJSON_Delete(old);
-    cJSON_Delete(answer);
+    char old_digest[CLUSTER_IMAGE_DIGEST_LEN + 1];
+    double old_serial, mod_revision;
+    if ((rc = read_image_document(g, &t, old_digest, &old_serial, &mod_revision)) != 0) return rc;
     unsigned long long serial = old_serial > 0 ? (unsigned long long)old_serial + 1 : 1;
     if (serial_text && !parse_count(serial_text, &serial))
         return cli_fail(g, COHORT_EXIT_USAGE, "--serial '%s' is not a number", serial_text);
@@ -420,7 +437,7 @@ int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv,
     cJSON_AddStringToObject(clear, "op", "delete");
     cJSON_AddStringToObject(clear, "key", "cohort/upgrade/failed");
     cJSON_AddItemToArray(success, clear);
-    answer = call(g, &t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
+    cJSON *answer = call(g, &t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
     cJSON_Delete(body);
     if (answer == NULL) return rc;
     if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(answer, "succeeded"))) {
@@ -506,19 +523,10 @@ int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **
                                      {.name = NULL}};
     int rc = cli_parse_flags(argc, argv, flags, NULL, 0, &n, g);
     if (rc != 0) return rc;
+    char wanted[CLUSTER_IMAGE_DIGEST_LEN + 1];
+    double serial, mod_revision;
+    if ((rc = read_image_document(g, &t, wanted, &serial, &mod_revision)) != 0) return rc;
     cJSON *read = cJSON_CreateObject();
-    cJSON_AddStringToObject(read, "key", CLUSTER_IMAGE_KEY);
-    cJSON *image = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);
-    cJSON_Delete(read);
-    if (image == NULL) return rc;
-    const cJSON *ikv = cJSON_GetArrayItem(first_kvs(image), 0);
-    cJSON *doc = ikv ? cJSON_Parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ikv, "value"))) : NULL;
-    char wanted[CLUSTER_IMAGE_DIGEST_LEN + 1] = "";
-    const char *w = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(doc, "digest"));
-    if (w) snprintf(wanted, sizeof wanted, "%s", w);
-    cJSON_Delete(doc);
-    cJSON_Delete(image);
-    read = cJSON_CreateObject();
     cJSON_AddStringToObject(read, "key", "cohort/upgrade/");
     cJSON_AddBoolToObject(read, "prefix", true);
     cJSON *answer = call(g, &t, "/api/v1/config/range", true, read, WRITE_TIMEOUT_MS, &rc);

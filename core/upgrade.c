@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "bft/bft.h"
 #include "common/hex.h"
 #include "common/log.h"
 
@@ -220,6 +221,12 @@ static void take_exact(void *arg, const struct cs_kv *kv)
     f->value[copy] = '\0';
 }
 
+/* Reads f->key (exactly that key, not the others under it as a prefix) from the local copy. */
+static void read_exact(struct config_service *store, struct found *f)
+{
+    config_service_local_range(store, f->key, 4, take_exact, f);
+}
+
 struct lease_scan {
     const char *me;
     char key[CHAIN_NAME_MAX + 64];
@@ -235,14 +242,12 @@ static void take_own_lease(void *arg, const struct cs_kv *kv)
 void upgrade_follow(struct upgrade *u, struct config_service *store)
 {
     store_work(u, store);
-    struct found image = {.key = CLUSTER_IMAGE_KEY};
-    config_service_local_range(store, CLUSTER_IMAGE_KEY, 4, take_exact, &image);
     char mkey[64];
     snprintf(mkey, sizeof mkey, "cohort/nodes/%llu/maintenance", (unsigned long long)u->node_id);
-    struct found maintenance = {.key = mkey};
-    config_service_local_range(store, mkey, 4, take_exact, &maintenance);
-    struct found failed = {.key = FAILED_KEY};
-    config_service_local_range(store, FAILED_KEY, 4, take_exact, &failed);
+    struct found image = {.key = CLUSTER_IMAGE_KEY}, maintenance = {.key = mkey}, failed = {.key = FAILED_KEY};
+    read_exact(store, &image);
+    read_exact(store, &maintenance);
+    read_exact(store, &failed);
     char me[24];
     snprintf(me, sizeof me, "%llu", (unsigned long long)u->node_id);
     struct lease_scan lease = {.me = me};
@@ -316,13 +321,19 @@ void upgrade_image(struct upgrade *u, char *out, size_t size)
 
 /* ---- The rolling upgrade (the loop's thread) ---- */
 
+struct body {
+    char *text; /* STATUS_MAX_BYTES, NUL-terminated */
+    size_t len;
+};
+
 static size_t collect(void *data, size_t size, size_t n, void *arg)
 {
-    char *buf = arg;
-    size_t have = strlen(buf), add = size * n;
-    if (have + add >= STATUS_MAX_BYTES) return 0; /* over the cap: the transfer fails */
-    memcpy(buf + have, data, add);
-    buf[have + add] = '\0';
+    struct body *b = arg;
+    size_t add = size * n;
+    if (b->len + add >= STATUS_MAX_BYTES) return 0; /* over the cap: the transfer fails */
+    memcpy(b->text + b->len, data, add);
+    b->len += add;
+    b->text[b->len] = '\0';
     return add;
 }
 
@@ -335,9 +346,9 @@ struct subnode_health {
 static struct subnode_health subnode_status(const struct upgrade *u, unsigned port)
 {
     struct subnode_health h = {0};
-    char *buf = calloc(1, STATUS_MAX_BYTES);
+    struct body body = {calloc(1, STATUS_MAX_BYTES), 0};
     CURL *c = curl_easy_init();
-    if (buf == NULL || c == NULL) goto out;
+    if (body.text == NULL || c == NULL) goto out;
     char url[96];
     snprintf(url, sizeof url, "http://%s:%u/status", u->bind_address, port);
     curl_easy_setopt(c, CURLOPT_URL, url);
@@ -345,11 +356,11 @@ static struct subnode_health subnode_status(const struct upgrade *u, unsigned po
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROXY, ""); /* loopback: never through a proxy from the environment */
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
     long code = 0;
     if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
         code == 200) {
-        cJSON *o = cJSON_Parse(buf);
+        cJSON *o = cJSON_Parse(body.text);
         const cJSON *chain = cJSON_GetObjectItem(o, "chain"); /* the chain's figures (subnode/node/chain_node.c) */
         const cJSON *height = cJSON_GetObjectItem(chain, "height"), *behind = cJSON_GetObjectItem(chain, "behind"),
                     *peers = cJSON_GetObjectItem(chain, "peers_connected");
@@ -365,7 +376,7 @@ static struct subnode_health subnode_status(const struct upgrade *u, unsigned po
     }
 out:
     if (c) curl_easy_cleanup(c);
-    free(buf);
+    free(body.text);
     return h;
 }
 
@@ -485,7 +496,7 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
                      (unsigned long long)u->height_before);
         } else {
             const struct chain_config *cc = assigned_config(p, v->chain);
-            unsigned n = cc ? cc->nmembers : 1, q = n - (n - 1) / 3;
+            unsigned n = cc ? cc->nmembers : 1, q = bft_quorum(n);
             struct subnode_health h = on_wanted ? subnode_status(u, v->rpc_port) : (struct subnode_health){0};
             bool ready = h.answered && !h.halted && h.behind == 0 && h.height >= u->height_before && h.peers + 1 >= q;
             if (ready) {
