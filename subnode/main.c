@@ -2,7 +2,7 @@
  * main.c - cohort-subnode: the chain node inside a container, one per chain per node.
  *
  *   cohort-subnode --config /data/chain.json --port PORT [--bind 127.0.0.1] [--data DIR]
- *                  [--bft-port PORT] [--history-blocks N] [--log-level LEVEL]
+ *                  [--bft-port PORT] [--history-blocks N] [--snapshot-every N] [--log-level LEVEL]
  *
  * Reads and verifies the chain config that cohort-core wrote into its volume, runs the
  * chain (subnode/node/chain_node.h: the BFT log, the executor, the store under DIR, the
@@ -96,7 +96,8 @@ static bool chain_accepting(void *chain) { return chain_node_accepting(chain); }
 static void usage(void)
 {
     fputs("Usage: cohort-subnode --config FILE --port PORT [--bind ADDRESS] [--data DIR]\n"
-          "                      [--bft-port PORT] [--history-blocks N] [--log-level debug|info|warn|error]\n"
+          "                      [--bft-port PORT] [--history-blocks N] [--snapshot-every N]\n"
+          "                      [--log-level debug|info|warn|error]\n"
           "Runs one chain's subnode; cohort-core starts it in a container. JSON-RPC (HTTP and\n"
           "WebSocket), GET /status and GET /healthz on PORT; the chain's BFT log on PORT + 1;\n"
           "state in DIR (default: the config file's folder).\n",
@@ -113,7 +114,7 @@ static long parse_port(const char *text)
 int main(int argc, char **argv)
 {
     const char *config = "/data/chain.json", *bind = "127.0.0.1", *data = NULL;
-    long port = 0, bft_port = 0, history = 0;
+    long port = 0, bft_port = 0, history = 0, snapshot_every = 0;
     bool equivocate = false, lie_about_head = false, garbage = false;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
@@ -122,6 +123,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) port = parse_port(argv[++i]);
         else if (strcmp(argv[i], "--bft-port") == 0 && i + 1 < argc) bft_port = parse_port(argv[++i]);
         else if (strcmp(argv[i], "--history-blocks") == 0 && i + 1 < argc) history = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--snapshot-every") == 0 && i + 1 < argc) snapshot_every = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--log-level") == 0 && i + 1 < argc) {
             enum log_level level;
             if (log_parse_level(argv[++i], &level) != 0) {
@@ -143,7 +145,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (port <= 0 || bft_port < 0 || history < 0 || history > 1000000 || (bft_port == 0 && port >= 65535)) {
+    if (port <= 0 || bft_port < 0 || history < 0 || history > 1000000 || snapshot_every < 0 ||
+        snapshot_every > 1000000 || (bft_port == 0 && port >= 65535)) {
         usage();
         return 2;
     }
@@ -182,6 +185,7 @@ int main(int argc, char **argv)
             .routes = routes,
             .route_count = 2,
             .history_blocks = (uint32_t)history,
+            .snapshot_every = (uint32_t)snapshot_every,
             .over_budget_path = status.over_budget_path,
             .equivocate = equivocate,
             .lie_about_head = lie_about_head,

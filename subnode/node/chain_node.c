@@ -46,7 +46,7 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
     struct store_view *v;
     struct cohort_error err = {0};
     if (store_view_begin(n->store, &v, &err) != 0) return -1;
-    int rc = store_header(v, number, NULL, out, &err);
+    int rc = store_block_hash(v, number, out, &err);
     store_view_end(v);
     return rc;
 }
@@ -257,6 +257,12 @@ static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
     return 0;
 }
 
+/*
+ * The BFT log hands over a snapshot: at start (the WAL's own), or fetched from the others
+ * because this member is behind every peer's log (f+1 of them vouched for it). When the
+ * store holds the block it names, nothing moves; else the state at that block is installed
+ * from the other members (state_sync.c).
+ */
 static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
 {
     struct chain_node *n = arg;
@@ -265,15 +271,19 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
                                 (unsigned long long)index, len);
     uint64_t number = 0;
     for (int i = 0; i < 8; i++) number = number << 8 | bytes[1 + i];
+    const uint8_t *hash = bytes + 9;
     uint8_t ours[32];
-    if (number > n->head_number || cn_block_hash(n, number, ours) != 1 || memcmp(ours, bytes + 9, 32) != 0)
-        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
-                                "snapshot at log index %llu names block %llu, which this member's store does not hold "
-                                "(its head is %llu): state transfer from other members is not built yet",
-                                (unsigned long long)index, (unsigned long long)number,
-                                (unsigned long long)n->head_number);
-    if (index > n->applied_index) n->applied_index = index;
-    return 0;
+    int held = number <= n->head_number ? cn_block_hash(n, number, ours) : 0;
+    if (held == 1 && memcmp(ours, hash, 32) == 0) {
+        if (index > n->applied_index) n->applied_index = index;
+        return 0;
+    }
+    if (held == 1)
+        log_warn("this member's block differs from the one the chain's snapshot names: its state is replaced",
+                 "chain=%s block=%llu", n->config.name, (unsigned long long)number);
+    else if (index <= n->applied_index && number <= n->head_number)
+        return 0; /* an older snapshot, below what an import installed: nothing to do */
+    return cn_state_transfer(n, index, number, hash, err);
 }
 
 /* ---- Members and keys (docs/chain.md "Members and keys") ---- */
@@ -485,6 +495,11 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         if (snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir) >= (int)sizeof nc.wal_path)
             rc = cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "data folder %s is too long", n->data_dir);
         nc.on_commit = cn_on_commit;
+        /* Snapshots every snapshot_every commits, with 4x that kept for members that lag: the
+           block a snapshot names stays within the store's history window (1024 blocks) long
+           enough for another member to install the state at it (docs/chain.md). */
+        nc.snapshot_every = o->snapshot_every ? o->snapshot_every : CHAIN_SNAPSHOT_EVERY;
+        nc.retain_commits = 4 * nc.snapshot_every;
         nc.snapshot = on_snapshot;
         nc.restore = on_restore;
         nc.tick = cn_tick;
@@ -569,6 +584,20 @@ char *chain_node_status_json(struct chain_node *n)
     if (bs.garbage_sent) cJSON_AddNumberToObject(o, "garbage_sent", (double)bs.garbage_sent);
     if (bs.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)bs.proposals_equivocated);
     cJSON_AddNumberToObject(o, "batches_refused", (double)n->batches_refused);
+    /* State transfers (docs/chain.md "State transfer"): the first block held whole, and progress. */
+    pthread_mutex_lock(&n->lock);
+    cJSON *t = cJSON_AddObjectToObject(o, "state_transfer");
+    cJSON_AddBoolToObject(t, "running", n->transfer.running);
+    cJSON_AddNumberToObject(t, "done", (double)n->transfer.done);
+    if (n->transfer.attempts) {
+        cJSON_AddNumberToObject(t, "block", (double)n->transfer.block);
+        cJSON_AddNumberToObject(t, "source", n->transfer.source);
+        cJSON_AddNumberToObject(t, "accounts", (double)n->transfer.accounts);
+        cJSON_AddNumberToObject(t, "slots", (double)n->transfer.slots);
+        cJSON_AddNumberToObject(t, "bytes", (double)n->transfer.bytes);
+        if (n->transfer.error[0]) cJSON_AddStringToObject(t, "error", n->transfer.error);
+    }
+    pthread_mutex_unlock(&n->lock);
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);
     pthread_mutex_unlock(&n->pool_lock);

@@ -22,6 +22,9 @@
 #include "common/error.h"
 #include "httpd/httpd.h"
 
+/* BFT commits between two snapshots of a chain's log (4x as many are kept for lagging members). */
+#define CHAIN_SNAPSHOT_EVERY 256u
+
 struct chain_node_options {
     const struct chain_config *config; /* copied */
     const char *data_dir;       /* the volume: store in data_dir/chain, WAL in data_dir/bft, key data_dir/subnode.key */
@@ -31,6 +34,7 @@ struct chain_node_options {
     const struct http_route *routes; /* served beside JSON-RPC on rpc_port (GET /status...); borrowed */
     size_t route_count;
     uint32_t history_blocks;    /* state kept for reads at older blocks; 0: the store's default */
+    uint32_t snapshot_every;    /* BFT commits between snapshots; 0: CHAIN_SNAPSHOT_EVERY */
     const char *over_budget_path; /* cohort-core's over-budget flag file, or NULL */
     /* Byzantine tests only (cohort-subnode-byzantine): as leader, send a different block to
        half the members; name a wrong hash for its head in its batches. */

@@ -73,6 +73,17 @@ struct chain_node {
     uint64_t batches_refused;         /* since start: a bad signature or cert, a stranger */
     uint64_t members_disagreeing;     /* a bit each: members seen naming another hash for a block */
 
+    /* State transfers (state_sync.c): progress under lock, for the status. */
+    struct {
+        bool running;
+        uint64_t block;          /* the block being (or last) installed */
+        unsigned source;         /* the member it comes from */
+        uint64_t accounts, slots, bytes;
+        uint64_t done;           /* transfers finished since start */
+        uint64_t attempts;       /* begun since start (the next starts at another member) */
+        char error[512];         /* the last failure, "" after a success */
+    } transfer;
+
     /* The pool and the batch in flight, under pool_lock. */
     pthread_mutex_t pool_lock;
     struct txpool *pool;
@@ -112,6 +123,16 @@ void cn_halt(struct chain_node *n, const char *fmt, ...) __attribute__((format(p
 
 /* The base fee of the block after parent: EIP-1559's rule, never under min_base_fee. */
 u256 cn_next_base_fee(const struct chain_node *n, const struct block_header *parent);
+
+/* ---- state_sync.c ---- */
+
+/*
+ * Installs the chain's state at block `number` (hash: vouched for by f+1 members through
+ * the BFT snapshot at log `index`) from the other members, replacing the store's content;
+ * then this member's head is that block and its applied index `index`. BFT thread or start.
+ */
+int cn_state_transfer(struct chain_node *n, uint64_t index, uint64_t number, const uint8_t hash[32],
+                      struct cohort_error *err);
 
 /* ---- chain_node.c ---- */
 

@@ -364,4 +364,12 @@ const struct rpc_method *rpc_method_find(const char *name, size_t len);
 RPC_METHODS(RPC_DECLARE_METHOD)
 #undef RPC_DECLARE_METHOD
 
+/*
+ * snapshot.c: the answer to GET /chain/snapshot/blocks or /chain/snapshot/state (url),
+ * with the query's number and cursor (NULL when absent): the HTTP status, a malloc'd body
+ * of *len bytes and its content type.
+ */
+int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_text, const char *cursor_text,
+                        uint8_t **body, size_t *len, const char **type);
+
 #endif

@@ -615,6 +615,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         MHD_destroy_response(r);
         return ret;
     }
+    if (strncmp(url, "/chain/snapshot/", 16) == 0) { /* another member installing the state (snapshot.c) */
+        if (strcmp(method, "GET") != 0) return respond_text(c, 405, "{\"error\":\"use GET\"}", "application/json", false);
+        if (strcmp(url, "/chain/snapshot/state") != 0 && strcmp(url, "/chain/snapshot/blocks") != 0)
+            return respond_text(c, 404, "{\"error\":\"not found\"}", "application/json", false);
+        uint8_t *body = NULL;
+        size_t len = 0;
+        const char *type;
+        unsigned status = (unsigned)rpc_snapshot_answer(
+            s->rpc, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "number"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor"), &body, &len, &type);
+        if (body == NULL) return MHD_NO;
+        return respond(c, status, (char *)body, len, type, false);
+    }
     for (size_t i = 0; i < s->route_count; i++) {
         if (strcmp(s->routes[i].path, url) != 0) continue;
         struct http_response out = {.status = 200, .content_type = "application/json"};

@@ -123,6 +123,19 @@ int store_open(const struct store_options *options, struct store **out, struct c
     } else if (rc == 0 && got != 0) {
         rc = got;
     }
+    /* An import that did not finish left part of a state: empty it (the transfer starts again). */
+    MDB_val ik = val("importing", 9), iv;
+    if (rc == 0 && mdb_get(txn, s->dbi[T_META], &ik, &iv) == 0) {
+        for (int i = 0; rc == 0 && i < T_COUNT; i++)
+            if (i != T_META) rc = mdb_drop(txn, s->dbi[i], 0);
+        static const char *const gone[] = {"head", "applied", "base", "importing"};
+        for (size_t i = 0; rc == 0 && i < sizeof gone / sizeof gone[0]; i++) {
+            MDB_val gk = val(gone[i], strlen(gone[i]));
+            rc = mdb_del(txn, s->dbi[T_META], &gk, NULL);
+            if (rc == MDB_NOTFOUND) rc = 0;
+        }
+        s->import_discarded = true;
+    }
     if (rc == 0) rc = mdb_txn_commit(txn);
     else mdb_txn_abort(txn);
     if (rc != 0) {
@@ -134,6 +147,8 @@ int store_open(const struct store_options *options, struct store **out, struct c
     *out = s;
     return 0;
 }
+
+bool store_import_discarded(const struct store *s) { return s->import_discarded; }
 
 void store_close(struct store *s)
 {
@@ -187,6 +202,8 @@ int store_view_begin(struct store *s, struct store_view **out, struct cohort_err
     }
     v->s = s;
     v->has_head = store_read_head(s, v->txn, &v->head, v->head_hash);
+    MDB_val bk = val("base", 4), bv;
+    if (mdb_get(v->txn, s->dbi[T_META], &bk, &bv) == 0 && bv.mv_size == 8) v->base = store_get_u64(bv.mv_data);
     *out = v;
     return 0;
 }
@@ -209,8 +226,11 @@ bool store_view_head(const struct store_view *v, uint64_t *number, uint8_t hash[
 uint64_t store_view_oldest_state(const struct store_view *v)
 {
     if (!v->has_head) return 0;
-    return v->head > v->s->history_blocks ? v->head - v->s->history_blocks : 0;
+    uint64_t oldest = v->head > v->s->history_blocks ? v->head - v->s->history_blocks : 0;
+    return oldest > v->base ? oldest : v->base;
 }
+
+uint64_t store_view_base(const struct store_view *v) { return v->base; }
 
 /* Gets key from table: 1 found, 0 absent, negative on failure. */
 static int get(MDB_txn *txn, MDB_dbi dbi, const void *key, size_t key_len, MDB_val *out, struct cohort_error *err,
@@ -237,6 +257,7 @@ int store_block_number(struct store_view *v, const uint8_t hash[32], uint64_t *n
 int store_header(struct store_view *v, uint64_t number, struct block_header *out, uint8_t hash[32],
                  struct cohort_error *err)
 {
+    if (number < v->base) return 0; /* before an import: only the hash is kept (store_block_hash) */
     uint8_t key[8];
     store_put_u64(key, number);
     MDB_val rec;
@@ -251,6 +272,20 @@ int store_header(struct store_view *v, uint64_t number, struct block_header *out
         if (err) err->code = STORE_E_CORRUPT;
         return STORE_E_CORRUPT;
     }
+    return 1;
+}
+
+int store_block_hash(struct store_view *v, uint64_t number, uint8_t hash[32], struct cohort_error *err)
+{
+    uint8_t key[8];
+    store_put_u64(key, number);
+    MDB_val rec;
+    int rc = get(v->txn, v->s->dbi[T_HEADERS], key, 8, &rec, err, "read headers");
+    if (rc != 1) return rc;
+    if (rec.mv_size < 32)
+        return cohort_error_set(err, STORE_E_CORRUPT, "store", "store: header %llu: %zu bytes", (unsigned long long)number,
+                                rec.mv_size);
+    memcpy(hash, rec.mv_data, 32);
     return 1;
 }
 
@@ -440,6 +475,40 @@ void store_receipt_free(struct block_receipt *receipt)
     free(receipt->logs);
     receipt->logs = NULL;
     receipt->log_count = 0;
+}
+
+int store_receipts_decode(const uint8_t *rec, size_t len, struct block_receipt **out, size_t *count,
+                          struct cohort_error *err)
+{
+    *out = NULL;
+    *count = 0;
+    if (len < 4 || (len - 4) / 4 < be_get(rec, 4))
+        return cohort_error_set(err, STORE_E_CORRUPT, "store", "a receipts record of %zu bytes with a bad count", len);
+    size_t n = (size_t)be_get(rec, 4);
+    struct block_receipt *receipts = calloc(n ? n : 1, sizeof *receipts);
+    if (receipts == NULL) return cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
+    struct reader r = {.p = rec + 4 + 4 * n, .end = rec + len};
+    for (size_t i = 0; i < n; i++) {
+        uint32_t logs;
+        if (r.p != rec + be_get(rec + 4 + 4 * i, 4) || decode_receipt(&r, &receipts[i], &logs) != 0) {
+            store_receipts_free(receipts, i + 1);
+            return cohort_error_set(err, STORE_E_CORRUPT, "store", "receipt %zu of a receipts record does not decode", i);
+        }
+    }
+    if (r.p != r.end) {
+        store_receipts_free(receipts, n);
+        return cohort_error_set(err, STORE_E_CORRUPT, "store", "bytes follow the last receipt of a receipts record");
+    }
+    *out = receipts;
+    *count = n;
+    return 0;
+}
+
+void store_receipts_free(struct block_receipt *receipts, size_t count)
+{
+    if (receipts == NULL) return;
+    for (size_t i = 0; i < count; i++) free(receipts[i].logs);
+    free(receipts);
 }
 
 /* ---- Logs ---- */
@@ -822,6 +891,41 @@ int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct
         t->has_head = true;
         t->head = number;
     }
+    return rc;
+}
+
+int store_txn_import_block(struct store_txn *t, uint64_t number, const uint8_t *body, size_t body_len,
+                           const uint8_t *receipts, size_t receipts_len, struct cohort_error *err)
+{
+    uint8_t key[8];
+    store_put_u64(key, number);
+    int rc = put(t, T_BODIES, key, 8, body, body_len, 0, err);
+    if (rc == 0) rc = put(t, T_RECEIPTS, key, 8, receipts, receipts_len, 0, err);
+    if (rc != 0) return rc;
+    /* The transaction index from the body (count | (len | raw)*, checked by the caller). */
+    uint32_t count = (uint32_t)be_get(body, 4);
+    const uint8_t *p = body + 4;
+    for (uint32_t i = 0; i < count && rc == 0; i++) {
+        size_t len = (size_t)be_get(p, 4);
+        uint8_t hash[32], loc[12];
+        keccak256(p + 4, len, hash);
+        p += 4 + len;
+        store_put_u64(loc, number);
+        be_put(loc + 8, i, 4);
+        rc = put(t, T_TX_INDEX, hash, 32, loc, 12, 0, err);
+    }
+    /* The log indexes from the receipts. */
+    struct block_receipt *r = NULL;
+    size_t n = 0;
+    if (rc == 0) rc = store_receipts_decode(receipts, receipts_len, &r, &n, err);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        for (size_t j = 0; j < r[i].log_count && rc == 0; j++) {
+            const struct block_log *l = &r[i].logs[j];
+            rc = put(t, T_LOG_ADDRESS, l->address, 20, key, 8, MDB_NODUPDATA, err);
+            for (unsigned k = 0; k < l->topic_count && rc == 0; k++)
+                rc = put(t, T_LOG_TOPIC, l->topics[k], 32, key, 8, MDB_NODUPDATA, err);
+        }
+    store_receipts_free(r, n);
     return rc;
 }
 

@@ -227,6 +227,123 @@ int store_txn_block_hash(struct store_txn *t, uint64_t number, uint8_t hash[32],
 int store_write_commit(struct store_txn *t, struct cohort_error *err);
 void store_write_abort(struct store_txn *t);
 
+/* ---- State transfer (docs/chain.md "State transfer") ----
+ *
+ * A member whose store does not hold the block a vouched-for BFT snapshot names (it lost
+ * its volume, or was down longer than the others keep their logs) installs the chain's
+ * state at that block N from another member, over its RPC port, in chunks:
+ *
+ *   blocks  store_export_blocks: headers N, N-1, ... (the 256 BLOCKHASH can reach, fewer
+ *           near the genesis), block N's body and receipts. The importer checks header N's
+ *           hash against the vouched one, each header against its child's parent hash, and
+ *           the body and receipts against header N's roots.
+ *   state   store_export_state: the accounts (with their code) and storage slots at N, in
+ *           address then slot order, about STORE_EXPORT_CHUNK_BYTES a chunk, each naming the
+ *           cursor the next one starts at. Read from one LMDB view per chunk (the state at
+ *           N, through the history, while N is within the server's history window), so
+ *           the state is streamed, never built whole in memory on either side.
+ *
+ * The importer writes each chunk in its own write transaction (accounts, code, storage,
+ * tries), then store_import_finish checks the state root its tries give against header
+ * N's and makes N the head. Until then the meta "importing" marks the store incomplete:
+ * store_open empties such a store, so a crash mid-transfer starts it again. After an
+ * import the store's blocks begin at N ("base"): older blocks read as absent (their
+ * hashes still answer BLOCKHASH through store_block_hash), older state as pruned.
+ *
+ * Chunk:  record* , then 'E' (the state is complete) or 'N' cursor (more follows)
+ *   'A' address 20 | nonce u64 | balance 32 | code_hash 32 | code_len u32 | code
+ *   'S' address 20 | slot 32 | value 32     (non-zero; its account came first, in this
+ *                                              chunk or, for the first records, before)
+ * Cursor: address 20 | phase u8 | slot 32:  phase 0: accounts from address on; 1: the
+ *   slots of address after slot, then the accounts after address.
+ * Blocks: header_count u32 | (len u32 | header RLP)* | body_len u32 | body record |
+ *   receipts_len u32 | receipts record (the store's own layouts, store.c).
+ */
+#define STORE_EXPORT_CHUNK_BYTES (1u << 20)  /* a state chunk closes at the first record past this */
+#define STORE_CHUNK_MAX_BYTES (4u << 20)     /* the largest state chunk an importer takes */
+#define STORE_BLOCKS_MAX_BYTES (16u << 20)   /* the largest blocks answer an importer takes */
+#define STORE_IMPORT_HEADERS 256u            /* headers imported with block N (BLOCKHASH's reach) */
+#define STORE_CURSOR_BYTES 53
+
+/* The state at `number` from cursor (all zero: from the start) as one chunk, malloc'd,
+   closed at the first record past chunk_bytes (0: STORE_EXPORT_CHUNK_BYTES). */
+int store_export_state(struct store_view *v, uint64_t number, const uint8_t cursor[STORE_CURSOR_BYTES],
+                       size_t chunk_bytes, uint8_t **out, size_t *out_len, struct cohort_error *err);
+/* Block `number`'s headers back to BLOCKHASH's reach, its body and receipts, malloc'd. */
+int store_export_blocks(struct store_view *v, uint64_t number, uint8_t **out, size_t *out_len,
+                        struct cohort_error *err);
+
+/* One state chunk, decoded (pointers into the chunk's bytes). */
+struct store_chunk_account {
+    const uint8_t *address;
+    uint64_t nonce;
+    u256 balance;
+    const uint8_t *code_hash;
+    const uint8_t *code;
+    size_t code_len;
+};
+struct store_chunk_slot {
+    const uint8_t *address;
+    u256 key, value;
+};
+struct store_chunk {
+    struct store_chunk_account *accounts;
+    size_t account_count;
+    struct store_chunk_slot *slots;
+    size_t slot_count;
+    bool done;                            /* 'E': the last chunk */
+    uint8_t next[STORE_CURSOR_BYTES];     /* when not done: where the next chunk starts */
+};
+
+/*
+ * Decodes a chunk (at most STORE_CHUNK_MAX_BYTES): records well formed and in strictly
+ * increasing order, code matching its hash, slots non-zero and after their account (or the
+ * cursor's account for the first ones), a next cursor past every record. Returns 0 or
+ * STORE_E_CORRUPT naming what was wrong. Free with store_chunk_free.
+ */
+int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[STORE_CURSOR_BYTES],
+                       struct store_chunk *out, struct cohort_error *err);
+void store_chunk_free(struct store_chunk *chunk);
+
+/* A blocks answer, decoded and checked against itself (pointers into its bytes). */
+struct store_blocks {
+    struct block_header head;             /* block N's header */
+    uint8_t hash[32];                     /* its hash */
+    const uint8_t *header_rlp[STORE_IMPORT_HEADERS];
+    size_t header_len[STORE_IMPORT_HEADERS];
+    uint8_t header_hash[STORE_IMPORT_HEADERS][32];
+    size_t header_count;                  /* N, N-1, ...: min(N + 1, STORE_IMPORT_HEADERS) */
+    const uint8_t *body, *receipts;       /* block N's records in the store's layouts */
+    size_t body_len, receipts_len;
+};
+
+/*
+ * Decodes a blocks answer (at most STORE_BLOCKS_MAX_BYTES) for block `number`: every header
+ * decodes, each is its child's parent, the count is what BLOCKHASH needs, the body and the
+ * receipts decode and give header N's transactions and receipts roots. 0 or STORE_E_CORRUPT.
+ */
+int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, struct store_blocks *out,
+                        struct cohort_error *err);
+
+/* Empties the store (the chain's binding stays) and marks it "importing" block `number`. */
+int store_import_begin(struct store *s, uint64_t number, struct cohort_error *err);
+/* Writes one decoded chunk (its accounts, code, slots and their tries) in one transaction. */
+int store_import_chunk(struct store *s, const struct store_chunk *chunk, struct cohort_error *err);
+/*
+ * Checks the imported state's root against blocks->head's (STORE_E_MISMATCH when it differs:
+ * the source sent another state), writes the blocks, makes N the head and the base, records
+ * bft_index as applied, clears the mark; then syncs. 0 or a negative code.
+ */
+int store_import_finish(struct store *s, const struct store_blocks *blocks, uint64_t bft_index,
+                        struct cohort_error *err);
+
+/* True when store_open found an import that had not finished, and emptied the store. */
+bool store_import_discarded(const struct store *s);
+/* The first block the store holds whole (0, or the block an import installed). */
+uint64_t store_view_base(const struct store_view *v);
+/* The hash of block `number`, also below the base (BLOCKHASH's reach): 1, 0 absent, <0. */
+int store_block_hash(struct store_view *v, uint64_t number, uint8_t hash[32], struct cohort_error *err);
+
 /* ---- Meta ---- */
 
 /* The BFT log index of the last applied block (0: none), read outside any view. */

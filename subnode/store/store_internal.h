@@ -40,6 +40,7 @@ struct store {
     MDB_dbi dbi[T_COUNT];
     uint32_t history_blocks;
     uint64_t map_bytes;
+    bool import_discarded; /* store_open found an unfinished import and emptied the store */
 };
 
 struct store_view {
@@ -48,6 +49,7 @@ struct store_view {
     bool has_head;
     uint64_t head;
     uint8_t head_hash[32];
+    uint64_t base;           /* the first block held whole (meta "base"; 0 without an import) */
     uint64_t backend_number; /* the block store_state_backend reads at */
 };
 
@@ -77,5 +79,20 @@ bool store_read_head(struct store *s, MDB_txn *txn, uint64_t *number, uint8_t ha
 
 /* Prunes the history of block `number` (state_store.c): called as the window moves past it. */
 int store_prune_history(struct store_txn *t, uint64_t number, struct cohort_error *err);
+
+/* Decodes a block's receipts record (store.c's layout) into *out (malloc'd, *count of them). */
+int store_receipts_decode(const uint8_t *rec, size_t len, struct block_receipt **out, size_t *count,
+                          struct cohort_error *err);
+void store_receipts_free(struct block_receipt *receipts, size_t count);
+
+/* ---- Import (store_sync.c) ---- */
+
+/* Writes a decoded chunk's accounts, code, slots and their tries through t (store_state.c). */
+int store_txn_import_state(struct store_txn *t, const struct store_chunk *chunk, struct cohort_error *err);
+/* The account trie's root as t sees it (store_state.c). */
+int store_txn_state_root(struct store_txn *t, uint8_t root[32], struct cohort_error *err);
+/* Writes block number's body and receipts records and their indexes (store.c); checked before. */
+int store_txn_import_block(struct store_txn *t, uint64_t number, const uint8_t *body, size_t body_len,
+                           const uint8_t *receipts, size_t receipts_len, struct cohort_error *err);
 
 #endif

@@ -647,6 +647,100 @@ done:
     return rc;
 }
 
+/* ---- Importing a transferred state (store_sync.c) ---- */
+
+int store_txn_state_root(struct store_txn *t, uint8_t root[32], struct cohort_error *err)
+{
+    struct trie_table account_table = {.txn = t->txn, .dbi = t->s->dbi[T_TRIE_ACCOUNTS]};
+    struct mpt_store account_store = trie_store(&account_table);
+    return mpt_root(t->mpt, &account_store, NULL, 0, root, err);
+}
+
+/*
+ * A chunk's accounts and slots, in address then slot order (store_chunk_decode checked it);
+ * its first slots may belong to an account an earlier chunk brought. No history: the
+ * imported block is the first whose state the store can read.
+ */
+int store_txn_import_state(struct store_txn *t, const struct store_chunk *c, struct cohort_error *err)
+{
+    struct apply ap = {.t = t, .number = 0, .history = false, .err = err};
+    ap.storage_table = (struct trie_table){.txn = t->txn, .dbi = t->s->dbi[T_TRIE_STORAGE]};
+    ap.storage_store = trie_store(&ap.storage_table);
+    struct trie_table account_table = {.txn = t->txn, .dbi = t->s->dbi[T_TRIE_ACCOUNTS]};
+    struct mpt_store account_store = trie_store(&account_table);
+    size_t max_changes = c->account_count + 1;
+    struct mpt_change *changes = calloc(max_changes, sizeof *changes);
+    struct rlp_buf *leaves = calloc(max_changes, sizeof *leaves);
+    struct state_slot_change *slots = calloc(c->slot_count ? c->slot_count : 1, sizeof *slots);
+    size_t change_count = 0;
+    int rc = changes && leaves && slots ? 0 : cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
+    for (size_t i = 0; i < c->slot_count && rc == 0; i++) {
+        memcpy(slots[i].address, c->slots[i].address, 20);
+        slots[i].key = c->slots[i].key;
+        slots[i].value = c->slots[i].value;
+    }
+    size_t ia = 0, is = 0;
+    while (rc == 0 && (ia < c->account_count || is < c->slot_count)) {
+        /* The slots before the chunk's first account belong to an account already imported. */
+        const struct store_chunk_account *a =
+            ia < c->account_count && (is >= c->slot_count || memcmp(c->accounts[ia].address, slots[is].address, 20) <= 0)
+                ? &c->accounts[ia++]
+                : NULL;
+        const uint8_t *address = a ? a->address : slots[is].address;
+        struct store_account now;
+        if (a != NULL) {
+            now.nonce = a->nonce;
+            now.balance = a->balance;
+            memcpy(now.code_hash, a->code_hash, 32);
+            memcpy(now.storage_root, trie_empty_root, 32);
+            if (a->code_len > 0) {
+                MDB_val hk = val(a->code_hash, 32), cv = val(a->code, a->code_len);
+                int lr = mdb_put(t->txn, t->s->dbi[T_CODE], &hk, &cv, MDB_NOOVERWRITE);
+                if (lr != 0 && lr != MDB_KEYEXIST) rc = store_lmdb_error(err, lr, "write imported code");
+            }
+        } else {
+            int found = store_read_account(t->s, t->txn, address, &now, err);
+            if (found == 0)
+                rc = cohort_error_set(err, STORE_E_CORRUPT, "store",
+                                      "an imported chunk holds slots of an account no chunk brought");
+            else if (found < 0)
+                rc = found;
+        }
+        size_t begin = is;
+        while (is < c->slot_count && memcmp(slots[is].address, address, 20) == 0) is++;
+        uint8_t ns[32];
+        keccak256(address, 20, ns);
+        if (rc == 0 && is > begin) rc = apply_slots(&ap, address, ns, slots + begin, is - begin, now.storage_root);
+        if (rc != 0) break;
+        uint8_t rec[STORE_ACCOUNT_BYTES];
+        encode_account(&now, rec);
+        MDB_val k = val(address, 20), v = val(rec, sizeof rec);
+        int lr = mdb_put(t->txn, t->s->dbi[T_ACCOUNTS], &k, &v, 0);
+        if (lr != 0) {
+            rc = store_lmdb_error(err, lr, "write an imported account");
+            break;
+        }
+        struct mpt_change *mc = &changes[change_count];
+        keccak256(address, 20, mc->key);
+        rlp_buf_init(&leaves[change_count], 256);
+        change_count++;
+        rc = account_leaf(&now, &leaves[change_count - 1], err);
+        mc->value = leaves[change_count - 1].data;
+        mc->value_len = leaves[change_count - 1].len;
+        if (change_count == max_changes && (ia < c->account_count || is < c->slot_count))
+            rc = cohort_error_set(err, STORE_E_CORRUPT, "store", "an imported chunk's slots are out of order");
+    }
+    uint8_t root[32];
+    if (rc == 0 && change_count) rc = mpt_update(t->mpt, &account_store, NULL, 0, changes, change_count, root, err);
+    for (size_t i = 0; leaves && i < change_count; i++) rlp_buf_free(&leaves[i]);
+    free(leaves);
+    free(changes);
+    free(slots);
+    free(ap.slot_changes);
+    free(ap.slot_values);
+    return rc;
+}
+
 int store_prune_history(struct store_txn *t, uint64_t number, struct cohort_error *err)
 {
     uint8_t key[8];

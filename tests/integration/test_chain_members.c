@@ -32,6 +32,7 @@ static const char *const funded_keys[2] = {"0xac0974bec39a17e36ba4a6b4d238ff944b
 
 static char dir[64];
 static pid_t pids[N];
+static const char *const *member_args; /* extra flags for the honest members (NULL: none) */
 static uint8_t node_keys[N][32];
 
 static int rpc_port(int i) { return BASE_PORT + 16 * i; }
@@ -108,7 +109,7 @@ static void start_as(int i, bool byzantine)
     snprintf(log, sizeof log, "%s/m%d.log", dir, i);
     static const char *const misbehave[] = {"--equivocate", "--lie-about-head", "--garbage", NULL};
     pids[i] = testutil_start_subnode(byzantine ? "cohort-subnode-byzantine" : "cohort-subnode", config, rpc_port(i), log,
-                                     byzantine ? misbehave : NULL);
+                                     byzantine ? misbehave : member_args);
 }
 
 static void start(int i) { start_as(i, false); }
@@ -189,6 +190,7 @@ static void setup(void)
     for (int i = 0; i < N; i++) ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
     for (int i = 0; i < N; i++) write_volume(i);
     for (int i = 0; i < N; i++) pids[i] = -1;
+    member_args = NULL;
 }
 
 static void teardown(void)
@@ -313,6 +315,67 @@ START_TEST(a_byzantine_member_is_seen_and_the_chain_goes_on)
 }
 END_TEST
 
+/* Runs load.mjs with the arguments given (after "node load.mjs"); asserts it passed. */
+static void load(const char *what, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "cd '%s' && node tests/integration/chain/load.mjs %s", testutil_source_dir(), args);
+    ck_assert_msg(system(cmd) == 0, "%s failed: %s", what, cmd);
+}
+
+/* The "done" count of member i's state transfers (its /status), or -1. */
+static long transfers_done(int i)
+{
+    char body[8192];
+    if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) != 200) return -1;
+    const char *t = strstr(body, "\"state_transfer\":{");
+    const char *d = t ? strstr(t, "\"done\":") : NULL;
+    return d ? strtol(d + 7, NULL, 10) : -1;
+}
+
+START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
+{
+    /* Snapshots every 8 commits, 32 kept: a member down for more than that cannot catch up
+       from the others' logs and must install the chain's state at a vouched block. */
+    static const char *const every8[] = {"--snapshot-every", "8", NULL};
+    member_args = every8;
+    for (int i = 0; i < N; i++) start(i);
+    char args[512];
+    snprintf(args, sizeof args, "slots --rpc http://127.0.0.1:%d --key %s --count 40", rpc_port(0), funded_keys[0]);
+    load("storing 40 slots", args);
+    long height = converge(0xf, 1, 60000);
+    /* Member 3 goes; the others make many blocks (each transfer waits for its receipt). */
+    long index_then = status_number(0, "log_index");
+    stop(3, SIGKILL);
+    snprintf(args, sizeof args, "blocks --rpc http://127.0.0.1:%d --key %s --count 60", rpc_port(1), funded_keys[1]);
+    load("making 60 blocks", args);
+    height = converge(0x7, height + 40, 60000);
+    /* Past what the others keep (32 commits after their last snapshot): no log to catch up from. */
+    ck_assert_int_ge(status_number(0, "log_index") - index_then, 48);
+    /* Back: it installs the state from another member and then follows the chain. */
+    ck_assert_int_eq(transfers_done(0), 0);
+    start(3);
+    burst(2, 0, 10);
+    height = converge(0xf, height + 1, 90000);
+    ck_assert_int_eq(transfers_done(3), 1);
+    /* It serves the state it installed (the head's hash, equal on all four, covers the rest). */
+    snprintf(args, sizeof args, "nonce --rpc http://127.0.0.1:%d --key %s --want 52", rpc_port(3), funded_keys[0]);
+    load("the sender's nonce on the member that installed the state", args);
+
+    /* Member 2 loses its chain's data (store and WAL; its key stays): it comes back the same way. */
+    stop(2, SIGKILL);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/m2/chain' '%s/m2/bft' '%s/m2/members.json'", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    burst(1, 1, 10);
+    height = converge(0xb, height + 1, 60000);
+    start(2);
+    burst(0, 0, 10);
+    converge(0xf, height + 1, 90000);
+    ck_assert_int_eq(transfers_done(2), 1);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chain_members");
@@ -321,6 +384,7 @@ int main(void)
     tcase_set_timeout(tc, 400);
     tcase_add_test(tc, four_members_make_one_chain_and_survive_what_they_should);
     tcase_add_test(tc, a_byzantine_member_is_seen_and_the_chain_goes_on);
+    tcase_add_test(tc, a_member_behind_every_log_installs_the_state_from_the_others);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);
 }

@@ -13,6 +13,7 @@
 #include "common/keccak.h"
 #include "subnode/chain/block.h"
 #include "subnode/state/state.h"
+#include "subnode/state/trie.h"
 #include "subnode/store/store.h"
 #include "testutil.h"
 
@@ -45,6 +46,8 @@ static void make_header(struct block_header *h, uint64_t number, const uint8_t p
     h->has_withdrawals_root = true;
     h->has_blob_gas = true;
     h->has_parent_beacon_root = true;
+    memcpy(h->transactions_root, trie_empty_root, 32); /* no transactions, no receipts */
+    memcpy(h->receipts_root, trie_empty_root, 32);
 }
 
 #define ACCOUNTS 64
@@ -475,6 +478,212 @@ START_TEST(a_full_map_refuses_the_block_and_keeps_the_head)
 }
 END_TEST
 
+/* ---- State transfer ---- */
+
+/* Builds a store of BLOCKS random blocks (history HISTORY) in dir; returns it open. */
+static struct store *random_chain(const char *dir, uint64_t seed)
+{
+    struct cohort_error err = {0};
+    struct store *s;
+    struct store_options o = {.dir = dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
+    ck_assert_msg(store_open(&o, &s, &err) == 0, "%s", err.message);
+    struct state *mirror = state_new(), *work = state_new();
+    for (int i = 0; i < ACCOUNTS / 2; i++) {
+        uint8_t addr[20];
+        address_of(i, addr);
+        ck_assert_int_eq(state_put_account(work, addr, 1, u256_from_u64(1000 + (uint64_t)i), NULL, 0, &err), 0);
+        ck_assert_int_eq(state_put_storage(work, addr, u256_from_u64(1), u256_from_u64(5), &err), 0);
+        ck_assert_int_eq(state_put_account(mirror, addr, 1, u256_from_u64(1000 + (uint64_t)i), NULL, 0, &err), 0);
+        ck_assert_int_eq(state_put_storage(mirror, addr, u256_from_u64(1), u256_from_u64(5), &err), 0);
+    }
+    uint8_t root[32], parent[32];
+    struct block_header h;
+    struct store_txn *t;
+    uint64_t rng = seed;
+    for (uint64_t number = 0; number <= BLOCKS; number++) {
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        if (number > 0) {
+            struct state_backend be;
+            store_txn_backend(t, &be);
+            state_reset(work);
+            state_set_backend(work, &be);
+            for (int x = 0; x < 4; x++) {
+                state_tx_begin(work);
+                state_tx_begin(mirror);
+                for (int c = 0; c < 10; c++) random_change(work, mirror, &rng);
+                state_tx_end(work);
+                state_tx_end(mirror);
+            }
+        }
+        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
+        make_header(&h, number, number ? parent : NULL, root);
+        block_header_hash(&h, parent);
+        struct store_block b = {.header = &h, .hash = parent};
+        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
+        ck_assert_int_eq(store_write_commit(t, &err), 0);
+    }
+    state_free(mirror);
+    state_free(work);
+    return s;
+}
+
+/* Exports the state at number from src chunk by chunk (chunk_bytes) into dst; flip: a byte to damage in chunk 1. */
+static int transfer(struct store *src, struct store *dst, uint64_t number, size_t chunk_bytes, bool damage,
+                    size_t *chunks, struct cohort_error *err)
+{
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(src, &v, err), 0);
+    uint8_t *bytes;
+    size_t len;
+    ck_assert_msg(store_export_blocks(v, number, &bytes, &len, err) == 0, "%s", err->message);
+    struct store_blocks blocks;
+    ck_assert_msg(store_blocks_decode(bytes, len, number, &blocks, err) == 0, "%s", err->message);
+    uint8_t hash[32];
+    ck_assert_int_eq(store_block_hash(v, number, hash, err), 1);
+    ck_assert_mem_eq(blocks.hash, hash, 32);
+    ck_assert_int_eq(store_import_begin(dst, number, err), 0);
+    uint8_t cursor[STORE_CURSOR_BYTES] = {0};
+    *chunks = 0;
+    for (;;) {
+        uint8_t *c;
+        size_t clen;
+        ck_assert_msg(store_export_state(v, number, cursor, chunk_bytes, &c, &clen, err) == 0, "%s", err->message);
+        if (damage && *chunks == 1) {
+            ck_assert_uint_gt(clen, 40);
+            ck_assert_uint_eq(c[0], 'A'); /* an account: its balance's last byte */
+            c[1 + 20 + 8 + 31] ^= 1;
+        }
+        struct store_chunk chunk;
+        ck_assert_msg(store_chunk_decode(c, clen, cursor, &chunk, err) == 0, "%s", err->message);
+        ck_assert_int_eq(store_import_chunk(dst, &chunk, err), 0);
+        (*chunks)++;
+        bool done = chunk.done;
+        memcpy(cursor, chunk.next, sizeof cursor);
+        store_chunk_free(&chunk);
+        free(c);
+        if (done) break;
+        ck_assert_uint_lt(*chunks, 10000);
+    }
+    int rc = store_import_finish(dst, &blocks, 777, err);
+    free(bytes);
+    store_view_end(v);
+    return rc;
+}
+
+START_TEST(a_state_transfer_installs_the_state_at_a_block)
+{
+    struct cohort_error err = {0};
+    char *src_dir = temp_dir(), *dst_dir = temp_dir();
+    struct store *src = random_chain(src_dir, 7);
+    struct store_options o = {.dir = dst_dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
+    struct store *dst;
+    ck_assert_int_eq(store_open(&o, &dst, &err), 0);
+    /* At an older block (through the history: keys deleted since come back) and at the head. */
+    uint64_t targets[2] = {BLOCKS - 5, BLOCKS};
+    for (int ti = 0; ti < 2; ti++) {
+        uint64_t number = targets[ti];
+        size_t chunks;
+        ck_assert_msg(transfer(src, dst, number, 200, false, &chunks, &err) == 0, "%s", err.message);
+        ck_assert_uint_gt(chunks, 3); /* small chunks: cursors inside accounts and between them */
+        struct store_view *a, *b;
+        ck_assert_int_eq(store_view_begin(src, &a, &err), 0);
+        ck_assert_int_eq(store_view_begin(dst, &b, &err), 0);
+        uint64_t head;
+        uint8_t hash[32], want[32];
+        ck_assert(store_view_head(b, &head, hash));
+        ck_assert_uint_eq(head, number);
+        ck_assert_int_eq(store_block_hash(a, number, want, &err), 1);
+        ck_assert_mem_eq(hash, want, 32);
+        ck_assert_uint_eq(store_view_base(b), number);
+        ck_assert_uint_eq(store_view_oldest_state(b), number);
+        for (int i = 0; i < ACCOUNTS; i++) {
+            uint8_t addr[20];
+            address_of(i, addr);
+            struct store_account x, y;
+            int rx = store_account(a, number, addr, &x, &err), ry = store_account(b, number, addr, &y, &err);
+            ck_assert_int_eq(rx, ry);
+            if (rx == 1) {
+                ck_assert_uint_eq(x.nonce, y.nonce);
+                ck_assert(u256_eq(x.balance, y.balance));
+                ck_assert_mem_eq(x.code_hash, y.code_hash, 32);
+                ck_assert_mem_eq(x.storage_root, y.storage_root, 32);
+            }
+            for (int k = 0; k < SLOTS; k++) {
+                u256 p, q;
+                ck_assert_int_eq(store_storage(a, number, addr, u256_from_u64((uint64_t)k), &p, &err), 0);
+                ck_assert_int_eq(store_storage(b, number, addr, u256_from_u64((uint64_t)k), &q, &err), 0);
+                ck_assert(u256_eq(p, q));
+            }
+        }
+        /* Below the base: the hashes BLOCKHASH reads, no whole block, no state. */
+        ck_assert_int_eq(store_block_hash(b, number - 1, hash, &err), 1);
+        ck_assert_int_eq(store_block_hash(a, number - 1, want, &err), 1);
+        ck_assert_mem_eq(hash, want, 32);
+        ck_assert_int_eq(store_header(b, number - 1, NULL, NULL, &err), 0);
+        struct store_account x;
+        uint8_t addr[20];
+        address_of(1, addr);
+        ck_assert_int_eq(store_account(b, number - 1, addr, &x, &err), STORE_E_PRUNED);
+        uint64_t applied;
+        ck_assert_int_eq(store_applied(dst, &applied, &err), 0);
+        ck_assert_uint_eq(applied, 777);
+        store_view_end(a);
+        store_view_end(b);
+    }
+    /* A source that alters one balance: the root gives it away, nothing is installed. */
+    size_t chunks;
+    ck_assert_int_eq(transfer(src, dst, BLOCKS - 2, 200, true, &chunks, &err), STORE_E_MISMATCH);
+    ck_assert_ptr_nonnull(strstr(err.message, "state root"));
+    /* A transfer cut by a crash: the reopened store is empty, ready to start again. */
+    store_close(dst);
+    ck_assert_int_eq(store_open(&o, &dst, &err), 0);
+    ck_assert(store_import_discarded(dst));
+    struct store_view *b;
+    ck_assert_int_eq(store_view_begin(dst, &b, &err), 0);
+    uint64_t head;
+    ck_assert(!store_view_head(b, &head, NULL));
+    store_view_end(b);
+    /* The chunks a decoder refuses: cut short, out of order, a code that is not its hash. */
+    struct store_view *a;
+    ck_assert_int_eq(store_view_begin(src, &a, &err), 0);
+    uint8_t cursor[STORE_CURSOR_BYTES] = {0}, *c;
+    size_t clen;
+    ck_assert_int_eq(store_export_state(a, BLOCKS, cursor, 0, &c, &clen, &err), 0);
+    struct store_chunk chunk;
+    ck_assert_int_eq(store_chunk_decode(c, clen, cursor, &chunk, &err), 0);
+    ck_assert(chunk.done);
+    ck_assert_uint_gt(chunk.account_count, 10);
+    store_chunk_free(&chunk);
+    ck_assert_int_eq(store_chunk_decode(c, clen - 1, cursor, &chunk, &err), STORE_E_CORRUPT);
+    uint8_t later[STORE_CURSOR_BYTES] = {0};
+    memset(later, 0xff, 20); /* a cursor past every account: the chunk goes backward */
+    ck_assert_int_eq(store_chunk_decode(c, clen, later, &chunk, &err), STORE_E_CORRUPT);
+    ck_assert_ptr_nonnull(strstr(err.message, "out of order"));
+    c[1 + 20 + 8 + 32] ^= 1; /* the first account's code hash */
+    ck_assert_int_eq(store_chunk_decode(c, clen, cursor, &chunk, &err), STORE_E_CORRUPT);
+    free(c);
+    /* A blocks answer for another number, or cut short. */
+    ck_assert_int_eq(store_export_blocks(a, BLOCKS, &c, &clen, &err), 0);
+    struct store_blocks blocks;
+    ck_assert_int_eq(store_blocks_decode(c, clen, BLOCKS - 1, &blocks, &err), STORE_E_CORRUPT);
+    ck_assert_int_eq(store_blocks_decode(c, clen - 1, BLOCKS, &blocks, &err), STORE_E_CORRUPT);
+    c[4 + 4 + 10] ^= 1; /* inside header N: its hash changes, so its child link breaks nothing but N's hash */
+    if (store_blocks_decode(c, clen, BLOCKS, &blocks, &err) == 0) {
+        uint8_t want[32];
+        ck_assert_int_eq(store_block_hash(a, BLOCKS, want, &err), 1);
+        ck_assert(memcmp(blocks.hash, want, 32) != 0);
+    }
+    free(c);
+    store_view_end(a);
+    store_close(src);
+    store_close(dst);
+    remove_dir(src_dir);
+    remove_dir(dst_dir);
+    free(src_dir);
+    free(dst_dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -483,6 +692,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, roots_and_history_match_the_state_in_memory);
     tcase_add_test(tc, log_index_answers_what_a_scan_answers);
     tcase_add_test(tc, a_full_map_refuses_the_block_and_keeps_the_head);
+    tcase_add_test(tc, a_state_transfer_installs_the_state_at_a_block);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,11 +6,17 @@
 //   node load.mjs fill   --rpc URL --key 0x..
 //   node load.mjs burst  --rpc URL --key 0x.. --count N
 //   node load.mjs nonce  --rpc URL --key 0x.. --want N
+//   node load.mjs slots  --rpc URL --key 0x.. --count N
+//   node load.mjs blocks --rpc URL --key 0x.. --count N
 //
 // fill: sends transactions of 100 KB of calldata, one at a time, until the node refuses
 // one; passes when the refusal says the chain's disk budget is (nearly) used.
 // burst: sends N transfers with consecutive nonces from the pending one, without waiting.
 // nonce: waits (up to 60 s) until the key's mined nonce is N; fails if it passes N.
+// blocks: N transfers one after another, each sent when the last one's receipt is there
+// (polled, not tx.wait(), which waits for a block after its own start): about N blocks.
+// slots: deploys a contract that stores its calldata's second word at its first, writes
+// slots 1..N (and clears slot 1 again), waits for every receipt; prints the address.
 //
 // send: 16 transfers in flight from one key, for N seconds or until killed; each receipt
 // (hash, blockHash, blockNumber) is appended to FILE as a JSON line the moment it arrives.
@@ -118,7 +124,50 @@ async function nonce() {
   throw new Error(`the nonce of ${wallet.address} is ${got}, want ${want}`);
 }
 
-const modes = { send, verify, fill, burst, nonce };
+// Runtime: SSTORE(calldata[0:32], calldata[32:64]); STOP. The init code returns it.
+const STORE_INIT = '0x' + '67' + '6020356000355500' + '600052' + '6008' + '6018' + 'f3';
+
+async function slots() {
+  const wallet = new ethers.Wallet(arg('key'), provider);
+  const fee = await provider.getFeeData();
+  const count = Number(arg('count'));
+  const opts = { maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas };
+  let nonce = await provider.getTransactionCount(wallet.address, 'pending');
+  const deploy = await wallet.sendTransaction({ data: STORE_INIT, gasLimit: 100000n, nonce: nonce++, ...opts });
+  const created = await deploy.wait();
+  if (created.status !== 1 || !created.contractAddress) throw new Error('the storing contract was not deployed');
+  const at = created.contractAddress;
+  const word = (v) => ethers.zeroPadValue(ethers.toBeHex(v), 32).slice(2);
+  const sent = [];
+  for (let i = 1; i <= count; i++)
+    sent.push(await wallet.sendTransaction({ to: at, data: '0x' + word(i) + word(1000 + i), gasLimit: 60000n,
+      nonce: nonce++, ...opts }));
+  sent.push(await wallet.sendTransaction({ to: at, data: '0x' + word(1) + word(0), gasLimit: 60000n, nonce: nonce++,
+    ...opts }));
+  for (const tx of sent) if ((await tx.wait()).status !== 1) throw new Error(`${tx.hash} failed`);
+  const got = await provider.getStorage(at, count);
+  if (BigInt(got) !== BigInt(1000 + count)) throw new Error(`slot ${count} holds ${got}`);
+  console.log(`load: ${at} holds ${count - 1} slots`);
+}
+
+async function blocks() {
+  const wallet = new ethers.Wallet(arg('key'), provider);
+  const fee = await provider.getFeeData();
+  const count = Number(arg('count'));
+  let nonce = await provider.getTransactionCount(wallet.address, 'pending');
+  for (let i = 0; i < count; i++) {
+    const tx = await wallet.sendTransaction({ to: ethers.Wallet.createRandom().address, value: 1n, nonce: nonce++,
+      gasLimit: 21000n, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas });
+    for (let t = 0; ; t++) {
+      if (await provider.getTransactionReceipt(tx.hash)) break;
+      if (t > 1500) throw new Error(`no receipt for ${tx.hash} after 30 s`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+  console.log(`load: ${count} transfers, one block each`);
+}
+
+const modes = { send, verify, fill, burst, nonce, slots, blocks };
 modes[mode]().then(() => process.exit(0), (e) => {
   console.error(`load: FAILED: ${e.message}`);
   process.exit(1);

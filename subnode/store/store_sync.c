@@ -1,0 +1,692 @@
+/*
+ * store_sync.c - state transfer between members (store.h "State transfer"): a serving
+ * member exports the state at block N and N's blocks; an importing member decodes and
+ * checks them and writes them into its store, chunk by chunk.
+ *
+ * The export reads the state at N through the history (store_state.c): the keys to visit
+ * are the union of the latest tables' (accounts, storage) and the history tables' (a key
+ * deleted since N lives only there); each key's value at N then comes from
+ * store_account / store_storage at N, which skip what did not exist then.
+ */
+#include "subnode/store/store_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/bytes.h"
+#include "common/keccak.h"
+#include "common/rlp.h"
+
+#define DOMAIN "store"
+
+static MDB_val val(const void *data, size_t len) { return (MDB_val){.mv_size = len, .mv_data = (void *)data}; }
+
+/* Adds one to a big-endian number of len bytes; false when it wraps (it was all 0xff). */
+static bool increment(uint8_t *p, size_t len)
+{
+    for (size_t i = len; i-- > 0;)
+        if (++p[i] != 0) return true;
+    return false;
+}
+
+/* ---- A growable output buffer ---- */
+
+struct out {
+    uint8_t *data;
+    size_t len, cap;
+    bool nomem;
+};
+
+static void out_put(struct out *o, const void *bytes, size_t len)
+{
+    if (o->nomem) return;
+    if (o->len + len > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + len) cap *= 2;
+        uint8_t *p = realloc(o->data, cap);
+        if (p == NULL) {
+            o->nomem = true;
+            return;
+        }
+        o->data = p;
+        o->cap = cap;
+    }
+    if (len) memcpy(o->data + o->len, bytes, len);
+    o->len += len;
+}
+
+static void out_u8(struct out *o, uint8_t v) { out_put(o, &v, 1); }
+static void out_u32(struct out *o, uint32_t v)
+{
+    uint8_t b[4];
+    be_put(b, v, 4);
+    out_put(o, b, 4);
+}
+static void out_u64(struct out *o, uint64_t v)
+{
+    uint8_t b[8];
+    be_put(b, v, 8);
+    out_put(o, b, 8);
+}
+
+/* ---- Export: the state at a block ---- */
+
+/*
+ * The first key of dbi at or after from (from_len bytes) that begins with prefix
+ * (prefix_len bytes, may be 0): its first want bytes into out. 1 found, 0 none, <0.
+ */
+static int seek(MDB_cursor *c, const uint8_t *from, size_t from_len, const uint8_t *prefix, size_t prefix_len,
+                uint8_t *out, size_t want, struct cohort_error *err)
+{
+    MDB_val k = val(from, from_len), v;
+    int rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return store_lmdb_error(err, rc, "seek for the state transfer");
+    if (k.mv_size < want || (prefix_len && memcmp(k.mv_data, prefix, prefix_len) != 0)) return 0;
+    memcpy(out, k.mv_data, want);
+    return 1;
+}
+
+struct exporter {
+    struct store_view *v;
+    uint64_t number;
+    bool historic; /* number < head: the history tables hold keys the latest tables lost */
+    size_t chunk_bytes;
+    MDB_cursor *accounts, *hist_accounts, *storage, *hist_storage;
+    struct out o;
+    struct cohort_error *err;
+};
+
+/* The next address at or after from that has an account now or had one since `number`. */
+static int next_address(struct exporter *x, const uint8_t from[20], uint8_t out[20])
+{
+    uint8_t a[20], h[20];
+    int ra = seek(x->accounts, from, 20, NULL, 0, a, 20, x->err);
+    if (ra < 0) return ra;
+    int rh = x->historic ? seek(x->hist_accounts, from, 20, NULL, 0, h, 20, x->err) : 0;
+    if (rh < 0) return rh;
+    if (!ra && !rh) return 0;
+    memcpy(out, !rh || (ra && memcmp(a, h, 20) <= 0) ? a : h, 20);
+    return 1;
+}
+
+/* The next slot key (address | slot) of address at or after from (52 bytes). */
+static int next_slot(struct exporter *x, const uint8_t from[52], uint8_t out[52])
+{
+    uint8_t a[52], h[52];
+    int ra = seek(x->storage, from, 52, from, 20, a, 52, x->err);
+    if (ra < 0) return ra;
+    int rh = x->historic ? seek(x->hist_storage, from, 52, from, 20, h, 52, x->err) : 0;
+    if (rh < 0) return rh;
+    if (!ra && !rh) return 0;
+    memcpy(out, !rh || (ra && memcmp(a, h, 52) <= 0) ? a : h, 52);
+    return 1;
+}
+
+static void set_cursor(uint8_t cursor[STORE_CURSOR_BYTES], const uint8_t address[20], uint8_t phase, const uint8_t *slot)
+{
+    memcpy(cursor, address, 20);
+    cursor[20] = phase;
+    if (slot) memcpy(cursor + 21, slot, 32);
+    else memset(cursor + 21, 0, 32);
+}
+
+/* Emits address's slots at N from slot on; 1 when the chunk filled (cursor set), 0 done. */
+static int export_slots(struct exporter *x, const uint8_t address[20], const uint8_t slot[32],
+                        uint8_t cursor[STORE_CURSOR_BYTES])
+{
+    uint8_t from[52], key[52];
+    memcpy(from, address, 20);
+    memcpy(from + 20, slot, 32);
+    for (;;) {
+        if (x->o.len >= x->chunk_bytes) {
+            set_cursor(cursor, address, 1, from + 20);
+            return 1;
+        }
+        int rc = next_slot(x, from, key);
+        if (rc <= 0) return rc;
+        u256 value;
+        rc = store_storage(x->v, x->number, address, u256_load_be(key + 20), &value, x->err);
+        if (rc < 0) return rc;
+        if (!u256_is_zero(value)) {
+            uint8_t be[32];
+            u256_store_be(be, value);
+            out_u8(&x->o, 'S');
+            out_put(&x->o, key, 52);
+            out_put(&x->o, be, 32);
+        }
+        memcpy(from, key, 52);
+        if (!increment(from + 20, 32)) return 0; /* the last slot there is */
+    }
+}
+
+int store_export_state(struct store_view *v, uint64_t number, const uint8_t cursor_in[STORE_CURSOR_BYTES],
+                       size_t chunk_bytes, uint8_t **out, size_t *out_len, struct cohort_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!v->has_head || number > v->head)
+        return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: block %llu is not in the chain yet",
+                                (unsigned long long)number);
+    if (number < store_view_oldest_state(v))
+        return cohort_error_set(err, STORE_E_PRUNED, DOMAIN,
+                                "store: the state at block %llu is pruned here (oldest: %llu): ask a newer snapshot",
+                                (unsigned long long)number, (unsigned long long)store_view_oldest_state(v));
+    if (cursor_in[20] > 2)
+        return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: a state cursor with phase %u (0, 1 or 2)",
+                                cursor_in[20]);
+    struct exporter x = {.v = v, .number = number, .historic = number < v->head, .err = err,
+                         .chunk_bytes = chunk_bytes ? chunk_bytes : STORE_EXPORT_CHUNK_BYTES};
+    struct store *s = v->s;
+    int rc = mdb_cursor_open(v->txn, s->dbi[T_ACCOUNTS], &x.accounts);
+    if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_HIST_ACCOUNTS], &x.hist_accounts);
+    if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_STORAGE], &x.storage);
+    if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_HIST_STORAGE], &x.hist_storage);
+    if (rc != 0) rc = store_lmdb_error(err, rc, "open cursors for the state transfer");
+
+    uint8_t cursor[STORE_CURSOR_BYTES], address[20];
+    bool more = true, filled = false;
+    memcpy(address, cursor_in, 20);
+    if (rc == 0 && cursor_in[20] == 1) {
+        rc = export_slots(&x, address, cursor_in + 21, cursor);
+        if (rc == 1) filled = true;
+    }
+    if (rc >= 0 && !filled && cursor_in[20] != 0) more = increment(address, 20);
+    while (rc >= 0 && !filled && more) {
+        if (x.o.len >= x.chunk_bytes) {
+            set_cursor(cursor, address, 0, NULL);
+            filled = true;
+            break;
+        }
+        uint8_t at[20];
+        rc = next_address(&x, address, at);
+        if (rc <= 0) break;
+        struct store_account a;
+        rc = store_account(v, number, at, &a, err);
+        if (rc < 0) break;
+        if (rc == 1) {
+            const uint8_t *code = NULL;
+            size_t code_len = 0;
+            if (memcmp(a.code_hash, state_empty_code_hash, 32) != 0) {
+                rc = store_code(v, a.code_hash, &code, &code_len, err);
+                if (rc < 0) break;
+                if (rc == 0) {
+                    rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "store: the code of an account is missing");
+                    break;
+                }
+            }
+            uint8_t balance[32];
+            u256_store_be(balance, a.balance);
+            out_u8(&x.o, 'A');
+            out_put(&x.o, at, 20);
+            out_u64(&x.o, a.nonce);
+            out_put(&x.o, balance, 32);
+            out_put(&x.o, a.code_hash, 32);
+            out_u32(&x.o, (uint32_t)code_len);
+            out_put(&x.o, code, code_len);
+            if (memcmp(a.storage_root, trie_empty_root, 32) != 0) {
+                static const uint8_t zero[32];
+                rc = export_slots(&x, at, zero, cursor);
+                if (rc < 0) break;
+                if (rc == 1) {
+                    filled = true;
+                    break;
+                }
+            }
+        }
+        rc = 0;
+        memcpy(address, at, 20);
+        more = increment(address, 20);
+    }
+    if (x.accounts) mdb_cursor_close(x.accounts);
+    if (x.hist_accounts) mdb_cursor_close(x.hist_accounts);
+    if (x.storage) mdb_cursor_close(x.storage);
+    if (x.hist_storage) mdb_cursor_close(x.hist_storage);
+    if (rc < 0) {
+        free(x.o.data);
+        return rc;
+    }
+    if (filled) {
+        out_u8(&x.o, 'N');
+        out_put(&x.o, cursor, STORE_CURSOR_BYTES);
+    } else {
+        out_u8(&x.o, 'E');
+    }
+    if (x.o.nomem) {
+        free(x.o.data);
+        return cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "store: out of memory");
+    }
+    *out = x.o.data;
+    *out_len = x.o.len;
+    return 0;
+}
+
+/* ---- Export: a block's headers, body and receipts ---- */
+
+int store_export_blocks(struct store_view *v, uint64_t number, uint8_t **out, size_t *out_len,
+                        struct cohort_error *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (!v->has_head || number > v->head || number < store_view_base(v))
+        return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: block %llu is not held here whole (head %llu)",
+                                (unsigned long long)number, (unsigned long long)v->head);
+    uint64_t count = number + 1 < STORE_IMPORT_HEADERS ? number + 1 : STORE_IMPORT_HEADERS;
+    struct out o = {0};
+    out_u32(&o, (uint32_t)count);
+    int rc = 0;
+    for (uint64_t i = 0; i < count && rc == 0; i++) {
+        uint8_t key[8];
+        store_put_u64(key, number - i);
+        MDB_val k = val(key, 8), rec;
+        rc = mdb_get(v->txn, v->s->dbi[T_HEADERS], &k, &rec);
+        if (rc == MDB_NOTFOUND || (rc == 0 && rec.mv_size < 33)) {
+            rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "store: header %llu is missing",
+                                  (unsigned long long)(number - i));
+            break;
+        }
+        if (rc != 0) {
+            rc = store_lmdb_error(err, rc, "read headers");
+            break;
+        }
+        out_u32(&o, (uint32_t)(rec.mv_size - 32));
+        out_put(&o, (const uint8_t *)rec.mv_data + 32, rec.mv_size - 32);
+    }
+    for (int t = 0; t < 2 && rc == 0; t++) {
+        uint8_t key[8];
+        store_put_u64(key, number);
+        MDB_val k = val(key, 8), rec;
+        rc = mdb_get(v->txn, v->s->dbi[t == 0 ? T_BODIES : T_RECEIPTS], &k, &rec);
+        if (rc == MDB_NOTFOUND) {
+            rec = val(NULL, 0); /* the genesis has neither: an empty body and no receipts */
+            rc = 0;
+        }
+        if (rc != 0) {
+            rc = store_lmdb_error(err, rc, "read a block");
+            break;
+        }
+        if (rec.mv_size == 0) {
+            out_u32(&o, 4);
+            out_u32(&o, 0);
+        } else {
+            out_u32(&o, (uint32_t)rec.mv_size);
+            out_put(&o, rec.mv_data, rec.mv_size);
+        }
+    }
+    if (rc == 0 && o.nomem) rc = cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "store: out of memory");
+    if (rc != 0) {
+        free(o.data);
+        return rc;
+    }
+    *out = o.data;
+    *out_len = o.len;
+    return 0;
+}
+
+/* ---- Decoding what a member sent ---- */
+
+struct rd {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static const uint8_t *rd_take(struct rd *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *at = r->p;
+    r->p += n;
+    return at;
+}
+
+static uint64_t rd_uint(struct rd *r, int n)
+{
+    const uint8_t *p = rd_take(r, (size_t)n);
+    return p ? be_get(p, n) : 0;
+}
+
+/* A record's place in the state's order: address | class (0 account, 1 slot, 2 after the account) | slot. */
+static void position(uint8_t pos[STORE_CURSOR_BYTES], const uint8_t *address, uint8_t cls, const uint8_t *slot)
+{
+    memcpy(pos, address, 20);
+    pos[20] = cls;
+    if (slot) memcpy(pos + 21, slot, 32);
+    else memset(pos + 21, 0, 32);
+}
+
+static int grow(void **array, size_t *cap, size_t count, size_t size)
+{
+    if (count < *cap) return 0;
+    size_t n = *cap ? *cap * 2 : 256;
+    void *p = realloc(*array, n * size);
+    if (p == NULL) return -1;
+    *array = p;
+    *cap = n;
+    return 0;
+}
+
+void store_chunk_free(struct store_chunk *chunk)
+{
+    if (chunk == NULL) return;
+    free(chunk->accounts);
+    free(chunk->slots);
+    memset(chunk, 0, sizeof *chunk);
+}
+
+int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[STORE_CURSOR_BYTES],
+                       struct store_chunk *out, struct cohort_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len > STORE_CHUNK_MAX_BYTES)
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "state chunk of %zu bytes: over the cap of %u", len,
+                                STORE_CHUNK_MAX_BYTES);
+    if (cursor[20] > 2)
+        return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "a state cursor with phase %u", cursor[20]);
+    size_t account_cap = 0, slot_cap = 0;
+    struct rd r = {.p = bytes, .end = bytes + len};
+    /* Records must come after the cursor (at or after its position) and each after the last. */
+    uint8_t floor[STORE_CURSOR_BYTES], last[STORE_CURSOR_BYTES];
+    memcpy(floor, cursor, STORE_CURSOR_BYTES);
+    bool have_last = false;
+    const uint8_t *account = cursor[20] == 1 ? cursor : NULL; /* whose slots may come next */
+    const char *why = NULL;
+    for (;;) {
+        const uint8_t *tag = rd_take(&r, 1);
+        if (tag == NULL) {
+            why = "it ends without 'E' or 'N'";
+            break;
+        }
+        uint8_t pos[STORE_CURSOR_BYTES];
+        if (*tag == 'A') {
+            struct store_chunk_account a = {0};
+            a.address = rd_take(&r, 20);
+            a.nonce = rd_uint(&r, 8);
+            const uint8_t *balance = rd_take(&r, 32);
+            a.code_hash = rd_take(&r, 32);
+            a.code_len = rd_uint(&r, 4);
+            a.code = rd_take(&r, a.code_len);
+            if (r.bad) {
+                why = "an account record is cut short";
+                break;
+            }
+            a.balance = u256_load_be(balance);
+            uint8_t h[32];
+            keccak256(a.code, a.code_len, h);
+            if (memcmp(h, a.code_hash, 32) != 0) {
+                why = "an account's code does not hash to its code hash";
+                break;
+            }
+            position(pos, a.address, 0, NULL);
+            if (memcmp(pos, floor, sizeof pos) < 0 || (have_last && memcmp(pos, last, sizeof pos) <= 0)) {
+                why = "an account is out of order";
+                break;
+            }
+            if (grow((void **)&out->accounts, &account_cap, out->account_count, sizeof *out->accounts) != 0) {
+                store_chunk_free(out);
+                return cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+            }
+            out->accounts[out->account_count++] = a;
+            account = a.address;
+        } else if (*tag == 'S') {
+            const uint8_t *address = rd_take(&r, 20), *slot = rd_take(&r, 32), *value = rd_take(&r, 32);
+            if (r.bad) {
+                why = "a slot record is cut short";
+                break;
+            }
+            position(pos, address, 1, slot);
+            if (account == NULL || memcmp(address, account, 20) != 0) {
+                why = "a slot does not follow its account";
+                break;
+            }
+            if (memcmp(pos, floor, sizeof pos) < 0 || (have_last && memcmp(pos, last, sizeof pos) <= 0)) {
+                why = "a slot is out of order";
+                break;
+            }
+            struct store_chunk_slot sl = {.address = address, .key = u256_load_be(slot), .value = u256_load_be(value)};
+            if (u256_is_zero(sl.value)) {
+                why = "a slot holds zero (absent slots are not sent)";
+                break;
+            }
+            if (grow((void **)&out->slots, &slot_cap, out->slot_count, sizeof *out->slots) != 0) {
+                store_chunk_free(out);
+                return cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+            }
+            out->slots[out->slot_count++] = sl;
+        } else if (*tag == 'E' || *tag == 'N') {
+            if (*tag == 'N') {
+                const uint8_t *next = rd_take(&r, STORE_CURSOR_BYTES);
+                if (next == NULL || next[20] > 2) {
+                    why = "its next cursor is cut short or has no valid phase";
+                    break;
+                }
+                /* The next chunk starts past everything this one held, and past the cursor. */
+                if (memcmp(next, floor, STORE_CURSOR_BYTES) <= 0 ||
+                    (have_last && memcmp(next, last, STORE_CURSOR_BYTES) <= 0)) {
+                    why = "its next cursor does not move forward";
+                    break;
+                }
+                memcpy(out->next, next, STORE_CURSOR_BYTES);
+            } else {
+                out->done = true;
+            }
+            if (r.p != r.end) why = "bytes follow its end";
+            break;
+        } else {
+            why = "a record of an unknown kind";
+            break;
+        }
+        memcpy(last, pos, sizeof pos);
+        have_last = true;
+    }
+    if (why != NULL) {
+        size_t at = (size_t)(r.p - bytes);
+        store_chunk_free(out);
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "state chunk refused near byte %zu: %s", at, why);
+    }
+    return 0;
+}
+
+int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, struct store_blocks *out,
+                        struct cohort_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (len > STORE_BLOCKS_MAX_BYTES)
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer of %zu bytes: over the cap of %u", len,
+                                STORE_BLOCKS_MAX_BYTES);
+    struct rd r = {.p = bytes, .end = bytes + len};
+    uint64_t want = number + 1 < STORE_IMPORT_HEADERS ? number + 1 : STORE_IMPORT_HEADERS;
+    uint64_t count = rd_uint(&r, 4);
+    if (r.bad || count != want)
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer for block %llu: %llu headers, want %llu",
+                                (unsigned long long)number, (unsigned long long)count, (unsigned long long)want);
+    out->header_count = (size_t)count;
+    struct block_header h;
+    uint8_t parent[32]; /* the hash the header before named as its parent */
+    for (size_t i = 0; i < out->header_count; i++) {
+        size_t hl = (size_t)rd_uint(&r, 4);
+        const uint8_t *rlp = rd_take(&r, hl);
+        if (rlp == NULL || hl > BLOCK_HEADER_MAX_BYTES)
+            return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: header %zu is cut short or too long", i);
+        if (block_header_decode(rlp, hl, &h, err) != 0) {
+            cohort_error_wrap(err, "blocks answer: header %zu", i);
+            err->code = STORE_E_CORRUPT;
+            return STORE_E_CORRUPT;
+        }
+        if (h.number != number - i)
+            return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: header %zu is block %llu, want %llu", i,
+                                    (unsigned long long)h.number, (unsigned long long)(number - i));
+        out->header_rlp[i] = rlp;
+        out->header_len[i] = hl;
+        keccak256(rlp, hl, out->header_hash[i]);
+        if (i == 0) {
+            out->head = h;
+            memcpy(out->hash, out->header_hash[0], 32);
+        } else if (memcmp(out->header_hash[i], parent, 32) != 0) {
+            return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN,
+                                    "blocks answer: block %llu is not the parent its child names",
+                                    (unsigned long long)h.number);
+        }
+        memcpy(parent, h.parent_hash, 32);
+    }
+    for (int t = 0; t < 2; t++) {
+        size_t rl = (size_t)rd_uint(&r, 4);
+        const uint8_t *rec = rd_take(&r, rl);
+        if (rec == NULL || rl < 4)
+            return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the %s record is cut short",
+                                    t == 0 ? "body" : "receipts");
+        if (t == 0) {
+            out->body = rec;
+            out->body_len = rl;
+        } else {
+            out->receipts = rec;
+            out->receipts_len = rl;
+        }
+    }
+    if (r.p != r.end) return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: bytes follow its end");
+
+    /* The body: count | (len | raw)*, and its root. */
+    struct rd b = {.p = out->body, .end = out->body + out->body_len};
+    uint64_t txs = rd_uint(&b, 4);
+    if (txs > out->body_len / 4)
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: a body of %llu transactions in %zu bytes",
+                                (unsigned long long)txs, out->body_len);
+    const uint8_t **raws = calloc(txs ? txs : 1, sizeof *raws);
+    size_t *lens = calloc(txs ? txs : 1, sizeof *lens);
+    struct block_receipt *receipts = NULL;
+    size_t receipt_count = 0;
+    int rc = raws && lens ? 0 : cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+    for (uint64_t i = 0; i < txs && rc == 0; i++) {
+        lens[i] = (size_t)rd_uint(&b, 4);
+        raws[i] = rd_take(&b, lens[i]);
+        if (b.bad) rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the body is cut short");
+    }
+    if (rc == 0 && b.p != b.end) rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: bytes follow the body");
+    uint8_t root[32];
+    if (rc == 0) rc = block_ordered_root(raws, lens, (size_t)txs, root, err);
+    if (rc == 0 && memcmp(root, out->head.transactions_root, 32) != 0)
+        rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the body does not give block %llu's "
+                              "transactions root", (unsigned long long)number);
+    /* The receipts, and their root. */
+    if (rc == 0) rc = store_receipts_decode(out->receipts, out->receipts_len, &receipts, &receipt_count, err);
+    if (rc == 0 && receipt_count != txs)
+        rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: %zu receipts for %llu transactions",
+                              receipt_count, (unsigned long long)txs);
+    struct rlp_buf *encoded = rc == 0 ? calloc(receipt_count ? receipt_count : 1, sizeof *encoded) : NULL;
+    const uint8_t **items = rc == 0 ? calloc(receipt_count ? receipt_count : 1, sizeof *items) : NULL;
+    size_t *item_lens = rc == 0 ? calloc(receipt_count ? receipt_count : 1, sizeof *item_lens) : NULL;
+    if (rc == 0 && (!encoded || !items || !item_lens)) rc = cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+    for (size_t i = 0; i < receipt_count && rc == 0; i++) {
+        rlp_buf_init(&encoded[i], STORE_BLOCKS_MAX_BYTES);
+        block_receipt_encode(&receipts[i], &encoded[i]);
+        rc = rlp_buf_check(&encoded[i], err);
+        items[i] = encoded[i].data;
+        item_lens[i] = encoded[i].len;
+    }
+    if (rc == 0) rc = block_ordered_root(items, item_lens, receipt_count, root, err);
+    if (rc == 0 && memcmp(root, out->head.receipts_root, 32) != 0)
+        rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the receipts do not give block %llu's "
+                              "receipts root", (unsigned long long)number);
+    if (encoded)
+        for (size_t i = 0; i < receipt_count; i++) rlp_buf_free(&encoded[i]);
+    free(encoded);
+    free(items);
+    free(item_lens);
+    store_receipts_free(receipts, receipt_count);
+    free(raws);
+    free(lens);
+    return rc;
+}
+
+/* ---- Import ---- */
+
+int store_import_begin(struct store *s, uint64_t number, struct cohort_error *err)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0) return store_lmdb_error(err, rc, "begin an import");
+    for (int t = 0; t < T_COUNT && rc == 0; t++)
+        if (t != T_META) rc = mdb_drop(txn, s->dbi[t], 0);
+    static const char *const gone[] = {"head", "applied", "base"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0] && rc == 0; i++) {
+        MDB_val k = val(gone[i], strlen(gone[i]));
+        rc = mdb_del(txn, s->dbi[T_META], &k, NULL);
+        if (rc == MDB_NOTFOUND) rc = 0;
+    }
+    uint8_t n[8];
+    store_put_u64(n, number);
+    MDB_val k = val("importing", 9), v = val(n, 8);
+    if (rc == 0) rc = mdb_put(txn, s->dbi[T_META], &k, &v, 0);
+    if (rc == 0) rc = mdb_txn_commit(txn);
+    else mdb_txn_abort(txn);
+    return rc == 0 ? 0 : store_lmdb_error(err, rc, "empty the store for an import");
+}
+
+int store_import_chunk(struct store *s, const struct store_chunk *chunk, struct cohort_error *err)
+{
+    struct store_txn *t;
+    int rc = store_write_begin(s, &t, err);
+    if (rc != 0) return rc;
+    rc = store_txn_import_state(t, chunk, err);
+    if (rc == 0) return store_write_commit(t, err);
+    store_write_abort(t);
+    return rc;
+}
+
+int store_import_finish(struct store *s, const struct store_blocks *b, uint64_t bft_index, struct cohort_error *err)
+{
+    struct store_txn *t;
+    int rc = store_write_begin(s, &t, err);
+    if (rc != 0) return rc;
+    uint64_t number = b->head.number;
+    uint8_t root[32];
+    rc = store_txn_state_root(t, root, err);
+    if (rc == 0 && memcmp(root, b->head.state_root, 32) != 0)
+        rc = cohort_error_set(err, STORE_E_MISMATCH, DOMAIN,
+                              "the state sent for block %llu does not give its state root: the source sent another state",
+                              (unsigned long long)number);
+    /* Headers N-255..N (hashes for BLOCKHASH; only N is served whole). */
+    for (size_t i = 0; i < b->header_count && rc == 0; i++) {
+        uint8_t key[8];
+        store_put_u64(key, number - i);
+        uint8_t *rec = malloc(32 + b->header_len[i]);
+        if (rec == NULL) {
+            rc = cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+            break;
+        }
+        memcpy(rec, b->header_hash[i], 32);
+        memcpy(rec + 32, b->header_rlp[i], b->header_len[i]);
+        MDB_val k = val(key, 8), v = val(rec, 32 + b->header_len[i]), hk = val(b->header_hash[i], 32), hv = val(key, 8);
+        rc = mdb_put(t->txn, s->dbi[T_HEADERS], &k, &v, 0);
+        if (rc == 0) rc = mdb_put(t->txn, s->dbi[T_BLOCK_HASHES], &hk, &hv, 0);
+        free(rec);
+        if (rc != 0) rc = store_lmdb_error(err, rc, "write an imported header");
+    }
+    if (rc == 0) rc = store_txn_import_block(t, number, b->body, b->body_len, b->receipts, b->receipts_len, err);
+    uint8_t head[40], n8[8], i8[8];
+    store_put_u64(head, number);
+    memcpy(head + 8, b->hash, 32);
+    store_put_u64(n8, number);
+    store_put_u64(i8, bft_index);
+    struct {
+        const char *key;
+        MDB_val v;
+    } meta[] = {{"head", val(head, 40)}, {"base", val(n8, 8)}, {"applied", val(i8, 8)}};
+    for (size_t i = 0; i < sizeof meta / sizeof meta[0] && rc == 0; i++) {
+        MDB_val k = val(meta[i].key, strlen(meta[i].key));
+        rc = mdb_put(t->txn, s->dbi[T_META], &k, &meta[i].v, 0);
+        if (rc != 0) rc = store_lmdb_error(err, rc, "write the imported head");
+    }
+    if (rc == 0) {
+        MDB_val k = val("importing", 9);
+        int dr = mdb_del(t->txn, s->dbi[T_META], &k, NULL);
+        if (dr != 0 && dr != MDB_NOTFOUND) rc = store_lmdb_error(err, dr, "clear the import mark");
+    }
+    if (rc != 0) {
+        store_write_abort(t);
+        return rc;
+    }
+    rc = store_write_commit(t, err);
+    return rc == 0 ? store_sync(s, err) : rc;
+}
