@@ -511,8 +511,9 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
     }
-    /* The RPC server. */
+    /* The RPC server, and the blocks before a state installed earlier, still to fetch. */
     if (rc == 0) rc = cn_rpc_start(n, o, err);
+    if (rc == 0) cn_backfill_start(n);
     if (rc != 0) {
         chain_node_stop(n);
         return rc;
@@ -528,6 +529,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
 void chain_node_stop(struct chain_node *n)
 {
     if (n == NULL) return;
+    cn_backfill_stop(n);
     cn_rpc_stop(n);
     bft_node_stop(n->bft);
     cn_pool_free(n);
@@ -597,6 +599,8 @@ char *chain_node_status_json(struct chain_node *n)
         cJSON_AddNumberToObject(t, "bytes", (double)n->transfer.bytes);
         if (n->transfer.error[0]) cJSON_AddStringToObject(t, "error", n->transfer.error);
     }
+    /* The first block this member holds whole: 0, or the installed block as it fetches older ones. */
+    cJSON_AddNumberToObject(t, "blocks_from", (double)n->transfer.blocks_from);
     pthread_mutex_unlock(&n->lock);
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);

@@ -82,7 +82,13 @@ struct chain_node {
         uint64_t done;           /* transfers finished since start */
         uint64_t attempts;       /* begun since start (the next starts at another member) */
         char error[512];         /* the last failure, "" after a success */
+        uint64_t blocks_from;    /* the first block held whole (the backfill moves it down) */
     } transfer;
+    /* The backfill of the blocks before an installed state (state_sync.c). */
+    pthread_t backfill;
+    bool backfill_started;           /* a thread was started and not joined (under lock) */
+    atomic_bool backfill_finished;   /* it returned */
+    atomic_bool backfill_stop;       /* chain_node_stop asks it to return */
 
     /* The pool and the batch in flight, under pool_lock. */
     pthread_mutex_t pool_lock;
@@ -133,6 +139,16 @@ u256 cn_next_base_fee(const struct chain_node *n, const struct block_header *par
  */
 int cn_state_transfer(struct chain_node *n, uint64_t index, uint64_t number, const uint8_t hash[32],
                       struct cohort_error *err);
+
+/*
+ * Starts (or restarts, once the last one returned) the thread that fetches the blocks
+ * before the store's base from the other members, newest first, until block 0: a member
+ * that installed the state then serves the chain's whole history. No-op when the store
+ * holds every block.
+ */
+void cn_backfill_start(struct chain_node *n);
+/* Stops and joins it (chain_node_stop). */
+void cn_backfill_stop(struct chain_node *n);
 
 /* ---- chain_node.c ---- */
 

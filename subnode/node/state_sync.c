@@ -181,7 +181,7 @@ static int transfer_from(struct chain_node *n, unsigned m, uint64_t index, uint6
     struct store_blocks blocks;
     snprintf(path, sizeof path, "/chain/snapshot/blocks?number=%llu", (unsigned long long)number);
     int rc = fetch(n, m, path, STORE_BLOCKS_MAX_BYTES, &blocks_bytes, &blocks_len, err);
-    if (rc == 0) rc = store_blocks_decode(blocks_bytes, blocks_len, number, &blocks, err);
+    if (rc == 0) rc = store_blocks_decode(blocks_bytes, blocks_len, number, 0, &blocks, err);
     if (rc == 0 && memcmp(blocks.hash, hash, 32) != 0)
         rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
                               "member %u sent a block %llu whose hash is not the one f+1 members vouched for", m,
@@ -274,9 +274,107 @@ int cn_state_transfer(struct chain_node *n, uint64_t index, uint64_t number, con
         n->head_header = head;
         n->applied_index = index;
         n->last_block_wall_ms = cn_wall_ms();
+        n->transfer.blocks_from = number;
     }
     pthread_mutex_unlock(&n->lock);
     if (rc != 0) return cohort_error_wrap(err, "no member gave the state at block %llu", (unsigned long long)number);
     if (n->rpc) rpc_publish_block(n->rpc, number);
+    cn_backfill_start(n);
     return 0;
+}
+
+/* ---- The backfill: the blocks before an installed state ---- */
+
+/* The store's base (first block held whole), or 0 when it holds every block or has no head. */
+static uint64_t store_base(struct chain_node *n)
+{
+    struct store_view *v;
+    struct cohort_error err = {0};
+    if (store_view_begin(n->store, &v, &err) != 0) return 0;
+    uint64_t head, base = store_view_head(v, &head, NULL) ? store_view_base(v) : 0;
+    store_view_end(v);
+    return base;
+}
+
+static void *backfill_main(void *arg)
+{
+    struct chain_node *n = arg;
+    uint64_t fetched = 0, first = store_base(n);
+    unsigned turn = 0, self = n->config.member_index, count = n->config.nmembers;
+    int64_t logged = mono_ms();
+    char last_error[512] = "";
+    while (!atomic_load(&n->backfill_stop)) {
+        uint64_t base = store_base(n);
+        pthread_mutex_lock(&n->lock);
+        n->transfer.blocks_from = base;
+        pthread_mutex_unlock(&n->lock);
+        if (base == 0) break;
+        uint64_t number = base - 1;
+        char path[128];
+        snprintf(path, sizeof path, "/chain/snapshot/blocks?number=%llu&headers=1", (unsigned long long)number);
+        int rc = -1;
+        for (unsigned k = 0; k + 1 < count && rc != 0; k++) {
+            unsigned m = (self + 1 + (turn + k) % (count - 1)) % count;
+            uint8_t *bytes = NULL;
+            size_t len = 0;
+            struct store_blocks b;
+            struct cohort_error e = {0};
+            rc = fetch(n, m, path, STORE_BLOCKS_MAX_BYTES, &bytes, &len, &e);
+            if (rc == 0) rc = store_blocks_decode(bytes, len, number, 1, &b, &e);
+            if (rc == 0) rc = store_import_older_block(n->store, &b, &e);
+            free(bytes);
+            if (rc != 0) {
+                snprintf(last_error, sizeof last_error, "member %u: %.480s", m, e.message);
+                turn++; /* the next block starts at the next member */
+            }
+        }
+        if (rc == 0) {
+            fetched++;
+            if (mono_ms() - logged >= 5000) {
+                logged = mono_ms();
+                log_info("fetching the blocks before the installed state", "chain=%s down_to=%llu fetched=%llu",
+                         n->config.name, (unsigned long long)number, (unsigned long long)fetched);
+            }
+            continue;
+        }
+        /* No member gave it now (down, or itself without it): later, never in a tight loop. */
+        log_warn("no member gave an older block; trying again in 5 s", "chain=%s block=%llu error=\"%s\"",
+                 n->config.name, (unsigned long long)number, last_error);
+        for (int i = 0; i < 50 && !atomic_load(&n->backfill_stop); i++) usleep(100 * 1000);
+    }
+    if (fetched)
+        log_info("the blocks before the installed state are fetched", "chain=%s from=%llu to=%llu fetched=%llu",
+                 n->config.name, (unsigned long long)store_base(n), (unsigned long long)first,
+                 (unsigned long long)fetched);
+    atomic_store(&n->backfill_finished, true);
+    return NULL;
+}
+
+void cn_backfill_start(struct chain_node *n)
+{
+    if (n->config.nmembers < 2 || store_base(n) == 0) return;
+    pthread_mutex_lock(&n->lock);
+    bool running = n->backfill_started && !atomic_load(&n->backfill_finished);
+    pthread_t old = n->backfill;
+    bool join = n->backfill_started && !running;
+    pthread_mutex_unlock(&n->lock);
+    if (running) return;
+    if (join) pthread_join(old, NULL);
+    atomic_store(&n->backfill_finished, false);
+    atomic_store(&n->backfill_stop, false);
+    pthread_mutex_lock(&n->lock);
+    n->backfill_started = pthread_create(&n->backfill, NULL, backfill_main, n) == 0;
+    pthread_mutex_unlock(&n->lock);
+    if (!n->backfill_started) log_warn("the backfill of older blocks did not start", "chain=%s", n->config.name);
+}
+
+void cn_backfill_stop(struct chain_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool started = n->backfill_started;
+    n->backfill_started = false;
+    pthread_mutex_unlock(&n->lock);
+    if (!started) return;
+    atomic_store(&n->backfill_stop, true);
+    pthread_join(n->backfill, NULL);
 }

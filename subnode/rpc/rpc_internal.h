@@ -366,10 +366,10 @@ RPC_METHODS(RPC_DECLARE_METHOD)
 
 /*
  * snapshot.c: the answer to GET /chain/snapshot/blocks or /chain/snapshot/state (url),
- * with the query's number and cursor (NULL when absent): the HTTP status, a malloc'd body
- * of *len bytes and its content type.
+ * with the query's number, cursor and headers (NULL when absent): the HTTP status, a
+ * malloc'd body of *len bytes and its content type.
  */
 int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_text, const char *cursor_text,
-                        uint8_t **body, size_t *len, const char **type);
+                        const char *headers_text, uint8_t **body, size_t *len, const char **type);
 
 #endif

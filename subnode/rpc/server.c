@@ -624,7 +624,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         const char *type;
         unsigned status = (unsigned)rpc_snapshot_answer(
             s->rpc, url, MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "number"),
-            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor"), &body, &len, &type);
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cursor"),
+            MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "headers"), &body, &len, &type);
         if (body == NULL) return MHD_NO;
         return respond(c, status, (char *)body, len, type, false);
     }

@@ -2,8 +2,8 @@
  * snapshot.c - what a member serves to another that installs the chain's state from it
  * (store.h "State transfer"; docs/chain.md "State transfer"):
  *
- *   GET /chain/snapshot/blocks?number=N           block N's headers back to BLOCKHASH's
- *                                                 reach, its body and receipts
+ *   GET /chain/snapshot/blocks?number=N[&headers=K] block N's headers back to BLOCKHASH's
+ *                                                 reach (or K of them), its body and receipts
  *   GET /chain/snapshot/state?number=N&cursor=HEX one chunk of the state at block N
  *
  * Binary answers (application/octet-stream). Nothing here is secret: every byte is public
@@ -33,7 +33,7 @@ static uint8_t *error_body(const char *text, size_t *len)
 }
 
 int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_text, const char *cursor_text,
-                        uint8_t **body, size_t *len, const char **type)
+                        const char *headers_text, uint8_t **body, size_t *len, const char **type)
 {
     *type = "application/json";
     char *end = NULL;
@@ -42,6 +42,7 @@ int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_tex
         *body = error_body("give the block as number=N (decimal)", len);
         return 400;
     }
+    size_t headers = headers_text ? (size_t)strtoul(headers_text, NULL, 10) : 0; /* 0: as many as BLOCKHASH reads */
     uint8_t cursor[STORE_CURSOR_BYTES] = {0};
     bool state = strcmp(url, "/chain/snapshot/state") == 0;
     if (state && cursor_text != NULL && *cursor_text != '\0' &&
@@ -54,7 +55,7 @@ int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_tex
     int rc = store_view_begin(rpc->chain.store, &v, &err);
     if (rc == 0) {
         rc = state ? store_export_state(v, number, cursor, 0, body, len, &err)
-                   : store_export_blocks(v, number, body, len, &err);
+                   : store_export_blocks(v, number, headers, body, len, &err);
         store_view_end(v);
     }
     if (rc != 0) {

@@ -128,7 +128,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
     if (rc == 0 && mdb_get(txn, s->dbi[T_META], &ik, &iv) == 0) {
         for (int i = 0; rc == 0 && i < T_COUNT; i++)
             if (i != T_META) rc = mdb_drop(txn, s->dbi[i], 0);
-        static const char *const gone[] = {"head", "applied", "base", "importing"};
+        static const char *const gone[] = {"head", "applied", "base", "state_base", "importing"};
         for (size_t i = 0; rc == 0 && i < sizeof gone / sizeof gone[0]; i++) {
             MDB_val gk = val(gone[i], strlen(gone[i]));
             rc = mdb_del(txn, s->dbi[T_META], &gk, NULL);
@@ -204,6 +204,8 @@ int store_view_begin(struct store *s, struct store_view **out, struct cohort_err
     v->has_head = store_read_head(s, v->txn, &v->head, v->head_hash);
     MDB_val bk = val("base", 4), bv;
     if (mdb_get(v->txn, s->dbi[T_META], &bk, &bv) == 0 && bv.mv_size == 8) v->base = store_get_u64(bv.mv_data);
+    MDB_val sk = val("state_base", 10), sv;
+    if (mdb_get(v->txn, s->dbi[T_META], &sk, &sv) == 0 && sv.mv_size == 8) v->state_base = store_get_u64(sv.mv_data);
     *out = v;
     return 0;
 }
@@ -227,7 +229,7 @@ uint64_t store_view_oldest_state(const struct store_view *v)
 {
     if (!v->has_head) return 0;
     uint64_t oldest = v->head > v->s->history_blocks ? v->head - v->s->history_blocks : 0;
-    return oldest > v->base ? oldest : v->base;
+    return oldest > v->state_base ? oldest : v->state_base;
 }
 
 uint64_t store_view_base(const struct store_view *v) { return v->base; }

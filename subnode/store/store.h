@@ -269,8 +269,11 @@ void store_write_abort(struct store_txn *t);
    closed at the first record past chunk_bytes (0: STORE_EXPORT_CHUNK_BYTES). */
 int store_export_state(struct store_view *v, uint64_t number, const uint8_t cursor[STORE_CURSOR_BYTES],
                        size_t chunk_bytes, uint8_t **out, size_t *out_len, struct cohort_error *err);
-/* Block `number`'s headers back to BLOCKHASH's reach, its body and receipts, malloc'd. */
-int store_export_blocks(struct store_view *v, uint64_t number, uint8_t **out, size_t *out_len,
+/* The count of headers a blocks answer for `number` holds: headers (1..256; 0: 256),
+   at most number + 1. */
+size_t store_blocks_header_count(uint64_t number, size_t headers);
+/* Block `number`'s headers back (store_blocks_header_count), its body and receipts, malloc'd. */
+int store_export_blocks(struct store_view *v, uint64_t number, size_t headers, uint8_t **out, size_t *out_len,
                         struct cohort_error *err);
 
 /* One state chunk, decoded (pointers into the chunk's bytes). */
@@ -312,7 +315,7 @@ struct store_blocks {
     const uint8_t *header_rlp[STORE_IMPORT_HEADERS];
     size_t header_len[STORE_IMPORT_HEADERS];
     uint8_t header_hash[STORE_IMPORT_HEADERS][32];
-    size_t header_count;                  /* N, N-1, ...: min(N + 1, STORE_IMPORT_HEADERS) */
+    size_t header_count;                  /* N, N-1, ...: store_blocks_header_count */
     const uint8_t *body, *receipts;       /* block N's records in the store's layouts */
     size_t body_len, receipts_len;
 };
@@ -322,7 +325,7 @@ struct store_blocks {
  * decodes, each is its child's parent, the count is what BLOCKHASH needs, the body and the
  * receipts decode and give header N's transactions and receipts roots. 0 or STORE_E_CORRUPT.
  */
-int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, struct store_blocks *out,
+int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_t headers, struct store_blocks *out,
                         struct cohort_error *err);
 
 /* Empties the store (the chain's binding stays) and marks it "importing" block `number`. */
@@ -339,7 +342,17 @@ int store_import_finish(struct store *s, const struct store_blocks *blocks, uint
 
 /* True when store_open found an import that had not finished, and emptied the store. */
 bool store_import_discarded(const struct store *s);
-/* The first block the store holds whole (0, or the block an import installed). */
+/*
+ * After an import, the blocks before it, one at a time downward (a background fill): b
+ * (decoded with one header) must be block base - 1, whose hash the block at the base names
+ * as its parent. Writes it whole and moves the base down; the state's oldest stays. 0,
+ * STORE_E_INVALID (not the block below the base), STORE_E_MISMATCH (another hash), or a
+ * write failure.
+ */
+int store_import_older_block(struct store *s, const struct store_blocks *b, struct cohort_error *err);
+
+/* The first block the store holds whole (0, or the block an import installed, moved down
+   by store_import_older_block); the state is readable from the block the import installed. */
 uint64_t store_view_base(const struct store_view *v);
 /* The hash of block `number`, also below the base (BLOCKHASH's reach): 1, 0 absent, <0. */
 int store_block_hash(struct store_view *v, uint64_t number, uint8_t hash[32], struct cohort_error *err);

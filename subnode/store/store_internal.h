@@ -50,6 +50,7 @@ struct store_view {
     uint64_t head;
     uint8_t head_hash[32];
     uint64_t base;           /* the first block held whole (meta "base"; 0 without an import) */
+    uint64_t state_base;     /* the first block whose state is held (meta "state_base") */
     uint64_t backend_number; /* the block store_state_backend reads at */
 };
 

@@ -263,7 +263,13 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
 
 /* ---- Export: a block's headers, body and receipts ---- */
 
-int store_export_blocks(struct store_view *v, uint64_t number, uint8_t **out, size_t *out_len,
+size_t store_blocks_header_count(uint64_t number, size_t headers)
+{
+    if (headers == 0 || headers > STORE_IMPORT_HEADERS) headers = STORE_IMPORT_HEADERS;
+    return number + 1 < headers ? (size_t)number + 1 : headers;
+}
+
+int store_export_blocks(struct store_view *v, uint64_t number, size_t headers, uint8_t **out, size_t *out_len,
                         struct cohort_error *err)
 {
     *out = NULL;
@@ -271,7 +277,7 @@ int store_export_blocks(struct store_view *v, uint64_t number, uint8_t **out, si
     if (!v->has_head || number > v->head || number < store_view_base(v))
         return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: block %llu is not held here whole (head %llu)",
                                 (unsigned long long)number, (unsigned long long)v->head);
-    uint64_t count = number + 1 < STORE_IMPORT_HEADERS ? number + 1 : STORE_IMPORT_HEADERS;
+    uint64_t count = store_blocks_header_count(number, headers);
     struct out o = {0};
     out_u32(&o, (uint32_t)count);
     int rc = 0;
@@ -488,7 +494,7 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
     return 0;
 }
 
-int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, struct store_blocks *out,
+int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_t headers, struct store_blocks *out,
                         struct cohort_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -496,7 +502,7 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, struc
         return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer of %zu bytes: over the cap of %u", len,
                                 STORE_BLOCKS_MAX_BYTES);
     struct rd r = {.p = bytes, .end = bytes + len};
-    uint64_t want = number + 1 < STORE_IMPORT_HEADERS ? number + 1 : STORE_IMPORT_HEADERS;
+    uint64_t want = store_blocks_header_count(number, headers);
     uint64_t count = rd_uint(&r, 4);
     if (r.bad || count != want)
         return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer for block %llu: %llu headers, want %llu",
@@ -608,7 +614,7 @@ int store_import_begin(struct store *s, uint64_t number, struct cohort_error *er
     if (rc != 0) return store_lmdb_error(err, rc, "begin an import");
     for (int t = 0; t < T_COUNT && rc == 0; t++)
         if (t != T_META) rc = mdb_drop(txn, s->dbi[t], 0);
-    static const char *const gone[] = {"head", "applied", "base"};
+    static const char *const gone[] = {"head", "applied", "base", "state_base"};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0] && rc == 0; i++) {
         MDB_val k = val(gone[i], strlen(gone[i]));
         rc = mdb_del(txn, s->dbi[T_META], &k, NULL);
@@ -672,7 +678,7 @@ int store_import_finish(struct store *s, const struct store_blocks *b, uint64_t 
     struct {
         const char *key;
         MDB_val v;
-    } meta[] = {{"head", val(head, 40)}, {"base", val(n8, 8)}, {"applied", val(i8, 8)}};
+    } meta[] = {{"head", val(head, 40)}, {"base", val(n8, 8)}, {"state_base", val(n8, 8)}, {"applied", val(i8, 8)}};
     for (size_t i = 0; i < sizeof meta / sizeof meta[0] && rc == 0; i++) {
         MDB_val k = val(meta[i].key, strlen(meta[i].key));
         rc = mdb_put(t->txn, s->dbi[T_META], &k, &meta[i].v, 0);
@@ -689,4 +695,60 @@ int store_import_finish(struct store *s, const struct store_blocks *b, uint64_t 
     }
     rc = store_write_commit(t, err);
     return rc == 0 ? store_sync(s, err) : rc;
+}
+
+int store_import_older_block(struct store *s, const struct store_blocks *b, struct cohort_error *err)
+{
+    struct store_txn *t;
+    int rc = store_write_begin(s, &t, err);
+    if (rc != 0) return rc;
+    MDB_val bk = val("base", 4), bv;
+    uint64_t base = mdb_get(t->txn, s->dbi[T_META], &bk, &bv) == 0 && bv.mv_size == 8 ? store_get_u64(bv.mv_data) : 0;
+    uint64_t number = b->head.number;
+    if (base == 0 || number + 1 != base) {
+        store_write_abort(t);
+        return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "block %llu is not the one below the first held (%llu)",
+                                (unsigned long long)number, (unsigned long long)base);
+    }
+    /* Its hash: what the block at the base names as its parent. */
+    uint8_t key[8];
+    store_put_u64(key, base);
+    MDB_val k = val(key, 8), rec;
+    rc = mdb_get(t->txn, s->dbi[T_HEADERS], &k, &rec);
+    struct block_header child;
+    if (rc != 0 || rec.mv_size < 33 ||
+        block_header_decode((const uint8_t *)rec.mv_data + 32, rec.mv_size - 32, &child, NULL) != 0) {
+        store_write_abort(t);
+        return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "store: the header of block %llu is missing or damaged",
+                                (unsigned long long)base);
+    }
+    if (memcmp(child.parent_hash, b->hash, 32) != 0) {
+        store_write_abort(t);
+        return cohort_error_set(err, STORE_E_MISMATCH, DOMAIN,
+                                "the block %llu sent is not the parent of block %llu: the source sent another block",
+                                (unsigned long long)number, (unsigned long long)base);
+    }
+    store_put_u64(key, number);
+    uint8_t *hrec = malloc(32 + b->header_len[0]);
+    if (hrec == NULL) rc = cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
+    if (rc == 0) {
+        memcpy(hrec, b->hash, 32);
+        memcpy(hrec + 32, b->header_rlp[0], b->header_len[0]);
+        MDB_val hk = val(key, 8), hv = val(hrec, 32 + b->header_len[0]), nk = val(b->hash, 32), nv = val(key, 8);
+        rc = mdb_put(t->txn, s->dbi[T_HEADERS], &hk, &hv, 0);
+        if (rc == 0) rc = mdb_put(t->txn, s->dbi[T_BLOCK_HASHES], &nk, &nv, 0);
+        if (rc != 0) rc = store_lmdb_error(err, rc, "write an older block's header");
+    }
+    free(hrec);
+    if (rc == 0) rc = store_txn_import_block(t, number, b->body, b->body_len, b->receipts, b->receipts_len, err);
+    if (rc == 0) {
+        MDB_val nb = val(key, 8);
+        rc = mdb_put(t->txn, s->dbi[T_META], &bk, &nb, 0);
+        if (rc != 0) rc = store_lmdb_error(err, rc, "move the base down");
+    }
+    if (rc != 0) {
+        store_write_abort(t);
+        return rc;
+    }
+    return store_write_commit(t, err);
 }

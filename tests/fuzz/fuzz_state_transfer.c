@@ -3,7 +3,8 @@
  * state transfer (subnode/store/store.h "State transfer"): state chunks and blocks answers.
  *
  * Input: a selector byte; 0: a cursor (53 bytes) then a chunk for store_chunk_decode;
- * 1: a block number (8 bytes, taken modulo 600) then a blocks answer for store_blocks_decode.
+ * 1: a block number (8 bytes, taken modulo 600), a header count (1 byte) then a blocks
+ * answer for store_blocks_decode.
  * For any input the decoders never crash nor read out of bounds; what they accept keeps
  * their promises (records in strictly increasing order, code that hashes to its hash,
  * non-zero slots; headers as many as BLOCKHASH needs, linked by their hashes); a refusal
@@ -50,18 +51,19 @@ static void chunk(const uint8_t *data, size_t size)
 
 static void blocks(const uint8_t *data, size_t size)
 {
-    if (size < 8) return;
+    if (size < 9) return;
     uint64_t number = 0;
     for (int i = 0; i < 8; i++) number = number << 8 | data[i];
     number %= 600;
+    size_t headers = data[8];
     struct store_blocks b;
     struct cohort_error err = {0};
-    int rc = store_blocks_decode(data + 8, size - 8, number, &b, &err);
+    int rc = store_blocks_decode(data + 9, size - 9, number, headers, &b, &err);
     if (rc != 0) {
         if (rc != STORE_E_CORRUPT && rc != STORE_E_NOMEM) fail("a refusal without a store code");
         return;
     }
-    size_t want = number + 1 < STORE_IMPORT_HEADERS ? (size_t)number + 1 : STORE_IMPORT_HEADERS;
+    size_t want = store_blocks_header_count(number, headers);
     if (b.header_count != want) fail("a header count BLOCKHASH cannot use");
     if (memcmp(b.hash, b.header_hash[0], 32) != 0 || b.head.number != number) fail("the head is not block N");
 }

@@ -333,6 +333,48 @@ static long transfers_done(int i)
     return d ? strtol(d + 7, NULL, 10) : -1;
 }
 
+/* A JSON-RPC call's answer from member i (its whole text) into out. */
+static void rpc_call(int i, const char *method, const char *params, char *out, size_t size)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "curl -s -m 5 -H 'content-type: application/json' -d '{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\","
+             "\"params\":%s}' http://127.0.0.1:%d/",
+             method, params, rpc_port(i));
+    ck_assert_int_eq(testutil_run_capture(cmd, out, size), 0);
+}
+
+/* Waits (bounded) until member i holds every block whole again: its backfill reached block 0. */
+static void wait_backfilled(int i)
+{
+    char body[8192];
+    for (int t = 0; t < 300; t++) {
+        if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) == 200 && strstr(body, "\"blocks_from\":0") != NULL)
+            return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("member %d did not fetch the blocks before its installed state within 30 s: %s", i, body);
+}
+
+/* The blocks and receipts of the chain's first blocks read the same on member i as on member 0. */
+static void same_history(int i)
+{
+    static char a[65536], b[65536];
+    for (int number = 1; number <= 3; number++) {
+        char params[64];
+        snprintf(params, sizeof params, "[\"0x%x\",true]", number);
+        rpc_call(0, "eth_getBlockByNumber", params, a, sizeof a);
+        rpc_call(i, "eth_getBlockByNumber", params, b, sizeof b);
+        ck_assert_msg(strstr(a, "\"hash\"") != NULL && strcmp(a, b) == 0, "block %d: member 0 %.300s, member %d %.300s",
+                      number, a, i, b);
+        snprintf(params, sizeof params, "[\"0x%x\"]", number);
+        rpc_call(0, "eth_getBlockReceipts", params, a, sizeof a);
+        rpc_call(i, "eth_getBlockReceipts", params, b, sizeof b);
+        ck_assert_msg(strstr(a, "\"transactionHash\"") != NULL && strcmp(a, b) == 0,
+                      "receipts of block %d: member 0 %.300s, member %d %.300s", number, a, i, b);
+    }
+}
+
 START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
 {
     /* Snapshots every 8 commits, 32 kept: a member down for more than that cannot catch up
@@ -361,6 +403,9 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
     /* It serves the state it installed (the head's hash, equal on all four, covers the rest). */
     snprintf(args, sizeof args, "nonce --rpc http://127.0.0.1:%d --key %s --want 52", rpc_port(3), funded_keys[0]);
     load("the sender's nonce on the member that installed the state", args);
+    /* And, fetched behind it from the others, the blocks and receipts before that state. */
+    wait_backfilled(3);
+    same_history(3);
 
     /* Member 2 loses its chain's data (store and WAL; its key stays): it comes back the same way. */
     stop(2, SIGKILL);
@@ -373,6 +418,8 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
     burst(0, 0, 10);
     converge(0xf, height + 1, 90000);
     ck_assert_int_eq(transfers_done(2), 1);
+    wait_backfilled(2);
+    same_history(2);
 }
 END_TEST
 
