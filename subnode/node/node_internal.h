@@ -87,6 +87,7 @@ struct chain_node {
     /* The backfill of the blocks before an installed state (state_sync.c). */
     pthread_t backfill;
     bool backfill_started;           /* a thread was started and not joined (under lock) */
+    bool backfill_closed;            /* the node stops: no more starts (under lock) */
     atomic_bool backfill_finished;   /* it returned */
     atomic_bool backfill_stop;       /* chain_node_stop asks it to return */
 

@@ -354,15 +354,13 @@ void cn_backfill_start(struct chain_node *n)
 {
     if (n->config.nmembers < 2 || store_base(n) == 0) return;
     pthread_mutex_lock(&n->lock);
-    bool running = n->backfill_started && !atomic_load(&n->backfill_finished);
-    pthread_t old = n->backfill;
-    bool join = n->backfill_started && !running;
-    pthread_mutex_unlock(&n->lock);
-    if (running) return;
-    if (join) pthread_join(old, NULL);
+    if (n->backfill_closed || (n->backfill_started && !atomic_load(&n->backfill_finished))) {
+        pthread_mutex_unlock(&n->lock);
+        return;
+    }
+    if (n->backfill_started) pthread_join(n->backfill, NULL); /* it has returned: at once */
     atomic_store(&n->backfill_finished, false);
     atomic_store(&n->backfill_stop, false);
-    pthread_mutex_lock(&n->lock);
     n->backfill_started = pthread_create(&n->backfill, NULL, backfill_main, n) == 0;
     pthread_mutex_unlock(&n->lock);
     if (!n->backfill_started) log_warn("the backfill of older blocks did not start", "chain=%s", n->config.name);
@@ -371,10 +369,10 @@ void cn_backfill_start(struct chain_node *n)
 void cn_backfill_stop(struct chain_node *n)
 {
     pthread_mutex_lock(&n->lock);
+    n->backfill_closed = true; /* no start after this one, from a transfer finishing meanwhile */
     bool started = n->backfill_started;
     n->backfill_started = false;
-    pthread_mutex_unlock(&n->lock);
-    if (!started) return;
     atomic_store(&n->backfill_stop, true);
-    pthread_join(n->backfill, NULL);
+    pthread_mutex_unlock(&n->lock);
+    if (started) pthread_join(n->backfill, NULL);
 }
