@@ -277,18 +277,24 @@ int store_header(struct store_view *v, uint64_t number, struct block_header *out
     return 1;
 }
 
-int store_block_hash(struct store_view *v, uint64_t number, uint8_t hash[32], struct cohort_error *err)
+/* The hash of block number from its headers record, through txn: 1, 0 absent, or negative. */
+static int header_hash(struct store *s, MDB_txn *txn, uint64_t number, uint8_t hash[32], struct cohort_error *err)
 {
     uint8_t key[8];
     store_put_u64(key, number);
     MDB_val rec;
-    int rc = get(v->txn, v->s->dbi[T_HEADERS], key, 8, &rec, err, "read headers");
+    int rc = get(txn, s->dbi[T_HEADERS], key, 8, &rec, err, "read headers");
     if (rc != 1) return rc;
     if (rec.mv_size < 32)
         return cohort_error_set(err, STORE_E_CORRUPT, "store", "store: header %llu: %zu bytes", (unsigned long long)number,
                                 rec.mv_size);
     memcpy(hash, rec.mv_data, 32);
     return 1;
+}
+
+int store_block_hash(struct store_view *v, uint64_t number, uint8_t hash[32], struct cohort_error *err)
+{
+    return header_hash(v->s, v->txn, number, hash, err);
 }
 
 /* The body of block number: 1 with the record, 0 when absent. */
@@ -352,43 +358,20 @@ int store_tx_location(struct store_view *v, const uint8_t tx_hash[32], uint64_t 
 
 /* ---- Receipts ---- */
 
-/* A bounded reader over a record; a read past the end sets bad. */
-struct reader {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *at = r->p;
-    r->p += n;
-    return at;
-}
-
-static uint64_t take_uint(struct reader *r, int n)
-{
-    const uint8_t *p = take(r, (size_t)n);
-    return p ? be_get(p, n) : 0;
-}
-
 /* Decodes one receipt at r; logs malloc'd into out (NULL when there are none). */
-static int decode_receipt(struct reader *r, struct block_receipt *out, uint32_t *log_count_out)
+static int decode_receipt(struct store_reader *r, struct block_receipt *out, uint32_t *log_count_out)
 {
     memset(out, 0, sizeof *out);
-    out->type = (uint8_t)take_uint(r, 1);
-    out->success = take_uint(r, 1) != 0;
-    out->cumulative_gas_used = take_uint(r, 8);
-    out->gas_used = take_uint(r, 8);
-    const uint8_t *price = take(r, 32);
+    out->type = (uint8_t)store_take_uint(r, 1);
+    out->success = store_take_uint(r, 1) != 0;
+    out->cumulative_gas_used = store_take_uint(r, 8);
+    out->gas_used = store_take_uint(r, 8);
+    const uint8_t *price = store_take(r, 32);
     if (price) out->effective_gas_price = u256_load_be(price);
-    out->has_contract_address = take_uint(r, 1) != 0;
-    const uint8_t *contract = take(r, 20);
+    out->has_contract_address = store_take_uint(r, 1) != 0;
+    const uint8_t *contract = store_take(r, 20);
     if (contract) memcpy(out->contract_address, contract, 20);
-    uint32_t logs = (uint32_t)take_uint(r, 4);
+    uint32_t logs = (uint32_t)store_take_uint(r, 4);
     if (r->bad || logs > (size_t)(r->end - r->p) / 25) return -1; /* a log takes at least 25 bytes */
     *log_count_out = logs;
     if (logs == 0) return 0;
@@ -396,16 +379,16 @@ static int decode_receipt(struct reader *r, struct block_receipt *out, uint32_t 
     if (out->logs == NULL) return -2;
     for (uint32_t i = 0; i < logs; i++) {
         struct block_log *l = &out->logs[i];
-        const uint8_t *address = take(r, 20);
+        const uint8_t *address = store_take(r, 20);
         if (address) memcpy(l->address, address, 20);
-        l->topic_count = (unsigned)take_uint(r, 1);
+        l->topic_count = (unsigned)store_take_uint(r, 1);
         if (l->topic_count > 4) r->bad = true;
         for (unsigned t = 0; t < l->topic_count && !r->bad; t++) {
-            const uint8_t *topic = take(r, 32);
+            const uint8_t *topic = store_take(r, 32);
             if (topic) memcpy(l->topics[t], topic, 32);
         }
-        l->data_len = take_uint(r, 4);
-        l->data = take(r, l->data_len);
+        l->data_len = store_take_uint(r, 4);
+        l->data = store_take(r, l->data_len);
         if (r->bad) break;
     }
     out->log_count = logs;
@@ -415,15 +398,15 @@ static int decode_receipt(struct reader *r, struct block_receipt *out, uint32_t 
 }
 
 /* Skips one receipt, counting its logs. */
-static void skip_receipt(struct reader *r, uint32_t *logs)
+static void skip_receipt(struct store_reader *r, uint32_t *logs)
 {
-    take(r, 1 + 1 + 8 + 8 + 32 + 1 + 20);
-    uint32_t n = (uint32_t)take_uint(r, 4);
+    store_take(r, 1 + 1 + 8 + 8 + 32 + 1 + 20);
+    uint32_t n = (uint32_t)store_take_uint(r, 4);
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        take(r, 20);
-        unsigned topics = (unsigned)take_uint(r, 1);
-        take(r, (size_t)topics * 32);
-        take(r, take_uint(r, 4));
+        store_take(r, 20);
+        unsigned topics = (unsigned)store_take_uint(r, 1);
+        store_take(r, (size_t)topics * 32);
+        store_take(r, store_take_uint(r, 4));
     }
     *logs += n;
 }
@@ -453,7 +436,7 @@ int store_receipt(struct store_view *v, uint64_t number, uint32_t index, struct 
     const uint8_t *base = rec.mv_data;
     /* The block-wide index of its first log: the logs of the receipts before it. */
     uint32_t logs_before = 0;
-    struct reader r = {.p = base + 4 + 4 * (size_t)count, .end = base + rec.mv_size};
+    struct store_reader r = {.p = base + 4 + 4 * (size_t)count, .end = base + rec.mv_size};
     for (uint32_t i = 0; i < index && !r.bad; i++) skip_receipt(&r, &logs_before);
     uint32_t offset = (uint32_t)be_get(base + 4 + 4 * (size_t)index, 4);
     if (r.bad || offset > rec.mv_size || r.p != base + offset)
@@ -489,7 +472,7 @@ int store_receipts_decode(const uint8_t *rec, size_t len, struct block_receipt *
     size_t n = (size_t)be_get(rec, 4);
     struct block_receipt *receipts = calloc(n ? n : 1, sizeof *receipts);
     if (receipts == NULL) return cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
-    struct reader r = {.p = rec + 4 + 4 * n, .end = rec + len};
+    struct store_reader r = {.p = rec + 4 + 4 * n, .end = rec + len};
     for (size_t i = 0; i < n; i++) {
         uint32_t logs;
         if (r.p != rec + be_get(rec + 4 + 4 * i, 4) || decode_receipt(&r, &receipts[i], &logs) != 0) {
@@ -619,7 +602,7 @@ static int scan_block(struct store_view *v, uint64_t number, const struct store_
     rc = store_header(v, number, NULL, m.block_hash, err);
     if (rc <= 0) return rc == 0 ? cohort_error_set(err, STORE_E_CORRUPT, "store", "store: receipts without a header") : rc;
     const uint8_t *base = rec.mv_data;
-    struct reader r = {.p = base + 4 + 4 * (size_t)count, .end = base + rec.mv_size};
+    struct store_reader r = {.p = base + 4 + 4 * (size_t)count, .end = base + rec.mv_size};
     uint32_t log_index = 0;
     for (uint32_t i = 0; i < count; i++) {
         struct block_receipt receipt;
@@ -938,16 +921,7 @@ bool store_txn_head(struct store_txn *t, uint64_t *number, uint8_t hash[32])
 
 int store_txn_block_hash(struct store_txn *t, uint64_t number, uint8_t hash[32], struct cohort_error *err)
 {
-    uint8_t key[8];
-    store_put_u64(key, number);
-    MDB_val rec;
-    int rc = get(t->txn, t->s->dbi[T_HEADERS], key, 8, &rec, err, "read headers");
-    if (rc != 1) return rc;
-    if (rec.mv_size < 32)
-        return cohort_error_set(err, STORE_E_CORRUPT, "store", "store: header %llu: %zu bytes", (unsigned long long)number,
-                                rec.mv_size);
-    memcpy(hash, rec.mv_data, 32);
-    return 1;
+    return header_hash(t->s, t->txn, number, hash, err);
 }
 
 int store_sync(struct store *s, struct cohort_error *err)

@@ -81,6 +81,31 @@ bool store_read_head(struct store *s, MDB_txn *txn, uint64_t *number, uint8_t ha
 /* Prunes the history of block `number` (state_store.c): called as the window moves past it. */
 int store_prune_history(struct store_txn *t, uint64_t number, struct cohort_error *err);
 
+/* A bounded reader over a record; a read past the end sets bad. */
+struct store_reader {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+static inline const uint8_t *store_take(struct store_reader *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *at = r->p;
+    r->p += n;
+    return at;
+}
+
+static inline uint64_t store_take_uint(struct store_reader *r, int n)
+{
+    const uint8_t *p = store_take(r, (size_t)n);
+    uint64_t v = 0;
+    for (int i = 0; p != NULL && i < n; i++) v = v << 8 | p[i];
+    return v;
+}
+
 /* Decodes a block's receipts record (store.c's layout) into *out (malloc'd, *count of them). */
 int store_receipts_decode(const uint8_t *rec, size_t len, struct block_receipt **out, size_t *count,
                           struct cohort_error *err);

@@ -331,28 +331,6 @@ int store_export_blocks(struct store_view *v, uint64_t number, size_t headers, u
 
 /* ---- Decoding what a member sent ---- */
 
-struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static const uint8_t *rd_take(struct rd *r, size_t n)
-{
-    if (r->bad || (size_t)(r->end - r->p) < n) {
-        r->bad = true;
-        return NULL;
-    }
-    const uint8_t *at = r->p;
-    r->p += n;
-    return at;
-}
-
-static uint64_t rd_uint(struct rd *r, int n)
-{
-    const uint8_t *p = rd_take(r, (size_t)n);
-    return p ? be_get(p, n) : 0;
-}
-
 /* A record's place in the state's order: address | class (0 account, 1 slot, 2 after the account) | slot. */
 static void position(uint8_t pos[STORE_CURSOR_BYTES], const uint8_t *address, uint8_t cls, const uint8_t *slot)
 {
@@ -391,7 +369,7 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
     if (cursor[20] > 2)
         return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "a state cursor with phase %u", cursor[20]);
     size_t account_cap = 0, slot_cap = 0;
-    struct rd r = {.p = bytes, .end = bytes + len};
+    struct store_reader r = {.p = bytes, .end = bytes + len};
     /* Records must come after the cursor (at or after its position) and each after the last. */
     uint8_t floor[STORE_CURSOR_BYTES], last[STORE_CURSOR_BYTES];
     memcpy(floor, cursor, STORE_CURSOR_BYTES);
@@ -399,7 +377,7 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
     const uint8_t *account = cursor[20] == 1 ? cursor : NULL; /* whose slots may come next */
     const char *why = NULL;
     for (;;) {
-        const uint8_t *tag = rd_take(&r, 1);
+        const uint8_t *tag = store_take(&r, 1);
         if (tag == NULL) {
             why = "it ends without 'E' or 'N'";
             break;
@@ -407,12 +385,12 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
         uint8_t pos[STORE_CURSOR_BYTES];
         if (*tag == 'A') {
             struct store_chunk_account a = {0};
-            a.address = rd_take(&r, 20);
-            a.nonce = rd_uint(&r, 8);
-            const uint8_t *balance = rd_take(&r, 32);
-            a.code_hash = rd_take(&r, 32);
-            a.code_len = rd_uint(&r, 4);
-            a.code = rd_take(&r, a.code_len);
+            a.address = store_take(&r, 20);
+            a.nonce = store_take_uint(&r, 8);
+            const uint8_t *balance = store_take(&r, 32);
+            a.code_hash = store_take(&r, 32);
+            a.code_len = store_take_uint(&r, 4);
+            a.code = store_take(&r, a.code_len);
             if (r.bad) {
                 why = "an account record is cut short";
                 break;
@@ -436,7 +414,7 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
             out->accounts[out->account_count++] = a;
             account = a.address;
         } else if (*tag == 'S') {
-            const uint8_t *address = rd_take(&r, 20), *slot = rd_take(&r, 32), *value = rd_take(&r, 32);
+            const uint8_t *address = store_take(&r, 20), *slot = store_take(&r, 32), *value = store_take(&r, 32);
             if (r.bad) {
                 why = "a slot record is cut short";
                 break;
@@ -462,7 +440,7 @@ int store_chunk_decode(const uint8_t *bytes, size_t len, const uint8_t cursor[ST
             out->slots[out->slot_count++] = sl;
         } else if (*tag == 'E' || *tag == 'N') {
             if (*tag == 'N') {
-                const uint8_t *next = rd_take(&r, STORE_CURSOR_BYTES);
+                const uint8_t *next = store_take(&r, STORE_CURSOR_BYTES);
                 if (next == NULL || next[20] > 2) {
                     why = "its next cursor is cut short or has no valid phase";
                     break;
@@ -501,9 +479,9 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_
     if (len > STORE_BLOCKS_MAX_BYTES)
         return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer of %zu bytes: over the cap of %u", len,
                                 STORE_BLOCKS_MAX_BYTES);
-    struct rd r = {.p = bytes, .end = bytes + len};
+    struct store_reader r = {.p = bytes, .end = bytes + len};
     uint64_t want = store_blocks_header_count(number, headers);
-    uint64_t count = rd_uint(&r, 4);
+    uint64_t count = store_take_uint(&r, 4);
     if (r.bad || count != want)
         return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer for block %llu: %llu headers, want %llu",
                                 (unsigned long long)number, (unsigned long long)count, (unsigned long long)want);
@@ -511,8 +489,8 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_
     struct block_header h;
     uint8_t parent[32]; /* the hash the header before named as its parent */
     for (size_t i = 0; i < out->header_count; i++) {
-        size_t hl = (size_t)rd_uint(&r, 4);
-        const uint8_t *rlp = rd_take(&r, hl);
+        size_t hl = (size_t)store_take_uint(&r, 4);
+        const uint8_t *rlp = store_take(&r, hl);
         if (rlp == NULL || hl > BLOCK_HEADER_MAX_BYTES)
             return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: header %zu is cut short or too long", i);
         if (block_header_decode(rlp, hl, &h, err) != 0) {
@@ -537,8 +515,8 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_
         memcpy(parent, h.parent_hash, 32);
     }
     for (int t = 0; t < 2; t++) {
-        size_t rl = (size_t)rd_uint(&r, 4);
-        const uint8_t *rec = rd_take(&r, rl);
+        size_t rl = (size_t)store_take_uint(&r, 4);
+        const uint8_t *rec = store_take(&r, rl);
         if (rec == NULL || rl < 4)
             return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the %s record is cut short",
                                     t == 0 ? "body" : "receipts");
@@ -553,8 +531,8 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_
     if (r.p != r.end) return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: bytes follow its end");
 
     /* The body: count | (len | raw)*, and its root. */
-    struct rd b = {.p = out->body, .end = out->body + out->body_len};
-    uint64_t txs = rd_uint(&b, 4);
+    struct store_reader b = {.p = out->body, .end = out->body + out->body_len};
+    uint64_t txs = store_take_uint(&b, 4);
     if (txs > out->body_len / 4)
         return cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: a body of %llu transactions in %zu bytes",
                                 (unsigned long long)txs, out->body_len);
@@ -564,8 +542,8 @@ int store_blocks_decode(const uint8_t *bytes, size_t len, uint64_t number, size_
     size_t receipt_count = 0;
     int rc = raws && lens ? 0 : cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "out of memory");
     for (uint64_t i = 0; i < txs && rc == 0; i++) {
-        lens[i] = (size_t)rd_uint(&b, 4);
-        raws[i] = rd_take(&b, lens[i]);
+        lens[i] = (size_t)store_take_uint(&b, 4);
+        raws[i] = store_take(&b, lens[i]);
         if (b.bad) rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: the body is cut short");
     }
     if (rc == 0 && b.p != b.end) rc = cohort_error_set(err, STORE_E_CORRUPT, DOMAIN, "blocks answer: bytes follow the body");
