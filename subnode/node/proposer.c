@@ -9,6 +9,15 @@
  * BATCH_RETRY_MS is submitted again, the same bytes, at the next transaction or at the
  * log's tick (cn_tick, every second) - the tick matters once the chain rests, when nothing
  * else would ever send it again.
+ *
+ * The trailing block. A block that included transactions is followed, when nothing else
+ * comes within a second, by one empty block (an empty batch), then the chain rests. Clients
+ * wait for a receipt by watching for new blocks: ethers' tx.wait() takes the block number
+ * when it starts watching and re-reads the receipt only on a later block, so a receipt that
+ * landed in the block it took as its start would be waited for until the next block, which
+ * on a resting chain never comes (Ethereum makes one every 12 s). The member whose index is
+ * the head's number modulo the members sends it after TRAILING_BLOCK_MS; the others after
+ * 3x that, should it be down.
  */
 #include "subnode/node/node_internal.h"
 
@@ -23,10 +32,12 @@
 #include "common/secp.h"
 #include "subnode/chain/txpool.h"
 #include "subnode/node/batch.h"
+#include "subnode/state/trie.h"
 #include "subnode/rpc/rpc.h"
 
 #define DOMAIN "subnode"
 #define BATCH_RETRY_MS 5000
+#define TRAILING_BLOCK_MS 1000
 /* Room in the log's payload for the batch's header and the entry framing. */
 #define BATCH_OVERHEAD_BYTES (BATCH_HEADER_BYTES + 64)
 /* The store is "near" its budget past this share of the map: admission stops. */
@@ -238,6 +249,8 @@ void cn_propose(struct chain_node *n)
     uint8_t head_hash[32];
     memcpy(head_hash, n->head_hash, 32);
     u256 base_fee = cn_next_base_fee(n, &n->head_header);
+    bool head_has_txs = memcmp(n->head_header.transactions_root, trie_empty_root, 32) != 0;
+    int64_t head_age_ms = n->last_block_wall_ms ? cn_wall_ms() - n->last_block_wall_ms : 0;
     pthread_mutex_unlock(&n->lock);
     /* During the WAL's replay at start the BFT node is not there yet (nor anything to send). */
     if (halted || !atomic_load(&n->started)) return;
@@ -257,7 +270,9 @@ void cn_propose(struct chain_node *n)
         .count = sizeof picked / sizeof picked[0],
     };
     size_t count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
-    if (count == 0) {
+    bool designated = head % n->config.nmembers == n->config.member_index;
+    bool trailing = head_has_txs && head_age_ms >= (designated ? 1 : 3) * TRAILING_BLOCK_MS;
+    if (count == 0 && !trailing) {
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
@@ -296,7 +311,8 @@ void cn_propose(struct chain_node *n)
         txpool_release_all(n->pool); /* offered again at the next tick, transaction or block */
         free(entry);
     } else {
-        log_debug("batch submitted", "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
+        log_debug(count ? "batch submitted" : "empty batch submitted: the block after one with transactions",
+                  "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
         free(n->batch);
         n->batch = entry;
         n->batch_len = len;
