@@ -365,11 +365,13 @@ static void wait_backfilled(int i)
     ck_abort_msg("member %d did not fetch the blocks before its installed state within 30 s: %s", i, body);
 }
 
-/* The blocks and receipts of the chain's first blocks read the same on member i as on member 0. */
+/* The blocks and receipts of the chain's first blocks read the same on member i as on member 0
+   (some of them empty: the block after one with transactions; block 1 holds the deployment). */
 static void same_history(int i)
 {
     static char a[65536], b[65536];
-    for (int number = 1; number <= 3; number++) {
+    int with_receipts = 0;
+    for (int number = 1; number <= 4; number++) {
         char params[64];
         snprintf(params, sizeof params, "[\"0x%x\",true]", number);
         rpc_call(0, "eth_getBlockByNumber", params, a, sizeof a);
@@ -379,9 +381,11 @@ static void same_history(int i)
         snprintf(params, sizeof params, "[\"0x%x\"]", number);
         rpc_call(0, "eth_getBlockReceipts", params, a, sizeof a);
         rpc_call(i, "eth_getBlockReceipts", params, b, sizeof b);
-        ck_assert_msg(strstr(a, "\"transactionHash\"") != NULL && strcmp(a, b) == 0,
+        ck_assert_msg(strstr(a, "\"result\":[") != NULL && strcmp(a, b) == 0,
                       "receipts of block %d: member 0 %.300s, member %d %.300s", number, a, i, b);
+        if (strstr(a, "\"transactionHash\"") != NULL) with_receipts++;
     }
+    ck_assert_int_ge(with_receipts, 1);
 }
 
 START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
