@@ -45,6 +45,12 @@ struct chain_member {
     uint8_t public_key[64];
 };
 
+/* The port member m's subnode serves JSON-RPC on (its chain's BFT log: the port after). */
+static inline unsigned chain_member_rpc_port(const struct chain_member *m)
+{
+    return m->base_port + m->first_slot * CHAIN_PORTS_PER_SLOT;
+}
+
 struct chain_alloc {
     uint8_t address[20];
     u256 balance;

@@ -480,7 +480,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.core.idle_delay_ms = 100;
         for (unsigned i = 0; i < n->config.nmembers; i++) {
             const struct chain_member *m = &n->config.members[i];
-            unsigned port = m->base_port + m->first_slot * CHAIN_PORTS_PER_SLOT + 1;
+            unsigned port = chain_member_rpc_port(m) + 1;
             if (i == nc.core.self) port = o->bft_port;
             snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s:%u", i == nc.core.self ? o->bind_address : m->ip, port);
         }

@@ -144,12 +144,19 @@ static int http_get(const char *ip, unsigned port, const char *path, size_t cap,
 
 /* ---- The transfer ---- */
 
+/* The turn-th member other than this one, round and round. */
+static unsigned other_member(const struct chain_node *n, uint64_t turn)
+{
+    unsigned count = n->config.nmembers;
+    return (unsigned)((n->config.member_index + 1 + turn % (count - 1)) % count);
+}
+
 /* GETs a snapshot route from member m: 200's body, or an error naming what it said. */
 static int fetch(struct chain_node *n, unsigned m, const char *path, size_t cap, uint8_t **body, size_t *len,
                  struct cohort_error *err)
 {
     const struct chain_member *mb = &n->config.members[m];
-    unsigned port = mb->base_port + mb->first_slot * CHAIN_PORTS_PER_SLOT;
+    unsigned port = chain_member_rpc_port(mb);
     unsigned status = 0;
     int rc = http_get(mb->ip, port, path, cap, body, len, &status, err);
     if (rc != 0) return rc;
@@ -247,10 +254,9 @@ int cn_state_transfer(struct chain_node *n, uint64_t index, uint64_t number, con
              (unsigned long long)index, (unsigned long long)n->head_number);
     int rc = -1;
     struct block_header head;
-    unsigned self = n->config.member_index, count = n->config.nmembers;
-    for (unsigned k = 1; k < count && rc != 0; k++) {
-        unsigned m = (self + k + n->transfer.attempts) % count;
-        if (m == self) continue;
+    unsigned count = n->config.nmembers;
+    for (unsigned k = 0; k + 1 < count && rc != 0; k++) {
+        unsigned m = other_member(n, n->transfer.attempts + k);
         pthread_mutex_lock(&n->lock);
         n->transfer.source = m;
         pthread_mutex_unlock(&n->lock);
@@ -300,7 +306,7 @@ static void *backfill_main(void *arg)
 {
     struct chain_node *n = arg;
     uint64_t fetched = 0, first = store_base(n);
-    unsigned turn = 0, self = n->config.member_index, count = n->config.nmembers;
+    unsigned turn = 0, count = n->config.nmembers;
     int64_t logged = mono_ms();
     char last_error[512] = "";
     while (!atomic_load(&n->backfill_stop)) {
@@ -314,7 +320,7 @@ static void *backfill_main(void *arg)
         snprintf(path, sizeof path, "/chain/snapshot/blocks?number=%llu&headers=1", (unsigned long long)number);
         int rc = -1;
         for (unsigned k = 0; k + 1 < count && rc != 0; k++) {
-            unsigned m = (self + 1 + (turn + k) % (count - 1)) % count;
+            unsigned m = other_member(n, turn + k);
             uint8_t *bytes = NULL;
             size_t len = 0;
             struct store_blocks b;

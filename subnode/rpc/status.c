@@ -66,7 +66,7 @@ char *subnode_status_json(const struct subnode_status *s, int64_t now_ms)
             cJSON_AddNumberToObject(m, "node_id", (double)c->members[i].node_id);
             char endpoint[40];
             snprintf(endpoint, sizeof endpoint, "%s:%u", c->members[i].ip,
-                     (unsigned)(c->members[i].base_port + c->members[i].first_slot * CHAIN_PORTS_PER_SLOT));
+                     chain_member_rpc_port(&c->members[i]));
             cJSON_AddStringToObject(m, "endpoint", endpoint);
             cJSON_AddItemToArray(members, m);
         }
