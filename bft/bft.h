@@ -302,6 +302,11 @@ struct bft_config {
     uint32_t stall_ms;          /* a member that waited this long for a commit while something was
                                    outstanding and a quorum of members was reachable says it is
                                    stalled (status.stalled; 0: 30 x timeout_ms; docs/bft.md "Stalls") */
+    uint64_t vote_from;         /* the lowest height this member signs a proposal or a vote at: 0
+                                   for any. A member that lost its WAL but not its key may have
+                                   signed at the heights the log was at; it follows the log
+                                   without signing until it knows a height past them
+                                   (bft_core_set_vote_from; docs/bft.md "Rejoining") */
 };
 
 /* The core's three timers: a SET_TIMER action and a TIMER event say which one. */
@@ -399,9 +404,13 @@ struct bft_core_status {
        honest at least) signed a proposal or a vote at, less height; 0 when not behind. A
        member that restarted, or came back, catches up while this is large. */
     uint64_t behind;
+    uint64_t vote_from;         /* config.vote_from as set now: no proposal or vote below it */
 };
 
 struct bft_core;
+
+/* Sets the lowest height the core signs at (see bft_config.vote_from). Between steps. */
+void bft_core_set_vote_from(struct bft_core *core, uint64_t height);
 
 /*
  * Creates a core from config (copied). Allocates every buffer the core will ever use.

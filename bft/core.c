@@ -417,6 +417,12 @@ int bft_core_learn_member(struct bft_core *core, uint32_t member, const uint8_t 
     return 0;
 }
 
+void bft_core_set_vote_from(struct bft_core *core, uint64_t height)
+{
+    assert(core != NULL);
+    core->config.vote_from = height;
+}
+
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)
 {
     assert(core != NULL && status != NULL);
@@ -426,6 +432,7 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->committed_height = core->committed_height;
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
     status->kept_blocks = core->kept_count;
+    status->vote_from = core->config.vote_from;
     /* Behind the height f+1 others signed at (note_spoken, core_handlers.c). */
     status->behind = core->spoken_by_f1 > core->cur ? core->spoken_by_f1 - core->cur : 0;
 }

@@ -232,7 +232,7 @@ void core_on_timer(struct bft_core *core, uint64_t height)
     bool nullify =
         core->config.idle_delay_ms == 0 || core_busy(core) || (core_unsettled(core) && core->timeouts_at_cur > 0);
     if (core->catch_up_left > 0) core->catch_up_left--;
-    if (nullify && !(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) {
+    if (nullify && !(s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED)) && may_sign_at(core, s->height)) {
         s->own_flags |= OWN_NULLIFIED;
         core_persist_own(core, s);
     }

@@ -216,6 +216,12 @@ static inline struct slot *slot_if_held(struct bft_core *core, uint64_t height)
     return s->height == height ? s : NULL;
 }
 
+/* May this member sign a proposal or a vote at height (config.vote_from)? */
+static inline bool may_sign_at(const struct bft_core *core, uint64_t height)
+{
+    return height >= core->config.vote_from;
+}
+
 /* Nullified as far as this member knows: it holds a nullification, or a notarized block skips the height. */
 static inline bool is_nullified(const struct slot *s)
 {

@@ -64,7 +64,7 @@ static bool block_is_valid(struct bft_core *core, struct slot *s)
 static void try_notarize(struct bft_core *core)
 {
     struct slot *s = slot_at(core, core->cur);
-    if (s == NULL || !s->has_block) return;
+    if (s == NULL || !s->has_block || !may_sign_at(core, s->height)) return;
     if (s->own_flags & (OWN_NOTARIZED | OWN_NULLIFIED)) return;
     if (!block_is_valid(core, s) || !core_persist_block(core, s)) return;
     s->own_flags |= OWN_NOTARIZED;
@@ -76,7 +76,7 @@ static void try_notarize(struct bft_core *core)
 /* Rule 4: finalize a notarized block at a height this member did not nullify. */
 static void try_finalize(struct bft_core *core, struct slot *s)
 {
-    if (!s->notarized || (s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED))) return;
+    if (!s->notarized || (s->own_flags & (OWN_NULLIFIED | OWN_FINALIZED)) || !may_sign_at(core, s->height)) return;
     /* The notarized block, if this member has it, is on its disk before the vote leaves. */
     if (s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
         !core_persist_block(core, s))
@@ -92,7 +92,7 @@ static void try_finalize(struct bft_core *core, struct slot *s)
 static void try_propose(struct bft_core *core)
 {
     uint64_t h = core->cur;
-    if (leader_of(core, h) != core->config.self) return;
+    if (leader_of(core, h) != core->config.self || !may_sign_at(core, h)) return;
     struct slot *s = slot_at(core, h);
     if (s == NULL || s->has_block || (s->own_flags & (OWN_PROPOSED | OWN_NULLIFIED))) return;
     struct bft_block_header header;

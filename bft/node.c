@@ -238,6 +238,7 @@ static void *run(void *arg)
         uv_timer_start(&node->tick_timer, on_tick, every, every);
     }
     uv_run(&node->loop, UV_RUN_DEFAULT);
+    if (node->config.thread_exit != NULL) node->config.thread_exit(node->config.arg);
     return NULL;
 }
 
@@ -589,6 +590,12 @@ void bft_node_get_status(struct bft_node *node, struct bft_node_status *status)
     pthread_mutex_lock(&node->lock);
     *status = node->status;
     pthread_mutex_unlock(&node->lock);
+}
+
+void bft_node_set_vote_from(struct bft_node *node, uint64_t height)
+{
+    assert(node != NULL);
+    bft_core_set_vote_from(node->core, height);
 }
 
 void bft_node_stop(struct bft_node *node)

@@ -37,8 +37,8 @@
  * already in the WAL (replaying = true), on the thread that called bft_node_start and
  * before the node talks to anyone, so the application rebuilds its state from the log.
  * The commit and its payload are valid for the call only. It must not call
- * bft_node_stop (the stop joins the thread it runs on); bft_node_submit and
- * bft_node_get_status are fine.
+ * bft_node_stop (the stop joins the thread it runs on); bft_node_submit,
+ * bft_node_get_status and bft_node_set_vote_from are fine.
  */
 typedef void (*bft_commit_fn)(void *arg, const struct bft_commit *commit, bool replaying);
 
@@ -130,6 +130,9 @@ struct bft_node_config {
        bft_node_submit and bft_node_get_status, nothing else of the node's. */
     void (*tick)(void *arg);
     uint32_t tick_ms; /* with tick; 0: 1000 */
+    /* Optional: called last on the node's thread, as it ends (bft_node_stop): what the
+       application's callbacks kept per thread goes here (the chain's VM). */
+    void (*thread_exit)(void *arg);
 };
 
 struct bft_node_status {
@@ -188,6 +191,14 @@ int bft_node_submit_unsealed(struct bft_node *node, const uint8_t *entry, size_t
 
 /* Fills *status (a consistent snapshot taken under the node's lock). */
 void bft_node_get_status(struct bft_node *node, struct bft_node_status *status);
+
+/*
+ * Lets this member sign proposals and votes from height on (config.core.vote_from): a
+ * member that lost its WAL signs again once it knows a height past everything it may
+ * have signed before (docs/bft.md "Rejoining"). On the node's thread only: from on_commit
+ * or tick.
+ */
+void bft_node_set_vote_from(struct bft_node *node, uint64_t height);
 
 /*
  * Stops the thread, closes the links and the WAL, wipes the key, frees node. NULL is fine.

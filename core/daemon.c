@@ -88,6 +88,9 @@ struct daemon {
     bool settings_running;
     struct node_settings settings;
     _Atomic unsigned poll_ms, confirmations;
+    /* Limits the loop gives the provisioner (under lock: the follower writes them). */
+    double memory_factor;
+    unsigned cpu_quota_percent;
 
     /* The image the cluster runs and the rolling upgrade to it (core/upgrade.h), with a store only. */
     struct upgrade *upgrade;
@@ -168,6 +171,16 @@ struct settings_pass {
     uint64_t node_id;
 };
 
+/* The settings as the node's own configuration has them. */
+static struct setting_values local_settings(const struct daemon_config *c)
+{
+    return (struct setting_values){.log_level = c->log_level, .poll_ms = c->poll_ms, .confirmations = c->confirmations,
+                                   .memory_factor = c->memory_factor, .cpu_quota_percent = c->cpu_quota_percent,
+                                   .metrics_interval_ms = c->metrics_interval_ms, .metrics_raw_days = c->metrics_raw_days,
+                                   .metrics_minute_days = c->metrics_minute_days,
+                                   .metrics_hour_days = c->metrics_hour_days};
+}
+
 static void take_setting(void *arg, const struct cs_kv *kv)
 {
     struct settings_pass *p = arg;
@@ -188,23 +201,43 @@ static void *follow_settings(void *arg)
     snprintf(node_prefix, sizeof node_prefix, "cohort/nodes/%llu/settings/", (unsigned long long)c->node_id);
     struct node_settings *s = malloc(sizeof *s);
     if (s == NULL) return NULL;
+    struct setting_values local = local_settings(c);
+    /* What the metrics engine runs with: changed only from here. */
+    unsigned interval_ms = c->metrics_interval_ms;
+    struct metrics_retention retention = {c->metrics_raw_days, c->metrics_minute_days, c->metrics_hour_days};
     for (;;) {
-        settings_init(s, c->log_level, c->poll_ms, c->confirmations);
+        settings_init(s, &local);
         struct settings_pass pass = {s, c->node_id};
         uint64_t a = config_service_local_range(d->store, SETTINGS_CLUSTER_PREFIX, 256, take_setting, &pass);
         uint64_t b = config_service_local_range(d->store, node_prefix, 256, take_setting, &pass);
+        settings_finish(s);
         s->revision = a > b ? a : b;
-        if (s->log_level != log_get_level()) log_set_level(s->log_level);
-        atomic_store(&d->poll_ms, s->poll_ms);
-        atomic_store(&d->confirmations, s->confirmations);
+        const struct setting_values *v = &s->v;
+        if (v->log_level != log_get_level()) log_set_level(v->log_level);
+        atomic_store(&d->poll_ms, v->poll_ms);
+        atomic_store(&d->confirmations, v->confirmations);
+        struct cohort_error err = {0};
+        if (v->metrics_interval_ms != interval_ms) {
+            if (metrics_set_interval(d->metrics, v->metrics_interval_ms, &err) == 0) interval_ms = v->metrics_interval_ms;
+            else log_warn("the metrics interval stays", "interval_ms=%u error=\"%s\"", interval_ms, err.message);
+        }
+        struct metrics_retention want = {v->metrics_raw_days, v->metrics_minute_days, v->metrics_hour_days};
+        if (memcmp(&want, &retention, sizeof want) != 0) {
+            if (metrics_set_retention(d->metrics, &want, &err) == 0) retention = want;
+            else log_warn("the metrics retention stays", "error=\"%s\"", err.message);
+        }
         pthread_mutex_lock(&d->lock);
         bool changed = memcmp(d->settings.shown, s->shown, sizeof s->shown) != 0 || d->settings.nrefused != s->nrefused;
         d->settings = *s;
+        d->memory_factor = v->memory_factor; /* the loop applies them (provision_set_resources) */
+        d->cpu_quota_percent = v->cpu_quota_percent;
         pthread_mutex_unlock(&d->lock);
         if (changed)
-            log_info("settings from the cluster", "revision=%llu log_level=%s poll_ms=%u confirmations=%u refused=%zu",
-                     (unsigned long long)s->revision, s->shown[SETTING_LOG_LEVEL].value, s->poll_ms, s->confirmations,
-                     s->nrefused);
+            log_info("settings from the cluster", "revision=%llu log_level=%s poll_ms=%u confirmations=%u "
+                     "memory_factor=%g cpu_quota_percent=%u metrics_interval_ms=%u metrics_days=%u/%u/%u refused=%zu",
+                     (unsigned long long)s->revision, s->shown[SETTING_LOG_LEVEL].value, v->poll_ms, v->confirmations,
+                     v->memory_factor, v->cpu_quota_percent, v->metrics_interval_ms, v->metrics_raw_days,
+                     v->metrics_minute_days, v->metrics_hour_days, s->nrefused);
         upgrade_follow(d->upgrade, d->store);
         if (!config_service_wait(d->store, s->revision, 1000)) break;
     }
@@ -564,15 +597,18 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
     if (rc == 0 && (rc = manager_open(d, err)) < 0) cohort_error_wrap(err, "manager");
     if (rc == 0) rc = store_start(d, key, err);
     explicit_bzero(key, sizeof key);
-    settings_init(&d->settings, config->log_level, config->poll_ms, config->confirmations);
+    struct setting_values local = local_settings(config);
+    settings_init(&d->settings, &local);
     atomic_store(&d->poll_ms, config->poll_ms);
     atomic_store(&d->confirmations, config->confirmations);
-    if (rc == 0 && d->store != NULL) {
+    d->memory_factor = config->memory_factor;
+    d->cpu_quota_percent = config->cpu_quota_percent;
+    if (rc == 0 && (rc = metrics_open(d, err)) < 0) cohort_error_wrap(err, "metrics");
+    if (rc == 0 && d->store != NULL) { /* after the metrics engine, whose interval and retention it sets */
         int e = pthread_create(&d->settings_thread, NULL, follow_settings, d);
         if (e != 0) rc = cohort_error_errno(err, COMMON_E_IO, DOMAIN, e, "cannot start the settings follower");
         d->settings_running = e == 0;
     }
-    if (rc == 0 && (rc = metrics_open(d, err)) < 0) cohort_error_wrap(err, "metrics");
     if (rc == 0) rc = api_start(d, err);
     if (rc < 0) {
         daemon_free(d);
@@ -581,7 +617,7 @@ static int daemon_start(const struct daemon_config *config, struct daemon **out,
     d->options = (struct provision_options){.manager = d->manager_address, .node_id = config->node_id,
                                             .install_id = d->node.install_id, .image = config->image,
                                             .bind_address = config->bind_address, .base_port = config->base_port,
-                                            .docker_socket = config->docker_socket,
+                                            .docker_socket = config->docker_socket, .state_dir = config->state_dir,
                                             .node_key = d->has_key ? d->node_key : NULL};
     resources(d, &d->options.resources);
     *out = d;
@@ -773,6 +809,11 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
                 next_round = 0;
             }
         }
+        pthread_mutex_lock(&d->lock); /* the limits the cluster's settings give, for this round */
+        double memory_factor = d->memory_factor;
+        unsigned cpu_quota_percent = d->cpu_quota_percent;
+        pthread_mutex_unlock(&d->lock);
+        if (provision_set_resources(&d->provisioner, memory_factor, cpu_quota_percent)) next_round = 0;
         if (now >= next_round || (wake > 0 && now >= wake)) {
             struct cohort_error perr = {0};
             if (provision_round(&d->provisioner, now, &wake, &perr) < 0) {

@@ -213,21 +213,53 @@ int provision_read_volume_file(const char *mountpoint, const char *name, char *t
 static int write_identity(struct provisioner *p, const char *mountpoint, const struct chain_config *c,
                           struct cohort_error *err)
 {
-    char text[160];
+    char text[160], keys[1100], backup[CHAIN_NAME_MAX + 8];
     uint8_t key[32], address[20], digest[32], signature[65];
+    /* The key's copy in the state dir (docs/chain.md "Rejoining"): a volume wiped whole gets
+       the same key back, which the other members know, and the mark that makes its subnode
+       sign nothing until it rejoins. */
+    bool keep = p->options.state_dir != NULL;
+    if (keep) {
+        snprintf(keys, sizeof keys, "%s/subnode-keys", p->options.state_dir);
+        snprintf(backup, sizeof backup, "%s.key", c->name);
+        if (mkdir(keys, 0700) != 0 && errno != EEXIST)
+            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot make %s", keys);
+    }
     int rc = provision_read_volume_file(mountpoint, "subnode.key", text, sizeof text, err);
+    bool in_volume = rc == 1, restored = false;
+    if (rc == 0 && keep) {
+        rc = provision_read_volume_file(keys, backup, text, sizeof text, err);
+        restored = rc == 1;
+    }
     if (rc == 1) {
         text[66] = '\0';
         rc = hex_decode_exact(text, key, 32, err);
         if (rc < 0)
-            cohort_error_wrap(err, "chain %s: %s/subnode.key is damaged; remove it to make a new key", c->name, mountpoint);
+            cohort_error_wrap(err, "chain %s: %s/%s is damaged; remove it to make a new key", c->name,
+                              in_volume ? mountpoint : keys, in_volume ? "subnode.key" : backup);
     } else if (rc == 0) {
         rc = secp_key_generate(key, err);
-        if (rc == 0) {
-            hex_encode(key, 32, text, sizeof text);
-            strcat(text, "\n");
-            rc = provision_write_volume_file(mountpoint, "subnode.key", text, 0600, SUBNODE_UID, err);
-        }
+    }
+    if (rc == 0) {
+        hex_encode(key, 32, text, sizeof text);
+        strcat(text, "\n");
+    }
+    /* The copy first: a key in a volume and nowhere else is lost with the volume. */
+    if (rc == 0 && keep && (in_volume || !restored)) {
+        char have[160];
+        int had = provision_read_volume_file(keys, backup, have, sizeof have, err);
+        /* Missing, or another key's (a chain of that name before): the volume's key is the one. */
+        if (had == 0 || (had == 1 && strncmp(have, text, 66) != 0))
+            rc = provision_write_volume_file(keys, backup, text, 0600, (unsigned)getuid(), err);
+        else if (had < 0) rc = had;
+        explicit_bzero(have, sizeof have);
+    }
+    if (rc == 0 && !in_volume) rc = provision_write_volume_file(mountpoint, "subnode.key", text, 0600, SUBNODE_UID, err);
+    if (rc == 0 && restored) {
+        rc = provision_write_volume_file(mountpoint, "rejoin", "1\n", 0600, SUBNODE_UID, err);
+        log_warn("a subnode's volume was made again: its key is back from the state dir, and it rejoins the chain's log "
+                 "without signing until its rejoin entry is committed",
+                 "chain=%s volume=%s", c->name, mountpoint);
     }
     if (rc == 0) rc = secp_address_from_secret(key, address, err);
     explicit_bzero(key, sizeof key);
@@ -326,6 +358,13 @@ static int execute(struct provisioner *p, struct docker_client *docker, const st
         provision_volume_name(p, a->chain, name, sizeof name);
         int rc = docker_volume_remove(docker, name, true, err);
         if (rc == 0 || rc == DOCKER_E_NOT_FOUND) {
+            /* The chain was deleted: its key's copy goes too (a new chain of that name gets a new key). */
+            if (p->options.state_dir != NULL) {
+                char path[1200];
+                snprintf(path, sizeof path, "%s/subnode-keys/%s.key", p->options.state_dir, a->chain);
+                if (unlink(path) != 0 && errno != ENOENT)
+                    log_warn("a deleted chain's subnode key copy stays", "path=%s errno=%d", path, errno);
+            }
             /* Gone for good: forget the tombstone. */
             for (size_t j = 0; j < p->ndeleted; j++)
                 if (strcmp(p->deleted[j].name, a->chain) == 0) p->deleted[j] = p->deleted[--p->ndeleted];
@@ -505,6 +544,79 @@ static void log_adoption(const struct provisioner *p, const struct provision_scr
     }
 }
 
+bool provision_set_resources(struct provisioner *p, double memory_factor, unsigned cpu_quota_percent)
+{
+    struct node_resources *r = &p->options.resources;
+    if (r->memory_factor == memory_factor && r->cpu_quota_percent == cpu_quota_percent) return false;
+    log_info("subnode limits change; running containers are updated in place", "memory_factor=%g->%g "
+             "cpu_quota_percent=%u->%u", r->memory_factor, memory_factor, r->cpu_quota_percent, cpu_quota_percent);
+    r->memory_factor = memory_factor;
+    r->cpu_quota_percent = cpu_quota_percent;
+    return true;
+}
+
+static bool limits_equal(const struct applied_limits *a, const struct subnode_limits *want)
+{
+    int64_t quota = a->cpu_quota_us > 0 ? a->cpu_quota_us : 0; /* none: 0 or -1 */
+    return a->memory_bytes == want->memory_bytes && a->cpu_shares == want->cpu_shares &&
+           quota == want->cpu_quota_us && (quota == 0 || a->cpu_period_us == want->cpu_period_us);
+}
+
+/*
+ * Brings one container's memory and CPU limits to want, in place: what it has is known from
+ * an earlier round, or asked once (inspect: a container this cohort-core made before a
+ * restart, or just made). The record goes into next[*nnext]. Returns whether it has want;
+ * a failure is logged and kept as the chain's last error, and the next round tries again.
+ */
+static bool apply_limits(struct provisioner *p, size_t chain_index, const char *chain, const char *container_id,
+                         const struct subnode_limits *want, struct applied_limits *next, size_t *nnext)
+{
+    struct applied_limits have = {0};
+    bool known = false;
+    for (size_t k = 0; k < p->napplied && !known; k++)
+        if (strcmp(p->applied[k].container_id, container_id) == 0) {
+            have = p->applied[k];
+            known = true;
+        }
+    struct cohort_error err = {0};
+    if (!known) {
+        struct docker_container c;
+        if (docker_container_inspect(p->docker, container_id, &c, &err) < 0) {
+            log_warn("cannot read a subnode's limits", "chain=%s container=%.12s error=\"%s\"", chain, container_id,
+                     err.message);
+            return false;
+        }
+        snprintf(have.container_id, sizeof have.container_id, "%s", container_id);
+        have.memory_bytes = c.memory_bytes;
+        have.cpu_shares = c.cpu_shares;
+        have.cpu_quota_us = c.cpu_quota_us;
+        have.cpu_period_us = c.cpu_period_us;
+    }
+    bool ok = limits_equal(&have, want);
+    if (!ok) {
+        struct docker_resources r = {.memory_bytes = want->memory_bytes, .cpu_shares = want->cpu_shares,
+                                     .cpu_quota_us = want->cpu_quota_us, .cpu_period_us = want->cpu_period_us};
+        if (docker_container_update(p->docker, container_id, &r, &err) < 0) {
+            log_warn("cannot change a subnode's limits in place; it keeps its old ones", "chain=%s container=%.12s "
+                     "error=\"%s\"", chain, container_id, err.message);
+            snprintf(p->errors[chain_index], sizeof p->errors[chain_index], "update limits: %.480s", err.message);
+        } else {
+            log_info("subnode limits changed in place", "chain=%s container=%.12s memory_bytes=%lld->%lld "
+                     "cpu_shares=%lld->%lld cpu_quota_us=%lld->%lld", chain, container_id,
+                     (long long)have.memory_bytes, (long long)want->memory_bytes, (long long)have.cpu_shares,
+                     (long long)want->cpu_shares, (long long)have.cpu_quota_us, (long long)want->cpu_quota_us);
+            have.memory_bytes = want->memory_bytes;
+            have.cpu_shares = want->cpu_shares;
+            have.cpu_quota_us = want->cpu_quota_us;
+            have.cpu_period_us = want->cpu_period_us;
+            ok = true;
+        }
+    }
+    if (ok && strncmp(p->errors[chain_index], "update limits:", 14) == 0) p->errors[chain_index][0] = '\0';
+    next[(*nnext)++] = have;
+    return ok;
+}
+
 int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, struct cohort_error *err)
 {
     *wake_at_ms = 0;
@@ -646,9 +758,10 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         }
     }
 
-    /* The view for the API: one entry per assigned chain, with what Docker said. */
+    /* The view for the API: one entry per assigned chain, with what Docker said, and each
+       container's limits brought to what its slots get now. */
     struct subnode_view *views = sc->views;
-    size_t nviews = 0;
+    size_t nviews = 0, napplied = 0;
     for (size_t i = 0; i < p->nassigned; i++) {
         const struct chain_config *c = &p->assigned[i].config;
         struct subnode_view *v = &views[nviews++];
@@ -672,11 +785,15 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
                 v->image_current = p->image_id[0] != '\0' && strcmp(containers[j].image_id, p->image_id) == 0;
             }
         }
+        if (v->container_id[0] != '\0' && strcmp(v->state, "removing") != 0 && strcmp(v->state, "dead") != 0)
+            v->limits_applied = apply_limits(p, i, c->name, v->container_id, &v->limits, sc->applied, &napplied);
         const struct restart_record *r = reconcile_record(&p->reconcile, c->name);
         v->restarts = r ? r->restarts : 0;
         snprintf(v->last_error, sizeof v->last_error, "%s", p->errors[i]);
         if (p->rounds % 10 == 0 || v->limits.disk_bytes > 0) check_budget(p, &p->assigned[i], v);
     }
+    memcpy(p->applied, sc->applied, napplied * sizeof sc->applied[0]); /* containers gone are forgotten */
+    p->napplied = napplied;
     pthread_mutex_lock(&p->lock);
     memcpy(p->views, views, nviews * sizeof views[0]);
     p->nviews = nviews;
@@ -711,6 +828,7 @@ char *provision_subnodes_json(struct provisioner *p)
         cJSON_AddNumberToObject(l, "pids", (double)v->limits.pids);
         cJSON_AddNumberToObject(l, "nofile", (double)v->limits.nofile);
         cJSON_AddNumberToObject(l, "disk_bytes", (double)v->limits.disk_bytes);
+        cJSON_AddBoolToObject(o, "limits_applied", v->limits_applied);
         cJSON_AddNumberToObject(o, "disk_used_bytes", (double)v->disk_used_bytes);
         cJSON_AddBoolToObject(o, "over_budget", v->over_budget);
         cJSON_AddStringToObject(o, "image_id", v->image_id);

@@ -10,9 +10,10 @@
  *   volume     cohort-<install>-<chain>-data   labels cohort.install, cohort.manager, cohort.node,
  *                                              cohort.chain
  *   config     chain.json in that volume, atomically  its keccak is cohort.config-hash
- *   identity   subnode.key (made once, kept) and subnode.cert (the node's signature vouching
- *              for that key in this chain: chain_subnode_cert_digest) in the volume, which
- *              belongs to the subnode's user
+ *   identity   subnode.key (made once, kept, with a copy in STATE_DIR/subnode-keys/CHAIN.key
+ *              that a volume made again gets back, with the mark `rejoin`) and subnode.cert
+ *              (the node's signature vouching for that key in this chain:
+ *              chain_subnode_cert_digest) in the volume, which belongs to the subnode's user
  *   container  cohort-<install>-<chain>        the same labels, and cohort.slot and
  *              cohort.config-hash; host network bound to its slot's ports, read-only root,
  *              no capabilities, no-new-privileges, nobody, limits from its slots (slots.h),
@@ -55,6 +56,8 @@ struct provision_options {
     int64_t backoff_base_ms, backoff_max_ms, stable_ms; /* 0: the reconciler's defaults */
     const char *docker_socket; /* for the worker connections; NULL: the default */
     unsigned workers;          /* chains set up in parallel (default 4; Docker gains nothing past that) */
+    const char *state_dir;     /* cohort-core's (borrowed): a copy of each subnode's key in subnode-keys/, so
+                                  a volume made again gets its key back (docs/chain.md "Rejoining"); NULL: none */
     const uint8_t *node_key;   /* the node's key (32 bytes, borrowed): signs subnode.cert in each volume;
                                   NULL (no --keystore): none, and chains of more than one member cannot
                                   run here (the subnode says why) */
@@ -85,6 +88,13 @@ struct subnode_view {
     bool config_current;
     char image_id[80];  /* the image its container was made from ("" when missing) */
     bool image_current; /* that is the image this node runs now (provision_set_image) */
+    bool limits_applied; /* its container has `limits` (memory, CPU), as dockerd says */
+};
+
+/* The limits a container was seen with (inspect) or given (update), by container id. */
+struct applied_limits {
+    char container_id[80];
+    int64_t memory_bytes, cpu_shares, cpu_quota_us, cpu_period_us;
 };
 
 /* What one round works on, kept between rounds so a round does not allocate it (256 KB). */
@@ -94,6 +104,7 @@ struct provision_scratch {
     struct chain_name volume_chains[RECONCILE_MAX];
     struct reconcile_plan plan;
     struct subnode_view views[RECONCILE_MAX];
+    struct applied_limits applied[RECONCILE_MAX];
 };
 
 struct provisioner {
@@ -120,6 +131,8 @@ struct provisioner {
     size_t containers_ignored, volumes_ignored;           /* past RECONCILE_MAX in the last round (lock) */
     struct provision_scratch *scratch;                    /* allocated by the first round */
     unsigned rounds;
+    struct applied_limits applied[RECONCILE_MAX]; /* what each container's limits are, as of the last round */
+    size_t napplied;
     /* Counters for the metrics, published with the views under lock. */
     uint64_t rounds_total, actions_total, failures_total;
 };
@@ -145,6 +158,14 @@ void provision_set_image(struct provisioner *p, const char *image);
  */
 void provision_replace(struct provisioner *p, const char *chain);
 
+/*
+ * The share of the host's memory for all subnodes and the CPU quota (node_resources; the
+ * cluster's settings change them). Each round then brings every container's memory and CPU
+ * limits to what its slots get, in place (docker update: no restart, no recreate); the view
+ * says whether a container has them (limits_applied). Returns whether anything changed.
+ * Call between rounds, on the rounds' thread.
+ */
+bool provision_set_resources(struct provisioner *p, double memory_factor, unsigned cpu_quota_percent);
 /* Records that a chain was deleted on the manager: its volume goes too. */
 void provision_mark_deleted(struct provisioner *p, const char *chain);
 

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const names[SETTING_COUNT] = {"log_level", "poll_ms", "confirmations"};
+static const char *const names[SETTING_COUNT] = {"log_level",           "poll_ms",          "confirmations",
+                                                 "memory_factor",       "cpu_quota_percent", "metrics_interval_ms",
+                                                 "metrics_raw_days",    "metrics_minute_days", "metrics_hour_days"};
 static const char *const sources[] = {"local", "cluster", "node"};
 
 const char *settings_name(enum setting_id id)
@@ -22,19 +24,31 @@ static void show(struct node_settings *s, enum setting_id id, const char *value,
     s->shown[id].revision = revision;
 }
 
-void settings_init(struct node_settings *s, enum log_level log_level, unsigned poll_ms, unsigned confirmations)
+static void show_unsigned(struct node_settings *s, enum setting_id id, unsigned value, enum setting_source source,
+                          uint64_t revision)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%u", value);
+    show(s, id, text, source, revision);
+}
+
+void settings_init(struct node_settings *s, const struct setting_values *local)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error", "off"};
     memset(s, 0, sizeof *s);
-    s->log_level = log_level;
-    s->poll_ms = poll_ms;
-    s->confirmations = confirmations;
-    char text[24];
-    show(s, SETTING_LOG_LEVEL, log_level <= LOG_OFF ? levels[log_level] : "info", SETTING_LOCAL, 0);
-    snprintf(text, sizeof text, "%u", poll_ms);
-    show(s, SETTING_POLL_MS, text, SETTING_LOCAL, 0);
-    snprintf(text, sizeof text, "%u", confirmations);
-    show(s, SETTING_CONFIRMATIONS, text, SETTING_LOCAL, 0);
+    s->v = *local;
+    s->local = *local;
+    show(s, SETTING_LOG_LEVEL, local->log_level <= LOG_OFF ? levels[local->log_level] : "info", SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_POLL_MS, local->poll_ms, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_CONFIRMATIONS, local->confirmations, SETTING_LOCAL, 0);
+    char text[32];
+    snprintf(text, sizeof text, "%g", local->memory_factor);
+    show(s, SETTING_MEMORY_FACTOR, text, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_CPU_QUOTA_PERCENT, local->cpu_quota_percent, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_INTERVAL_MS, local->metrics_interval_ms, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_RAW_DAYS, local->metrics_raw_days, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_MINUTE_DAYS, local->metrics_minute_days, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_HOUR_DAYS, local->metrics_hour_days, SETTING_LOCAL, 0);
 }
 
 static void refuse(struct node_settings *s, const char *key, size_t key_len, const char *why)
@@ -52,6 +66,17 @@ static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigne
     unsigned long v = strtoul(text, &end, 10);
     if (*end != '\0' || v < min || v > max) return false;
     *out = (unsigned)v;
+    return true;
+}
+
+/* A decimal fraction in (0, 1]: "0.5", "1". */
+static bool parse_fraction(const char *text, double *out)
+{
+    if ((text[0] < '0' || text[0] > '9') && text[0] != '.') return false;
+    char *end = NULL;
+    double v = strtod(text, &end);
+    if (*end != '\0' || !(v > 0 && v <= 1)) return false;
+    *out = v;
     return true;
 }
 
@@ -92,26 +117,76 @@ void settings_take(struct node_settings *s, uint64_t node_id, const char *key, s
             refuse(s, key, key_len, "not a log level (debug, info, warn, error, off)");
             return;
         }
-        s->log_level = level;
+        s->v.log_level = level;
         break;
     }
     case SETTING_POLL_MS:
-        if (!parse_unsigned(text, 100, 600000, &s->poll_ms)) {
+        if (!parse_unsigned(text, 100, 600000, &s->v.poll_ms)) {
             refuse(s, key, key_len, "not a number of milliseconds in 100..600000");
             return;
         }
         break;
     case SETTING_CONFIRMATIONS:
-        if (!parse_unsigned(text, 0, 1000, &s->confirmations)) {
+        if (!parse_unsigned(text, 0, 1000, &s->v.confirmations)) {
             refuse(s, key, key_len, "not a count of blocks in 0..1000");
             return;
         }
         break;
+    case SETTING_MEMORY_FACTOR:
+        if (!parse_fraction(text, &s->v.memory_factor)) {
+            refuse(s, key, key_len, "not a share of the host's memory in (0, 1], such as 0.8");
+            return;
+        }
+        break;
+    case SETTING_CPU_QUOTA_PERCENT:
+        if (!parse_unsigned(text, 0, 12800, &s->v.cpu_quota_percent)) {
+            refuse(s, key, key_len, "not a percentage of one CPU in 0..12800 (0: no hard cap)");
+            return;
+        }
+        break;
+    case SETTING_METRICS_INTERVAL_MS:
+        if (!parse_unsigned(text, 100, 3600000, &s->v.metrics_interval_ms)) {
+            refuse(s, key, key_len, "not a number of milliseconds in 100..3600000");
+            return;
+        }
+        break;
+    case SETTING_METRICS_RAW_DAYS:
+    case SETTING_METRICS_MINUTE_DAYS:
+    case SETTING_METRICS_HOUR_DAYS: {
+        unsigned *days = id == SETTING_METRICS_RAW_DAYS      ? &s->v.metrics_raw_days
+                         : id == SETTING_METRICS_MINUTE_DAYS ? &s->v.metrics_minute_days
+                                                             : &s->v.metrics_hour_days;
+        if (!parse_unsigned(text, 1, 36500, days)) {
+            refuse(s, key, key_len, "not a number of days in 1..36500");
+            return;
+        }
+        break;
+    }
     default:
-        refuse(s, key, key_len, "not a setting cohort-core follows (log_level, poll_ms, confirmations)");
+        refuse(s, key, key_len,
+               "not a setting cohort-core follows (log_level, poll_ms, confirmations, memory_factor, "
+               "cpu_quota_percent, metrics_interval_ms, metrics_raw_days, metrics_minute_days, metrics_hour_days)");
         return;
     }
     show(s, id, text, source, revision);
+}
+
+void settings_finish(struct node_settings *s)
+{
+    const struct setting_values *v = &s->v;
+    if (v->metrics_raw_days <= v->metrics_minute_days && v->metrics_minute_days <= v->metrics_hour_days) return;
+    if (s->nrefused < SETTINGS_REFUSED_MAX)
+        snprintf(s->refused[s->nrefused++], sizeof s->refused[0],
+                 "metrics retention: metrics_raw_days %u, metrics_minute_days %u, metrics_hour_days %u do not keep "
+                 "raw <= minute <= hour; the node keeps its own (%u, %u, %u)",
+                 v->metrics_raw_days, v->metrics_minute_days, v->metrics_hour_days, s->local.metrics_raw_days,
+                 s->local.metrics_minute_days, s->local.metrics_hour_days);
+    s->v.metrics_raw_days = s->local.metrics_raw_days;
+    s->v.metrics_minute_days = s->local.metrics_minute_days;
+    s->v.metrics_hour_days = s->local.metrics_hour_days;
+    show_unsigned(s, SETTING_METRICS_RAW_DAYS, s->local.metrics_raw_days, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_MINUTE_DAYS, s->local.metrics_minute_days, SETTING_LOCAL, 0);
+    show_unsigned(s, SETTING_METRICS_HOUR_DAYS, s->local.metrics_hour_days, SETTING_LOCAL, 0);
 }
 
 char *settings_json(const struct node_settings *s)

@@ -22,7 +22,18 @@
 #define SETTINGS_CLUSTER_PREFIX "cohort/settings/"
 #define SETTINGS_REFUSED_MAX 8
 
-enum setting_id { SETTING_LOG_LEVEL, SETTING_POLL_MS, SETTING_CONFIRMATIONS, SETTING_COUNT };
+enum setting_id {
+    SETTING_LOG_LEVEL,
+    SETTING_POLL_MS,
+    SETTING_CONFIRMATIONS,
+    SETTING_MEMORY_FACTOR,       /* the containers' limits change in place (docker update) */
+    SETTING_CPU_QUOTA_PERCENT,
+    SETTING_METRICS_INTERVAL_MS, /* the sampler's next sample */
+    SETTING_METRICS_RAW_DAYS,    /* the database's next maintenance; raw <= minute <= hour */
+    SETTING_METRICS_MINUTE_DAYS,
+    SETTING_METRICS_HOUR_DAYS,
+    SETTING_COUNT
+};
 enum setting_source { SETTING_LOCAL, SETTING_CLUSTER, SETTING_NODE };
 
 struct setting_shown {
@@ -31,10 +42,20 @@ struct setting_shown {
     uint64_t revision;          /* the store revision of the key it came from (0: local) */
 };
 
-struct node_settings {
+/* The values of the settings, resolved. */
+struct setting_values {
     enum log_level log_level;
     unsigned poll_ms;
     unsigned confirmations;
+    double memory_factor;          /* (0, 1] */
+    unsigned cpu_quota_percent;    /* 0: no hard cap */
+    unsigned metrics_interval_ms;  /* 100..3600000 */
+    unsigned metrics_raw_days, metrics_minute_days, metrics_hour_days; /* 1 <= raw <= minute <= hour */
+};
+
+struct node_settings {
+    struct setting_values v;     /* what the node runs with */
+    struct setting_values local; /* the node's own configuration */
     struct setting_shown shown[SETTING_COUNT];
     uint64_t revision;          /* the store's revision they were read at */
     char refused[SETTINGS_REFUSED_MAX][200]; /* keys whose values were refused, and why */
@@ -44,8 +65,8 @@ struct node_settings {
 /* The name of a setting ("log_level"), as in the keys. */
 const char *settings_name(enum setting_id id);
 
-/* Starts from the node's local configuration. */
-void settings_init(struct node_settings *s, enum log_level log_level, unsigned poll_ms, unsigned confirmations);
+/* Starts from the node's local configuration (checked already: daemon_config_check). */
+void settings_init(struct node_settings *s, const struct setting_values *local);
 
 /*
  * Takes one key of the store (revision: its mod_revision). Keys of another node, or not
@@ -55,6 +76,13 @@ void settings_init(struct node_settings *s, enum log_level log_level, unsigned p
  */
 void settings_take(struct node_settings *s, uint64_t node_id, const char *key, size_t key_len, const char *value,
                    size_t value_len, uint64_t revision);
+
+/*
+ * After the last key: checks what no single key can (the metrics' retention must keep
+ * raw <= minute <= hour days). A combination that breaks it is refused as a whole: the
+ * three come back to the local configuration, and refused says why.
+ */
+void settings_finish(struct node_settings *s);
 
 /* The settings as JSON (malloc'd): {"revision": N, "settings": {NAME: {"value", "source",
    "revision"}}, "refused": [...]}. */

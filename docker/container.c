@@ -1,6 +1,6 @@
 /*
  * container.c - containers through the Engine API: create with a full HostConfig, start,
- * stop, kill, remove, inspect, list by label, wait, one-shot stats, logs and events.
+ * stop, kill, remove, update the limits in place, inspect, list by label, wait, one-shot stats, logs and events.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -151,6 +151,33 @@ int docker_container_kill(struct docker_client *c, const char *name, const char 
 int docker_container_remove(struct docker_client *c, const char *name, bool force, struct cohort_error *err)
 {
     return simple(c, "DELETE", "remove", name, force ? "?force=1" : "", c->timeout_ms, err);
+}
+
+int docker_container_update(struct docker_client *c, const char *name, const struct docker_resources *r,
+                            struct cohort_error *err)
+{
+    char what[320], path[400];
+    int rc = container_path("update", name, "/update", what, sizeof what, path, sizeof path, err);
+    if (rc < 0) return rc;
+    if (r->memory_bytes <= 0 || r->cpu_shares <= 0)
+        return cohort_error_set(err, DOCKER_E_INVALID, DOMAIN, "%s: memory and CPU shares must be set", what);
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddNumberToObject(req, "Memory", (double)r->memory_bytes);
+    cJSON_AddNumberToObject(req, "MemorySwap", (double)r->memory_bytes); /* no swap beyond the limit, as at create */
+    cJSON_AddNumberToObject(req, "CpuShares", (double)r->cpu_shares);
+    /* In an update 0 means "leave as it is": -1 lifts a quota the container had. */
+    cJSON_AddNumberToObject(req, "CpuQuota", r->cpu_quota_us > 0 ? (double)r->cpu_quota_us : -1.0);
+    if (r->cpu_quota_us > 0)
+        cJSON_AddNumberToObject(req, "CpuPeriod", (double)(r->cpu_period_us > 0 ? r->cpu_period_us : 100000));
+    if (r->pids_limit > 0) cJSON_AddNumberToObject(req, "PidsLimit", (double)r->pids_limit);
+    char *text = cJSON_PrintUnformatted(req);
+    cJSON_Delete(req);
+    if (text == NULL) return cohort_error_set(err, DOCKER_E_NOMEM, DOMAIN, "%s: out of memory", what);
+    struct request_body body = {.data = text, .len = strlen(text)};
+    rc = docker_request(c, &(struct docker_request_options){.method = "POST", .path = path, .body = &body,
+            .what = what}, err);
+    free(text);
+    return rc;
 }
 
 static int64_t number(const cJSON *obj, const char *key)

@@ -159,6 +159,19 @@ int docker_container_kill(struct docker_client *client, const char *name, const 
                           struct cohort_error *err);
 int docker_container_remove(struct docker_client *client, const char *name, bool force, struct cohort_error *err);
 
+/* The limits a running container's cgroup can take in place (docker update). */
+struct docker_resources {
+    int64_t memory_bytes;  /* hard limit, swap the same (> 0) */
+    int64_t cpu_shares;    /* > 0 */
+    int64_t cpu_quota_us;  /* 0: no hard cap (a quota the container had is lifted) */
+    int64_t cpu_period_us; /* with a quota; 0: 100000 */
+    int64_t pids_limit;    /* 0: left as it is */
+};
+
+/* Changes a container's limits without a restart. DOCKER_E_NOT_FOUND when it is gone. */
+int docker_container_update(struct docker_client *client, const char *name, const struct docker_resources *resources,
+                            struct cohort_error *err);
+
 #define DOCKER_MAX_LABELS 32
 
 struct docker_container {

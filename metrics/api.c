@@ -74,7 +74,9 @@ static char *finish(struct metrics_buf *b)
 
 /* ---- The latest sample ---- */
 
-char *metrics_sample_json(const struct metrics_sample *s)
+char *metrics_sample_json(const struct metrics_sample *s) { return metrics_status_json(s, NULL); }
+
+char *metrics_status_json(const struct metrics_sample *s, const struct metrics_settings *settings)
 {
     struct metrics_buf b = {0};
     bool f = true;
@@ -84,6 +86,23 @@ char *metrics_sample_json(const struct metrics_sample *s)
     kv_string(&b, "version", COHORT_VERSION, &f);
     kv_number(&b, "sample_seconds", s->sample_seconds, &f);
     kv_number(&b, "sample_cpu_seconds", s->sample_cpu_seconds, &f);
+    if (settings) {
+        /* The settings in force now, not the sample's: a change shows here at once. */
+        key(&b, "metrics", &f);
+        bool g = true;
+        metrics_buf_append(&b, "{", 1);
+        kv_number(&b, "interval_ms", settings->interval_ms, &g);
+        kv_number(&b, "memory_hours", settings->memory_hours, &g);
+        kv_number(&b, "memory_points", (double)settings->memory_points, &g);
+        kv_bool(&b, "database", settings->database, &g);
+        key(&b, "retention", &g);
+        bool h = true;
+        metrics_buf_append(&b, "{", 1);
+        kv_number(&b, "raw_days", settings->retention.raw_days, &h);
+        kv_number(&b, "minute_days", settings->retention.minute_days, &h);
+        kv_number(&b, "hour_days", settings->retention.hour_days, &h);
+        metrics_buf_append(&b, "}}", 2);
+    }
     const struct metrics_node_input *n = &s->node;
     unsigned used = 0;
     for (size_t i = 0; i < s->nsubnodes; i++) used += s->subnodes[i].in.slots;
@@ -230,7 +249,9 @@ void metrics_api_status(void *ctx, const char *method, const char *query, const 
         error_answer(out, 503, "no sample taken yet");
         return;
     }
-    out->body = metrics_sample_json(s);
+    struct metrics_settings settings;
+    metrics_get_settings(ctx, &settings);
+    out->body = metrics_status_json(s, &settings);
     free(s);
     if (out->body == NULL) error_answer(out, 500, "out of memory");
 }

@@ -17,6 +17,11 @@
  */
 int metrics_read_file(const char *path, char *buf, size_t cap, size_t *len, struct cohort_error *err);
 
+/* Retention (store_pg.c): fills the days left 0 with the defaults (2, 30, 365); checks the
+   bounds of metrics.h (METRICS_E_INVALID naming the field that is wrong and its range). */
+void metrics_retention_defaults(struct metrics_retention *r);
+int metrics_retention_check(const struct metrics_retention *r, struct cohort_error *err);
+
 /* Wall clock and monotonic clock, in ms. */
 int64_t metrics_wall_ms(void);
 int64_t metrics_monotonic_ms(void);

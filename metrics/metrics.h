@@ -309,14 +309,25 @@ void metrics_point_from_sample(const struct metrics_subnode_sample *s, struct me
 
 /* ---- In-memory history (ring.c) ----
  *
- * Per chain, a ring of (time, point) of fixed capacity: the newest `capacity` samples. A
- * chain's ring is allocated when the chain is first recorded; past METRICS_MAX_CHAINS
- * chains, the one recorded longest ago is forgotten. Thread-safe.
+ * Per chain, a ring of (time, point) of one capacity for every chain: the newest `capacity`
+ * samples. A chain's ring is allocated when the chain is first recorded; past
+ * METRICS_MAX_CHAINS chains, the one recorded longest ago is forgotten. The capacity
+ * changes only through metrics_ring_resize (the engine's interval changed). Thread-safe:
+ * every function holds the ring's lock, so a reader sees the ring before a resize or after.
  */
 struct metrics_ring;
 
 int metrics_ring_new(size_t capacity, struct metrics_ring **out, struct cohort_error *err);
 void metrics_ring_free(struct metrics_ring *r);
+/*
+ * Changes every chain's capacity, keeping each chain's newest min(count, capacity) points
+ * (a larger capacity keeps them all; the room fills with the points to come). Every new
+ * array is allocated before any old one is freed: on METRICS_E_NOMEM the ring is as it
+ * was. METRICS_E_INVALID for capacity 0. The same capacity is a no-op.
+ */
+int metrics_ring_resize(struct metrics_ring *r, size_t capacity, struct cohort_error *err);
+/* The points each chain keeps at most. */
+size_t metrics_ring_capacity(struct metrics_ring *r);
 /* Appends a chain's point at time_ms (copied). Times must not go back per chain (older ones are dropped). */
 int metrics_ring_record(struct metrics_ring *r, const char *chain, int64_t time_ms, const struct metrics_point *p);
 /* The time of the oldest point the ring holds for any chain (INT64_MAX when empty). */
@@ -502,6 +513,10 @@ struct metrics_retention {
     unsigned minute_days; /* default 30 */
     unsigned hour_days;   /* default 365 */
 };
+/* Retention bounds: 1 <= raw_days <= minute_days <= hour_days <= METRICS_RETENTION_MAX_DAYS.
+   The order is what lets a query pick the finest table that reaches back far enough: each
+   coarser table must reach at least as far back as the finer one. */
+#define METRICS_RETENTION_MAX_DAYS 36500
 
 struct metrics_store;
 
@@ -530,6 +545,19 @@ void metrics_store_enqueue(struct metrics_store *s, const struct metrics_sample 
 
 /* Wakes the writer to write what is queued now; waits until the queue is empty or timeout_ms passed. 0 when empty. */
 int metrics_store_flush(struct metrics_store *s, long timeout_ms);
+
+/*
+ * Changes the retention (bounds above; METRICS_E_INVALID naming the bad field otherwise,
+ * and nothing changes). Thread-safe. The writer's next maintenance drops partitions by it,
+ * and the API's queries choose their table by it from now on. When any of the three is
+ * lowered, the writer is woken for a maintenance round at once, so the disk follows the
+ * operator's change within seconds instead of at the next minute's round; raising one
+ * needs nothing until then. Without a connection, it applies once the writer reconnects.
+ */
+int metrics_store_set_retention(struct metrics_store *s, const struct metrics_retention *retention,
+                                struct cohort_error *err);
+/* The retention in force (the defaults filled in). */
+void metrics_store_get_retention(struct metrics_store *s, struct metrics_retention *out);
 
 /* Runs the rollups and retention now (the writer runs them every minute on its own). */
 int metrics_store_maintain(struct metrics_store *s, int64_t now_ms, struct cohort_error *err);
@@ -564,12 +592,15 @@ int metrics_store_schema_version(void);
 typedef void (*metrics_collect_fn)(void *ctx, struct metrics_node_input *node, struct metrics_subnode_input *subnodes,
                                    size_t max, size_t *nsubnodes);
 
+#define METRICS_INTERVAL_MIN_MS 100u
+#define METRICS_INTERVAL_MAX_MS 3600000u
+
 struct metrics_options {
     uint64_t node_id;
-    unsigned interval_ms;           /* default 10000 */
+    unsigned interval_ms;           /* default 10000; METRICS_INTERVAL_MIN_MS..MAX_MS; see metrics_set_interval */
     unsigned memory_hours;          /* in-memory history per chain (default 3) */
     const char *database_url;       /* NULL or "": no database, memory only */
-    struct metrics_retention retention;
+    struct metrics_retention retention; /* zeros: the defaults; see metrics_set_retention */
     size_t buffer_rows;             /* see metrics_store_options */
     const char *cgroup_root;        /* NULL: /sys/fs/cgroup */
     const char *proc_root;          /* NULL: /proc */
@@ -590,6 +621,35 @@ struct metrics;
  */
 int metrics_start(const struct metrics_options *options, struct metrics **out, struct cohort_error *err);
 void metrics_stop(struct metrics *m);
+
+/*
+ * Changes the sampling interval (100..3600000 ms) from the next sample on: the next one is
+ * due one new interval after the last one (at once if that has passed), so going from 60 s
+ * to 1 s does not wait out the 60 s. The in-memory history keeps memory_hours at the new
+ * interval: its rings are resized (metrics_ring_resize), keeping the newest points.
+ * METRICS_E_INVALID for an interval out of range; METRICS_E_NOMEM when the rings cannot
+ * grow (the old interval stays, and the message says so). Thread-safe; calls are
+ * serialised.
+ */
+int metrics_set_interval(struct metrics *m, unsigned interval_ms, struct cohort_error *err);
+/*
+ * Changes the database's retention (1 <= raw_days <= minute_days <= hour_days <= 36500),
+ * applied at the writer's next maintenance (metrics_store_set_retention: a lowered one
+ * brings that round forward) and reported by metrics_get_settings and /api/v1/status at
+ * once. METRICS_E_INVALID otherwise, naming the field, and nothing changes. Thread-safe;
+ * fine without a database (then only remembered and reported).
+ */
+int metrics_set_retention(struct metrics *m, const struct metrics_retention *retention, struct cohort_error *err);
+
+/* What the engine runs with now: the start's options as changed by the two functions above. */
+struct metrics_settings {
+    unsigned interval_ms;
+    unsigned memory_hours;
+    size_t memory_points;           /* points the in-memory history keeps per chain */
+    bool database;                  /* a database is configured (retention applies to it) */
+    struct metrics_retention retention;
+};
+void metrics_get_settings(struct metrics *m, struct metrics_settings *out);
 
 /* Takes a sample now on the caller's thread (tests, and `metrics_start`'s first). */
 void metrics_sample_now(struct metrics *m);
@@ -630,8 +690,12 @@ void metrics_api_usage(void *ctx, const char *method, const char *query, const c
 void metrics_api_page(void *ctx, const char *method, const char *query, const char *body, size_t len,
                       struct http_response *out);
 
-/* JSON renderers behind them (malloc'd strings), for tests. */
+/* JSON renderers behind them (malloc'd strings), for tests. /api/v1/status is
+   metrics_status_json: the sample's document with a "metrics" object of the settings
+   (interval_ms, memory_hours, memory_points, database, retention {raw_days, minute_days,
+   hour_days}); settings NULL leaves it out (that is metrics_sample_json). */
 char *metrics_sample_json(const struct metrics_sample *sample);
+char *metrics_status_json(const struct metrics_sample *sample, const struct metrics_settings *settings);
 char *metrics_checks_json(const struct metrics_check *checks, size_t n);
 
 /* The embedded web page (NUL-terminated HTML, static). */

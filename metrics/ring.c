@@ -1,6 +1,7 @@
 /* ring.c - the in-memory history: per chain, a ring of the newest samples (see metrics.h). */
 #include <assert.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +42,69 @@ void metrics_ring_free(struct metrics_ring *r)
     }
     pthread_mutex_destroy(&r->lock);
     free(r);
+}
+
+int metrics_ring_resize(struct metrics_ring *r, size_t capacity, struct cohort_error *err)
+{
+    if (capacity == 0) return cohort_error_set(err, METRICS_E_INVALID, DOMAIN, "ring: capacity 0");
+    if (capacity > SIZE_MAX / sizeof(struct metrics_point))
+        return cohort_error_set(err, METRICS_E_NOMEM, DOMAIN, "ring: %zu points per chain cannot be allocated", capacity);
+    /* Under the lock for the whole copy: readers and the sampler see the old ring or the new
+       one, never a mix. It is rare (an operator's change); the copy is what the rings hold,
+       about 10 ms per chain for 3 hours at the finest interval (20 MB). */
+    pthread_mutex_lock(&r->lock);
+    if (capacity == r->capacity) {
+        pthread_mutex_unlock(&r->lock);
+        return 0;
+    }
+    /* Every chain's new arrays first, so a failed allocation leaves the ring as it was. */
+    int64_t *times[METRICS_MAX_CHAINS];
+    struct metrics_point *points[METRICS_MAX_CHAINS];
+    for (size_t i = 0; i < r->nchains; i++) {
+        times[i] = malloc(capacity * sizeof *times[i]);
+        points[i] = malloc(capacity * sizeof *points[i]);
+        if (times[i] == NULL || points[i] == NULL) {
+            for (size_t k = 0; k <= i; k++) {
+                free(times[k]);
+                free(points[k]);
+            }
+            size_t nchains = r->nchains, kept = r->capacity;
+            pthread_mutex_unlock(&r->lock);
+            return cohort_error_set(err, METRICS_E_NOMEM, DOMAIN,
+                                    "ring: out of memory for %zu points of each of %zu chains; it keeps %zu per chain",
+                                    capacity, nchains, kept);
+        }
+    }
+    for (size_t i = 0; i < r->nchains; i++) {
+        struct chain_ring *c = &r->chains[i];
+        /* The newest min(count, capacity) points, oldest first at index 0. */
+        size_t keep = c->count < capacity ? c->count : capacity;
+        size_t first = (c->head + r->capacity - c->count) % r->capacity;
+        size_t skip = c->count - keep;
+        for (size_t k = 0; k < keep; k++) {
+            size_t at = (first + skip + k) % r->capacity;
+            times[i][k] = c->times[at];
+            points[i][k] = c->points[at];
+        }
+        free(c->times);
+        free(c->points);
+        c->times = times[i];
+        c->points = points[i];
+        c->count = keep;
+        c->head = keep % capacity;
+        assert(c->count <= capacity);
+    }
+    r->capacity = capacity;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+size_t metrics_ring_capacity(struct metrics_ring *r)
+{
+    pthread_mutex_lock(&r->lock);
+    size_t capacity = r->capacity;
+    pthread_mutex_unlock(&r->lock);
+    return capacity;
 }
 
 static struct chain_ring *find(struct metrics_ring *r, const char *chain)

@@ -12,7 +12,7 @@
 #include "internal.h"
 
 struct metrics {
-    struct metrics_options options;
+    struct metrics_options options; /* as started; the interval and retention in force are below */
     char database_url[1024], cgroup_root[256], proc_root[256], disk_path[1024], status_address[64];
     struct metrics_cgroup cgroup;
     bool cgroup_ok;
@@ -22,9 +22,16 @@ struct metrics {
 
     pthread_t thread;
     bool thread_started;
-    pthread_mutex_t wake_lock;
+    pthread_mutex_t wake_lock;    /* guards stopping and interval_ms: what the thread waits on */
     pthread_cond_t wake;
     bool stopping;
+    unsigned interval_ms;         /* in force (metrics_set_interval changes it) */
+
+    /* Serialises metrics_set_interval and metrics_set_retention, so the ring's capacity and
+       interval_ms change together, and guards retention. Taken before wake_lock, the ring's
+       lock and the store's, never while one of them is held. */
+    pthread_mutex_t settings_lock;
+    struct metrics_retention retention; /* in force: the store's too, when there is one */
 
     pthread_mutex_t sample_lock;  /* serialises samples (the thread and metrics_sample_now) */
     struct metrics_sample *building;
@@ -253,9 +260,14 @@ void metrics_sample_now(struct metrics *m)
 static void *run(void *arg)
 {
     struct metrics *m = arg;
-    int64_t next = metrics_monotonic_ms() + m->options.interval_ms;
+    /* slot: when the last sample was due (metrics_start took one just now). The next is due
+       one interval later, by the interval in force when it is computed: each turn of the
+       loop computes it again, so metrics_set_interval (which wakes us) takes effect from
+       the next sample, and a shorter interval does not wait out the longer one. */
     pthread_mutex_lock(&m->wake_lock);
+    int64_t slot = metrics_monotonic_ms();
     while (!m->stopping) {
+        int64_t next = slot + m->interval_ms;
         int64_t now = metrics_monotonic_ms();
         if (now < next) {
             /* The condition variable runs on CLOCK_MONOTONIC (set in metrics_start). */
@@ -275,12 +287,25 @@ static void *run(void *arg)
         metrics_sample_now(m);
         pthread_mutex_lock(&m->wake_lock);
         /* The next on the grid; a sample that overran skips the slots it missed. */
-        next += m->options.interval_ms;
+        slot = next;
         int64_t after = metrics_monotonic_ms();
-        if (next <= after) next = after + m->options.interval_ms;
+        if (slot + m->interval_ms <= after) slot = after;
     }
     pthread_mutex_unlock(&m->wake_lock);
     return NULL;
+}
+
+/* Points per chain that keep memory_hours of samples at interval_ms (and the newest one). */
+static size_t ring_capacity(unsigned memory_hours, unsigned interval_ms)
+{
+    return (size_t)memory_hours * 3600u * 1000u / interval_ms + 1;
+}
+
+static int check_interval(unsigned interval_ms, struct cohort_error *err)
+{
+    if (interval_ms >= METRICS_INTERVAL_MIN_MS && interval_ms <= METRICS_INTERVAL_MAX_MS) return 0;
+    return cohort_error_set(err, METRICS_E_INVALID, DOMAIN, "metrics interval of %u ms: give %u..%u ms", interval_ms,
+                            METRICS_INTERVAL_MIN_MS, METRICS_INTERVAL_MAX_MS);
 }
 
 int metrics_start(const struct metrics_options *options, struct metrics **out, struct cohort_error *err)
@@ -290,10 +315,15 @@ int metrics_start(const struct metrics_options *options, struct metrics **out, s
     if (m == NULL) return cohort_error_set(err, METRICS_E_NOMEM, DOMAIN, "out of memory");
     m->options = *options;
     if (m->options.interval_ms == 0) m->options.interval_ms = 10000;
-    if (m->options.interval_ms < 100) {
+    metrics_retention_defaults(&m->options.retention);
+    int rc = check_interval(m->options.interval_ms, err);
+    if (rc == 0) rc = metrics_retention_check(&m->options.retention, err);
+    if (rc < 0) {
         free(m);
-        return cohort_error_set(err, METRICS_E_INVALID, DOMAIN, "metrics interval of %u ms: at least 100", options->interval_ms);
+        return rc;
     }
+    m->interval_ms = m->options.interval_ms;
+    m->retention = m->options.retention;
     if (m->options.memory_hours == 0) m->options.memory_hours = 3;
     if (m->options.status_timeout_ms <= 0) m->options.status_timeout_ms = 1000;
     snprintf(m->database_url, sizeof m->database_url, "%s", options->database_url ? options->database_url : "");
@@ -313,14 +343,13 @@ int metrics_start(const struct metrics_options *options, struct metrics **out, s
         snprintf(m->cgroup_error, sizeof m->cgroup_error, "%s", cerr.message);
         log_warn("subnode usage will not be sampled", "error=\"%s\"", cerr.message);
     }
-    size_t capacity = (size_t)m->options.memory_hours * 3600u * 1000u / m->options.interval_ms + 1;
+    size_t capacity = ring_capacity(m->options.memory_hours, m->options.interval_ms);
     m->building = calloc(1, sizeof *m->building);
     m->latest = calloc(1, sizeof *m->latest);
     m->checks = calloc(METRICS_MAX_CHECKS, sizeof *m->checks);
     m->checks_building = calloc(METRICS_MAX_CHECKS, sizeof *m->checks_building);
     m->inputs = calloc(METRICS_MAX_SUBNODES, sizeof *m->inputs);
     m->history = calloc(METRICS_MAX_SUBNODES, sizeof *m->history);
-    int rc = 0;
     if (m->building == NULL || m->latest == NULL || m->checks == NULL || m->checks_building == NULL ||
         m->inputs == NULL || m->history == NULL)
         rc = cohort_error_set(err, METRICS_E_NOMEM, DOMAIN, "out of memory");
@@ -345,6 +374,7 @@ int metrics_start(const struct metrics_options *options, struct metrics **out, s
     pthread_mutex_init(&m->lock, NULL);
     pthread_mutex_init(&m->sample_lock, NULL);
     pthread_mutex_init(&m->wake_lock, NULL);
+    pthread_mutex_init(&m->settings_lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -379,6 +409,7 @@ void metrics_stop(struct metrics *m)
     metrics_ring_free(m->ring);
     pthread_cond_destroy(&m->wake);
     pthread_mutex_destroy(&m->wake_lock);
+    pthread_mutex_destroy(&m->settings_lock);
     pthread_mutex_destroy(&m->sample_lock);
     pthread_mutex_destroy(&m->lock);
     free(m->building);
@@ -388,6 +419,64 @@ void metrics_stop(struct metrics *m)
     free(m->inputs);
     free(m->history);
     free(m);
+}
+
+int metrics_set_interval(struct metrics *m, unsigned interval_ms, struct cohort_error *err)
+{
+    int rc = check_interval(interval_ms, err);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&m->settings_lock);
+    pthread_mutex_lock(&m->wake_lock);
+    unsigned was_ms = m->interval_ms;
+    pthread_mutex_unlock(&m->wake_lock);
+    /* The rings first: when they cannot grow, the interval stays, so the history still
+       covers memory_hours (a shorter interval with the old rings would cover less). */
+    size_t capacity = ring_capacity(m->options.memory_hours, interval_ms);
+    rc = metrics_ring_resize(m->ring, capacity, err);
+    if (rc < 0) {
+        pthread_mutex_unlock(&m->settings_lock);
+        cohort_error_wrap(err, "metrics interval of %u ms: the sampler keeps %u ms", interval_ms, was_ms);
+        return rc; /* not wrap's: it answers 0 when err is NULL */
+    }
+    pthread_mutex_lock(&m->wake_lock);
+    m->interval_ms = interval_ms;
+    pthread_cond_signal(&m->wake); /* the thread computes its next sample again */
+    pthread_mutex_unlock(&m->wake_lock);
+    pthread_mutex_unlock(&m->settings_lock);
+    if (was_ms != interval_ms)
+        log_info("metrics interval changed", "interval_ms=%u was_ms=%u memory_points=%zu", interval_ms, was_ms, capacity);
+    return 0;
+}
+
+int metrics_set_retention(struct metrics *m, const struct metrics_retention *retention, struct cohort_error *err)
+{
+    int rc = metrics_retention_check(retention, err);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&m->settings_lock);
+    struct metrics_retention was = m->retention;
+    if (m->store) rc = metrics_store_set_retention(m->store, retention, err);
+    if (rc == 0) m->retention = *retention;
+    pthread_mutex_unlock(&m->settings_lock);
+    if (rc < 0) return rc;
+    if (memcmp(&was, retention, sizeof was) != 0)
+        log_info("metrics retention changed", "raw_days=%u minute_days=%u hour_days=%u was=%u/%u/%u database=%s",
+                 retention->raw_days, retention->minute_days, retention->hour_days, was.raw_days, was.minute_days,
+                 was.hour_days, m->store ? "postgresql" : "none");
+    return 0;
+}
+
+void metrics_get_settings(struct metrics *m, struct metrics_settings *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&m->settings_lock);
+    pthread_mutex_lock(&m->wake_lock);
+    out->interval_ms = m->interval_ms;
+    pthread_mutex_unlock(&m->wake_lock);
+    out->memory_hours = m->options.memory_hours;
+    out->memory_points = metrics_ring_capacity(m->ring);
+    out->database = m->store != NULL;
+    out->retention = m->retention;
+    pthread_mutex_unlock(&m->settings_lock);
 }
 
 struct metrics_sample *metrics_latest(struct metrics *m)

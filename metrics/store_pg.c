@@ -43,10 +43,10 @@ struct row {
 };
 
 struct metrics_store {
-    struct metrics_store_options options;
+    struct metrics_store_options options; /* options.retention changes (metrics_store_set_retention): read it under lock */
     char url[1024];
 
-    pthread_mutex_t lock; /* guards the queue, the stats and the flags */
+    pthread_mutex_t lock; /* guards the queue, the stats, the flags and options.retention */
     pthread_cond_t wake, drained;
     struct row *queue;    /* ring of buffer_rows */
     size_t head, count;   /* the oldest row is at head */
@@ -238,11 +238,20 @@ static int ensure_partition(struct metrics_store *s, enum table t, int64_t time_
 
 static int rollup_done(PGconn *c, uint64_t node, const char *resolution, int64_t *done_ms, struct cohort_error *err);
 
-/* Drops partitions whose whole range is older than the table's retention. */
-static int drop_old_partitions(struct metrics_store *s, enum table t, int64_t now_ms, struct cohort_error *err)
+/* The retention in force, copied under the lock (it may change on another thread). */
+static struct metrics_retention retention_now(struct metrics_store *s)
 {
-    unsigned days = t == RAW ? s->options.retention.raw_days : t == MINUTE ? s->options.retention.minute_days
-                                                                          : s->options.retention.hour_days;
+    pthread_mutex_lock(&s->lock);
+    struct metrics_retention r = s->options.retention;
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Drops partitions whose whole range is older than the table's retention. */
+static int drop_old_partitions(struct metrics_store *s, enum table t, const struct metrics_retention *retention,
+                               int64_t now_ms, struct cohort_error *err)
+{
+    unsigned days = t == RAW ? retention->raw_days : t == MINUTE ? retention->minute_days : retention->hour_days;
     int64_t keep_from = now_ms - (int64_t)days * DAY_MS;
     if (t != HOURLY) {
         /* Never drop rows the next resolution has not rolled up yet (a rollup that fell
@@ -618,8 +627,10 @@ static int maintain(struct metrics_store *s, int64_t now_ms, struct cohort_error
         pthread_mutex_unlock(&s->lock);
         return rc;
     }
+    /* One copy for the three tables, so a change made meanwhile applies to all of them next round. */
+    struct metrics_retention retention = retention_now(s);
     for (int t = RAW; t <= HOURLY; t++)
-        if ((rc = drop_old_partitions(s, (enum table)t, now_ms, err)) < 0) return rc;
+        if ((rc = drop_old_partitions(s, (enum table)t, &retention, now_ms, err)) < 0) return rc;
     return 0;
 }
 
@@ -783,9 +794,12 @@ int metrics_store_open(const struct metrics_store_options *options, struct metri
     s->options = *options;
     snprintf(s->url, sizeof s->url, "%s", options->url);
     s->options.url = s->url;
-    if (s->options.retention.raw_days == 0) s->options.retention.raw_days = 2;
-    if (s->options.retention.minute_days == 0) s->options.retention.minute_days = 30;
-    if (s->options.retention.hour_days == 0) s->options.retention.hour_days = 365;
+    metrics_retention_defaults(&s->options.retention);
+    int rc = metrics_retention_check(&s->options.retention, err);
+    if (rc < 0) {
+        free(s);
+        return rc;
+    }
     if (s->options.buffer_rows == 0) s->options.buffer_rows = 65536;
     if (s->options.connect_timeout_s <= 0) s->options.connect_timeout_s = 5;
     if (s->options.statement_timeout_ms <= 0) s->options.statement_timeout_ms = 10000;
@@ -893,6 +907,53 @@ void metrics_store_stats(struct metrics_store *s, struct metrics_history_stats *
     pthread_mutex_unlock(&s->lock);
 }
 
+void metrics_retention_defaults(struct metrics_retention *r)
+{
+    if (r->raw_days == 0) r->raw_days = 2;
+    if (r->minute_days == 0) r->minute_days = 30;
+    if (r->hour_days == 0) r->hour_days = 365;
+}
+
+int metrics_retention_check(const struct metrics_retention *r, struct cohort_error *err)
+{
+    if (r->raw_days < 1 || r->raw_days > METRICS_RETENTION_MAX_DAYS)
+        return cohort_error_set(err, METRICS_E_INVALID, DOMAIN, "metrics retention: raw_days %u is not in 1..%u",
+                                r->raw_days, METRICS_RETENTION_MAX_DAYS);
+    if (r->minute_days < r->raw_days || r->minute_days > METRICS_RETENTION_MAX_DAYS)
+        return cohort_error_set(err, METRICS_E_INVALID, DOMAIN,
+                                "metrics retention: minute_days %u is not in raw_days (%u)..%u: the 1-minute rollups "
+                                "must be kept at least as long as the raw samples",
+                                r->minute_days, r->raw_days, METRICS_RETENTION_MAX_DAYS);
+    if (r->hour_days < r->minute_days || r->hour_days > METRICS_RETENTION_MAX_DAYS)
+        return cohort_error_set(err, METRICS_E_INVALID, DOMAIN,
+                                "metrics retention: hour_days %u is not in minute_days (%u)..%u: the 1-hour rollups "
+                                "must be kept at least as long as the 1-minute ones",
+                                r->hour_days, r->minute_days, METRICS_RETENTION_MAX_DAYS);
+    return 0;
+}
+
+int metrics_store_set_retention(struct metrics_store *s, const struct metrics_retention *retention,
+                                struct cohort_error *err)
+{
+    int rc = metrics_retention_check(retention, err);
+    if (rc < 0) return rc;
+    pthread_mutex_lock(&s->lock);
+    const struct metrics_retention *old = &s->options.retention;
+    bool lowered = retention->raw_days < old->raw_days || retention->minute_days < old->minute_days ||
+                   retention->hour_days < old->hour_days;
+    s->options.retention = *retention;
+    if (lowered) {
+        /* A maintenance round now rather than at the next minute's: the operator lowered it
+           to free disk. Nobody waits for this ticket; the writer serves it like any other. */
+        s->maintenance_requested++;
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+void metrics_store_get_retention(struct metrics_store *s, struct metrics_retention *out) { *out = retention_now(s); }
+
 int metrics_store_maintain(struct metrics_store *s, int64_t now_ms, struct cohort_error *err)
 {
     /* The writer thread owns the connection and the rollup state: ask it, and wait. now_ms is
@@ -941,11 +1002,12 @@ static PGresult *reader_query(struct metrics_store *s, const char *sql, struct c
     return NULL;
 }
 
-/* The finest table whose retention covers since_ms. */
-static enum table table_for(const struct metrics_store *s, int64_t since_ms, int64_t now_ms)
+/* The finest table whose retention covers since_ms (by the retention in force now). */
+static enum table table_for(struct metrics_store *s, int64_t since_ms, int64_t now_ms)
 {
-    if (since_ms >= now_ms - (int64_t)s->options.retention.raw_days * DAY_MS) return RAW;
-    if (since_ms >= now_ms - (int64_t)s->options.retention.minute_days * DAY_MS) return MINUTE;
+    struct metrics_retention r = retention_now(s);
+    if (since_ms >= now_ms - (int64_t)r.raw_days * DAY_MS) return RAW;
+    if (since_ms >= now_ms - (int64_t)r.minute_days * DAY_MS) return MINUTE;
     return HOURLY;
 }
 

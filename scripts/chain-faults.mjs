@@ -5,7 +5,14 @@
 //   2. two members are down (their cohort-cores paused so nothing restarts them): no block
 //      is made and nothing forks; back, the blocks resume and the waiting transaction goes in;
 //   3. every member's container is killed: restarted, every receipt a client got before is
-//      still there, in the same block.
+//      still there, in the same block;
+//   4. member 3's subnode is replaced by a Byzantine one (the same volume, so the same key and
+//      certificate; the image COHORT_BYZANTINE_IMAGE: it equivocates when it leads, names
+//      wrong heads and sends garbage frames): the others go on making blocks and name it;
+//      then cohort-core's honest subnode comes back and catches up to the same hashes;
+//   5. member 2's volume is wiped whole (its container and volume removed): cohort-core makes
+//      both again, with the subnode's key from its state dir, and the subnode rejoins (it
+//      signs nothing until a block carries its rejoin entry) and catches up to the same hashes.
 // Only the containers of this devnet's cohort-cores (found through their APIs) and the
 // cohort-core processes it names are touched.
 //
@@ -26,6 +33,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const say = (m) => console.log(`faults: ${m}`);
 let all = [];
 function fail(m) {
+  // A paused cohort-core would never stop at the teardown: let them all go first.
+  for (const pid of corePids) try { process.kill(Number(pid), 'SIGCONT'); } catch {}
   // Each member's subnode log goes beside the cohort-cores' (the containers go at teardown).
   for (const member of all.filter((x) => x.name)) {
     const out = spawnSync('docker', ['logs', '--tail', '2000', member.name], { encoding: 'utf8', timeout: 20000 });
@@ -71,16 +80,16 @@ async function converge(list, min, ms) {
   fail(`members ${list} did not agree on a head >= ${min}: ${JSON.stringify(heads)}`);
 }
 
-// A load: one sender, transfers to member 0 and 1 in turn, every receipt kept.
+// A load: one sender, transfers to the members given (0 and 1 by default) in turn, every receipt kept.
 const receipts = [];
 let loading = true;
-async function load() {
+async function load(to = [0, 1]) {
   const wallet = new ethers.Wallet(key, providers[0]);
   const fee = await providers[0].getFeeData();
   let nonce = await providers[0].getTransactionCount(wallet.address, 'pending');
   let k = 0;
   while (loading) {
-    const p = providers[k++ % 2];
+    const p = providers[to[k++ % to.length]];
     try {
       const signed = await wallet.signTransaction({ to: ethers.Wallet.createRandom().address, value: 1n, nonce,
         gasLimit: 21000n, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
@@ -151,6 +160,80 @@ async function main() {
     if (!got || got.blockHash !== want.blockHash) fail(`the receipt of ${want.hash} is ${got ? 'in another block' : 'gone'} after every member was killed`);
   }
   say(`   all ${kept} receipts returned before the kill are there, in the same blocks; all agree at ${h}`);
+
+  const byzantine = process.env.COHORT_BYZANTINE_IMAGE;
+  if (!byzantine) fail('COHORT_BYZANTINE_IMAGE is not set (scripts/devnet.sh --faults builds it)');
+  say(`4. member 3's subnode replaced by a Byzantine one (${byzantine}), its cohort-core paused`);
+  process.kill(all[3].core, 'SIGSTOP');
+  try {
+    // The same container as cohort-core made it (labels, volume, command, limits), but the image.
+    const c = JSON.parse(run('docker', ['inspect', all[3].name]))[0];
+    const volume = c.Mounts.find((m) => m.Destination === '/data').Name;
+    const labels = Object.entries(c.Config.Labels).flatMap(([k, v]) => ['--label', `${k}=${v}`]);
+    run('docker', ['rm', '-f', all[3].name]);
+    run('docker', ['run', '-d', '--name', all[3].name, '--network', 'host', '--user', c.Config.User, '--read-only',
+      '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges', '--memory', String(c.HostConfig.Memory),
+      '--mount', `type=volume,src=${volume},dst=/data`, ...labels, byzantine, ...c.Config.Cmd]);
+    const status = async (i) => { try { return JSON.stringify(await (await fetch(`${all[i].url}/status`)).json()); } catch { return ''; } };
+    // Its lies travel in its batches: it gets transactions too, so it makes some.
+    loading = true;
+    const loader3 = load([0, 1, 3]);
+    const start = (await head(0)).number;
+    const seen = (s) => s.includes('"halted":false') && /"members_disagreeing":\[[0-9,]*3[0-9,]*\]/.test(s) &&
+      /"messages_refused":[1-9]/.test(s);
+    let liar = '', honest = [];
+    for (let t = 0; t < 300; t++) { // bounded: 300 x 200 ms
+      await sleep(200);
+      liar = await status(3);
+      honest = await Promise.all([0, 1, 2].map(status));
+      if (/"proposals_equivocated":[1-9]/.test(liar) && /"garbage_sent":[1-9]/.test(liar) && honest.every(seen) &&
+          (await head(0)).number >= start + 8) break;
+    }
+    loading = false;
+    await loader3;
+    const height = await converge([0, 1, 2], start + 8, 60000);
+    const excerpt = (s) => (s.match(/"chain":\{.*$/) || [s])[0].slice(0, 900);
+    honest.forEach((s, i) => {
+      if (!s.includes('"halted":false')) fail(`honest member ${i} halted with a Byzantine member: ${excerpt(s)}`);
+      if (!/"members_disagreeing":\[[0-9,]*3[0-9,]*\]/.test(s)) fail(`honest member ${i} does not name member 3: ${excerpt(s)}`);
+      if (!/"messages_refused":[1-9]/.test(s)) fail(`honest member ${i} refused none of member 3's garbage: ${excerpt(s)}`);
+    });
+    if (!/"proposals_equivocated":[1-9]/.test(liar)) fail(`member 3 never equivocated (it did not lead?): ${excerpt(liar)}`);
+    if (!/"garbage_sent":[1-9]/.test(liar)) fail(`member 3 sent no garbage: ${excerpt(liar)}`);
+    say(`   the honest three went on from ${start} to ${height}, named member 3, refused its garbage; it equivocated`);
+    run('docker', ['rm', '-f', all[3].name]);
+  } finally {
+    try { process.kill(all[3].core, 'SIGCONT'); } catch {}
+  }
+  // cohort-core makes its own container again (the same volume): it catches up.
+  const latest = (await head(0)).number;
+  h = await converge([0, 1, 2, 3], latest, 180000);
+  say(`   member 3 honest again (cohort-core's container): all four agree at ${h}`);
+
+  say(`5. member 2's volume wiped whole (${all[2].name}), its cohort-core paused meanwhile`);
+  process.kill(all[2].core, 'SIGSTOP');
+  try {
+    const c = JSON.parse(run('docker', ['inspect', all[2].name]))[0];
+    const volume = c.Mounts.find((m) => m.Destination === '/data').Name;
+    run('docker', ['rm', '-f', all[2].name]);
+    run('docker', ['volume', 'rm', volume]);
+  } finally {
+    process.kill(all[2].core, 'SIGCONT');
+  }
+  loading = true;
+  const loader5 = load();
+  await sleep(5000);
+  loading = false;
+  await loader5;
+  const wiped = (await head(0)).number;
+  h = await converge([0, 1, 2, 3], wiped, 180000);
+  let back = null;
+  for (let t = 0; t < 150 && !/"rejoin":\{"waiting":false,"vote_from":[1-9]/.test(back || ''); t++) {
+    await sleep(200);
+    try { back = JSON.stringify(await (await fetch(`${all[2].url}/status`)).json()); } catch {}
+  }
+  if (!/"rejoin":\{"waiting":false,"vote_from":[1-9]/.test(back || '')) fail(`member 2 did not rejoin after its volume was wiped: ${back}`);
+  say(`   member 2 came back with its key, rejoined (${back.match(/"rejoin":\{[^}]*\}/)[0]}), all four agree at ${h}`);
   for (const p of providers) p.destroy();
   console.log('faults: all passed');
 }

@@ -35,6 +35,7 @@ stop_all() {
   set +e
   [[ -n "${variant_tag:-}" ]] && docker image rm -f "$variant_tag" >/dev/null 2>&1
   [[ -n "${broken_tag:-}" ]] && docker image rm -f "$broken_tag" >/dev/null 2>&1
+  [[ -n "${byzantine_tag:-}" ]] && docker image rm -f "$byzantine_tag" >/dev/null 2>&1
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
   # Only what this devnet made: the containers and volumes labelled with its cohort-cores'
@@ -243,6 +244,53 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
   done
   COHORT_STATE_DIR=$dir/core1 $cohort --quiet config del cohort/settings/log_level --api "http://127.0.0.1:$((api + 1))" >/dev/null
   say "cluster: one config store for the $nodes node-cores; a setting written once reached every node"
+  if ! $faults && ! $upgrade; then
+    # Limits from the cluster's settings: every running subnode's memory and CPU quota change
+    # in place (the same container, not restarted), and come back when the keys go.
+    installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
+    # "ID STARTED MEMORY QUOTA" of this devnet's subnodes, by container name.
+    limits_now() {
+      docker ps -q --filter "label=cohort.chain" | xargs -r docker inspect --format \
+        '{{.Name}} {{.Id}} {{.State.StartedAt}} {{.HostConfig.Memory}} {{.HostConfig.CpuQuota}} {{index .Config.Labels "cohort.install"}}' |
+        grep -F "$installs" | cut -d' ' -f1-5 | sort
+    }
+    # The memory each node's API wants for each subnode, and whether it says it is applied.
+    api_limits() {
+      for i in $(seq 1 "$nodes"); do
+        $cohort --json subnodes --api "http://127.0.0.1:$((api + i))" | tr -d ' \n\t' |
+          sed 's/},{"chain"/}\n{"chain"/g; $a\\' | sed -n 's/.*"container":"\([^"]*\)".*"cpu_quota_us":\([0-9]*\).*"memory_bytes":\([0-9]*\).*"limits_applied":\([a-z]*\).*/\/\1 \3 \2 \4/p'
+      done | sort
+    }
+    before=$(limits_now)
+    [[ $(echo "$before" | grep -c .) -eq $subnodes ]] || { say "limits: $subnodes subnodes expected, docker shows: $before"; exit 1; }
+    # agree WANT_QUOTA: docker's limits equal what every API wants, all applied, the same containers running since before.
+    agree() {
+      local now want; now=$(limits_now); want=$(api_limits)
+      [[ $(echo "$want" | grep -c ' true$') -eq $subnodes ]] || return 1
+      [[ "$(echo "$now" | awk '{print $1, $4, ($5 > 0 ? $5 : 0)}')" == "$(echo "$want" | awk '{print $1, $2, $3}')" ]] || return 1
+      [[ "$(echo "$now" | cut -d' ' -f1-3)" == "$(echo "$before" | cut -d' ' -f1-3)" ]] || return 1
+      [[ $1 == 0 ]] && echo "$now" | awk '$5 > 0 {bad = 1} END {exit bad}' && return 0
+      [[ $1 == 1 ]] && echo "$now" | awk '$5 <= 0 {bad = 1} END {exit bad}' && return 0
+      return 1
+    }
+    wait_agree() {
+      for _ in $(seq 1 100); do agree "$1" && return 0; sleep 0.1; done
+      say "limits: not applied in place within 10 s ($2)"; echo "docker:"; limits_now; echo "API:"; api_limits; exit 1
+    }
+    a1="--api http://127.0.0.1:$((api + 1))"
+    COHORT_STATE_DIR=$dir/core1 $cohort --quiet config put cohort/settings/memory_factor 0.6 $a1 >/dev/null
+    COHORT_STATE_DIR=$dir/core1 $cohort --quiet config put cohort/settings/cpu_quota_percent 12800 $a1 >/dev/null
+    wait_agree 1 "memory_factor 0.6, cpu_quota_percent 12800"
+    changed=$(limits_now)
+    [[ "$(echo "$changed" | awk '{print $4}')" != "$(echo "$before" | awk '{print $4}')" ]] ||
+      { say "limits: memory did not change"; exit 1; }
+    COHORT_STATE_DIR=$dir/core1 $cohort --quiet config del cohort/settings/memory_factor $a1 >/dev/null
+    COHORT_STATE_DIR=$dir/core1 $cohort --quiet config del cohort/settings/cpu_quota_percent $a1 >/dev/null
+    wait_agree 0 "the keys deleted"
+    [[ "$(limits_now | awk '{print $4}')" == "$(echo "$before" | awk '{print $4}')" ]] ||
+      { say "limits: memory did not come back"; exit 1; }
+    say "cluster: memory and CPU limits set in the store reached all $subnodes subnodes in place, and went back"
+  fi
 fi
 # anvil's first key deployed the manager and so owns both chains: their genesis funds it.
 owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
@@ -353,8 +401,17 @@ if $upgrade; then
   exit 0
 fi
 if $faults; then
+  # A Byzantine variant of the subnode image (equivocates as leader, names wrong heads,
+  # sends garbage frames: the cohort-subnode-byzantine test build), for the last step.
+  byzantine_tag=cohort-subnode:byzantine-test-$$
+  ctx=$(mktemp -d)
+  cp "$build/bin/cohort-subnode-byzantine" "$ctx/"
+  printf 'FROM %s\nCOPY cohort-subnode-byzantine /usr/bin/cohort-subnode-byzantine\nENTRYPOINT ["/usr/bin/cohort-subnode-byzantine", "--equivocate", "--lie-about-head", "--garbage"]\n' \
+    "$image" >"$ctx/Dockerfile"
+  docker build -q --label cohort.test=faults -t "$byzantine_tag" "$ctx" >/dev/null
+  rm -rf "$ctx"
   # The cohort-cores' PIDs, node 1 first.
-  node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${core_pids[@]}"
+  COHORT_BYZANTINE_IMAGE=$byzantine_tag node scripts/chain-faults.mjs "$cohort" "$dir" "$api" demo "$owner_key" "${core_pids[@]}"
   exit 0
 fi
 if $check; then

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/secp.h"
 #include "subnode/chain/txpool.h"
+#include "subnode/evm/evm.h"
 #include "subnode/rpc/rpc.h"
 
 #define DOMAIN "subnode"
@@ -58,7 +59,7 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32])
  * O_NOFOLLOW: a link planted there is refused), mode 0600, fsync, rename over path, fsync
  * of the folder.
  */
-static int write_file_atomic(const char *path, const char *text, size_t len, struct cohort_error *err)
+int cn_write_file(const char *path, const char *text, size_t len, struct cohort_error *err)
 {
     char tmp[1300];
     if (snprintf(tmp, sizeof tmp, "%s.%d.new", path, (int)getpid()) >= (int)sizeof tmp)
@@ -108,7 +109,7 @@ static int load_or_make_key(const char *path, uint8_t key[32], struct cohort_err
     char text[68];
     hex_encode(key, 32, text, sizeof text);
     text[66] = '\n';
-    int rc = write_file_atomic(path, text, 67, err);
+    int rc = cn_write_file(path, text, 67, err);
     explicit_bzero(text, sizeof text);
     return rc;
 }
@@ -235,6 +236,13 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
 /* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */
 
 /* layout: version u8 | head number u64 | head hash 32 */
+/* The BFT thread ends: the VM its commits executed blocks with goes with it. */
+static void on_bft_thread_exit(void *arg)
+{
+    (void)arg;
+    evm_thread_release();
+}
+
 static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
     struct chain_node *n = arg;
@@ -374,7 +382,7 @@ static void on_learned(void *arg, uint32_t member, const uint8_t address[20], co
     char path[1200];
     learned_path(n, path, sizeof path);
     struct cohort_error err = {0};
-    if (text == NULL || write_file_atomic(path, text, strlen(text), &err) != 0)
+    if (text == NULL || cn_write_file(path, text, strlen(text), &err) != 0)
         log_warn("learned member keys not kept", "path=%s error=\"%s\"", path, err.message);
     free(text);
 }
@@ -503,11 +511,15 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         nc.snapshot = on_snapshot;
         nc.restore = on_restore;
         nc.tick = cn_tick;
+        nc.thread_exit = on_bft_thread_exit;
         nc.arg = n;
         nc.equivocate = o->equivocate;
         nc.garbage = o->garbage;
+        /* A member that lost what it signed signs nothing until it rejoins (rejoin.c). */
+        if (rc == 0 && cn_rejoin_needed(n, nc.wal_path)) nc.core.vote_from = UINT64_MAX;
         if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
         if (rc == 0) atomic_store(&n->started, true);
+        if (rc == 0) cn_rejoin_started(n);
         explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
         if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
     }
@@ -601,6 +613,11 @@ char *chain_node_status_json(struct chain_node *n)
     }
     /* The first block this member holds whole: 0, or the installed block as it fetches older ones. */
     cJSON_AddNumberToObject(t, "blocks_from", (double)n->transfer.blocks_from);
+    if (n->rejoin.active) { /* it lost what it signed: docs/chain.md "Rejoining" */
+        cJSON *r = cJSON_AddObjectToObject(o, "rejoin");
+        cJSON_AddBoolToObject(r, "waiting", n->rejoin.waiting);
+        if (!n->rejoin.waiting) cJSON_AddNumberToObject(r, "vote_from", (double)n->rejoin.vote_from);
+    }
     pthread_mutex_unlock(&n->lock);
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);

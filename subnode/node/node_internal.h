@@ -99,6 +99,16 @@ struct chain_node {
     size_t batch_len;
     int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
     uint64_t batches_resubmitted;     /* since start */
+
+    /* Rejoining after losing the WAL (rejoin.c), under lock. */
+    struct {
+        bool active;          /* this start rejoins */
+        bool waiting;         /* signing nothing until a block carries the entry */
+        bool nonce_ok;
+        uint8_t nonce[32];
+        int64_t sent_ms;      /* CLOCK_MONOTONIC: the entry's last submission */
+        uint64_t vote_from;   /* the BFT height it signs from, once rejoined */
+    } rejoin;
 };
 
 /* The decoded transactions of one BFT block's batches, in order (executor.c). */
@@ -119,6 +129,28 @@ struct executed_block {
     size_t *lens;
     uint8_t (*hashes)[32];
 };
+
+/* ---- rejoin.c (docs/chain.md "Rejoining") ---- */
+
+#define CN_REJOIN_FILE "rejoin"   /* cohort-core made this volume again for a chain its node ran */
+#define CN_JOINED_FILE "joined"   /* this member signed in the log: a new WAL means it lost it */
+#define CN_REJOIN_MAGIC 'R'
+#define CN_REJOIN_VERSION 1
+#define CN_REJOIN_ENTRY_BYTES 36  /* 'R' | version | member u16 | nonce 32 */
+
+/* Before the BFT node starts: must this member rejoin (wal_path: its WAL)? Then it signs
+   nothing (the caller sets vote_from to UINT64_MAX) until its entry is committed. */
+bool cn_rejoin_needed(struct chain_node *n, const char *wal_path);
+/* After the BFT node started: submits the entry, or marks a member that signs as joined. */
+void cn_rejoin_started(struct chain_node *n);
+/* From the tick: the entry again while it is not committed. */
+void cn_rejoin_tick(struct chain_node *n);
+/* A committed entry: true if it is a rejoin entry (this member's, with its nonce, lets it
+   sign from the next height); false if it is something else. BFT thread. */
+bool cn_rejoin_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len);
+
+/* Writes a file in the volume that nothing can swap or half-write (chain_node.c). */
+int cn_write_file(const char *path, const char *text, size_t len, struct cohort_error *err);
 
 /* ---- executor.c ---- */
 

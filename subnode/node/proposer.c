@@ -71,6 +71,7 @@ void cn_pool_free(struct chain_node *n)
 void cn_tick(void *arg)
 {
     cn_propose(arg);
+    cn_rejoin_tick(arg);
 }
 
 bool cn_admission_open(struct chain_node *n, struct cohort_error *err)

@@ -420,7 +420,15 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
     wait_backfilled(3);
     same_history(3);
 
-    /* Member 2 loses its chain's data (store and WAL; its key stays): it comes back the same way. */
+    /* Member 3 lost nothing it signed: it did not rejoin. */
+    char body[16384];
+    ck_assert_int_eq(testutil_http_get(rpc_port(3), "/status", body, sizeof body), 200);
+    ck_assert_msg(strstr(body, "\"rejoin\"") == NULL, "member 3 rejoined: %s", body);
+
+    /* Member 2 loses its chain's data (store and WAL; its key stays): it comes back the same
+       way, and, having lost what it signed, signs nothing until a block carries its rejoin
+       entry, past every height it was at (docs/chain.md "Rejoining"). */
+    long view_then = status_number(2, "view");
     stop(2, SIGKILL);
     char cmd[512];
     snprintf(cmd, sizeof cmd, "rm -rf '%s/m2/chain' '%s/m2/bft' '%s/m2/members.json'", dir, dir, dir);
@@ -431,6 +439,14 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
     burst(0, 0, 10);
     converge(0xf, height + 1, 90000);
     ck_assert_int_eq(transfers_done(2), 1);
+    ck_assert_int_eq(testutil_http_get(rpc_port(2), "/status", body, sizeof body), 200);
+    const char *r = strstr(body, "\"rejoin\":{\"waiting\":false,\"vote_from\":");
+    ck_assert_msg(r != NULL, "member 2 did not rejoin: %s", body);
+    long vote_from = strtol(r + strlen("\"rejoin\":{\"waiting\":false,\"vote_from\":"), NULL, 10);
+    ck_assert_msg(vote_from > view_then, "member 2 signs again from %ld, not past %ld where it was", vote_from, view_then);
+    char marks[1200];
+    snprintf(marks, sizeof marks, "%s/m2/joined", dir);
+    ck_assert_int_eq(access(marks, F_OK), 0);
     wait_backfilled(2);
     same_history(2);
 }

@@ -4,8 +4,9 @@
  * come up with their labels and limits and answer on their slot's port; a killed subnode
  * is restarted after its backoff and counted; a second provisioner (a restarted
  * cohort-core) adopts the containers instead of duplicating them; a new config version
- * replaces the container; an unassigned chain loses its container but keeps its volume;
- * a deleted chain loses both. The node id is unique to the test, and every object it
+ * replaces the container; limits change in place; a volume wiped whole comes back with
+ * its key (kept in the state dir) and the mark to rejoin; an unassigned chain loses its
+ * container but keeps its volume; a deleted chain loses both, and its key's copy. The node id is unique to the test, and every object it
  * makes carries it as cohort.node; the teardown removes exactly those.
  */
 #include <check.h>
@@ -15,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/secp.h"
 #include "core/provision.h"
 #include "testutil.h"
 
@@ -25,6 +27,11 @@ static struct docker_client *client;
 static char image[128];
 static uint64_t node_id;
 static uint16_t base_port;
+static char state_dir[64]; /* cohort-core's: the copies of the subnode keys */
+/* The node's key (--keystore): signs each subnode's cert; its public key is the member's in chain.json. */
+static const uint8_t node_key[32] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+                                     0xcc, 0xdd, 0xee, 0xf0, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07,
+                                     0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10, 0x12};
 
 static void cleanup_node(void)
 {
@@ -43,12 +50,17 @@ static void setup(void)
     node_id = 900000 + (uint64_t)getpid();
     /* 128 slots * 8 ports above the base: find a free-looking block high up. */
     base_port = TESTUTIL_PORTS_PROVISION;
+    snprintf(state_dir, sizeof state_dir, "/tmp/cohort-provision-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(state_dir));
 }
 
 static void teardown(void)
 {
     cleanup_node();
     docker_close(client);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", state_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", state_dir);
 }
 
 static struct assignment chain(const char *name, unsigned first_slot, unsigned slots, uint64_t gas_limit)
@@ -67,6 +79,7 @@ static struct assignment chain(const char *name, unsigned first_slot, unsigned s
     snprintf(c->members[0].ip, sizeof c->members[0].ip, "127.0.0.1");
     c->members[0].base_port = base_port;
     c->members[0].first_slot = first_slot;
+    ck_assert_int_eq(secp_pubkey(node_key, c->members[0].public_key, NULL), 0);
     c->genesis_gas_limit = gas_limit;
     c->disk_bytes = 1ull << 30;
     return a;
@@ -75,7 +88,8 @@ static struct assignment chain(const char *name, unsigned first_slot, unsigned s
 static struct provision_options options(void)
 {
     struct provision_options o = {.manager = TEST_MANAGER, .node_id = node_id, .image = image, .bind_address = "127.0.0.1",
-                                  .base_port = base_port, .backoff_base_ms = 2000, .backoff_max_ms = 60000};
+                                  .base_port = base_port, .backoff_base_ms = 2000, .backoff_max_ms = 60000,
+                                  .state_dir = state_dir, .node_key = node_key};
     o.resources.memory_bytes = 8ull << 30;
     o.resources.disk_bytes = 128ull << 30;
     return o;
@@ -191,6 +205,55 @@ START_TEST(lifecycle)
     ck_assert_uint_eq(n, 3);
     free(list);
 
+    /* The cluster's settings change the limits: the running containers take them in place
+       (the same container, started at the same time), and say so; then back, quota lifted. */
+    ck_assert(provision_set_resources(&q, 0.5, 400));
+    ck_assert(!provision_set_resources(&q, 0.5, 400));
+    round_ok(&q, now_ms());
+    struct docker_container b2;
+    inspect("beta", &b2);
+    ck_assert_str_eq(b2.id, b.id);
+    ck_assert_str_eq(b2.started_at, b.started_at);
+    ck_assert(b2.running);
+    ck_assert_int_eq(b2.memory_bytes, (int64_t)((8ull << 30) * 0.5 * 16 / 128) & ~4095);
+    ck_assert_int_eq(b2.cpu_quota_us, 400 * 1000 * 16 / 128);
+    ck_assert_int_eq(b2.cpu_period_us, 100000);
+    ck_assert_int_eq(b2.cpu_shares, 128);
+    json = provision_subnodes_json(&q);
+    ck_assert_ptr_null(strstr(json, "\"limits_applied\":false"));
+    ck_assert_ptr_nonnull(strstr(json, "\"cpu_quota_us\":50000"));
+    free(json);
+    ck_assert(provision_set_resources(&q, 0.8, 0));
+    round_ok(&q, now_ms());
+    inspect("beta", &b2);
+    ck_assert_str_eq(b2.id, b.id);
+    ck_assert_str_eq(b2.started_at, b.started_at);
+    ck_assert_int_eq(b2.memory_bytes, b.memory_bytes);
+    ck_assert_int_le(b2.cpu_quota_us, 0);
+    wait_status(base_port + 16 * 8, "\"chain_name\":\"beta\"");
+
+    /* A volume wiped whole (container and volume removed by hand): made again with the same
+       key, from the state dir's copy, and the mark that makes its subnode rejoin. */
+    char volume_b[DOCKER_NAME_MAX], mount[1024], key_before[160], key_after[160], mark[16];
+    provision_volume_name(&naming, "beta", volume_b, sizeof volume_b);
+    ck_assert_int_eq(docker_volume_inspect(client, volume_b, mount, sizeof mount, &err), 0);
+    ck_assert_int_eq(provision_read_volume_file(mount, "subnode.key", key_before, sizeof key_before, &err), 1);
+    ck_assert_int_eq(provision_read_volume_file(mount, "rejoin", mark, sizeof mark, &err), 0);
+    char keys[128];
+    snprintf(keys, sizeof keys, "%s/subnode-keys", state_dir);
+    ck_assert_int_eq(provision_read_volume_file(keys, "beta.key", key_after, sizeof key_after, &err), 1);
+    ck_assert_str_eq(key_after, key_before);
+    char name_b[DOCKER_NAME_MAX];
+    provision_container_name(&naming, "beta", name_b, sizeof name_b);
+    ck_assert_int_eq(docker_container_remove(client, name_b, true, &err), 0);
+    ck_assert_int_eq(docker_volume_remove(client, volume_b, true, &err), 0);
+    round_ok(&q, now_ms());
+    ck_assert_int_eq(docker_volume_inspect(client, volume_b, mount, sizeof mount, &err), 0);
+    ck_assert_int_eq(provision_read_volume_file(mount, "subnode.key", key_after, sizeof key_after, &err), 1);
+    ck_assert_str_eq(key_after, key_before);
+    ck_assert_int_eq(provision_read_volume_file(mount, "rejoin", mark, sizeof mark, &err), 1);
+    wait_status(base_port + 16 * 8, "\"chain_name\":\"beta\"");
+
     /* A new config version: a new container with the new hash. */
     assigned[0] = chain("alpha", 0, 1, 40000000);
     ck_assert_int_eq(provision_set_assigned(&q, assigned, 3, &err), 0);
@@ -207,9 +270,12 @@ START_TEST(lifecycle)
     char volume[DOCKER_NAME_MAX];
     provision_volume_name(&naming, "gamma", volume, sizeof volume);
     ck_assert_int_eq(docker_volume_inspect(client, volume, NULL, 0, &err), 0);
+    ck_assert_int_eq(provision_read_volume_file(keys, "gamma.key", key_after, sizeof key_after, &err), 1);
     provision_mark_deleted(&q, "gamma");
     round_ok(&q, now_ms());
     ck_assert_int_eq(docker_volume_inspect(client, volume, NULL, 0, &err), DOCKER_E_NOT_FOUND);
+    /* Its key's copy went with it. */
+    ck_assert_int_eq(provision_read_volume_file(keys, "gamma.key", key_after, sizeof key_after, &err), 0);
 
     provision_free(&p);
     provision_free(&q);

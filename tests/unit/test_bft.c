@@ -1229,7 +1229,23 @@ struct timed {
     uint64_t records, sends, commits, timers;
     uint64_t committed[4];
     unsigned cut; /* members whose messages are lost, both ways */
+    int watch;    /* a member whose signed proposals and votes are noted (-1: none) */
+    uint64_t watch_low, watch_high; /* the lowest and highest height it signed one at */
 };
+
+/* Notes the height of a proposal or vote that member who signed (t->watch). */
+static void timed_watch(struct timed *t, int who, const uint8_t *bytes, size_t len)
+{
+    if (who != t->watch) return;
+    struct bft_message *m = malloc(sizeof *m);
+    if (bft_message_decode(bytes, len, 1024, m, NULL) == 0 && m->sender == who &&
+        (m->type == BFT_MSG_PROPOSE || m->type == BFT_MSG_VOTE)) {
+        uint64_t h = m->type == BFT_MSG_VOTE ? m->vote.height : m->commit.block.header.height;
+        if (h < t->watch_low) t->watch_low = h;
+        if (h > t->watch_high) t->watch_high = h;
+    }
+    free(m);
+}
 
 static void timed_push(struct timed *t, uint64_t at, int to, struct bft_event ev, uint8_t *bytes, uint64_t token)
 {
@@ -1271,6 +1287,7 @@ static void timed_step(struct timed *t, int who, const struct bft_event *ev)
         case BFT_ACTION_SYNC_SERVE:
             t->sends++;
             if (a[i].type == BFT_ACTION_SYNC_SERVE) break; /* nothing committed is missing here */
+            timed_watch(t, who, a[i].bytes, a[i].len);
             for (int to = 0; to < 4; to++) {
                 if (to == who || (a[i].type == BFT_ACTION_SEND && (uint32_t)to != a[i].peer)) continue;
                 if ((t->cut >> to & 1) || (t->cut >> who & 1)) continue;
@@ -1312,6 +1329,8 @@ static void timed_submit(struct timed *t, const char *entry)
 static struct timed *timed_start(uint32_t idle_delay_ms)
 {
     struct timed *t = calloc(1, sizeof *t);
+    t->watch = -1;
+    t->watch_low = UINT64_MAX;
     for (uint32_t i = 0; i < 4; i++) t->cores[i] = make_core_idle(i, idle_delay_ms);
     struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     for (int i = 0; i < 4; i++) timed_step(t, i, &start);
@@ -1392,6 +1411,36 @@ START_TEST(a_stalled_member_says_so)
 }
 END_TEST
 
+/*
+ * A member that lost its WAL but kept its key (docs/bft.md "Rejoining") follows the log
+ * without signing anything below vote_from, so it cannot contradict what it signed before;
+ * the other three go on without it (its turns as leader time out), and once the log passes
+ * vote_from it proposes and votes again.
+ */
+START_TEST(a_member_signs_nothing_below_vote_from)
+{
+    setup_keys();
+    struct timed *t = timed_start(10);
+    bft_core_set_vote_from(t->cores[3], 9);
+    t->watch = 3;
+    static char entries[16][16];
+    for (int k = 0; k < 16; k++) {
+        snprintf(entries[k], sizeof entries[k], "entry-%d", k);
+        timed_submit(t, entries[k]);
+        timed_run(t, t->now + 500);
+    }
+    for (int i = 0; i < 4; i++) ck_assert_uint_eq(t->committed[i], t->committed[0]);
+    ck_assert_uint_ge(t->committed[0], 10);
+    ck_assert_uint_ge(t->watch_low, 9);
+    ck_assert_uint_ne(t->watch_high, 0); /* it signs again past vote_from */
+    struct bft_core_status st;
+    bft_core_get_status(t->cores[3], &st);
+    ck_assert_uint_eq(st.vote_from, 9);
+    ck_assert_uint_gt(st.height, 9);
+    timed_free(t);
+}
+END_TEST
+
 START_TEST(an_idle_log_rests)
 {
     setup_keys();
@@ -1461,6 +1510,7 @@ int main(void)
     tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
     tcase_add_test(tc, an_idle_log_rests);
     tcase_add_test(tc, a_stalled_member_says_so);
+    tcase_add_test(tc, a_member_signs_nothing_below_vote_from);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }

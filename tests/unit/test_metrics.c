@@ -3,11 +3,14 @@
  * container's usage from cgroup trees laid out as v1 and v2 kernels lay them out, the
  * subnode /status decoder, query strings, the in-memory ring, bucketing and metering,
  * the health checks, the Prometheus text (checked by promtool itself) and the engine
- * sampling a fake cgroup tree through core's callback.
+ * sampling a fake cgroup tree through core's callback, with its interval and retention
+ * changed while it runs.
  */
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "httpd/httpd.h"
 #include "metrics/metrics.h"
 #include "testutil.h"
 
@@ -400,6 +404,104 @@ START_TEST(ring_keeps_the_newest)
     ck_assert(metrics_ring_lookup(r, "c0", 0, &t, &p));
     char names[METRICS_MAX_CHAINS][METRICS_CHAIN_MAX];
     ck_assert_uint_eq(metrics_ring_chains(r, names, METRICS_MAX_CHAINS), METRICS_MAX_CHAINS);
+    metrics_ring_free(r);
+}
+END_TEST
+
+/* The times a chain's ring holds, oldest first, into out (room for max); returns how many.
+   With same_as_time, each point's cpu_seconds must be its time in seconds (as recorded). */
+static size_t ring_times_checked(struct metrics_ring *r, const char *chain, int64_t *out, size_t max, bool same_as_time)
+{
+    int64_t *times;
+    struct metrics_point *points;
+    size_t n;
+    struct cohort_error err = {0};
+    ck_assert_msg(metrics_ring_range(r, chain, 0, INT64_MAX, &times, &points, &n, &err) == 0, "%s", err.message);
+    ck_assert_uint_le(n, max);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = times[i];
+        if (same_as_time) ck_assert(points[i].values[METRICS_cpu_seconds] == (double)(times[i] / 1000)); /* moved with its time */
+    }
+    free(times);
+    free(points);
+    return n;
+}
+
+static size_t ring_times(struct metrics_ring *r, const char *chain, int64_t *out, size_t max)
+{
+    return ring_times_checked(r, chain, out, max, true);
+}
+
+START_TEST(ring_resizes_keeping_the_newest)
+{
+    struct metrics_ring *r;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(metrics_ring_new(10, &r, &err), 0);
+    /* demo wraps (13 points into 10: its head is not at 0), small has fewer than any capacity below. */
+    for (int i = 0; i < 13; i++) {
+        struct metrics_point p = point_with(i, 0, i);
+        ck_assert_int_eq(metrics_ring_record(r, "demo", 1000 * i, &p), 0);
+    }
+    for (int i = 0; i < 2; i++) {
+        struct metrics_point p = point_with(100 + i, 0, 0);
+        ck_assert_int_eq(metrics_ring_record(r, "small", 1000 * (100 + i), &p), 0);
+    }
+    int64_t t[16];
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 10);
+    ck_assert_int_eq(t[0], 3000);
+
+    /* Shrink: the newest 4 of demo, both of small. */
+    ck_assert_int_eq(metrics_ring_resize(r, 4, &err), 0);
+    ck_assert_uint_eq(metrics_ring_capacity(r), 4);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 4);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(t[i], 1000 * (9 + i));
+    ck_assert_uint_eq(ring_times(r, "small", t, 16), 2);
+    ck_assert_int_eq(t[0], 100000);
+    ck_assert_int_eq(t[1], 101000);
+    /* It still turns as a ring of 4: one more pushes the oldest out. */
+    struct metrics_point p = point_with(13, 0, 13);
+    ck_assert_int_eq(metrics_ring_record(r, "demo", 13000, &p), 0);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 4);
+    ck_assert_int_eq(t[0], 10000);
+    ck_assert_int_eq(t[3], 13000);
+    int64_t at;
+    ck_assert(metrics_ring_lookup(r, "demo", 11500, &at, &p));
+    ck_assert_int_eq(at, 11000);
+    ck_assert(p.values[METRICS_height] == 11);
+    ck_assert_int_eq(metrics_ring_oldest_ms(r), 10000);
+
+    /* Grow: the old points stay, and the room fills before any goes. */
+    ck_assert_int_eq(metrics_ring_resize(r, 8, &err), 0);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 4);
+    ck_assert_int_eq(t[0], 10000);
+    for (int i = 14; i < 18; i++) {
+        p = point_with(i, 0, i);
+        ck_assert_int_eq(metrics_ring_record(r, "demo", 1000 * i, &p), 0);
+    }
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 8);
+    for (int i = 0; i < 8; i++) ck_assert_int_eq(t[i], 1000 * (10 + i));
+    p = point_with(18, 0, 18);
+    ck_assert_int_eq(metrics_ring_record(r, "demo", 18000, &p), 0);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 8);
+    ck_assert_int_eq(t[0], 11000);
+    /* A chain first recorded after the resize gets the new capacity. */
+    for (int i = 0; i < 12; i++) {
+        p = point_with(200 + i, 0, 0);
+        ck_assert_int_eq(metrics_ring_record(r, "late", 1000 * (200 + i), &p), 0);
+    }
+    ck_assert_uint_eq(ring_times(r, "late", t, 16), 8);
+    ck_assert_int_eq(t[0], 204000);
+
+    /* Capacity 0 is refused and changes nothing; the same capacity is a no-op. */
+    ck_assert_int_eq(metrics_ring_resize(r, 0, &err), METRICS_E_INVALID);
+    ck_assert_uint_eq(metrics_ring_capacity(r), 8);
+    ck_assert_int_eq(metrics_ring_resize(r, 8, &err), 0);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 8);
+    ck_assert_int_eq(t[0], 11000);
+    /* Down to one point: the newest. */
+    ck_assert_int_eq(metrics_ring_resize(r, 1, &err), 0);
+    ck_assert_uint_eq(ring_times(r, "demo", t, 16), 1);
+    ck_assert_int_eq(t[0], 18000);
     metrics_ring_free(r);
 }
 END_TEST
@@ -799,7 +901,7 @@ END_TEST
 /* ---- The engine ---- */
 
 static char engine_root[160];
-static int collects;
+static atomic_int collects; /* written on the sampler's thread, read on the test's */
 
 static void collect(void *ctx, struct metrics_node_input *node, struct metrics_subnode_input *subnodes, size_t max,
                     size_t *n)
@@ -873,6 +975,278 @@ START_TEST(engine_samples_through_core)
 }
 END_TEST
 
+static int64_t latest_time_ms(struct metrics *m)
+{
+    struct metrics_sample *s = metrics_latest(m);
+    ck_assert_ptr_nonnull(s);
+    int64_t t = s->time_ms;
+    free(s);
+    return t;
+}
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Samples taken after start_ms (wall clock), by the ring of chain alpha. */
+static size_t alpha_points_after(struct metrics *m, int64_t start_ms)
+{
+    int64_t *times;
+    struct metrics_point *points;
+    size_t n;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(metrics_ring_range(metrics_get_ring(m), "alpha", start_ms + 1, INT64_MAX, &times, &points, &n, &err), 0);
+    free(times);
+    free(points);
+    return n;
+}
+
+START_TEST(engine_interval_changes_while_running)
+{
+    make_tmp();
+    snprintf(engine_root, sizeof engine_root, "%s/cg", tmp);
+    char layout[100];
+    snprintf(layout, sizeof layout, "docker/%s", ID_A);
+    fake_v1(engine_root, ID_A, layout);
+    /* A minute between samples: after the first at start, none for the length of this test
+       unless the new interval takes effect at once. */
+    struct metrics_options o = {.node_id = 3, .interval_ms = 60000, .memory_hours = 1, .cgroup_root = engine_root,
+                                .disk_path = "/", .status_timeout_ms = 200, .collect = collect};
+    struct metrics *m;
+    struct cohort_error err = {0};
+    ck_assert_msg(metrics_start(&o, &m, &err) == 0, "%s", err.message);
+    struct metrics_settings st;
+    metrics_get_settings(m, &st);
+    ck_assert_uint_eq(st.interval_ms, 60000);
+    ck_assert_uint_eq(st.memory_points, 61); /* an hour at a minute, and the newest */
+    ck_assert_uint_eq(metrics_ring_capacity(metrics_get_ring(m)), 61);
+    int64_t first = latest_time_ms(m);
+    usleep(300000);
+    ck_assert_int_eq(latest_time_ms(m), first); /* still waiting out its minute */
+
+    ck_assert_msg(metrics_set_interval(m, 100, &err) == 0, "%s", err.message);
+    metrics_get_settings(m, &st);
+    ck_assert_uint_eq(st.interval_ms, 100);
+    ck_assert_uint_eq(st.memory_points, 36001);
+    ck_assert_uint_eq(metrics_ring_capacity(metrics_get_ring(m)), 36001);
+    /* The next sample within about a second (the thread was woken), then every 100 ms. */
+    int64_t t0 = monotonic_ms(), waited = 0;
+    while (latest_time_ms(m) == first && (waited = monotonic_ms() - t0) < 3000) usleep(10000);
+    ck_assert_msg(latest_time_ms(m) != first, "no sample 3 s after the interval went from 60 s to 100 ms");
+    ck_assert_msg(waited < 1000, "the first sample at the new interval came after %lld ms", (long long)waited);
+    while (alpha_points_after(m, first) < 5 && monotonic_ms() - t0 < 5000) usleep(20000);
+    ck_assert_uint_ge(alpha_points_after(m, first), 5);
+    /* The point from the start survived the growth of the ring. */
+    int64_t at;
+    struct metrics_point p;
+    ck_assert(metrics_ring_lookup(metrics_get_ring(m), "alpha", first, &at, &p));
+    ck_assert_int_eq(at, first);
+
+    /* Back to an hour: the rings shrink to 2 points, the newest ones, and sampling stops. */
+    ck_assert_msg(metrics_set_interval(m, 3600000, &err) == 0, "%s", err.message);
+    metrics_get_settings(m, &st);
+    ck_assert_uint_eq(st.interval_ms, 3600000);
+    ck_assert_uint_eq(st.memory_points, 2);
+    int64_t last = latest_time_ms(m), times[4];
+    ck_assert_uint_eq(ring_times_checked(metrics_get_ring(m), "alpha", times, 4, false), 2);
+    ck_assert_int_eq(times[1], last);
+    ck_assert_int_gt(times[0], first);
+    usleep(300000);
+    ck_assert_int_eq(latest_time_ms(m), last);
+    /* Stopping does not wait for the hour. */
+    t0 = monotonic_ms();
+    metrics_stop(m);
+    ck_assert_int_lt(monotonic_ms() - t0, 2000);
+    remove_tmp();
+}
+END_TEST
+
+/* An API thread's reads, in a loop, while the interval (and so the rings) changes under it:
+   run under the sanitizers, a resize that freed what a reader still used would show. */
+struct reader {
+    struct metrics *m;
+    atomic_bool stop;
+    atomic_int rounds;
+};
+
+static void *read_while_resized(void *arg)
+{
+    struct reader *rd = arg;
+    while (!atomic_load(&rd->stop)) {
+        int64_t *times;
+        struct metrics_point *points;
+        size_t n;
+        if (metrics_ring_range(metrics_get_ring(rd->m), "alpha", 0, INT64_MAX, &times, &points, &n, NULL) == 0) {
+            for (size_t i = 1; i < n; i++)
+                if (times[i] <= times[i - 1]) abort(); /* the order survives every resize */
+            free(times);
+            free(points);
+        }
+        int64_t t;
+        struct metrics_point p;
+        (void)metrics_ring_lookup(metrics_get_ring(rd->m), "alpha", 0, &t, &p);
+        struct metrics_settings st;
+        metrics_get_settings(rd->m, &st);
+        if (st.memory_points != (size_t)st.memory_hours * 3600000u / st.interval_ms + 1) abort(); /* changed together */
+        struct http_response r = {.status = 200};
+        metrics_api_status(rd->m, "GET", "", "", 0, &r);
+        free(r.body);
+        atomic_fetch_add(&rd->rounds, 1);
+    }
+    return NULL;
+}
+
+START_TEST(engine_interval_changes_under_readers)
+{
+    struct metrics_options o = {.node_id = 3, .interval_ms = 100, .memory_hours = 1, .cgroup_root = "/nonexistent",
+                                .disk_path = "/", .status_timeout_ms = 200, .collect = collect};
+    struct metrics *m;
+    struct cohort_error err = {0};
+    ck_assert_msg(metrics_start(&o, &m, &err) == 0, "%s", err.message);
+    struct reader rd = {.m = m};
+    pthread_t readers[2];
+    for (int i = 0; i < 2; i++) ck_assert_int_eq(pthread_create(&readers[i], NULL, read_while_resized, &rd), 0);
+    unsigned intervals[] = {100, 250, 3600000, 100, 1000, 100};
+    for (int k = 0; k < 3; k++)
+        for (size_t i = 0; i < sizeof intervals / sizeof intervals[0]; i++) {
+            ck_assert_msg(metrics_set_interval(m, intervals[i], &err) == 0, "%s", err.message);
+            usleep(30000);
+        }
+    atomic_store(&rd.stop, true);
+    for (int i = 0; i < 2; i++) pthread_join(readers[i], NULL);
+    ck_assert_int_gt(atomic_load(&rd.rounds), 10);
+    metrics_stop(m);
+}
+END_TEST
+
+static cJSON *status_document(struct metrics *m)
+{
+    struct http_response r = {.status = 200};
+    metrics_api_status(m, "GET", "", "", 0, &r);
+    ck_assert_uint_eq(r.status, 200);
+    ck_assert_ptr_nonnull(r.body);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_msg(j != NULL, "%s", r.body);
+    free(r.body);
+    return j;
+}
+
+static double json_at(cJSON *j, const char *a, const char *b)
+{
+    cJSON *v = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), a);
+    if (b) v = cJSON_GetObjectItem(v, b);
+    ck_assert_msg(cJSON_IsNumber(v), "metrics.%s%s%s is not a number", a, b ? "." : "", b ? b : "");
+    return v->valuedouble;
+}
+
+START_TEST(engine_settings_refused_and_reported)
+{
+    struct metrics_options o = {.node_id = 3, .interval_ms = 60000, .memory_hours = 2, .cgroup_root = "/nonexistent",
+                                .disk_path = "/", .collect = collect};
+    struct metrics *m;
+    struct cohort_error err = {0};
+    ck_assert_msg(metrics_start(&o, &m, &err) == 0, "%s", err.message);
+    struct metrics_settings st, before;
+    metrics_get_settings(m, &before);
+    ck_assert_uint_eq(before.interval_ms, 60000);
+    ck_assert_uint_eq(before.memory_hours, 2);
+    ck_assert(!before.database);
+    ck_assert_uint_eq(before.retention.raw_days, 2); /* the defaults, as the database would use them */
+    ck_assert_uint_eq(before.retention.minute_days, 30);
+    ck_assert_uint_eq(before.retention.hour_days, 365);
+
+    /* Intervals out of range: refused, saying the range, and nothing changes. */
+    unsigned bad_intervals[] = {0, 99, 3600001, 4294967295u};
+    for (size_t i = 0; i < sizeof bad_intervals / sizeof bad_intervals[0]; i++) {
+        cohort_error_clear(&err);
+        ck_assert_int_eq(metrics_set_interval(m, bad_intervals[i], &err), METRICS_E_INVALID);
+        ck_assert_msg(strstr(err.message, "100..3600000") != NULL, "%s", err.message);
+        ck_assert_int_eq(metrics_set_interval(m, bad_intervals[i], NULL), METRICS_E_INVALID);
+    }
+    /* Retentions out of order or range: refused, naming the field, and nothing changes. */
+    struct {
+        struct metrics_retention r;
+        const char *named;
+    } bad[] = {
+        {{0, 30, 365}, "raw_days 0"},        {{31, 30, 365}, "minute_days 30"}, {{2, 30, 29}, "hour_days 29"},
+        {{2, 30, 36501}, "hour_days 36501"}, {{0, 0, 0}, "raw_days 0"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cohort_error_clear(&err);
+        ck_assert_int_eq(metrics_set_retention(m, &bad[i].r, &err), METRICS_E_INVALID);
+        ck_assert_msg(strstr(err.message, bad[i].named) != NULL, "%s", err.message);
+    }
+    metrics_get_settings(m, &st);
+    ck_assert_uint_eq(st.interval_ms, before.interval_ms);
+    ck_assert_uint_eq(st.memory_points, before.memory_points);
+    ck_assert_mem_eq(&st.retention, &before.retention, sizeof st.retention);
+    ck_assert_uint_eq(metrics_ring_capacity(metrics_get_ring(m)), before.memory_points);
+
+    /* Accepted: reported at once, by the getter and by /api/v1/status, without a database. */
+    struct metrics_retention r = {.raw_days = 1, .minute_days = 7, .hour_days = 36500};
+    ck_assert_msg(metrics_set_retention(m, &r, &err) == 0, "%s", err.message);
+    ck_assert_msg(metrics_set_interval(m, 30000, &err) == 0, "%s", err.message);
+    metrics_get_settings(m, &st);
+    ck_assert_uint_eq(st.retention.raw_days, 1);
+    ck_assert_uint_eq(st.retention.minute_days, 7);
+    ck_assert_uint_eq(st.retention.hour_days, 36500);
+    ck_assert_uint_eq(st.interval_ms, 30000);
+    ck_assert_uint_eq(st.memory_points, 2 * 120 + 1);
+    cJSON *j = status_document(m);
+    ck_assert(json_at(j, "interval_ms", NULL) == 30000);
+    ck_assert(json_at(j, "memory_hours", NULL) == 2);
+    ck_assert(json_at(j, "memory_points", NULL) == 241);
+    ck_assert(json_at(j, "retention", "raw_days") == 1);
+    ck_assert(json_at(j, "retention", "minute_days") == 7);
+    ck_assert(json_at(j, "retention", "hour_days") == 36500);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "metrics"), "database")));
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "subnodes")), 2); /* still the sample's document */
+    cJSON_Delete(j);
+    metrics_stop(m);
+
+    /* The same bounds at start. */
+    o.interval_ms = 3600001;
+    ck_assert_int_eq(metrics_start(&o, &m, &err), METRICS_E_INVALID);
+    o.interval_ms = 60000;
+    o.retention = (struct metrics_retention){.raw_days = 40}; /* past the default 30 days of minutes */
+    ck_assert_int_eq(metrics_start(&o, &m, &err), METRICS_E_INVALID);
+    ck_assert_msg(strstr(err.message, "minute_days 30") != NULL, "%s", err.message);
+}
+END_TEST
+
+/* The store's retention, without a server: a database that is not there still takes it
+   (it applies once the writer connects). */
+START_TEST(store_retention_changes)
+{
+    struct metrics_store_options so = {.url = "host=/nonexistent/cohort-metrics-test dbname=cohort", .node_id = 3,
+                                       .connect_timeout_s = 1, .retention = {.raw_days = 3}};
+    struct metrics_store *store;
+    struct cohort_error err = {0};
+    ck_assert_msg(metrics_store_open(&so, &store, &err) == 0, "%s", err.message);
+    struct metrics_retention r;
+    metrics_store_get_retention(store, &r);
+    ck_assert_uint_eq(r.raw_days, 3);
+    ck_assert_uint_eq(r.minute_days, 30);
+    ck_assert_uint_eq(r.hour_days, 365);
+    struct metrics_retention bad = {.raw_days = 3, .minute_days = 2, .hour_days = 365};
+    ck_assert_int_eq(metrics_store_set_retention(store, &bad, &err), METRICS_E_INVALID);
+    ck_assert_msg(strstr(err.message, "minute_days 2") != NULL, "%s", err.message);
+    metrics_store_get_retention(store, &r);
+    ck_assert_uint_eq(r.minute_days, 30);
+    struct metrics_retention good = {.raw_days = 1, .minute_days = 2, .hour_days = 3};
+    ck_assert_int_eq(metrics_store_set_retention(store, &good, &err), 0);
+    metrics_store_get_retention(store, &r);
+    ck_assert_mem_eq(&r, &good, sizeof r);
+    metrics_store_close(store);
+    /* And at open. */
+    so.retention = bad;
+    ck_assert_int_eq(metrics_store_open(&so, &store, &err), METRICS_E_INVALID);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("metrics");
@@ -885,12 +1259,17 @@ int main(void)
     tcase_add_test(tc, subnode_status);
     tcase_add_test(tc, queries);
     tcase_add_test(tc, ring_keeps_the_newest);
+    tcase_add_test(tc, ring_resizes_keeping_the_newest);
     tcase_add_test(tc, buckets_and_metering);
     tcase_add_test(tc, health_checks);
     tcase_add_test(tc, prometheus_text);
     tcase_add_test(tc, json_documents);
     tcase_add_test(tc, docs_name_every_metric);
     tcase_add_test(tc, engine_samples_through_core);
+    tcase_add_test(tc, engine_interval_changes_while_running);
+    tcase_add_test(tc, engine_interval_changes_under_readers);
+    tcase_add_test(tc, engine_settings_refused_and_reported);
+    tcase_add_test(tc, store_retention_changes);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }
