@@ -37,7 +37,13 @@ enum byzantine {
 
 static const char *const byzantine_names[] = {"honest", "equivocate", "double-vote", "forger", "twins", "silent"};
 
-enum event_kind { EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER, EV_MARK };
+enum event_kind {
+    EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER, EV_MARK,
+    EV_REJOIN, /* a member that lost its storage submits its rejoin entry again, while not committed */
+};
+
+#define REJOIN_ENTRY_BYTES 24 /* "rejoin" | member u8 | boot u8 | 16 random bytes */
+#define REJOIN_EVERY_MS 40
 
 #define IDLE_SETTLE_MS 5000 /* after the liveness goal, without submissions: time to settle */
 #define IDLE_WINDOW_MS 10000 /* then this long without a record or a message */
@@ -79,6 +85,11 @@ struct node {
     size_t commit_cap;
     uint64_t committed; /* entries committed and durable */
     uint64_t records, sends; /* WAL records appended and messages sent: an idle log adds none */
+    /* Lost its storage (BFT_SIM_MIX_WIPE): signs nothing until a block carries this entry
+       (docs/bft.md "Rejoining"), as the chain's subnodes do. */
+    bool rejoining;
+    uint8_t rejoin_entry[REJOIN_ENTRY_BYTES];
+    uint32_t wipes;
 };
 
 struct sim {
@@ -482,8 +493,27 @@ static void boot(struct sim *s, int a)
     if (nd->boots > 1) tell_peers(s, a, true);
     nd->up = true;
     nd->crash_armed = false;
+    if (nd->rejoining) { /* what it signed is lost: nothing signed until its entry is committed */
+        bft_core_set_vote_from(nd->core, UINT64_MAX);
+        memcpy(nd->rejoin_entry, "rejoin", 6);
+        nd->rejoin_entry[6] = (uint8_t)nd->member;
+        nd->rejoin_entry[7] = (uint8_t)nd->boots;
+        for (int i = 8; i < REJOIN_ENTRY_BYTES; i++) nd->rejoin_entry[i] = (uint8_t)rnd(s);
+        schedule(s, (struct event){.kind = EV_REJOIN, .node = a, .time = s->now + 1});
+    }
     struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
     step(s, a, &start);
+}
+
+/* The loss of everything a member wrote, at its crash: its WAL, so every vote and commit. */
+static void wipe(struct sim *s, int a)
+{
+    struct node *nd = &s->nodes[a];
+    nd->disk_len = nd->synced_len = 0;
+    nd->committed = 0;
+    if (!nd->rejoining) s->result->wipes++; /* (lost again before it rejoined: one rejoin to come) */
+    nd->rejoining = true;
+    nd->wipes++;
 }
 
 /* The others notice a crash or a restart as a node's links do: a little later (BFT_EVENT_PEER). */
@@ -740,6 +770,18 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             remember_commit(s, nd, index, offset, len, act->commit->hash);
             nd->committed = index;
             check_commit(s, nd, index, act->commit->hash);
+            if (nd->rejoining) { /* its entry in this block: it signs again above the block's height */
+                uint32_t off = 0, elen;
+                const uint8_t *e;
+                while (bft_payload_next(act->commit->block.payload, act->commit->block.payload_len, &off, &e, &elen,
+                                        NULL) == 1)
+                    if (elen == REJOIN_ENTRY_BYTES && memcmp(e, nd->rejoin_entry, REJOIN_ENTRY_BYTES) == 0) {
+                        bft_core_set_vote_from(nd->core, act->commit->block.header.height + 1);
+                        nd->rejoining = false;
+                        s->result->rejoins++;
+                        break;
+                    }
+            }
             break;
         }
         case BFT_ACTION_SEND:
@@ -781,7 +823,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
 /* ---- The run ---- */
 
 static const char *const mix_names[BFT_SIM_MIXES] = {"random",    "equivocate", "silent", "forge",
-                                                      "leader-crash", "partition", "all"};
+                                                      "leader-crash", "partition", "all", "wipe"};
 
 const char *bft_sim_mix_name(uint32_t mix)
 {
@@ -904,6 +946,19 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             b++;
         }
     }
+    if (mix == BFT_SIM_MIX_WIPE) {
+        /* A member that lost its storage counts as one of the f until it rejoins: f - 1
+           equivocators beside it at most, and one such member at a time. */
+        for (uint32_t i = 0; i < s->n; i++) s->nodes[i].kind = HONEST;
+        s->node_count = s->n;
+        s->twin = -1;
+        for (uint32_t b = 0; f > 0 && b < f - 1;) {
+            uint32_t who = (uint32_t)rnd_below(s, s->n);
+            if (s->nodes[who].kind != HONEST) continue;
+            s->nodes[who].kind = EQUIVOCATE;
+            b++;
+        }
+    }
     uint32_t chaos_ms = 300 + (uint32_t)rnd_below(s, 1500);
     describe(s, chaos_ms);
     s->chaos = true;
@@ -939,6 +994,15 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         schedule(s, (struct event){.kind = EV_PARTITION, .time = at});
         schedule(s, (struct event){.kind = EV_HEAL, .time = at + rnd_below(s, chaos_ms - at + 1)});
     }
+    if (mix == BFT_SIM_MIX_WIPE)
+        for (uint32_t c = 1 + (uint32_t)rnd_below(s, 2); c > 0; c--) { /* .height 1: the crash loses the storage */
+            uint32_t who = (uint32_t)rnd_below(s, s->n);
+            if (s->nodes[who].kind != HONEST) continue;
+            uint64_t at = rnd_below(s, chaos_ms);
+            schedule(s, (struct event){.kind = EV_CRASH, .node = (int)who, .height = 1, .time = at});
+            schedule(s, (struct event){.kind = EV_RESTART, .node = (int)who,
+                                       .time = at + 1 + rnd_below(s, chaos_ms - at + 1)});
+        }
     for (uint64_t t = 0; t < chaos_ms + 20000; t += 1 + rnd_below(s, 40))
         schedule(s, (struct event){.kind = EV_SUBMIT, .node = (int)rnd_below(s, s->node_count), .time = t});
     for (uint32_t i = 0; i < s->node_count; i++)
@@ -1009,6 +1073,13 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                 schedule(s, (struct event){.kind = EV_RESTART, .node = ev.node,
                                            .time = s->now + 1 + rnd_below(s, chaos_ms - s->now + 1)});
             }
+            if (ev.height == 1) { /* a wipe: at once, and only one member rejoining at a time */
+                bool another = false;
+                for (uint32_t i = 0; i < s->node_count; i++) another |= (int)i != ev.node && s->nodes[i].rejoining;
+                crash(s, ev.node);
+                if (!another && !nd->up) wipe(s, ev.node);
+                break;
+            }
             if (rnd_below(s, 2)) crash(s, ev.node);
             else nd->crash_armed = true; /* partway through its next step */
             break;
@@ -1024,6 +1095,17 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             break;
         case EV_HEAL: s->partitioned = false; break;
         case EV_FORGE: forge(s, ev.node); break;
+        case EV_REJOIN:
+            /* Its entry to every member that is up, as the node's forwarding does; again later
+               while it is not committed (a block that is not committed drops its entries). */
+            if (!nd->up || !nd->rejoining) break;
+            for (uint32_t i = 0; i < s->node_count && !s->failed; i++)
+                if (s->nodes[i].up) {
+                    struct bft_event e = {BFT_EVENT_SUBMIT, nd->rejoin_entry, REJOIN_ENTRY_BYTES, 0, 0, 0, false};
+                    step(s, (int)i, &e);
+                }
+            schedule(s, (struct event){.kind = EV_REJOIN, .node = ev.node, .time = s->now + REJOIN_EVERY_MS});
+            break;
         case EV_MARK: {
             /* The idle check: once settled, a log without entries must not write or send. */
             uint64_t records = 0, sends = 0;
@@ -1045,7 +1127,9 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             break;
         }
         }
-        if (!s->chaos && s->submitting && min_honest_committed(s) >= goal) {
+        bool rejoining = false; /* a member that lost its storage must rejoin too */
+        for (uint32_t i = 0; i < s->node_count; i++) rejoining |= s->nodes[i].rejoining;
+        if (!s->chaos && s->submitting && min_honest_committed(s) >= goal && !rejoining) {
             if (!idle_check) break;
             /* Live: now the clients stop, and the log must come to rest. */
             s->submitting = false;

@@ -11,7 +11,9 @@
  *     indexes in order (so their logs are identical);
  *   - an honest member never sends two different notarize votes, or a nullify and a
  *     finalize vote, or two proposals, at one height, across its crashes;
- *   - a restarted member has every entry it had committed before the crash;
+ *   - a restarted member has every entry it had committed before the crash (unless the
+ *     crash lost its storage: BFT_SIM_MIX_WIPE; then it signs nothing until it rejoins, and
+ *     must never contradict what it signed before the loss);
  *   - after the chaos ends (every partition healed, every member restarted, no more drops)
  *     every honest member commits target_commits more entries, before a deadline;
  *   - then, with idle leaders (idle_delay_ms) and no Byzantine member but silent ones, the
@@ -45,7 +47,9 @@ enum bft_sim_mix {
     BFT_SIM_MIX_LEADER_CRASH = 4, /* 1-3 crashes, each of the leader of the moment, at any point of a step */
     BFT_SIM_MIX_PARTITION = 5,    /* 1-2 partitions, each healed at a random moment */
     BFT_SIM_MIX_ALL = 6,          /* f members equivocating or silent, leader crashes and partitions together */
-    BFT_SIM_MIXES = 7,
+    BFT_SIM_MIX_WIPE = 7,         /* 1-2 crashes that lose the member's storage: it rejoins without signing
+                                     until a block carries its entry (vote_from); f - 1 equivocators beside it */
+    BFT_SIM_MIXES = 8,
 };
 
 /* A short name of a mix ("random", "equivocate", ...), for reports. */
@@ -60,6 +64,7 @@ struct bft_sim_result {
     uint64_t events;         /* events processed */
     uint64_t messages;       /* messages delivered */
     uint64_t crashes;
+    uint64_t wipes, rejoins;  /* BFT_SIM_MIX_WIPE: storage lost at a crash, and rejoins completed */
     uint64_t min_committed;  /* the lowest committed index among honest members at the end */
     uint64_t end_ms;         /* virtual time at the end */
     bool idle_checked;       /* the run checked that the log, left without entries, came to rest:

@@ -513,6 +513,57 @@ int cmd_cluster_image_show(const struct cli_command *self, int argc, char **argv
     return COHORT_EXIT_OK;
 }
 
+int cmd_cluster_settings(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    const char *api = DEFAULT_API;
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &api}, {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, &n, g);
+    if (rc != 0) return rc;
+    char url[1024];
+    snprintf(url, sizeof url, "%s/api/v1/settings", api);
+    long status = 0;
+    char *text = api_call(url, NULL, 5000L, g, &status, &rc);
+    if (text == NULL) return rc;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    const cJSON *all = cJSON_GetObjectItemCaseSensitive(o, "settings");
+    if (status != 200 || !cJSON_IsObject(all)) {
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "error"));
+        cJSON_Delete(o);
+        return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s: %s (HTTP %ld)", api, why ? why : "no settings", status);
+    }
+    if (g->json) {
+        print_json(g, o);
+        cJSON_Delete(o);
+        return COHORT_EXIT_OK;
+    }
+    const char *columns[] = {"setting", "value", "source", "revision"};
+    struct cli_table *table = cli_table_new(4, columns);
+    const cJSON *one;
+    cJSON_ArrayForEach(one, all)
+    {
+        char revision[24];
+        snprintf(revision, sizeof revision, "%.0f", number(one, "revision"));
+        const char *row[4] = {one->string, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(one, "value")),
+                              cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(one, "source")), revision};
+        for (int i = 0; i < 4; i++)
+            if (row[i] == NULL) row[i] = "";
+        cli_table_add_row(table, row);
+    }
+    cli_table_print(table, g);
+    cli_table_free(table);
+    const cJSON *refused = cJSON_GetObjectItemCaseSensitive(o, "refused");
+    if (cJSON_GetArraySize(refused) > 0) {
+        printf("\nrefused:\n");
+        const cJSON *r;
+        cJSON_ArrayForEach(r, refused) printf("  %s\n", cJSON_GetStringValue(r) ? cJSON_GetStringValue(r) : "");
+    }
+    cJSON_Delete(o);
+    return COHORT_EXIT_OK;
+}
+
 int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;

@@ -107,6 +107,14 @@ static const struct cli_command cluster_upgrade_children[] = {
 static const struct cli_command cluster_children[] = {
     {.name = "image", .summary = "the image the cluster runs: set, show", .children = cluster_image_children},
     {.name = "upgrade", .summary = "the rolling upgrade: status", .children = cluster_upgrade_children},
+    {.name = "settings", .summary = "the node settings this node runs with, and where each came from",
+     .handler = cmd_cluster_settings,
+     .usage = "Usage: cohort cluster settings [--api URL] [--json]\n\n"
+              "Each setting cohort-core follows from the cluster's store (docs/cohort-core.md \"Settings from\n"
+              "the cluster\"): its value, where it came from (local: the node's own configuration;\n"
+              "cluster: cohort/settings/NAME; node: cohort/nodes/ID/settings/NAME) and the store\n"
+              "revision of that key; then the keys refused, and why. Change one with\n"
+              "`cohort config put cohort/settings/NAME VALUE`.\n"},
     {.name = NULL}};
 
 static const struct cli_command config_children[] = {
@@ -146,7 +154,7 @@ static const struct cli_command root_children[] = {
     {.name = "node", .summary = "register and inspect validator nodes", .children = node_children},
     {.name = "chain", .summary = "create, list and delete chains", .children = chain_children},
     {.name = "config", .summary = "the cluster's config store: get, put, del, watch, status", .children = config_children},
-    {.name = "cluster", .summary = "the image the cluster runs, and the rolling upgrade to it", .children = cluster_children},
+    {.name = "cluster", .summary = "the image the cluster runs, the rolling upgrade to it, the node settings", .children = cluster_children},
     {.name = "subnodes",
      .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
      .usage = "Usage: cohort subnodes [--api URL] [--json]\n"

@@ -281,6 +281,9 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
     COHORT_STATE_DIR=$dir/core1 $cohort --quiet config put cohort/settings/memory_factor 0.6 $a1 >/dev/null
     COHORT_STATE_DIR=$dir/core1 $cohort --quiet config put cohort/settings/cpu_quota_percent 12800 $a1 >/dev/null
     wait_agree 1 "memory_factor 0.6, cpu_quota_percent 12800"
+    $cohort cluster settings --api "http://127.0.0.1:$((api + 2))" | tee "$dir/settings.txt"
+    grep -qE '^memory_factor +0\.6 +cluster +[1-9]' "$dir/settings.txt" ||
+      { say "cohort cluster settings: node-2 does not show memory_factor 0.6 from the cluster"; exit 1; }
     changed=$(limits_now)
     [[ "$(echo "$changed" | awk '{print $4}')" != "$(echo "$before" | awk '{print $4}')" ]] ||
       { say "limits: memory did not change"; exit 1; }
