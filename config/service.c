@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -12,6 +13,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bft/node.h"
 #include "common/hex.h"
@@ -60,7 +62,72 @@ struct config_service {
     uint8_t address[20];
     struct waiter waiters[WAITERS_MAX];
     size_t waiters_seen; /* 1 + the highest waiter slot ever used: where on_result's search ends */
+    /* Rejoining after losing the WAL (docs/cohort-core.md "Rejoining"), under lock. */
+    struct {
+        bool active, waiting;
+        uint8_t nonce[32];
+        uint64_t vote_from;
+        char mark[1100]; /* STATE_DIR/config-store.joined: this member signed in the log */
+    } rejoin;
 };
+
+/* ---- Rejoining (docs/bft.md and docs/chain.md "Rejoining") ----
+ *
+ * A member that lost its WAL (STATE_DIR/config/) but kept its key must not sign at heights
+ * it may have signed at: it follows the log without signing (bft vote_from) until a block
+ * carrying its entry REJOIN(member, random nonce) is committed at height h, then signs from
+ * h + 1. The mark next to the WAL's folder says the member has signed before; a first
+ * start has none. Losing the whole state dir loses the mark too: not detected. */
+
+#define REJOIN_MAGIC 'R'
+#define REJOIN_VERSION 1
+#define REJOIN_ENTRY_BYTES 36 /* 'R' | version | member u16 | nonce 32 */
+
+static void rejoin_submit(struct config_service *svc)
+{
+    uint8_t entry[REJOIN_ENTRY_BYTES] = {REJOIN_MAGIC, REJOIN_VERSION, (uint8_t)(svc->self >> 8), (uint8_t)svc->self};
+    pthread_mutex_lock(&svc->lock);
+    bool waiting = svc->rejoin.waiting;
+    memcpy(entry + 4, svc->rejoin.nonce, 32);
+    pthread_mutex_unlock(&svc->lock);
+    struct cohort_error err = {0};
+    if (waiting && bft_node_submit(svc->node, entry, sizeof entry, &err) != 0)
+        log_warn("config store: rejoin entry not submitted; retrying", "error=\"%s\"", err.message);
+}
+
+static void rejoin_mark(struct config_service *svc)
+{
+    int fd = open(svc->rejoin.mark, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, "1\n", 2) == 2 && fsync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (!ok)
+        log_warn("config store: the joined mark is not kept: a later loss of the WAL would go unnoticed",
+                 "path=%s errno=%d", svc->rejoin.mark, errno);
+}
+
+/* A committed rejoin entry (BFT thread, under lock): true when entry is one. */
+static bool rejoin_entry(struct config_service *svc, const struct bft_commit *commit, const uint8_t *entry, size_t len,
+                         bool replaying)
+{
+    if (len != REJOIN_ENTRY_BYTES || entry[0] != REJOIN_MAGIC || entry[1] != REJOIN_VERSION) return false;
+    uint32_t member = (uint32_t)entry[2] << 8 | entry[3];
+    if (replaying || !svc->rejoin.waiting || member != svc->self || memcmp(entry + 4, svc->rejoin.nonce, 32) != 0)
+        return true;
+    svc->rejoin.waiting = false;
+    svc->rejoin.vote_from = commit->block.header.height + 1;
+    bft_node_set_vote_from(svc->node, svc->rejoin.vote_from);
+    rejoin_mark(svc);
+    log_info("config store rejoined: a block carries this member's rejoin entry; it signs again from the next height",
+             "member=%u bft_height=%llu vote_from=%llu", svc->self, (unsigned long long)commit->block.header.height,
+             (unsigned long long)svc->rejoin.vote_from);
+    return true;
+}
+
+/* The BFT node's tick (its thread): the entry again while no block carries it. */
+static void on_tick(void *arg)
+{
+    rejoin_submit(arg);
+}
 
 /* ---- Applying the log ---- */
 
@@ -245,6 +312,7 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
             keccak256(entry, len, hash);
             for (size_t i = 0; i < SEALED_KEPT && !ours; i++) ours = memcmp(svc->sealed[i], hash, 32) == 0;
         }
+        if (rejoin_entry(svc, commit, entry, len, replaying)) continue; /* a member rejoining: no request */
         if (ours) cs_store_apply_sealed(svc->store, entry, len, svc->address, on_result, svc);
         else cs_store_apply(svc->store, entry, len, replaying ? NULL : on_result, svc);
     }
@@ -374,12 +442,30 @@ int config_service_start(const struct config_service_options *o, struct config_s
     nc.snapshot_every = o->cluster->snapshot_every;
     nc.arg = svc;
     nc.equivocate = o->equivocate;
+    nc.tick = on_tick;
+    /* Signed in this log before (the mark) and the WAL is gone: rejoin, signing nothing until then. */
+    snprintf(svc->rejoin.mark, sizeof svc->rejoin.mark, "%s/config-store.joined", o->state_dir);
+    struct stat st;
+    bool wal_gone = stat(nc.wal_path, &st) != 0 && errno == ENOENT;
+    if (o->cluster->count > 1 && wal_gone && stat(svc->rejoin.mark, &st) == 0) {
+        if (getrandom(svc->rejoin.nonce, 32, 0) != 32) {
+            config_service_stop(svc);
+            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config store: no randomness to rejoin with");
+        }
+        svc->rejoin.active = svc->rejoin.waiting = true;
+        nc.core.vote_from = UINT64_MAX;
+        log_warn("config store: this member's WAL is gone but it signed in the cluster's log before: it follows the "
+                 "log without signing until a block carries its rejoin entry",
+                 "member=%u wal=%s", (unsigned)self, nc.wal_path);
+    }
     int rc = bft_node_start(&nc, &svc->node, err);
     explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
     if (rc < 0) {
         config_service_stop(svc);
         return cohort_error_wrap(err, "config store");
     }
+    if (svc->rejoin.waiting) rejoin_submit(svc);
+    else if (o->cluster->count > 1 && stat(svc->rejoin.mark, &st) != 0) rejoin_mark(svc);
     log_info("config store joined the cluster", "member=%u of=%u endpoint=%s revision=%llu", (unsigned)self,
              (unsigned)o->cluster->count, o->cluster->endpoint[self], (unsigned long long)cs_store_revision(svc->store));
     *out = svc;
@@ -909,6 +995,13 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
     cJSON_AddNumberToObject(o, "behind", (double)s.core.behind);
     cJSON_AddBoolToObject(o, "ready", !s.halted && s.core.behind <= READY_BEHIND_MAX);
+    pthread_mutex_lock(&svc->lock);
+    if (svc->rejoin.active) { /* its WAL was lost: docs/cohort-core.md "Rejoining" */
+        cJSON *r = cJSON_AddObjectToObject(o, "rejoin");
+        cJSON_AddBoolToObject(r, "waiting", svc->rejoin.waiting);
+        if (!svc->rejoin.waiting) cJSON_AddNumberToObject(r, "vote_from", (double)svc->rejoin.vote_from);
+    }
+    pthread_mutex_unlock(&svc->lock);
     if (s.proposals_equivocated) cJSON_AddNumberToObject(o, "proposals_equivocated", (double)s.proposals_equivocated);
     if (s.halted) out->status = 503; /* a load balancer or a probe sees it without reading the body */
     out->body = cJSON_PrintUnformatted(o);

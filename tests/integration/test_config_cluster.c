@@ -531,6 +531,54 @@ START_TEST(faults_under_load_stay_linearizable)
 }
 END_TEST
 
+/*
+ * A member whose WAL is lost (its config/ folder removed) but whose key stays: it signed in
+ * the log before (its state dir has the mark), so it follows the log without signing until a
+ * block carries its rejoin entry, then signs from past every height it was at, and serves
+ * writes again (docs/cohort-core.md "Rejoining").
+ */
+START_TEST(a_member_that_lost_its_wal_rejoins)
+{
+    tc_make(&cl, PORT_BLOCK + 80, 300);
+    tc_start_all(&cl, -1);
+    ck_assert_int_eq(put(0, "before", "1"), 200);
+    cJSON *st = tc_status(&cl, 2);
+    ck_assert_ptr_nonnull(st);
+    double height_then = number(st, "height");
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(st, "rejoin")); /* a first start: nothing lost */
+    cJSON_Delete(st);
+    tc_kill(&cl, 2);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/m2/config'", cl.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(put(0, "while-down", "1"), 200);
+    tc_start(&cl, 2, false);
+    tc_wait_api(&cl, 2);
+    double vote_from = 0;
+    for (int t = 0; t < 150 && vote_from == 0; t++) {
+        usleep(100 * 1000);
+        st = tc_status(&cl, 2);
+        const cJSON *r = st ? cJSON_GetObjectItemCaseSensitive(st, "rejoin") : NULL;
+        if (r != NULL && cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(r, "waiting"))) vote_from = number(r, "vote_from");
+        cJSON_Delete(st);
+    }
+    ck_assert_msg(vote_from > height_then, "member 2 did not rejoin within 15 s past height %.0f (vote_from %.0f)",
+                  height_then, vote_from);
+    int status = 0;
+    for (int t = 0; t < 50 && status != 200; t++) {
+        status = put(2, "after", "2");
+        if (status != 200) usleep(100 * 1000);
+    }
+    ck_assert_int_eq(status, 200);
+    cJSON *s0 = tc_status(&cl, 0);
+    double revision = number(s0, "revision");
+    cJSON_Delete(s0);
+    bool all[N] = {true, true, true, true};
+    wait_same_store(all, revision, 10000);
+    teardown();
+}
+END_TEST
+
 START_TEST(byzantine_member_breaks_nothing)
 {
     tc_make(&cl, PORT_BLOCK + 40, 300);
@@ -615,6 +663,7 @@ int main(void)
     tcase_add_test(tc, put_on_any_member_is_read_on_all);
     tcase_add_test(tc, faults_under_load_stay_linearizable);
     tcase_add_test(tc, byzantine_member_breaks_nothing);
+    tcase_add_test(tc, a_member_that_lost_its_wal_rejoins);
     tcase_add_test(tc, refuses_a_key_outside_the_cluster);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);
