@@ -58,10 +58,19 @@ static bool file_exists(const char *dir, const char *name)
 
 bool cn_rejoin_needed(struct chain_node *n, const char *wal_path)
 {
-    if (n->config.nmembers < 2) { /* alone, it contradicts nobody */
+    if (n->config.nmembers < 2) { /* alone, it contradicts nobody: it signs at once */
+        if (!file_exists(n->data_dir, CN_REJOIN_FILE)) return false;
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", n->data_dir, CN_REJOIN_FILE);
-        (void)unlink(path);
+        if (unlink(path) != 0)
+            log_warn("the rejoin mark stays (harmless for a chain of one)", "path=%s errno=%d", path, errno);
+        pthread_mutex_lock(&n->lock);
+        n->rejoin.active = true; /* /status shows it came back: rejoined at once, signing from height 0 */
+        n->rejoin.waiting = false;
+        n->rejoin.vote_from = 0;
+        pthread_mutex_unlock(&n->lock);
+        log_info("this chain's only member lost what it signed; alone, it contradicts nobody and signs at once",
+                 "chain=%s", n->config.name);
         return false;
     }
     /* Gone, not empty: a WAL that exists but holds nothing is one whose member never signed
