@@ -76,6 +76,7 @@ void node_halt(struct bft_node *node, const struct cohort_error *err)
     for (int i = 0; i < BFT_TIMERS; i++) uv_timer_stop(&node->core_timer[i]);
     pthread_mutex_lock(&node->lock);
     node->status.halted = true;
+    snprintf(node->status.halt_reason, sizeof node->status.halt_reason, "%s", err->message);
     pthread_mutex_unlock(&node->lock);
     log_error("bft node halted: its WAL failed; restart it", "member=%u error=\"%s\"", node->self, err->message);
 }

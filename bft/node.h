@@ -161,6 +161,7 @@ struct bft_node_status {
     uint64_t commit_wait_us;           /* their total time from the COMMIT record's append to
                                           on_commit: the WAL sync and the hand-back to the loop */
     bool halted;                       /* the WAL failed: the node no longer votes; restart it */
+    char halt_reason[COHORT_ERROR_MESSAGE_MAX]; /* when halted: the WAL's error ("wal: write ...: No space left") */
 };
 
 struct bft_node;

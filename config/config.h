@@ -440,8 +440,9 @@ void config_service_quiesce(struct config_service *svc);
 /* Leaves the cluster, waking every waiting request (they answer 503), and frees svc. NULL is fine. */
 void config_service_stop(struct config_service *svc);
 
-/* True when the log's WAL failed and this member stopped voting (restart cohort-core). */
-bool config_service_halted(struct config_service *svc);
+/* True when the log's WAL failed and this member stopped voting (restart cohort-core);
+   then reason (may be NULL) gets the WAL's error. */
+bool config_service_halted(struct config_service *svc, char *reason, size_t size);
 
 /* Heights this member is behind the cluster while it is too far behind to answer requests
    (it is catching up: they get 503), else 0. */

@@ -993,6 +993,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "commits_delivered", (double)s.commits_delivered);
     cJSON_AddNumberToObject(o, "commit_wait_us", (double)s.commit_wait_us);
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
+    if (s.halted) cJSON_AddStringToObject(o, "halt_reason", s.halt_reason);
     cJSON_AddNumberToObject(o, "behind", (double)s.core.behind);
     cJSON_AddBoolToObject(o, "ready", !s.halted && s.core.behind <= READY_BEHIND_MAX);
     pthread_mutex_lock(&svc->lock);
@@ -1008,10 +1009,11 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_Delete(o);
 }
 
-bool config_service_halted(struct config_service *svc)
+bool config_service_halted(struct config_service *svc, char *reason, size_t size)
 {
     struct bft_node_status s;
     bft_node_get_status(svc->node, &s);
+    if (s.halted && reason != NULL && size > 0) snprintf(reason, size, "%s", s.halt_reason);
     return s.halted;
 }
 

@@ -120,11 +120,12 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     char behind[96] = "";
     uint64_t heights = d->store != NULL ? config_service_behind(d->store) : 0;
     if (heights) snprintf(behind, sizeof behind, "catching up, %llu heights behind the cluster", (unsigned long long)heights);
-    const char *store_problem =
-        d->store != NULL && config_service_halted(d->store)
-            ? "its WAL failed and this member no longer votes: see the log, then restart cohort-core"
-            : behind;
-    size_t size = 6 * (COHORT_ERROR_MESSAGE_MAX + 16) + 16, used = 0;
+    char halted[COHORT_ERROR_MESSAGE_MAX + 128] = "", why[COHORT_ERROR_MESSAGE_MAX] = "";
+    if (d->store != NULL && config_service_halted(d->store, why, sizeof why))
+        snprintf(halted, sizeof halted,
+                 "its WAL failed (%s) and this member no longer votes: fix that (a full disk?), then restart cohort-core", why);
+    const char *store_problem = halted[0] ? halted : behind;
+    size_t size = 6 * (COHORT_ERROR_MESSAGE_MAX + 160) + 16, used = 0; /* each problem fits, with its name */
     char *text = malloc(size);
     if (text == NULL) {
         out->status = 500;

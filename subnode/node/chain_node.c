@@ -555,10 +555,12 @@ void chain_node_stop(struct chain_node *n)
 
 bool chain_node_accepting(struct chain_node *n)
 {
+    struct bft_node_status bs;
+    bft_node_get_status(n->bft, &bs); /* a WAL that failed: this member no longer orders blocks */
     pthread_mutex_lock(&n->lock);
     bool halted = n->halted;
     pthread_mutex_unlock(&n->lock);
-    return !halted && cn_admission_open(n, NULL);
+    return !halted && !bs.halted && cn_admission_open(n, NULL);
 }
 
 char *chain_node_status_json(struct chain_node *n)
@@ -578,8 +580,10 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
     u256 base_fee = cn_next_base_fee(n, &n->head_header);
     cJSON_AddNumberToObject(o, "base_fee_wei", (double)base_fee.w[0] + 18446744073709551616.0 * (double)base_fee.w[1]);
-    cJSON_AddBoolToObject(o, "halted", n->halted);
+    /* Halted: the executor stopped (divergence, a store error) or the BFT log's WAL failed. */
+    cJSON_AddBoolToObject(o, "halted", n->halted || bs.halted);
     if (n->halted) cJSON_AddStringToObject(o, "halt_reason", n->halt_reason);
+    else if (bs.halted) cJSON_AddStringToObject(o, "halt_reason", bs.halt_reason);
     pthread_mutex_unlock(&n->lock);
     cn_pool_status_json(n, o);
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);

@@ -615,6 +615,77 @@ START_TEST(byzantine_member_breaks_nothing)
 }
 END_TEST
 
+/*
+ * A full disk: member 3 runs with a file size limit (RLIMIT_FSIZE, so its WAL's writes fail
+ * with EFBIG as they would with ENOSPC). It halts rather than vote on what it could not make
+ * durable, says so with the reason in /healthz and its status (503), and the other three go
+ * on. Restarted with room, it loses nothing: its WAL ends at the last whole record, it
+ * catches up and holds the same store.
+ */
+START_TEST(a_member_whose_disk_fills_halts_and_loses_nothing)
+{
+    tc_make(&cl, PORT_BLOCK + 100, 300);
+    cl.file_limit[3] = 1L << 20;
+    tc_start_all(&cl, -1);
+    char value[2049], key[32], got[2049];
+    memset(value, 'x', sizeof value - 1);
+    value[sizeof value - 1] = '\0';
+    bool halted = false;
+    int puts = 0;
+    for (; puts < 4000 && !halted; puts++) {
+        snprintf(key, sizeof key, "full/%d", puts);
+        ck_assert_msg(put(puts % 3, key, value) == 200, "put %d through member %d failed", puts, puts % 3);
+        if (puts % 20 == 0) {
+            cJSON *s = NULL;
+            halted = tc_api(&cl, 3, "/api/v1/config/status", NULL, &s, 5000) == 503 &&
+                     cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(s, "halted"));
+            cJSON_Delete(s);
+        }
+    }
+    ck_assert_msg(halted, "member 3 did not halt after %d puts of 2 KiB with a 1 MiB file limit (log in %s)", puts,
+                  cl.dir);
+    cJSON *s = NULL;
+    ck_assert_int_eq(tc_api(&cl, 3, "/api/v1/config/status", NULL, &s, 5000), 503);
+    const char *reason = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "halt_reason"));
+    ck_assert_msg(reason != NULL && strstr(reason, "wal") != NULL && strstr(reason, "File too large") != NULL,
+                  "halt_reason: %s", reason ? reason : "(none)");
+    cJSON_Delete(s);
+    char health[4096];
+    ck_assert_int_eq(testutil_http_get(cl.api_port[3], "/healthz", health, sizeof health), 503);
+    ck_assert_msg(strstr(health, "config store: its WAL failed (") != NULL && strstr(health, "File too large") != NULL,
+                  "%s", health);
+    /* The others go on without it. */
+    for (int n = 0; n < 30; n++) {
+        snprintf(key, sizeof key, "after/%d", n);
+        ck_assert_int_eq(put(n % 3, key, "1"), 200);
+    }
+    /* Room again: it restarts, keeps what it had made durable and catches up. */
+    tc_kill(&cl, 3);
+    cl.file_limit[3] = 0;
+    tc_start(&cl, 3, false);
+    tc_wait_api(&cl, 3);
+    cJSON *s0 = tc_status(&cl, 0);
+    double revision = number(s0, "revision");
+    cJSON_Delete(s0);
+    bool all[N] = {true, true, true, true};
+    wait_same_store(all, revision, 20000);
+    bool present = false;
+    ck_assert_int_eq(get(3, "full/0", got, sizeof got, &present), 200);
+    ck_assert(present && strcmp(got, value) == 0);
+    ck_assert_int_eq(get(3, "after/29", got, sizeof got, &present), 200);
+    ck_assert(present && strcmp(got, "1") == 0);
+    s = tc_status(&cl, 3);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(s, "halted")));
+    cJSON_Delete(s);
+    /* This cluster runs without dockerd, so /healthz stays 503 for that; the store's part is gone. */
+    testutil_http_get(cl.api_port[3], "/healthz", health, sizeof health);
+    ck_assert_msg(strstr(health, "config store") == NULL, "/healthz after the restart: %s", health);
+    fprintf(stderr, "test_config_cluster: member 3 halted after %d puts with a 1 MiB file limit; restarted, it converged\n",
+            puts);
+    teardown();
+}
+END_TEST
+
 START_TEST(refuses_a_key_outside_the_cluster)
 {
     tc_make(&cl, PORT_BLOCK + 60, 300);
@@ -664,6 +735,7 @@ int main(void)
     tcase_add_test(tc, faults_under_load_stay_linearizable);
     tcase_add_test(tc, byzantine_member_breaks_nothing);
     tcase_add_test(tc, a_member_that_lost_its_wal_rejoins);
+    tcase_add_test(tc, a_member_whose_disk_fills_halts_and_loses_nothing);
     tcase_add_test(tc, refuses_a_key_outside_the_cluster);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,6 +137,11 @@ pid_t tc_start(struct tcluster *c, int i, bool byzantine)
             _exit(127);
         }
         if (byzantine) setenv("COHORT_TEST_EQUIVOCATE", "1", 1);
+        if (c->file_limit[i] > 0) { /* writes past it fail with EFBIG, as on a full disk */
+            struct rlimit limit = {(rlim_t)c->file_limit[i], (rlim_t)c->file_limit[i]};
+            signal(SIGXFSZ, SIG_IGN); /* kept across exec: the write fails instead of killing */
+            if (setrlimit(RLIMIT_FSIZE, &limit) != 0) _exit(125);
+        }
         execl(exe, exe, "--node-id", node, "--api-port", api, "--state-dir", state, "--docker-socket", socket,
               "--keystore", key, "--password-file", password, "--cluster-file", cluster, "--log-level", "error",
               (char *)NULL);
@@ -242,7 +248,8 @@ long tc_api(const struct tcluster *c, int i, const char *path, const char *body,
 
 static void put_body(char *body, size_t cap, const char *key, const char *value)
 {
-    snprintf(body, cap, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
+    int n = snprintf(body, cap, "{\"success\":[{\"op\":\"put\",\"key\":\"%s\",\"value\":\"%s\"}]}", key, value);
+    if (n < 0 || (size_t)n >= cap) die("put", "key and value too long for the request buffer");
 }
 
 static void base64(const char *in, char *out, size_t cap)
@@ -285,7 +292,7 @@ void tc_client_free(struct tc_client *client)
 
 long tc_put(const struct tcluster *c, int i, const char *key, const char *value)
 {
-    char body[512];
+    char body[8192];
     put_body(body, sizeof body, key, value);
     return tc_api(c, i, "/api/v1/config/txn", body, NULL, 20000);
 }

@@ -30,6 +30,7 @@ struct tcluster {
     int bft_port[TC_MEMBERS], api_port[TC_MEMBERS]; /* for etcd: its peer and client ports */
     pid_t pids[TC_MEMBERS];
     uint64_t instance;
+    long file_limit[TC_MEMBERS]; /* > 0: member i starts with RLIMIT_FSIZE at that many bytes (a full disk) */
 };
 
 /* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API). */
