@@ -235,7 +235,6 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
 
 /* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */
 
-/* layout: version u8 | head number u64 | head hash 32 */
 /* The BFT thread ends: the VM its commits executed blocks with goes with it. */
 static void on_bft_thread_exit(void *arg)
 {
@@ -243,6 +242,7 @@ static void on_bft_thread_exit(void *arg)
     evm_thread_release();
 }
 
+/* layout: version u8 | head number u64 | head hash 32 */
 static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
     struct chain_node *n = arg;
