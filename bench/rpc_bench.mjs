@@ -56,7 +56,7 @@ function fail(m) {
 }
 
 // Keep-alive connections, at most concurrency + 2 a URL (the subnode allows 64 a client).
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
+let agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
 function post(url, payload) {
   return new Promise((resolve, reject) => {
     const body = JSON.stringify(payload);
@@ -159,6 +159,10 @@ async function main() {
         seen: 0 });
     }
   const byHash = new Map(jobs.map((j) => [j.hash, j]));
+  // Signing many takes minutes, longer than a server keeps an idle connection (the subnode:
+  // 60 s): a pooled socket it closed meanwhile would fail the first send ("socket hang up").
+  agent.destroy();
+  agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
 
   // The watcher: new blocks on the first URL, every 20 ms.
   let head = Number(await rpc(urls[0], 'eth_blockNumber', []));
