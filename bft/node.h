@@ -202,6 +202,19 @@ void bft_node_get_status(struct bft_node *node, struct bft_node_status *status);
 void bft_node_set_vote_from(struct bft_node *node, uint64_t height);
 
 /*
+ * Writes a new WAL at path (which must not exist) that begins at a snapshot: the log's tip
+ * is block `index` at `height` with hash `hash`, and the application's state there is
+ * (bytes, len), as its bft_snapshot_fn would give it (sealed). A node started on it
+ * restores the application from the snapshot and goes on with the block after that tip.
+ * This is how a log begins an epoch with other members (docs/bft.md "Membership
+ * changes"): every member of the new epoch seeds its WAL with the same tip and state and
+ * starts with the new epoch's instance and members. Returns 0, or a negative code with
+ * err naming the file.
+ */
+int bft_node_seed_wal(const char *path, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
+                      const uint8_t *bytes, size_t len, struct cohort_error *err);
+
+/*
  * Stops the thread, closes the links and the WAL, wipes the key, frees node. NULL is fine.
  * Entries still queued are dropped. No other call on node may run concurrently with or
  * after it (a bft_node_submit racing with it returns BFT_E_INVALID until node is freed).

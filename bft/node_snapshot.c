@@ -394,6 +394,41 @@ int node_rewrite_wal(struct bft_node *node, uint64_t new_base, uint64_t base_hei
 }
 
 
+int bft_node_seed_wal(const char *path, uint64_t index, uint64_t height, const uint8_t hash[BFT_HASH_BYTES],
+                      const uint8_t *bytes, size_t len, struct cohort_error *err)
+{
+    assert(path != NULL && hash != NULL && (bytes != NULL || len == 0));
+    if (index == 0 || height < index || len > BFT_SNAPSHOT_MAX_BYTES)
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN,
+                                "seeding %s: a tip needs an index >= 1 and a height >= it, and a snapshot of at most "
+                                "%llu bytes (index %llu, height %llu, %zu bytes)",
+                                path, (unsigned long long)BFT_SNAPSHOT_MAX_BYTES, (unsigned long long)index,
+                                (unsigned long long)height, len);
+    if (access(path, F_OK) == 0 || errno != ENOENT)
+        return cohort_error_set(err, BFT_E_INVALID, DOMAIN,
+                                "seeding %s: the file exists (or cannot be checked): a WAL is seeded only once", path);
+    struct bft_snapshot_offer info = {.index = index, .height = height, .len = len};
+    memcpy(info.hash, hash, BFT_HASH_BYTES);
+    uint8_t *scratch = malloc(SNAPSHOT_HEADER_BYTES + SNAPSHOT_CHUNK_BYTES);
+    uint64_t *offsets = malloc(node_chunk_count(len) * sizeof *offsets);
+    struct bft_wal *wal = NULL;
+    int rc = scratch && offsets ? 0 : cohort_error_set(err, BFT_E_NOMEM, DOMAIN, "seeding %s: out of memory", path);
+    uint8_t base[BFT_BASE_RECORD_BYTES];
+    bft_base_encode(index, height, hash, base);
+    if (rc == 0) rc = bft_wal_open(path, NULL, NULL, &wal, err);
+    if (rc == 0) rc = bft_wal_append(wal, BFT_RECORD_BASE, base, sizeof base, err);
+    if (rc == 0) rc = append_snapshot(wal, &info, bytes, scratch, offsets, err);
+    if (rc == 0) rc = bft_wal_sync(wal, err);
+    bft_wal_close(wal);
+    free(scratch);
+    free(offsets);
+    if (rc < 0) {
+        if (wal != NULL) unlink(path); /* half a seed is no WAL: the next try starts again */
+        return cohort_error_wrap(err, "seeding the WAL %s", path);
+    }
+    return 0;
+}
+
 /* Installs a fetched snapshot that waited, once nothing holds or rewrites the WAL any more. */
 void node_install_if_waiting(struct bft_node *node)
 {

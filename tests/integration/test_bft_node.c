@@ -6,7 +6,8 @@
  * of another instance or nothing at all are disconnected and counted; and an equivocating
  * leader does not split the honest members' logs.
  *
- * Ports: 19000-19099 belong to this test; each case takes its own block of ten.
+ * Ports: 19000-19099 belong to this test; each case takes its own block of ten (the new
+ * epoch's case two).
  * Every wait is bounded (polls every 10 ms up to WAIT_MS), so the test always ends.
  */
 #include <arpa/inet.h>
@@ -50,6 +51,9 @@ struct member {
     bool saw_live;
     uint64_t snapshots_made;         /* snapshot callbacks */
     uint64_t restored_index;         /* the snapshot the last start restored (0: none) */
+    uint64_t height;                 /* the height of the last block seen */
+    uint8_t parent_after_restore[32];/* the parent hash of the first block after the restored one */
+    uint64_t parent_height_after_restore;
 };
 
 struct cluster {
@@ -88,6 +92,11 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     }
     memcpy(m->hash[index], commit->hash, 32);
     m->blocks = index;
+    m->height = commit->block.header.height;
+    if (m->restored_index != 0 && index == m->restored_index + 1) {
+        memcpy(m->parent_after_restore, commit->block.header.parent_hash, 32);
+        m->parent_height_after_restore = commit->block.header.parent_height;
+    }
     uint32_t off = 0, len = 0;
     const uint8_t *entry;
     while (bft_payload_next(commit->block.payload, commit->block.payload_len, &off, &entry, &len, NULL) == 1) {
@@ -917,6 +926,99 @@ START_TEST(an_equivocating_leader)
 }
 END_TEST
 
+/*
+ * A new epoch (docs/bft.md "Membership changes"): four members commit, then every member of
+ * the next epoch, one of them a new key in place of member 3, seeds a new WAL with the
+ * tip and the state where the last epoch ended (bft_node_seed_wal) and starts with another
+ * instance. The log goes on from that tip: the first block's parent is it, the indexes
+ * continue, and the new member holds everything the old epoch committed.
+ */
+START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19080, 9);
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "epoch0", 30, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    for (int i = 0; i < N; i++) member_stop(c, i);
+    /* Where epoch 0 ends: member 0's committed tip and its state there. */
+    struct member *m0 = &c->m[0];
+    uint64_t index = m0->blocks, height = m0->height;
+    uint8_t tip[32], *bytes = NULL;
+    memcpy(tip, m0->hash[index], 32);
+    size_t len = 0;
+    ck_assert_int_eq(on_snapshot(m0, index, &bytes, &len), 0);
+    on_snapshot_seal(bytes, len);
+    on_node_thread = false; /* (this is the test's thread, not a node's) */
+    ck_assert_uint_ge(index, 2);
+    ck_assert_uint_ge(height, index);
+
+    uint8_t key[32];
+    uint64_t seed = 0xE90C;
+    do testutil_rand_bytes(&seed, key, 32);
+    while (secp_private_key_check(key, NULL) != 0);
+    uint8_t address[20];
+    ck_assert_int_eq(secp_address_from_secret(key, address, NULL), 0);
+    struct cohort_error err = {0};
+    for (int i = 0; i < N; i++) {
+        struct bft_node_config *cfg = &c->m[i].config;
+        cfg->core.instance = INSTANCE + 1;
+        memcpy(cfg->core.members.address[3], address, 20);
+        if (i == 3) memcpy(cfg->core.private_key, key, 32);
+        for (int k = 0; k < N; k++) snprintf(cfg->endpoint[k], BFT_ENDPOINT_MAX, "127.0.0.1:%d", 19090 + k);
+        snprintf(cfg->wal_path, sizeof cfg->wal_path, "%s/member-%d-epoch1.wal", c->dir, i);
+        cfg->snapshot = on_snapshot; /* the seed is a snapshot: the node restores it */
+        cfg->snapshot_seal = on_snapshot_seal;
+        cfg->restore = on_restore;
+        ck_assert_msg(bft_node_seed_wal(cfg->wal_path, index, height, tip, bytes, len, &err) == 0, "%s", err.message);
+        member_forget(&c->m[i]); /* the state comes from the seed */
+    }
+    explicit_bzero(key, sizeof key);
+    /* A WAL is seeded once; a bad tip is refused. */
+    ck_assert_int_eq(bft_node_seed_wal(c->m[0].config.wal_path, index, height, tip, bytes, len, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "member-0-epoch1.wal"));
+    char other[1100];
+    snprintf(other, sizeof other, "%s/unused.wal", c->dir);
+    ck_assert_int_eq(bft_node_seed_wal(other, index, index - 1, tip, bytes, len, &err), BFT_E_INVALID);
+    ck_assert_int_eq(access(other, F_OK), -1);
+    free(bytes);
+
+    for (int i = 0; i < N; i++) {
+        member_start(c, i);
+        ck_assert_uint_eq(c->m[i].restored_index, index);
+        ck_assert_uint_eq(c->m[i].blocks, index);
+    }
+    commit_entries(c, "epoch1", 30, all_members, 4, 0xf);
+    settle_and_check(c, 0xf);
+    bool seen[30];
+    for (int i = 0; i < N; i++) {
+        struct member *m = &c->m[i];
+        ck_assert_int_eq(committed_of(m, "epoch0", 30, seen), 30); /* the new member too: from the seed */
+        pthread_mutex_lock(&m->lock);
+        ck_assert_uint_gt(m->blocks, index);
+        ck_assert_msg(memcmp(m->parent_after_restore, tip, 32) == 0, "member %d: the first block of the epoch does "
+                      "not extend the tip", i);
+        ck_assert_uint_eq(m->parent_height_after_restore, height);
+        ck_assert_uint_eq(m->order_errors, 0);
+        pthread_mutex_unlock(&m->lock);
+        struct bft_node_status st;
+        for (uint64_t t0 = now_ms();; sleep_ms(10)) { /* links made while the others started come up with retries */
+            bft_node_get_status(m->node, &st);
+            if (st.peers_connected == N - 1 || now_ms() - t0 > WAIT_MS) break;
+        }
+        ck_assert_uint_eq(st.peers_connected, N - 1);
+        ck_assert_uint_eq(st.links_refused, 0);
+        ck_assert(!st.halted);
+    }
+    for (int i = 0; i < N; i++) {
+        member_stop(c, i);
+        unlink(c->m[i].config.wal_path);
+    }
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
 START_TEST(stop_right_after_start)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -950,6 +1052,7 @@ int main(void)
     tcase_add_test(tc, strangers_are_refused);
     tcase_add_test(tc, an_equivocating_leader);
     tcase_add_test(tc, stop_right_after_start);
+    tcase_add_test(tc, a_new_epoch_goes_on_from_a_seeded_wal);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }
