@@ -42,6 +42,7 @@ const char *cs_strerror(int code)
     case CS_E_NOMEM: return "out of memory";
     case CS_E_DUPLICATE: return "request already applied";
     case CS_E_INSTANCE: return "request for another cluster";
+    case CS_E_EPOCH: return "the epoch ended at a membership change";
     }
     return "unknown error";
 }

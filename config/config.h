@@ -129,6 +129,7 @@ enum cs_status {
     CS_E_NOMEM = COHORT_ERRORS_CONFIG - 6,
     CS_E_DUPLICATE = COHORT_ERRORS_CONFIG - 7,    /* a request id already applied (result.revision: the first's) */
     CS_E_INSTANCE = COHORT_ERRORS_CONFIG - 8,     /* a request for another cluster */
+    CS_E_EPOCH = COHORT_ERRORS_CONFIG - 9,        /* the epoch ended at a membership change: resubmit */
 };
 
 const char *cs_strerror(int code);
@@ -274,6 +275,10 @@ int cs_store_apply_sealed(struct cs_store *store, const uint8_t *entry, size_t l
 /* The current revision (0 for an empty store). */
 uint64_t cs_store_revision(const struct cs_store *store);
 
+/* The store's epoch (0 until the first membership change); *ended (may be NULL): a change
+   applied and the store takes nothing more of this epoch (config.h "Membership changes"). */
+uint32_t cs_store_epoch(const struct cs_store *store, bool *ended);
+
 /*
  * Reads the current store, without the log (a serializable read: it may lag a write
  * another member has committed). A key, or with prefix every key starting with it, in
@@ -339,6 +344,58 @@ void cs_snapshot_seal(uint8_t *bytes, size_t len);
  * both) or CS_E_NOMEM.
  */
 int cs_store_restore(struct cs_store *store, const uint8_t *bytes, size_t len, struct cohort_error *err);
+
+/* ======== 1b. Membership changes (members.c) ======== */
+
+/*
+ * The cluster's membership changes through its own log (docs/bft.md "Membership
+ * changes"): an admin signs a members document, and a plain put of it (its bytes as "0x"
+ * hex text) to the key CS_MEMBERS_KEY is the change. The store applies that put only when
+ * the document is for the store's instance, signed by one of its admins, for epoch (the
+ * store's epoch + 1), and adds exactly one member (last) or removes exactly one (the rest
+ * in order); anything else that would touch the key (a put in a transaction with compares
+ * or other operations, a delete that covers it) is refused. Once a change applies, the
+ * store applies nothing more of its epoch: every later entry is refused with CS_E_EPOCH
+ * (the service starts the next epoch's node on the store's snapshot at the change, and
+ * clients resubmit there). Epoch e's BFT instance is cs_epoch_instance(instance, the hash
+ * of e's document); epoch 0 is the cluster file's.
+ *
+ * Document layout (all integers big-endian; strict):
+ *   magic "CCM1" 4 | instance u64 | epoch u32 (>= 1) | count u8 (CS_MEMBERS_MIN..CS_MEMBERS_MAX)
+ *   count x (address 20 | endpoint_len u8 (1..63) | endpoint "a.b.c.d:port")
+ *   signature 65 = secp_sign(keccak256("cohort-config-members-v1" || every byte before it))
+ */
+#define CS_MEMBERS_KEY "/cohort/cluster/members"
+#define CS_MEMBERS_MIN 4
+#define CS_MEMBERS_DOC_MAX (17 + CS_MEMBERS_MAX * (21 + BFT_ENDPOINT_MAX - 1) + CS_SIGNATURE_BYTES)
+
+struct cs_members_doc {
+    uint64_t instance; /* the cluster's (the cluster file's) */
+    uint32_t epoch;
+    uint32_t count;
+    uint8_t address[CS_MEMBERS_MAX][20];
+    char endpoint[CS_MEMBERS_MAX][BFT_ENDPOINT_MAX];
+    uint8_t signer[20]; /* decode: the key that signed it */
+    uint8_t hash[32];   /* decode: keccak256 of the whole document */
+};
+
+/* Encodes and signs doc with an admin's key into out (cap bytes). Returns 0, CS_E_INVALID
+   (a rule above) or CS_E_RANGE. */
+int cs_members_encode(const struct cs_members_doc *doc, const uint8_t admin_key[32], uint8_t *out, size_t cap,
+                      size_t *out_len, struct cohort_error *err);
+
+/* Decodes a document strictly (at most CS_MEMBERS_DOC_MAX bytes), recovering its signer
+   (whether the signer is an admin is the caller's check). Returns 0, CS_E_INVALID or
+   CS_E_RANGE with the field and offset in err. */
+int cs_members_decode(const uint8_t *bytes, size_t len, struct cs_members_doc *out, struct cohort_error *err);
+
+/* The BFT instance of the epoch a document starts (never one a cluster file can name). */
+uint64_t cs_epoch_instance(uint64_t instance, const uint8_t doc_hash[32]);
+
+/* 0 when to adds exactly one member to from (last) or removes exactly one (the rest in
+   order); CS_E_INVALID saying what is wrong otherwise. */
+int cs_members_check_change(const uint8_t (*from)[20], size_t nfrom, const struct cs_members_doc *to,
+                            struct cohort_error *err);
 
 /* ======== 2. The cluster file ======== */
 

@@ -561,7 +561,18 @@ int cs_store_restore(struct cs_store *s, const uint8_t *bytes, size_t len, struc
     }
     assert(st.nentries <= CS_KEYS_MAX);
     assert(st.bytes <= CS_STORE_BYTES_MAX);
-    snapshot_state_install(s, &st);
+    /* The membership is the members key's document (config.h "Membership changes"): one the
+       store would have applied, or the snapshot is refused. */
+    static const uint8_t members_key[] = CS_MEMBERS_KEY;
+    size_t mi = st.nentries;
+    for (size_t i = 0; i < st.nentries && mi == st.nentries; i++)
+        if (store_key_compare(st.entries[i].key, st.entries[i].key_len, members_key, sizeof members_key - 1) == 0) mi = i;
+    if (mi < st.nentries &&
+        (rc = store_set_membership(s, st.entries[mi].value, st.entries[mi].value_len, true, err)) < 0)
+        goto fail;
+    snapshot_state_install(s, &st); /* s->entries is st's array now */
+    if (mi < s->nentries) store_set_membership(s, s->entries[mi].value, s->entries[mi].value_len, false, NULL);
+    else store_set_membership(s, NULL, 0, false, NULL);
     s->nkvs = 0;
     return 0;
 

@@ -54,6 +54,7 @@
 
 #include "common/bytes.h"
 #include "common/keccak.h"
+#include "common/hex.h"
 #include "common/secp.h"
 
 /* ---- Allocation while applying: failure stops the process (see the top of the file) ---- */
@@ -98,9 +99,68 @@ struct cs_store *cs_store_create(uint64_t instance, const uint8_t (*members)[20]
         return NULL;
     }
     s->instance = instance;
-    for (size_t i = 0; i < nmembers; i++) memcpy(s->writers[s->nwriters++], members[i], ADDRESS_BYTES);
-    for (size_t i = 0; i < nadmins; i++) memcpy(s->writers[s->nwriters++], admins[i], ADDRESS_BYTES);
+    for (size_t i = 0; i < nmembers; i++) memcpy(s->members0[i], members[i], ADDRESS_BYTES);
+    s->nmembers0 = nmembers;
+    for (size_t i = 0; i < nadmins; i++) memcpy(s->admins[i], admins[i], ADDRESS_BYTES);
+    s->nadmins = nadmins;
+    store_set_membership(s, NULL, 0, false, NULL);
     return s;
+}
+
+static void set_writers(struct cs_store *s, const uint8_t (*members)[20], size_t nmembers, uint32_t epoch)
+{
+    memmove(s->members, members, nmembers * ADDRESS_BYTES);
+    s->nmembers = nmembers;
+    s->epoch = epoch;
+    s->nwriters = 0;
+    for (size_t i = 0; i < nmembers; i++) memcpy(s->writers[s->nwriters++], members[i], ADDRESS_BYTES);
+    for (size_t i = 0; i < s->nadmins; i++) memcpy(s->writers[s->nwriters++], s->admins[i], ADDRESS_BYTES);
+}
+
+static bool is_admin(const struct cs_store *s, const uint8_t address[20])
+{
+    for (size_t i = 0; i < s->nadmins; i++)
+        if (memcmp(s->admins[i], address, ADDRESS_BYTES) == 0) return true;
+    return false;
+}
+
+/* Decodes a members document stored as "0x" hex text; NULL or a static reason. */
+static const char *members_value_decode(const struct cs_store *s, const uint8_t *value, size_t value_len,
+                                        struct cs_members_doc *doc)
+{
+    uint8_t bytes[CS_MEMBERS_DOC_MAX];
+    size_t n = 0;
+    struct cohort_error e = {0};
+    if (hex_decode_n((const char *)value, value_len, bytes, sizeof bytes, &n, &e) < 0 ||
+        cs_members_decode(bytes, n, doc, &e) < 0)
+        return "the members document is malformed (give \"0x\" and the hex of a signed CCM1 document)";
+    if (doc->instance != s->instance) return "the members document is for another cluster instance";
+    if (!is_admin(s, doc->signer)) return "the members document is not signed by an admin of the cluster file";
+    return NULL;
+}
+
+int store_set_membership(struct cs_store *s, const uint8_t *value, size_t value_len, bool check_only,
+                         struct cohort_error *err)
+{
+    if (value == NULL) {
+        if (check_only) return 0;
+        s->epoch_ended = false;
+        set_writers(s, (const uint8_t(*)[20])s->members0, s->nmembers0, 0);
+        return 0;
+    }
+    struct cs_members_doc doc;
+    const char *why = members_value_decode(s, value, value_len, &doc);
+    if (why != NULL) return cohort_error_set(err, CS_E_INVALID, DOMAIN, "store: key %s: %s", CS_MEMBERS_KEY, why);
+    if (check_only) return 0;
+    s->epoch_ended = false;
+    set_writers(s, (const uint8_t(*)[20])doc.address, doc.count, doc.epoch);
+    return 0;
+}
+
+uint32_t cs_store_epoch(const struct cs_store *s, bool *ended)
+{
+    if (ended != NULL) *ended = s->epoch_ended;
+    return s->epoch;
 }
 
 static void free_graveyard(struct cs_store *s)
@@ -607,6 +667,33 @@ static void do_range(struct cs_store *s, const struct cs_op *op)
     }
 }
 
+/*
+ * The branch's operations on CS_MEMBERS_KEY (config.h "Membership changes"): NULL when
+ * they may run (*change: one is a valid change, in *doc), else why not.
+ */
+static const char *members_ops_check(const struct cs_store *s, const struct cs_request *req, const struct cs_op *ops,
+                                     unsigned nops, struct cs_members_doc *doc, bool *change)
+{
+    static const uint8_t key[] = CS_MEMBERS_KEY;
+    *change = false;
+    for (unsigned i = 0; i < nops; i++) {
+        const struct cs_op *op = &ops[i];
+        if (op->type == CS_OP_DELETE && op_covers(op, key, sizeof key - 1))
+            return "the members key is never deleted (a change puts an admin-signed document)";
+        if (op->type != CS_OP_PUT || store_key_compare(op->key, op->key_len, key, sizeof key - 1) != 0) continue;
+        if (req->ncompare != 0 || nops != 1)
+            return "the members key is written only by a put alone (no compares, no other operations)";
+        const char *why = members_value_decode(s, op->value, op->value_len, doc);
+        if (why != NULL) return why;
+        if (doc->epoch != s->epoch + 1) return "the members document is not for the cluster's next epoch";
+        struct cohort_error e = {0};
+        if (cs_members_check_change((const uint8_t(*)[20])s->members, s->nmembers, doc, &e) < 0)
+            return "the members document does not add exactly one member (last) or remove exactly one";
+        *change = true;
+    }
+    return NULL;
+}
+
 static int finish(struct cs_store *s, struct cs_result *res, int status, const char *message, cs_result_fn fn,
                   void *arg)
 {
@@ -641,6 +728,9 @@ static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, c
                       rc == CS_E_RANGE ? "the request has a field over its cap" : "the request is malformed", fn,
                       arg);
     res.id = req->id;
+    if (s->epoch_ended)
+        return finish(s, &res, CS_E_EPOCH,
+                      "the cluster's membership changed before this request: its epoch ended; resubmit", fn, arg);
     if (batch_signer != NULL) {
         static const uint8_t zero[CS_SIGNATURE_BYTES];
         memcpy(res.signer, batch_signer, ADDRESS_BYTES);
@@ -673,6 +763,10 @@ static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, c
     const struct cs_op *ops = succeeded ? req->success : req->failure;
     unsigned nops = succeeded ? req->nsuccess : req->nfailure;
     res.succeeded = succeeded;
+    struct cs_members_doc doc;
+    bool change = false;
+    const char *why = members_ops_check(s, req, ops, nops, &doc, &change);
+    if (why != NULL) return finish(s, &res, CS_E_INVALID, why, fn, arg);
     if (over_caps(s, ops, nops))
         return finish(s, &res, CS_E_FULL, "the request would pass the store's cap on keys or bytes", fn, arg);
 
@@ -704,6 +798,10 @@ static int apply_request(struct cs_store *s, const uint8_t *entry, size_t len, c
     assert(s->bytes <= CS_STORE_BYTES_MAX);
     res.revision = s->revision;
     dedup_record(s, dedup_key, hash, s->revision, succeeded);
+    if (change) {
+        set_writers(s, (const uint8_t(*)[20])doc.address, doc.count, doc.epoch);
+        s->epoch_ended = true;
+    }
     return finish(s, &res, CS_OK, NULL, fn, arg);
 }
 

@@ -51,8 +51,18 @@ struct dedup_entry {
 
 struct cs_store {
     uint64_t instance;
-    uint8_t writers[CS_MEMBERS_MAX + CS_ADMINS_MAX][ADDRESS_BYTES];
+    uint8_t writers[CS_MEMBERS_MAX + CS_ADMINS_MAX][ADDRESS_BYTES]; /* members, then admins */
     size_t nwriters;
+    /* Membership (config.h "Membership changes"): the cluster file's members (epoch 0),
+       the admins, and the current epoch's members, which come from CS_MEMBERS_KEY. */
+    uint8_t members0[CS_MEMBERS_MAX][ADDRESS_BYTES];
+    size_t nmembers0;
+    uint8_t admins[CS_ADMINS_MAX][ADDRESS_BYTES];
+    size_t nadmins;
+    uint8_t members[CS_MEMBERS_MAX][ADDRESS_BYTES];
+    size_t nmembers;
+    uint32_t epoch;
+    bool epoch_ended; /* a change applied: nothing more of this epoch is */
     uint64_t revision;
 
     struct entry *entries; /* sorted by key */
@@ -91,6 +101,12 @@ uint64_t store_dedup_hash(const uint8_t key[DEDUP_KEY_BYTES]);
 const struct dedup_entry *store_table_find(const uint32_t *table, const struct dedup_entry *ring,
                                            const uint8_t key[DEDUP_KEY_BYTES], uint64_t hash);
 void store_table_insert(uint32_t *table, uint64_t hash, size_t slot);
+
+/* store.c: sets the membership from the members document stored as value (CS_MEMBERS_KEY's),
+   or the cluster file's when value is NULL; CS_E_INVALID (nothing set) if the document is
+   not one the store could have applied. check_only: sets nothing. */
+int store_set_membership(struct cs_store *s, const uint8_t *value, size_t value_len, bool check_only,
+                         struct cohort_error *err);
 
 /* codec.c: the hash a batch's signature covers. */
 void store_batch_hash(const uint8_t *bytes, size_t len, uint8_t hash[32]);

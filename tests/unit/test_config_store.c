@@ -14,6 +14,7 @@
 #include "common/bytes.h"
 #include "common/keccak.h"
 #include "common/secp.h"
+#include "common/hex.h"
 #include "config/config.h"
 #include "config_store_util.h"
 #include "testutil.h"
@@ -395,6 +396,182 @@ START_TEST(members_and_admins_write_others_are_refused)
     ck_assert_ptr_nonnull(full);
     cs_store_destroy(full);
     cs_store_destroy(s);
+}
+END_TEST
+
+/* ---- Membership changes (config.h "Membership changes") ---- */
+
+/* The members of epoch `epoch`: the first n of addrs, endpoints 127.0.0.1:(7000 + i), signed by key, as hex. */
+static char *members_value(uint64_t instance, uint32_t epoch, uint8_t (*addrs)[20], uint32_t n,
+                           const uint8_t key[32])
+{
+    struct cs_members_doc d;
+    memset(&d, 0, sizeof d);
+    d.instance = instance;
+    d.epoch = epoch;
+    d.count = n;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(d.address[i], addrs[i], 20);
+        snprintf(d.endpoint[i], sizeof d.endpoint[i], "127.0.0.1:%u", 7000 + i);
+    }
+    static uint8_t bytes[CS_MEMBERS_DOC_MAX];
+    static char text[2 * CS_MEMBERS_DOC_MAX + 3];
+    size_t len = 0;
+    struct cohort_error err = {0};
+    ck_assert_msg(cs_members_encode(&d, key, bytes, sizeof bytes, &len, &err) == 0, "%s", err.message);
+    struct cs_members_doc back;
+    ck_assert_msg(cs_members_decode(bytes, len, &back, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(back.count, n);
+    ck_assert_str_eq(back.endpoint[n - 1], d.endpoint[n - 1]);
+    hex_encode(bytes, len, text, sizeof text);
+    return text;
+}
+
+static struct got *put_members(struct cs_store *s, const char *value, const uint8_t key[32])
+{
+    struct cs_request r;
+    req_init(&r);
+    add_put(&r, false, CS_MEMBERS_KEY, value);
+    return run_as(s, &r, key);
+}
+
+START_TEST(membership_changes_through_the_members_key)
+{
+    struct cs_store *s = new_store();
+    uint8_t five[NMEMBERS + 1][20];
+    memcpy(five, member_addr, sizeof member_addr);
+    memcpy(five[NMEMBERS], outsider_addr, 20);
+    ck_assert_uint_eq(cs_store_epoch(s, NULL), 0);
+    assert_ok(put(s, "a", "1"), 1);
+    ck_assert_int_eq(put_members(s, "x", admin_key)->status, CS_E_INVALID); /* not a document */
+    ck_assert_int_eq(put_members(s, members_value(INSTANCE, 1, five, 5, member_key[0]), member_key[0])->status,
+                     CS_E_INVALID); /* a member signed the document, not an admin */
+    ck_assert_int_eq(put_members(s, members_value(INSTANCE + 1, 1, five, 5, admin_key), admin_key)->status,
+                     CS_E_INVALID); /* another cluster */
+    ck_assert_int_eq(put_members(s, members_value(INSTANCE, 2, five, 5, admin_key), admin_key)->status,
+                     CS_E_INVALID); /* not the next epoch */
+    uint8_t swapped[NMEMBERS + 1][20];
+    memcpy(swapped, five, sizeof five);
+    memcpy(swapped[0], five[1], 20);
+    memcpy(swapped[1], five[0], 20);
+    ck_assert_int_eq(put_members(s, members_value(INSTANCE, 1, swapped, 5, admin_key), admin_key)->status,
+                     CS_E_INVALID); /* the kept members reordered */
+    struct cs_request r;
+    req_init(&r);
+    add_compare_number(&r, "a", CS_TARGET_VERSION, CS_CMP_EQUAL, 1);
+    add_put(&r, false, CS_MEMBERS_KEY, members_value(INSTANCE, 1, five, 5, admin_key));
+    ck_assert_int_eq(run(s, &r)->status, CS_E_INVALID); /* not a put alone */
+    ck_assert_int_eq(del(s, "/cohort/", true)->status, CS_E_INVALID); /* the key is never deleted */
+    req_init(&r);
+    add_put(&r, false, "by", "outsider");
+    ck_assert_int_eq(run_as(s, &r, outsider_key)->status, CS_E_UNAUTHORIZED);
+    ck_assert_uint_eq(cs_store_revision(s), 1);
+
+    /* Epoch 1 adds the outsider; a member may submit the admin's document. */
+    assert_ok(put_members(s, members_value(INSTANCE, 1, five, 5, admin_key), member_key[2]), 2);
+    bool ended = false;
+    ck_assert_uint_eq(cs_store_epoch(s, &ended), 1);
+    ck_assert(ended);
+    struct got *g = put(s, "after", "dropped");
+    ck_assert_int_eq(g->status, CS_E_EPOCH);
+    ck_assert(g->has_id);
+    ck_assert_uint_eq(cs_store_revision(s), 2);
+
+    /* The next epoch starts from the snapshot at the change. */
+    size_t len = 0;
+    uint8_t *bytes = snap(s, &len);
+    struct cs_store *e1 = new_store();
+    restore_ok(e1, bytes, len);
+    free(bytes);
+    ck_assert_uint_eq(cs_store_epoch(e1, &ended), 1);
+    ck_assert(!ended);
+    req_init(&r);
+    add_put(&r, false, "by", "the new member");
+    assert_ok(run_as(e1, &r, outsider_key), 3);
+    /* Epoch 2 removes member 1: its requests are refused from then on. */
+    uint8_t without1[NMEMBERS][20];
+    memcpy(without1[0], five[0], 20);
+    memcpy(without1[1], five[2], 20);
+    memcpy(without1[2], five[3], 20);
+    memcpy(without1[3], five[4], 20);
+    assert_ok(put_members(e1, members_value(INSTANCE, 2, without1, 4, admin_key), admin_key), 4);
+    bytes = snap(e1, &len);
+    struct cs_store *e2 = new_store();
+    restore_ok(e2, bytes, len);
+    free(bytes);
+    ck_assert_uint_eq(cs_store_epoch(e2, NULL), 2);
+    req_init(&r);
+    add_put(&r, false, "by", "removed");
+    ck_assert_int_eq(run_as(e2, &r, member_key[1])->status, CS_E_UNAUTHORIZED);
+    req_init(&r);
+    add_put(&r, false, "by", "member 2");
+    assert_ok(run_as(e2, &r, member_key[2]), 5);
+
+    /* A snapshot whose members document no admin of this cluster signed is refused. */
+    struct cohort_error err = {0};
+    struct cs_store *other = cs_store_create(INSTANCE, (const uint8_t(*)[20])member_addr, NMEMBERS,
+                                             (const uint8_t(*)[20])outsider_addr, 1, &err);
+    ck_assert_ptr_nonnull(other);
+    assert_ok(put_members(other, members_value(INSTANCE, 1, five, 5, outsider_key), outsider_key), 1);
+    bytes = snap(other, &len);
+    struct cs_store *victim = new_store();
+    ck_assert_int_eq(cs_store_restore(victim, bytes, len, &err), CS_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "not signed by an admin"));
+    ck_assert_uint_eq(cs_store_epoch(victim, NULL), 0);
+    free(bytes);
+    cs_store_destroy(victim);
+    cs_store_destroy(other);
+    cs_store_destroy(e2);
+    cs_store_destroy(e1);
+    cs_store_destroy(s);
+}
+END_TEST
+
+START_TEST(members_documents_decode_strictly)
+{
+    uint8_t five[NMEMBERS + 1][20];
+    memcpy(five, member_addr, sizeof member_addr);
+    memcpy(five[NMEMBERS], outsider_addr, 20);
+    const char *text = members_value(INSTANCE, 1, five, 5, admin_key);
+    uint8_t bytes[CS_MEMBERS_DOC_MAX];
+    size_t len = 0;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(hex_decode(text, bytes, sizeof bytes, &len, &err), 0);
+    struct cs_members_doc d;
+    ck_assert_int_eq(cs_members_decode(bytes, len, &d, &err), 0);
+    ck_assert_mem_eq(d.signer, admin_addr, 20);
+    uint8_t h[32];
+    keccak256(bytes, len, h);
+    ck_assert_mem_eq(d.hash, h, 32);
+    ck_assert_uint_ne(cs_epoch_instance(INSTANCE, d.hash), INSTANCE);
+    ck_assert_uint_ge(cs_epoch_instance(INSTANCE, d.hash), UINT64_C(1) << 53);
+    /* Every cut is an error, none a crash. */
+    for (size_t n = 0; n < len; n++) ck_assert_int_ne(cs_members_decode(bytes, n, &d, &err), 0);
+    bytes[16] = 33; /* over the member cap */
+    ck_assert_int_eq(cs_members_decode(bytes, len, &d, &err), CS_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "over the cap"));
+    bytes[16] = 5;
+    bytes[17 + 20] = 0; /* an empty endpoint */
+    ck_assert_int_eq(cs_members_decode(bytes, len, &d, &err), CS_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "endpoint length"));
+    /* The encoder keeps the rules: fewer than four members, a duplicate, a bad endpoint. */
+    memset(&d, 0, sizeof d);
+    d.instance = INSTANCE;
+    d.epoch = 1;
+    d.count = 4;
+    for (int i = 0; i < 4; i++) {
+        memcpy(d.address[i], five[i], 20);
+        snprintf(d.endpoint[i], sizeof d.endpoint[i], "127.0.0.1:%d", 7000 + i);
+    }
+    ck_assert_int_eq(cs_members_encode(&d, admin_key, bytes, sizeof bytes, &len, &err), 0);
+    d.count = 3;
+    ck_assert_int_eq(cs_members_encode(&d, admin_key, bytes, sizeof bytes, &len, &err), CS_E_INVALID);
+    d.count = 4;
+    memcpy(d.address[3], d.address[0], 20);
+    ck_assert_int_eq(cs_members_encode(&d, admin_key, bytes, sizeof bytes, &len, &err), CS_E_INVALID);
+    memcpy(d.address[3], five[3], 20);
+    snprintf(d.endpoint[3], sizeof d.endpoint[3], "localhost:1");
+    ck_assert_int_eq(cs_members_encode(&d, admin_key, bytes, sizeof bytes, &len, &err), CS_E_INVALID);
 }
 END_TEST
 
@@ -1162,6 +1339,8 @@ int main(void)
     tcase_add_test(tc, each_decode_error);
     tcase_add_test(tc, encode_checks_the_caps);
     tcase_add_test(tc, members_and_admins_write_others_are_refused);
+    tcase_add_test(tc, membership_changes_through_the_members_key);
+    tcase_add_test(tc, members_documents_decode_strictly);
     tcase_add_test(tc, put_get_delete_and_revisions);
     tcase_add_test(tc, ranges_read_the_state_at_their_point_in_the_request);
     tcase_add_test(tc, transaction_compares);
