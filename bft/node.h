@@ -130,6 +130,19 @@ struct bft_node_config {
        bft_node_submit and bft_node_get_status, nothing else of the node's. */
     void (*tick)(void *arg);
     uint32_t tick_ms; /* with tick; 0: 1000 */
+    /* Optional: epochs (docs/bft.md "Membership changes"), both on the node's thread.
+       pointer: a peer's HELLO names instance, not this epoch's. Writes into out (cap bytes)
+       the change proof that ended that epoch (bft_commit_encode of the block that carried
+       the change, as that epoch's instance hashes it) and returns its length, or returns 0
+       when instance is no older epoch of this log (the link is refused as before). The node
+       sends it as a POINTER frame ("CBP1" || proof) and closes the link.
+       pointed: this node dialled a member that answered its HELLO so. The node decodes the
+       proof and verifies it against this epoch's members (a quorum of them finalized that
+       block) before it calls pointed, then closes the link; it is called again at every
+       re-dial until the application moves on. The application checks that the block ends
+       the epoch and what comes next. */
+    size_t (*pointer)(void *arg, uint64_t instance, uint8_t *out, size_t cap);
+    void (*pointed)(void *arg, const struct bft_commit *commit);
     /* Optional: called last on the node's thread, as it ends (bft_node_stop): what the
        application's callbacks kept per thread goes here (the chain's VM). */
     void (*thread_exit)(void *arg);
@@ -152,6 +165,8 @@ struct bft_node_status {
     uint64_t wal_bytes;                /* the WAL's records */
     uint64_t sync_too_old;             /* sync requests for blocks before first_index: a snapshot offered */
     uint64_t snapshots_installed;      /* snapshots fetched from other members (state transfer) */
+    uint64_t pointers_sent;            /* change proofs sent to peers of older epochs */
+    uint64_t pointers_received;        /* verified change proofs from members of later epochs */
     uint64_t compaction_us;            /* the last compaction: its time on the thread pool, */
     uint64_t compaction_swap_us;       /* ... its time on the loop thread at the end (the stall), */
     uint64_t compaction_tail_bytes;    /* ... and the records appended meanwhile, copied at the end */
@@ -232,6 +247,7 @@ int bft_endpoint_parse(const char *endpoint, char ip[16], uint16_t *port, struct
 #define BFT_HELLO_BYTES 48 /* magic "CBH1" 4 | instance u64 | from u16 | to u16 | nonce 32 */
 #define BFT_AUTH_BYTES 69  /* magic "CBA1" 4 | signature 65 */
 #define BFT_IDENT_MIN_BYTES 26 /* magic "CBI1" 4 | address 20 | proof length u16 | proof */
+#define BFT_POINTER_MAGIC "CBP1" /* a POINTER frame: magic 4 | a change proof (config.pointer) */
 #define BFT_IDENT_MAX_BYTES (BFT_IDENT_MIN_BYTES + BFT_PROOF_MAX)
 
 /* Writes an IDENT frame body (without the length prefix) into out; returns its length. */

@@ -75,6 +75,7 @@ enum link_state {
     LINK_IDENT,      /* identities in use (config.vouch): waiting for the IDENT after the HELLO */
     LINK_AUTH,       /* our AUTH is sent; waiting for theirs */
     LINK_OPEN,       /* authenticated: carries frames */
+    LINK_POINTING,   /* incoming from an older epoch: the change proof is being sent, then it closes */
     LINK_CLOSING,    /* uv_close called; freed when both handles have closed */
 };
 

@@ -372,6 +372,76 @@ static void answer_hello(struct link *link)
     link->state = LINK_AUTH;
 }
 
+/* ---- Epochs: the pointer to a later one (docs/bft.md "Membership changes") ---- */
+
+struct pointer_write {
+    uv_write_t req;
+    uint8_t bytes[];
+};
+
+static void pointer_written(uv_write_t *req, int status)
+{
+    struct link *link = req->handle->data;
+    free(req);
+    (void)status;
+    node_link_close(link, false, "the change proof is sent");
+}
+
+/* An incoming HELLO this epoch refused: true when it names an older epoch, whose change proof goes back. */
+static bool point(struct link *link, const uint8_t *bytes, uint32_t len)
+{
+    struct bft_node *node = link->node;
+    if (node->config.pointer == NULL || len != BFT_HELLO_BYTES || memcmp(bytes, "CBH1", 4) != 0) return false;
+    uint64_t instance = 0;
+    for (int i = 0; i < 8; i++) instance = instance << 8 | bytes[4 + i];
+    if (instance == node->config.core.instance) return false;
+    size_t cap = BFT_MESSAGE_MAX - 4;
+    struct pointer_write *w = malloc(sizeof *w + PREFIX_BYTES + 4 + cap);
+    if (w == NULL) return false;
+    size_t n = node->config.pointer(node->config.arg, instance, w->bytes + PREFIX_BYTES + 4, cap);
+    if (n == 0 || n > cap) {
+        free(w);
+        return false;
+    }
+    be_put(w->bytes, n + 4, 4);
+    memcpy(w->bytes + PREFIX_BYTES, BFT_POINTER_MAGIC, 4);
+    uv_buf_t buf = uv_buf_init((char *)w->bytes, (unsigned)(PREFIX_BYTES + 4 + n));
+    if (uv_write(&w->req, (uv_stream_t *)&link->tcp, &buf, 1, pointer_written) < 0) {
+        free(w);
+        return false;
+    }
+    link->state = LINK_POINTING;
+    COUNT(node, pointers_sent, 1);
+    log_info("bft: a peer of an older epoch dialled; it got the change proof", "member=%u instance=%llu",
+             node->self, (unsigned long long)instance);
+    return true;
+}
+
+/* The answer to our HELLO from a member of a later epoch: its change proof, checked against this epoch's members. */
+static void pointed(struct link *link, const uint8_t *bytes, uint32_t len)
+{
+    struct bft_node *node = link->node;
+    struct cohort_error err = {0};
+    struct bft_commit *c = malloc(sizeof *c);
+    if (c == NULL) {
+        node_link_close(link, false, "out of memory for a change proof");
+        return;
+    }
+    uint64_t instance = node->config.core.instance;
+    if (bft_commit_decode(bytes, len, instance, node->config.core.payload_max_bytes, c, &err) < 0 ||
+        bft_commit_verify(c, instance, &node->config.core.members, node->config.core.scheme, &err) < 0) {
+        free(c);
+        log_warn("bft: a peer answered with a change proof that does not verify", "member=%u peer=%u error=\"%s\"",
+                 node->self, link->peer, err.message);
+        node_link_close(link, true, "a change proof that does not verify");
+        return;
+    }
+    COUNT(node, pointers_received, 1);
+    node->config.pointed(node->config.arg, c);
+    free(c);
+    node_link_close(link, false, "the peer is in a later epoch");
+}
+
 /* One whole frame from link: a handshake step or, once open, a message for the core. */
 static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
 {
@@ -381,7 +451,12 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
     switch (link->state) {
     case LINK_HELLO: {
         uint16_t from = 0;
+        if (link->outgoing && len >= 4 && memcmp(bytes, BFT_POINTER_MAGIC, 4) == 0) {
+            pointed(link, bytes + 4, len - 4);
+            return;
+        }
         if (bft_hello_decode(bytes, len, instance, (uint16_t)node->self, node->n, &from, link->their_nonce, &err) < 0) {
+            if (!link->outgoing && point(link, bytes, len)) return;
             node_link_close(link, true, err.message);
             return;
         }
@@ -487,6 +562,7 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
         return;
     }
     case LINK_CONNECTING:
+    case LINK_POINTING:
     case LINK_CLOSING: return;
     }
 }
@@ -533,7 +609,8 @@ static void consume(struct link *link, const uint8_t *data, size_t n)
                 node_link_close(link, true, err.message);
                 return;
             }
-            if (link->state != LINK_OPEN && len > HANDSHAKE_FRAME_MAX) {
+            bool may_point = link->outgoing && link->state == LINK_HELLO && link->node->config.pointed != NULL;
+            if (link->state != LINK_OPEN && len > HANDSHAKE_FRAME_MAX && !may_point) {
                 node_link_close(link, true, "a handshake frame longer than any handshake step");
                 return;
             }

@@ -54,6 +54,10 @@ struct member {
     uint64_t height;                 /* the height of the last block seen */
     uint8_t parent_after_restore[32];/* the parent hash of the first block after the restored one */
     uint64_t parent_height_after_restore;
+    uint8_t last_commit[16384];      /* the last block's commit proof (bft_commit_encode) */
+    size_t last_commit_len;
+    uint64_t pointed;                /* verified change proofs received (config.pointed) */
+    uint8_t pointed_hash[32];        /* the block the last one finalized */
 };
 
 struct cluster {
@@ -91,6 +95,8 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
         m->hash_cap = cap;
     }
     memcpy(m->hash[index], commit->hash, 32);
+    if (bft_commit_encode(commit, m->last_commit, sizeof m->last_commit, &m->last_commit_len, NULL) < 0)
+        m->last_commit_len = 0;
     m->blocks = index;
     m->height = commit->block.header.height;
     if (m->restored_index != 0 && index == m->restored_index + 1) {
@@ -933,6 +939,28 @@ END_TEST
  * instance. The log goes on from that tip: the first block's parent is it, the indexes
  * continue, and the new member holds everything the old epoch committed.
  */
+/* Epoch 0's change proof, which epoch 1's members give a peer that says HELLO with epoch 0's instance. */
+static uint8_t change_proof[16384];
+static size_t change_proof_len;
+static struct member *lying_member; /* gives a proof with one byte changed */
+
+static size_t on_pointer(void *arg, uint64_t instance, uint8_t *out, size_t cap)
+{
+    if (instance != INSTANCE || change_proof_len == 0 || change_proof_len > cap) return 0;
+    memcpy(out, change_proof, change_proof_len);
+    if (arg == lying_member) out[change_proof_len / 2] ^= 0x40;
+    return change_proof_len;
+}
+
+static void on_pointed(void *arg, const struct bft_commit *commit)
+{
+    struct member *m = arg;
+    pthread_mutex_lock(&m->lock);
+    m->pointed++;
+    memcpy(m->pointed_hash, commit->hash, 32);
+    pthread_mutex_unlock(&m->lock);
+}
+
 START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -952,6 +980,18 @@ START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
     on_node_thread = false; /* (this is the test's thread, not a node's) */
     ck_assert_uint_ge(index, 2);
     ck_assert_uint_ge(height, index);
+    ck_assert_uint_gt(m0->last_commit_len, 0);
+    memcpy(change_proof, m0->last_commit, m0->last_commit_len);
+    change_proof_len = m0->last_commit_len;
+    /* Member 3 of epoch 0, which will not be in epoch 1: it comes back later, as of epoch 0. */
+    static struct member late;
+    memset(&late, 0, sizeof late);
+    pthread_mutex_init(&late.lock, NULL);
+    late.config = c->m[3].config;
+    late.config.arg = &late;
+    late.config.pointed = on_pointed;
+    snprintf(late.config.wal_path, sizeof late.config.wal_path, "%s/late.wal", c->dir);
+    for (int k = 0; k < N - 1; k++) snprintf(late.config.endpoint[k], BFT_ENDPOINT_MAX, "127.0.0.1:%d", 19090 + k);
 
     uint8_t key[32];
     uint64_t seed = 0xE90C;
@@ -970,6 +1010,7 @@ START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
         cfg->snapshot = on_snapshot; /* the seed is a snapshot: the node restores it */
         cfg->snapshot_seal = on_snapshot_seal;
         cfg->restore = on_restore;
+        cfg->pointer = on_pointer;
         ck_assert_msg(bft_node_seed_wal(cfg->wal_path, index, height, tip, bytes, len, &err) == 0, "%s", err.message);
         member_forget(&c->m[i]); /* the state comes from the seed */
     }
@@ -1010,6 +1051,38 @@ START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
         ck_assert_uint_eq(st.links_refused, 0);
         ck_assert(!st.halted);
     }
+    /* The member left behind dials epoch 1's members with epoch 0's HELLO: they answer with
+       the change proof, which it verifies against epoch 0's members; member 2's copy has a
+       byte changed, which it refuses. */
+    lying_member = &c->m[2];
+    struct bft_node *late_node = NULL;
+    ck_assert_msg(bft_node_start(&late.config, &late_node, &err) == 0, "%s", err.message);
+    struct bft_node_status lst;
+    for (uint64_t t0 = now_ms();; sleep_ms(10)) {
+        bft_node_get_status(late_node, &lst);
+        pthread_mutex_lock(&late.lock);
+        uint64_t pointed = late.pointed;
+        pthread_mutex_unlock(&late.lock);
+        if ((pointed >= 2 && lst.links_refused >= 1) || now_ms() - t0 > WAIT_MS) break;
+    }
+    bft_node_stop(late_node);
+    ck_assert_uint_ge(late.pointed, 2);
+    ck_assert_uint_ge(lst.pointers_received, 2);
+    ck_assert_uint_ge(lst.links_refused, 1);
+    ck_assert_mem_eq(late.pointed_hash, tip, 32);
+    uint64_t sent = 0;
+    for (int i = 0; i < N - 1; i++) {
+        struct bft_node_status st;
+        bft_node_get_status(c->m[i].node, &st);
+        sent += st.pointers_sent;
+    }
+    ck_assert_uint_ge(sent, 3);
+    unlink(late.config.wal_path);
+    free(late.hash);
+    free(late.entries);
+    pthread_mutex_destroy(&late.lock);
+    lying_member = NULL;
+    change_proof_len = 0;
     for (int i = 0; i < N; i++) {
         member_stop(c, i);
         unlink(c->m[i].config.wal_path);
