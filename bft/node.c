@@ -530,13 +530,14 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
     sigemptyset(&pipe_only);
     sigaddset(&pipe_only, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_only, &saved);
+    *out = node; /* before the thread: its callbacks (tick) may use the caller's copy of the pointer */
     rc = pthread_create(&node->thread, NULL, run, node);
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     if (rc != 0) {
+        *out = NULL;
         cohort_error_errno(err, BFT_E_IO, DOMAIN, rc, "node: pthread_create");
         goto fail_loop;
     }
-    *out = node;
     return 0;
 
 fail_loop:

@@ -1,6 +1,7 @@
 /* service.c - the config store service (config.h, part 3). */
-#include "config/config.h"
+#include "config/service_internal.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,6 @@
 #include "common/secp.h"
 
 #define DOMAIN "core"
-#define WAITERS_MAX 1024
 #define WATCH_TIMEOUT_MAX_MS 60000
 #define WATCH_LIMIT_DEFAULT 1000
 #define RANGE_LIMIT_DEFAULT 10000
@@ -31,45 +31,6 @@
 #define ANSWER_KEYS_MAX 10000
 #define ANSWER_BYTES_MAX (4u << 20) /* of keys and values */
 #define READY_BEHIND_MAX 16 /* heights behind the cluster past which requests are refused */
-#define SEALED_KEPT 256 /* hashes of the batches this member sealed last, checked at apply */
-
-/* A request waiting for its commit: the API thread sleeps on cond until done. */
-struct waiter {
-    bool used, done;
-    uint8_t id[CS_ID_BYTES];
-    uint8_t nops[2]; /* success, failure branch lengths: how to split range results */
-    struct kv_copy *kvs;     /* the result's keys, copied by the applier (NULL: none) */
-    struct cs_result result; /* the result, answered by the API thread (its kvs: in kvs) */
-    int status;      /* the result's cs_status */
-    pthread_cond_t cond;
-};
-
-struct config_service {
-    struct cluster cluster;
-    uint32_t self;
-    uint8_t key[32];
-    uint32_t commit_timeout_ms;
-    struct cs_store *store;
-    struct bft_node *node;
-    pthread_mutex_t lock;   /* guards store, waiters, stopping */
-    pthread_cond_t changed; /* broadcast after each applied block: watchers */
-    bool stopping;
-    uint64_t blocks_applied, entries_applied, entries_refused;
-    /* The BFT node's thread only: the batches this member sealed lately, by keccak256, so
-       applying them needs no signature check (cs_store_apply_sealed). */
-    uint8_t sealed[SEALED_KEPT][32];
-    size_t sealed_next;
-    uint8_t address[20];
-    struct waiter waiters[WAITERS_MAX];
-    size_t waiters_seen; /* 1 + the highest waiter slot ever used: where on_result's search ends */
-    /* Rejoining after losing the WAL (docs/cohort-core.md "Rejoining"), under lock. */
-    struct {
-        bool active, waiting;
-        uint8_t nonce[32];
-        uint64_t vote_from;
-        char mark[1100]; /* STATE_DIR/config-store.joined: this member signed in the log */
-    } rejoin;
-};
 
 /* ---- Rejoining (docs/bft.md and docs/chain.md "Rejoining") ----
  *
@@ -85,7 +46,8 @@ struct config_service {
 
 static void rejoin_submit(struct config_service *svc)
 {
-    uint8_t entry[REJOIN_ENTRY_BYTES] = {REJOIN_MAGIC, REJOIN_VERSION, (uint8_t)(svc->self >> 8), (uint8_t)svc->self};
+    uint32_t self = (uint32_t)svc->epoch.self;
+    uint8_t entry[REJOIN_ENTRY_BYTES] = {REJOIN_MAGIC, REJOIN_VERSION, (uint8_t)(self >> 8), (uint8_t)self};
     pthread_mutex_lock(&svc->lock);
     bool waiting = svc->rejoin.waiting;
     memcpy(entry + 4, svc->rejoin.nonce, 32);
@@ -111,14 +73,15 @@ static bool rejoin_entry(struct config_service *svc, const struct bft_commit *co
 {
     if (len != REJOIN_ENTRY_BYTES || entry[0] != REJOIN_MAGIC || entry[1] != REJOIN_VERSION) return false;
     uint32_t member = (uint32_t)entry[2] << 8 | entry[3];
-    if (replaying || !svc->rejoin.waiting || member != svc->self || memcmp(entry + 4, svc->rejoin.nonce, 32) != 0)
+    if (replaying || !svc->rejoin.waiting || (int)member != svc->epoch.self ||
+        memcmp(entry + 4, svc->rejoin.nonce, 32) != 0)
         return true;
     svc->rejoin.waiting = false;
     svc->rejoin.vote_from = commit->block.header.height + 1;
     bft_node_set_vote_from(svc->node, svc->rejoin.vote_from);
     rejoin_mark(svc);
     log_info("config store rejoined: a block carries this member's rejoin entry; it signs again from the next height",
-             "member=%u bft_height=%llu vote_from=%llu", svc->self, (unsigned long long)commit->block.header.height,
+             "member=%d bft_height=%llu vote_from=%llu", svc->epoch.self, (unsigned long long)commit->block.header.height,
              (unsigned long long)svc->rejoin.vote_from);
     return true;
 }
@@ -271,6 +234,10 @@ static char *result_json(const struct cs_result *r, const uint8_t nops_of[2], co
 static void on_result(void *arg, const struct cs_result *r)
 {
     struct config_service *svc = arg;
+    if (r->status == CS_E_EPOCH) { /* after a membership change: its waiter resubmits to the next epoch */
+        svc->entries_dropped++;
+        return;
+    }
     if (r->status == CS_OK || r->status == CS_E_DUPLICATE) svc->entries_applied++;
     else svc->entries_refused++;
     if (r->id == NULL) return;
@@ -318,6 +285,7 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
     }
     if (rc < 0) log_error("config store: a committed block is not well framed", "error=\"%s\"", err.message);
     svc->blocks_applied++;
+    epochs_on_block(svc, commit); /* a membership change ends the epoch here */
     pthread_mutex_unlock(&svc->lock);
     pthread_cond_broadcast(&svc->changed);
 }
@@ -350,6 +318,12 @@ static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
     struct config_service *svc = arg;
     struct cohort_error err = {0};
     pthread_mutex_lock(&svc->lock);
+    bool ended = false;
+    cs_store_epoch(svc->store, &ended);
+    if (ended) { /* the epoch ended at a change: no snapshot of it may hold what came after */
+        pthread_mutex_unlock(&svc->lock);
+        return CS_E_EPOCH;
+    }
     int rc = cs_store_snapshot_unsealed(svc->store, bytes, len, &err); /* sealed on the pool: snapshot_seal */
     uint64_t revision = cs_store_revision(svc->store);
     pthread_mutex_unlock(&svc->lock);
@@ -375,29 +349,87 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
 
 /* ---- Start and stop ---- */
 
+int service_start_node(struct config_service *svc, struct cohort_error *err)
+{
+    const struct epoch *e = &svc->epoch;
+    assert(e->self >= 0 && svc->node == NULL);
+    struct bft_node_config nc;
+    memset(&nc, 0, sizeof nc);
+    nc.core.instance = e->instance;
+    nc.core.members.count = e->count;
+    memcpy(nc.core.members.address, e->address, sizeof nc.core.members.address);
+    nc.core.self = (uint32_t)e->self;
+    memcpy(nc.core.private_key, svc->key, 32);
+    nc.core.payload_max_bytes = BFT_PAYLOAD_MAX;
+    nc.core.window_heights = BFT_WINDOW_MAX;
+    nc.core.timeout_ms = svc->cluster.timeout_ms;
+    /* An idle cluster makes an empty block about every timeout/6, not at network speed. */
+    nc.core.idle_delay_ms = svc->cluster.timeout_ms / 6 > 10 ? svc->cluster.timeout_ms / 6 : 10;
+    nc.core.fill_wait_ms = svc->cluster.fill_wait_ms;
+    for (uint32_t i = 0; i < e->count; i++) snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s", e->endpoint[i]);
+    if (epochs_wal_path(svc, e->number, nc.wal_path, sizeof nc.wal_path) < 0)
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", svc->state_dir);
+    nc.on_commit = on_commit;
+    nc.snapshot = on_snapshot;
+    nc.snapshot_seal = cs_snapshot_seal;
+    nc.seal = on_seal;
+    nc.seal_overhead_bytes = CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES;
+    nc.restore = on_restore;
+    nc.snapshot_every = svc->cluster.snapshot_every;
+    nc.arg = svc;
+    nc.equivocate = svc->equivocate;
+    nc.tick = on_tick;
+    nc.pointer = epochs_pointer;
+    nc.pointed = epochs_pointed;
+    /* Signed in this epoch's log before (the mark) and the WAL is gone: rejoin, signing
+       nothing until then. A member that joins an epoch it never ran has no mark for it. */
+    pthread_mutex_lock(&svc->lock);
+    memset(&svc->rejoin, 0, sizeof svc->rejoin);
+    epochs_mark_path(svc, e->number, svc->rejoin.mark, sizeof svc->rejoin.mark);
+    pthread_mutex_unlock(&svc->lock);
+    struct stat st;
+    bool wal_gone = stat(nc.wal_path, &st) != 0 && errno == ENOENT;
+    if (e->count > 1 && wal_gone && stat(svc->rejoin.mark, &st) == 0) {
+        if (getrandom(svc->rejoin.nonce, 32, 0) != 32)
+            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config store: no randomness to rejoin with");
+        svc->rejoin.active = svc->rejoin.waiting = true;
+        nc.core.vote_from = UINT64_MAX;
+        log_warn("config store: this member's WAL is gone but it signed in the cluster's log before: it follows the "
+                 "log without signing until a block carries its rejoin entry",
+                 "member=%d epoch=%u wal=%s", e->self, e->number, nc.wal_path);
+    }
+    int rc = bft_node_start(&nc, &svc->node, err);
+    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    if (rc < 0) {
+        svc->node = NULL;
+        return cohort_error_wrap(err, "config store");
+    }
+    if (svc->rejoin.waiting) rejoin_submit(svc);
+    else if (e->count > 1 && stat(svc->rejoin.mark, &st) != 0) rejoin_mark(svc);
+    log_info("config store joined the cluster", "member=%d of=%u epoch=%u endpoint=%s revision=%llu", e->self,
+             (unsigned)e->count, e->number, e->endpoint[e->self], (unsigned long long)cs_store_revision(svc->store));
+    return 0;
+}
+
 int config_service_start(const struct config_service_options *o, struct config_service **out, struct cohort_error *err)
 {
     *out = NULL;
     uint8_t address[20];
     if (secp_address_from_secret(o->private_key, address, err) < 0) return cohort_error_wrap(err, "config store key");
-    int self = cluster_member_index(o->cluster, address);
-    if (self < 0) {
-        char text[43];
-        hex_encode(address, 20, text, sizeof text);
-        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
-                                "config store: this node's key (address %s) is not a member in the cluster file; "
-                                "add it there or give the right --keystore",
-                                text);
-    }
+    if (strlen(o->state_dir) >= sizeof ((struct config_service *)0)->state_dir)
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", o->state_dir);
     struct config_service *svc = calloc(1, sizeof *svc);
     if (svc == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "config store: out of memory");
     svc->cluster = *o->cluster;
-    svc->self = (uint32_t)self;
     memcpy(svc->address, address, 20);
     memcpy(svc->key, o->private_key, 32);
+    snprintf(svc->state_dir, sizeof svc->state_dir, "%s", o->state_dir);
+    svc->equivocate = o->equivocate;
     svc->commit_timeout_ms = o->commit_timeout_ms ? o->commit_timeout_ms : 15000;
     pthread_mutex_init(&svc->lock, NULL);
+    pthread_rwlock_init(&svc->node_lock, NULL);
     pthread_cond_init(&svc->changed, NULL);
+    pthread_cond_init(&svc->epoch_cond, NULL);
     for (size_t i = 0; i < WAITERS_MAX; i++) pthread_cond_init(&svc->waiters[i].cond, NULL);
     svc->store = cs_store_create(o->cluster->instance, (const uint8_t(*)[20])o->cluster->address, o->cluster->count,
                                  (const uint8_t(*)[20])o->cluster->admin, o->cluster->nadmins, err);
@@ -405,69 +437,39 @@ int config_service_start(const struct config_service_options *o, struct config_s
         config_service_stop(svc);
         return cohort_error_wrap(err, "config store");
     }
-
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/config", o->state_dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         config_service_stop(svc);
         return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config store: cannot make %s", dir);
     }
-    struct bft_node_config nc;
-    memset(&nc, 0, sizeof nc);
-    nc.core.instance = o->cluster->instance;
-    nc.core.members.count = o->cluster->count;
-    memcpy(nc.core.members.address, o->cluster->address, sizeof nc.core.members.address);
-    nc.core.self = (uint32_t)self;
-    memcpy(nc.core.private_key, o->private_key, 32);
-    nc.core.payload_max_bytes = BFT_PAYLOAD_MAX;
-    nc.core.window_heights = BFT_WINDOW_MAX;
-    nc.core.timeout_ms = o->cluster->timeout_ms;
-    /* An idle cluster makes an empty block about every timeout/6, not at network speed. */
-    nc.core.idle_delay_ms = o->cluster->timeout_ms / 6 > 10 ? o->cluster->timeout_ms / 6 : 10;
-    nc.core.fill_wait_ms = o->cluster->fill_wait_ms;
-    for (uint32_t i = 0; i < o->cluster->count; i++)
-        snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s", o->cluster->endpoint[i]);
-    if (strlen(dir) + sizeof "/bft.wal" > sizeof nc.wal_path) {
-        config_service_stop(svc);
-        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", o->state_dir);
-    }
-    memcpy(nc.wal_path, dir, strlen(dir));
-    memcpy(nc.wal_path + strlen(dir), "/bft.wal", sizeof "/bft.wal");
-    nc.on_commit = on_commit;
-    nc.snapshot = on_snapshot;
-    nc.snapshot_seal = cs_snapshot_seal;
-    nc.seal = on_seal;
-    nc.seal_overhead_bytes = CS_BATCH_HEADER_BYTES + CS_SIGNATURE_BYTES;
-    nc.restore = on_restore;
-    nc.snapshot_every = o->cluster->snapshot_every;
-    nc.arg = svc;
-    nc.equivocate = o->equivocate;
-    nc.tick = on_tick;
-    /* Signed in this log before (the mark) and the WAL is gone: rejoin, signing nothing until then. */
-    snprintf(svc->rejoin.mark, sizeof svc->rejoin.mark, "%s/config-store.joined", o->state_dir);
-    struct stat st;
-    bool wal_gone = stat(nc.wal_path, &st) != 0 && errno == ENOENT;
-    if (o->cluster->count > 1 && wal_gone && stat(svc->rejoin.mark, &st) == 0) {
-        if (getrandom(svc->rejoin.nonce, 32, 0) != 32) {
-            config_service_stop(svc);
-            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "config store: no randomness to rejoin with");
-        }
-        svc->rejoin.active = svc->rejoin.waiting = true;
-        nc.core.vote_from = UINT64_MAX;
-        log_warn("config store: this member's WAL is gone but it signed in the cluster's log before: it follows the "
-                 "log without signing until a block carries its rejoin entry",
-                 "member=%u wal=%s", (unsigned)self, nc.wal_path);
-    }
-    int rc = bft_node_start(&nc, &svc->node, err);
-    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    int rc = epochs_load(svc, err);
     if (rc < 0) {
         config_service_stop(svc);
         return cohort_error_wrap(err, "config store");
     }
-    if (svc->rejoin.waiting) rejoin_submit(svc);
-    else if (o->cluster->count > 1 && stat(svc->rejoin.mark, &st) != 0) rejoin_mark(svc);
-    log_info("config store joined the cluster", "member=%u of=%u endpoint=%s revision=%llu", (unsigned)self,
-             (unsigned)o->cluster->count, o->cluster->endpoint[self], (unsigned long long)cs_store_revision(svc->store));
+    if (svc->epoch.self < 0 && svc->epoch.number == 0) {
+        char text[43];
+        hex_encode(address, 20, text, sizeof text);
+        config_service_stop(svc);
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "config store: this node's key (address %s) is not a member in the cluster file; "
+                                "add it there, give the right --keystore, or join a running cluster with "
+                                "`cohort cluster join` and the members document an admin made",
+                                text);
+    }
+    if (svc->epoch.self < 0) {
+        log_warn("config store: this node is no member of the cluster's current epoch (an admin removed it); it "
+                 "keeps its copy of the store but orders nothing",
+                 "epoch=%u", svc->epoch.number);
+    } else if ((rc = service_start_node(svc, err)) < 0) {
+        config_service_stop(svc);
+        return rc;
+    }
+    if ((rc = epochs_thread_start(svc, err)) < 0) {
+        config_service_stop(svc);
+        return rc;
+    }
     *out = svc;
     return 0;
 }
@@ -486,15 +488,20 @@ void config_service_stop(struct config_service *svc)
 {
     if (svc == NULL) return;
     config_service_quiesce(svc);
+    epochs_thread_stop(svc); /* no switch runs from here on */
     bft_node_stop(svc->node); /* after this no commit callback runs */
+    svc->node = NULL;
     /* API threads still waiting see stopping and leave; http_stop ran before us and waited
        for them, so nobody uses a waiter now. */
     for (size_t i = 0; i < WAITERS_MAX; i++) {
         kv_copy_free(svc->waiters[i].kvs);
         pthread_cond_destroy(&svc->waiters[i].cond);
     }
+    epochs_free(svc);
     cs_store_destroy(svc->store);
+    pthread_cond_destroy(&svc->epoch_cond);
     pthread_cond_destroy(&svc->changed);
+    pthread_rwlock_destroy(&svc->node_lock);
     pthread_mutex_destroy(&svc->lock);
     explicit_bzero(svc->key, sizeof svc->key);
     free(svc);
@@ -547,6 +554,29 @@ static unsigned http_status_of(int status)
     }
 }
 
+/* The running node's status, for API threads: false (and *s zeroed) when no node runs here
+   (this node is no member of the current epoch, or the epoch's node is starting). */
+static bool node_status(struct config_service *svc, struct bft_node_status *s)
+{
+    pthread_rwlock_rdlock(&svc->node_lock);
+    bool have = svc->node != NULL;
+    if (have) bft_node_get_status(svc->node, s);
+    else memset(s, 0, sizeof *s);
+    pthread_rwlock_unlock(&svc->node_lock);
+    return have;
+}
+
+static int node_submit(struct config_service *svc, const uint8_t *bytes, size_t len, bool unsealed,
+                       struct cohort_error *err)
+{
+    pthread_rwlock_rdlock(&svc->node_lock);
+    int rc = svc->node == NULL ? cohort_error_set(err, BFT_E_INVALID, DOMAIN, "no node of the current epoch runs here")
+             : unsealed        ? bft_node_submit_unsealed(svc->node, bytes, len, err)
+                               : bft_node_submit(svc->node, bytes, len, err);
+    pthread_rwlock_unlock(&svc->node_lock);
+    return rc;
+}
+
 /*
  * Submits the encoded request and waits for its result; fills out. The request is
  * resubmitted while it is not committed (a proposal that did not commit drops its entries;
@@ -578,16 +608,25 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
     int64_t next_submit = start;
     struct cohort_error err = {0};
     pthread_mutex_lock(&svc->lock);
+    uint64_t epoch_starts = svc->epoch_starts;
+    bool member = true;
     while (!w->done && !svc->stopping) {
         int64_t now = monotonic_ms();
         if (now >= deadline) break;
+        if (svc->epoch_starts != epoch_starts) { /* a new epoch's node: the old one dropped what it had */
+            epoch_starts = svc->epoch_starts;
+            next_submit = now;
+        }
         if (now >= next_submit) {
             pthread_mutex_unlock(&svc->lock);
-            int rc = unsealed ? bft_node_submit_unsealed(svc->node, bytes, len, &err)
-                              : bft_node_submit(svc->node, bytes, len, &err);
+            int rc = node_submit(svc, bytes, len, unsealed, &err);
             pthread_mutex_lock(&svc->lock);
             if (rc == BFT_E_RANGE) break;
-            next_submit = now + (rc == BFT_E_FULL ? 50 : resubmit_every);
+            if (rc == BFT_E_INVALID && svc->epoch.self < 0) {
+                member = false;
+                break;
+            }
+            next_submit = now + (rc == BFT_E_FULL || rc == BFT_E_INVALID ? 50 : resubmit_every);
         }
         int64_t until = next_submit < deadline ? next_submit : deadline;
         struct timespec ts;
@@ -607,6 +646,9 @@ static void submit_and_wait(struct config_service *svc, const uint8_t *bytes, si
         memcpy(nops, w->nops, sizeof nops);
     } else if (svc->stopping) {
         answer(out, 503, "cohort-core is stopping; the request may still be committed by the cluster");
+    } else if (!member) {
+        answer(out, 503, "this node is no member of the cluster since epoch %u (an admin removed it): ask a member",
+               svc->epoch.number);
     } else if (err.code == BFT_E_RANGE) {
         answer(out, 413, "the request does not fit in a block: %s", err.message);
     } else {
@@ -759,7 +801,18 @@ static cJSON *post_body(const char *method, const char *body, size_t len, const 
 static bool refuse_if_behind(struct config_service *svc, struct http_response *out)
 {
     struct bft_node_status s;
-    bft_node_get_status(svc->node, &s);
+    if (!node_status(svc, &s)) {
+        pthread_mutex_lock(&svc->lock);
+        int self = svc->epoch.self;
+        uint32_t number = svc->epoch.number;
+        pthread_mutex_unlock(&svc->lock);
+        if (self < 0)
+            answer(out, 503, "this node is no member of the cluster since epoch %u (an admin removed it): ask a member",
+                   number);
+        else
+            answer(out, 503, "this member is starting the node of the cluster's epoch %u: retry shortly", number);
+        return true;
+    }
     if (s.core.behind <= READY_BEHIND_MAX) return false;
     answer(out, 503, "this member is catching up, %llu heights behind the cluster: ask another member, or retry shortly",
            (unsigned long long)s.core.behind);
@@ -950,7 +1003,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
         return;
     }
     struct bft_node_status s;
-    bft_node_get_status(svc->node, &s);
+    bool running = node_status(svc, &s);
     uint8_t digest[32];
     char digest_hex[67], hash_hex[67];
     cJSON *o = cJSON_CreateObject();
@@ -960,12 +1013,30 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "revision", (double)cs_store_revision(svc->store));
     cJSON_AddNumberToObject(o, "entries_applied", (double)svc->entries_applied);
     cJSON_AddNumberToObject(o, "entries_refused", (double)svc->entries_refused);
+    cJSON_AddNumberToObject(o, "entries_dropped", (double)svc->entries_dropped); /* after a membership change */
+    cJSON *ep = cJSON_AddObjectToObject(o, "epoch"); /* docs/cohort-core.md "Membership" */
+    cJSON_AddNumberToObject(ep, "number", svc->epoch.number);
+    char text[43];
+    cJSON_AddNumberToObject(ep, "bft_instance", (double)svc->epoch.instance);
+    cJSON_AddBoolToObject(ep, "member", svc->epoch.self >= 0);
+    cJSON_AddBoolToObject(ep, "running", running);
+    cJSON *list = cJSON_AddArrayToObject(ep, "members");
+    for (uint32_t i = 0; i < svc->epoch.count; i++) {
+        cJSON *m = cJSON_CreateObject();
+        hex_encode(svc->epoch.address[i], 20, text, sizeof text);
+        cJSON_AddStringToObject(m, "address", text);
+        cJSON_AddStringToObject(m, "endpoint", svc->epoch.endpoint[i]);
+        cJSON_AddItemToArray(list, m);
+    }
+    if (svc->change.pending) cJSON_AddTrueToObject(ep, "switching");
+    if (svc->switch_error[0]) cJSON_AddStringToObject(ep, "switch_error", svc->switch_error);
+    uint32_t members = svc->epoch.count;
     pthread_mutex_unlock(&svc->lock);
     hex_encode(digest, 32, digest_hex, sizeof digest_hex);
     hex_encode(s.core.committed_hash, 32, hash_hex, sizeof hash_hex);
     cJSON_AddStringToObject(o, "digest", digest_hex);
-    cJSON_AddNumberToObject(o, "self", s.self);
-    cJSON_AddNumberToObject(o, "members", svc->cluster.count);
+    if (running) cJSON_AddNumberToObject(o, "self", s.self);
+    cJSON_AddNumberToObject(o, "members", members);
     cJSON_AddNumberToObject(o, "leader", s.leader);
     cJSON_AddNumberToObject(o, "height", (double)s.core.height);
     cJSON_AddNumberToObject(o, "committed_index", (double)s.core.committed_index);
@@ -995,7 +1066,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
     if (s.halted) cJSON_AddStringToObject(o, "halt_reason", s.halt_reason);
     cJSON_AddNumberToObject(o, "behind", (double)s.core.behind);
-    cJSON_AddBoolToObject(o, "ready", !s.halted && s.core.behind <= READY_BEHIND_MAX);
+    cJSON_AddBoolToObject(o, "ready", running && !s.halted && s.core.behind <= READY_BEHIND_MAX);
     pthread_mutex_lock(&svc->lock);
     if (svc->rejoin.active) { /* its WAL was lost: docs/cohort-core.md "Rejoining" */
         cJSON *r = cJSON_AddObjectToObject(o, "rejoin");
@@ -1012,7 +1083,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
 bool config_service_halted(struct config_service *svc, char *reason, size_t size)
 {
     struct bft_node_status s;
-    bft_node_get_status(svc->node, &s);
+    node_status(svc, &s);
     if (s.halted && reason != NULL && size > 0) snprintf(reason, size, "%s", s.halt_reason);
     return s.halted;
 }
@@ -1020,7 +1091,7 @@ bool config_service_halted(struct config_service *svc, char *reason, size_t size
 uint64_t config_service_behind(struct config_service *svc)
 {
     struct bft_node_status s;
-    bft_node_get_status(svc->node, &s);
+    node_status(svc, &s);
     return s.core.behind > READY_BEHIND_MAX ? s.core.behind : 0;
 }
 
