@@ -420,6 +420,8 @@ static int switch_epoch(struct config_service *svc, struct cohort_error *err)
     svc->node = NULL;
     svc->epoch = next;
     svc->change.pending = false;
+    svc->switches++;
+    if (from_pointer) svc->switches_by_proof++;
     pthread_mutex_unlock(&svc->lock);
     if (have_old == 0) unlink(old_wal); /* the new epoch's folder holds everything from here on */
     if (next.self >= 0) rc = service_start_node(svc, err);

@@ -1028,6 +1028,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
         cJSON_AddStringToObject(m, "endpoint", svc->epoch.endpoint[i]);
         cJSON_AddItemToArray(list, m);
     }
+    cJSON_AddNumberToObject(ep, "switches", (double)svc->switches);
+    cJSON_AddNumberToObject(ep, "switches_by_proof", (double)svc->switches_by_proof);
     if (svc->change.pending) cJSON_AddTrueToObject(ep, "switching");
     if (svc->switch_error[0]) cJSON_AddStringToObject(ep, "switch_error", svc->switch_error);
     uint32_t members = svc->epoch.count;
@@ -1058,6 +1060,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "first_index", (double)s.first_index);
     cJSON_AddNumberToObject(o, "wal_bytes", (double)s.wal_bytes);
     cJSON_AddNumberToObject(o, "sync_too_old", (double)s.sync_too_old);
+    cJSON_AddNumberToObject(o, "snapshots_installed", (double)s.snapshots_installed); /* state transfers */
     cJSON_AddNumberToObject(o, "submits_pending", (double)s.submits_pending);
     cJSON_AddNumberToObject(o, "wal_syncs", (double)s.wal_syncs);
     cJSON_AddNumberToObject(o, "wal_sync_us", (double)s.wal_sync_us);

@@ -89,6 +89,7 @@ struct config_service {
         size_t doc_len;
     } change;
     uint64_t epoch_starts;   /* bumped when an epoch's node starts: waiting writes resubmit at once */
+    uint64_t switches, switches_by_proof; /* epoch switches since start; of them, learned from a later member */
     char switch_error[COHORT_ERROR_MESSAGE_MAX]; /* the last switch that failed ("" if none) */
     struct change_proof proofs[EPOCHS_KEPT];
     size_t nproofs;

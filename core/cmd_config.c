@@ -2,18 +2,25 @@
  * cmd_config.c - `cohort config get|put|del|watch|status`: the cluster's config store,
  * through the local cohort-core's API (config/config.h, part 3); and `cohort cluster image
  * set|show` and `cohort cluster upgrade status`: the image the cluster runs, signed by an
- * admin into that store, and the rolling upgrade to it (core/upgrade.h).
+ * admin into that store, and the rolling upgrade to it (core/upgrade.h); `cohort cluster
+ * members`, `member add|remove` and `join`: the store's membership (config.h "Membership
+ * changes").
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api_token.h"
 #include "cluster_image.h"
 #include "cmd_common.h"
 #include "commands.h"
 #include "common/hex.h"
+#include "common/secp.h"
+#include "config/config.h"
 #include "docker/docker.h"
 
 #define DEFAULT_API "http://127.0.0.1:9100"
@@ -623,4 +630,220 @@ int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **
            failing ? "; FAILED: " : failed ? "; an earlier upgrade failed: " : "", failed ? failed : "");
     cJSON_Delete(answer);
     return failing ? COHORT_EXIT_FAILURE : COHORT_EXIT_OK;
+}
+
+/* ---- cohort cluster members | member add | member remove | join (docs/cohort-core.md "Membership") ---- */
+
+/* The running epoch from a member's status: instance, number (in epoch) and members. */
+static int read_epoch(struct cli_globals *g, const struct api_target *t, struct cs_members_doc *out)
+{
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    cJSON *status = call(g, t, "/api/v1/config/status", false, NULL, 5000L, &rc);
+    if (status == NULL) return rc;
+    const cJSON *epoch = cJSON_GetObjectItemCaseSensitive(status, "epoch");
+    const cJSON *members = cJSON_GetObjectItemCaseSensitive(epoch, "members"), *m;
+    double instance = number(status, "instance"), n = number(epoch, "number");
+    if (!cJSON_IsArray(members) || instance < 0 || n < 0 || cJSON_GetArraySize(members) > CS_MEMBERS_MAX) {
+        cJSON_Delete(status);
+        return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s does not say its cluster's epoch (an older version?)",
+                        t->api);
+    }
+    out->instance = (uint64_t)instance;
+    out->epoch = (uint32_t)n;
+    cJSON_ArrayForEach(m, members)
+    {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(m, "address"), *e = cJSON_GetObjectItemCaseSensitive(m, "endpoint");
+        struct cohort_error err = {0};
+        if (!cJSON_IsString(a) || !cJSON_IsString(e) || strlen(e->valuestring) >= BFT_ENDPOINT_MAX ||
+            hex_decode_exact(a->valuestring, out->address[out->count], 20, &err) < 0) {
+            cJSON_Delete(status);
+            return cli_fail(g, COHORT_EXIT_FAILURE, "cohort-core at %s lists a member it cannot describe", t->api);
+        }
+        snprintf(out->endpoint[out->count], BFT_ENDPOINT_MAX, "%s", e->valuestring);
+        out->count++;
+    }
+    cJSON_Delete(status);
+    return 0;
+}
+
+/* Signs next as an admin, writes it to the members key, and prints the new epoch; out_file gets the document. */
+static int submit_members(struct cli_globals *g, const struct api_target *t, const struct manager_flags *mf,
+                          const struct cs_members_doc *next, const char *out_file)
+{
+    char password[MC_PASSWORD_MAX_BYTES + 2];
+    size_t len;
+    int rc = read_password(g, mf, false, password, sizeof password, &len);
+    if (rc != 0) return rc;
+    uint8_t key[32], address[20], bytes[CS_MEMBERS_DOC_MAX];
+    size_t n = 0;
+    struct cohort_error err = {0};
+    rc = mc_keystore_load(mf->keystore, password, len, key, address, &err);
+    explicit_bzero(password, sizeof password);
+    if (rc == 0) rc = cs_members_encode(next, key, bytes, sizeof bytes, &n, &err);
+    explicit_bzero(key, sizeof key);
+    if (rc < 0) return cli_fail_error(g, &err);
+    char hex[2 * CS_MEMBERS_DOC_MAX + 3];
+    hex_encode(bytes, n, hex, sizeof hex);
+    cJSON *body = cJSON_CreateObject(), *p = cJSON_CreateObject();
+    cJSON_AddStringToObject(p, "op", "put");
+    cJSON_AddStringToObject(p, "key", CS_MEMBERS_KEY);
+    cJSON_AddStringToObject(p, "value", hex);
+    cJSON_AddItemToArray(cJSON_AddArrayToObject(body, "success"), p);
+    cJSON *answer = call(g, t, "/api/v1/config/txn", true, body, WRITE_TIMEOUT_MS, &rc);
+    cJSON_Delete(body);
+    if (answer == NULL) return rc;
+    char revision[24], epoch[16], count[16];
+    snprintf(revision, sizeof revision, "%.0f", number(answer, "revision"));
+    cJSON_Delete(answer);
+    snprintf(epoch, sizeof epoch, "%u", next->epoch);
+    snprintf(count, sizeof count, "%u", next->count);
+    if (out_file != NULL) {
+        FILE *f = fopen(out_file, "w");
+        if (f == NULL || fprintf(f, "%s\n", hex) < 0 || fclose(f) != 0)
+            return cli_fail(g, COHORT_EXIT_FAILURE, "the change is made, but %s cannot be written: the document is %s",
+                            out_file, hex);
+    }
+    const char *keys[] = {"epoch", "members", "revision", "document"}, *values[] = {epoch, count, revision, hex};
+    print_fields(g, keys, values, 4);
+    return COHORT_EXIT_OK;
+}
+
+static int member_change(const struct cli_command *self, int argc, char **argv, struct cli_globals *g, bool add)
+{
+    (void)self;
+    struct api_target t = {DEFAULT_API, NULL};
+    struct manager_flags mf = {0};
+    const char *positional[2], *out_file = NULL;
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api},
+                                     {.name = "token-file", .takes_value = true, .value = &t.token_file},
+                                     {.name = "keystore", .takes_value = true, .value = &mf.keystore},
+                                     {.name = "password-file", .takes_value = true, .value = &mf.password_file},
+                                     {.name = "out", .takes_value = true, .value = &out_file},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, positional, 2, &n, g);
+    if (rc != 0) return rc;
+    if (n != (add ? 2u : 1u))
+        return cli_fail(g, COHORT_EXIT_USAGE, add ? "member add needs ADDRESS and ENDPOINT (ip:port); see --help"
+                                                  : "member remove needs the member's ADDRESS; see --help");
+    if (mf.keystore == NULL) return cli_fail(g, COHORT_EXIT_USAGE, "give an admin's key with --keystore FILE");
+    uint8_t address[20];
+    struct cohort_error err = {0};
+    if (address_parse(positional[0], address, &err) < 0)
+        return cli_fail(g, COHORT_EXIT_USAGE, "ADDRESS '%s': %s", positional[0], err.message);
+    struct cs_members_doc cur, next;
+    if ((rc = read_epoch(g, &t, &cur)) != 0) return rc;
+    next = cur;
+    next.epoch = cur.epoch + 1;
+    int found = -1;
+    for (uint32_t i = 0; i < cur.count; i++)
+        if (memcmp(cur.address[i], address, 20) == 0) found = (int)i;
+    if (add) {
+        if (found >= 0) return cli_fail(g, COHORT_EXIT_USAGE, "%s is a member already", positional[0]);
+        if (cur.count == CS_MEMBERS_MAX)
+            return cli_fail(g, COHORT_EXIT_USAGE, "the cluster has %d members, the most it can", CS_MEMBERS_MAX);
+        memcpy(next.address[cur.count], address, 20);
+        if (strlen(positional[1]) >= BFT_ENDPOINT_MAX)
+            return cli_fail(g, COHORT_EXIT_USAGE, "ENDPOINT '%s' is too long", positional[1]);
+        snprintf(next.endpoint[cur.count], BFT_ENDPOINT_MAX, "%s", positional[1]);
+        next.count = cur.count + 1;
+    } else {
+        if (found < 0) return cli_fail(g, COHORT_EXIT_USAGE, "%s is no member of epoch %u", positional[0], cur.epoch);
+        if (cur.count <= CS_MEMBERS_MIN)
+            return cli_fail(g, COHORT_EXIT_USAGE,
+                            "the cluster has %u members, the fewest it may (add the replacement first, then remove)",
+                            cur.count);
+        for (uint32_t i = (uint32_t)found; i + 1 < cur.count; i++) {
+            memcpy(next.address[i], cur.address[i + 1], 20);
+            memcpy(next.endpoint[i], cur.endpoint[i + 1], BFT_ENDPOINT_MAX);
+        }
+        next.count = cur.count - 1;
+    }
+    return submit_members(g, &t, &mf, &next, out_file);
+}
+
+int cmd_cluster_member_add(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    return member_change(self, argc, argv, g, true);
+}
+
+int cmd_cluster_member_remove(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    return member_change(self, argc, argv, g, false);
+}
+
+int cmd_cluster_members(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct api_target t = {DEFAULT_API, NULL};
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "api", .takes_value = true, .value = &t.api}, {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, NULL, 0, &n, g);
+    if (rc != 0) return rc;
+    struct cs_members_doc cur;
+    if ((rc = read_epoch(g, &t, &cur)) != 0) return rc;
+    fprintf(g->out, "epoch %u: %u members\n", cur.epoch, cur.count);
+    for (uint32_t i = 0; i < cur.count; i++) {
+        char text[43];
+        hex_encode(cur.address[i], 20, text, sizeof text);
+        fprintf(g->out, "%u\t%s\t%s\n", i, text, cur.endpoint[i]);
+    }
+    return COHORT_EXIT_OK;
+}
+
+int cmd_cluster_join(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    const char *positional[1], *state_dir = getenv("COHORT_STATE_DIR"), *cluster_file = NULL;
+    size_t n = 0;
+    const struct cli_flag flags[] = {{.name = "state-dir", .takes_value = true, .value = &state_dir},
+                                     {.name = "cluster-file", .takes_value = true, .value = &cluster_file},
+                                     {.name = NULL}};
+    int rc = cli_parse_flags(argc, argv, flags, positional, 1, &n, g);
+    if (rc != 0) return rc;
+    if (n != 1) return cli_fail(g, COHORT_EXIT_USAGE, "join needs the members document's FILE; see --help");
+    if (state_dir == NULL || cluster_file == NULL)
+        return cli_fail(g, COHORT_EXIT_USAGE, "give this node's --state-dir and --cluster-file (as cohort-core has them)");
+    struct cluster cluster;
+    struct cohort_error err = {0};
+    if (cluster_load(cluster_file, &cluster, &err) < 0) return cli_fail_error(g, &err);
+    char text[2 * CS_MEMBERS_DOC_MAX + 8];
+    FILE *f = fopen(positional[0], "r");
+    size_t got = f ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f) fclose(f);
+    if (f == NULL || got == 0 || got == sizeof text - 1)
+        return cli_fail(g, COHORT_EXIT_USAGE, "%s: not a members document (the file `cohort cluster member add --out` wrote)",
+                        positional[0]);
+    while (got > 0 && (text[got - 1] == '\n' || text[got - 1] == ' ' || text[got - 1] == '\r')) got--;
+    text[got] = '\0';
+    uint8_t bytes[CS_MEMBERS_DOC_MAX];
+    size_t len = 0;
+    struct cs_members_doc doc;
+    if (hex_decode(text, bytes, sizeof bytes, &len, &err) < 0 || cs_members_decode(bytes, len, &doc, &err) < 0)
+        return cli_fail(g, COHORT_EXIT_USAGE, "%s: %s", positional[0], err.message);
+    bool admin = false;
+    for (uint32_t i = 0; i < cluster.nadmins && !admin; i++) admin = memcmp(cluster.admin[i], doc.signer, 20) == 0;
+    if (doc.instance != cluster.instance || !admin)
+        return cli_fail(g, COHORT_EXIT_USAGE, "%s: not a document of this cluster (instance %llu) signed by one of its admins",
+                        positional[0], (unsigned long long)cluster.instance);
+    char dir[1100], path[1200], tmp[1210];
+    snprintf(dir, sizeof dir, "%s/config", state_dir);
+    mkdir(state_dir, 0700);
+    mkdir(dir, 0700);
+    snprintf(dir, sizeof dir, "%s/config/epoch-%u", state_dir, doc.epoch);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return cli_fail(g, COHORT_EXIT_FAILURE, "cannot make %s: %s", dir, strerror(errno));
+    snprintf(path, sizeof path, "%s/members", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    bool ok = f != NULL && fwrite(bytes, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
+    if (f) ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) return cli_fail(g, COHORT_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+    char epoch[16], count[16];
+    snprintf(epoch, sizeof epoch, "%u", doc.epoch);
+    snprintf(count, sizeof count, "%u", doc.count);
+    const char *keys[] = {"epoch", "members", "written"}, *values[] = {epoch, count, path};
+    print_fields(g, keys, values, 3);
+    return COHORT_EXIT_OK;
 }

@@ -104,7 +104,34 @@ static const struct cli_command cluster_upgrade_children[] = {
               "`cohort config put cohort/nodes/ID/maintenance true`.\n"},
     {.name = NULL}};
 
+static const struct cli_command cluster_member_children[] = {
+    {.name = "add", .summary = "add a node-core to the cluster's members (an admin signs)", .handler = cmd_cluster_member_add,
+     .usage = "Usage: cohort cluster member add ADDRESS ENDPOINT --keystore ADMIN.json [--password-file F] [--out FILE]\n"
+              "       [--api URL]\n\n"
+              "Makes the next epoch of the cluster's membership: the current members and ADDRESS (the new\n"
+              "node's key) at ENDPOINT (its BFT ip:port), signed by an admin of the cluster file, written\n"
+              "through the log (docs/cohort-core.md \"Membership\"). Once committed, every member moves to\n"
+              "the new epoch. --out writes the signed document; on the new node run\n"
+              "`cohort cluster join FILE`, then start its cohort-core: it fetches the store from the others.\n\n"
+              TOKEN_OPTION},
+    {.name = "remove", .summary = "remove a node-core from the cluster's members (an admin signs)",
+     .handler = cmd_cluster_member_remove,
+     .usage = "Usage: cohort cluster member remove ADDRESS --keystore ADMIN.json [--password-file F] [--api URL]\n\n"
+              "Makes the next epoch without ADDRESS. A cluster keeps at least 4 members: to replace one,\n"
+              "add the new one first, then remove the old one. The removed node keeps its copy of the\n"
+              "store and orders nothing more.\n\n" TOKEN_OPTION},
+    {.name = NULL}};
+
 static const struct cli_command cluster_children[] = {
+    {.name = "members", .summary = "the cluster's current membership epoch and its members", .handler = cmd_cluster_members,
+     .usage = "Usage: cohort cluster members [--api URL]\n"},
+    {.name = "member", .summary = "change the members: add, remove", .children = cluster_member_children},
+    {.name = "join", .summary = "make this node a member of a running cluster from a members document",
+     .handler = cmd_cluster_join,
+     .usage = "Usage: cohort cluster join FILE --state-dir DIR --cluster-file FILE\n\n"
+              "Checks the members document `cohort cluster member add --out` wrote (an admin of the cluster\n"
+              "file signed it) and puts it in the state dir, so that cohort-core starts as a member of that\n"
+              "epoch: it fetches the store's state from the other members, and follows any later epoch.\n"},
     {.name = "image", .summary = "the image the cluster runs: set, show", .children = cluster_image_children},
     {.name = "upgrade", .summary = "the rolling upgrade: status", .children = cluster_upgrade_children},
     {.name = "settings", .summary = "the node settings this node runs with, and where each came from",
@@ -154,7 +181,7 @@ static const struct cli_command root_children[] = {
     {.name = "node", .summary = "register and inspect validator nodes", .children = node_children},
     {.name = "chain", .summary = "create, list and delete chains", .children = chain_children},
     {.name = "config", .summary = "the cluster's config store: get, put, del, watch, status", .children = config_children},
-    {.name = "cluster", .summary = "the image the cluster runs, the rolling upgrade to it, the node settings", .children = cluster_children},
+    {.name = "cluster", .summary = "the cluster's members, the image it runs, the rolling upgrade, the node settings", .children = cluster_children},
     {.name = "subnodes",
      .summary = "list this node's subnodes: chain, state, slots, limits, restarts",
      .usage = "Usage: cohort subnodes [--api URL] [--json]\n"

@@ -17,6 +17,10 @@ int cmd_config_status(const struct cli_command *self, int argc, char **argv, str
 int cmd_cluster_image_set(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_cluster_image_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_cluster_upgrade_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_members(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_member_add(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_member_remove(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_cluster_join(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_cluster_settings(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_new(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_key_import(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,13 +70,13 @@ static double number(const cJSON *o, const char *k) { return cJSON_GetNumberValu
 static void teardown(void) { tc_destroy(&cl); }
 
 /* Waits until the members listed hold the same store at revision >= min_revision. */
-static void wait_same_store(const bool *members, double min_revision, int timeout_ms)
+static void wait_same_store_of(const bool *members, int count, double min_revision, int timeout_ms)
 {
     char first[80] = "", why[256] = "";
     for (int waited = 0; waited < timeout_ms; waited += 50) {
         bool same = true;
         first[0] = '\0';
-        for (int i = 0; i < N && same; i++) {
+        for (int i = 0; i < count && same; i++) {
             if (!members[i]) continue;
             cJSON *s = tc_status(&cl, i);
             const char *digest = s ? cJSON_GetStringValue(cJSON_GetObjectItem(s, "digest")) : NULL;
@@ -94,6 +95,11 @@ static void wait_same_store(const bool *members, double min_revision, int timeou
         sleep_ms(50);
     }
     ck_abort_msg("the members did not converge within %d ms: %s (logs in %s)", timeout_ms, why, cl.dir);
+}
+
+static void wait_same_store(const bool *members, double min_revision, int timeout_ms)
+{
+    wait_same_store_of(members, N, min_revision, timeout_ms);
 }
 
 /*
@@ -531,6 +537,150 @@ START_TEST(faults_under_load_stay_linearizable)
 }
 END_TEST
 
+/* ---- Membership changes (docs/cohort-core.md "Membership") ---- */
+
+/* Runs the CLI (cmd after "cohort"), printing what it said on failure; its exit status. */
+static int cli(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int cli(char *out, size_t size, const char *fmt, ...)
+{
+    char args[3000], cmd[4200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s/cohort %s 2>&1", cl.bin, args);
+    int rc = testutil_run_capture(cmd, out, size);
+    if (rc != 0) fprintf(stderr, "test_config_cluster: `cohort %s` exited %d: %s\n", args, rc, out);
+    return rc;
+}
+
+/* Waits until process i runs epoch `number` (as a member when member). */
+static void wait_epoch(int i, double want, bool member, int timeout_ms)
+{
+    double seen = -1;
+    bool is_member = !member;
+    for (int waited = 0; waited < timeout_ms; waited += 50) {
+        cJSON *st = tc_status(&cl, i);
+        const cJSON *e = st ? cJSON_GetObjectItemCaseSensitive(st, "epoch") : NULL;
+        seen = e ? number(e, "number") : -1;
+        is_member = e && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "member"));
+        bool running = e && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "running"));
+        cJSON_Delete(st);
+        if (seen == want && is_member == member && running == member) return;
+        sleep_ms(50);
+    }
+    ck_abort_msg("process %d is at epoch %.0f (member: %d), not %.0f (member: %d) after %d ms (logs in %s)", i, seen,
+                 is_member, want, member, timeout_ms, cl.dir);
+}
+
+/*
+ * Under write load, an admin adds a fifth member (the newcomer joins from the document and
+ * fetches the store), then removes member 1 while member 3 is SIGKILLed: member 3 comes
+ * back in the old epoch, learns the change from the others' proof and fetches the state;
+ * member 2 is SIGKILLed right after the first change and restarts into the new epoch. The
+ * clients' history is linearizable; the removed member orders nothing and says why.
+ */
+START_TEST(members_change_under_load_stay_linearizable)
+{
+    tc_make(&cl, PORT_BLOCK + 120, 300);
+    tc_start_all(&cl, -1);
+    history_len = 0;
+    load_stop = 0;
+    memset((void *)last_ok_ns, 0, sizeof last_ok_ns);
+    pthread_t threads[CLIENTS];
+    struct client clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        clients[i] = (struct client){.id = i, .rng = 0x51ed27u * (uint64_t)(i + 7)};
+        ck_assert_int_eq(pthread_create(&threads[i], NULL, client_main, &clients[i]), 0);
+    }
+    sleep_ms(1000);
+    char out[8192], newcomer[43], removed[43];
+    hex_encode(cl.addresses[N + 1], 20, newcomer, sizeof newcomer);
+    hex_encode(cl.addresses[1], 20, removed, sizeof removed);
+    /* A member's key cannot sign a change: only an admin's. */
+    ck_assert_int_ne(cli(out, sizeof out,
+                         "cluster member add %s 127.0.0.1:%d --keystore %s/key0.json --password-file %s/password "
+                         "--api http://127.0.0.1:%d --token-file %s/m0/api.token",
+                         newcomer, cl.bft_port[N], cl.dir, cl.dir, cl.api_port[0], cl.dir),
+                     0);
+    ck_assert_msg(strstr(out, "not signed by an admin") != NULL, "%s", out);
+    ck_assert_int_eq(cli(out, sizeof out,
+                         "cluster member add %s 127.0.0.1:%d --keystore %s/admin.json --password-file %s/password "
+                         "--out %s/join.doc --api http://127.0.0.1:%d --token-file %s/m0/api.token",
+                         newcomer, cl.bft_port[N], cl.dir, cl.dir, cl.dir, cl.api_port[0], cl.dir),
+                     0);
+    ck_assert_msg(strstr(out, "epoch") != NULL && strstr(out, "5") != NULL, "%s", out);
+    tc_kill(&cl, 2); /* in the middle of its switch, or just after */
+    ck_assert_int_eq(cli(out, sizeof out, "cluster join %s/join.doc --state-dir %s/m%d --cluster-file %s/cluster.json",
+                         cl.dir, cl.dir, N, cl.dir),
+                     0);
+    tc_start(&cl, N, false);
+    tc_wait_api(&cl, N);
+    tc_start(&cl, 2, false);
+    tc_wait_api(&cl, 2);
+    for (int i = 0; i <= N; i++) wait_epoch(i, 1, true, 20000);
+    ck_assert_int_eq(cli(out, sizeof out, "cluster members --api http://127.0.0.1:%d", cl.api_port[N]), 0);
+    ck_assert_msg(strstr(out, "epoch 1: 5 members") != NULL && strstr(out, newcomer) != NULL, "%s", out);
+    /* The newcomer holds the store (it came by state transfer) and serves a write. */
+    int status = 0;
+    for (int t = 0; t < 100 && status != 200; t++) {
+        status = (int)put(N, "from-the-newcomer", "1");
+        if (status != 200) sleep_ms(100);
+    }
+    ck_assert_int_eq(status, 200);
+    cJSON *st = tc_status(&cl, N);
+    ck_assert_ptr_nonnull(st);
+    ck_assert_msg(number(st, "snapshots_installed") >= 1, "the newcomer did not fetch the store's state");
+    cJSON_Delete(st);
+    sleep_ms(500);
+
+    /* Remove member 1 while member 3 is down: it misses the change. */
+    tc_kill(&cl, 3);
+    ck_assert_int_eq(cli(out, sizeof out,
+                         "cluster member remove %s --keystore %s/admin.json --password-file %s/password "
+                         "--api http://127.0.0.1:%d --token-file %s/m0/api.token",
+                         removed, cl.dir, cl.dir, cl.api_port[0], cl.dir),
+                     0);
+    wait_epoch(0, 2, true, 20000);
+    wait_epoch(1, 2, false, 20000);
+    tc_start(&cl, 3, false);
+    tc_wait_api(&cl, 3);
+    for (int i = 0; i <= N; i++)
+        if (i != 1) wait_epoch(i, 2, true, 30000);
+    long removed_status = put(1, "from-the-removed", "1");
+    ck_assert_int_eq(removed_status, 503);
+    sleep_ms(1000);
+    load_stop = 1;
+    unsigned ok = 0, unknown = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(threads[i], NULL);
+        ok += clients[i].ok;
+        unknown += clients[i].unknown;
+    }
+    fprintf(stderr, "test_config_cluster: membership changes: %zu operations recorded, %u answered, %u without an answer\n",
+            history_len, ok, unknown);
+    ck_assert_uint_gt(ok, 100);
+    bool members[TC_SLOTS] = {true, false, true, true, true};
+    cJSON *s0 = tc_status(&cl, 0);
+    double revision = number(s0, "revision");
+    cJSON_Delete(s0);
+    wait_same_store_of(members, TC_SLOTS, revision, 20000);
+    /* Member 3 learned of epoch 2 from the others' proof and fetched the state there. */
+    cJSON *s3 = tc_status(&cl, 3);
+    ck_assert_ptr_nonnull(s3);
+    const cJSON *e3 = cJSON_GetObjectItemCaseSensitive(s3, "epoch");
+    ck_assert_msg(number(e3, "switches_by_proof") == 1, "member 3 switched %.0f times by a proof",
+                  number(e3, "switches_by_proof"));
+    ck_assert_msg(number(s3, "snapshots_installed") >= 1, "member 3 did not fetch the state of epoch 2");
+    cJSON_Delete(s3);
+    char explain[2048] = "";
+    enum lc_verdict v = lc_check(history, history_len, 60000, explain, sizeof explain);
+    ck_assert_msg(v == LC_LINEARIZABLE, "the history of %zu operations is %s: %s", history_len,
+                  v == LC_TIMEOUT ? "not checkable in time" : "NOT linearizable", explain);
+    teardown();
+}
+END_TEST
+
 /*
  * A member whose WAL is lost (its config/ folder removed) but whose key stays: it signed in
  * the log before (its state dir has the mark), so it follows the log without signing until a
@@ -737,6 +887,7 @@ int main(void)
     tcase_add_test(tc, a_member_that_lost_its_wal_rejoins);
     tcase_add_test(tc, a_member_whose_disk_fills_halts_and_loses_nothing);
     tcase_add_test(tc, refuses_a_key_outside_the_cluster);
+    tcase_add_test(tc, members_change_under_load_stay_linearizable);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);
 }

@@ -57,15 +57,21 @@ void tc_make_with(struct tcluster *c, int port_base, unsigned timeout_ms, const 
     for (int i = 0; i < TC_MEMBERS + 2; i++)
         if (secp_key_generate(c->keys[i], &err) < 0 || secp_address_from_secret(c->keys[i], c->addresses[i], &err) < 0)
             die("key", err.message);
-    for (int i = 0; i < TC_MEMBERS; i++) {
-        c->bft_port[i] = port_base + i;
-        c->api_port[i] = port_base + 10 + i;
+    for (int i = 0; i <= TC_SLOTS; i++) { /* the slots' keys, then the admin's (admin.json) */
+        if (i < TC_SLOTS) {
+            c->bft_port[i] = port_base + i;
+            c->api_port[i] = port_base + 10 + i;
+        }
         char *json = NULL;
-        snprintf(path, sizeof path, "%s/key%d.json", c->dir, i);
-        if (mc_keystore_encrypt(c->keys[i], "test-password", 13, &fast, &json, &err) < 0 ||
+        int k = i < TC_MEMBERS ? i : i == TC_MEMBERS ? TC_MEMBERS + 1 : TC_MEMBERS;
+        if (i == TC_SLOTS) snprintf(path, sizeof path, "%s/admin.json", c->dir);
+        else snprintf(path, sizeof path, "%s/key%d.json", c->dir, i);
+        if (mc_keystore_encrypt(c->keys[k], "test-password", 13, &fast, &json, &err) < 0 ||
             mc_keystore_write_file(path, json, &err) < 0)
             die("keystore", err.message);
         free(json);
+    }
+    for (int i = 0; i < TC_MEMBERS; i++) {
         char address[43], entry[200];
         hex_encode(c->addresses[i], 20, address, sizeof address);
         snprintf(entry, sizeof entry, "%s{\"address\":\"%s\",\"endpoint\":\"127.0.0.1:%d\"}", i ? "," : "", address,
@@ -176,7 +182,7 @@ void tc_kill(struct tcluster *c, int i)
 
 void tc_destroy(struct tcluster *c)
 {
-    for (int i = 0; i < c->members; i++) {
+    for (int i = 0; i < TC_SLOTS; i++) {
         testutil_stop_process_within(c->pids[i], 3000);
         c->pids[i] = 0;
     }

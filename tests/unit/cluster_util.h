@@ -19,21 +19,23 @@
 #include <sys/types.h>
 
 #define TC_MEMBERS 4
+#define TC_SLOTS (TC_MEMBERS + 1) /* the members, then a newcomer (the outsider's key) that may join later */
 
 struct tcluster {
     int members;                  /* TC_MEMBERS, or 3 for etcd */
     bool etcd;                    /* an etcd cluster (tc_make_etcd) */
     char bin[1024];               /* $COHORT_BUILD_DIR/bin; for etcd, the etcd executable */
-    char dir[64];                 /* the temp dir: keys, cluster.json, m<i>/, m<i>.log */
-    uint8_t keys[TC_MEMBERS + 2][32]; /* members, then an admin, then an outsider */
+    char dir[64];                 /* the temp dir: keys (key<i>.json, admin.json), cluster.json, m<i>/, m<i>.log */
+    uint8_t keys[TC_MEMBERS + 2][32]; /* members, then an admin, then an outsider (slot TC_MEMBERS's key) */
     uint8_t addresses[TC_MEMBERS + 2][20];
-    int bft_port[TC_MEMBERS], api_port[TC_MEMBERS]; /* for etcd: its peer and client ports */
-    pid_t pids[TC_MEMBERS];
+    int bft_port[TC_SLOTS], api_port[TC_SLOTS]; /* for etcd: its peer and client ports */
+    pid_t pids[TC_SLOTS];
     uint64_t instance;
-    long file_limit[TC_MEMBERS]; /* > 0: member i starts with RLIMIT_FSIZE at that many bytes (a full disk) */
+    long file_limit[TC_SLOTS]; /* > 0: process i starts with RLIMIT_FSIZE at that many bytes (a full disk) */
 };
 
-/* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API). */
+/* Makes keys and the cluster file; members use ports port_base + i (BFT) and port_base + 10 + i (API),
+   and so does slot TC_MEMBERS (the newcomer, not in the cluster file: tc_start it after it joined). */
 void tc_make(struct tcluster *c, int port_base, unsigned timeout_ms);
 
 /* Like tc_make, with options: members of the cluster file's object, each followed by a
@@ -45,7 +47,7 @@ void tc_make_with(struct tcluster *c, int port_base, unsigned timeout_ms, const 
    what to install when it is missing. */
 void tc_make_etcd(struct tcluster *c, int port_base);
 
-/* Starts member i (cohort-core, or cohort-core-byzantine equivocating as leader). */
+/* Starts process i (cohort-core, or cohort-core-byzantine equivocating as leader); i < TC_SLOTS. */
 pid_t tc_start(struct tcluster *c, int i, bool byzantine);
 
 /* Waits up to 15 s for member i's API; aborts otherwise. */
