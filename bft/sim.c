@@ -40,6 +40,27 @@ static const char *const byzantine_names[] = {"honest", "equivocate", "double-vo
 enum event_kind {
     EV_DELIVER, EV_TIMER, EV_SUBMIT, EV_CRASH, EV_RESTART, EV_PARTITION, EV_HEAL, EV_FORGE, EV_PEER, EV_MARK,
     EV_REJOIN, /* a member that lost its storage submits its rejoin entry again, while not committed */
+    EV_CHANGE,  /* BFT_SIM_MIX_RECONFIGURE: the admin submits the change to epoch .height, again until it is made */
+    EV_POINTER, /* a member of a later epoch answers a message of epoch .height with its change proof */
+    EV_JOIN,    /* the newcomer starts in the epoch that adds it */
+};
+
+/* BFT_SIM_MIX_RECONFIGURE (docs/bft.md "Membership changes"): epoch 1 adds the outsider's
+   key as a member, epoch 2 removes one of the first members. A change is an entry; the block
+   that carries it ends the epoch at every member, which starts the next one's core on a log
+   that begins at that block (a BASE record). */
+#define EPOCHS_MAX 3
+#define CHANGE_ENTRY_BYTES 16 /* "change!" | epoch u8 | 8 random bytes */
+#define CHANGE_EVERY_MS 30
+
+struct sim_epoch {
+    struct bft_config config;          /* instance and members (self and key set per node) */
+    uint32_t key_of[BFT_MEMBERS_MAX];  /* each member's key index */
+    bool ended;                        /* an honest member committed the change that ends it */
+    uint64_t change_index, change_height;
+    uint8_t change_hash[BFT_HASH_BYTES];
+    uint8_t *proof;                    /* that block's commit record: what a later member points with */
+    size_t proof_len;
 };
 
 #define REJOIN_ENTRY_BYTES 24 /* "rejoin" | member u8 | boot u8 | 16 random bytes */
@@ -66,7 +87,13 @@ struct vote_history { /* what an honest member said at one height, across its cr
 };
 
 struct node {
-    uint32_t member;
+    uint32_t member;       /* its index among the members of its epoch */
+    uint32_t key;          /* its key's index in sim.keys: its identity across epochs */
+    uint32_t epoch;        /* the epoch its core runs (RECONFIGURE; else 0) */
+    bool retired;          /* no member of its epoch (removed): down for good */
+    bool waiting_to_join;  /* the newcomer, before the epoch that adds it */
+    bool pointed;          /* a change proof is on its way to it */
+    uint64_t base_index;   /* its storage begins after this index (the change block of its epoch's start) */
     enum byzantine kind;
     bool up;
     struct bft_core *core;
@@ -119,9 +146,15 @@ struct sim {
 
     /* checks */
     uint8_t (*global_hash)[BFT_HASH_BYTES];
-    size_t global_len, global_cap;
-    struct vote_history *history[BFT_MEMBERS_MAX];
-    size_t history_cap[BFT_MEMBERS_MAX];
+    bool *global_known; /* an honest member committed that index, or a change proof vouched for it */
+    size_t global_len, global_cap; /* global_len: 1 + the highest index known */
+    struct vote_history *history[EPOCHS_MAX][BFT_MEMBERS_MAX + 1]; /* by epoch and key */
+    size_t history_cap[EPOCHS_MAX][BFT_MEMBERS_MAX + 1];
+    struct sim_epoch epochs[EPOCHS_MAX];
+    uint32_t epochs_planned;  /* RECONFIGURE: 2; else 0 */
+    int newcomer;             /* RECONFIGURE: the node of the outsider's key; else -1 */
+    uint64_t switches;        /* epoch switches made (by the change block, or by a proof) */
+    uint64_t switches_by_proof;
     bool failed;
 
     /* Byzantine material */
@@ -264,7 +297,7 @@ static struct event pop(struct sim *s)
 static bool linked(const struct sim *s, int a, int b)
 {
     const struct node *na = &s->nodes[a], *nb = &s->nodes[b];
-    if (na->member == nb->member) return false;
+    if (na->key == nb->key) return false;
     if (s->partitioned && na->group != nb->group) return false;
     /* A Twin talks only with its side: node twin with side 1, the original with side 0. */
     if (na->kind == TWINS) return nb->side == (a == s->twin ? 1 : 0);
@@ -286,6 +319,18 @@ static void capture(struct sim *s, const uint8_t *bytes, size_t len)
 static void transmit(struct sim *s, int a, int b, const uint8_t *bytes, size_t len)
 {
     if (!linked(s, a, b)) return;
+    struct node *na = &s->nodes[a], *nb = &s->nodes[b];
+    if (na->epoch != nb->epoch) {
+        /* Another epoch's instance: the link's HELLO would say so. A member of a later epoch
+           answers with the proof that ended the sender's (the node's pointer); an older one
+           has nothing to say. */
+        if (na->epoch < nb->epoch && nb->up && nb->kind != SILENT && !na->pointed && s->epochs[na->epoch].ended) {
+            na->pointed = true;
+            schedule(s, (struct event){.kind = EV_POINTER, .node = a, .height = na->epoch,
+                                       .time = s->now + 1 + rnd_below(s, 2 * s->delay_max_ms)});
+        }
+        return;
+    }
     if (s->chaos && rnd_below(s, 100) < s->drop_percent) return;
     int copies = (s->chaos && rnd_below(s, 100) < s->duplicate_percent) ? 2 : 1;
     for (int c = 0; c < copies; c++) {
@@ -305,22 +350,24 @@ static void transmit(struct sim *s, int a, int b, const uint8_t *bytes, size_t l
 static void send_to_member(struct sim *s, int a, uint32_t peer, const uint8_t *bytes, size_t len)
 {
     for (uint32_t b = 0; b < s->node_count; b++)
-        if (s->nodes[b].member == peer) transmit(s, a, (int)b, bytes, len);
+        if (s->nodes[b].member == peer && s->nodes[b].epoch == s->nodes[a].epoch) transmit(s, a, (int)b, bytes, len);
 }
 
 /* ---- Checks on what honest members say ---- */
 
-static struct vote_history *history_at(struct sim *s, uint32_t member, uint64_t height)
+/* What the node of key said at height in epoch (an epoch is another instance: its votes are others). */
+static struct vote_history *history_at(struct sim *s, uint32_t epoch, uint32_t key, uint64_t height)
 {
-    if (height >= s->history_cap[member]) {
-        size_t cap = s->history_cap[member] ? s->history_cap[member] : 256;
+    struct vote_history **h = &s->history[epoch][key];
+    size_t *have = &s->history_cap[epoch][key];
+    if (height >= *have) {
+        size_t cap = *have ? *have : 256;
         while (cap <= height) cap *= 2;
-        s->history[member] = xrealloc(s->history[member], cap * sizeof **s->history);
-        memset(s->history[member] + s->history_cap[member], 0,
-               (cap - s->history_cap[member]) * sizeof **s->history);
-        s->history_cap[member] = cap;
+        *h = xrealloc(*h, cap * sizeof **h);
+        memset(*h + *have, 0, (cap - *have) * sizeof **h);
+        *have = cap;
     }
-    return &s->history[member][height];
+    return &(*h)[height];
 }
 
 /* An honest member's message leaves it: it must not contradict anything it said before. */
@@ -335,7 +382,7 @@ static void check_outgoing(struct sim *s, int a, const uint8_t *bytes, size_t le
         return;
     }
     if (m->type == BFT_MSG_PROPOSE) {
-        struct vote_history *h = history_at(s, nd->member, m->commit.block.header.height);
+        struct vote_history *h = history_at(s, nd->epoch, nd->key, m->commit.block.header.height);
         /* A proposal leaves before its record is durable (it is no vote: docs/bft.md), so a
            member that crashed may propose anew at that height; within one boot, never. */
         if (h->proposed && h->proposed_boot == nd->boots &&
@@ -347,7 +394,7 @@ static void check_outgoing(struct sim *s, int a, const uint8_t *bytes, size_t le
         memcpy(h->proposal_hash, m->commit.hash, BFT_HASH_BYTES);
     }
     if (m->type != BFT_MSG_VOTE) return;
-    struct vote_history *h = history_at(s, nd->member, m->vote.height);
+    struct vote_history *h = history_at(s, nd->epoch, nd->key, m->vote.height);
     switch (m->vote.kind) {
     case BFT_VOTE_NOTARIZE:
         if (h->notarized && memcmp(h->notarize_hash, m->vote.hash, BFT_HASH_BYTES) != 0)
@@ -406,38 +453,52 @@ static void remember_commit(struct sim *s, struct node *nd, uint64_t index, size
     (void)s;
 }
 
-/* Safety: this index must hold the same block at every honest member. */
-static void check_commit(struct sim *s, struct node *nd, uint64_t index, const uint8_t hash[BFT_HASH_BYTES])
+/*
+ * Safety: this index must hold the same block at every honest member. An honest member
+ * commits index i only after i - 1 is known (someone committed it), or right after the
+ * block its storage begins at (its epoch's start); vouched: a change proof's block, which a
+ * member that missed the change takes as its epoch's start.
+ */
+static void check_commit_at(struct sim *s, struct node *nd, uint64_t index, const uint8_t hash[BFT_HASH_BYTES],
+                            bool vouched)
 {
     if (nd->kind != HONEST) return;
     if (index >= s->global_cap) {
         size_t cap = s->global_cap ? s->global_cap * 2 : 256;
         while (cap <= index) cap *= 2;
         s->global_hash = xrealloc(s->global_hash, cap * sizeof *s->global_hash);
+        s->global_known = xrealloc(s->global_known, cap * sizeof *s->global_known);
+        memset(s->global_known + s->global_cap, 0, (cap - s->global_cap) * sizeof *s->global_known);
         s->global_cap = cap;
     }
-    if (index < s->global_len) {
+    if (s->global_known[index]) {
         if (memcmp(s->global_hash[index], hash, BFT_HASH_BYTES) != 0)
             fail(s, "SAFETY: member %u committed a different block at index %llu", nd->member,
                  (unsigned long long)index);
         return;
     }
-    if (index != s->global_len) {
+    if (!vouched && index > 1 && !s->global_known[index - 1] && index - 1 != nd->base_index) {
         fail(s, "member %u committed index %llu past the known log end %zu", nd->member, (unsigned long long)index,
              s->global_len);
         return;
     }
     memcpy(s->global_hash[index], hash, BFT_HASH_BYTES);
-    s->global_len++;
+    s->global_known[index] = true;
+    if (index >= s->global_len) s->global_len = index + 1;
+}
+
+static void check_commit(struct sim *s, struct node *nd, uint64_t index, const uint8_t hash[BFT_HASH_BYTES])
+{
+    check_commit_at(s, nd, index, hash, false);
 }
 
 /* ---- Nodes ---- */
 
-static void config_for(struct sim *s, uint32_t member, struct bft_config *c)
+static void config_for(struct sim *s, const struct node *nd, struct bft_config *c)
 {
-    *c = s->config;
-    c->self = member;
-    memcpy(c->private_key, s->keys[member], BFT_PRIVATE_KEY_BYTES);
+    *c = s->epochs[nd->epoch].config;
+    c->self = nd->member;
+    memcpy(c->private_key, s->keys[nd->key], BFT_PRIVATE_KEY_BYTES);
 }
 
 struct restore_ctx {
@@ -462,13 +523,14 @@ static int restore_record(void *arg, uint8_t type, const uint8_t *payload, size_
 
 static void step(struct sim *s, int a, const struct bft_event *ev);
 static void tell_peers(struct sim *s, int a, bool reachable);
+static void switch_epoch(struct sim *s, int a);
 
 /* Starts (or restarts) node a from what its storage kept. */
 static void boot(struct sim *s, int a)
 {
     struct node *nd = &s->nodes[a];
     struct bft_config c;
-    config_for(s, nd->member, &c);
+    config_for(s, nd, &c);
     struct cohort_error err;
     nd->core = bft_core_create(&c, &err);
     if (nd->core == NULL) {
@@ -489,6 +551,15 @@ static void boot(struct sim *s, int a)
         fail(s, "member %u lost committed entries in a crash: had %llu, storage has %llu", nd->member,
              (unsigned long long)before_crash, (unsigned long long)st.committed_index);
     nd->committed = st.committed_index;
+    const struct sim_epoch *ep = &s->epochs[nd->epoch];
+    if (nd->epoch < s->epochs_planned && ep->ended && nd->committed >= ep->change_index) {
+        /* It crashed after the change block was durable and before its next epoch began:
+           the replay ends at the same change, and the switch is made now. */
+        bft_core_destroy(nd->core);
+        nd->core = NULL;
+        switch_epoch(s, a);
+        return;
+    }
     nd->boots++;
     if (nd->boots > 1) tell_peers(s, a, true);
     nd->up = true;
@@ -520,11 +591,12 @@ static void wipe(struct sim *s, int a)
 static void tell_peers(struct sim *s, int a, bool reachable)
 {
     for (uint32_t b = 0; b < s->node_count; b++) {
-        if ((int)b == a || s->nodes[b].member == s->nodes[a].member) continue;
+        if ((int)b == a || s->nodes[b].key == s->nodes[a].key || s->nodes[b].epoch != s->nodes[a].epoch) continue;
         struct event t = {0};
         t.kind = EV_PEER;
         t.node = (int)b;
         t.height = s->nodes[a].member;
+        t.token = s->nodes[a].epoch; /* a member index of that epoch: told only to its members */
         t.timer = reachable;
         t.time = s->now + 2; /* the same delay for both: a restart is never seen before its crash */
         schedule(s, t);
@@ -558,9 +630,120 @@ static void crash(struct sim *s, int a)
     nd->disk_len = kept;
 }
 
+/* ---- Epochs (BFT_SIM_MIX_RECONFIGURE; docs/bft.md "Membership changes") ---- */
+
+/* Does the block carry the change to epoch `to`? */
+static bool carries_change(const struct bft_block *block, uint32_t to)
+{
+    uint32_t off = 0, len = 0;
+    const uint8_t *e;
+    while (bft_payload_next(block->payload, block->payload_len, &off, &e, &len, NULL) == 1)
+        if (len == CHANGE_ENTRY_BYTES && memcmp(e, "change!", 7) == 0 && e[7] == to) return true;
+    return false;
+}
+
+/*
+ * Node a leaves its epoch at the change that ended it and starts the next one's core on a
+ * log that begins at the change block (a BASE record), as every member seeds its WAL. What
+ * it had not committed itself up to there, the change proof vouches for (a member that
+ * learned of the change from a proof fetches that state).
+ */
+static void switch_epoch(struct sim *s, int a)
+{
+    struct node *nd = &s->nodes[a];
+    const struct sim_epoch *old = &s->epochs[nd->epoch];
+    assert(old->ended && nd->epoch < s->epochs_planned && !nd->up);
+    for (int i = 0; i < BFT_TIMERS; i++) nd->timer_token[i]++;
+    /* (Recorded with no bytes: its storage never held them, and the final check passes them;
+       the change block itself is checked here.) */
+    static const uint8_t unknown[BFT_HASH_BYTES];
+    for (uint64_t i = nd->committed + 1; i < old->change_index; i++)
+        remember_commit(s, nd, i, 0, 0, i < s->global_cap && s->global_known[i] ? s->global_hash[i] : unknown);
+    if (nd->committed < old->change_index) {
+        remember_commit(s, nd, old->change_index, 0, 0, old->change_hash);
+        check_commit_at(s, nd, old->change_index, old->change_hash, true);
+    }
+    nd->epoch++;
+    nd->pointed = false;
+    s->switches++;
+    const struct sim_epoch *next = &s->epochs[nd->epoch];
+    int member = -1;
+    for (uint32_t i = 0; i < next->config.members.count; i++)
+        if (next->key_of[i] == nd->key) member = (int)i;
+    nd->disk_len = nd->synced_len = 0;
+    nd->committed = old->change_index;
+    nd->base_index = old->change_index;
+    if (member < 0) { /* removed: it orders nothing from here on */
+        nd->retired = true;
+        return;
+    }
+    nd->member = (uint32_t)member;
+    uint8_t base[BFT_BASE_RECORD_BYTES];
+    bft_base_encode(old->change_index, old->change_height, old->change_hash, base);
+    disk_append(nd, BFT_RECORD_BASE, base, sizeof base);
+    disk_sync(nd);
+    boot(s, a);
+}
+
+/* Node a committed the block that carries its epoch's change: the epoch ends there. */
+static void epoch_ends(struct sim *s, int a, const struct bft_commit *commit, const uint8_t *record, size_t len)
+{
+    struct node *nd = &s->nodes[a];
+    struct sim_epoch *e = &s->epochs[nd->epoch];
+    if (e->ended) {
+        if (e->change_index != commit->block.header.index || memcmp(e->change_hash, commit->hash, BFT_HASH_BYTES) != 0)
+            fail(s, "SAFETY: member %u ended epoch %u at index %llu, another member at %llu", nd->member, nd->epoch,
+                 (unsigned long long)commit->block.header.index, (unsigned long long)e->change_index);
+        return;
+    }
+    e->ended = true;
+    e->change_index = commit->block.header.index;
+    e->change_height = commit->block.header.height;
+    memcpy(e->change_hash, commit->hash, BFT_HASH_BYTES);
+    e->proof = xrealloc(NULL, len);
+    memcpy(e->proof, record, len);
+    e->proof_len = len;
+    uint32_t next = nd->epoch + 1;
+    if (next < s->epochs_planned) /* the next change, a little later */
+        schedule(s, (struct event){.kind = EV_CHANGE, .height = next + 1, .node = -1,
+                                   .time = s->now + 1 + rnd_below(s, 300)});
+    if (s->newcomer >= 0 && s->nodes[s->newcomer].waiting_to_join && next == 1) /* the epoch that adds it */
+        schedule(s, (struct event){.kind = EV_JOIN, .node = s->newcomer, .time = s->now + 1 + rnd_below(s, 200)});
+    if (s->chaos) { /* a crash partway through someone's next step, around the switch */
+        uint32_t who = (uint32_t)rnd_below(s, s->node_count);
+        if (s->nodes[who].up && (int)who != a) s->nodes[who].crash_armed = true;
+        schedule(s, (struct event){.kind = EV_RESTART, .node = (int)who, .time = s->now + 1 + rnd_below(s, 100)});
+    }
+}
+
+/* A change proof reached node a (EV_POINTER): checked against its epoch's members, then followed. */
+static void follow_pointer(struct sim *s, int a)
+{
+    struct node *nd = &s->nodes[a];
+    const struct sim_epoch *e = &s->epochs[nd->epoch];
+    struct bft_commit *c = xrealloc(NULL, sizeof *c);
+    struct cohort_error err;
+    if (bft_commit_decode(e->proof, e->proof_len, e->config.instance, PAYLOAD_MAX, c, &err) < 0 ||
+        bft_commit_verify(c, e->config.instance, &e->config.members, s->use_scheme ? &s->scheme : NULL, &err) < 0) {
+        fail(s, "member %u cannot verify the change proof of epoch %u: %s", nd->member, nd->epoch, err.message);
+    } else if (!carries_change(&c->block, nd->epoch + 1) || memcmp(c->hash, e->change_hash, BFT_HASH_BYTES) != 0) {
+        fail(s, "the change proof of epoch %u does not carry its change", nd->epoch);
+    } else {
+        if (nd->up) {
+            bft_core_destroy(nd->core);
+            nd->core = NULL;
+            nd->up = false;
+        }
+        s->switches_by_proof++;
+        switch_epoch(s, a);
+    }
+    free(c);
+}
+
 static void serve_sync(struct sim *s, int a, uint32_t peer, uint64_t from)
 {
     struct node *nd = &s->nodes[a];
+    if (from <= nd->base_index) from = nd->base_index + 1; /* its storage begins after its epoch's start */
     for (uint64_t i = from; i <= nd->committed && i < from + 16; i++) {
         size_t len = 0;
         struct cohort_error err;
@@ -597,27 +780,27 @@ static void byzantine_broadcast(struct sim *s, int a, const uint8_t *bytes, size
             m->commit.block.payload = payload;
             m->commit.block.payload_len = pl;
             uint8_t hash[BFT_HASH_BYTES];
-            bft_block_seal(s->config.instance, &m->commit.block, hash);
-            twisted = bft_message_encode(m, s->keys[nd->member], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
+            bft_block_seal(s->epochs[nd->epoch].config.instance, &m->commit.block, hash);
+            twisted = bft_message_encode(m, s->keys[nd->key], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
                                          SEND_BUFFER, &alt_len, &err) == 0;
             /* and its own vote for the other block, to the members that get it */
             if (twisted) {
                 for (uint32_t b = 0; b < s->node_count; b++) {
-                    if (s->nodes[b].member == nd->member) continue;
+                    if (s->nodes[b].key == nd->key) continue;
                     bool other = s->nodes[b].member % 2 == 0;
                     transmit(s, a, (int)b, other ? s->send_buffer : bytes, other ? alt_len : len);
                 }
                 struct bft_message v = {0};
                 v.type = BFT_MSG_VOTE;
-                v.instance = s->config.instance;
+                v.instance = s->epochs[nd->epoch].config.instance;
                 v.sender = (uint16_t)nd->member;
                 v.vote.kind = BFT_VOTE_NOTARIZE;
                 v.vote.height = m->commit.block.header.height;
                 memcpy(v.vote.hash, hash, BFT_HASH_BYTES);
-                if (bft_message_encode(&v, s->keys[nd->member], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
+                if (bft_message_encode(&v, s->keys[nd->key], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
                                        SEND_BUFFER, &alt_len, &err) == 0)
                     for (uint32_t b = 0; b < s->node_count; b++)
-                        if (s->nodes[b].member != nd->member && s->nodes[b].member % 2 == 0)
+                        if (s->nodes[b].key != nd->key && s->nodes[b].member % 2 == 0)
                             transmit(s, a, (int)b, s->send_buffer, alt_len);
                 return;
             }
@@ -625,7 +808,7 @@ static void byzantine_broadcast(struct sim *s, int a, const uint8_t *bytes, size
         if (nd->kind == DOUBLE_VOTE && m->type == BFT_MSG_VOTE) {
             /* To each member, at random: the real vote, a vote for another block, or its opposite. */
             for (uint32_t b = 0; b < s->node_count; b++) {
-                if (s->nodes[b].member == nd->member) continue;
+                if (s->nodes[b].key == nd->key) continue;
                 struct bft_message v = *m;
                 uint64_t pick = rnd_below(s, 3);
                 if (pick == 1) {
@@ -636,7 +819,7 @@ static void byzantine_broadcast(struct sim *s, int a, const uint8_t *bytes, size
                     if (v.vote.kind == BFT_VOTE_NULLIFY) memset(v.vote.hash, 0, BFT_HASH_BYTES);
                     else if (m->vote.kind == BFT_VOTE_NULLIFY) v.vote.hash[0] = 1;
                 }
-                if (bft_message_encode(&v, s->keys[nd->member], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
+                if (bft_message_encode(&v, s->keys[nd->key], s->use_scheme ? &s->scheme : NULL, s->send_buffer,
                                        SEND_BUFFER, &alt_len, &err) == 0)
                     transmit(s, a, (int)b, s->send_buffer, alt_len);
             }
@@ -644,7 +827,7 @@ static void byzantine_broadcast(struct sim *s, int a, const uint8_t *bytes, size
         }
     }
     for (uint32_t b = 0; b < s->node_count; b++)
-        if (s->nodes[b].member != nd->member) transmit(s, a, (int)b, bytes, len);
+        if (s->nodes[b].key != nd->key) transmit(s, a, (int)b, bytes, len);
 }
 
 /* A forger's injection: one bad message of a random sort to a random member. */
@@ -664,7 +847,7 @@ static void forge(struct sim *s, int a)
     m.vote.height = st.height + rnd_below(s, 3);
     for (int i = 0; i < BFT_HASH_BYTES; i++) m.vote.hash[i] = (uint8_t)rnd(s);
     const struct bft_scheme *scheme = s->use_scheme ? &s->scheme : NULL;
-    const uint8_t *key = s->keys[nd->member];
+    const uint8_t *key = s->keys[nd->key];
     size_t len = 0;
     struct cohort_error err;
     switch (rnd_below(s, 6)) {
@@ -683,7 +866,7 @@ static void forge(struct sim *s, int a)
             uint8_t digest[BFT_HASH_BYTES];
             bft_vote_digest(s->config.instance, &m.vote, digest);
             m.commit.cert.signer[i] = (uint16_t)(i == 0 ? nd->member : (nd->member + i) % s->n);
-            (scheme ? scheme : &bft_scheme_secp)->sign(scheme ? scheme->ctx : NULL, s->keys[nd->member], digest,
+            (scheme ? scheme : &bft_scheme_secp)->sign(scheme ? scheme->ctx : NULL, s->keys[nd->key], digest,
                                                        m.commit.cert.signature[i]);
         }
         break;
@@ -695,7 +878,7 @@ static void forge(struct sim *s, int a)
             uint8_t digest[BFT_HASH_BYTES];
             bft_vote_digest(s->config.instance, &m.vote, digest);
             m.commit.cert.signer[i] = (uint16_t)nd->member;
-            (scheme ? scheme : &bft_scheme_secp)->sign(scheme ? scheme->ctx : NULL, s->keys[nd->member], digest,
+            (scheme ? scheme : &bft_scheme_secp)->sign(scheme ? scheme->ctx : NULL, s->keys[nd->key], digest,
                                                        m.commit.cert.signature[i]);
         }
         break;
@@ -759,8 +942,8 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
                      (unsigned long long)nd->committed);
             struct bft_commit check;
             memcpy(&check, act->commit, sizeof check);
-            if (bft_commit_verify(&check, s->config.instance, &s->members, s->use_scheme ? &s->scheme : NULL,
-                                  &err) < 0)
+            const struct bft_config *ec = &s->epochs[nd->epoch].config;
+            if (bft_commit_verify(&check, ec->instance, &ec->members, s->use_scheme ? &s->scheme : NULL, &err) < 0)
                 fail(s, "member %u committed index %llu with a bad proof: %s", nd->member, (unsigned long long)index,
                      err.message);
             size_t offset = nd->disk_len + BFT_WAL_HEADER_BYTES;
@@ -770,6 +953,20 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             remember_commit(s, nd, index, offset, len, act->commit->hash);
             nd->committed = index;
             check_commit(s, nd, index, act->commit->hash);
+            if (nd->epoch < s->epochs_planned && carries_change(&act->commit->block, nd->epoch + 1)) {
+                /* The epoch ends with this block: nothing more of it is done. A crash may
+                   come before the switch; the replay then ends at the same block (boot). */
+                epoch_ends(s, a, act->commit, record, len);
+                if (crash_at == i + 1) {
+                    crash(s, a);
+                    return;
+                }
+                bft_core_destroy(nd->core);
+                nd->core = NULL;
+                nd->up = false;
+                if (!s->failed) switch_epoch(s, a);
+                return;
+            }
             if (nd->rejoining) { /* its entry in this block: it signs again above the block's height */
                 uint32_t off = 0, elen;
                 const uint8_t *e;
@@ -822,8 +1019,8 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
 
 /* ---- The run ---- */
 
-static const char *const mix_names[BFT_SIM_MIXES] = {"random",    "equivocate", "silent", "forge",
-                                                      "leader-crash", "partition", "all", "wipe"};
+static const char *const mix_names[BFT_SIM_MIXES] = {"random", "equivocate", "silent", "forge", "leader-crash",
+                                                      "partition", "all", "wipe", "reconfigure"};
 
 const char *bft_sim_mix_name(uint32_t mix)
 {
@@ -839,7 +1036,7 @@ static void describe(struct sim *s, uint32_t chaos_ms)
                        s->options->mix ? bft_sim_mix_name(s->options->mix) : "", s->config.window_heights,
                        s->config.idle_delay_ms);
     for (uint32_t i = 0; i < s->n && off < (int)sizeof s->result->scenario; i++)
-        if (s->nodes[i].kind != HONEST)
+        if (s->nodes[i].kind != HONEST && off < (int)sizeof s->result->scenario)
             off += snprintf(s->result->scenario + off, sizeof s->result->scenario - (size_t)off, " %u=%s", i,
                             byzantine_names[s->nodes[i].kind]);
 }
@@ -862,7 +1059,9 @@ static uint64_t min_honest_committed(struct sim *s)
 {
     uint64_t low = UINT64_MAX;
     for (uint32_t i = 0; i < s->node_count; i++)
-        if (s->nodes[i].kind == HONEST && s->nodes[i].committed < low) low = s->nodes[i].committed;
+        if (s->nodes[i].kind == HONEST && !s->nodes[i].retired && !s->nodes[i].waiting_to_join &&
+            s->nodes[i].committed < low)
+            low = s->nodes[i].committed;
     return low;
 }
 
@@ -915,8 +1114,10 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
 
     for (uint32_t i = 0; i < s->n; i++) {
         s->nodes[i].member = i;
+        s->nodes[i].key = i;
         s->nodes[i].side = (int)rnd_below(s, 2);
     }
+    s->newcomer = -1;
     uint32_t byzantine = (uint32_t)rnd_below(s, f + 1);
     for (uint32_t b = 0; b < byzantine; b++) {
         uint32_t who = (uint32_t)rnd_below(s, s->n);
@@ -959,8 +1160,51 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             b++;
         }
     }
+    s->epochs[0].config = s->config;
+    for (uint32_t i = 0; i < s->n; i++) s->epochs[0].key_of[i] = i;
+    if (mix == BFT_SIM_MIX_RECONFIGURE) {
+        /* Up to f members equivocate or stay silent, in every epoch; epoch 1 adds the
+           outsider's key (a new node), epoch 2 removes one of the first members. */
+        for (uint32_t i = 0; i < s->n; i++) s->nodes[i].kind = HONEST;
+        s->node_count = s->n;
+        s->twin = -1;
+        for (uint32_t b = (uint32_t)rnd_below(s, f + 1); b > 0;) {
+            uint32_t who = (uint32_t)rnd_below(s, s->n);
+            if (s->nodes[who].kind != HONEST) continue;
+            s->nodes[who].kind = rnd_below(s, 2) ? EQUIVOCATE : SILENT;
+            b--;
+        }
+        s->newcomer = (int)s->node_count++;
+        struct node *nc = &s->nodes[s->newcomer];
+        memset(nc, 0, sizeof *nc); /* (the slot of a Twin drawn above, before the mix cleared them) */
+        nc->side = (int)rnd_below(s, 2);
+        nc->key = s->n;
+        nc->member = UINT32_MAX;
+        nc->waiting_to_join = true;
+        struct sim_epoch *e1 = &s->epochs[1], *e2 = &s->epochs[2];
+        e1->config = s->config;
+        e1->config.instance = s->config.instance + 1000;
+        memcpy(e1->key_of, s->epochs[0].key_of, sizeof e1->key_of);
+        e1->key_of[s->n] = s->n;
+        e1->config.members.count = s->n + 1;
+        if (s->use_scheme) memcpy(e1->config.members.address[s->n], s->fast_addresses[s->n], BFT_ADDRESS_BYTES);
+        else secp_address_from_secret(s->keys[s->n], e1->config.members.address[s->n], NULL);
+        uint32_t removed = (uint32_t)rnd_below(s, s->n);
+        e2->config = e1->config;
+        e2->config.instance = s->config.instance + 2000;
+        e2->config.members.count = 0;
+        for (uint32_t i = 0; i <= s->n; i++) {
+            if (e1->key_of[i] == removed) continue;
+            e2->key_of[e2->config.members.count] = e1->key_of[i];
+            memcpy(e2->config.members.address[e2->config.members.count++], e1->config.members.address[i],
+                   BFT_ADDRESS_BYTES);
+        }
+        s->epochs_planned = 2;
+    }
     uint32_t chaos_ms = 300 + (uint32_t)rnd_below(s, 1500);
     describe(s, chaos_ms);
+    if (mix == BFT_SIM_MIX_RECONFIGURE)
+        schedule(s, (struct event){.kind = EV_CHANGE, .height = 1, .node = -1, .time = rnd_below(s, chaos_ms)});
     s->chaos = true;
     s->submitting = true;
     /* The idle check: leaders wait for entries (a quiet log), and the members are honest or
@@ -971,7 +1215,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         if (s->nodes[i].kind != HONEST && s->nodes[i].kind != SILENT) idle_check = false;
     uint64_t idle_records = 0, idle_sends = 0, idle_commits = 0;
 
-    for (uint32_t i = 0; i < s->node_count; i++) boot(s, (int)i);
+    for (uint32_t i = 0; i < s->node_count; i++)
+        if (!s->nodes[i].waiting_to_join) boot(s, (int)i);
 
     /* The chaos: crashes and restarts, partitions and heals, submissions, forgeries. */
     for (uint32_t c = (uint32_t)rnd_below(s, 4); c > 0; c--) {
@@ -1021,7 +1266,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             s->partitioned = false;
             for (uint32_t i = 0; i < s->node_count && !s->failed; i++) {
                 s->nodes[i].crash_armed = false;
-                if (!s->nodes[i].up) boot(s, (int)i);
+                if (!s->nodes[i].up && !s->nodes[i].retired && !s->nodes[i].waiting_to_join) boot(s, (int)i);
             }
             goal = (s->global_len - 1) + target; /* every honest member gets here */
             deadline = s->now + 20000;
@@ -1043,7 +1288,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             }
             break;
         case EV_PEER:
-            if (nd->up) {
+            if (nd->up && nd->epoch == ev.token) {
                 struct bft_event e = {BFT_EVENT_PEER, NULL, 0, 0, 0, ev.height, ev.timer != 0};
                 step(s, ev.node, &e);
             }
@@ -1086,7 +1331,31 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         case EV_RESTART:
             if (!s->chaos) break;
             if (nd->up && nd->crash_armed) crash(s, ev.node);
-            if (!nd->up) boot(s, ev.node);
+            if (!nd->up && !nd->retired && !nd->waiting_to_join) boot(s, ev.node);
+            break;
+        case EV_CHANGE: {
+            /* The admin's change, to a member of the epoch it ends, again until it is made. */
+            uint32_t to = (uint32_t)ev.height;
+            if (s->epochs[to - 1].ended) break;
+            uint32_t who = (uint32_t)rnd_below(s, s->node_count);
+            if (s->nodes[who].up && s->nodes[who].epoch == to - 1) {
+                uint8_t entry[CHANGE_ENTRY_BYTES];
+                memcpy(entry, "change!", 7);
+                entry[7] = (uint8_t)to;
+                for (int i = 8; i < CHANGE_ENTRY_BYTES; i++) entry[i] = (uint8_t)rnd(s);
+                struct bft_event e = {BFT_EVENT_SUBMIT, entry, sizeof entry, 0, 0, 0, false};
+                step(s, (int)who, &e);
+            }
+            schedule(s, (struct event){.kind = EV_CHANGE, .height = to, .node = -1, .time = s->now + CHANGE_EVERY_MS});
+            break;
+        }
+        case EV_POINTER:
+            nd->pointed = false;
+            if (!nd->retired && nd->epoch == ev.height && nd->epoch < s->epochs_planned) follow_pointer(s, ev.node);
+            break;
+        case EV_JOIN:
+            nd->waiting_to_join = false; /* `cohort cluster join`: its epoch's document, and the state by transfer */
+            switch_epoch(s, ev.node);
             break;
         case EV_PARTITION:
             if (!s->chaos) break;
@@ -1129,6 +1398,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         }
         bool rejoining = false; /* a member that lost its storage must rejoin too */
         for (uint32_t i = 0; i < s->node_count; i++) rejoining |= s->nodes[i].rejoining;
+        for (uint32_t i = 0; i < s->node_count; i++) /* and every honest member is in the last epoch */
+            rejoining |= s->nodes[i].kind == HONEST && !s->nodes[i].retired && s->nodes[i].epoch < s->epochs_planned;
         if (!s->chaos && s->submitting && min_honest_committed(s) >= goal && !rejoining) {
             if (!idle_check) break;
             /* Live: now the clients stop, and the log must come to rest. */
@@ -1167,7 +1438,7 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         struct node *nd = &s->nodes[i];
         if (nd->kind != HONEST) continue;
         for (uint64_t k = 1; k <= nd->committed; k++)
-            if (memcmp(nd->commit_hash[k], s->global_hash[k], BFT_HASH_BYTES) != 0)
+            if (nd->commit_len[k] > 0 && memcmp(nd->commit_hash[k], s->global_hash[k], BFT_HASH_BYTES) != 0)
                 fail(s, "member %u's log differs at index %llu", nd->member, (unsigned long long)k);
     }
     result->min_committed = min_honest_committed(s);
@@ -1183,9 +1454,15 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         free(s->nodes[i].commit_len);
         free(s->nodes[i].commit_hash);
     }
-    for (uint32_t i = 0; i < BFT_MEMBERS_MAX; i++) free(s->history[i]);
+    for (uint32_t e = 0; e < EPOCHS_MAX; e++) {
+        free(s->epochs[e].proof);
+        for (uint32_t i = 0; i <= BFT_MEMBERS_MAX; i++) free(s->history[e][i]);
+    }
+    result->switches = s->switches;
+    result->switches_by_proof = s->switches_by_proof;
     for (size_t i = 0; i < CAPTURE_MAX; i++) free(s->captured[i]);
     free(s->global_hash);
+    free(s->global_known);
     free(s->send_buffer);
     free(s);
     return result->ok ? 0 : -1;

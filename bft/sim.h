@@ -15,7 +15,9 @@
  *     crash lost its storage: BFT_SIM_MIX_WIPE; then it signs nothing until it rejoins, and
  *     must never contradict what it signed before the loss);
  *   - after the chaos ends (every partition healed, every member restarted, no more drops)
- *     every honest member commits target_commits more entries, before a deadline;
+ *     every honest member commits target_commits more entries, before a deadline (and, in
+ *     BFT_SIM_MIX_RECONFIGURE, is in the last epoch: one log across epochs, each epoch's
+ *     signatures its own);
  *   - then, with idle leaders (idle_delay_ms) and no Byzantine member but silent ones, the
  *     clients stop: after a few
  *     seconds to settle, the honest members write, send and commit nothing for 10 s.
@@ -49,7 +51,13 @@ enum bft_sim_mix {
     BFT_SIM_MIX_ALL = 6,          /* f members equivocating or silent, leader crashes and partitions together */
     BFT_SIM_MIX_WIPE = 7,         /* 1-2 crashes that lose the member's storage: it rejoins without signing
                                      until a block carries its entry (vote_from); f - 1 equivocators beside it */
-    BFT_SIM_MIXES = 8,
+    BFT_SIM_MIX_RECONFIGURE = 8,  /* membership changes (docs/bft.md "Membership changes"): a change entry
+                                     ends epoch 0 (n members), epoch 1 adds a new member, a second change
+                                     ends it, epoch 2 removes one of the first; each epoch another instance,
+                                     begun on a log at the change block; members that missed a change get
+                                     the proof from a later member, check it, and follow; crashes around
+                                     the switch; up to f members equivocate or stay silent throughout */
+    BFT_SIM_MIXES = 9,
 };
 
 /* A short name of a mix ("random", "equivocate", ...), for reports. */
@@ -65,6 +73,8 @@ struct bft_sim_result {
     uint64_t messages;       /* messages delivered */
     uint64_t crashes;
     uint64_t wipes, rejoins;  /* BFT_SIM_MIX_WIPE: storage lost at a crash, and rejoins completed */
+    uint64_t switches;       /* BFT_SIM_MIX_RECONFIGURE: members' moves to a next epoch (every one must) */
+    uint64_t switches_by_proof; /* of them, by a change proof a later member sent (it missed the change) */
     uint64_t min_committed;  /* the lowest committed index among honest members at the end */
     uint64_t end_ms;         /* virtual time at the end */
     bool idle_checked;       /* the run checked that the log, left without entries, came to rest:

@@ -22,7 +22,7 @@
  *   COHORT_BFT_FIRST_SEED=N    the first seed of the ranges (default: from COHORT_BFT_COMMIT, else 1)
  *   COHORT_BFT_COMMIT=HEX      the commit under test (scripts/test.sh sets it; else
  *                              COHORT_BFT_CONFIGURED_COMMIT, which tests/CMakeLists.txt sets)
- *   COHORT_BFT_MIX=M           one fault mix for every seed of the ranges (default: seed % 8)
+ *   COHORT_BFT_MIX=M           one fault mix for every seed of the ranges (default: seed % BFT_SIM_MIXES, one after the other)
  *   COHORT_BFT_THREADS=N       worker threads (default 2)
  */
 #include <check.h>
@@ -94,6 +94,7 @@ struct seed_pool {
     unsigned failures, idle_checked;
     uint64_t min_commits;
     uint64_t wipes, rejoins; /* storage lost at a crash (the wipe mix), and rejoins completed */
+    uint64_t switches, switches_by_proof, reconfigured; /* the reconfigure mix: epoch switches, and its seeds */
 };
 
 static void *worker(void *arg)
@@ -116,6 +117,9 @@ static void *worker(void *arg)
         if (r->idle_checked) p->idle_checked++;
         p->wipes += r->wipes;
         p->rejoins += r->rejoins;
+        p->switches += r->switches;
+        p->switches_by_proof += r->switches_by_proof;
+        if (o.mix == BFT_SIM_MIX_RECONFIGURE) p->reconfigured++;
         if (r->min_committed < p->min_commits) p->min_commits = r->min_committed;
         pthread_mutex_unlock(&p->lock);
     }
@@ -126,7 +130,8 @@ static void *worker(void *arg)
 /* Runs count seeds from first on COHORT_BFT_THREADS threads (default 2) with the cores' window (0: the largest). */
 static struct seed_pool run_seeds(uint64_t first, uint64_t count, bool real_crypto, uint32_t window)
 {
-    struct seed_pool pool = {PTHREAD_MUTEX_INITIALIZER, first, first + count, real_crypto, window, 0, 0, UINT64_MAX, 0, 0};
+    struct seed_pool pool = {PTHREAD_MUTEX_INITIALIZER, first, first + count, real_crypto, window, 0, 0, UINT64_MAX,
+                             0, 0, 0, 0, 0};
     uint64_t threads = env_u64("COHORT_BFT_THREADS", 2);
     if (threads < 1) threads = 1;
     if (threads > 16) threads = 16;
@@ -233,13 +238,18 @@ START_TEST(many_seeds_fast_signatures)
     struct seed_pool p = run_seeds(first, count, false, 0);
     fprintf(stderr,
             "%llu seeds %llu..%llu (fast signatures%s%s): %u failed; every honest member committed >= %llu; "
-            "%u came to rest when idle; %llu members lost their storage and %llu rejoined\n",
+            "%u came to rest when idle; %llu members lost their storage and %llu rejoined; %llu seeds changed the "
+            "membership twice: %llu moves to a next epoch, %llu of them by a later member's proof\n",
             (unsigned long long)count, (unsigned long long)first, (unsigned long long)(first + count - 1),
             first_commit() ? ", from commit " : "", first_commit() ? first_commit() : "",
             p.failures, (unsigned long long)p.min_commits, p.idle_checked, (unsigned long long)p.wipes,
-            (unsigned long long)p.rejoins);
+            (unsigned long long)p.rejoins, (unsigned long long)p.reconfigured, (unsigned long long)p.switches,
+            (unsigned long long)p.switches_by_proof);
     ck_assert_uint_eq(p.failures, 0);
-    /* The wipe mix (one seed in eight, unless COHORT_BFT_MIX names one) loses a member's
+    /* Every seed of the reconfigure mix moved its members through two changes: at least the
+       four first members and the newcomer once each, and most of them twice. */
+    ck_assert_uint_ge(p.switches, 6 * p.reconfigured);
+    /* The wipe mix (one seed in nine, unless COHORT_BFT_MIX names one) loses a member's
        storage, and each one rejoins. */
     if (count >= 200 && (getenv("COHORT_BFT_MIX") == NULL || mix_of(0) == BFT_SIM_MIX_WIPE)) ck_assert_uint_gt(p.wipes, 0);
     ck_assert_uint_ge(p.rejoins, p.wipes);
