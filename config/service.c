@@ -1017,7 +1017,8 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON *ep = cJSON_AddObjectToObject(o, "epoch"); /* docs/cohort-core.md "Membership" */
     cJSON_AddNumberToObject(ep, "number", svc->epoch.number);
     char text[43];
-    cJSON_AddNumberToObject(ep, "bft_instance", (double)svc->epoch.instance);
+    snprintf(text, sizeof text, "0x%016llx", (unsigned long long)svc->epoch.instance); /* past 2^53: not a JSON number */
+    cJSON_AddStringToObject(ep, "bft_instance", text);
     cJSON_AddBoolToObject(ep, "member", svc->epoch.self >= 0);
     cJSON_AddBoolToObject(ep, "running", running);
     cJSON *list = cJSON_AddArrayToObject(ep, "members");
