@@ -111,8 +111,10 @@ if command -v prometheus >/dev/null; then
   say "Prometheus on http://127.0.0.1:$prom_port"
 fi
 
-# anvil's first dev account deploys and funds; each node gets a fresh key of its own.
-echo ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 > "$dir/deployer.key"
+# anvil's first dev account deploys and funds; each node gets a fresh key of its own. It
+# deploys the manager and so owns both chains: their genesis funds it.
+owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
+echo "${owner_key#0x}" > "$dir/deployer.key"
 $cohort --quiet key import --private-key-file "$dir/deployer.key" --out "$dir/deployer.json" --password-file "$dir/password" >/dev/null
 rm -f "$dir/deployer.key"
 say "deploying the manager contracts"
@@ -124,8 +126,7 @@ addresses=()
 for i in $(seq 1 "$nodes"); do
   address=$($cohort --quiet --json key new --out "$dir/node$i.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
   addresses+=("$address")
-  node_modules/.bin/cast send --rpc-url "$rpc" --private-key 0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80 \
-    --value 10ether "$address" >/dev/null
+  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
   port=$((base + 2048 * (i - 1)))
   say "registering node-$i ($address) at 127.0.0.1:$port"
   $cohort --quiet node register --name "node-$i" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$i.json" \
@@ -293,10 +294,42 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
     [[ "$(limits_now | awk '{print $4}')" == "$(echo "$before" | awk '{print $4}')" ]] ||
       { say "limits: memory did not come back"; exit 1; }
     say "cluster: memory and CPU limits set in the store reached all $subnodes subnodes in place, and went back"
+
+    # A node registered later joins the cluster (docs/cohort-core.md "Membership"): an admin
+    # (the deployer) adds its key through the log, and on the new node one command puts the
+    # signed document in its state dir; its cohort-core then fetches the store from the others.
+    j=$((nodes + 1))
+    address=$($cohort --quiet --json key new --out "$dir/node$j.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+    node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
+    port=$((base + 2048 * (j - 1)))
+    $cohort --quiet node register --name "node-$j" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$j.json" \
+      --password-file "$dir/password" >/dev/null
+    COHORT_STATE_DIR=$dir/core1 $cohort --quiet cluster member add "$address" "127.0.0.1:$((cluster_port + j))" \
+      --keystore "$dir/deployer.json" --password-file "$dir/password" --out "$dir/join$j.doc" $a1 >/dev/null
+    $cohort cluster join "$dir/join$j.doc" --state-dir "$dir/core$j" --cluster-file "$dir/cluster.json"
+    "$build/bin/cohort-core" --node-id "$j" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
+      --state-dir "$dir/core$j" --api-port $((api + j)) --base-port "$port" --image "$image" \
+      --keystore "$dir/node$j.json" --password-file "$dir/password" "${cluster_args[@]}" \
+      --confirmations 0 --poll-ms 300 >"$dir/core$j.log" 2>&1 &
+    pids+=($!)
+    core_pids+=($!)
+    digest_of() { curl -sf "http://127.0.0.1:$((api + $1))/api/v1/config/status" | sed -n 's/.*"digest":"\(0x[0-9a-f]*\)".*/\1/p'; }
+    joined=false  # a member of the running epoch, a write through it, and the same store as node-1's
+    for _ in $(seq 1 200); do
+      curl -sf "http://127.0.0.1:$((api + j))/api/v1/config/status" | grep -q '"member":true,"running":true' && break
+      sleep 0.1
+    done
+    if COHORT_STATE_DIR=$dir/core$j $cohort --quiet config put cohort/joined "node-$j" --api "http://127.0.0.1:$((api + j))" >/dev/null; then
+      for _ in $(seq 1 100); do
+        [[ -n "$(digest_of "$j")" && "$(digest_of "$j")" == "$(digest_of 1)" ]] && { joined=true; break; }
+        sleep 0.1
+      done
+    fi
+    $cohort cluster members $a1
+    $joined || { say "cluster: node-$j did not join the cluster's store (a write through it, the same digest) in 30 s; logs are in $dir"; exit 1; }
+    say "cluster: node-$j, registered later, joined the cluster's store with one command (epoch 1, $j members)"
   fi
 fi
-# anvil's first key deployed the manager and so owns both chains: their genesis funds it.
-owner_key=0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 if $upgrade; then
   # Images: a second one (the same files and one more label, so another digest) and one whose
   # subnode cannot start; both built from the local image (no registry).
