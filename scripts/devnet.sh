@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A local devnet: anvil as the manager chain, the manager contracts deployed, NODES
 # validator nodes registered, one cohort-core per node, and two chains whose subnodes run
-# as containers. Everything binds 127.0.0.1. Runs until Ctrl-C, then stops what it started.
+# as containers; the cohort-cores share one config store, which one more node, registered
+# later, joins. Everything binds 127.0.0.1. Runs until Ctrl-C, then stops what it started.
 #
 #   scripts/devnet.sh            set up, print how to look at it, keep running
 #   scripts/devnet.sh --check    set up, check every subnode answers, tear down, exit 0/1
@@ -468,11 +469,12 @@ The devnet runs. Try:
 Ctrl-C stops it and removes its containers.
 EOT
 if [[ ${#cluster_args[@]} -gt 0 ]]; then cat <<EOT
-The cluster's config store, shared by the $nodes node-cores (docs/cohort-core.md "Config store"):
+The cluster's config store, shared by the $((nodes + 1)) node-cores (node-$((nodes + 1)) joined later; docs/cohort-core.md "Config store"):
   export COHORT_STATE_DIR=$dir/core1      (where the CLI finds node-1's API token)
   $cohort config put cohort/settings/poll_ms 500 --api http://127.0.0.1:$((api + 1))
   curl -s http://127.0.0.1:$((api + 2))/api/v1/settings
   $cohort config status --api http://127.0.0.1:$((api + 1))
+  $cohort cluster members --api http://127.0.0.1:$((api + 1))
 EOT
 fi
 cat <<EOT
