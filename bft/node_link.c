@@ -358,6 +358,14 @@ static void open_link(struct link *link)
         /* One accepted link per member: a newer one (the member restarted) replaces the old. */
         if (p->inbound != NULL && p->inbound != link) node_link_close(p->inbound, false, "replaced");
         p->inbound = link;
+        /* The member is back (it dialled us): our link to it waits for its backoff, up to
+           2 s after a long absence, and until then it hears nothing from us, not even that
+           it is behind. Dial it now. */
+        if (p->link == NULL && !node->closing) {
+            uv_timer_stop(&p->reconnect_timer);
+            p->backoff_ms = BACKOFF_MIN_MS;
+            node_dial(node, link->peer);
+        }
     }
 }
 
