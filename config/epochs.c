@@ -173,7 +173,12 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
     snprintf(dir, sizeof dir, "%s/config", svc->state_dir);
     DIR *d = opendir(dir);
     if (d == NULL) return errno == ENOENT ? 0 : cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot read %s", dir);
-    static uint8_t proof_buf[BFT_MESSAGE_MAX + 8];
+    size_t proof_cap = BFT_MESSAGE_MAX + 8;
+    uint8_t *proof_buf = malloc(proof_cap);
+    if (proof_buf == NULL) {
+        closedir(d);
+        return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "config store: out of memory reading %s", dir);
+    }
     int rc = 0;
     struct dirent *ent;
     while (rc == 0 && (ent = readdir(d)) != NULL) {
@@ -197,7 +202,7 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
         if (rc < 0) break;
         if (e.number > svc->epoch.number) svc->epoch = e;
         snprintf(path, sizeof path, "%s/epoch-%u/change", dir, number);
-        int prc = read_small(path, proof_buf, sizeof proof_buf, &len, err);
+        int prc = read_small(path, proof_buf, proof_cap, &len, err);
         if (prc == 0 && len > 8) {
             uint64_t instance = 0;
             for (int i = 0; i < 8; i++) instance = instance << 8 | proof_buf[i];
@@ -208,6 +213,7 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
         }
     }
     closedir(d);
+    free(proof_buf);
     return rc;
 }
 

@@ -442,6 +442,45 @@ static void *client_main(void *arg)
     return NULL;
 }
 
+/* The clients of a load: CLIENTS threads running client_main, each with its own seed from rng. */
+static pthread_t load_threads[CLIENTS];
+static struct client load_clients[CLIENTS];
+
+static void load_start(uint64_t rng)
+{
+    history_len = 0;
+    load_stop = 0;
+    memset((void *)last_ok_ns, 0, sizeof last_ok_ns);
+    for (int i = 0; i < CLIENTS; i++) {
+        load_clients[i] = (struct client){.id = i, .rng = rng * (uint64_t)(i + 1)};
+        ck_assert_int_eq(pthread_create(&load_threads[i], NULL, client_main, &load_clients[i]), 0);
+    }
+}
+
+/* Stops the load and reports it (what: which case); at least 100 operations were answered. */
+static void load_end(const char *what)
+{
+    load_stop = 1;
+    unsigned ok = 0, unknown = 0;
+    for (int i = 0; i < CLIENTS; i++) {
+        pthread_join(load_threads[i], NULL);
+        ok += load_clients[i].ok;
+        unknown += load_clients[i].unknown;
+    }
+    fprintf(stderr, "test_config_cluster: %s: %zu operations recorded, %u answered, %u without an answer\n", what,
+            history_len, ok, unknown);
+    ck_assert_uint_gt(ok, 100);
+}
+
+/* The load's history is linearizable (Wing-Gong, within 60 s). */
+static void check_linearizable(void)
+{
+    char explain[2048] = "";
+    enum lc_verdict v = lc_check(history, history_len, 60000, explain, sizeof explain);
+    ck_assert_msg(v == LC_LINEARIZABLE, "the history of %zu operations is %s: %s", history_len,
+                  v == LC_TIMEOUT ? "not checkable in time" : "NOT linearizable", explain);
+}
+
 static int64_t first_ok_after(int64_t t0, const bool *members)
 {
     int64_t best = 0;
@@ -456,15 +495,7 @@ START_TEST(faults_under_load_stay_linearizable)
        killed ones restart from a snapshot and the blocks after it. */
     tc_make_with(&cl, PORT_BLOCK + 20, 300, "\"snapshot_every\":128,");
     tc_start_all(&cl, -1);
-    history_len = 0;
-    load_stop = 0;
-    memset((void *)last_ok_ns, 0, sizeof last_ok_ns);
-    pthread_t threads[CLIENTS];
-    struct client clients[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
-        clients[i] = (struct client){.id = i, .rng = 0x9e3779b97f4a7c15ull * (uint64_t)(i + 1)};
-        ck_assert_int_eq(pthread_create(&threads[i], NULL, client_main, &clients[i]), 0);
-    }
+    load_start(0x9e3779b97f4a7c15ull);
     sleep_ms(1500);
 
     /* SIGKILL a member under load: writes go on through the others. */
@@ -505,16 +536,7 @@ START_TEST(faults_under_load_stay_linearizable)
     tc_start(&cl, leader, false);
     tc_wait_api(&cl, leader);
     sleep_ms(1500);
-    load_stop = 1;
-    unsigned ok = 0, unknown = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        pthread_join(threads[i], NULL);
-        ok += clients[i].ok;
-        unknown += clients[i].unknown;
-    }
-    fprintf(stderr, "test_config_cluster: %zu operations recorded, %u answered, %u without an answer\n", history_len, ok,
-            unknown);
-    ck_assert_uint_gt(ok, 100);
+    load_end("faults");
 
     /* Everyone, the restarted members too, holds the same store. */
     bool all[N] = {true, true, true, true};
@@ -530,19 +552,20 @@ START_TEST(faults_under_load_stay_linearizable)
         ck_assert_msg(number(st, "snapshot_index") > 0, "member %d holds no snapshot after the load", i);
         cJSON_Delete(st);
     }
-
-    char explain[2048] = "";
-    enum lc_verdict v = lc_check(history, history_len, 60000, explain, sizeof explain);
-    ck_assert_msg(v == LC_LINEARIZABLE, "the history of %zu operations is %s: %s", history_len,
-                  v == LC_TIMEOUT ? "not checkable in time" : "NOT linearizable", explain);
+    check_linearizable();
     teardown();
 }
 END_TEST
 
 /* ---- Membership changes (docs/cohort-core.md "Membership") ---- */
 
-/* Runs the CLI (cmd after "cohort"), printing what it said on failure; its exit status. */
+/* Runs the CLI (cmd after "cohort"): its exit status, what it said in out. */
 static int cli(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define CLI_OK(out, ...)                                                                                              \
+    do {                                                                                                              \
+        int rc_ = cli(out, sizeof out, __VA_ARGS__);                                                                  \
+        ck_assert_msg(rc_ == 0, "cohort exited %d: %s", rc_, out);                                                    \
+    } while (0)
 static int cli(char *out, size_t size, const char *fmt, ...)
 {
     char args[3000], cmd[4200];
@@ -551,9 +574,7 @@ static int cli(char *out, size_t size, const char *fmt, ...)
     vsnprintf(args, sizeof args, fmt, ap);
     va_end(ap);
     snprintf(cmd, sizeof cmd, "%s/cohort %s 2>&1", cl.bin, args);
-    int rc = testutil_run_capture(cmd, out, size);
-    if (rc != 0) fprintf(stderr, "test_config_cluster: `cohort %s` exited %d: %s\n", args, rc, out);
-    return rc;
+    return testutil_run_capture(cmd, out, size);
 }
 
 /* Waits until process i runs epoch `number` (as a member when member). */
@@ -586,15 +607,7 @@ START_TEST(members_change_under_load_stay_linearizable)
 {
     tc_make(&cl, PORT_BLOCK + 120, 300);
     tc_start_all(&cl, -1);
-    history_len = 0;
-    load_stop = 0;
-    memset((void *)last_ok_ns, 0, sizeof last_ok_ns);
-    pthread_t threads[CLIENTS];
-    struct client clients[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) {
-        clients[i] = (struct client){.id = i, .rng = 0x51ed27u * (uint64_t)(i + 7)};
-        ck_assert_int_eq(pthread_create(&threads[i], NULL, client_main, &clients[i]), 0);
-    }
+    load_start(0x51ed2707u);
     sleep_ms(1000);
     char out[8192], newcomer[43], removed[43];
     hex_encode(cl.addresses[N + 1], 20, newcomer, sizeof newcomer);
@@ -606,22 +619,20 @@ START_TEST(members_change_under_load_stay_linearizable)
                          newcomer, cl.bft_port[N], cl.dir, cl.dir, cl.api_port[0], cl.dir),
                      0);
     ck_assert_msg(strstr(out, "not signed by an admin") != NULL, "%s", out);
-    ck_assert_int_eq(cli(out, sizeof out,
-                         "cluster member add %s 127.0.0.1:%d --keystore %s/admin.json --password-file %s/password "
-                         "--out %s/join.doc --api http://127.0.0.1:%d --token-file %s/m0/api.token",
-                         newcomer, cl.bft_port[N], cl.dir, cl.dir, cl.dir, cl.api_port[0], cl.dir),
-                     0);
+    CLI_OK(out,
+           "cluster member add %s 127.0.0.1:%d --keystore %s/admin.json --password-file %s/password "
+           "--out %s/join.doc --api http://127.0.0.1:%d --token-file %s/m0/api.token",
+           newcomer, cl.bft_port[N], cl.dir, cl.dir, cl.dir, cl.api_port[0], cl.dir);
     ck_assert_msg(strstr(out, "epoch") != NULL && strstr(out, "5") != NULL, "%s", out);
     tc_kill(&cl, 2); /* in the middle of its switch, or just after */
-    ck_assert_int_eq(cli(out, sizeof out, "cluster join %s/join.doc --state-dir %s/m%d --cluster-file %s/cluster.json",
-                         cl.dir, cl.dir, N, cl.dir),
-                     0);
+    CLI_OK(out, "cluster join %s/join.doc --state-dir %s/m%d --cluster-file %s/cluster.json", cl.dir, cl.dir, N,
+           cl.dir);
     tc_start(&cl, N, false);
     tc_wait_api(&cl, N);
     tc_start(&cl, 2, false);
     tc_wait_api(&cl, 2);
     for (int i = 0; i <= N; i++) wait_epoch(i, 1, true, 20000);
-    ck_assert_int_eq(cli(out, sizeof out, "cluster members --api http://127.0.0.1:%d", cl.api_port[N]), 0);
+    CLI_OK(out, "cluster members --api http://127.0.0.1:%d", cl.api_port[N]);
     ck_assert_msg(strstr(out, "epoch 1: 5 members") != NULL && strstr(out, newcomer) != NULL, "%s", out);
     /* The newcomer holds the store (it came by state transfer) and serves a write. */
     int status = 0;
@@ -638,11 +649,10 @@ START_TEST(members_change_under_load_stay_linearizable)
 
     /* Remove member 1 while member 3 is down: it misses the change. */
     tc_kill(&cl, 3);
-    ck_assert_int_eq(cli(out, sizeof out,
-                         "cluster member remove %s --keystore %s/admin.json --password-file %s/password "
-                         "--api http://127.0.0.1:%d --token-file %s/m0/api.token",
-                         removed, cl.dir, cl.dir, cl.api_port[0], cl.dir),
-                     0);
+    CLI_OK(out,
+           "cluster member remove %s --keystore %s/admin.json --password-file %s/password "
+           "--api http://127.0.0.1:%d --token-file %s/m0/api.token",
+           removed, cl.dir, cl.dir, cl.api_port[0], cl.dir);
     wait_epoch(0, 2, true, 20000);
     wait_epoch(1, 2, false, 20000);
     tc_start(&cl, 3, false);
@@ -652,16 +662,7 @@ START_TEST(members_change_under_load_stay_linearizable)
     long removed_status = put(1, "from-the-removed", "1");
     ck_assert_int_eq(removed_status, 503);
     sleep_ms(1000);
-    load_stop = 1;
-    unsigned ok = 0, unknown = 0;
-    for (int i = 0; i < CLIENTS; i++) {
-        pthread_join(threads[i], NULL);
-        ok += clients[i].ok;
-        unknown += clients[i].unknown;
-    }
-    fprintf(stderr, "test_config_cluster: membership changes: %zu operations recorded, %u answered, %u without an answer\n",
-            history_len, ok, unknown);
-    ck_assert_uint_gt(ok, 100);
+    load_end("membership changes");
     bool members[TC_SLOTS] = {true, false, true, true, true};
     cJSON *s0 = tc_status(&cl, 0);
     double revision = number(s0, "revision");
@@ -675,10 +676,7 @@ START_TEST(members_change_under_load_stay_linearizable)
                   number(e3, "switches_by_proof"));
     ck_assert_msg(number(s3, "snapshots_installed") >= 1, "member 3 did not fetch the state of epoch 2");
     cJSON_Delete(s3);
-    char explain[2048] = "";
-    enum lc_verdict v = lc_check(history, history_len, 60000, explain, sizeof explain);
-    ck_assert_msg(v == LC_LINEARIZABLE, "the history of %zu operations is %s: %s", history_len,
-                  v == LC_TIMEOUT ? "not checkable in time" : "NOT linearizable", explain);
+    check_linearizable();
     teardown();
 }
 END_TEST
