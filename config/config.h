@@ -36,8 +36,9 @@
  * by one, and every key records the revision that created it, the revision that last
  * changed it, and its version (changes since creation), as etcd does.
  *
- * Requests are signed (secp256k1, recoverable) by a member of the cluster or by an admin
- * key named in the cluster file; anything else is refused when applied, and the refusal is
+ * Requests are signed (secp256k1, recoverable) by a member of the cluster (of its current
+ * epoch: "Membership changes" below) or by an admin key named in the cluster file; anything
+ * else is refused when applied, and the refusal is
  * the request's result. A request carries a 16-byte id; a second request with an id seen in
  * the last CS_DEDUP_WINDOW applied requests is not applied again (a retried submit is
  * idempotent) and reports the first one's revision.
@@ -305,7 +306,7 @@ void cs_store_digest(const struct cs_store *store, uint8_t out[32]);
 
 /*
  * Serializes the whole state of store (layout above) so that a member can restart from it
- * instead of replaying its log: restored into a store of the same instance and writers, it
+ * instead of replaying its log: restored into a store of the same instance and admins, it
  * gives a store that behaves exactly as this one does (the same results, watches, dedup and
  * digest for every entry applied after). Does not change store.
  *   store:   the store to snapshot.
@@ -330,7 +331,9 @@ void cs_snapshot_seal(uint8_t *bytes, size_t len);
 
 /*
  * Replaces the whole state of store (keys, revision, compact revision, watch history, the
- * dedup window of request ids) with a snapshot's; store keeps its instance and writers. The
+ * dedup window of request ids) with a snapshot's; store keeps its instance and admins, and
+ * takes its members and epoch from the snapshot's CS_MEMBERS_KEY (or the cluster file's
+ * members when it has none; a document there that is not an admin's is refused). The
  * bytes are untrusted: they are decoded strictly (layout above, at most CS_SNAPSHOT_MAX),
  * the checksum is checked before any field after the magic, and a state no store could
  * have reached (keys out of order, a revision after the store's, a gap in the history, a
