@@ -131,11 +131,12 @@ struct bft_node_config {
     void (*tick)(void *arg);
     uint32_t tick_ms; /* with tick; 0: 1000 */
     /* Optional: epochs (docs/bft.md "Membership changes"), both on the node's thread.
-       pointer: a peer's HELLO names instance, not this epoch's. Writes into out (cap bytes)
-       the change proof that ended that epoch (bft_commit_encode of the block that carried
-       the change, as that epoch's instance hashes it) and returns its length, or returns 0
-       when instance is no older epoch of this log (the link is refused as before). The node
-       sends it as a POINTER frame ("CBP1" || proof) and closes the link.
+       pointer: a peer's HELLO names instance, not this epoch's. Returns the length of the
+       change proof that ended that epoch (bft_commit_encode of the block that carried the
+       change, as that epoch's instance hashes it), and writes it into out when it fits in
+       cap bytes (the node asks with cap 0 first); 0 when instance is no older epoch of
+       this log (the link is refused as before). The node sends it as a POINTER frame
+       ("CBP1" || proof), at most 8 at a time, and closes the link.
        pointed: this node dialled a member that answered its HELLO so. The node decodes the
        proof and verifies it against this epoch's members (a quorum of them finalized that
        block) before it calls pointed, then closes the link; it is called again at every

@@ -171,6 +171,7 @@ struct bft_node {
     struct link *inbound; /* accepted links */
     uint32_t inbound_count;
     uint32_t preauth_count; /* accepted links in their handshake (PREAUTH_MAX) */
+    uint32_t pointing;      /* change proofs being written to peers of older epochs (POINTING_MAX) */
     bool closing;         /* the loop is shutting down: no re-dials */
     bool halted;          /* the WAL failed: the core is not stepped again */
     bool submit_blocked;  /* the core's next block is full: retry after a commit */

@@ -387,11 +387,15 @@ struct pointer_write {
     uint8_t bytes[];
 };
 
+/* Change proofs written at once: a proof may be a large block, and strangers may ask. */
+#define POINTING_MAX 8
+
 static void pointer_written(uv_write_t *req, int status)
 {
     struct link *link = req->handle->data;
     free(req);
     (void)status;
+    link->node->pointing--;
     node_link_close(link, false, "the change proof is sent");
 }
 
@@ -403,7 +407,12 @@ static bool point(struct link *link, const uint8_t *bytes, uint32_t len)
     uint64_t instance = 0;
     for (int i = 0; i < 8; i++) instance = instance << 8 | bytes[4 + i];
     if (instance == node->config.core.instance) return false;
-    size_t cap = BFT_MESSAGE_MAX - 4;
+    size_t cap = node->config.pointer(node->config.arg, instance, NULL, 0); /* its length */
+    if (cap == 0 || cap > BFT_MESSAGE_MAX - 4) return false;
+    if (node->pointing >= POINTING_MAX) {
+        node_link_close(link, false, "too many change proofs in flight: dial again");
+        return true;
+    }
     struct pointer_write *w = malloc(sizeof *w + PREFIX_BYTES + 4 + cap);
     if (w == NULL) return false;
     size_t n = node->config.pointer(node->config.arg, instance, w->bytes + PREFIX_BYTES + 4, cap);
@@ -419,6 +428,7 @@ static bool point(struct link *link, const uint8_t *bytes, uint32_t len)
         return false;
     }
     link->state = LINK_POINTING;
+    node->pointing++;
     COUNT(node, pointers_sent, 1);
     log_info("bft: a peer of an older epoch dialled; it got the change proof", "member=%u instance=%llu",
              node->self, (unsigned long long)instance);

@@ -277,9 +277,9 @@ size_t epochs_pointer(void *arg, uint64_t instance, uint8_t *out, size_t cap)
     size_t n = 0;
     pthread_mutex_lock(&svc->lock);
     for (size_t i = 0; i < svc->nproofs; i++) {
-        if (svc->proofs[i].instance != instance || svc->proofs[i].len > cap) continue;
-        memcpy(out, svc->proofs[i].bytes, svc->proofs[i].len);
+        if (svc->proofs[i].instance != instance) continue;
         n = svc->proofs[i].len;
+        if (n <= cap) memcpy(out, svc->proofs[i].bytes, n);
     }
     pthread_mutex_unlock(&svc->lock);
     return n;
