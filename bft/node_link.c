@@ -469,7 +469,7 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
     switch (link->state) {
     case LINK_HELLO: {
         uint16_t from = 0;
-        if (link->outgoing && len >= 4 && memcmp(bytes, BFT_POINTER_MAGIC, 4) == 0) {
+        if (link->outgoing && node->config.pointed != NULL && len >= 4 && memcmp(bytes, BFT_POINTER_MAGIC, 4) == 0) {
             pointed(link, bytes + 4, len - 4);
             return;
         }

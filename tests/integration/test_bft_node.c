@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -806,6 +807,54 @@ static void frames_need_their_tags(struct cluster *c, int port)
     explicit_bzero(key, sizeof key);
 }
 
+/*
+ * With member 3 down, a stranger listens on its port: a member dials it and says HELLO,
+ * and the stranger answers with a POINTER frame carrying a real commit proof of this log.
+ * These nodes take no pointer (config.pointed is NULL): the dialler refuses the frame as a
+ * bad HELLO and closes the link, and goes on.
+ */
+static void a_pointer_nobody_asked_for(struct cluster *c, int port3)
+{
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(lfd, 0);
+    int one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port3)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    ck_assert_int_eq(listen(lfd, 8), 0);
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    ck_assert_msg(poll(&p, 1, 5000) == 1, "no member dialled member 3's port within 5 s");
+    int fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    uint8_t buf[256], their_nonce[32];
+    read_exactly(fd, buf, 4 + BFT_HELLO_BYTES);
+    uint16_t from = 99;
+    struct cohort_error err = {0};
+    ck_assert_int_eq(bft_hello_decode(buf + 4, BFT_HELLO_BYTES, INSTANCE, 3, N, &from, their_nonce, &err), 0);
+    struct bft_node_status st;
+    bft_node_get_status(c->m[from].node, &st);
+    uint64_t refused = st.links_refused;
+    /* A real commit proof of this log (member 0's last block): it would verify. */
+    static uint8_t pointer[4 + sizeof c->m[0].last_commit], framed[4 + sizeof pointer];
+    memcpy(pointer, "CBP1", 4);
+    pthread_mutex_lock(&c->m[0].lock);
+    size_t proof_len = c->m[0].last_commit_len;
+    memcpy(pointer + 4, c->m[0].last_commit, proof_len);
+    pthread_mutex_unlock(&c->m[0].lock);
+    ck_assert_uint_gt(proof_len, 0);
+    size_t len = frame(framed, pointer, 4 + proof_len);
+    ck_assert_int_eq(send(fd, framed, len, MSG_NOSIGNAL), (ssize_t)len);
+    ck_assert_msg(closed_within(fd, 3000), "member %u kept a link that answered its HELLO with a POINTER", from);
+    close(fd);
+    close(lfd);
+    bft_node_get_status(c->m[from].node, &st);
+    ck_assert_uint_gt(st.links_refused, refused);
+    ck_assert_uint_eq(st.pointers_received, 0);
+}
+
 START_TEST(strangers_are_refused)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -886,6 +935,7 @@ START_TEST(strangers_are_refused)
     /* Frames of an open link need their tags (member 3 is impersonated while it is down). */
     member_stop(c, 3);
     frames_need_their_tags(c, port);
+    a_pointer_nobody_asked_for(c, port + 3);
     member_forget(&c->m[3]);
     member_start(c, 3);
 
