@@ -56,7 +56,7 @@ enum event_kind {
 struct sim_epoch {
     struct bft_config config;          /* instance and members (self and key set per node) */
     uint32_t key_of[BFT_MEMBERS_MAX];  /* each member's key index */
-    bool ended;                        /* an honest member committed the change that ends it */
+    bool ended;                        /* a member committed the change that ends it */
     uint64_t change_index, change_height;
     uint8_t change_hash[BFT_HASH_BYTES];
     uint8_t *proof;                    /* that block's commit record: what a later member points with */
