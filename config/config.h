@@ -453,6 +453,11 @@ int cluster_load(const char *path, struct cluster *out, struct cohort_error *err
 /* The index of address among the members, or -1. */
 int cluster_member_index(const struct cluster *cluster, const uint8_t address[20]);
 
+/* 0 when a decoded members document is for this cluster's instance and one of its admins
+   signed it; CS_E_INVALID or CS_E_UNAUTHORIZED saying which is not (members.c). */
+int cs_members_check_cluster(const struct cs_members_doc *doc, const struct cluster *cluster,
+                             struct cohort_error *err);
+
 /* ======== 3. The service ======== */
 
 /*
@@ -503,6 +508,16 @@ void config_service_stop(struct config_service *svc);
 /* True when the log's WAL failed and this member stopped voting (restart cohort-core);
    then reason (may be NULL) gets the WAL's error. */
 bool config_service_halted(struct config_service *svc, char *reason, size_t size);
+
+/*
+ * `cohort cluster join`: decodes a members document (bytes, len), checks it against the
+ * cluster file (cs_members_check_cluster), and writes it as STATE_DIR/config/epoch-N/
+ * members through a synced temporary file, so that cohort-core starts in epoch N and
+ * fetches the store from its members (epochs.c). Fills *doc and path (the file written).
+ * Returns 0, or an error that names what is wrong.
+ */
+int config_join_epoch(const char *state_dir, const struct cluster *cluster, const uint8_t *bytes, size_t len,
+                      struct cs_members_doc *doc, char *path, size_t path_size, struct cohort_error *err);
 
 /* Heights this member is behind the cluster while it is too far behind to answer requests
    (it is catching up: they get 503), else 0. */

@@ -62,15 +62,8 @@ static int epoch_from_doc(const struct config_service *svc, const uint8_t *bytes
                           struct epoch *out, struct cs_members_doc *doc, struct cohort_error *err)
 {
     int rc = cs_members_decode(bytes, len, doc, err);
+    if (rc == 0) rc = cs_members_check_cluster(doc, &svc->cluster, err);
     if (rc < 0) return rc;
-    if (doc->instance != svc->cluster.instance)
-        return cohort_error_set(err, CS_E_INVALID, DOMAIN, "members document: for cluster instance %llu, this is %llu",
-                                (unsigned long long)doc->instance, (unsigned long long)svc->cluster.instance);
-    bool admin = false;
-    for (uint32_t i = 0; i < svc->cluster.nadmins && !admin; i++) admin = memcmp(svc->cluster.admin[i], doc->signer, 20) == 0;
-    if (!admin)
-        return cohort_error_set(err, CS_E_UNAUTHORIZED, DOMAIN,
-                                "members document: not signed by an admin of the cluster file");
     if (number != 0 && doc->epoch != number)
         return cohort_error_set(err, CS_E_INVALID, DOMAIN, "members document: for epoch %u, expected %u", doc->epoch,
                                 number);
@@ -215,6 +208,25 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
     closedir(d);
     free(proof_buf);
     return rc;
+}
+
+int config_join_epoch(const char *state_dir, const struct cluster *cluster, const uint8_t *bytes, size_t len,
+                      struct cs_members_doc *doc, char *path, size_t path_size, struct cohort_error *err)
+{
+    int rc = cs_members_decode(bytes, len, doc, err);
+    if (rc == 0) rc = cs_members_check_cluster(doc, cluster, err);
+    if (rc < 0) return rc;
+    char dir[1100];
+    const char *levels[] = {"", "/config", NULL};
+    for (int i = 0; i < 3; i++) {
+        if (levels[i] != NULL) snprintf(dir, sizeof dir, "%s%s", state_dir, levels[i]);
+        else snprintf(dir, sizeof dir, "%s/config/epoch-%u", state_dir, doc->epoch);
+        if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+            return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot make %s", dir);
+    }
+    if ((rc = write_atomic(dir, "members", NULL, 0, bytes, len, err)) < 0) return rc;
+    snprintf(path, path_size, "%s/members", dir);
+    return 0;
 }
 
 /* ---- Finding a change ---- */

@@ -120,6 +120,17 @@ int cs_members_decode(const uint8_t *bytes, size_t len, struct cs_members_doc *o
     return 0;
 }
 
+int cs_members_check_cluster(const struct cs_members_doc *doc, const struct cluster *cluster,
+                             struct cohort_error *err)
+{
+    if (doc->instance != cluster->instance)
+        return BAD("for cluster instance %llu, this is %llu", (unsigned long long)doc->instance,
+                   (unsigned long long)cluster->instance);
+    for (uint32_t i = 0; i < cluster->nadmins; i++)
+        if (memcmp(cluster->admin[i], doc->signer, 20) == 0) return 0;
+    return cohort_error_set(err, CS_E_UNAUTHORIZED, DOMAIN, "members document: not signed by an admin of the cluster file");
+}
+
 uint64_t cs_epoch_instance(uint64_t instance, const uint8_t doc_hash[32])
 {
     uint8_t buf[12 + 8 + 32], out[32];

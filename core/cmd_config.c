@@ -7,12 +7,9 @@
  * changes").
  */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "api_token.h"
 #include "cluster_image.h"
@@ -820,26 +817,12 @@ int cmd_cluster_join(const struct cli_command *self, int argc, char **argv, stru
     uint8_t bytes[CS_MEMBERS_DOC_MAX];
     size_t len = 0;
     struct cs_members_doc doc;
-    if (hex_decode(text, bytes, sizeof bytes, &len, &err) < 0 || cs_members_decode(bytes, len, &doc, &err) < 0)
+    char path[1300];
+    if (hex_decode(text, bytes, sizeof bytes, &len, &err) < 0)
         return cli_fail(g, COHORT_EXIT_USAGE, "%s: %s", positional[0], err.message);
-    bool admin = false;
-    for (uint32_t i = 0; i < cluster.nadmins && !admin; i++) admin = memcmp(cluster.admin[i], doc.signer, 20) == 0;
-    if (doc.instance != cluster.instance || !admin)
-        return cli_fail(g, COHORT_EXIT_USAGE, "%s: not a document of this cluster (instance %llu) signed by one of its admins",
-                        positional[0], (unsigned long long)cluster.instance);
-    char dir[1100], path[1200], tmp[1210];
-    snprintf(dir, sizeof dir, "%s/config", state_dir);
-    mkdir(state_dir, 0700);
-    mkdir(dir, 0700);
-    snprintf(dir, sizeof dir, "%s/config/epoch-%u", state_dir, doc.epoch);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return cli_fail(g, COHORT_EXIT_FAILURE, "cannot make %s: %s", dir, strerror(errno));
-    snprintf(path, sizeof path, "%s/members", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    bool ok = f != NULL && fwrite(bytes, 1, len, f) == len && fflush(f) == 0 && fsync(fileno(f)) == 0;
-    if (f) ok = fclose(f) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) return cli_fail(g, COHORT_EXIT_FAILURE, "cannot write %s: %s", path, strerror(errno));
+    if ((rc = config_join_epoch(state_dir, &cluster, bytes, len, &doc, path, sizeof path, &err)) < 0)
+        return cli_fail(g, rc == COMMON_E_IO ? COHORT_EXIT_FAILURE : COHORT_EXIT_USAGE, "%s: %s", positional[0],
+                        err.message);
     char epoch[16], count[16];
     snprintf(epoch, sizeof epoch, "%u", doc.epoch);
     snprintf(count, sizeof count, "%u", doc.count);

@@ -544,6 +544,19 @@ START_TEST(members_documents_decode_strictly)
     keccak256(bytes, len, h);
     ck_assert_mem_eq(d.hash, h, 32);
     ck_assert_uint_ne(cs_epoch_instance(INSTANCE, d.hash), INSTANCE);
+    /* Against a cluster file: its instance, and one of its admins. */
+    struct cluster cluster;
+    memset(&cluster, 0, sizeof cluster);
+    cluster.instance = INSTANCE;
+    cluster.nadmins = 1;
+    memcpy(cluster.admin[0], admin_addr, 20);
+    ck_assert_int_eq(cs_members_check_cluster(&d, &cluster, &err), 0);
+    memcpy(cluster.admin[0], member_addr[0], 20);
+    ck_assert_int_eq(cs_members_check_cluster(&d, &cluster, &err), CS_E_UNAUTHORIZED);
+    memcpy(cluster.admin[0], admin_addr, 20);
+    cluster.instance = INSTANCE + 1;
+    ck_assert_int_eq(cs_members_check_cluster(&d, &cluster, &err), CS_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "instance"));
     ck_assert_uint_ge(cs_epoch_instance(INSTANCE, d.hash), UINT64_C(1) << 53);
     /* Every cut is an error, none a crash. */
     for (size_t n = 0; n < len; n++) ck_assert_int_ne(cs_members_decode(bytes, n, &d, &err), 0);
