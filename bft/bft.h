@@ -331,15 +331,18 @@ enum bft_event_type {
                               or cannot be made) or reachable again. A height whose leader is
                               unreachable times out after timeout_ms / 16, not timeout_ms: a hint
                               that only shortens a wait, which safety never depends on */
+    BFT_EVENT_TIP = 7,     /* member `index` says, on its authenticated link, that it is at `height`
+                              (the driver's TIP frame when the link opens): counts toward `behind`
+                              and `peers_heard` as a signed message at that height would */
 };
 
 struct bft_event {
     enum bft_event_type type;
     const uint8_t *bytes; /* MESSAGE, SUBMIT; borrowed for the call */
     size_t len;
-    uint64_t height;      /* TIMER, JUMP */
+    uint64_t height;      /* TIMER, JUMP, TIP */
     uint8_t timer;        /* TIMER: enum bft_timer */
-    uint64_t index;       /* JUMP; PEER: the member */
+    uint64_t index;       /* JUMP; PEER, TIP: the member */
     bool reachable;       /* PEER */
 };
 
@@ -404,6 +407,11 @@ struct bft_core_status {
        honest at least) signed a proposal or a vote at, less height; 0 when not behind. A
        member that restarted, or came back, catches up while this is large. */
     uint64_t behind;
+    /* The others heard from since start (a signed message, or a TIP as its link opened),
+       and whether they are enough to tell `behind`: f+1 of them (all, with fewer than four
+       members). Until then a member just started cannot know whether it is behind. */
+    uint32_t peers_heard;
+    bool behind_known;
     uint64_t vote_from;         /* config.vote_from as set now: no proposal or vote below it */
 };
 

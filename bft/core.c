@@ -241,7 +241,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     *actions = core->actions;
     *count = 0;
     if (!core->started && event->type != BFT_EVENT_START && event->type != BFT_EVENT_SUBMIT &&
-        event->type != BFT_EVENT_PEER)
+        event->type != BFT_EVENT_PEER && event->type != BFT_EVENT_TIP)
         return cohort_error_set(err, BFT_E_INVALID, "bft", "core: event %d before START", event->type);
 
     switch (event->type) {
@@ -291,6 +291,13 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (!core->started) return 0;
         break;
     }
+    case BFT_EVENT_TIP:
+        if (event->index >= core->n || event->index == core->config.self)
+            return cohort_error_set(err, BFT_E_INVALID, "bft", "core: tip event for member %llu",
+                                    (unsigned long long)event->index);
+        core_on_tip(core, (uint32_t)event->index, event->height);
+        if (!core->started) return 0;
+        break;
     case BFT_EVENT_SUBMIT:
         if (event->len > core->config.payload_max_bytes - 4)
             return cohort_error_set(err, BFT_E_RANGE, "bft", "core: entry of %zu bytes exceeds the block payload of %u",
@@ -435,6 +442,9 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     status->vote_from = core->config.vote_from;
     /* Behind the height f+1 others signed at (note_spoken, core_handlers.c). */
     status->behind = core->spoken_by_f1 > core->cur ? core->spoken_by_f1 - core->cur : 0;
+    uint32_t f = (core->n - 1) / 3, others = core->n - 1;
+    status->peers_heard = (uint32_t)__builtin_popcount(core->heard);
+    status->behind_known = status->peers_heard >= (f + 1 < others ? f + 1 : others);
 }
 
 size_t bft_core_describe(const struct bft_core *core, char *out, size_t cap)

@@ -276,12 +276,15 @@ static int descending(const void *a, const void *b)
 }
 
 /*
- * The (f+1)-th highest height the others signed at: at least one honest member is there,
- * so no f members alone can make this one look behind. Computed when a member's height
- * rises (about once per member and height), not at every status read.
+ * The (f+1)-th highest height the others signed at (or told on their links): at least one
+ * honest member is there, so no f members alone can make this one look behind. Computed
+ * when a member's height rises (about once per member and height), not at every status read.
  */
-static void note_spoken(struct bft_core *core)
+void core_note_height(struct bft_core *core, uint32_t sender, uint64_t height)
 {
+    core->heard |= 1u << sender;
+    if (height <= core->spoke_height[sender]) return;
+    core->spoke_height[sender] = height;
     uint64_t others[BFT_MEMBERS_MAX];
     uint32_t count = 0, f = (core->n - 1) / 3;
     for (uint32_t i = 0; i < core->n; i++)
@@ -296,6 +299,12 @@ static void behind(struct bft_core *core, uint64_t height, uint16_t sender)
     if (height <= core->base + core->window || core->sync_asked) return;
     core->sync_asked = true;
     core_send_sync_request(core, sender);
+}
+
+void core_on_tip(struct bft_core *core, uint32_t sender, uint64_t height)
+{
+    core_note_height(core, sender, height);
+    if (core->started) behind(core, height, sender);
 }
 
 /* True if m says nothing new (checked before its signature, which costs far more). */
@@ -392,10 +401,7 @@ void core_on_message(struct bft_core *core, const uint8_t *bytes, size_t len)
                      : m->type == BFT_MSG_VOTE  ? m->vote.height
                                                 : 0;
     if (spoke > core->heard_height && spoke <= core->base + core->window) core->heard_height = spoke;
-    if (spoke > core->spoke_height[m->sender]) { /* signed: checked above */
-        core->spoke_height[m->sender] = spoke;
-        note_spoken(core);
-    }
+    if (spoke > 0) core_note_height(core, m->sender, spoke); /* signed: checked above */
     switch ((enum bft_message_type)m->type) {
     case BFT_MSG_PROPOSE:
         behind(core, m->commit.block.header.height, m->sender);

@@ -132,6 +132,7 @@ struct bft_core {
     uint64_t heard_height;     /* the highest height of a proposal, vote or certificate another member sent */
     uint64_t spoke_height[BFT_MEMBERS_MAX]; /* each member's highest signed proposal or vote, any height */
     uint64_t spoken_by_f1;     /* the (f+1)-th highest of the others' spoke_height: status.behind */
+    uint32_t heard;            /* others that sent a signed message or a TIP since start, a bit each */
     uint32_t catch_up_left;    /* timeouts left to ask for sync (catching up: see wanted) */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
@@ -277,6 +278,12 @@ bool core_unsettled(struct bft_core *core);
 bool core_wanted(struct bft_core *core);
 /* Starts catching up: a few timeouts that ask for sync without nullifying anything. */
 void core_catch_up(struct bft_core *core);
+
+/* Member `sender` is at `height` or above (signed, or said on its authenticated link): behind. */
+void core_note_height(struct bft_core *core, uint32_t sender, uint64_t height);
+
+/* BFT_EVENT_TIP: sender is at height; past the window, this member asks it for the blocks. */
+void core_on_tip(struct bft_core *core, uint32_t sender, uint64_t height);
 /* Arms the idle timer, or the fill timer, of height. */
 void core_set_idle_timer(struct bft_core *core, uint64_t height);
 void core_set_fill_timer(struct bft_core *core, uint64_t height);

@@ -58,8 +58,9 @@ _Static_assert(BFT_AUTH_BYTES > BFT_HELLO_BYTES, "the largest handshake frame is
 _Static_assert(BFT_TIMER_HEIGHT == 0 && BFT_TIMER_IDLE == 1 && BFT_TIMER_FILL == 2 && BFT_TIMERS == 3,
                "core_timer[] is indexed by enum bft_timer");
 
-_Static_assert(BFT_ENTRY_FRAME == 0xE0, "node frames: 0xE0 entry, 0xE1 offer, 0xE2 get, 0xE3 chunk");
-enum { FRAME_OFFER = BFT_OFFER_FRAME, FRAME_GET = 0xE2, FRAME_CHUNK = 0xE3 };
+_Static_assert(BFT_ENTRY_FRAME == 0xE0, "node frames: 0xE0 entry, 0xE1 offer, 0xE2 get, 0xE3 chunk, 0xE4 tip");
+enum { FRAME_OFFER = BFT_OFFER_FRAME, FRAME_GET = 0xE2, FRAME_CHUNK = 0xE3, FRAME_TIP = 0xE4 };
+#define TIP_BYTES 9 /* 0xE4 | height u64: the sender's current height, first on a link it dialled */
 
 /* One queued frame: its length prefix and bytes, ready for the socket. */
 struct frame {

@@ -353,6 +353,13 @@ static void open_link(struct link *link)
         p->down_since_ms = 0;
         if (p->told_down) node_tell_core_peer(node, link->peer, true);
         COUNT(node, peers_connected, 1);
+        /* Where this member is, so that a peer just started knows at once whether it is
+           behind, even when nobody is voting (docs/bft.md "Links"). */
+        struct bft_core_status cs;
+        bft_core_get_status(node->core, &cs);
+        uint8_t tip[TIP_BYTES] = {FRAME_TIP};
+        be_put(tip + 1, cs.height, 8);
+        (void)node_enqueue(node, link->peer, tip, sizeof tip, 0); /* dropped only with a full queue */
         node_flush(node, link->peer);
     } else {
         /* One accepted link per member: a newer one (the member restarted) replaces the old. */
@@ -564,6 +571,16 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
         }
         if (bytes[0] == FRAME_CHUNK) {
             node_on_chunk(node, link->peer, bytes, len);
+            return;
+        }
+        if (bytes[0] == FRAME_TIP) {
+            if (len != TIP_BYTES) {
+                node_link_close(link, true, "a TIP frame that is not 9 bytes");
+                return;
+            }
+            struct bft_event ev = {.type = BFT_EVENT_TIP, .index = link->peer, .height = be_get(bytes + 1, 8)};
+            if (node_drive(node, &ev, &err) < 0)
+                log_warn("bft node: core refused a tip event", "member=%u error=\"%s\"", node->self, err.message);
             return;
         }
         if (bytes[0] == BFT_ENTRY_FRAME) {

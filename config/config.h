@@ -519,9 +519,9 @@ bool config_service_halted(struct config_service *svc, char *reason, size_t size
 int config_join_epoch(const char *state_dir, const struct cluster *cluster, const uint8_t *bytes, size_t len,
                       struct cs_members_doc *doc, char *path, size_t path_size, struct cohort_error *err);
 
-/* Heights this member is behind the cluster while it is too far behind to answer requests
-   (it is catching up: they get 503), else 0. */
-uint64_t config_service_behind(struct config_service *svc);
+/* True, with why filled ("catching up, N heights behind the cluster", or just started and
+   not yet sure), while this member's node runs but answers requests 503 (not ready). */
+bool config_service_unready(struct config_service *svc, char *why, size_t size);
 
 /*
  * For cohort-core's own readers of the store (its settings): the local copy's keys under

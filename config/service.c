@@ -31,6 +31,7 @@
 #define ANSWER_KEYS_MAX 10000
 #define ANSWER_BYTES_MAX (4u << 20) /* of keys and values */
 #define READY_BEHIND_MAX 16 /* heights behind the cluster past which requests are refused */
+#define READY_WAIT_MS 250   /* how long a request to a member just started waits to learn whether it is behind */
 
 /* ---- Rejoining (docs/bft.md and docs/chain.md "Rejoining") ----
  *
@@ -794,28 +795,51 @@ static cJSON *post_body(const char *method, const char *body, size_t len, const 
 }
 
 /*
+ * Whether the running node may serve clients (docs/cohort-core.md "Readiness"): not while
+ * it is more than READY_BEHIND_MAX heights behind the cluster, nor just after it started,
+ * until f+1 others have told it where they are (the TIP their links open with, or a vote):
+ * until then it cannot know whether it is behind. False with why filled when not ready.
+ */
+static bool ready(const struct bft_node_status *s, char *why, size_t size)
+{
+    uint32_t n = s->core.peers_heard;
+    if (!s->core.behind_known)
+        snprintf(why, size, "started, and heard from %u other member%s so far, too few to tell whether it is caught up",
+                 n, n == 1 ? "" : "s");
+    else if (s->core.behind > READY_BEHIND_MAX)
+        snprintf(why, size, "catching up, %llu heights behind the cluster", (unsigned long long)s->core.behind);
+    else return true;
+    return false;
+}
+
+/*
  * A member far behind the others (restarted, or back from a partition) would hold its
  * clients until it has caught up, seconds with thousands of blocks to fetch: it answers
- * at once instead, 503, so they go to another member (docs/cohort-core.md "Readiness").
+ * at once instead, 503, so they go to another member. Just after a start it waits up to
+ * READY_WAIT_MS for its peers' links to say where they are.
  */
 static bool refuse_if_behind(struct config_service *svc, struct http_response *out)
 {
     struct bft_node_status s;
-    if (!node_status(svc, &s)) {
-        pthread_mutex_lock(&svc->lock);
-        int self = svc->epoch.self;
-        uint32_t number = svc->epoch.number;
-        pthread_mutex_unlock(&svc->lock);
-        if (self < 0)
-            answer(out, 503, "this node is no member of the cluster since epoch %u (an admin removed it): ask a member",
-                   number);
-        else
-            answer(out, 503, "this member is starting the node of the cluster's epoch %u: retry shortly", number);
-        return true;
+    char why[160];
+    for (int waited = 0;; waited += 5) {
+        if (!node_status(svc, &s)) {
+            pthread_mutex_lock(&svc->lock);
+            int self = svc->epoch.self;
+            uint32_t number = svc->epoch.number;
+            pthread_mutex_unlock(&svc->lock);
+            if (self < 0)
+                answer(out, 503, "this node is no member of the cluster since epoch %u (an admin removed it): ask a member",
+                       number);
+            else
+                answer(out, 503, "this member is starting the node of the cluster's epoch %u: retry shortly", number);
+            return true;
+        }
+        if (ready(&s, why, sizeof why)) return false;
+        if (s.core.behind_known || waited >= READY_WAIT_MS) break;
+        usleep(5000);
     }
-    if (s.core.behind <= READY_BEHIND_MAX) return false;
-    answer(out, 503, "this member is catching up, %llu heights behind the cluster: ask another member, or retry shortly",
-           (unsigned long long)s.core.behind);
+    answer(out, 503, "this member is %s: ask another member, or retry shortly", why);
     return true;
 }
 
@@ -1070,7 +1094,11 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddBoolToObject(o, "halted", s.halted); /* the WAL failed: this member no longer votes */
     if (s.halted) cJSON_AddStringToObject(o, "halt_reason", s.halt_reason);
     cJSON_AddNumberToObject(o, "behind", (double)s.core.behind);
-    cJSON_AddBoolToObject(o, "ready", running && !s.halted && s.core.behind <= READY_BEHIND_MAX);
+    cJSON_AddNumberToObject(o, "peers_heard", s.core.peers_heard);
+    char why[160];
+    bool is_ready = running && !s.halted && ready(&s, why, sizeof why);
+    cJSON_AddBoolToObject(o, "ready", is_ready);
+    if (running && !s.halted && !is_ready) cJSON_AddStringToObject(o, "not_ready", why);
     pthread_mutex_lock(&svc->lock);
     if (svc->rejoin.active) { /* its WAL was lost: docs/cohort-core.md "Rejoining" */
         cJSON *r = cJSON_AddObjectToObject(o, "rejoin");
@@ -1092,11 +1120,10 @@ bool config_service_halted(struct config_service *svc, char *reason, size_t size
     return s.halted;
 }
 
-uint64_t config_service_behind(struct config_service *svc)
+bool config_service_unready(struct config_service *svc, char *why, size_t size)
 {
     struct bft_node_status s;
-    node_status(svc, &s);
-    return s.core.behind > READY_BEHIND_MAX ? s.core.behind : 0;
+    return node_status(svc, &s) && !s.halted && !ready(&s, why, size);
 }
 
 uint64_t config_service_local_range(struct config_service *svc, const char *prefix, size_t max,

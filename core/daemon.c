@@ -117,9 +117,8 @@ static void api_health(void *ctx, const char *method, const char *body, size_t l
     if (containers_ignored || volumes_ignored)
         snprintf(ignored, sizeof ignored, "%zu containers and %zu volumes past the cap of %d are left alone",
                  containers_ignored, volumes_ignored, RECONCILE_MAX);
-    char behind[96] = "";
-    uint64_t heights = d->store != NULL ? config_service_behind(d->store) : 0;
-    if (heights) snprintf(behind, sizeof behind, "catching up, %llu heights behind the cluster", (unsigned long long)heights);
+    char behind[160] = "";
+    if (d->store != NULL) (void)config_service_unready(d->store, behind, sizeof behind);
     char halted[COHORT_ERROR_MESSAGE_MAX + 128] = "", why[COHORT_ERROR_MESSAGE_MAX] = "";
     if (d->store != NULL && config_service_halted(d->store, why, sizeof why))
         snprintf(halted, sizeof halted,
