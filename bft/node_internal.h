@@ -43,6 +43,9 @@
    nothing can never fill INBOUND_MAX and lock a member out, and a member's handshake (a
    few milliseconds) outlives all but the fastest flood. */
 #define PREAUTH_MAX BFT_MEMBERS_MAX
+/* Of them, from one address (an IPv4 address, an IPv6 /64): past this, that address's
+   oldest handshake goes, not another's, so one flooding host churns only its own links. */
+#define PREAUTH_PER_ADDRESS 8
 #define SYNC_SERVE_MAX 256                /* blocks sent for one SYNC_SERVE */
 #define QUEUE_DEFAULT_BYTES (16u << 20)
 #define QUEUE_WHILE_DOWN_MS 1000          /* frames for a peer whose link is down are kept this long */
@@ -88,6 +91,7 @@ struct link {
     int handles_open;
     bool outgoing;
     bool preauth; /* accepted, handshake not done: counted in node->preauth_count */
+    uint8_t from[8];              /* accepted: the remote address (IPv4, or an IPv6 /64) */
     enum link_state state;
     uint32_t peer;                  /* outgoing: the member dialled; incoming: from its HELLO */
     uint8_t nonce[32];              /* ours, fresh per link */
@@ -275,6 +279,12 @@ int node_load_commit(struct bft_node *node, uint64_t index, struct cohort_error 
 void node_dial(struct bft_node *node, uint32_t peer);
 /* libuv's callback for the listener: accepts a link, which must then say HELLO. */
 void node_on_connection(uv_stream_t *server, int status);
+/*
+ * Which accepted link in its handshake to close for a new one from `from` (links: newest
+ * first, as node->inbound): that address's oldest once it has PREAUTH_PER_ADDRESS, else the
+ * oldest of all once there are PREAUTH_MAX, else none (NULL).
+ */
+struct link *node_preauth_victim(struct link *links, uint32_t preauth_count, const uint8_t from[8]);
 /* Closes a link; refused: it broke the rules, which the status counts. */
 void node_link_close(struct link *link, bool refused, const char *why);
 /* Frees a list of frames. */

@@ -726,6 +726,22 @@ void node_dial(struct bft_node *node, uint32_t peer)
         node_link_close(link, false, "connect failed");
 }
 
+struct link *node_preauth_victim(struct link *links, uint32_t preauth_count, const uint8_t from[8])
+{
+    struct link *oldest = NULL, *oldest_same = NULL;
+    uint32_t same = 0;
+    for (struct link *l = links; l != NULL; l = l->next) {
+        if (!l->preauth) continue;
+        oldest = l; /* newest first: the last one seen is the oldest */
+        if (memcmp(l->from, from, sizeof l->from) == 0) {
+            oldest_same = l;
+            same++;
+        }
+    }
+    if (same >= PREAUTH_PER_ADDRESS) return oldest_same;
+    return preauth_count >= PREAUTH_MAX ? oldest : NULL;
+}
+
 void node_on_connection(uv_stream_t *server, int status)
 {
     struct bft_node *node = server->loop->data;
@@ -745,12 +761,14 @@ void node_on_connection(uv_stream_t *server, int status)
         node_link_close(link, true, "too many accepted links");
         return;
     }
-    if (node->preauth_count == PREAUTH_MAX) { /* the oldest handshake goes: the list is newest first */
-        struct link *oldest = NULL;
-        for (struct link *l = node->inbound; l != NULL; l = l->next)
-            if (l->preauth) oldest = l;
-        if (oldest != NULL) node_link_close(oldest, true, "too many links in their handshake");
+    struct sockaddr_storage sa;
+    int sa_len = sizeof sa;
+    if (uv_tcp_getpeername(&link->tcp, (struct sockaddr *)&sa, &sa_len) == 0) {
+        if (sa.ss_family == AF_INET) memcpy(link->from, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+        else if (sa.ss_family == AF_INET6) memcpy(link->from, &((struct sockaddr_in6 *)&sa)->sin6_addr, 8);
     }
+    struct link *victim = node_preauth_victim(node->inbound->next, node->preauth_count, link->from);
+    if (victim != NULL) node_link_close(victim, true, "too many links in their handshake");
     link->preauth = true;
     node->preauth_count++;
     uv_tcp_nodelay(&link->tcp, 1);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bft/node.h"
+#include "bft/node_internal.h"
 #include "common/keccak.h"
 #include "common/secp.h"
 #include "testutil.h"
@@ -326,6 +327,47 @@ START_TEST(endpoint_parse)
 }
 END_TEST
 
+/* Which handshake goes for a new accepted link (node_preauth_victim): a flooding address
+   loses its own oldest, and only past the total cap does anyone else's go. */
+START_TEST(preauth_victims_per_address)
+{
+    enum { LINKS = PREAUTH_MAX + 4 };
+    static struct link links[LINKS];
+    memset(links, 0, sizeof links);
+    static const uint8_t flooder[8] = {10, 0, 0, 9}, member[8] = {10, 0, 0, 2}, other[8] = {10, 0, 0, 3};
+    /* Newest first: links[0] is the newest. The member's handshake is the oldest of all. */
+    int count = 0;
+    for (int i = 0; i < PREAUTH_PER_ADDRESS; i++) {
+        links[count].preauth = true;
+        memcpy(links[count].from, flooder, 8);
+        count++;
+    }
+    links[count].preauth = true;
+    memcpy(links[count].from, member, 8);
+    count++;
+    for (int i = 0; i + 1 < count; i++) links[i].next = &links[i + 1];
+    /* One more from the flooder: its own oldest goes, not the member's. */
+    ck_assert_ptr_eq(node_preauth_victim(&links[0], (uint32_t)count, flooder), &links[PREAUTH_PER_ADDRESS - 1]);
+    /* From another address, with room: nobody goes. */
+    ck_assert_ptr_null(node_preauth_victim(&links[0], (uint32_t)count, other));
+    /* Authenticated links do not count. */
+    links[0].preauth = false;
+    ck_assert_ptr_null(node_preauth_victim(&links[0], (uint32_t)count - 1, flooder));
+    links[0].preauth = true;
+    /* Many addresses, PREAUTH_MAX handshakes in all: the oldest of all goes. */
+    count = 0;
+    memset(links, 0, sizeof links);
+    for (int i = 0; i < PREAUTH_MAX; i++) {
+        links[count].preauth = true;
+        links[count].from[0] = (uint8_t)(i + 1);
+        if (count > 0) links[count - 1].next = &links[count];
+        count++;
+    }
+    ck_assert_ptr_eq(node_preauth_victim(&links[0], (uint32_t)count, other), &links[PREAUTH_MAX - 1]);
+    ck_assert_ptr_null(node_preauth_victim(&links[0], (uint32_t)count - 1, other));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bft_link");
@@ -337,6 +379,7 @@ int main(void)
     tcase_add_test(tc, auth_digest_sign_and_verify);
     tcase_add_test(tc, frame_keys_and_tags);
     tcase_add_test(tc, endpoint_parse);
+    tcase_add_test(tc, preauth_victims_per_address);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }
