@@ -8,7 +8,8 @@
  *
  * Binary answers (application/octet-stream). Nothing here is secret: every byte is public
  * chain data, and the importer checks it all against the block hash f+1 members vouched
- * for. Each request reads through its own store view and is bounded by the chunk size.
+ * for. Each request reads through its own store view and is bounded by the chunk size, and
+ * holds the state at N for the next one (store_hold_history).
  */
 #include "subnode/rpc/rpc_internal.h"
 
@@ -20,6 +21,8 @@
 
 #include "common/hex.h"
 #include "subnode/store/store.h"
+
+#define SNAPSHOT_HOLD_MS 60000 /* an importer's next request comes within this, or the state may go */
 
 /* {"error": text} (malloc'd), with the text escaped as JSON wants. */
 static uint8_t *error_body(const char *text, size_t *len)
@@ -50,6 +53,9 @@ int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_tex
         *body = error_body("cursor: want the 53-byte cursor of the previous chunk in hex (0x...)", len);
         return 400;
     }
+    /* The importer comes back for the next chunk: keep the state at number readable until
+       then, however many blocks the chain makes meanwhile (store_hold_history). */
+    store_hold_history(rpc->chain.store, number, SNAPSHOT_HOLD_MS);
     struct store_view *v;
     struct cohort_error err = {0};
     int rc = store_view_begin(rpc->chain.store, &v, &err);

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "common/bytes.h"
 #include "common/keccak.h"
@@ -128,7 +129,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
     if (rc == 0 && mdb_get(txn, s->dbi[T_META], &ik, &iv) == 0) {
         for (int i = 0; rc == 0 && i < T_COUNT; i++)
             if (i != T_META) rc = mdb_drop(txn, s->dbi[i], 0);
-        static const char *const gone[] = {"head", "applied", "base", "state_base", "importing"};
+        static const char *const gone[] = {"head", "applied", "base", "state_base", "importing", "pruned"};
         for (size_t i = 0; rc == 0 && i < sizeof gone / sizeof gone[0]; i++) {
             MDB_val gk = val(gone[i], strlen(gone[i]));
             rc = mdb_del(txn, s->dbi[T_META], &gk, NULL);
@@ -144,6 +145,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
         free(s);
         return err ? err->code : STORE_E_IO;
     }
+    pthread_mutex_init(&s->hold_lock, NULL);
     *out = s;
     return 0;
 }
@@ -154,6 +156,7 @@ void store_close(struct store *s)
 {
     if (s == NULL) return;
     mdb_env_close(s->env);
+    pthread_mutex_destroy(&s->hold_lock);
     free(s);
 }
 
@@ -206,6 +209,11 @@ int store_view_begin(struct store *s, struct store_view **out, struct cohort_err
     if (mdb_get(v->txn, s->dbi[T_META], &bk, &bv) == 0 && bv.mv_size == 8) v->base = store_get_u64(bv.mv_data);
     MDB_val sk = val("state_base", 10), sv;
     if (mdb_get(v->txn, s->dbi[T_META], &sk, &sv) == 0 && sv.mv_size == 8) v->state_base = store_get_u64(sv.mv_data);
+    MDB_val pk = val("pruned", 6), pv;
+    if (mdb_get(v->txn, s->dbi[T_META], &pk, &pv) == 0 && pv.mv_size == 8) {
+        v->has_pruned = true;
+        v->pruned = store_get_u64(pv.mv_data);
+    }
     *out = v;
     return 0;
 }
@@ -228,7 +236,9 @@ bool store_view_head(const struct store_view *v, uint64_t *number, uint8_t hash[
 uint64_t store_view_oldest_state(const struct store_view *v)
 {
     if (!v->has_head) return 0;
-    uint64_t oldest = v->head > v->s->history_blocks ? v->head - v->s->history_blocks : 0;
+    /* A read at M needs the history of the blocks after M (store_state.c): M = the last block
+       pruned (meta "pruned"; a store written before it was kept pruned head - history_blocks). */
+    uint64_t oldest = v->has_pruned ? v->pruned : v->head > v->s->history_blocks ? v->head - v->s->history_blocks : 0;
     return oldest > v->state_base ? oldest : v->state_base;
 }
 
@@ -804,6 +814,74 @@ static int encode_receipts(const struct block_receipt *receipts, size_t count, u
     return 0;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_hold_history(struct store *s, uint64_t number, uint32_t for_ms)
+{
+    int64_t until = monotonic_ms() + for_ms;
+    pthread_mutex_lock(&s->hold_lock);
+    struct store_hold *slot = &s->holds[0];
+    for (int i = 0; i < STORE_HOLDS; i++) {
+        struct store_hold *h = &s->holds[i];
+        if (h->until_ms != 0 && h->number == number) {
+            slot = h;
+            break;
+        }
+        if (h->until_ms < slot->until_ms) slot = h; /* unused (0) or ending first */
+    }
+    slot->number = number;
+    slot->until_ms = until;
+    pthread_mutex_unlock(&s->hold_lock);
+}
+
+/* The lowest state a live hold keeps readable at head, or UINT64_MAX. */
+static uint64_t held_floor(struct store *s, uint64_t head)
+{
+    uint64_t reach = (uint64_t)s->history_blocks * STORE_HOLD_MAX_FACTOR, floor = UINT64_MAX;
+    int64_t now = monotonic_ms();
+    pthread_mutex_lock(&s->hold_lock);
+    for (int i = 0; i < STORE_HOLDS; i++) {
+        const struct store_hold *h = &s->holds[i];
+        if (h->until_ms > now && h->number + reach >= head && h->number < floor) floor = h->number;
+    }
+    pthread_mutex_unlock(&s->hold_lock);
+    return floor;
+}
+
+/*
+ * Prunes the history that fell out of the window with block `number` written: every block
+ * up to number - history_blocks, but none past a held state (store_hold_history), and at
+ * most STORE_PRUNE_PER_WRITE blocks at once (what a hold kept goes a little at a time).
+ * Meta "pruned" says how far it went.
+ */
+static int prune(struct store_txn *t, uint64_t number, struct cohort_error *err)
+{
+    struct store *s = t->s;
+    uint64_t target = number > s->history_blocks ? number - s->history_blocks : 0;
+    uint64_t floor = held_floor(s, number);
+    if (floor < target) target = floor;
+    MDB_val pv;
+    uint64_t done;
+    int rc = get(t->txn, s->dbi[T_META], "pruned", 6, &pv, err, "read meta");
+    if (rc < 0) return rc;
+    if (rc == 1 && pv.mv_size == 8) done = store_get_u64(pv.mv_data);
+    else done = number > s->history_blocks + 1 ? number - 1 - s->history_blocks : 0; /* as before "pruned" */
+    if (target <= done) return 0;
+    if (target - done > STORE_PRUNE_PER_WRITE) target = done + STORE_PRUNE_PER_WRITE;
+    for (uint64_t p = done + 1; p <= target; p++) {
+        rc = store_prune_history(t, p, err);
+        if (rc != 0) return rc;
+    }
+    uint8_t mark[8];
+    store_put_u64(mark, target);
+    return put(t, T_META, "pruned", 6, mark, 8, 0, err);
+}
+
 int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct cohort_error *err)
 {
     uint64_t number = b->header->number;
@@ -871,7 +949,7 @@ int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct
     store_put_u64(head, number);
     memcpy(head + 8, b->hash, 32);
     if (rc == 0) rc = put(t, T_META, "head", 4, head, 40, 0, err);
-    if (rc == 0 && number > t->s->history_blocks) rc = store_prune_history(t, number - t->s->history_blocks, err);
+    if (rc == 0) rc = prune(t, number, err);
     if (rc == 0) {
         t->has_head = true;
         t->head = number;

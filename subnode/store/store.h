@@ -94,7 +94,8 @@ void store_view_end(struct store_view *v);
 
 /* The head when the view began: false when the store holds no block yet (not even genesis). */
 bool store_view_head(const struct store_view *v, uint64_t *number, uint8_t hash[32]);
-/* The oldest block whose state the view can read (head - history_blocks, at least 0). */
+/* The oldest block whose state the view can read (head - history_blocks, at least 0, or
+   older while a state transfer holds it: store_hold_history). */
 uint64_t store_view_oldest_state(const struct store_view *v);
 
 /* Each returns 1 (found, out filled), 0 (absent) or a negative code with err filled. */
@@ -240,8 +241,8 @@ void store_write_abort(struct store_txn *t);
  *   state   store_export_state: the accounts (with their code) and storage slots at N, in
  *           address then slot order, about STORE_EXPORT_CHUNK_BYTES a chunk, each naming the
  *           cursor the next one starts at. Read from one LMDB view per chunk (the state at
- *           N, through the history, while N is within the server's history window), so
- *           the state is streamed, never built whole in memory on either side.
+ *           N, through the history, which store_hold_history keeps while the transfer
+ *           runs), so the state is streamed, never built whole in memory on either side.
  *
  * The importer writes each chunk in its own write transaction (accounts, code, storage,
  * tries), then store_import_finish checks the state root its tries give against header
@@ -260,6 +261,22 @@ void store_write_abort(struct store_txn *t);
  *   receipts_len u32 | receipts record (the store's own layouts, store.c).
  */
 #define STORE_EXPORT_CHUNK_BYTES (1u << 20)  /* a state chunk closes at the first record past this */
+#define STORE_HOLDS 4                        /* states held for transfers at once */
+#define STORE_HOLD_MAX_FACTOR 16             /* a hold reaches back at most this x history_blocks */
+#define STORE_PRUNE_PER_WRITE 64             /* blocks' history pruned by one block write, at most */
+
+/*
+ * Keeps the state at `number` readable for the next for_ms milliseconds (again from each
+ * call): no history a read at number needs is pruned meanwhile, so a member that installs
+ * the state at number from this one takes as long as its chunks take, however many blocks
+ * the chain makes meanwhile (without it, a transfer that outlasted history_blocks blocks
+ * started again, at a newer block, and a large state on a busy chain never finished).
+ * A hold reaches back at most STORE_HOLD_MAX_FACTOR x history_blocks behind the head; past
+ * that pruning goes on, and the history it kept is pruned again, STORE_PRUNE_PER_WRITE
+ * blocks with each block written. At most STORE_HOLDS holds: a new number replaces the hold
+ * that ends first. Any thread.
+ */
+void store_hold_history(struct store *s, uint64_t number, uint32_t for_ms);
 #define STORE_CHUNK_MAX_BYTES (4u << 20)     /* the largest state chunk an importer takes */
 #define STORE_BLOCKS_MAX_BYTES (16u << 20)   /* the largest blocks answer an importer takes */
 #define STORE_IMPORT_HEADERS 256u            /* headers imported with block N (BLOCKHASH's reach) */

@@ -6,6 +6,7 @@
 #define COHORT_STORE_INTERNAL_H
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #include "subnode/state/mpt.h"
 #include "subnode/store/store.h"
@@ -41,6 +42,12 @@ struct store {
     uint32_t history_blocks;
     uint64_t map_bytes;
     bool import_discarded; /* store_open found an unfinished import and emptied the store */
+    /* The states state transfers read (store_hold_history): pruning stops below them. */
+    pthread_mutex_t hold_lock;
+    struct store_hold {
+        uint64_t number;
+        int64_t until_ms; /* CLOCK_MONOTONIC; 0: unused */
+    } holds[STORE_HOLDS];
 };
 
 struct store_view {
@@ -51,6 +58,8 @@ struct store_view {
     uint8_t head_hash[32];
     uint64_t base;           /* the first block held whole (meta "base"; 0 without an import) */
     uint64_t state_base;     /* the first block whose state is held (meta "state_base") */
+    bool has_pruned;
+    uint64_t pruned;         /* the history of every block up to this one is gone (meta "pruned") */
     uint64_t backend_number; /* the block store_state_backend reads at */
 };
 

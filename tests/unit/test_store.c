@@ -711,6 +711,112 @@ START_TEST(a_state_transfer_installs_the_state_at_a_block)
 }
 END_TEST
 
+/* Writes blocks after the head up to `to`, each with random changes (as random_chain). */
+static void add_blocks(struct store *s, uint64_t to, uint64_t seed)
+{
+    struct cohort_error err = {0};
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t head;
+    uint8_t parent[32], root[32];
+    ck_assert(store_view_head(v, &head, parent));
+    store_view_end(v);
+    struct state *work = state_new(), *scratch = state_new();
+    uint64_t rng = seed;
+    for (uint64_t number = head + 1; number <= to; number++) {
+        struct store_txn *t;
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        struct state_backend be;
+        store_txn_backend(t, &be);
+        state_reset(work);
+        state_set_backend(work, &be);
+        state_tx_begin(work);
+        state_tx_begin(scratch);
+        for (int c = 0; c < 10; c++) random_change(work, scratch, &rng);
+        state_tx_end(work);
+        state_tx_end(scratch);
+        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
+        struct block_header h;
+        make_header(&h, number, parent, root);
+        block_header_hash(&h, parent);
+        struct store_block b = {.header = &h, .hash = parent};
+        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
+        ck_assert_int_eq(store_write_commit(t, &err), 0);
+    }
+    state_free(work);
+    state_free(scratch);
+}
+
+static uint64_t oldest_state(struct store *s)
+{
+    struct cohort_error err = {0};
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t oldest = store_view_oldest_state(v);
+    store_view_end(v);
+    return oldest;
+}
+
+/*
+ * A state transfer outlasting the history window (store_hold_history): while the state at
+ * N is held, the chain makes 5 x HISTORY blocks more and the state at N still installs
+ * (its root checks); once the hold ends, pruning catches up, STORE_PRUNE_PER_WRITE blocks
+ * per write, and N is gone. A hold further back than its reach keeps nothing.
+ */
+START_TEST(a_held_state_outlasts_the_history_window)
+{
+    struct cohort_error err = {0};
+    char *src_dir = temp_dir(), *dst_dir = temp_dir();
+    struct store *src = random_chain(src_dir, 11);
+    uint64_t n = BLOCKS - 5;
+    ck_assert_uint_eq(oldest_state(src), BLOCKS - HISTORY);
+    store_hold_history(src, n, 60000);
+    add_blocks(src, BLOCKS + 5 * HISTORY, 12);
+    ck_assert_uint_eq(oldest_state(src), n); /* pruned up to it, not past it */
+    struct store_options o = {.dir = dst_dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
+    struct store *dst;
+    ck_assert_int_eq(store_open(&o, &dst, &err), 0);
+    size_t chunks;
+    ck_assert_msg(transfer(src, dst, n, 200, false, &chunks, &err) == 0, "%s", err.message);
+    store_close(dst);
+    /* The hold ends: the next writes prune what it kept, 64 blocks at most each. */
+    store_hold_history(src, n, 1);
+    usleep(5000);
+    add_blocks(src, BLOCKS + 5 * HISTORY + 1, 13);
+    uint64_t head = BLOCKS + 5 * HISTORY + 1;
+    uint64_t want = head - HISTORY < n + STORE_PRUNE_PER_WRITE ? head - HISTORY : n + STORE_PRUNE_PER_WRITE;
+    ck_assert_uint_eq(oldest_state(src), want);
+    add_blocks(src, head + 1, 14);
+    ck_assert_uint_eq(oldest_state(src), head + 1 - HISTORY);
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(src, &v, &err), 0);
+    uint8_t cursor[STORE_CURSOR_BYTES] = {0}, *c;
+    size_t clen;
+    ck_assert_int_eq(store_export_state(v, n, cursor, 0, &c, &clen, &err), STORE_E_PRUNED);
+    store_view_end(v);
+    /* Too far back: a hold reaches STORE_HOLD_MAX_FACTOR x HISTORY behind the head at most. */
+    uint64_t far = head + 1 - HISTORY;
+    store_hold_history(src, far, 60000);
+    add_blocks(src, far + STORE_HOLD_MAX_FACTOR * HISTORY, 15);
+    ck_assert_uint_eq(oldest_state(src), far); /* within reach: held */
+    add_blocks(src, far + STORE_HOLD_MAX_FACTOR * HISTORY + 1, 16);
+    ck_assert_uint_eq(oldest_state(src), far + STORE_PRUNE_PER_WRITE); /* out of reach: pruning resumes */
+    head = far + STORE_HOLD_MAX_FACTOR * HISTORY + 8;
+    add_blocks(src, head, 17);
+    ck_assert_uint_eq(oldest_state(src), head - HISTORY);
+    /* Reopened: the mark says how far pruning went. */
+    store_close(src);
+    o.dir = src_dir;
+    ck_assert_int_eq(store_open(&o, &src, &err), 0);
+    ck_assert_uint_eq(oldest_state(src), head - HISTORY);
+    store_close(src);
+    remove_dir(src_dir);
+    remove_dir(dst_dir);
+    free(src_dir);
+    free(dst_dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
@@ -720,6 +826,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, log_index_answers_what_a_scan_answers);
     tcase_add_test(tc, a_full_map_refuses_the_block_and_keeps_the_head);
     tcase_add_test(tc, a_state_transfer_installs_the_state_at_a_block);
+    tcase_add_test(tc, a_held_state_outlasts_the_history_window);
     suite_add_tcase(s, tc);
     return s;
 }
