@@ -43,6 +43,7 @@ enum event_kind {
     EV_CHANGE,  /* BFT_SIM_MIX_RECONFIGURE: the admin submits the change to epoch .height, again until it is made */
     EV_POINTER, /* a member of a later epoch answers a message of epoch .height with its change proof */
     EV_JOIN,    /* the newcomer starts in the epoch that adds it */
+    EV_TIP,     /* node .len's height (a lie if it is Byzantine) reaches .node as a link opens (BFT_EVENT_TIP) */
 };
 
 /* BFT_SIM_MIX_RECONFIGURE (docs/bft.md "Membership changes"): epoch 1 adds the outsider's
@@ -600,6 +601,12 @@ static void tell_peers(struct sim *s, int a, bool reachable)
         t.timer = reachable;
         t.time = s->now + 2; /* the same delay for both: a restart is never seen before its crash */
         schedule(s, t);
+        if (reachable) { /* the links open with TIPs, both ways: a dialled b, and b dials a back */
+            schedule(s, (struct event){.kind = EV_TIP, .node = (int)b, .len = (size_t)a, .token = t.token,
+                                       .time = s->now + 2 + rnd_below(s, 3)});
+            schedule(s, (struct event){.kind = EV_TIP, .node = a, .len = b, .token = t.token,
+                                       .time = s->now + 2 + rnd_below(s, 3)});
+        }
     }
 }
 
@@ -1293,6 +1300,23 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
                 step(s, ev.node, &e);
             }
             break;
+        case EV_TIP: {
+            const struct node *from = &s->nodes[ev.len];
+            if (nd->up && from->up && nd->epoch == ev.token && from->epoch == ev.token) {
+                uint64_t height;
+                if (from->kind != HONEST) { /* a lie: far ahead, or far behind */
+                    height = rnd_below(s, 2) ? rnd(s) : rnd_below(s, 4);
+                } else {
+                    struct bft_core_status st;
+                    bft_core_get_status(from->core, &st);
+                    height = st.height;
+                }
+                struct bft_event e = {BFT_EVENT_TIP, NULL, 0, height, 0, from->member, false};
+                step(s, ev.node, &e);
+                s->result->tips++;
+            }
+            break;
+        }
         case EV_SUBMIT:
             if (nd->up && s->submitting) {
                 uint8_t entry[48];
