@@ -338,7 +338,7 @@ static size_t collect(void *data, size_t size, size_t n, void *arg)
 }
 
 struct subnode_health {
-    bool answered, halted;
+    bool answered, halted, behind_known;
     uint64_t height, behind, peers;
 };
 
@@ -369,6 +369,9 @@ static struct subnode_health subnode_status(const struct upgrade *u, unsigned po
             h.answered = true;
             h.height = (uint64_t)height->valuedouble;
             h.behind = cJSON_IsNumber(behind) ? (uint64_t)behind->valuedouble : 0; /* an image older than "behind" */
+            /* Until f+1 others told it where they are, "behind" 0 means nothing (an image
+               older than "behind_known" says nothing, and counts as knowing). */
+            h.behind_known = !cJSON_IsFalse(cJSON_GetObjectItem(chain, "behind_known"));
             h.peers = (uint64_t)peers->valuedouble;
             h.halted = cJSON_IsTrue(cJSON_GetObjectItem(chain, "halted"));
         }
@@ -498,7 +501,8 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
             const struct chain_config *cc = assigned_config(p, v->chain);
             unsigned n = cc ? cc->nmembers : 1, q = bft_quorum(n);
             struct subnode_health h = on_wanted ? subnode_status(u, v->rpc_port) : (struct subnode_health){0};
-            bool ready = h.answered && !h.halted && h.behind == 0 && h.height >= u->height_before && h.peers + 1 >= q;
+            bool ready = h.answered && !h.halted && h.behind_known && h.behind == 0 && h.height >= u->height_before &&
+                         h.peers + 1 >= q;
             if (ready) {
                 log_info("upgrade: the subnode is healthy and caught up", "chain=%s image=%s height=%llu", v->chain,
                          digest, (unsigned long long)h.height);
@@ -506,9 +510,10 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
                 release = true;
             } else if (now_ms - u->lease_since_ms > u->deadline_ms) {
                 set_state(c, "failed", "not healthy and caught up %lld s after its replacement (answered %d, height %llu "
-                          "of %llu, behind %llu, peers %llu)", (long long)(u->deadline_ms / 1000), h.answered,
+                          "of %llu, behind %llu%s, peers %llu)", (long long)(u->deadline_ms / 1000), h.answered,
                           (unsigned long long)h.height, (unsigned long long)u->height_before,
-                          (unsigned long long)h.behind, (unsigned long long)h.peers);
+                          (unsigned long long)h.behind, h.behind_known ? "" : " (not yet known)",
+                          (unsigned long long)h.peers);
                 if (!u->failure_asked) {
                     snprintf(failure, sizeof failure, "{\"digest\":\"%s\",\"node\":%llu,\"chain\":\"%.*s\",\"why\":\"%s\"}",
                              digest, (unsigned long long)u->node_id, CHAIN_NAME_MAX - 1, v->chain, c->detail);
@@ -517,9 +522,10 @@ void upgrade_step(struct upgrade *u, struct provisioner *p, int64_t now_ms)
                               v->chain, c->detail);
                 }
             } else {
-                set_state(c, "upgrading", "waiting until healthy and caught up (height %llu of %llu, behind %llu, "
+                set_state(c, "upgrading", "waiting until healthy and caught up (height %llu of %llu, behind %llu%s, "
                           "peers %llu)", (unsigned long long)h.height, (unsigned long long)u->height_before,
-                          (unsigned long long)h.behind, (unsigned long long)h.peers);
+                          (unsigned long long)h.behind, h.behind_known ? "" : " (not yet known)",
+                          (unsigned long long)h.peers);
             }
         }
     } else if (wanted && !lease_chain[0] && !maintenance && !failed[0] && present) {

@@ -445,6 +445,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     if (o->over_budget_path) snprintf(n->over_budget_path, sizeof n->over_budget_path, "%s", o->over_budget_path);
     pthread_mutex_init(&n->lock, NULL);
     pthread_mutex_init(&n->pool_lock, NULL);
+    n->sync_since = UINT64_MAX;
     n->min_base_fee = u256_from_u64(MIN_BASE_FEE_WEI);
     n->fault_tolerance = (n->config.nmembers - 1) / 3;
     n->lie_about_head = o->lie_about_head;
@@ -588,8 +589,11 @@ char *chain_node_status_json(struct chain_node *n)
     cn_pool_status_json(n, o);
     cJSON_AddNumberToObject(o, "peers_connected", bs.peers_connected);
     cJSON_AddNumberToObject(o, "view", (double)bs.core.height);
-    /* Heights below the highest that f+1 other members signed at: 0 once caught up (an upgrade waits for it). */
+    /* Heights below the highest that f+1 other members signed at or told as their links
+       opened: 0 once caught up, and known once f+1 others were heard (an upgrade waits for both). */
     cJSON_AddNumberToObject(o, "behind", (double)bs.core.behind);
+    cJSON_AddBoolToObject(o, "behind_known", bs.core.behind_known);
+    cJSON_AddNumberToObject(o, "peers_heard", bs.core.peers_heard);
     cJSON_AddNumberToObject(o, "log_index", (double)bs.core.committed_index);
     /* The log waited past its stall limit with a quorum connected (docs/bft.md "Stalls"). */
     cJSON_AddBoolToObject(o, "stalled", bs.core.stalled);

@@ -109,6 +109,7 @@ struct chain_node {
         int64_t sent_ms;      /* CLOCK_MONOTONIC: the entry's last submission */
         uint64_t vote_from;   /* the BFT height it signs from, once rejoined */
     } rejoin;
+    uint64_t sync_since;      /* eth_syncing's startingBlock while syncing, else UINT64_MAX (under lock) */
 };
 
 /* The decoded transactions of one BFT block's batches, in order (executor.c). */
@@ -239,6 +240,19 @@ int cn_pool_pending_nonce(void *ctx, const uint8_t sender[20], uint64_t *nonce);
 void cn_pool_status_json(struct chain_node *n, void *json_object);
 
 /* ---- node_rpc.c ---- */
+
+#define CN_SYNC_BEHIND_MAX 16 /* heights behind the others past which a member says it syncs */
+
+/*
+ * eth_syncing's figures (node_rpc.c; docs/dapp-developers.md), from the member's position:
+ * syncing while a state transfer runs, or while it is known to be more than
+ * CN_SYNC_BEHIND_MAX heights behind f+1 others. Then out = {startingBlock (the head when
+ * this sync began, kept in *since), currentBlock (the head), highestBlock (the block being
+ * installed, or the head plus the heights behind: an estimate from above, since a height
+ * makes one block at most)} and true; else *since = UINT64_MAX and false.
+ */
+bool cn_sync_figures(uint64_t head, bool behind_known, uint64_t behind, bool transfer_running, uint64_t transfer_block,
+                     uint64_t *since, uint64_t out[3]);
 
 int cn_rpc_start(struct chain_node *n, const struct chain_node_options *o, struct cohort_error *err);
 void cn_rpc_stop(struct chain_node *n);

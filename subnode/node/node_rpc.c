@@ -52,6 +52,37 @@ static uint32_t peer_count(void *ctx)
     return s.peers_connected;
 }
 
+bool cn_sync_figures(uint64_t head, bool behind_known, uint64_t behind, bool transfer_running, uint64_t transfer_block,
+                     uint64_t *since, uint64_t out[3])
+{
+    if (!transfer_running && !(behind_known && behind > CN_SYNC_BEHIND_MAX)) {
+        *since = UINT64_MAX;
+        return false;
+    }
+    if (*since == UINT64_MAX) *since = head;
+    out[0] = *since;
+    out[1] = head;
+    out[2] = transfer_running ? (transfer_block > head ? transfer_block : head) : head + behind;
+    return true;
+}
+
+/* eth_syncing: as geth while it syncs (cn_sync_figures). */
+static int syncing(void *ctx, uint64_t *starting, uint64_t *current, uint64_t *highest)
+{
+    struct chain_node *n = ctx;
+    struct bft_node_status s;
+    bft_node_get_status(n->bft, &s);
+    uint64_t figures[3] = {0};
+    pthread_mutex_lock(&n->lock);
+    bool on = cn_sync_figures(n->head_number, s.core.behind_known, s.core.behind, n->transfer.running, n->transfer.block,
+                              &n->sync_since, figures);
+    pthread_mutex_unlock(&n->lock);
+    *starting = figures[0];
+    *current = figures[1];
+    *highest = figures[2];
+    return on ? 1 : 0;
+}
+
 int cn_rpc_start(struct chain_node *n, const struct chain_node_options *o, struct cohort_error *err)
 {
     struct rpc_chain chain = {
@@ -68,6 +99,7 @@ int cn_rpc_start(struct chain_node *n, const struct chain_node_options *o, struc
         .pool_pending_nonce = cn_pool_pending_nonce,
         .max_priority_fee = max_priority_fee,
         .peer_count = peer_count,
+        .syncing = syncing,
     };
     int rc = rpc_new(&chain, NULL, &n->rpc, err);
     if (rc != 0) return rc;

@@ -413,6 +413,12 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
     burst(2, 0, 10);
     height = converge(0xf, height + 1, 90000);
     ck_assert_int_eq(transfers_done(3), 1);
+    /* In step again: it knows where the others are, and eth_syncing says false. */
+    char answer[512], status_body[16384];
+    rpc_call(3, "eth_syncing", "[]", answer, sizeof answer);
+    ck_assert_msg(strstr(answer, "\"result\":false") != NULL, "member 3's eth_syncing: %s", answer);
+    ck_assert_int_eq(testutil_http_get(rpc_port(3), "/status", status_body, sizeof status_body), 200);
+    ck_assert_msg(strstr(status_body, "\"behind_known\":true") != NULL, "member 3's status: %s", status_body);
     /* It serves the state it installed (the head's hash, equal on all four, covers the rest). */
     snprintf(args, sizeof args, "nonce --rpc http://127.0.0.1:%d --key %s --want 52", rpc_port(3), funded_keys[0]);
     load("the sender's nonce on the member that installed the state", args);
