@@ -481,6 +481,45 @@ END_TEST
 /* ---- State transfer ---- */
 
 /* Builds a store of BLOCKS random blocks (history HISTORY) in dir; returns it open. */
+/*
+ * Writes blocks after the head up to `to`, each with `rounds` rounds of 10 random changes,
+ * made in mirror too (a state in memory kept equal to the store's latest).
+ */
+static void add_blocks(struct store *s, struct state *mirror, uint64_t to, int rounds, uint64_t *rng)
+{
+    struct cohort_error err = {0};
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t head;
+    uint8_t parent[32], root[32];
+    ck_assert(store_view_head(v, &head, parent));
+    store_view_end(v);
+    struct state *work = state_new();
+    for (uint64_t number = head + 1; number <= to; number++) {
+        struct store_txn *t;
+        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+        struct state_backend be;
+        store_txn_backend(t, &be);
+        state_reset(work);
+        state_set_backend(work, &be);
+        for (int x = 0; x < rounds; x++) {
+            state_tx_begin(work);
+            state_tx_begin(mirror);
+            for (int c = 0; c < 10; c++) random_change(work, mirror, rng);
+            state_tx_end(work);
+            state_tx_end(mirror);
+        }
+        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
+        struct block_header h;
+        make_header(&h, number, parent, root);
+        block_header_hash(&h, parent);
+        struct store_block b = {.header = &h, .hash = parent};
+        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
+        ck_assert_int_eq(store_write_commit(t, &err), 0);
+    }
+    state_free(work);
+}
+
 static struct store *random_chain(const char *dir, uint64_t seed)
 {
     struct cohort_error err = {0};
@@ -496,32 +535,19 @@ static struct store *random_chain(const char *dir, uint64_t seed)
         ck_assert_int_eq(state_put_account(mirror, addr, 1, u256_from_u64(1000 + (uint64_t)i), NULL, 0, &err), 0);
         ck_assert_int_eq(state_put_storage(mirror, addr, u256_from_u64(1), u256_from_u64(5), &err), 0);
     }
-    uint8_t root[32], parent[32];
+    /* The genesis, then BLOCKS blocks. */
+    uint8_t root[32], hash[32];
     struct block_header h;
     struct store_txn *t;
+    ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
+    ck_assert_msg(store_txn_apply_state(t, work, 0, root, &err) == 0, "%s", err.message);
+    make_header(&h, 0, NULL, root);
+    block_header_hash(&h, hash);
+    struct store_block b = {.header = &h, .hash = hash};
+    ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
+    ck_assert_int_eq(store_write_commit(t, &err), 0);
     uint64_t rng = seed;
-    for (uint64_t number = 0; number <= BLOCKS; number++) {
-        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
-        if (number > 0) {
-            struct state_backend be;
-            store_txn_backend(t, &be);
-            state_reset(work);
-            state_set_backend(work, &be);
-            for (int x = 0; x < 4; x++) {
-                state_tx_begin(work);
-                state_tx_begin(mirror);
-                for (int c = 0; c < 10; c++) random_change(work, mirror, &rng);
-                state_tx_end(work);
-                state_tx_end(mirror);
-            }
-        }
-        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
-        make_header(&h, number, number ? parent : NULL, root);
-        block_header_hash(&h, parent);
-        struct store_block b = {.header = &h, .hash = parent};
-        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
-        ck_assert_int_eq(store_write_commit(t, &err), 0);
-    }
+    add_blocks(s, mirror, BLOCKS, 4, &rng);
     state_free(mirror);
     state_free(work);
     return s;
@@ -711,42 +737,6 @@ START_TEST(a_state_transfer_installs_the_state_at_a_block)
 }
 END_TEST
 
-/* Writes blocks after the head up to `to`, each with random changes (as random_chain). */
-static void add_blocks(struct store *s, uint64_t to, uint64_t seed)
-{
-    struct cohort_error err = {0};
-    struct store_view *v;
-    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
-    uint64_t head;
-    uint8_t parent[32], root[32];
-    ck_assert(store_view_head(v, &head, parent));
-    store_view_end(v);
-    struct state *work = state_new(), *scratch = state_new();
-    uint64_t rng = seed;
-    for (uint64_t number = head + 1; number <= to; number++) {
-        struct store_txn *t;
-        ck_assert_int_eq(store_write_begin(s, &t, &err), 0);
-        struct state_backend be;
-        store_txn_backend(t, &be);
-        state_reset(work);
-        state_set_backend(work, &be);
-        state_tx_begin(work);
-        state_tx_begin(scratch);
-        for (int c = 0; c < 10; c++) random_change(work, scratch, &rng);
-        state_tx_end(work);
-        state_tx_end(scratch);
-        ck_assert_msg(store_txn_apply_state(t, work, number, root, &err) == 0, "%s", err.message);
-        struct block_header h;
-        make_header(&h, number, parent, root);
-        block_header_hash(&h, parent);
-        struct store_block b = {.header = &h, .hash = parent};
-        ck_assert_int_eq(store_txn_put_block(t, &b, &err), 0);
-        ck_assert_int_eq(store_write_commit(t, &err), 0);
-    }
-    state_free(work);
-    state_free(scratch);
-}
-
 static uint64_t oldest_state(struct store *s)
 {
     struct cohort_error err = {0};
@@ -768,10 +758,11 @@ START_TEST(a_held_state_outlasts_the_history_window)
     struct cohort_error err = {0};
     char *src_dir = temp_dir(), *dst_dir = temp_dir();
     struct store *src = random_chain(src_dir, 11);
-    uint64_t n = BLOCKS - 5;
+    struct state *mirror = state_new(); /* a scratch: the changes' second copy, not compared here */
+    uint64_t rng = 12, n = BLOCKS - 5;
     ck_assert_uint_eq(oldest_state(src), BLOCKS - HISTORY);
     store_hold_history(src, n, 60000);
-    add_blocks(src, BLOCKS + 5 * HISTORY, 12);
+    add_blocks(src, mirror, BLOCKS + 5 * HISTORY, 1, &rng);
     ck_assert_uint_eq(oldest_state(src), n); /* pruned up to it, not past it */
     struct store_options o = {.dir = dst_dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
     struct store *dst;
@@ -782,11 +773,11 @@ START_TEST(a_held_state_outlasts_the_history_window)
     /* The hold ends: the next writes prune what it kept, 64 blocks at most each. */
     store_hold_history(src, n, 1);
     usleep(5000);
-    add_blocks(src, BLOCKS + 5 * HISTORY + 1, 13);
+    add_blocks(src, mirror, BLOCKS + 5 * HISTORY + 1, 1, &rng);
     uint64_t head = BLOCKS + 5 * HISTORY + 1;
     uint64_t want = head - HISTORY < n + STORE_PRUNE_PER_WRITE ? head - HISTORY : n + STORE_PRUNE_PER_WRITE;
     ck_assert_uint_eq(oldest_state(src), want);
-    add_blocks(src, head + 1, 14);
+    add_blocks(src, mirror, head + 1, 1, &rng);
     ck_assert_uint_eq(oldest_state(src), head + 1 - HISTORY);
     struct store_view *v;
     ck_assert_int_eq(store_view_begin(src, &v, &err), 0);
@@ -797,12 +788,12 @@ START_TEST(a_held_state_outlasts_the_history_window)
     /* Too far back: a hold reaches STORE_HOLD_MAX_FACTOR x HISTORY behind the head at most. */
     uint64_t far = head + 1 - HISTORY;
     store_hold_history(src, far, 60000);
-    add_blocks(src, far + STORE_HOLD_MAX_FACTOR * HISTORY, 15);
+    add_blocks(src, mirror, far + STORE_HOLD_MAX_FACTOR * HISTORY, 1, &rng);
     ck_assert_uint_eq(oldest_state(src), far); /* within reach: held */
-    add_blocks(src, far + STORE_HOLD_MAX_FACTOR * HISTORY + 1, 16);
+    add_blocks(src, mirror, far + STORE_HOLD_MAX_FACTOR * HISTORY + 1, 1, &rng);
     ck_assert_uint_eq(oldest_state(src), far + STORE_PRUNE_PER_WRITE); /* out of reach: pruning resumes */
     head = far + STORE_HOLD_MAX_FACTOR * HISTORY + 8;
-    add_blocks(src, head, 17);
+    add_blocks(src, mirror, head, 1, &rng);
     ck_assert_uint_eq(oldest_state(src), head - HISTORY);
     /* Reopened: the mark says how far pruning went. */
     store_close(src);
@@ -810,6 +801,7 @@ START_TEST(a_held_state_outlasts_the_history_window)
     ck_assert_int_eq(store_open(&o, &src, &err), 0);
     ck_assert_uint_eq(oldest_state(src), head - HISTORY);
     store_close(src);
+    state_free(mirror);
     remove_dir(src_dir);
     remove_dir(dst_dir);
     free(src_dir);
