@@ -440,9 +440,9 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
     if (rc == 0) {
         /* One row per member, from its subnode's own /status: what it has and what it sees. */
         const char *columns[] = {"member", "node", "endpoint", "health", "height", "head", "last_block_age_s",
-                                 "peers", "view", "txpool_pending"};
-        struct cli_table *t = cli_table_new(10, columns);
-        for (size_t k = 0; k < 10; k++)
+                                 "peers", "view", "behind", "txpool_pending"};
+        struct cli_table *t = cli_table_new(11, columns);
+        for (size_t k = 0; k < 11; k++)
             if (k == 0 || k == 1 || (k >= 4 && k != 5)) cli_table_set_numeric(t, k);
         double best_height = -1, best_time = -1, view = -1;
         unsigned answering = 0;
@@ -458,7 +458,7 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
             cJSON *doc = body ? cJSON_Parse(body) : NULL;
             free(body);
             const cJSON *chain = cJSON_GetObjectItemCaseSensitive(doc, "chain");
-            char cells[10][80];
+            char cells[11][80];
             snprintf(cells[0], sizeof cells[0], "%u", i);
             snprintf(cells[1], sizeof cells[1], "%llu", (unsigned long long)node.id);
             snprintf(cells[2], sizeof cells[2], "%s", endpoint);
@@ -467,15 +467,21 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
             double height = status_number(chain, "height"), last = status_number(chain, "last_block_timestamp_ms");
             double peers = status_number(chain, "peers_connected"), member_view = status_number(chain, "view");
             double pending = status_number(chain, "txpool_pending");
+            /* Heights behind f+1 other members; "?" until f+1 of them told it where they are. */
+            double behind = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(chain, "behind_known"))
+                                ? -3
+                                : status_number(chain, "behind");
             const char *head = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(chain, "head_hash"));
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             double now_ms = (double)now.tv_sec * 1000 + (double)now.tv_nsec / 1e6;
             /* The genesis block's timestamp is 0: no age to show before the first block. */
-            const double values[] = {height, -2, last > 0 ? (now_ms - last) / 1000 : -1, peers, member_view, pending};
-            for (int k = 0; k < 6; k++) {
+            const double values[] = {height, -2, last > 0 ? (now_ms - last) / 1000 : -1, peers, member_view, behind,
+                                     pending};
+            for (int k = 0; k < 7; k++) {
                 char *cell = cells[4 + k];
                 if (k == 1) snprintf(cell, 80, "%.10s", head ? head : "-");
+                else if (values[k] == -3) snprintf(cell, 80, "?");
                 else if (values[k] < 0) snprintf(cell, 80, "-");
                 else if (k == 2) snprintf(cell, 80, "%.1f", values[k]);
                 else snprintf(cell, 80, "%.0f", values[k]);
@@ -488,8 +494,8 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
                 }
                 if (member_view > view) view = member_view;
             }
-            const char *row[10];
-            for (int k = 0; k < 10; k++) row[k] = cells[k];
+            const char *row[11];
+            for (int k = 0; k < 11; k++) row[k] = cells[k];
             cli_table_add_row(t, row);
             cJSON_Delete(doc);
         }

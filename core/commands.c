@@ -71,8 +71,9 @@ static const struct cli_command chain_children[] = {
     {.name = "status", .summary = "a chain's height and each member's view of it", .handler = cmd_chain_status,
      .usage = "Usage: cohort chain status NAME|ID --rpc URL\n\n"
               "Asks every member's subnode for its status: health, height, head, the age of its last\n"
-              "block, connected peers, its BFT view, its pool. A member that does not answer is shown\n"
-              "as unreachable. The leader of a view is member view mod members.\n\n" MANAGER_OPTIONS},
+              "block, connected peers, its BFT view, how many heights it is behind the others (\"?\"\n"
+              "until enough of them told it where they are), its pool. A member that does not answer\n"
+              "is shown as unreachable. The leader of a view is member view mod members.\n\n" MANAGER_OPTIONS},
     {.name = "delete", .summary = "delete a chain (its owner only)", .handler = cmd_chain_delete,
      .usage = "Usage: cohort chain delete NAME|ID --rpc URL --keystore FILE\n\n" MANAGER_OPTIONS SIGNER_OPTIONS},
     {.name = NULL},

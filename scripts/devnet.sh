@@ -455,6 +455,11 @@ if $check; then
   node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key" --check node_modules/.bin/cast
   $cohort chain status demo | tee "$dir/status.txt"
   grep -q "$nodes of $nodes members answer; height" "$dir/status.txt" || { say "cohort chain status: not every member of demo answers"; exit 1; }
+  # Every member knows where the others are (behind_known) and is in step with them.
+  $cohort --json chain status demo > "$dir/status.json"
+  node -e 'for (const r of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")))
+             if (typeof r.behind !== "number" || r.behind > 16) { console.error(`member ${r.member}: behind ${r.behind}`); process.exit(1); }' \
+    "$dir/status.json" || { say "cohort chain status: a member of demo is behind, or does not know"; exit 1; }
   exit 0
 fi
 echo
