@@ -404,7 +404,8 @@ struct bft_core_status {
     uint64_t stalls;            /* times `stalled` became true since start */
     uint32_t kept_blocks;       /* notarized blocks kept below the window (docs/bft.md "Why it is live") */
     /* How far behind the others this member is: the highest height that f+1 members (one
-       honest at least) signed a proposal or a vote at, less height; 0 when not behind. A
+       honest at least) signed a proposal or a vote at, or told as their links opened (a
+       TIP: BFT_EVENT_TIP), less height; 0 when not behind. A
        member that restarted, or came back, catches up while this is large. */
     uint64_t behind;
     /* The others heard from since start (a signed message, or a TIP as its link opened),

@@ -440,7 +440,7 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
     status->kept_blocks = core->kept_count;
     status->vote_from = core->config.vote_from;
-    /* Behind the height f+1 others signed at (note_spoken, core_handlers.c). */
+    /* Behind the height f+1 others signed at or told (core_note_height, core_handlers.c). */
     status->behind = core->spoken_by_f1 > core->cur ? core->spoken_by_f1 - core->cur : 0;
     uint32_t f = (core->n - 1) / 3, others = core->n - 1;
     status->peers_heard = (uint32_t)__builtin_popcount(core->heard);

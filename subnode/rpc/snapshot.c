@@ -53,9 +53,6 @@ int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_tex
         *body = error_body("cursor: want the 53-byte cursor of the previous chunk in hex (0x...)", len);
         return 400;
     }
-    /* The importer comes back for the next chunk: keep the state at number readable until
-       then, however many blocks the chain makes meanwhile (store_hold_history). */
-    store_hold_history(rpc->chain.store, number, SNAPSHOT_HOLD_MS);
     struct store_view *v;
     struct cohort_error err = {0};
     int rc = store_view_begin(rpc->chain.store, &v, &err);
@@ -68,6 +65,10 @@ int rpc_snapshot_answer(struct rpc *rpc, const char *url, const char *number_tex
         *body = error_body(err.message, len);
         return rc == STORE_E_PRUNED || rc == STORE_E_INVALID ? 404 : 500;
     }
+    /* The importer comes back for the next chunk: keep the state at number readable until
+       then, however many blocks the chain makes meanwhile (store_hold_history). Only a state
+       this member could read is held, so asking for others holds nothing. */
+    store_hold_history(rpc->chain.store, number, SNAPSHOT_HOLD_MS);
     *type = "application/octet-stream";
     return 200;
 }

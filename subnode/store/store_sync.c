@@ -592,7 +592,7 @@ int store_import_begin(struct store *s, uint64_t number, struct cohort_error *er
     if (rc != 0) return store_lmdb_error(err, rc, "begin an import");
     for (int t = 0; t < T_COUNT && rc == 0; t++)
         if (t != T_META) rc = mdb_drop(txn, s->dbi[t], 0);
-    static const char *const gone[] = {"head", "applied", "base", "state_base"};
+    static const char *const gone[] = {"head", "applied", "base", "state_base", "pruned"};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0] && rc == 0; i++) {
         MDB_val k = val(gone[i], strlen(gone[i]));
         rc = mdb_del(txn, s->dbi[T_META], &k, NULL);

@@ -801,6 +801,22 @@ START_TEST(a_held_state_outlasts_the_history_window)
     ck_assert_int_eq(store_open(&o, &src, &err), 0);
     ck_assert_uint_eq(oldest_state(src), head - HISTORY);
     store_close(src);
+    /* An import into a store that had pruned far past the imported block forgets the mark. */
+    char *other_dir = temp_dir();
+    struct store *other = random_chain(other_dir, 21);
+    add_blocks(other, mirror, 200, 1, &rng);
+    ck_assert_uint_eq(oldest_state(other), 200 - HISTORY);
+    char *fresh_dir = temp_dir();
+    struct store *fresh = random_chain(fresh_dir, 22);
+    size_t chunks2;
+    ck_assert_msg(transfer(fresh, other, BLOCKS - 5, 0, false, &chunks2, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(oldest_state(other), BLOCKS - 5);
+    store_close(fresh);
+    store_close(other);
+    remove_dir(other_dir);
+    remove_dir(fresh_dir);
+    free(other_dir);
+    free(fresh_dir);
     state_free(mirror);
     remove_dir(src_dir);
     remove_dir(dst_dir);
