@@ -29,7 +29,7 @@
 #define BFT_MESSAGE_MAX (2u << 20)   /* hard cap on one encoded message */
 #define BFT_PAYLOAD_MAX (1u << 20)   /* the largest payload_max_bytes a core accepts */
 #define BFT_WINDOW_MAX 64            /* the largest window_heights a core accepts */
-#define BFT_PATH_MAX (2 * BFT_WINDOW_MAX) /* headers in one commit proof: the window and the blocks kept below it */
+#define BFT_PATH_MAX 8192            /* headers in one commit proof: the window and the blocks kept below it */
 #define BFT_HEADER_BYTES 88          /* an encoded block header */
 #define BFT_MESSAGE_VERSION 1        /* the envelope's first byte */
 #define BFT_ENVELOPE_BYTES 16        /* version, type, instance, sender, body_len */
@@ -128,14 +128,16 @@ struct bft_cert {
 /*
  * A commit: a block and its proof (a finalization of a block at or above it, and the
  * headers from the block's child up to that block). It is also the SYNC_BLOCK body and the
- * WAL's COMMIT record.
+ * WAL's COMMIT record. The path is kept encoded (path_count headers of BFT_HEADER_BYTES,
+ * the child first; bft_commit_path_header reads one), in memory someone else owns, as a
+ * block's payload is: a chain of many blocks committed at once shares one run of headers.
  */
 struct bft_commit {
     struct bft_block block;
     uint8_t hash[BFT_HASH_BYTES]; /* the block's hash */
     struct bft_cert cert;
     uint16_t path_count;
-    struct bft_block_header path[BFT_PATH_MAX];
+    const uint8_t *path; /* path_count * BFT_HEADER_BYTES bytes */
 };
 
 /*
@@ -219,6 +221,12 @@ int bft_cert_verify_known(const struct bft_cert *cert, uint64_t instance, const 
  * block through path to the finalized hash. Fills commit->hash. Returns 0, BFT_E_CERT or
  * BFT_E_INVALID.
  */
+/* Decodes header i (< path_count) of commit's path into *out. */
+void bft_commit_path_header(const struct bft_commit *commit, uint32_t i, struct bft_block_header *out);
+
+/* Encodes header into out (BFT_HEADER_BYTES), as a commit's path holds it. */
+void bft_header_encode(const struct bft_block_header *header, uint8_t out[BFT_HEADER_BYTES]);
+
 int bft_commit_verify(struct bft_commit *commit, uint64_t instance, const struct bft_members *members,
                       const struct bft_scheme *scheme, struct cohort_error *err);
 

@@ -50,9 +50,9 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
     core->scheme = config->scheme != NULL ? config->scheme : &bft_scheme_secp;
     core->slots = calloc(core->window + 1, sizeof *core->slots);
     core->pending = malloc(config->payload_max_bytes);
-    core->commits = calloc(2 * (size_t)core->window + 2, sizeof *core->commits); /* a chain and a synced block */
-    core->kept = calloc(core->window, sizeof *core->kept);
-    core->passed = calloc(core->window, sizeof *core->passed);
+    core->commits_cap = 2 * (size_t)core->window + 2; /* a chain and a synced block; more for a longer chain */
+    core->commits = calloc(core->commits_cap, sizeof *core->commits);
+    core->kept_bytes_max = (size_t)BFT_WINDOW_MAX * config->payload_max_bytes; /* the kept blocks grow on demand */
     core->sync_payload = malloc(config->payload_max_bytes);
     /* Actions of one step: a few per height of the window, plus room kept for persist and commit. */
     core->action_cap = 12 * (size_t)core->window + 4 * core->n + 160;
@@ -64,15 +64,11 @@ struct bft_core *bft_core_create(const struct bft_config *config, struct cohort_
     core->block_records_cap = BLOCK_RECORDS_PER_STEP * ((size_t)config->payload_max_bytes + BLOCK_RECORD_OVERHEAD);
     core->block_records = malloc(core->block_records_cap);
     if (!core->slots || !core->pending || !core->commits || !core->sync_payload || !core->actions || !core->arena ||
-        !core->records || !core->block_records || !core->kept || !core->passed)
+        !core->records || !core->block_records)
         goto nomem;
     for (uint32_t i = 0; i <= core->window; i++) {
         core->slots[i].payload = malloc(config->payload_max_bytes);
         if (core->slots[i].payload == NULL) goto nomem;
-    }
-    for (uint32_t i = 0; i < core->window; i++) {
-        core->kept[i].payload = malloc(config->payload_max_bytes);
-        if (core->kept[i].payload == NULL) goto nomem;
     }
     return core;
 nomem:
@@ -88,9 +84,12 @@ void bft_core_destroy(struct bft_core *core)
     if (core->slots != NULL)
         for (uint32_t i = 0; i <= core->window; i++) free(core->slots[i].payload);
     free(core->slots);
-    if (core->kept != NULL)
-        for (uint32_t i = 0; i < core->window; i++) free(core->kept[i].payload);
+    for (uint32_t i = 0; i < core->kept_cap; i++) free(core->kept[i].payload);
     free(core->kept);
+    free(core->kept_needed);
+    free(core->chain);
+    free(core->path);
+    free(core->sync_path);
     free(core->passed);
     free(core->pending);
     free(core->commits);
@@ -320,6 +319,7 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
     core_forward_notarizations(core);
     core_try_commit(core);
     if (core->started && !core->timer_armed && core_wanted(core)) core_set_timer(core); /* woken */
+    *actions = core->actions; /* a long chain's commits may have moved them (core_reserve_commits) */
     *count = core->action_count;
     return 0;
 }
@@ -368,9 +368,9 @@ int bft_core_own_records(struct bft_core *core, bft_wal_record_fn fn, void *arg)
     }
     /* The nullifications of the heights the window passed, kept for a member that lags
        (after the base record: restored, they fall below the window, into passed). */
-    for (uint32_t i = 0; i < core->window; i++) {
+    for (uint32_t i = 0; i < core->passed_count; i++) {
         const struct bft_cert *c = &core->passed[i];
-        if (c->count == 0 || c->vote.height <= core->committed_height || c->vote.height > core->base) continue;
+        if (c->vote.height <= core->committed_height || c->vote.height > core->base) continue;
         size_t len = 0;
         rc = bft_cert_encode(c, core->records, RECORDS_BYTES, &len, NULL);
         assert(rc == 0);

@@ -147,17 +147,16 @@ static void on_sync_request(struct bft_core *core, const struct bft_message *m)
     /* And the certificates of the heights the asker is at or above, so it can enter them:
        the notarizations of the blocks kept below the window (which also tell which heights
        they skip, learn_skipped), then those held in the window. */
-    for (uint32_t i = 0; i < core->kept_count; i++) {
+    for (uint32_t i = 0; i < core->kept_count && core->action_count < core->send_limit; i++) {
         const struct kept *k = &core->kept[i];
         if (k->height < m->from_height || !k->notarized) continue;
         struct bref b = {&k->header, k->block_hash, k->payload, k->payload_len};
         core_send_cert_block(core, &b, &k->notarization, 1u << m->sender);
         if (k->has_nullification) core_send_cert_block(core, NULL, &k->nullification, 1u << m->sender);
     }
-    for (uint32_t i = 0; i < core->window; i++) {
+    for (uint32_t i = 0; i < core->passed_count && core->action_count < core->send_limit; i++) {
         const struct bft_cert *c = &core->passed[i];
-        if (c->count > 0 && c->vote.height >= m->from_height && c->vote.height > core->committed_height &&
-            c->vote.height <= core->base)
+        if (c->vote.height >= m->from_height && c->vote.height > core->committed_height && c->vote.height <= core->base)
             core_send_cert_block(core, NULL, c, 1u << m->sender);
     }
     uint64_t from = m->from_height > core->base ? m->from_height : core->base + 1;
@@ -182,11 +181,20 @@ static void on_sync_block(struct bft_core *core, struct bft_message *m)
         core->status.messages_refused++;
         return;
     }
-    /* The event's bytes are only borrowed: the committed block is copied out of them. */
+    /* The event's bytes are only borrowed: the committed block and its path are copied out of them. */
+    size_t path_bytes = (size_t)c->path_count * BFT_HEADER_BYTES;
+    if (path_bytes > core->sync_path_cap) {
+        uint8_t *p = realloc(core->sync_path, path_bytes);
+        if (p == NULL) return; /* out of memory: the next sync brings it again */
+        core->sync_path = p;
+        core->sync_path_cap = path_bytes;
+    }
     struct bft_commit *out = &core->commits[core->commit_count++];
     *out = *c;
     memcpy(core->sync_payload, c->block.payload, c->block.payload_len);
     out->block.payload = core->sync_payload;
+    if (path_bytes > 0) memcpy(core->sync_path, c->path, path_bytes);
+    out->path = core->sync_path;
     struct bft_action *a = core_push_action(core, BFT_ACTION_COMMIT);
     a->commit = out;
     core_set_committed(core, h->index, h->height, c->hash);

@@ -48,6 +48,7 @@ enum {
 #define SYNC_BATCH 16         /* COMMIT records one SYNC_SERVE asks the driver to send */
 #define TIMEOUT_BACKOFF_MAX 3 /* the timeout doubles at most 3 times (8x) at one height */
 #define CATCH_UP_TIMEOUTS 6   /* timeouts a member asks for sync after a restart or a link that came back */
+#define UNLINKED_ASK_HEIGHTS 8 /* heights between sync requests for a finalized block this member cannot commit */
 #define RECORDS_BYTES (192u * 1024u)
 #define RECORDS_VOTE_ROOM (16u * 1024u) /* records kept for VOTE records when a CERT record is added */
 #define FORWARD_NONE (-2)
@@ -101,8 +102,8 @@ struct kept {
     uint64_t height;
     struct bft_block_header header;
     uint8_t block_hash[BFT_HASH_BYTES];
-    uint8_t *payload; /* payload_max_bytes, allocated at create */
-    uint32_t payload_len;
+    uint8_t *payload; /* payload_cap bytes, grown on demand; kept with the entry when it is removed */
+    uint32_t payload_len, payload_cap;
     bool notarized;   /* known notarized (a block restored from a BLOCK record may not be) */
     bool nullified;   /* known nullified: dead, extended by no honest member any more */
     bool block_persisted;
@@ -136,6 +137,7 @@ struct bft_core {
     uint32_t catch_up_left;    /* timeouts left to ask for sync (catching up: see wanted) */
     bool sync_asked;           /* a far-ahead message asked for sync since the last timeout */
     uint32_t sync_rotation;    /* which peer the next timeout asks */
+    uint64_t unlinked_asked;   /* the finalized height a missing block of whose chain this member last asked for */
     uint32_t unreachable;      /* members the driver reports unreachable (BFT_EVENT_PEER), a bit each */
 
     /* The committed tip: the last block of the log. */
@@ -153,10 +155,13 @@ struct bft_core {
     bool base_unknown;
 
     struct slot *slots;        /* window + 1 of them, indexed by height mod (window + 1) */
-    struct kept *kept;         /* window of them; the first kept_count are in use, by height */
-    uint32_t kept_count;
-    struct bft_cert *passed;   /* window of them: nullifications of the latest heights the window slid past */
-    uint32_t passed_next;      /* where the next one goes */
+    struct kept *kept;         /* kept_cap of them, grown on demand; the first kept_count are in use, by height */
+    uint32_t kept_count, kept_cap;
+    size_t kept_bytes;         /* payload_cap summed over kept[0 .. kept_cap): at most kept_bytes_max */
+    size_t kept_bytes_max;     /* BFT_WINDOW_MAX x payload_max_bytes: what the store of kept blocks may hold */
+    bool *kept_needed;         /* kept_cap of them: kept_prune's scratch */
+    struct bft_cert *passed;   /* nullifications of the heights in (committed_height, base] the window slid past, */
+    uint32_t passed_count, passed_cap; /* by height; passed_cap grows up to BFT_PATH_MAX */
     uint8_t *pending;          /* entries for this member's next proposal, framed */
     uint32_t pending_len;
     uint64_t idle_armed_height;/* the height the idle timer was armed for */
@@ -174,9 +179,15 @@ struct bft_core {
     size_t records_len;
     uint8_t *block_records;    /* BLOCK record bytes of this step */
     size_t block_records_len, block_records_cap;
-    struct bft_commit *commits;/* window + 1 */
-    size_t commit_count;
+    struct bft_commit *commits;/* commits_cap of them, grown by core_try_commit for a long chain */
+    size_t commit_count, commits_cap;
+    struct bref *chain;        /* chain_cap of them: core_try_commit's walk, the finalized block first */
+    size_t chain_cap;
+    uint8_t *path;             /* path_cap bytes: the encoded headers of that chain, the oldest first */
+    size_t path_cap;
     uint8_t *sync_payload;     /* the payload of a block committed from SYNC_BLOCK */
+    uint8_t *sync_path;        /* its path, sync_path_cap bytes */
+    size_t sync_path_cap;
 
     struct bft_message in, out; /* decode and encode scratch */
     struct bft_core_status status;
@@ -241,6 +252,8 @@ static inline bool has_notarized_block(const struct slot *s)
 struct kept *core_kept_at(struct bft_core *core, uint64_t height);
 /* Fills *out with the block at height with hash, held in a slot or kept; false if there is none. */
 bool core_find_block(struct bft_core *core, uint64_t height, const uint8_t hash[BFT_HASH_BYTES], struct bref *out);
+/* Whether a block of payload_len bytes can be kept now (pruning the kept blocks when needed). */
+bool core_kept_room(struct bft_core *core, uint32_t payload_len);
 /* Keeps the block of slot s, which the window is about to slide past; false: the store is full. */
 bool core_keep_block(struct bft_core *core, const struct slot *s);
 /* Moves the committed tip; the window's base follows it when the tip passes it. */
@@ -251,6 +264,9 @@ void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert)
 bool core_slide(struct bft_core *core);
 
 /* ---- core_output.c: actions, messages, records, timers, pending entries ---- */
+
+/* Room for `more` actions, of them `commits` COMMIT actions with their commits, past what this step used; false: out of memory. */
+bool core_reserve_commits(struct bft_core *core, size_t more, size_t commits);
 
 /* The next action of this step, cleared; NULL for a send past send_limit (counted as dropped). */
 struct bft_action *core_push_action(struct bft_core *core, enum bft_action_type type);

@@ -11,6 +11,7 @@
 #include "bft/core_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/bytes.h"
@@ -28,6 +29,42 @@ struct bft_action *core_push_action(struct bft_core *core, enum bft_action_type 
     memset(a, 0, sizeof *a);
     a->type = type;
     return a;
+}
+
+/*
+ * Room for `more` actions past this step's, `commits` of them COMMIT actions with their
+ * commits. The arrays move (new ones, copied): the COMMIT actions of this step are pointed
+ * at the moved commits, and bft_core_step hands out the moved actions. Nothing else holds
+ * a pointer into either across this call. The room above send_limit stays as large.
+ */
+bool core_reserve_commits(struct bft_core *core, size_t more, size_t commits)
+{
+    size_t need = core->commit_count + commits;
+    if (need > core->commits_cap) {
+        size_t cap = need + need / 2;
+        struct bft_commit *c = malloc(cap * sizeof *c);
+        if (c == NULL) return false;
+        if (core->commit_count > 0) memcpy(c, core->commits, core->commit_count * sizeof *c);
+        for (size_t i = 0; i < core->action_count; i++) {
+            struct bft_action *a = &core->actions[i];
+            if (a->type == BFT_ACTION_COMMIT && a->commit != NULL) a->commit = c + (a->commit - core->commits);
+        }
+        free(core->commits);
+        core->commits = c;
+        core->commits_cap = cap;
+    }
+    need = core->action_count + more + (core->action_cap - core->send_limit);
+    if (need > core->action_cap) {
+        size_t reserve = core->action_cap - core->send_limit;
+        struct bft_action *a = malloc(need * sizeof *a);
+        if (a == NULL) return false;
+        if (core->action_count > 0) memcpy(a, core->actions, core->action_count * sizeof *a);
+        free(core->actions);
+        core->actions = a;
+        core->action_cap = need;
+        core->send_limit = need - reserve;
+    }
+    return true;
 }
 
 /*

@@ -14,6 +14,7 @@
 #include "bft/core_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Is the block in s (at height cur) a valid proposal for this member? docs/bft.md "valid". */
@@ -274,6 +275,24 @@ void core_progress(struct bft_core *core)
     }
 }
 
+/* Room in core->chain and core->path for a walk of `most` blocks; false: out of memory. */
+static bool grow_walk(struct bft_core *core, size_t most)
+{
+    if (most > core->chain_cap) {
+        struct bref *c = realloc(core->chain, (most + 16) * sizeof *c);
+        if (c == NULL) return false;
+        core->chain = c;
+        core->chain_cap = most + 16;
+    }
+    if (most * BFT_HEADER_BYTES > core->path_cap) {
+        uint8_t *p = realloc(core->path, (most + 16) * BFT_HEADER_BYTES);
+        if (p == NULL) return false;
+        core->path = p;
+        core->path_cap = (most + 16) * BFT_HEADER_BYTES;
+    }
+    return true;
+}
+
 /*
  * Rule 6: commits the highest finalized block whose chain down to the committed tip is
  * all here, with every block between, oldest first. Runs last in a step: the COMMIT
@@ -282,18 +301,21 @@ void core_progress(struct bft_core *core)
  */
 void core_try_commit(struct bft_core *core)
 {
-    uint64_t top = core->base + core->window;
+    uint64_t top = core->base + core->window, unlinked = 0;
     for (uint64_t f = top; f > core->base; f--) {
         struct slot *fs = slot_if_held(core, f);
         if (fs == NULL || !fs->finalized || !fs->has_block) continue;
         if (memcmp(fs->block_hash, fs->finalization.vote.hash, BFT_HASH_BYTES) != 0) continue;
 
-        /* Walk the parents down to the tip, through held and kept blocks; chain[0] is the finalized block. */
-        struct bref chain[BFT_PATH_MAX + 1];
+        /* Walk the parents down to the tip, through held and kept blocks; chain[0] is the finalized
+           block. One block per height above the committed one: at most the window's and the kept. */
+        size_t most = (size_t)core->window + core->kept_count + 1;
+        if (!grow_walk(core, most)) return; /* out of memory: a later step tries again */
+        struct bref *chain = core->chain;
         size_t len = 0;
         struct bref b = {&fs->header, fs->block_hash, fs->payload, fs->payload_len};
         bool linked = false;
-        while (len <= BFT_PATH_MAX) {
+        while (len < most) {
             chain[len++] = b;
             const struct bft_block_header *h = b.header;
             if (h->parent_height == core->committed_height) {
@@ -305,11 +327,16 @@ void core_try_commit(struct bft_core *core)
                 !core_find_block(core, h->parent_height, h->parent_hash, &b) || b.header->index + 1 != h->index)
                 break;
         }
-        if (!linked) continue;
+        if (!linked) {
+            if (unlinked == 0) unlinked = f;
+            continue;
+        }
+        assert(len <= BFT_PATH_MAX + 1); /* kept_count <= BFT_PATH_MAX - window: each path fits */
+        if (!core_reserve_commits(core, len, len)) return;
 
-        /* The window's heights and the kept blocks below it: at most 2 x window, BFT_PATH_MAX + 1. */
-        assert(len <= BFT_PATH_MAX + 1);
-        /* Oldest first; block chain[i]'s path is the headers of chain[i-1] .. chain[0]. */
+        /* The headers once, the oldest first: block chain[i]'s path, the headers of chain[i-1] ..
+           chain[0], is the last i of them. */
+        for (size_t i = 0; i < len; i++) bft_header_encode(chain[len - 1 - i].header, core->path + i * BFT_HEADER_BYTES);
         for (size_t i = len; i-- > 0;) {
             struct bft_commit *c = &core->commits[core->commit_count++];
             c->block.header = *chain[i].header;
@@ -318,7 +345,7 @@ void core_try_commit(struct bft_core *core)
             memcpy(c->hash, chain[i].hash, BFT_HASH_BYTES);
             c->cert = fs->finalization;
             c->path_count = (uint16_t)i;
-            for (size_t k = 0; k < i; k++) c->path[k] = *chain[i - 1 - k].header;
+            c->path = core->path + (len - i) * BFT_HEADER_BYTES;
             struct bft_action *a = core_push_action(core, BFT_ACTION_COMMIT);
             a->commit = c;
             core_pending_drop(core, c->block.payload, c->block.payload_len);
@@ -330,5 +357,17 @@ void core_try_commit(struct bft_core *core)
             core_enter_height(core); /* touches only height f + 1 */
         }
         return;
+    }
+    /*
+     * A finalized block whose chain misses a block here: this member passed a height whose
+     * block it judged dead (nullified, nothing live above it yet) before a block extending
+     * it came, or never got it. The others committed it; ask one of them for the blocks,
+     * again every few heights while it lasts. A member that keeps up with the others'
+     * heights times out nowhere, so nothing else would ask (simulator seed 52009419, window 2).
+     */
+    if (unlinked != 0 && core->n > 1 && unlinked >= core->unlinked_asked + UNLINKED_ASK_HEIGHTS) {
+        core->unlinked_asked = unlinked;
+        uint32_t peer = (core->config.self + 1 + core->sync_rotation++ % (core->n - 1)) % core->n;
+        core_send_sync_request(core, (int)peer);
     }
 }

@@ -11,26 +11,42 @@
 #include "bft/core_internal.h"
 
 #include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
+/* The kept blocks are in height order: a binary search (a chain of thousands may be kept). */
 struct kept *core_kept_at(struct bft_core *core, uint64_t height)
 {
-    for (uint32_t i = 0; i < core->kept_count; i++)
-        if (core->kept[i].height == height) return &core->kept[i];
-    return NULL;
+    uint32_t lo = 0, hi = core->kept_count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (core->kept[mid].height < height) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < core->kept_count && core->kept[lo].height == height ? &core->kept[lo] : NULL;
 }
 
 /*
- * Removes kept block i. Its payload buffer moves to the unused end of the array, intact
- * until a later step keeps another block there: a COMMIT action of this step may point at it.
+ * Removes the kept blocks that keep[i] (or, keep NULL, a height above the committed one)
+ * does not keep, in one pass: the others move down in order, and each removed one swaps
+ * places with them, so its payload buffer ends in the unused end of the array, intact
+ * until a later step keeps another block there: a COMMIT action of this step may point at
+ * it. Linear in the kept blocks, of which there may be thousands.
  */
-static void kept_remove(struct bft_core *core, uint32_t i)
+static void kept_compact(struct bft_core *core, const bool *keep)
 {
-    assert(i < core->kept_count);
-    uint8_t *payload = core->kept[i].payload;
-    memmove(&core->kept[i], &core->kept[i + 1], (core->kept_count - i - 1) * sizeof *core->kept);
-    core->kept_count--;
-    core->kept[core->kept_count].payload = payload;
+    uint32_t w = 0;
+    for (uint32_t i = 0; i < core->kept_count; i++) {
+        bool stays = keep != NULL ? keep[i] : core->kept[i].height > core->committed_height;
+        if (!stays) continue;
+        if (w != i) {
+            struct kept t = core->kept[w];
+            core->kept[w] = core->kept[i];
+            core->kept[i] = t;
+        }
+        w++;
+    }
+    core->kept_count = w;
 }
 
 /* Fills *out with the block at height with hash, held in a slot or kept; false if there is none. */
@@ -68,7 +84,8 @@ static void mark_kept_ancestors(struct bft_core *core, uint64_t height, const ui
  */
 static void kept_prune(struct bft_core *core)
 {
-    bool needed[BFT_WINDOW_MAX] = {false};
+    bool *needed = core->kept_needed;
+    if (core->kept_count > 0) memset(needed, 0, core->kept_count * sizeof *needed);
     for (uint64_t h = core->base + 1; h <= core->base + core->window; h++) {
         struct slot *s = slot_if_held(core, h);
         if (s != NULL && has_notarized_block(s) && !is_nullified(s))
@@ -79,25 +96,84 @@ static void kept_prune(struct bft_core *core)
         if (k->notarized && !k->nullified) needed[i] = true;
         if (needed[i]) mark_kept_ancestors(core, k->header.parent_height, k->header.parent_hash, needed);
     }
-    for (uint32_t i = core->kept_count; i-- > 0;)
-        if (!needed[i] || core->kept[i].height <= core->committed_height) kept_remove(core, i);
+    for (uint32_t i = 0; i < core->kept_count; i++)
+        if (core->kept[i].height <= core->committed_height) needed[i] = false;
+    kept_compact(core, needed);
+}
+
+/* The most blocks kept at once: with the window's heights, the longest chain a commit proof's path holds. */
+static uint32_t kept_max(const struct bft_core *core)
+{
+    return BFT_PATH_MAX - core->window;
+}
+
+/* Room for one more kept entry in the array (grown by half, up to kept_max); false: none. */
+static bool kept_grow(struct bft_core *core)
+{
+    if (core->kept_count < core->kept_cap) return true;
+    uint32_t cap = core->kept_cap + core->kept_cap / 2 + 8;
+    if (cap > kept_max(core)) cap = kept_max(core);
+    if (cap <= core->kept_cap) return false;
+    struct kept *kept = realloc(core->kept, cap * sizeof *kept);
+    if (kept == NULL) return false;
+    core->kept = kept;
+    memset(&kept[core->kept_cap], 0, (cap - core->kept_cap) * sizeof *kept);
+    bool *needed = realloc(core->kept_needed, cap * sizeof *needed);
+    if (needed == NULL) { /* the entries stay (zeroed, unused); kept_cap is unchanged */
+        return false;
+    }
+    core->kept_needed = needed;
+    core->kept_cap = cap;
+    return true;
+}
+
+/*
+ * Whether a block of payload_len bytes can be kept now: the store has fewer than kept_max
+ * blocks and room in kept_bytes_max for its payload (pruning first when it has not). The
+ * window's size does not bound it (docs/bft.md "Why it is live": the window's gap).
+ */
+bool core_kept_room(struct bft_core *core, uint32_t payload_len)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) kept_prune(core);
+        if (core->kept_count >= kept_max(core)) continue;
+        /* The entry it would take keeps its buffer; the unused entries' buffers can be given back. */
+        size_t have = core->kept_count < core->kept_cap ? core->kept[core->kept_count].payload_cap : 0;
+        if (have >= payload_len || core->kept_bytes - have + payload_len <= core->kept_bytes_max) return true;
+        for (uint32_t i = core->kept_count + 1; i < core->kept_cap; i++) {
+            core->kept_bytes -= core->kept[i].payload_cap;
+            free(core->kept[i].payload);
+            core->kept[i].payload = NULL;
+            core->kept[i].payload_cap = 0;
+        }
+        if (core->kept_bytes - have + payload_len <= core->kept_bytes_max) return true;
+    }
+    return false;
 }
 
 /*
  * Keeps the block of slot s, which the window is about to slide past; returns false when
- * the store is full of blocks that may still be committed (then the window stops).
+ * the store is full of blocks that may still be committed (then the window stops), or out
+ * of memory.
  */
 bool core_keep_block(struct bft_core *core, const struct slot *s)
 {
     assert(s->has_block);
     assert(core->kept_count == 0 || core->kept[core->kept_count - 1].height < s->height);
-    if (core->kept_count == core->window) kept_prune(core);
-    if (core->kept_count == core->window) return false;
-    struct kept *k = &core->kept[core->kept_count++];
+    if (!core_kept_room(core, s->payload_len) || !kept_grow(core)) return false;
+    struct kept *k = &core->kept[core->kept_count];
+    if (k->payload_cap < s->payload_len) {
+        uint8_t *p = realloc(k->payload, s->payload_len);
+        if (p == NULL) return false;
+        core->kept_bytes += s->payload_len - k->payload_cap;
+        k->payload = p;
+        k->payload_cap = s->payload_len;
+    }
+    core->kept_count++;
     k->height = s->height;
     k->header = s->header;
     memcpy(k->block_hash, s->block_hash, BFT_HASH_BYTES);
-    memcpy(k->payload, s->payload, s->payload_len);
+    if (s->payload_len > 0) memcpy(k->payload, s->payload, s->payload_len);
     k->payload_len = s->payload_len;
     k->notarized = has_notarized_block(s);
     k->nullified = is_nullified(s);
@@ -122,7 +198,13 @@ void core_set_committed(struct bft_core *core, uint64_t index, uint64_t height, 
         core->base = height;
         core->base_unknown = false;
     }
-    while (core->kept_count > 0 && core->kept[0].height <= height) kept_remove(core, 0);
+    if (core->kept_count > 0 && core->kept[0].height <= height) kept_compact(core, NULL);
+    uint32_t gone = 0;
+    while (gone < core->passed_count && core->passed[gone].vote.height <= height) gone++;
+    if (gone > 0) {
+        memmove(&core->passed[0], &core->passed[gone], (core->passed_count - gone) * sizeof *core->passed);
+        core->passed_count -= gone;
+    }
 }
 
 /*
@@ -145,11 +227,36 @@ static bool block_needed(struct bft_core *core, const struct slot *s)
     return false;
 }
 
+/*
+ * A lagging member needs every one of them from its height up to enter the next, so all
+ * are kept until a commit passes them: while members stop being certified together (before
+ * GST) they can slide past any number of nullified heights. At most BFT_PATH_MAX (then the
+ * oldest goes: a member that far behind waits for a commit).
+ */
 void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert)
 {
-    for (uint32_t i = 0; i < core->window; i++)
-        if (core->passed[i].count > 0 && core->passed[i].vote.height == cert->vote.height) return;
-    core->passed[core->passed_next++ % core->window] = *cert;
+    uint64_t h = cert->vote.height;
+    if (h <= core->committed_height) return;
+    uint32_t at = core->passed_count;
+    while (at > 0 && core->passed[at - 1].vote.height >= h) at--;
+    if (at < core->passed_count && core->passed[at].vote.height == h) return;
+    if (core->passed_count == core->passed_cap) {
+        uint32_t cap = core->passed_cap + core->passed_cap / 2 + 8;
+        if (cap > BFT_PATH_MAX) cap = BFT_PATH_MAX;
+        struct bft_cert *p = cap > core->passed_cap ? realloc(core->passed, cap * sizeof *p) : NULL;
+        if (p != NULL) {
+            core->passed = p;
+            core->passed_cap = cap;
+        } else { /* full: the oldest goes */
+            if (at == 0) return;
+            memmove(&core->passed[0], &core->passed[1], (core->passed_count - 1) * sizeof *core->passed);
+            core->passed_count--;
+            at--;
+        }
+    }
+    memmove(&core->passed[at + 1], &core->passed[at], (core->passed_count - at) * sizeof *core->passed);
+    core->passed[at] = *cert;
+    core->passed_count++;
 }
 
 /*
@@ -159,7 +266,8 @@ void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert)
  * notarized with its block, which is then kept (core_keep_block) while it may still be
  * committed as the parent or an ancestor of a later block. A height not certified yet, or
  * a notarization whose block has not arrived, stops the slide; so does a full store of
- * kept blocks, which needs a chain of `window` notarized blocks none of which is finalized.
+ * kept blocks, which needs a chain of BFT_PATH_MAX - window notarized blocks none of which
+ * is finalized, or more payload bytes in one than kept_bytes_max.
  */
 bool core_slide(struct bft_core *core)
 {
@@ -171,14 +279,13 @@ bool core_slide(struct bft_core *core)
         if (s == NULL) break;
         if (s->notarized && !(is_nullified(s) && has_notarized_block(s) && !block_needed(core, s))) {
             if (!has_notarized_block(s)) break; /* its block first */
-            if (core->kept_count == core->window) kept_prune(core);
-            if (core->kept_count == core->window) break;
+            if (!core_kept_room(core, s->payload_len)) break;
             /* On disk first, so a restart still has it and knows it is not nullified: the
                block, its notarization, and its nullification if known. No room: next step. */
             if (!core_persist_block(core, s) || !core_persist_cert(core, &s->notarization) ||
                 (s->nullified && !core_persist_cert(core, &s->nullification)))
                 break;
-            core_keep_block(core, s);
+            if (!core_keep_block(core, s)) break; /* out of memory: next step */
         } else if (!is_nullified(s)) {
             break;
         } else if (s->nullified && !core_persist_cert(core, &s->nullification)) {

@@ -18,6 +18,12 @@
 #define CERT_ENTRY_BYTES 67 /* signer u16 + signature 65 */
 
 _Static_assert(BFT_HEADER_BYTES == 8 + 8 + 8 + 32 + 32, "header layout");
+/* The largest SYNC_BLOCK: envelope, block with the largest payload, a full certificate, the longest path, signature. */
+_Static_assert(BFT_ENVELOPE_BYTES + 3 * 8 + 4 + BFT_PAYLOAD_MAX + BFT_VOTE_BODY_BYTES + 2 +
+                       BFT_MEMBERS_MAX * (2 + BFT_SIGNATURE_BYTES) + 2 + (size_t)BFT_PATH_MAX * BFT_HEADER_BYTES +
+                       BFT_SIGNATURE_BYTES <=
+                   BFT_MESSAGE_MAX,
+               "a commit proof with the longest path fits in a message");
 _Static_assert(BFT_VOTE_BODY_BYTES == 1 + 8 + 32, "vote layout");
 _Static_assert(BFT_ENVELOPE_BYTES == 1 + 1 + 8 + 2 + 4, "envelope layout");
 _Static_assert(BFT_MEMBERS_MAX <= 0xffff, "signer indexes are u16");
@@ -260,7 +266,7 @@ static void put_commit_body(struct byte_writer *w, const struct bft_commit *c)
     put_block(w, &c->block);
     put_cert(w, &c->cert);
     bw_u16(w, c->path_count);
-    for (uint16_t i = 0; i < c->path_count && i < BFT_PATH_MAX; i++) put_header(w, &c->path[i]);
+    bw_bytes(w, c->path, (size_t)c->path_count * BFT_HEADER_BYTES);
 }
 
 static int get_commit_body(struct reader *r, uint32_t payload_max, struct bft_commit *c, struct cohort_error *err)
@@ -277,9 +283,26 @@ static int get_commit_body(struct reader *r, uint32_t payload_max, struct bft_co
     if (c->path_count > BFT_PATH_MAX)
         return cohort_error_set(err, BFT_E_RANGE, DOMAIN, "message: path of %u headers at offset %zu exceeds %d",
                                 c->path_count, at, BFT_PATH_MAX);
-    for (uint16_t i = 0; i < c->path_count; i++) get_header(r, &c->path[i]);
+    c->path = get_bytes(r, (size_t)c->path_count * BFT_HEADER_BYTES, "path headers");
     if (r->failed) return truncated(r, err);
     return 0;
+}
+
+void bft_commit_path_header(const struct bft_commit *commit, uint32_t i, struct bft_block_header *out)
+{
+    assert(commit != NULL && out != NULL);
+    assert(i < commit->path_count && commit->path != NULL);
+    struct reader r = {commit->path + (size_t)i * BFT_HEADER_BYTES, BFT_HEADER_BYTES, 0, false, NULL, 0};
+    get_header(&r, out);
+    assert(!r.failed);
+}
+
+void bft_header_encode(const struct bft_block_header *header, uint8_t out[BFT_HEADER_BYTES])
+{
+    assert(header != NULL && out != NULL);
+    struct byte_writer w = {out, BFT_HEADER_BYTES, 0, false};
+    put_header(&w, header);
+    assert(!w.overflow && w.len == BFT_HEADER_BYTES);
 }
 
 /* ---- Hashes ---- */
@@ -538,16 +561,16 @@ int bft_commit_verify(struct bft_commit *commit, uint64_t instance, const struct
     bft_block_hash(instance, &commit->block.header, commit->hash);
     uint8_t hash[BFT_HASH_BYTES];
     memcpy(hash, commit->hash, BFT_HASH_BYTES);
-    const struct bft_block_header *prev = &commit->block.header;
+    struct bft_block_header prev = commit->block.header, h;
     for (uint16_t i = 0; i < commit->path_count; i++) {
-        const struct bft_block_header *h = &commit->path[i];
-        if (memcmp(h->parent_hash, hash, BFT_HASH_BYTES) != 0 || h->parent_height != prev->height ||
-            h->index != prev->index + 1 || h->height <= prev->height)
+        bft_commit_path_header(commit, i, &h);
+        if (memcmp(h.parent_hash, hash, BFT_HASH_BYTES) != 0 || h.parent_height != prev.height ||
+            h.index != prev.index + 1 || h.height <= prev.height)
             return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "commit proof: path header %u does not follow", i);
-        bft_block_hash(instance, h, hash);
+        bft_block_hash(instance, &h, hash);
         prev = h;
     }
-    if (memcmp(hash, commit->cert.vote.hash, BFT_HASH_BYTES) != 0 || commit->cert.vote.height != prev->height)
+    if (memcmp(hash, commit->cert.vote.hash, BFT_HASH_BYTES) != 0 || commit->cert.vote.height != prev.height)
         return cohort_error_set(err, BFT_E_INVALID, DOMAIN, "commit proof: the path does not end at the finalized block");
     return bft_cert_verify(&commit->cert, instance, members, scheme, err);
 }

@@ -165,7 +165,7 @@ struct sim {
     uint8_t *send_buffer;
     struct bft_message scratch;
     uint8_t payload[PAYLOAD_MAX];          /* an equivocating leader's second block */
-    uint8_t record[PAYLOAD_MAX + 16384];   /* a COMMIT record being written */
+    uint8_t record[PAYLOAD_MAX + 16384 + BFT_PATH_MAX * BFT_HEADER_BYTES]; /* a COMMIT record being written */
 };
 
 /* ---- Randomness and failure ---- */
@@ -937,6 +937,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             nd->records++;
             break;
         case BFT_ACTION_COMMIT: {
+            if (act->commit->path_count > s->result->longest_path) s->result->longest_path = act->commit->path_count;
             uint8_t *record = s->record;
             size_t len = 0;
             if (bft_commit_encode(act->commit, record, sizeof s->record, &len, &err) < 0) {

@@ -73,6 +73,7 @@ struct bft_sim_result {
     uint64_t messages;       /* messages delivered */
     uint64_t crashes;
     uint64_t tips;           /* TIPs delivered as links came back (lies from Byzantine members) */
+    uint64_t longest_path;   /* the longest commit proof path committed: a chain of unfinalized blocks, window and kept */
     uint64_t wipes, rejoins;  /* BFT_SIM_MIX_WIPE: storage lost at a crash, and rejoins completed */
     uint64_t switches;       /* BFT_SIM_MIX_RECONFIGURE: members' moves to a next epoch (every one must) */
     uint64_t switches_by_proof; /* of them, by a change proof a later member sent (it missed the change) */

@@ -388,6 +388,86 @@ static int reopen(struct counted *c, struct cohort_error *err)
     return rc;
 }
 
+/*
+ * A chain of BFT_PATH_MAX + 1 blocks committed at once (the window's gap, closed: docs/bft.md
+ * "Why it is live"): the lowest block's proof path holds BFT_PATH_MAX headers. It encodes,
+ * decodes into a path that points into the bytes, and verifies; a header changed anywhere
+ * along it, or one header more, is refused.
+ */
+START_TEST(a_commit_proof_with_the_longest_path)
+{
+    setup_keys();
+    struct cohort_error err = {0};
+    size_t n = BFT_PATH_MAX;
+    struct bft_block_header *chain = calloc(n + 1, sizeof *chain);
+    uint8_t *path = malloc((n + 1) * BFT_HEADER_BYTES), hash[32];
+    ck_assert_ptr_nonnull(chain);
+    ck_assert_ptr_nonnull(path);
+    static const uint8_t payload[] = "the lowest block";
+    for (size_t i = 0; i <= n; i++) { /* heights 3, 5, 7, ...: each skips one */
+        chain[i].height = 3 + 2 * i;
+        chain[i].index = 1 + i;
+        chain[i].parent_height = i == 0 ? 0 : chain[i - 1].height;
+        if (i > 0) bft_block_hash(INSTANCE, &chain[i - 1], chain[i].parent_hash);
+        else keccak256(payload, sizeof payload, chain[0].payload_hash);
+        memset(chain[i].payload_hash, (int)(i & 0xff), i == 0 ? 0 : 32);
+        if (i > 0) bft_header_encode(&chain[i], path + (i - 1) * BFT_HEADER_BYTES);
+    }
+    struct bft_commit *c = calloc(1, sizeof *c), *back = calloc(1, sizeof *back);
+    c->block = (struct bft_block){chain[0], payload, sizeof payload};
+    c->path_count = (uint16_t)n;
+    c->path = path;
+    c->cert.vote.kind = BFT_VOTE_FINALIZE;
+    c->cert.vote.height = chain[n].height;
+    bft_block_hash(INSTANCE, &chain[n], c->cert.vote.hash);
+    for (int i = 0; i < 3; i++) {
+        c->cert.signer[i] = (uint16_t)i;
+        sign_vote(i, &c->cert.vote, c->cert.signature[i]);
+    }
+    c->cert.count = 3;
+    ck_assert_int_eq(bft_commit_verify(c, INSTANCE, &members, NULL, &err), 0);
+    bft_block_hash(INSTANCE, &chain[0], hash);
+    ck_assert_mem_eq(c->hash, hash, 32);
+
+    uint8_t *bytes = malloc(BFT_WAL_RECORD_MAX);
+    size_t len = 0;
+    ck_assert_int_eq(bft_commit_encode(c, bytes, BFT_WAL_RECORD_MAX, &len, &err), 0);
+    ck_assert_uint_gt(len, n * BFT_HEADER_BYTES);
+    ck_assert_int_eq(bft_commit_decode(bytes, len, INSTANCE, 1024, back, &err), 0);
+    ck_assert_uint_eq(back->path_count, n);
+    ck_assert(back->path >= bytes && back->path + n * BFT_HEADER_BYTES <= bytes + len); /* into the bytes */
+    struct bft_block_header h;
+    bft_commit_path_header(back, (uint32_t)n - 1, &h);
+    ck_assert_uint_eq(h.height, chain[n].height);
+    ck_assert_int_eq(bft_commit_verify(back, INSTANCE, &members, NULL, &err), 0);
+
+    /* One header changed, deep in the path: its successor no longer follows. */
+    size_t at = (size_t)(back->path - bytes) + 5000 * BFT_HEADER_BYTES + 60;
+    bytes[at] ^= 1;
+    ck_assert_int_eq(bft_commit_verify(back, INSTANCE, &members, NULL, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "path header 5001 does not follow"));
+    bytes[at] ^= 1;
+    /* The last header changed: the path no longer ends at the finalized block. */
+    bytes[(size_t)(back->path - bytes) + (n - 1) * BFT_HEADER_BYTES + 70] ^= 1;
+    ck_assert_int_eq(bft_commit_verify(back, INSTANCE, &members, NULL, &err), BFT_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "does not end at the finalized block"));
+
+    /* One header more than BFT_PATH_MAX (the encoder asserts; by hand): refused by the decoder, with the count. */
+    size_t count_at = (size_t)(back->path - bytes) - 2;
+    bytes[count_at] = (uint8_t)((n + 1) >> 8);
+    bytes[count_at + 1] = (uint8_t)(n + 1);
+    memcpy(bytes + len, path, BFT_HEADER_BYTES);
+    len += BFT_HEADER_BYTES;
+    ck_assert_int_eq(bft_commit_decode(bytes, len, INSTANCE, 1024, back, &err), BFT_E_RANGE);
+    ck_assert_ptr_nonnull(strstr(err.message, "exceeds 8192"));
+    free(bytes);
+    free(c);
+    free(back);
+    free(path);
+    free(chain);
+}
+END_TEST
+
 START_TEST(wal_round_trip_and_torn_tail)
 {
     struct cohort_error err = {0};
@@ -975,6 +1055,106 @@ static void run_proposals(uint32_t idle_delay_ms, int *proposals, int *on_uncomm
 }
 
 /* Pacing (docs/bft.md): a leader proposes on a finalized parent, unless its idle delay passes. */
+/*
+ * The window's gap, closed (docs/bft.md "Why it is live"): four members with a window of 2
+ * heights notarize 150 blocks in a row while every finalize vote is lost, so none is
+ * finalized and none nullified (no timer runs). The window slides on, keeping each block
+ * below it; with a store as small as the window it stopped at the window's edge. Then the
+ * finalize votes go through again: one finalization commits the whole chain at once, each
+ * block with a proof whose path runs up to the finalized block.
+ */
+START_TEST(a_chain_longer_than_the_window_commits_at_once)
+{
+    setup_keys();
+    struct bft_core *cores[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        struct bft_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.instance = INSTANCE;
+        cfg.members = members;
+        cfg.self = i;
+        memcpy(cfg.private_key, keys[i], 32);
+        cfg.payload_max_bytes = 1024;
+        cfg.window_heights = 2;
+        cfg.timeout_ms = 100;
+        struct cohort_error err = {0};
+        cores[i] = bft_core_create(&cfg, &err);
+        ck_assert_msg(cores[i] != NULL, "%s", err.message);
+    }
+    struct cohort_error err = {0};
+    static struct netq q;
+    struct bft_message *m = malloc(sizeof *m);
+    struct bft_commit *check = malloc(sizeof *check);
+    uint64_t committed[4] = {0}, most_at_once[4] = {0}, longest_path = 0;
+    bool drop_finalize = true;
+    uint64_t dropped = 0;
+    for (int step = 0; step < 200000; step++) {
+        int who;
+        struct bft_event ev;
+        if (step < 4) {
+            who = step;
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        } else if (q.head != q.tail) {
+            who = netq_take(&q, &ev);
+            if (drop_finalize && bft_message_decode(ev.bytes, ev.len, 1024, m, &err) == 0 &&
+                m->type == BFT_MSG_VOTE && m->vote.kind == BFT_VOTE_FINALIZE) {
+                free((void *)ev.bytes);
+                dropped++;
+                continue;
+            }
+        } else {
+            break;
+        }
+        const struct bft_action *a;
+        size_t n;
+        ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
+        if (ev.type == BFT_EVENT_MESSAGE) free((void *)ev.bytes);
+        uint64_t commits = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (a[i].type == BFT_ACTION_COMMIT) {
+                ck_assert(!drop_finalize);
+                uint64_t index = a[i].commit->block.header.index;
+                ck_assert_uint_eq(index, committed[who] + 1);
+                memcpy(check, a[i].commit, sizeof *check);
+                ck_assert_msg(bft_commit_verify(check, INSTANCE, &members, NULL, &err) == 0, "%s", err.message);
+                if (check->path_count > longest_path) longest_path = check->path_count;
+                committed[who] = index;
+                commits++;
+            }
+            netq_send(&q, who, &a[i]);
+        }
+        if (commits > most_at_once[who]) most_at_once[who] = commits;
+        struct bft_core_status st;
+        bft_core_get_status(cores[0], &st);
+        if (drop_finalize && st.height > 150) {
+            /* 150 heights, none finalized: every member keeps the chain below its window. */
+            for (int i = 0; i < 4; i++) {
+                bft_core_get_status(cores[i], &st);
+                ck_assert_uint_eq(st.committed_index, 0);
+                ck_assert_uint_ge(st.kept_blocks, 140);
+            }
+            drop_finalize = false;
+        }
+        if (!drop_finalize && committed[0] > 150 && committed[1] > 150 && committed[2] > 150 && committed[3] > 150) break;
+    }
+    ck_assert(!drop_finalize);
+    ck_assert_uint_gt(dropped, 300);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_gt(committed[i], 150);
+        ck_assert_uint_ge(most_at_once[i], 140); /* the chain, in one step */
+        struct bft_core_status st;
+        bft_core_get_status(cores[i], &st);
+        ck_assert_uint_eq(st.messages_refused, 0);
+        ck_assert_uint_lt(st.kept_blocks, 4);
+        bft_core_destroy(cores[i]);
+    }
+    ck_assert_uint_ge(longest_path, 140);
+    netq_clear(&q);
+    free(check);
+    free(m);
+}
+END_TEST
+
 START_TEST(leaders_pace_proposals_on_a_finalized_parent)
 {
     setup_keys();
@@ -1498,6 +1678,7 @@ int main(void)
     tcase_add_test(tc, vote_message_by_hand);
     tcase_add_test(tc, round_trips_and_strictness);
     tcase_add_test(tc, certificates);
+    tcase_add_test(tc, a_commit_proof_with_the_longest_path);
     tcase_add_test(tc, wal_round_trip_and_torn_tail);
     tcase_add_test(tc, wal_corruption_in_the_middle);
     tcase_add_test(tc, core_never_votes_twice_after_restart);
@@ -1505,6 +1686,7 @@ int main(void)
     tcase_add_test(tc, core_unreachable_leader_times_out_soon);
     tcase_add_test(tc, a_member_behind_the_others_says_so);
     tcase_add_test(tc, four_cores_commit);
+    tcase_add_test(tc, a_chain_longer_than_the_window_commits_at_once);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
     tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
