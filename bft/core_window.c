@@ -64,12 +64,16 @@ bool core_find_block(struct bft_core *core, uint64_t height, const uint8_t hash[
     return true;
 }
 
-/* Marks needed[] for the kept ancestors of the block whose parent is (height, hash). */
+/*
+ * Marks needed[] for the kept ancestors of the block whose parent is (height, hash). It
+ * stops at one already marked, whose ancestors were marked with it: linear in the kept
+ * blocks over a whole prune, however long their chain.
+ */
 static void mark_kept_ancestors(struct bft_core *core, uint64_t height, const uint8_t *hash, bool *needed)
 {
     while (height > core->committed_height && height <= core->base) {
         struct kept *k = core_kept_at(core, height);
-        if (k == NULL || memcmp(k->block_hash, hash, BFT_HASH_BYTES) != 0) return;
+        if (k == NULL || memcmp(k->block_hash, hash, BFT_HASH_BYTES) != 0 || needed[k - core->kept]) return;
         needed[k - core->kept] = true;
         height = k->header.parent_height;
         hash = k->header.parent_hash;

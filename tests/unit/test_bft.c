@@ -1155,6 +1155,105 @@ START_TEST(a_chain_longer_than_the_window_commits_at_once)
 }
 END_TEST
 
+/*
+ * The store of kept blocks is bounded in bytes (BFT_WINDOW_MAX x payload_max_bytes: 64 KiB
+ * here): four members with a window of 2 whose blocks each carry a 700-byte entry, with
+ * every finalize vote lost, stop once the store is full (nothing committed, no crash, no
+ * unbounded growth). When their height timers fire and the votes go through again, the
+ * finalizations come, the chain commits, and the window slides on.
+ */
+START_TEST(a_full_store_of_kept_blocks_waits_for_a_commit)
+{
+    setup_keys();
+    struct bft_core *cores[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        struct bft_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.instance = INSTANCE;
+        cfg.members = members;
+        cfg.self = i;
+        memcpy(cfg.private_key, keys[i], 32);
+        cfg.payload_max_bytes = 1024;
+        cfg.window_heights = 2;
+        cfg.timeout_ms = 100;
+        struct cohort_error err = {0};
+        cores[i] = bft_core_create(&cfg, &err);
+        ck_assert_msg(cores[i] != NULL, "%s", err.message);
+    }
+    struct cohort_error err = {0};
+    static struct netq q;
+    struct bft_message *m = malloc(sizeof *m);
+    uint64_t committed[4] = {0}, entry_no = 0;
+    bool drop_finalize = true;
+    uint8_t entry[700];
+    for (int step = 0; step < 100000; step++) {
+        int who;
+        struct bft_event ev;
+        if (step < 4) {
+            who = step;
+            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        } else if (q.head != q.tail) {
+            who = netq_take(&q, &ev);
+            if (drop_finalize && bft_message_decode(ev.bytes, ev.len, 1024, m, &err) == 0 &&
+                m->type == BFT_MSG_VOTE && m->vote.kind == BFT_VOTE_FINALIZE) {
+                free((void *)ev.bytes);
+                continue;
+            }
+        } else if (drop_finalize) {
+            /* Everyone stopped: the store is full. Check, then let the votes through and fire
+               every member's height timer (re-sending its finalize votes below cur). */
+            for (int i = 0; i < 4; i++) {
+                struct bft_core_status st;
+                bft_core_get_status(cores[i], &st);
+                ck_assert_uint_eq(st.committed_index, 0);
+                /* As many blocks of one framed entry (704 bytes) as 64 KiB holds: the byte bound. */
+                ck_assert_uint_eq(st.kept_blocks, BFT_WINDOW_MAX * 1024 / (4 + sizeof entry));
+                ck_assert_uint_lt(st.height, 100);
+            }
+            drop_finalize = false;
+            for (int i = 0; i < 4; i++) {
+                struct bft_core_status st;
+                bft_core_get_status(cores[i], &st);
+                struct bft_event t = {BFT_EVENT_TIMER, NULL, 0, st.height, BFT_TIMER_HEIGHT, 0, false};
+                const struct bft_action *a;
+                size_t n;
+                ck_assert_int_eq(bft_core_step(cores[i], &t, &a, &n, &err), 0);
+                for (size_t k = 0; k < n; k++) netq_send(&q, i, &a[k]);
+            }
+            continue;
+        } else {
+            break;
+        }
+        /* Each member has a fresh 700-byte entry pending: every block is nearly full. */
+        memset(entry, 0, sizeof entry);
+        be_put(entry, ++entry_no, 8);
+        struct bft_event sub = {BFT_EVENT_SUBMIT, entry, sizeof entry, 0, 0, 0, false};
+        const struct bft_action *a;
+        size_t n;
+        (void)bft_core_step(cores[who], &sub, &a, &n, &err); /* BFT_E_FULL: one is pending already */
+        for (size_t i = 0; i < n; i++) netq_send(&q, who, &a[i]);
+        ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
+        if (ev.type == BFT_EVENT_MESSAGE) free((void *)ev.bytes);
+        for (size_t i = 0; i < n; i++) {
+            if (a[i].type == BFT_ACTION_COMMIT) {
+                ck_assert(!drop_finalize);
+                ck_assert_uint_eq(a[i].commit->block.header.index, committed[who] + 1);
+                committed[who]++;
+            }
+            netq_send(&q, who, &a[i]);
+        }
+        if (!drop_finalize && committed[0] > 100 && committed[1] > 100 && committed[2] > 100 && committed[3] > 100) break;
+    }
+    ck_assert(!drop_finalize);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_uint_gt(committed[i], 100); /* past the stop: the window slid on after the commit */
+        bft_core_destroy(cores[i]);
+    }
+    netq_clear(&q);
+    free(m);
+}
+END_TEST
+
 START_TEST(leaders_pace_proposals_on_a_finalized_parent)
 {
     setup_keys();
@@ -1687,6 +1786,7 @@ int main(void)
     tcase_add_test(tc, a_member_behind_the_others_says_so);
     tcase_add_test(tc, four_cores_commit);
     tcase_add_test(tc, a_chain_longer_than_the_window_commits_at_once);
+    tcase_add_test(tc, a_full_store_of_kept_blocks_waits_for_a_commit);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
     tcase_add_test(tc, leaders_pace_proposals_on_a_finalized_parent);
     tcase_add_test(tc, a_leader_waits_for_its_block_to_fill);
