@@ -5,6 +5,7 @@
 //
 //   node bench/rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0xFUNDED
 //        [--senders 400] [--txs 5000] [--concurrency 32] [--timeout-s 180] [--wait] [--rate R]
+//        [--client c|node]
 //
 // Set-up (not timed): the funded key deploys tests/integration/chain/Token.sol (compiled
 // with the pinned solc-js) and gives every sender ETH and tokens. Timed: every transfer is
@@ -15,10 +16,14 @@
 // k is due at k/R seconds and its latency counts from then, even if its lane sends it late
 // (so a target that falls behind shows it in its latency, not in a slower schedule); this
 // is the latency at a rate the target sustains. Then every receipt is read and must
-// say status 1. Prints one line:
+// say status 1. The timed part runs in C (build/bench/rpc_load, --client c, the default:
+// this JavaScript client took about 0.5 ms of CPU a transfer, on the cores the target
+// shares) or here (--client node; always with --wait). Prints one line:
 //   rpc_bench target=NAME urls=N txs=.. tps=.. p50_ms=.. p99_ms=.. max_ms=.. blocks=.. failed=..
 import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,6 +49,11 @@ const timeoutMs = Number(arg('timeout-s', 180)) * 1000;
 // transactions is never drained once the sends stop.
 const waitEach = process.argv.includes('--wait');
 const rate = Number(arg('rate', 0)); // transfers a second, open loop; 0: as fast as the lanes go
+const client = waitEach ? 'node' : arg('client', 'c'); // the timed part: build/bench/rpc_load, or this script
+if (client !== 'c' && client !== 'node') {
+  console.error(`rpc_bench: --client ${client}: use c or node`);
+  process.exit(2);
+}
 if (!urls.length || !key) {
   console.error('usage: rpc_bench.mjs --label NAME --rpc URL[,URL...] --key 0x.. [--senders N] [--txs N] [--concurrency N]');
   process.exit(2);
@@ -164,81 +174,111 @@ async function main() {
   agent.destroy();
   agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
 
-  // The watcher: new blocks on the first URL, every 20 ms.
-  let head = Number(await rpc(urls[0], 'eth_blockNumber', []));
-  let seen = 0, blocks = 0, watching = true;
-  let watchErrors = 0;
-  const watcher = (async () => {
-    while (watching) {
-      try {
-        const top = Number(await rpc(urls[0], 'eth_blockNumber', []));
-        // The new blocks, up to 200 in one JSON-RPC batch (anvil's automine makes one a transfer).
-        while (head < top) {
-          const last = Math.min(top, head + 200);
-          const calls = [];
-          for (let n = head + 1; n <= last; n++)
-            calls.push({ jsonrpc: '2.0', id: n, method: 'eth_getBlockByNumber', params: [`0x${n.toString(16)}`, false] });
-          const replies = await post(urls[0], calls);
-          const t = now();
-          for (const r of replies) {
-            if (r.error || !r.result) throw new Error(`eth_getBlockByNumber ${r.id}: ${r.error ? r.error.message : 'null'}`);
-            let mine = 0;
-            for (const h of r.result.transactions) {
-              const job = byHash.get(h);
-              if (job && !job.seen) {
-                job.seen = t;
-                seen++;
-                mine++;
+  let seen = 0, blocks = 0, refused = 0, late = 0, sentMs = 0, t0 = now();
+  if (client === 'c') {
+    // The timed part in C: the same lanes, schedule and watcher (bench/rpc_load.c).
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'rpc-load-'));
+    writeFileSync(path.join(tmp, 'jobs'), jobs.map((j) => `${j.lane} ${j.url} ${j.raw} ${j.hash}\n`).join(''));
+    const bin = path.join(process.env.COHORT_BUILD_DIR || path.join(root, 'build'), 'bench/rpc_load');
+    let line;
+    try {
+      line = execFileSync(bin, ['--jobs', path.join(tmp, 'jobs'), '--watch', urls[0], '--out', path.join(tmp, 'out'),
+        '--rate', String(rate), '--timeout-s', String(timeoutMs / 1000)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'],
+        maxBuffer: 1 << 20 });
+    } catch (e) {
+      fail(`rpc_load: ${e.message}`);
+    }
+    const field = (k) => Number((line.match(new RegExp(`${k}=([0-9.]+)`)) || [])[1]);
+    refused = field('refused');
+    late = field('late_100ms');
+    blocks = field('blocks');
+    sentMs = field('send_s') * 1000;
+    const times = readFileSync(path.join(tmp, 'out'), 'utf8').trim().split('\n');
+    if (times.length !== jobs.length) fail(`rpc_load wrote ${times.length} times for ${jobs.length} transfers`);
+    times.forEach((t, k) => {
+      const [sent, seenAt] = t.split(' ').map(Number);
+      jobs[k].sent = sent;
+      jobs[k].seen = seenAt >= 0 ? seenAt : 0;
+      if (seenAt >= 0) seen++;
+    });
+    rmSync(tmp, { recursive: true, force: true });
+    t0 = 0;
+  } else {
+    // The watcher: new blocks on the first URL, every 20 ms.
+    let head = Number(await rpc(urls[0], 'eth_blockNumber', []));
+    let watching = true;
+    let watchErrors = 0;
+    const watcher = (async () => {
+      while (watching) {
+        try {
+          const top = Number(await rpc(urls[0], 'eth_blockNumber', []));
+          // The new blocks, up to 200 in one JSON-RPC batch (anvil's automine makes one a transfer).
+          while (head < top) {
+            const last = Math.min(top, head + 200);
+            const calls = [];
+            for (let n = head + 1; n <= last; n++)
+              calls.push({ jsonrpc: '2.0', id: n, method: 'eth_getBlockByNumber', params: [`0x${n.toString(16)}`, false] });
+            const replies = await post(urls[0], calls);
+            const t = now();
+            for (const r of replies) {
+              if (r.error || !r.result) throw new Error(`eth_getBlockByNumber ${r.id}: ${r.error ? r.error.message : 'null'}`);
+              let mine = 0;
+              for (const h of r.result.transactions) {
+                const job = byHash.get(h);
+                if (job && !job.seen) {
+                  job.seen = t;
+                  seen++;
+                  mine++;
+                }
               }
+              if (mine) blocks++;
             }
-            if (mine) blocks++;
+            head = last;
           }
-          head = last;
+        } catch (e) {
+          if (++watchErrors <= 3) console.error(`rpc_bench ${label}: watcher: ${e.message}`);
         }
-      } catch (e) {
-        if (++watchErrors <= 3) console.error(`rpc_bench ${label}: watcher: ${e.message}`);
+        if (seen === jobs.length) break;
+        await sleep(20);
       }
-      if (seen === jobs.length) break;
-      await sleep(20);
-    }
-  })();
+    })();
 
-  // The senders: `concurrency` lanes, each one request at a time; a sender's transfers all
-  // go through one lane, so they arrive in nonce order.
-  const t0 = now();
-  if (rate > 0) jobs.forEach((job, k) => { job.due = t0 + (k * 1000) / rate; });
-  let refused = 0, late = 0;
-  async function worker(lane) {
-    for (const job of jobs) {
-      if (job.lane !== lane) continue;
-      if (rate > 0) {
-        const wait = job.due - now();
-        if (wait > 0) await sleep(wait);
-        else if (wait < -100) late++;
-      }
-      job.sent = rate > 0 ? job.due : now();
-      try {
-        await rpc(job.url, 'eth_sendRawTransaction', [job.raw]);
-        while (waitEach && !(await rpc(job.url, 'eth_getTransactionReceipt', [job.hash]))) {
-          if (now() - job.sent > 60000) throw new Error(`no receipt for ${job.hash} in 60 s`);
-          await sleep(5);
+    // The senders: `concurrency` lanes, each one request at a time; a sender's transfers all
+    // go through one lane, so they arrive in nonce order.
+    t0 = now();
+    if (rate > 0) jobs.forEach((job, k) => { job.due = t0 + (k * 1000) / rate; });
+    async function worker(lane) {
+      for (const job of jobs) {
+        if (job.lane !== lane) continue;
+        if (rate > 0) {
+          const wait = job.due - now();
+          if (wait > 0) await sleep(wait);
+          else if (wait < -100) late++;
         }
-        if (waitEach && !job.seen) {
-          job.seen = now(); /* its receipt is here: mined (the watcher may lag a block behind) */
-          seen++;
+        job.sent = rate > 0 ? job.due : now();
+        try {
+          await rpc(job.url, 'eth_sendRawTransaction', [job.raw]);
+          while (waitEach && !(await rpc(job.url, 'eth_getTransactionReceipt', [job.hash]))) {
+            if (now() - job.sent > 60000) throw new Error(`no receipt for ${job.hash} in 60 s`);
+            await sleep(5);
+          }
+          if (waitEach && !job.seen) {
+            job.seen = now(); /* its receipt is here: mined (the watcher may lag a block behind) */
+            seen++;
+          }
+        } catch (e) {
+          refused++;
+          if (refused <= 3) console.error(`rpc_bench ${label}: refused: ${e.message}`);
         }
-      } catch (e) {
-        refused++;
-        if (refused <= 3) console.error(`rpc_bench ${label}: refused: ${e.message}`);
       }
     }
+    await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)));
+    sentMs = now() - t0;
+    const deadline = now() + timeoutMs;
+    while (seen < jobs.length && now() < deadline) await sleep(50);
+    watching = false;
+    await watcher;
   }
-  await Promise.all(Array.from({ length: concurrency }, (_, lane) => worker(lane)));
-  const sentMs = now() - t0;
-  const deadline = now() + timeoutMs;
-  while (seen < jobs.length && now() < deadline) await sleep(50);
-  watching = false;
-  await watcher;
   if (seen < jobs.length) fail(`${jobs.length - seen} of ${jobs.length} transfers not in a block after ${timeoutMs} ms (${refused} refused)`);
 
   const lat = jobs.map((j) => j.seen - j.sent).sort((a, b) => a - b);
@@ -252,7 +292,7 @@ async function main() {
     const rs = await Promise.all(jobs.slice(i, i + 100).map((j) => rpc(urls[0], 'eth_getTransactionReceipt', [j.hash])));
     failed += rs.filter((r) => !r || r.status !== '0x1').length;
   }
-  console.log(`rpc_bench target=${label} urls=${urls.length} txs=${jobs.length} senders=${nSenders} concurrency=${concurrency} wait=${waitEach} ` +
+  console.log(`rpc_bench target=${label} client=${client} urls=${urls.length} txs=${jobs.length} senders=${nSenders} concurrency=${concurrency} wait=${waitEach} ` +
     (rate > 0 ? `rate=${rate} late_100ms=${late} ` : '') +
     `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
     `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}`);

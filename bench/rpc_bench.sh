@@ -9,7 +9,8 @@
 #   bash bench/rpc_bench.sh            (TARGETS=cohort leaves anvil out; TXS=5000 SENDERS=400 CONCURRENCY=32 by default: the subnode allows 64
 #                                     connections a client, and the watcher needs one;
 #                                     RATE=R sends R transfers a second, open loop, to every
-#                                     target but anvil's automine, which cannot keep any rate)
+#                                     target but anvil's automine, which cannot keep any rate;
+#                                     CLIENT=node times in JavaScript instead of build/bench/rpc_load)
 #
 # Ports: 27601-27602 (anvil), 27610 (the devnet's anvil), 27620-27680 (its cohort-cores'
 # APIs, PostgreSQL, Prometheus), 28000-35200 (its subnodes). Everything it starts stops at
@@ -41,7 +42,8 @@ wait_rpc() { # URL SECONDS: until eth_chainId answers
 }
 rate=()
 [[ -n "${RATE:-}" ]] && rate=(--rate "$RATE")
-bench() { node bench/rpc_bench.mjs --txs "$txs" --senders "$senders" --concurrency "$concurrency" --key "$key" "$@" |
+bench() { node bench/rpc_bench.mjs --txs "$txs" --senders "$senders" --concurrency "$concurrency" --key "$key" \
+  --client "${CLIENT:-c}" "$@" |
   tee -a "$dir/results"; }
 echo "# rpc_bench $(date -u +%FT%TZ) $(git rev-parse --short HEAD) load: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$dir/results"
 

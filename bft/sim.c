@@ -1055,8 +1055,8 @@ static void describe_windows(struct sim *s)
     size_t dl = 0;
     for (uint32_t i = 0; i < s->node_count && dl + 64 < sizeof s->result->detail; i++) {
         if (!s->nodes[i].up) continue;
-        dl += (size_t)snprintf(s->result->detail + dl, sizeof s->result->detail - dl, "member %u %s: ",
-                               s->nodes[i].member, byzantine_names[s->nodes[i].kind]);
+        dl += (size_t)snprintf(s->result->detail + dl, sizeof s->result->detail - dl, "member %u %s, epoch %u: ",
+                               s->nodes[i].member, byzantine_names[s->nodes[i].kind], s->nodes[i].epoch);
         dl += bft_core_describe(s->nodes[i].core, s->result->detail + dl, sizeof s->result->detail - dl - 1);
         s->result->detail[dl++] = '\n';
         s->result->detail[dl] = '\0';
