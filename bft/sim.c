@@ -92,6 +92,8 @@ struct node {
     uint32_t key;          /* its key's index in sim.keys: its identity across epochs */
     uint32_t epoch;        /* the epoch its core runs (RECONFIGURE; else 0) */
     bool retired;          /* no member of its epoch (removed): down for good */
+    bool lingering;        /* removed by the change it committed: its old epoch's core stays up, applying
+                              nothing, for the members still there (docs/bft.md "Membership changes") */
     bool waiting_to_join;  /* the newcomer, before the epoch that adds it */
     bool pointed;          /* a change proof is on its way to it */
     uint64_t base_index;   /* its storage begins after this index (the change block of its epoch's start) */
@@ -526,6 +528,27 @@ static void step(struct sim *s, int a, const struct bft_event *ev);
 static void tell_peers(struct sim *s, int a, bool reachable);
 static void switch_epoch(struct sim *s, int a);
 
+/* Is node a no member of the epoch after its own (removed by its epoch's change)? */
+static bool removed_next(const struct sim *s, const struct node *nd)
+{
+    if (nd->epoch >= s->epochs_planned) return false;
+    const struct sim_epoch *next = &s->epochs[nd->epoch + 1];
+    for (uint32_t i = 0; i < next->config.members.count; i++)
+        if (next->key_of[i] == nd->key) return false;
+    return true;
+}
+
+/*
+ * Node a committed the change that removes it: it stays in its epoch, as an honest member
+ * of it, but applies nothing more of it, so that the members still there can sync the
+ * change block from it and make quorums with it (the config store's removed member does
+ * the same: config/epochs.c).
+ */
+static void linger(struct sim *s, int a)
+{
+    s->nodes[a].lingering = true;
+}
+
 /* Starts (or restarts) node a from what its storage kept. */
 static void boot(struct sim *s, int a)
 {
@@ -554,12 +577,16 @@ static void boot(struct sim *s, int a)
     nd->committed = st.committed_index;
     const struct sim_epoch *ep = &s->epochs[nd->epoch];
     if (nd->epoch < s->epochs_planned && ep->ended && nd->committed >= ep->change_index) {
-        /* It crashed after the change block was durable and before its next epoch began:
-           the replay ends at the same change, and the switch is made now. */
-        bft_core_destroy(nd->core);
-        nd->core = NULL;
-        switch_epoch(s, a);
-        return;
+        if (removed_next(s, nd)) {
+            linger(s, a); /* removed: it lingers again, from its storage */
+        } else {
+            /* It crashed after the change block was durable and before its next epoch began:
+               the replay ends at the same change, and the switch is made now. */
+            bft_core_destroy(nd->core);
+            nd->core = NULL;
+            switch_epoch(s, a);
+            return;
+        }
     }
     nd->boots++;
     if (nd->boots > 1) tell_peers(s, a, true);
@@ -937,6 +964,7 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
             nd->records++;
             break;
         case BFT_ACTION_COMMIT: {
+            if (nd->lingering) break; /* removed: what its old epoch commits after the change is not applied */
             if (act->commit->path_count > s->result->longest_path) s->result->longest_path = act->commit->path_count;
             uint8_t *record = s->record;
             size_t len = 0;
@@ -968,6 +996,10 @@ static void step(struct sim *s, int a, const struct bft_event *ev)
                 if (crash_at == i + 1) {
                     crash(s, a);
                     return;
+                }
+                if (removed_next(s, nd)) { /* it lingers: the step goes on, in its old epoch */
+                    linger(s, a);
+                    break;
                 }
                 bft_core_destroy(nd->core);
                 nd->core = NULL;
@@ -1067,8 +1099,8 @@ static uint64_t min_honest_committed(struct sim *s)
 {
     uint64_t low = UINT64_MAX;
     for (uint32_t i = 0; i < s->node_count; i++)
-        if (s->nodes[i].kind == HONEST && !s->nodes[i].retired && !s->nodes[i].waiting_to_join &&
-            s->nodes[i].committed < low)
+        if (s->nodes[i].kind == HONEST && !s->nodes[i].retired && !s->nodes[i].lingering &&
+            !s->nodes[i].waiting_to_join && s->nodes[i].committed < low)
             low = s->nodes[i].committed;
     return low;
 }
@@ -1376,7 +1408,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         }
         case EV_POINTER:
             nd->pointed = false;
-            if (!nd->retired && nd->epoch == ev.height && nd->epoch < s->epochs_planned) follow_pointer(s, ev.node);
+            if (!nd->retired && !nd->lingering && nd->epoch == ev.height && nd->epoch < s->epochs_planned)
+                follow_pointer(s, ev.node);
             break;
         case EV_JOIN:
             nd->waiting_to_join = false; /* `cohort cluster join`: its epoch's document, and the state by transfer */
@@ -1404,7 +1437,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
             /* The idle check: once settled, a log without entries must not write or send. */
             uint64_t records = 0, sends = 0;
             for (uint32_t i = 0; i < s->node_count; i++)
-                if (s->nodes[i].kind == HONEST) records += s->nodes[i].records, sends += s->nodes[i].sends;
+                if (s->nodes[i].kind == HONEST && !s->nodes[i].lingering) /* (a removed member may still ask) */
+                    records += s->nodes[i].records, sends += s->nodes[i].sends;
             if (ev.height == 1) {
                 idle_records = records, idle_sends = sends, idle_commits = s->global_len;
                 schedule(s, (struct event){.kind = EV_MARK, .node = -1, .height = 2, .time = s->now + IDLE_WINDOW_MS});
@@ -1424,7 +1458,8 @@ int bft_sim_run(const struct bft_sim_options *options, struct bft_sim_result *re
         bool rejoining = false; /* a member that lost its storage must rejoin too */
         for (uint32_t i = 0; i < s->node_count; i++) rejoining |= s->nodes[i].rejoining;
         for (uint32_t i = 0; i < s->node_count; i++) /* and every honest member is in the last epoch */
-            rejoining |= s->nodes[i].kind == HONEST && !s->nodes[i].retired && s->nodes[i].epoch < s->epochs_planned;
+            rejoining |= s->nodes[i].kind == HONEST && !s->nodes[i].retired && !s->nodes[i].lingering &&
+                         s->nodes[i].epoch < s->epochs_planned;
         if (!s->chaos && s->submitting && min_honest_committed(s) >= goal && !rejoining) {
             if (!idle_check) break;
             /* Live: now the clients stop, and the log must come to rest. */

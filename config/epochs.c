@@ -350,7 +350,7 @@ void epochs_pointed(void *arg, const struct bft_commit *commit)
 {
     struct config_service *svc = arg;
     pthread_mutex_lock(&svc->lock);
-    if (!svc->change.pending && block_changes(svc, &commit->block)) {
+    if (svc->epoch.self >= 0 && !svc->change.pending && block_changes(svc, &commit->block)) {
         signal_change(svc, commit, true);
         log_info("config store: the cluster changed its members while this member was away; it moves to the next "
                  "epoch and fetches the state there",
@@ -433,9 +433,15 @@ static int switch_epoch(struct config_service *svc, struct cohort_error *err)
     char old_wal[1100];
     int have_old = epochs_wal_path(svc, old_number, old_wal, sizeof old_wal);
     pthread_rwlock_wrlock(&svc->node_lock);
-    bft_node_stop(svc->node);
+    bft_node_stop(svc->lingering); /* (a member removed before and now back: it lingers no more) */
+    struct bft_node *old_node = svc->node;
+    if (next.self >= 0) { /* a member of the next epoch; a removed one's node lingers (docs/bft.md "Membership changes") */
+        bft_node_stop(old_node);
+        old_node = NULL;
+    }
     pthread_mutex_lock(&svc->lock);
     svc->node = NULL;
+    svc->lingering = old_node;
     svc->epoch = next;
     svc->change.pending = false;
     svc->switches++;
@@ -445,7 +451,8 @@ static int switch_epoch(struct config_service *svc, struct cohort_error *err)
     if (next.self >= 0) rc = service_start_node(svc, err);
     pthread_rwlock_unlock(&svc->node_lock);
     log_info(next.self >= 0 ? "config store: a new epoch of the cluster's membership runs"
-                            : "config store: this node is no member of the cluster's new epoch; it stops ordering",
+                            : "config store: this node is no member of the cluster's new epoch; it stops ordering "
+                              "(its old epoch's node lingers, applying nothing, for the members still there)",
              "epoch=%u members=%u self=%d from=%s", next.number, next.count, next.self,
              from_pointer ? "a later member's proof (the state comes by transfer)" : "the change's block");
     wake_waiters(svc);

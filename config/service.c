@@ -90,7 +90,11 @@ static bool rejoin_entry(struct config_service *svc, const struct bft_commit *co
 /* The BFT node's tick (its thread): the entry again while no block carries it. */
 static void on_tick(void *arg)
 {
-    rejoin_submit(arg);
+    struct config_service *svc = arg;
+    pthread_mutex_lock(&svc->lock);
+    bool member = svc->epoch.self >= 0; /* else: the lingering node's tick (service_internal.h) */
+    pthread_mutex_unlock(&svc->lock);
+    if (member) rejoin_submit(svc);
 }
 
 /* ---- Applying the log ---- */
@@ -267,6 +271,10 @@ static void on_commit(void *arg, const struct bft_commit *commit, bool replaying
 {
     struct config_service *svc = arg;
     pthread_mutex_lock(&svc->lock);
+    if (svc->epoch.self < 0) { /* the lingering node of the epoch that removed this member: nothing applies */
+        pthread_mutex_unlock(&svc->lock);
+        return;
+    }
     uint32_t offset = 0;
     const uint8_t *entry;
     uint32_t len;
@@ -340,6 +348,10 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
 {
     struct config_service *svc = arg;
     pthread_mutex_lock(&svc->lock);
+    if (svc->epoch.self < 0) { /* the lingering node: its store is no longer this epoch's to replace */
+        pthread_mutex_unlock(&svc->lock);
+        return cohort_error_set(err, CS_E_EPOCH, DOMAIN, "config store: this member left that epoch; it installs nothing");
+    }
     int rc = cs_store_restore(svc->store, bytes, len, err);
     pthread_mutex_unlock(&svc->lock);
     if (rc < 0) return cohort_error_wrap(err, "config store snapshot at block %llu", (unsigned long long)index);
@@ -492,6 +504,8 @@ void config_service_stop(struct config_service *svc)
     epochs_thread_stop(svc); /* no switch runs from here on */
     bft_node_stop(svc->node); /* after this no commit callback runs */
     svc->node = NULL;
+    bft_node_stop(svc->lingering);
+    svc->lingering = NULL;
     /* API threads still waiting see stopping and leave; http_stop ran before us and waited
        for them, so nobody uses a waiter now. */
     for (size_t i = 0; i < WAITERS_MAX; i++) {
@@ -1044,6 +1058,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     snprintf(text, sizeof text, "0x%016llx", (unsigned long long)svc->epoch.instance); /* past 2^53: not a JSON number */
     cJSON_AddStringToObject(ep, "bft_instance", text);
     cJSON_AddBoolToObject(ep, "member", svc->epoch.self >= 0);
+    cJSON_AddBoolToObject(ep, "lingering", svc->lingering != NULL); /* removed: the old epoch's node still answers */
     cJSON_AddBoolToObject(ep, "running", running);
     cJSON *list = cJSON_AddArrayToObject(ep, "members");
     for (uint32_t i = 0; i < svc->epoch.count; i++) {

@@ -58,6 +58,11 @@ struct config_service {
        under node_lock's read side; an epoch switch replaces it under the write side. The
        node's own callbacks use it without (it lives while they run). */
     struct bft_node *node;
+    /* The node of the epoch whose change removed this member (NULL if none): it lingers in
+       that epoch, applying nothing, so the members still there can sync the change block and
+       its proof from it, and make quorums with it (docs/bft.md "Membership changes"). Its
+       callbacks see epoch.self < 0 and do nothing; it stops with the service. */
+    struct bft_node *lingering;
     pthread_rwlock_t node_lock;
     pthread_mutex_t lock;   /* guards what follows but `sealed`, and store */
     pthread_cond_t changed; /* broadcast after each applied block: watchers */
