@@ -267,7 +267,7 @@ static void sleep_ms(double ms)
 static void *lane_main(void *arg)
 {
     int lane = (int)(intptr_t)arg;
-    struct conn c;
+    struct conn c = {.fd = -1};
     const char *url = NULL;
     char *body = NULL;
     size_t body_cap = 0;
@@ -275,7 +275,8 @@ static void *lane_main(void *arg)
         struct job *j = &jobs[k];
         if (j->lane != lane) continue;
         if (url == NULL || strcmp(url, j->url) != 0) { /* a lane talks to one URL; set up once */
-            if (url != NULL) conn_close(&c);
+            conn_close(&c);
+            free(c.buf);
             conn_init(&c, j->url);
             url = j->url;
         }
@@ -302,7 +303,7 @@ static void *lane_main(void *arg)
             if (r < 3) fprintf(stderr, "rpc_load: job %zu refused: %s\n", k, len < 0 ? why : c.buf);
         }
     }
-    if (url != NULL) conn_close(&c);
+    conn_close(&c);
     free(c.buf);
     free(body);
     return NULL;

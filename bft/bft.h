@@ -216,17 +216,17 @@ int bft_cert_verify_known(const struct bft_cert *cert, uint64_t instance, const 
                           const struct bft_scheme *scheme, const uint8_t *const known[BFT_MEMBERS_MAX],
                           struct cohort_error *err);
 
-/*
- * Checks a commit proof: the certificate is a valid finalization, and the hashes link the
- * block through path to the finalized hash. Fills commit->hash. Returns 0, BFT_E_CERT or
- * BFT_E_INVALID.
- */
 /* Decodes header i (< path_count) of commit's path into *out. */
 void bft_commit_path_header(const struct bft_commit *commit, uint32_t i, struct bft_block_header *out);
 
 /* Encodes header into out (BFT_HEADER_BYTES), as a commit's path holds it. */
 void bft_header_encode(const struct bft_block_header *header, uint8_t out[BFT_HEADER_BYTES]);
 
+/*
+ * Checks a commit proof: the certificate is a valid finalization, and the hashes link the
+ * block through path to the finalized hash. Fills commit->hash. Returns 0, BFT_E_CERT or
+ * BFT_E_INVALID.
+ */
 int bft_commit_verify(struct bft_commit *commit, uint64_t instance, const struct bft_members *members,
                       const struct bft_scheme *scheme, struct cohort_error *err);
 
@@ -239,7 +239,7 @@ int bft_commit_encode(const struct bft_commit *commit, uint8_t *out, size_t cap,
 
 /*
  * Decodes a COMMIT record payload (a SYNC_BLOCK body), strictly. out's block payload
- * points into bytes; commit->hash is computed with instance. Returns 0, BFT_E_INVALID or
+ * and path point into bytes; commit->hash is computed with instance. Returns 0, BFT_E_INVALID or
  * BFT_E_RANGE. Does not verify the certificate (bft_commit_verify does).
  */
 int bft_commit_decode(const uint8_t *bytes, size_t len, uint64_t instance, uint32_t payload_max,

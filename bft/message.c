@@ -19,7 +19,7 @@
 
 _Static_assert(BFT_HEADER_BYTES == 8 + 8 + 8 + 32 + 32, "header layout");
 /* The largest SYNC_BLOCK: envelope, block with the largest payload, a full certificate, the longest path, signature. */
-_Static_assert(BFT_ENVELOPE_BYTES + 3 * 8 + 4 + BFT_PAYLOAD_MAX + BFT_VOTE_BODY_BYTES + 2 +
+_Static_assert(BFT_ENVELOPE_BYTES + 3 * 8 + BFT_HASH_BYTES + 4 + BFT_PAYLOAD_MAX + BFT_VOTE_BODY_BYTES + 2 +
                        BFT_MEMBERS_MAX * (2 + BFT_SIGNATURE_BYTES) + 2 + (size_t)BFT_PATH_MAX * BFT_HEADER_BYTES +
                        BFT_SIGNATURE_BYTES <=
                    BFT_MESSAGE_MAX,
