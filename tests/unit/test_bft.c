@@ -575,7 +575,7 @@ END_TEST
 
 /* ---- The core keeps its word across a restart ---- */
 
-static struct bft_core *make_core_waiting(uint32_t self, uint32_t idle_delay_ms, uint32_t fill_wait_ms)
+static struct bft_core *make_core_window(uint32_t self, uint32_t window, uint32_t idle_delay_ms, uint32_t fill_wait_ms)
 {
     struct bft_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -584,7 +584,7 @@ static struct bft_core *make_core_waiting(uint32_t self, uint32_t idle_delay_ms,
     cfg.self = self;
     memcpy(cfg.private_key, keys[self], 32);
     cfg.payload_max_bytes = 1024;
-    cfg.window_heights = 8;
+    cfg.window_heights = window;
     cfg.timeout_ms = 100;
     cfg.idle_delay_ms = idle_delay_ms;
     cfg.fill_wait_ms = fill_wait_ms;
@@ -592,6 +592,11 @@ static struct bft_core *make_core_waiting(uint32_t self, uint32_t idle_delay_ms,
     struct bft_core *core = bft_core_create(&cfg, &err);
     ck_assert_msg(core != NULL, "%s", err.message);
     return core;
+}
+
+static struct bft_core *make_core_waiting(uint32_t self, uint32_t idle_delay_ms, uint32_t fill_wait_ms)
+{
+    return make_core_window(self, 8, idle_delay_ms, fill_wait_ms);
 }
 
 static struct bft_core *make_core_idle(uint32_t self, uint32_t idle_delay_ms)
@@ -1055,6 +1060,32 @@ static void run_proposals(uint32_t idle_delay_ms, int *proposals, int *on_uncomm
 }
 
 /* Pacing (docs/bft.md): a leader proposes on a finalized parent, unless its idle delay passes. */
+/* The next event of a run of four cores: START for each first, then the queue; -1 once it is empty. */
+static int next_event(int step, struct netq *q, struct bft_event *ev)
+{
+    if (step < 4) {
+        *ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        return step;
+    }
+    return q->head != q->tail ? netq_take(q, ev) : -1;
+}
+
+/* Is this message a finalize vote? */
+static bool is_finalize_vote(const uint8_t *bytes, size_t len)
+{
+    struct bft_message *m = malloc(sizeof *m);
+    bool yes = bft_message_decode(bytes, len, 1024, m, NULL) == 0 && m->type == BFT_MSG_VOTE &&
+               m->vote.kind == BFT_VOTE_FINALIZE;
+    free(m);
+    return yes;
+}
+
+/* Four cores with a window of 2 heights and 1 KiB payloads, started by the caller. */
+static void make_window_of_two(struct bft_core *cores[4])
+{
+    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_window(i, 2, 0, 0);
+}
+
 /*
  * The window's gap, closed (docs/bft.md "Why it is live"): four members with a window of 2
  * heights notarize 150 blocks in a row while every finalize vote is lost, so none is
@@ -1067,43 +1098,21 @@ START_TEST(a_chain_longer_than_the_window_commits_at_once)
 {
     setup_keys();
     struct bft_core *cores[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        struct bft_config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.instance = INSTANCE;
-        cfg.members = members;
-        cfg.self = i;
-        memcpy(cfg.private_key, keys[i], 32);
-        cfg.payload_max_bytes = 1024;
-        cfg.window_heights = 2;
-        cfg.timeout_ms = 100;
-        struct cohort_error err = {0};
-        cores[i] = bft_core_create(&cfg, &err);
-        ck_assert_msg(cores[i] != NULL, "%s", err.message);
-    }
+    make_window_of_two(cores);
     struct cohort_error err = {0};
     static struct netq q;
-    struct bft_message *m = malloc(sizeof *m);
     struct bft_commit *check = malloc(sizeof *check);
     uint64_t committed[4] = {0}, most_at_once[4] = {0}, longest_path = 0;
     bool drop_finalize = true;
     uint64_t dropped = 0;
     for (int step = 0; step < 200000; step++) {
-        int who;
         struct bft_event ev;
-        if (step < 4) {
-            who = step;
-            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
-        } else if (q.head != q.tail) {
-            who = netq_take(&q, &ev);
-            if (drop_finalize && bft_message_decode(ev.bytes, ev.len, 1024, m, &err) == 0 &&
-                m->type == BFT_MSG_VOTE && m->vote.kind == BFT_VOTE_FINALIZE) {
-                free((void *)ev.bytes);
-                dropped++;
-                continue;
-            }
-        } else {
-            break;
+        int who = next_event(step, &q, &ev);
+        if (who < 0) break;
+        if (drop_finalize && is_finalize_vote(ev.bytes, ev.len)) {
+            free((void *)ev.bytes);
+            dropped++;
+            continue;
         }
         const struct bft_action *a;
         size_t n;
@@ -1151,7 +1160,6 @@ START_TEST(a_chain_longer_than_the_window_commits_at_once)
     ck_assert_uint_ge(longest_path, 140);
     netq_clear(&q);
     free(check);
-    free(m);
 }
 END_TEST
 
@@ -1166,40 +1174,20 @@ START_TEST(a_full_store_of_kept_blocks_waits_for_a_commit)
 {
     setup_keys();
     struct bft_core *cores[4];
-    for (uint32_t i = 0; i < 4; i++) {
-        struct bft_config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.instance = INSTANCE;
-        cfg.members = members;
-        cfg.self = i;
-        memcpy(cfg.private_key, keys[i], 32);
-        cfg.payload_max_bytes = 1024;
-        cfg.window_heights = 2;
-        cfg.timeout_ms = 100;
-        struct cohort_error err = {0};
-        cores[i] = bft_core_create(&cfg, &err);
-        ck_assert_msg(cores[i] != NULL, "%s", err.message);
-    }
+    make_window_of_two(cores);
     struct cohort_error err = {0};
     static struct netq q;
-    struct bft_message *m = malloc(sizeof *m);
     uint64_t committed[4] = {0}, entry_no = 0;
     bool drop_finalize = true;
     uint8_t entry[700];
     for (int step = 0; step < 100000; step++) {
-        int who;
         struct bft_event ev;
-        if (step < 4) {
-            who = step;
-            ev = (struct bft_event){BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
-        } else if (q.head != q.tail) {
-            who = netq_take(&q, &ev);
-            if (drop_finalize && bft_message_decode(ev.bytes, ev.len, 1024, m, &err) == 0 &&
-                m->type == BFT_MSG_VOTE && m->vote.kind == BFT_VOTE_FINALIZE) {
-                free((void *)ev.bytes);
-                continue;
-            }
-        } else if (drop_finalize) {
+        int who = next_event(step, &q, &ev);
+        if (who >= 0 && drop_finalize && is_finalize_vote(ev.bytes, ev.len)) {
+            free((void *)ev.bytes);
+            continue;
+        }
+        if (who < 0 && drop_finalize) {
             /* Everyone stopped: the store is full. Check, then let the votes through and fire
                every member's height timer (re-sending its finalize votes below cur). */
             for (int i = 0; i < 4; i++) {
@@ -1221,9 +1209,8 @@ START_TEST(a_full_store_of_kept_blocks_waits_for_a_commit)
                 for (size_t k = 0; k < n; k++) netq_send(&q, i, &a[k]);
             }
             continue;
-        } else {
-            break;
         }
+        if (who < 0) break;
         /* Each member has a fresh 700-byte entry pending: every block is nearly full. */
         memset(entry, 0, sizeof entry);
         be_put(entry, ++entry_no, 8);
@@ -1250,7 +1237,6 @@ START_TEST(a_full_store_of_kept_blocks_waits_for_a_commit)
         bft_core_destroy(cores[i]);
     }
     netq_clear(&q);
-    free(m);
 }
 END_TEST
 
@@ -1388,15 +1374,6 @@ START_TEST(a_leader_waits_for_its_block_to_fill)
     }
 }
 END_TEST
-
-static bool is_finalize_vote(const uint8_t *bytes, size_t len)
-{
-    struct bft_message *m = malloc(sizeof *m);
-    bool yes = bft_message_decode(bytes, len, 1024, m, NULL) == 0 && m->type == BFT_MSG_VOTE &&
-               m->vote.kind == BFT_VOTE_FINALIZE;
-    free(m);
-    return yes;
-}
 
 /*
  * Every member crashes after a block is notarized everywhere and before any member saw
