@@ -14,7 +14,8 @@
  *   bft.wal  epoch N's WAL, seeded with the store's snapshot at the change (a member that
  *            learned of the change from another has none at first: it fetches the state).
  * The newest epoch with a members document runs; the WAL of the one before is removed once
- * the next one's document is down.
+ * the next one's document is down, unless the change removed this member: then the old
+ * epoch's node lingers on it (docs/bft.md "The removed member lingers").
  */
 #include "config/service_internal.h"
 
@@ -162,6 +163,8 @@ static void keep_proof(struct config_service *svc, uint64_t instance, const uint
 int epochs_load(struct config_service *svc, struct cohort_error *err)
 {
     epoch_from_cluster(svc, &svc->epoch);
+    svc->left.self = -1;
+    struct epoch before = svc->epoch; /* the newest epoch before the one that runs */
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/config", svc->state_dir);
     DIR *d = opendir(dir);
@@ -193,7 +196,12 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
             cohort_error_wrap(err, "%s (remove the folder %s/epoch-%u to follow the log from the epoch before)", path, dir,
                               number);
         if (rc < 0) break;
-        if (e.number > svc->epoch.number) svc->epoch = e;
+        if (e.number > svc->epoch.number) {
+            before = svc->epoch;
+            svc->epoch = e;
+        } else if (e.number > before.number) {
+            before = e;
+        }
         snprintf(path, sizeof path, "%s/epoch-%u/change", dir, number);
         int prc = read_small(path, proof_buf, proof_cap, &len, err);
         if (prc == 0 && len > 8) {
@@ -207,6 +215,10 @@ int epochs_load(struct config_service *svc, struct cohort_error *err)
     }
     closedir(d);
     free(proof_buf);
+    /* Removed by the change that ended `before`: its node lingers (service_start_lingering, if
+       its WAL is still there). */
+    if (rc == 0 && svc->epoch.self < 0 && before.self >= 0 && before.number + 1 == svc->epoch.number)
+        svc->left = before;
     return rc;
 }
 
@@ -442,12 +454,16 @@ static int switch_epoch(struct config_service *svc, struct cohort_error *err)
     pthread_mutex_lock(&svc->lock);
     svc->node = NULL;
     svc->lingering = old_node;
+    if (old_node != NULL) svc->left = svc->epoch;
+    else svc->left.self = -1;
     svc->epoch = next;
     svc->change.pending = false;
     svc->switches++;
     if (from_pointer) svc->switches_by_proof++;
     pthread_mutex_unlock(&svc->lock);
-    if (have_old == 0) unlink(old_wal); /* the new epoch's folder holds everything from here on */
+    /* The new epoch's folder holds everything from here on; a removed member keeps the old
+       WAL, which its lingering node runs on (again after a restart: epochs_load). */
+    if (have_old == 0 && old_node == NULL) unlink(old_wal);
     if (next.self >= 0) rc = service_start_node(svc, err);
     pthread_rwlock_unlock(&svc->node_lock);
     log_info(next.self >= 0 ? "config store: a new epoch of the cluster's membership runs"

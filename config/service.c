@@ -348,10 +348,8 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
 {
     struct config_service *svc = arg;
     pthread_mutex_lock(&svc->lock);
-    if (svc->epoch.self < 0) { /* the lingering node: its store is no longer this epoch's to replace */
-        pthread_mutex_unlock(&svc->lock);
-        return cohort_error_set(err, CS_E_EPOCH, DOMAIN, "config store: this member left that epoch; it installs nothing");
-    }
+    /* (The lingering node of a removed member too: at its restart, the snapshot its WAL
+       begins with becomes the member's copy of the store, which it keeps for reads.) */
     int rc = cs_store_restore(svc->store, bytes, len, err);
     pthread_mutex_unlock(&svc->lock);
     if (rc < 0) return cohort_error_wrap(err, "config store snapshot at block %llu", (unsigned long long)index);
@@ -362,12 +360,14 @@ static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t le
 
 /* ---- Start and stop ---- */
 
-int service_start_node(struct config_service *svc, struct cohort_error *err)
+/* The node config of epoch e for this member (its WAL's path in nc->wal_path). */
+static int node_config(struct config_service *svc, const struct epoch *e, struct bft_node_config *out,
+                       struct cohort_error *err)
 {
-    const struct epoch *e = &svc->epoch;
-    assert(e->self >= 0 && svc->node == NULL);
     struct bft_node_config nc;
     memset(&nc, 0, sizeof nc);
+    if (epochs_wal_path(svc, e->number, nc.wal_path, sizeof nc.wal_path) < 0)
+        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", svc->state_dir);
     nc.core.instance = e->instance;
     nc.core.members.count = e->count;
     memcpy(nc.core.members.address, e->address, sizeof nc.core.members.address);
@@ -380,8 +380,6 @@ int service_start_node(struct config_service *svc, struct cohort_error *err)
     nc.core.idle_delay_ms = svc->cluster.timeout_ms / 6 > 10 ? svc->cluster.timeout_ms / 6 : 10;
     nc.core.fill_wait_ms = svc->cluster.fill_wait_ms;
     for (uint32_t i = 0; i < e->count; i++) snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s", e->endpoint[i]);
-    if (epochs_wal_path(svc, e->number, nc.wal_path, sizeof nc.wal_path) < 0)
-        return cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "config store: state dir %s is too long", svc->state_dir);
     nc.on_commit = on_commit;
     nc.snapshot = on_snapshot;
     nc.snapshot_seal = cs_snapshot_seal;
@@ -394,6 +392,36 @@ int service_start_node(struct config_service *svc, struct cohort_error *err)
     nc.tick = on_tick;
     nc.pointer = epochs_pointer;
     nc.pointed = epochs_pointed;
+    *out = nc;
+    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    return 0;
+}
+
+int service_start_lingering(struct config_service *svc, struct cohort_error *err)
+{
+    assert(svc->lingering == NULL && svc->left.self >= 0);
+    struct bft_node_config nc;
+    int rc = node_config(svc, &svc->left, &nc, err);
+    struct stat st;
+    if (rc == 0 && stat(nc.wal_path, &st) == 0) {
+        rc = bft_node_start(&nc, &svc->lingering, err);
+        if (rc < 0) svc->lingering = NULL;
+        else
+            log_info("config store: this removed member's node of its last epoch lingers, applying nothing, for the "
+                     "members still there",
+                     "epoch=%u member=%d", svc->left.number, svc->left.self);
+    }
+    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    return rc < 0 ? cohort_error_wrap(err, "config store: the lingering node of epoch %u", svc->left.number) : 0;
+}
+
+int service_start_node(struct config_service *svc, struct cohort_error *err)
+{
+    const struct epoch *e = &svc->epoch;
+    assert(e->self >= 0 && svc->node == NULL);
+    struct bft_node_config nc;
+    int rc0 = node_config(svc, e, &nc, err);
+    if (rc0 < 0) return rc0;
     /* Signed in this epoch's log before (the mark) and the WAL is gone: rejoin, signing
        nothing until then. A member that joins an epoch it never ran has no mark for it. */
     pthread_mutex_lock(&svc->lock);
@@ -475,6 +503,10 @@ int config_service_start(const struct config_service_options *o, struct config_s
         log_warn("config store: this node is no member of the cluster's current epoch (an admin removed it); it "
                  "keeps its copy of the store but orders nothing",
                  "epoch=%u", svc->epoch.number);
+        if (svc->left.self >= 0 && (rc = service_start_lingering(svc, err)) < 0) {
+            config_service_stop(svc);
+            return rc;
+        }
     } else if ((rc = service_start_node(svc, err)) < 0) {
         config_service_stop(svc);
         return rc;

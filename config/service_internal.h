@@ -61,7 +61,8 @@ struct config_service {
     /* The node of the epoch whose change removed this member (NULL if none): it lingers in
        that epoch, applying nothing, so the members still there can sync the change block and
        its proof from it, and make quorums with it (docs/bft.md "Membership changes"). Its
-       callbacks see epoch.self < 0 and do nothing; it stops with the service. */
+       callbacks see epoch.self < 0 and do nothing; it stops with the service, and starts
+       again with it (service_start_lingering). */
     struct bft_node *lingering;
     pthread_rwlock_t node_lock;
     pthread_mutex_t lock;   /* guards what follows but `sealed`, and store */
@@ -83,6 +84,8 @@ struct config_service {
     } rejoin;
     /* Epochs (epochs.c). */
     struct epoch epoch; /* the running one; the switch writes it under lock and node_lock */
+    struct epoch left;  /* the epoch whose change removed this member (number 0 and self -1: none), which
+                           its lingering node runs (epochs_load finds it again at a restart) */
     struct {
         bool pending;      /* a change to make: the epoch thread's work */
         bool from_pointer; /* learned from a later epoch's member: no snapshot here, state transfer there */
@@ -106,6 +109,8 @@ struct config_service {
 /* service.c: starts the node of svc->epoch (this node must be a member of it) on that
    epoch's WAL. The caller holds node_lock's write side, or is the start. */
 int service_start_node(struct config_service *svc, struct cohort_error *err);
+/* Starts the lingering node of svc->left (a removed member's old epoch), if its WAL is there. */
+int service_start_lingering(struct config_service *svc, struct cohort_error *err);
 
 /* epochs.c */
 /* The running epoch at start: the newest epoch folder's members document, or the cluster
