@@ -447,7 +447,7 @@ static int switch_epoch(struct config_service *svc, struct cohort_error *err)
     pthread_rwlock_wrlock(&svc->node_lock);
     bft_node_stop(svc->lingering); /* (a member removed before and now back: it lingers no more) */
     struct bft_node *old_node = svc->node;
-    if (next.self >= 0) { /* a member of the next epoch; a removed one's node lingers (docs/bft.md "Membership changes") */
+    if (next.self >= 0) { /* a member of the next epoch; a removed one's node lingers (docs/bft.md "The removed member lingers") */
         bft_node_stop(old_node);
         old_node = NULL;
     }

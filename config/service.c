@@ -420,8 +420,8 @@ int service_start_node(struct config_service *svc, struct cohort_error *err)
     const struct epoch *e = &svc->epoch;
     assert(e->self >= 0 && svc->node == NULL);
     struct bft_node_config nc;
-    int rc0 = node_config(svc, e, &nc, err);
-    if (rc0 < 0) return rc0;
+    int rc = node_config(svc, e, &nc, err);
+    if (rc < 0) return rc;
     /* Signed in this epoch's log before (the mark) and the WAL is gone: rejoin, signing
        nothing until then. A member that joins an epoch it never ran has no mark for it. */
     pthread_mutex_lock(&svc->lock);
@@ -439,7 +439,7 @@ int service_start_node(struct config_service *svc, struct cohort_error *err)
                  "log without signing until a block carries its rejoin entry",
                  "member=%d epoch=%u wal=%s", e->self, e->number, nc.wal_path);
     }
-    int rc = bft_node_start(&nc, &svc->node, err);
+    rc = bft_node_start(&nc, &svc->node, err);
     explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
     if (rc < 0) {
         svc->node = NULL;
