@@ -272,8 +272,10 @@ void core_pass_nullification(struct bft_core *core, const struct bft_cert *cert)
  * returns whether it does (docs/bft.md "Why it is live"). A height passes when it is
  * certified: nullified without a notarized block (nothing there can ever be committed), or
  * notarized with its block, which is then kept (core_keep_block) while it may still be
- * committed as the parent or an ancestor of a later block. A height not certified yet, or
- * a notarization whose block has not arrived, stops the slide; so does a full store of
+ * committed as the parent or an ancestor of a later block; notarized and nullified, with
+ * no live block above that needs its block, it passes as nullified, its block here or not.
+ * A height not certified yet, or a notarization whose block has not arrived and may be
+ * needed, stops the slide; so does a full store of
  * kept blocks, which needs a chain of BFT_PATH_MAX - window notarized blocks none of which
  * is finalized, or more payload bytes in one than kept_bytes_max.
  */
