@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/hex.h"
+#include "common/log.h"
 #include "slots.h"
 
 #define DOMAIN "core"
@@ -46,6 +47,11 @@ static bool keep(const struct assignments *a, const struct mc_event *e)
     case MC_EVENT_NODE_ASSIGNED:
     case MC_EVENT_NODE_RELEASED:
     case MC_EVENT_CHAIN_DELETED: return is_my_chain(a, e->chain_id);
+    /* Rotations are recorded by the manager but not carried out by this cohort-core yet
+       (docs/manager-contracts.md "Rotation"): assignments_deliver says so in the log. */
+    case MC_EVENT_ROTATION_STARTED:
+    case MC_EVENT_ROTATION_WAITING:
+    case MC_EVENT_ROTATION_COMPLETED:
     case MC_EVENT_NONE: return false;
     }
     return false;
@@ -348,6 +354,11 @@ int assignments_deliver(void *ctx, const struct mc_log *logs, size_t count, cons
             a->changed = changed_before;
             return rc;
         }
+        if (e.kind == MC_EVENT_ROTATION_STARTED &&
+            (is_my_chain(a, e.chain_id) || e.joining_node_id == a->node_id))
+            log_warn("a rotation of a chain of this node started; this cohort-core does not carry rotations out yet",
+                     "chain=%llu leaving=%llu joining=%llu epoch=%u", (unsigned long long)e.chain_id,
+                     (unsigned long long)e.node_id, (unsigned long long)e.joining_node_id, e.epoch);
         assignments_apply(a, &e);
     }
     struct mc_cursor old = a->cursor;

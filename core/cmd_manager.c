@@ -230,6 +230,27 @@ int cmd_node_ls(const struct cli_command *self, int argc, char **argv, struct cl
     return rc;
 }
 
+/* One line per rotation a transaction started or left waiting. */
+static void print_rotations(struct cli_globals *g, const struct mc_rotation_events *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const struct mc_event *e = &r->events[i];
+        if (e->kind == MC_EVENT_ROTATION_STARTED)
+            fprintf(g->err, "chain %llu: rotation started, node %llu -> node %llu (member %u, epoch %u)\n",
+                    (unsigned long long)e->chain_id, (unsigned long long)e->node_id,
+                    (unsigned long long)e->joining_node_id, e->member_index, e->epoch);
+        else
+            fprintf(g->err,
+                    "chain %llu: no node has room to take node %llu's place yet; once one has: cohort chain rotate "
+                    "%llu --leaving %llu\n",
+                    (unsigned long long)e->chain_id, (unsigned long long)e->node_id, (unsigned long long)e->chain_id,
+                    (unsigned long long)e->node_id);
+    }
+    if (r->n)
+        fprintf(g->err, "the chains' nodes carry rotations out and confirm them with completeRotation "
+                        "(docs/manager-contracts.md \"Rotation\"); this cohort-core does not do it yet\n");
+}
+
 int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
 {
     (void)self;
@@ -244,11 +265,14 @@ int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct 
     struct cohort_error err = {0};
     if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = resolve_node(g, s.rpc, &s.deployment, which[0], &id)) == 0 &&
         (rc = manager_sign(g, &f, &s)) == 0) {
+        struct mc_rotation_events rotations = {0};
         rc = complete ? mc_manager_complete_exit(s.rpc, s.key, &s.deployment, id, &err)
-                      : mc_manager_init_exit(s.rpc, s.key, &s.deployment, id, &err);
+                      : mc_manager_init_exit(s.rpc, s.key, &s.deployment, id, &rotations, &err);
         rc = rc < 0 ? cli_fail_error(g, &err) : COHORT_EXIT_OK;
-        if (rc == 0 && !g->quiet)
+        if (rc == 0 && !g->quiet) {
             fprintf(g->err, "node %llu: %s\n", (unsigned long long)id, complete ? "exit completed" : "exit started");
+            print_rotations(g, &rotations);
+        }
     }
     manager_close(&s);
     return rc;
@@ -419,6 +443,22 @@ int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct
         }
         if (rc == 0) cli_table_print(t, g);
         cli_table_free(t);
+        struct mc_rotation_info r;
+        struct cohort_error err = {0};
+        if (rc == 0 && !g->json) {
+            if (mc_manager_get_rotation(s.rpc, &s.deployment, c.id, &r, &err) < 0) {
+                rc = cli_fail_error(g, &err);
+            } else {
+                fprintf(g->out, "\nepoch %u\n", r.epoch);
+                static const char *const reasons[] = {"?", "exit", "owner", "absent"};
+                if (r.pending)
+                    fprintf(g->out, "rotation in flight since block %llu (%s): member %u, node %llu -> node %llu, "
+                                    "first slot %u there\n",
+                            (unsigned long long)r.started_block, reasons[r.reason <= 3 ? r.reason : 0], r.member_index,
+                            (unsigned long long)r.leaving_node_id, (unsigned long long)r.joining_node_id,
+                            r.joining_first_slot);
+            }
+        }
     }
     manager_close(&s);
     return rc;
@@ -515,6 +555,36 @@ int cmd_chain_status(const struct cli_command *self, int argc, char **argv, stru
         }
         if (rc == 0) cli_table_print(t, g);
         cli_table_free(t);
+    }
+    manager_close(&s);
+    return rc;
+}
+
+int cmd_chain_rotate(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)
+{
+    (void)self;
+    struct manager_flags f = {0};
+    const char *which[1], *member = NULL, *leaving = NULL;
+    const struct cli_flag extra[] = {{.name = "node", .takes_value = true, .value = &member},
+                                     {.name = "leaving", .takes_value = true, .value = &leaving},
+                                     {.name = NULL}};
+    int rc = manager_parse(g, argc, argv, &f, extra, which, 1, "chain rotate: give a chain name or id");
+    if (rc != 0) return rc;
+    if ((member == NULL) == (leaving == NULL))
+        return cli_fail(g, COHORT_EXIT_USAGE, "chain rotate: give --node N (the owner replaces a member) or --leaving N "
+                                              "(a leaving member's chain, anyone)");
+    struct manager_session s;
+    struct mc_chain_info c;
+    uint64_t node_id;
+    struct cohort_error err = {0};
+    if ((rc = manager_open(g, &f, true, &s)) == 0 && (rc = get_chain(g, s.rpc, &s.deployment, which[0], &c)) == 0 &&
+        (rc = resolve_node(g, s.rpc, &s.deployment, member ? member : leaving, &node_id)) == 0 &&
+        (rc = manager_sign(g, &f, &s)) == 0) {
+        struct mc_rotation_events rotations = {0};
+        rc = member ? mc_manager_rotate_member(s.rpc, s.key, &s.deployment, c.id, node_id, &rotations, &err)
+                    : mc_manager_rotate_leaving(s.rpc, s.key, &s.deployment, c.id, node_id, &rotations, &err);
+        rc = rc < 0 ? cli_fail_error(g, &err) : COHORT_EXIT_OK;
+        if (rc == 0 && !g->quiet) print_rotations(g, &rotations);
     }
     manager_close(&s);
     return rc;

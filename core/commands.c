@@ -76,6 +76,13 @@ static const struct cli_command chain_children[] = {
               "is shown as unreachable. The leader of a view is member view mod members.\n\n" MANAGER_OPTIONS},
     {.name = "delete", .summary = "delete a chain (its owner only)", .handler = cmd_chain_delete,
      .usage = "Usage: cohort chain delete NAME|ID --rpc URL --keystore FILE\n\n" MANAGER_OPTIONS SIGNER_OPTIONS},
+    {.name = "rotate", .summary = "replace a member of a chain by another node", .handler = cmd_chain_rotate,
+     .usage = "Usage: cohort chain rotate NAME|ID --node N|--leaving N --rpc URL --keystore FILE\n\n"
+              "--node N: the chain's owner replaces member N (id or name) by a node the manager picks.\n"
+              "--leaving N: anyone starts the rotation of this chain off member N, a node whose exit\n"
+              "started (initExit rotates 4 of a node's chains itself, and none while no node has room).\n"
+              "One rotation per chain at a time; `cohort chain show` shows the one in flight.\n\n" MANAGER_OPTIONS
+                  SIGNER_OPTIONS},
     {.name = NULL},
 };
 

@@ -34,6 +34,7 @@ int cmd_chain_ls(const struct cli_command *self, int argc, char **argv, struct c
 int cmd_chain_show(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_chain_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_chain_delete(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
+int cmd_chain_rotate(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 /* cmd_metrics.c: the node's metrics through cohort-core's API. */
 int cmd_status(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);
 int cmd_health(const struct cli_command *self, int argc, char **argv, struct cli_globals *g);

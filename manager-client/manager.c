@@ -27,19 +27,23 @@
 
 enum fn {
     FN_REGISTER_NODE, FN_INIT_EXIT, FN_COMPLETE_EXIT, FN_CREATE_CHAIN, FN_DELETE_CHAIN, FN_GET_NODE,
-    FN_NODE_ID_BY_NAME, FN_NODE_COUNT, FN_CHAIN_COUNT, FN_GET_CHAIN, FN_GET_CHAIN_BY_NAME, FN_COUNT
+    FN_NODE_ID_BY_NAME, FN_NODE_COUNT, FN_CHAIN_COUNT, FN_GET_CHAIN, FN_GET_CHAIN_BY_NAME, FN_ROTATE_MEMBER,
+    FN_ROTATE_LEAVING, FN_GET_ROTATION, FN_COUNT
 };
 static const char *const fn_text[FN_COUNT] = {
     "registerNode(string,bytes4,uint16,bytes,string)", "initExit(uint256)", "completeExit(uint256)",
     "createChain(string,uint8,uint16)", "deleteChain(uint256)", "getNode(uint256)", "getNodeIdByName(string)",
     "getNodeCount()", "getChainCount()", "getChain(uint256)", "getChainByName(string)",
+    "rotateMember(uint256,uint256)", "rotateLeaving(uint256,uint256)", "getRotation(uint256)",
 };
 /* Return types of the getters. */
 #define NODE_INFO "(uint256,string,bytes4,uint16,bytes,string,address,uint8,uint128,uint256,uint64)"
 #define CHAIN_INFO "(uint256,string,address,uint8,uint64,uint64,uint256[],uint8[])"
+#define ROTATION_INFO "(uint32,bool,uint256,uint256,uint8,uint8,uint8,uint64)"
 
 enum ev { EV_NODE_REGISTERED, EV_NODE_EXIT_INITIATED, EV_NODE_EXITED, EV_CHAIN_CREATED, EV_NODE_ASSIGNED,
-          EV_NODE_RELEASED, EV_CHAIN_DELETED, EV_COUNT };
+          EV_NODE_RELEASED, EV_CHAIN_DELETED, EV_ROTATION_STARTED, EV_ROTATION_WAITING, EV_ROTATION_COMPLETED,
+          EV_COUNT };
 static const char *const ev_text[EV_COUNT] = {
     ("NodeRegistered(uint256 indexed nodeId,address indexed owner,string name,bytes4 ip,uint16 port,bytes publicKey,"
      "string domain)"),
@@ -49,10 +53,16 @@ static const char *const ev_text[EV_COUNT] = {
     "NodeAssigned(uint256 indexed chainId,uint256 indexed nodeId,uint8 firstSlot)",
     "NodeReleased(uint256 indexed chainId,uint256 indexed nodeId,uint8 firstSlot)",
     "ChainDeleted(uint256 indexed chainId,string name,address indexed owner)",
+    ("RotationStarted(uint256 indexed chainId,uint256 indexed leavingNodeId,uint256 indexed joiningNodeId,"
+     "uint32 epoch,uint8 memberIndex,uint8 joiningFirstSlot,uint8 reason)"),
+    "RotationWaiting(uint256 indexed chainId,uint256 indexed leavingNodeId)",
+    ("RotationCompleted(uint256 indexed chainId,uint256 indexed leavingNodeId,uint256 indexed joiningNodeId,"
+     "uint32 epoch,uint64 height)"),
 };
 static const enum mc_event_kind ev_kind[EV_COUNT] = {
     MC_EVENT_NODE_REGISTERED, MC_EVENT_NODE_EXIT_INITIATED, MC_EVENT_NODE_EXITED, MC_EVENT_CHAIN_CREATED,
-    MC_EVENT_NODE_ASSIGNED, MC_EVENT_NODE_RELEASED, MC_EVENT_CHAIN_DELETED,
+    MC_EVENT_NODE_ASSIGNED, MC_EVENT_NODE_RELEASED, MC_EVENT_CHAIN_DELETED, MC_EVENT_ROTATION_STARTED,
+    MC_EVENT_ROTATION_WAITING, MC_EVENT_ROTATION_COMPLETED,
 };
 
 struct contract_error {
@@ -65,7 +75,7 @@ static struct {
     struct abi_arena arena;
     struct abi_function fn[FN_COUNT];
     struct abi_event ev[EV_COUNT];
-    const struct abi_type *node_info, *chain_info, *uint_result, *uint_array_pair;
+    const struct abi_type *node_info, *chain_info, *rotation_info, *uint_result, *uint_array_pair;
     uint8_t topics[EV_COUNT][32];
     struct contract_error errors[MAX_ERRORS];
     size_t nerrors;
@@ -122,6 +132,7 @@ static void init_bindings(void)
     }
     if (abi_type_parse(&B.arena, "(" NODE_INFO ")", &B.node_info, NULL) != 0 ||
         abi_type_parse(&B.arena, "(" CHAIN_INFO ")", &B.chain_info, NULL) != 0 ||
+        abi_type_parse(&B.arena, "(" ROTATION_INFO ")", &B.rotation_info, NULL) != 0 ||
         abi_type_parse(&B.arena, "(uint256)", &B.uint_result, NULL) != 0)
         B.status = -1;
     B.artifact = cJSON_ParseWithLength((const char *)manager_artifact_json, manager_artifact_json_len);
@@ -250,7 +261,13 @@ static const struct {
     {"NotEnoughNodes", "not enough capacity: %2 nodes with %1 free contiguous slots are needed, %3 have them"},
     {"NotChainOwner", "chain %1 belongs to %2, not to %3"},
     {"NotNodeOwner", "node %1 belongs to %2, not to %3"},
-    {"NodeServesChains", "node %1 still serves chains (%2 slots used): delete or move them first"},
+    {"NodeServesChains", "node %1 still serves chains (%2 slots used): wait for their rotations to complete "
+                         "(`cohort chain show NAME`) or have their owners delete them"},
+    {"RotationInFlight", "chain %1 is already rotating node %2 out for node %3: one rotation at a time"},
+    {"NoReplacement", "no active node outside chain %1 has %2 contiguous free slots for it"},
+    {"NotChainMember", "node %2 is not a member of chain %1"},
+    {"NoRotation", "chain %1 has no rotation in flight"},
+    {"WrongNodeStatus", "node %1 has status %2 where %3 is needed (1 active, 2 leaving, 3 left)"},
     {"ChainNotFound", "there is no chain %1"},
     {"ChainNameNotFound", "there is no chain named %1"},
     {"NodeNotFound", "there is no node %1"},
@@ -531,10 +548,86 @@ static int send_id(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_de
     return rc;
 }
 
-int mc_manager_init_exit(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, uint64_t node_id,
-                         struct cohort_error *err)
+/* The rotation events of a receipt, in order (at most MC_ROTATION_EVENTS_MAX). */
+static int collect_rotations(const struct mc_receipt *r, const struct mc_deployment *d,
+                             struct mc_rotation_events *out, struct cohort_error *err)
 {
-    return send_id(rpc, key, d, FN_INIT_EXIT, node_id, err);
+    out->n = 0;
+    for (size_t i = 0; i < r->logs.count && out->n < MC_ROTATION_EVENTS_MAX; i++) {
+        const struct mc_log *l = &r->logs.logs[i];
+        if (memcmp(l->address, d->address, 20) != 0 || l->ntopics == 0) continue;
+        if (memcmp(l->topics[0], B.topics[EV_ROTATION_STARTED], 32) != 0 &&
+            memcmp(l->topics[0], B.topics[EV_ROTATION_WAITING], 32) != 0)
+            continue;
+        int rc = mc_manager_decode_event(l, &out->events[out->n], err);
+        if (rc < 0) return rc;
+        out->n++;
+    }
+    return 0;
+}
+
+/* Sends f(a, b) and hands back the rotations its receipt names (rotations may be NULL). */
+static int send_rotating(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
+                         const struct abi_value *args, size_t nargs, uint64_t gas_extra,
+                         struct mc_rotation_events *rotations, struct cohort_error *err)
+{
+    struct mc_receipt r;
+    /* The replacement is scanned for from a point that depends on the including block's
+       prevrandao, so the estimate (made at another) can be short: docs/manager-contracts.md "Gas". */
+    struct mc_send_options options = {.gas_extra = gas_extra};
+    int rc = send_with(rpc, key, d, f, args, nargs, &options, &r, err);
+    if (rc < 0) return rc;
+    if (rotations) rc = collect_rotations(&r, d, rotations, err);
+    mc_receipt_free(&r);
+    return rc;
+}
+
+int mc_manager_init_exit(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, uint64_t node_id,
+                         struct mc_rotation_events *rotations, struct cohort_error *err)
+{
+    struct abi_value arg = abi_value_uint64(node_id);
+    return send_rotating(rpc, key, d, FN_INIT_EXIT, &arg, 1, MC_ROTATION_GAS_EXTRA * MC_EXIT_ROTATIONS, rotations,
+                         err);
+}
+
+int mc_manager_rotate_member(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d,
+                             uint64_t chain_id, uint64_t node_id, struct mc_rotation_events *rotations,
+                             struct cohort_error *err)
+{
+    struct abi_value args[2] = {abi_value_uint64(chain_id), abi_value_uint64(node_id)};
+    return send_rotating(rpc, key, d, FN_ROTATE_MEMBER, args, 2, MC_ROTATION_GAS_EXTRA, rotations, err);
+}
+
+int mc_manager_rotate_leaving(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d,
+                              uint64_t chain_id, uint64_t node_id, struct mc_rotation_events *rotations,
+                              struct cohort_error *err)
+{
+    struct abi_value args[2] = {abi_value_uint64(chain_id), abi_value_uint64(node_id)};
+    return send_rotating(rpc, key, d, FN_ROTATE_LEAVING, args, 2, MC_ROTATION_GAS_EXTRA, rotations, err);
+}
+
+int mc_manager_get_rotation(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t chain_id,
+                            struct mc_rotation_info *out, struct cohort_error *err)
+{
+    bindings(); /* the result types below are read before get() would initialise them */
+    struct abi_arena arena;
+    abi_arena_init(&arena, 1u << 16);
+    struct abi_value arg = abi_value_uint64(chain_id), result;
+    int rc = get(rpc, d, FN_GET_ROTATION, &arg, 1, B.rotation_info, &arena, &result, err);
+    if (rc == 0) {
+        const struct abi_value *f = result.as.list.items[0].as.list.items;
+        memset(out, 0, sizeof *out);
+        out->epoch = (uint32_t)word64(&f[0]);
+        out->pending = f[1].as.boolean;
+        out->leaving_node_id = word64(&f[2]);
+        out->joining_node_id = word64(&f[3]);
+        out->joining_first_slot = (unsigned)word64(&f[4]);
+        out->member_index = (unsigned)word64(&f[5]);
+        out->reason = (enum mc_rotation_reason)word64(&f[6]);
+        out->started_block = word64(&f[7]);
+    }
+    abi_arena_free(&arena);
+    return rc;
 }
 
 int mc_manager_complete_exit(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, uint64_t node_id,
@@ -656,6 +749,28 @@ int mc_manager_decode_event(const struct mc_log *log, struct mc_event *out, stru
         out->chain_id = word64(&a[0]);
         copy_text(&a[1], out->name, sizeof out->name);
         memcpy(out->owner, a[2].as.address, 20);
+        break;
+    case EV_ROTATION_STARTED:
+        out->chain_id = word64(&a[0]);
+        out->node_id = word64(&a[1]);
+        out->joining_node_id = word64(&a[2]);
+        out->epoch = (uint32_t)word64(&a[3]);
+        out->member_index = (unsigned)word64(&a[4]);
+        out->first_slot = (unsigned)word64(&a[5]);
+        out->reason = (enum mc_rotation_reason)word64(&a[6]);
+        if (out->member_index >= MC_CHAIN_MAX_NODES)
+            rc = cohort_error_set(err, MC_E_MALFORMED, DOMAIN, "RotationStarted: member index %u", out->member_index);
+        break;
+    case EV_ROTATION_WAITING:
+        out->chain_id = word64(&a[0]);
+        out->node_id = word64(&a[1]);
+        break;
+    case EV_ROTATION_COMPLETED:
+        out->chain_id = word64(&a[0]);
+        out->node_id = word64(&a[1]);
+        out->joining_node_id = word64(&a[2]);
+        out->epoch = (uint32_t)word64(&a[3]);
+        out->height = word64(&a[4]);
         break;
     }
     abi_arena_free(&arena);

@@ -329,8 +329,22 @@ int mc_manager_deploy(struct mc_rpc *rpc, const uint8_t private_key[32], struct 
 int mc_manager_register_node(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
                              const char *name, const uint8_t ip[4], uint16_t port, const char *domain,
                              uint64_t *node_id, struct cohort_error *err);
+struct mc_rotation_events; /* below, after struct mc_event */
+/* Gas added to the estimate per rotation a call may start (docs/manager-contracts.md "Gas"). */
+#define MC_ROTATION_GAS_EXTRA 100000ull
+#define MC_EXIT_ROTATIONS 4 /* the contract's MAX_EXIT_ROTATIONS */
+
+/* initExit: the node gets no new chains and up to 4 of its chains start rotating (rotations may be NULL). */
 int mc_manager_init_exit(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
-                         uint64_t node_id, struct cohort_error *err);
+                         uint64_t node_id, struct mc_rotation_events *rotations, struct cohort_error *err);
+/* rotateMember (the chain's owner replaces a member) and rotateLeaving (anyone: one more chain
+   off a Leaving member). */
+int mc_manager_rotate_member(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                             uint64_t chain_id, uint64_t node_id, struct mc_rotation_events *rotations,
+                             struct cohort_error *err);
+int mc_manager_rotate_leaving(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                              uint64_t chain_id, uint64_t node_id, struct mc_rotation_events *rotations,
+                              struct cohort_error *err);
 int mc_manager_complete_exit(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
                              uint64_t node_id, struct cohort_error *err);
 /* createChain: *chain_id from the ChainCreated event. */
@@ -352,6 +366,20 @@ int mc_manager_get_chain(struct mc_rpc *rpc, const struct mc_deployment *d, uint
                          struct mc_chain_info *out, struct cohort_error *err);
 int mc_manager_get_chain_by_name(struct mc_rpc *rpc, const struct mc_deployment *d, const char *name,
                                  struct mc_chain_info *out, struct cohort_error *err);
+enum mc_rotation_reason { MC_ROTATION_NONE = 0, MC_ROTATION_EXIT, MC_ROTATION_OWNER, MC_ROTATION_ABSENT };
+
+/* getRotation: a chain's epoch and its rotation in flight (pending), if any. */
+struct mc_rotation_info {
+    uint32_t epoch;
+    bool pending;
+    uint64_t leaving_node_id, joining_node_id;
+    unsigned joining_first_slot, member_index;
+    enum mc_rotation_reason reason;
+    uint64_t started_block;
+};
+int mc_manager_get_rotation(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t chain_id,
+                            struct mc_rotation_info *out, struct cohort_error *err);
+
 /* The EVM chain id of a chain name: the low 53 bits of keccak256(name) (computed here, no call). */
 uint64_t mc_evm_chain_id_of(const char *name);
 
@@ -365,6 +393,9 @@ enum mc_event_kind {
     MC_EVENT_NODE_ASSIGNED,
     MC_EVENT_NODE_RELEASED,
     MC_EVENT_CHAIN_DELETED,
+    MC_EVENT_ROTATION_STARTED,
+    MC_EVENT_ROTATION_WAITING,
+    MC_EVENT_ROTATION_COMPLETED,
 };
 
 struct mc_event {
@@ -383,6 +414,20 @@ struct mc_event {
     char domain[MC_DOMAIN_MAX];
     unsigned nnodes;        /* CHAIN_CREATED */
     uint64_t node_ids[MC_CHAIN_MAX_NODES];
+    /* ROTATION_*: node_id is the leaving node, chain_id the chain; ROTATION_STARTED's
+       first_slot is the joining node's. */
+    uint64_t joining_node_id; /* ROTATION_STARTED, ROTATION_COMPLETED */
+    uint32_t epoch;           /* ROTATION_STARTED (the one it leads to), ROTATION_COMPLETED */
+    unsigned member_index;    /* ROTATION_STARTED */
+    enum mc_rotation_reason reason; /* ROTATION_STARTED */
+    uint64_t height;          /* ROTATION_COMPLETED: the chain's first block in the epoch */
+};
+
+/* The rotations a transaction started or left waiting (its RotationStarted and RotationWaiting events). */
+#define MC_ROTATION_EVENTS_MAX 8
+struct mc_rotation_events {
+    size_t n;
+    struct mc_event events[MC_ROTATION_EVENTS_MAX];
 };
 
 /* The topic0 of every event above, for a watcher filter. Static, count in *n. */

@@ -9,8 +9,13 @@ pragma solidity 0.8.28;
 /// @dev One contract, not two (Nodes + Chains): placing a chain reads and writes every candidate
 /// node's slot map in the same transaction, so a split would need cross-contract calls and an
 /// access-control link between the two for no gain at this size. There is no admin, no fee and no
-/// upgrade path yet; node rotation (moving a chain off a leaving node) is not implemented, so a
-/// node can only complete its exit once the chains it serves are deleted.
+/// upgrade path yet.
+///
+/// Rotation moves a chain off one member to a replacement node: a node's exit starts it for
+/// the chains the node serves, a chain's owner may rotate any member, and 2f + 1 of a chain's
+/// other members may rotate out one they sign is absent. The record names the chain's next
+/// epoch; the chain's nodes carry out the change and f + 1 members of the new epoch confirm it
+/// with completeRotation, which frees the leaving node's slots (docs/manager-contracts.md).
 ///
 /// The slot map: a node has SLOTS_PER_NODE = 128 slots, held as a uint128 whose bit s is set when
 /// slot s is reserved. A chain of `size` slots takes the same number of contiguous slots on each
@@ -43,6 +48,14 @@ contract CohortManager {
     uint256 public constant MAX_DOMAIN_LENGTH = 253;
     /// @notice Length of a node's public key: the uncompressed secp256k1 point X || Y, no 0x04 prefix.
     uint256 public constant PUBLIC_KEY_LENGTH = 64;
+    /// @notice Most rotations initExit starts itself; rotateLeaving starts the others, one chain each.
+    uint256 public constant MAX_EXIT_ROTATIONS = 4;
+    /// @notice Shortest absence, in seconds, that reportAbsent accepts (its members' statements
+    /// say "absent since `since`", and since + MIN_ABSENCE must not be after the block's time).
+    uint256 public constant MIN_ABSENCE = 600;
+    /// @notice Domain tags of the statements members sign (see completeRotation and reportAbsent).
+    bytes32 public constant ROTATION_DONE_TAG = keccak256("cohort rotation done v1");
+    bytes32 public constant ABSENT_TAG = keccak256("cohort member absent v1");
 
     /// @dev Ports covered by one node's slots: two nodes on one IP may not overlap in this range.
     uint256 private constant PORT_SPAN = SLOTS_PER_NODE * PORTS_PER_SLOT;
@@ -102,6 +115,37 @@ contract CohortManager {
         uint64 registeredBlock;
     }
 
+    /// @notice Why a rotation started.
+    enum RotationReason {
+        None,
+        Exit, // the leaving node's exit (initExit, rotateLeaving)
+        Owner, // the chain's owner (rotateMember)
+        Absent // 2f + 1 of the other members signed that it is absent (reportAbsent)
+    }
+
+    /// @dev A chain has at most one rotation in flight. The joining node's range is reserved
+    /// in its slot map (and _chainAtSlot) from the start; the leaving node's is freed at the end.
+    struct Rotation {
+        uint32 leaving; // 0: none in flight
+        uint32 joining;
+        uint8 joiningFirstSlot;
+        uint8 memberIndex; // the leaving node's index, which the joining node takes
+        RotationReason reason;
+        uint64 startedBlock;
+    }
+
+    /// @notice A chain's rotation as getRotation returns it.
+    struct RotationInfo {
+        uint32 epoch; // the chain's current epoch (0 at creation, +1 per completed rotation)
+        bool pending; // a rotation is in flight; the fields below describe it
+        uint256 leavingNodeId;
+        uint256 joiningNodeId;
+        uint8 joiningFirstSlot;
+        uint8 memberIndex;
+        RotationReason reason;
+        uint64 startedBlock;
+    }
+
     /// @notice A chain as the getters return it: nodeIds[i] runs it on slots [firstSlots[i], + size).
     struct ChainInfo {
         uint256 id;
@@ -134,6 +178,10 @@ contract CohortManager {
     uint32 private _chainCount;
     /// @dev One map gives both rules: names are unique and so are their EVM chain ids.
     mapping(uint64 evmChainId => uint32 chainId) private _chainByEvmId;
+    /// @dev chainId => its epoch: completed rotations since creation.
+    mapping(uint256 chainId => uint32 epoch) private _epochs;
+    /// @dev chainId => the rotation in flight, if any.
+    mapping(uint256 chainId => Rotation) private _rotations;
 
     // ---------------------------------------------------------------- events
 
@@ -186,6 +234,46 @@ contract CohortManager {
     /// @param firstSlot the first slot of the range that was freed
     event NodeReleased(uint256 indexed chainId, uint256 indexed nodeId, uint8 firstSlot);
 
+    /// @notice A chain's member is being replaced: `joiningNodeId` has its slots reserved (a
+    /// NodeAssigned for it follows) and takes member index `memberIndex` in epoch `epoch`.
+    /// @param chainId the chain
+    /// @param leavingNodeId the member that goes
+    /// @param joiningNodeId the node that takes its place
+    /// @param epoch the chain's epoch once the change is done (its current epoch + 1)
+    /// @param memberIndex the leaving member's index in the chain, the joining node's from then on
+    /// @param joiningFirstSlot the joining node's first slot for the chain
+    /// @param reason why (1 exit, 2 owner, 3 absent)
+    event RotationStarted(
+        uint256 indexed chainId,
+        uint256 indexed leavingNodeId,
+        uint256 indexed joiningNodeId,
+        uint32 epoch,
+        uint8 memberIndex,
+        uint8 joiningFirstSlot,
+        RotationReason reason
+    );
+
+    /// @notice A leaving node's chain has no replacement yet (no Active node outside the chain
+    /// has room); anyone may call rotateLeaving once one has.
+    /// @param chainId the chain
+    /// @param leavingNodeId the Leaving member
+    event RotationWaiting(uint256 indexed chainId, uint256 indexed leavingNodeId);
+
+    /// @notice A rotation is done: the chain runs in epoch `epoch` from block `height` on, the
+    /// leaving node's slots are free (a NodeReleased for it precedes this event).
+    /// @param chainId the chain
+    /// @param leavingNodeId the member that went
+    /// @param joiningNodeId the member that came
+    /// @param epoch the chain's epoch now
+    /// @param height the chain's first block of that epoch, as f + 1 of its members signed
+    event RotationCompleted(
+        uint256 indexed chainId,
+        uint256 indexed leavingNodeId,
+        uint256 indexed joiningNodeId,
+        uint32 epoch,
+        uint64 height
+    );
+
     /// @notice A chain was deleted (after one NodeReleased per member in the same transaction).
     /// @param chainId the chain
     /// @param name its name, free again
@@ -219,7 +307,8 @@ contract CohortManager {
     error NotNodeOwner(uint256 nodeId, address owner, address caller);
     /// @notice The node is not in the status this needs (1 Active, 2 Leaving, 3 Left).
     error WrongNodeStatus(uint256 nodeId, NodeStatus status, NodeStatus needed);
-    /// @notice The node still serves chains on `usedSlots` slots: delete them (or, later, rotate them away).
+    /// @notice The node still serves chains on `usedSlots` slots: wait for their rotations
+    /// (getRotation; rotateLeaving starts those not started) or delete them.
     error NodeServesChains(uint256 nodeId, uint256 usedSlots);
     /// @notice A chain name must be 1..63 characters of [a-z0-9-], not starting or ending with '-'.
     error InvalidChainName(string name);
@@ -241,6 +330,25 @@ contract CohortManager {
     error NotChainOwner(uint256 chainId, address owner, address caller);
     /// @notice Chain ids ran out (2^32 - 1 chains).
     error TooManyChains();
+    /// @notice The node is not a member of the chain (a joining node becomes one at completeRotation).
+    error NotChainMember(uint256 chainId, uint256 nodeId);
+    /// @notice The chain has a rotation in flight already (one at a time): wait for its completeRotation.
+    error RotationInFlight(uint256 chainId, uint256 leavingNodeId, uint256 joiningNodeId);
+    /// @notice The chain has no rotation in flight.
+    error NoRotation(uint256 chainId);
+    /// @notice The rotation in flight is to another epoch than the one signed.
+    error WrongEpoch(uint256 chainId, uint32 given, uint32 expected);
+    /// @notice No Active node outside the chain has `size` contiguous free slots.
+    error NoReplacement(uint256 chainId, uint8 size);
+    /// @notice Signature `index` is not 65 bytes r || s || v, or does not recover.
+    error BadSignature(uint256 index);
+    /// @notice Signature `index` is by `signer`, who may not sign this (not a member of the
+    /// right set, the reported node itself, or a member who signed already).
+    error WrongSigner(uint256 index, address signer);
+    /// @notice `got` valid signatures of distinct members; `needed` are needed.
+    error NotEnoughSignatures(uint256 got, uint256 needed);
+    /// @notice The absence is too recent: since + MIN_ABSENCE is after the block's time.
+    error AbsenceTooShort(uint256 since, uint256 minimum, uint256 blockTime);
 
     // ---------------------------------------------------------------- nodes
 
@@ -295,9 +403,12 @@ contract CohortManager {
         return id;
     }
 
-    /// @notice Starts a node's exit: from now on it receives no new chains.
-    /// @dev Allowed while the node serves chains (it drains: they keep running until deleted);
-    /// completeExit waits for them. Rotation, which would move them to other nodes, is not done yet.
+    /// @notice Starts a node's exit: from now on it receives no new chains, and the chains it
+    /// serves rotate to other nodes.
+    /// @dev Starts the rotation of up to MAX_EXIT_ROTATIONS of the node's chains (lowest slots
+    /// first; RotationStarted, or RotationWaiting when no node has room); rotateLeaving, which
+    /// anyone may call, starts the others, and completeRotation starts the next one of a chain
+    /// whose rotation was in flight. completeExit waits until the node serves no chain.
     /// @param nodeId an Active node of the sender
     function initExit(uint256 nodeId) external {
         Node storage node = _ownedNode(nodeId);
@@ -317,11 +428,41 @@ contract CohortManager {
         node.status = NodeStatus.Leaving;
 
         emit NodeExitInitiated(nodeId, msg.sender, _popcount(node.slotMap));
+
+        // Rotate the first chains the node is a member of (a chain joining it is in flight).
+        uint256 map = node.slotMap;
+        uint32[128] storage starts = _chainAtSlot[nodeId];
+        uint256 tried;
+        uint256 slot;
+        while (slot < SLOTS_PER_NODE && tried < MAX_EXIT_ROTATIONS) {
+            if ((map >> slot) & 1 == 0) {
+                ++slot;
+                continue;
+            }
+            uint256 chainId = starts[slot];
+            slot += _chains[chainId].size;
+            (bool member, uint256 memberIndex) = _memberIndex(_chains[chainId], nodeId);
+            if (!member || _rotations[chainId].leaving != 0) continue;
+            ++tried;
+            if (!_startRotation(chainId, memberIndex, RotationReason.Exit)) emit RotationWaiting(chainId, nodeId);
+        }
+    }
+
+    /// @notice Starts the rotation of one chain off a Leaving member, for chains initExit did
+    /// not rotate (more than MAX_EXIT_ROTATIONS of them, or no node had room then).
+    /// @param chainId a chain with no rotation in flight
+    /// @param nodeId a Leaving member of it
+    function rotateLeaving(uint256 chainId, uint256 nodeId) external {
+        Chain storage chain = _existingChain(chainId);
+        Node storage node = _existingNode(nodeId);
+        if (node.status != NodeStatus.Leaving) revert WrongNodeStatus(nodeId, node.status, NodeStatus.Leaving);
+        uint256 index = _rotatable(chain, chainId, nodeId);
+        if (!_startRotation(chainId, index, RotationReason.Exit)) revert NoReplacement(chainId, chain.size);
     }
 
     /// @notice Completes a node's exit; its name and endpoint become free for a new registration.
-    /// @dev Refused while the node serves any chain: its chains must be deleted by their owners
-    /// first (rotation, not done yet, will move them instead).
+    /// @dev Refused while the node serves any chain: until every rotation off it is complete
+    /// (or its chains are deleted by their owners).
     /// @param nodeId a Leaving node of the sender
     function completeExit(uint256 nodeId) external {
         Node storage node = _ownedNode(nodeId);
@@ -504,10 +645,129 @@ contract CohortManager {
             emit NodeReleased(chainId, nodeId, first);
         }
 
+        // A rotation in flight ends with the chain: the joining node's range is freed too.
+        Rotation memory r = _rotations[chainId];
+        if (r.leaving != 0) {
+            uint256 range = mask << r.joiningFirstSlot;
+            Node storage joining = _nodes[r.joining];
+            assert(joining.slotMap & range == range);
+            joining.slotMap = uint128(joining.slotMap & ~range);
+            delete _chainAtSlot[r.joining][r.joiningFirstSlot];
+            delete _rotations[chainId];
+            emit NodeReleased(chainId, r.joining, r.joiningFirstSlot);
+        }
+
         string memory name = chain.name;
         delete _chainByEvmId[evmChainIdOf(name)];
         delete _chains[chainId];
+        delete _epochs[chainId];
         emit ChainDeleted(chainId, name, msg.sender);
+    }
+
+    // ---------------------------------------------------------------- rotation
+
+    /// @notice The chain's owner replaces one member by another node (periodic rotation, or a
+    /// member the owner no longer wants).
+    /// @dev The replacement is picked as in every rotation (_startRotation's NatSpec).
+    /// @param chainId a chain of the sender with no rotation in flight
+    /// @param nodeId a member of it
+    function rotateMember(uint256 chainId, uint256 nodeId) external {
+        Chain storage chain = _existingChain(chainId);
+        if (chain.owner != msg.sender) revert NotChainOwner(chainId, chain.owner, msg.sender);
+        uint256 index = _rotatable(chain, chainId, nodeId);
+        if (!_startRotation(chainId, index, RotationReason.Owner)) revert NoReplacement(chainId, chain.size);
+    }
+
+    /// @notice Rotates out a member that 2f + 1 of the chain's other members (n members, f =
+    /// (n - 1) / 3) sign is absent since `since`: no one operator decides alone that another is dead.
+    /// @dev Each signature is a node key's (65 bytes r || s || v, v 27 or 28, low s) over
+    /// absenceDigest(chainId, nodeId, since), which names the chain's epoch, so statements
+    /// made before a rotation do not count after it. Anyone may submit them.
+    /// @param chainId a chain with no rotation in flight
+    /// @param nodeId the absent member
+    /// @param since unix time from which the signers saw it absent; since + MIN_ABSENCE <= now
+    /// @param signatures of distinct other members, at least 2f + 1
+    function reportAbsent(uint256 chainId, uint256 nodeId, uint256 since, bytes[] calldata signatures) external {
+        Chain storage chain = _existingChain(chainId);
+        uint256 index = _rotatable(chain, chainId, nodeId);
+        if (since + MIN_ABSENCE > block.timestamp) revert AbsenceTooShort(since, MIN_ABSENCE, block.timestamp);
+        uint256 n = chain.memberNodes.length;
+        _checkSignatures(absenceDigest(chainId, nodeId, since), chain.memberNodes, index, signatures, 2 * ((n - 1) / 3) + 1);
+        if (!_startRotation(chainId, index, RotationReason.Absent)) revert NoReplacement(chainId, chain.size);
+    }
+
+    /// @notice Ends a chain's rotation: f + 1 members of the new epoch (n members, f = (n - 1) / 3;
+    /// the joining node is one of them) sign that the chain runs in epoch `epoch` from block
+    /// `height`. Frees the leaving node's slots and makes the joining node the member at its index.
+    /// @dev Signatures as in reportAbsent, over rotationDigest(chainId, epoch, height). Then,
+    /// if another member of the chain is Leaving, starts its rotation (or emits RotationWaiting).
+    /// @param chainId a chain with a rotation in flight
+    /// @param epoch the epoch that rotation names (getRotation(chainId).epoch + 1)
+    /// @param height the chain's first block in that epoch
+    /// @param signatures of distinct members of the new epoch, at least f + 1
+    function completeRotation(uint256 chainId, uint32 epoch, uint64 height, bytes[] calldata signatures) external {
+        Chain storage chain = _existingChain(chainId);
+        Rotation memory r = _rotations[chainId];
+        if (r.leaving == 0) revert NoRotation(chainId);
+        uint32 expected = _epochs[chainId] + 1;
+        if (epoch != expected) revert WrongEpoch(chainId, epoch, expected);
+        uint32[] memory members = chain.memberNodes;
+        members[r.memberIndex] = r.joining;
+        uint256 n = members.length;
+        _checkSignatures(rotationDigest(chainId, epoch, height), members, type(uint256).max, signatures, (n - 1) / 3 + 1);
+
+        uint8 first = chain.memberFirstSlots[r.memberIndex];
+        uint256 range = _rangeMask(chain.size) << first;
+        Node storage leaving = _nodes[r.leaving];
+        assert(leaving.slotMap & range == range);
+        leaving.slotMap = uint128(leaving.slotMap & ~range);
+        delete _chainAtSlot[r.leaving][first];
+        chain.memberNodes[r.memberIndex] = r.joining;
+        chain.memberFirstSlots[r.memberIndex] = r.joiningFirstSlot;
+        _epochs[chainId] = epoch;
+        delete _rotations[chainId];
+        emit NodeReleased(chainId, r.leaving, first);
+        emit RotationCompleted(chainId, r.leaving, r.joining, epoch, height);
+
+        for (uint256 i; i < n; ++i) {
+            if (_nodes[members[i]].status != NodeStatus.Leaving) continue;
+            if (!_startRotation(chainId, i, RotationReason.Exit)) emit RotationWaiting(chainId, members[i]);
+            break;
+        }
+    }
+
+    /// @notice A chain's epoch and its rotation in flight, if any.
+    /// @param chainId the chain's id
+    /// @return info pending is false when no rotation is in flight
+    function getRotation(uint256 chainId) external view returns (RotationInfo memory info) {
+        _existingChain(chainId);
+        Rotation memory r = _rotations[chainId];
+        info.epoch = _epochs[chainId];
+        info.pending = r.leaving != 0;
+        info.leavingNodeId = r.leaving;
+        info.joiningNodeId = r.joining;
+        info.joiningFirstSlot = r.joiningFirstSlot;
+        info.memberIndex = r.memberIndex;
+        info.reason = r.reason;
+        info.startedBlock = r.startedBlock;
+    }
+
+    /// @notice What members sign to complete a rotation: keccak256(abi.encode(ROTATION_DONE_TAG,
+    /// block.chainid, address(this), chainId, epoch, height, leavingNodeId, joiningNodeId)),
+    /// signed as it is (no EIP-191 prefix). Reverts NoRotation when none is in flight.
+    function rotationDigest(uint256 chainId, uint32 epoch, uint64 height) public view returns (bytes32) {
+        Rotation storage r = _rotations[chainId];
+        if (r.leaving == 0) revert NoRotation(chainId);
+        return keccak256(
+            abi.encode(ROTATION_DONE_TAG, block.chainid, address(this), chainId, epoch, height, r.leaving, r.joining)
+        );
+    }
+
+    /// @notice What members sign to report another absent: keccak256(abi.encode(ABSENT_TAG,
+    /// block.chainid, address(this), chainId, epoch, nodeId, since)) with the chain's current
+    /// epoch, signed as it is (no EIP-191 prefix).
+    function absenceDigest(uint256 chainId, uint256 nodeId, uint256 since) public view returns (bytes32) {
+        return keccak256(abi.encode(ABSENT_TAG, block.chainid, address(this), chainId, _epochs[chainId], nodeId, since));
     }
 
     /// @notice One chain by id.
@@ -613,6 +873,114 @@ contract CohortManager {
             members[i] = candidates[i];
             firstSlots[i] = fits[i];
         }
+    }
+
+    /// @dev Starts the rotation of member `index` of a chain with none in flight. The replacement:
+    /// with n Active nodes, start = keccak256(abi.encodePacked(block.prevrandao, chainId, epoch))
+    /// mod n, where epoch is the chain's next one; the first node of getActiveNodeIds() from
+    /// `start` on, wrapping around, that is not a member and has `size` contiguous free slots
+    /// (first fit). Expected cost is a few nodes' reads while most have room; n at worst.
+    /// @return started false when no node qualifies (nothing changed)
+    function _startRotation(uint256 chainId, uint256 index, RotationReason reason) private returns (bool started) {
+        Chain storage chain = _chains[chainId];
+        uint32[] memory members = chain.memberNodes;
+        uint32 epoch = _epochs[chainId] + 1;
+        (bool found, uint32 id, uint8 first) = _findReplacement(chainId, members, chain.size, epoch);
+        if (!found) return false;
+        Node storage node = _nodes[id];
+        node.slotMap = uint128(node.slotMap | (_rangeMask(chain.size) << first));
+        _chainAtSlot[id][first] = uint32(chainId);
+        _rotations[chainId] = Rotation({
+            leaving: members[index],
+            joining: id,
+            joiningFirstSlot: first,
+            memberIndex: uint8(index),
+            reason: reason,
+            startedBlock: uint64(block.number)
+        });
+        emit RotationStarted(chainId, members[index], id, epoch, uint8(index), first, reason);
+        emit NodeAssigned(chainId, id, first);
+        return true;
+    }
+
+    /// @dev The replacement _startRotation's NatSpec describes.
+    function _findReplacement(uint256 chainId, uint32[] memory members, uint8 size, uint32 epoch)
+        private
+        view
+        returns (bool found, uint32 id, uint8 first)
+    {
+        uint256 n = _activeNodes.length;
+        if (n == 0) return (false, 0, 0);
+        uint256 start = uint256(keccak256(abi.encodePacked(block.prevrandao, chainId, epoch))) % n;
+        for (uint256 k; k < n; ++k) {
+            id = _activeNodes[(start + k) % n];
+            if (_contains(members, id)) continue;
+            (bool ok, uint256 at) = _firstFit(_nodes[id].slotMap, size);
+            if (ok) return (true, id, uint8(at));
+        }
+        return (false, 0, 0);
+    }
+
+    /// @dev The member index of nodeId in a chain that can start a rotation now.
+    function _rotatable(Chain storage chain, uint256 chainId, uint256 nodeId) private view returns (uint256 index) {
+        Rotation storage r = _rotations[chainId];
+        if (r.leaving != 0) revert RotationInFlight(chainId, r.leaving, r.joining);
+        bool member;
+        (member, index) = _memberIndex(chain, nodeId);
+        if (!member) revert NotChainMember(chainId, nodeId);
+    }
+
+    function _memberIndex(Chain storage chain, uint256 nodeId) private view returns (bool member, uint256 index) {
+        uint256 n = chain.memberNodes.length;
+        for (uint256 i; i < n; ++i) {
+            if (chain.memberNodes[i] == nodeId) return (true, i);
+        }
+        return (false, 0);
+    }
+
+    function _contains(uint32[] memory ids, uint32 id) private pure returns (bool) {
+        for (uint256 i; i < ids.length; ++i) {
+            if (ids[i] == id) return true;
+        }
+        return false;
+    }
+
+    /// @dev Requires `needed` signatures over digest, each by the key (owner) of a distinct
+    /// member of `members` other than the one at `excluded`. A key that owns two members counts
+    /// once per signature: it signs twice to count for both.
+    function _checkSignatures(
+        bytes32 digest,
+        uint32[] memory members,
+        uint256 excluded,
+        bytes[] calldata signatures,
+        uint256 needed
+    ) private view {
+        uint256 used;
+        for (uint256 i; i < signatures.length; ++i) {
+            address signer = _recover(digest, signatures[i]);
+            if (signer == address(0)) revert BadSignature(i);
+            bool counted;
+            for (uint256 m; m < members.length; ++m) {
+                if (m == excluded || (used >> m) & 1 != 0 || _nodes[members[m]].owner != signer) continue;
+                used |= uint256(1) << m;
+                counted = true;
+                break;
+            }
+            if (!counted) revert WrongSigner(i, signer);
+        }
+        if (signatures.length < needed) revert NotEnoughSignatures(signatures.length, needed);
+    }
+
+    /// @dev ecrecover of a 65-byte r || s || v signature; address(0) for a malformed one, a
+    /// high s (EIP-2) or a v other than 27 and 28.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (v != 27 && v != 28) return address(0);
+        if (uint256(s) > 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0) return address(0);
+        return ecrecover(digest, v, r, s);
     }
 
     /// @dev First fit of `size` (a power of two up to 128) contiguous free slots in a slot map.

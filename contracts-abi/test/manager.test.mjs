@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  AbiCoder,
   ContractFactory,
   HDNodeWallet,
   Interface,
@@ -40,6 +41,9 @@ const LARGE = 128;
 /** Gas to add to createChain's estimate per member (docs/manager-contracts.md, "Gas"). */
 const CREATE_CHAIN_MARGIN = 25_000n;
 const STATUS = { None: 0n, Active: 1n, Leaving: 2n, Left: 3n };
+/** Methods that may start a rotation, and the gas to add to their estimate (docs/manager-contracts.md, "Gas"). */
+const ROTATING = new Set(['initExit', 'rotateLeaving', 'rotateMember', 'reportAbsent', 'completeRotation']);
+const ROTATION_MARGIN = 100_000n;
 
 let anvil;
 let provider;
@@ -90,6 +94,10 @@ async function send(manager, wallet, method, ...args) {
     // createChain's gas depends on the nodes it picks, and the estimate runs with another
     // prevrandao than the block that includes the transaction: add the documented margin.
     overrides.gasLimit = (await contract.createChain.estimateGas(...args)) + CREATE_CHAIN_MARGIN * BigInt(args[2]);
+  }
+  if (ROTATING.has(method)) {
+    // Picking a replacement scans from a point that depends on prevrandao too.
+    overrides.gasLimit = (await contract[method].estimateGas(...args)) + ROTATION_MARGIN;
   }
   const tx = await contract[method](...args, overrides);
   const receipt = await tx.wait();
@@ -586,9 +594,13 @@ describe('node exit', () => {
       STATUS.Leaving,
     ]);
 
-    // initExit drains: the node keeps its chain but gets no new ones.
+    // initExit drains: the node gets no new chains, and its chain would rotate, but no node
+    // outside the chain is left to take it: RotationWaiting.
     const init = await send(manager, operator, 'initExit', 1);
-    assert.equal(init.events.length, 1);
+    assert.equal(init.events.length, 2);
+    assert.equal(init.events[1].name, 'RotationWaiting');
+    assert.deepEqual([...init.events[1].args], [1n, 1n]);
+    assert.equal((await manager.getRotation(1)).pending, false);
     assert.equal(init.events[0].name, 'NodeExitInitiated');
     assert.equal(init.events[0].args.nodeId, 1n);
     assert.equal(init.events[0].args.owner, operator.address);
@@ -604,8 +616,9 @@ describe('node exit', () => {
       STATUS.Active,
     ]);
 
-    // The exit cannot complete while the chain is on the node (no rotation yet).
+    // The exit cannot complete while the chain is on the node; nor can it rotate yet.
     await expectRevert(manager.connect(operator).completeExit(1), 'NodeServesChains', [1n, 16n]);
+    await expectRevert(manager.connect(wallets[5]).rotateLeaving(1, 1), 'NoReplacement', [1n, BigInt(MEDIUM)]);
     await send(manager, owner, 'deleteChain', 1);
     const done = await send(manager, operator, 'completeExit', 1);
     assert.equal(done.events.length, 1);
@@ -625,5 +638,292 @@ describe('node exit', () => {
     assert.equal(again.events[0].args.nodeId, 4n);
     assert.deepEqual([...(await manager.getNodesOfOwner(operator.address))], [1n, 4n]);
     assert.equal(await manager.getNodeCount(), 4n);
+  });
+});
+
+// ---------------------------------------------------------------- rotation
+
+const REASON = { Exit: 1n, Owner: 2n, Absent: 3n };
+const abi = AbiCoder.defaultAbiCoder();
+const ROTATION_DONE_TAG = keccak256(toUtf8Bytes('cohort rotation done v1'));
+const ABSENT_TAG = keccak256(toUtf8Bytes('cohort member absent v1'));
+
+/** The documented digest members sign to complete a rotation. */
+function rotationDigest(manager, chainId, epoch, height, leaving, joining) {
+  return keccak256(
+    abi.encode(
+      ['bytes32', 'uint256', 'address', 'uint256', 'uint32', 'uint64', 'uint256', 'uint256'],
+      [ROTATION_DONE_TAG, 31337, manager.target, chainId, epoch, height, leaving, joining],
+    ),
+  );
+}
+
+/** The documented digest members sign to report another absent. */
+function absenceDigest(manager, chainId, epoch, nodeId, since) {
+  return keccak256(
+    abi.encode(
+      ['bytes32', 'uint256', 'address', 'uint256', 'uint32', 'uint256', 'uint256'],
+      [ABSENT_TAG, 31337, manager.target, chainId, epoch, nodeId, since],
+    ),
+  );
+}
+
+/** Node id -> the key that signs for it (node i + 1 is wallet i in these tests). */
+function signAs(nodeId, digest) {
+  return wallets[Number(nodeId) - 1].signingKey.sign(digest).serialized;
+}
+
+/**
+ * The documented replacement rule, recomputed: start = keccak256(prevrandao || chainId ||
+ * epoch as 4 bytes) mod n over getActiveNodeIds() after the block, then the first node from
+ * there (wrapping) that is not a member and had room before the block.
+ */
+async function expectedReplacement(manager, blockNumber, chainId, epoch, members, size) {
+  const active = [...(await manager.getActiveNodeIds({ blockTag: blockNumber }))];
+  const block = await provider.getBlock(blockNumber);
+  const seed = keccak256(concat([zeroPadValue(block.prevRandao, 32), toBeHex(chainId, 32), toBeHex(epoch, 4)]));
+  const start = Number(BigInt(seed) % BigInt(active.length));
+  for (let k = 0; k < active.length; k++) {
+    const id = active[(start + k) % active.length];
+    if (members.includes(id)) continue;
+    const first = firstFit((await manager.getNode(id, { blockTag: blockNumber - 1 })).slotMap, size);
+    if (first >= 0) return { id, first };
+  }
+  return null;
+}
+
+describe('rotation', () => {
+  test('an exit rotates the chain to a replacement, which f + 1 new members confirm', async () => {
+    const manager = await deployWithNodes(6);
+    const owner = wallets[24];
+    const created = await send(manager, owner, 'createChain', 'moving', MEDIUM, 4);
+    const members = [...created.events[0].args.nodeIds];
+    const firstSlots = [...(await manager.getChainNodes(1)).firstSlots];
+    const leaving = members[2];
+    const operator = wallets[Number(leaving) - 1];
+
+    const init = await send(manager, operator, 'initExit', leaving);
+    assert.deepEqual(
+      init.events.map((e) => e.name),
+      ['NodeExitInitiated', 'RotationStarted', 'NodeAssigned'],
+    );
+    const want = await expectedReplacement(manager, init.blockNumber, 1n, 1, members, MEDIUM);
+    assert.ok(want && !members.includes(want.id));
+    const started = init.events[1].args;
+    assert.deepEqual([...started], [1n, leaving, want.id, 1n, 2n, BigInt(want.first), REASON.Exit]);
+    assert.deepEqual([...init.events[2].args], [1n, want.id, BigInt(want.first)]);
+    const joining = want.id;
+
+    // While it is in flight: the chain's members are the old ones, the joining node's slots
+    // are reserved and list the chain, the leaving node cannot complete its exit.
+    const rotation = await manager.getRotation(1);
+    assert.equal(rotation.epoch, 0n);
+    assert.equal(rotation.pending, true);
+    assert.equal(rotation.leavingNodeId, leaving);
+    assert.equal(rotation.joiningNodeId, joining);
+    assert.equal(rotation.memberIndex, 2n);
+    assert.equal(rotation.reason, REASON.Exit);
+    assert.equal(rotation.startedBlock, BigInt(init.blockNumber));
+    assert.deepEqual([...(await manager.getChain(1)).nodeIds], members);
+    assert.equal(await manager.getFreeSlots(joining), 128n - 16n);
+    assert.deepEqual([...(await manager.getNodeChains(joining)).chainIds], [1n]);
+    await expectRevert(manager.connect(operator).completeExit(leaving), 'NodeServesChains', [leaving, 16n]);
+    await expectRevert(manager.connect(owner).rotateMember(1, members[0]), 'RotationInFlight', [1n, leaving, joining]);
+
+    // Completing it takes f + 1 = 2 signatures of the new epoch's members over the digest.
+    const next = [...members];
+    next[2] = joining;
+    const height = 1234n;
+    const digest = rotationDigest(manager, 1n, 1, height, leaving, joining);
+    assert.equal(await manager.rotationDigest(1, 1, height), digest);
+    const good = [signAs(joining, digest), signAs(next[0], digest)];
+    const stranger = [...Array(6).keys()].map((i) => BigInt(i + 1)).find((id) => !members.includes(id) && id !== joining);
+    const anyone = manager.connect(wallets[20]);
+    await expectRevert(anyone.completeRotation(1, 2, height, good), 'WrongEpoch', [1n, 2n, 1n]);
+    await expectRevert(anyone.completeRotation(1, 1, height, good.slice(0, 1)), 'NotEnoughSignatures', [1n, 2n]);
+    await expectRevert(anyone.completeRotation(1, 1, height, [good[0], good[0]]), 'WrongSigner', [
+      1n,
+      wallets[Number(joining) - 1].address,
+    ]);
+    await expectRevert(anyone.completeRotation(1, 1, height, [good[0], signAs(leaving, digest)]), 'WrongSigner', [
+      1n,
+      operator.address,
+    ]);
+    await expectRevert(anyone.completeRotation(1, 1, height, [good[0], signAs(stranger, digest)]), 'WrongSigner');
+    await expectRevert(anyone.completeRotation(1, 1, height + 1n, good), 'WrongSigner'); // signed another height
+    await expectRevert(anyone.completeRotation(1, 1, height, [good[0], good[1].slice(0, -2)]), 'BadSignature', [1n]);
+    // The same signature with s' = n - s (and v flipped) recovers the same key: refused (EIP-2).
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const r = good[1].slice(0, 66);
+    const sHigh = toBeHex(n - BigInt('0x' + good[1].slice(66, 130)), 32).slice(2);
+    const vFlipped = good[1].slice(130) === '1b' ? '1c' : '1b';
+    await expectRevert(anyone.completeRotation(1, 1, height, [good[0], r + sHigh + vFlipped]), 'BadSignature', [1n]);
+
+    const done = await send(manager, wallets[20], 'completeRotation', 1, 1, height, good);
+    assert.deepEqual(
+      done.events.map((e) => e.name),
+      ['NodeReleased', 'RotationCompleted'],
+    );
+    assert.deepEqual([...done.events[0].args], [1n, leaving, BigInt(firstSlots[2])]);
+    assert.deepEqual([...done.events[1].args], [1n, leaving, joining, 1n, height]);
+    const after = await manager.getChain(1);
+    assert.deepEqual([...after.nodeIds], next);
+    assert.equal(after.firstSlots[2], BigInt(want.first));
+    assert.equal((await manager.getRotation(1)).epoch, 1n);
+    assert.equal((await manager.getRotation(1)).pending, false);
+    assert.equal(await manager.getFreeSlots(leaving), 128n);
+    await expectRevert(anyone.completeRotation(1, 1, height, good), 'NoRotation', [1n]);
+
+    // The node leaves; its chain lives on the other five nodes' slots alone.
+    const exited = await send(manager, operator, 'completeExit', leaving);
+    assert.equal(exited.events[0].name, 'NodeExited');
+    // Deleting the chain frees the new member's slots, not the old one's.
+    const deleted = await send(manager, owner, 'deleteChain', 1);
+    assert.deepEqual(
+      deleted.events.filter((e) => e.name === 'NodeReleased').map((e) => e.args.nodeId),
+      next,
+    );
+    assert.equal(await manager.getFreeSlots(joining), 128n);
+  });
+
+  test('initExit rotates at most MAX_EXIT_ROTATIONS chains; rotateLeaving and completeRotation the rest', async () => {
+    const manager = await deployWithNodes(3);
+    const owner = wallets[24];
+    assert.equal(await manager.MAX_EXIT_ROTATIONS(), 4n);
+    // Six one-member chains on node 1 (each picks one of nodes 1..3; make them all land on 1
+    // by creating them while only node 1 is Active).
+    await send(manager, wallets[1], 'initExit', 2);
+    await send(manager, wallets[2], 'initExit', 3);
+    for (let i = 0; i < 6; i++) await send(manager, owner, 'createChain', `c${i}`, SMALL, 1);
+    // Node 4 and 5 come: room for all.
+    await registerNode(manager, 3);
+    await registerNode(manager, 4);
+    const init = await send(manager, wallets[0], 'initExit', 1);
+    const started = init.events.filter((e) => e.name === 'RotationStarted');
+    assert.deepEqual(
+      started.map((e) => e.args.chainId),
+      [1n, 2n, 3n, 4n],
+    );
+    for (const e of started) assert.ok([4n, 5n].includes(e.args.joiningNodeId));
+    assert.equal((await manager.getRotation(5)).pending, false);
+    await expectRevert(manager.connect(wallets[9]).rotateLeaving(1, 1), 'RotationInFlight');
+    await expectRevert(manager.connect(wallets[9]).rotateLeaving(5, 4), 'WrongNodeStatus', [4n, STATUS.Active, STATUS.Leaving]);
+    await expectRevert(manager.connect(wallets[9]).rotateLeaving(5, 2), 'NotChainMember', [5n, 2n]);
+    for (const chainId of [5, 6]) {
+      const r = await send(manager, wallets[9], 'rotateLeaving', chainId, 1);
+      assert.equal(r.events[0].name, 'RotationStarted');
+      assert.equal(r.events[0].args.reason, REASON.Exit);
+    }
+    // A one-member chain's rotation needs f + 1 = 1 signature: the joining node's.
+    for (let chainId = 1; chainId <= 6; chainId++) {
+      const rot = await manager.getRotation(chainId);
+      const digest = rotationDigest(manager, BigInt(chainId), 1, 7n, 1n, rot.joiningNodeId);
+      await send(manager, wallets[9], 'completeRotation', chainId, 1, 7, [signAs(rot.joiningNodeId, digest)]);
+    }
+    assert.equal(await manager.getFreeSlots(1), 128n);
+    await send(manager, wallets[0], 'completeExit', 1);
+  });
+
+  test('completeRotation starts the next Leaving member of the chain', async () => {
+    const manager = await deployWithNodes(4);
+    const owner = wallets[24];
+    await send(manager, owner, 'createChain', 'pair', SMALL, 2);
+    const members = [...(await manager.getChain(1)).nodeIds];
+    const others = [1n, 2n, 3n, 4n].filter((id) => !members.includes(id));
+    // Both members leave; only one rotation may be in flight, the second waits.
+    const first = await send(manager, wallets[Number(members[0]) - 1], 'initExit', members[0]);
+    assert.equal(first.events[1].name, 'RotationStarted');
+    const second = await send(manager, wallets[Number(members[1]) - 1], 'initExit', members[1]);
+    assert.deepEqual(
+      second.events.map((e) => e.name),
+      ['NodeExitInitiated'],
+    );
+    const rot = await manager.getRotation(1);
+    assert.ok(others.includes(rot.joiningNodeId));
+    const next = [rot.joiningNodeId, members[1]];
+    const digest = rotationDigest(manager, 1n, 1, 50n, members[0], rot.joiningNodeId);
+    const done = await send(manager, wallets[9], 'completeRotation', 1, 1, 50, [signAs(next[0], digest)]);
+    assert.deepEqual(
+      done.events.map((e) => e.name),
+      ['NodeReleased', 'RotationCompleted', 'RotationStarted', 'NodeAssigned'],
+    );
+    const again = done.events[2].args;
+    assert.equal(again.leavingNodeId, members[1]);
+    assert.equal(again.epoch, 2n);
+    assert.equal(again.memberIndex, 1n);
+    assert.ok(others.includes(again.joiningNodeId) && again.joiningNodeId !== rot.joiningNodeId);
+  });
+
+  test('the owner rotates a member; deleting the chain ends a rotation in flight', async () => {
+    const manager = await deployWithNodes(5);
+    const owner = wallets[24];
+    await send(manager, owner, 'createChain', 'owned', LARGE, 4);
+    const members = [...(await manager.getChain(1)).nodeIds];
+    const spare = [1n, 2n, 3n, 4n, 5n].find((id) => !members.includes(id));
+    await expectRevert(manager.connect(wallets[0]).rotateMember(1, members[0]), 'NotChainOwner', [
+      1n,
+      owner.address,
+      wallets[0].address,
+    ]);
+    await expectRevert(manager.connect(owner).rotateMember(1, spare), 'NotChainMember', [1n, spare]);
+    const r = await send(manager, owner, 'rotateMember', 1, members[1]);
+    assert.deepEqual([...r.events[0].args], [1n, members[1], spare, 1n, 1n, 0n, REASON.Owner]);
+    // The member stays Active; the spare node is now full.
+    assert.equal((await manager.getNode(members[1])).status, STATUS.Active);
+    assert.equal(await manager.getFreeSlots(spare), 0n);
+    const deleted = await send(manager, owner, 'deleteChain', 1);
+    assert.deepEqual(
+      deleted.events.map((e) => [e.name, e.name === 'NodeReleased' ? e.args.nodeId : null]),
+      [...members.map((id) => ['NodeReleased', id]), ['NodeReleased', spare], ['ChainDeleted', null]],
+    );
+    for (const id of [1n, 2n, 3n, 4n, 5n]) assert.equal(await manager.getFreeSlots(id), 128n);
+    assert.equal((await manager.getRotation.staticCall(2).catch((e) => e.revert?.name)), 'ChainNotFound');
+
+    // With every other node full, there is no replacement.
+    await send(manager, owner, 'createChain', 'full', LARGE, 5);
+    await expectRevert(manager.connect(owner).rotateMember(2, 1), 'NoReplacement', [2n, BigInt(LARGE)]);
+  });
+
+  test('2f + 1 of the other members rotate out one they sign is absent', async () => {
+    const manager = await deployWithNodes(5);
+    const owner = wallets[24];
+    await send(manager, owner, 'createChain', 'watched', SMALL, 4);
+    const members = [...(await manager.getChain(1)).nodeIds];
+    const absent = members[3];
+    const others = members.slice(0, 3);
+    const now = BigInt((await provider.getBlock('latest')).timestamp);
+    const minimum = await manager.MIN_ABSENCE();
+    assert.equal(minimum, 600n);
+    const since = now - minimum - 5n;
+    const digest = absenceDigest(manager, 1n, 0, absent, since);
+    assert.equal(await manager.absenceDigest(1, absent, since), digest);
+    const sigs = others.map((id) => signAs(id, digest));
+    const anyone = manager.connect(wallets[20]);
+
+    await expectRevert(anyone.reportAbsent(1, absent, since, sigs.slice(0, 2)), 'NotEnoughSignatures', [2n, 3n]);
+    await expectRevert(anyone.reportAbsent(1, absent, since, [...sigs.slice(0, 2), signAs(absent, digest)]), 'WrongSigner', [
+      2n,
+      wallets[Number(absent) - 1].address,
+    ]);
+    const recent = now + 10n;
+    const recentSigs = others.map((id) => signAs(id, absenceDigest(manager, 1n, 0, absent, recent)));
+    await expectRevert(anyone.reportAbsent(1, absent, recent, recentSigs), 'AbsenceTooShort');
+    await expectRevert(anyone.reportAbsent(1, absent, since - 1n, sigs), 'WrongSigner'); // signed another time
+
+    const r = await send(manager, wallets[20], 'reportAbsent', 1, absent, since, sigs);
+    assert.equal(r.events[0].name, 'RotationStarted');
+    assert.equal(r.events[0].args.leavingNodeId, absent);
+    assert.equal(r.events[0].args.reason, REASON.Absent);
+    const spare = r.events[0].args.joiningNodeId;
+    assert.ok(!members.includes(spare));
+    await expectRevert(anyone.reportAbsent(1, absent, since, sigs), 'RotationInFlight');
+
+    // Once the rotation is done, statements of the old epoch no longer count.
+    const next = [...others, spare];
+    const done = rotationDigest(manager, 1n, 1, 99n, absent, spare);
+    await send(manager, wallets[20], 'completeRotation', 1, 1, 99, [signAs(next[0], done), signAs(spare, done)]);
+    const stale = others.slice(0, 2).map((id) => signAs(id, absenceDigest(manager, 1n, 0, others[2], since)));
+    stale.push(signAs(spare, absenceDigest(manager, 1n, 0, others[2], since)));
+    await expectRevert(anyone.reportAbsent(1, others[2], since, stale), 'WrongSigner');
   });
 });

@@ -86,7 +86,7 @@ static void teardown(void)
 }
 
 struct counting_sink {
-    int counts[8];
+    int counts[16];
     int batches;
     const uint8_t *owner19;
     bool saw_n19;
@@ -210,6 +210,43 @@ START_TEST(operator_path)
     ck_assert_int_eq(run(out, sizeof out, "chain show small-one --rpc %s", anvil_url), 1);
     ck_assert_msg(strstr(out, "there is no chain named 'small-one'") != NULL, "%s", out);
 
+    /* An exit rotates the node's chains. 'mid' is on 16 of the 20 nodes; node 20 (n19) leaves:
+       the rotation goes to one of the four others, or it waits if it is not in 'mid'. */
+    ck_assert_int_eq(run(out, sizeof out, "chain show mid --rpc %s", anvil_url), 0);
+    ck_assert_msg(strstr(out, "epoch 0\n") != NULL && strstr(out, "rotation in flight") == NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "chain show mid --rpc %s --json", anvil_url), 0);
+    cJSON *mid = cJSON_Parse(out);
+    int leaver = 0;
+    for (int i = 0; i < cJSON_GetArraySize(mid) && leaver == 0; i++) {
+        const cJSON *node = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(mid, i), "node");
+        int id = cJSON_IsNumber(node) ? node->valueint : atoi(cJSON_IsString(node) ? node->valuestring : "0");
+        if (id >= 1 && id <= 20) leaver = id;
+    }
+    cJSON_Delete(mid);
+    ck_assert_msg(leaver > 0, "no member of mid found");
+    ck_assert_int_eq(run(out, sizeof out, "chain rotate mid --node %d --rpc %s --keystore %s/owner1.json --password-file %s/pw",
+                         leaver, anvil_url, dir, dir), 1);
+    ck_assert_msg(strstr(out, "belongs to 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "node exit %d --rpc %s --keystore %s/owner%d.json --password-file %s/pw", leaver,
+                         anvil_url, dir, leaver - 1, dir), 0);
+    char expect[128];
+    snprintf(expect, sizeof expect, "rotation started, node %d -> node ", leaver);
+    ck_assert_msg(strstr(out, expect) != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "does not do it yet") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "chain show mid --rpc %s", anvil_url), 0);
+    snprintf(expect, sizeof expect, "(exit): member ");
+    ck_assert_msg(strstr(out, "rotation in flight since block") != NULL && strstr(out, expect) != NULL, "%s", out);
+    /* One rotation per chain; the exit cannot complete while it is in flight. */
+    ck_assert_int_eq(run(out, sizeof out, "chain rotate mid --leaving %d --rpc %s --keystore %s/dev0.json --password-file %s/pw",
+                         leaver, anvil_url, dir, dir), 1);
+    snprintf(expect, sizeof expect, "is already rotating node %d out for node ", leaver);
+    ck_assert_msg(strstr(out, expect) != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "node exit %d --complete --rpc %s --keystore %s/owner%d.json --password-file %s/pw",
+                         leaver, anvil_url, dir, leaver - 1, dir), 1);
+    ck_assert_msg(strstr(out, "wait for their rotations to complete") != NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "chain rotate mid --rpc %s --keystore %s/dev0.json --password-file %s/pw", anvil_url,
+                         dir, dir), 2);
+
     /* Every event, through the watcher, decoded. */
     char path[256];
     snprintf(path, sizeof path, "%s/manager.json", dir);
@@ -234,7 +271,9 @@ START_TEST(operator_path)
     ck_assert_int_gt(sink_state.batches, 5); /* max_range 7 over dozens of blocks: many deliveries */
     ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_REGISTERED], 20);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_CREATED], 3);
-    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_ASSIGNED], 4 + 16 + 2);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_ASSIGNED], 4 + 16 + 2 + 1);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_ROTATION_STARTED], 1);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_EXIT_INITIATED], 1);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_RELEASED], 4);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_DELETED], 1);
     ck_assert(sink_state.saw_n19);
