@@ -28,13 +28,14 @@
 enum fn {
     FN_REGISTER_NODE, FN_INIT_EXIT, FN_COMPLETE_EXIT, FN_CREATE_CHAIN, FN_DELETE_CHAIN, FN_GET_NODE,
     FN_NODE_ID_BY_NAME, FN_NODE_COUNT, FN_CHAIN_COUNT, FN_GET_CHAIN, FN_GET_CHAIN_BY_NAME, FN_ROTATE_MEMBER,
-    FN_ROTATE_LEAVING, FN_GET_ROTATION, FN_COUNT
+    FN_ROTATE_LEAVING, FN_GET_ROTATION, FN_COMPLETE_ROTATION, FN_REPORT_ABSENT, FN_COUNT
 };
 static const char *const fn_text[FN_COUNT] = {
     "registerNode(string,bytes4,uint16,bytes,string)", "initExit(uint256)", "completeExit(uint256)",
     "createChain(string,uint8,uint16)", "deleteChain(uint256)", "getNode(uint256)", "getNodeIdByName(string)",
     "getNodeCount()", "getChainCount()", "getChain(uint256)", "getChainByName(string)",
     "rotateMember(uint256,uint256)", "rotateLeaving(uint256,uint256)", "getRotation(uint256)",
+    "completeRotation(uint256,uint32,uint64,bytes[])", "reportAbsent(uint256,uint256,uint256,bytes[])",
 };
 /* Return types of the getters. */
 #define NODE_INFO "(uint256,string,bytes4,uint16,bytes,string,address,uint8,uint128,uint256,uint64)"
@@ -604,6 +605,82 @@ int mc_manager_rotate_leaving(struct mc_rpc *rpc, const uint8_t key[32], const s
 {
     struct abi_value args[2] = {abi_value_uint64(chain_id), abi_value_uint64(node_id)};
     return send_rotating(rpc, key, d, FN_ROTATE_LEAVING, args, 2, MC_ROTATION_GAS_EXTRA, rotations, err);
+}
+
+/* ---- What members sign (docs/manager-contracts.md "Rotation") ---- */
+
+static void word_u64(uint8_t w[32], uint64_t v)
+{
+    memset(w, 0, 32);
+    for (int i = 0; i < 8; i++) w[31 - i] = (uint8_t)(v >> (8 * i));
+}
+
+/* keccak256(abi.encode(keccak256(tag), chainid, manager, v[0], v[1], ...)): all static words. */
+static void statement_digest(const char *tag, const struct mc_deployment *d, const uint64_t *v, size_t n,
+                             uint8_t out[32])
+{
+    uint8_t words[10][32];
+    assert(n + 3 <= 10);
+    keccak256(tag, strlen(tag), words[0]);
+    word_u64(words[1], d->chain_id);
+    memset(words[2], 0, 12);
+    memcpy(words[2] + 12, d->address, 20);
+    for (size_t i = 0; i < n; i++) word_u64(words[3 + i], v[i]);
+    keccak256(words, 32 * (n + 3), out);
+}
+
+void mc_rotation_digest(const struct mc_deployment *d, uint64_t chain_id, uint32_t epoch, uint64_t height,
+                        uint64_t leaving_node_id, uint64_t joining_node_id, uint8_t out[32])
+{
+    const uint64_t v[5] = {chain_id, epoch, height, leaving_node_id, joining_node_id};
+    statement_digest("cohort rotation done v1", d, v, 5, out);
+}
+
+void mc_absence_digest(const struct mc_deployment *d, uint64_t chain_id, uint32_t epoch, uint64_t node_id,
+                       uint64_t since, uint8_t out[32])
+{
+    const uint64_t v[4] = {chain_id, epoch, node_id, since};
+    statement_digest("cohort member absent v1", d, v, 4, out);
+}
+
+int mc_sign_statement(const uint8_t key[32], const uint8_t digest[32], uint8_t signature[MC_STATEMENT_SIGNATURE_BYTES],
+                      struct cohort_error *err)
+{
+    int rc = secp_sign(key, digest, signature, err); /* low s, v 0 or 1 */
+    if (rc < 0) return rc;
+    signature[64] = (uint8_t)(signature[64] + 27);
+    return 0;
+}
+
+static int send_signed(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
+                       struct abi_value *args, size_t nargs, const uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES],
+                       size_t nsignatures, struct mc_rotation_events *rotations, struct cohort_error *err)
+{
+    if (nsignatures > MC_CHAIN_MAX_NODES)
+        return cohort_error_set(err, MC_E_INVALID, DOMAIN, "%zu signatures: a chain has at most %d members",
+                                nsignatures, MC_CHAIN_MAX_NODES);
+    struct abi_value items[MC_CHAIN_MAX_NODES];
+    for (size_t i = 0; i < nsignatures; i++) items[i] = abi_value_bytes(signatures[i], MC_STATEMENT_SIGNATURE_BYTES);
+    args[nargs - 1] = abi_value_array(items, nsignatures);
+    return send_rotating(rpc, key, d, f, args, nargs, MC_ROTATION_GAS_EXTRA, rotations, err);
+}
+
+int mc_manager_complete_rotation(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d,
+                                 uint64_t chain_id, uint32_t epoch, uint64_t height,
+                                 const uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES], size_t nsignatures,
+                                 struct mc_rotation_events *rotations, struct cohort_error *err)
+{
+    struct abi_value args[4] = {abi_value_uint64(chain_id), abi_value_uint64(epoch), abi_value_uint64(height)};
+    return send_signed(rpc, key, d, FN_COMPLETE_ROTATION, args, 4, signatures, nsignatures, rotations, err);
+}
+
+int mc_manager_report_absent(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d,
+                             uint64_t chain_id, uint64_t node_id, uint64_t since,
+                             const uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES], size_t nsignatures,
+                             struct mc_rotation_events *rotations, struct cohort_error *err)
+{
+    struct abi_value args[4] = {abi_value_uint64(chain_id), abi_value_uint64(node_id), abi_value_uint64(since)};
+    return send_signed(rpc, key, d, FN_REPORT_ABSENT, args, 4, signatures, nsignatures, rotations, err);
 }
 
 int mc_manager_get_rotation(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t chain_id,

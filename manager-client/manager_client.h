@@ -380,6 +380,29 @@ struct mc_rotation_info {
 int mc_manager_get_rotation(struct mc_rpc *rpc, const struct mc_deployment *d, uint64_t chain_id,
                             struct mc_rotation_info *out, struct cohort_error *err);
 
+/*
+ * The statements members sign with their node key (docs/manager-contracts.md "Rotation"):
+ * a rotation done (f + 1 members of the new epoch) and a member absent (2f + 1 of the
+ * others). The digests bind the deployment (its chain id and address); signatures are
+ * r || s || v with v 27 or 28 and a low s, as the contract wants them.
+ */
+#define MC_STATEMENT_SIGNATURE_BYTES 65
+void mc_rotation_digest(const struct mc_deployment *d, uint64_t chain_id, uint32_t epoch, uint64_t height,
+                        uint64_t leaving_node_id, uint64_t joining_node_id, uint8_t out[32]);
+void mc_absence_digest(const struct mc_deployment *d, uint64_t chain_id, uint32_t epoch, uint64_t node_id,
+                       uint64_t since, uint8_t out[32]);
+int mc_sign_statement(const uint8_t private_key[32], const uint8_t digest[32],
+                      uint8_t signature[MC_STATEMENT_SIGNATURE_BYTES], struct cohort_error *err);
+/* completeRotation and reportAbsent, anyone's key paying (rotations may be NULL). */
+int mc_manager_complete_rotation(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                                 uint64_t chain_id, uint32_t epoch, uint64_t height,
+                                 const uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES], size_t nsignatures,
+                                 struct mc_rotation_events *rotations, struct cohort_error *err);
+int mc_manager_report_absent(struct mc_rpc *rpc, const uint8_t private_key[32], const struct mc_deployment *d,
+                             uint64_t chain_id, uint64_t node_id, uint64_t since,
+                             const uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES], size_t nsignatures,
+                             struct mc_rotation_events *rotations, struct cohort_error *err);
+
 /* The EVM chain id of a chain name: the low 53 bits of keccak256(name) (computed here, no call). */
 uint64_t mc_evm_chain_id_of(const char *name);
 

@@ -4,6 +4,9 @@
  * by the deployer), create chains of every size, list and show them, delete one; every
  * event seen through the watcher; and the errors an operator meets, in plain words: no
  * funds, name taken, endpoint taken, wrong password, wrong chain, too little capacity.
+ * Then a rotation: a member's exit starts one, which f + 1 new members' signatures made
+ * in C (manager-client's digests) complete so the exit completes, and 2f + 1 members'
+ * statements rotate out an absent member.
  */
 #include <check.h>
 #include <stdarg.h>
@@ -11,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/hex.h"
@@ -45,9 +49,8 @@ static void write_file(const char *name, const char *text)
 }
 
 /* A keystore for a fresh key, written with light scrypt so the test stays fast. */
-static void make_keystore(const char *name, uint8_t address[20])
+static void make_keystore_with(const char *name, uint8_t address[20], uint8_t key[32])
 {
-    uint8_t key[32];
     struct cohort_error err = {0};
     ck_assert_int_eq(secp_key_generate(key, &err), 0);
     ck_assert_int_eq(secp_address_from_secret(key, address, &err), 0);
@@ -58,6 +61,7 @@ static void make_keystore(const char *name, uint8_t address[20])
     ck_assert_int_eq(mc_keystore_write_file(path, json, &err), 0);
     free(json);
 }
+
 
 static void fund(const uint8_t address[20]) { testutil_fund(anvil_url, address); }
 
@@ -139,11 +143,11 @@ START_TEST(operator_path)
     ck_assert_ptr_nonnull(strstr(out, "already exists"));
 
     /* 20 node owners. The first tries before it has funds. */
-    uint8_t owners[20][20];
+    uint8_t owners[20][20], keys[20][32];
     for (int i = 0; i < 20; i++) {
         char name[32];
         snprintf(name, sizeof name, "owner%d.json", i);
-        make_keystore(name, owners[i]);
+        make_keystore_with(name, owners[i], keys[i]);
     }
     ck_assert_int_eq(run(out, sizeof out, "node register --name n0 --ip 127.0.0.1 --port 10000 --rpc %s --keystore %s/owner0.json "
                          "--password-file %s/pw", anvil_url, dir, dir), 1);
@@ -247,7 +251,8 @@ START_TEST(operator_path)
     ck_assert_int_eq(run(out, sizeof out, "chain rotate mid --rpc %s --keystore %s/dev0.json --password-file %s/pw", anvil_url,
                          dir, dir), 2);
 
-    /* Every event, through the watcher, decoded. */
+    /* The nodes' part, done here by hand with the owners' keys: f + 1 = 6 members of the new
+       epoch sign that 'mid' runs in epoch 1 from block 77; anyone submits it. */
     char path[256];
     snprintf(path, sizeof path, "%s/manager.json", dir);
     struct mc_deployment d;
@@ -255,6 +260,57 @@ START_TEST(operator_path)
     ck_assert_int_eq(mc_deployment_load(path, &d, &err), 0);
     struct mc_rpc *rpc;
     struct mc_rpc_options o = {.url = anvil_url};
+    ck_assert_int_eq(mc_rpc_open(&rpc, &o, NULL), 0);
+    struct mc_chain_info c;
+    ck_assert_int_eq(mc_manager_get_chain_by_name(rpc, &d, "mid", &c, &err), 0);
+    struct mc_rotation_info r;
+    ck_assert_int_eq(mc_manager_get_rotation(rpc, &d, c.id, &r, &err), 0);
+    ck_assert(r.pending);
+    ck_assert_uint_eq(r.epoch, 0);
+    ck_assert_uint_eq(r.leaving_node_id, (uint64_t)leaver);
+    ck_assert_uint_eq(c.node_ids[r.member_index], (uint64_t)leaver);
+    uint64_t next[16];
+    memcpy(next, c.node_ids, sizeof next);
+    next[r.member_index] = r.joining_node_id;
+    uint8_t digest[32], sigs[16][MC_STATEMENT_SIGNATURE_BYTES];
+    mc_rotation_digest(&d, c.id, 1, 77, r.leaving_node_id, r.joining_node_id, digest);
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(mc_sign_statement(keys[next[i] - 1], digest, sigs[i], &err), 0);
+    ck_assert_int_eq(mc_manager_complete_rotation(rpc, keys[0], &d, c.id, 1, 77, (const uint8_t(*)[65])sigs, 5, NULL, &err),
+                     MC_E_REVERTED);
+    ck_assert_msg(strstr(err.message, "NotEnoughSignatures(5, 6)") != NULL, "%s", err.message);
+    /* The leaving node is not in the new epoch: its signature does not count. */
+    uint8_t theirs[MC_STATEMENT_SIGNATURE_BYTES];
+    memcpy(theirs, sigs[5], sizeof theirs);
+    ck_assert_int_eq(mc_sign_statement(keys[leaver - 1], digest, sigs[5], &err), 0);
+    ck_assert_int_eq(mc_manager_complete_rotation(rpc, keys[0], &d, c.id, 1, 77, (const uint8_t(*)[65])sigs, 6, NULL, &err),
+                     MC_E_REVERTED);
+    ck_assert_msg(strstr(err.message, "WrongSigner") != NULL, "%s", err.message);
+    memcpy(sigs[5], theirs, sizeof theirs);
+    ck_assert_msg(mc_manager_complete_rotation(rpc, keys[0], &d, c.id, 1, 77, (const uint8_t(*)[65])sigs, 6, NULL, &err) == 0,
+                  "%s", err.message);
+    ck_assert_int_eq(run(out, sizeof out, "chain show mid --rpc %s", anvil_url), 0);
+    ck_assert_msg(strstr(out, "epoch 1\n") != NULL && strstr(out, "rotation in flight") == NULL, "%s", out);
+    ck_assert_int_eq(run(out, sizeof out, "node exit %d --complete --rpc %s --keystore %s/owner%d.json --password-file %s/pw",
+                         leaver, anvil_url, dir, leaver - 1, dir), 0);
+
+    /* 2f + 1 = 11 of the other members say member 0 is absent since 700 s ago: it rotates out. */
+    ck_assert_int_eq(mc_manager_get_chain_by_name(rpc, &d, "mid", &c, &err), 0);
+    ck_assert_uint_eq(c.node_ids[r.member_index], r.joining_node_id);
+    uint64_t since = (uint64_t)time(NULL) - 700;
+    mc_absence_digest(&d, c.id, 1, c.node_ids[0], since, digest);
+    for (int i = 0; i < 11; i++) ck_assert_int_eq(mc_sign_statement(keys[c.node_ids[1 + i] - 1], digest, sigs[i], &err), 0);
+    struct mc_rotation_events started = {0};
+    ck_assert_msg(mc_manager_report_absent(rpc, keys[0], &d, c.id, c.node_ids[0], since, (const uint8_t(*)[65])sigs, 11,
+                                           &started, &err) == 0,
+                  "%s", err.message);
+    ck_assert_uint_eq(started.n, 1);
+    ck_assert_int_eq(started.events[0].kind, MC_EVENT_ROTATION_STARTED);
+    ck_assert_int_eq(started.events[0].reason, MC_ROTATION_ABSENT);
+    ck_assert_uint_eq(started.events[0].node_id, c.node_ids[0]);
+    ck_assert_uint_eq(started.events[0].epoch, 2);
+    mc_rpc_close(rpc);
+
+    /* Every event, through the watcher, decoded. */
     ck_assert_int_eq(mc_rpc_open(&rpc, &o, NULL), 0);
     size_t ntopics;
     const uint8_t(*topics)[32] = mc_manager_event_topics(&ntopics);
@@ -271,10 +327,12 @@ START_TEST(operator_path)
     ck_assert_int_gt(sink_state.batches, 5); /* max_range 7 over dozens of blocks: many deliveries */
     ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_REGISTERED], 20);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_CREATED], 3);
-    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_ASSIGNED], 4 + 16 + 2 + 1);
-    ck_assert_int_eq(sink_state.counts[MC_EVENT_ROTATION_STARTED], 1);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_ASSIGNED], 4 + 16 + 2 + 2);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_ROTATION_STARTED], 2);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_ROTATION_COMPLETED], 1);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_EXIT_INITIATED], 1);
-    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_RELEASED], 4);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_EXITED], 1);
+    ck_assert_int_eq(sink_state.counts[MC_EVENT_NODE_RELEASED], 4 + 1);
     ck_assert_int_eq(sink_state.counts[MC_EVENT_CHAIN_DELETED], 1);
     ck_assert(sink_state.saw_n19);
     mc_rpc_close(rpc);
