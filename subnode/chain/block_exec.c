@@ -262,6 +262,13 @@ int block_execute(struct state *st, const struct block_exec_input *in, struct bl
     for (size_t i = 0; i < in->tx_count; i++) {
         struct tx_signed *t = in->txs[i];
         assert(t != NULL);
+        /* Building, a transaction the block has no gas left for is dropped before its sender
+           is recovered (a curve operation): under load a block's batches hold more than it
+           takes, and the rest come again in a later block. Importing keeps Ethereum's order. */
+        if (in->mode == BLOCK_BUILD && t->tx.gas_limit > h->gas_limit - out->gas_used) {
+            if ((rc = cannot_include(in, out, i, CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK, false, err)) != 0) return rc;
+            continue;
+        }
         if (!t->sender_known && tx_recover_sender(t, err) != 0) {
             if ((rc = cannot_include(in, out, i, CHAIN_REJECT_NONE, true, err)) != 0) return rc;
             continue;

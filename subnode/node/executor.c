@@ -5,7 +5,8 @@
  * makes no Ethereum block (an idle chain has no blocks). One that holds batches makes
  * exactly one: its transactions are the batches' in order; those that cannot execute
  * (malformed, a bad signature, the nonce moved, the funds gone, no gas left in the block)
- * are dropped, not included as failures. Everything the block changes is written in one
+ * are dropped, not included as failures. A sender is recovered only for a transaction the
+ * block has gas left for (block_execute), unless this member's pool knows it. Everything the block changes is written in one
  * store transaction together with the log index, so a crash leaves whole blocks only.
  */
 #include "subnode/node/node_internal.h"
@@ -151,16 +152,10 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                 in->malformed++;
                 continue;
             }
-            /* The pool of this member may know the sender already: recovering costs a curve operation. */
-            if (!cn_pool_sender(n, t->hash, t->tx.sender)) {
-                if (tx_recover_sender(t, &err) != 0) {
-                    in->malformed++;
-                    tx_free(t);
-                    continue;
-                }
-            } else {
-                t->sender_known = true;
-            }
+            /* The pool of this member may know the sender already. Otherwise block_execute
+               recovers it (a curve operation) only if the block has gas left for the
+               transaction: under load the rest waits for a later block unrecovered. */
+            if (cn_pool_sender(n, t->hash, t->tx.sender)) t->sender_known = true;
             if (input_push(in, t) != 0) {
                 tx_free(t);
                 cn_halt(n, "out of memory reading a block's batches");

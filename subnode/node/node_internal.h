@@ -118,7 +118,7 @@ struct block_input {
     size_t count, cap;
     uint64_t timestamp_ms; /* the latest batch's */
     size_t batches;
-    size_t malformed;      /* transactions that did not decode or whose signature did not recover */
+    size_t malformed;      /* transactions that did not decode (a bad signature: block_execute drops it) */
 };
 
 /* One block built by the executor, for the pool and the subscribers. */

@@ -203,7 +203,11 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         free(gone);
         return;
     }
-    for (size_t i = 0; i < input->count; i++) memcpy(senders[i], input->txs[i]->tx.sender, 20);
+    /* The senders to re-check: those known (a transaction dropped for the block's gas before
+       its sender was recovered changed no account, and is in no pool of this member). */
+    size_t sender_count = 0;
+    for (size_t i = 0; i < input->count; i++)
+        if (input->txs[i]->sender_known) memcpy(senders[sender_count++], input->txs[i]->tx.sender, 20);
     /* A transaction left out for a reason the pool cannot see (the sender has code) leaves it,
        so it is not offered again and again. */
     size_t gone_count = 0;
@@ -213,7 +217,7 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         .included = (const uint8_t(*)[32])block->hashes,
         .included_count = r->included_count,
         .senders = (const uint8_t(*)[20])senders,
-        .sender_count = input->count,
+        .sender_count = sender_count,
         .release_in_flight = true,
     };
     pthread_mutex_lock(&n->pool_lock);

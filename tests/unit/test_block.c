@@ -395,6 +395,10 @@ START_TEST(build_drops_then_import_agrees)
     ck_assert_int_eq(res.dropped[0].reason, CHAIN_REJECT_NONCE_MISMATCH);
     ck_assert_uint_eq(res.dropped[1].index, 3);
     ck_assert_int_eq(res.dropped[1].reason, CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK);
+    /* Dropped for the block's gas before its sender was recovered (no curve operation); the
+       others were recovered as they were executed. */
+    ck_assert(!b.txs[3]->sender_known);
+    ck_assert(b.txs[0]->sender_known && b.txs[1]->sender_known && b.txs[5]->sender_known);
     ck_assert_uint_eq(res.dropped[2].index, 4);
     ck_assert(!res.dropped[2].bad_signature);
 
