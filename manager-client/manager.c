@@ -567,7 +567,7 @@ static int collect_rotations(const struct mc_receipt *r, const struct mc_deploym
     return 0;
 }
 
-/* Sends f(a, b) and hands back the rotations its receipt names (rotations may be NULL). */
+/* Sends a call that may start rotations and hands back those its receipt names (rotations may be NULL). */
 static int send_rotating(struct mc_rpc *rpc, const uint8_t key[32], const struct mc_deployment *d, enum fn f,
                          const struct abi_value *args, size_t nargs, uint64_t gas_extra,
                          struct mc_rotation_events *rotations, struct cohort_error *err)
