@@ -174,7 +174,7 @@ async function main() {
   agent.destroy();
   agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
 
-  let seen = 0, blocks = 0, refused = 0, late = 0, sentMs = 0, t0 = now();
+  let seen = 0, blocks = 0, refused = 0, late = 0, sentMs = 0, cpuBusy = -1, t0 = now();
   if (client === 'c') {
     // The timed part in C: the same lanes, schedule and watcher (bench/rpc_load.c).
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'rpc-load-'));
@@ -193,6 +193,7 @@ async function main() {
     late = field('late_100ms');
     blocks = field('blocks');
     sentMs = field('send_s') * 1000;
+    cpuBusy = field('cpu_busy');
     const times = readFileSync(path.join(tmp, 'out'), 'utf8').trim().split('\n');
     if (times.length !== jobs.length) fail(`rpc_load wrote ${times.length} times for ${jobs.length} transfers`);
     times.forEach((t, k) => {
@@ -295,7 +296,8 @@ async function main() {
   console.log(`rpc_bench target=${label} client=${client} urls=${urls.length} txs=${jobs.length} senders=${nSenders} concurrency=${concurrency} wait=${waitEach} ` +
     (rate > 0 ? `rate=${rate} late_100ms=${late} ` : '') +
     `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
-    `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}`);
+    `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}` +
+    (cpuBusy >= 0 ? ` cpu_busy_pct=${cpuBusy.toFixed(1)}` : ''));
   provider.destroy();
   agent.destroy();
   if (failed || refused) process.exit(1);

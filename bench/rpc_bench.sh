@@ -74,4 +74,13 @@ wait_rpc "$solo" 120
 for url in ${demo//,/ }; do wait_rpc "$url" 60; done
 bench --label cohort-1-member --rpc "$solo" "${rate[@]}"
 bench --label cohort-4-members --rpc "$demo" "${rate[@]}"
+# What each of the four members did: its blocks, the transfers it executed and those its
+# blocks left out (for the block's gas, mostly: they come again in a later block).
+for url in ${demo//,/ }; do
+  curl -sf "$url/status" | node -e 'const s = JSON.parse(require("fs").readFileSync(0)).chain;
+    console.log(`rpc_bench member=${process.argv[1]} height=${s.height} transactions=${s.transactions_total} ` +
+      `dropped=${s.transactions_dropped_total} ${JSON.stringify(s.transactions_dropped_by_reason || {})} ` +
+      `batches_resubmitted=${s.batches_resubmitted}`)' "$url" |
+    tee -a "$dir/results" || true
+done
 echo "rpc_bench: results in $dir/results"

@@ -262,11 +262,18 @@ int block_execute(struct state *st, const struct block_exec_input *in, struct bl
     for (size_t i = 0; i < in->tx_count; i++) {
         struct tx_signed *t = in->txs[i];
         assert(t != NULL);
-        /* Building, a transaction the block has no gas left for is dropped before its sender
-           is recovered (a curve operation): under load a block's batches hold more than it
-           takes, and the rest come again in a later block. Importing keeps Ethereum's order. */
+        /* Building, a transaction the block has no gas left for, or whose fee is below the
+           block's base fee, is dropped before its sender is recovered (a curve operation):
+           under load a block's batches hold more than it takes, the base fee climbs past
+           some of them, and they come again in a later block. chain_apply_tx would drop them
+           too (the same included set, so the same block). Importing keeps Ethereum's order. */
         if (in->mode == BLOCK_BUILD && t->tx.gas_limit > h->gas_limit - out->gas_used) {
             if ((rc = cannot_include(in, out, i, CHAIN_REJECT_GAS_LIMIT_OVER_BLOCK, false, err)) != 0) return rc;
+            continue;
+        }
+        if (in->mode == BLOCK_BUILD && in->revision >= EVM_LONDON &&
+            u256_lt(t->tx.type >= 2 ? t->tx.max_fee_per_gas : t->tx.gas_price, blk.base_fee)) {
+            if ((rc = cannot_include(in, out, i, CHAIN_REJECT_FEE_BELOW_BASE_FEE, false, err)) != 0) return rc;
             continue;
         }
         if (!t->sender_known && tx_recover_sender(t, err) != 0) {

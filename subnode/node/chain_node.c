@@ -227,6 +227,10 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
     n->gas_used_total += block->header.gas_used;
     n->transactions_total += block->result.included_count;
     n->transactions_dropped += block->result.dropped_count;
+    for (size_t i = 0; i < block->result.dropped_count; i++) {
+        unsigned reason = (unsigned)block->result.dropped[i].reason;
+        if (reason < sizeof n->dropped_by_reason / sizeof n->dropped_by_reason[0]) n->dropped_by_reason[reason]++;
+    }
     pthread_mutex_unlock(&n->lock);
     cn_pool_block(n, input, block);
     if (!replaying && n->rpc) rpc_publish_block(n->rpc, block->header.number);
@@ -579,6 +583,13 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "gas_used_total", (double)n->gas_used_total);
     cJSON_AddNumberToObject(o, "transactions_total", (double)n->transactions_total);
     cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
+    /* Why: under load mostly GAS_LIMIT_OVER_BLOCK (the block was full; they come again in a
+       later one) and NONCE_MISMATCH (a batch sent again whose first copy made it after all). */
+    cJSON *why = cJSON_AddObjectToObject(o, "transactions_dropped_by_reason");
+    for (unsigned r = 0; r < sizeof n->dropped_by_reason / sizeof n->dropped_by_reason[0]; r++)
+        if (n->dropped_by_reason[r])
+            cJSON_AddNumberToObject(why, r == CHAIN_REJECT_NONE ? "BAD_SIGNATURE_OR_CHAIN_ID" : chain_reject_name(r),
+                                    (double)n->dropped_by_reason[r]);
     u256 base_fee = cn_next_base_fee(n, &n->head_header);
     cJSON_AddNumberToObject(o, "base_fee_wei", (double)base_fee.w[0] + 18446744073709551616.0 * (double)base_fee.w[1]);
     /* Halted: the executor stopped (divergence, a store error) or the BFT log's WAL failed. */
