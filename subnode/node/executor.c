@@ -6,8 +6,9 @@
  * exactly one: its transactions are the batches' in order; those that cannot execute
  * (malformed, a bad signature, the nonce moved, the funds gone, no gas left in the block)
  * are dropped, not included as failures. A sender is recovered only for a transaction the
- * block has gas left for (block_execute), unless this member's pool knows it. Everything the block changes is written in one
- * store transaction together with the log index, so a crash leaves whole blocks only.
+ * block can take (gas left, a fee that reaches the base fee: block_execute), unless this
+ * member's pool knows it. Everything the block changes is written in one store
+ * transaction together with the log index, so a crash leaves whole blocks only.
  */
 #include "subnode/node/node_internal.h"
 
@@ -154,8 +155,8 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                 continue;
             }
             /* The pool of this member may know the sender already. Otherwise block_execute
-               recovers it (a curve operation) only if the block has gas left for the
-               transaction: under load the rest waits for a later block unrecovered. */
+               recovers it (a curve operation) only if the block can take the transaction:
+               under load the rest waits for a later block unrecovered. */
             if (cn_pool_sender(n, t->hash, t->tx.sender)) t->sender_known = true;
             if (input_push(in, t) != 0) {
                 tx_free(t);
