@@ -585,7 +585,8 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
     /* Why, by the reasons' names: under load mostly GAS_ALLOWANCE_EXCEEDED (the block was
        full; they come again in a later one) and NONCE_MISMATCH (a copy of a transaction
-       already in a block: an entry the log carried twice). */
+       already in a block: a batch made again after a block without it, or an entry the log
+       carried twice). */
     cJSON *why = cJSON_AddObjectToObject(o, "transactions_dropped_by_reason");
     for (unsigned r = 0; r < sizeof n->dropped_by_reason / sizeof n->dropped_by_reason[0]; r++)
         if (n->dropped_by_reason[r])

@@ -121,7 +121,6 @@ struct block_input {
     uint64_t timestamp_ms; /* the latest batch's */
     size_t batches;
     size_t malformed;      /* transactions that did not decode (a bad signature: block_execute drops it) */
-    bool own_batch;        /* it holds this member's batch in flight (cn_pool_block ends it) */
 };
 
 /* One block built by the executor, for the pool and the subscribers. */
@@ -223,12 +222,9 @@ bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender
 
 /*
  * After a block: what it included leaves the pool, its senders are re-checked against the
- * new state; if it held the batch in flight, that batch ends and what the block dropped of
- * it (for gas) is offered again.
+ * new state, what it dropped for gas (and any batch in flight) is offered again.
  */
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
-/* Whether entry is the batch this member has in flight (its bytes). */
-bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len);
 
 /* Offers the log the next batch from the pool when none is in flight, or the one in flight
    again when it is overdue (any thread). */

@@ -2,9 +2,9 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * One batch is in flight at a time: the next is made when a block that holds it is written
- * (cn_block_done calls cn_propose), so transactions that arrive meanwhile wait a block time
- * or two and blocks fill under load. The log drops the entries of a block that is not committed (a
+ * One batch is in flight at a time: the next is made when a block is written (cn_block_done
+ * calls cn_propose), so transactions that arrive meanwhile wait a block time at most and
+ * blocks fill under load. The log drops the entries of a block that is not committed (a
  * leader lost, a height nullified while a quorum was down): a batch not committed after
  * BATCH_RETRY_MS is submitted again, the same bytes, at the next transaction or at the
  * log's tick (cn_tick, every second) - the tick matters once the chain rests, when nothing
@@ -221,17 +221,9 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         .release_in_flight = true,
     };
     pthread_mutex_lock(&n->pool_lock);
-    /* The batch in flight ends with the block that holds it. A block without it (it reached
-       the leader after the proposal) leaves it in flight with its transactions: made again
-       into a new batch, they would go into a later block twice, the copy dropped for its
-       nonce after every member had recovered its sender. */
-    bool ended = input->own_batch || !n->batch_in_flight;
-    update.release_in_flight = ended;
-    if (ended) {
-        n->batch_in_flight = false;
-        free(n->batch);
-        n->batch = NULL;
-    }
+    n->batch_in_flight = false;
+    free(n->batch);
+    n->batch = NULL;
     if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
     int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
     pthread_mutex_unlock(&n->pool_lock);
@@ -239,14 +231,6 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
     store_view_end(reader.view);
     free(senders);
     free(gone);
-}
-
-bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len)
-{
-    pthread_mutex_lock(&n->pool_lock);
-    bool same = n->batch_in_flight && n->batch_len == len && memcmp(n->batch, entry, len) == 0;
-    pthread_mutex_unlock(&n->pool_lock);
-    return same;
 }
 
 /* Sends the batch in flight to the log again (pool lock held): the log ignores it while it
