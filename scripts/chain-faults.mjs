@@ -80,6 +80,13 @@ async function converge(list, min, ms) {
   fail(`members ${list} did not agree on a head >= ${min}: ${JSON.stringify(heads)}`);
 }
 
+// The promise's value, or a throw after ms.
+function within(ms, promise) {
+  let timer;
+  return Promise.race([promise, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
 // A load: one sender, transfers to the members given (0 and 1 by default) in turn, every receipt kept.
 const receipts = [];
 let loading = true;
@@ -91,11 +98,14 @@ async function load(to = [0, 1]) {
   while (loading) {
     const p = providers[to[k++ % to.length]];
     try {
-      const signed = await wallet.signTransaction({ to: ethers.Wallet.createRandom().address, value: 1n, nonce,
-        gasLimit: 21000n, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
-        chainId: (await p.getNetwork()).chainId, type: 2 });
-      const tx = await p.broadcastTransaction(signed);
-      const r = await tx.wait(1, 20000);
+      // Bounded: a request cut off by a kill must not hold the load past the step.
+      const r = await within(30000, (async () => {
+        const signed = await wallet.signTransaction({ to: ethers.Wallet.createRandom().address, value: 1n, nonce,
+          gasLimit: 21000n, maxFeePerGas: fee.maxFeePerGas, maxPriorityFeePerGas: fee.maxPriorityFeePerGas,
+          chainId: (await p.getNetwork()).chainId, type: 2 });
+        const tx = await p.broadcastTransaction(signed);
+        return tx.wait(1, 20000);
+      })());
       receipts.push({ hash: r.hash, blockHash: r.blockHash });
       nonce++;
     } catch {
@@ -238,4 +248,14 @@ async function main() {
   console.log('faults: all passed');
 }
 
+// The members are killed with requests in flight. Once in CI (step 3) a reset connection to a
+// killed member came out of Node's http client as an uncaught 'socket hang up': some request
+// of ethers 6.17 had no 'error' listener (which one is not known). The call that made it fails
+// or times out on its own and load() moves on, so such connection errors are only logged here;
+// anything else uncaught fails the test.
+const dropped = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE']);
+process.on('uncaughtException', (e) => {
+  if (e && dropped.has(e.code)) { say(`   (a request to a killed member ended: ${e.code} ${e.message})`); return; }
+  fail(`uncaught: ${(e && e.stack) || e}`);
+});
 main().then(() => process.exit(0), (e) => fail(e.message));
