@@ -46,6 +46,45 @@ uint64_t node_rnd(struct bft_node *node)
     return z ^ (z >> 31);
 }
 
+/* A keyed 64-bit fingerprint: eight bytes at a time through a multiply and a rotation,
+   then splitmix64's finisher. */
+static uint64_t entry_fingerprint(uint64_t seed, const uint8_t *p, size_t len)
+{
+    uint64_t h = seed ^ (len * 0x9e3779b97f4a7c15ull);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h = (h << 31) | (h >> 33);
+    }
+    uint64_t tail = 0;
+    if (i < len) memcpy(&tail, p + i, len - i);
+    h ^= tail;
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+    h ^= h >> 31;
+    return h ? h : 1; /* 0 marks an empty slot */
+}
+
+bool node_entry_seen(const struct bft_node *node, const uint8_t *entry, size_t len)
+{
+    uint64_t f = entry_fingerprint(node->seen_seed, entry, len);
+    for (size_t i = 0; i < SEEN_ENTRIES; i++)
+        if (node->seen[i] == f) return true;
+    return false;
+}
+
+void node_entries_committed(struct bft_node *node, const uint8_t *payload, uint32_t len)
+{
+    uint32_t off = 0, entry_len;
+    const uint8_t *entry;
+    while (bft_payload_next(payload, len, &off, &entry, &entry_len, NULL) == 1) {
+        node->seen[node->seen_next] = entry_fingerprint(node->seen_seed, entry, entry_len);
+        node->seen_next = (node->seen_next + 1) % SEEN_ENTRIES;
+    }
+}
+
 int node_random_bytes(uint8_t *out, size_t len)
 {
     size_t done = 0;
@@ -426,6 +465,7 @@ int bft_node_start(const struct bft_node_config *config, struct bft_node **out, 
         return cohort_error_errno(err, BFT_E_IO, DOMAIN, errno, "node: getrandom");
     }
     memcpy(&node->rng, seed, sizeof seed);
+    node->seen_seed = node_rnd(node);
     node->queue = calloc(BFT_SUBMIT_QUEUE_MAX, sizeof *node->queue);
     node->read_buffer = malloc(READ_BUFFER_BYTES);
     node->record = malloc(BFT_WAL_RECORD_MAX);

@@ -158,6 +158,8 @@ struct bft_node_status {
     uint64_t frames_dropped;           /* send queues full */
     uint64_t links_refused;            /* failed handshakes, oversized frames */
     uint64_t submits_pending;          /* entries not yet handed to the core */
+    uint64_t entries_already_committed; /* submitted or forwarded copies of an entry committed
+                                           already (late frames, resubmissions): not proposed */
     uint64_t proposals_equivocated;    /* equivocate mode only: second blocks sent */
     uint64_t garbage_sent;             /* garbage mode only: frames of random bytes sent */
     uint64_t snapshots;                /* snapshots taken (compactions) since start */

@@ -130,6 +130,7 @@ int node_drive(struct bft_node *node, const struct bft_event *ev, struct cohort_
                 break;
             }
             node->appended++;
+            node_entries_committed(node, a->commit->block.payload, a->commit->block.payload_len);
             node->commit_appended[index % COMMIT_TIMES].index = index;
             node->commit_appended[index % COMMIT_TIMES].us = uv_hrtime() / 1000;
             committed = true;
@@ -413,6 +414,12 @@ void node_drain_submissions(struct bft_node *node)
         if (node->queue_count > 0) s = node->queue[node->queue_head];
         pthread_mutex_unlock(&node->lock);
         if (s.bytes == NULL) return;
+        if (!s.seal && node_entry_seen(node, s.bytes, s.len)) {
+            /* A resubmission whose first copy was committed meanwhile: taken already. */
+            COUNT(node, entries_already_committed, 1);
+            pop_submissions(node, 1);
+            continue;
+        }
         size_t taken = 1;
         uint8_t *sealed = NULL;
         if (s.seal) {

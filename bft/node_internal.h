@@ -150,6 +150,7 @@ struct wal_sync {
 
 /* Append times of the latest commits, by index modulo this, for status.commit_wait_us. */
 #define COMMIT_TIMES 256
+#define SEEN_ENTRIES 4096 /* committed entries remembered for node_entry_seen (32 KiB) */
 
 struct compaction;
 
@@ -182,6 +183,12 @@ struct bft_node {
     bool submit_blocked;  /* the core's next block is full: retry after a commit */
     bool unflushed;       /* frames were queued this loop turn: flush_turn writes them */
     uint64_t rng;
+    /* Fingerprints of the entries of the last commits (a ring; node_entry_seen), so that a
+       copy that comes after its block committed (a forwarded frame that was late, a
+       resubmission whose first copy made it after all) is not proposed a second time. */
+    uint64_t seen_seed;
+    uint64_t seen[SEEN_ENTRIES];
+    uint32_t seen_next;
 
     /* The group commit: records appended and synced so far (counts of appends). The
        fdatasync runs on libuv's thread pool (sync_work), one at a time. */
@@ -257,6 +264,11 @@ struct bft_node {
 
 /* splitmix64, seeded from getrandom at start: jitter must differ between members. */
 uint64_t node_rnd(struct bft_node *node);
+/* Whether an entry with these bytes was committed in the last SEEN_ENTRIES entries (by a
+   64-bit fingerprint under a seed drawn at start, so a collision is chance: 2^-52 per entry). */
+bool node_entry_seen(const struct bft_node *node, const uint8_t *entry, size_t len);
+/* Records the entries of a committed block's payload for node_entry_seen. */
+void node_entries_committed(struct bft_node *node, const uint8_t *payload, uint32_t len);
 /* Fills out with len bytes from getrandom: 0, or -1 with errno set. */
 int node_random_bytes(uint8_t *out, size_t len);
 /* Copies the core's status into the node's status (under the lock). */

@@ -585,7 +585,12 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
         }
         if (bytes[0] == BFT_ENTRY_FRAME) {
             /* An entry a member forwarded: pending here too, not forwarded again. A full
-               next block drops it (the member that took it from a client retries). */
+               next block drops it (the member that took it from a client retries); one
+               committed already (the frame came after its block) is not proposed again. */
+            if (node_entry_seen(node, bytes + 1, len - 1)) {
+                COUNT(node, entries_already_committed, 1);
+                return;
+            }
             struct bft_event ev = {.type = BFT_EVENT_SUBMIT, .bytes = bytes + 1, .len = len - 1};
             (void)node_drive(node, &ev, &err);
             return;

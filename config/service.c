@@ -1134,6 +1134,7 @@ void config_api_status(void *ctx, const char *method, const char *body, size_t l
     cJSON_AddNumberToObject(o, "sync_too_old", (double)s.sync_too_old);
     cJSON_AddNumberToObject(o, "snapshots_installed", (double)s.snapshots_installed); /* state transfers */
     cJSON_AddNumberToObject(o, "submits_pending", (double)s.submits_pending);
+    cJSON_AddNumberToObject(o, "entries_already_committed", (double)s.entries_already_committed);
     cJSON_AddNumberToObject(o, "wal_syncs", (double)s.wal_syncs);
     cJSON_AddNumberToObject(o, "wal_sync_us", (double)s.wal_sync_us);
     cJSON_AddNumberToObject(o, "commits_delivered", (double)s.commits_delivered);

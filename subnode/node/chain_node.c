@@ -643,6 +643,8 @@ char *chain_node_status_json(struct chain_node *n)
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);
     pthread_mutex_unlock(&n->pool_lock);
+    /* Copies of batches committed already (late forwards, resubmissions): not proposed again. */
+    cJSON_AddNumberToObject(o, "entries_already_committed", (double)bs.entries_already_committed);
     cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
     for (unsigned i = 0; i < n->config.nmembers; i++)
         if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));

@@ -143,6 +143,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
         check_parent(n, &h);
         if (n->halted) return -1;
         in->batches++;
+        if (h.member == n->config.member_index && cn_batch_in_flight_is(n, entry, entry_len)) in->own_batch = true;
         if (h.timestamp_ms > in->timestamp_ms) in->timestamp_ms = h.timestamp_ms;
         size_t at = 0;
         const uint8_t *raw;

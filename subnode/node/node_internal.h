@@ -100,6 +100,7 @@ struct chain_node {
     uint8_t *batch;                   /* its signed bytes, submitted again while not committed */
     size_t batch_len;
     int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
+    unsigned batch_blocks_missed;     /* blocks written since it was made that did not hold it */
     uint64_t batches_resubmitted;     /* since start */
 
     /* Rejoining after losing the WAL (rejoin.c), under lock. */
@@ -121,6 +122,7 @@ struct block_input {
     uint64_t timestamp_ms; /* the latest batch's */
     size_t batches;
     size_t malformed;      /* transactions that did not decode (a bad signature: block_execute drops it) */
+    bool own_batch;        /* it holds this member's batch in flight (cn_pool_block ends it) */
 };
 
 /* One block built by the executor, for the pool and the subscribers. */
@@ -222,9 +224,12 @@ bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender
 
 /*
  * After a block: what it included leaves the pool, its senders are re-checked against the
- * new state, what it dropped for gas (and any batch in flight) is offered again.
+ * new state. The batch in flight ends if the block holds it, or if BATCH_HOLD_BLOCKS blocks
+ * went by without it; then what it carried and no block took is offered again.
  */
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
+/* Whether entry is the batch this member has in flight (its bytes). */
+bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len);
 
 /* Offers the log the next batch from the pool when none is in flight, or the one in flight
    again when it is overdue (any thread). */

@@ -2,9 +2,9 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * One batch is in flight at a time: the next is made when a block is written (cn_block_done
- * calls cn_propose), so transactions that arrive meanwhile wait a block time at most and
- * blocks fill under load. The log drops the entries of a block that is not committed (a
+ * One batch is in flight at a time: the next is made when a block that holds it is written
+ * (cn_block_done calls cn_propose), or BATCH_HOLD_BLOCKS blocks without it, so transactions
+ * that arrive meanwhile wait a block time or two and blocks fill under load. The log drops the entries of a block that is not committed (a
  * leader lost, a height nullified while a quorum was down): a batch not committed after
  * BATCH_RETRY_MS is submitted again, the same bytes, at the next transaction or at the
  * log's tick (cn_tick, every second) - the tick matters once the chain rests, when nothing
@@ -37,6 +37,7 @@
 
 #define DOMAIN "subnode"
 #define BATCH_RETRY_MS 5000
+#define BATCH_HOLD_BLOCKS 4 /* blocks without the batch in flight before its transactions go again */
 #define TRAILING_BLOCK_MS 1000
 /* Room in the log's payload for the batch's header and the entry framing. */
 #define BATCH_OVERHEAD_BYTES (BATCH_HEADER_BYTES + 64)
@@ -221,9 +222,19 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         .release_in_flight = true,
     };
     pthread_mutex_lock(&n->pool_lock);
-    n->batch_in_flight = false;
-    free(n->batch);
-    n->batch = NULL;
+    /* The batch in flight ends with the block that holds it. Made again into a new batch at
+       every block, its transactions went into blocks twice (a batch sent at block N reaches
+       the leader of N + 1 after its proposal and goes into N + 2, while the next batch already
+       carried them), and every member recovered the copies' senders before dropping them for
+       their nonces. A batch that no block holds for BATCH_HOLD_BLOCKS (the log dropped it, or
+       its block was installed by a state transfer) ends anyway: its transactions go again. */
+    bool ended = !n->batch_in_flight || input->own_batch || ++n->batch_blocks_missed >= BATCH_HOLD_BLOCKS;
+    update.release_in_flight = ended;
+    if (ended) {
+        n->batch_in_flight = false;
+        free(n->batch);
+        n->batch = NULL;
+    }
     if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
     int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
     pthread_mutex_unlock(&n->pool_lock);
@@ -231,6 +242,14 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
     store_view_end(reader.view);
     free(senders);
     free(gone);
+}
+
+bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len)
+{
+    pthread_mutex_lock(&n->pool_lock);
+    bool same = n->batch_in_flight && n->batch_len == len && memcmp(n->batch, entry, len) == 0;
+    pthread_mutex_unlock(&n->pool_lock);
+    return same;
 }
 
 /* Sends the batch in flight to the log again (pool lock held): the log ignores it while it
@@ -323,6 +342,7 @@ void cn_propose(struct chain_node *n)
         n->batch_len = len;
         n->batch_in_flight = true;
         n->batch_sent_ms = now;
+        n->batch_blocks_missed = 0;
     }
     pthread_mutex_unlock(&n->pool_lock);
 }
