@@ -80,7 +80,9 @@ for url in ${demo//,/ }; do
   curl -sf "$url/status" | node -e 'const s = JSON.parse(require("fs").readFileSync(0)).chain;
     console.log(`rpc_bench member=${process.argv[1]} height=${s.height} transactions=${s.transactions_total} ` +
       `dropped=${s.transactions_dropped_total} ${JSON.stringify(s.transactions_dropped_by_reason || {})} ` +
-      `batches_resubmitted=${s.batches_resubmitted}`)' "$url" |
+      `batches_resubmitted=${s.batches_resubmitted} execute_ms=${s.execute_ms_total} ` +
+      `commits=${s.commits_delivered} commit_wait_ms=${s.commit_wait_ms_total} log_index=${s.log_index} ` +
+      `copies_refused=${s.entries_already_committed}+${s.entries_in_proposed_blocks}`)' "$url" |
     tee -a "$dir/results" || true
 done
 echo "rpc_bench: results in $dir/results"

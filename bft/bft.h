@@ -399,6 +399,7 @@ struct bft_core_status {
     uint64_t messages_refused;  /* malformed, wrong instance, bad signature or certificate */
     uint64_t equivocations_seen;/* two different signed statements from one member at one height */
     uint64_t sends_dropped;     /* sends left out because the step's buffer was full */
+    uint64_t entries_in_held_blocks; /* submitted entries not taken: a proposed block carries them */
     /*
      * Stall detection (docs/bft.md "Stalls"). The core has no clock: it counts the time its
      * height timer ran while something was outstanding (entries to order, another member at

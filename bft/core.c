@@ -304,6 +304,13 @@ int bft_core_step(struct bft_core *core, const struct bft_event *event, const st
         if (core->pending_len + 4 + event->len > core->config.payload_max_bytes)
             return cohort_error_set(err, BFT_E_FULL, "bft", "core: the next block is full; retry after a commit");
         if (core_pending_find(core, event->bytes, (uint32_t)event->len) >= 0) return 0; /* already pending */
+        /* Already in a proposed block: as if it had come before that proposal (which drops
+           pending entries it carries). Should that block be nullified, the submitter sends it
+           again, as for any entry of a block that is not committed. */
+        if (core_held_block_carries(core, event->bytes, (uint32_t)event->len)) {
+            core->status.entries_in_held_blocks++;
+            return 0;
+        }
         uint8_t *p = core->pending + core->pending_len;
         p[0] = (uint8_t)(event->len >> 24);
         p[1] = (uint8_t)(event->len >> 16);

@@ -307,6 +307,10 @@ void core_set_fill_timer(struct bft_core *core, uint64_t height);
 long core_pending_find(const struct bft_core *core, const uint8_t *entry, uint32_t len);
 /* Drops the pending entries that a block carries: someone else proposed them already. */
 void core_pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t payload_len);
+/* Whether a block held in the window, not nullified, carries entry[0..len): proposed, not yet
+   committed. A copy submitted now (a forwarded frame that came after the proposal) would be
+   proposed again on top of it and go into the log twice. */
+bool core_held_block_carries(struct bft_core *core, const uint8_t *entry, uint32_t len);
 /* Asks peer (or all, peer < 0) for the blocks after the log and the certificates it may lack. */
 void core_send_sync_request(struct bft_core *core, int peer);
 

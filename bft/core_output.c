@@ -298,6 +298,20 @@ long core_pending_find(const struct bft_core *core, const uint8_t *entry, uint32
     return -1;
 }
 
+bool core_held_block_carries(struct bft_core *core, const uint8_t *entry, uint32_t len)
+{
+    uint64_t from = (core->committed_height > core->base ? core->committed_height : core->base) + 1;
+    for (uint64_t h = from; h <= core->base + core->window; h++) {
+        const struct slot *s = slot_if_held(core, h);
+        if (s == NULL || !s->has_block || is_nullified(s)) continue;
+        uint32_t off = 0, n;
+        const uint8_t *e;
+        while (bft_payload_next(s->payload, s->payload_len, &off, &e, &n, NULL) == 1)
+            if (n == len && memcmp(e, entry, len) == 0) return true;
+    }
+    return false;
+}
+
 /* Drops the pending entries that a block carries: someone else proposed them already. */
 void core_pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t payload_len)
 {

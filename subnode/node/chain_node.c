@@ -35,6 +35,13 @@ int64_t cn_monotonic_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t cn_monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int64_t cn_wall_ms(void)
 {
     struct timespec ts;
@@ -583,6 +590,9 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "gas_used_total", (double)n->gas_used_total);
     cJSON_AddNumberToObject(o, "transactions_total", (double)n->transactions_total);
     cJSON_AddNumberToObject(o, "transactions_dropped_total", (double)n->transactions_dropped);
+    /* Time on the log's thread building blocks (execution, the store's write, the pool's
+       update): while it runs, the log's messages wait. */
+    cJSON_AddNumberToObject(o, "execute_ms_total", (double)(n->execute_us / 1000));
     /* Why, by the reasons' names: under load mostly GAS_ALLOWANCE_EXCEEDED (the block was
        full; they come again in a later one) and NONCE_MISMATCH (a copy of a transaction
        already in a block: a batch made again after a block without it, or an entry the log
@@ -643,8 +653,14 @@ char *chain_node_status_json(struct chain_node *n)
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);
     pthread_mutex_unlock(&n->pool_lock);
+    /* The log's commits: how many reached the executor, and their total wait from the
+       COMMIT record's append to the executor (the WAL's sync and the loop's turn). */
+    cJSON_AddNumberToObject(o, "commits_delivered", (double)bs.commits_delivered);
+    cJSON_AddNumberToObject(o, "commit_wait_ms_total", (double)(bs.commit_wait_us / 1000));
     /* Copies of batches committed already (late forwards, resubmissions): not proposed again. */
     cJSON_AddNumberToObject(o, "entries_already_committed", (double)bs.entries_already_committed);
+    /* ... and copies that came while a proposed block carried them. */
+    cJSON_AddNumberToObject(o, "entries_in_proposed_blocks", (double)bs.core.entries_in_held_blocks);
     cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
     for (unsigned i = 0; i < n->config.nmembers; i++)
         if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));

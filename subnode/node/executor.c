@@ -301,10 +301,15 @@ void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
         return;
     }
     struct executed_block done = {0};
+    int64_t began = cn_monotonic_us();
     int rc = build_block(n, commit, &in, &done);
     if (rc == 0) {
         cn_block_done(n, index, &in, &done, replaying);
     }
+    int64_t took = cn_monotonic_us() - began;
+    pthread_mutex_lock(&n->lock);
+    n->execute_us += (uint64_t)(took > 0 ? took : 0);
+    pthread_mutex_unlock(&n->lock);
     block_exec_result_free(&done.result);
     free(done.raws);
     free(done.lens);

@@ -61,6 +61,7 @@ struct chain_node {
     uint64_t gas_used_total;         /* since start */
     uint64_t transactions_total;     /* since start */
     uint64_t transactions_dropped;   /* since start: in a batch but not executable */
+    uint64_t execute_us;             /* since start: time spent building blocks from commits */
     /* ... by reason (enum chain_reject_reason; NONE: a bad signature or chain id) */
     uint64_t dropped_by_reason[CHAIN_REJECT_VALUE_OVERFLOW + 1];
     bool halted;
@@ -100,7 +101,7 @@ struct chain_node {
     uint8_t *batch;                   /* its signed bytes, submitted again while not committed */
     size_t batch_len;
     int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
-    unsigned batch_blocks_missed;     /* blocks written since it was made that did not hold it */
+    int64_t batch_made_ms;            /* CLOCK_MONOTONIC: when it was made */
     uint64_t batches_resubmitted;     /* since start */
 
     /* Rejoining after losing the WAL (rejoin.c), under lock. */
@@ -201,8 +202,9 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);
 void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
                      const struct executed_block *block, bool replaying);
 
-/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds. */
+/* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds; CLOCK_MONOTONIC in microseconds. */
 int64_t cn_monotonic_ms(void);
+int64_t cn_monotonic_us(void);
 int64_t cn_wall_ms(void);
 
 /* ---- proposer.c: the pool and the batches it feeds the log ---- */
@@ -224,8 +226,8 @@ bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender
 
 /*
  * After a block: what it included leaves the pool, its senders are re-checked against the
- * new state. The batch in flight ends if the block holds it, or if BATCH_HOLD_BLOCKS blocks
- * went by without it; then what it carried and no block took is offered again.
+ * new state. The batch in flight ends if the block holds it, or if BATCH_HOLD_MS passed
+ * since it was made; then what it carried and no block took is offered again.
  */
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
 /* Whether entry is the batch this member has in flight (its bytes). */

@@ -3,12 +3,13 @@
  * it feeds the BFT log (docs/chain.md "Batches").
  *
  * One batch is in flight at a time: the next is made when a block that holds it is written
- * (cn_block_done calls cn_propose), or BATCH_HOLD_BLOCKS blocks without it, so transactions
- * that arrive meanwhile wait a block time or two and blocks fill under load. The log drops the entries of a block that is not committed (a
- * leader lost, a height nullified while a quorum was down): a batch not committed after
- * BATCH_RETRY_MS is submitted again, the same bytes, at the next transaction or at the
- * log's tick (cn_tick, every second) - the tick matters once the chain rests, when nothing
- * else would ever send it again.
+ * (cn_block_done calls cn_propose), or at the first block BATCH_HOLD_MS after it was made,
+ * so transactions that arrive meanwhile wait a block time or two and blocks fill under
+ * load. The log drops the entries of a block that is not committed (a leader lost, a
+ * height nullified while a quorum was down): a batch not committed after BATCH_RETRY_MS
+ * is submitted again, the same bytes, at the next transaction or at the log's tick
+ * (cn_tick, every second) - the tick matters once the chain rests, when nothing else
+ * would ever send it again.
  *
  * The trailing block. A block that included transactions is followed, when nothing else
  * comes within a second, by one empty block (an empty batch), then the chain rests. Clients
@@ -37,7 +38,10 @@
 
 #define DOMAIN "subnode"
 #define BATCH_RETRY_MS 5000
-#define BATCH_HOLD_BLOCKS 4 /* blocks without the batch in flight before its transactions go again */
+/* A batch in flight that no block held this long ends at the next block, its transactions go
+   again. Time, not blocks: a count of blocks would depend on how fast the log runs ahead of
+   the block it holds (an executor behind the log, tried, ended batches already committed). */
+#define BATCH_HOLD_MS 2000
 #define TRAILING_BLOCK_MS 1000
 /* Room in the log's payload for the batch's header and the entry framing. */
 #define BATCH_OVERHEAD_BYTES (BATCH_HEADER_BYTES + 64)
@@ -226,9 +230,9 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
        every block, its transactions went into blocks twice (a batch sent at block N reaches
        the leader of N + 1 after its proposal and goes into N + 2, while the next batch already
        carried them), and every member recovered the copies' senders before dropping them for
-       their nonces. A batch that no block holds for BATCH_HOLD_BLOCKS (the log dropped it, or
+       their nonces. A batch that no block held within BATCH_HOLD_MS (the log dropped it, or
        its block was installed by a state transfer) ends anyway: its transactions go again. */
-    bool ended = !n->batch_in_flight || input->own_batch || ++n->batch_blocks_missed >= BATCH_HOLD_BLOCKS;
+    bool ended = !n->batch_in_flight || input->own_batch || cn_monotonic_ms() - n->batch_made_ms >= BATCH_HOLD_MS;
     update.release_in_flight = ended;
     if (ended) {
         n->batch_in_flight = false;
@@ -342,7 +346,7 @@ void cn_propose(struct chain_node *n)
         n->batch_len = len;
         n->batch_in_flight = true;
         n->batch_sent_ms = now;
-        n->batch_blocks_missed = 0;
+        n->batch_made_ms = now;
     }
     pthread_mutex_unlock(&n->pool_lock);
 }

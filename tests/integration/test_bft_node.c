@@ -462,9 +462,9 @@ START_TEST(four_members_commit_one_log)
     for (int i = 0; i < N; i++) member_start(c, i);
     commit_entries(c, "a", 40, all_members, 4, 0xf);
     /* Copies of committed entries (a client's resubmission after its block made it) are not
-       proposed again: no member's log holds one more "a-k" than before. (A resubmission
-       while the first copy's block is proposed and not yet committed can still go in twice:
-       docs/bft.md "Entries".) */
+       proposed again: no member's log holds one more "a-k" than before (docs/bft.md
+       "Copies of entries"; commit_entries itself may have put some in twice, hence the
+       count before). */
     int before[N][10];
     copies_of(c, "a", 10, before);
     for (int k = 0; k < 10; k++) ck_assert_int_eq(submit_one(&c->m[0], "a", k), 0);

@@ -1004,6 +1004,78 @@ START_TEST(four_cores_commit)
 }
 END_TEST
 
+/* How many of the entries of a committed block's payload are `want`. */
+static int entries_equal(const struct bft_commit *c, const char *want)
+{
+    uint32_t off = 0, len;
+    const uint8_t *e;
+    int count = 0;
+    while (bft_payload_next(c->block.payload, c->block.payload_len, &off, &e, &len, NULL) == 1)
+        count += len == strlen(want) && memcmp(e, want, len) == 0;
+    return count;
+}
+
+/*
+ * A copy of an entry that comes to a member after the proposal that carries it (a forwarded
+ * entry that was late) is not proposed again by that member: the log holds it once.
+ */
+START_TEST(a_copy_of_a_proposed_entry_is_not_proposed_again)
+{
+    setup_keys();
+    struct bft_core *cores[4];
+    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_idle(i, 50); /* leaders wait for entries */
+    struct cohort_error err = {0};
+    static struct netq q;
+    const struct bft_action *a;
+    size_t n;
+    for (int i = 0; i < 4; i++) {
+        struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        ck_assert_int_eq(bft_core_step(cores[i], &start, &a, &n, &err), 0);
+        for (size_t k = 0; k < n; k++) netq_send(&q, i, &a[k]);
+    }
+    struct bft_core_status st;
+    bft_core_get_status(cores[0], &st);
+    int leader = (int)(st.height % 4), other = (leader + 1) % 4;
+    struct bft_event late = {BFT_EVENT_SUBMIT, (const uint8_t *)"late", 4, 0, 0, 0, false};
+    struct bft_event next = {BFT_EVENT_SUBMIT, (const uint8_t *)"next", 4, 0, 0, 0, false};
+    ck_assert_int_eq(bft_core_step(cores[leader], &late, &a, &n, &err), 0);
+    for (size_t k = 0; k < n; k++) netq_send(&q, leader, &a[k]);
+    bool copied = false;
+    int late_seen[4] = {0}, next_seen[4] = {0};
+    for (int step = 0; step < 20000 && q.head != q.tail; step++) {
+        struct bft_event ev;
+        int who = netq_take(&q, &ev);
+        bool proposal = ev.len > 1 && ev.bytes[1] == BFT_MSG_PROPOSE;
+        ck_assert_int_eq(bft_core_step(cores[who], &ev, &a, &n, &err), 0);
+        free((void *)ev.bytes);
+        for (size_t k = 0; k < n; k++) {
+            if (a[k].type == BFT_ACTION_COMMIT) {
+                late_seen[who] += entries_equal(a[k].commit, "late");
+                next_seen[who] += entries_equal(a[k].commit, "next");
+            }
+            netq_send(&q, who, &a[k]);
+        }
+        if (!copied && proposal && who == other) {
+            /* The copy comes now, and one more entry, so that this member leads on. */
+            copied = true;
+            ck_assert_int_eq(bft_core_step(cores[other], &late, &a, &n, &err), 0);
+            for (size_t k = 0; k < n; k++) netq_send(&q, other, &a[k]);
+            bft_core_get_status(cores[other], &st);
+            ck_assert_uint_eq(st.entries_in_held_blocks, 1);
+            ck_assert_int_eq(bft_core_step(cores[other], &next, &a, &n, &err), 0);
+            for (size_t k = 0; k < n; k++) netq_send(&q, other, &a[k]);
+        }
+    }
+    ck_assert(copied);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(late_seen[i] == 1 && next_seen[i] == 1, "member %d committed late %d times, next %d times", i,
+                      late_seen[i], next_seen[i]);
+        bft_core_destroy(cores[i]);
+    }
+    netq_clear(&q);
+}
+END_TEST
+
 /*
  * Four cores on a reliable network with entries always pending; counts the proposals, and
  * those whose parent the proposer had not committed when it proposed (a parent only
@@ -1762,6 +1834,7 @@ int main(void)
     tcase_add_test(tc, core_unreachable_leader_times_out_soon);
     tcase_add_test(tc, a_member_behind_the_others_says_so);
     tcase_add_test(tc, four_cores_commit);
+    tcase_add_test(tc, a_copy_of_a_proposed_entry_is_not_proposed_again);
     tcase_add_test(tc, a_chain_longer_than_the_window_commits_at_once);
     tcase_add_test(tc, a_full_store_of_kept_blocks_waits_for_a_commit);
     tcase_add_test(tc, four_cores_keep_a_notarized_block_through_a_crash_of_all);
