@@ -437,8 +437,14 @@ static bool point(struct link *link, const uint8_t *bytes, uint32_t len)
     link->state = LINK_POINTING;
     node->pointing++;
     COUNT(node, pointers_sent, 1);
-    log_info("bft: a peer of an older epoch dialled; it got the change proof", "member=%u instance=%llu",
-             node->self, (unsigned long long)instance);
+    /* A removed member that lingers dials again every few seconds for good: logged at the
+       1st, 2nd, 4th, 8th... proof (the count is in the status). */
+    pthread_mutex_lock(&node->lock);
+    uint64_t sent = node->status.pointers_sent;
+    pthread_mutex_unlock(&node->lock);
+    if ((sent & (sent - 1)) == 0)
+        log_info("bft: a peer of an older epoch dialled; it got the change proof", "member=%u instance=%llu proofs_sent=%llu",
+                 node->self, (unsigned long long)instance, (unsigned long long)sent);
     return true;
 }
 

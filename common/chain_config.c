@@ -87,6 +87,7 @@ int chain_config_encode(const struct chain_config *c, char **json, struct cohort
     cJSON_AddNumberToObject(chain, "evm_chain_id", (double)c->evm_chain_id);
     cJSON_AddStringToObject(chain, "size", size);
     cJSON_AddNumberToObject(chain, "slots", c->slots);
+    if (c->epoch != 0) cJSON_AddNumberToObject(chain, "epoch", c->epoch); /* absent: 0, the first */
     cJSON *manager = cJSON_AddObjectToObject(root, "manager");
     cJSON_AddNumberToObject(manager, "chain_id", (double)c->manager_chain_id);
     cJSON_AddItemToObject(manager, "address", hex_string(c->manager_address, 20));
@@ -181,6 +182,10 @@ static int decode(const cJSON *root, struct chain_config *c, struct cohort_error
         (rc = get_uint(chain, "chain", "slots", 128, &v, err)) < 0)
         return rc;
     c->slots = (unsigned)v;
+    if (cJSON_GetObjectItemCaseSensitive(chain, "epoch") != NULL) {
+        if ((rc = get_uint(chain, "chain", "epoch", UINT32_MAX, &v, err)) < 0) return rc;
+        c->epoch = (uint32_t)v;
+    }
     if ((rc = get_uint(manager, "manager", "chain_id", MAX_SAFE, &c->manager_chain_id, err)) < 0 ||
         (rc = get_hex(manager, "manager", "address", c->manager_address, 20, err)) < 0 ||
         (rc = get_uint(member, "member", "node_id", MAX_SAFE, &c->node_id, err)) < 0 ||

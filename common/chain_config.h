@@ -7,7 +7,8 @@
  * verify, saying why in its status. Encoding and decoding only: no I/O here.
  *
  * {"version": 1,
- *  "chain":   {"name": "alpha", "id": 7, "evm_chain_id": 1234, "size": "small", "slots": 1},
+ *  "chain":   {"name": "alpha", "id": 7, "evm_chain_id": 1234, "size": "small", "slots": 1,
+ *              "epoch": 2},                  (optional, 0 when absent: rotations so far)
  *  "manager": {"chain_id": 31337, "address": "0x..."},
  *  "member":  {"node_id": 3, "index": 1},
  *  "members": [{"node_id": 1, "ip": "127.0.0.1", "base_port": 10000, "first_slot": 0,
@@ -62,6 +63,7 @@ struct chain_config {
     uint64_t chain_id;       /* the manager's id of the chain */
     uint64_t evm_chain_id;   /* EIP-155 chain id of the chain's EVM */
     unsigned slots;          /* 1, 16 or 128 */
+    uint32_t epoch;          /* the membership's epoch: rotations committed so far (docs/chain.md "Rotation") */
     uint64_t manager_chain_id;
     uint8_t manager_address[20];
     uint64_t node_id;        /* this member */

@@ -375,6 +375,11 @@ static void on_learned(void *arg, uint32_t member, const uint8_t address[20], co
     char hex[67];
     hex_encode(address, 20, hex, sizeof hex);
     log_info("member key learned", "chain=%s member=%u address=%s", n->config.name, member, hex);
+    cn_learned_save(n);
+}
+
+void cn_learned_save(struct chain_node *n)
+{
     cJSON *root = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(root, "members");
     for (uint32_t i = 0; i < n->config.nmembers; i++) {
@@ -437,7 +442,7 @@ static int load_identity(struct chain_node *n, struct cohort_error *err)
     return 0;
 }
 
-/* ---- Start and stop ---- */
+/* ---- The BFT node of the running epoch ---- */
 
 static int make_dir(const char *path, struct cohort_error *err)
 {
@@ -445,6 +450,94 @@ static int make_dir(const char *path, struct cohort_error *err)
         return cohort_error_errno(err, COMMON_E_IO, DOMAIN, errno, "cannot make %s", path);
     return 0;
 }
+
+int cn_bft_start(struct chain_node *n, bool fresh, struct cohort_error *err)
+{
+    int rc = 0;
+    char path[1200];
+    if (n->config.epoch != 0) {
+        snprintf(path, sizeof path, "%s/bft/epoch-%u", n->data_dir, n->config.epoch);
+        if ((rc = make_dir(path, err)) != 0) return rc;
+    }
+    struct bft_node_config nc;
+    memset(&nc, 0, sizeof nc);
+    nc.core.instance = rotation_instance(n->config.name, n->config.epoch);
+    nc.core.members.count = n->config.nmembers;
+    nc.core.self = n->config.member_index;
+    memcpy(nc.core.members.address[nc.core.self], n->self_address, 20);
+    memcpy(nc.core.private_key, n->key, 32);
+    nc.core.payload_max_bytes = (uint32_t)n->payload_max_bytes;
+    nc.core.window_heights = BFT_WINDOW_MAX;
+    nc.core.timeout_ms = 1000;
+    nc.core.idle_delay_ms = 100;
+    for (unsigned i = 0; i < n->config.nmembers; i++) {
+        const struct chain_member *m = &n->config.members[i];
+        unsigned port = chain_member_rpc_port(m) + 1;
+        if (i == nc.core.self) port = n->bft_port;
+        snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s:%u", i == nc.core.self ? n->bind_address : m->ip, port);
+    }
+    if (n->config.nmembers > 1) {
+        /* The others' keys: learned when they connect and their nodes vouch for them. */
+        nc.vouch = on_vouch;
+        nc.learned = on_learned;
+        memcpy(nc.proof, n->cert, 65);
+        nc.proof_len = 65;
+        load_learned(n, &nc.core.members);
+    }
+    if (cn_epoch_wal_path(n, n->config.epoch, nc.wal_path, sizeof nc.wal_path) != 0)
+        rc = cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "data folder %s is too long", n->data_dir);
+    nc.on_commit = cn_on_commit;
+    /* Snapshots every snapshot_every commits, with 4x that kept for members that lag: the
+       block a snapshot names stays within the store's history window (1024 blocks) long
+       enough for another member to install the state at it (docs/chain.md). */
+    nc.snapshot_every = n->snapshot_every ? n->snapshot_every : CHAIN_SNAPSHOT_EVERY;
+    nc.retain_commits = 4 * nc.snapshot_every;
+    nc.snapshot = on_snapshot;
+    nc.restore = on_restore;
+    nc.tick = cn_tick;
+    nc.thread_exit = on_bft_thread_exit;
+    /* Members of an older epoch are shown the change that ended it; this member, when it
+       dialled into an older one, follows the proof a later member shows it (epochs.c). */
+    nc.pointer = cn_epochs_pointer;
+    nc.pointed = cn_epochs_pointed;
+    nc.arg = n;
+    nc.equivocate = n->equivocate;
+    nc.garbage = n->garbage;
+    /* A member that lost what it signed signs nothing until it rejoins (rejoin.c); one that
+       enters an epoch it never ran in has nothing to lose there. */
+    if (rc == 0 && !fresh && cn_rejoin_needed(n, nc.wal_path)) nc.core.vote_from = UINT64_MAX;
+    struct bft_node *node = NULL;
+    if (rc == 0) rc = bft_node_start(&nc, &node, err);
+    explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
+    if (rc != 0) return cohort_error_wrap(err, "the chain's BFT log (epoch %u)", n->config.epoch);
+    pthread_rwlock_wrlock(&n->bft_lock);
+    n->bft = node;
+    pthread_rwlock_unlock(&n->bft_lock);
+    pthread_mutex_lock(&n->lock);
+    bool left = n->epochs.left;
+    pthread_mutex_unlock(&n->lock);
+    atomic_store(&n->started, !left); /* a member that left lingers: it submits nothing */
+    return 0;
+}
+
+int cn_bft_submit(struct chain_node *n, const uint8_t *entry, size_t len, struct cohort_error *err)
+{
+    pthread_rwlock_rdlock(&n->bft_lock);
+    int rc = n->bft != NULL ? bft_node_submit(n->bft, entry, len, err)
+                            : cohort_error_set(err, BFT_E_INVALID, DOMAIN, "the chain's log is between two epochs");
+    pthread_rwlock_unlock(&n->bft_lock);
+    return rc;
+}
+
+void cn_bft_status(struct chain_node *n, struct bft_node_status *out)
+{
+    pthread_rwlock_rdlock(&n->bft_lock);
+    if (n->bft != NULL) bft_node_get_status(n->bft, out);
+    else memset(out, 0, sizeof *out);
+    pthread_rwlock_unlock(&n->bft_lock);
+}
+
+/* ---- Start and stop ---- */
 
 int chain_node_start(const struct chain_node_options *o, struct chain_node **out, struct cohort_error *err)
 {
@@ -461,6 +554,13 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     n->fault_tolerance = (n->config.nmembers - 1) / 3;
     n->lie_about_head = o->lie_about_head;
     n->payload_max_bytes = BFT_PAYLOAD_MAX;
+    pthread_rwlock_init(&n->bft_lock, NULL);
+    pthread_cond_init(&n->epochs.cond, NULL);
+    snprintf(n->bind_address, sizeof n->bind_address, "%s", o->bind_address);
+    n->bft_port = o->bft_port;
+    n->snapshot_every = o->snapshot_every;
+    n->equivocate = o->equivocate;
+    n->garbage = o->garbage;
     for (unsigned i = 0; i < n->config.nmembers; i++)
         address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
 
@@ -484,57 +584,16 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     if (rc == 0) rc = load_identity(n, err);
     snprintf(path, sizeof path, "%s/bft", n->data_dir);
     if (rc == 0) rc = make_dir(path, err);
-    if (rc == 0) {
-        struct bft_node_config nc;
-        memset(&nc, 0, sizeof nc);
-        uint8_t h[32];
-        keccak256(n->config.name, strlen(n->config.name), h);
-        for (int i = 0; i < 8; i++) nc.core.instance = nc.core.instance << 8 | h[i];
-        nc.core.members.count = n->config.nmembers;
-        nc.core.self = n->config.member_index;
-        memcpy(nc.core.members.address[nc.core.self], n->self_address, 20);
-        memcpy(nc.core.private_key, n->key, 32);
-        nc.core.payload_max_bytes = (uint32_t)n->payload_max_bytes;
-        nc.core.window_heights = BFT_WINDOW_MAX;
-        nc.core.timeout_ms = 1000;
-        nc.core.idle_delay_ms = 100;
-        for (unsigned i = 0; i < n->config.nmembers; i++) {
-            const struct chain_member *m = &n->config.members[i];
-            unsigned port = chain_member_rpc_port(m) + 1;
-            if (i == nc.core.self) port = o->bft_port;
-            snprintf(nc.endpoint[i], sizeof nc.endpoint[i], "%s:%u", i == nc.core.self ? o->bind_address : m->ip, port);
-        }
-        if (n->config.nmembers > 1) {
-            /* The others' keys: learned when they connect and their nodes vouch for them. */
-            nc.vouch = on_vouch;
-            nc.learned = on_learned;
-            memcpy(nc.proof, n->cert, 65);
-            nc.proof_len = 65;
-            load_learned(n, &nc.core.members);
-        }
-        if (snprintf(nc.wal_path, sizeof nc.wal_path, "%s/bft/wal", n->data_dir) >= (int)sizeof nc.wal_path)
-            rc = cohort_error_set(err, COMMON_E_RANGE, DOMAIN, "data folder %s is too long", n->data_dir);
-        nc.on_commit = cn_on_commit;
-        /* Snapshots every snapshot_every commits, with 4x that kept for members that lag: the
-           block a snapshot names stays within the store's history window (1024 blocks) long
-           enough for another member to install the state at it (docs/chain.md). */
-        nc.snapshot_every = o->snapshot_every ? o->snapshot_every : CHAIN_SNAPSHOT_EVERY;
-        nc.retain_commits = 4 * nc.snapshot_every;
-        nc.snapshot = on_snapshot;
-        nc.restore = on_restore;
-        nc.tick = cn_tick;
-        nc.thread_exit = on_bft_thread_exit;
-        nc.arg = n;
-        nc.equivocate = o->equivocate;
-        nc.garbage = o->garbage;
-        /* A member that lost what it signed signs nothing until it rejoins (rejoin.c). */
-        if (rc == 0 && cn_rejoin_needed(n, nc.wal_path)) nc.core.vote_from = UINT64_MAX;
-        if (rc == 0) rc = bft_node_start(&nc, &n->bft, err);
-        if (rc == 0) atomic_store(&n->started, true);
-        if (rc == 0) cn_rejoin_started(n);
-        explicit_bzero(nc.core.private_key, sizeof nc.core.private_key);
-        if (rc != 0) cohort_error_wrap(err, "the chain's BFT log");
+    /* The epoch the volume reached (rotations: epochs.c), then its BFT node. */
+    if (rc == 0) rc = cn_epochs_load(n, err);
+    if (rc == 0) { /* the members of the epoch the volume reached */
+        n->fault_tolerance = (n->config.nmembers - 1) / 3;
+        for (unsigned i = 0; i < n->config.nmembers; i++)
+            address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
     }
+    if (rc == 0) rc = cn_bft_start(n, false, err);
+    if (rc == 0) cn_rejoin_started(n);
+    if (rc == 0) rc = cn_epochs_thread_start(n, err);
     /* The RPC server, and the blocks before a state installed earlier, still to fetch. */
     if (rc == 0) rc = cn_rpc_start(n, o, err);
     if (rc == 0) cn_backfill_start(n);
@@ -553,14 +612,21 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
 void chain_node_stop(struct chain_node *n)
 {
     if (n == NULL) return;
+    cn_epochs_stop(n);
     cn_backfill_stop(n);
     cn_rpc_stop(n);
-    bft_node_stop(n->bft);
+    pthread_rwlock_wrlock(&n->bft_lock);
+    struct bft_node *bft = n->bft;
+    n->bft = NULL;
+    pthread_rwlock_unlock(&n->bft_lock);
+    bft_node_stop(bft);
     cn_pool_free(n);
     store_close(n->store);
     state_free(n->exec_state);
     pthread_mutex_destroy(&n->lock);
     pthread_mutex_destroy(&n->pool_lock);
+    pthread_rwlock_destroy(&n->bft_lock);
+    pthread_cond_destroy(&n->epochs.cond);
     explicit_bzero(n->key, sizeof n->key);
     free(n);
 }
@@ -568,7 +634,7 @@ void chain_node_stop(struct chain_node *n)
 bool chain_node_accepting(struct chain_node *n)
 {
     struct bft_node_status bs;
-    bft_node_get_status(n->bft, &bs); /* a WAL that failed: this member no longer orders blocks */
+    cn_bft_status(n, &bs); /* a WAL that failed: this member no longer orders blocks */
     pthread_mutex_lock(&n->lock);
     bool halted = n->halted;
     pthread_mutex_unlock(&n->lock);
@@ -578,7 +644,7 @@ bool chain_node_accepting(struct chain_node *n)
 char *chain_node_status_json(struct chain_node *n)
 {
     struct bft_node_status bs;
-    bft_node_get_status(n->bft, &bs);
+    cn_bft_status(n, &bs);
     pthread_mutex_lock(&n->lock);
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "height", (double)n->head_number);
@@ -661,6 +727,7 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "entries_already_committed", (double)bs.entries_already_committed);
     /* ... and copies that came while a proposed block carried them. */
     cJSON_AddNumberToObject(o, "entries_in_proposed_blocks", (double)bs.core.entries_in_held_blocks);
+    cn_epochs_status_json(n, o);
     cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
     for (unsigned i = 0; i < n->config.nmembers; i++)
         if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));

@@ -132,6 +132,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
     while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &entry_len, &err)) ==
            1) {
         if (cn_rejoin_entry(n, commit, entry, entry_len)) continue; /* a member rejoining: no transactions */
+        if (cn_epochs_entry(n, commit, entry, entry_len)) continue;  /* a rotation's vouch or change */
         struct batch_header h;
         if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &h, &err) != 0 || !batch_is_authentic(n, entry, entry_len, &h)) {
             n->batches_refused++;
@@ -292,12 +293,19 @@ void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
 {
     struct chain_node *n = arg;
     uint64_t index = commit->block.header.index;
-    if (n->halted || index <= n->applied_index) return;
+    /* After a change that ended the epoch (or removed this member), the epoch's later
+       blocks are not applied: their transactions come again in the next epoch. */
+    if (n->halted || cn_epochs_closed(n)) return;
+    if (index <= n->applied_index) {
+        cn_epochs_replayed(n, commit); /* the store has the block; a change in it must still end the epoch */
+        return;
+    }
     struct block_input in = {0};
     if (read_batches(n, commit, &in) != 0 || in.batches == 0) {
         /* No batch: no Ethereum block. The log index still moves (a snapshot records it). */
-        n->applied_index = index;
+        if (!n->halted) n->applied_index = index;
         input_free(&in);
+        cn_epochs_after_block(n, commit);
         return;
     }
     struct executed_block done = {0};
@@ -315,4 +323,5 @@ void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
     free(done.lens);
     free(done.hashes);
     input_free(&in);
+    if (rc == 0) cn_epochs_after_block(n, commit);
 }

@@ -17,6 +17,7 @@
 #include "subnode/chain/block.h"
 #include "subnode/chain/tx.h"
 #include "subnode/node/chain_node.h"
+#include "common/chain_rotation.h"
 #include "subnode/state/state.h"
 #include "subnode/store/store.h"
 
@@ -45,8 +46,16 @@ struct chain_node {
     uint64_t payload_max_bytes;                            /* the BFT block's cap: a batch's */
 
     struct store *store;
+    /* The BFT node of the running epoch: NULL while an epoch switch replaces it. Read it only
+       under bft_lock (cn_bft_submit, cn_bft_status); the epoch thread swaps it under the write lock. */
+    pthread_rwlock_t bft_lock;
     struct bft_node *bft;
     atomic_bool started;      /* bft is set: batches may be submitted (the WAL's replay runs before) */
+    /* What the BFT node of each epoch is started with (chain_node_options). */
+    char bind_address[46];     /* an IPv4 or IPv6 address text */
+    uint16_t bft_port;
+    uint32_t snapshot_every;
+    bool equivocate, garbage;
     struct rpc *rpc;
     struct rpc_server *rpc_server;
     struct state *exec_state; /* the executor's, reused block after block (BFT thread only) */
@@ -114,6 +123,45 @@ struct chain_node {
         uint64_t vote_from;   /* the BFT height it signs from, once rejoined */
     } rejoin;
     uint64_t sync_since;      /* eth_syncing's startingBlock while syncing, else UINT64_MAX (under lock) */
+
+    /* Membership epochs (epochs.c, docs/chain.md "Rotation"). */
+    struct {
+        /* BFT thread only: the vouches seen committed for the next epoch, by record. */
+        struct vouch_tally {
+            bool used;
+            uint8_t record[ROTATION_RECORD_BYTES];
+            uint64_t vouchers; /* a bit each */
+            uint8_t signature[CHAIN_CONFIG_MAX_MEMBERS][ROTATION_SIGNATURE_BYTES];
+        } tally[4];
+        uint8_t *change_entry;   /* the CHANGE this member submits once f+1 vouched (malloc'd) */
+        size_t change_len;
+        int64_t change_sent_ms;
+        uint64_t vouch_sequence;
+        int64_t vouch_sent_ms;
+        char vouch_file_error[256]; /* the last complaint about ROTATION_FILE, logged once */
+        bool found;              /* the block being read carries a valid CHANGE */
+        struct rotation_change found_change;
+        /* Under lock. */
+        bool pending;            /* a change ended the epoch: commits after it are not applied */
+        bool from_pointer;       /* learned from a later member's proof: the state comes by transfer */
+        uint64_t index, height;  /* the change block's */
+        uint8_t hash[32];
+        struct rotation_record record;
+        bool left;               /* the change removed this member: its node lingers, applying nothing */
+        uint64_t switches;       /* since start */
+        uint64_t vouches_seen;   /* for the next epoch, the most for one record */
+        char switch_error[512];
+        struct change_proof {
+            uint64_t instance;   /* the epoch it ended */
+            uint8_t *bytes;      /* bft_commit_encode of the change block */
+            size_t len;
+        } proofs[4];
+        size_t nproofs;
+        /* The epoch thread: does the switch (a BFT node cannot stop itself). */
+        pthread_t thread;
+        bool thread_started, stopping;
+        pthread_cond_t cond;
+    } epochs;
 };
 
 /* The decoded transactions of one BFT block's batches, in order (executor.c). */
@@ -157,6 +205,43 @@ bool cn_rejoin_entry(struct chain_node *n, const struct bft_commit *commit, cons
 
 /* Writes a file in the volume that nothing can swap or half-write (chain_node.c). */
 int cn_write_file(const char *path, const char *text, size_t len, struct cohort_error *err);
+
+/* ---- epochs.c: rotations (docs/chain.md "Rotation") ---- */
+
+/* The WAL of epoch e: data_dir/bft/wal for 0, data_dir/bft/epoch-e/wal after. */
+int cn_epoch_wal_path(const struct chain_node *n, uint32_t epoch, char *out, size_t size);
+/* Before the BFT node starts: the epoch the volume reached (its config replaces n->config),
+   a change that did not finish switching, a member that left, the change proofs kept. */
+int cn_epochs_load(struct chain_node *n, struct cohort_error *err);
+int cn_epochs_thread_start(struct chain_node *n, struct cohort_error *err);
+void cn_epochs_stop(struct chain_node *n);
+/* A committed VOUCH or CHANGE (read_batches): true if it is one, whatever it says. BFT thread. */
+bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len);
+/* After a committed block was applied: a CHANGE in it ends the epoch here. BFT thread. */
+void cn_epochs_after_block(struct chain_node *n, const struct bft_commit *commit);
+/* A commit at or below the applied index (the WAL's replay): a CHANGE there ends the epoch. */
+void cn_epochs_replayed(struct chain_node *n, const struct bft_commit *commit);
+/* The epoch ended (a change pending, or this member left): commits are not applied. */
+bool cn_epochs_closed(struct chain_node *n);
+/* From the tick: this node's vouch (ROTATION_FILE) and the CHANGE, submitted while due. */
+void cn_epochs_tick(struct chain_node *n);
+/* bft_node_config.pointer and .pointed. */
+size_t cn_epochs_pointer(void *arg, uint64_t instance, uint8_t *out, size_t cap);
+void cn_epochs_pointed(void *arg, const struct bft_commit *commit);
+/* The "epoch" object of the status (json: a cJSON object). */
+void cn_epochs_status_json(struct chain_node *n, void *json);
+
+/* ---- The BFT node of the running epoch (chain_node.c) ---- */
+
+/* Starts the BFT node of n->config's epoch (its WAL replays through the executor) and sets
+   n->bft. fresh: the epoch was just entered (this member never signed in it: no rejoin). */
+int cn_bft_start(struct chain_node *n, bool fresh, struct cohort_error *err);
+/* bft_node_submit and bft_node_get_status on the running epoch's node; without one, the
+   submit fails and the status is zeros. */
+int cn_bft_submit(struct chain_node *n, const uint8_t *entry, size_t len, struct cohort_error *err);
+void cn_bft_status(struct chain_node *n, struct bft_node_status *out);
+/* Keeps the members' keys learned so far in the volume (members.json). */
+void cn_learned_save(struct chain_node *n);
 
 /* ---- executor.c ---- */
 

@@ -48,7 +48,7 @@ static uint32_t peer_count(void *ctx)
 {
     struct chain_node *n = ctx;
     struct bft_node_status s;
-    bft_node_get_status(n->bft, &s);
+    cn_bft_status(n, &s);
     return s.peers_connected;
 }
 
@@ -71,7 +71,7 @@ static int syncing(void *ctx, uint64_t *starting, uint64_t *current, uint64_t *h
 {
     struct chain_node *n = ctx;
     struct bft_node_status s;
-    bft_node_get_status(n->bft, &s);
+    cn_bft_status(n, &s);
     uint64_t figures[3] = {0};
     pthread_mutex_lock(&n->lock);
     bool on = cn_sync_figures(n->head_number, s.core.behind_known, s.core.behind, n->transfer.running, n->transfer.block,

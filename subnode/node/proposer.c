@@ -77,6 +77,7 @@ void cn_tick(void *arg)
 {
     cn_propose(arg);
     cn_rejoin_tick(arg);
+    cn_epochs_tick(arg);
 }
 
 bool cn_admission_open(struct chain_node *n, struct cohort_error *err)
@@ -89,6 +90,16 @@ bool cn_admission_open(struct chain_node *n, struct cohort_error *err)
     if (halted) {
         cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "this node's chain is halted (%s): send to another member",
                          reason);
+        return false;
+    }
+    pthread_mutex_lock(&n->lock);
+    bool left = n->epochs.left;
+    pthread_mutex_unlock(&n->lock);
+    if (left) {
+        cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                         "this node is no longer a member of chain %s (a rotation moved its place to another node): "
+                         "send to another member",
+                         n->config.name);
         return false;
     }
     uint64_t used, map;
@@ -263,7 +274,7 @@ static void resubmit(struct chain_node *n, int64_t now)
     struct cohort_error err = {0};
     n->batch_sent_ms = now;
     n->batches_resubmitted++;
-    if (bft_node_submit(n->bft, n->batch, n->batch_len, &err) != 0)
+    if (cn_bft_submit(n, n->batch, n->batch_len, &err) != 0)
         log_warn("batch not submitted again", "bytes=%zu error=\"%s\"", n->batch_len, err.message);
     else
         log_debug("batch submitted again", "bytes=%zu", n->batch_len);
@@ -333,7 +344,7 @@ void cn_propose(struct chain_node *n)
     uint8_t digest[32];
     batch_signing_hash(entry, at, digest);
     int rc = secp_sign(n->key, digest, entry + at, &err);
-    if (rc == 0) rc = bft_node_submit(n->bft, entry, len, &err);
+    if (rc == 0) rc = cn_bft_submit(n, entry, len, &err);
     if (rc != 0) {
         log_warn("batch not submitted", "transactions=%zu error=\"%s\"", count, err.message);
         txpool_release_all(n->pool); /* offered again at the next tick, transaction or block */

@@ -127,7 +127,7 @@ void cn_rejoin_tick(struct chain_node *n)
     be_put(entry + 2, n->config.member_index, 2);
     memcpy(entry + 4, n->rejoin.nonce, 32);
     struct cohort_error err = {0};
-    if (bft_node_submit(n->bft, entry, sizeof entry, &err) != 0)
+    if (cn_bft_submit(n, entry, sizeof entry, &err) != 0)
         log_warn("rejoin entry not submitted; retrying", "chain=%s error=\"%s\"", n->config.name, err.message);
 }
 
@@ -145,7 +145,9 @@ bool cn_rejoin_entry(struct chain_node *n, const struct bft_commit *commit, cons
     }
     pthread_mutex_unlock(&n->lock);
     if (!mine) return true; /* another member's, or an older one of ours: nothing to do */
-    bft_node_set_vote_from(n->bft, from);
+    pthread_rwlock_rdlock(&n->bft_lock);
+    if (n->bft != NULL) bft_node_set_vote_from(n->bft, from);
+    pthread_rwlock_unlock(&n->bft_lock);
     /* The COMMIT record is durable (on_commit's promise): the marks can follow. */
     char path[1200];
     struct cohort_error err = {0};

@@ -7,6 +7,7 @@
  *
  * The test plays cohort-core: it makes each node's key (its public key in chain.json),
  * each subnode's key, and the node's certificate for it (subnode.cert), in the volumes.
+ * A fifth node's subnode takes member 3's place in a rotation (docs/chain.md "Rotation").
  * Ports: 26200-26299 (member i: RPC 26200 + 16 i, BFT the port after).
  */
 #include <check.h>
@@ -22,18 +23,20 @@
 #include "common/chain_config.h"
 #include "common/hex.h"
 #include "common/secp.h"
+#include "common/chain_rotation.h"
 #include "testutil.h"
 
 #define N 4
+#define SLOTS 5 /* the members, and a node that joins by rotation */
 #define BASE_PORT 26200
 #define EVM_CHAIN_ID 4322
 static const char *const funded_keys[2] = {"0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
                                            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"};
 
 static char dir[64];
-static pid_t pids[N];
+static pid_t pids[SLOTS];
 static const char *const *member_args; /* extra flags for the honest members (NULL: none) */
-static uint8_t node_keys[N][32];
+static uint8_t node_keys[SLOTS][32];
 
 static int rpc_port(int i) { return BASE_PORT + 16 * i; }
 
@@ -45,8 +48,8 @@ static void write_file(const char *path, const char *text)
     fclose(f);
 }
 
-/* Writes member i's volume: chain.json, subnode.key and the node's subnode.cert. */
-static void write_volume(int i)
+/* The chain as the manager first made it: nodes 101..104 at members 0..3. */
+static struct chain_config base_config(void)
 {
     struct cohort_error err = {0};
     struct chain_config c;
@@ -65,8 +68,6 @@ static void write_volume(int i)
         c.members[m].first_slot = 0;
         ck_assert_int_eq(secp_pubkey(node_keys[m], c.members[m].public_key, &err), 0);
     }
-    c.node_id = c.members[i].node_id;
-    c.member_index = (unsigned)i;
     c.genesis_gas_limit = 30000000;
     c.nalloc = 2;
     for (int k = 0; k < 2; k++) {
@@ -78,9 +79,16 @@ static void write_volume(int i)
     c.disk_bytes = 1ull << 30;
     c.txpool_max_transactions = 10000;
     c.txpool_max_bytes = 64u << 20;
+    return c;
+}
+
+/* Writes volume m<v>: chain.json (c), subnode.key and node v's subnode.cert for it. */
+static void write_volume_with(int v, const struct chain_config *c)
+{
+    struct cohort_error err = {0};
     char *json, path[128], vol[96];
-    ck_assert_msg(chain_config_encode(&c, &json, &err) == 0, "%s", err.message);
-    snprintf(vol, sizeof vol, "%s/m%d", dir, i);
+    ck_assert_msg(chain_config_encode(c, &json, &err) == 0, "%s", err.message);
+    snprintf(vol, sizeof vol, "%s/m%d", dir, v);
     ck_assert_int_eq(mkdir(vol, 0700), 0);
     snprintf(path, sizeof path, "%s/chain.json", vol);
     write_file(path, json);
@@ -88,8 +96,8 @@ static void write_volume(int i)
     uint8_t subnode_key[32], address[20], digest[32], sig[65];
     ck_assert_int_eq(secp_key_generate(subnode_key, &err), 0);
     ck_assert_int_eq(secp_address_from_secret(subnode_key, address, &err), 0);
-    chain_subnode_cert_digest(&c, c.node_id, address, digest);
-    ck_assert_int_eq(secp_sign(node_keys[i], digest, sig, &err), 0);
+    chain_subnode_cert_digest(c, c->node_id, address, digest);
+    ck_assert_int_eq(secp_sign(node_keys[v], digest, sig, &err), 0);
     char text[140];
     hex_encode(subnode_key, 32, text, sizeof text);
     strcat(text, "\n");
@@ -99,6 +107,15 @@ static void write_volume(int i)
     strcat(text, "\n");
     snprintf(path, sizeof path, "%s/subnode.cert", vol);
     write_file(path, text);
+}
+
+/* Member i's volume in the chain's first epoch. */
+static void write_volume(int i)
+{
+    struct chain_config c = base_config();
+    c.node_id = c.members[i].node_id;
+    c.member_index = (unsigned)i;
+    write_volume_with(i, &c);
 }
 
 /* Starts member i: the subnode, or its Byzantine test build misbehaving as the flags say. */
@@ -142,7 +159,7 @@ static long converge(unsigned mask, long min_height, int timeout_ms)
     for (int t = 0; t < timeout_ms / 100; t++) {
         bool same = true;
         char first[67] = "";
-        for (int i = 0; i < N && same; i++) {
+        for (int i = 0; i < SLOTS && same; i++) {
             if (!(mask & (1u << i))) continue;
             long h;
             char hash[67];
@@ -160,7 +177,7 @@ static long converge(unsigned mask, long min_height, int timeout_ms)
         if (same) return h0;
         usleep(100 * 1000);
     }
-    for (int i = 0; i < N; i++) {
+    for (int i = 0; i < SLOTS; i++) {
         long h = -1;
         char hash[67] = "";
         if (mask & (1u << i)) head_of(i, &h, hash);
@@ -187,15 +204,15 @@ static void setup(void)
     ck_assert_int_eq(secp_init(&err), 0);
     snprintf(dir, sizeof dir, "/tmp/cohort-test-members-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
-    for (int i = 0; i < N; i++) ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
+    for (int i = 0; i < SLOTS; i++) ck_assert_int_eq(secp_key_generate(node_keys[i], &err), 0);
     for (int i = 0; i < N; i++) write_volume(i);
-    for (int i = 0; i < N; i++) pids[i] = -1;
+    for (int i = 0; i < SLOTS; i++) pids[i] = -1;
     member_args = NULL;
 }
 
 static void teardown(void)
 {
-    for (int i = 0; i < N; i++) stop(i, SIGTERM);
+    for (int i = 0; i < SLOTS; i++) stop(i, SIGTERM);
     if (getenv("COHORT_KEEP_TEST_DIR") != NULL) { /* the members' logs, for a failure to read */
         fprintf(stderr, "kept %s\n", dir);
         return;
@@ -458,6 +475,109 @@ START_TEST(a_member_behind_every_log_installs_the_state_from_the_others)
 }
 END_TEST
 
+
+/* Node v's vouch for the rotation record, as its cohort-core writes it into member v's volume. */
+static void write_vouch(int v, const struct chain_config *c, const uint8_t record[ROTATION_RECORD_BYTES])
+{
+    uint8_t bytes[ROTATION_RECORD_BYTES + ROTATION_SIGNATURE_BYTES], digest[32];
+    struct cohort_error err = {0};
+    memcpy(bytes, record, ROTATION_RECORD_BYTES);
+    rotation_vouch_digest(c, record, digest);
+    ck_assert_int_eq(secp_sign(node_keys[v], digest, bytes + ROTATION_RECORD_BYTES, &err), 0);
+    char text[2 * sizeof bytes + 4], path[128];
+    hex_encode(bytes, sizeof bytes, text, sizeof text);
+    strcat(text, "\n");
+    snprintf(path, sizeof path, "%s/m%d/" ROTATION_FILE, dir, v);
+    write_file(path, text);
+}
+
+/* Waits (bounded) until member i's status holds text. */
+static void wait_status(int i, const char *text, int timeout_ms)
+{
+    char body[16384] = "";
+    for (int t = 0; t < timeout_ms / 100; t++) {
+        if (testutil_http_get(rpc_port(i), "/status", body, sizeof body) == 200 && strstr(body, text) != NULL) return;
+        usleep(100 * 1000);
+    }
+    ck_abort_msg("member %d's status did not say %s within %d ms: %s (logs in %s)", i, text, timeout_ms, body, dir);
+}
+
+START_TEST(a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on)
+{
+    for (int i = 0; i < N; i++) start(i);
+    burst(0, 0, 20);
+    long height = converge(0xf, 1, 60000);
+    /* The manager rotates member 3 (node 104) out for node 105 (volume m4), which starts the
+       chain's epoch 1 with chain.json of that epoch and an empty volume. */
+    struct chain_config c = base_config(), joiner = base_config(), next;
+    struct rotation_record r;
+    memset(&r, 0, sizeof r);
+    r.epoch = 1;
+    r.member_index = 3;
+    r.leaving_node_id = 104;
+    r.joining = c.members[3];
+    r.joining.node_id = 105;
+    r.joining.base_port = (uint16_t)rpc_port(4);
+    struct cohort_error err = {0};
+    ck_assert_int_eq(secp_pubkey(node_keys[4], r.joining.public_key, &err), 0);
+    uint8_t record[ROTATION_RECORD_BYTES];
+    rotation_record_encode(&r, record);
+    joiner.node_id = 105;
+    rotation_apply(&joiner, &r, &next);
+    ck_assert_uint_eq(next.member_index, 3);
+    write_volume_with(4, &next);
+    /* Under load, one node's vouch is not enough (f + 1 = 2 are needed)... */
+    burst(1, 1, 20);
+    write_vouch(0, &c, record);
+    wait_status(1, "\"next_vouches\":1,", 30000);
+    sleep(2);
+    wait_status(1, "\"epoch\":{\"number\":0,", 1000);
+    /* ... the others' are: members 0-2 move to epoch 1, member 3 leaves and takes no more. */
+    for (int i = 1; i < N; i++) write_vouch(i, &c, record);
+    for (int i = 0; i < 3; i++) wait_status(i, "\"epoch\":{\"number\":1,\"members\":4,\"switches\":1,", 60000);
+    wait_status(3, "\"left\":true", 60000);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && node tests/integration/chain/load.mjs burst --rpc http://127.0.0.1:%d --key %s --count 1 "
+             "2>/dev/null",
+             testutil_source_dir(), rpc_port(3), funded_keys[0]);
+    ck_assert_msg(system(cmd) != 0, "member 3 left the chain but took a transaction");
+    /* The three go on without the joiner (a quorum of four)... */
+    burst(2, 0, 10);
+    height = converge(0x7, height + 1, 60000);
+    /* Transfers of blocks after the change block that the old epoch did not apply came again. */
+    for (int k = 0; k < 2; k++) {
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && node tests/integration/chain/load.mjs nonce --rpc http://127.0.0.1:%d --key %s --want %d",
+                 testutil_source_dir(), rpc_port(0), funded_keys[k], k == 0 ? 30 : 20);
+        ck_assert_msg(system(cmd) == 0, "member 0 does not show every transaction of sender %d", k);
+    }
+    /* ... which starts, installs the state from them and follows the chain. */
+    start(4);
+    burst(0, 0, 10);
+    height = converge(0x17, height + 1, 120000);
+    ck_assert_int_eq(transfers_done(4), 1);
+    /* Its own transactions go into the chain's blocks too (its batches are the new member 3's). */
+    burst(4, 1, 10);
+    height = converge(0x17, height + 1, 60000);
+    for (int i = 0; i < SLOTS; i++) {
+        if (i == 3) continue;
+        for (int k = 0; k < 2; k++) {
+            snprintf(cmd, sizeof cmd,
+                     "cd '%s' && node tests/integration/chain/load.mjs nonce --rpc http://127.0.0.1:%d --key %s --want %d",
+                     testutil_source_dir(), rpc_port(i), funded_keys[k], k == 0 ? 40 : 30);
+            ck_assert_msg(system(cmd) == 0, "member %d does not show every transaction of sender %d", i, k);
+        }
+    }
+    /* A member killed after the switch comes back in epoch 1 (its volume says so). */
+    stop(1, SIGKILL);
+    start(1);
+    burst(2, 1, 5);
+    converge(0x17, height + 1, 90000);
+    wait_status(1, "\"epoch\":{\"number\":1,", 1000);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("chain_members");
@@ -467,6 +587,7 @@ int main(void)
     tcase_add_test(tc, four_members_make_one_chain_and_survive_what_they_should);
     tcase_add_test(tc, a_byzantine_member_is_seen_and_the_chain_goes_on);
     tcase_add_test(tc, a_member_behind_every_log_installs_the_state_from_the_others);
+    tcase_add_test(tc, a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, true);
 }

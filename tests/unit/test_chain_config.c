@@ -47,6 +47,14 @@ START_TEST(round_trip_and_hash)
     ck_assert_msg(chain_config_encode(&c, &json, &err) == 0, "%s", err.message);
     ck_assert_msg(chain_config_decode(json, strlen(json), &back, &err) == 0, "%s", err.message);
     ck_assert_mem_eq(&back, &c, sizeof c);
+    ck_assert_ptr_null(strstr(json, "\"epoch\"")); /* epoch 0 is left out: older files hash the same */
+    free(json);
+    c.epoch = 3; /* after three rotations */
+    ck_assert_msg(chain_config_encode(&c, &json, &err) == 0, "%s", err.message);
+    memset(&back, 0, sizeof back);
+    ck_assert_msg(chain_config_decode(json, strlen(json), &back, &err) == 0, "%s", err.message);
+    ck_assert_uint_eq(back.epoch, 3);
+    ck_assert_mem_eq(&back, &c, sizeof c);
     char h1[67], h2[67];
     chain_config_hash(json, strlen(json), h1);
     ck_assert_uint_eq(strlen(h1), 66);
