@@ -230,3 +230,58 @@ uint64_t rotation_instance(const char *name, uint32_t epoch)
     for (int i = 0; i < 8; i++) v = v << 8 | h[i];
     return v;
 }
+
+void rotation_done_digest(const struct chain_config *config, uint32_t epoch, uint64_t height, uint64_t leaving_node_id,
+                          uint64_t joining_node_id, uint8_t out[32])
+{
+    static const char tag[] = "cohort rotation done v1";
+    uint8_t words[8][32];
+    memset(words, 0, sizeof words);
+    keccak256(tag, sizeof tag - 1, words[0]);
+    be_put(words[1] + 24, config->manager_chain_id, 8);
+    memcpy(words[2] + 12, config->manager_address, 20);
+    const uint64_t v[5] = {config->chain_id, epoch, height, leaving_node_id, joining_node_id};
+    for (int i = 0; i < 5; i++) be_put(words[3 + i] + 24, v[i], 8);
+    keccak256(words, sizeof words, out);
+}
+
+void rotation_done_encode(const struct rotation_done *d, uint8_t out[ROTATION_DONE_BYTES])
+{
+    out[0] = ROTATION_DONE_MAGIC;
+    out[1] = ROTATION_VERSION;
+    be_put(out + 2, d->member, 2);
+    be_put(out + 4, d->epoch, 4);
+    be_put(out + 8, d->height, 8);
+    memcpy(out + 16, d->signature, ROTATION_SIGNATURE_BYTES);
+}
+
+int rotation_done_decode(const uint8_t *entry, size_t len, struct rotation_done *out, struct cohort_error *err)
+{
+    if (len < 1 || entry[0] != ROTATION_DONE_MAGIC) return 0;
+    if (len != ROTATION_DONE_BYTES || entry[1] != ROTATION_VERSION)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "done entry: %zu bytes of version %u, expected %d of version %d",
+                                len, len > 1 ? entry[1] : 0u, ROTATION_DONE_BYTES, ROTATION_VERSION);
+    out->member = (uint16_t)be_get(entry + 2, 2);
+    out->epoch = (uint32_t)be_get(entry + 4, 4);
+    out->height = be_get(entry + 8, 8);
+    memcpy(out->signature, entry + 16, ROTATION_SIGNATURE_BYTES);
+    if (out->member >= CHAIN_CONFIG_MAX_MEMBERS)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "done entry: member %u is over %d", out->member,
+                                CHAIN_CONFIG_MAX_MEMBERS - 1);
+    if (out->signature[64] != 27 && out->signature[64] != 28)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "done entry: signature v %u is not 27 or 28",
+                                out->signature[64]);
+    return 1;
+}
+
+bool rotation_statement_valid(const struct chain_config *config, uint16_t member, const uint8_t digest[32],
+                              const uint8_t signature[ROTATION_SIGNATURE_BYTES])
+{
+    if (member >= config->nmembers || (signature[64] != 27 && signature[64] != 28)) return false;
+    uint8_t sig[ROTATION_SIGNATURE_BYTES], signer[20], expected[20];
+    memcpy(sig, signature, sizeof sig);
+    sig[64] = (uint8_t)(sig[64] - 27);
+    if (secp_recover_address(digest, sig, SECP_S_LOW, signer, NULL) < 0) return false;
+    address_from_pubkey(config->members[member].public_key, expected);
+    return memcmp(signer, expected, 20) == 0;
+}

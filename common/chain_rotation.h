@@ -120,6 +120,38 @@ int rotation_change_check(const struct chain_config *config, const struct rotati
 /* The members of the epoch record starts: config's, with member_index handed to the joining node. */
 void rotation_apply(const struct chain_config *config, const struct rotation_record *record, struct chain_config *next);
 
+/*
+ * Completion (docs/chain.md "Rotation", "Completion"). Once the next epoch runs, each of
+ * its members' cohort-core signs the manager's rotationDigest(chainId, epoch, height) with
+ * its node key (height: the epoch's first block) into the volume (ROTATION_DONE_FILE: hex
+ * of epoch u32 | height u64 | signature 65, v 27 or 28 as the manager takes it); the
+ * subnode puts it in the log as a DONE entry, and a cohort-core whose subnode saw f + 1 of
+ * them committed submits completeRotation with them.
+ *
+ *   DONE 'D' | version u8 (1) | member u16 | epoch u32 | height u64 | signature 65   (81 bytes)
+ */
+#define ROTATION_DONE_MAGIC 'D'
+#define ROTATION_DONE_BYTES (1 + 1 + 2 + 4 + 8 + ROTATION_SIGNATURE_BYTES)
+#define ROTATION_DONE_FILE "rotation.done"
+
+struct rotation_done {
+    uint16_t member;
+    uint32_t epoch;
+    uint64_t height;
+    uint8_t signature[ROTATION_SIGNATURE_BYTES];
+};
+
+/* The manager's rotationDigest: keccak256(abi.encode(keccak256("cohort rotation done v1"),
+   manager chain id, manager address, chain id, epoch, height, leaving node, joining node)). */
+void rotation_done_digest(const struct chain_config *config, uint32_t epoch, uint64_t height, uint64_t leaving_node_id,
+                          uint64_t joining_node_id, uint8_t out[32]);
+void rotation_done_encode(const struct rotation_done *d, uint8_t out[ROTATION_DONE_BYTES]);
+/* 1, 0 (another magic) or COMMON_E_INVALID, as the other decoders. */
+int rotation_done_decode(const uint8_t *entry, size_t len, struct rotation_done *out, struct cohort_error *err);
+/* Whether signature (v 27 or 28) is member's node signing digest (its key in config). */
+bool rotation_statement_valid(const struct chain_config *config, uint16_t member, const uint8_t digest[32],
+                              const uint8_t signature[ROTATION_SIGNATURE_BYTES]);
+
 /* The BFT instance of a chain's epoch: epoch 0 keccak256(name)'s first 8 bytes; epoch e > 0
    those of keccak256("cohort-chain-epoch" || name || e u32). */
 uint64_t rotation_instance(const char *name, uint32_t epoch);

@@ -200,6 +200,15 @@ int cn_epochs_load(struct chain_node *n, struct cohort_error *err)
             snprintf(path, sizeof path, "%s/change", dir);
             if ((rc = load_change(n, path, buf, cap, &found, err)) < 0) break;
             n->config = next;
+            n->epochs.current_known = found;
+            n->epochs.current = n->epochs.record;
+            n->epochs.first_block = 0;
+            snprintf(path, sizeof path, "%s/first_block", dir);
+            if (read_small(path, buf, 32, &len, err) == 0) {
+                buf[len < 31 ? len : 31] = '\0';
+                n->epochs.first_block = strtoull((const char *)buf, NULL, 10);
+            }
+            err->message[0] = '\0';
             continue;
         }
         if (rc < 0) break;
@@ -269,10 +278,49 @@ static void tally_vouch(struct chain_node *n, const struct rotation_vouch *v)
     cn_epochs_tick(n);
 }
 
+/* A member's DONE for the running epoch: kept when its node signed the manager's digest. */
+static void done_entry(struct chain_node *n, const uint8_t *entry, size_t len)
+{
+    struct rotation_done d;
+    struct cohort_error err = {0};
+    if (rotation_done_decode(entry, len, &d, &err) != 1) {
+        log_warn("a done entry is refused", "chain=%s error=\"%s\"", n->config.name, err.message);
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    bool usable = d.epoch == n->config.epoch && n->epochs.current_known && n->epochs.current.epoch == d.epoch &&
+                  (n->epochs.done_height == 0 || n->epochs.done_height == d.height) &&
+                  !(n->epochs.done_members & (1ull << d.member));
+    struct rotation_record current = n->epochs.current;
+    pthread_mutex_unlock(&n->lock);
+    if (!usable) return; /* another epoch's, a copy, or this member does not know the rotation */
+    uint8_t digest[32];
+    rotation_done_digest(&n->config, d.epoch, d.height, current.leaving_node_id, current.joining.node_id, digest);
+    if (!rotation_statement_valid(&n->config, d.member, digest, d.signature)) {
+        log_warn("a done entry is refused", "chain=%s member=%u error=\"not signed by that member's node\"",
+                 n->config.name, d.member);
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    n->epochs.done_height = d.height;
+    n->epochs.done_members |= 1ull << d.member;
+    memcpy(n->epochs.done_signature[d.member], d.signature, ROTATION_SIGNATURE_BYTES);
+    unsigned count = (unsigned)__builtin_popcountll(n->epochs.done_members);
+    pthread_mutex_unlock(&n->lock);
+    if (count == n->fault_tolerance + 1)
+        log_info("f+1 members signed that the rotation is done: a cohort-core can complete it on the manager",
+                 "chain=%s epoch=%u height=%llu", n->config.name, d.epoch, (unsigned long long)d.height);
+}
+
 bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len)
 {
     (void)commit;
-    if (len == 0 || (entry[0] != ROTATION_VOUCH_MAGIC && entry[0] != ROTATION_CHANGE_MAGIC)) return false;
+    if (len == 0) return false;
+    if (entry[0] == ROTATION_DONE_MAGIC) {
+        done_entry(n, entry, len);
+        return true;
+    }
+    if (entry[0] != ROTATION_VOUCH_MAGIC && entry[0] != ROTATION_CHANGE_MAGIC) return false;
     struct cohort_error err = {0};
     if (entry[0] == ROTATION_VOUCH_MAGIC) {
         struct rotation_vouch v;
@@ -408,11 +456,43 @@ static bool read_vouch_file(struct chain_node *n, uint8_t record[ROTATION_RECORD
     return true;
 }
 
+/* ROTATION_DONE_FILE, when it holds this node's signature for the running epoch's first block. */
+static bool read_done_file(struct chain_node *n, struct rotation_done *d)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/" ROTATION_DONE_FILE, n->data_dir);
+    uint8_t text[2 + 2 * 77 + 4];
+    size_t len = 0;
+    struct cohort_error err = {0};
+    if (read_small(path, text, sizeof text - 1, &len, &err) != 0) return false;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    text[len] = '\0';
+    uint8_t bytes[4 + 8 + ROTATION_SIGNATURE_BYTES];
+    if (hex_decode_exact((const char *)text, bytes, sizeof bytes, &err) != 0) return false;
+    d->member = (uint16_t)n->config.member_index;
+    d->epoch = (uint32_t)be_get(bytes, 4);
+    d->height = be_get(bytes + 4, 8);
+    memcpy(d->signature, bytes + 12, ROTATION_SIGNATURE_BYTES);
+    pthread_mutex_lock(&n->lock);
+    bool ok = d->epoch == n->config.epoch && n->epochs.first_block != 0 && d->height == n->epochs.first_block &&
+              !(n->epochs.done_members & (1ull << d->member));
+    pthread_mutex_unlock(&n->lock);
+    return ok;
+}
+
 void cn_epochs_tick(struct chain_node *n)
 {
     if (cn_epochs_closed(n) || !atomic_load(&n->started)) return;
     int64_t now = cn_monotonic_ms();
     struct cohort_error err = {0};
+    struct rotation_done done;
+    if (n->config.epoch != 0 && now - n->epochs.done_sent_ms >= RESUBMIT_MS && read_done_file(n, &done)) {
+        n->epochs.done_sent_ms = now;
+        uint8_t entry[ROTATION_DONE_BYTES];
+        rotation_done_encode(&done, entry);
+        if (cn_bft_submit(n, entry, sizeof entry, &err) != 0)
+            log_warn("done entry not submitted; retrying", "chain=%s error=\"%s\"", n->config.name, err.message);
+    }
     if (n->epochs.change_entry != NULL) {
         if (now - n->epochs.change_sent_ms >= RESUBMIT_MS) {
             n->epochs.change_sent_ms = now;
@@ -520,6 +600,17 @@ static int switch_epoch(struct chain_node *n, struct cohort_error *err)
     }
     int rc = from_pointer ? 0 : seed_wal(n, record.epoch, index, height, hash, err);
     if (rc != 0) return rc;
+    /* The epoch's first block: the one after the change block's head (known by the change). */
+    uint64_t first_block = 0;
+    if (!from_pointer) {
+        pthread_mutex_lock(&n->lock);
+        first_block = n->head_number + 1;
+        pthread_mutex_unlock(&n->lock);
+        char text[32];
+        int k = snprintf(text, sizeof text, "%llu\n", (unsigned long long)first_block);
+        snprintf(path, sizeof path, "%s/first_block", dir);
+        if ((rc = cn_write_file(path, text, (size_t)k, err)) != 0) return rc;
+    }
     char *json = NULL;
     if ((rc = chain_config_encode(&next, &json, err)) != 0) return rc;
     snprintf(path, sizeof path, "%s/chain.json", dir);
@@ -544,6 +635,11 @@ static int switch_epoch(struct chain_node *n, struct cohort_error *err)
     n->members_disagreeing &= ~(1ull << i);
     n->epochs.pending = false;
     n->epochs.switches++;
+    n->epochs.current = record;
+    n->epochs.current_known = true;
+    n->epochs.first_block = first_block;
+    n->epochs.done_members = 0;
+    n->epochs.done_height = 0;
     pthread_mutex_unlock(&n->lock);
     /* Tallies and the change were the old epoch's. */
     memset(n->epochs.tally, 0, sizeof n->epochs.tally);
@@ -641,5 +737,21 @@ void cn_epochs_status_json(struct chain_node *n, void *json)
     /* Removed by the last rotation: no member of the chain any more. */
     cJSON_AddBoolToObject(e, "left", n->epochs.left);
     if (n->epochs.switch_error[0]) cJSON_AddStringToObject(e, "switch_error", n->epochs.switch_error);
+    /* The running epoch's first block, once known, and the members' DONE statements. */
+    if (n->epochs.first_block) cJSON_AddNumberToObject(e, "first_block", (double)n->epochs.first_block);
+    if (n->epochs.done_members) {
+        cJSON *done = cJSON_AddObjectToObject(e, "done");
+        cJSON_AddNumberToObject(done, "height", (double)n->epochs.done_height);
+        cJSON *list = cJSON_AddArrayToObject(done, "signatures");
+        for (unsigned m = 0; m < CHAIN_CONFIG_MAX_MEMBERS; m++) {
+            if (!(n->epochs.done_members & (1ull << m))) continue;
+            char hex[2 * ROTATION_SIGNATURE_BYTES + 3];
+            hex_encode(n->epochs.done_signature[m], ROTATION_SIGNATURE_BYTES, hex, sizeof hex);
+            cJSON *item = cJSON_CreateObject();
+            cJSON_AddNumberToObject(item, "member", m);
+            cJSON_AddStringToObject(item, "signature", hex);
+            cJSON_AddItemToArray(list, item);
+        }
+    }
     pthread_mutex_unlock(&n->lock);
 }

@@ -151,6 +151,16 @@ struct chain_node {
         uint64_t switches;       /* since start */
         uint64_t vouches_seen;   /* for the next epoch, the most for one record */
         char switch_error[512];
+        /* The rotation that started the running epoch (known to a member that switched by
+           the change, also after a restart) and the epoch's first block (0: unknown). */
+        bool current_known;
+        struct rotation_record current;
+        uint64_t first_block;
+        /* Completion: the DONE statements committed for the running epoch, by member. */
+        uint64_t done_members;   /* a bit each */
+        uint64_t done_height;
+        uint8_t done_signature[CHAIN_CONFIG_MAX_MEMBERS][ROTATION_SIGNATURE_BYTES];
+        int64_t done_sent_ms;    /* BFT thread: this member's DONE, submitted again while not committed */
         struct change_proof {
             uint64_t instance;   /* the epoch it ended */
             uint8_t *bytes;      /* bft_commit_encode of the change block */
@@ -215,7 +225,7 @@ int cn_epoch_wal_path(const struct chain_node *n, uint32_t epoch, char *out, siz
 int cn_epochs_load(struct chain_node *n, struct cohort_error *err);
 int cn_epochs_thread_start(struct chain_node *n, struct cohort_error *err);
 void cn_epochs_stop(struct chain_node *n);
-/* A committed VOUCH or CHANGE (read_batches): true if it is one, whatever it says. BFT thread. */
+/* A committed VOUCH, CHANGE or DONE (read_batches): true if it is one, whatever it says. BFT thread. */
 bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len);
 /* After a committed block was applied: a CHANGE in it ends the epoch here. BFT thread. */
 void cn_epochs_after_block(struct chain_node *n, const struct bft_commit *commit);
@@ -223,7 +233,8 @@ void cn_epochs_after_block(struct chain_node *n, const struct bft_commit *commit
 void cn_epochs_replayed(struct chain_node *n, const struct bft_commit *commit);
 /* The epoch ended (a change pending, or this member left): commits are not applied. */
 bool cn_epochs_closed(struct chain_node *n);
-/* From the tick: this node's vouch (ROTATION_FILE) and the CHANGE, submitted while due. */
+/* From the tick: this node's vouch (ROTATION_FILE), the CHANGE and this node's DONE
+   (ROTATION_DONE_FILE), submitted while due. */
 void cn_epochs_tick(struct chain_node *n);
 /* bft_node_config.pointer and .pointed. */
 size_t cn_epochs_pointer(void *arg, uint64_t instance, uint8_t *out, size_t cap);

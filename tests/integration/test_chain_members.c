@@ -24,6 +24,7 @@
 #include "common/hex.h"
 #include "common/secp.h"
 #include "common/chain_rotation.h"
+#include "manager-client/manager_client.h"
 #include "testutil.h"
 
 #define N 4
@@ -491,6 +492,24 @@ static void write_vouch(int v, const struct chain_config *c, const uint8_t recor
     write_file(path, text);
 }
 
+/* Node v's signature that the rotation to epoch is done from block height (the manager's
+   rotationDigest), as its cohort-core writes it into member v's volume. */
+static void write_done(int v, const struct chain_config *c, uint32_t epoch, uint64_t height, uint64_t leaving,
+                       uint64_t joining)
+{
+    uint8_t bytes[4 + 8 + ROTATION_SIGNATURE_BYTES], digest[32];
+    struct cohort_error err = {0};
+    for (int k = 0; k < 4; k++) bytes[k] = (uint8_t)(epoch >> (24 - 8 * k));
+    for (int k = 0; k < 8; k++) bytes[4 + k] = (uint8_t)(height >> (56 - 8 * k));
+    rotation_done_digest(c, epoch, height, leaving, joining, digest);
+    ck_assert_int_eq(mc_sign_statement(node_keys[v], digest, bytes + 12, &err), 0);
+    char text[2 * sizeof bytes + 4], path[128];
+    hex_encode(bytes, sizeof bytes, text, sizeof text);
+    strcat(text, "\n");
+    snprintf(path, sizeof path, "%s/m%d/" ROTATION_DONE_FILE, dir, v);
+    write_file(path, text);
+}
+
 /* Waits (bounded) until member i's status holds text. */
 static void wait_status(int i, const char *text, int timeout_ms)
 {
@@ -542,6 +561,24 @@ START_TEST(a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on)
              "2>/dev/null",
              testutil_source_dir(), rpc_port(3), funded_keys[0]);
     ck_assert_msg(system(cmd) != 0, "member 3 left the chain but took a transaction");
+    /* Completion: the three that switched by the change know the epoch's first block; their
+       nodes sign that the rotation is done from it, and the statements reach every member. */
+    long first = -1;
+    {
+        char body[16384];
+        ck_assert_int_eq(testutil_http_get(rpc_port(0), "/status", body, sizeof body), 200);
+        const char *f = strstr(body, "\"first_block\":");
+        ck_assert_msg(f != NULL, "member 0 does not know the epoch's first block: %s", body);
+        first = strtol(f + strlen("\"first_block\":"), NULL, 10);
+        ck_assert_int_gt(first, 1);
+    }
+    for (int i = 0; i < 3; i++) write_done(i, &c, 1, (uint64_t)first, 104, 105);
+    char done[128];
+    snprintf(done, sizeof done, "\"done\":{\"height\":%ld,\"signatures\":[{\"member\":0,", first);
+    for (int i = 0; i < 3; i++) {
+        wait_status(i, done, 30000);
+        wait_status(i, "{\"member\":2,\"signature\":\"0x", 30000);
+    }
     /* The three go on without the joiner (a quorum of four)... */
     burst(2, 0, 10);
     height = converge(0x7, height + 1, 60000);

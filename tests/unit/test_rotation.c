@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "common/secp.h"
 #include "common/chain_rotation.h"
+#include "common/secp.h"
+#include "manager-client/manager_client.h"
 #include "testutil.h"
 
 static uint8_t node_key[5][32];
@@ -224,6 +225,39 @@ START_TEST(next_members_and_instances)
 }
 END_TEST
 
+
+START_TEST(done_statements_are_the_managers)
+{
+    struct chain_config c = sample();
+    /* The digest is the manager's rotationDigest, as manager-client computes it. */
+    struct mc_deployment d = {.chain_id = c.manager_chain_id};
+    memcpy(d.address, c.manager_address, 20);
+    uint8_t ours[32], theirs[32];
+    rotation_done_digest(&c, 3, 1234, 14, 15, ours);
+    mc_rotation_digest(&d, c.chain_id, 3, 1234, 14, 15, theirs);
+    ck_assert_mem_eq(ours, theirs, 32);
+    rotation_done_digest(&c, 3, 1235, 14, 15, theirs);
+    ck_assert_mem_ne(ours, theirs, 32);
+    /* Signed as the manager takes it (v 27 or 28), checked against the member's node key. */
+    struct rotation_done done = {.member = 2, .epoch = 3, .height = 1234};
+    struct cohort_error err = {0};
+    ck_assert_int_eq(mc_sign_statement(node_key[2], ours, done.signature, &err), 0);
+    ck_assert(rotation_statement_valid(&c, 2, ours, done.signature));
+    ck_assert(!rotation_statement_valid(&c, 1, ours, done.signature));
+    ck_assert(!rotation_statement_valid(&c, 2, theirs, done.signature));
+    uint8_t entry[ROTATION_DONE_BYTES];
+    rotation_done_encode(&done, entry);
+    struct rotation_done back;
+    ck_assert_int_eq(rotation_done_decode(entry, sizeof entry, &back, &err), 1);
+    ck_assert_mem_eq(&back, &done, sizeof done);
+    ck_assert_int_eq(rotation_done_decode(entry, sizeof entry - 1, &back, &err), COMMON_E_INVALID);
+    entry[sizeof entry - 1] = 1; /* v 1: not what the manager takes */
+    ck_assert_int_eq(rotation_done_decode(entry, sizeof entry, &back, &err), COMMON_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "27 or 28"));
+    ck_assert_int_eq(rotation_done_decode((const uint8_t *)"V", 1, &back, &err), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("rotation");
@@ -233,6 +267,7 @@ int main(void)
     tcase_add_test(tc, vouch_round_trip_and_signatures);
     tcase_add_test(tc, change_needs_f_plus_one_members);
     tcase_add_test(tc, next_members_and_instances);
+    tcase_add_test(tc, done_statements_are_the_managers);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }
