@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/chain_rotation.h"
 #include "common/hex.h"
 #include "common/log.h"
 #include "slots.h"
@@ -27,31 +28,32 @@ void assignments_free(struct assignments *a)
     a->nevents = a->cap = 0;
 }
 
-static bool is_my_chain(const struct assignments *a, uint64_t chain_id)
+/* Whether the manager created chain_id (its ChainCreated is kept). */
+static bool is_known_chain(const struct assignments *a, uint64_t chain_id)
 {
     for (size_t i = 0; i < a->nevents; i++)
         if (a->events[i].kind == MC_EVENT_CHAIN_CREATED && a->events[i].chain_id == chain_id) return true;
     return false;
 }
 
+/*
+ * Every chain's events are kept, not only those of this node's chains: a node that a
+ * rotation makes a member of a chain needs the chain's history (its creation, its members'
+ * slots, the rotations before) to write the chain's config (docs/chain.md "Rotation").
+ */
 static bool keep(const struct assignments *a, const struct mc_event *e)
 {
     switch (e->kind) {
     case MC_EVENT_NODE_REGISTERED:
     case MC_EVENT_NODE_EXIT_INITIATED:
-    case MC_EVENT_NODE_EXITED: return true;
-    case MC_EVENT_CHAIN_CREATED:
-        for (unsigned i = 0; i < e->nnodes; i++)
-            if (e->node_ids[i] == a->node_id) return true;
-        return false;
+    case MC_EVENT_NODE_EXITED:
+    case MC_EVENT_CHAIN_CREATED: return true;
     case MC_EVENT_NODE_ASSIGNED:
     case MC_EVENT_NODE_RELEASED:
-    case MC_EVENT_CHAIN_DELETED: return is_my_chain(a, e->chain_id);
-    /* Rotations are recorded by the manager but not carried out by this cohort-core yet
-       (docs/manager-contracts.md "Rotation"): assignments_deliver says so in the log. */
+    case MC_EVENT_CHAIN_DELETED:
     case MC_EVENT_ROTATION_STARTED:
-    case MC_EVENT_ROTATION_WAITING:
-    case MC_EVENT_ROTATION_COMPLETED:
+    case MC_EVENT_ROTATION_COMPLETED: return is_known_chain(a, e->chain_id);
+    case MC_EVENT_ROTATION_WAITING: /* a rotation that found no node: nothing to do until one starts */
     case MC_EVENT_NONE: return false;
     }
     return false;
@@ -91,34 +93,108 @@ static const struct mc_event *node_info(const struct assignments *a, uint64_t id
     return found;
 }
 
+/* A chain's members in one epoch: node ids and first slots, by member index. */
+struct membership {
+    unsigned count;
+    uint64_t node[MC_CHAIN_MAX_NODES];
+    unsigned slot[MC_CHAIN_MAX_NODES];
+    bool have_slot[MC_CHAIN_MAX_NODES];
+    uint32_t epoch;
+};
+
+static bool has_member(const struct membership *m, uint64_t node)
+{
+    for (unsigned i = 0; i < m->count; i++)
+        if (m->node[i] == node) return true;
+    return false;
+}
+
+/*
+ * Where this node stands in the chain `created` made, after the events that follow it:
+ * *entry is the membership of the epoch it entered last (the first, or the one a rotation
+ * made it join), and it runs the chain unless it left at a completed rotation since, or
+ * the chain is gone. *open is the rotation started and not completed, if any, with the
+ * members before it in *before.
+ */
+static bool chain_standing(const struct assignments *a, size_t created_at, struct membership *entry,
+                           const struct mc_event **open, struct membership *before)
+{
+    const struct mc_event *created = &a->events[created_at];
+    struct membership cur;
+    memset(&cur, 0, sizeof cur);
+    cur.count = created->nnodes;
+    for (unsigned m = 0; m < created->nnodes; m++) cur.node[m] = created->node_ids[m];
+    for (size_t j = created_at + 1; j < a->nevents; j++) {
+        const struct mc_event *e = &a->events[j];
+        if (e->chain_id == created->chain_id && e->kind == MC_EVENT_NODE_ASSIGNED)
+            for (unsigned m = 0; m < created->nnodes; m++)
+                if (created->node_ids[m] == e->node_id) {
+                    cur.slot[m] = e->first_slot;
+                    cur.have_slot[m] = true;
+                }
+    }
+    bool running = has_member(&cur, a->node_id);
+    *entry = cur;
+    *open = NULL;
+    for (size_t j = created_at + 1; j < a->nevents; j++) {
+        const struct mc_event *e = &a->events[j];
+        if (e->chain_id != created->chain_id) continue;
+        if (e->kind == MC_EVENT_CHAIN_DELETED) return false;
+        if (e->kind == MC_EVENT_ROTATION_STARTED && e->epoch == cur.epoch + 1 && e->member_index < cur.count &&
+            cur.node[e->member_index] == e->node_id) {
+            *before = cur;
+            *open = e;
+            cur.node[e->member_index] = e->joining_node_id;
+            cur.slot[e->member_index] = e->first_slot;
+            cur.have_slot[e->member_index] = true;
+            cur.epoch = e->epoch;
+            if (e->joining_node_id == a->node_id) {
+                *entry = cur;
+                running = true;
+            }
+        } else if (e->kind == MC_EVENT_ROTATION_COMPLETED && *open != NULL && (*open)->epoch == e->epoch) {
+            if ((*open)->node_id == a->node_id) running = false; /* its container goes; the others run on */
+            *open = NULL;
+        }
+    }
+    return running;
+}
+
+/* member's entry in config from its registration; false while that is not known yet. */
+static bool fill_member(const struct assignments *a, uint64_t node_id, unsigned first_slot, struct chain_member *member)
+{
+    const struct mc_event *node = node_info(a, node_id);
+    if (node == NULL) return false;
+    member->node_id = node->node_id;
+    snprintf(member->ip, sizeof member->ip, "%u.%u.%u.%u", node->ip[0], node->ip[1], node->ip[2], node->ip[3]);
+    member->base_port = node->port;
+    member->first_slot = first_slot;
+    memcpy(member->public_key, node->public_key, 64);
+    return true;
+}
+
 int assignments_configs(const struct assignments *a, const struct chain_config_params *p, struct chain_config **out,
-                        size_t *count, struct cohort_error *err)
+                        struct chain_rotation **rotations, size_t *count, struct cohort_error *err)
 {
     *out = NULL;
+    if (rotations) *rotations = NULL;
     *count = 0;
     size_t n = 0;
     for (size_t i = 0; i < a->nevents; i++) n += a->events[i].kind == MC_EVENT_CHAIN_CREATED;
     struct chain_config *configs = calloc(n ? n : 1, sizeof *configs);
-    if (configs == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    struct chain_rotation *due = calloc(n ? n : 1, sizeof *due);
+    if (configs == NULL || due == NULL) {
+        free(configs);
+        free(due);
+        return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
+    }
     size_t k = 0;
     for (size_t i = 0; i < a->nevents; i++) {
         const struct mc_event *created = &a->events[i];
         if (created->kind != MC_EVENT_CHAIN_CREATED) continue;
-        bool deleted = false;
-        unsigned first_slots[MC_CHAIN_MAX_NODES];
-        bool have_slot[MC_CHAIN_MAX_NODES] = {false};
-        for (size_t j = i + 1; j < a->nevents; j++) {
-            const struct mc_event *e = &a->events[j];
-            if (e->chain_id != created->chain_id) continue;
-            if (e->kind == MC_EVENT_CHAIN_DELETED) deleted = true;
-            if (e->kind == MC_EVENT_NODE_ASSIGNED)
-                for (unsigned m = 0; m < created->nnodes; m++)
-                    if (created->node_ids[m] == e->node_id) {
-                        first_slots[m] = e->first_slot;
-                        have_slot[m] = true;
-                    }
-        }
-        if (deleted) continue;
+        struct membership entry, before;
+        const struct mc_event *open = NULL;
+        if (!chain_standing(a, i, &entry, &open, &before)) continue;
         struct chain_config *c = &configs[k];
         memset(c, 0, sizeof *c);
         c->version = CHAIN_CONFIG_VERSION;
@@ -126,23 +202,16 @@ int assignments_configs(const struct assignments *a, const struct chain_config_p
         c->chain_id = created->chain_id;
         c->evm_chain_id = mc_evm_chain_id_of(created->name);
         c->slots = created->size;
+        c->epoch = entry.epoch;
         c->manager_chain_id = p->manager_chain_id;
         memcpy(c->manager_address, p->manager_address, 20);
         c->node_id = a->node_id;
         bool complete = true;
-        for (unsigned m = 0; m < created->nnodes; m++) {
-            const struct mc_event *node = node_info(a, created->node_ids[m]);
-            if (node == NULL || !have_slot[m]) {
-                complete = false; /* wait for the rest of the events */
-                break;
-            }
-            struct chain_member *member = &c->members[c->nmembers++];
-            member->node_id = node->node_id;
-            snprintf(member->ip, sizeof member->ip, "%u.%u.%u.%u", node->ip[0], node->ip[1], node->ip[2], node->ip[3]);
-            member->base_port = node->port;
-            member->first_slot = first_slots[m];
-            memcpy(member->public_key, node->public_key, 64);
-            if (node->node_id == a->node_id) c->member_index = m;
+        for (unsigned m = 0; m < entry.count && complete; m++) {
+            complete = entry.have_slot[m] && fill_member(a, entry.node[m], entry.slot[m], &c->members[c->nmembers]);
+            if (!complete) break; /* wait for the rest of the events */
+            if (entry.node[m] == a->node_id) c->member_index = m;
+            c->nmembers++;
         }
         if (!complete) continue;
         /* A genesis every member derives alike from the manager: the owner holds the first balance. */
@@ -156,20 +225,72 @@ int assignments_configs(const struct assignments *a, const struct chain_config_p
         c->txpool_max_bytes = (32u << 20) * (uint64_t)c->slots;
         if (chain_config_validate(c, err) < 0) {
             free(configs);
+            free(due);
             return cohort_error_wrap(err, "chain %s from the manager's events", created->name);
+        }
+        /* A rotation in flight: a member before it vouches, one after it signs the completion. */
+        if (open != NULL) {
+            struct rotation_record r;
+            memset(&r, 0, sizeof r);
+            r.epoch = open->epoch;
+            r.member_index = (uint16_t)open->member_index;
+            r.leaving_node_id = open->node_id;
+            if (fill_member(a, open->joining_node_id, open->first_slot, &r.joining)) {
+                rotation_record_encode(&r, due[k].record);
+                due[k].open = true;
+                due[k].vouch = has_member(&before, a->node_id);
+                due[k].member_after = open->node_id != a->node_id;
+            }
         }
         k++;
     }
     *out = configs;
+    if (rotations) *rotations = due;
+    else free(due);
     *count = k;
     return 0;
+}
+
+/* Whether this node was ever a member of chain_id: at its creation or by a rotation. */
+static bool was_member(const struct assignments *a, uint64_t chain_id)
+{
+    for (size_t i = 0; i < a->nevents; i++) {
+        const struct mc_event *e = &a->events[i];
+        if (e->chain_id != chain_id) continue;
+        if (e->kind == MC_EVENT_CHAIN_CREATED)
+            for (unsigned m = 0; m < e->nnodes; m++)
+                if (e->node_ids[m] == a->node_id) return true;
+        if (e->kind == MC_EVENT_ROTATION_STARTED && e->joining_node_id == a->node_id) return true;
+    }
+    return false;
+}
+
+static bool is_deleted(const struct assignments *a, uint64_t chain_id)
+{
+    for (size_t i = 0; i < a->nevents; i++)
+        if (a->events[i].kind == MC_EVENT_CHAIN_DELETED && a->events[i].chain_id == chain_id) return true;
+    return false;
+}
+
+size_t assignments_left(const struct assignments *a, struct chain_name *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->nevents && n < max; i++) {
+        const struct mc_event *e = &a->events[i];
+        if (e->kind != MC_EVENT_CHAIN_CREATED || !was_member(a, e->chain_id) || is_deleted(a, e->chain_id)) continue;
+        struct membership entry, before;
+        const struct mc_event *open = NULL;
+        if (!chain_standing(a, i, &entry, &open, &before)) snprintf(out[n++].name, CHAIN_NAME_MAX, "%s", e->name);
+    }
+    return n;
 }
 
 size_t assignments_deleted(const struct assignments *a, struct chain_name *out, size_t max)
 {
     size_t n = 0;
     for (size_t i = 0; i < a->nevents && n < max; i++)
-        if (a->events[i].kind == MC_EVENT_CHAIN_DELETED) snprintf(out[n++].name, CHAIN_NAME_MAX, "%s", a->events[i].name);
+        if (a->events[i].kind == MC_EVENT_CHAIN_DELETED && was_member(a, a->events[i].chain_id))
+            snprintf(out[n++].name, CHAIN_NAME_MAX, "%s", a->events[i].name);
     return n;
 }
 
@@ -207,6 +328,13 @@ char *assignments_to_json(const struct assignments *a)
         cJSON_AddItemToObject(o, "ip", hex_item(e->ip, 4));
         cJSON_AddNumberToObject(o, "port", e->port);
         if (e->kind == MC_EVENT_NODE_REGISTERED) cJSON_AddItemToObject(o, "public_key", hex_item(e->public_key, 64));
+        if (e->kind == MC_EVENT_ROTATION_STARTED || e->kind == MC_EVENT_ROTATION_COMPLETED) {
+            cJSON_AddNumberToObject(o, "joining", (double)e->joining_node_id);
+            cJSON_AddNumberToObject(o, "epoch", e->epoch);
+            cJSON_AddNumberToObject(o, "member_index", e->member_index);
+            cJSON_AddNumberToObject(o, "reason", e->reason);
+            cJSON_AddNumberToObject(o, "height", (double)e->height);
+        }
         cJSON *nodes = cJSON_AddArrayToObject(o, "nodes");
         for (unsigned k = 0; k < e->nnodes; k++) cJSON_AddItemToArray(nodes, cJSON_CreateNumber((double)e->node_ids[k]));
         cJSON_AddItemToArray(events, o);
@@ -265,7 +393,7 @@ int assignments_from_json(struct assignments *a, const char *text, size_t len, s
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
         const cJSON *nodes = cJSON_GetObjectItemCaseSensitive(o, "nodes");
         const double max = 9007199254740991.0;
-        if (number(o, "kind", MC_EVENT_CHAIN_DELETED, &kind) < 0 || kind == 0 || number(o, "block", max, &e.block_number) < 0 ||
+        if (number(o, "kind", MC_EVENT_ROTATION_COMPLETED, &kind) < 0 || kind == 0 || number(o, "block", max, &e.block_number) < 0 ||
             number(o, "log", max, &e.log_index) < 0 || number(o, "node", max, &e.node_id) < 0 ||
             number(o, "chain", max, &e.chain_id) < 0 || number(o, "first_slot", 127, &first) < 0 ||
             number(o, "size", 128, &size) < 0 || number(o, "port", 65535, &port) < 0 || hex_field(o, "owner", e.owner, 20) < 0 ||
@@ -276,6 +404,17 @@ int assignments_from_json(struct assignments *a, const char *text, size_t len, s
             goto out;
         }
         e.kind = (enum mc_event_kind)kind;
+        uint64_t epoch = 0, index = 0, reason = 0;
+        if ((kind == MC_EVENT_ROTATION_STARTED || kind == MC_EVENT_ROTATION_COMPLETED) &&
+            (number(o, "joining", max, &e.joining_node_id) < 0 || number(o, "epoch", 4294967295.0, &epoch) < 0 ||
+             number(o, "member_index", MC_CHAIN_MAX_NODES - 1, &index) < 0 || number(o, "reason", 3, &reason) < 0 ||
+             number(o, "height", max, &e.height) < 0)) {
+            rc = cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "state: rotation event %zu is malformed", a->nevents);
+            goto out;
+        }
+        e.epoch = (uint32_t)epoch;
+        e.member_index = (unsigned)index;
+        e.reason = (enum mc_rotation_reason)reason;
         e.first_slot = (unsigned)first;
         e.size = (unsigned)size;
         e.port = (uint16_t)port;
@@ -354,12 +493,10 @@ int assignments_deliver(void *ctx, const struct mc_log *logs, size_t count, cons
             a->changed = changed_before;
             return rc;
         }
-        if (e.kind == MC_EVENT_ROTATION_STARTED &&
-            (is_my_chain(a, e.chain_id) || e.joining_node_id == a->node_id))
-            log_warn("a rotation of a chain of this node started; this cohort-core does not carry rotations out yet",
-                     "chain=%llu leaving=%llu joining=%llu epoch=%u", (unsigned long long)e.chain_id,
-                     (unsigned long long)e.node_id, (unsigned long long)e.joining_node_id, e.epoch);
-        assignments_apply(a, &e);
+        if (assignments_apply(a, &e) && e.kind == MC_EVENT_ROTATION_STARTED)
+            log_info("a rotation of a chain started", "chain=%llu epoch=%u leaving=%llu joining=%llu member_index=%u",
+                     (unsigned long long)e.chain_id, e.epoch, (unsigned long long)e.node_id,
+                     (unsigned long long)e.joining_node_id, e.member_index);
     }
     struct mc_cursor old = a->cursor;
     a->cursor = *after;

@@ -2,8 +2,8 @@
  * assignments.h - from the manager's events to the chains this node must run.
  *
  * The state is the list of events that matter to this node, in chain order: every node's
- * registration and exit (members' endpoints and keys come from there) and the events of
- * the chains this node is a member of. It is kept with the watcher's cursor in one file,
+ * registration and exit (members' endpoints and keys come from there) and every chain's
+ * events (a rotation may make this node a member of any chain, which then needs its history). It is kept with the watcher's cursor in one file,
  * written atomically after each delivered batch, so a restart resumes exactly where the
  * last write left off (no event lost, none applied twice). A reorg rewinds by dropping the
  * events after the fork block and rebuilding from the rest. Everything but the file I/O is
@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "common/chain_config.h"
+#include "common/chain_rotation.h"
 #include "manager-client/manager_client.h"
 #include "reconcile.h"
 
@@ -40,17 +41,34 @@ bool assignments_apply(struct assignments *a, const struct mc_event *e);
 /* Drops every event after block `keep_through` (all of them when to->started is false). */
 void assignments_rewind(struct assignments *a, const struct mc_cursor *to);
 
-/* The chains this node runs now (members complete), as chain configs; the caller frees *out. */
+/*
+ * The chains this node runs now (members complete), as chain configs; the caller frees
+ * *out. A chain's config is its membership in the epoch this node entered it (the first, or
+ * the one a rotation made it join): the subnode follows later epochs itself, in its volume,
+ * so a rotation changes no config of the members that stay and recreates no container
+ * (docs/chain.md "Rotation"). A node that a completed rotation took out of a chain runs it
+ * no more. *rotations (when asked for; count entries, the caller frees it) says, per
+ * chain, the rotation in flight and this node's part in it.
+ */
 struct chain_config_params {
     uint64_t manager_chain_id;
     uint8_t manager_address[20];
     uint64_t disk_bytes_per_slot;
 };
+struct chain_rotation {
+    bool open;                             /* a rotation of the chain is in flight */
+    bool vouch;                            /* ... this node is a member before it: it vouches */
+    bool member_after;                     /* ... and a member after it: it signs the completion */
+    uint8_t record[ROTATION_RECORD_BYTES]; /* rotation_record_encode */
+};
 int assignments_configs(const struct assignments *a, const struct chain_config_params *params,
-                        struct chain_config **out, size_t *count, struct cohort_error *err);
+                        struct chain_config **out, struct chain_rotation **rotations, size_t *count,
+                        struct cohort_error *err);
 
-/* Names of this node's chains that were deleted on the manager (for volume removal). */
+/* Names of chains this node was ever a member of that were deleted on the manager (for volume removal). */
 size_t assignments_deleted(const struct assignments *a, struct chain_name *out, size_t max);
+/* Names of chains a completed rotation took this node out of (their volumes go after a grace period). */
+size_t assignments_left(const struct assignments *a, struct chain_name *out, size_t max);
 
 /* The state as JSON (malloc'd) and back; load of a missing file gives an empty state. */
 char *assignments_to_json(const struct assignments *a);

@@ -248,7 +248,7 @@ static void print_rotations(struct cli_globals *g, const struct mc_rotation_even
     }
     if (r->n)
         fprintf(g->err, "the chains' nodes carry rotations out and confirm them with completeRotation "
-                        "(docs/manager-contracts.md \"Rotation\"); this cohort-core does not do it yet\n");
+                        "(docs/chain.md \"Rotation\"); `cohort chain show NAME` says when it is done\n");
 }
 
 int cmd_node_exit(const struct cli_command *self, int argc, char **argv, struct cli_globals *g)

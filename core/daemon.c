@@ -15,6 +15,7 @@
 
 #include "api_token.h"
 #include "assignments.h"
+#include "rotation.h"
 #include "settings.h"
 #include "upgrade.h"
 #include "common/hex.h"
@@ -94,7 +95,42 @@ struct daemon {
 
     /* The image the cluster runs and the rolling upgrade to it (core/upgrade.h), with a store only. */
     struct upgrade *upgrade;
+
+    /* The completions of its chains' rotations this node signs and sends (core/rotation.h),
+       and the chains a completed rotation took it out of, with when this process saw that:
+       their volumes go left_volume_grace_ms later (a restart starts the wait again). */
+    struct rotations rotations;
+    struct {
+        char chain[CHAIN_NAME_MAX];
+        int64_t since_ms;
+        bool removed;
+    } left[RECONCILE_MAX];
+    size_t nleft;
 };
+
+/* The chains this node left at a rotation, when the assignments changed: each volume goes
+   once its grace has passed. */
+static void left_volumes(struct daemon *d, bool changed, int64_t now)
+{
+    struct chain_name names[RECONCILE_MAX];
+    size_t n = changed ? assignments_left(&d->assignments, names, RECONCILE_MAX) : 0;
+    for (size_t i = 0; i < n; i++) {
+        bool known = false;
+        for (size_t j = 0; j < d->nleft && !known; j++) known = strcmp(d->left[j].chain, names[i].name) == 0;
+        if (known || d->nleft == RECONCILE_MAX) continue;
+        snprintf(d->left[d->nleft].chain, CHAIN_NAME_MAX, "%s", names[i].name);
+        d->left[d->nleft].since_ms = now;
+        d->left[d->nleft++].removed = false;
+        log_info("a rotation took this node out of a chain: its subnode goes now, its volume after the grace period",
+                 "chain=%s grace_ms=%u", names[i].name, d->config->left_volume_grace_ms);
+    }
+    for (size_t j = 0; j < d->nleft; j++) {
+        if (d->left[j].removed || now - d->left[j].since_ms < (int64_t)d->config->left_volume_grace_ms) continue;
+        provision_mark_deleted(&d->provisioner, d->left[j].chain);
+        d->left[j].removed = true;
+        log_info("the volume of a chain this node left goes", "chain=%s", d->left[j].chain);
+    }
+}
 
 /* ---- Problems, for /healthz ---- */
 
@@ -710,13 +746,20 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
                                          .disk_bytes_per_slot = resources->disk_bytes / SLOTS_PER_NODE};
     memcpy(params.manager_address, d->deployment.address, 20);
     struct chain_config *configs = NULL;
+    struct chain_rotation *rotations = NULL;
     size_t n = 0;
-    if (assignments_configs(&d->assignments, &params, &configs, &n, &err) < 0) {
+    if (assignments_configs(&d->assignments, &params, &configs, &rotations, &n, &err) < 0) {
         log_error("cannot derive chain configs", "error=\"%s\"", err.message);
         return false;
     }
     struct assignment *assigned = calloc(n ? n : 1, sizeof *assigned);
-    for (size_t i = 0; assigned && i < n; i++) assigned[i].config = configs[i];
+    for (size_t i = 0; assigned && i < n; i++) {
+        assigned[i].config = configs[i];
+        assigned[i].rotation_open = rotations[i].open;
+        assigned[i].vouch = rotations[i].vouch;
+        assigned[i].member_after = rotations[i].member_after;
+        memcpy(assigned[i].rotation_record, rotations[i].record, ROTATION_RECORD_BYTES);
+    }
     if (assigned == NULL) {
         log_error("cannot hand the assignments to the provisioner", "error=\"out of memory\" chains=%zu", n);
     } else if (provision_set_assigned(&d->provisioner, assigned, n, &err) < 0) {
@@ -725,11 +768,13 @@ static bool manager_poll(struct daemon *d, const struct node_resources *resource
         struct chain_name deleted[RECONCILE_MAX];
         size_t ndeleted = assignments_deleted(&d->assignments, deleted, RECONCILE_MAX);
         for (size_t i = 0; i < ndeleted; i++) provision_mark_deleted(&d->provisioner, deleted[i].name);
+        left_volumes(d, true, now_ms());
         d->assignments.changed = false;
         log_info("assignments changed", "chains=%zu deleted=%zu", n, ndeleted);
     }
     free(assigned);
     free(configs);
+    free(rotations);
     return true;
 }
 
@@ -832,6 +877,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
                 if (upgrade_busy(d->upgrade)) next_round = now + 1000; /* upgrading: look every second */
             }
         }
+        /* Rotations in flight: the completion this node signs and sends (each turn: poll_ms). */
+        if (d->manager && d->has_key && d->provisioner_ready && d->docker != NULL)
+            rotations_step(&d->rotations, &d->provisioner, d->rpc, &d->deployment, d->node_key, now);
+        if (d->manager && d->provisioner_ready) left_volumes(d, false, now);
         /* Sleep on Docker's event stream until poll_ms passes or a subnode dies. */
         long timeout = (long)atomic_load(&d->poll_ms);
         if (wake > 0 && wake - now < timeout) timeout = wake - now > 10 ? (long)(wake - now) : 10;

@@ -39,6 +39,9 @@ const char daemon_config_usage[] =
     "  --keystore FILE          the node's V3 keystore: checked against the node's key on the manager\n"
     "  --password-file FILE     its password (first line)\n"
     "  --cluster-file FILE      join the cluster's config store (config/config.h); needs --keystore\n"
+    "  --upgrade-deadline-ms N  an upgraded subnode's time to be ready (180000)\n"
+    "  --left-volume-grace-ms N how long the volume of a chain a rotation took this node out of\n"
+    "                           stays after its subnode went (600000)\n"
     "\n"
     "Metrics (docs/metrics.md):\n"
     "  --metrics-interval-ms N  how often subnodes and the node are sampled (10000)\n"
@@ -64,6 +67,7 @@ void daemon_config_defaults(struct daemon_config *c)
     c->confirmations = 2;
     c->poll_ms = 1000;
     c->upgrade_deadline_ms = 180000;
+    c->left_volume_grace_ms = 600000;
     c->log_level = LOG_INFO;
     c->metrics_interval_ms = 10000;
     c->metrics_memory_hours = 3;
@@ -103,6 +107,7 @@ static const struct key keys[] = {
     KEY("password_file", K_STRING, password_file),
     KEY("cluster_file", K_STRING, cluster_file),
     KEY("upgrade_deadline_ms", K_UINT, upgrade_deadline_ms),
+    KEY("left_volume_grace_ms", K_UINT, left_volume_grace_ms),
     KEY("metrics_interval_ms", K_UINT, metrics_interval_ms),
     KEY("metrics_database", K_STRING, metrics_database),
     KEY("metrics_memory_hours", K_UINT, metrics_memory_hours),
@@ -338,6 +343,9 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
     if (c->upgrade_deadline_ms < 1000 || c->upgrade_deadline_ms > 3600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "upgrade_deadline_ms %u is not in 1000..3600000",
                                 c->upgrade_deadline_ms);
+    if (c->left_volume_grace_ms > 604800000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "left_volume_grace_ms %u is not in 0..604800000 (7 days)",
+                                c->left_volume_grace_ms);
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
     /* Metrics. */

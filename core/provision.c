@@ -480,6 +480,41 @@ static void check_budget(struct provisioner *p, const struct assignment *a, stru
     }
 }
 
+/*
+ * The rotation in flight that this node vouches for, signed with the node's key into the
+ * volume (ROTATION_FILE), where the subnode's tick reads it and puts it in the chain's log.
+ * The signature is deterministic (RFC 6979), so a round rewrites nothing already there.
+ */
+static void sync_vouch(struct provisioner *p, const struct assignment *a)
+{
+    if (!a->vouch) return; /* a file left from a rotation that is done: the subnode passes over it */
+    if (p->options.node_key == NULL) {
+        log_warn("a rotation of this node's chain needs its vouch, and cohort-core has no node key (--keystore)",
+                 "chain=%s", a->config.name);
+        return;
+    }
+    char volume[DOCKER_NAME_MAX], mountpoint[4096];
+    provision_volume_name(p, a->config.name, volume, sizeof volume);
+    if (docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, NULL) < 0) return;
+    uint8_t bytes[ROTATION_RECORD_BYTES + ROTATION_SIGNATURE_BYTES], digest[32];
+    struct cohort_error err = {0};
+    memcpy(bytes, a->rotation_record, ROTATION_RECORD_BYTES);
+    rotation_vouch_digest(&a->config, a->rotation_record, digest);
+    if (secp_sign(p->options.node_key, digest, bytes + ROTATION_RECORD_BYTES, &err) != 0) {
+        log_warn("rotation vouch not signed", "chain=%s error=\"%s\"", a->config.name, err.message);
+        return;
+    }
+    char text[2 * sizeof bytes + 4], have[sizeof text + 2] = "";
+    hex_encode(bytes, sizeof bytes, text, sizeof text);
+    strcat(text, "\n");
+    if (provision_read_volume_file(mountpoint, ROTATION_FILE, have, sizeof have, NULL) == 0 && strcmp(have, text) == 0)
+        return;
+    if (provision_write_volume_file(mountpoint, ROTATION_FILE, text, 0644, 0, &err) != 0)
+        log_warn("rotation vouch not written", "chain=%s error=\"%s\"", a->config.name, err.message);
+    else
+        log_info("this node vouches for a rotation of its chain", "chain=%s", a->config.name);
+}
+
 /* ---- The round ---- */
 
 static enum observed_state observed_state_of(const char *docker_state)
@@ -791,6 +826,7 @@ int provision_round(struct provisioner *p, int64_t now_ms, int64_t *wake_at_ms, 
         v->restarts = r ? r->restarts : 0;
         snprintf(v->last_error, sizeof v->last_error, "%s", p->errors[i]);
         if (p->rounds % 10 == 0 || v->limits.disk_bytes > 0) check_budget(p, &p->assigned[i], v);
+        if (v->container_id[0] != '\0') sync_vouch(p, &p->assigned[i]);
     }
     memcpy(p->applied, sc->applied, napplied * sizeof sc->applied[0]); /* containers gone are forgotten */
     p->napplied = napplied;

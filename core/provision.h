@@ -39,6 +39,7 @@
 #include <stdint.h>
 
 #include "common/chain_config.h"
+#include "common/chain_rotation.h"
 #include "common/error.h"
 #include "docker/docker.h"
 #include "reconcile.h"
@@ -65,9 +66,13 @@ struct provision_options {
 
 #define PROVISION_MAX_WORKERS 16
 
-/* One assigned chain: its config as this node's member sees it. */
+/* One assigned chain: its config as this node's member sees it, and the chain's rotation
+   in flight (docs/chain.md "Rotation"): the vouch its node writes into the volume as
+   ROTATION_FILE when it is a member before it, the completion it signs when one after. */
 struct assignment {
     struct chain_config config;
+    bool rotation_open, vouch, member_after;
+    uint8_t rotation_record[ROTATION_RECORD_BYTES];
 };
 
 /* What the API shows per subnode. */

@@ -2,7 +2,6 @@
 #include "core/upgrade.h"
 
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -14,11 +13,11 @@
 #include "bft/bft.h"
 #include "common/hex.h"
 #include "common/log.h"
+#include "core/subnode_status.h"
 
 #define DOMAIN "core"
 #define LEASE_PREFIX "cohort/upgrade/lease/"
 #define FAILED_KEY "cohort/upgrade/failed"
-#define STATUS_MAX_BYTES 65536
 
 int upgrade_init(struct upgrade *u, const char *state_dir, const struct cluster *cluster, uint64_t node_id,
                  const char *local_image, const char *bind_address, unsigned deadline_ms, struct cohort_error *err)
@@ -321,65 +320,31 @@ void upgrade_image(struct upgrade *u, char *out, size_t size)
 
 /* ---- The rolling upgrade (the loop's thread) ---- */
 
-struct body {
-    char *text; /* STATUS_MAX_BYTES, NUL-terminated */
-    size_t len;
-};
-
-static size_t collect(void *data, size_t size, size_t n, void *arg)
-{
-    struct body *b = arg;
-    size_t add = size * n;
-    if (b->len + add >= STATUS_MAX_BYTES) return 0; /* over the cap: the transfer fails */
-    memcpy(b->text + b->len, data, add);
-    b->len += add;
-    b->text[b->len] = '\0';
-    return add;
-}
-
 struct subnode_health {
     bool answered, halted, behind_known;
     uint64_t height, behind, peers;
 };
 
-/* GET /status of this node's subnode on port (2 s at most, 64 KiB at most). */
+/* GET /status of this node's subnode on port (subnode_status.h). */
 static struct subnode_health subnode_status(const struct upgrade *u, unsigned port)
 {
     struct subnode_health h = {0};
-    struct body body = {calloc(1, STATUS_MAX_BYTES), 0};
-    CURL *c = curl_easy_init();
-    if (body.text == NULL || c == NULL) goto out;
-    char url[96];
-    snprintf(url, sizeof url, "http://%s:%u/status", u->bind_address, port);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 2000L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROXY, ""); /* loopback: never through a proxy from the environment */
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-    long code = 0;
-    if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code) == CURLE_OK &&
-        code == 200) {
-        cJSON *o = cJSON_Parse(body.text);
-        const cJSON *chain = cJSON_GetObjectItem(o, "chain"); /* the chain's figures (subnode/node/chain_node.c) */
-        const cJSON *height = cJSON_GetObjectItem(chain, "height"), *behind = cJSON_GetObjectItem(chain, "behind"),
-                    *peers = cJSON_GetObjectItem(chain, "peers_connected");
-        const char *health = cJSON_GetStringValue(cJSON_GetObjectItem(o, "health"));
-        if (cJSON_IsNumber(height) && cJSON_IsNumber(peers) && health != NULL && strcmp(health, "ok") == 0) {
-            h.answered = true;
-            h.height = (uint64_t)height->valuedouble;
-            h.behind = cJSON_IsNumber(behind) ? (uint64_t)behind->valuedouble : 0; /* an image older than "behind" */
-            /* Until f+1 others told it where they are, "behind" 0 means nothing (an image
-               older than "behind_known" says nothing, and counts as knowing). */
-            h.behind_known = !cJSON_IsFalse(cJSON_GetObjectItem(chain, "behind_known"));
-            h.peers = (uint64_t)peers->valuedouble;
-            h.halted = cJSON_IsTrue(cJSON_GetObjectItem(chain, "halted"));
-        }
-        cJSON_Delete(o);
+    cJSON *o = subnode_status_get(u->bind_address, port);
+    const cJSON *chain = cJSON_GetObjectItem(o, "chain"); /* the chain's figures (subnode/node/chain_node.c) */
+    const cJSON *height = cJSON_GetObjectItem(chain, "height"), *behind = cJSON_GetObjectItem(chain, "behind"),
+                *peers = cJSON_GetObjectItem(chain, "peers_connected");
+    const char *health = cJSON_GetStringValue(cJSON_GetObjectItem(o, "health"));
+    if (cJSON_IsNumber(height) && cJSON_IsNumber(peers) && health != NULL && strcmp(health, "ok") == 0) {
+        h.answered = true;
+        h.height = (uint64_t)height->valuedouble;
+        h.behind = cJSON_IsNumber(behind) ? (uint64_t)behind->valuedouble : 0; /* an image older than "behind" */
+        /* Until f+1 others told it where they are, "behind" 0 means nothing (an image
+           older than "behind_known" says nothing, and counts as knowing). */
+        h.behind_known = !cJSON_IsFalse(cJSON_GetObjectItem(chain, "behind_known"));
+        h.peers = (uint64_t)peers->valuedouble;
+        h.halted = cJSON_IsTrue(cJSON_GetObjectItem(chain, "halted"));
     }
-out:
-    if (c) curl_easy_cleanup(c);
-    free(body.text);
+    cJSON_Delete(o);
     return h;
 }
 

@@ -9,15 +9,18 @@
 #   scripts/devnet.sh --faults   set up, run scripts/chain-faults.mjs on 'demo', tear down
 #   scripts/devnet.sh --upgrade  set up, sign a second image into the cluster's store, check
 #                                that every subnode moves to it while 'demo' keeps making blocks
+#   scripts/devnet.sh --rotation set up, register a fifth node, start node 4's exit under load
+#                                and check that the fifth takes its place in 'demo' (and 'tiny')
 #
 # Environment: COHORT_DEVNET_NODES (4), COHORT_DEVNET_BASE_PORT (10000; node i uses
 # BASE + 2048 i), COHORT_DEVNET_RPC_PORT (8545), COHORT_DEVNET_API_PORT (9100; node i uses +i).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-check=false faults=false upgrade=false
+check=false faults=false upgrade=false rotation=false
 [[ "${1:-}" == "--check" ]] && check=true
 [[ "${1:-}" == "--faults" ]] && check=true faults=true
 [[ "${1:-}" == "--upgrade" ]] && check=true upgrade=true
+[[ "${1:-}" == "--rotation" ]] && check=true rotation=true
 
 nodes=${COHORT_DEVNET_NODES:-4}
 base=${COHORT_DEVNET_BASE_PORT:-10000}
@@ -160,6 +163,7 @@ fi
 
 upgrade_args=()
 $upgrade && upgrade_args=(--upgrade-deadline-ms 15000)  # the failed upgrade below fails in 15 s, not 180
+$rotation && upgrade_args=(--left-volume-grace-ms 5000)  # the volume of a chain a node left goes in 5 s, not 10 min
 for i in $(seq 1 "$nodes"); do
   port=$((base + 2048 * (i - 1)))
   "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
@@ -246,7 +250,7 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
   done
   COHORT_STATE_DIR=$dir/core1 $cohort --quiet config del cohort/settings/log_level --api "http://127.0.0.1:$((api + 1))" >/dev/null
   say "cluster: one config store for the $nodes node-cores; a setting written once reached every node"
-  if ! $faults && ! $upgrade; then
+  if ! $faults && ! $upgrade && ! $rotation; then
     # Limits from the cluster's settings: every running subnode's memory and CPU quota change
     # in place (the same container, not restarted), and come back when the keys go.
     installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
@@ -435,6 +439,99 @@ if $upgrade; then
   wait_for "every subnode on the first image again" all_on
   (( longest <= 30 )) || { say "upgrade: a chain made no block for $longest s: it lost its quorum"; exit 1; }
   say "upgrade: done; neither chain waited more than $longest s for a block (heights: demo ${chain_last[demo]}, tiny ${chain_last[tiny]})"
+  exit 0
+fi
+if $rotation; then
+  # Rotation (docs/chain.md "Rotation"): a fifth node registers with room; node $nodes, a member
+  # of 'demo', starts its exit under load. The manager picks the fifth for its place; the
+  # members' cohort-cores vouch for it in the chain's log, the chain moves to its next epoch,
+  # the fifth node's subnode installs the state, the members sign that it is done and one of
+  # them completes the rotation on the manager; node $nodes's subnode and volume go, and its
+  # exit completes.
+  j=$((nodes + 1)) leaving=$nodes
+  address=$($cohort --quiet --json key new --out "$dir/node$j.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
+  port=$((base + 2048 * (j - 1)))
+  $cohort --quiet node register --name "node-$j" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$j.json" \
+    --password-file "$dir/password" >/dev/null
+  "$build/bin/cohort-core" --node-id "$j" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
+    --state-dir "$dir/core$j" --api-port $((api + j)) --base-port "$port" --image "$image" \
+    --keystore "$dir/node$j.json" --password-file "$dir/password" --left-volume-grace-ms 5000 \
+    --confirmations 0 --poll-ms 300 >"$dir/core$j.log" 2>&1 &
+  pids+=($!)
+  say "rotation: node-$j registered with room, its cohort-core runs"
+  installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
+  demo_ports() { $cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p' | tr '\n' ' '; }
+  ports_now=$(demo_ports)
+  nonce=$(node_modules/.bin/cast nonce --rpc-url "http://127.0.0.1:$(echo $ports_now | cut -d' ' -f1)" \
+    "$(node_modules/.bin/cast wallet address --private-key "$owner_key")")
+  last=0 at=$(date +%s) longest=0 sent=0
+  tick() {  # one transfer to 'demo' (the first member that takes it), and the longest wait for a block
+    local p h best=0 now
+    for p in $ports_now; do
+      node_modules/.bin/cast send --async --rpc-url "http://127.0.0.1:$p" --private-key "$owner_key" --nonce "$nonce" \
+        --value 1 0x000000000000000000000000000000000000dEaD >/dev/null 2>&1 && { nonce=$((nonce + 1)); sent=$((sent + 1)); break; }
+    done
+    for p in $ports_now; do
+      h=$(node_modules/.bin/cast block-number --rpc-url "http://127.0.0.1:$p" 2>/dev/null || echo 0)
+      [[ $h =~ ^[0-9]+$ && $h -gt $best ]] && best=$h
+    done
+    now=$(date +%s)
+    if (( best > last )); then last=$best at=$now; fi
+    if (( now - at > longest )); then longest=$((now - at)); fi
+    return 0
+  }
+  wait_for() {  # wait_for WHAT TEST: ticks until TEST holds, for 300 s at most
+    local start=$(date +%s)
+    while (( $(date +%s) - start < 300 )); do
+      tick
+      if $2; then say "rotation: $1 after $(( $(date +%s) - start )) s; longest wait for a block so far: $longest s"; return 0; fi
+      sleep 1
+    done
+    $cohort chain show demo || true
+    say "rotation: not within 300 s: $1; logs are in $dir"
+    exit 1
+  }
+  for _ in 1 2 3; do tick; sleep 1; done
+  $cohort node exit "$leaving" --keystore "$dir/node$leaving.json" --password-file "$dir/password"
+  joiner_runs() { $cohort subnodes --api "http://127.0.0.1:$((api + j))" 2>/dev/null | grep -qE '^demo .*running'; }
+  wait_for "node-$j's subnode of demo runs" joiner_runs
+  # The joining subnode is killed as soon as it runs (mid-rotation, or just after): its
+  # cohort-core starts it again and it still ends in step with the others (checked below).
+  install_j=$(sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$dir/core$j/node.json")
+  joiner=$(docker ps -q --filter "label=cohort.chain=demo" --filter "label=cohort.install=$install_j" | head -1)
+  [[ -n "$joiner" ]] || { say "rotation: node-$j's subnode of demo is not among the running containers"; exit 1; }
+  docker kill "$joiner" >/dev/null
+  say "rotation: node-$j's subnode of demo killed (SIGKILL)"
+  completed() { $cohort chain show demo >"$dir/demo-show.txt" 2>&1 && ! grep -q "rotation in flight" "$dir/demo-show.txt" &&
+                grep -qE "^epoch [1-9]" "$dir/demo-show.txt" && grep -qE "^ *$j +node-$j " "$dir/demo-show.txt"; }
+  wait_for "the rotation of demo completed on the manager (node-$j a member, epoch 1)" completed
+  cat "$dir/demo-show.txt"
+  ports_now=$(demo_ports)
+  leaving_gone() {
+    ! docker ps -aq --filter "label=cohort.chain=demo" --filter "label=cohort.node=$leaving" | xargs -r docker inspect \
+        --format '{{index .Config.Labels "cohort.install"}}' | grep -qF "$installs" &&
+    ! docker volume ls -q --filter "label=cohort.chain=demo" --filter "label=cohort.node=$leaving" | xargs -r docker volume inspect \
+        --format '{{index .Labels "cohort.install"}}' | grep -qF "$installs"
+  }
+  wait_for "node-$leaving's subnode and volume of demo are gone" leaving_gone
+  # The four members of the new epoch agree on a block made after the change: same hash, so same state root.
+  same_head() {
+    local p h min=0 hashes
+    for p in $ports_now; do h=$(node_modules/.bin/cast block-number --rpc-url "http://127.0.0.1:$p" 2>/dev/null || echo 0)
+      (( min == 0 || h < min )) && min=$h; done
+    (( min > last_before )) || return 1
+    hashes=$(for p in $ports_now; do node_modules/.bin/cast block "$min" --field stateRoot --rpc-url "http://127.0.0.1:$p" 2>/dev/null; done | sort -u | grep -c .)
+    [[ $hashes -eq 1 ]]
+  }
+  last_before=$last
+  wait_for "demo's four members (node-$j among them) agree on the state root of block $((last_before + 1)) or later" same_head
+  $cohort chain status demo | tee "$dir/status.txt"
+  grep -q "4 of 4 members answer" "$dir/status.txt" || { say "rotation: not every member of demo answers"; exit 1; }
+  exited() { $cohort --quiet node exit "$leaving" --complete --keystore "$dir/node$leaving.json" --password-file "$dir/password" >/dev/null 2>&1; }
+  wait_for "node-$leaving's exit completed (every rotation it started is done)" exited
+  (( longest <= 15 )) || { say "rotation: demo made no block for $longest s"; exit 1; }
+  say "rotation: done; $sent transfers sent during it, demo never waited more than $longest s for a block"
   exit 0
 fi
 if $faults; then
