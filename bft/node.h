@@ -175,6 +175,8 @@ struct bft_node_status {
     uint64_t compaction_tail_bytes;    /* ... and the records appended meanwhile, copied at the end */
     uint64_t wal_syncs;                /* fdatasyncs of the WAL done (group commits) */
     uint64_t wal_sync_us;              /* their total time in fdatasync, microseconds */
+    int64_t peer_heard_ms[BFT_MEMBERS_MAX]; /* CLOCK_REALTIME ms of each peer's last frame on its
+                                               authenticated link; 0: none since start */
     uint64_t commits_delivered;        /* blocks committed here and handed to on_commit since start */
     uint64_t commit_wait_us;           /* their total time from the COMMIT record's append to
                                           on_commit: the WAL sync and the hand-back to the loop */

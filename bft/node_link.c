@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -566,7 +567,15 @@ static void deliver(struct link *link, const uint8_t *bytes, uint32_t len)
             node_link_close(link, true, "a frame on a dialled link");
             return;
         }
-        COUNT(node, frames_received, 1);
+        {
+            /* Heard from this peer now (wall clock: a member's absence is told in it). */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            pthread_mutex_lock(&node->lock);
+            node->status.frames_received++;
+            node->status.peer_heard_ms[link->peer] = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+            pthread_mutex_unlock(&node->lock);
+        }
         if (bytes[0] == FRAME_OFFER) {
             node_on_offer(node, link->peer, bytes, len);
             return;

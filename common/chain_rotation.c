@@ -231,18 +231,63 @@ uint64_t rotation_instance(const char *name, uint32_t epoch)
     return v;
 }
 
+/* keccak256(abi.encode(keccak256(tag), manager chain id, manager address, v...)): the manager's statements. */
+static void statement_digest(const char *tag, const struct chain_config *config, const uint64_t *v, size_t n,
+                             uint8_t out[32])
+{
+    uint8_t words[8][32];
+    memset(words, 0, sizeof words);
+    keccak256(tag, strlen(tag), words[0]);
+    be_put(words[1] + 24, config->manager_chain_id, 8);
+    memcpy(words[2] + 12, config->manager_address, 20);
+    for (size_t i = 0; i < n && i < 5; i++) be_put(words[3 + i] + 24, v[i], 8);
+    keccak256(words, 32 * (3 + n), out);
+}
+
 void rotation_done_digest(const struct chain_config *config, uint32_t epoch, uint64_t height, uint64_t leaving_node_id,
                           uint64_t joining_node_id, uint8_t out[32])
 {
-    static const char tag[] = "cohort rotation done v1";
-    uint8_t words[8][32];
-    memset(words, 0, sizeof words);
-    keccak256(tag, sizeof tag - 1, words[0]);
-    be_put(words[1] + 24, config->manager_chain_id, 8);
-    memcpy(words[2] + 12, config->manager_address, 20);
     const uint64_t v[5] = {config->chain_id, epoch, height, leaving_node_id, joining_node_id};
-    for (int i = 0; i < 5; i++) be_put(words[3 + i] + 24, v[i], 8);
-    keccak256(words, sizeof words, out);
+    statement_digest("cohort rotation done v1", config, v, 5, out);
+}
+
+void rotation_absence_digest(const struct chain_config *config, uint32_t epoch, uint64_t node_id, uint64_t since,
+                             uint8_t out[32])
+{
+    const uint64_t v[4] = {config->chain_id, epoch, node_id, since};
+    statement_digest("cohort member absent v1", config, v, 4, out);
+}
+
+void rotation_absent_encode(const struct rotation_absent *a, uint8_t out[ROTATION_ABSENT_BYTES])
+{
+    out[0] = ROTATION_ABSENT_MAGIC;
+    out[1] = ROTATION_VERSION;
+    be_put(out + 2, a->signer, 2);
+    be_put(out + 4, a->epoch, 4);
+    be_put(out + 8, a->node_id, 8);
+    be_put(out + 16, a->since, 8);
+    memcpy(out + 24, a->signature, ROTATION_SIGNATURE_BYTES);
+}
+
+int rotation_absent_decode(const uint8_t *entry, size_t len, struct rotation_absent *out, struct cohort_error *err)
+{
+    if (len < 1 || entry[0] != ROTATION_ABSENT_MAGIC) return 0;
+    if (len != ROTATION_ABSENT_BYTES || entry[1] != ROTATION_VERSION)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN,
+                                "absent entry: %zu bytes of version %u, expected %d of version %d", len,
+                                len > 1 ? entry[1] : 0u, ROTATION_ABSENT_BYTES, ROTATION_VERSION);
+    out->signer = (uint16_t)be_get(entry + 2, 2);
+    out->epoch = (uint32_t)be_get(entry + 4, 4);
+    out->node_id = be_get(entry + 8, 8);
+    out->since = be_get(entry + 16, 8);
+    memcpy(out->signature, entry + 24, ROTATION_SIGNATURE_BYTES);
+    if (out->signer >= CHAIN_CONFIG_MAX_MEMBERS)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "absent entry: signer %u is over %d", out->signer,
+                                CHAIN_CONFIG_MAX_MEMBERS - 1);
+    if (out->signature[64] != 27 && out->signature[64] != 28)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "absent entry: signature v %u is not 27 or 28",
+                                out->signature[64]);
+    return 1;
 }
 
 void rotation_done_encode(const struct rotation_done *d, uint8_t out[ROTATION_DONE_BYTES])

@@ -152,6 +152,36 @@ int rotation_done_decode(const uint8_t *entry, size_t len, struct rotation_done 
 bool rotation_statement_valid(const struct chain_config *config, uint16_t member, const uint8_t digest[32],
                               const uint8_t signature[ROTATION_SIGNATURE_BYTES]);
 
+/*
+ * Absence (docs/chain.md "Rotation", "Absence"). A member's cohort-core whose subnode has
+ * not heard member `node` since `since` (unix seconds) for long signs the manager's
+ * absenceDigest(chainId, epoch, node, since) into the volume (ROTATION_ABSENT_FILE: hex of
+ * node u64 | since u64 | epoch u32 | signature 65); the subnode puts it in the log as an
+ * ABSENT entry, and a cohort-core whose subnode saw 2f + 1 other members sign the same
+ * (node, since) sends reportAbsent with them.
+ *
+ *   ABSENT 'A' | version u8 (1) | signer u16 | epoch u32 | node u64 | since u64 | signature 65   (89 bytes)
+ */
+#define ROTATION_ABSENT_MAGIC 'A'
+#define ROTATION_ABSENT_BYTES (1 + 1 + 2 + 4 + 8 + 8 + ROTATION_SIGNATURE_BYTES)
+#define ROTATION_ABSENT_FILE "rotation.absent"
+
+struct rotation_absent {
+    uint16_t signer;
+    uint32_t epoch;
+    uint64_t node_id;
+    uint64_t since;
+    uint8_t signature[ROTATION_SIGNATURE_BYTES];
+};
+
+/* The manager's absenceDigest: keccak256(abi.encode(keccak256("cohort member absent v1"),
+   manager chain id, manager address, chain id, epoch, node, since)). */
+void rotation_absence_digest(const struct chain_config *config, uint32_t epoch, uint64_t node_id, uint64_t since,
+                             uint8_t out[32]);
+void rotation_absent_encode(const struct rotation_absent *a, uint8_t out[ROTATION_ABSENT_BYTES]);
+/* 1, 0 (another magic) or COMMON_E_INVALID, as the other decoders. */
+int rotation_absent_decode(const uint8_t *entry, size_t len, struct rotation_absent *out, struct cohort_error *err);
+
 /* The BFT instance of a chain's epoch: epoch 0 keccak256(name)'s first 8 bytes; epoch e > 0
    those of keccak256("cohort-chain-epoch" || name || e u32). */
 uint64_t rotation_instance(const char *name, uint32_t epoch);

@@ -878,8 +878,10 @@ int daemon_run(const struct daemon_config *config, volatile sig_atomic_t *stop, 
             }
         }
         /* Rotations in flight: the completion this node signs and sends (each turn: poll_ms). */
-        if (d->manager && d->has_key && d->provisioner_ready && d->docker != NULL)
+        if (d->manager && d->has_key && d->provisioner_ready && d->docker != NULL) {
+            d->rotations.absence_ms = d->config->absence_report_ms;
             rotations_step(&d->rotations, &d->provisioner, d->rpc, &d->deployment, d->node_key, now);
+        }
         if (d->manager && d->provisioner_ready) left_volumes(d, false, now);
         /* Sleep on Docker's event stream until poll_ms passes or a subnode dies. */
         long timeout = (long)atomic_load(&d->poll_ms);

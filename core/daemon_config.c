@@ -42,6 +42,8 @@ const char daemon_config_usage[] =
     "  --upgrade-deadline-ms N  an upgraded subnode's time to be ready (180000)\n"
     "  --left-volume-grace-ms N how long the volume of a chain a rotation took this node out of\n"
     "                           stays after its subnode went (600000)\n"
+    "  --absence-report-ms N    how long a chain's member must be silent before this node signs\n"
+    "                           that it is absent (660000: the manager's 600 s and a margin)\n"
     "\n"
     "Metrics (docs/metrics.md):\n"
     "  --metrics-interval-ms N  how often subnodes and the node are sampled (10000)\n"
@@ -68,6 +70,7 @@ void daemon_config_defaults(struct daemon_config *c)
     c->poll_ms = 1000;
     c->upgrade_deadline_ms = 180000;
     c->left_volume_grace_ms = 600000;
+    c->absence_report_ms = 660000;
     c->log_level = LOG_INFO;
     c->metrics_interval_ms = 10000;
     c->metrics_memory_hours = 3;
@@ -108,6 +111,7 @@ static const struct key keys[] = {
     KEY("cluster_file", K_STRING, cluster_file),
     KEY("upgrade_deadline_ms", K_UINT, upgrade_deadline_ms),
     KEY("left_volume_grace_ms", K_UINT, left_volume_grace_ms),
+    KEY("absence_report_ms", K_UINT, absence_report_ms),
     KEY("metrics_interval_ms", K_UINT, metrics_interval_ms),
     KEY("metrics_database", K_STRING, metrics_database),
     KEY("metrics_memory_hours", K_UINT, metrics_memory_hours),
@@ -346,6 +350,9 @@ int daemon_config_validate(const struct daemon_config *c, struct cohort_error *e
     if (c->left_volume_grace_ms > 604800000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "left_volume_grace_ms %u is not in 0..604800000 (7 days)",
                                 c->left_volume_grace_ms);
+    if (c->absence_report_ms < 1000 || c->absence_report_ms > 604800000)
+        return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "absence_report_ms %u is not in 1000..604800000",
+                                c->absence_report_ms);
     if (c->poll_ms < 50 || c->poll_ms > 600000)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "poll_ms %u is not in 50..600000", c->poll_ms);
     /* Metrics. */

@@ -26,6 +26,8 @@
  *   upgrade_deadline_ms COHORT_UPGRADE_DEADLINE_MS --upgrade-deadline-ms 180000 an upgraded subnode's time to be ready
  *   left_volume_grace_ms COHORT_LEFT_VOLUME_GRACE_MS --left-volume-grace-ms 600000 how long the volume of a chain a
  *                       completed rotation took this node out of stays (its container goes at once)
+ *   absence_report_ms   COHORT_ABSENCE_REPORT_MS --absence-report-ms 660000 how long a member of one of this node's
+ *                       chains must be silent before the node signs that it is absent (docs/chain.md "Absence")
  *
  * Metrics (metrics/metrics.h, docs/metrics.md):
  *   metrics_interval_ms   COHORT_METRICS_INTERVAL_MS   --metrics-interval-ms   10000
@@ -65,6 +67,7 @@ struct daemon_config {
     unsigned poll_ms;
     unsigned upgrade_deadline_ms; /* core/upgrade.h: 1000..3600000 */
     unsigned left_volume_grace_ms; /* 0..604800000 */
+    unsigned absence_report_ms;    /* 1000..604800000 */
     enum log_level log_level;
     char keystore[1024];
     char password_file[1024];

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/bytes.h"
 #include "common/chain_rotation.h"
@@ -130,11 +131,145 @@ out:
     cJSON_Delete(status);
 }
 
+/* ---- Absence ---- */
+
+static struct absence_watch *watch_of(struct rotations *r, const char *chain)
+{
+    for (size_t i = 0; i < r->nwatches; i++)
+        if (strcmp(r->watches[i].chain, chain) == 0) return &r->watches[i];
+    if (r->nwatches == RECONCILE_MAX) return NULL;
+    struct absence_watch *w = &r->watches[r->nwatches++];
+    memset(w, 0, sizeof *w);
+    snprintf(w->chain, sizeof w->chain, "%s", chain);
+    return w;
+}
+
+/* This node's statement that node has been absent since `since`, into the volume. */
+static void write_absent(struct provisioner *p, const struct assignment *a, const struct mc_deployment *d,
+                         const uint8_t node_key[32], uint32_t epoch, uint64_t node_id, uint64_t since)
+{
+    uint8_t bytes[8 + 8 + 4 + MC_STATEMENT_SIGNATURE_BYTES], digest[32];
+    struct cohort_error err = {0};
+    be_put(bytes, node_id, 8);
+    be_put(bytes + 8, since, 8);
+    be_put(bytes + 16, epoch, 4);
+    mc_absence_digest(d, a->config.chain_id, epoch, node_id, since, digest);
+    char text[2 * sizeof bytes + 4], volume[DOCKER_NAME_MAX], mountpoint[4096];
+    if (mc_sign_statement(node_key, digest, bytes + 20, &err) != 0) goto fail;
+    hex_encode(bytes, sizeof bytes, text, sizeof text);
+    strcat(text, "\n");
+    provision_volume_name(p, a->config.name, volume, sizeof volume);
+    if (docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, &err) < 0 ||
+        provision_write_volume_file(mountpoint, ROTATION_ABSENT_FILE, text, 0644, 0, &err) < 0)
+        goto fail;
+    log_warn("this node signs that a member of its chain is absent", "chain=%s node=%llu since=%llu", a->config.name,
+             (unsigned long long)node_id, (unsigned long long)since);
+    return;
+fail:
+    log_warn("absence statement not written", "chain=%s error=\"%s\"", a->config.name, err.message);
+}
+
+static void absence_one(struct rotations *rs, struct provisioner *p, const struct assignment *a, struct mc_rpc *rpc,
+                        const struct mc_deployment *d, const uint8_t node_key[32], int64_t now_ms)
+{
+    struct absence_watch *w = watch_of(rs, a->config.name);
+    if (w == NULL || now_ms - w->checked_ms < ABSENCE_CHECK_MS) return;
+    w->checked_ms = now_ms;
+    const struct chain_member *self = &a->config.members[a->config.member_index];
+    cJSON *status = subnode_status_get(p->bind_address, chain_member_rpc_port(self));
+    const cJSON *chain = cJSON_GetObjectItem(status, "chain");
+    const cJSON *heard = cJSON_GetObjectItem(chain, "members_heard");
+    const cJSON *epoch = cJSON_GetObjectItem(chain, "epoch");
+    const cJSON *number = cJSON_GetObjectItem(epoch, "number");
+    /* The subnode's epoch (past the config's after rotations: the config is the epoch this
+       node entered) and its members, as the manager has them with no rotation in flight. */
+    if (!cJSON_IsArray(heard) || !cJSON_IsNumber(number)) goto out;
+    uint32_t epoch_now = (uint32_t)number->valuedouble;
+    int64_t wall = (int64_t)time(NULL) * 1000;
+    unsigned n = (unsigned)cJSON_GetArraySize(heard);
+    uint16_t signers[CHAIN_CONFIG_MAX_MEMBERS];
+    static uint8_t signatures[CHAIN_CONFIG_MAX_MEMBERS][MC_STATEMENT_SIGNATURE_BYTES];
+    /* This node's member index now (its config's is the entry epoch's; the same unless a
+       rotation moved this node, which it does not: a node keeps its index). */
+    unsigned self_index = a->config.member_index;
+    /* 1. Reports: a statement of the log with 2f + 1 signatures goes to the manager. */
+    unsigned needed = 2 * ((n - 1) / 3) + 1;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, cJSON_GetObjectItem(epoch, "absence"))
+    {
+        const cJSON *node = cJSON_GetObjectItem(item, "node"), *since = cJSON_GetObjectItem(item, "since");
+        if (!cJSON_IsNumber(node) || !cJSON_IsNumber(since)) continue;
+        size_t count = 0;
+        const cJSON *sig;
+        cJSON_ArrayForEach(sig, cJSON_GetObjectItem(item, "signatures"))
+        {
+            const cJSON *m = cJSON_GetObjectItem(sig, "member");
+            const char *hex = cJSON_GetStringValue(cJSON_GetObjectItem(sig, "signature"));
+            if (count == CHAIN_CONFIG_MAX_MEMBERS || !cJSON_IsNumber(m) || hex == NULL ||
+                hex_decode_exact(hex, signatures[count], MC_STATEMENT_SIGNATURE_BYTES, NULL) != 0)
+                continue;
+            signers[count++] = (uint16_t)m->valuedouble;
+        }
+        if (count < needed) continue;
+        if (w->ready_since_ms == 0) w->ready_since_ms = now_ms;
+        unsigned rank = 0;
+        bool signer = false;
+        for (size_t i = 0; i < count; i++) {
+            if (signers[i] < self_index) rank++;
+            if (signers[i] == self_index) signer = true;
+        }
+        if (!signer) rank = (unsigned)count;
+        if (now_ms - w->ready_since_ms < (int64_t)rank * ROTATION_TURN_MS ||
+            (w->last_submit_ms != 0 && now_ms - w->last_submit_ms < ROTATION_RETRY_MS))
+            break;
+        w->last_submit_ms = now_ms;
+        struct cohort_error err = {0};
+        uint64_t node_id = (uint64_t)node->valuedouble, at = (uint64_t)since->valuedouble;
+        if (mc_manager_report_absent(rpc, node_key, d, a->config.chain_id, node_id, at,
+                                     (const uint8_t(*)[MC_STATEMENT_SIGNATURE_BYTES])signatures, count, NULL, &err) == 0)
+            log_warn("a member's absence reported to the manager: its rotation starts", "chain=%s node=%llu since=%llu "
+                     "signatures=%zu", a->config.name, (unsigned long long)node_id, (unsigned long long)at, count);
+        else /* too early by the manager's clock, or another member's report came first */
+            log_info("reportAbsent not taken; again later", "chain=%s node=%llu error=\"%s\"", a->config.name,
+                     (unsigned long long)node_id, err.message);
+        break;
+    }
+    /* 2. Statements: the first member silent for absence_ms. */
+    for (unsigned m = 0; m < n; m++) {
+        const cJSON *member = cJSON_GetArrayItem(heard, (int)m);
+        const cJSON *t = cJSON_GetObjectItem(member, "heard_ms"), *id = cJSON_GetObjectItem(member, "node");
+        if (!cJSON_IsNumber(t) || !cJSON_IsNumber(id) || (uint64_t)id->valuedouble == a->config.node_id ||
+            wall - (int64_t)t->valuedouble < (int64_t)rs->absence_ms)
+            continue;
+        uint64_t node_id = (uint64_t)id->valuedouble;
+        uint64_t since = (uint64_t)t->valuedouble / 1000;
+        /* The latest `since` in the log that this node's silence agrees with (it has not heard
+           the node since then either): the member that heard it last names the latest, which
+           every other can sign too, so the statements meet on one (node, since). */
+        cJSON_ArrayForEach(item, cJSON_GetObjectItem(epoch, "absence"))
+        {
+            const cJSON *node = cJSON_GetObjectItem(item, "node"), *s = cJSON_GetObjectItem(item, "since");
+            if (cJSON_IsNumber(node) && cJSON_IsNumber(s) && (uint64_t)node->valuedouble == node_id &&
+                (uint64_t)s->valuedouble * 1000 >= (uint64_t)t->valuedouble && (uint64_t)s->valuedouble > since)
+                since = (uint64_t)s->valuedouble;
+        }
+        if (w->node_id != node_id || w->since != since) {
+            write_absent(p, a, d, node_key, epoch_now, node_id, since);
+            w->node_id = node_id;
+            w->since = since;
+        }
+        break;
+    }
+out:
+    cJSON_Delete(status);
+}
+
 void rotations_step(struct rotations *r, struct provisioner *p, struct mc_rpc *rpc, const struct mc_deployment *d,
                     const uint8_t node_key[32], int64_t now_ms)
 {
     for (size_t i = 0; i < p->nassigned; i++) {
         const struct assignment *a = &p->assigned[i];
         if (a->rotation_open && a->member_after) step_one(r, p, a, rpc, d, node_key, now_ms);
+        else if (!a->rotation_open) absence_one(r, p, a, rpc, d, node_key, now_ms);
     }
 }

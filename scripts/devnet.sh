@@ -10,7 +10,9 @@
 #   scripts/devnet.sh --upgrade  set up, sign a second image into the cluster's store, check
 #                                that every subnode moves to it while 'demo' keeps making blocks
 #   scripts/devnet.sh --rotation set up, register a fifth node, start node 4's exit under load
-#                                and check that the fifth takes its place in 'demo' (and 'tiny')
+#                                and check that the fifth takes its place in 'demo' (and 'tiny');
+#                                then kill node 3 for good and check that the others' signed
+#                                statements rotate it out for a sixth
 #
 # Environment: COHORT_DEVNET_NODES (4), COHORT_DEVNET_BASE_PORT (10000; node i uses
 # BASE + 2048 i), COHORT_DEVNET_RPC_PORT (8545), COHORT_DEVNET_API_PORT (9100; node i uses +i).
@@ -163,7 +165,9 @@ fi
 
 upgrade_args=()
 $upgrade && upgrade_args=(--upgrade-deadline-ms 15000)  # the failed upgrade below fails in 15 s, not 180
-$rotation && upgrade_args=(--left-volume-grace-ms 5000)  # the volume of a chain a node left goes in 5 s, not 10 min
+# The volume of a chain a node left goes in 5 s, not 10 min; a member silent for 5 s, not 11 min, is
+# reported absent (the manager still wants 600 s by its clock: the test moves anvil's clock).
+$rotation && upgrade_args=(--left-volume-grace-ms 5000 --absence-report-ms 5000)
 for i in $(seq 1 "$nodes"); do
   port=$((base + 2048 * (i - 1)))
   "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
@@ -456,9 +460,10 @@ if $rotation; then
     --password-file "$dir/password" >/dev/null
   "$build/bin/cohort-core" --node-id "$j" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
     --state-dir "$dir/core$j" --api-port $((api + j)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$j.json" --password-file "$dir/password" --left-volume-grace-ms 5000 \
+    --keystore "$dir/node$j.json" --password-file "$dir/password" "${upgrade_args[@]}" \
     --confirmations 0 --poll-ms 300 >"$dir/core$j.log" 2>&1 &
   pids+=($!)
+  core_pids+=($!)
   say "rotation: node-$j registered with room, its cohort-core runs"
   installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
   demo_ports() { $cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p' | tr '\n' ' '; }
@@ -532,6 +537,45 @@ if $rotation; then
   wait_for "node-$leaving's exit completed (every rotation it started is done)" exited
   (( longest <= 15 )) || { say "rotation: demo made no block for $longest s"; exit 1; }
   say "rotation: done; $sent transfers sent during it, demo never waited more than $longest s for a block"
+
+  # Absence (docs/chain.md "Absence"): node 3 dies for good (its cohort-core and its
+  # subnodes). The other members' subnodes stop hearing it; their cohort-cores sign that it
+  # is absent since then, the statements meet in the chain's log, and once the manager's
+  # clock is 600 s past that time (anvil's clock is moved), one of them reports it; a sixth
+  # node takes its place as in an exit.
+  k=$((j + 1)) dead=3
+  address=$($cohort --quiet --json key new --out "$dir/node$k.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
+  port=$((base + 2048 * (k - 1)))
+  $cohort --quiet node register --name "node-$k" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$k.json" \
+    --password-file "$dir/password" >/dev/null
+  "$build/bin/cohort-core" --node-id "$k" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
+    --state-dir "$dir/core$k" --api-port $((api + k)) --base-port "$port" --image "$image" \
+    --keystore "$dir/node$k.json" --password-file "$dir/password" "${upgrade_args[@]}" \
+    --confirmations 0 --poll-ms 300 >"$dir/core$k.log" 2>&1 &
+  pids+=($!)
+  say "absence: node-$k registered with room, its cohort-core runs"
+  kill "${core_pids[$((dead - 1))]}"
+  wait "${core_pids[$((dead - 1))]}" 2>/dev/null || true
+  install_dead=$(sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$dir/core$dead/node.json")
+  ids=$(docker ps -q --filter "label=cohort.install=$install_dead")
+  [[ -n "$ids" ]] && docker kill $ids >/dev/null
+  say "absence: node-$dead killed for good (its cohort-core and its subnodes)"
+  ports_now=$(demo_ports)
+  signed() { [[ $(grep -l "signs that a member of its chain is absent.*chain=demo node=$dead " "$dir"/core*.log | wc -l) -ge 3 ]]; }
+  wait_for "the three other members' nodes signed that node-$dead is absent" signed
+  node_modules/.bin/cast rpc --rpc-url "$rpc" evm_increaseTime 700 >/dev/null
+  node_modules/.bin/cast rpc --rpc-url "$rpc" evm_mine >/dev/null
+  reported() { grep -q "a member's absence reported to the manager.*chain=demo node=$dead " "$dir"/core*.log; }
+  wait_for "a member reported node-$dead absent to the manager" reported
+  replaced() { $cohort chain show demo >"$dir/demo-show.txt" 2>&1 && ! grep -q "rotation in flight" "$dir/demo-show.txt" &&
+               grep -qE "^ *$k +node-$k " "$dir/demo-show.txt" && ! grep -qE "^ *$dead +node-$dead " "$dir/demo-show.txt"; }
+  wait_for "the rotation of demo completed: node-$k in node-$dead's place" replaced
+  cat "$dir/demo-show.txt"
+  ports_now=$(demo_ports)
+  last_before=$last
+  wait_for "demo's four members (node-$k among them) agree on the state root of block $((last_before + 1)) or later" same_head
+  say "absence: done; demo never waited more than $longest s for a block"
   exit 0
 fi
 if $faults; then

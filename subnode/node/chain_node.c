@@ -514,6 +514,7 @@ int cn_bft_start(struct chain_node *n, bool fresh, struct cohort_error *err)
     n->bft = node;
     pthread_rwlock_unlock(&n->bft_lock);
     pthread_mutex_lock(&n->lock);
+    n->epochs.node_started_ms = cn_wall_ms();
     bool left = n->epochs.left;
     pthread_mutex_unlock(&n->lock);
     atomic_store(&n->started, !left); /* a member that left lingers: it submits nothing */
@@ -727,7 +728,7 @@ char *chain_node_status_json(struct chain_node *n)
     cJSON_AddNumberToObject(o, "entries_already_committed", (double)bs.entries_already_committed);
     /* ... and copies that came while a proposed block carried them. */
     cJSON_AddNumberToObject(o, "entries_in_proposed_blocks", (double)bs.core.entries_in_held_blocks);
-    cn_epochs_status_json(n, o);
+    cn_epochs_status_json(n, &bs, o);
     cJSON *disagreeing = cJSON_AddArrayToObject(o, "members_disagreeing");
     for (unsigned i = 0; i < n->config.nmembers; i++)
         if (n->members_disagreeing & (1ull << i)) cJSON_AddItemToArray(disagreeing, cJSON_CreateNumber(i));

@@ -312,12 +312,68 @@ static void done_entry(struct chain_node *n, const uint8_t *entry, size_t len)
                  "chain=%s epoch=%u height=%llu", n->config.name, d.epoch, (unsigned long long)d.height);
 }
 
+/* A member's ABSENT for the running epoch: kept when its node signed the manager's digest. */
+static void absent_entry(struct chain_node *n, const uint8_t *entry, size_t len)
+{
+    struct rotation_absent a;
+    struct cohort_error err = {0};
+    if (rotation_absent_decode(entry, len, &a, &err) != 1) {
+        log_warn("an absent entry is refused", "chain=%s error=\"%s\"", n->config.name, err.message);
+        return;
+    }
+    if (a.epoch != n->config.epoch || a.signer >= n->config.nmembers || n->config.members[a.signer].node_id == a.node_id)
+        return; /* another epoch's, or a member saying it is absent itself */
+    bool member = false;
+    for (unsigned i = 0; i < n->config.nmembers; i++) member |= n->config.members[i].node_id == a.node_id;
+    uint8_t digest[32];
+    rotation_absence_digest(&n->config, a.epoch, a.node_id, a.since, digest);
+    if (!member || !rotation_statement_valid(&n->config, a.signer, digest, a.signature)) {
+        log_warn("an absent entry is refused", "chain=%s signer=%u node=%llu error=\"%s\"", n->config.name, a.signer,
+                 (unsigned long long)a.node_id, member ? "not signed by that member's node" : "no member of the chain");
+        return;
+    }
+    pthread_mutex_lock(&n->lock);
+    struct absence_tally *t = NULL;
+    for (size_t i = 0; i < sizeof n->epochs.absences / sizeof n->epochs.absences[0] && t == NULL; i++)
+        if (n->epochs.absences[i].used && n->epochs.absences[i].node_id == a.node_id && n->epochs.absences[i].since == a.since)
+            t = &n->epochs.absences[i];
+    if (t == NULL) { /* a free slot, or the one of the earliest since (superseded: members move to later ones) */
+        t = &n->epochs.absences[0];
+        for (size_t i = 0; i < sizeof n->epochs.absences / sizeof n->epochs.absences[0]; i++) {
+            struct absence_tally *x = &n->epochs.absences[i];
+            if (!x->used) {
+                t = x;
+                break;
+            }
+            if (x->since < t->since) t = x;
+        }
+        memset(t, 0, sizeof *t);
+        t->used = true;
+        t->node_id = a.node_id;
+        t->since = a.since;
+    }
+    unsigned count = 0;
+    {
+        t->signers |= 1ull << a.signer;
+        memcpy(t->signature[a.signer], a.signature, ROTATION_SIGNATURE_BYTES);
+        count = (unsigned)__builtin_popcountll(t->signers);
+    }
+    pthread_mutex_unlock(&n->lock);
+    if (count == 2 * n->fault_tolerance + 1)
+        log_warn("2f+1 members signed that a member is absent: a cohort-core can report it to the manager",
+                 "chain=%s node=%llu since=%llu", n->config.name, (unsigned long long)a.node_id, (unsigned long long)a.since);
+}
+
 bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len)
 {
     (void)commit;
     if (len == 0) return false;
     if (entry[0] == ROTATION_DONE_MAGIC) {
         done_entry(n, entry, len);
+        return true;
+    }
+    if (entry[0] == ROTATION_ABSENT_MAGIC) {
+        absent_entry(n, entry, len);
         return true;
     }
     if (entry[0] != ROTATION_VOUCH_MAGIC && entry[0] != ROTATION_CHANGE_MAGIC) return false;
@@ -480,11 +536,48 @@ static bool read_done_file(struct chain_node *n, struct rotation_done *d)
     return ok;
 }
 
+/* ROTATION_ABSENT_FILE, when it holds this node's statement for the running epoch that the log does not carry yet. */
+static bool read_absent_file(struct chain_node *n, struct rotation_absent *a)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/" ROTATION_ABSENT_FILE, n->data_dir);
+    uint8_t text[2 + 2 * 85 + 4];
+    size_t len = 0;
+    struct cohort_error err = {0};
+    if (read_small(path, text, sizeof text - 1, &len, &err) != 0) return false;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
+    text[len] = '\0';
+    uint8_t bytes[8 + 8 + 4 + ROTATION_SIGNATURE_BYTES];
+    if (hex_decode_exact((const char *)text, bytes, sizeof bytes, &err) != 0) return false;
+    a->signer = (uint16_t)n->config.member_index;
+    a->node_id = be_get(bytes, 8);
+    a->since = be_get(bytes + 8, 8);
+    a->epoch = (uint32_t)be_get(bytes + 16, 4);
+    memcpy(a->signature, bytes + 20, ROTATION_SIGNATURE_BYTES);
+    if (a->epoch != n->config.epoch) return false;
+    bool carried = false;
+    pthread_mutex_lock(&n->lock);
+    for (size_t i = 0; i < sizeof n->epochs.absences / sizeof n->epochs.absences[0]; i++) {
+        const struct absence_tally *t = &n->epochs.absences[i];
+        carried |= t->used && t->node_id == a->node_id && t->since == a->since && (t->signers & (1ull << a->signer));
+    }
+    pthread_mutex_unlock(&n->lock);
+    return !carried;
+}
+
 void cn_epochs_tick(struct chain_node *n)
 {
     if (cn_epochs_closed(n) || !atomic_load(&n->started)) return;
     int64_t now = cn_monotonic_ms();
     struct cohort_error err = {0};
+    struct rotation_absent absent;
+    if (now - n->epochs.absent_sent_ms >= RESUBMIT_MS && read_absent_file(n, &absent)) {
+        n->epochs.absent_sent_ms = now;
+        uint8_t entry[ROTATION_ABSENT_BYTES];
+        rotation_absent_encode(&absent, entry);
+        if (cn_bft_submit(n, entry, sizeof entry, &err) != 0)
+            log_warn("absent entry not submitted; retrying", "chain=%s error=\"%s\"", n->config.name, err.message);
+    }
     struct rotation_done done;
     if (n->config.epoch != 0 && now - n->epochs.done_sent_ms >= RESUBMIT_MS && read_done_file(n, &done)) {
         n->epochs.done_sent_ms = now;
@@ -640,6 +733,7 @@ static int switch_epoch(struct chain_node *n, struct cohort_error *err)
     n->epochs.first_block = first_block;
     n->epochs.done_members = 0;
     n->epochs.done_height = 0;
+    memset(n->epochs.absences, 0, sizeof n->epochs.absences);
     pthread_mutex_unlock(&n->lock);
     /* Tallies and the change were the old epoch's. */
     memset(n->epochs.tally, 0, sizeof n->epochs.tally);
@@ -723,8 +817,23 @@ void cn_epochs_stop(struct chain_node *n)
     n->epochs.nproofs = 0;
 }
 
-void cn_epochs_status_json(struct chain_node *n, void *json)
+void cn_epochs_status_json(struct chain_node *n, const struct bft_node_status *bs, void *json)
 {
+    /* The running epoch's members by index (their node ids) and when each was last heard
+       (wall clock, ms): this member now; a peer not heard since the running epoch's node
+       started, that start (a lower bound of its silence). */
+    cJSON *heard = cJSON_AddArrayToObject(json, "members_heard");
+    int64_t now = cn_wall_ms();
+    pthread_mutex_lock(&n->lock);
+    for (unsigned i = 0; i < n->config.nmembers; i++) {
+        int64_t t = i == n->config.member_index ? now : bs->peer_heard_ms[i];
+        if (t == 0) t = n->epochs.node_started_ms;
+        cJSON *m = cJSON_CreateObject();
+        cJSON_AddNumberToObject(m, "node", (double)n->config.members[i].node_id);
+        cJSON_AddNumberToObject(m, "heard_ms", (double)t);
+        cJSON_AddItemToArray(heard, m);
+    }
+    pthread_mutex_unlock(&n->lock);
     cJSON *e = cJSON_AddObjectToObject(json, "epoch");
     pthread_mutex_lock(&n->lock);
     cJSON_AddNumberToObject(e, "number", n->config.epoch);
@@ -752,6 +861,27 @@ void cn_epochs_status_json(struct chain_node *n, void *json)
             cJSON_AddStringToObject(item, "signature", hex);
             cJSON_AddItemToArray(list, item);
         }
+    }
+    /* Absence statements of this epoch: who signed that a member was not heard since when. */
+    cJSON *absence = NULL;
+    for (size_t i = 0; i < sizeof n->epochs.absences / sizeof n->epochs.absences[0]; i++) {
+        const struct absence_tally *t = &n->epochs.absences[i];
+        if (!t->used) continue;
+        if (absence == NULL) absence = cJSON_AddArrayToObject(e, "absence");
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddNumberToObject(item, "node", (double)t->node_id);
+        cJSON_AddNumberToObject(item, "since", (double)t->since);
+        cJSON *list = cJSON_AddArrayToObject(item, "signatures");
+        for (unsigned m = 0; m < CHAIN_CONFIG_MAX_MEMBERS; m++) {
+            if (!(t->signers & (1ull << m))) continue;
+            char hex[2 * ROTATION_SIGNATURE_BYTES + 3];
+            hex_encode(t->signature[m], ROTATION_SIGNATURE_BYTES, hex, sizeof hex);
+            cJSON *sig = cJSON_CreateObject();
+            cJSON_AddNumberToObject(sig, "member", m);
+            cJSON_AddStringToObject(sig, "signature", hex);
+            cJSON_AddItemToArray(list, sig);
+        }
+        cJSON_AddItemToArray(absence, item);
     }
     pthread_mutex_unlock(&n->lock);
 }

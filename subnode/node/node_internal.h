@@ -161,6 +161,15 @@ struct chain_node {
         uint64_t done_height;
         uint8_t done_signature[CHAIN_CONFIG_MAX_MEMBERS][ROTATION_SIGNATURE_BYTES];
         int64_t done_sent_ms;    /* BFT thread: this member's DONE, submitted again while not committed */
+        /* Absence: the ABSENT statements committed in the running epoch, by (node, since). */
+        struct absence_tally {
+            bool used;
+            uint64_t node_id, since;
+            uint64_t signers; /* a bit each */
+            uint8_t signature[CHAIN_CONFIG_MAX_MEMBERS][ROTATION_SIGNATURE_BYTES];
+        } absences[4];
+        int64_t absent_sent_ms;  /* BFT thread: this member's ABSENT, submitted again while not committed */
+        int64_t node_started_ms; /* CLOCK_REALTIME: the running epoch's BFT node started (peers not heard since: then) */
         struct change_proof {
             uint64_t instance;   /* the epoch it ended */
             uint8_t *bytes;      /* bft_commit_encode of the change block */
@@ -225,7 +234,7 @@ int cn_epoch_wal_path(const struct chain_node *n, uint32_t epoch, char *out, siz
 int cn_epochs_load(struct chain_node *n, struct cohort_error *err);
 int cn_epochs_thread_start(struct chain_node *n, struct cohort_error *err);
 void cn_epochs_stop(struct chain_node *n);
-/* A committed VOUCH, CHANGE or DONE (read_batches): true if it is one, whatever it says. BFT thread. */
+/* A committed VOUCH, CHANGE, DONE or ABSENT (read_batches): true if it is one, whatever it says. BFT thread. */
 bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len);
 /* After a committed block was applied: a CHANGE in it ends the epoch here. BFT thread. */
 void cn_epochs_after_block(struct chain_node *n, const struct bft_commit *commit);
@@ -233,14 +242,15 @@ void cn_epochs_after_block(struct chain_node *n, const struct bft_commit *commit
 void cn_epochs_replayed(struct chain_node *n, const struct bft_commit *commit);
 /* The epoch ended (a change pending, or this member left): commits are not applied. */
 bool cn_epochs_closed(struct chain_node *n);
-/* From the tick: this node's vouch (ROTATION_FILE), the CHANGE and this node's DONE
-   (ROTATION_DONE_FILE), submitted while due. */
+/* From the tick: this node's vouch (ROTATION_FILE), the CHANGE, this node's DONE
+   (ROTATION_DONE_FILE) and ABSENT (ROTATION_ABSENT_FILE), submitted while due. */
 void cn_epochs_tick(struct chain_node *n);
 /* bft_node_config.pointer and .pointed. */
 size_t cn_epochs_pointer(void *arg, uint64_t instance, uint8_t *out, size_t cap);
 void cn_epochs_pointed(void *arg, const struct bft_commit *commit);
-/* The "epoch" object of the status (json: a cJSON object). */
-void cn_epochs_status_json(struct chain_node *n, void *json);
+/* The "epoch" object of the status and "members_heard" (json: a cJSON object; bs: the
+   running BFT node's status). */
+void cn_epochs_status_json(struct chain_node *n, const struct bft_node_status *bs, void *json);
 
 /* ---- The BFT node of the running epoch (chain_node.c) ---- */
 

@@ -1,4 +1,4 @@
-/* fuzz_rotation.c - libFuzzer target: any bytes as a VOUCH, CHANGE or DONE entry from the chain's
+/* fuzz_rotation.c - libFuzzer target: any bytes as a VOUCH, CHANGE, DONE or ABSENT entry from the chain's
    BFT log (common/chain_rotation.h); what decodes encodes back to the same bytes. */
 #include <assert.h>
 #include <stdint.h>
@@ -31,6 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         static uint8_t again[ROTATION_CHANGE_MAX_BYTES];
         assert(size <= ROTATION_CHANGE_MAX_BYTES);
         assert(rotation_change_encode(&c, again) == size);
+        assert(memcmp(again, data, size) == 0);
+    } else if (rc < 0) {
+        assert(err.message[0] != '\0');
+    }
+    struct rotation_absent a;
+    err.message[0] = '\0';
+    rc = rotation_absent_decode(data, size, &a, &err);
+    if (rc == 1) {
+        uint8_t again[ROTATION_ABSENT_BYTES];
+        assert(size == ROTATION_ABSENT_BYTES);
+        rotation_absent_encode(&a, again);
         assert(memcmp(again, data, size) == 0);
     } else if (rc < 0) {
         assert(err.message[0] != '\0');

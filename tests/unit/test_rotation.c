@@ -255,6 +255,22 @@ START_TEST(done_statements_are_the_managers)
     ck_assert_int_eq(rotation_done_decode(entry, sizeof entry, &back, &err), COMMON_E_INVALID);
     ck_assert_ptr_nonnull(strstr(err.message, "27 or 28"));
     ck_assert_int_eq(rotation_done_decode((const uint8_t *)"V", 1, &back, &err), 0);
+    /* The absence statement is the manager's absenceDigest too. */
+    rotation_absence_digest(&c, 2, 14, 1700000000, ours);
+    mc_absence_digest(&d, c.chain_id, 2, 14, 1700000000, theirs);
+    ck_assert_mem_eq(ours, theirs, 32);
+    struct rotation_absent a = {.signer = 1, .epoch = 2, .node_id = 14, .since = 1700000000};
+    ck_assert_int_eq(mc_sign_statement(node_key[1], ours, a.signature, &err), 0);
+    ck_assert(rotation_statement_valid(&c, 1, ours, a.signature));
+    uint8_t absent[ROTATION_ABSENT_BYTES];
+    rotation_absent_encode(&a, absent);
+    struct rotation_absent a2;
+    ck_assert_int_eq(rotation_absent_decode(absent, sizeof absent, &a2, &err), 1);
+    ck_assert_mem_eq(&a2, &a, sizeof a);
+    ck_assert_int_eq(rotation_absent_decode(absent, sizeof absent + 1, &a2, &err), COMMON_E_INVALID);
+    absent[2] = 0x7f; /* signer 32513 */
+    ck_assert_int_eq(rotation_absent_decode(absent, sizeof absent, &a2, &err), COMMON_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err.message, "signer"));
 }
 END_TEST
 
