@@ -60,25 +60,45 @@ static void write_done(struct provisioner *p, const struct assignment *a, const 
              r->epoch, (unsigned long long)height);
 }
 
-/* The members' DONE signatures the subnode's status shows for height (at most max). */
-static size_t done_signatures(const cJSON *epoch, uint64_t height, uint16_t *members,
-                              uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES], size_t max)
+/* A status list of statements, [{"member": i, "signature": "0x.."}, ...], into members and
+   signatures (CHAIN_CONFIG_MAX_MEMBERS at most). */
+static size_t parse_signatures(const cJSON *list, uint16_t *members, uint8_t (*signatures)[MC_STATEMENT_SIGNATURE_BYTES])
 {
-    const cJSON *done = cJSON_GetObjectItem(epoch, "done");
-    const cJSON *h = cJSON_GetObjectItem(done, "height");
-    if (!cJSON_IsNumber(h) || (uint64_t)h->valuedouble != height) return 0;
     size_t n = 0;
     const cJSON *item;
-    cJSON_ArrayForEach(item, cJSON_GetObjectItem(done, "signatures"))
+    cJSON_ArrayForEach(item, list)
     {
         const cJSON *m = cJSON_GetObjectItem(item, "member");
         const char *sig = cJSON_GetStringValue(cJSON_GetObjectItem(item, "signature"));
-        if (n == max || !cJSON_IsNumber(m) || sig == NULL ||
+        if (n == CHAIN_CONFIG_MAX_MEMBERS || !cJSON_IsNumber(m) || sig == NULL ||
             hex_decode_exact(sig, signatures[n], MC_STATEMENT_SIGNATURE_BYTES, NULL) != 0)
             continue;
         members[n++] = (uint16_t)m->valuedouble;
     }
     return n;
+}
+
+/*
+ * Whether this member (self_index) sends now: the signers of lower member index go first,
+ * ROTATION_TURN_MS apart from when the signatures were first enough (*ready_since_ms, set
+ * here), and nobody sends again within ROTATION_RETRY_MS of its last (*last_submit_ms, set
+ * when it is this member's turn).
+ */
+static bool my_turn(const uint16_t *signers, size_t count, unsigned self_index, int64_t *ready_since_ms,
+                    int64_t *last_submit_ms, int64_t now_ms)
+{
+    if (*ready_since_ms == 0) *ready_since_ms = now_ms;
+    unsigned rank = 0;
+    bool signer = false;
+    for (size_t i = 0; i < count; i++) {
+        if (signers[i] < self_index) rank++;
+        if (signers[i] == self_index) signer = true;
+    }
+    if (!signer) rank = (unsigned)count;
+    if (now_ms - *ready_since_ms < (int64_t)rank * ROTATION_TURN_MS) return false;
+    if (*last_submit_ms != 0 && now_ms - *last_submit_ms < ROTATION_RETRY_MS) return false;
+    *last_submit_ms = now_ms;
+    return true;
 }
 
 static void step_one(struct rotations *rs, struct provisioner *p, const struct assignment *a, struct mc_rpc *rpc,
@@ -104,22 +124,15 @@ static void step_one(struct rotations *rs, struct provisioner *p, const struct a
        from them. */
     uint16_t members[CHAIN_CONFIG_MAX_MEMBERS];
     static uint8_t signatures[CHAIN_CONFIG_MAX_MEMBERS][MC_STATEMENT_SIGNATURE_BYTES];
-    const cJSON *done_height = cJSON_GetObjectItem(cJSON_GetObjectItem(epoch, "done"), "height");
+    const cJSON *done = cJSON_GetObjectItem(epoch, "done"), *done_height = cJSON_GetObjectItem(done, "height");
     if (height == 0 && cJSON_IsNumber(done_height)) height = (uint64_t)done_height->valuedouble;
-    size_t count = height ? done_signatures(epoch, height, members, signatures, CHAIN_CONFIG_MAX_MEMBERS) : 0;
+    size_t count = height != 0 && cJSON_IsNumber(done_height) && (uint64_t)done_height->valuedouble == height
+                       ? parse_signatures(cJSON_GetObjectItem(done, "signatures"), members, signatures)
+                       : 0;
     unsigned needed = (a->config.nmembers - 1) / 3 + 1;
-    if (count < needed) goto out;
-    if (duty->ready_since_ms == 0) duty->ready_since_ms = now_ms;
-    unsigned rank = 0; /* signers of lower index than this node go first */
-    bool signer = false;
-    for (size_t i = 0; i < count; i++) {
-        if (members[i] < a->config.member_index) rank++;
-        if (members[i] == a->config.member_index) signer = true;
-    }
-    if (!signer) rank = (unsigned)count;
-    if (now_ms - duty->ready_since_ms < (int64_t)rank * ROTATION_TURN_MS) goto out;
-    if (duty->last_submit_ms != 0 && now_ms - duty->last_submit_ms < ROTATION_RETRY_MS) goto out;
-    duty->last_submit_ms = now_ms;
+    if (count < needed ||
+        !my_turn(members, count, a->config.member_index, &duty->ready_since_ms, &duty->last_submit_ms, now_ms))
+        goto out;
     if (mc_manager_complete_rotation(rpc, node_key, d, a->config.chain_id, r.epoch, height,
                                      (const uint8_t(*)[MC_STATEMENT_SIGNATURE_BYTES])signatures, count, NULL, &err) == 0)
         log_info("rotation completed on the manager", "chain=%s epoch=%u first_block=%llu signatures=%zu", a->config.name,
@@ -199,30 +212,9 @@ static void absence_one(struct rotations *rs, struct provisioner *p, const struc
     {
         const cJSON *node = cJSON_GetObjectItem(item, "node"), *since = cJSON_GetObjectItem(item, "since");
         if (!cJSON_IsNumber(node) || !cJSON_IsNumber(since)) continue;
-        size_t count = 0;
-        const cJSON *sig;
-        cJSON_ArrayForEach(sig, cJSON_GetObjectItem(item, "signatures"))
-        {
-            const cJSON *m = cJSON_GetObjectItem(sig, "member");
-            const char *hex = cJSON_GetStringValue(cJSON_GetObjectItem(sig, "signature"));
-            if (count == CHAIN_CONFIG_MAX_MEMBERS || !cJSON_IsNumber(m) || hex == NULL ||
-                hex_decode_exact(hex, signatures[count], MC_STATEMENT_SIGNATURE_BYTES, NULL) != 0)
-                continue;
-            signers[count++] = (uint16_t)m->valuedouble;
-        }
+        size_t count = parse_signatures(cJSON_GetObjectItem(item, "signatures"), signers, signatures);
         if (count < needed) continue;
-        if (w->ready_since_ms == 0) w->ready_since_ms = now_ms;
-        unsigned rank = 0;
-        bool signer = false;
-        for (size_t i = 0; i < count; i++) {
-            if (signers[i] < self_index) rank++;
-            if (signers[i] == self_index) signer = true;
-        }
-        if (!signer) rank = (unsigned)count;
-        if (now_ms - w->ready_since_ms < (int64_t)rank * ROTATION_TURN_MS ||
-            (w->last_submit_ms != 0 && now_ms - w->last_submit_ms < ROTATION_RETRY_MS))
-            break;
-        w->last_submit_ms = now_ms;
+        if (!my_turn(signers, count, self_index, &w->ready_since_ms, &w->last_submit_ms, now_ms)) break;
         struct cohort_error err = {0};
         uint64_t node_id = (uint64_t)node->valuedouble, at = (uint64_t)since->valuedouble;
         if (mc_manager_report_absent(rpc, node_key, d, a->config.chain_id, node_id, at,

@@ -128,15 +128,31 @@ $cohort --quiet manager deploy --keystore "$dir/deployer.json" --password-file "
 manager=$(sed -n 's/.*"address": *"\(0x[0-9a-fA-F]*\)".*/\1/p' "$dir/manager.json" | tr 'A-F' 'a-f')
 say "manager at $manager"
 
+# register_node I: node-I's key (made here, funded by the owner), registered at 127.0.0.1 and
+# its port block (BASE + 2048 (I - 1)); sets `address`.
+register_node() {
+  address=$($cohort --quiet --json key new --out "$dir/node$1.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
+  say "registering node-$1 ($address) at 127.0.0.1:$((base + 2048 * ($1 - 1)))"
+  $cohort --quiet node register --name "node-$1" --ip 127.0.0.1 --port "$((base + 2048 * ($1 - 1)))" \
+    --keystore "$dir/node$1.json" --password-file "$dir/password" >/dev/null
+}
+# start_core I [FLAGS...]: node-I's cohort-core, in the background (its PID in pids and core_pids).
+start_core() {
+  local i=$1
+  shift
+  "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
+    --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$((base + 2048 * (i - 1)))" --image "$image" \
+    --keystore "$dir/node$i.json" --password-file "$dir/password" "$@" \
+    --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
+  pids+=($!)
+  core_pids+=($!)
+}
+
 addresses=()
 for i in $(seq 1 "$nodes"); do
-  address=$($cohort --quiet --json key new --out "$dir/node$i.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
+  register_node "$i"
   addresses+=("$address")
-  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
-  port=$((base + 2048 * (i - 1)))
-  say "registering node-$i ($address) at 127.0.0.1:$port"
-  $cohort --quiet node register --name "node-$i" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$i.json" \
-    --password-file "$dir/password" >/dev/null
 done
 
 # ---- The cluster: the node-cores keep their shared configuration in one config store ----
@@ -168,15 +184,7 @@ $upgrade && upgrade_args=(--upgrade-deadline-ms 15000)  # the failed upgrade bel
 # The volume of a chain a node left goes in 5 s, not 10 min; a member silent for 5 s, not 11 min, is
 # reported absent (the manager still wants 600 s by its clock: the test moves anvil's clock).
 $rotation && upgrade_args=(--left-volume-grace-ms 5000 --absence-report-ms 5000)
-for i in $(seq 1 "$nodes"); do
-  port=$((base + 2048 * (i - 1)))
-  "$build/bin/cohort-core" --node-id "$i" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
-    --state-dir "$dir/core$i" --api-port $((api + i)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$i.json" --password-file "$dir/password" "${cluster_args[@]}" "${upgrade_args[@]}" \
-    --confirmations 0 --poll-ms 300 >"$dir/core$i.log" 2>&1 &
-  pids+=($!)
-  core_pids+=($!)
-done
+for i in $(seq 1 "$nodes"); do start_core "$i" "${cluster_args[@]}" "${upgrade_args[@]}"; done
 
 tiny_nodes=2
 $upgrade && tiny_nodes=$nodes  # the upgrade's test: two chains of four members
@@ -308,20 +316,11 @@ if [[ ${#cluster_args[@]} -gt 0 ]]; then
     # (the deployer) adds its key through the log, and on the new node one command puts the
     # signed document in its state dir; its cohort-core then fetches the store from the others.
     j=$((nodes + 1))
-    address=$($cohort --quiet --json key new --out "$dir/node$j.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
-    node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
-    port=$((base + 2048 * (j - 1)))
-    $cohort --quiet node register --name "node-$j" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$j.json" \
-      --password-file "$dir/password" >/dev/null
+    register_node "$j"
     COHORT_STATE_DIR=$dir/core1 $cohort --quiet cluster member add "$address" "127.0.0.1:$((cluster_port + j))" \
       --keystore "$dir/deployer.json" --password-file "$dir/password" --out "$dir/join$j.doc" $a1 >/dev/null
     $cohort cluster join "$dir/join$j.doc" --state-dir "$dir/core$j" --cluster-file "$dir/cluster.json"
-    "$build/bin/cohort-core" --node-id "$j" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
-      --state-dir "$dir/core$j" --api-port $((api + j)) --base-port "$port" --image "$image" \
-      --keystore "$dir/node$j.json" --password-file "$dir/password" "${cluster_args[@]}" \
-      --confirmations 0 --poll-ms 300 >"$dir/core$j.log" 2>&1 &
-    pids+=($!)
-    core_pids+=($!)
+    start_core "$j" "${cluster_args[@]}"
     digest_of() { curl -sf "http://127.0.0.1:$((api + $1))/api/v1/config/status" | sed -n 's/.*"digest":"\(0x[0-9a-f]*\)".*/\1/p'; }
     joined=false  # a member of the running epoch, a write through it, and the same store as node-1's
     for _ in $(seq 1 200); do
@@ -453,17 +452,8 @@ if $rotation; then
   # them completes the rotation on the manager; node $nodes's subnode and volume go, and its
   # exit completes.
   j=$((nodes + 1)) leaving=$nodes
-  address=$($cohort --quiet --json key new --out "$dir/node$j.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
-  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
-  port=$((base + 2048 * (j - 1)))
-  $cohort --quiet node register --name "node-$j" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$j.json" \
-    --password-file "$dir/password" >/dev/null
-  "$build/bin/cohort-core" --node-id "$j" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
-    --state-dir "$dir/core$j" --api-port $((api + j)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$j.json" --password-file "$dir/password" "${upgrade_args[@]}" \
-    --confirmations 0 --poll-ms 300 >"$dir/core$j.log" 2>&1 &
-  pids+=($!)
-  core_pids+=($!)
+  register_node "$j"
+  start_core "$j" "${upgrade_args[@]}"
   say "rotation: node-$j registered with room, its cohort-core runs"
   installs=$(for s in "$dir"/core*/node.json; do sed -n 's/.*"install_id": *"\([0-9a-f]*\)".*/\1/p' "$s"; done)
   demo_ports() { $cohort --json chain show demo | sed -n 's/.*"rpc_port":[[:space:]]*\([0-9]*\).*/\1/p' | tr '\n' ' '; }
@@ -544,16 +534,8 @@ if $rotation; then
   # clock is 600 s past that time (anvil's clock is moved), one of them reports it; a sixth
   # node takes its place as in an exit.
   k=$((j + 1)) dead=3
-  address=$($cohort --quiet --json key new --out "$dir/node$k.json" --password-file "$dir/password" | sed -n 's/.*"address":[[:space:]]*"\(0x[0-9a-fA-F]*\)".*/\1/p')
-  node_modules/.bin/cast send --rpc-url "$rpc" --private-key "$owner_key" --value 10ether "$address" >/dev/null
-  port=$((base + 2048 * (k - 1)))
-  $cohort --quiet node register --name "node-$k" --ip 127.0.0.1 --port "$port" --keystore "$dir/node$k.json" \
-    --password-file "$dir/password" >/dev/null
-  "$build/bin/cohort-core" --node-id "$k" --manager-rpc "$rpc" --manager-file "$dir/manager.json" \
-    --state-dir "$dir/core$k" --api-port $((api + k)) --base-port "$port" --image "$image" \
-    --keystore "$dir/node$k.json" --password-file "$dir/password" "${upgrade_args[@]}" \
-    --confirmations 0 --poll-ms 300 >"$dir/core$k.log" 2>&1 &
-  pids+=($!)
+  register_node "$k"
+  start_core "$k" "${upgrade_args[@]}"
   say "absence: node-$k registered with room, its cohort-core runs"
   kill "${core_pids[$((dead - 1))]}"
   wait "${core_pids[$((dead - 1))]}" 2>/dev/null || true

@@ -817,6 +817,21 @@ void cn_epochs_stop(struct chain_node *n)
     n->epochs.nproofs = 0;
 }
 
+/* "signatures": [{"member": i, "signature": "0x.."}, ...] of the members in bits, into parent. */
+static void add_signatures(cJSON *parent, uint64_t bits, const uint8_t (*signature)[ROTATION_SIGNATURE_BYTES])
+{
+    cJSON *list = cJSON_AddArrayToObject(parent, "signatures");
+    for (unsigned m = 0; m < CHAIN_CONFIG_MAX_MEMBERS; m++) {
+        if (!(bits & (1ull << m))) continue;
+        char hex[2 * ROTATION_SIGNATURE_BYTES + 3];
+        hex_encode(signature[m], ROTATION_SIGNATURE_BYTES, hex, sizeof hex);
+        cJSON *item = cJSON_CreateObject();
+        cJSON_AddNumberToObject(item, "member", m);
+        cJSON_AddStringToObject(item, "signature", hex);
+        cJSON_AddItemToArray(list, item);
+    }
+}
+
 void cn_epochs_status_json(struct chain_node *n, const struct bft_node_status *bs, void *json)
 {
     /* The running epoch's members by index (their node ids) and when each was last heard
@@ -851,16 +866,7 @@ void cn_epochs_status_json(struct chain_node *n, const struct bft_node_status *b
     if (n->epochs.done_members) {
         cJSON *done = cJSON_AddObjectToObject(e, "done");
         cJSON_AddNumberToObject(done, "height", (double)n->epochs.done_height);
-        cJSON *list = cJSON_AddArrayToObject(done, "signatures");
-        for (unsigned m = 0; m < CHAIN_CONFIG_MAX_MEMBERS; m++) {
-            if (!(n->epochs.done_members & (1ull << m))) continue;
-            char hex[2 * ROTATION_SIGNATURE_BYTES + 3];
-            hex_encode(n->epochs.done_signature[m], ROTATION_SIGNATURE_BYTES, hex, sizeof hex);
-            cJSON *item = cJSON_CreateObject();
-            cJSON_AddNumberToObject(item, "member", m);
-            cJSON_AddStringToObject(item, "signature", hex);
-            cJSON_AddItemToArray(list, item);
-        }
+        add_signatures(done, n->epochs.done_members, (const uint8_t(*)[ROTATION_SIGNATURE_BYTES])n->epochs.done_signature);
     }
     /* Absence statements of this epoch: who signed that a member was not heard since when. */
     cJSON *absence = NULL;
@@ -871,16 +877,7 @@ void cn_epochs_status_json(struct chain_node *n, const struct bft_node_status *b
         cJSON *item = cJSON_CreateObject();
         cJSON_AddNumberToObject(item, "node", (double)t->node_id);
         cJSON_AddNumberToObject(item, "since", (double)t->since);
-        cJSON *list = cJSON_AddArrayToObject(item, "signatures");
-        for (unsigned m = 0; m < CHAIN_CONFIG_MAX_MEMBERS; m++) {
-            if (!(t->signers & (1ull << m))) continue;
-            char hex[2 * ROTATION_SIGNATURE_BYTES + 3];
-            hex_encode(t->signature[m], ROTATION_SIGNATURE_BYTES, hex, sizeof hex);
-            cJSON *sig = cJSON_CreateObject();
-            cJSON_AddNumberToObject(sig, "member", m);
-            cJSON_AddStringToObject(sig, "signature", hex);
-            cJSON_AddItemToArray(list, sig);
-        }
+        add_signatures(item, t->signers, (const uint8_t(*)[ROTATION_SIGNATURE_BYTES])t->signature);
         cJSON_AddItemToArray(absence, item);
     }
     pthread_mutex_unlock(&n->lock);
