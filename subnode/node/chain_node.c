@@ -621,6 +621,7 @@ void chain_node_stop(struct chain_node *n)
     n->bft = NULL;
     pthread_rwlock_unlock(&n->bft_lock);
     bft_node_stop(bft);
+    cn_epochs_free(n);
     cn_pool_free(n);
     store_close(n->store);
     state_free(n->exec_state);

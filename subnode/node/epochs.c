@@ -811,6 +811,10 @@ void cn_epochs_stop(struct chain_node *n)
         pthread_join(n->epochs.thread, NULL);
         n->epochs.thread_started = false;
     }
+}
+
+void cn_epochs_free(struct chain_node *n)
+{
     free(n->epochs.change_entry);
     n->epochs.change_entry = NULL;
     for (size_t i = 0; i < n->epochs.nproofs; i++) free(n->epochs.proofs[i].bytes);

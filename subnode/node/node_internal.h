@@ -234,6 +234,8 @@ int cn_epoch_wal_path(const struct chain_node *n, uint32_t epoch, char *out, siz
 int cn_epochs_load(struct chain_node *n, struct cohort_error *err);
 int cn_epochs_thread_start(struct chain_node *n, struct cohort_error *err);
 void cn_epochs_stop(struct chain_node *n);
+/* What the epochs keep (the change entry, the proofs): after the BFT node stopped. */
+void cn_epochs_free(struct chain_node *n);
 /* A committed VOUCH, CHANGE, DONE or ABSENT (read_batches): true if it is one, whatever it says. BFT thread. */
 bool cn_epochs_entry(struct chain_node *n, const struct bft_commit *commit, const uint8_t *entry, size_t len);
 /* After a committed block was applied: a CHANGE in it ends the epoch here. BFT thread. */
