@@ -307,7 +307,7 @@ static cJSON *hex_item(const uint8_t *data, size_t len)
 char *assignments_to_json(const struct assignments *a)
 {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddNumberToObject(root, "version", 1);
+    cJSON_AddNumberToObject(root, "version", ASSIGNMENTS_VERSION);
     cJSON_AddNumberToObject(root, "node_id", (double)a->node_id);
     char *cursor = mc_cursor_to_json(&a->cursor);
     cJSON_AddItemToObject(root, "cursor", cJSON_Parse(cursor));
@@ -462,7 +462,24 @@ int assignments_load(struct assignments *a, const char *path, struct cohort_erro
     size_t len = text ? fread(text, 1, ASSIGNMENTS_MAX_BYTES + 1, f) : 0;
     fclose(f);
     if (text == NULL) return cohort_error_set(err, COMMON_E_NOMEM, DOMAIN, "out of memory");
-    int rc = assignments_from_json(a, text, len, err);
+    /* A state of version 1 kept only this node's chains' events, and a rotation may need any
+       chain's: it is built again from the manager's events, from the deployment block on
+       (the same chains come out, so no container changes). */
+    cJSON *probe = cJSON_ParseWithLength(text, len);
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(probe, "version");
+    double was = cJSON_IsNumber(version) ? version->valuedouble : 0;
+    bool old = cJSON_IsNumber(version) && was < ASSIGNMENTS_VERSION;
+    cJSON_Delete(probe);
+    int rc = 0;
+    if (old) {
+        uint64_t node_id = a->node_id;
+        assignments_free(a);
+        assignments_init(a, node_id);
+        log_info("the manager state file is of an older version: it is built again from the manager's events",
+                 "path=%s version=%g", path, was);
+    } else {
+        rc = assignments_from_json(a, text, len, err);
+    }
     free(text);
     if (rc < 0) cohort_error_wrap(err, "%s (move it away to rebuild from the manager)", path);
     return rc;

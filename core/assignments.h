@@ -22,6 +22,7 @@
 #include "reconcile.h"
 
 #define ASSIGNMENTS_MAX_EVENTS 100000 /* a state file past this is refused as corrupt */
+#define ASSIGNMENTS_VERSION 2         /* 2: every chain's events (1: only this node's chains') */
 #define ASSIGNMENTS_MAX_BYTES (64u << 20)
 
 struct assignments {

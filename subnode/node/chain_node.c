@@ -562,6 +562,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     n->snapshot_every = o->snapshot_every;
     n->equivocate = o->equivocate;
     n->garbage = o->garbage;
+    n->switch_delay_ms = o->switch_delay_ms;
     for (unsigned i = 0; i < n->config.nmembers; i++)
         address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
 
@@ -595,6 +596,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     if (rc == 0) rc = cn_bft_start(n, false, err);
     if (rc == 0) cn_rejoin_started(n);
     if (rc == 0) rc = cn_epochs_thread_start(n, err);
+    if (rc == 0) cn_epochs_started(n);
     /* The RPC server, and the blocks before a state installed earlier, still to fetch. */
     if (rc == 0) rc = cn_rpc_start(n, o, err);
     if (rc == 0) cn_backfill_start(n);

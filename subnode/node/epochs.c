@@ -224,11 +224,13 @@ int cn_epochs_load(struct chain_node *n, struct cohort_error *err)
         bool found = false;
         snprintf(path, sizeof path, "%s/change", dir);
         if ((rc = load_change(n, path, buf, cap, &found, err)) < 0) break;
-        if (found) { /* the switch did not finish: the epoch thread finishes it */
-            uint64_t applied = n->applied_index;
-            n->epochs.pending = true;
-            n->epochs.from_pointer = applied < n->epochs.index;
-            log_info("an epoch change was committed before the last stop; the switch goes on", "chain=%s epoch=%u", n->config.name, e);
+        /* The switch did not finish. The old epoch's WAL replays up to the change block, which
+           ends the epoch again (with the store at that block: a seed); if the WAL no longer
+           reaches it, cn_epochs_started switches from the proof. */
+        if (found) {
+            n->epochs.unfinished = true;
+            log_info("an epoch change was committed before the last stop; the switch goes on", "chain=%s epoch=%u",
+                     n->config.name, e);
         }
         break;
     }
@@ -424,6 +426,7 @@ static void change_committed(struct chain_node *n, const struct bft_commit *comm
     pthread_mutex_lock(&n->lock);
     if (rc == 0) keep_proof(n, instance, proof + 8, len);
     n->epochs.pending = true;
+    n->epochs.pending_ms = cn_monotonic_ms();
     n->epochs.from_pointer = from_pointer;
     n->epochs.index = commit->block.header.index;
     n->epochs.height = commit->block.header.height;
@@ -453,6 +456,19 @@ void cn_epochs_replayed(struct chain_node *n, const struct bft_commit *commit)
 {
     if (cn_epochs_closed(n) || !block_change(n, &commit->block, &n->epochs.found_change)) return;
     change_committed(n, commit, false);
+}
+
+void cn_epochs_started(struct chain_node *n)
+{
+    pthread_mutex_lock(&n->lock);
+    if (n->epochs.unfinished && !n->epochs.pending && !n->epochs.left) {
+        n->epochs.pending = true;
+        n->epochs.from_pointer = n->applied_index < n->epochs.index;
+        n->epochs.pending_ms = cn_monotonic_ms();
+    }
+    n->epochs.unfinished = false;
+    pthread_cond_signal(&n->epochs.cond);
+    pthread_mutex_unlock(&n->lock);
 }
 
 bool cn_epochs_closed(struct chain_node *n)
@@ -772,6 +788,16 @@ static void *epoch_main(void *arg)
                 continue;
             }
             if (n->epochs.stopping) break;
+        }
+        /* Tests only (--switch-delay-ms): the switch waits, so a test can crash a member
+           between the change and its switch. */
+        int64_t wait_ms = n->epochs.pending ? n->epochs.pending_ms + n->switch_delay_ms - cn_monotonic_ms() : 0;
+        if (wait_ms > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += wait_ms / 1000 + 1;
+            pthread_cond_timedwait(&n->epochs.cond, &n->lock, &ts);
+            continue;
         }
         pthread_mutex_unlock(&n->lock);
         struct cohort_error err = {0};

@@ -55,6 +55,7 @@ struct chain_node {
     char bind_address[46];     /* an IPv4 or IPv6 address text */
     uint16_t bft_port;
     uint32_t snapshot_every;
+    uint32_t switch_delay_ms; /* tests only (chain_node_options) */
     bool equivocate, garbage;
     struct rpc *rpc;
     struct rpc_server *rpc_server;
@@ -143,6 +144,8 @@ struct chain_node {
         struct rotation_change found_change;
         /* Under lock. */
         bool pending;            /* a change ended the epoch: commits after it are not applied */
+        int64_t pending_ms;      /* CLOCK_MONOTONIC: since when */
+        bool unfinished;         /* the volume holds a change whose switch did not finish (load) */
         bool from_pointer;       /* learned from a later member's proof: the state comes by transfer */
         uint64_t index, height;  /* the change block's */
         uint8_t hash[32];
@@ -233,6 +236,9 @@ int cn_epoch_wal_path(const struct chain_node *n, uint32_t epoch, char *out, siz
    a change that did not finish switching, a member that left, the change proofs kept. */
 int cn_epochs_load(struct chain_node *n, struct cohort_error *err);
 int cn_epochs_thread_start(struct chain_node *n, struct cohort_error *err);
+/* After the BFT node's first start (its WAL replayed): an unfinished switch the replay did
+   not make pending again goes on from the change's proof. */
+void cn_epochs_started(struct chain_node *n);
 void cn_epochs_stop(struct chain_node *n);
 /* What the epochs keep (the change entry, the proofs): after the BFT node stopped. */
 void cn_epochs_free(struct chain_node *n);

@@ -132,6 +132,15 @@ static void start_as(int i, bool byzantine)
 
 static void start(int i) { start_as(i, false); }
 
+/* Starts member i from the test build with these flags only (an honest member with a test hook). */
+static void start_hooked(int i, const char *const *flags)
+{
+    char config[128], log[128];
+    snprintf(config, sizeof config, "%s/m%d/chain.json", dir, i);
+    snprintf(log, sizeof log, "%s/m%d.log", dir, i);
+    pids[i] = testutil_start_subnode("cohort-subnode-byzantine", config, rpc_port(i), log, flags);
+}
+
 static void stop(int i, int sig)
 {
     if (pids[i] <= 0) return;
@@ -523,7 +532,12 @@ static void wait_status(int i, const char *text, int timeout_ms)
 
 START_TEST(a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on)
 {
-    for (int i = 0; i < N; i++) start(i);
+    /* Member 1 waits a minute between the change and its switch, and is killed meanwhile. */
+    static const char *const delayed[] = {"--switch-delay-ms", "60000", NULL};
+    for (int i = 0; i < N; i++) {
+        if (i == 1) start_hooked(i, delayed);
+        else start(i);
+    }
     burst(0, 0, 20);
     long height = converge(0xf, 1, 60000);
     /* The manager rotates member 3 (node 104) out for node 105 (volume m4), which starts the
@@ -553,6 +567,11 @@ START_TEST(a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on)
     wait_status(1, "\"epoch\":{\"number\":0,", 1000);
     /* ... the others' are: members 0-2 move to epoch 1, member 3 leaves and takes no more. */
     for (int i = 1; i < N; i++) write_vouch(i, &c, record);
+    /* A crash between the change and the switch: member 1 has the change (pending) and has not
+       switched; killed there, it finishes the switch when it starts again. */
+    wait_status(1, "\"change_pending\":true", 60000);
+    stop(1, SIGKILL);
+    start(1);
     for (int i = 0; i < 3; i++) wait_status(i, "\"epoch\":{\"number\":1,\"members\":4,\"switches\":1,", 60000);
     wait_status(3, "\"left\":true", 60000);
     char cmd[1024];
