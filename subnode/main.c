@@ -116,7 +116,7 @@ int main(int argc, char **argv)
     const char *config = "/data/chain.json", *bind = "127.0.0.1", *data = NULL;
     long port = 0, bft_port = 0, history = 0, snapshot_every = 0;
     bool equivocate = false, lie_about_head = false, garbage = false;
-    long switch_delay_ms = 0;
+    long switch_delay_ms = 0, transfer_delay_ms = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) config = argv[++i];
         else if (strcmp(argv[i], "--bind") == 0 && i + 1 < argc) bind = argv[++i];
@@ -138,6 +138,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--lie-about-head") == 0) lie_about_head = true;
         else if (strcmp(argv[i], "--garbage") == 0) garbage = true;
         else if (strcmp(argv[i], "--switch-delay-ms") == 0 && i + 1 < argc) switch_delay_ms = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--transfer-delay-ms") == 0 && i + 1 < argc) transfer_delay_ms = strtol(argv[++i], NULL, 10);
 #endif
         else if (strcmp(argv[i], "--version") == 0) {
             printf("cohort-subnode %s\n", COHORT_VERSION);
@@ -193,6 +194,7 @@ int main(int argc, char **argv)
             .lie_about_head = lie_about_head,
             .garbage = garbage,
             .switch_delay_ms = switch_delay_ms > 0 && switch_delay_ms < 3600000 ? (uint32_t)switch_delay_ms : 0,
+            .transfer_delay_ms = transfer_delay_ms > 0 && transfer_delay_ms < 600000 ? (uint32_t)transfer_delay_ms : 0,
         };
         /* The chain's RPC server serves /status as soon as it starts, before chain_node_start
            returns and status.chain is set: until then the health says "starting". */

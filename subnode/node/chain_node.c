@@ -563,6 +563,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
     n->equivocate = o->equivocate;
     n->garbage = o->garbage;
     n->switch_delay_ms = o->switch_delay_ms;
+    n->transfer_delay_ms = o->transfer_delay_ms;
     for (unsigned i = 0; i < n->config.nmembers; i++)
         address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
 

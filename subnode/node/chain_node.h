@@ -42,6 +42,7 @@ struct chain_node_options {
     bool lie_about_head;
     bool garbage; /* and send frames of random bytes to every peer each second (bft_node_config.garbage) */
     uint32_t switch_delay_ms; /* tests only: an epoch switch waits this long after its change (docs/chain.md "Rotation") */
+    uint32_t transfer_delay_ms; /* tests only: a state transfer waits this long before each chunk */
 };
 
 struct chain_node;

@@ -56,6 +56,7 @@ struct chain_node {
     uint16_t bft_port;
     uint32_t snapshot_every;
     uint32_t switch_delay_ms; /* tests only (chain_node_options) */
+    uint32_t transfer_delay_ms; /* tests only (chain_node_options) */
     bool equivocate, garbage;
     struct rpc *rpc;
     struct rpc_server *rpc_server;

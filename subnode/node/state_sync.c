@@ -198,6 +198,7 @@ static int transfer_from(struct chain_node *n, unsigned m, uint64_t index, uint6
     uint64_t accounts = 0, slots = 0, bytes = blocks_len, chunks = 0;
     int64_t logged = mono_ms();
     while (rc == 0) {
+        if (n->transfer_delay_ms) usleep(n->transfer_delay_ms * 1000u); /* tests only: a crash mid-transfer */
         char hex[2 * STORE_CURSOR_BYTES + 3];
         hex_encode(cursor, sizeof cursor, hex, sizeof hex);
         snprintf(path, sizeof path, "/chain/snapshot/state?number=%llu&cursor=%s", (unsigned long long)number, hex);

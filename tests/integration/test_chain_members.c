@@ -608,8 +608,14 @@ START_TEST(a_rotation_moves_a_member_to_another_node_and_the_chain_goes_on)
                  testutil_source_dir(), rpc_port(0), funded_keys[k], k == 0 ? 30 : 20);
         ck_assert_msg(system(cmd) == 0, "member 0 does not show every transaction of sender %d", k);
     }
-    /* ... which starts, installs the state from them and follows the chain. */
+    /* ... which starts and installs the state from them: killed in the middle of that (its
+       transfer made to wait before each chunk), it starts again and installs it anew... */
+    static const char *const slow_transfer[] = {"--transfer-delay-ms", "4000", NULL};
+    start_hooked(4, slow_transfer);
+    wait_status(4, "\"state_transfer\":{\"running\":true", 60000);
+    stop(4, SIGKILL);
     start(4);
+    /* ... and follows the chain. */
     burst(0, 0, 10);
     height = converge(0x17, height + 1, 120000);
     ck_assert_int_eq(transfers_done(4), 1);
