@@ -132,7 +132,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
     while ((rc = bft_payload_next(commit->block.payload, commit->block.payload_len, &offset, &entry, &entry_len, &err)) ==
            1) {
         if (cn_rejoin_entry(n, commit, entry, entry_len)) continue; /* a member rejoining: no transactions */
-        if (cn_epochs_entry(n, commit, entry, entry_len)) continue;  /* a rotation's vouch or change */
+        if (cn_epochs_entry(n, commit, entry, entry_len)) continue;  /* a rotation's vouch, change, done or absent */
         struct batch_header h;
         if (batch_decode(entry, entry_len, TX_RAW_MAX_BYTES, &h, &err) != 0 || !batch_is_authentic(n, entry, entry_len, &h)) {
             n->batches_refused++;
