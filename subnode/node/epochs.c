@@ -489,27 +489,32 @@ static void vouch_file_complaint(struct chain_node *n, const char *message)
                              n->config.name, message);
 }
 
+/* A file cohort-core wrote into the volume: one line of hex of exactly len bytes (at most
+   ROTATION_FILE_MAX_BYTES of text). 0 with out filled, 1 when it is not there, or an error. */
+static int read_hex_file(const struct chain_node *n, const char *name, uint8_t *out, size_t len, struct cohort_error *err)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/%s", n->data_dir, name);
+    uint8_t text[ROTATION_FILE_MAX_BYTES + 1];
+    size_t have = 0;
+    int rc = read_small(path, text, ROTATION_FILE_MAX_BYTES, &have, err);
+    if (rc != 0) return rc;
+    while (have > 0 && (text[have - 1] == '\n' || text[have - 1] == '\r')) have--;
+    text[have] = '\0';
+    rc = hex_decode_exact((const char *)text, out, len, err);
+    return rc != 0 ? cohort_error_wrap(err, "%s", path) : 0;
+}
+
 /* ROTATION_FILE, when it holds this node's vouch for the chain's next rotation. */
 static bool read_vouch_file(struct chain_node *n, uint8_t record[ROTATION_RECORD_BYTES],
                             uint8_t signature[ROTATION_SIGNATURE_BYTES])
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/" ROTATION_FILE, n->data_dir);
-    uint8_t text[ROTATION_FILE_MAX_BYTES + 1];
-    size_t len = 0;
-    struct cohort_error err = {0};
-    int rc = read_small(path, text, ROTATION_FILE_MAX_BYTES, &len, &err);
-    if (rc == 1) return false;
-    if (rc < 0) {
-        vouch_file_complaint(n, err.message);
-        return false;
-    }
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-    text[len] = '\0';
     uint8_t bytes[ROTATION_RECORD_BYTES + ROTATION_SIGNATURE_BYTES];
     struct rotation_record r;
-    if (hex_decode_exact((const char *)text, bytes, sizeof bytes, &err) != 0 ||
-        rotation_record_decode(bytes, &r, &err) != 0) {
+    struct cohort_error err = {0};
+    int rc = read_hex_file(n, ROTATION_FILE, bytes, sizeof bytes, &err);
+    if (rc == 1) return false;
+    if (rc != 0 || rotation_record_decode(bytes, &r, &err) != 0) {
         vouch_file_complaint(n, err.message);
         return false;
     }
@@ -531,16 +536,9 @@ static bool read_vouch_file(struct chain_node *n, uint8_t record[ROTATION_RECORD
 /* ROTATION_DONE_FILE, when it holds this node's signature for the running epoch's first block. */
 static bool read_done_file(struct chain_node *n, struct rotation_done *d)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/" ROTATION_DONE_FILE, n->data_dir);
-    uint8_t text[2 + 2 * 77 + 4];
-    size_t len = 0;
-    struct cohort_error err = {0};
-    if (read_small(path, text, sizeof text - 1, &len, &err) != 0) return false;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-    text[len] = '\0';
     uint8_t bytes[4 + 8 + ROTATION_SIGNATURE_BYTES];
-    if (hex_decode_exact((const char *)text, bytes, sizeof bytes, &err) != 0) return false;
+    struct cohort_error err = {0};
+    if (read_hex_file(n, ROTATION_DONE_FILE, bytes, sizeof bytes, &err) != 0) return false;
     d->member = (uint16_t)n->config.member_index;
     d->epoch = (uint32_t)be_get(bytes, 4);
     d->height = be_get(bytes + 4, 8);
@@ -555,16 +553,9 @@ static bool read_done_file(struct chain_node *n, struct rotation_done *d)
 /* ROTATION_ABSENT_FILE, when it holds this node's statement for the running epoch that the log does not carry yet. */
 static bool read_absent_file(struct chain_node *n, struct rotation_absent *a)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/" ROTATION_ABSENT_FILE, n->data_dir);
-    uint8_t text[2 + 2 * 85 + 4];
-    size_t len = 0;
-    struct cohort_error err = {0};
-    if (read_small(path, text, sizeof text - 1, &len, &err) != 0) return false;
-    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) len--;
-    text[len] = '\0';
     uint8_t bytes[8 + 8 + 4 + ROTATION_SIGNATURE_BYTES];
-    if (hex_decode_exact((const char *)text, bytes, sizeof bytes, &err) != 0) return false;
+    struct cohort_error err = {0};
+    if (read_hex_file(n, ROTATION_ABSENT_FILE, bytes, sizeof bytes, &err) != 0) return false;
     a->signer = (uint16_t)n->config.member_index;
     a->node_id = be_get(bytes, 8);
     a->since = be_get(bytes + 8, 8);
