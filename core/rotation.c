@@ -120,8 +120,8 @@ static void step_one(struct rotations *rs, struct provisioner *p, const struct a
         duty->done_written = true;
     }
     /* The signatures of f + 1 members of the new epoch (the subnode checked each against its
-       member's node key); the joining node, which did not see the change, learns the height
-       from them. */
+       member's node key). The joining node's subnode, which did not see the change, neither
+       signs nor collects them: the members that switched by the change complete it. */
     uint16_t members[CHAIN_CONFIG_MAX_MEMBERS];
     static uint8_t signatures[CHAIN_CONFIG_MAX_MEMBERS][MC_STATEMENT_SIGNATURE_BYTES];
     const cJSON *done = cJSON_GetObjectItem(epoch, "done"), *done_height = cJSON_GetObjectItem(done, "height");
