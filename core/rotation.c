@@ -34,8 +34,8 @@ static struct rotation_duty *duty_of(struct rotations *r, const char *chain, uin
     return d;
 }
 
-/* This node's signature that the rotation is done from block height, into the volume. */
-static void write_done(struct provisioner *p, const struct assignment *a, const struct mc_deployment *d,
+/* This node's signature that the rotation is done from block height, into the volume: true when written. */
+static bool write_done(struct provisioner *p, const struct assignment *a, const struct mc_deployment *d,
                        const uint8_t node_key[32], const struct rotation_record *r, uint64_t height)
 {
     uint8_t bytes[4 + 8 + MC_STATEMENT_SIGNATURE_BYTES], digest[32];
@@ -45,7 +45,7 @@ static void write_done(struct provisioner *p, const struct assignment *a, const 
     mc_rotation_digest(d, a->config.chain_id, r->epoch, height, r->leaving_node_id, r->joining.node_id, digest);
     if (mc_sign_statement(node_key, digest, bytes + 12, &err) != 0) {
         log_warn("rotation completion not signed", "chain=%s error=\"%s\"", a->config.name, err.message);
-        return;
+        return false;
     }
     char text[2 * sizeof bytes + 4], volume[DOCKER_NAME_MAX], mountpoint[4096];
     hex_encode(bytes, sizeof bytes, text, sizeof text);
@@ -54,10 +54,11 @@ static void write_done(struct provisioner *p, const struct assignment *a, const 
     if (docker_volume_inspect(p->docker, volume, mountpoint, sizeof mountpoint, &err) < 0 ||
         provision_write_volume_file(mountpoint, ROTATION_DONE_FILE, text, 0644, 0, &err) < 0) {
         log_warn("rotation completion not written into the volume", "chain=%s error=\"%s\"", a->config.name, err.message);
-        return;
+        return false;
     }
     log_info("this node signs that the chain's rotation is done", "chain=%s epoch=%u first_block=%llu", a->config.name,
              r->epoch, (unsigned long long)height);
+    return true;
 }
 
 /* A status list of statements, [{"member": i, "signature": "0x.."}, ...], into members and
@@ -115,10 +116,7 @@ static void step_one(struct rotations *rs, struct provisioner *p, const struct a
     const cJSON *number = cJSON_GetObjectItem(epoch, "number"), *first = cJSON_GetObjectItem(epoch, "first_block");
     if (!cJSON_IsNumber(number) || (uint32_t)number->valuedouble != r.epoch) goto out; /* not switched (yet) */
     uint64_t height = cJSON_IsNumber(first) ? (uint64_t)first->valuedouble : 0;
-    if (height != 0 && !duty->done_written) {
-        write_done(p, a, d, node_key, &r, height);
-        duty->done_written = true;
-    }
+    if (height != 0 && !duty->done_written) duty->done_written = write_done(p, a, d, node_key, &r, height);
     /* The signatures of f + 1 members of the new epoch (the subnode checked each against its
        member's node key). The joining node's subnode, which did not see the change, neither
        signs nor collects them: the members that switched by the change complete it. */
