@@ -24,8 +24,11 @@
 
 static const uint8_t magic[4] = {'C', 'B', 'W', '1'};
 
-/* CRC-32C, reflected polynomial 0x82F63B78, bit at a time per byte through a table built once. */
+/* CRC-32C, reflected polynomial 0x82F63B78: the SSE4.2 instruction where the CPU has it
+   (about 20x the table, and every WAL record's payload goes through it), else a table
+   built once. */
 static uint32_t crc_table[256];
+static bool crc_hardware;
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 
 static void crc_init(void)
@@ -35,13 +38,35 @@ static void crc_init(void)
         for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
         crc_table[i] = c;
     }
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    crc_hardware = __builtin_cpu_supports("sse4.2");
+#endif
 }
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t c, const uint8_t *data, size_t len)
+{
+    uint64_t c64 = c;
+    for (; len >= 8; data += 8, len -= 8) {
+        uint64_t word;
+        memcpy(&word, data, 8);
+        c64 = __builtin_ia32_crc32di(c64, word);
+    }
+    c = (uint32_t)c64;
+    for (; len > 0; data++, len--) c = __builtin_ia32_crc32qi(c, *data);
+    return c;
+}
+#endif
 
 uint32_t bft_crc32c(const uint8_t *data, size_t len)
 {
     assert(data != NULL || len == 0);
     pthread_once(&crc_once, crc_init); /* the table is built once, by whichever thread comes first */
     uint32_t c = 0xFFFFFFFFu;
+#if defined(__x86_64__)
+    if (crc_hardware) return crc_sse42(c, data, len) ^ 0xFFFFFFFFu;
+#endif
     for (size_t i = 0; i < len; i++) c = crc_table[(c ^ data[i]) & 0xff] ^ (c >> 8);
     return c ^ 0xFFFFFFFFu;
 }

@@ -193,7 +193,7 @@ static int warm_up(struct state *st, const struct chain_block *block, const stru
 {
     if (state_warm_account(st, tx->sender, NULL, err) != 0 || state_warm_account(st, recipient, NULL, err) != 0)
         return -1;
-    for (unsigned i = 1; i <= 0xff; i++) {
+    for (unsigned i = 1; i <= EVM_PRECOMPILE_LAST; i++) {
         uint8_t address[20] = {0};
         address[19] = (uint8_t)i;
         if (!evm_is_precompile(address, block->revision)) continue;

@@ -380,6 +380,9 @@ void evm_create_address(const uint8_t sender[20], uint64_t nonce, uint8_t out[20
 void evm_create2_address(const uint8_t sender[20], const uint8_t salt[32], const uint8_t init_code_hash[32],
                          uint8_t out[20]);
 
+/* The highest precompile address of any revision: 0x0a (point evaluation, Cancun). */
+#define EVM_PRECOMPILE_LAST 0x0a
+
 /* True when address is a precompile in revision (0x01-0x09 from Istanbul, plus 0x0a in Cancun). */
 bool evm_is_precompile(const uint8_t address[20], enum evm_revision revision);
 /*

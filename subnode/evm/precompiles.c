@@ -37,6 +37,8 @@ enum precompile {
     PRECOMPILE_POINT_EVALUATION = 10,
 };
 
+_Static_assert(PRECOMPILE_POINT_EVALUATION == EVM_PRECOMPILE_LAST, "evm.h names the last precompile");
+
 /* The precompile number of an address (1..10), or 0 when the address is not 0x00..0x0a. */
 static unsigned precompile_number(const uint8_t address[20])
 {
