@@ -82,7 +82,8 @@ for url in ${demo//,/ }; do
       `dropped=${s.transactions_dropped_total} ${JSON.stringify(s.transactions_dropped_by_reason || {})} ` +
       `batches_resubmitted=${s.batches_resubmitted} execute_ms=${s.execute_ms_total} ` +
       `commits=${s.commits_delivered} commit_wait_ms=${s.commit_wait_ms_total} log_index=${s.log_index} ` +
-      `copies_refused=${s.entries_already_committed}+${s.entries_in_proposed_blocks}`)' "$url" |
+      `copies_refused=${s.entries_already_committed}+${s.entries_in_proposed_blocks} ` +
+      `execute_ms_by_phase=${JSON.stringify(s.execute_ms_by_phase)} wal_syncs=${s.wal_syncs} wal_sync_ms=${s.wal_sync_ms_total}`)' "$url" |
     tee -a "$dir/results" || true
 done
 echo "rpc_bench: results in $dir/results"

@@ -223,7 +223,7 @@ static int load_head(struct chain_node *n, struct cohort_error *err)
 /* ---- After a block ---- */
 
 void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
-                     const struct executed_block *block, bool replaying)
+                     struct executed_block *block, bool replaying)
 {
     pthread_mutex_lock(&n->lock);
     n->head_number = block->header.number;
@@ -239,9 +239,11 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
         if (reason < sizeof n->dropped_by_reason / sizeof n->dropped_by_reason[0]) n->dropped_by_reason[reason]++;
     }
     pthread_mutex_unlock(&n->lock);
+    int64_t began = cn_monotonic_us();
     cn_pool_block(n, input, block);
     if (!replaying && n->rpc) rpc_publish_block(n->rpc, block->header.number);
     cn_propose(n);
+    block->phase_us[CN_PHASE_POOL] = cn_monotonic_us() - began;
 }
 
 /* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */
@@ -664,6 +666,9 @@ char *chain_node_status_json(struct chain_node *n)
     /* Time on the log's thread building blocks (execution, the store's write, the pool's
        update): while it runs, the log's messages wait. */
     cJSON_AddNumberToObject(o, "execute_ms_total", (double)(n->execute_us / 1000));
+    static const char *const phases[CN_PHASES] = {"transactions", "state", "block", "commit", "pool"};
+    cJSON *by_phase = cJSON_AddObjectToObject(o, "execute_ms_by_phase");
+    for (int i = 0; i < CN_PHASES; i++) cJSON_AddNumberToObject(by_phase, phases[i], (double)(n->phase_us[i] / 1000));
     /* Why, by the reasons' names: under load mostly GAS_ALLOWANCE_EXCEEDED (the block was
        full; they come again in a later one) and NONCE_MISMATCH (a copy of a transaction
        already in a block: a batch made again after a block without it, or an entry the log
@@ -728,6 +733,9 @@ char *chain_node_status_json(struct chain_node *n)
        COMMIT record's append to the executor (the WAL's sync and the loop's turn). */
     cJSON_AddNumberToObject(o, "commits_delivered", (double)bs.commits_delivered);
     cJSON_AddNumberToObject(o, "commit_wait_ms_total", (double)(bs.commit_wait_us / 1000));
+    /* The WAL's fdatasyncs (one for every loop turn that appended) and their total time. */
+    cJSON_AddNumberToObject(o, "wal_syncs", (double)bs.wal_syncs);
+    cJSON_AddNumberToObject(o, "wal_sync_ms_total", (double)(bs.wal_sync_us / 1000));
     /* Copies of batches committed already (late forwards, resubmissions): not proposed again. */
     cJSON_AddNumberToObject(o, "entries_already_committed", (double)bs.entries_already_committed);
     /* ... and copies that came while a proposed block carried them. */

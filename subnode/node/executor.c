@@ -144,6 +144,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
         check_parent(n, &h);
         if (n->halted) return -1;
         in->batches++;
+        if (h.count > 0) in->members_with_transactions |= 1ull << h.member;
         if (h.member == n->config.member_index && cn_batch_in_flight_is(n, entry, entry_len)) in->own_batch = true;
         if (h.timestamp_ms > in->timestamp_ms) in->timestamp_ms = h.timestamp_ms;
         size_t at = 0;
@@ -159,6 +160,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                recovers it (a curve operation) only if the block can take the transaction:
                under load the rest waits for a later block unrecovered. */
             if (cn_pool_sender(n, t->hash, t->tx.sender)) t->sender_known = true;
+            if (h.member != n->config.member_index) in->others_gas += t->tx.gas_limit;
             if (input_push(in, t) != 0) {
                 tx_free(t);
                 cn_halt(n, "out of memory reading a block's batches");
@@ -231,13 +233,18 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
         .block_hash_arg = t,
     };
     struct block_exec_result *r = &done->result;
+    int64_t t0 = cn_monotonic_us();
     int rc = block_execute(n->exec_state, &input, r, &err);
+    int64_t t1 = cn_monotonic_us();
+    done->phase_us[CN_PHASE_TRANSACTIONS] = t1 - t0;
     const struct cohort_error *backend_err = state_backend_error(n->exec_state);
     if (rc == 0 && backend_err != NULL) {
         err = *backend_err;
         rc = -1;
     }
     if (rc == 0) rc = store_txn_apply_state(t, n->exec_state, h->number, h->state_root, &err);
+    int64_t t2 = cn_monotonic_us();
+    done->phase_us[CN_PHASE_STATE] = t2 - t1;
     if (rc != 0) {
         store_write_abort(t);
         cn_halt(n, "block %llu: %s", (unsigned long long)h->number, err.message);
@@ -277,8 +284,11 @@ static int build_block(struct chain_node *n, const struct bft_commit *commit, st
     };
     rc = store_txn_put_block(t, &b, &err);
     if (rc == 0) rc = store_txn_set_applied(t, commit->block.header.index, &err);
+    int64_t t3 = cn_monotonic_us();
+    done->phase_us[CN_PHASE_BLOCK] = t3 - t2;
     if (rc == 0) {
         rc = store_write_commit(t, &err);
+        done->phase_us[CN_PHASE_COMMIT] = cn_monotonic_us() - t3;
     } else {
         store_write_abort(t);
     }
@@ -317,6 +327,7 @@ void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
     int64_t took = cn_monotonic_us() - began;
     pthread_mutex_lock(&n->lock);
     n->execute_us += (uint64_t)(took > 0 ? took : 0);
+    for (int i = 0; i < CN_PHASES; i++) n->phase_us[i] += (uint64_t)(done.phase_us[i] > 0 ? done.phase_us[i] : 0);
     pthread_mutex_unlock(&n->lock);
     block_exec_result_free(&done.result);
     free(done.raws);

@@ -21,6 +21,16 @@
 #include "subnode/state/state.h"
 #include "subnode/store/store.h"
 
+/* The phases of building a block on the log's thread, timed for the status. */
+enum cn_phase {
+    CN_PHASE_TRANSACTIONS, /* block_execute: senders not known yet, the VM, the receipts */
+    CN_PHASE_STATE,        /* store_txn_apply_state: the flat tables, history, the tries' roots */
+    CN_PHASE_BLOCK,        /* the header, body, receipts and indexes into the store */
+    CN_PHASE_COMMIT,       /* the store's commit: LMDB's pages out and its fsync */
+    CN_PHASE_POOL,         /* the pool's update after the block and the next batch */
+    CN_PHASES
+};
+
 struct txpool;
 struct rpc;
 struct rpc_server;
@@ -73,6 +83,7 @@ struct chain_node {
     uint64_t transactions_total;     /* since start */
     uint64_t transactions_dropped;   /* since start: in a batch but not executable */
     uint64_t execute_us;             /* since start: time spent building blocks from commits */
+    uint64_t phase_us[CN_PHASES];    /* ... of which in each phase (build_block, cn_block_done) */
     /* ... by reason (enum chain_reject_reason; NONE: a bad signature or chain id) */
     uint64_t dropped_by_reason[CHAIN_REJECT_VALUE_OVERFLOW + 1];
     bool halted;
@@ -114,6 +125,8 @@ struct chain_node {
     int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
     int64_t batch_made_ms;            /* CLOCK_MONOTONIC: when it was made */
     uint64_t batches_resubmitted;     /* since start */
+    unsigned batch_share;             /* the last block: members whose batches carried transactions */
+    uint64_t others_batch_gas;        /* ... and the gas the other members' batches carried */
 
     /* Rejoining after losing the WAL (rejoin.c), under lock. */
     struct {
@@ -193,6 +206,8 @@ struct block_input {
     size_t count, cap;
     uint64_t timestamp_ms; /* the latest batch's */
     size_t batches;
+    uint64_t members_with_transactions; /* a bit each: members whose batches carried some */
+    uint64_t others_gas;   /* the gas limits of the transactions other members' batches carried */
     size_t malformed;      /* transactions that did not decode (a bad signature: block_execute drops it) */
     bool own_batch;        /* it holds this member's batch in flight (cn_pool_block ends it) */
 };
@@ -205,6 +220,7 @@ struct executed_block {
     const uint8_t **raws;
     size_t *lens;
     uint8_t (*hashes)[32];
+    int64_t phase_us[CN_PHASES]; /* how long each phase took */
 };
 
 /* ---- rejoin.c (docs/chain.md "Rejoining") ---- */
@@ -315,7 +331,7 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);
 
 /* After a block is written (BFT thread): the head moves, the pool and the subscribers learn it. */
 void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
-                     const struct executed_block *block, bool replaying);
+                     struct executed_block *block, bool replaying);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds; CLOCK_MONOTONIC in microseconds. */
 int64_t cn_monotonic_ms(void);
