@@ -250,6 +250,8 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         free(n->batch);
         n->batch = NULL;
     }
+    n->batch_share = (unsigned)__builtin_popcountll(input->members_with_transactions);
+    n->others_batch_gas = input->others_gas;
     if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
     int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
     pthread_mutex_unlock(&n->pool_lock);
@@ -302,13 +304,31 @@ void cn_propose(struct chain_node *n)
         return;
     }
     const struct tx_signed *picked[8192];
+    /* A block executes one block's gas, whatever its batches carry. The batch takes what the
+       other members' batches left of the last block, and at least a fair share (1/k when k
+       members' batches carried transactions): under load the batches together fill a block
+       and no more (each taking a whole block's worth, most were dropped for the block's gas,
+       and their senders' later nonces in the next batches then failed theirs), and a member
+       that most clients send to still fills the block. A transaction larger than the batch's
+       gas goes when it is the only one this member has ready (below), or once others send
+       less. */
+    uint64_t gas = n->config.genesis_gas_limit;
+    if (n->batch_share > 1) {
+        uint64_t fair = gas / n->batch_share;
+        uint64_t left = n->others_batch_gas < gas ? gas - n->others_batch_gas : 0;
+        gas = left > fair ? left : fair;
+    }
     struct txpool_pick_limits limits = {
-        .gas = n->config.genesis_gas_limit,
+        .gas = gas,
         .bytes = n->payload_max_bytes - BATCH_OVERHEAD_BYTES,
         .overhead_bytes = 4,
         .count = sizeof picked / sizeof picked[0],
     };
     size_t count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
+    if (count == 0 && limits.gas < n->config.genesis_gas_limit) {
+        limits.gas = n->config.genesis_gas_limit;
+        count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
+    }
     bool designated = head % n->config.nmembers == n->config.member_index;
     bool trailing = head_has_txs && head_age_ms >= (designated ? 1 : 3) * TRAILING_BLOCK_MS;
     if (count == 0 && !trailing) {
