@@ -160,7 +160,8 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                recovers it (a curve operation) only if the block can take the transaction:
                under load the rest waits for a later block unrecovered. */
             if (cn_pool_sender(n, t->hash, t->tx.sender)) t->sender_known = true;
-            if (h.member != n->config.member_index) in->others_gas += t->tx.gas_limit;
+            if (h.member != n->config.member_index) /* saturating: a batch's gas limits are anyone's numbers */
+                in->others_gas = t->tx.gas_limit > UINT64_MAX - in->others_gas ? UINT64_MAX : in->others_gas + t->tx.gas_limit;
             if (input_push(in, t) != 0) {
                 tx_free(t);
                 cn_halt(n, "out of memory reading a block's batches");
