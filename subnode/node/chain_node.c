@@ -223,7 +223,7 @@ static int load_head(struct chain_node *n, struct cohort_error *err)
 /* ---- After a block ---- */
 
 void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
-                     struct executed_block *block, bool replaying)
+                     const struct executed_block *block, bool replaying)
 {
     pthread_mutex_lock(&n->lock);
     n->head_number = block->header.number;
@@ -239,11 +239,9 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
         if (reason < sizeof n->dropped_by_reason / sizeof n->dropped_by_reason[0]) n->dropped_by_reason[reason]++;
     }
     pthread_mutex_unlock(&n->lock);
-    int64_t began = cn_monotonic_us();
     cn_pool_block(n, input, block);
     if (!replaying && n->rpc) rpc_publish_block(n->rpc, block->header.number);
     cn_propose(n);
-    block->phase_us[CN_PHASE_POOL] = cn_monotonic_us() - began;
 }
 
 /* ---- BFT snapshots: the store is the state; a snapshot names the head it reached ---- */

@@ -323,7 +323,9 @@ void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying)
     int64_t began = cn_monotonic_us();
     int rc = build_block(n, commit, &in, &done);
     if (rc == 0) {
+        int64_t done_began = cn_monotonic_us();
         cn_block_done(n, index, &in, &done, replaying);
+        done.phase_us[CN_PHASE_POOL] = cn_monotonic_us() - done_began;
     }
     int64_t took = cn_monotonic_us() - began;
     pthread_mutex_lock(&n->lock);

@@ -331,7 +331,7 @@ int cn_block_hash(struct chain_node *n, uint64_t number, uint8_t out[32]);
 
 /* After a block is written (BFT thread): the head moves, the pool and the subscribers learn it. */
 void cn_block_done(struct chain_node *n, uint64_t index, const struct block_input *input,
-                     struct executed_block *block, bool replaying);
+                     const struct executed_block *block, bool replaying);
 
 /* CLOCK_MONOTONIC and CLOCK_REALTIME in milliseconds; CLOCK_MONOTONIC in microseconds. */
 int64_t cn_monotonic_ms(void);
