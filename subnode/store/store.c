@@ -26,6 +26,7 @@
 
 #include "common/bytes.h"
 #include "common/keccak.h"
+#include "common/log.h"
 
 static const char *const table_names[T_COUNT] = {
     [T_META] = "meta",
@@ -40,10 +41,8 @@ static const char *const table_names[T_COUNT] = {
     [T_RECEIPTS] = "receipts",
     [T_TX_INDEX] = "tx_index",
     [T_LOG_ADDRESS] = "log_address",
-    [T_LOG_TOPIC] = "log_topic",
-    [T_HIST_ACCOUNTS] = "hist_accounts",
-    [T_HIST_STORAGE] = "hist_storage",
-    [T_HIST_BY_BLOCK] = "hist_by_block",
+    [T_HIST_ACCOUNTS] = "history_accounts",
+    [T_HIST_STORAGE] = "history_storage",
 };
 
 const char *store_strerror(int code)
@@ -75,6 +74,61 @@ static MDB_val val(const void *data, size_t len) { return (MDB_val){.mv_size = l
 
 /* ---- Opening ---- */
 
+/*
+ * Version 1 kept the history keyed key first (hist_accounts address|number, hist_storage
+ * address|slot|number, and hist_by_block listing each block's keys for pruning) and an
+ * index of log topics. Rewrites the history block first and drops the rest, all in the
+ * opening transaction: a crash midway leaves version 1 whole.
+ */
+static int migrate_from_1(struct store *s, MDB_txn *txn)
+{
+    static const struct {
+        const char *name;
+        size_t key_len; /* without the block number */
+        enum store_table to;
+    } history[] = {{"hist_accounts", 20, T_HIST_ACCOUNTS}, {"hist_storage", 52, T_HIST_STORAGE}};
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sizeof history / sizeof history[0]; i++) {
+        MDB_dbi old;
+        rc = mdb_dbi_open(txn, history[i].name, 0, &old);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        MDB_cursor *c = NULL;
+        if (rc == 0) rc = mdb_cursor_open(txn, old, &c);
+        MDB_val k, v;
+        if (rc == 0) rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+        while (rc == 0) {
+            size_t len = history[i].key_len;
+            if (k.mv_size != len + 8) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            uint8_t nk[60];
+            memcpy(nk, (const uint8_t *)k.mv_data + len, 8);
+            memcpy(nk + 8, k.mv_data, len);
+            MDB_val nkv = val(nk, len + 8);
+            rc = mdb_put(txn, s->dbi[history[i].to], &nkv, &v, 0);
+            if (rc == 0) rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+        }
+        if (c) mdb_cursor_close(c);
+        if (rc == MDB_NOTFOUND) rc = 0;
+        if (rc == 0) rc = mdb_drop(txn, old, 1);
+    }
+    static const struct {
+        const char *name;
+        unsigned flags;
+    } gone[] = {{"hist_by_block", 0}, {"log_topic", MDB_DUPSORT | MDB_DUPFIXED}};
+    for (size_t i = 0; rc == 0 && i < sizeof gone / sizeof gone[0]; i++) {
+        MDB_dbi old;
+        rc = mdb_dbi_open(txn, gone[i].name, gone[i].flags, &old);
+        if (rc == 0) rc = mdb_drop(txn, old, 1);
+        else if (rc == MDB_NOTFOUND) rc = 0;
+    }
+    return rc;
+}
+
 int store_open(const struct store_options *options, struct store **out, struct cohort_error *err)
 {
     *out = NULL;
@@ -87,7 +141,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
     s->history_blocks = options->history_blocks ? options->history_blocks : STORE_HISTORY_BLOCKS_DEFAULT;
     s->map_bytes = options->map_bytes;
     int rc = mdb_env_create(&s->env);
-    if (rc == 0) rc = mdb_env_set_maxdbs(s->env, T_COUNT);
+    if (rc == 0) rc = mdb_env_set_maxdbs(s->env, T_COUNT + 4); /* + version 1's tables, to migrate them */
     if (rc == 0) rc = mdb_env_set_maxreaders(s->env, 512);
     if (rc == 0) rc = mdb_env_set_mapsize(s->env, (size_t)options->map_bytes);
     unsigned flags = MDB_NOTLS | MDB_NORDAHEAD | (options->sync_meta ? 0 : MDB_NOMETASYNC);
@@ -102,7 +156,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
     MDB_txn *txn;
     rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     for (int i = 0; rc == 0 && i < T_COUNT; i++) {
-        unsigned dflags = MDB_CREATE | (i == T_LOG_ADDRESS || i == T_LOG_TOPIC ? MDB_DUPSORT | MDB_DUPFIXED : 0);
+        unsigned dflags = MDB_CREATE | (i == T_LOG_ADDRESS ? MDB_DUPSORT | MDB_DUPFIXED : 0);
         rc = mdb_dbi_open(txn, table_names[i], dflags, &s->dbi[i]);
     }
     /* The version: written on a new store, checked on an old one. */
@@ -110,7 +164,19 @@ int store_open(const struct store_options *options, struct store **out, struct c
     be_put(version, STORE_VERSION, 4);
     MDB_val k = val("version", 7), v;
     int got = rc == 0 ? mdb_get(txn, s->dbi[T_META], &k, &v) : rc;
-    if (rc == 0 && got == MDB_NOTFOUND) {
+    bool migrate = rc == 0 && got == 0 && v.mv_size == 4 && be_get(v.mv_data, 4) == 1;
+    if (migrate) {
+        rc = migrate_from_1(s, txn);
+        if (rc != 0) {
+            mdb_txn_abort(txn);
+            mdb_env_close(s->env);
+            free(s);
+            store_lmdb_error(err, rc, "rewrite the history of a version 1 store");
+            return cohort_error_wrap(err, "in %s", options->dir);
+        }
+        log_info("store migrated from version 1", "dir=%s version=%u", options->dir, STORE_VERSION);
+    }
+    if (rc == 0 && (got == MDB_NOTFOUND || migrate)) {
         MDB_val nv = val(version, 4);
         rc = mdb_put(txn, s->dbi[T_META], &k, &nv, 0);
     } else if (rc == 0 && got == 0 && (v.mv_size != 4 || be_get(v.mv_data, 4) != STORE_VERSION)) {
@@ -543,17 +609,6 @@ static void numbers_unique(struct numbers *n)
     n->len = w;
 }
 
-/* Keeps in a only what is also in b (both sorted and unique). */
-static void numbers_intersect(struct numbers *a, const struct numbers *b)
-{
-    size_t w = 0, j = 0;
-    for (size_t i = 0; i < a->len; i++) {
-        while (j < b->len && b->v[j] < a->v[i]) j++;
-        if (j < b->len && b->v[j] == a->v[i]) a->v[w++] = a->v[i];
-    }
-    a->len = w;
-}
-
 /* Adds to out the blocks in [from, to] that the DUPSORT index lists under key. */
 static int index_blocks(struct store_view *v, MDB_dbi dbi, const uint8_t *key, size_t key_len, uint64_t from,
                         uint64_t to, struct numbers *out, struct cohort_error *err)
@@ -653,40 +708,52 @@ static int scan_block(struct store_view *v, uint64_t number, const struct store_
     return 0;
 }
 
+/* Whether block number's bloom admits the filter's topics: at each position that lists
+   some, one of them. 1 yes, 0 no, <0 error. A block without its header (before an
+   import) may: its receipts say. */
+static int bloom_admits(struct store_view *v, uint64_t number, const struct store_log_filter *f,
+                        struct cohort_error *err)
+{
+    struct block_header h;
+    int rc = store_header(v, number, &h, NULL, err);
+    if (rc <= 0) return rc < 0 ? rc : 1;
+    for (int p = 0; p < 4; p++) {
+        bool any = f->topic_count[p] == 0;
+        for (size_t i = 0; i < f->topic_count[p] && !any; i++)
+            any = block_bloom_may_contain(h.logs_bloom, f->topics[p][i], 32);
+        if (!any) return 0;
+    }
+    return 1;
+}
+
+/* Scans block number when its bloom admits the filter's topics (with_topics: it lists some). */
+static int visit_block(struct store_view *v, uint64_t number, const struct store_log_filter *f, bool with_topics,
+                       store_log_fn fn, void *arg, struct cohort_error *err)
+{
+    int rc = with_topics ? bloom_admits(v, number, f, err) : 1;
+    return rc <= 0 ? rc : scan_block(v, number, f, fn, arg, err);
+}
+
 int store_logs(struct store_view *v, const struct store_log_filter *filter, store_log_fn fn, void *arg,
                struct cohort_error *err)
 {
     if (!v->has_head || filter->from > filter->to || filter->from > v->head) return 0;
     uint64_t to = filter->to < v->head ? filter->to : v->head;
-    struct numbers candidates = {0};
-    bool narrowed = false;
+    bool with_topics = false;
+    for (int p = 0; p < 4; p++) with_topics |= filter->topic_count[p] > 0;
     int rc = 0;
-    /* Each criterion gives the blocks that may match it; a block must be in all of them. */
-    for (int crit = -1; crit < 4 && rc == 0; crit++) {
-        size_t count = crit < 0 ? filter->address_count : filter->topic_count[crit];
-        if (count == 0) continue;
-        struct numbers set = {0};
-        for (size_t i = 0; i < count && rc == 0; i++) {
-            if (crit < 0)
-                rc = index_blocks(v, v->s->dbi[T_LOG_ADDRESS], filter->addresses[i], 20, filter->from, to, &set, err);
-            else
-                rc = index_blocks(v, v->s->dbi[T_LOG_TOPIC], filter->topics[crit][i], 32, filter->from, to, &set, err);
-        }
-        numbers_unique(&set);
-        if (!narrowed) {
-            candidates = set;
-            narrowed = true;
-        } else {
-            numbers_intersect(&candidates, &set);
-            free(set.v);
-        }
+    if (filter->address_count > 0) {
+        /* The blocks with a log from one of the addresses, from the index. */
+        struct numbers candidates = {0};
+        for (size_t i = 0; i < filter->address_count && rc == 0; i++)
+            rc = index_blocks(v, v->s->dbi[T_LOG_ADDRESS], filter->addresses[i], 20, filter->from, to, &candidates, err);
+        numbers_unique(&candidates);
+        for (size_t i = 0; i < candidates.len && rc == 0; i++)
+            rc = visit_block(v, candidates.v[i], filter, with_topics, fn, arg, err);
+        free(candidates.v);
+    } else {
+        for (uint64_t n = filter->from; n <= to && rc == 0; n++) rc = visit_block(v, n, filter, with_topics, fn, arg, err);
     }
-    if (rc == 0 && narrowed) {
-        for (size_t i = 0; i < candidates.len && rc == 0; i++) rc = scan_block(v, candidates.v[i], filter, fn, arg, err);
-    } else if (rc == 0) {
-        for (uint64_t n = filter->from; n <= to && rc == 0; n++) rc = scan_block(v, n, filter, fn, arg, err);
-    }
-    free(candidates.v);
     return rc < 0 ? rc : 0;
 }
 
@@ -931,7 +998,8 @@ int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct
         rc = cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
     if (rc == 0) rc = put(t, T_RECEIPTS, key, 8, receipts, receipts_len, 0, err);
     free(receipts);
-    /* The transaction index and the log indexes (one entry per key and block: NODUPDATA). */
+    /* The transaction index and the log address index (one entry per address and block:
+       NODUPDATA). Topics have no index: the header's bloom answers them (store_logs). */
     for (size_t i = 0; i < b->tx_count && rc == 0; i++) {
         uint8_t loc[12];
         store_put_u64(loc, number);
@@ -940,8 +1008,6 @@ int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct
         for (size_t j = 0; j < b->receipts[i].log_count && rc == 0; j++) {
             const struct block_log *l = &b->receipts[i].logs[j];
             rc = put(t, T_LOG_ADDRESS, l->address, 20, key, 8, MDB_NODUPDATA, err);
-            for (unsigned k = 0; k < l->topic_count && rc == 0; k++)
-                rc = put(t, T_LOG_TOPIC, l->topics[k], 32, key, 8, MDB_NODUPDATA, err);
         }
     }
     /* The head, and the history that fell out of the window. */
@@ -977,7 +1043,7 @@ int store_txn_import_block(struct store_txn *t, uint64_t number, const uint8_t *
         be_put(loc + 8, i, 4);
         rc = put(t, T_TX_INDEX, hash, 32, loc, 12, 0, err);
     }
-    /* The log indexes from the receipts. */
+    /* The log address index from the receipts. */
     struct block_receipt *r = NULL;
     size_t n = 0;
     if (rc == 0) rc = store_receipts_decode(receipts, receipts_len, &r, &n, err);
@@ -985,8 +1051,6 @@ int store_txn_import_block(struct store_txn *t, uint64_t number, const uint8_t *
         for (size_t j = 0; j < r[i].log_count && rc == 0; j++) {
             const struct block_log *l = &r[i].logs[j];
             rc = put(t, T_LOG_ADDRESS, l->address, 20, key, 8, MDB_NODUPDATA, err);
-            for (unsigned k = 0; k < l->topic_count && rc == 0; k++)
-                rc = put(t, T_LOG_TOPIC, l->topics[k], 32, key, 8, MDB_NODUPDATA, err);
         }
     store_receipts_free(r, n);
     return rc;

@@ -26,13 +26,16 @@
  *   receipts      number 8 -> the block's receipts in the store's own layout (store.c)
  *   tx_index      tx hash 32 -> number 8 | index u32
  *   log_address   address 20 -> number 8   (DUPSORT: the blocks with a log from it)
- *   log_topic     topic 32 -> number 8     (DUPSORT: the blocks with a log holding it)
- *   hist_accounts address 20 | number 8 -> the account before block `number` changed it
- *                 (empty: it did not exist)
- *   hist_storage  address 20 | slot 32 | number 8 -> the value before block `number`
- * A read of account A at block N: the first hist_accounts entry with key >= A|N+1 whose
- * address is A holds the value at N (the value before the next change); none: the current
- * value. History older than history_blocks is pruned as blocks are written.
+ *   history_accounts  number 8 | address 20 -> the account before block `number` changed
+ *                 it (empty: it did not exist)
+ *   history_storage   number 8 | address 20 | slot 32 -> the value before block `number`
+ * Topics have no index: a block's header bloom says whether it may hold a log with one.
+ * The history is keyed block first so that a block's entries are written together at the
+ * end of the tables and pruned together at the front. A read of account A at block N
+ * looks up n|A for n = N+1, N+2, ... up to the head: the first entry found holds the value
+ * at N (the value before the next change); none: the current value. History older than
+ * history_blocks is pruned as blocks are written. (Version 1 of the store kept it keyed
+ * key first, with a topic index; store_open migrates such a store.)
  *
  * Durability: the map is opened with MDB_NOMETASYNC by default: a commit fsyncs the data,
  * and a system crash may lose the last committed block but never corrupts the file; the
@@ -169,9 +172,10 @@ struct store_log_match {
 typedef int (*store_log_fn)(void *arg, const struct store_log_match *match, struct cohort_error *err);
 
 /*
- * Calls fn for every log in [from, to] that matches, in block and log order. Uses the
- * address and topic indexes to visit only the blocks that can match. Returns 0 (done or
- * stopped), or a negative code.
+ * Calls fn for every log in [from, to] that matches, in block and log order. Visits only
+ * the blocks that can match: those the address index lists (when the filter names
+ * addresses), of those the ones whose header bloom admits the filter's topics. Returns 0
+ * (done or stopped), or a negative code.
  */
 int store_logs(struct store_view *v, const struct store_log_filter *filter, store_log_fn fn, void *arg,
                struct cohort_error *err);
@@ -210,7 +214,7 @@ struct store_block {
 
 /*
  * Records block b as the new head (its number must be head + 1, or 0 on an empty store):
- * header, body, receipts, the transaction and log indexes; prunes history that fell out of
+ * header, body, receipts, the transaction and log address indexes; prunes history that fell out of
  * the window. Returns 0, STORE_E_INVALID (not the next block), or a write failure.
  */
 int store_txn_put_block(struct store_txn *t, const struct store_block *b, struct cohort_error *err);

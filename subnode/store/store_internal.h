@@ -11,7 +11,8 @@
 #include "subnode/state/mpt.h"
 #include "subnode/store/store.h"
 
-#define STORE_VERSION 1u
+/* 2: history keyed block first, no hist_by_block and no log_topic (store.c migrates a 1). */
+#define STORE_VERSION 2u
 
 enum store_table {
     T_META,
@@ -26,10 +27,8 @@ enum store_table {
     T_RECEIPTS,
     T_TX_INDEX,
     T_LOG_ADDRESS,
-    T_LOG_TOPIC,
     T_HIST_ACCOUNTS,
     T_HIST_STORAGE,
-    T_HIST_BY_BLOCK,
     T_COUNT
 };
 

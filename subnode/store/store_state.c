@@ -4,10 +4,15 @@
  * state root, incrementally: mpt.h), and the history that answers reads at older blocks.
  *
  * History. Before block N changes an account or a slot, the value it had is written
- * under key|N (hist_accounts, hist_storage), once per block, and the key is listed under N
- * in hist_by_block so the entries of a block can be pruned without a scan. A read of key K
- * at block M < head finds the first entry K|N with N > M: its value is K's value at M; no
- * such entry means K has not changed since M, and the latest value answers.
+ * under N|key (hist_accounts, hist_storage), once per block. Keyed block first, a block's
+ * entries go to the end of the tables together, a few pages for the whole block, and
+ * pruning block N deletes one range at the front (keyed key first, as before, nearly every
+ * entry dirtied a page of its own, and so did its pruning: docs/PERFORMANCE.md "Block
+ * execution"). A read of key K at block M < head looks for N|K for N = M+1, M+2, ... up to
+ * the head: the first found holds K's value at M; none means K has not changed since M,
+ * and the latest value answers. That is one lookup per block back, at most
+ * history_blocks (more while a state transfer holds an older block); the state transfer
+ * reads the history in key order with one cursor per block (store_sync.c).
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -73,25 +78,23 @@ static int read_slot(struct store *s, MDB_txn *txn, const uint8_t address[20], u
 
 /*
  * The history entry for key (key_len bytes) that holds its value at block `number`: the
- * first entry key|n with n > number. 1 with *out set, 0 when there is none.
+ * entry n|key of the first block n in (number, head] that changed it. 1 with *out set, 0
+ * when there is none.
  */
-static int history_at(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t key_len, uint64_t number, MDB_val *out,
-                      struct cohort_error *err)
+static int history_at(MDB_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t key_len, uint64_t number, uint64_t head,
+                      MDB_val *out, struct cohort_error *err)
 {
     uint8_t k[60];
     assert(key_len + 8 <= sizeof k);
-    memcpy(k, key, key_len);
-    store_put_u64(k + key_len, number + 1);
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, dbi, &c);
-    if (rc != 0) return store_lmdb_error(err, rc, "open a history cursor");
-    MDB_val kv = val(k, key_len + 8);
-    rc = mdb_cursor_get(c, &kv, out, MDB_SET_RANGE);
-    mdb_cursor_close(c);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return store_lmdb_error(err, rc, "read history");
-    if (kv.mv_size != key_len + 8 || memcmp(kv.mv_data, key, key_len) != 0) return 0;
-    return 1;
+    memcpy(k + 8, key, key_len);
+    for (uint64_t n = number + 1; n <= head; n++) {
+        store_put_u64(k, n);
+        MDB_val kv = val(k, key_len + 8);
+        int rc = mdb_get(txn, dbi, &kv, out);
+        if (rc == 0) return 1;
+        if (rc != MDB_NOTFOUND) return store_lmdb_error(err, rc, "read history");
+    }
+    return 0;
 }
 
 /* ---- Reads at a block ---- */
@@ -117,7 +120,7 @@ int store_account(struct store_view *v, uint64_t number, const uint8_t address[2
     if (rc != 0) return rc;
     if (number < v->head) {
         MDB_val h;
-        rc = history_at(v->txn, v->s->dbi[T_HIST_ACCOUNTS], address, 20, number, &h, err);
+        rc = history_at(v->txn, v->s->dbi[T_HIST_ACCOUNTS], address, 20, number, v->head, &h, err);
         if (rc < 0) return rc;
         if (rc == 1) {
             if (h.mv_size == 0) return 0;
@@ -137,7 +140,7 @@ int store_storage(struct store_view *v, uint64_t number, const uint8_t address[2
         memcpy(k, address, 20);
         u256_store_be(k + 20, key);
         MDB_val h;
-        rc = history_at(v->txn, v->s->dbi[T_HIST_STORAGE], k, 52, number, &h, err);
+        rc = history_at(v->txn, v->s->dbi[T_HIST_STORAGE], k, 52, number, v->head, &h, err);
         if (rc < 0) return rc;
         if (rc == 1) {
             if (h.mv_size > 32)
@@ -367,45 +370,17 @@ static size_t minimal_be(u256 value, uint8_t out[32])
     return 32 - skip;
 }
 
-/* Growable buffer for the keys a block's history lists (hist_by_block). */
-struct keylist {
-    uint8_t *data;
-    size_t len, cap;
-    bool nomem;
-};
-
-static void keylist_add(struct keylist *l, uint8_t tag, const uint8_t *key, size_t key_len)
-{
-    if (l->nomem) return;
-    if (l->len + 1 + key_len > l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 1024;
-        while (cap < l->len + 1 + key_len) cap *= 2;
-        uint8_t *p = realloc(l->data, cap);
-        if (p == NULL) {
-            l->nomem = true;
-            return;
-        }
-        l->data = p;
-        l->cap = cap;
-    }
-    l->data[l->len++] = tag;
-    memcpy(l->data + l->len, key, key_len);
-    l->len += key_len;
-}
-
-/* Writes key|number -> old into a history table, keeping an entry the block already wrote. */
+/* Writes number|key -> old into a history table, keeping an entry the block already wrote. */
 static int put_history(struct store_txn *t, enum store_table table, const uint8_t *key, size_t key_len,
-                       uint64_t number, const void *old, size_t old_len, struct keylist *list, struct cohort_error *err)
+                       uint64_t number, const void *old, size_t old_len, struct cohort_error *err)
 {
     uint8_t k[60];
-    memcpy(k, key, key_len);
-    store_put_u64(k + key_len, number);
+    store_put_u64(k, number);
+    memcpy(k + 8, key, key_len);
     MDB_val kv = val(k, key_len + 8), v = val(old, old_len);
     int rc = mdb_put(t->txn, t->s->dbi[table], &kv, &v, MDB_NOOVERWRITE);
     if (rc == MDB_KEYEXIST) return 0;
-    if (rc != 0) return store_lmdb_error(err, rc, "write history");
-    keylist_add(list, table == T_HIST_ACCOUNTS ? 'A' : 'S', key, key_len);
-    return 0;
+    return rc == 0 ? 0 : store_lmdb_error(err, rc, "write history");
 }
 
 /* The work of one store_txn_apply_state call. */
@@ -418,7 +393,6 @@ struct apply {
     struct mpt_change *slot_changes; /* one account's, reused */
     uint8_t (*slot_values)[33]; /* 33: room for the RLP header in front of 32 bytes */
     size_t slot_cap;
-    struct keylist list;
     struct cohort_error *err;
 };
 
@@ -433,7 +407,7 @@ static int clear_storage(struct apply *ap, const uint8_t address[20], const uint
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == 52 && memcmp(k.mv_data, address, 20) == 0) {
         if (ap->history) {
-            int hr = put_history(t, T_HIST_STORAGE, k.mv_data, 52, ap->number, v.mv_data, v.mv_size, &ap->list, ap->err);
+            int hr = put_history(t, T_HIST_STORAGE, k.mv_data, 52, ap->number, v.mv_data, v.mv_size, ap->err);
             if (hr != 0) {
                 mdb_cursor_close(c);
                 return hr;
@@ -470,7 +444,7 @@ static int apply_slots(struct apply *ap, const uint8_t address[20], const uint8_
         if (rc != 0 && rc != MDB_NOTFOUND) return store_lmdb_error(ap->err, rc, "read storage");
         if (ap->history) {
             rc = put_history(t, T_HIST_STORAGE, key, 52, ap->number, rc == 0 ? old.mv_data : NULL,
-                             rc == 0 ? old.mv_size : 0, &ap->list, ap->err);
+                             rc == 0 ? old.mv_size : 0, ap->err);
             if (rc != 0) return rc;
         }
         uint8_t *value = ap->slot_values[i];
@@ -589,8 +563,7 @@ int store_txn_apply_state(struct store_txn *t, const struct state *st, uint64_t 
         uint8_t old_rec[STORE_ACCOUNT_BYTES];
         if (found) encode_account(&old, old_rec);
         if (ap.history) {
-            rc = put_history(t, T_HIST_ACCOUNTS, address, 20, number, old_rec, found ? STORE_ACCOUNT_BYTES : 0, &ap.list,
-                             err);
+            rc = put_history(t, T_HIST_ACCOUNTS, address, 20, number, old_rec, found ? STORE_ACCOUNT_BYTES : 0, err);
             if (rc != 0) break;
         }
         MDB_val k = val(address, 20);
@@ -626,14 +599,6 @@ int store_txn_apply_state(struct store_txn *t, const struct state *st, uint64_t 
         rc = account_change_count ? mpt_update(t->mpt, &account_store, NULL, 0, account_changes, account_change_count,
                                                state_root, err)
                                   : mpt_root(t->mpt, &account_store, NULL, 0, state_root, err);
-    if (rc == 0 && ap.list.nomem) rc = cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
-    if (rc == 0 && ap.list.len > 0) {
-        uint8_t key[8];
-        store_put_u64(key, number);
-        MDB_val k = val(key, 8), v = val(ap.list.data, ap.list.len);
-        int lr = mdb_put(t->txn, t->s->dbi[T_HIST_BY_BLOCK], &k, &v, 0);
-        if (lr != 0) rc = store_lmdb_error(err, lr, "write hist_by_block");
-    }
 done:
     if (leaves)
         for (size_t i = 0; i < max_changes + 1 && i < account_change_count; i++) rlp_buf_free(&leaves[i]);
@@ -641,7 +606,6 @@ done:
     free(account_changes);
     free(ap.slot_changes);
     free(ap.slot_values);
-    free(ap.list.data);
     free(ch.accounts);
     free(ch.slots);
     return rc;
@@ -743,39 +707,9 @@ int store_txn_import_state(struct store_txn *t, const struct store_chunk *c, str
 
 int store_prune_history(struct store_txn *t, uint64_t number, struct cohort_error *err)
 {
-    uint8_t key[8];
-    store_put_u64(key, number);
-    MDB_val k = val(key, 8), v;
-    int rc = mdb_get(t->txn, t->s->dbi[T_HIST_BY_BLOCK], &k, &v);
-    if (rc == MDB_NOTFOUND) return 0;
-    if (rc != 0) return store_lmdb_error(err, rc, "read hist_by_block");
-    /* Copy the list: deleting from other tables may move the page it is on. */
-    uint8_t *list = malloc(v.mv_size ? v.mv_size : 1);
-    if (list == NULL) return cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
-    memcpy(list, v.mv_data, v.mv_size);
-    size_t len = v.mv_size, at = 0;
-    while (rc == 0 && at < len) {
-        uint8_t tag = list[at++];
-        size_t key_len = tag == 'A' ? 20 : tag == 'S' ? 52 : 0;
-        if (key_len == 0 || len - at < key_len) {
-            rc = cohort_error_set(err, STORE_E_CORRUPT, "store", "store: hist_by_block %llu is damaged",
-                                  (unsigned long long)number);
-            break;
-        }
-        uint8_t hk[60];
-        memcpy(hk, list + at, key_len);
-        store_put_u64(hk + key_len, number);
-        MDB_val hkv = val(hk, key_len + 8);
-        rc = mdb_del(t->txn, t->s->dbi[tag == 'A' ? T_HIST_ACCOUNTS : T_HIST_STORAGE], &hkv, NULL);
-        if (rc == MDB_NOTFOUND) rc = 0;
-        if (rc != 0) rc = store_lmdb_error(err, rc, "prune history");
-        at += key_len;
-    }
-    free(list);
-    if (rc == 0) {
-        rc = mdb_del(t->txn, t->s->dbi[T_HIST_BY_BLOCK], &k, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND) return store_lmdb_error(err, rc, "prune hist_by_block");
-        rc = 0;
-    }
+    uint8_t prefix[8];
+    store_put_u64(prefix, number);
+    int rc = delete_prefix(t->txn, t->s->dbi[T_HIST_ACCOUNTS], prefix, 8, err);
+    if (rc == 0) rc = delete_prefix(t->txn, t->s->dbi[T_HIST_STORAGE], prefix, 8, err);
     return rc;
 }

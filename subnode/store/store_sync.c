@@ -4,9 +4,11 @@
  * checks them and writes them into its store, chunk by chunk.
  *
  * The export reads the state at N through the history (store_state.c): the keys to visit
- * are the union of the latest tables' (accounts, storage) and the history tables' (a key
- * deleted since N lives only there); each key's value at N then comes from
- * store_account / store_storage at N, which skip what did not exist then.
+ * are the union of the latest tables' (accounts, storage) and the history's since N (a key
+ * deleted since N lives only there); a key's value at N is its entry in the first block
+ * after N that changed it, or else its latest value. The history is keyed block first, so
+ * it is read in key order through one cursor per block after N, merged (struct
+ * history_merge).
  */
 #include "subnode/store/store_internal.h"
 
@@ -87,40 +89,160 @@ static int seek(MDB_cursor *c, const uint8_t *from, size_t from_len, const uint8
     return 1;
 }
 
+/*
+ * A history table after block N in key order: one cursor per block N+1..head, each at its
+ * first key at or after the export's position, in a binary heap ordered by (key, block).
+ * The top is the least key changed since N and, of the blocks that changed it, the first:
+ * its entry holds the key's value at N. The position only grows within an export call, so
+ * each cursor only moves forward: one seek per cursor to start, then one per entry passed.
+ */
+struct history_merge {
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    uint64_t first;       /* the block of cursor 0 */
+    size_t count, key_len;
+    MDB_cursor **cursor;
+    const uint8_t **key;  /* [i]: cursor i's key without its block number (in the map) */
+    MDB_val *value;
+    uint32_t *heap;       /* the cursors with a key */
+    size_t heap_len;
+    bool started;
+};
+
+static void merge_close(struct history_merge *m)
+{
+    for (size_t i = 0; m->cursor && i < m->count; i++)
+        if (m->cursor[i]) mdb_cursor_close(m->cursor[i]);
+    free(m->cursor);
+    free(m->key);
+    free(m->value);
+    free(m->heap);
+    memset(m, 0, sizeof *m);
+}
+
+static int merge_open(struct history_merge *m, MDB_txn *txn, MDB_dbi dbi, uint64_t first, uint64_t last,
+                      size_t key_len, struct cohort_error *err)
+{
+    *m = (struct history_merge){.txn = txn, .dbi = dbi, .first = first, .key_len = key_len,
+                                .count = last >= first ? (size_t)(last - first + 1) : 0};
+    size_t n = m->count ? m->count : 1;
+    m->cursor = calloc(n, sizeof *m->cursor);
+    m->key = calloc(n, sizeof *m->key);
+    m->value = calloc(n, sizeof *m->value);
+    m->heap = calloc(n, sizeof *m->heap);
+    if (!m->cursor || !m->key || !m->value || !m->heap) {
+        merge_close(m);
+        return cohort_error_set(err, STORE_E_NOMEM, DOMAIN, "store: out of memory");
+    }
+    for (size_t i = 0; i < m->count; i++) {
+        int rc = mdb_cursor_open(txn, dbi, &m->cursor[i]);
+        if (rc != 0) {
+            merge_close(m);
+            return store_lmdb_error(err, rc, "open history cursors for the state transfer");
+        }
+    }
+    return 0;
+}
+
+static bool merge_less(const struct history_merge *m, uint32_t a, uint32_t b)
+{
+    int c = memcmp(m->key[a], m->key[b], m->key_len);
+    return c < 0 || (c == 0 && a < b);
+}
+
+static void merge_sift_down(struct history_merge *m, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, least = i;
+        if (l < m->heap_len && merge_less(m, m->heap[l], m->heap[least])) least = l;
+        if (r < m->heap_len && merge_less(m, m->heap[r], m->heap[least])) least = r;
+        if (least == i) return;
+        uint32_t t = m->heap[i];
+        m->heap[i] = m->heap[least];
+        m->heap[least] = t;
+        i = least;
+    }
+}
+
+/* Moves cursor i to its block's first key at or after from: 1 there is one, 0 none. */
+static int merge_seek(struct history_merge *m, uint32_t i, const uint8_t *from, struct cohort_error *err)
+{
+    uint8_t k[60];
+    store_put_u64(k, m->first + i);
+    memcpy(k + 8, from, m->key_len);
+    MDB_val kv = val(k, 8 + m->key_len);
+    int rc = mdb_cursor_get(m->cursor[i], &kv, &m->value[i], MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND) return 0;
+    if (rc != 0) return store_lmdb_error(err, rc, "read history for the state transfer");
+    if (kv.mv_size != 8 + m->key_len || memcmp(kv.mv_data, k, 8) != 0) return 0;
+    m->key[i] = (const uint8_t *)kv.mv_data + 8;
+    return 1;
+}
+
+/* Brings every cursor to a key at or after from; the least, or -1 when none is left. */
+static int64_t merge_advance(struct history_merge *m, const uint8_t *from, struct cohort_error *err)
+{
+    if (!m->started) {
+        m->started = true;
+        for (uint32_t i = 0; i < m->count; i++) {
+            int rc = merge_seek(m, i, from, err);
+            if (rc < 0) return rc;
+            if (rc == 1) m->heap[m->heap_len++] = i;
+        }
+        for (size_t i = m->heap_len / 2; i-- > 0;) merge_sift_down(m, i);
+    }
+    while (m->heap_len > 0 && memcmp(m->key[m->heap[0]], from, m->key_len) < 0) {
+        int rc = merge_seek(m, m->heap[0], from, err);
+        if (rc < 0) return rc;
+        if (rc == 0) m->heap[0] = m->heap[--m->heap_len];
+        merge_sift_down(m, 0);
+    }
+    return m->heap_len > 0 ? (int64_t)m->heap[0] : -1;
+}
+
 struct exporter {
     struct store_view *v;
     uint64_t number;
-    bool historic; /* number < head: the history tables hold keys the latest tables lost */
+    bool historic; /* number < head: the history holds keys the latest tables lost */
     size_t chunk_bytes;
-    MDB_cursor *accounts, *hist_accounts, *storage, *hist_storage;
+    MDB_cursor *accounts, *storage;
+    struct history_merge hist_accounts, hist_storage;
+    /* The history entry that holds the value at N of the key next_address / next_slot gave
+       (NULL: the key has not changed since N, its latest value answers). */
+    const MDB_val *at_n;
     struct out o;
     struct cohort_error *err;
 };
 
+/* The next key at or after from (key_len bytes; prefix_len of them fixed) that the latest
+   table has or the history had since N; sets x->at_n. 1 found, 0 none, <0 error. */
+static int next_key(struct exporter *x, MDB_cursor *latest, struct history_merge *m, const uint8_t *from,
+                    size_t key_len, size_t prefix_len, uint8_t *out)
+{
+    uint8_t a[52];
+    x->at_n = NULL;
+    int ra = seek(latest, from, key_len, from, prefix_len, a, key_len, x->err);
+    if (ra < 0) return ra;
+    int64_t top = x->historic ? merge_advance(m, from, x->err) : -1;
+    if (top < -1) return (int)top;
+    const uint8_t *h = top >= 0 && memcmp(m->key[top], from, prefix_len) == 0 ? m->key[top] : NULL;
+    if (!ra && !h) return 0;
+    int c = !h ? -1 : !ra ? 1 : memcmp(a, h, key_len);
+    memcpy(out, c <= 0 ? a : h, key_len);
+    if (c >= 0) x->at_n = &m->value[top];
+    return 1;
+}
+
 /* The next address at or after from that has an account now or had one since `number`. */
 static int next_address(struct exporter *x, const uint8_t from[20], uint8_t out[20])
 {
-    uint8_t a[20], h[20];
-    int ra = seek(x->accounts, from, 20, NULL, 0, a, 20, x->err);
-    if (ra < 0) return ra;
-    int rh = x->historic ? seek(x->hist_accounts, from, 20, NULL, 0, h, 20, x->err) : 0;
-    if (rh < 0) return rh;
-    if (!ra && !rh) return 0;
-    memcpy(out, !rh || (ra && memcmp(a, h, 20) <= 0) ? a : h, 20);
-    return 1;
+    return next_key(x, x->accounts, &x->hist_accounts, from, 20, 0, out);
 }
 
 /* The next slot key (address | slot) of address at or after from (52 bytes). */
 static int next_slot(struct exporter *x, const uint8_t from[52], uint8_t out[52])
 {
-    uint8_t a[52], h[52];
-    int ra = seek(x->storage, from, 52, from, 20, a, 52, x->err);
-    if (ra < 0) return ra;
-    int rh = x->historic ? seek(x->hist_storage, from, 52, from, 20, h, 52, x->err) : 0;
-    if (rh < 0) return rh;
-    if (!ra && !rh) return 0;
-    memcpy(out, !rh || (ra && memcmp(a, h, 52) <= 0) ? a : h, 52);
-    return 1;
+    return next_key(x, x->storage, &x->hist_storage, from, 52, 20, out);
 }
 
 static void set_cursor(uint8_t cursor[STORE_CURSOR_BYTES], const uint8_t address[20], uint8_t phase, const uint8_t *slot)
@@ -146,8 +268,17 @@ static int export_slots(struct exporter *x, const uint8_t address[20], const uin
         int rc = next_slot(x, from, key);
         if (rc <= 0) return rc;
         u256 value;
-        rc = store_storage(x->v, x->number, address, u256_load_be(key + 20), &value, x->err);
-        if (rc < 0) return rc;
+        if (x->at_n) {
+            if (x->at_n->mv_size > 32)
+                return cohort_error_set(x->err, STORE_E_CORRUPT, DOMAIN, "store: storage history of %zu bytes",
+                                        x->at_n->mv_size);
+            uint8_t full[32] = {0};
+            memcpy(full + 32 - x->at_n->mv_size, x->at_n->mv_data, x->at_n->mv_size);
+            value = u256_load_be(full);
+        } else {
+            rc = store_storage(x->v, x->v->head, address, u256_load_be(key + 20), &value, x->err);
+            if (rc < 0) return rc;
+        }
         if (!u256_is_zero(value)) {
             uint8_t be[32];
             u256_store_be(be, value);
@@ -179,10 +310,12 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
                          .chunk_bytes = chunk_bytes ? chunk_bytes : STORE_EXPORT_CHUNK_BYTES};
     struct store *s = v->s;
     int rc = mdb_cursor_open(v->txn, s->dbi[T_ACCOUNTS], &x.accounts);
-    if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_HIST_ACCOUNTS], &x.hist_accounts);
     if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_STORAGE], &x.storage);
-    if (rc == 0) rc = mdb_cursor_open(v->txn, s->dbi[T_HIST_STORAGE], &x.hist_storage);
     if (rc != 0) rc = store_lmdb_error(err, rc, "open cursors for the state transfer");
+    if (rc == 0 && x.historic)
+        rc = merge_open(&x.hist_accounts, v->txn, s->dbi[T_HIST_ACCOUNTS], number + 1, v->head, 20, err);
+    if (rc == 0 && x.historic)
+        rc = merge_open(&x.hist_storage, v->txn, s->dbi[T_HIST_STORAGE], number + 1, v->head, 52, err);
 
     uint8_t cursor[STORE_CURSOR_BYTES], address[20];
     bool more = true, filled = false;
@@ -202,7 +335,8 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
         rc = next_address(&x, address, at);
         if (rc <= 0) break;
         struct store_account a;
-        rc = store_account(v, number, at, &a, err);
+        if (x.at_n) rc = x.at_n->mv_size == 0 ? 0 : store_decode_account(x.at_n, &a, err) == 0 ? 1 : STORE_E_CORRUPT;
+        else rc = store_account(v, v->head, at, &a, err);
         if (rc < 0) break;
         if (rc == 1) {
             const uint8_t *code = NULL;
@@ -239,9 +373,9 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
         more = increment(address, 20);
     }
     if (x.accounts) mdb_cursor_close(x.accounts);
-    if (x.hist_accounts) mdb_cursor_close(x.hist_accounts);
     if (x.storage) mdb_cursor_close(x.storage);
-    if (x.hist_storage) mdb_cursor_close(x.hist_storage);
+    merge_close(&x.hist_accounts);
+    merge_close(&x.hist_storage);
     if (rc < 0) {
         free(x.o.data);
         return rc;

@@ -2,9 +2,11 @@
  * test_store.c - the chain store (LMDB): a block's state written through a backed state
  * gives the same root as the whole state in memory (trie.h), block after block; reads at
  * older blocks give what the state was then; pruned blocks say so; the log index answers
- * what a scan of every receipt answers; a full map refuses a block without damage.
+ * what a scan of every receipt answers; a full map refuses a block without damage; a
+ * store of the history's first layout (version 1) is migrated and reads the same.
  */
 #include <check.h>
+#include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,7 +290,7 @@ static int collect(void *arg, const struct store_log_match *m, struct cohort_err
     return 0;
 }
 
-START_TEST(log_index_answers_what_a_scan_answers)
+START_TEST(log_index_and_bloom_answer_what_a_scan_answers)
 {
     char *dir = temp_dir();
     struct cohort_error err = {0};
@@ -336,6 +338,8 @@ START_TEST(log_index_answers_what_a_scan_answers)
         state_free(empty);
         struct block_header h;
         make_header(&h, number, parent, root);
+        /* The bloom answers the topic criteria (store_logs), as in a real block. */
+        for (size_t i = 0; i < txs; i++) block_bloom_of_logs(h.logs_bloom, receipts[i].logs, receipts[i].log_count);
         block_header_hash(&h, parent);
         struct store_block b = {.header = &h, .hash = parent, .txs = raws, .tx_lens = lens,
                                 .tx_hashes = (const uint8_t(*)[32])hashes, .receipts = receipts, .tx_count = txs};
@@ -825,16 +829,147 @@ START_TEST(a_held_state_outlasts_the_history_window)
 }
 END_TEST
 
+/* Every account's and slot's value at every readable block, as reads answer them. */
+struct reads {
+    uint64_t oldest, head;
+    int found[BLOCKS + 1][ACCOUNTS];
+    struct store_account account[BLOCKS + 1][ACCOUNTS];
+    u256 slot[BLOCKS + 1][ACCOUNTS][SLOTS];
+};
+
+static void read_all(struct store *s, struct reads *r)
+{
+    struct cohort_error err = {0};
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    ck_assert(store_view_head(v, &r->head, NULL));
+    r->oldest = store_view_oldest_state(v);
+    ck_assert_uint_le(r->head, BLOCKS);
+    for (uint64_t n = r->oldest; n <= r->head; n++)
+        for (int i = 0; i < ACCOUNTS; i++) {
+            uint8_t addr[20];
+            address_of(i, addr);
+            r->found[n][i] = store_account(v, n, addr, &r->account[n][i], &err);
+            ck_assert_int_ge(r->found[n][i], 0);
+            for (int k = 0; k < SLOTS; k++)
+                ck_assert_int_eq(store_storage(v, n, addr, u256_from_u64((uint64_t)k), &r->slot[n][i][k], &err), 0);
+        }
+    store_view_end(v);
+}
+
+/*
+ * Rewrites a store's history the way version 1 kept it: key first (hist_accounts address |
+ * number, hist_storage address | slot | number), with hist_by_block and a log_topic index
+ * beside it, and meta version 1. Checks on the way that pruning left no entry of a block
+ * at or before the oldest readable one.
+ */
+static void make_version_1(const char *dir, uint64_t oldest)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    ck_assert_int_eq(mdb_env_create(&env), 0);
+    ck_assert_int_eq(mdb_env_set_maxdbs(env, 32), 0);
+    ck_assert_int_eq(mdb_env_set_mapsize(env, 64u << 20), 0);
+    ck_assert_int_eq(mdb_env_open(env, dir, MDB_NOTLS, 0600), 0);
+    ck_assert_int_eq(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    static const struct {
+        const char *now, *then;
+        size_t key_len;
+    } tables[] = {{"history_accounts", "hist_accounts", 20}, {"history_storage", "hist_storage", 52}};
+    size_t entries = 0;
+    for (size_t t = 0; t < 2; t++) {
+        MDB_dbi now, then;
+        ck_assert_int_eq(mdb_dbi_open(txn, tables[t].now, 0, &now), 0);
+        ck_assert_int_eq(mdb_dbi_open(txn, tables[t].then, MDB_CREATE, &then), 0);
+        MDB_cursor *c;
+        ck_assert_int_eq(mdb_cursor_open(txn, now, &c), 0);
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+            size_t len = tables[t].key_len;
+            ck_assert_uint_eq(k.mv_size, 8 + len);
+            uint8_t old[60];
+            uint64_t number = 0;
+            for (int b = 0; b < 8; b++) number = number << 8 | ((const uint8_t *)k.mv_data)[b];
+            ck_assert_uint_gt(number, oldest);
+            memcpy(old, (const uint8_t *)k.mv_data + 8, len);
+            memcpy(old + len, k.mv_data, 8);
+            MDB_val ok = {.mv_size = 8 + len, .mv_data = old};
+            ck_assert_int_eq(mdb_put(txn, then, &ok, &v, 0), 0);
+            entries++;
+        }
+        mdb_cursor_close(c);
+        ck_assert_int_eq(mdb_drop(txn, now, 1), 0);
+    }
+    ck_assert_uint_gt(entries, 0);
+    MDB_dbi by_block, topic, meta;
+    ck_assert_int_eq(mdb_dbi_open(txn, "hist_by_block", MDB_CREATE, &by_block), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "log_topic", MDB_CREATE | MDB_DUPSORT | MDB_DUPFIXED, &topic), 0);
+    ck_assert_int_eq(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    uint8_t one[4] = {0, 0, 0, 1}, key[32] = {7}, number[8] = {0, 0, 0, 0, 0, 0, 0, 9};
+    MDB_val k = {.mv_size = 8, .mv_data = number}, v = {.mv_size = 1, .mv_data = key};
+    ck_assert_int_eq(mdb_put(txn, by_block, &k, &v, 0), 0);
+    k = (MDB_val){.mv_size = 32, .mv_data = key};
+    v = (MDB_val){.mv_size = 8, .mv_data = number};
+    ck_assert_int_eq(mdb_put(txn, topic, &k, &v, 0), 0);
+    k = (MDB_val){.mv_size = 7, .mv_data = "version"};
+    v = (MDB_val){.mv_size = 4, .mv_data = one};
+    ck_assert_int_eq(mdb_put(txn, meta, &k, &v, 0), 0);
+    ck_assert_int_eq(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+/*
+ * A store of version 1 opens: its history is rewritten block first, and every read at
+ * every readable block answers what it answered before; the next blocks go on from there.
+ */
+START_TEST(a_version_1_store_is_migrated)
+{
+    struct cohort_error err = {0};
+    char *dir = temp_dir();
+    struct store *s = random_chain(dir, 21);
+    static struct reads before, after;
+    read_all(s, &before);
+    ck_assert_uint_lt(before.oldest, before.head);
+    store_close(s);
+    make_version_1(dir, before.oldest);
+    struct store_options o = {.dir = dir, .map_bytes = 64u << 20, .history_blocks = HISTORY};
+    ck_assert_msg(store_open(&o, &s, &err) == 0, "%s", err.message);
+    read_all(s, &after);
+    ck_assert_uint_eq(after.oldest, before.oldest);
+    ck_assert_uint_eq(after.head, before.head);
+    for (uint64_t n = before.oldest; n <= before.head; n++)
+        for (int i = 0; i < ACCOUNTS; i++) {
+            ck_assert_int_eq(after.found[n][i], before.found[n][i]);
+            if (before.found[n][i] == 1) {
+                ck_assert_uint_eq(after.account[n][i].nonce, before.account[n][i].nonce);
+                ck_assert(u256_eq(after.account[n][i].balance, before.account[n][i].balance));
+            }
+            for (int k = 0; k < SLOTS; k++) ck_assert(u256_eq(after.slot[n][i][k], before.slot[n][i][k]));
+        }
+    /* Reopened (version 2 now), and written on. */
+    store_close(s);
+    ck_assert_msg(store_open(&o, &s, &err) == 0, "%s", err.message);
+    struct state *mirror = state_new();
+    uint64_t rng = 22;
+    add_blocks(s, mirror, BLOCKS + 2, 1, &rng);
+    state_free(mirror);
+    store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
     Suite *s = suite_create("store");
     TCase *tc = tcase_create("store");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, roots_and_history_match_the_state_in_memory);
-    tcase_add_test(tc, log_index_answers_what_a_scan_answers);
+    tcase_add_test(tc, log_index_and_bloom_answer_what_a_scan_answers);
     tcase_add_test(tc, a_full_map_refuses_the_block_and_keeps_the_head);
     tcase_add_test(tc, a_state_transfer_installs_the_state_at_a_block);
     tcase_add_test(tc, a_held_state_outlasts_the_history_window);
+    tcase_add_test(tc, a_version_1_store_is_migrated);
     suite_add_tcase(s, tc);
     return s;
 }
