@@ -140,6 +140,7 @@ int store_open(const struct store_options *options, struct store **out, struct c
     if (s == NULL) return cohort_error_set(err, STORE_E_NOMEM, "store", "store: out of memory");
     s->history_blocks = options->history_blocks ? options->history_blocks : STORE_HISTORY_BLOCKS_DEFAULT;
     s->map_bytes = options->map_bytes;
+    s->export_behind_max = options->export_behind_max ? options->export_behind_max : STORE_EXPORT_BEHIND_MAX;
     int rc = mdb_env_create(&s->env);
     if (rc == 0) rc = mdb_env_set_maxdbs(s->env, T_COUNT + 4); /* + version 1's tables, to migrate them */
     if (rc == 0) rc = mdb_env_set_maxreaders(s->env, 512);

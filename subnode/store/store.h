@@ -75,6 +75,7 @@ struct store_options {
     uint64_t map_bytes;        /* the largest the database may grow (the disk budget) */
     uint32_t history_blocks;   /* state reads are answered this far back; 0: the default */
     bool sync_meta;            /* true: full fsync of every commit (MDB_NOMETASYNC off) */
+    uint32_t export_behind_max; /* blocks behind the head a state export reaches; 0: STORE_EXPORT_BEHIND_MAX */
 };
 
 struct store;
@@ -247,6 +248,10 @@ void store_write_abort(struct store_txn *t);
  *           cursor the next one starts at. Read from one LMDB view per chunk (the state at
  *           N, through the history, which store_hold_history keeps while the transfer
  *           runs), so the state is streamed, never built whole in memory on either side.
+ *           The history is read through one cursor per block after N: N more than
+ *           export_behind_max blocks behind the head (store_options) is refused
+ *           (STORE_E_PRUNED: ask a newer snapshot), so no request costs a server more
+ *           cursors than that.
  *
  * The importer writes each chunk in its own write transaction (accounts, code, storage,
  * tries), then store_import_finish checks the state root its tries give against header
@@ -265,6 +270,7 @@ void store_write_abort(struct store_txn *t);
  *   receipts_len u32 | receipts record (the store's own layouts, store.c).
  */
 #define STORE_EXPORT_CHUNK_BYTES (1u << 20)  /* a state chunk closes at the first record past this */
+#define STORE_EXPORT_BEHIND_MAX 16384u       /* blocks behind the head a state export reaches, at most */
 #define STORE_HOLDS 4                        /* states held for transfers at once */
 #define STORE_HOLD_MAX_FACTOR 16             /* a hold reaches back at most this x history_blocks */
 #define STORE_PRUNE_PER_WRITE 64             /* blocks' history pruned by one block write, at most */

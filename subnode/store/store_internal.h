@@ -39,6 +39,7 @@ struct store {
     MDB_env *env;
     MDB_dbi dbi[T_COUNT];
     uint32_t history_blocks;
+    uint32_t export_behind_max;
     uint64_t map_bytes;
     bool import_discarded; /* store_open found an unfinished import and emptied the store */
     /* The states state transfers read (store_hold_history): pruning stops below them. */

@@ -303,6 +303,12 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
         return cohort_error_set(err, STORE_E_PRUNED, DOMAIN,
                                 "store: the state at block %llu is pruned here (oldest: %llu): ask a newer snapshot",
                                 (unsigned long long)number, (unsigned long long)store_view_oldest_state(v));
+    if (v->head - number > v->s->export_behind_max)
+        return cohort_error_set(err, STORE_E_PRUNED, DOMAIN,
+                                "store: the state at block %llu is %llu blocks behind the head, past the %u an export "
+                                "reaches: ask a newer snapshot",
+                                (unsigned long long)number, (unsigned long long)(v->head - number),
+                                v->s->export_behind_max);
     if (cursor_in[20] > 2)
         return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: a state cursor with phase %u (0, 1 or 2)",
                                 cursor_in[20]);

@@ -829,6 +829,38 @@ START_TEST(a_held_state_outlasts_the_history_window)
 }
 END_TEST
 
+/*
+ * A state export reads the history through one cursor per block after its block, so a
+ * block further behind the head than export_behind_max is refused, whatever the history
+ * still holds: the requester asks a newer snapshot.
+ */
+START_TEST(an_export_far_behind_the_head_is_refused)
+{
+    struct cohort_error err = {0};
+    char *dir = temp_dir();
+    struct store *s = random_chain(dir, 23);
+    store_close(s);
+    struct store_options o = {.dir = dir, .map_bytes = 64u << 20, .history_blocks = HISTORY, .export_behind_max = 3};
+    ck_assert_msg(store_open(&o, &s, &err) == 0, "%s", err.message);
+    struct store_view *v;
+    ck_assert_int_eq(store_view_begin(s, &v, &err), 0);
+    uint64_t head;
+    ck_assert(store_view_head(v, &head, NULL));
+    ck_assert_uint_le(store_view_oldest_state(v), head - 4); /* readable, so the refusal is the reach's */
+    uint8_t cursor[STORE_CURSOR_BYTES] = {0}, *c = NULL;
+    size_t clen;
+    ck_assert_int_eq(store_export_state(v, head - 4, cursor, 0, &c, &clen, &err), STORE_E_PRUNED);
+    ck_assert_ptr_nonnull(strstr(err.message, "behind the head"));
+    ck_assert_msg(store_export_state(v, head - 3, cursor, 0, &c, &clen, &err) == 0, "%s", err.message);
+    ck_assert_uint_gt(clen, 0);
+    free(c);
+    store_view_end(v);
+    store_close(s);
+    remove_dir(dir);
+    free(dir);
+}
+END_TEST
+
 /* Every account's and slot's value at every readable block, as reads answer them. */
 struct reads {
     uint64_t oldest, head;
@@ -970,6 +1002,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, a_state_transfer_installs_the_state_at_a_block);
     tcase_add_test(tc, a_held_state_outlasts_the_history_window);
     tcase_add_test(tc, a_version_1_store_is_migrated);
+    tcase_add_test(tc, an_export_far_behind_the_head_is_refused);
     suite_add_tcase(s, tc);
     return s;
 }
