@@ -172,8 +172,9 @@ int store_open(const struct store_options *options, struct store **out, struct c
             mdb_txn_abort(txn);
             mdb_env_close(s->env);
             free(s);
-            store_lmdb_error(err, rc, "rewrite the history of a version 1 store");
-            return cohort_error_wrap(err, "in %s", options->dir);
+            int code = store_lmdb_error(err, rc, "rewrite the history of a version 1 store");
+            cohort_error_wrap(err, "in %s", options->dir);
+            return code;
         }
         log_info("store migrated from version 1", "dir=%s version=%u", options->dir, STORE_VERSION);
     }

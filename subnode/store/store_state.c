@@ -4,11 +4,11 @@
  * state root, incrementally: mpt.h), and the history that answers reads at older blocks.
  *
  * History. Before block N changes an account or a slot, the value it had is written
- * under N|key (hist_accounts, hist_storage), once per block. Keyed block first, a block's
- * entries go to the end of the tables together, a few pages for the whole block, and
- * pruning block N deletes one range at the front (keyed key first, as before, nearly every
- * entry dirtied a page of its own, and so did its pruning: docs/PERFORMANCE.md "Block
- * execution"). A read of key K at block M < head looks for N|K for N = M+1, M+2, ... up to
+ * under N|key (history_accounts, history_storage), once per block. Keyed block first, a
+ * block's entries go to the end of the tables together, a few pages for the whole block,
+ * and pruning block N deletes one range at the front (keyed key first, as in the store's
+ * version 1, nearly every entry dirtied a page of its own, and so did its pruning:
+ * docs/PERFORMANCE.md "The store's writes made sequential"). A read of key K at block M < head looks for N|K for N = M+1, M+2, ... up to
  * the head: the first found holds K's value at M; none means K has not changed since M,
  * and the latest value answers. That is one lookup per block back, at most
  * history_blocks (more while a state transfer holds an older block); the state transfer
