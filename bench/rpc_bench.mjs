@@ -174,7 +174,7 @@ async function main() {
   agent.destroy();
   agent = new http.Agent({ keepAlive: true, maxSockets: concurrency + 2 });
 
-  let seen = 0, blocks = 0, refused = 0, late = 0, sentMs = 0, cpuBusy = -1, t0 = now();
+  let seen = 0, blocks = 0, refused = 0, late = 0, sentMs = 0, cpuBusy = -1, cpuSteal = -1, t0 = now();
   if (client === 'c') {
     // The timed part in C: the same lanes, schedule and watcher (bench/rpc_load.c).
     const tmp = mkdtempSync(path.join(os.tmpdir(), 'rpc-load-'));
@@ -194,6 +194,7 @@ async function main() {
     blocks = field('blocks');
     sentMs = field('send_s') * 1000;
     cpuBusy = field('cpu_busy');
+    cpuSteal = field('cpu_steal');
     const times = readFileSync(path.join(tmp, 'out'), 'utf8').trim().split('\n');
     if (times.length !== jobs.length) fail(`rpc_load wrote ${times.length} times for ${jobs.length} transfers`);
     times.forEach((t, k) => {
@@ -297,7 +298,8 @@ async function main() {
     (rate > 0 ? `rate=${rate} late_100ms=${late} ` : '') +
     `send_s=${(sentMs / 1000).toFixed(2)} tps=${tps.toFixed(0)} p50_ms=${pct(0.5).toFixed(0)} p99_ms=${pct(0.99).toFixed(0)} ` +
     `max_ms=${lat[lat.length - 1].toFixed(0)} blocks=${blocks} refused=${refused} failed=${failed}` +
-    (cpuBusy >= 0 ? ` cpu_busy_pct=${cpuBusy.toFixed(1)}` : ''));
+    (cpuBusy >= 0 ? ` cpu_busy_pct=${cpuBusy.toFixed(1)}` : '') +
+    (cpuSteal >= 0 ? ` cpu_steal_pct=${cpuSteal.toFixed(1)}` : ''));
   provider.destroy();
   agent.destroy();
   if (failed || refused) process.exit(1);

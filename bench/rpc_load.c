@@ -14,10 +14,11 @@
  * counts from its send. A watcher polls the watch URL every 20 ms for new blocks and notes
  * when each job's hash first appears in one. Writes to --out one line a job, "SENT_MS
  * SEEN_MS" (milliseconds from the start; SEEN_MS -1: never seen), and prints one line:
- *   rpc_load jobs=N seen=N refused=N late_100ms=N blocks=N send_s=S cpu_busy=P
+ *   rpc_load jobs=N seen=N refused=N late_100ms=N blocks=N send_s=S cpu_busy=P cpu_steal=Q
  * where P is the share of the machine's CPU time (all cores, /proc/stat) that was not idle
  * from the first send until the last transaction was seen: the chain's, this client's and
- * anything else's.
+ * anything else's; Q the share the hypervisor gave other guests (counted in P), which
+ * tells a slow machine from a slow chain.
  * Exit status 0, or 1 with a message naming what failed.
  */
 #include <arpa/inet.h>
@@ -440,8 +441,9 @@ static void load_jobs(const char *path)
     qsort(by_hash, njobs, sizeof *by_hash, by_hash_cmp);
 }
 
-/* Busy and total CPU ticks of all cores so far (/proc/stat's first line); false if unreadable. */
-static bool cpu_ticks(unsigned long long *busy, unsigned long long *total)
+/* Busy, stolen and total CPU ticks of all cores so far (/proc/stat's first line; busy
+   counts the stolen ones: time the hypervisor gave another guest); false if unreadable. */
+static bool cpu_ticks(unsigned long long *busy, unsigned long long *steal, unsigned long long *total)
 {
     FILE *f = fopen("/proc/stat", "r");
     if (f == NULL) return false;
@@ -453,6 +455,7 @@ static bool cpu_ticks(unsigned long long *busy, unsigned long long *total)
     *total = 0;
     for (int i = 0; i < 8; i++) *total += v[i];
     *busy = *total - v[3] - v[4]; /* less idle and iowait */
+    *steal = v[7];
     return true;
 }
 
@@ -482,23 +485,25 @@ int main(int argc, char **argv)
     free(probe.buf);
     if (head < 0) die("eth_blockNumber at %s failed", watch_url);
 
-    unsigned long long busy0 = 0, total0 = 0, busy1 = 0, total1 = 0;
-    bool have_cpu = cpu_ticks(&busy0, &total0);
+    unsigned long long busy0 = 0, steal0 = 0, total0 = 0, busy1 = 0, steal1 = 0, total1 = 0;
+    bool have_cpu = cpu_ticks(&busy0, &steal0, &total0);
     clock_gettime(CLOCK_MONOTONIC, &t0); /* the clock starts with the first send */
     for (int l = 0; l < lane_count; l++)
         if (pthread_create(&lane_threads[l], NULL, lane_main, (void *)(intptr_t)l) != 0) die("pthread_create failed");
     pthread_t joiner;
     if (pthread_create(&joiner, NULL, join_lanes, NULL) != 0) die("pthread_create failed");
     watch(watch_url, timeout_s * 1000, head);
-    have_cpu = have_cpu && cpu_ticks(&busy1, &total1) && total1 > total0;
+    have_cpu = have_cpu && cpu_ticks(&busy1, &steal1, &total1) && total1 > total0;
     pthread_join(joiner, NULL);
 
     FILE *out = fopen(out_path, "w");
     if (out == NULL) die("cannot write %s: %s", out_path, strerror(errno));
     for (size_t k = 0; k < njobs; k++) fprintf(out, "%.3f %.3f\n", jobs[k].sent_ms, jobs[k].seen_ms);
     if (fclose(out) != 0) die("cannot write %s", out_path);
-    printf("rpc_load jobs=%zu seen=%zu refused=%zu late_100ms=%zu blocks=%zu send_s=%.2f cpu_busy=%.1f\n", njobs,
-           atomic_load(&seen_count), atomic_load(&refused), atomic_load(&late), blocks, send_end_ms / 1000,
-           have_cpu ? 100.0 * (double)(busy1 - busy0) / (double)(total1 - total0) : -1.0);
+    printf("rpc_load jobs=%zu seen=%zu refused=%zu late_100ms=%zu blocks=%zu send_s=%.2f cpu_busy=%.1f "
+           "cpu_steal=%.1f\n",
+           njobs, atomic_load(&seen_count), atomic_load(&refused), atomic_load(&late), blocks, send_end_ms / 1000,
+           have_cpu ? 100.0 * (double)(busy1 - busy0) / (double)(total1 - total0) : -1.0,
+           have_cpu ? 100.0 * (double)(steal1 - steal0) / (double)(total1 - total0) : -1.0);
     return 0;
 }

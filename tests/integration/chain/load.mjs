@@ -35,7 +35,9 @@ function arg(name) {
   return i < 0 ? undefined : process.argv[i + 1];
 }
 const mode = process.argv[2];
-const provider = new ethers.JsonRpcProvider(arg('rpc'), undefined, { pollingInterval: 50, staticNetwork: true });
+// cacheTimeout -1: ethers otherwise answers a repeated call within 250 ms from its cache, and a
+// transaction sent right after the last one's receipt (a block under 250 ms) reused its nonce.
+const provider = new ethers.JsonRpcProvider(arg('rpc'), undefined, { pollingInterval: 50, staticNetwork: true, cacheTimeout: -1 });
 
 async function send() {
   const wallet = new ethers.Wallet(arg('key'), provider);
