@@ -97,8 +97,6 @@ static int seek(MDB_cursor *c, const uint8_t *from, size_t from_len, const uint8
  * each cursor only moves forward: one seek per cursor to start, then one per entry passed.
  */
 struct history_merge {
-    MDB_txn *txn;
-    MDB_dbi dbi;
     uint64_t first;       /* the block of cursor 0 */
     size_t count, key_len;
     MDB_cursor **cursor;
@@ -123,7 +121,7 @@ static void merge_close(struct history_merge *m)
 static int merge_open(struct history_merge *m, MDB_txn *txn, MDB_dbi dbi, uint64_t first, uint64_t last,
                       size_t key_len, struct cohort_error *err)
 {
-    *m = (struct history_merge){.txn = txn, .dbi = dbi, .first = first, .key_len = key_len,
+    *m = (struct history_merge){.first = first, .key_len = key_len,
                                 .count = last >= first ? (size_t)(last - first + 1) : 0};
     size_t n = m->count ? m->count : 1;
     m->cursor = calloc(n, sizeof *m->cursor);
@@ -202,7 +200,6 @@ static int64_t merge_advance(struct history_merge *m, const uint8_t *from, struc
 
 struct exporter {
     struct store_view *v;
-    uint64_t number;
     bool historic; /* number < head: the history holds keys the latest tables lost */
     size_t chunk_bytes;
     MDB_cursor *accounts, *storage;
@@ -312,7 +309,7 @@ int store_export_state(struct store_view *v, uint64_t number, const uint8_t curs
     if (cursor_in[20] > 2)
         return cohort_error_set(err, STORE_E_INVALID, DOMAIN, "store: a state cursor with phase %u (0, 1 or 2)",
                                 cursor_in[20]);
-    struct exporter x = {.v = v, .number = number, .historic = number < v->head, .err = err,
+    struct exporter x = {.v = v, .historic = number < v->head, .err = err,
                          .chunk_bytes = chunk_bytes ? chunk_bytes : STORE_EXPORT_CHUNK_BYTES};
     struct store *s = v->s;
     int rc = mdb_cursor_open(v->txn, s->dbi[T_ACCOUNTS], &x.accounts);
