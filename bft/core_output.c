@@ -312,6 +312,15 @@ bool core_held_block_carries(struct bft_core *core, const uint8_t *entry, uint32
     return false;
 }
 
+void core_pending_drop_held(struct bft_core *core)
+{
+    uint64_t from = (core->committed_height > core->base ? core->committed_height : core->base) + 1;
+    for (uint64_t h = from; h <= core->base + core->window && core->pending_len > 0; h++) {
+        const struct slot *s = slot_if_held(core, h);
+        if (s != NULL && s->has_block && !is_nullified(s)) core_pending_drop(core, s->payload, s->payload_len);
+    }
+}
+
 /* Drops the pending entries that a block carries: someone else proposed them already. */
 void core_pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t payload_len)
 {
