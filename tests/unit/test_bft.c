@@ -1028,31 +1028,46 @@ static int entries_equal(const struct bft_commit *c, const char *want)
     return count;
 }
 
+/* Steps core `who` with ev and queues what it sends. */
+static void step_and_queue(struct bft_core **cores, int who, const struct bft_event *ev, struct netq *q)
+{
+    const struct bft_action *a;
+    size_t n;
+    struct cohort_error err = {0};
+    ck_assert_msg(bft_core_step(cores[who], ev, &a, &n, &err) == 0, "%s", err.message);
+    for (size_t k = 0; k < n; k++) netq_send(q, who, &a[k]);
+}
+
+/* Four cores whose leaders wait 50 ms for entries, started; returns the first height's leader. */
+static int start_four_idle_cores(struct bft_core *cores[4], struct netq *q)
+{
+    setup_keys();
+    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_idle(i, 50);
+    for (int i = 0; i < 4; i++) {
+        struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
+        step_and_queue(cores, i, &start, q);
+    }
+    struct bft_core_status st;
+    bft_core_get_status(cores[0], &st);
+    return (int)(st.height % 4);
+}
+
 /*
  * A copy of an entry that comes to a member after the proposal that carries it (a forwarded
  * entry that was late) is not proposed again by that member: the log holds it once.
  */
 START_TEST(a_copy_of_a_proposed_entry_is_not_proposed_again)
 {
-    setup_keys();
     struct bft_core *cores[4];
-    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_idle(i, 50); /* leaders wait for entries */
     struct cohort_error err = {0};
     static struct netq q;
     const struct bft_action *a;
     size_t n;
-    for (int i = 0; i < 4; i++) {
-        struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
-        ck_assert_int_eq(bft_core_step(cores[i], &start, &a, &n, &err), 0);
-        for (size_t k = 0; k < n; k++) netq_send(&q, i, &a[k]);
-    }
+    int leader = start_four_idle_cores(cores, &q), other = (leader + 1) % 4;
     struct bft_core_status st;
-    bft_core_get_status(cores[0], &st);
-    int leader = (int)(st.height % 4), other = (leader + 1) % 4;
     struct bft_event late = {BFT_EVENT_SUBMIT, (const uint8_t *)"late", 4, 0, 0, 0, false};
     struct bft_event next = {BFT_EVENT_SUBMIT, (const uint8_t *)"next", 4, 0, 0, 0, false};
-    ck_assert_int_eq(bft_core_step(cores[leader], &late, &a, &n, &err), 0);
-    for (size_t k = 0; k < n; k++) netq_send(&q, leader, &a[k]);
+    step_and_queue(cores, leader, &late, &q);
     bool copied = false;
     int late_seen[4] = {0}, next_seen[4] = {0};
     for (int step = 0; step < 20000 && q.head != q.tail; step++) {
@@ -1071,12 +1086,10 @@ START_TEST(a_copy_of_a_proposed_entry_is_not_proposed_again)
         if (!copied && proposal && who == other) {
             /* The copy comes now, and one more entry, so that this member leads on. */
             copied = true;
-            ck_assert_int_eq(bft_core_step(cores[other], &late, &a, &n, &err), 0);
-            for (size_t k = 0; k < n; k++) netq_send(&q, other, &a[k]);
+            step_and_queue(cores, other, &late, &q);
             bft_core_get_status(cores[other], &st);
             ck_assert_uint_eq(st.entries_in_held_blocks, 1);
-            ck_assert_int_eq(bft_core_step(cores[other], &next, &a, &n, &err), 0);
-            for (size_t k = 0; k < n; k++) netq_send(&q, other, &a[k]);
+            step_and_queue(cores, other, &next, &q);
         }
     }
     ck_assert(copied);
@@ -1097,30 +1110,18 @@ END_TEST
  */
 START_TEST(an_entry_of_a_block_taken_from_a_certificate_is_not_proposed_again)
 {
-    setup_keys();
     struct bft_core *cores[4];
-    for (uint32_t i = 0; i < 4; i++) cores[i] = make_core_idle(i, 50);
     struct cohort_error err = {0};
     static struct netq q;
     const struct bft_action *a;
     size_t n;
-    for (int i = 0; i < 4; i++) {
-        struct bft_event start = {BFT_EVENT_START, NULL, 0, 0, 0, 0, false};
-        ck_assert_int_eq(bft_core_step(cores[i], &start, &a, &n, &err), 0);
-        for (size_t k = 0; k < n; k++) netq_send(&q, i, &a[k]);
-    }
-    struct bft_core_status st;
-    bft_core_get_status(cores[0], &st);
-    int leader = (int)(st.height % 4), next_leader = (leader + 1) % 4;
+    int leader = start_four_idle_cores(cores, &q), next_leader = (leader + 1) % 4;
     struct bft_event entry = {BFT_EVENT_SUBMIT, (const uint8_t *)"entry", 5, 0, 0, 0, false};
     struct bft_event more = {BFT_EVENT_SUBMIT, (const uint8_t *)"more", 4, 0, 0, 0, false};
     /* The next leader holds the entry too (forwarded to it), and one of its own. */
-    ck_assert_int_eq(bft_core_step(cores[next_leader], &entry, &a, &n, &err), 0);
-    for (size_t k = 0; k < n; k++) netq_send(&q, next_leader, &a[k]);
-    ck_assert_int_eq(bft_core_step(cores[next_leader], &more, &a, &n, &err), 0);
-    for (size_t k = 0; k < n; k++) netq_send(&q, next_leader, &a[k]);
-    ck_assert_int_eq(bft_core_step(cores[leader], &entry, &a, &n, &err), 0);
-    for (size_t k = 0; k < n; k++) netq_send(&q, leader, &a[k]);
+    step_and_queue(cores, next_leader, &entry, &q);
+    step_and_queue(cores, next_leader, &more, &q);
+    step_and_queue(cores, leader, &entry, &q);
     bool withheld = false;
     int entry_seen[4] = {0}, more_seen[4] = {0};
     for (int step = 0; step < 20000 && q.head != q.tail; step++) {
