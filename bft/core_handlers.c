@@ -29,13 +29,7 @@ static void on_propose(struct bft_core *core, const struct bft_message *m)
         if (memcmp(s->block_hash, m->commit.hash, BFT_HASH_BYTES) != 0) core->status.equivocations_seen++;
         return;
     }
-    s->has_block = true;
-    s->block_persisted = false;
-    s->header = b->header;
-    memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
-    memcpy(s->payload, b->payload, b->payload_len);
-    s->payload_len = b->payload_len;
-    core_pending_drop(core, b->payload, b->payload_len);
+    core_slot_take_block(core, s, b, m->commit.hash);
 }
 
 static void on_vote(struct bft_core *core, const struct bft_message *m)
@@ -69,12 +63,7 @@ static void on_cert(struct bft_core *core, const struct bft_message *m, struct s
     }
     if (m->has_block && !(s->has_block && memcmp(s->block_hash, c->vote.hash, BFT_HASH_BYTES) == 0)) {
         /* The certified block wins over a different proposal an equivocating leader sent us. */
-        s->has_block = true;
-        s->block_persisted = false;
-        s->header = m->commit.block.header;
-        memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
-        memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
-        s->payload_len = m->commit.block.payload_len;
+        core_slot_take_block(core, s, &m->commit.block, m->commit.hash);
     }
     bool *flag = c->vote.kind == BFT_VOTE_NOTARIZE ? &s->notarized
                  : c->vote.kind == BFT_VOTE_NULLIFY ? &s->nullified
@@ -344,14 +333,8 @@ static bool is_duplicate(struct bft_core *core, const struct bft_message *m)
            since its hash is the certified one. */
         if (m->has_block && !(s->has_block && memcmp(s->block_hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0) &&
             memcmp(m->commit.hash, s->notarization.vote.hash, BFT_HASH_BYTES) == 0 &&
-            m->commit.block.header.height == s->height) {
-            s->has_block = true;
-            s->block_persisted = false;
-            s->header = m->commit.block.header;
-            memcpy(s->block_hash, m->commit.hash, BFT_HASH_BYTES);
-            memcpy(s->payload, m->commit.block.payload, m->commit.block.payload_len);
-            s->payload_len = m->commit.block.payload_len;
-        }
+            m->commit.block.header.height == s->height)
+            core_slot_take_block(core, s, &m->commit.block, m->commit.hash);
         return true;
     }
     case BFT_MSG_SYNC_BLOCK: return m->commit.block.header.index != core->committed_index + 1;

@@ -311,9 +311,11 @@ void core_pending_drop(struct bft_core *core, const uint8_t *payload, uint32_t p
    committed. A copy submitted now (a forwarded frame that came after the proposal) would be
    proposed again on top of it and go into the log twice. */
 bool core_held_block_carries(struct bft_core *core, const uint8_t *entry, uint32_t len);
-/* Drops the pending entries that a block held in the window, not nullified, carries: a block
-   taken from a certificate (not a proposal) did not drop them when it came. */
-void core_pending_drop_held(struct bft_core *core);
+/* Takes a block into slot s, from its proposal or from a certificate that carries it; the
+   pending entries it carries leave them (proposed already: proposing them again on top of
+   it would put them into the log twice). */
+void core_slot_take_block(struct bft_core *core, struct slot *s, const struct bft_block *block,
+                          const uint8_t hash[BFT_HASH_BYTES]);
 /* Asks peer (or all, peer < 0) for the blocks after the log and the certificates it may lack. */
 void core_send_sync_request(struct bft_core *core, int peer);
 

@@ -312,13 +312,16 @@ bool core_held_block_carries(struct bft_core *core, const uint8_t *entry, uint32
     return false;
 }
 
-void core_pending_drop_held(struct bft_core *core)
+void core_slot_take_block(struct bft_core *core, struct slot *s, const struct bft_block *block,
+                          const uint8_t hash[BFT_HASH_BYTES])
 {
-    uint64_t from = (core->committed_height > core->base ? core->committed_height : core->base) + 1;
-    for (uint64_t h = from; h <= core->base + core->window && core->pending_len > 0; h++) {
-        const struct slot *s = slot_if_held(core, h);
-        if (s != NULL && s->has_block && !is_nullified(s)) core_pending_drop(core, s->payload, s->payload_len);
-    }
+    s->has_block = true;
+    s->block_persisted = false;
+    s->header = block->header;
+    memcpy(s->block_hash, hash, BFT_HASH_BYTES);
+    memcpy(s->payload, block->payload, block->payload_len);
+    s->payload_len = block->payload_len;
+    core_pending_drop(core, block->payload, block->payload_len);
 }
 
 /* Drops the pending entries that a block carries: someone else proposed them already. */

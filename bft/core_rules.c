@@ -135,9 +135,6 @@ static void try_propose(struct bft_core *core)
         }
         if (!is_nullified(p)) return; /* nothing to extend yet */
     }
-    /* What a block on the way carries must not go again: the proposal drops them from the
-       pending entries when it comes, but a block can come inside a certificate instead. */
-    core_pending_drop_held(core);
     if (!parent_final && core->config.idle_delay_ms > 0 && core->idle_due_height != h) {
         /*
          * Pacing: the parent is notarized but not finalized yet. Wait for its finalization
