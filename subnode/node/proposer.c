@@ -2,20 +2,28 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * A batch is made when none is in flight (at the first transaction of a resting chain), or
- * after each block (cn_block_done calls cn_propose), up to CN_BATCHES_IN_FLIGHT in flight
- * and one a head. The next leader proposes when a block is finalized, before any member has
- * executed it, so a batch made after executing the block that held the last one misses the
- * next block and rides in the one after: with one batch in flight a member's batches went
- * into every other block, and a transaction waited two block times for its batch. With two,
- * each block carries a batch of every member. The pool's pick skips what a batch in flight
- * carries, so a sender's next nonces go into the next batch. A batch in flight ends with
- * the block that holds it (what that block left out of it goes again), or at the first
- * block BATCH_HOLD_MS after it was made. The log drops the entries of a block that is not
- * committed (a leader lost, a height nullified while a quorum was down): a batch not
- * committed after BATCH_RETRY_MS is submitted again, the same bytes, at the next
- * transaction or at the log's tick (cn_tick, every second) - the tick matters once the
- * chain rests, when nothing else would ever send it again.
+ * One batch of a member waits for a block at a time. The next is made as soon as a block
+ * carries it (cn_on_held: the BFT node's held callback, when a proposal or a certificate's
+ * block takes it from the pending entries), or, when the pool was empty then, at the next
+ * transaction, block or tick. The next leader proposes when a block is finalized, before
+ * any member has executed it: a batch made only after executing the block that held the
+ * last one missed the next block and rode in the one after, so a member's batches went into
+ * every other block and a transaction waited two block times for its batch. Made when the
+ * block is proposed, it reaches the next leader first, and each block carries a batch of
+ * every member. So up to CN_BATCHES_IN_FLIGHT are in flight: the one a block carries, not
+ * executed yet, and the next. The pool's pick skips what they carry, so a sender's next
+ * nonces go into the next batch. A batch in flight ends with the block that holds it (what
+ * that block left out of it goes again), or at the first block BATCH_HOLD_MS after it was
+ * made (all it carried goes again). Not waiting for a block before making the next (two in
+ * flight, the next made at every block) lost the backpressure: after a slow moment a
+ * member's two batches met in one block, blocks grew past their gas, and each larger block
+ * made the next wait longer (docs/PERFORMANCE.md).
+ *
+ * The log drops the entries of a block that is not committed (a leader lost, a height
+ * nullified while a quorum was down): a batch not committed after BATCH_RETRY_MS is
+ * submitted again, the same bytes, at the next transaction or at the log's tick (cn_tick,
+ * every second) - the tick matters once the chain rests, when nothing else would ever send
+ * it again.
  *
  * The trailing block. A block that included transactions is followed, when nothing else
  * comes within a second, by one empty block (an empty batch), then the chain rests. Clients
