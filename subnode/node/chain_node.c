@@ -496,7 +496,6 @@ int cn_bft_start(struct chain_node *n, bool fresh, struct cohort_error *err)
     nc.restore = on_restore;
     nc.tick = cn_tick;
     nc.thread_exit = on_bft_thread_exit;
-    nc.held = cn_on_held;
     /* Members of an older epoch are shown the change that ended it; this member, when it
        dialled into an older one, follows the proof a later member shows it (epochs.c). */
     nc.pointer = cn_epochs_pointer;
