@@ -400,6 +400,7 @@ struct bft_core_status {
     uint64_t equivocations_seen;/* two different signed statements from one member at one height */
     uint64_t sends_dropped;     /* sends left out because the step's buffer was full */
     uint64_t entries_in_held_blocks; /* submitted entries not taken: a proposed block carries them */
+    uint32_t pending_bytes;     /* entries waiting for a block of this member's (framed) */
     /*
      * Stall detection (docs/bft.md "Stalls"). The core has no clock: it counts the time its
      * height timer ran while something was outstanding (entries to order, another member at
@@ -426,6 +427,12 @@ struct bft_core_status {
 };
 
 struct bft_core;
+
+/*
+ * Whether a block the core holds above its last commit (a proposal, its own or a leader's,
+ * or a certificate's block) carries entry, byte for byte. Between steps.
+ */
+bool bft_core_entry_held(struct bft_core *core, const uint8_t *entry, uint32_t len);
 
 /* Sets the lowest height the core signs at (see bft_config.vote_from). Between steps. */
 void bft_core_set_vote_from(struct bft_core *core, uint64_t height);

@@ -437,6 +437,12 @@ void bft_core_set_vote_from(struct bft_core *core, uint64_t height)
     core->config.vote_from = height;
 }
 
+bool bft_core_entry_held(struct bft_core *core, const uint8_t *entry, uint32_t len)
+{
+    assert(core != NULL && (entry != NULL || len == 0));
+    return core_held_block_carries(core, entry, len);
+}
+
 void bft_core_get_status(const struct bft_core *core, struct bft_core_status *status)
 {
     assert(core != NULL && status != NULL);
@@ -447,6 +453,7 @@ void bft_core_get_status(const struct bft_core *core, struct bft_core_status *st
     memcpy(status->committed_hash, core->committed_hash, BFT_HASH_BYTES);
     status->kept_blocks = core->kept_count;
     status->vote_from = core->config.vote_from;
+    status->pending_bytes = core->pending_len;
     /* Behind the height f+1 others signed at or told (core_note_height, core_handlers.c). */
     status->behind = core->spoken_by_f1 > core->cur ? core->spoken_by_f1 - core->cur : 0;
     uint32_t f = (core->n - 1) / 3, others = core->n - 1;

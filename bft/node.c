@@ -634,6 +634,13 @@ void bft_node_get_status(struct bft_node *node, struct bft_node_status *status)
     pthread_mutex_unlock(&node->lock);
 }
 
+bool bft_node_entry_held(struct bft_node *node, const uint8_t *entry, size_t len)
+{
+    assert(node != NULL);
+    if (len > UINT32_MAX) return false;
+    return bft_core_entry_held(node->core, entry, (uint32_t)len) || node_entry_seen(node, entry, len);
+}
+
 void bft_node_set_vote_from(struct bft_node *node, uint64_t height)
 {
     assert(node != NULL);

@@ -97,6 +97,8 @@ typedef int (*bft_vouch_fn)(void *arg, uint32_t member, const uint8_t address[BF
 typedef void (*bft_learned_fn)(void *arg, uint32_t member, const uint8_t address[BFT_ADDRESS_BYTES],
                                const uint8_t *proof, size_t proof_len);
 
+struct bft_node;
+
 struct bft_node_config {
     struct bft_config core;                      /* instance, members, self, key, sizes, timeout */
     char endpoint[BFT_MEMBERS_MAX][BFT_ENDPOINT_MAX]; /* each member's "ip:port" (IPv4) */
@@ -147,6 +149,14 @@ struct bft_node_config {
     /* Optional: called last on the node's thread, as it ends (bft_node_stop): what the
        application's callbacks kept per thread goes here (the chain's VM). */
     void (*thread_exit)(void *arg);
+    /* Optional, on the node's thread: a step took entries out of this member's pending ones
+       (a block carries them: a proposal, its own or a leader's, or a certificate's block).
+       An application that keeps one entry waiting at a time can make its next now: a block
+       is proposed when the one before it is finalized, and an entry made only after that
+       block's commit would miss the next one too (docs/chain.md "Batches"). It may call
+       bft_node_entry_held with node, bft_node_submit and bft_node_get_status; what it
+       submits is handed to the core and queued for the peers before the loop goes on. */
+    void (*held)(void *arg, struct bft_node *node);
 };
 
 struct bft_node_status {
@@ -184,8 +194,6 @@ struct bft_node_status {
     char halt_reason[COHORT_ERROR_MESSAGE_MAX]; /* when halted: the WAL's error ("wal: write ...: No space left") */
 };
 
-struct bft_node;
-
 /*
  * Opens the WAL (replaying it into the core and through on_commit), binds the member's
  * endpoint, and starts the node's thread. The caller owns *out and stops it with
@@ -212,6 +220,12 @@ int bft_node_submit_unsealed(struct bft_node *node, const uint8_t *entry, size_t
 
 /* Fills *status (a consistent snapshot taken under the node's lock). */
 void bft_node_get_status(struct bft_node *node, struct bft_node_status *status);
+
+/*
+ * Whether a block carries entry: one the core holds above its last commit, or one of the
+ * last committed (node_entry_seen's). On the node's thread only (config.held).
+ */
+bool bft_node_entry_held(struct bft_node *node, const uint8_t *entry, size_t len);
 
 /*
  * Lets this member sign proposals and votes from height on (config.core.vote_from): a

@@ -109,6 +109,7 @@ int node_drive(struct bft_node *node, const struct bft_event *ev, struct cohort_
     if (node->halted || node->closing) return 0; /* stopping: nothing after the final sync */
     const struct bft_action *actions;
     size_t count = 0;
+    uint32_t pending_before = node->status.core.pending_bytes; /* this thread writes it */
     int rc = bft_core_step(node->core, ev, &actions, &count, err);
     if (rc < 0) return rc;
     bool committed = false;
@@ -158,6 +159,15 @@ int node_drive(struct bft_node *node, const struct bft_event *ev, struct cohort_
     node_publish_status(node);
     if (committed && node->submit_blocked) {
         node->submit_blocked = false;
+        node_drain_submissions(node);
+    }
+    if (node->config.held != NULL && !node->in_held && node->status.core.pending_bytes < pending_before) {
+        /* A block took pending entries: the application may make its next one now, and it
+           goes to the core and the peers' queues before the loop goes on (to a commit's
+           execution, say), unless a drain runs already (it takes it next). */
+        node->in_held = true;
+        node->config.held(node->config.arg, node);
+        node->in_held = false;
         node_drain_submissions(node);
     }
     return 0;
@@ -406,7 +416,7 @@ static size_t seal_head(struct bft_node *node, uint8_t **out, size_t *out_len)
 }
 
 /* Hands queued submissions to the core until it says its next block is full. */
-void node_drain_submissions(struct bft_node *node)
+static void drain(struct bft_node *node)
 {
     while (!node->halted) {
         pthread_mutex_lock(&node->lock);
@@ -445,6 +455,14 @@ void node_drain_submissions(struct bft_node *node)
         free(sealed);
         pop_submissions(node, taken);
     }
+}
+
+void node_drain_submissions(struct bft_node *node)
+{
+    if (node->draining) return; /* the drain that runs takes what was queued meanwhile */
+    node->draining = true;
+    drain(node);
+    node->draining = false;
 }
 
 void node_on_batch_timer(uv_timer_t *timer)

@@ -181,6 +181,8 @@ struct bft_node {
     bool closing;         /* the loop is shutting down: no re-dials */
     bool halted;          /* the WAL failed: the core is not stepped again */
     bool submit_blocked;  /* the core's next block is full: retry after a commit */
+    bool draining;        /* node_drain_submissions runs: config.held's submissions wait for it */
+    bool in_held;         /* config.held runs: a step inside it calls it no more */
     bool unflushed;       /* frames were queued this loop turn: flush_turn writes them */
     uint64_t rng;
     /* Fingerprints of the entries of the last commits (a ring; node_entry_seen), so that a

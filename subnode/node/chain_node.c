@@ -496,6 +496,7 @@ int cn_bft_start(struct chain_node *n, bool fresh, struct cohort_error *err)
     nc.restore = on_restore;
     nc.tick = cn_tick;
     nc.thread_exit = on_bft_thread_exit;
+    nc.held = cn_on_held;
     /* Members of an older epoch are shown the change that ended it; this member, when it
        dialled into an older one, follows the proof a later member shows it (epochs.c). */
     nc.pointer = cn_epochs_pointer;
@@ -726,6 +727,9 @@ char *chain_node_status_json(struct chain_node *n)
     pthread_mutex_unlock(&n->lock);
     pthread_mutex_lock(&n->pool_lock);
     cJSON_AddNumberToObject(o, "batches_resubmitted", (double)n->batches_resubmitted);
+    /* Batches submitted that no executed block held yet (at most CN_BATCHES_IN_FLIGHT): on a
+       resting chain 0; one that stays is a batch the log lost, resubmitted every 5 s. */
+    cJSON_AddNumberToObject(o, "batches_in_flight", (double)n->batches_in_flight);
     pthread_mutex_unlock(&n->pool_lock);
     /* The log's commits: how many reached the executor, and their total wait from the
        COMMIT record's append to the executor (the WAL's sync and the loop's turn). */

@@ -145,7 +145,11 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
         if (n->halted) return -1;
         in->batches++;
         if (h.count > 0) in->members_with_transactions |= 1ull << h.member;
-        if (h.member == n->config.member_index && cn_batch_in_flight_is(n, entry, entry_len)) in->own_batch = true;
+        const uint8_t *mine = h.member == n->config.member_index ? cn_batch_in_flight(n, entry, entry_len) : NULL;
+        if (mine != NULL && in->own_batches < CN_BATCHES_IN_FLIGHT) {
+            in->own[in->own_batches].bytes = mine;
+            in->own[in->own_batches].first = in->count;
+        }
         if (h.timestamp_ms > in->timestamp_ms) in->timestamp_ms = h.timestamp_ms;
         size_t at = 0;
         const uint8_t *raw;
@@ -168,6 +172,7 @@ static int read_batches(struct chain_node *n, const struct bft_commit *commit, s
                 return -1;
             }
         }
+        if (mine != NULL && in->own_batches < CN_BATCHES_IN_FLIGHT) in->own[in->own_batches++].end = in->count;
     }
     if (rc < 0) log_warn("payload refused", "chain=%s error=\"%s\"", n->config.name, err.message);
     return 0;

@@ -35,6 +35,20 @@ struct txpool;
 struct rpc;
 struct rpc_server;
 
+/* Batches a member has in flight at most (proposer.c): the one a block holds, and the next. */
+#define CN_BATCHES_IN_FLIGHT 2
+
+/* A batch in flight (proposer.c): submitted, and no block holds it yet. */
+struct cn_batch {
+    uint8_t *bytes;                   /* its signed bytes, submitted again while not committed */
+    size_t len;
+    uint8_t (*hashes)[32];            /* its transactions' */
+    size_t count;
+    int64_t sent_ms;                  /* CLOCK_MONOTONIC: its last submission */
+    int64_t made_ms;                  /* CLOCK_MONOTONIC: when it was made */
+    bool held;                        /* a block carries it (not executed yet) */
+};
+
 struct chain_node {
     struct chain_config config;
     char data_dir[1024];
@@ -116,14 +130,11 @@ struct chain_node {
     atomic_bool backfill_finished;   /* it returned */
     atomic_bool backfill_stop;       /* chain_node_stop asks it to return */
 
-    /* The pool and the batch in flight, under pool_lock. */
+    /* The pool and the batches in flight (oldest first), under pool_lock. */
     pthread_mutex_t pool_lock;
     struct txpool *pool;
-    bool batch_in_flight;
-    uint8_t *batch;                   /* its signed bytes, submitted again while not committed */
-    size_t batch_len;
-    int64_t batch_sent_ms;            /* CLOCK_MONOTONIC: its last submission */
-    int64_t batch_made_ms;            /* CLOCK_MONOTONIC: when it was made */
+    struct cn_batch batches[CN_BATCHES_IN_FLIGHT];
+    unsigned batches_in_flight;
     uint64_t batches_resubmitted;     /* since start */
     unsigned batch_share;             /* the last block: members whose batches carried transactions */
     uint64_t others_batch_gas;        /* ... and the gas the other members' batches carried */
@@ -209,7 +220,13 @@ struct block_input {
     uint64_t members_with_transactions; /* a bit each: members whose batches carried some */
     uint64_t others_gas;   /* the gas limits of the transactions other members' batches carried */
     size_t malformed;      /* transactions that did not decode (a bad signature: block_execute drops it) */
-    bool own_batch;        /* it holds this member's batch in flight (cn_pool_block ends it) */
+    /* The batches in flight it holds (cn_pool_block ends them): which (their bytes, the
+       key cn_batch_in_flight gave) and where their transactions are in txs. */
+    unsigned own_batches;
+    struct {
+        const uint8_t *bytes;
+        size_t first, end;
+    } own[CN_BATCHES_IN_FLIGHT];
 };
 
 /* One block built by the executor, for the pool and the subscribers. */
@@ -357,16 +374,21 @@ bool cn_pool_sender(struct chain_node *n, const uint8_t hash[32], uint8_t sender
 
 /*
  * After a block: what it included leaves the pool, its senders are re-checked against the
- * new state. The batch in flight ends if the block holds it, or if BATCH_HOLD_MS passed
+ * new state. A batch in flight ends if the block holds it, or if BATCH_HOLD_MS passed
  * since it was made; then what it carried and no block took is offered again.
  */
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block);
-/* Whether entry is the batch this member has in flight (its bytes). */
-bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len);
+/* The bytes of the batch in flight that entry is (a key for block_input.own), or NULL. */
+const uint8_t *cn_batch_in_flight(struct chain_node *n, const uint8_t *entry, size_t len);
 
-/* Offers the log the next batch from the pool when none is in flight, or the one in flight
-   again when it is overdue (any thread). */
+/* Offers the log the next batch from the pool when none in flight waits for a block (at
+   most CN_BATCHES_IN_FLIGHT in flight), and a batch in flight again when it is overdue
+   (any thread). */
 void cn_propose(struct chain_node *n);
+
+/* bft_node_config.held (the BFT thread): a block took pending entries; if it carries this
+   member's batch, the next is made now. */
+void cn_on_held(void *arg, struct bft_node *node);
 
 /* The BFT node's tick (bft_node_config.tick, every second): cn_propose, so that a batch the
    log dropped is sent again even when no transaction or block comes to do it. */

@@ -2,14 +2,28 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * One batch is in flight at a time: the next is made when a block that holds it is written
- * (cn_block_done calls cn_propose), or at the first block BATCH_HOLD_MS after it was made,
- * so transactions that arrive meanwhile wait a block time or two and blocks fill under
- * load. The log drops the entries of a block that is not committed (a leader lost, a
- * height nullified while a quorum was down): a batch not committed after BATCH_RETRY_MS
- * is submitted again, the same bytes, at the next transaction or at the log's tick
- * (cn_tick, every second) - the tick matters once the chain rests, when nothing else
- * would ever send it again.
+ * One batch of a member waits for a block at a time. The next is made as soon as a block
+ * carries it (cn_on_held: the BFT node's held callback, when a proposal or a certificate's
+ * block takes it from the pending entries), or, when the pool was empty then, at the next
+ * transaction, block or tick. The next leader proposes when a block is finalized, before
+ * any member has executed it: a batch made only after executing the block that held the
+ * last one missed the next block and rode in the one after, so a member's batches went into
+ * every other block and a transaction waited two block times for its batch. Made when the
+ * block is proposed, it reaches the next leader first, and each block carries a batch of
+ * every member. So up to CN_BATCHES_IN_FLIGHT are in flight: the one a block carries, not
+ * executed yet, and the next. The pool's pick skips what they carry, so a sender's next
+ * nonces go into the next batch. A batch in flight ends with the block that holds it (what
+ * that block left out of it goes again), or at the first block BATCH_HOLD_MS after it was
+ * made (all it carried goes again). Not waiting for a block before making the next (two in
+ * flight, the next made at every block) lost the backpressure: after a slow moment a
+ * member's two batches met in one block, blocks grew past their gas, and each larger block
+ * made the next wait longer (docs/PERFORMANCE.md).
+ *
+ * The log drops the entries of a block that is not committed (a leader lost, a height
+ * nullified while a quorum was down): a batch not committed after BATCH_RETRY_MS is
+ * submitted again, the same bytes, at the next transaction or at the log's tick (cn_tick,
+ * every second) - the tick matters once the chain rests, when nothing else would ever send
+ * it again.
  *
  * The trailing block. A block that included transactions is followed, when nothing else
  * comes within a second, by one empty block (an empty batch), then the chain rests. Clients
@@ -65,12 +79,19 @@ int cn_pool_create(struct chain_node *n, struct cohort_error *err)
     return txpool_new(&c, &n->pool, err);
 }
 
+static void batch_free(struct cn_batch *b)
+{
+    free(b->bytes);
+    free(b->hashes);
+    memset(b, 0, sizeof *b);
+}
+
 void cn_pool_free(struct chain_node *n)
 {
     txpool_free(n->pool);
     n->pool = NULL;
-    free(n->batch);
-    n->batch = NULL;
+    for (unsigned i = 0; i < n->batches_in_flight; i++) batch_free(&n->batches[i]);
+    n->batches_in_flight = 0;
 }
 
 void cn_tick(void *arg)
@@ -206,6 +227,14 @@ static bool pool_sees(enum chain_reject_reason reason)
     }
 }
 
+/* Whether the block holds the batch in flight b (read_batches matched its bytes); its range then. */
+static const size_t *held_range(const struct block_input *input, const struct cn_batch *b)
+{
+    for (unsigned i = 0; i < input->own_batches; i++)
+        if (input->own[i].bytes == b->bytes) return &input->own[i].first;
+    return NULL;
+}
+
 void cn_pool_block(struct chain_node *n, const struct block_input *input, const struct executed_block *block)
 {
     const struct block_exec_result *r = &block->result;
@@ -234,52 +263,92 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
         .included_count = r->included_count,
         .senders = (const uint8_t(*)[20])senders,
         .sender_count = sender_count,
-        .release_in_flight = true,
     };
     pthread_mutex_lock(&n->pool_lock);
-    /* The batch in flight ends with the block that holds it. Made again into a new batch at
-       every block, its transactions went into blocks twice (a batch sent at block N reaches
+    /* A batch in flight ends with the block that holds it: what the block left out of it (no
+       gas left, say) is offered again, in a later batch. Made again into a new batch at every
+       block instead, its transactions went into blocks twice (a batch sent at block N reaches
        the leader of N + 1 after its proposal and goes into N + 2, while the next batch already
        carried them), and every member recovered the copies' senders before dropping them for
        their nonces. A batch that no block held within BATCH_HOLD_MS (the log dropped it, or
-       its block was installed by a state transfer) ends anyway: its transactions go again. */
-    bool ended = !n->batch_in_flight || input->own_batch || cn_monotonic_ms() - n->batch_made_ms >= BATCH_HOLD_MS;
-    update.release_in_flight = ended;
-    if (ended) {
-        n->batch_in_flight = false;
-        free(n->batch);
-        n->batch = NULL;
+       its block was installed by a state transfer) ends anyway: all its transactions go again.
+       The other batch in flight keeps its own (the pool's pick skips them). */
+    uint8_t(*release)[32] = NULL;
+    size_t release_count = 0, release_cap = 0;
+    for (unsigned i = 0; i < n->batches_in_flight; i++) release_cap += n->batches[i].count;
+    if (release_cap) release = malloc(release_cap * sizeof *release);
+    int64_t now = cn_monotonic_ms();
+    unsigned kept = 0;
+    for (unsigned i = 0; i < n->batches_in_flight; i++) {
+        struct cn_batch *b = &n->batches[i];
+        const size_t *range = held_range(input, b);
+        if (range == NULL && now - b->made_ms < BATCH_HOLD_MS) {
+            n->batches[kept++] = *b;
+            continue;
+        }
+        if (release != NULL && range != NULL) {
+            for (size_t k = 0; k < r->dropped_count; k++)
+                if (r->dropped[k].index >= range[0] && r->dropped[k].index < range[1])
+                    memcpy(release[release_count++], input->txs[r->dropped[k].index]->hash, 32);
+        } else if (release != NULL) {
+            memcpy(release + release_count, b->hashes, b->count * sizeof *release);
+            release_count += b->count;
+        }
+        free(b->bytes);
+        free(b->hashes);
     }
+    for (unsigned i = kept; i < n->batches_in_flight; i++) memset(&n->batches[i], 0, sizeof n->batches[i]);
+    n->batches_in_flight = kept;
+    /* None left in flight: whatever the pool still marks in flight goes again (this also
+       covers a list of releases that could not be allocated). */
+    update.release_in_flight = kept == 0;
     n->batch_share = (unsigned)__builtin_popcountll(input->members_with_transactions);
     n->others_batch_gas = input->others_gas;
     if (gone_count) txpool_remove(n->pool, (const uint8_t(*)[32])gone, gone_count);
     int rc = txpool_block(n->pool, &update, read_account, &reader, &err);
+    if (kept > 0 && release_count) txpool_release(n->pool, (const uint8_t(*)[32])release, release_count);
     pthread_mutex_unlock(&n->pool_lock);
     if (rc != 0) log_warn("pool: a sender was not re-checked", "error=\"%s\"", err.message);
     store_view_end(reader.view);
+    free(release);
     free(senders);
     free(gone);
 }
 
-bool cn_batch_in_flight_is(struct chain_node *n, const uint8_t *entry, size_t len)
+const uint8_t *cn_batch_in_flight(struct chain_node *n, const uint8_t *entry, size_t len)
 {
+    const uint8_t *found = NULL;
     pthread_mutex_lock(&n->pool_lock);
-    bool same = n->batch_in_flight && n->batch_len == len && memcmp(n->batch, entry, len) == 0;
+    for (unsigned i = 0; i < n->batches_in_flight && found == NULL; i++) {
+        const struct cn_batch *b = &n->batches[i];
+        if (b->len == len && memcmp(b->bytes, entry, len) == 0) found = b->bytes;
+    }
     pthread_mutex_unlock(&n->pool_lock);
-    return same;
+    return found;
 }
 
-/* Sends the batch in flight to the log again (pool lock held): the log ignores it while it
+/* Sends a batch in flight to the log again (pool lock held): the log ignores it while it
    still waits there, and takes it again when the block it went into was not committed. */
-static void resubmit(struct chain_node *n, int64_t now)
+static void resubmit(struct chain_node *n, struct cn_batch *b, int64_t now)
 {
     struct cohort_error err = {0};
-    n->batch_sent_ms = now;
+    b->sent_ms = now;
     n->batches_resubmitted++;
-    if (cn_bft_submit(n, n->batch, n->batch_len, &err) != 0)
-        log_warn("batch not submitted again", "bytes=%zu error=\"%s\"", n->batch_len, err.message);
+    if (cn_bft_submit(n, b->bytes, b->len, &err) != 0)
+        log_warn("batch not submitted again", "bytes=%zu error=\"%s\"", b->len, err.message);
     else
-        log_debug("batch submitted again", "bytes=%zu", n->batch_len);
+        log_debug("batch submitted again", "bytes=%zu", b->len);
+}
+
+/* A pick that does not become a batch (pool lock held): its transactions are offered again,
+   and those of the batch in flight stay in flight. */
+static void release_picked(struct chain_node *n, const struct tx_signed **picked, size_t count)
+{
+    if (n->batches_in_flight == 0) {
+        txpool_release_all(n->pool);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) txpool_release(n->pool, (const uint8_t(*)[32])picked[i]->hash, 1);
 }
 
 void cn_propose(struct chain_node *n)
@@ -298,8 +367,13 @@ void cn_propose(struct chain_node *n)
 
     pthread_mutex_lock(&n->pool_lock);
     int64_t now = cn_monotonic_ms();
-    if (n->batch_in_flight) {
-        if (now - n->batch_sent_ms >= BATCH_RETRY_MS) resubmit(n, now);
+    for (unsigned i = 0; i < n->batches_in_flight; i++)
+        if (now - n->batches[i].sent_ms >= BATCH_RETRY_MS) resubmit(n, &n->batches[i], now);
+    /* One batch waits for a block at a time: the next is made once a block carries it. So
+       a member's batches ride in every block, and no more than one each (under load they
+       grow instead, and the members' batches together fill a block: below). */
+    if (n->batches_in_flight == CN_BATCHES_IN_FLIGHT ||
+        (n->batches_in_flight > 0 && !n->batches[n->batches_in_flight - 1].held)) {
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
@@ -329,8 +403,15 @@ void cn_propose(struct chain_node *n)
         limits.gas = n->config.genesis_gas_limit;
         count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
     }
+    /* The trailing block's batch only when none is in flight: one in flight makes a block
+       anyway. A second empty batch, made when a block carried the first (cn_on_held), had
+       the first's bytes (the same millisecond, head and deterministic signature): the block
+       ended only one of the two, the other's resubmissions were copies of a committed entry,
+       and the member made no batch again until a block came from elsewhere (36-57 s with
+       devnet_upgrade's one transaction a second). */
     bool designated = head % n->config.nmembers == n->config.member_index;
-    bool trailing = head_has_txs && head_age_ms >= (designated ? 1 : 3) * TRAILING_BLOCK_MS;
+    bool trailing = n->batches_in_flight == 0 && head_has_txs &&
+                    head_age_ms >= (designated ? 1 : 3) * TRAILING_BLOCK_MS;
     if (count == 0 && !trailing) {
         pthread_mutex_unlock(&n->pool_lock);
         return;
@@ -338,9 +419,12 @@ void cn_propose(struct chain_node *n)
     size_t len = BATCH_HEADER_BYTES + BATCH_SIGNATURE_BYTES;
     for (size_t i = 0; i < count; i++) len += 4 + picked[i]->raw_len;
     uint8_t *entry = malloc(len);
-    if (entry == NULL) {
-        txpool_release_all(n->pool);
+    uint8_t(*hashes)[32] = malloc((count + 1) * sizeof *hashes);
+    if (entry == NULL || hashes == NULL) {
+        release_picked(n, picked, count);
         pthread_mutex_unlock(&n->pool_lock);
+        free(entry);
+        free(hashes);
         return;
     }
     struct batch_header h = {.timestamp_ms = (uint64_t)cn_wall_ms(),
@@ -357,9 +441,10 @@ void cn_propose(struct chain_node *n)
         be_put(entry + at, picked[i]->raw_len, 4);
         memcpy(entry + at + 4, picked[i]->raw, picked[i]->raw_len);
         at += 4 + picked[i]->raw_len;
+        memcpy(hashes[i], picked[i]->hash, 32);
     }
-    /* Signed and submitted under the pool's lock: the batch in flight is one, and a block
-       that ends it (cn_pool_block) or a retry (resubmit) sees it whole. */
+    /* Signed and submitted under the pool's lock: a block that ends the batch (cn_pool_block)
+       or a retry (resubmit) sees it whole. */
     struct cohort_error err = {0};
     uint8_t digest[32];
     batch_signing_hash(entry, at, digest);
@@ -367,19 +452,34 @@ void cn_propose(struct chain_node *n)
     if (rc == 0) rc = cn_bft_submit(n, entry, len, &err);
     if (rc != 0) {
         log_warn("batch not submitted", "transactions=%zu error=\"%s\"", count, err.message);
-        txpool_release_all(n->pool); /* offered again at the next tick, transaction or block */
+        release_picked(n, picked, count); /* offered again at the next tick, transaction or block */
         free(entry);
+        free(hashes);
     } else {
         log_debug(count ? "batch submitted" : "empty batch submitted: the block after one with transactions",
                   "transactions=%zu bytes=%zu head=%llu", count, len, (unsigned long long)head);
-        free(n->batch);
-        n->batch = entry;
-        n->batch_len = len;
-        n->batch_in_flight = true;
-        n->batch_sent_ms = now;
-        n->batch_made_ms = now;
+        n->batches[n->batches_in_flight++] = (struct cn_batch){.bytes = entry,
+                                                               .len = len,
+                                                               .hashes = hashes,
+                                                               .count = count,
+                                                               .sent_ms = now,
+                                                               .made_ms = now};
     }
     pthread_mutex_unlock(&n->pool_lock);
+}
+
+void cn_on_held(void *arg, struct bft_node *node)
+{
+    struct chain_node *n = arg;
+    if (!atomic_load(&n->started)) return;
+    pthread_mutex_lock(&n->pool_lock);
+    bool newly = false;
+    for (unsigned i = 0; i < n->batches_in_flight; i++) {
+        struct cn_batch *b = &n->batches[i];
+        if (!b->held && bft_node_entry_held(node, b->bytes, b->len)) b->held = newly = true;
+    }
+    pthread_mutex_unlock(&n->pool_lock);
+    if (newly) cn_propose(n);
 }
 
 void cn_pool_counts(struct chain_node *n, uint64_t *pending, uint64_t *queued)

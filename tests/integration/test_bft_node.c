@@ -4,9 +4,10 @@
  * member restarts from its WAL (replaying its commits) and catches up; the cluster lives
  * through the loss of its leader; strangers that send garbage, oversized frames, a HELLO
  * of another instance or nothing at all are disconnected and counted; and an equivocating
- * leader does not split the honest members' logs.
+ * leader does not split the honest members' logs. An application that keeps one entry
+ * waiting makes its next when a block carries the last (config.held).
  *
- * Ports: 19000-19099 belong to this test; each case takes its own block of ten (the new
+ * Ports: 19000-19109 belong to this test; each case takes its own block of ten (the new
  * epoch's case two).
  * Every wait is bounded (polls every 10 ms up to WAIT_MS), so the test always ends.
  */
@@ -1192,6 +1193,85 @@ START_TEST(a_new_epoch_goes_on_from_a_seeded_wal)
 }
 END_TEST
 
+/* ---- An application that keeps one entry waiting at a time (config.held) ---- */
+
+#define CHAIN_ENTRIES 30
+
+/* Member 1's application: it submits "next-<k+1>" as soon as a block carries "next-<k>",
+   from config.held, before that block is committed. Under member 1's lock. */
+static struct {
+    int submitted;               /* "next-0" .. "next-<submitted - 1>" */
+    int held_calls;
+    int before_commit;           /* submissions made before their predecessor was committed here */
+    bool stranger_held;          /* bft_node_entry_held said yes for an entry nobody submitted */
+} chain;
+
+static bool committed_here(struct member *m, const char *entry)
+{
+    for (size_t e = 0; e < m->entry_count; e++)
+        if (strcmp(m->entries[e], entry) == 0) return true;
+    return false;
+}
+
+static void on_held(void *arg, struct bft_node *node)
+{
+    struct member *m = arg;
+    pthread_mutex_lock(&m->lock);
+    chain.held_calls++;
+    char entry[ENTRY_MAX];
+    int len = snprintf(entry, sizeof entry, "next-%d", CHAIN_ENTRIES + 1);
+    if (bft_node_entry_held(node, (const uint8_t *)entry, (size_t)len)) chain.stranger_held = true;
+    len = snprintf(entry, sizeof entry, "next-%d", chain.submitted - 1);
+    if (chain.submitted < CHAIN_ENTRIES && bft_node_entry_held(node, (const uint8_t *)entry, (size_t)len)) {
+        if (!committed_here(m, entry)) chain.before_commit++;
+        len = snprintf(entry, sizeof entry, "next-%d", chain.submitted);
+        struct cohort_error err = {0};
+        if (bft_node_submit(node, (const uint8_t *)entry, (size_t)len, &err) == 0) chain.submitted++;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+START_TEST(the_next_entry_goes_when_a_block_carries_the_last)
+{
+    struct cluster *c = calloc(1, sizeof *c);
+    cluster_init(c, 19100, 10);
+    c->m[1].config.held = on_held;
+    for (int i = 0; i < N; i++) member_start(c, i);
+    commit_entries(c, "warm", 4, all_members, 4, 0xf); /* every link is up */
+    pthread_mutex_lock(&c->m[1].lock);
+    chain.submitted = 1;
+    ck_assert_int_eq(submit_one(&c->m[1], "next", 0), 0);
+    pthread_mutex_unlock(&c->m[1].lock);
+    uint64_t start = now_ms();
+    for (;;) {
+        pthread_mutex_lock(&c->m[1].lock);
+        int submitted = chain.submitted;
+        pthread_mutex_unlock(&c->m[1].lock);
+        if (submitted == CHAIN_ENTRIES) break;
+        ck_assert_msg(now_ms() - start < WAIT_MS, "config.held submitted %d of %d entries within %d ms", submitted,
+                      CHAIN_ENTRIES, WAIT_MS);
+        sleep_ms(10);
+    }
+    /* All of them commit everywhere (a block that was not committed loses its entry: the
+       waiter submits again what member 1 lacks). */
+    commit_entries(c, "next", CHAIN_ENTRIES, (const int[]){1}, 1, 0xf);
+    settle_and_check(c, 0xf);
+    pthread_mutex_lock(&c->m[1].lock);
+    /* Every entry after the first went while a block carried the one before it and before
+       that block was committed: the hook ran between the two. */
+    ck_assert_int_eq(chain.before_commit, CHAIN_ENTRIES - 1);
+    ck_assert_int_ge(chain.held_calls, CHAIN_ENTRIES - 1);
+    ck_assert(!chain.stranger_held);
+    pthread_mutex_unlock(&c->m[1].lock);
+    /* Its submissions were handed to the core at once: none waits in the queue. */
+    struct bft_node_status st;
+    bft_node_get_status(c->m[1].node, &st);
+    ck_assert_uint_eq(st.submits_pending, 0);
+    cluster_free(c);
+    free(c);
+}
+END_TEST
+
 START_TEST(stop_right_after_start)
 {
     struct cluster *c = calloc(1, sizeof *c);
@@ -1226,6 +1306,7 @@ int main(void)
     tcase_add_test(tc, an_equivocating_leader);
     tcase_add_test(tc, stop_right_after_start);
     tcase_add_test(tc, a_new_epoch_goes_on_from_a_seeded_wal);
+    tcase_add_test(tc, the_next_entry_goes_when_a_block_carries_the_last);
     suite_add_tcase(s, tc);
     return testutil_run_suite(s, false);
 }
