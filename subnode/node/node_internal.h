@@ -36,13 +36,14 @@ struct rpc;
 struct rpc_server;
 
 /* Batches a member has in flight at most (proposer.c): the one a block holds, and the next. */
-#define CN_BATCHES_IN_FLIGHT 2
+#define CN_BATCHES_IN_FLIGHT 16
 
 /* A batch in flight (proposer.c): submitted, and no block holds it yet. */
 struct cn_batch {
     uint8_t *bytes;                   /* its signed bytes, submitted again while not committed */
     size_t len;
     uint8_t (*hashes)[32];            /* its transactions' */
+    uint64_t gas;                     /* their gas limits, added up */
     size_t count;
     int64_t sent_ms;                  /* CLOCK_MONOTONIC: its last submission */
     int64_t made_ms;                  /* CLOCK_MONOTONIC: when it was made */
@@ -58,6 +59,16 @@ struct chain_node {
     uint8_t key[32];            /* the subnode's key: signs its batches and its BFT messages */
     uint8_t self_address[20];   /* its address */
     uint8_t cert[65];           /* its node's signature vouching for it (subnode.cert) */
+    /* Each member's cert as cn_vouches last accepted it: every batch carries its member's,
+       and checking one costs an ECDSA recovery. Under vouch_lock (the BFT thread and the
+       epochs' both ask). */
+    pthread_mutex_t vouch_lock;
+    struct cn_vouched {
+        bool valid;
+        uint8_t digest[32];       /* chain_subnode_cert_digest of (chain, node, subnode key) */
+        uint8_t proof[65];
+        uint8_t node_address[20]; /* the node whose signature it is */
+    } vouched[CHAIN_CONFIG_MAX_MEMBERS];
     bool has_cert;              /* false only in a chain of one member started without cohort-core */
     uint32_t fault_tolerance;   /* f: (members - 1) / 3 */
     bool lie_about_head;        /* Byzantine tests only (chain_node_options) */
@@ -340,7 +351,7 @@ void cn_backfill_stop(struct chain_node *n);
 /* ---- chain_node.c ---- */
 
 /* Whether proof (65 bytes) is member's node vouching that address is its subnode key. */
-bool cn_vouches(const struct chain_node *n, uint32_t member, const uint8_t address[20], const uint8_t *proof,
+bool cn_vouches(struct chain_node *n, uint32_t member, const uint8_t address[20], const uint8_t *proof,
                 size_t proof_len);
 
 /* The hash of block `number` from the store: 1, 0 when absent, negative on failure. */

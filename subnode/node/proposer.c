@@ -56,6 +56,9 @@
    again. Time, not blocks: a count of blocks would depend on how fast the log runs ahead of
    the block it holds (an executor behind the log, tried, ended batches already committed). */
 #define BATCH_HOLD_MS 2000
+/* The least time between two batches of a member while one waits for a block: each costs a
+   signature here and an ECDSA recovery at every member. */
+#define BATCH_INTERVAL_MS 10
 #define TRAILING_BLOCK_MS 1000
 /* Room in the log's payload for the batch's header and the entry framing. */
 #define BATCH_OVERHEAD_BYTES (BATCH_HEADER_BYTES + 64)
@@ -369,11 +372,21 @@ void cn_propose(struct chain_node *n)
     int64_t now = cn_monotonic_ms();
     for (unsigned i = 0; i < n->batches_in_flight; i++)
         if (now - n->batches[i].sent_ms >= BATCH_RETRY_MS) resubmit(n, &n->batches[i], now);
-    /* One batch waits for a block at a time: the next is made once a block carries it. So
-       a member's batches ride in every block, and no more than one each (under load they
-       grow instead, and the members' batches together fill a block: below). */
-    if (n->batches_in_flight == CN_BATCHES_IN_FLIGHT ||
-        (n->batches_in_flight > 0 && !n->batches[n->batches_in_flight - 1].held)) {
+    /* The batches no block carries yet wait at the next leader for its proposal. Another
+       joins them every BATCH_INTERVAL_MS while their gas leaves room in this member's share
+       of a block (below): a transaction waits for that interval, not for the next block to
+       take the batch before it. */
+    unsigned waiting = 0;
+    uint64_t waiting_gas = 0;
+    int64_t newest_ms = 0;
+    for (unsigned i = 0; i < n->batches_in_flight; i++) {
+        const struct cn_batch *b = &n->batches[i];
+        if (b->held) continue;
+        waiting++;
+        waiting_gas += b->gas;
+        if (b->made_ms > newest_ms) newest_ms = b->made_ms;
+    }
+    if (n->batches_in_flight == CN_BATCHES_IN_FLIGHT || (waiting > 0 && now - newest_ms < BATCH_INTERVAL_MS)) {
         pthread_mutex_unlock(&n->pool_lock);
         return;
     }
@@ -392,6 +405,12 @@ void cn_propose(struct chain_node *n)
         uint64_t left = n->others_batch_gas < gas ? gas - n->others_batch_gas : 0;
         gas = left > fair ? left : fair;
     }
+    /* The batches waiting for the same block share it. */
+    if (waiting_gas >= gas) {
+        pthread_mutex_unlock(&n->pool_lock);
+        return;
+    }
+    gas -= waiting_gas;
     struct txpool_pick_limits limits = {
         .gas = gas,
         .bytes = n->payload_max_bytes - BATCH_OVERHEAD_BYTES,
@@ -399,7 +418,7 @@ void cn_propose(struct chain_node *n)
         .count = sizeof picked / sizeof picked[0],
     };
     size_t count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
-    if (count == 0 && limits.gas < n->config.genesis_gas_limit) {
+    if (count == 0 && waiting == 0 && limits.gas < n->config.genesis_gas_limit) {
         limits.gas = n->config.genesis_gas_limit;
         count = txpool_pick(n->pool, base_fee, &limits, picked, sizeof picked / sizeof picked[0]);
     }
@@ -437,11 +456,13 @@ void cn_propose(struct chain_node *n)
     memcpy(h.cert, n->cert, 65);
     batch_header_encode(&h, entry);
     size_t at = BATCH_HEADER_BYTES;
+    uint64_t batch_gas = 0;
     for (size_t i = 0; i < count; i++) {
         be_put(entry + at, picked[i]->raw_len, 4);
         memcpy(entry + at + 4, picked[i]->raw, picked[i]->raw_len);
         at += 4 + picked[i]->raw_len;
         memcpy(hashes[i], picked[i]->hash, 32);
+        batch_gas = picked[i]->tx.gas_limit > UINT64_MAX - batch_gas ? UINT64_MAX : batch_gas + picked[i]->tx.gas_limit;
     }
     /* Signed and submitted under the pool's lock: a block that ends the batch (cn_pool_block)
        or a retry (resubmit) sees it whole. */
@@ -462,6 +483,7 @@ void cn_propose(struct chain_node *n)
                                                                .len = len,
                                                                .hashes = hashes,
                                                                .count = count,
+                                                               .gas = batch_gas,
                                                                .sent_ms = now,
                                                                .made_ms = now};
     }
