@@ -249,7 +249,7 @@ void cn_block_done(struct chain_node *n, uint64_t index, const struct block_inpu
 /* The BFT thread ends: the VM its commits executed blocks with goes with it. */
 static void on_bft_thread_exit(void *arg)
 {
-    (void)arg;
+    cn_exec_drain(arg); /* the block the executor's thread runs was committed by this log */
     evm_thread_release();
 }
 
@@ -258,6 +258,7 @@ static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 {
     struct chain_node *n = arg;
     (void)index;
+    cn_exec_drain(n); /* the snapshot names the head after commit index */
     /* The WAL is about to drop the commits before index: the store must hold them durably. */
     struct cohort_error err = {0};
     if (store_sync(n->store, &err) != 0) {
@@ -285,6 +286,7 @@ static int on_snapshot(void *arg, uint64_t index, uint8_t **bytes, size_t *len)
 static int on_restore(void *arg, uint64_t index, const uint8_t *bytes, size_t len, struct cohort_error *err)
 {
     struct chain_node *n = arg;
+    cn_exec_drain(n); /* the head it compares with is the one after every commit so far */
     if (len != 41 || bytes[0] != 1)
         return cohort_error_set(err, COMMON_E_INVALID, DOMAIN, "snapshot at log index %llu: %zu bytes, not a chain head",
                                 (unsigned long long)index, len);
@@ -611,6 +613,7 @@ int chain_node_start(const struct chain_node_options *o, struct chain_node **out
         for (unsigned i = 0; i < n->config.nmembers; i++)
             address_from_pubkey(n->config.members[i].public_key, n->member_address[i]);
     }
+    if (rc == 0) rc = cn_exec_start(n, err);
     if (rc == 0) rc = cn_bft_start(n, false, err);
     if (rc == 0) cn_rejoin_started(n);
     if (rc == 0) rc = cn_epochs_thread_start(n, err);
@@ -641,6 +644,7 @@ void chain_node_stop(struct chain_node *n)
     n->bft = NULL;
     pthread_rwlock_unlock(&n->bft_lock);
     bft_node_stop(bft);
+    cn_exec_stop(n);
     cn_epochs_free(n);
     cn_pool_free(n);
     store_close(n->store);

@@ -95,14 +95,14 @@ struct chain_node {
     bool equivocate, garbage;
     struct rpc *rpc;
     struct rpc_server *rpc_server;
-    struct state *exec_state; /* the executor's, reused block after block (BFT thread only) */
+    struct state *exec_state; /* the executor's, reused block after block (the executing thread) */
 
-    /* The head, written by the BFT thread under lock; read by others under lock. */
+    /* The head, written by the executing thread (executor.c) under lock; read by others under lock. */
     pthread_mutex_t lock;
     uint64_t head_number;
     uint8_t head_hash[32];
     struct block_header head_header;
-    uint64_t applied_index;          /* the last BFT log index executed (BFT thread) */
+    uint64_t applied_index;          /* the last BFT log index executed (the executing thread) */
     int64_t last_block_wall_ms;      /* when the head was written, CLOCK_REALTIME */
     uint64_t gas_used_total;         /* since start */
     uint64_t transactions_total;     /* since start */
@@ -113,7 +113,7 @@ struct chain_node {
     uint64_t dropped_by_reason[CHAIN_REJECT_VALUE_OVERFLOW + 1];
     bool halted;
     char halt_reason[512];
-    /* Members whose batches named another hash for one of our blocks (executor, BFT thread):
+    /* Members whose batches named another hash for one of our blocks (the executing thread):
        f+1 of them and this member is the one that diverged. */
     struct disagreement {
         uint64_t number;
@@ -140,6 +140,19 @@ struct chain_node {
     bool backfill_closed;            /* the node stops: no more starts (under lock) */
     atomic_bool backfill_finished;   /* it returned */
     atomic_bool backfill_stop;       /* chain_node_stop asks it to return */
+
+    /* The executor's thread (executor.c): a commit of batches is executed there while the
+       log's thread goes on to the next height. One at a time: the log's thread waits at
+       its next commit (and before a snapshot, a restore or its exit) until it is done. */
+    pthread_t exec_thread;
+    bool exec_started;
+    pthread_mutex_t exec_lock;
+    pthread_cond_t exec_cond;
+    bool exec_full;                   /* exec_commit waits or is being executed */
+    bool exec_stop;
+    struct bft_commit exec_commit;    /* its payload points into exec_payload */
+    uint8_t *exec_payload;
+    size_t exec_payload_cap;
 
     /* The pool and the batches in flight (oldest first), under pool_lock. */
     pthread_mutex_t pool_lock;
@@ -319,8 +332,16 @@ void cn_learned_save(struct chain_node *n);
 
 /* ---- executor.c ---- */
 
-/* bft_commit_fn: executes a committed block (BFT thread). */
+/* bft_commit_fn (the BFT thread): executes a committed block, or hands a block of batches
+   to the executor's thread once the one before is done. */
 void cn_on_commit(void *arg, const struct bft_commit *commit, bool replaying);
+
+/* Starts the executor's thread (before the BFT node: the WAL's replay executes inline). */
+int cn_exec_start(struct chain_node *n, struct cohort_error *err);
+/* Waits until the executor's thread has executed what it was handed (any thread but it). */
+void cn_exec_drain(struct chain_node *n);
+/* Drains and ends it (after the BFT node stopped). */
+void cn_exec_stop(struct chain_node *n);
 
 /* Stops the chain on this member, once, with the reason in its status and log. */
 void cn_halt(struct chain_node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,21 +2,23 @@
  * proposer.c - the pool (subnode/chain/txpool.h) under the node's lock, and the batches
  * it feeds the BFT log (docs/chain.md "Batches").
  *
- * One batch of a member waits for a block at a time. The next is made as soon as a block
- * carries it (cn_on_held: the BFT node's held callback, when a proposal or a certificate's
- * block takes it from the pending entries), or, when the pool was empty then, at the next
+ * A member's batches that no block carries yet wait at the next leader for its proposal.
+ * Another joins them every BATCH_INTERVAL_MS while the pool has ready transactions and their
+ * gas leaves room in this member's share of a block; when a block carries them (cn_on_held:
+ * the BFT node's held callback, when a proposal or a certificate's block takes them from the
+ * pending entries) the next goes at once, or, when the pool was empty then, at the next
  * transaction, block or tick. The next leader proposes when a block is finalized, before
  * any member has executed it: a batch made only after executing the block that held the
  * last one missed the next block and rode in the one after, so a member's batches went into
- * every other block and a transaction waited two block times for its batch. Made when the
- * block is proposed, it reaches the next leader first, and each block carries a batch of
- * every member. So up to CN_BATCHES_IN_FLIGHT are in flight: the one a block carries, not
- * executed yet, and the next. The pool's pick skips what they carry, so a sender's next
- * nonces go into the next batch. A batch in flight ends with the block that holds it (what
- * that block left out of it goes again), or at the first block BATCH_HOLD_MS after it was
- * made (all it carried goes again). Not waiting for a block before making the next (two in
- * flight, the next made at every block) lost the backpressure: after a slow moment a
- * member's two batches met in one block, blocks grew past their gas, and each larger block
+ * every other block; made only once a block carried the last, a transaction that came
+ * meanwhile waited for that block's proposal before its batch left. Up to
+ * CN_BATCHES_IN_FLIGHT are in flight: those waiting and those a block carries that is not
+ * executed yet. The pool's pick skips what they carry, so a sender's next nonces go into a
+ * later batch. A batch in flight ends with the block that holds it (what that block left
+ * out of it goes again), or at the first block BATCH_HOLD_MS after it was made (all it
+ * carried goes again). The share of the block's gas is the backpressure: making a batch at
+ * every block whether or not the last was carried (two in flight) let a member's batches
+ * meet in one block after a slow moment, blocks grew past their gas, and each larger block
  * made the next wait longer (docs/PERFORMANCE.md).
  *
  * The log drops the entries of a block that is not committed (a leader lost, a height
