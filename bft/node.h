@@ -151,9 +151,9 @@ struct bft_node_config {
     void (*thread_exit)(void *arg);
     /* Optional, on the node's thread: a step took entries out of this member's pending ones
        (a block carries them: a proposal, its own or a leader's, or a certificate's block).
-       An application that keeps one entry waiting at a time can make its next now: a block
-       is proposed when the one before it is finalized, and an entry made only after that
-       block's commit would miss the next one too (docs/chain.md "Batches"). It may call
+       An application that bounds what it has waiting for a block can send more now: a
+       block is proposed when the one before it is finalized, and an entry made only after
+       that block's commit would miss the next one too (docs/chain.md "Batches"). It may call
        bft_node_entry_held with node, bft_node_submit and bft_node_get_status; what it
        submits is handed to the core and queued for the peers before the loop goes on. */
     void (*held)(void *arg, struct bft_node *node);
