@@ -381,7 +381,7 @@ int cn_exec_start(struct chain_node *n, struct cohort_error *err)
     pthread_mutex_init(&n->exec_lock, NULL);
     pthread_cond_init(&n->exec_cond, NULL);
     int rc = pthread_create(&n->exec_thread, NULL, exec_main, n);
-    if (rc != 0) return cohort_error_set(err, COMMON_E_IO, "subnode", "the executor's thread: %s", strerror(rc));
+    if (rc != 0) return cohort_error_errno(err, COMMON_E_IO, "subnode", rc, "the executor's thread: pthread_create");
     n->exec_started = true;
     return 0;
 }

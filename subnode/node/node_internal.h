@@ -35,10 +35,11 @@ struct txpool;
 struct rpc;
 struct rpc_server;
 
-/* Batches a member has in flight at most (proposer.c): the one a block holds, and the next. */
+/* Batches a member has in flight at most (proposer.c): those waiting for a proposal and
+   those a block carries that is not executed yet. */
 #define CN_BATCHES_IN_FLIGHT 16
 
-/* A batch in flight (proposer.c): submitted, and no block holds it yet. */
+/* A batch in flight (proposer.c): submitted, and no executed block ended it yet. */
 struct cn_batch {
     uint8_t *bytes;                   /* its signed bytes, submitted again while not committed */
     size_t len;
@@ -413,7 +414,8 @@ void cn_pool_block(struct chain_node *n, const struct block_input *input, const 
 /* The bytes of the batch in flight that entry is (a key for block_input.own), or NULL. */
 const uint8_t *cn_batch_in_flight(struct chain_node *n, const uint8_t *entry, size_t len);
 
-/* Offers the log the next batch from the pool when none in flight waits for a block (at
+/* Offers the log the next batch from the pool when none waits for a proposal, or the newest
+   waiting one is BATCH_INTERVAL_MS old and their gas leaves room in this member's share (at
    most CN_BATCHES_IN_FLIGHT in flight), and a batch in flight again when it is overdue
    (any thread). */
 void cn_propose(struct chain_node *n);
