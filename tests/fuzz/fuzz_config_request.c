@@ -7,8 +7,11 @@
  * request). Every input is also applied to a store as it is: it must be refused, or (a
  * seed, signed by the member key below) applied. A request that decodes is then re-signed
  * by a member for this cluster and applied to two stores, which must agree on the result
- * and the digest; applied once more it is a duplicate, or refused as before. The seeds
- * (tests/fuzz/seeds/fuzz_config_request/) are requests signed with that member key.
+ * and the digest; one that deletes the members key, or writes it with anything but an
+ * admin-signed document put alone, is refused by both and changes nothing. Applied once
+ * more, an applied request is a duplicate. The seeds (tests/fuzz/seeds/fuzz_config_request/)
+ * are requests signed with that member key, but delete_members_prefix, which the fuzzer
+ * found: a prefix delete of "/c", signed by nobody.
  */
 #include <assert.h>
 #include <stdint.h>
@@ -94,6 +97,23 @@ static struct cs_store *new_store(void)
     return s;
 }
 
+/* Does any operation of either branch name CS_MEMBERS_KEY, or a prefix of it? */
+static bool touches_members_key(const struct cs_request *r)
+{
+    static const uint8_t key[] = CS_MEMBERS_KEY;
+    const size_t key_len = sizeof key - 1;
+    const struct cs_op *branches[2] = {r->success, r->failure};
+    const unsigned counts[2] = {r->nsuccess, r->nfailure};
+    for (int b = 0; b < 2; b++)
+        for (unsigned i = 0; i < counts[b]; i++) {
+            const struct cs_op *op = &branches[b][i];
+            if (op->type == CS_OP_RANGE) continue;
+            if (op->key_len == key_len && memcmp(op->key, key, key_len) == 0) return true;
+            if (op->prefix && op->key_len <= key_len && memcmp(op->key, key, op->key_len) == 0) return true;
+        }
+    return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static bool ready;
@@ -143,6 +163,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct seen ra = {0}, rb = {0};
     int status = cs_store_apply(a, again, len, on_result, &ra);
     assert(cs_store_apply(b, again, len, on_result, &rb) == status);
+    if (touches_members_key(&again_req)) {
+        /* Only an admin-signed members document, put alone, may write it (config.h
+           "Membership changes"); anything else on it is refused and changes nothing. */
+        if (status != CS_OK) {
+            uint8_t da[32], db[32];
+            assert(status == CS_E_INVALID && ra.nkvs == 0);
+            cs_store_digest(a, da);
+            cs_store_digest(b, db);
+            assert(memcmp(da, before, 32) == 0 && memcmp(db, before, 32) == 0);
+            assert(cs_store_revision(a) == 2 && cs_store_revision(b) == 2);
+            cs_store_destroy(a);
+            cs_store_destroy(b);
+            return 0;
+        }
+    }
     assert(status == CS_OK); /* a store this small is never full */
     assert(ra.revision == rb.revision && ra.succeeded == rb.succeeded && ra.deleted == rb.deleted &&
            ra.nkvs == rb.nkvs);
