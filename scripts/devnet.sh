@@ -5,7 +5,8 @@
 # later, joins. Everything binds 127.0.0.1. Runs until Ctrl-C, then stops what it started.
 #
 #   scripts/devnet.sh            set up, print how to look at it, keep running
-#   scripts/devnet.sh --check    set up, check every subnode answers, tear down, exit 0/1
+#   scripts/devnet.sh --check    set up, check every subnode answers and that ethers and cast
+#                                deploy and use a contract on 'demo', tear down, exit 0/1
 #   scripts/devnet.sh --faults   set up, run scripts/chain-faults.mjs on 'demo', tear down
 #   scripts/devnet.sh --upgrade  set up, sign a second image into the cluster's store, check
 #                                that every subnode moves to it while 'demo' keeps making blocks
@@ -576,6 +577,14 @@ if $faults; then
 fi
 if $check; then
   node scripts/devnet-chains.mjs "$cohort" "$dir" "$owner_key" --check node_modules/.bin/cast
+  # What a new user does next, with the printed URL and key: ethers and cast deploy and use a
+  # contract (tests/integration/chain/clients.mjs) on 'demo', through its second member's
+  # HTTP and WebSocket, so that every transaction reaches the others through the log.
+  read -r demo_rpc demo_ws demo_id < <(node -e 'const d = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).find((c) => c.name === "demo");
+      console.log(d.rpc[1], d.ws[1], d.evm_chain_id)' "$dir/chains.json")
+  say "ethers and cast on demo through $demo_rpc"
+  node tests/integration/chain/clients.mjs --rpc "$demo_rpc" --ws "$demo_ws" --key "$owner_key" --chain-id "$demo_id" \
+    --cast node_modules/.bin/cast || { say "ethers and cast: a check failed on demo"; exit 1; }
   $cohort chain status demo | tee "$dir/status.txt"
   grep -q "$nodes of $nodes members answer; height" "$dir/status.txt" || { say "cohort chain status: not every member of demo answers"; exit 1; }
   # Every member knows where the others are (behind_known) and is in step with them.
