@@ -151,7 +151,8 @@ struct chain_node {
     pthread_cond_t exec_cond;
     bool exec_full;                   /* exec_commit waits or is being executed */
     bool exec_stop;
-    struct bft_commit exec_commit;    /* its payload points into exec_payload */
+    struct bft_commit exec_commit;    /* its block and hash; the payload points into exec_payload
+                                         (no cert or path: executing reads neither) */
     uint8_t *exec_payload;
     size_t exec_payload_cap;
 
